@@ -1,0 +1,99 @@
+"""Every recipe loads; malformed recipes are rejected with a one-line reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from verify.errors import RecipeError
+from verify.recipes import load_all_recipes, load_recipe, parse_recipe
+from verify.releases import Version
+
+EXPECTED_SIGNERS = {
+    "3.8": ("E3FF2839C048B25C084DEBE9B26995E310250568", "lukasz@langa.pl", "https://github.com/login/oauth"),
+    "3.9": ("E3FF2839C048B25C084DEBE9B26995E310250568", "lukasz@langa.pl", "https://github.com/login/oauth"),
+    "3.10": ("A035C8C19219BA821ECEA86B64E628F8D684696D", "pablogsal@python.org", "https://accounts.google.com"),
+    "3.11": ("A035C8C19219BA821ECEA86B64E628F8D684696D", "pablogsal@python.org", "https://accounts.google.com"),
+    "3.12": ("7169605F62C751356D054A26A821E680E5FA6305", "thomas@python.org", "https://accounts.google.com"),
+    "3.13": ("7169605F62C751356D054A26A821E680E5FA6305", "thomas@python.org", "https://accounts.google.com"),
+    "3.14": (None, "hugo@python.org", "https://github.com/login/oauth"),
+    "3.15": (None, "hugo@python.org", "https://github.com/login/oauth"),
+    "3.16": (None, "savannah@python.org", "https://github.com/login/oauth"),
+    "3.17": (None, "savannah@python.org", "https://github.com/login/oauth"),
+}
+
+
+def test_every_series_has_a_recipe_with_the_published_signers() -> None:
+    recipes = load_all_recipes()
+    assert set(recipes) == set(EXPECTED_SIGNERS)
+    for series, (fingerprint, identity, issuer) in EXPECTED_SIGNERS.items():
+        recipe = recipes[series]
+        assert recipe.sigstore is not None
+        assert (recipe.sigstore.identity, recipe.sigstore.issuer) == (identity, issuer)
+        if fingerprint is None:  # PEP 761
+            assert recipe.openpgp is None
+            assert recipe.publishes == ("sigstore",)
+        else:
+            assert recipe.openpgp is not None
+            assert recipe.openpgp.fingerprints == (fingerprint,)
+        assert recipe.build is not None and "default" in recipe.build.profiles
+        assert len(recipe.sha256) == 64
+
+
+def test_sigstore_is_not_required_before_the_series_started_publishing_it() -> None:
+    recipe = load_recipe("3.9")
+    assert recipe.published_signatures(Version.parse("3.9.2")) == ("openpgp",)
+    assert recipe.published_signatures(Version.parse("3.9.14")) == ("openpgp", "sigstore")
+
+
+def test_prerelease_urls_live_under_the_final_versions_directory() -> None:
+    recipe = load_recipe("3.14")
+    version = Version.parse("3.14.0rc1")
+    (name, _tgz) = recipe.source.filenames_for(version)
+    assert name == "Python-3.14.0rc1.tar.xz"
+    assert recipe.source.urls_for(version, name) == (
+        "https://www.python.org/ftp/python/3.14.0/Python-3.14.0rc1.tar.xz",
+    )
+
+
+def _good_recipe() -> str:
+    return (Path(load_recipe("3.14").path)).read_text()
+
+
+@pytest.mark.parametrize(
+    ("mutation", "message"),
+    [
+        (lambda t: t + "\nsurprise = 1\n", "unknown key(s): surprise"),
+        (lambda t: t.replace('identity = "hugo@python.org"', 'identity = "hugo@python.org"\nidentiy = "x"'),
+         "signatures.sigstore: unknown key(s): identiy"),
+        (lambda t: t.replace("schema = 1", "schema = 2"), "unsupported schema 2"),
+        (lambda t: t.replace('series = "3.14"', "series = 3.14"), "'series' must be a str"),
+        (lambda t: t.replace('publishes = ["sigstore"]', 'publishes = ["sigstore", "openpgp"]'),
+         "publishes openpgp but has no [signatures.openpgp] signer"),
+        (lambda t: t.replace('publishes = ["sigstore"]', 'publishes = ["md5"]'), "unknown signature kind 'md5'"),
+        (lambda t: t.replace("https://www.python.org", "http://www.python.org"), "must use https"),
+        (lambda t: t.replace("{base}/{filename}", "{bsae}/{filename}"), "unknown placeholder(s) ['bsae']"),
+        (lambda t: t.replace("[build.profiles.default]", "[build.profiles.plain]"), "needs a [build.profiles.default]"),
+        (lambda t: t + "\n[[[broken\n", "not valid TOML"),
+    ],
+)
+def test_malformed_recipes_are_rejected_with_one_line(mutation, message: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "cpython-3.14.toml"
+    with pytest.raises(RecipeError) as caught:
+        parse_recipe(mutation(_good_recipe()).encode(), path)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_fingerprints_must_be_full(tmp_path: Path) -> None:
+    text = load_recipe("3.13").path.read_text().replace(
+        "7169605F62C751356D054A26A821E680E5FA6305", "E5FA6305"
+    ).replace('"keys/', f'"{load_recipe("3.13").path.parent}/keys/')
+    with pytest.raises(RecipeError, match="not a full 40-hex-digit"):
+        parse_recipe(text.encode(), tmp_path / "cpython-3.13.toml")
+
+
+def test_missing_recipe_is_a_clear_error() -> None:
+    with pytest.raises(RecipeError, match=r"no recipe for CPython 3\.99"):
+        load_recipe("3.99")

@@ -1,0 +1,36 @@
+"""Version parsing and ordering."""
+
+from __future__ import annotations
+
+import pytest
+
+from verify.errors import VersionError
+from verify.releases import Version, patchlevel_version
+
+
+@pytest.mark.parametrize(
+    ("text", "series", "base", "pre"),
+    [("3.13.5", "3.13", "3.13.5", False), ("3.14.0rc1", "3.14", "3.14.0", True), ("3.15.0a8", "3.15", "3.15.0", True),
+     ("3.10.0b4", "3.10", "3.10.0", True)],
+)
+def test_parse(text: str, series: str, base: str, pre: bool) -> None:
+    version = Version.parse(text)
+    assert (str(version), version.series, version.base, version.is_prerelease) == (text, series, base, pre)
+
+
+@pytest.mark.parametrize("text", ["3.13", "3.13.5.1", "2.7.18", "3.13.5-rc1", "3.13.5+", "v3.13.5", "", "3.13.5rc"])
+def test_reject(text: str) -> None:
+    with pytest.raises(VersionError, match="not a CPython release version"):
+        Version.parse(text)
+
+
+def test_order() -> None:
+    texts = ["3.14.0", "3.14.0rc1", "3.14.0a5", "3.13.10", "3.14.0b1", "3.13.9"]
+    assert [str(v) for v in sorted(map(Version.parse, texts))] == [
+        "3.13.9", "3.13.10", "3.14.0a5", "3.14.0b1", "3.14.0rc1", "3.14.0"]
+
+
+def test_patchlevel() -> None:
+    text = '#define PY_MINOR_VERSION 13\n#define PY_VERSION      "3.13.5"\n'
+    assert patchlevel_version(text) == "3.13.5"
+    assert patchlevel_version("nothing") is None

@@ -1,0 +1,88 @@
+"""The command line: a thin shell over the pipeline.
+
+Subcommands live in ``verify/commands/`` and are imported only when invoked, so that ``cpython-verify
+source`` does not pay for importing the build or comparison stages. Every error the tool raises on
+purpose is a :class:`verify.errors.VerifyError`; here it becomes one line on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from verify import __version__
+from verify.errors import EXIT_ERROR, VerifyError
+
+# name -> "module:attribute" of the click command; imported on first use.
+_COMMANDS: dict[str, str] = {
+    "source": "verify.commands.source:source",
+    "env": "verify.commands.env:env",
+    "rebuild": "verify.commands.rebuild:rebuild",
+    "compare": "verify.commands.compare:compare",
+    "audit": "verify.commands.compare:audit",
+    "attest": "verify.commands.attest:attest",
+    "verify-attestation": "verify.commands.attest:verify_attestation",
+    "peers": "verify.commands.attest:peers",
+    "releases": "verify.commands.attest:releases",
+    "plan": "verify.commands.attest:plan",
+    "merge": "verify.commands.attest:merge",
+    "check": "verify.commands.check:check",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose subcommands are imported when used, listing only those that exist."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in _COMMANDS if self._load(name) is not None)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = _COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # that stage is not part of this build yet
+                return None
+            raise
+        command: click.Command = getattr(module, attribute)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cpython-verify")
+def cli() -> None:
+    """Verify that a CPython is exactly what its release managers signed, rebuilt bit for bit.
+
+    Exit codes: 0 verified / identical, 1 verification failed / differences, 2 operational error.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point: run the CLI and turn every error into one line and an exit code."""
+    try:
+        return cli.main(args=argv, prog_name="cpython-verify", standalone_mode=False)
+    except VerifyError as error:
+        click.echo(f"cpython-verify: error: {error.message}", err=True)
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("cpython-verify: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except OSError as error:
+        # An I/O failure no stage anticipated (disk full, permission): still one line, exit 2.
+        click.echo(f"cpython-verify: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
+        sys.exit(EXIT_ERROR)

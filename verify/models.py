@@ -1,0 +1,132 @@
+"""Frozen values passed between the stages of the pipeline.
+
+Each stage receives one of these and returns the next; none of them does I/O. Anything rendered for
+the user (text, JSON, HTML) is derived from these values alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+
+class SignatureKind(StrEnum):
+    """A kind of release signature python.org publishes."""
+
+    OPENPGP = "openpgp"
+    SIGSTORE = "sigstore"
+
+
+class CheckStatus(StrEnum):
+    """The outcome of one check; only ``VERIFIED`` counts as evidence."""
+
+    VERIFIED = "verified"
+    FAILED = "failed"
+    MISSING = "missing"
+    """Required, but the file could not be found: a failure."""
+    NOT_REQUIRED = "not-required"
+    """Not found, and the user knowingly allowed it to be missing (``--allow-missing``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedFile:
+    """A file obtained from some source, with the digest of the exact bytes at ``path``.
+
+    Being fetched says nothing about being trusted: only a :class:`SourceVerdict` does.
+    """
+
+    name: str
+    path: Path
+    sha256: str
+    size: int
+    origin: str
+    """Where the bytes came from: a URL or a local path."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureEvidence:
+    """What checking one signature established."""
+
+    kind: SignatureKind
+    status: CheckStatus
+    detail: str
+    """One line: who signed and when, or why it failed."""
+    signer: str | None = None
+    """OpenPGP primary-key fingerprint, or the Sigstore certificate identity."""
+    signer_name: str | None = None
+    """OpenPGP user id, or the Sigstore OIDC issuer."""
+    signed_at: datetime | None = None
+    signature_origin: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DigestClaim:
+    """An independent statement of a file's sha256, and who made it."""
+
+    source: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class DigestCheck:
+    """A claim compared with the digest of the bytes actually fetched."""
+
+    claim: DigestClaim
+    agrees: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SourceVerdict:
+    """The evidence about one release's source tarball: signatures, digests, unpacked version."""
+
+    version: str
+    recipe_series: str
+    recipe_sha256: str
+    tarball: FetchedFile
+    signatures: tuple[SignatureEvidence, ...]
+    digests: tuple[DigestCheck, ...]
+    patchlevel_version: str | None
+    """``PY_VERSION`` found in the tarball's ``Include/patchlevel.h`` (None when not checked)."""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def patchlevel_ok(self) -> bool:
+        """True when the tarball's own version string is the requested version."""
+        return self.patchlevel_version == self.version
+
+    @property
+    def verified(self) -> bool:
+        """True only when every required signature verified, every digest claim agrees, and the
+        unpacked version is the requested one. At least one signature must have verified."""
+        statuses = [evidence.status for evidence in self.signatures]
+        return (
+            CheckStatus.VERIFIED in statuses
+            and all(status in (CheckStatus.VERIFIED, CheckStatus.NOT_REQUIRED) for status in statuses)
+            and all(check.agrees for check in self.digests)
+            and self.patchlevel_ok
+        )
+
+    def failures(self) -> list[str]:
+        """One line per reason the source is not verified (empty when verified)."""
+        reasons = [
+            f"{evidence.kind}: {evidence.detail}"
+            for evidence in self.signatures
+            if evidence.status in (CheckStatus.FAILED, CheckStatus.MISSING)
+        ]
+        if self.signatures and all(e.status is CheckStatus.NOT_REQUIRED for e in self.signatures):
+            reasons.append("no signature was checked: at least one must verify")
+        if not self.signatures:
+            reasons.append("no signature was checked: at least one must verify")
+        reasons += [
+            f"sha256 disagrees with {check.claim.source}: it says {check.claim.sha256}, "
+            f"the file is {self.tarball.sha256}"
+            for check in self.digests
+            if not check.agrees
+        ]
+        if not self.patchlevel_ok:
+            found = self.patchlevel_version or "no PY_VERSION"
+            reasons.append(f"Include/patchlevel.h says {found}, requested {self.version}")
+        return reasons

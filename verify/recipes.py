@@ -1,0 +1,322 @@
+"""Load and validate per-series recipes (``recipes/cpython-X.Y.toml``).
+
+A recipe is data: where a release's source lives, who may sign it, and how to build it. Loading is
+strict: a missing key, a wrong type or an unknown key is a :class:`RecipeError`, because a typo in a
+trust policy must never silently weaken it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verify.errors import RecipeError
+from verify.releases import Version
+
+SIGNATURE_KINDS = ("openpgp", "sigstore")
+_FINGERPRINT_RE = re.compile(r"^[0-9A-F]{40}$")
+_SERIES_RE = re.compile(r"^3\.\d{1,2}$")
+_PLACEHOLDERS = {"version", "base", "series", "filename"}
+
+
+def default_recipes_dir() -> Path:
+    """The recipes directory: ``$CPYTHON_VERIFY_RECIPES`` or the checkout's ``recipes/``."""
+    configured = os.environ.get("CPYTHON_VERIFY_RECIPES")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parent.parent / "recipes"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """Where a release's source files are named and published."""
+
+    filenames: tuple[str, ...]
+    """File name templates in order of preference, e.g. ``Python-{version}.tar.xz``."""
+    url_templates: tuple[str, ...]
+    """Upstream URL templates; ``{base}`` is the release directory (``3.14.0`` for ``3.14.0rc1``)."""
+    debian_package: str | None
+    """Debian source package that carries the tarball as its ``.orig`` file, if any."""
+
+    def filenames_for(self, version: Version) -> tuple[str, ...]:
+        """The concrete file names for ``version``, in order of preference."""
+        return tuple(_expand(template, version) for template in self.filenames)
+
+    def urls_for(self, version: Version, filename: str) -> tuple[str, ...]:
+        """The upstream URLs of ``filename`` for ``version``."""
+        return tuple(_expand(template, version, filename=filename) for template in self.url_templates)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPGPPolicy:
+    """The OpenPGP keys allowed to sign a series' source tarballs."""
+
+    fingerprints: tuple[str, ...]
+    key_files: tuple[Path, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SigstorePolicy:
+    """The Sigstore identity and OIDC issuer that sign a series' source tarballs."""
+
+    identity: str
+    issuer: str
+    since: Version | None
+    """First release of the series with a Sigstore bundle; earlier ones publish none."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildProfile:
+    """A named set of configure flags (``default``, ``pgo-lto``, ...)."""
+
+    name: str
+    configure: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSpec:
+    """How a series is rebuilt: the pinned environment and the configure profiles."""
+
+    environment: str
+    profiles: Mapping[str, BuildProfile]
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """Everything cpython-verify knows about one CPython series."""
+
+    series: str
+    path: Path
+    sha256: str
+    """sha256 of the recipe file's bytes: recorded in every result built from it."""
+    source: SourceSpec
+    publishes: tuple[str, ...]
+    """Signature kinds the series publishes (for its current releases)."""
+    openpgp: OpenPGPPolicy | None
+    sigstore: SigstorePolicy | None
+    build: BuildSpec | None
+    notes: tuple[str, ...] = field(default=())
+
+    def published_signatures(self, version: Version) -> tuple[str, ...]:
+        """The signature kinds python.org publishes for ``version`` (Sigstore only from ``since``)."""
+        kinds = []
+        for kind in self.publishes:
+            if kind == "sigstore" and self.sigstore and self.sigstore.since and version < self.sigstore.since:
+                continue
+            kinds.append(kind)
+        return tuple(kinds)
+
+
+def _expand(template: str, version: Version, filename: str = "") -> str:
+    return template.format(version=str(version), base=version.base, series=version.series, filename=filename)
+
+
+class _Table:
+    """A TOML table being validated: take keys by type, then insist nothing is left over."""
+
+    def __init__(self, data: Mapping[str, Any], where: str, origin: Path) -> None:
+        self._data = dict(data)
+        self._where = where
+        self._origin = origin
+
+    def _fail(self, message: str) -> RecipeError:
+        return RecipeError(f"{self._origin.name}: {self._where}: {message}")
+
+    def _take(self, key: str, kind: type, required: bool) -> Any:
+        if key not in self._data:
+            if required:
+                raise self._fail(f"missing key '{key}'")
+            return None
+        value = self._data.pop(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self._fail(f"'{key}' must be a {kind.__name__}, not {type(value).__name__}")
+        return value
+
+    def string(self, key: str, *, required: bool = True) -> str | None:
+        value: str | None = self._take(key, str, required)
+        return value
+
+    def strings(self, key: str, *, required: bool = True) -> tuple[str, ...]:
+        values = self._take(key, list, required)
+        if values is None:
+            return ()
+        if not all(isinstance(item, str) for item in values):
+            raise self._fail(f"'{key}' must be a list of strings")
+        return tuple(values)
+
+    def integer(self, key: str, *, required: bool = True) -> int | None:
+        value: int | None = self._take(key, int, required)
+        return value
+
+    def table(self, key: str, *, required: bool = True) -> _Table | None:
+        value = self._take(key, dict, required)
+        if value is None:
+            return None
+        return _Table(value, f"{self._where}.{key}" if self._where != "top level" else key, self._origin)
+
+    def tables(self, key: str) -> dict[str, _Table]:
+        """A table of tables (e.g. ``[build.profiles.NAME]``)."""
+        parent = self.table(key)
+        assert parent is not None
+        return {name: parent.table(name) for name in list(parent._data)}  # type: ignore[misc]
+
+    def done(self) -> None:
+        if self._data:
+            raise self._fail(f"unknown key(s): {', '.join(sorted(self._data))}")
+
+
+def _check_template(template: str, table: _Table, allowed: set[str]) -> None:
+    names = set(re.findall(r"{(\w*)}", template))
+    unknown = names - allowed
+    if unknown:
+        raise table._fail(f"template {template!r} uses unknown placeholder(s) {sorted(unknown)}")
+
+
+def parse_recipe(text: bytes, path: Path) -> Recipe:
+    """Validate the bytes of one recipe file and return the :class:`Recipe`."""
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RecipeError(f"{path.name}: not valid TOML: {exc}") from None
+    top = _Table(data, "top level", path)
+    schema = top.integer("schema")
+    if schema != 1:
+        raise top._fail(f"unsupported schema {schema}; this cpython-verify reads schema 1")
+    series = top.string("series")
+    assert series is not None
+    if not _SERIES_RE.match(series):
+        raise top._fail(f"series {series!r} is not of the form 3.N")
+    notes = top.strings("notes", required=False)
+
+    source_table = top.table("source")
+    assert source_table is not None
+    filenames = source_table.strings("filenames")
+    urls = source_table.strings("urls")
+    for template in filenames:
+        _check_template(template, source_table, _PLACEHOLDERS - {"filename"})
+    for template in urls:
+        _check_template(template, source_table, _PLACEHOLDERS)
+        if not template.startswith("https://"):
+            raise source_table._fail(f"upstream URL {template!r} must use https")
+    if not filenames:
+        raise source_table._fail("'filenames' must name at least one file")
+    debian_package = source_table.string("debian_package", required=False)
+    source_table.done()
+
+    signatures = top.table("signatures")
+    assert signatures is not None
+    publishes = signatures.strings("publishes")
+    for kind in publishes:
+        if kind not in SIGNATURE_KINDS:
+            raise signatures._fail(f"unknown signature kind {kind!r}; known: {', '.join(SIGNATURE_KINDS)}")
+    if not publishes:
+        raise signatures._fail("'publishes' must name at least one signature kind")
+    openpgp = _parse_openpgp(signatures.table("openpgp", required=False), path)
+    sigstore = _parse_sigstore(signatures.table("sigstore", required=False))
+    signatures.done()
+    for kind, policy in (("openpgp", openpgp), ("sigstore", sigstore)):
+        if kind in publishes and policy is None:
+            raise signatures._fail(f"publishes {kind} but has no [signatures.{kind}] signer")
+        if kind not in publishes and policy is not None:
+            raise signatures._fail(f"has a [signatures.{kind}] signer but does not list it in 'publishes'")
+
+    build = _parse_build(top.table("build", required=False))
+    top.done()
+    return Recipe(
+        series=series,
+        path=path,
+        sha256=hashlib.sha256(text).hexdigest(),
+        source=SourceSpec(filenames=filenames, url_templates=urls, debian_package=debian_package),
+        publishes=publishes,
+        openpgp=openpgp,
+        sigstore=sigstore,
+        build=build,
+        notes=notes,
+    )
+
+
+def _parse_openpgp(table: _Table | None, path: Path) -> OpenPGPPolicy | None:
+    if table is None:
+        return None
+    fingerprints = table.strings("fingerprints")
+    for fingerprint in fingerprints:
+        if not _FINGERPRINT_RE.match(fingerprint):
+            raise table._fail(f"{fingerprint!r} is not a full 40-hex-digit upper-case fingerprint")
+    if not fingerprints:
+        raise table._fail("'fingerprints' must pin at least one key")
+    key_files = []
+    for name in table.strings("keys"):
+        key_path = (path.parent / name).resolve()
+        if not key_path.is_file():
+            raise table._fail(f"key file {name!r} does not exist")
+        key_files.append(key_path)
+    table.done()
+    return OpenPGPPolicy(fingerprints=fingerprints, key_files=tuple(key_files))
+
+
+def _parse_sigstore(table: _Table | None) -> SigstorePolicy | None:
+    if table is None:
+        return None
+    identity = table.string("identity")
+    issuer = table.string("issuer")
+    assert identity is not None and issuer is not None
+    if not issuer.startswith("https://"):
+        raise table._fail(f"issuer {issuer!r} must be an https URL")
+    since_text = table.string("since", required=False)
+    table.done()
+    since = Version.parse(since_text) if since_text else None
+    return SigstorePolicy(identity=identity, issuer=issuer, since=since)
+
+
+def _parse_build(table: _Table | None) -> BuildSpec | None:
+    if table is None:
+        return None
+    environment = table.string("environment")
+    assert environment is not None
+    profiles: dict[str, BuildProfile] = {}
+    for name, profile_table in table.tables("profiles").items():
+        configure = profile_table.strings("configure")
+        description = profile_table.string("description", required=False) or ""
+        profile_table.done()
+        profiles[name] = BuildProfile(name=name, configure=configure, description=description)
+    if "default" not in profiles:
+        raise table._fail("needs a [build.profiles.default]")
+    table.done()
+    return BuildSpec(environment=environment, profiles=profiles)
+
+
+def recipe_path(series: str, recipes_dir: Path | None = None) -> Path:
+    """Where the recipe of ``series`` lives."""
+    return (recipes_dir or default_recipes_dir()) / f"cpython-{series}.toml"
+
+
+def load_recipe(series: str, recipes_dir: Path | None = None) -> Recipe:
+    """Load and validate the recipe of one series (``3.13``)."""
+    path = recipe_path(series, recipes_dir)
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise RecipeError(f"no recipe for CPython {series}: {path} does not exist") from None
+    except OSError as exc:
+        raise RecipeError(f"cannot read recipe {path}: {exc.strerror}") from None
+    recipe = parse_recipe(text, path)
+    if recipe.series != series:
+        raise RecipeError(f"{path.name}: says series {recipe.series}, expected {series}")
+    return recipe
+
+
+def load_all_recipes(recipes_dir: Path | None = None) -> dict[str, Recipe]:
+    """Load every ``cpython-*.toml`` recipe, keyed by series."""
+    directory = recipes_dir or default_recipes_dir()
+    recipes = {}
+    for path in sorted(directory.glob("cpython-*.toml")):
+        recipe = parse_recipe(path.read_bytes(), path)
+        recipes[recipe.series] = recipe
+    return recipes

@@ -1,0 +1,1 @@
+"""Release signature checks: OpenPGP (python-gnupg), Sigstore (sigstore-python), and the policy over them."""

@@ -1,0 +1,1 @@
+"""Where release bytes come from: python.org's layout over HTTP, mirrors, local directories, Debian."""
