@@ -1,0 +1,1 @@
+"""Pinned build environments: lock files, reproducible rootfs tarballs, and the sandboxes that run them."""

@@ -1,0 +1,80 @@
+"""The interface every sandbox runner (bubblewrap, podman, docker) implements.
+
+All runners take the same rootfs tarball, so the environment digest recorded in a result does not
+depend on which runner was used.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class RootfsImage:
+    """A built environment: the rootfs tarball, its sha256 (the environment digest) and its lock."""
+
+    name: str
+    tarball: Path
+    sha256: str
+    lock_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """A host directory made visible inside the sandbox."""
+
+    host: Path
+    sandbox: str
+    writable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSpec:
+    """What a command sees inside the sandbox. Everything not listed here is absent.
+
+    The network is always unreachable, the environment starts empty (only ``env`` is set), the
+    hostname is fixed, and only binds marked writable can be written (plus a private ``/tmp``).
+    """
+
+    binds: Sequence[Bind] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    hostname: str = "build"
+    cwd: str = "/"
+    user: str = "root"
+    """``root`` or ``nobody``-style unprivileged uid inside the sandbox (a reprotest variation)."""
+    cpus: int | None = None
+    """Limit the CPUs the command may use (None: all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a sandboxed command ended."""
+
+    returncode: int
+    log_path: Path | None
+    """Combined stdout/stderr, when it was captured to a file."""
+
+
+class Runner(ABC):
+    """Runs a command inside a rootfs with no network."""
+
+    name: str
+
+    @abstractmethod
+    def check_available(self) -> None:
+        """Raise :class:`verify.errors.ToolMissing` (naming the Debian package) if this runner cannot run here."""
+
+    @abstractmethod
+    def run(
+        self,
+        image: RootfsImage,
+        command: Sequence[str],
+        spec: SandboxSpec,
+        *,
+        log_path: Path | None = None,
+        interactive: bool = False,
+    ) -> RunResult:
+        """Run ``command`` in ``image`` under ``spec``; capture output to ``log_path`` when given."""
