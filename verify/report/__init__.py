@@ -1,0 +1,1 @@
+"""Renderings of results: plain/coloured text for people, stable JSON for machines, HTML pages."""

@@ -1,0 +1,96 @@
+"""Render a :class:`~verify.models.SourceVerdict` as text or as stable JSON.
+
+The JSON format (``cpython-verify/source-verdict/v1``) is documented in ``docs/source-verdict.md``;
+fields are only ever added, never renamed or removed, within v1.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from verify.models import CheckStatus, SourceVerdict
+
+FORMAT = "cpython-verify/source-verdict/v1"
+
+_STATUS_STYLE = {
+    CheckStatus.VERIFIED: ("ok", "green"),
+    CheckStatus.FAILED: ("FAILED", "red"),
+    CheckStatus.MISSING: ("MISSING", "red"),
+    CheckStatus.NOT_REQUIRED: ("not checked", "yellow"),
+}
+
+
+def verdict_to_dict(verdict: SourceVerdict) -> dict[str, Any]:
+    """The JSON-ready form of a verdict."""
+    return {
+        "format": FORMAT,
+        "version": verdict.version,
+        "verified": verdict.verified,
+        "recipe": {"series": verdict.recipe_series, "sha256": verdict.recipe_sha256},
+        "tarball": {
+            "name": verdict.tarball.name,
+            "sha256": verdict.tarball.sha256,
+            "size": verdict.tarball.size,
+            "origin": verdict.tarball.origin,
+        },
+        "signatures": [
+            {
+                "kind": str(evidence.kind),
+                "status": str(evidence.status),
+                "signer": evidence.signer,
+                "signer_name": evidence.signer_name,
+                "signed_at": evidence.signed_at.isoformat() if evidence.signed_at else None,
+                "signature_origin": evidence.signature_origin,
+                "detail": evidence.detail,
+                "notes": list(evidence.notes),
+            }
+            for evidence in verdict.signatures
+        ],
+        "digests": [
+            {"source": check.claim.source, "sha256": check.claim.sha256, "agrees": check.agrees}
+            for check in verdict.digests
+        ],
+        "patchlevel": {"found": verdict.patchlevel_version, "ok": verdict.patchlevel_ok},
+        "failures": verdict.failures(),
+        "notes": list(verdict.notes),
+    }
+
+
+def verdict_to_json(verdict: SourceVerdict) -> str:
+    """Stable JSON: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(verdict_to_dict(verdict), indent=2, sort_keys=True) + "\n"
+
+
+def verdict_to_text(verdict: SourceVerdict, *, verbose: bool = False) -> str:
+    """A human verdict: per signature who signed, when and against which policy; per digest source, agreement."""
+    lines = [
+        f"CPython {verdict.version} source: {verdict.tarball.name}",
+        f"  sha256 {verdict.tarball.sha256}  ({verdict.tarball.size:,} bytes)",
+        f"  from   {verdict.tarball.origin}",
+        f"  recipe cpython-{verdict.recipe_series}.toml sha256 {verdict.recipe_sha256[:16]}…",
+    ]
+    for evidence in verdict.signatures:
+        label, colour = _STATUS_STYLE[evidence.status]
+        lines.append(f"  {evidence.kind:<9}{click.style(label, fg=colour, bold=True)}  {evidence.detail}")
+        lines += [f"             note: {note}" for note in evidence.notes]
+    if not verdict.digests:
+        lines.append("  digests  no independent sha256 source was available to cross-check")
+    for check in verdict.digests:
+        label, colour = ("agrees", "green") if check.agrees else ("DISAGREES", "red")
+        lines.append(f"  digest   {click.style(label, fg=colour, bold=True)}  {check.claim.source}")
+        if not check.agrees:
+            lines.append(f"             it says {check.claim.sha256}")
+    label, colour = ("ok", "green") if verdict.patchlevel_ok else ("FAILED", "red")
+    found = verdict.patchlevel_version or "no PY_VERSION"
+    lines.append(f"  version  {click.style(label, fg=colour, bold=True)}  Include/patchlevel.h says {found}")
+    if verbose:
+        lines += [f"  note     {note}" for note in verdict.notes]
+    if verdict.verified:
+        lines.append(click.style(f"VERIFIED: CPython {verdict.version} source", fg="green", bold=True))
+    else:
+        lines.append(click.style(f"NOT VERIFIED: CPython {verdict.version} source", fg="red", bold=True))
+        lines += [f"  - {reason}" for reason in verdict.failures()]
+    return "\n".join(lines)
