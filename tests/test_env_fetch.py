@@ -1,0 +1,168 @@
+"""Downloading pinned .deb files from a real HTTP server on 127.0.0.1: digests, missing versions, snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from test_env_lock import build_deb
+
+from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
+from verify.environments.fetch import DebCache, fetch_debs
+from verify.environments.lock import LockedPackage
+from verify.errors import EXIT_ERROR, EXIT_FAILED
+
+
+class Archive:
+    """A tiny Debian-like archive served over real HTTP: path -> bytes, with a request log."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        archive = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                archive.requests.append(self.path)
+                body = archive.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # the client hanging up on an oversized body is expected, not noise
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def archive() -> Iterator[Archive]:
+    served = Archive()
+    served.thread.start()
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def real_deb(tmp_path: Path) -> tuple[LockedPackage, bytes]:
+    (tmp_path / "debs").mkdir()
+    deb = build_deb(tmp_path / "debs", "demo-tool", "1.0-1")
+    data = deb.read_bytes()
+    package = LockedPackage(
+        name="demo-tool",
+        version="1.0-1",
+        architecture="all",
+        path=f"pool/main/d/demo-tool/{deb.name}",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    return package, data
+
+
+def test_download_verifies_and_caches_by_digest(archive: Archive, real_deb: tuple[LockedPackage, bytes],
+                                                tmp_path: Path) -> None:
+    package, data = real_deb
+    archive.files[f"/debian/{package.path}"] = data
+    cache = DebCache(tmp_path / "cache")
+    paths = fetch_debs([package], cache, mirror=f"{archive.url}/debian", snapshot=None)
+    assert paths[package] == cache.directory / f"{package.sha256}.deb"
+    assert paths[package].read_bytes() == data
+    # A second fetch is a cache hit: no request reaches the server.
+    fetch_debs([package], cache, mirror=f"{archive.url}/debian", snapshot=None)
+    assert archive.requests == [f"/debian/{package.path}"]
+    assert list(cache.directory.iterdir()) == [paths[package]]
+
+
+def test_served_bytes_that_differ_from_the_lock_are_refused_and_not_cached(
+    archive: Archive, real_deb: tuple[LockedPackage, bytes], tmp_path: Path
+) -> None:
+    package, data = real_deb
+    tampered = data[:-1] + bytes([data[-1] ^ 1])  # same size, one bit flipped
+    archive.files[f"/debian/{package.path}"] = tampered
+    cache = DebCache(tmp_path / "cache")
+    with pytest.raises(PackageDigestMismatch, match="the lock pins") as error:
+        fetch_debs([package], cache, mirror=f"{archive.url}/debian", snapshot=None)
+    assert error.value.exit_code == EXIT_FAILED
+    assert hashlib.sha256(tampered).hexdigest() in error.value.message
+    assert list(cache.directory.iterdir()) == []  # neither the file nor a partial download remains
+
+
+def test_oversized_response_is_cut_off(archive: Archive, real_deb: tuple[LockedPackage, bytes], tmp_path: Path) -> None:
+    package, data = real_deb
+    archive.files[f"/debian/{package.path}"] = data + b"\0" * (4 << 20)
+    cache = DebCache(tmp_path / "cache")
+    with pytest.raises(PackageDigestMismatch):
+        fetch_debs([package], cache, mirror=f"{archive.url}/debian", snapshot=None)
+    assert list(cache.directory.iterdir()) == []
+
+
+def test_version_gone_from_mirror_points_at_snapshot_setting(
+    archive: Archive, real_deb: tuple[LockedPackage, bytes], tmp_path: Path
+) -> None:
+    package, _ = real_deb
+    with pytest.raises(PackageUnavailable, match="CPYTHON_VERIFY_DEBIAN_SNAPSHOT") as error:
+        fetch_debs([package], DebCache(tmp_path / "cache"), mirror=f"{archive.url}/debian", snapshot=None)
+    assert error.value.exit_code == EXIT_ERROR
+    assert "demo-tool 1.0-1" in error.value.message and "\n" not in error.value.message
+
+
+def test_snapshot_archive_serves_old_pins(archive: Archive, real_deb: tuple[LockedPackage, bytes],
+                                          tmp_path: Path) -> None:
+    package, data = real_deb
+    snapshot = f"{archive.url}/archive/debian/20250520T000000Z"
+    archive.files[f"/archive/debian/20250520T000000Z/{package.path}"] = data
+    paths = fetch_debs([package], DebCache(tmp_path / "cache"), mirror=f"{archive.url}/debian", snapshot=snapshot)
+    assert paths[package].read_bytes() == data
+    assert archive.requests == [f"/debian/{package.path}", f"/archive/debian/20250520T000000Z/{package.path}"]
+    # ... and when the snapshot lacks it too, the message says so.
+    archive.files.clear()
+    with pytest.raises(PackageUnavailable, match="does not have it either"):
+        fetch_debs([package], DebCache(tmp_path / "other"), mirror=f"{archive.url}/debian", snapshot=snapshot)
+
+
+def test_server_error_and_unreachable_mirror_are_operational(
+    archive: Archive, real_deb: tuple[LockedPackage, bytes], tmp_path: Path
+) -> None:
+    package, _ = real_deb
+    archive.files[f"/debian/{package.path}"] = b""
+    with pytest.raises(PackageDigestMismatch):
+        fetch_debs([package], DebCache(tmp_path / "a"), mirror=f"{archive.url}/debian", snapshot=None)
+    closed = Archive()  # bound, then closed: a port on 127.0.0.1 where nothing listens
+    port_url = closed.url
+    closed.server.server_close()
+    with pytest.raises(PackageUnavailable, match="cannot download"):
+        fetch_debs([package], DebCache(tmp_path / "b"), mirror=port_url, snapshot=None)
+
+
+def test_damaged_cache_entry_is_replaced(archive: Archive, real_deb: tuple[LockedPackage, bytes],
+                                         tmp_path: Path) -> None:
+    package, data = real_deb
+    archive.files[f"/debian/{package.path}"] = data
+    cache = DebCache(tmp_path / "cache")
+    cache.directory.mkdir()
+    cache.path_for(package).write_bytes(b"bit rot")
+    paths = fetch_debs([package], cache, mirror=f"{archive.url}/debian", snapshot=None)
+    assert paths[package].read_bytes() == data
+    assert len(archive.requests) == 1

@@ -1,0 +1,199 @@
+"""``cpython-verify env``: lock, build, enter and use the pinned build environments."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from verify.environments.interface import Bind, RootfsImage, SandboxSpec
+from verify.environments.lock import EnvironmentLock, environments_dir, load_lock, load_spec, parse_lock
+from verify.environments.rootfs import ensure_environment, resolve_lock, write_lock
+from verify.environments.runners import DEFAULT_RUNNER, RUNNERS, get_runner
+from verify.errors import OperationalError
+
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_mirror_option = click.option(
+    "--mirror",
+    metavar="URL",
+    envvar="CPYTHON_VERIFY_DEBIAN_MIRROR",
+    help="Debian mirror (default: the one the host's apt configuration uses for the suite).",
+)
+_cache_option = click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CPYTHON_VERIFY_CACHE",
+    help="Cache for .deb files and rootfs tarballs (default: $XDG_CACHE_HOME/cpython-verify).",
+)
+_runner_option = click.option(
+    "--runner", type=click.Choice(sorted(RUNNERS)), default=DEFAULT_RUNNER, show_default=True, help="Sandbox to use."
+)
+
+
+def _progress(message: str) -> None:
+    click.echo(f"env: {message}", err=True)
+
+
+@click.group()
+def env() -> None:
+    """Pinned Debian build environments: lock files, reproducible rootfs tarballs, sandboxes."""
+
+
+@env.command(name="list")
+def list_environments() -> None:
+    """List the environments that have a lock, with their rootfs digests."""
+    for path in sorted(environments_dir().glob("*.lock")):
+        lock = load_lock(path.stem)
+        packages = f"{len(lock.packages)} packages"
+        click.echo(f"{lock.name}\t{lock.suite}/{lock.architecture}\t{packages}\t{lock.rootfs_sha256}")
+
+
+@env.command()
+@click.argument("name")
+@_mirror_option
+@_cache_option
+def lock(name: str, mirror: str | None, cache_dir: Path | None) -> None:
+    """Resolve NAME.toml against the mirror and (re)write NAME.lock.
+
+    Runs mmdebstrap once against the mirror to learn the exact package set, then builds the rootfs
+    from the pinned packages to record its digest. The lock changes only where the pins changed.
+    """
+    spec = load_spec(name)
+    old: EnvironmentLock | None = None
+    try:
+        old = load_lock(name)
+    except OperationalError:
+        old = None
+    new = resolve_lock(spec, cache_dir=cache_dir, mirror=mirror, progress=_progress)
+    path = write_lock(new)
+    for line in describe_changes(old, parse_lock(path.read_bytes(), name)):
+        click.echo(line)
+    click.echo(f"{path}: {len(new.packages)} packages, rootfs sha256 {new.rootfs_sha256}")
+
+
+def describe_changes(old: EnvironmentLock | None, new: EnvironmentLock) -> list[str]:
+    """One line per package added, removed or changed, and for a changed rootfs digest."""
+    if old is None:
+        return [f"new lock: {len(new.packages)} packages"]
+    before = {package.name: package for package in old.packages}
+    after = {package.name: package for package in new.packages}
+    lines = [f"+ {name} {after[name].version}" for name in sorted(after.keys() - before.keys())]
+    lines += [f"- {name} {before[name].version}" for name in sorted(before.keys() - after.keys())]
+    for name in sorted(before.keys() & after.keys()):
+        if before[name] != after[name]:
+            lines.append(f"~ {name} {before[name].version} -> {after[name].version}")
+    if old.rootfs_sha256 != new.rootfs_sha256:
+        lines.append(f"rootfs sha256 {old.rootfs_sha256} -> {new.rootfs_sha256}")
+    return lines or ["unchanged"]
+
+
+@env.command()
+@click.argument("name")
+@_mirror_option
+@click.option(
+    "--snapshot",
+    metavar="URL",
+    envvar="CPYTHON_VERIFY_DEBIAN_SNAPSHOT",
+    help="Snapshot archive URL to fetch pinned .deb files the mirror no longer serves.",
+)
+@_cache_option
+def build(name: str, mirror: str | None, snapshot: str | None, cache_dir: Path | None) -> None:
+    """Build (or take from the cache) NAME's rootfs and check it against the lock's digest.
+
+    Prints the tarball's path and sha256 (the environment digest); exit 1 if it does not match the lock.
+    """
+    image = ensure_environment(name, cache_dir=cache_dir, mirror=mirror, snapshot=snapshot, progress=_progress)
+    click.echo(f"{image.tarball}\nsha256 {image.sha256} (matches {name}.lock)")
+
+
+def _spec(
+    src: Path | None, out: Path | None, hostname: str, user: str, cpus: int | None, env_pairs: Sequence[str]
+) -> SandboxSpec:
+    binds = []
+    if src is not None:
+        binds.append(Bind(host=src.resolve(), sandbox="/src"))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        binds.append(Bind(host=out.resolve(), sandbox="/out", writable=True))
+    # HOME is the sandbox's private tmpfs /tmp: the read-only root has no writable home.
+    variables = {"PATH": _DEFAULT_PATH, "HOME": "/tmp", "LC_ALL": "C.UTF-8", "TZ": "UTC"}  # noqa: S108
+    for pair in env_pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--env")
+        variables[key] = value
+    return SandboxSpec(binds=tuple(binds), env=variables, hostname=hostname, user=user, cpus=cpus)
+
+
+def _sandbox_options(function: click.decorators.FC) -> click.decorators.FC:
+    options = [
+        click.option(
+            "--src", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Bound read-only at /src."
+        ),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Bound writable at /out."),
+        click.option("--hostname", default="build", show_default=True),
+        click.option("--user", default="root", show_default=True, help="root, nobody, UID or UID:GID."),
+        click.option("--cpus", type=click.IntRange(min=1), help="Limit the CPUs the command may use (affinity)."),
+        click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Set a variable. Repeatable."),
+        _runner_option,
+        _cache_option,
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _image(name: str, cache_dir: Path | None) -> RootfsImage:
+    return ensure_environment(name, cache_dir=cache_dir, progress=_progress)
+
+
+@env.command()
+@click.argument("name")
+@_sandbox_options
+def shell(
+    name: str,
+    src: Path | None,
+    out: Path | None,
+    hostname: str,
+    user: str,
+    cpus: int | None,
+    env_pairs: tuple[str, ...],
+    runner: str,
+    cache_dir: Path | None,
+) -> None:
+    """Open an interactive shell in NAME (no network, read-only root, writable /out)."""
+    chosen = get_runner(runner)
+    chosen.check_available()
+    spec = _spec(src, out, hostname, user, cpus, (*env_pairs, "TERM=xterm", "PS1=[env " + name + "] \\w# "))
+    result = chosen.run(_image(name, cache_dir), ["/bin/bash", "--norc", "-i"], spec, interactive=True)
+    sys.exit(result.returncode)
+
+
+@env.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@_sandbox_options
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), help="Write output here.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(
+    name: str,
+    src: Path | None,
+    out: Path | None,
+    hostname: str,
+    user: str,
+    cpus: int | None,
+    env_pairs: tuple[str, ...],
+    runner: str,
+    cache_dir: Path | None,
+    log_path: Path | None,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND in NAME's sandbox; exits with the command's exit status."""
+    chosen = get_runner(runner)
+    chosen.check_available()
+    result = chosen.run(
+        _image(name, cache_dir), list(command), _spec(src, out, hostname, user, cpus, env_pairs), log_path=log_path
+    )
+    sys.exit(result.returncode)

@@ -1,0 +1,112 @@
+"""The bubblewrap runner: the default, and the lightest sandbox (no daemon, no image store).
+
+bwrap needs a directory, not a tarball, so the verified tarball is unpacked once into
+``<digest>.rootfs/`` beside it and bound read-only as ``/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from verify.environments.errors import EnvironmentBuildError
+from verify.environments.fetch import sha256_file
+from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
+from verify.environments.sandbox import check_spec, cpu_selection, run_process, user_ids
+from verify.errors import ToolMissing, VerificationFailed
+
+
+def bwrap_command(rootfs: Path, command: Sequence[str], spec: SandboxSpec, *, interactive: bool = False) -> list[str]:
+    """The full command line running ``command`` in the unpacked ``rootfs`` under ``spec``."""
+    argv: list[str] = []
+    cpus = cpu_selection(spec.cpus)
+    if cpus is not None:
+        argv += ["taskset", "--cpu-list", ",".join(map(str, cpus))]
+    argv += [
+        "bwrap",
+        "--unshare-all",  # net, ipc, pid, uts, cgroup (and user when possible): no network at all
+        "--die-with-parent",
+    ]
+    if not interactive:
+        argv.append("--new-session")  # no access to the caller's terminal (TIOCSTI)
+    argv += ["--hostname", spec.hostname, "--ro-bind", str(rootfs), "/", "--proc", "/proc", "--dev", "/dev"]
+    # CPython's configure probes POSIX semaphores and ptys: a tmpfs /dev/shm and bwrap's devpts
+    # /dev/ptmx keep pyconfig.h identical to a normal machine's.
+    argv += ["--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]  # noqa: S108 (paths inside the sandbox, private tmpfs)
+    for bind in spec.binds:
+        argv += ["--bind" if bind.writable else "--ro-bind", str(bind.host), bind.sandbox]
+    argv.append("--clearenv")
+    for key in sorted(spec.env):
+        argv += ["--setenv", key, spec.env[key]]
+    uid, gid = user_ids(spec.user)
+    if (uid, gid) != (0, 0):
+        argv += ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]
+    argv += ["--chdir", spec.cwd, "--", *command]
+    return argv
+
+
+def unpacked_rootfs(image: RootfsImage) -> Path:
+    """The rootfs directory of ``image``, unpacked (after re-checking the tarball's digest) on first use."""
+    target = image.tarball.with_name(f"{image.sha256}.rootfs")
+    if target.is_dir():
+        return target
+    actual = sha256_file(image.tarball)
+    if actual != image.sha256:
+        raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
+    scratch = Path(tempfile.mkdtemp(dir=image.tarball.parent, prefix=f".{image.sha256[:12]}-"))
+    try:
+        # GNU tar as root keeps owners, modes and device nodes exactly as mmdebstrap wrote them.
+        extract = ["tar", "--extract", "--numeric-owner", "--preserve-permissions"]
+        completed = subprocess.run(
+            [*extract, "-C", str(scratch), "-f", str(image.tarball)],
+            capture_output=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            message = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            raise EnvironmentBuildError(f"cannot unpack {image.tarball}: {message[0]}")
+        try:
+            scratch.rename(target)
+        except OSError:
+            if not target.is_dir():  # lost a race with another unpacker: theirs is as good as ours
+                raise
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+class BwrapRunner(Runner):
+    """Runs commands with bubblewrap (``bwrap --unshare-all --clearenv``)."""
+
+    name = "bwrap"
+
+    def check_available(self) -> None:
+        """bwrap must be on PATH."""
+        if shutil.which("bwrap") is None:
+            raise ToolMissing("bwrap", "bubblewrap")
+        if shutil.which("taskset") is None:
+            raise ToolMissing("taskset", "util-linux")
+
+    def run(
+        self,
+        image: RootfsImage,
+        command: Sequence[str],
+        spec: SandboxSpec,
+        *,
+        log_path: Path | None = None,
+        interactive: bool = False,
+    ) -> RunResult:
+        """Run ``command`` in ``image`` under ``spec``."""
+        self.check_available()
+        check_spec(spec)
+        rootfs = unpacked_rootfs(image)
+        with contextlib.suppress(OSError):
+            os.utime(rootfs)  # mark as recently used, for whoever prunes the cache
+        argv = bwrap_command(rootfs, command, spec, interactive=interactive)
+        return run_process(argv, log_path=log_path, interactive=interactive)

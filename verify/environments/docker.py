@@ -1,0 +1,86 @@
+"""The docker runner, for users with a Docker engine: ``docker import`` of the same rootfs tarball.
+
+No Docker engine runs on the machine this project is developed on, so only the command
+construction and the availability checks are tested here (see the README).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from verify.environments.errors import RunnerError
+from verify.environments.fetch import sha256_file
+from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
+from verify.environments.podman import container_run_options, image_tag
+from verify.environments.sandbox import check_spec, run_process
+from verify.errors import ToolMissing, VerificationFailed
+
+
+def docker_run_command(tag: str, command: Sequence[str], spec: SandboxSpec, *, interactive: bool = False) -> list[str]:
+    """The full ``docker run`` command line.
+
+    Docker has no ``--read-only-tmpfs``: ``/tmp`` and ``/run`` are private tmpfs mounts explicitly.
+    Docker adds ``HOSTNAME`` and, when the image has none, ``PATH`` and ``HOME`` to the environment.
+    """
+    return [
+        "docker",
+        "run",
+        "--pull=never",
+        "--tmpfs",
+        "/tmp",  # noqa: S108 (a private tmpfs inside the container)
+        "--tmpfs",
+        "/run",
+        *container_run_options(spec, interactive=interactive),
+        tag,
+        *command,
+    ]
+
+
+class DockerRunner(Runner):
+    """Runs commands in a Docker container made from the rootfs tarball."""
+
+    name = "docker"
+
+    def check_available(self) -> None:
+        """The docker client must be installed and an engine must answer."""
+        if shutil.which("docker") is None:
+            raise ToolMissing("docker", "docker.io")
+        probe = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, check=False, timeout=30
+        )
+        if probe.returncode != 0:
+            raise RunnerError("no Docker engine answers (docker version failed); use --runner bwrap or podman")
+
+    def ensure_image(self, image: RootfsImage) -> str:
+        """Import the tarball as an image tagged with its digest, unless already present."""
+        tag = image_tag(image, engine="docker")
+        exists = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False)
+        if exists.returncode == 0:
+            return tag
+        actual = sha256_file(image.tarball)
+        if actual != image.sha256:
+            raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
+        imported = subprocess.run(["docker", "import", str(image.tarball), tag], capture_output=True, check=False)
+        if imported.returncode != 0:
+            message = imported.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            raise RunnerError(f"docker import of {image.tarball} failed: {message[0]}")
+        return tag
+
+    def run(
+        self,
+        image: RootfsImage,
+        command: Sequence[str],
+        spec: SandboxSpec,
+        *,
+        log_path: Path | None = None,
+        interactive: bool = False,
+    ) -> RunResult:
+        """Run ``command`` in ``image`` under ``spec``."""
+        self.check_available()
+        check_spec(spec)
+        tag = self.ensure_image(image)
+        return run_process(docker_run_command(tag, command, spec, interactive=interactive), log_path=log_path,
+                           interactive=interactive)

@@ -1,0 +1,134 @@
+"""The podman runner: ``podman import`` of the same rootfs tarball, ``podman run --network=none``.
+
+The image tag is derived from the tarball's sha256, so one tarball is one image, and the rebuild's
+environment digest is the same as with bwrap. On this kind of host (Debian podman 4.3, hybrid
+cgroups) crun cannot set rlimits, so runc is used and the ulimits are capped at the host's hard limits.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from verify.environments.errors import RunnerError
+from verify.environments.fetch import sha256_file
+from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
+from verify.environments.sandbox import check_spec, cpu_selection, run_process, user_ids
+from verify.errors import ToolMissing, VerificationFailed
+
+NOFILE = 20000
+NPROC = 8192
+
+
+def image_tag(image: RootfsImage, engine: str = "podman") -> str:
+    """The local image reference of a rootfs: its name and full digest."""
+    prefix = "localhost/" if engine == "podman" else ""
+    return f"{prefix}cpython-verify-env/{image.name}:{image.sha256}"
+
+
+def capped_ulimits() -> dict[str, int]:
+    """nofile/nproc limits for the container, never above this host's hard limits (runc refuses those)."""
+
+    def cap(wanted: int, which: int) -> int:
+        hard = resource.getrlimit(which)[1]
+        return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+    return {"nofile": cap(NOFILE, resource.RLIMIT_NOFILE), "nproc": cap(NPROC, resource.RLIMIT_NPROC)}
+
+
+def container_run_options(spec: SandboxSpec, *, interactive: bool) -> list[str]:
+    """The ``run`` options podman and docker share: no network, read-only root, fixed hostname, binds, env."""
+    options = ["--rm", "--network=none", "--read-only", "--hostname", spec.hostname, "--workdir", spec.cwd]
+    if interactive:
+        options += ["--interactive", "--tty"]
+    uid, gid = user_ids(spec.user)
+    options += ["--user", f"{uid}:{gid}"]
+    cpus = cpu_selection(spec.cpus)
+    if cpus is not None:
+        options += ["--cpuset-cpus", ",".join(map(str, cpus))]
+    for bind in spec.binds:
+        readonly = "" if bind.writable else ",readonly"
+        options += ["--mount", f"type=bind,source={bind.host},target={bind.sandbox}{readonly}"]
+    for key in sorted(spec.env):
+        options += ["--env", f"{key}={spec.env[key]}"]
+    return options
+
+
+def identity_maps(uid: int, gid: int) -> list[str]:
+    """For an unprivileged sandbox user, map it to the invoking user, as bwrap's ``--uid`` does.
+
+    The build user is then unprivileged inside (no capabilities, cannot write the read-only
+    root), yet can write the writable binds, and its files land on the host as the invoking user.
+    Every other id keeps a distinct mapping so the rootfs' owners stay distinct.
+    """
+    if (uid, gid) == (0, 0):
+        return []
+    options = []
+    for flag, sandbox_id in (("--uidmap", uid), ("--gidmap", gid)):
+        options += [flag, f"{sandbox_id}:0:1", flag, f"0:1:{sandbox_id}"]
+        if sandbox_id < 65535:
+            options += [flag, f"{sandbox_id + 1}:{sandbox_id + 1}:{65535 - sandbox_id}"]
+    return options
+
+
+def podman_run_command(
+    tag: str, command: Sequence[str], spec: SandboxSpec, *, ulimits: dict[str, int], interactive: bool = False
+) -> list[str]:
+    """The full ``podman run`` command line."""
+    argv = ["podman", "run", "--runtime", "runc", "--pull=never", "--unsetenv-all"]
+    argv += identity_maps(*user_ids(spec.user))
+    for name, value in sorted(ulimits.items()):
+        argv += ["--ulimit", f"{name}={value}:{value}"]
+    # /tmp, /var/tmp and /run are private tmpfs under --read-only (podman's --read-only-tmpfs default);
+    # /dev/shm is a tmpfs and /dev/ptmx a devpts in every podman container.
+    argv += ["--read-only-tmpfs", *container_run_options(spec, interactive=interactive), tag, *command]
+    return argv
+
+
+class PodmanRunner(Runner):
+    """Runs commands in a podman container made from the rootfs tarball."""
+
+    name = "podman"
+
+    def check_available(self) -> None:
+        """podman and runc must be on PATH."""
+        if shutil.which("podman") is None:
+            raise ToolMissing("podman", "podman")
+        if shutil.which("runc") is None:
+            raise ToolMissing("runc", "runc")
+
+    def ensure_image(self, image: RootfsImage) -> str:
+        """Import the tarball as an image tagged with its digest, unless already present."""
+        tag = image_tag(image)
+        exists = subprocess.run(["podman", "image", "exists", tag], capture_output=True, check=False)
+        if exists.returncode == 0:
+            return tag
+        actual = sha256_file(image.tarball)
+        if actual != image.sha256:
+            raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
+        imported = subprocess.run(
+            ["podman", "import", "--quiet", str(image.tarball), tag], capture_output=True, check=False
+        )
+        if imported.returncode != 0:
+            message = imported.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            raise RunnerError(f"podman import of {image.tarball} failed: {message[0]}")
+        return tag
+
+    def run(
+        self,
+        image: RootfsImage,
+        command: Sequence[str],
+        spec: SandboxSpec,
+        *,
+        log_path: Path | None = None,
+        interactive: bool = False,
+    ) -> RunResult:
+        """Run ``command`` in ``image`` under ``spec``."""
+        self.check_available()
+        check_spec(spec)
+        tag = self.ensure_image(image)
+        argv = podman_run_command(tag, command, spec, ulimits=capped_ulimits(), interactive=interactive)
+        return run_process(argv, log_path=log_path, interactive=interactive)

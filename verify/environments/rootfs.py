@@ -1,0 +1,420 @@
+"""Resolve locks and build reproducible rootfs tarballs with mmdebstrap; cache them by digest.
+
+Resolving (``env lock``) runs mmdebstrap once against the real mirror and records what apt chose.
+Building (``env build``) never lets apt see the mirror: the pinned ``.deb`` files are downloaded and
+checked against the lock, put in a throwaway flat repository, and mmdebstrap installs from that
+repository alone, so nothing outside the lock can enter the rootfs. ``SOURCE_DATE_EPOCH`` and a
+customize hook that removes host-specific files make two builds bit-identical; the result must equal
+the lock's ``rootfs_sha256`` or the build fails loudly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from verify.environments.apt_sources import resolve_mirror, resolve_snapshot
+from verify.environments.debian import (
+    deb_control,
+    flat_packages_index,
+    flat_release,
+    lock_packages,
+    parse_installed,
+    release_date,
+)
+from verify.environments.errors import EnvironmentBuildError, LockFileError, RootfsMismatch
+from verify.environments.fetch import DebCache, Progress, fetch_debs, sha256_file
+from verify.environments.interface import RootfsImage
+from verify.environments.lock import (
+    EnvironmentLock,
+    EnvironmentSpec,
+    load_lock,
+    lock_path,
+    parse_lock,
+    render_lock,
+    spec_path,
+)
+from verify.errors import ToolMissing
+
+MOUNT_POINTS = ("/build", "/out", "/src")
+"""Empty directories the runners bind the build tree, the output and the source onto."""
+
+_AUTOMOUNT_HOOKS = Path("/usr/share/mmdebstrap/hooks/file-mirror-automount")
+_DPKG_QUERY_FORMAT = r"${Package}\t${Version}\t${Architecture}\n"
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+def default_cache_dir() -> Path:
+    """``$CPYTHON_VERIFY_CACHE``, else ``$XDG_CACHE_HOME/cpython-verify`` (the project's one cache)."""
+    configured = os.environ.get("CPYTHON_VERIFY_CACHE")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "cpython-verify"
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentCache:
+    """Where the environment stage keeps its files under the project cache."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, cache_dir: Path | None) -> EnvironmentCache:
+        """The environment cache under ``cache_dir`` (default: :func:`default_cache_dir`)."""
+        return cls((cache_dir or default_cache_dir()) / "environments")
+
+    @property
+    def debs(self) -> DebCache:
+        """``.deb`` files by sha256."""
+        return DebCache(self.root / "debs")
+
+    @property
+    def rootfs_dir(self) -> Path:
+        """Rootfs tarballs by sha256."""
+        return self.root / "rootfs"
+
+    def tarball(self, sha256: str) -> Path:
+        """Where the rootfs tarball with digest ``sha256`` is cached."""
+        return self.rootfs_dir / f"{sha256}.tar"
+
+    def log(self, name: str) -> Path:
+        """The log of the latest mmdebstrap run for environment ``name``."""
+        path = self.root / "logs" / f"{name}.mmdebstrap.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def scratch(self) -> Path:
+        """A directory for temporary files on the same filesystem as the cache (atomic renames)."""
+        path = self.root / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+# -- pure command construction -----------------------------------------------------------------
+
+
+def cleanup_hook(name: str) -> str:
+    """The customize hook that removes host-specific and time-dependent files from the rootfs.
+
+    mmdebstrap's own ``cleanup/reproducible`` handles dpkg/apt logs and the ldconfig cache; this
+    removes what differs between hosts (resolv.conf, hostname, machine-id), every remaining log and
+    cache file, and replaces apt's sources with a fixed line: the build-time repository path would
+    otherwise land in the image.
+    """
+    mounts = " ".join(f'"$1{point}"' for point in MOUNT_POINTS)
+    return "; ".join(
+        [
+            "set -e",
+            'rm -f "$1/etc/resolv.conf" "$1/etc/hostname" "$1/etc/machine-id" "$1/var/lib/dbus/machine-id"',
+            'find "$1/var/log" "$1/var/cache" -type f -delete',
+            'rm -rf "$1/var/lib/apt/lists" "$1/etc/apt/sources.list.d"',
+            'mkdir -p "$1/var/lib/apt/lists/partial" "$1/etc/apt/sources.list.d"',
+            "printf '# cpython-verify environment %s: offline; packages pinned by %s.lock\\n' "
+            f"{shlex.quote(name)} {shlex.quote(name)} > \"$1/etc/apt/sources.list\"",
+            f"mkdir -p {mounts}",
+        ]
+    )
+
+
+def mmdebstrap_build_command(lock: EnvironmentLock, repository: Path, output: Path) -> list[str]:
+    """mmdebstrap installing ``lock`` from the flat repository at ``repository`` only."""
+    return [
+        "mmdebstrap",
+        "--mode=root",
+        f"--variant={lock.variant}",
+        f"--architectures={lock.architecture}",
+        "--format=tar",
+        f"--include={','.join(lock.include)}",
+        f"--hook-dir={_AUTOMOUNT_HOOKS}",
+        f"--customize-hook={cleanup_hook(lock.name)}",
+        lock.suite,
+        str(output),
+        # trusted=yes: the repository is made of files whose sha256 was just checked against the lock,
+        # which is stronger than the archive signature (it pins the exact bytes, not just the origin).
+        f"deb [trusted=yes] file://{repository} ./",
+    ]
+
+
+def mmdebstrap_resolve_command(spec: EnvironmentSpec, mirror: str, sources: Path, out: Path) -> list[str]:
+    """mmdebstrap against the real mirror, recording what apt installed and the indexes it used."""
+    lists = shlex.quote(str(out / "lists"))
+    debs = shlex.quote(str(out / "debs"))
+    installed = shlex.quote(str(out / "installed"))
+    return [
+        "mmdebstrap",
+        "--mode=root",
+        f"--variant={spec.variant}",
+        f"--architectures={spec.architecture}",
+        "--format=null",
+        f"--include={','.join(spec.include)}",
+        f"--customize-hook=chroot \"$1\" dpkg-query -W -f='{_DPKG_QUERY_FORMAT}' > {installed}",
+        f'--customize-hook=mkdir -p {lists} {debs}; '
+        f'cp "$1"/var/lib/apt/lists/*Packages "$1"/var/lib/apt/lists/*Release {lists}/; '
+        f'find "$1/var/cache/apt/archives" -name "*.deb" -exec cp {{}} {debs}/ ";"',
+        spec.suite,
+        "/dev/null",
+        str(sources),
+    ]
+
+
+def deb822_sources(spec: EnvironmentSpec, mirror: str) -> str:
+    """The apt sources file given to mmdebstrap when resolving (the archive keyring checks signatures)."""
+    return (
+        f"Types: deb\nURIs: {mirror}\nSuites: {' '.join(spec.suites)}\n"
+        f"Components: {' '.join(spec.components)}\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
+
+
+def _mmdebstrap_env(epoch: int, tmpdir: Path) -> dict[str, str]:
+    # A fixed environment: host locale, TZ or TMPDIR must not change what mmdebstrap writes.
+    return {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "SOURCE_DATE_EPOCH": str(epoch),
+        "LC_ALL": "C.UTF-8",
+        "TZ": "UTC",
+        "HOME": "/root",
+        "TMPDIR": str(tmpdir),
+    }
+
+
+def _run_mmdebstrap(command: Sequence[str], env: dict[str, str], log: Path) -> None:
+    if shutil.which("mmdebstrap") is None:
+        raise ToolMissing("mmdebstrap", "mmdebstrap")
+    with log.open("wb") as handle:
+        completed = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
+    if completed.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        raise EnvironmentBuildError(f"mmdebstrap failed with exit {completed.returncode}: {tail[0]} (log: {log})")
+
+
+@contextlib.contextmanager
+def _scratch_dir(cache: EnvironmentCache, prefix: str) -> Iterator[Path]:
+    """A temporary directory removed afterwards, but never through a mount point.
+
+    A failed mmdebstrap can leave its chroot's bind mounts (the file:// repository, /proc, /dev)
+    behind; deleting recursively through them would delete host files. Unmount them first, and if
+    any remains, leave the directory for a human rather than risk it.
+    """
+    path = Path(tempfile.mkdtemp(dir=cache.scratch(), prefix=prefix))
+    try:
+        yield path
+    finally:
+        for mount_point in sorted(_mounts_below(path), key=len, reverse=True):
+            subprocess.run(["umount", "--lazy", mount_point], capture_output=True, check=False)
+        if not _mounts_below(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _mounts_below(path: Path) -> list[str]:
+    prefix = str(path.resolve()) + "/"
+    mounts = []
+    with Path("/proc/self/mountinfo").open(encoding="utf-8", errors="replace") as mountinfo:
+        for line in mountinfo:
+            # Field 5 is the mount point, with spaces and similar escaped as octal (\040).
+            mount_point = line.split()[4].encode().decode("unicode_escape")
+            if mount_point.startswith(prefix):
+                mounts.append(mount_point)
+    return mounts
+
+
+# -- building ----------------------------------------------------------------------------------
+
+RootfsBuilder = Callable[[EnvironmentLock, Path], None]
+"""Writes the rootfs tarball of a lock to the given path (injected in tests)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MmdebstrapBuilder:
+    """The real builder: pinned ``.deb`` files -> flat repository -> mmdebstrap -> tarball."""
+
+    cache: EnvironmentCache
+    mirror: str | None = None
+    snapshot: str | None = None
+    progress: Progress = _quiet
+
+    def __call__(self, lock: EnvironmentLock, output: Path) -> None:
+        """Build ``lock``'s rootfs into ``output``."""
+        mirror = resolve_mirror(lock.suite, self.mirror)
+        debs = fetch_debs(
+            lock.packages,
+            self.cache.debs,
+            mirror=mirror,
+            snapshot=resolve_snapshot(self.snapshot),
+            progress=self.progress,
+        )
+        with _scratch_dir(self.cache, "build-") as work:
+            repository = work / "repo"
+            repository.mkdir()
+            entries = []
+            for package, path in debs.items():
+                # Hard links keep the repository cheap; the cache and the scratch dir share a filesystem.
+                os.link(path, repository / package.filename)
+                entries.append((package, deb_control(path.read_bytes())))
+            index = flat_packages_index(entries).encode("utf-8")
+            (repository / "Packages").write_bytes(index)
+            (repository / "Release").write_text(
+                flat_release(
+                    suite=lock.suite, architecture=lock.architecture, packages_index=index, epoch=lock.source_date_epoch
+                ),
+                encoding="utf-8",
+            )
+            self.progress(f"mmdebstrap: {len(entries)} pinned packages, SOURCE_DATE_EPOCH={lock.source_date_epoch}")
+            _run_mmdebstrap(
+                mmdebstrap_build_command(lock, repository, output),
+                _mmdebstrap_env(lock.source_date_epoch, work),
+                self.cache.log(lock.name),
+            )
+
+
+def ensure_environment(
+    name: str,
+    *,
+    cache_dir: Path | None = None,
+    mirror: str | None = None,
+    snapshot: str | None = None,
+    locks_dir: Path | None = None,
+    builder: RootfsBuilder | None = None,
+    progress: Progress = _quiet,
+) -> RootfsImage:
+    """The verified rootfs of environment ``name``: from the cache if intact, else built now.
+
+    A cached tarball is re-hashed on every call; a damaged one is deleted and rebuilt, never used.
+    A fresh build whose digest differs from the lock raises :class:`RootfsMismatch` and is kept
+    beside the cache (``<digest>.mismatch.tar``) for diffoscope.
+    """
+    lock = load_lock(name, locks_dir)
+    _check_spec_unchanged(lock, locks_dir)
+    cache = EnvironmentCache.at(cache_dir)
+    image = RootfsImage(
+        name=name, tarball=cache.tarball(lock.rootfs_sha256), sha256=lock.rootfs_sha256, lock_sha256=lock.sha256
+    )
+    if image.tarball.is_file():
+        if sha256_file(image.tarball) == lock.rootfs_sha256:
+            progress(f"cache hit: {image.tarball}")
+            return image
+        progress(f"cached rootfs {image.tarball} is damaged (digest mismatch): deleting and rebuilding")
+        image.tarball.unlink()
+    actual, built = build_rootfs(lock, cache, builder or MmdebstrapBuilder(cache, mirror, snapshot, progress))
+    if actual != lock.rootfs_sha256:
+        kept = cache.rootfs_dir / f"{actual}.mismatch.tar"
+        Path(built).replace(kept)
+        raise RootfsMismatch(
+            f"environment {name}: built rootfs has sha256 {actual}, the lock pins {lock.rootfs_sha256} "
+            f"(kept as {kept})"
+        )
+    Path(built).replace(image.tarball)
+    return image
+
+
+def build_rootfs(lock: EnvironmentLock, cache: EnvironmentCache, builder: RootfsBuilder) -> tuple[str, Path]:
+    """Build into a temporary file in the cache; return its sha256 and path (the caller places it)."""
+    cache.rootfs_dir.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=cache.rootfs_dir, prefix=f"{lock.name}-", suffix=".tar.part")
+    os.close(handle)
+    output = Path(temporary)
+    try:
+        builder(lock, output)
+        output.chmod(0o644)  # mkstemp makes it private; the tarball holds nothing secret
+        return sha256_file(output), output
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            output.unlink()
+        raise
+
+
+def _check_spec_unchanged(lock: EnvironmentLock, locks_dir: Path | None) -> None:
+    path = spec_path(lock.name, locks_dir)
+    if path.is_file() and sha256_file(path) != lock.spec_sha256:
+        raise LockFileError(
+            f"{path.name} changed since {lock.name}.lock was made: run `cpython-verify env lock {lock.name}`"
+        )
+
+
+# -- locking -----------------------------------------------------------------------------------
+
+
+def resolve_lock(
+    spec: EnvironmentSpec,
+    *,
+    cache_dir: Path | None = None,
+    mirror: str | None = None,
+    progress: Progress = _quiet,
+) -> EnvironmentLock:
+    """Resolve ``spec`` against the mirror and build it once to learn the rootfs digest.
+
+    The lock's ``rootfs_sha256`` is what building from the pinned packages produced here; every
+    later build, on any machine, must reproduce it.
+    """
+    mirror_url = resolve_mirror(spec.suite, mirror)
+    cache = EnvironmentCache.at(cache_dir)
+    with _scratch_dir(cache, "lock-") as work:
+        sources = work / "sources.sources"
+        sources.write_text(deb822_sources(spec, mirror_url), encoding="utf-8")
+        progress(f"resolving {', '.join(spec.include)} in {' '.join(spec.suites)} from {mirror_url}")
+        _run_mmdebstrap(
+            mmdebstrap_resolve_command(spec, mirror_url, sources, work), _mmdebstrap_env(0, work), work / "resolve.log"
+        )
+        lists = work / "lists"
+        indexes = [path.read_text(encoding="utf-8") for path in sorted(lists.glob("*_Packages"))]
+        packages = lock_packages(parse_installed((work / "installed").read_text(encoding="utf-8")), indexes)
+        release_files = sorted(lists.glob(f"*_dists_{spec.suite}_InRelease")) or sorted(
+            lists.glob(f"*_dists_{spec.suite}_Release")
+        )
+        if not release_files:
+            raise EnvironmentBuildError(f"apt downloaded no Release file for {spec.suite}")
+        date, epoch = release_date(release_files[0].read_text(encoding="utf-8"))
+        # Seed the .deb cache with what apt already downloaded (each is re-checked against the index).
+        by_name = {package.filename: package for package in packages}
+        for deb in (work / "debs").glob("*.deb"):
+            if deb.name in by_name:
+                cache.debs.add_verified(by_name[deb.name], deb)
+    draft = EnvironmentLock(
+        name=spec.name,
+        spec_sha256=spec.sha256,
+        suites=spec.suites,
+        architecture=spec.architecture,
+        variant=spec.variant,
+        include=spec.include,
+        source_date_epoch=epoch,
+        release_date=date,
+        rootfs_sha256="0" * 64,
+        packages=packages,
+    )
+    progress(f"{len(packages)} packages pinned; building the rootfs once to record its digest")
+    digest, built = build_rootfs(draft, cache, MmdebstrapBuilder(cache, mirror_url, None, progress))
+    Path(built).replace(cache.tarball(digest))
+    final = dataclasses.replace(draft, rootfs_sha256=digest)
+    return parse_lock(render_lock(final), spec.name)
+
+
+def write_lock(lock: EnvironmentLock, locks_dir: Path | None = None) -> Path:
+    """Write ``lock`` atomically to ``recipes/environments/NAME.lock``."""
+    path = lock_path(lock.name, locks_dir)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{lock.name}-", suffix=".lock")
+    with os.fdopen(handle, "wb") as out:
+        out.write(render_lock(lock))
+    Path(temporary).replace(path)
+    return path
+
+
+__all__ = [
+    "EnvironmentCache",
+    "MmdebstrapBuilder",
+    "default_cache_dir",
+    "ensure_environment",
+    "load_lock",
+    "resolve_lock",
+    "write_lock",
+]

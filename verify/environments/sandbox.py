@@ -1,0 +1,94 @@
+"""Helpers shared by the runners: user and CPU variations, bind checks, running the process.
+
+The runners differ only in how they ask for isolation; what a variation means (which uid is
+"nobody", which CPUs a limit of N selects) is decided here once, so all three agree.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from verify.environments.interface import Bind, RunResult, SandboxSpec
+from verify.errors import OperationalError
+
+NOBODY = (65534, 65534)
+"""uid/gid of Debian's ``nobody``/``nogroup``: the unprivileged build user of the ``user`` variation."""
+
+
+class SandboxSpecError(OperationalError):
+    """A sandbox spec asks for something no runner can honour (bad user, CPU count or bind)."""
+
+
+def user_ids(user: str) -> tuple[int, int]:
+    """``root`` -> (0, 0); ``nobody`` -> (65534, 65534); ``UID`` or ``UID:GID`` -> those numbers."""
+    if user == "root":
+        return (0, 0)
+    if user == "nobody":
+        return NOBODY
+    uid_text, _, gid_text = user.partition(":")
+    try:
+        uid = int(uid_text)
+        gid = int(gid_text) if gid_text else uid
+    except ValueError:
+        raise SandboxSpecError(f"sandbox user {user!r} is not 'root', 'nobody', UID or UID:GID") from None
+    if not (0 <= uid < 2**32 and 0 <= gid < 2**32):
+        raise SandboxSpecError(f"sandbox user {user!r} is out of range")
+    return (uid, gid)
+
+
+def cpu_selection(cpus: int | None) -> list[int] | None:
+    """The CPUs a limit of ``cpus`` selects: the first N of those this process may run on.
+
+    Affinity (not a quota) is what ``nproc`` and ``os.sched_getaffinity`` inside the sandbox see,
+    so a build that sizes ``make -j`` from them really sees N CPUs. ``os.cpu_count()`` still
+    reports the machine's CPUs: that is a known limit of affinity-based variation.
+    """
+    if cpus is None:
+        return None
+    available = sorted(os.sched_getaffinity(0))
+    if cpus < 1 or cpus > len(available):
+        raise SandboxSpecError(f"cannot limit the sandbox to {cpus} CPU(s): this process may use {len(available)}")
+    return available[:cpus]
+
+
+def check_binds(binds: Sequence[Bind]) -> None:
+    """Refuse binds a runner could misread: relative, root-covering, or comma-bearing paths."""
+    for bind in binds:
+        if not bind.sandbox.startswith("/") or bind.sandbox.rstrip("/") == "":
+            raise SandboxSpecError(f"bind target {bind.sandbox!r} must be an absolute path other than /")
+        for text in (str(bind.host), bind.sandbox):
+            # podman/docker --mount options are comma-separated; bwrap would accept these, but the
+            # runners must agree on what is valid.
+            if "," in text or "\n" in text:
+                raise SandboxSpecError(f"bind path {text!r} contains a comma or newline")
+        if not bind.host.is_absolute() or not bind.host.exists():
+            raise SandboxSpecError(f"bind source {bind.host} must be an existing absolute path")
+
+
+def check_spec(spec: SandboxSpec) -> None:
+    """Validate everything in ``spec`` the runners rely on."""
+    check_binds(spec.binds)
+    user_ids(spec.user)
+    cpu_selection(spec.cpus)
+    if not spec.cwd.startswith("/"):
+        raise SandboxSpecError(f"working directory {spec.cwd!r} must be absolute")
+    for key in spec.env:
+        if not key or "=" in key or "\0" in key:
+            raise SandboxSpecError(f"environment variable name {key!r} is invalid")
+
+
+def run_process(argv: Sequence[str], *, log_path: Path | None, interactive: bool) -> RunResult:
+    """Run a runner's command line; output goes to ``log_path`` (or the terminal), stdin is closed
+    unless interactive so a build can never wait on the user."""
+    if interactive:
+        return RunResult(returncode=subprocess.run(argv, check=False).returncode, log_path=None)
+    if log_path is None:
+        completed = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
+        return RunResult(returncode=completed.returncode, log_path=None)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        completed = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)
+    return RunResult(returncode=completed.returncode, log_path=log_path)
