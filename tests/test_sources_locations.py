@@ -1,0 +1,206 @@
+"""Local directories, python.org-layout mirrors, the cache, and the location factory, with real files."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from httpserver import Fault, FaultyServer
+
+from verify.errors import FetchError
+from verify.pipeline import fetch_first
+from verify.recipes import load_recipe
+from verify.releases import Version
+from verify.sources.cache import Cache, default_cache_dir
+from verify.sources.debian import DebianArchive
+from verify.sources.http import HttpClient, HttpSettings
+from verify.sources.local import LocalDirectory
+from verify.sources.select import build_locations
+from verify.sources.upstream import UpstreamLocation
+
+V3135 = Version.parse("3.13.5")
+TARBALL = "Python-3.13.5.tar.xz"
+TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Cache:
+    return Cache(tmp_path / "cache")
+
+
+def quiet_client() -> HttpClient:
+    return HttpClient.quiet(HttpSettings(attempts=2, backoff=0.01, read_timeout=5))
+
+
+# --- local directories -------------------------------------------------------------------------
+
+
+def test_local_directory_with_python_org_names(cpython_fixtures: Path, cache: Cache) -> None:
+    local = LocalDirectory(cpython_fixtures, cache=cache, debian_package="python3.13")
+    fetched = local.fetch(V3135, TARBALL)
+    assert fetched is not None
+    assert (fetched.name, fetched.sha256, fetched.size) == (TARBALL, TARBALL_SHA256, 22_856_016)
+    assert fetched.origin == str(cpython_fixtures / TARBALL)
+    assert fetched.path == cache.root / "sha256" / TARBALL_SHA256, "the cached copy, not the user's file"
+    sigstore = local.fetch(V3135, TARBALL + ".sigstore")
+    assert sigstore is not None and sigstore.name == TARBALL + ".sigstore"
+    assert local.fetch(V3135, "Python-3.13.5.tgz") is None
+    assert local.description == f"local {cpython_fixtures}"
+
+
+def test_local_directory_with_debian_names(cpython_fixtures: Path, tmp_path: Path, cache: Cache) -> None:
+    distfiles = tmp_path / "distfiles"
+    distfiles.mkdir()
+    (distfiles / "python3.13_3.13.5.orig.tar.xz").symlink_to(cpython_fixtures / TARBALL)
+    (distfiles / "python3.13_3.13.5.orig.tar.xz.asc").symlink_to(cpython_fixtures / (TARBALL + ".asc"))
+    (distfiles / "python3.11_3.11.2.orig.tar.gz").symlink_to(cpython_fixtures / "Python-3.11.2.tgz")
+    local = LocalDirectory(distfiles, cache=cache, debian_package="python3.13")
+    fetched = local.fetch(V3135, TARBALL)
+    assert fetched is not None and fetched.sha256 == TARBALL_SHA256 and fetched.name == TARBALL
+    assert fetched.origin == str(distfiles / "python3.13_3.13.5.orig.tar.xz")
+    signature = local.fetch(V3135, TARBALL + ".asc")
+    assert signature is not None and signature.name == TARBALL + ".asc"
+    py311 = LocalDirectory(distfiles, cache=cache, debian_package="python3.11").fetch(
+        Version.parse("3.11.2"), "Python-3.11.2.tgz"
+    )
+    assert py311 is not None
+    assert py311.sha256 == "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849"
+    assert LocalDirectory(distfiles, cache=cache).fetch(V3135, TARBALL) is None, "Debian names only when enabled"
+
+
+def test_local_copy_is_immune_to_later_changes(tmp_path: Path, cpython_fixtures: Path, cache: Cache) -> None:
+    distfiles = tmp_path / "distfiles"
+    distfiles.mkdir()
+    original = (cpython_fixtures / (TARBALL + ".asc")).read_bytes()
+    (distfiles / (TARBALL + ".asc")).write_bytes(original)
+    fetched = LocalDirectory(distfiles, cache=cache).fetch(V3135, TARBALL + ".asc")
+    assert fetched is not None
+    (distfiles / (TARBALL + ".asc")).write_bytes(b"swapped after hashing")
+    assert fetched.path.read_bytes() == original
+    assert hashlib.sha256(fetched.path.read_bytes()).hexdigest() == fetched.sha256
+
+
+def test_local_errors_are_fetch_errors(tmp_path: Path, cache: Cache) -> None:
+    (tmp_path / TARBALL).mkdir()
+    with pytest.raises(FetchError, match="is a directory"):
+        LocalDirectory(tmp_path, cache=cache).fetch(V3135, TARBALL)
+    (tmp_path / "big.tar.xz").write_bytes(b"x" * 5000)
+    with pytest.raises(FetchError, match="size cap of 1000 bytes"):
+        LocalDirectory(tmp_path, cache=cache, max_bytes=1000).fetch(V3135, "big.tar.xz")
+    assert not list((cache.root / "sha256").iterdir())
+    with pytest.raises(ValueError, match="not a plain file name"):
+        LocalDirectory(tmp_path, cache=cache).fetch(V3135, "../etc/passwd")
+
+
+# --- cache -----------------------------------------------------------------------------------
+
+
+def test_cache_lookup_rehashes_and_discards_corruption(cpython_fixtures: Path, cache: Cache) -> None:
+    fetched = LocalDirectory(cpython_fixtures, cache=cache).fetch(V3135, TARBALL + ".asc")
+    assert fetched is not None
+    assert cache.lookup(fetched.sha256) == fetched.path
+    assert cache.lookup(fetched.sha256.upper()) == fetched.path
+    fetched.path.write_bytes(b"bit rot")
+    assert cache.lookup(fetched.sha256) is None
+    assert not fetched.path.exists(), "a corrupt entry is deleted, never served"
+    assert cache.lookup("0" * 64) is None
+    with pytest.raises(ValueError, match="not a lower-case sha256"):
+        cache.path_for("../../etc/passwd")
+
+
+def test_failed_store_leaves_nothing(cache: Cache) -> None:
+    with pytest.raises(RuntimeError), cache.pending() as entry:
+        entry.write(b"half a file")
+        raise RuntimeError("killed")
+    assert list((cache.root / "sha256").iterdir()) == []
+    assert list((cache.root / "tmp").iterdir()) == []
+
+
+def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CPYTHON_VERIFY_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("CPYTHON_VERIFY_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "cpython-verify"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec says relative paths are invalid
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "cpython-verify"
+
+
+# --- upstream layout over real HTTP -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ftp_root(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Path:
+    root = tmp_path_factory.mktemp("www")
+    release = root / "ftp" / "python" / "3.13.5"
+    release.mkdir(parents=True)
+    for name in (TARBALL, TARBALL + ".asc", TARBALL + ".sigstore"):
+        (release / name).symlink_to(cpython_fixtures / name)
+    return root
+
+
+@pytest.fixture
+def server(ftp_root: Path) -> Iterator[FaultyServer]:
+    with FaultyServer(ftp_root) as running:
+        yield running
+
+
+def test_mirror_layout_uses_the_base_version(server: FaultyServer, cache: Cache) -> None:
+    mirror = UpstreamLocation.mirror(server.url + "/ftp/python/", client=quiet_client(), cache=cache)
+    assert mirror.description == server.url + "/ftp/python"
+    fetched = mirror.fetch(V3135, TARBALL)
+    assert fetched is not None and fetched.sha256 == TARBALL_SHA256
+    assert fetched.origin == f"{server.url}/ftp/python/3.13.5/{TARBALL}"
+    assert mirror.fetch(Version.parse("3.13.5rc1"), "Python-3.13.5rc1.tar.xz") is None
+    assert server.requests[-1].path == "/ftp/python/3.13.5/Python-3.13.5rc1.tar.xz", "pre-releases live under base"
+
+
+def test_mirror_url_must_be_http(cache: Cache) -> None:
+    with pytest.raises(FetchError, match="must be an http:// or https:// URL"):
+        UpstreamLocation.mirror("ftp://mirror.invalid/python", client=quiet_client(), cache=cache)
+    with pytest.raises(FetchError, match="must be an http:// or https:// URL"):
+        UpstreamLocation.mirror("/srv/mirror", client=quiet_client(), cache=cache)
+
+
+def test_python_org_location_from_the_recipe(cache: Cache) -> None:
+    location = UpstreamLocation.python_org(load_recipe("3.13"), client=quiet_client(), cache=cache)
+    assert location.description == "https://www.python.org/ftp/python"
+
+
+def test_fetch_first_skips_a_broken_mirror(server: FaultyServer, cache: Cache, tmp_path: Path) -> None:
+    server.always(f"/broken/3.13.5/{TARBALL}", Fault(status=500))
+    locations = [
+        LocalDirectory(tmp_path, cache=cache),
+        UpstreamLocation.mirror(server.url + "/broken", client=quiet_client(), cache=cache),
+        UpstreamLocation.mirror(server.url + "/ftp/python", client=quiet_client(), cache=cache),
+    ]
+    fetched, notes = fetch_first(locations, V3135, TARBALL)
+    assert fetched is not None and fetched.sha256 == TARBALL_SHA256
+    assert notes[0] == f"{TARBALL}: not at local {tmp_path}"
+    assert "HTTP 500" in notes[1] and "/broken/3.13.5/" in notes[1]
+
+
+# --- factory ---------------------------------------------------------------------------------
+
+
+def test_build_locations_order_and_choices(tmp_path: Path, cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CPYTHON_VERIFY_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")
+    recipe = load_recipe("3.13")
+    client = quiet_client()
+    locations = build_locations(
+        recipe, from_dirs=[tmp_path], mirrors=["https://m.invalid/python"], debian=True, cache=cache, client=client
+    )
+    assert [location.description for location in locations] == [
+        f"local {tmp_path}",
+        "https://m.invalid/python",
+        "https://www.python.org/ftp/python",
+        "Debian http://127.0.0.1:9/debian (bookworm trixie sid)",
+    ]
+    local = locations[0]
+    assert isinstance(local, LocalDirectory) and local.debian_package == "python3.13"
+    assert isinstance(locations[3], DebianArchive) and locations[3].package == "python3.13"
+    offline = build_locations(recipe, from_dirs=[tmp_path], upstream=False, cache=cache, client=client)
+    assert [type(location) for location in offline] == [LocalDirectory]

@@ -1,0 +1,318 @@
+"""The HTTP client every network source uses: retries, resume, size cap, redirect policy, streamed sha256.
+
+Policy in one place:
+
+* 404 and 410 mean "this location does not have the file": ``None``, never an error, never retried.
+* Connection errors, resets, timeouts, truncated bodies, 408, 429 and 5xx are retried with exponential
+  back-off. A retry after a partial body asks for the rest with ``Range`` (guarded by ``If-Range``, so
+  a file replaced meanwhile is sent whole); a ``Content-Range`` that does not continue exactly where
+  the data stopped, or a server that ignores ``Range``, discards the partial data and starts over.
+* A body larger than the size cap, a redirect loop, too many redirects, a redirect from https to
+  anything else, and other 4xx statuses are errors at once.
+* Bytes are taken as sent (no transparent gzip decoding): the digest is of the file the server holds.
+* Downloads go into the content-addressed cache only once complete (see :mod:`verify.sources.cache`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+
+from verify import __version__
+from verify.errors import FetchError
+from verify.models import FetchedFile
+from verify.sources.cache import Cache
+from verify.sources.progress import NoProgress, ProgressReporter, default_progress
+
+USER_AGENT = f"cpython-verify/{__version__} (reproducible-build verifier for CPython)"
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+_CHUNK = 256 * 1024
+_NOT_HERE = frozenset({404, 410})
+_RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
+_CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Limits and timeouts for every request."""
+
+    connect_timeout: float = 15.0
+    read_timeout: float = 60.0
+    """Seconds without a single byte arriving before the attempt is abandoned."""
+    attempts: int = 5
+    """Total attempts per file, the first included."""
+    backoff: float = 0.5
+    """Delay before the second attempt; doubles for each further one."""
+    backoff_max: float = 16.0
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_redirects: int = 5
+    ca_bundle: Path | None = None
+    """A CA bundle to trust instead of the default (a private mirror's own CA)."""
+
+
+class _Sink(Protocol):
+    """Where a transfer writes: a cache entry or memory."""
+
+    size: int
+
+    def write(self, data: bytes) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class _MemorySink:
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._parts.append(data)
+        self.size += len(data)
+
+    def reset(self) -> None:
+        self._parts = []
+        self.size = 0
+
+    def value(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class _Transient(Exception):
+    """A failure worth another attempt; carries a one-line description."""
+
+
+def check_redirect(source: str, target: str) -> None:
+    """Refuse a redirect that leaves http(s) or downgrades https to anything else."""
+    old, new = urlsplit(source).scheme.lower(), urlsplit(target).scheme.lower()
+    if new not in ("http", "https"):
+        raise FetchError(f"{source}: redirected to a non-HTTP URL {target}")
+    if old == "https" and new != "https":
+        raise FetchError(f"{source}: refused redirect from https to {new}: {target}")
+
+
+def parse_content_range(value: str) -> tuple[int, int, int | None] | None:
+    """``bytes START-END/TOTAL`` as (start, end, total or None); None when malformed."""
+    match = _CONTENT_RANGE_RE.match(value.strip())
+    if match is None:
+        return None
+    start, end = int(match.group(1)), int(match.group(2))
+    total = None if match.group(3) == "*" else int(match.group(3))
+    if end < start or (total is not None and end >= total):
+        return None
+    return start, end, total
+
+
+def _content_length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length")
+    if value is None:
+        return None
+    value = value.strip()
+    if not value.isdigit():
+        raise _Transient(f"malformed Content-Length {value!r}")
+    return int(value)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short cause for a requests/urllib3 failure (their messages nest reprs several levels deep)."""
+    text = str(exc)
+    for pattern, name in (
+        (r"timed out", "timed out"),
+        (r"Connection reset|ECONNRESET|Errno 104", "connection reset"),
+        (r"Connection refused|Errno 111", "connection refused"),
+        (r"IncompleteRead|Connection broken|prematurely", "connection closed mid-body"),
+        (r"Name or service not known|Temporary failure in name resolution|nodename", "host name not resolved"),
+        (r"Network is unreachable|Errno 101", "network unreachable"),
+    ):
+        if re.search(pattern, text):
+            return name
+    return type(exc).__name__
+
+
+class HttpClient:
+    """Downloads files over HTTP(S) into the cache, or small documents into memory."""
+
+    def __init__(
+        self,
+        settings: HttpSettings | None = None,
+        *,
+        progress: ProgressReporter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings or HttpSettings()
+        self._progress = progress if progress is not None else default_progress()
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        # Ask for the bytes as stored: a server that gzips a .tgz on the fly would change the digest.
+        self._session.headers["Accept-Encoding"] = "identity"
+
+    @classmethod
+    def quiet(cls, settings: HttpSettings | None = None) -> HttpClient:
+        """A client that never draws a progress bar."""
+        return cls(settings, progress=NoProgress())
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def download(
+        self, url: str, cache: Cache, *, name: str | None = None, max_bytes: int | None = None
+    ) -> FetchedFile | None:
+        """Download ``url`` into ``cache``; ``None`` when the server says it does not have it (404/410).
+
+        ``name`` is the file name recorded in the result (default: the URL's last path segment).
+        Raises :class:`FetchError` when the file exists but cannot be obtained whole.
+        """
+        cap = max_bytes if max_bytes is not None else self.settings.max_bytes
+        label = name or urlsplit(url).path.rsplit("/", 1)[-1] or url
+        with cache.pending() as entry:
+            final_url = self._transfer(url, entry, cap, label)
+            if final_url is None:
+                return None
+            size, digest = entry.size, entry.sha256
+            path = entry.commit()
+        return FetchedFile(name=label, path=path, sha256=digest, size=size, origin=final_url)
+
+    def get_bytes(self, url: str, *, max_bytes: int | None = None) -> bytes | None:
+        """The body of ``url`` in memory (indexes, metadata); ``None`` on 404/410."""
+        cap = max_bytes if max_bytes is not None else self.settings.max_bytes
+        sink = _MemorySink()
+        if self._transfer(url, sink, cap, urlsplit(url).path.rsplit("/", 1)[-1] or url) is None:
+            return None
+        return sink.value()
+
+    def _transfer(self, url: str, sink: _Sink, max_bytes: int, label: str) -> str | None:
+        """Fill ``sink`` with the body of ``url``; return the final URL, or None when not there."""
+        settings = self.settings
+        validator: str | None = None
+        problem = ""
+        for attempt in range(1, max(settings.attempts, 1) + 1):
+            if attempt > 1:
+                self._sleep(min(settings.backoff * 2 ** (attempt - 2), settings.backoff_max))
+            headers: dict[str, str] = {}
+            if sink.size:
+                headers["Range"] = f"bytes={sink.size}-"
+                if validator:
+                    headers["If-Range"] = validator
+            try:
+                response, final_url = self._open(url, headers)
+            except _Transient as exc:
+                problem = str(exc)
+                continue
+            with response:
+                status = response.status_code
+                if status in _NOT_HERE:
+                    sink.reset()
+                    return None
+                if status in _RETRYABLE:
+                    problem = f"HTTP {status} {response.reason or ''}".strip()
+                    continue
+                if status == 416 and sink.size:
+                    sink.reset()
+                    problem = "server refused to resume (HTTP 416)"
+                    continue
+                if status not in (200, 206):
+                    raise FetchError(f"{url}: HTTP {status} {response.reason or ''}".strip())
+                try:
+                    total = self._expected_total(url, response, sink)
+                    if total is not None and total > max_bytes:
+                        raise FetchError(f"{url}: {total} bytes is over the size cap of {max_bytes} bytes")
+                    validator = _strong_validator(response) or validator
+                    self._read_body(url, response, sink, max_bytes, label, total)
+                except _Transient as exc:
+                    problem = str(exc)
+                    continue
+            return final_url
+        raise FetchError(f"{url}: {problem} (gave up after {settings.attempts} attempts)")
+
+    def _expected_total(self, url: str, response: requests.Response, sink: _Sink) -> int | None:
+        """The whole file's size if the response says so; restarts the sink when the response
+        does not continue exactly where the partial data ends."""
+        length = _content_length(response)
+        if response.status_code == 200:
+            if sink.size:
+                # The server ignored Range (or If-Range saw a changed file): it sends everything.
+                sink.reset()
+                self._progress.restart()
+            return length
+        header = response.headers.get("Content-Range", "")
+        parsed = parse_content_range(header)
+        if parsed is None or not sink.size or parsed[0] != sink.size:
+            sink.reset()
+            raise _Transient(f"unusable Content-Range {header!r} for a resume at byte {sink.size}")
+        start, end, total = parsed
+        if length is not None and length != end - start + 1:
+            sink.reset()
+            raise _Transient(f"Content-Length {length} contradicts Content-Range {header!r}")
+        return total
+
+    def _read_body(
+        self, url: str, response: requests.Response, sink: _Sink, max_bytes: int, label: str, total: int | None
+    ) -> None:
+        self._progress.start(label, total, sink.size)
+        try:
+            # read1 without decoding: the bytes on the wire are the file's bytes, and each chunk is
+            # whatever has arrived (so a stall after N bytes leaves exactly N bytes to resume from).
+            while chunk := response.raw.read1(_CHUNK, decode_content=False):
+                sink.write(chunk)
+                self._progress.advance(len(chunk))
+                if sink.size > max_bytes:
+                    raise FetchError(f"{url}: body exceeds the size cap of {max_bytes} bytes")
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+            raise _Transient(f"{_describe(exc)} after {sink.size} bytes") from None
+        finally:
+            self._progress.finish()
+        if total is not None and sink.size != total:
+            if sink.size > total:
+                sink.reset()
+            raise _Transient(f"body ended after {sink.size} of {total} bytes")
+
+    def _open(self, url: str, headers: dict[str, str]) -> tuple[requests.Response, str]:
+        """GET ``url`` following redirects under the redirect policy; return the response and its URL."""
+        settings = self.settings
+        current = url
+        seen = {url}
+        for _ in range(settings.max_redirects + 1):
+            try:
+                response = self._session.get(
+                    current,
+                    headers=headers,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(settings.connect_timeout, settings.read_timeout),
+                    verify=str(settings.ca_bundle) if settings.ca_bundle else True,
+                )
+            except requests.exceptions.SSLError as exc:
+                raise FetchError(f"{url}: TLS failure: {_describe(exc)}") from None
+            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+                raise FetchError(f"{url}: invalid URL ({type(exc).__name__})") from None
+            except requests.exceptions.InvalidSchema:
+                raise FetchError(f"{url}: unsupported URL scheme") from None
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise _Transient(_describe(exc)) from None
+            if not response.is_redirect:
+                return response, current
+            target = urljoin(current, response.headers["Location"])
+            response.close()
+            check_redirect(current, target)
+            if target in seen:
+                raise FetchError(f"{url}: redirect loop at {target}")
+            seen.add(target)
+            current = target
+        raise FetchError(f"{url}: more than {settings.max_redirects} redirects")
+
+
+def _strong_validator(response: requests.Response) -> str | None:
+    """An ETag usable in If-Range (weak ones are not allowed there), else Last-Modified."""
+    etag = response.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return response.headers.get("Last-Modified")

@@ -1,0 +1,72 @@
+"""A local directory of release files: a packager's distfiles, a ports tree, an offline mirror.
+
+Files are found by python.org's name or by Debian's ``.orig`` name. The file is copied into the
+content-addressed cache while it is hashed, in one read: later stages unpack the cached copy, whose
+bytes are exactly the hashed bytes even if the user's file changes meanwhile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from verify.errors import FetchError
+from verify.models import FetchedFile
+from verify.releases import Version
+from verify.sources.cache import Cache
+from verify.sources.debian import debian_name
+from verify.sources.http import DEFAULT_MAX_BYTES
+from verify.sources.interface import SourceLocation
+
+
+class LocalDirectory(SourceLocation):
+    """Release files in one directory, under python.org's or Debian's names."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        cache: Cache,
+        debian_package: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        """``debian_package`` (e.g. ``python3.13``) enables Debian names; ``max_bytes`` caps a file's size."""
+        self.directory = directory
+        self.debian_package = debian_package
+        self._cache = cache
+        self._max_bytes = max_bytes
+
+    @property
+    def description(self) -> str:
+        """``local <directory>``."""
+        return f"local {self.directory}"
+
+    def candidates(self, version: Version, filename: str) -> list[str]:
+        """The names ``filename`` may have here, in the order they are tried."""
+        if "/" in filename or filename in ("", ".", ".."):
+            raise ValueError(f"not a plain file name: {filename!r}")
+        names = [filename]
+        if self.debian_package:
+            debian = debian_name(self.debian_package, version, filename)
+            if debian is not None:
+                names.append(debian)
+        return names
+
+    def fetch(self, version: Version, filename: str) -> FetchedFile | None:
+        """Copy the first candidate that exists into the cache; ``None`` when none does."""
+        for name in self.candidates(version, filename):
+            path = self.directory / name
+            try:
+                stream = path.open("rb")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except IsADirectoryError:
+                raise FetchError(f"{path}: is a directory, not a release file") from None
+            except OSError as exc:
+                raise FetchError(f"{path}: cannot read: {exc.strerror}") from None
+            with stream:
+                try:
+                    cached, digest, size = self._cache.store_stream(stream, max_bytes=self._max_bytes, what=str(path))
+                except OSError as exc:
+                    raise FetchError(f"{path}: cannot read: {exc.strerror}") from None
+            return FetchedFile(name=filename, path=cached, sha256=digest, size=size, origin=str(path))
+        return None
