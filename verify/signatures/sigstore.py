@@ -1,0 +1,170 @@
+"""Sigstore verification of a release tarball against the series' identity and OIDC issuer.
+
+sigstore-python does the cryptography (certificate chain to the Fulcio root, SCT, transparency-log
+inclusion, signature over the file's sha256); this module only chooses the policy (an
+``Identity(identity=..., issuer=...)``), the trust root (the embedded production root offline by
+default, a TUF refresh when asked) and turns every outcome into :class:`SignatureEvidence`.
+
+The artifact can be the file itself or its sha256 in hex: sigstore signs the digest, so a release
+whose tarball is not at hand can be checked against a digest from independent sources.
+
+sigstore is imported lazily: its import costs about a second, which commands that never check a
+Sigstore bundle should not pay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from verify.errors import OperationalError
+from verify.models import CheckStatus, SignatureEvidence, SignatureKind
+from verify.recipes import SigstorePolicy
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
+    from sigstore.hashes import Hashed
+
+_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+_DETAIL_LIMIT = 240
+# Fulcio's certificate extension for the OIDC issuer (v1: raw UTF-8 bytes).
+_OIDC_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
+
+
+class SigstoreTrustRootError(OperationalError):
+    """The Sigstore trust root could not be loaded or refreshed."""
+
+
+def verify_sigstore(
+    artifact: Path | str,
+    bundle: bytes,
+    policy: SigstorePolicy,
+    *,
+    offline: bool = True,
+    bundle_origin: str | None = None,
+) -> SignatureEvidence:
+    """Check a Sigstore ``bundle`` over ``artifact`` (a file, or its sha256 as 64 hex digits).
+
+    The certificate must name ``policy.identity`` and have been issued after login at
+    ``policy.issuer``. Offline (the default) uses the trust root sigstore-python ships or last
+    cached; ``offline=False`` refreshes it from Sigstore's TUF repository first. Returns VERIFIED
+    evidence with the identity, issuer and the transparency log's integration time, or FAILED
+    evidence with a one-line reason. Raises only when the trust root cannot be loaded.
+    """
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.errors import VerificationError
+    from sigstore.models import Bundle
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import Identity
+
+    def evidence(status: CheckStatus, detail: str, **found: Any) -> SignatureEvidence:
+        return SignatureEvidence(
+            kind=SignatureKind.SIGSTORE,
+            status=status,
+            detail=_one_line(detail),
+            signature_origin=bundle_origin,
+            **found,
+        )
+
+    digest = _artifact_digest(artifact)
+    try:
+        parsed = Bundle.from_json(bundle)
+    except (SigstoreError, ValueError) as error:
+        return evidence(CheckStatus.FAILED, f"not a Sigstore bundle: {error}")
+
+    try:
+        verifier = Verifier.production(offline=offline)
+    except SigstoreError as error:
+        mode = "embedded/cached" if offline else "refreshed"
+        raise SigstoreTrustRootError(f"cannot load the {mode} Sigstore trust root: {error}") from None
+
+    signed_at = _integrated_time(bundle)
+    actual_identity, actual_issuer = _certificate_identity(parsed.signing_certificate)
+    try:
+        verifier.verify_artifact(digest, parsed, Identity(identity=policy.identity, issuer=policy.issuer))
+    except VerificationError as error:
+        return evidence(
+            CheckStatus.FAILED,
+            _explain(str(error), policy, actual_identity, actual_issuer, digest.digest.hex()),
+            signer=actual_identity,
+            signer_name=actual_issuer,
+            signed_at=signed_at,
+        )
+    when = f", logged {signed_at:%Y-%m-%d %H:%M:%S} UTC" if signed_at else ""
+    return evidence(
+        CheckStatus.VERIFIED,
+        f"signed by {policy.identity} (issuer {policy.issuer}){when}",
+        signer=policy.identity,
+        signer_name=policy.issuer,
+        signed_at=signed_at,
+    )
+
+
+def _artifact_digest(artifact: Path | str) -> Hashed:
+    """sigstore's prehashed input: the file's streamed sha256, or the given hex digest."""
+    from sigstore.hashes import Hashed
+    from sigstore_models.common.v1 import HashAlgorithm
+
+    if isinstance(artifact, Path):
+        try:
+            with artifact.open("rb") as stream:
+                raw = hashlib.file_digest(stream, "sha256").digest()
+        except OSError as error:
+            raise OperationalError(f"cannot read {artifact}: {error.strerror}") from None
+    elif _SHA256_HEX.match(artifact):
+        raw = bytes.fromhex(artifact)
+    else:
+        raise ValueError(f"artifact must be a Path or a sha256 of 64 hex digits, not {artifact!r}")
+    return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=raw)
+
+
+def _explain(reason: str, policy: SigstorePolicy, identity: str | None, issuer: str | None, digest: str) -> str:
+    """A reader's version of sigstore's VerificationError message."""
+    if identity is not None and identity != policy.identity:
+        return f"signed by {identity} (issuer {issuer}), not by {policy.identity}"
+    if issuer is not None and issuer != policy.issuer:
+        return f"signed by {identity} via issuer {issuer}, not {policy.issuer}"
+    if reason in ("Bundle message digest mismatch", "Signature is invalid for input"):
+        return f"the bundle is not for this file (sha256 {digest}): {reason}"
+    return f"Sigstore verification failed: {reason}"
+
+
+def _certificate_identity(certificate: Certificate) -> tuple[str | None, str | None]:
+    """The signing certificate's identity (first email or URI SAN) and OIDC issuer, for messages."""
+    from cryptography import x509
+
+    identity: str | None = None
+    issuer: str | None = None
+    try:
+        sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [*sans.get_values_for_type(x509.RFC822Name), *sans.get_values_for_type(x509.UniformResourceIdentifier)]
+        identity = names[0] if names else None
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        extension = certificate.extensions.get_extension_for_oid(x509.ObjectIdentifier(_OIDC_ISSUER_V1))
+        value = extension.value
+        if isinstance(value, x509.UnrecognizedExtension):
+            issuer = value.value.decode("utf-8", "replace")
+    except x509.ExtensionNotFound:
+        pass
+    return identity, issuer
+
+
+def _integrated_time(bundle: bytes) -> datetime | None:
+    """When the transparency log integrated the entry (the bundle format's ``integratedTime``)."""
+    try:
+        document = json.loads(bundle)
+        entries = document["verificationMaterial"]["tlogEntries"]
+        return datetime.fromtimestamp(int(entries[0]["integratedTime"]), UTC)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _DETAIL_LIMIT else line[: _DETAIL_LIMIT - 1] + "…"

@@ -1,0 +1,345 @@
+"""Tar extraction that refuses anything a CPython source tarball never contains.
+
+A release tarball is a single top-level directory of regular files, directories and a few in-tree
+symlinks. Everything else — absolute names, ``..``, links that leave the tree, device nodes, FIFOs,
+a second top-level entry, more bytes or entries than the caps allow — is refused with
+:class:`~verify.errors.UnsafeArchive` naming the offending entry.
+
+The archive is read as a stream (``tarfile`` stream mode over our own decompressor): memory stays
+bounded, every cap is checked before the entry's bytes are written, and a decompression bomb stops
+at the cap instead of at the end of the bomb. tarfile's ``data`` filter is applied on top of these
+checks as a second, independent floor.
+"""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, BinaryIO, cast
+
+from verify.errors import OperationalError, UnsafeArchive
+
+DEFAULT_MAX_TOTAL_BYTES = 2 * 1024**3
+DEFAULT_MAX_ENTRIES = 100_000
+MAX_METADATA_BYTES = 1024 * 1024
+"""Largest pax / GNU long-name header accepted: tarfile reads these whole into memory."""
+
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_GZIP_MAGIC = b"\x1f\x8b"
+# Per-entry overhead of the tar format: a 512-byte header plus up to 511 bytes of padding; pax and
+# long-name headers add more, bounded by MAX_METADATA_BYTES each.
+_ENTRY_OVERHEAD = 1024
+_DRAIN_CHUNK = 1 << 20
+_METADATA_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE)
+# Errors the decompressors and tarfile raise on corrupt or truncated input.
+_CORRUPT_ERRORS = (tarfile.ReadError, lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError)
+
+
+class UnpackWriteError(OperationalError):
+    """The archive was fine but its bytes could not be written (disk full, permissions)."""
+
+
+class _LimitExceeded(Exception):
+    """Raised below tarfile, where the archive's name is unknown; turned into UnsafeArchive above it."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackLimits:
+    """The caps a single archive read must stay under."""
+
+    max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES
+    """Sum of the sizes of the regular files."""
+    max_entries: int = DEFAULT_MAX_ENTRIES
+
+    @property
+    def max_stream_bytes(self) -> int:
+        """Decompressed bytes the whole tar stream may have: file data plus per-entry overhead."""
+        return self.max_total_bytes + self.max_entries * _ENTRY_OVERHEAD + MAX_METADATA_BYTES
+
+
+def safe_unpack(
+    tarball: Path,
+    dest: Path,
+    *,
+    max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+) -> Path:
+    """Unpack ``tarball`` (``.tar.xz``, ``.tgz``, ``.tar.gz``) into the directory ``dest``.
+
+    Returns the archive's single top-level directory, ``dest / <top>``. ``dest`` is created if
+    needed; ``dest / <top>`` must not exist yet. Extraction happens in a temporary directory inside
+    ``dest`` and is renamed into place only when every entry passed, so a refused or corrupt archive
+    leaves nothing behind. Raises :class:`UnsafeArchive` naming the offending entry.
+    """
+    limits = UnpackLimits(max_total_bytes=max_total_bytes, max_entries=max_entries)
+    dest.mkdir(parents=True, exist_ok=True)
+    # Same filesystem as the final location, so the closing rename is atomic.
+    staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=dest))
+    try:
+        with _open_stream(tarball, limits, read_to_end=True) as archive:
+            ledger = _Ledger(archive_name=tarball.name, limits=limits)
+            for member in _checked_members(archive, ledger):
+                _extract_one(archive, member, staging, tarball.name)
+        top = ledger.require_top()
+        final = dest / top
+        if final.exists() or final.is_symlink():
+            raise UnsafeArchive(f"{tarball.name}: cannot unpack: {final} already exists")
+        (staging / top).rename(final)
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_member(
+    tarball: Path,
+    relative_path: str,
+    *,
+    max_bytes: int,
+    max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+) -> bytes | None:
+    """The bytes of the regular file ``<top>/<relative_path>`` in ``tarball``, or None if absent.
+
+    Streams the archive without writing anything, applying the same checks as :func:`safe_unpack`
+    to every entry read up to the one wanted (a hostile archive is refused, not searched). A member
+    larger than ``max_bytes`` is refused rather than truncated.
+    """
+    wanted = posixpath.normpath(relative_path)
+    if wanted.startswith(("/", "../")) or wanted in ("..", "."):
+        raise ValueError(f"relative_path must be a path inside the tree, not {relative_path!r}")
+    limits = UnpackLimits(max_total_bytes=max_total_bytes, max_entries=max_entries)
+    # Not read to the end: a found member is returned at once (the whole file's signature is what
+    # vouches for the bytes, and safe_unpack checks the compressed stream's integrity).
+    with _open_stream(tarball, limits, read_to_end=False) as archive:
+        ledger = _Ledger(archive_name=tarball.name, limits=limits)
+        for member in _checked_members(archive, ledger):
+            inner = member.name.partition("/")[2]
+            if inner != wanted or not member.isreg():
+                continue
+            if member.size > max_bytes:
+                raise UnsafeArchive(
+                    f"{tarball.name}: entry {member.name!r} is {member.size} bytes, "
+                    f"more than the {max_bytes}-byte limit"
+                )
+            try:
+                extracted = archive.extractfile(member)
+                assert extracted is not None  # a regular file always has a data stream
+                data = extracted.read()
+            except _CORRUPT_ERRORS as error:
+                raise _corrupt(tarball.name, error) from None
+            if len(data) != member.size:
+                raise UnsafeArchive(f"{tarball.name}: entry {member.name!r} is truncated")
+            return data
+    return None
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """What has been seen so far in one archive: the running totals the caps are checked against."""
+
+    archive_name: str
+    limits: UnpackLimits
+    entries: int = 0
+    total_bytes: int = 0
+    top: str | None = None
+    names: set[str] = field(default_factory=set)
+    regular_files: set[str] = field(default_factory=set)
+    symlinks: set[str] = field(default_factory=set)
+
+    def refuse(self, name: str, reason: str) -> UnsafeArchive:
+        return UnsafeArchive(f"{self.archive_name}: refused entry {name!r}: {reason}")
+
+    def require_top(self) -> str:
+        if self.top is None:
+            raise UnsafeArchive(f"{self.archive_name}: the archive is empty")
+        return self.top
+
+    def check(self, member: tarfile.TarInfo) -> None:
+        """Raise :class:`UnsafeArchive` unless ``member`` is safe to extract after everything seen before."""
+        raw = member.name
+        self.entries += 1
+        if self.entries > self.limits.max_entries:
+            raise self.refuse(raw, f"more than {self.limits.max_entries} entries")
+        name = self._normalized_name(raw)
+        parts = name.split("/")
+        if self.top is None:
+            self.top = parts[0]
+        elif parts[0] != self.top:
+            raise self.refuse(raw, f"a second top-level entry besides {self.top!r}; expected exactly one directory")
+        if len(parts) == 1 and not member.isdir():
+            raise self.refuse(raw, "the top-level entry is not a directory")
+        if name in self.names:
+            raise self.refuse(raw, "appears twice in the archive")
+        # A member under a symlink would be written wherever the link points, which a lexical check
+        # of its own name cannot see.
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in self.symlinks:
+                raise self.refuse(raw, f"lies under the symlink {'/'.join(parts[:depth])!r}")
+        self._check_type(member, name)
+        self.names.add(name)
+
+    def _normalized_name(self, raw: str) -> str:
+        if not raw or "\x00" in raw:
+            raise self.refuse(raw, "empty or NUL in name")
+        if raw.startswith("/"):
+            raise self.refuse(raw, "absolute path")
+        parts = [part for part in raw.split("/") if part not in ("", ".")]
+        if ".." in parts:
+            raise self.refuse(raw, "'..' in path")
+        if not parts:
+            raise self.refuse(raw, "names the archive root itself")
+        return "/".join(parts)
+
+    def _check_type(self, member: tarfile.TarInfo, name: str) -> None:
+        if member.isreg():
+            self.total_bytes += member.size
+            if self.total_bytes > self.limits.max_total_bytes:
+                raise self.refuse(
+                    member.name,
+                    f"{member.size} bytes would bring the archive past the {self.limits.max_total_bytes}-byte cap",
+                )
+            self.regular_files.add(name)
+        elif member.isdir():
+            pass
+        elif member.issym():
+            self._check_link_target(member, posixpath.join(posixpath.dirname(name), member.linkname))
+            self.symlinks.add(name)
+        elif member.islnk():
+            target = self._check_link_target(member, member.linkname)
+            # Stream mode can only link to a file already written, and a hard link to anything else
+            # (a directory, a link) is never in a source tarball.
+            if target not in self.regular_files:
+                raise self.refuse(
+                    member.name, f"hard link to {member.linkname!r}, which is not an earlier regular file"
+                )
+        elif member.ischr() or member.isblk():
+            raise self.refuse(member.name, "device node")
+        elif member.isfifo():
+            raise self.refuse(member.name, "FIFO")
+        else:
+            raise self.refuse(member.name, f"unsupported entry type {member.type!r}")
+
+    def _check_link_target(self, member: tarfile.TarInfo, joined: str) -> str:
+        kind = "symlink" if member.issym() else "hard link"
+        if not member.linkname or member.linkname.startswith("/"):
+            raise self.refuse(member.name, f"{kind} to absolute or empty path {member.linkname!r}")
+        target = posixpath.normpath(joined)
+        if target == ".." or target.startswith("../") or target.split("/")[0] != self.top:
+            raise self.refuse(member.name, f"{kind} to {member.linkname!r} points outside the tree")
+        return target
+
+
+class _CappedReader:
+    """A read-only byte stream that fails once more than ``limit`` bytes have been read.
+
+    It sits between the decompressor and tarfile, so a bomb hidden in metadata that no per-entry
+    size check sees still stops at the cap.
+    """
+
+    def __init__(self, inner: lzma.LZMAFile | gzip.GzipFile, limit: int) -> None:
+        self._inner = inner
+        self._remaining = limit
+        self._limit = limit
+
+    def read(self, size: int = -1) -> bytes:
+        # Never ask for more than one byte past the cap: that byte is what proves the cap was exceeded.
+        wanted = self._remaining + 1 if size < 0 else min(size, self._remaining + 1)
+        data = self._inner.read(wanted)
+        self._remaining -= len(data)
+        if self._remaining < 0:
+            raise _LimitExceeded(f"decompresses to more than {self._limit} bytes of tar data")
+        return data
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses oversized pax / GNU long-name headers before tarfile reads them into memory."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _METADATA_TYPES and self.size > MAX_METADATA_BYTES:
+            raise _LimitExceeded(f"a {self.size}-byte metadata header {self.name!r} (more than {MAX_METADATA_BYTES})")
+        result: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]
+        return result
+
+
+@contextmanager
+def _open_stream(tarball: Path, limits: UnpackLimits, *, read_to_end: bool) -> Iterator[tarfile.TarFile]:
+    """Open ``tarball`` as a tar stream behind our decompressor and the decompressed-size cap.
+
+    With ``read_to_end``, the compressed stream is read to its very end once the caller is done, so
+    its integrity check (xz CRC, gzip CRC and length) is verified: tarfile stops at the tar
+    end-of-archive marker and would otherwise accept a file whose compressed tail is cut off.
+    """
+    try:
+        raw: BinaryIO = tarball.open("rb")
+    except OSError as error:
+        raise UnsafeArchive(f"{tarball.name}: cannot read: {error.strerror}") from None
+    with raw, _decompressor(raw, tarball.name) as decompressed:
+        capped = _CappedReader(decompressed, limits.max_stream_bytes)
+        try:
+            with tarfile.open(
+                # Stream mode only ever calls read(), which is all _CappedReader offers.
+                fileobj=cast(IO[bytes], capped),
+                mode="r|",
+                tarinfo=_BoundedTarInfo,
+                errorlevel=2,
+            ) as archive:
+                yield archive
+            while read_to_end and capped.read(_DRAIN_CHUNK):
+                pass
+        except _LimitExceeded as error:
+            raise UnsafeArchive(f"{tarball.name}: refused: {error}") from None
+        except _CORRUPT_ERRORS as error:
+            raise _corrupt(tarball.name, error) from None
+
+
+def _decompressor(raw: BinaryIO, archive_name: str) -> lzma.LZMAFile | gzip.GzipFile:
+    """The decompressing reader for ``raw``, chosen by content: a misnamed file must not pick another path."""
+    magic = raw.read(len(_XZ_MAGIC))
+    raw.seek(0)
+    if magic.startswith(_XZ_MAGIC):
+        return lzma.LZMAFile(raw)
+    if magic.startswith(_GZIP_MAGIC):
+        return gzip.GzipFile(fileobj=raw)
+    raise UnsafeArchive(f"{archive_name}: not an xz or gzip compressed tar archive")
+
+
+def _checked_members(archive: tarfile.TarFile, ledger: _Ledger) -> Iterator[tarfile.TarInfo]:
+    """Every member of ``archive`` in order, each checked against what came before it."""
+    while True:
+        try:
+            member = archive.next()
+        except _CORRUPT_ERRORS as error:
+            raise _corrupt(ledger.archive_name, error) from None
+        if member is None:
+            return
+        ledger.check(member)
+        yield member
+
+
+def _extract_one(archive: tarfile.TarFile, member: tarfile.TarInfo, staging: Path, archive_name: str) -> None:
+    """Extract one already-checked member, with tarfile's ``data`` filter as the second line of defence."""
+    try:
+        archive.extract(member, staging, filter="data")
+    except tarfile.FilterError as error:
+        raise UnsafeArchive(f"{archive_name}: refused entry {member.name!r}: {error}") from None
+    except _CORRUPT_ERRORS as error:
+        raise _corrupt(archive_name, error) from None
+    except OSError as error:
+        # The disk, not the archive: full filesystem, permissions on dest.
+        raise UnpackWriteError(f"{archive_name}: cannot write entry {member.name!r}: {error.strerror}") from None
+
+
+def _corrupt(archive_name: str, error: BaseException) -> UnsafeArchive:
+    reason = str(error) or type(error).__name__
+    return UnsafeArchive(f"{archive_name}: corrupt or truncated archive: {reason}")
+
+
