@@ -8,8 +8,9 @@ purpose is a :class:`verify.errors.VerifyError`; here it becomes one line on std
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
-from typing import Any
+from typing import NoReturn
 
 import click
 
@@ -67,10 +68,15 @@ def cli() -> None:
     """
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point: run the CLI and turn every error into one line and an exit code."""
+    # sigstore/tuf log routine progress ("TUF repository is loaded in offline mode") at WARNING through
+    # logging's last-resort handler; our reports already say what was checked and how.
+    for noisy in ("sigstore", "tuf"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
-        return cli.main(args=argv, prog_name="cpython-verify", standalone_mode=False)
+        # Without standalone mode click returns a command's exit code instead of exiting.
+        result = cli.main(args=argv, prog_name="cpython-verify", standalone_mode=False)
     except VerifyError as error:
         click.echo(f"cpython-verify: error: {error.message}", err=True)
         sys.exit(error.exit_code)
@@ -86,3 +92,4 @@ def main(argv: list[str] | None = None) -> Any:
         # An I/O failure no stage anticipated (disk full, permission): still one line, exit 2.
         click.echo(f"cpython-verify: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
         sys.exit(EXIT_ERROR)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -89,8 +89,10 @@ class SourceVerdict:
     signatures: tuple[SignatureEvidence, ...]
     digests: tuple[DigestCheck, ...]
     patchlevel_version: str | None
-    """``PY_VERSION`` found in the tarball's ``Include/patchlevel.h`` (None when not checked)."""
+    """``PY_VERSION`` found in the tarball's ``Include/patchlevel.h`` (None when not found)."""
     notes: tuple[str, ...] = field(default=())
+    archive_problem: str | None = None
+    """Why the tarball could not be read (truncated, corrupt, hostile), if it could not."""
 
     @property
     def patchlevel_ok(self) -> bool:
@@ -126,7 +128,9 @@ class SourceVerdict:
             for check in self.digests
             if not check.agrees
         ]
-        if not self.patchlevel_ok:
+        if self.archive_problem is not None:
+            reasons.append(f"the tarball cannot be read: {self.archive_problem}")
+        elif not self.patchlevel_ok:
             found = self.patchlevel_version or "no PY_VERSION"
             reasons.append(f"Include/patchlevel.h says {found}, requested {self.version}")
         return reasons

@@ -7,12 +7,11 @@ in, so the order and the rules can be tested with real components swapped for ot
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from verify.errors import FetchError
+from verify.errors import FetchError, UnsafeArchive
 from verify.models import (
-    CheckStatus,
     DigestCheck,
     DigestClaim,
     FetchedFile,
@@ -22,6 +21,7 @@ from verify.models import (
 )
 from verify.recipes import OpenPGPPolicy, Recipe, SigstorePolicy
 from verify.releases import Version, patchlevel_version
+from verify.signatures.policy import SignaturePolicy
 from verify.sources.interface import SourceLocation
 
 SIGNATURE_SUFFIXES = {SignatureKind.OPENPGP: ".asc", SignatureKind.SIGSTORE: ".sigstore"}
@@ -46,19 +46,12 @@ class SourceChecks:
 
 @dataclass(frozen=True)
 class SourceRequest:
-    """What the user asked to verify, and which relaxations they knowingly chose."""
+    """What the user asked to verify, under which signature policy, with which digests to hold it to."""
 
     version: Version
     recipe: Recipe
-    require: frozenset[SignatureKind] = frozenset()
-    allow_missing: frozenset[SignatureKind] = frozenset()
+    policy: SignaturePolicy
     user_claims: tuple[DigestClaim, ...] = ()
-    notes: list[str] = field(default_factory=list)
-
-    def required_kinds(self) -> tuple[SignatureKind, ...]:
-        """Kinds that must verify: what the series publishes for this version plus ``--require``."""
-        published = {SignatureKind(kind) for kind in self.recipe.published_signatures(self.version)}
-        return tuple(kind for kind in SignatureKind if kind in published | self.require)
 
 
 def fetch_first(
@@ -93,7 +86,7 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
     reached (no tarball anywhere, a network failure on every location).
     """
     version, recipe = request.version, request.recipe
-    notes = list(request.notes)
+    notes: list[str] = []
     tarball: FetchedFile | None = None
     for filename in recipe.source.filenames_for(version):
         tarball, fetch_notes = fetch_first(checks.locations, version, filename)
@@ -105,7 +98,7 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
         where = "; ".join(location.description for location in checks.locations) or "no location given"
         raise FetchError(f"CPython {version} source not found ({names}) at: {where}")
 
-    evidence = [_check_signature(kind, tarball, request, checks, notes) for kind in request.required_kinds()]
+    evidence = _check_signatures(tarball, request, checks, notes)
 
     claims = list(request.user_claims)
     for location in checks.locations:
@@ -113,8 +106,18 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
     for provider in checks.claim_providers:
         claims += provider(version, tarball.name)
     digests = tuple(DigestCheck(claim=claim, agrees=claim.sha256.lower() == tarball.sha256) for claim in claims)
+    for edge in (*checks.locations, *checks.claim_providers):
+        # Locations and claim providers that consult remote indexes keep what they could not consult
+        # as notes: unreachable is not an error, but the report must say what was not checked.
+        notes += getattr(edge, "notes", [])
 
-    patchlevel = checks.read_member(tarball.path, "Include/patchlevel.h")
+    archive_problem = None
+    try:
+        patchlevel = checks.read_member(tarball.path, "Include/patchlevel.h")
+    except UnsafeArchive as problem:
+        # A truncated or hostile archive is evidence against the source, reported beside the signature
+        # results (which say the same thing in their own words), not instead of them.
+        patchlevel, archive_problem = None, problem.message
     found = patchlevel_version(patchlevel.decode("utf-8", "replace")) if patchlevel is not None else None
     return SourceVerdict(
         version=str(version),
@@ -125,38 +128,33 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
         digests=digests,
         patchlevel_version=found,
         notes=tuple(notes),
+        archive_problem=archive_problem,
     )
 
 
-def _check_signature(
-    kind: SignatureKind, tarball: FetchedFile, request: SourceRequest, checks: SourceChecks, notes: list[str]
-) -> SignatureEvidence:
-    signature_name = tarball.name + SIGNATURE_SUFFIXES[kind]
-    signature, fetch_notes = fetch_first(checks.locations, request.version, signature_name)
-    if signature is None:
-        notes += fetch_notes
-        if kind in request.allow_missing:
-            return SignatureEvidence(
-                kind=kind,
-                status=CheckStatus.NOT_REQUIRED,
-                detail=f"{signature_name} not found; allowed to be missing (--allow-missing {kind})",
-            )
-        return SignatureEvidence(
-            kind=kind,
-            status=CheckStatus.MISSING,
-            detail=f"{signature_name} not found at any location, and CPython {request.version} requires it",
-        )
-    recipe = request.recipe
-    if kind is SignatureKind.OPENPGP:
-        if recipe.openpgp is None:
-            return SignatureEvidence(
-                kind=kind,
-                status=CheckStatus.FAILED,
-                detail=f"--require openpgp, but CPython {recipe.series} has no OpenPGP signer (PEP 761)",
-            )
-        return checks.check_openpgp(tarball, signature, recipe.openpgp)
-    if recipe.sigstore is None:
-        return SignatureEvidence(
-            kind=kind, status=CheckStatus.FAILED, detail=f"CPython {recipe.series} has no Sigstore signer"
-        )
-    return checks.check_sigstore(tarball, signature, recipe.sigstore)
+def _check_signatures(
+    tarball: FetchedFile, request: SourceRequest, checks: SourceChecks, notes: list[str]
+) -> list[SignatureEvidence]:
+    """Fetch the signature files the policy cares about, then check each one the policy says to.
+
+    A signature that is present is checked even when not required: a bad one is a finding.
+    """
+    policy, recipe = request.policy, request.recipe
+    candidates = [kind for kind in SignatureKind if kind in policy.required or kind in policy.signers]
+    found: dict[SignatureKind, FetchedFile] = {}
+    for kind in candidates:
+        signature, fetch_notes = fetch_first(checks.locations, request.version, tarball.name + SIGNATURE_SUFFIXES[kind])
+        if signature is None:
+            notes += fetch_notes
+        else:
+            found[kind] = signature
+    evidence = []
+    for decision in policy.decide(found):
+        stands_for = decision.evidence()
+        if stands_for is not None:
+            evidence.append(stands_for)
+        elif decision.kind is SignatureKind.OPENPGP and recipe.openpgp is not None:
+            evidence.append(checks.check_openpgp(tarball, found[decision.kind], recipe.openpgp))
+        elif decision.kind is SignatureKind.SIGSTORE and recipe.sigstore is not None:
+            evidence.append(checks.check_sigstore(tarball, found[decision.kind], recipe.sigstore))
+    return evidence

@@ -54,6 +54,7 @@ def verdict_to_dict(verdict: SourceVerdict) -> dict[str, Any]:
             for check in verdict.digests
         ],
         "patchlevel": {"found": verdict.patchlevel_version, "ok": verdict.patchlevel_ok},
+        "archive_problem": verdict.archive_problem,
         "failures": verdict.failures(),
         "notes": list(verdict.notes),
     }

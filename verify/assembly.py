@@ -1,0 +1,150 @@
+"""The composition root: turn user options into the concrete I/O edges the pipeline is given.
+
+Commands (``source``, ``rebuild``, ``audit``, ``check``) share this so that every stage that needs a
+verified source obtains it the same way, with the same policy.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from verify.errors import OperationalError, VerificationFailed
+from verify.models import DigestClaim, FetchedFile, SignatureEvidence, SourceVerdict
+from verify.pipeline import PATCHLEVEL_MAX_BYTES, ClaimProvider, SourceChecks, SourceRequest, verify_source
+from verify.recipes import OpenPGPPolicy, Recipe, SigstorePolicy, load_recipe
+from verify.releases import Version
+from verify.signatures.policy import SignaturePolicy
+
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    """Where source bytes and trust come from; mirrors the options of ``verify.commands.options``."""
+
+    from_dirs: tuple[Path, ...] = ()
+    mirrors: tuple[str, ...] = ()
+    debian: bool = False
+    offline: bool = False
+    sha256_claims: tuple[str, ...] = ()
+    release_metadata: tuple[str, ...] = ()
+    key_dirs: tuple[Path, ...] = ()
+    require: tuple[str, ...] = ()
+    allow_missing: tuple[str, ...] = ()
+    sigstore_online: bool = False
+    cache_dir: Path | None = None
+    recipes_dir: Path | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> SourceOptions:
+        """Build from a click command's keyword arguments (ignores the ones that are not source options)."""
+        names = cls.__slots__
+        values = {name: params[name] for name in names if name in params}
+        for name, value in list(values.items()):
+            if isinstance(value, list):
+                values[name] = tuple(value)
+        return cls(**values)
+
+
+def parse_digest_claims(values: Sequence[str]) -> tuple[DigestClaim, ...]:
+    """``--sha256 [LABEL=]HEX`` values as claims; a malformed value is an operational error."""
+    claims = []
+    for value in values:
+        label, _, digest = value.rpartition("=")
+        if not _SHA256_RE.match(digest):
+            raise OperationalError(f"--sha256 {value!r}: expected [LABEL=]<64 hex digits>")
+        source = f"{label} (--sha256)" if label else "--sha256 given by the user"
+        claims.append(DigestClaim(source=source, sha256=digest.lower()))
+    return tuple(claims)
+
+
+def source_request(version: Version, options: SourceOptions) -> SourceRequest:
+    """The verification request for ``version`` under ``options``."""
+    recipe = load_recipe(version.series, options.recipes_dir)
+    policy = SignaturePolicy.for_release(
+        recipe, version, require=options.require, allow_missing=options.allow_missing
+    )
+    return SourceRequest(
+        version=version, recipe=recipe, policy=policy, user_claims=parse_digest_claims(options.sha256_claims)
+    )
+
+
+def source_checks(recipe: Recipe, options: SourceOptions) -> SourceChecks:
+    """The concrete locations, signature checkers and digest-claim providers for ``options``."""
+    # Imported here: the CLI imports this module for every source-using command, and the HTTP and
+    # signature stacks are only needed once a verification actually runs.
+    from verify.signatures.gpg import verify_openpgp
+    from verify.signatures.sigstore import verify_sigstore
+    from verify.sources.cache import Cache
+    from verify.sources.http import HttpClient, HttpSettings
+    from verify.sources.metadata import PythonOrgReleaseAPI, ReleaseMetadataFiles
+    from verify.sources.select import build_locations
+    from verify.unpack import read_member
+
+    if options.offline and (options.mirrors or options.debian):
+        raise OperationalError("--offline uses only --from directories; drop --mirror/--debian or --offline")
+    if options.offline and not options.from_dirs:
+        raise OperationalError("--offline needs at least one --from DIR")
+    cache = Cache(options.cache_dir) if options.cache_dir else Cache.default()
+    client = HttpClient(HttpSettings())
+    locations = build_locations(
+        recipe,
+        from_dirs=options.from_dirs,
+        mirrors=options.mirrors,
+        debian=options.debian,
+        upstream=not options.offline,
+        cache=cache,
+        client=client,
+    )
+    providers: list[ClaimProvider] = []
+    if options.release_metadata:
+        providers.append(ReleaseMetadataFiles(options.release_metadata, client=client))
+    if not options.offline:
+        # python.org's own record of the digest, when reachable; unreachable is a note. Few retries:
+        # an offline machine should not wait half a minute for it.
+        providers.append(PythonOrgReleaseAPI(client=HttpClient(HttpSettings(attempts=2))))
+
+    def check_openpgp(tarball: FetchedFile, signature: FetchedFile, policy: OpenPGPPolicy) -> SignatureEvidence:
+        return verify_openpgp(
+            tarball.path,
+            signature.path.read_bytes(),
+            policy,
+            extra_key_dirs=options.key_dirs,
+            signature_origin=signature.origin,
+        )
+
+    def check_sigstore(tarball: FetchedFile, bundle: FetchedFile, policy: SigstorePolicy) -> SignatureEvidence:
+        return verify_sigstore(
+            tarball.path,
+            bundle.path.read_bytes(),
+            policy,
+            offline=not options.sigstore_online,
+            bundle_origin=bundle.origin,
+        )
+
+    return SourceChecks(
+        locations=locations,
+        check_openpgp=check_openpgp,
+        check_sigstore=check_sigstore,
+        read_member=functools.partial(read_member, max_bytes=PATCHLEVEL_MAX_BYTES),
+        claim_providers=providers,
+    )
+
+
+def verify_release_source(version: Version, options: SourceOptions) -> SourceVerdict:
+    """Fetch and verify the source of ``version``: the ``source`` stage, fully assembled."""
+    request = source_request(version, options)
+    return verify_source(request, source_checks(request.recipe, options))
+
+
+def require_verified(verdict: SourceVerdict) -> FetchedFile:
+    """The verified tarball; raise :class:`VerificationFailed` with the first reason otherwise."""
+    if not verdict.verified:
+        reasons = "; ".join(verdict.failures())
+        raise VerificationFailed(f"CPython {verdict.version} source is not verified: {reasons}")
+    return verdict.tarball
