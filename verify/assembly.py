@@ -7,6 +7,7 @@ verified source obtains it the same way, with the same policy.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -148,3 +149,27 @@ def require_verified(verdict: SourceVerdict) -> FetchedFile:
         reasons = "; ".join(verdict.failures())
         raise VerificationFailed(f"CPython {verdict.version} source is not verified: {reasons}")
     return verdict.tarball
+
+
+def verified_source_tree(version: Version, options: SourceOptions, work_dir: Path) -> tuple[SourceVerdict, Path]:
+    """Verify ``version``'s source, then unpack exactly the verified bytes under ``work_dir``.
+
+    The tarball is hashed again just before unpacking, so a cache entry changed after verification
+    is refused rather than unpacked. Returns the verdict and the unpacked top-level directory.
+    """
+    from verify.unpack import safe_unpack
+
+    verdict = verify_release_source(version, options)
+    tarball = require_verified(verdict)
+    recheck_digest(tarball)
+    return verdict, safe_unpack(tarball.path, work_dir)
+
+
+def recheck_digest(tarball: FetchedFile) -> None:
+    """Raise :class:`VerificationFailed` unless the file at ``tarball.path`` still has the verified digest."""
+    with tarball.path.open("rb") as stream:
+        digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    if digest != tarball.sha256:
+        raise VerificationFailed(
+            f"{tarball.path} changed after it was verified (sha256 {digest}, verified {tarball.sha256}); refusing it"
+        )
