@@ -1,0 +1,213 @@
+"""The comparison engine on real inputs: gcc-built ELF pairs, a real stdlib tree, real .pyc files."""
+
+from __future__ import annotations
+
+import json
+import py_compile
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from verify.compare import compare_paths, diff_manifests
+from verify.compare.comparators import FilePair, explain
+from verify.manifest import Manifest, scan_tree, write_manifest
+from verify.report.compare import comparison_to_json, render_html
+
+HOST_STDLIB = Path("/usr/lib/python3.11")
+PROGRAM = '#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n'
+LIBRARY = "int answer(void) { return 42; }\n"
+
+
+def _build_twice(tmp_path: Path, source: str, args: list[str], output: str) -> tuple[Path, Path]:
+    """Compile the same file in two build directories (the reproducibility bug under test)."""
+    results = []
+    for name in ("build-one", "build-two"):
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "t.c").write_text(source)
+        subprocess.run(["gcc", *args, "t.c", "-o", output], cwd=directory, check=True, capture_output=True)
+        results.append(directory / output)
+    return results[0], results[1]
+
+
+def _pair(a: Path, b: Path, kind_a: str, kind_b: str) -> FilePair:
+    return FilePair(a.name, kind_a, kind_b, a.read_bytes(), b.read_bytes())
+
+
+def test_elf_pair_names_build_paths_and_dwarf_sections(tmp_path: Path) -> None:
+    a, b = _build_twice(tmp_path, LIBRARY, ["-g", "-O1", "-fPIC", "-shared"], "libt.so")
+    assert a.read_bytes() != b.read_bytes()
+    verdict = explain(_pair(a, b, "elf-shared-object", "elf-shared-object"))
+    assert verdict.comparator == "elf"
+    assert verdict.category == "debug-info"
+    assert verdict.build_paths == (str(tmp_path / "build-one"), str(tmp_path / "build-two"))
+    assert any(section.startswith(".debug_") for section in verdict.sections)
+    assert ".text" not in verdict.sections
+    assert f"build path {tmp_path / 'build-one'} vs {tmp_path / 'build-two'}" in verdict.explanation
+    assert any(line.startswith("DW_AT_comp_dir:") for line in verdict.details)
+    assert any(line.startswith("build-id:") for line in verdict.details)
+
+
+def test_elf_path_in_code_is_not_called_debug_info(tmp_path: Path) -> None:
+    # __FILE__ with an absolute path puts the build path into .rodata: code/data, not debug info.
+    results = []
+    for name in ("one", "two"):
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "t.c").write_text(PROGRAM)
+        subprocess.run(["gcc", str(directory / "t.c"), "-o", "t"], cwd=directory, check=True, capture_output=True)
+        results.append(directory / "t")
+    verdict = explain(_pair(results[0], results[1], "elf-executable", "elf-executable"))
+    assert verdict.category == "build-path"
+    assert ".rodata" in verdict.sections
+    assert verdict.build_paths == (str(tmp_path / "one"), str(tmp_path / "two"))
+
+
+def test_static_archives_are_compared_member_by_member(tmp_path: Path) -> None:
+    objects = _build_twice(tmp_path, LIBRARY, ["-g", "-c"], "m.o")
+    archives = []
+    for obj in objects:
+        subprocess.run(["ar", "rcs", "libm.a", "m.o"], cwd=obj.parent, check=True)
+        archives.append(obj.parent / "libm.a")
+    verdict = explain(_pair(archives[0], archives[1], "static-archive", "static-archive"))
+    assert verdict.comparator == "static-archive"
+    assert verdict.category == "debug-info"
+    assert "1 of" in verdict.explanation and "m.o" in "\n".join(verdict.details)
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"\xa7\x0d\x0d\x0a\x00\x00", "truncated"),
+        (b"\x01\x02\x0d\x0a" + b"\x00" * 20, "unknown magic"),
+    ],
+)
+def test_unreadable_pyc_falls_back_to_bytes(data: bytes, why: str) -> None:
+    good = (HOST_STDLIB / "__pycache__" / "abc.cpython-311.pyc").read_bytes()
+    verdict = explain(FilePair("x.pyc", "pyc", "pyc", good, data))
+    assert verdict.comparator == "binary", why
+    assert verdict.details[0].startswith("not readable as pyc")
+
+
+def test_non_elf_so_is_a_kind_change_not_a_crash() -> None:
+    real = next((HOST_STDLIB / "lib-dynload").glob("_ssl*.so")).read_bytes()
+    verdict = explain(FilePair("_ssl.so", "elf-shared-object", "text", real, b"not an ELF\n"))
+    assert verdict.category == "kind-changed"
+    # Claimed ELF by the manifest but not parseable: the ELF comparator declines, bytes explain.
+    broken = explain(FilePair("x.so", "elf-shared-object", "elf-shared-object", real, real[:200]))
+    assert broken.comparator == "binary" and "not readable as elf" in broken.details[0]
+
+
+@pytest.fixture(scope="module")
+def stdlib_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two copies of the host's real stdlib; B carries one change of every sort."""
+    base = tmp_path_factory.mktemp("stdlib")
+    a, b = base / "a", base / "b"
+    shutil.copytree(HOST_STDLIB, a, symlinks=True)
+    shutil.copytree(HOST_STDLIB, b, symlinks=True)
+    with (b / "os.py").open("a") as stream:
+        stream.write("# patched\n")
+    sysconfig = b / "_sysconfigdata__x86_64-linux-gnu.py"
+    sysconfig.write_text(sysconfig.read_text().replace("/usr", "/build/elsewhere"))
+    (b / "abc.py").chmod(0o600)
+    (b / "json" / "tool.py").unlink()
+    (b / "NEWS.txt").write_text("new\n")
+    py_compile.compile(str(b / "base64.py"), cfile=str(b / "__pycache__" / "base64.cpython-311.pyc"),
+                       dfile="/usr/lib/python3.11/base64.py",
+                       invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    (b / "__pycache__" / "bisect.cpython-311.pyc").write_bytes(
+        (a / "__pycache__" / "heapq.cpython-311.pyc").read_bytes()
+    )
+    return a, b
+
+
+def test_identical_trees(stdlib_pair: tuple[Path, Path]) -> None:
+    comparison = compare_paths(stdlib_pair[0], stdlib_pair[0])
+    assert comparison.identical and comparison.deep
+
+
+def test_real_tree_differences_are_classified_and_explained(stdlib_pair: tuple[Path, Path]) -> None:
+    comparison = compare_paths(*stdlib_pair)
+    found = {d.path: d for d in comparison.differences}
+    assert set(found) == {
+        "os.py", "_sysconfigdata__x86_64-linux-gnu.py", "abc.py", "json/tool.py", "NEWS.txt",
+        "__pycache__/base64.cpython-311.pyc", "__pycache__/bisect.cpython-311.pyc",
+    }
+    assert found["abc.py"].changes == ("mode",)
+    assert found["json/tool.py"].changes == ("only-in-a",)
+    assert found["NEWS.txt"].changes == ("only-in-b",)
+    sysconfig = found["_sysconfigdata__x86_64-linux-gnu.py"].comparison
+    assert sysconfig is not None and sysconfig.category == "build-path"
+    assert sysconfig.build_paths == ("/usr", "/build/elsewhere")
+    assert any(line.startswith("BINDIR: '/usr/bin' -> '/build/elsewhere/bin'") for line in sysconfig.details)
+    header_only = found["__pycache__/base64.cpython-311.pyc"].comparison
+    assert header_only is not None and header_only.category == "header-only"
+    assert "SOURCE_DATE_EPOCH" in header_only.explanation
+    semantic = found["__pycache__/bisect.cpython-311.pyc"].comparison
+    assert semantic is not None and semantic.category == "semantic"
+    text = found["os.py"].comparison
+    assert text is not None and "+# patched" in text.details
+    assert comparison.counts_by_kind()["python-source"] == {"content": 1, "mode": 1, "only-in-a": 1}
+
+
+def test_manifests_only_say_they_could_not_open_the_bytes(stdlib_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    for label, tree in zip("ab", stdlib_pair, strict=True):
+        write_manifest(Manifest(inputs={"side": label}, entries=scan_tree(tree)), tmp_path / f"{label}.json")
+    comparison = compare_paths(tmp_path / "a.json", tmp_path / "b.json")
+    assert not comparison.deep
+    pyc = next(d for d in comparison.differences if d.path == "__pycache__/base64.cpython-311.pyc").comparison
+    assert pyc is not None and pyc.comparator == "digest" and pyc.category == "pyc-header"
+    assert "only the manifests' digests were available" in pyc.explanation
+    assert any("manifest only" in note for note in comparison.notes)
+    assert len(comparison.differences) == 7
+
+
+def test_diff_manifests_is_pure_and_ordered() -> None:
+    from verify.manifest import ManifestEntry
+
+    left = Manifest(entries=(ManifestEntry("a", "text", 0o644, 1, "0" * 64), ManifestEntry("d", "directory", 0o755)))
+    right = Manifest(entries=(ManifestEntry("a", "directory", 0o755), ManifestEntry("e", "symlink", 0o777, target="a")))
+    result = diff_manifests(left, right)
+    assert [(d.path, d.changes) for d in result] == [("a", ("type",)), ("d", ("only-in-a",)), ("e", ("only-in-b",))]
+
+
+def test_cli_exit_codes_json_and_html(stdlib_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    a, b = stdlib_pair
+    run = [sys.executable, "-m", "verify", "compare"]
+    same = subprocess.run([*run, str(a), str(a), "--json"], capture_output=True, text=True, timeout=300)
+    assert same.returncode == 0 and json.loads(same.stdout)["identical"] is True
+    html_path = tmp_path / "report.html"
+    differ = subprocess.run([*run, str(a), str(b), "--json", "--html", str(html_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert differ.returncode == 1, differ.stderr
+    document = json.loads(differ.stdout)
+    assert document["format"] == "cpython-verify/compare/v1"
+    assert document["summary"]["by_category"]["semantic"] == 1
+    page = html_path.read_text()
+    assert "7 path(s) differ" in page and "<script" not in page and "http" not in page.split("<body>")[1]
+    missing = subprocess.run([*run, str(a), str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_reports_are_stable(stdlib_pair: tuple[Path, Path]) -> None:
+    first, second = compare_paths(*stdlib_pair), compare_paths(*stdlib_pair)
+    assert comparison_to_json(first) == comparison_to_json(second)
+    assert render_html(first) == render_html(second)
+
+
+@pytest.mark.skipif(shutil.which("diffoscope") is None, reason="diffoscope is not installed")
+def test_diffoscope_runs_on_differing_files_only(tmp_path: Path) -> None:
+    from verify.compare import DiffoscopeSettings
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root, text in ((a, "one\n"), (b, "two\n")):
+        root.mkdir()
+        (root / "same.txt").write_text("same\n")
+        (root / "changed.txt").write_text(text)
+    comparison = compare_paths(a, b, diffoscope=DiffoscopeSettings(timeout=60, max_output=2000))
+    (difference,) = comparison.differences
+    assert difference.path == "changed.txt"
+    assert difference.diffoscope is not None and "+two" in difference.diffoscope

@@ -1,0 +1,140 @@
+"""``cpython-verify compare A B`` and ``cpython-verify audit PREFIX``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError, VerificationFailed
+from verify.releases import Version
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if path.parent else Path())
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@click.command("compare")
+@click.argument("a", type=click.Path(exists=True, path_type=Path))
+@click.argument("b", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (cpython-verify/compare/v1).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report to this file.")
+@click.option("--diffoscope", "use_diffoscope", is_flag=True,
+              help="Also run diffoscope on each differing file (only those), with caps.")
+@click.option("--diffoscope-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
+              help="Seconds diffoscope may take per file.")
+@click.option("--diffoscope-max-output", type=click.IntRange(min=1000), default=200_000, show_default=True,
+              help="Characters of diffoscope output kept per file.")
+@click.option("--workers", type=click.IntRange(min=1), help="Parallel hashing/comparison workers (default: CPUs).")
+@click.option("-v", "--verbose", is_flag=True, help="Show every detail line on the terminal.")
+def compare(
+    a: Path,
+    b: Path,
+    as_json: bool,
+    html_path: Path | None,
+    use_diffoscope: bool,
+    diffoscope_timeout: float,
+    diffoscope_max_output: int,
+    workers: int | None,
+    verbose: bool,
+) -> None:
+    """Compare A and B: each a manifest file, an install tree, or a rebuild result directory.
+
+    Exit 0 when identical, 1 when they differ, 2 on error.
+    """
+    from verify.compare import DiffoscopeSettings, compare_paths
+    from verify.report.compare import comparison_to_json, render_html, render_text
+
+    settings = (
+        DiffoscopeSettings(timeout=diffoscope_timeout, max_output=diffoscope_max_output) if use_diffoscope else None
+    )
+    comparison = compare_paths(a, b, workers=workers, diffoscope=settings)
+    if html_path is not None:
+        _write_atomically(html_path, render_html(comparison))
+    if as_json:
+        click.echo(comparison_to_json(comparison), nl=False)
+    else:
+        render_text(comparison, Console(), verbose=verbose)
+        if html_path is not None:
+            click.echo(f"HTML report: {html_path}")
+    sys.exit(EXIT_OK if comparison.identical else EXIT_FAILED)
+
+
+def _verified_source_tree(version: Version, from_dirs: tuple[Path, ...], mirrors: tuple[str, ...],
+                          work_dir: Path) -> Path:
+    """Obtain the release's source, verified, unpacked: the pipeline's job (``verified_source_tree``)."""
+    from verify import pipeline
+
+    obtain: Any = getattr(pipeline, "verified_source_tree", None)
+    if obtain is None:
+        raise OperationalError(
+            "this build cannot obtain a verified source tree yet (verify.pipeline.verified_source_tree is missing)"
+        )
+    verdict, tree = obtain(version, from_dirs=from_dirs, mirrors=mirrors, work_dir=work_dir)
+    if not verdict.verified:
+        raise VerificationFailed(f"the {version} source did not verify: {'; '.join(verdict.failures())}")
+    return Path(tree)
+
+
+@click.command("audit")
+@click.argument("prefix", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--version", "version_text", required=True, help="The CPython release installed, e.g. 3.11.2.")
+@click.option("--against", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A rebuild's manifest: compare ELF binaries and extension modules with it.")
+@click.option("--from", "from_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Local directory of release files (tarball, signatures). Repeatable.")
+@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
+              help="Mirror with python.org's /ftp/python layout. Repeatable.")
+@click.option("--reference-python", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An interpreter of the same version, not the audited one (e.g. a rebuild), to recompile .pyc.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to unpack the verified source (default: a temporary directory).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (cpython-verify/audit/v1).")
+@click.option("-v", "--verbose", is_flag=True, help="List every finding on the terminal.")
+def audit(
+    prefix: Path,
+    version_text: str,
+    against: Path | None,
+    from_dirs: tuple[Path, ...],
+    mirrors: tuple[str, ...],
+    reference_python: Path | None,
+    work_dir: Path | None,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Audit the Python installed under PREFIX against its verified source release.
+
+    Exit 0 when everything matches, 1 when there are findings, 2 on error.
+    """
+    from verify.audit import audit_installation, find_stdlib
+    from verify.manifest import read_manifest
+    from verify.report.audit import audit_to_json, render_audit_text
+
+    version = Version.parse(version_text)
+    find_stdlib(prefix, version)  # fail before fetching anything if the prefix is wrong
+    manifest = read_manifest(against) if against is not None else None
+    with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-") as scratch:
+        base = work_dir or Path(scratch)
+        base.mkdir(parents=True, exist_ok=True)
+        tree = _verified_source_tree(version, from_dirs, mirrors, base)
+        report = audit_installation(prefix, version, tree, against=manifest, reference_python=reference_python)
+    if as_json:
+        click.echo(audit_to_json(report), nl=False)
+    else:
+        render_audit_text(report, Console(), verbose=verbose)
+    sys.exit(EXIT_OK if report.clean else EXIT_FAILED)

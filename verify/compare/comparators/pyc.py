@@ -1,0 +1,58 @@
+"""``.pyc`` files: the header, the marshal representation, and the code, told apart by ``verify.pyc``."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from verify.compare.comparators.interface import Comparator, FilePair, capped
+from verify.compare.model import FileComparison
+from verify.compare.paths import guess_build_paths
+from verify.manifest import PYC
+from verify.pyc import PycError, compare_pyc
+
+_ADVICE: Final = {
+    "header-only": "set SOURCE_DATE_EPOCH so compileall writes hash-based headers, or give the sources equal mtimes",
+    "reference-flags-only": "marshal's reference flags follow reference counts (CPython #78274/#98819); compile "
+    "the .pyc files exactly as the Makefile does (same compileall -j and order)",
+    "path-only": "compile with the same install path/DESTDIR (compileall -d / -s)",
+    "semantic": "a real difference in the source or the compiler",
+}
+
+
+class PycComparator(Comparator):
+    """Header, reference-flag, path and code differences of two ``.pyc`` files."""
+
+    name = "pyc"
+
+    def recognizes(self, pair: FilePair) -> bool:
+        return pair.kind_a == PYC and pair.kind_b == PYC
+
+    def compare(self, pair: FilePair) -> FileComparison | None:
+        try:
+            result = compare_pyc(pair.data_a, pair.data_b)
+        except PycError:
+            return None  # unreadable code: the byte comparator says where the bytes differ
+        code_lines: list[str] = []
+        filenames_a: list[str] = []
+        filenames_b: list[str] = []
+        for difference in result.code_differences:
+            code_lines.append(f"{difference.path}: {difference.field}")
+            code_lines.extend(f"  {line}" for line in difference.detail)
+            if difference.field == "filename" and len(difference.detail) >= 2:
+                filenames_a.append(difference.detail[0])
+                filenames_b.append(difference.detail[1])
+        lines, truncated = capped([*result.header_differences, *code_lines])
+        build_paths = guess_build_paths(filenames_a, filenames_b) if filenames_a else None
+        explanation = result.explanation
+        if result.category == "header-only" and result.header_differences:
+            explanation += f" ({'; '.join(result.header_differences)})"
+        elif result.header_differences:
+            explanation += f"; the header differs too ({'; '.join(result.header_differences)})"
+        if build_paths is not None:
+            explanation += f"; paths {build_paths[0]} vs {build_paths[1]}"
+        advice = _ADVICE.get(result.category)
+        if advice:
+            explanation += f": {advice}"
+        return FileComparison(
+            "pyc", result.category, explanation, lines, (), build_paths, truncated or result.truncated
+        )

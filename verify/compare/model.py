@@ -1,0 +1,117 @@
+"""The values a comparison produces: per-file verdicts, per-path differences, the whole comparison.
+
+Nothing here does I/O; the text, JSON and HTML reports are derived from these values alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from verify.manifest import ManifestEntry
+
+# The ways one path can differ, in the order reports list them.
+ONLY_IN_A: Final = "only-in-a"
+ONLY_IN_B: Final = "only-in-b"
+TYPE: Final = "type"
+"""A directory on one side and a file or symlink on the other (or any such swap)."""
+MODE: Final = "mode"
+LINK_TARGET: Final = "link-target"
+CONTENT: Final = "content"
+CHANGES: Final = (ONLY_IN_A, ONLY_IN_B, TYPE, MODE, LINK_TARGET, CONTENT)
+
+
+@dataclass(frozen=True, slots=True)
+class FileComparison:
+    """What a comparator found out about one pair of files whose bytes differ."""
+
+    comparator: str
+    """Which comparator judged the pair: ``pyc``, ``elf``, ``static-archive``, ``config``, ``text``,
+    ``binary`` or ``digest`` (only digests were available)."""
+    category: str
+    """A short class a script can act on, e.g. ``debug-info``, ``build-path``, ``reference-flags-only``,
+    ``semantic``, ``code``, ``content``; see ``docs/compare-json.md``."""
+    explanation: str
+    """One line, in words a packager can act on."""
+    details: tuple[str, ...] = ()
+    """Supporting lines (capped): differing sections, keys, a unified diff, bytecode diff."""
+    sections: tuple[str, ...] = ()
+    """ELF only: names of the sections whose bytes differ, or that exist on one side only."""
+    build_paths: tuple[str, str] | None = None
+    """The two build paths this pair embeds, when they could be detected."""
+    truncated: bool = False
+    """True when ``details`` was cut at its cap."""
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One path that is not the same on both sides."""
+
+    path: str
+    kind: str
+    """The manifest kind used for grouping (side A's when both exist and disagree)."""
+    changes: tuple[str, ...]
+    """Which of :data:`CHANGES` apply, in that order."""
+    a: ManifestEntry | None
+    b: ManifestEntry | None
+    comparison: FileComparison | None = None
+    """Set for content differences: what a comparator (or the digests alone) says."""
+    diffoscope: str | None = None
+    """diffoscope's capped text output, when ``--diffoscope`` asked for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SideInfo:
+    """Where one side of a comparison came from."""
+
+    label: str
+    """``A`` or ``B``."""
+    source: str
+    """``manifest``, ``tree`` or ``rebuild``."""
+    location: str
+    entries: int
+    manifest_sha256: str
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    contents_available: bool = False
+    """True when the files' bytes could be read (a tree or rebuild result), not only their digests."""
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The outcome of comparing two install trees or manifests."""
+
+    a: SideInfo
+    b: SideInfo
+    differences: tuple[Difference, ...]
+    build_paths: tuple[str, str] | None = None
+    """The build-path pair most differing files embed, when one could be detected."""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def identical(self) -> bool:
+        """True when no path differs in presence, type, mode, link target or content."""
+        return not self.differences
+
+    @property
+    def deep(self) -> bool:
+        """True when both sides' bytes were available, so content differences were explained by comparators."""
+        return self.a.contents_available and self.b.contents_available
+
+    def counts_by_kind(self) -> dict[str, dict[str, int]]:
+        """For each kind (sorted), how many paths show each change."""
+        counts: dict[str, dict[str, int]] = {}
+        for difference in self.differences:
+            per_kind = counts.setdefault(difference.kind, {})
+            for change in difference.changes:
+                per_kind[change] = per_kind.get(change, 0) + 1
+        return {kind: counts[kind] for kind in sorted(counts)}
+
+    def counts_by_category(self) -> dict[str, int]:
+        """How many content differences fall in each comparator category (sorted)."""
+        counts: dict[str, int] = {}
+        for difference in self.differences:
+            if difference.comparison is not None:
+                key = difference.comparison.category
+                counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items()))

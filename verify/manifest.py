@@ -1,0 +1,592 @@
+"""The install tree as data: one entry per path, plus the inputs that produced the tree.
+
+A manifest records, for every path under an install root, its kind (detected from the bytes, never
+from the name alone), permission bits, size, sha256 and link target, and for ``.pyc`` files their
+PEP 552 header fields. Its JSON form is canonical: the same tree and inputs always give the same bytes,
+so ``manifest_digest`` can stand for the whole tree in an attestation.
+
+Canonical layout (documented in ``docs/manifest.md``)::
+
+    {"format":"cpython-verify/manifest/v1","inputs":{...},"entries":[
+    {"kind":"directory","mode":"0755","path":"opt"},
+    ...
+    {"kind":"text","mode":"0644","path":"opt/x","sha256":"...","size":3}
+    ]}
+
+One entry per line keeps diffs of two manifests readable and lets :func:`read_manifest` parse a
+million entries line by line instead of building one huge JSON document in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import struct
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from verify.errors import OperationalError
+from verify.pyc import PycError, parse_header
+
+MANIFEST_FORMAT: Final = "cpython-verify/manifest/v1"
+
+# Kinds, as written in the manifest. ELF kinds follow the ELF header, not the file name.
+DIRECTORY: Final = "directory"
+SYMLINK: Final = "symlink"
+ELF_EXECUTABLE: Final = "elf-executable"
+"""ET_EXEC, or ET_DYN with a PT_INTERP program header (a position-independent executable)."""
+ELF_SHARED_OBJECT: Final = "elf-shared-object"
+"""ET_DYN without PT_INTERP: ``libpython3.so``, extension modules."""
+ELF_RELOCATABLE: Final = "elf-relocatable"
+"""ET_REL: ``.o`` files (``config-*/python.o``)."""
+ELF_OTHER: Final = "elf-other"
+STATIC_ARCHIVE: Final = "static-archive"
+PYC: Final = "pyc"
+SYSCONFIGDATA: Final = "sysconfigdata"
+PYTHON_SOURCE: Final = "python-source"
+TEXT: Final = "text"
+BINARY: Final = "binary"
+SPECIAL: Final = "special"
+"""A device, FIFO or socket: never expected in an install tree, recorded so that it is noticed."""
+
+KINDS: Final = frozenset(
+    {
+        DIRECTORY,
+        SYMLINK,
+        ELF_EXECUTABLE,
+        ELF_SHARED_OBJECT,
+        ELF_RELOCATABLE,
+        ELF_OTHER,
+        STATIC_ARCHIVE,
+        PYC,
+        SYSCONFIGDATA,
+        PYTHON_SOURCE,
+        TEXT,
+        BINARY,
+        SPECIAL,
+    }
+)
+ELF_KINDS: Final = frozenset({ELF_EXECUTABLE, ELF_SHARED_OBJECT, ELF_RELOCATABLE, ELF_OTHER})
+FILE_KINDS: Final = KINDS - {DIRECTORY, SYMLINK, SPECIAL}
+TEXT_KINDS: Final = frozenset({TEXT, PYTHON_SOURCE, SYSCONFIGDATA})
+
+MAX_ENTRIES: Final = 5_000_000
+"""More entries than any install tree has (CPython: ~9,000); a larger manifest is refused, not read."""
+MAX_LINE_BYTES: Final = 1 << 20
+"""One entry line, or the header line with its inputs; longer lines are refused."""
+MAX_WHOLE_DOCUMENT_BYTES: Final = 64 << 20
+"""A manifest not in the canonical one-entry-per-line layout is parsed whole only up to this size."""
+
+# How much of each file the kind detector reads: enough for an ELF header plus its program headers.
+_HEAD_BYTES: Final = 4096
+_BATCH_FILES: Final = 64
+_ELF_MAGIC: Final = b"\x7fELF"
+_AR_MAGIC: Final = b"!<arch>\n"
+_ET_REL, _ET_EXEC, _ET_DYN = 1, 2, 3
+_PT_INTERP: Final = 3
+
+
+class ManifestError(OperationalError):
+    """A manifest cannot be read, written or trusted: malformed JSON, unknown format, unsafe paths."""
+
+
+@dataclass(frozen=True, slots=True)
+class PycFields:
+    """The PEP 552 header of a ``.pyc`` entry, as recorded in a manifest."""
+
+    magic: int
+    python_version: str
+    invalidation: str
+    """``timestamp``, ``checked-hash`` or ``unchecked-hash``."""
+    mtime: int | None = None
+    source_size: int | None = None
+    source_hash: str | None = None
+    """Hex of the 8-byte SipHash of the source (hash-based ``.pyc`` only)."""
+
+    def describe(self) -> str:
+        """One line for reports."""
+        if self.invalidation == "timestamp":
+            return f"{self.python_version} timestamp mtime={self.mtime} size={self.source_size}"
+        return f"{self.python_version} {self.invalidation} {self.source_hash}"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One path of an install tree."""
+
+    path: str
+    """Relative, POSIX, normalised: no ``.``/``..`` components, no leading or trailing ``/``."""
+    kind: str
+    mode: int
+    """Permission bits including setuid/setgid/sticky (``stat.S_IMODE``)."""
+    size: int = 0
+    """Bytes of a regular file; 0 for directories, symlinks and special files."""
+    sha256: str | None = None
+    """Hex digest of a regular file's bytes; None otherwise."""
+    target: str | None = None
+    """A symlink's target, exactly as stored (relative or absolute); None otherwise."""
+    pyc: PycFields | None = None
+
+    @property
+    def is_file(self) -> bool:
+        """True for regular files (everything that has a digest)."""
+        return self.sha256 is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """An install tree as data, with the inputs that produced it."""
+
+    format: str = MANIFEST_FORMAT
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    """Source digest, recipe, environment digest, runner, flags, variations: whatever the producer knew."""
+    entries: tuple[ManifestEntry, ...] = ()
+
+    def by_path(self) -> dict[str, ManifestEntry]:
+        """The entries keyed by path."""
+        return {entry.path: entry for entry in self.entries}
+
+
+# --------------------------------------------------------------------------- kind detection
+
+
+def detect_kind(name: str, head: bytes) -> str:
+    """The kind of a regular file named ``name`` whose first bytes are ``head``.
+
+    The bytes decide; the name only separates kinds that are the same bytes to a parser (a
+    ``_sysconfigdata*.py`` module is Python text that defines ``build_time_vars``).
+    """
+    if head.startswith(_ELF_MAGIC):
+        return _elf_kind(head)
+    if head.startswith(_AR_MAGIC):
+        return STATIC_ARCHIVE
+    if _looks_like_pyc(head):
+        return PYC
+    if not _is_text(head):
+        return BINARY
+    if name.endswith(".py"):
+        if name.startswith(("_sysconfigdata", "_sysconfig_vars")) and b"build_time_vars" in head:
+            return SYSCONFIGDATA
+        return PYTHON_SOURCE
+    return TEXT
+
+
+def _elf_kind(head: bytes) -> str:
+    if len(head) < 52:
+        return BINARY
+    elf_class, data_encoding = head[4], head[5]
+    if elf_class not in (1, 2) or data_encoding not in (1, 2):
+        return BINARY
+    endian = "<" if data_encoding == 1 else ">"
+    (e_type,) = struct.unpack_from(endian + "H", head, 16)
+    if e_type == _ET_EXEC:
+        return ELF_EXECUTABLE
+    if e_type == _ET_REL:
+        return ELF_RELOCATABLE
+    if e_type != _ET_DYN:
+        return ELF_OTHER
+    # A PIE executable and a shared library are both ET_DYN: only the former asks for an interpreter.
+    if elf_class == 2:
+        if len(head) < 64:
+            return BINARY
+        phoff, = struct.unpack_from(endian + "Q", head, 32)
+        phentsize, phnum = struct.unpack_from(endian + "HH", head, 54)
+    else:
+        phoff, = struct.unpack_from(endian + "I", head, 28)
+        phentsize, phnum = struct.unpack_from(endian + "HH", head, 42)
+    for index in range(phnum):
+        offset = phoff + index * phentsize
+        if offset + 4 > len(head):
+            break  # program headers beyond the part read: unusual layouts count as shared objects
+        (p_type,) = struct.unpack_from(endian + "I", head, offset)
+        if p_type == _PT_INTERP:
+            return ELF_EXECUTABLE
+    return ELF_SHARED_OBJECT
+
+
+def _looks_like_pyc(head: bytes) -> bool:
+    try:
+        parse_header(head)
+    except PycError:
+        return False
+    return True
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # A multi-byte character cut off by the read limit is still text.
+        return error.start >= len(head) - 3 and error.reason == "unexpected end of data"
+    return True
+
+
+def pyc_fields(head: bytes) -> PycFields | None:
+    """The PEP 552 header fields of ``.pyc`` bytes, or None if they are not a readable ``.pyc``."""
+    try:
+        header = parse_header(head)
+    except PycError:
+        return None
+    return PycFields(
+        magic=header.magic,
+        python_version=header.python_version,
+        invalidation=header.kind,
+        mtime=header.mtime,
+        source_size=header.source_size,
+        source_hash=header.source_hash.hex() if header.source_hash is not None else None,
+    )
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+def _scan_file(full: str, name: str) -> tuple[str, str, PycFields | None]:
+    with open(full, "rb") as stream:
+        head = stream.read(_HEAD_BYTES)
+        stream.seek(0)
+        digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    kind = detect_kind(name, head)
+    return digest, kind, pyc_fields(head) if kind == PYC else None
+
+
+def _scan_batch(files: list[tuple[str, str]]) -> list[tuple[str, str, PycFields | None]]:
+    return [_scan_file(full, name) for full, name in files]
+
+
+def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    """Every path below ``root`` as (relative path, absolute path, lstat), without following links."""
+    pending = [("", root)]
+    while pending:
+        relative_dir, absolute_dir = pending.pop()
+        with os.scandir(absolute_dir) as listing:
+            children = list(listing)
+        for child in children:
+            relative = f"{relative_dir}/{child.name}" if relative_dir else child.name
+            info = child.stat(follow_symlinks=False)
+            yield relative, child.path, info
+            if stat.S_ISDIR(info.st_mode):
+                pending.append((relative, child.path))
+
+
+def scan_tree(root: Path, *, workers: int | None = None) -> tuple[ManifestEntry, ...]:
+    """Describe every path under ``root`` (``root`` itself excluded), sorted by path.
+
+    Symlinks are recorded, never followed. Regular files are read once each, in a thread pool:
+    ``hashlib.file_digest`` releases the GIL, so hashing uses every core.
+    Raises :class:`ManifestError` if ``root`` is not a directory.
+    """
+    if not root.is_dir():
+        raise ManifestError(f"not a directory: {root}")
+    found = sorted(_walk(os.fspath(root)), key=lambda item: item[0])
+    files = [(full, relative.rsplit("/", 1)[-1]) for relative, full, info in found if stat.S_ISREG(info.st_mode)]
+    pool_size = workers or max(2, len(os.sched_getaffinity(0)))
+    # Batches, not one task per file: a future costs ~100 us, as much as hashing a small .py.
+    batch = max(1, min(_BATCH_FILES, len(files) // (pool_size * 4) or 1))
+    batches = [files[i : i + batch] for i in range(0, len(files), batch)]
+    try:
+        with ThreadPoolExecutor(max_workers=pool_size) as pool:
+            scanned = (item for chunk in pool.map(_scan_batch, batches) for item in chunk)
+            entries: list[ManifestEntry] = []
+            for relative, full, info in found:
+                mode = stat.S_IMODE(info.st_mode)
+                if stat.S_ISREG(info.st_mode):
+                    digest, kind, pyc = next(scanned)
+                    entries.append(ManifestEntry(relative, kind, mode, info.st_size, digest, None, pyc))
+                elif stat.S_ISDIR(info.st_mode):
+                    entries.append(ManifestEntry(relative, DIRECTORY, mode))
+                elif stat.S_ISLNK(info.st_mode):
+                    entries.append(ManifestEntry(relative, SYMLINK, mode, target=os.readlink(full)))  # noqa: PTH115 - str paths keep the walk cheap
+                else:
+                    entries.append(ManifestEntry(relative, SPECIAL, mode))
+    except OSError as error:
+        raise ManifestError(f"cannot read {error.filename or root}: {error.strerror or error}") from error
+    return tuple(entries)
+
+
+# --------------------------------------------------------------------------- canonical JSON
+
+
+def _entry_object(entry: ManifestEntry) -> dict[str, Any]:
+    data: dict[str, Any] = {"path": entry.path, "kind": entry.kind, "mode": f"{entry.mode:04o}"}
+    if entry.sha256 is not None:
+        data["sha256"] = entry.sha256
+        data["size"] = entry.size
+    if entry.target is not None:
+        data["target"] = entry.target
+    if entry.pyc is not None:
+        pyc: dict[str, Any] = {
+            "magic": entry.pyc.magic,
+            "python_version": entry.pyc.python_version,
+            "invalidation": entry.pyc.invalidation,
+        }
+        for key in ("mtime", "source_size", "source_hash"):
+            value = getattr(entry.pyc, key)
+            if value is not None:
+                pyc[key] = value
+        data["pyc"] = pyc
+    return data
+
+
+def _canonical(value: Any) -> str:
+    # ensure_ascii keeps the bytes identical whatever the locale and escapes undecodable file names
+    # (surrogate escapes from os.fsdecode) instead of failing on them.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def _lines(manifest: Manifest) -> Iterator[bytes]:
+    try:
+        header = '{"format":' + _canonical(manifest.format) + ',"inputs":' + _canonical(dict(manifest.inputs))
+    except (TypeError, ValueError) as error:
+        raise ManifestError(f"manifest inputs are not plain JSON data: {error}") from error
+    yield (header + ',"entries":[\n').encode("ascii")
+    last = len(manifest.entries) - 1
+    for index, entry in enumerate(manifest.entries):
+        yield (_canonical(_entry_object(entry)) + ("\n" if index == last else ",\n")).encode("ascii")
+    yield b"]}\n"
+
+
+def manifest_to_json(manifest: Manifest) -> bytes:
+    """The canonical bytes of ``manifest``: sorted keys, no spaces, one entry per line, entries in path order."""
+    return b"".join(_lines(_sorted(manifest)))
+
+
+def manifest_digest(manifest: Manifest) -> str:
+    """The sha256 (hex) of the canonical bytes of ``manifest``."""
+    digest = hashlib.sha256()
+    for line in _lines(_sorted(manifest)):
+        digest.update(line)
+    return digest.hexdigest()
+
+
+def _sorted(manifest: Manifest) -> Manifest:
+    entries = manifest.entries
+    if any(entries[i].path >= entries[i + 1].path for i in range(len(entries) - 1)):
+        ordered = tuple(sorted(entries, key=lambda entry: entry.path))
+        if any(ordered[i].path == ordered[i + 1].path for i in range(len(ordered) - 1)):
+            raise ManifestError("manifest has duplicate paths")
+        return Manifest(manifest.format, manifest.inputs, ordered)
+    return manifest
+
+
+def write_manifest(manifest: Manifest, path: Path) -> str:
+    """Write the canonical bytes of ``manifest`` to ``path`` atomically; return their sha256.
+
+    The bytes go to a temporary file in the same directory, are fsynced, and replace ``path`` in one
+    rename: a reader sees the old manifest or the new one, never half of one.
+    """
+    digest = hashlib.sha256()
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # mkstemp makes the file 0600; a manifest is meant to be read by anyone, like the tree it describes.
+        os.fchmod(descriptor, 0o644)
+        with os.fdopen(descriptor, "wb") as stream:
+            for line in _lines(_sorted(manifest)):
+                digest.update(line)
+                stream.write(line)
+            stream.flush()
+            os.fsync(stream.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- reading and validation
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Read and strictly validate a manifest file.
+
+    Refuses (with :class:`ManifestError`, one line) malformed JSON, an unknown ``format``, unknown keys,
+    unsafe paths (absolute, ``..``, ``.``, empty components), duplicate or unsorted paths, and more than
+    :data:`MAX_ENTRIES` entries. The canonical layout is parsed one line at a time, so memory grows with
+    the entries kept, not with the JSON document.
+    """
+    try:
+        with path.open("rb") as stream:
+            first = stream.readline(MAX_LINE_BYTES + 1)
+            if first.startswith(b'{"format":') and first.endswith(b',"entries":[\n'):
+                return _read_canonical(path, first, stream)
+            rest = stream.read(MAX_WHOLE_DOCUMENT_BYTES + 1 - len(first))
+    except OSError as error:
+        raise ManifestError(f"cannot read manifest {path}: {error.strerror or error}") from error
+    document = first + rest
+    if len(document) > MAX_WHOLE_DOCUMENT_BYTES:
+        raise ManifestError(
+            f"manifest {path} is larger than {MAX_WHOLE_DOCUMENT_BYTES >> 20} MiB and not in the canonical "
+            "one-entry-per-line layout"
+        )
+    try:
+        data = json.loads(document)
+    except (ValueError, RecursionError) as error:
+        raise ManifestError(f"manifest {path} is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ManifestError(f"manifest {path} is not a JSON object")
+    unknown = set(data) - {"format", "inputs", "entries"}
+    if unknown:
+        raise ManifestError(f"manifest {path} has unknown keys: {', '.join(sorted(unknown))}")
+    _check_format(path, data.get("format"))
+    inputs = _check_inputs(path, data.get("inputs"))
+    raw_entries = data.get("entries")
+    if not isinstance(raw_entries, list):
+        raise ManifestError(f"manifest {path}: 'entries' must be a list")
+    if len(raw_entries) > MAX_ENTRIES:
+        raise ManifestError(f"manifest {path} has more than {MAX_ENTRIES} entries")
+    return Manifest(MANIFEST_FORMAT, inputs, _validated_entries(path, enumerate(raw_entries, 1)))
+
+
+def _read_canonical(path: Path, first: bytes, stream: IO[bytes]) -> Manifest:
+    try:
+        header = json.loads(first[: -len(',"entries":[\n')] + b"}")
+    except (ValueError, RecursionError) as error:
+        raise ManifestError(f"manifest {path}: line 1 is not valid JSON: {error}") from error
+    if not isinstance(header, dict) or set(header) != {"format", "inputs"}:
+        raise ManifestError(f"manifest {path}: line 1 must hold exactly 'format' and 'inputs'")
+    _check_format(path, header["format"])
+    inputs = _check_inputs(path, header["inputs"])
+
+    def raw_entries() -> Iterator[tuple[int, Any]]:
+        line_number = 1
+        finished = False
+        expect_more = True
+        for raw in iter(lambda: stream.readline(MAX_LINE_BYTES + 1), b""):
+            line_number += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise ManifestError(f"manifest {path}: line {line_number} is longer than {MAX_LINE_BYTES} bytes")
+            if finished:
+                raise ManifestError(f"manifest {path}: unexpected data after the end, line {line_number}")
+            if raw in (b"]}\n", b"]}"):
+                if expect_more and line_number > 2:
+                    raise ManifestError(f"manifest {path}: line {line_number - 1} ends with a comma before ']}}'")
+                finished = True
+                continue
+            if not expect_more:
+                raise ManifestError(f"manifest {path}: line {line_number - 1} lacks the ',' between entries")
+            text = raw.rstrip(b"\n")
+            expect_more = text.endswith(b",")
+            try:
+                item = json.loads(text[:-1] if expect_more else text)
+            except (ValueError, RecursionError) as error:
+                raise ManifestError(f"manifest {path}: line {line_number} is not valid JSON: {error}") from error
+            yield line_number, item
+        if not finished:
+            raise ManifestError(f"manifest {path} is truncated: no closing ']}}' after line {line_number}")
+
+    return Manifest(MANIFEST_FORMAT, inputs, _validated_entries(path, raw_entries()))
+
+
+def _check_format(path: Path, value: Any) -> None:
+    if value != MANIFEST_FORMAT:
+        raise ManifestError(f"manifest {path} has format {value!r}; this tool reads {MANIFEST_FORMAT!r}")
+
+
+def _check_inputs(path: Path, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ManifestError(f"manifest {path}: 'inputs' must be a JSON object")
+    return value
+
+
+_ENTRY_KEYS: Final = frozenset({"path", "kind", "mode", "size", "sha256", "target", "pyc"})
+_PYC_KEYS: Final = frozenset({"magic", "python_version", "invalidation", "mtime", "source_size", "source_hash"})
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+def check_relative_path(text: str) -> str | None:
+    """Why ``text`` is not a safe, normalised relative POSIX path; None when it is."""
+    if not text:
+        return "empty path"
+    if "\x00" in text:
+        return "NUL byte in path"
+    if text.startswith("/"):
+        return "absolute path"
+    parts = text.split("/")
+    if any(part == "" for part in parts):
+        return "empty path component (double or trailing '/')"
+    if any(part == ".." for part in parts):
+        return "'..' component (path traversal)"
+    if any(part == "." for part in parts):
+        return "'.' component (not normalised)"
+    return None
+
+
+def _validated_entries(path: Path, items: Iterable[tuple[int, Any]]) -> tuple[ManifestEntry, ...]:
+    entries: list[ManifestEntry] = []
+    previous = ""
+    kinds = {kind: sys.intern(kind) for kind in KINDS}
+    for where, item in items:
+        if len(entries) >= MAX_ENTRIES:
+            raise ManifestError(f"manifest {path} has more than {MAX_ENTRIES} entries")
+        entry = _entry(path, where, item, kinds)
+        if entry.path <= previous:
+            problem = "duplicate path" if entry.path == previous else "paths out of order (must be sorted)"
+            raise ManifestError(f"manifest {path}: entry {where}: {problem}: {entry.path!r}")
+        previous = entry.path
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _entry(path: Path, where: int, item: Any, kinds: Mapping[str, str]) -> ManifestEntry:
+    def bad(reason: str) -> ManifestError:
+        return ManifestError(f"manifest {path}: entry {where}: {reason}")
+
+    if not isinstance(item, dict):
+        raise bad("not a JSON object")
+    unknown = set(item) - _ENTRY_KEYS
+    if unknown:
+        raise bad(f"unknown keys {', '.join(sorted(unknown))}")
+    relative = item.get("path")
+    if not isinstance(relative, str):
+        raise bad("'path' must be a string")
+    problem = check_relative_path(relative)
+    if problem:
+        raise bad(f"{problem}: {relative!r}")
+    kind = kinds.get(item.get("kind"))  # type: ignore[arg-type]
+    if kind is None:
+        raise bad(f"unknown kind {item.get('kind')!r}")
+    mode_text = item.get("mode")
+    if not isinstance(mode_text, str) or len(mode_text) != 4 or not set(mode_text) <= set("01234567"):
+        raise bad("'mode' must be four octal digits")
+    sha256, size, target = item.get("sha256"), item.get("size"), item.get("target")
+    if kind in FILE_KINDS:
+        if not isinstance(sha256, str) or len(sha256) != 64 or not set(sha256) <= _HEX:
+            raise bad("a file needs 'sha256': 64 lowercase hex digits")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise bad("a file needs 'size': a non-negative integer")
+    elif sha256 is not None or size is not None:
+        raise bad(f"a {kind} has no 'sha256' or 'size'")
+    if kind == SYMLINK:
+        if not isinstance(target, str) or not target or "\x00" in target:
+            raise bad("a symlink needs a non-empty 'target'")
+    elif target is not None:
+        raise bad(f"a {kind} has no 'target'")
+    pyc = _pyc(item.get("pyc"), bad) if "pyc" in item else None
+    if pyc is not None and kind != PYC:
+        raise bad(f"a {kind} has no 'pyc' header")
+    return ManifestEntry(relative, kind, int(mode_text, 8), size or 0, sha256, target, pyc)
+
+
+def _pyc(value: Any, bad: Any) -> PycFields:
+    if not isinstance(value, dict) or set(value) - _PYC_KEYS:
+        raise bad("'pyc' must be an object with known header fields")
+    magic, version, invalidation = value.get("magic"), value.get("python_version"), value.get("invalidation")
+    if not isinstance(magic, int) or not isinstance(version, str):
+        raise bad("'pyc' needs an integer 'magic' and a 'python_version'")
+    if invalidation not in ("timestamp", "checked-hash", "unchecked-hash"):
+        raise bad(f"'pyc' has unknown invalidation mode {invalidation!r}")
+    optional = {key: value.get(key) for key in ("mtime", "source_size")}
+    if any(v is not None and (not isinstance(v, int) or v < 0) for v in optional.values()):
+        raise bad("'pyc' mtime and source_size must be non-negative integers")
+    source_hash = value.get("source_hash")
+    if source_hash is not None and (not isinstance(source_hash, str) or not set(source_hash) <= _HEX):
+        raise bad("'pyc' source_hash must be lowercase hex")
+    return PycFields(magic, version, invalidation, optional["mtime"], optional["source_size"], source_hash)

@@ -1,0 +1,251 @@
+"""Render a :class:`~verify.compare.model.Comparison`: rich text, stable JSON, a self-contained HTML page.
+
+The JSON format (``cpython-verify/compare/v1``) is documented in ``docs/compare-json.md``; within v1
+fields are only added, never renamed or removed.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any, Final
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from verify.compare.model import CHANGES, Comparison, Difference, FileComparison, SideInfo
+from verify.manifest import ManifestEntry
+
+FORMAT: Final = "cpython-verify/compare/v1"
+MAX_TEXT_DETAIL_LINES: Final = 12
+"""Detail lines per file on a terminal; JSON and HTML carry every (already capped) line."""
+
+
+def _entry(entry: ManifestEntry | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    data: dict[str, Any] = {"kind": entry.kind, "mode": f"{entry.mode:04o}", "size": entry.size,
+                            "sha256": entry.sha256, "target": entry.target}
+    if entry.pyc is not None:
+        data["pyc"] = entry.pyc.describe()
+    return data
+
+
+def _verdict(verdict: FileComparison | None) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    return {
+        "comparator": verdict.comparator,
+        "category": verdict.category,
+        "explanation": verdict.explanation,
+        "details": list(verdict.details),
+        "sections": list(verdict.sections),
+        "build_paths": list(verdict.build_paths) if verdict.build_paths else None,
+        "truncated": verdict.truncated,
+    }
+
+
+def _side(info: SideInfo) -> dict[str, Any]:
+    return {
+        "source": info.source,
+        "location": info.location,
+        "entries": info.entries,
+        "manifest_sha256": info.manifest_sha256,
+        "inputs": dict(info.inputs),
+        "contents_available": info.contents_available,
+    }
+
+
+def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
+    """The JSON-ready form of a comparison."""
+    return {
+        "format": FORMAT,
+        "identical": comparison.identical,
+        "deep": comparison.deep,
+        "a": _side(comparison.a),
+        "b": _side(comparison.b),
+        "summary": {
+            "differences": len(comparison.differences),
+            "by_kind": comparison.counts_by_kind(),
+            "by_category": comparison.counts_by_category(),
+        },
+        "build_paths": list(comparison.build_paths) if comparison.build_paths else None,
+        "differences": [
+            {
+                "path": d.path,
+                "kind": d.kind,
+                "changes": list(d.changes),
+                "a": _entry(d.a),
+                "b": _entry(d.b),
+                "comparison": _verdict(d.comparison),
+                "diffoscope": d.diffoscope,
+            }
+            for d in comparison.differences
+        ],
+        "notes": list(comparison.notes),
+    }
+
+
+def comparison_to_json(comparison: Comparison) -> str:
+    """Stable JSON: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(comparison_to_dict(comparison), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------- terminal text
+
+
+def _change_summary(difference: Difference) -> str:
+    parts = []
+    for change in difference.changes:
+        if change == "mode" and difference.a and difference.b:
+            parts.append(f"mode {difference.a.mode:04o} -> {difference.b.mode:04o}")
+        elif change == "link-target" and difference.a and difference.b:
+            parts.append(f"link {difference.a.target} -> {difference.b.target}")
+        else:
+            parts.append(change)
+    return ", ".join(parts)
+
+
+def render_text(comparison: Comparison, console: Console, *, verbose: bool = False) -> None:
+    """Print a comparison for a person: a verdict line, per-kind counts, then each difference explained."""
+    a, b = comparison.a, comparison.b
+    console.print(f"A: {escape(a.location)} ({a.source}, {a.entries} entries)")
+    console.print(f"B: {escape(b.location)} ({b.source}, {b.entries} entries)")
+    if comparison.identical:
+        console.print("[bold green]identical[/]: every path, mode, link target and sha256 is the same")
+        for note in comparison.notes:
+            console.print(f"[dim]note: {escape(note)}[/]")
+        return
+    console.print(f"[bold red]{len(comparison.differences)} path(s) differ[/]")
+    if comparison.build_paths:
+        console.print(f"build paths: [yellow]{escape(comparison.build_paths[0])}[/] vs "
+                      f"[yellow]{escape(comparison.build_paths[1])}[/]; build both under one fixed path")
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("kind")
+    for change in CHANGES:
+        table.add_column(change, justify="right")
+    for kind, counts in comparison.counts_by_kind().items():
+        table.add_row(kind, *[str(counts.get(change, "")) for change in CHANGES])
+    console.print(table)
+    by_kind: dict[str, list[Difference]] = {}
+    for difference in comparison.differences:
+        by_kind.setdefault(difference.kind, []).append(difference)
+    limit = None if verbose else MAX_TEXT_DETAIL_LINES
+    for kind, differences in sorted(by_kind.items()):
+        console.rule(f"{kind} ({len(differences)})", align="left")
+        for difference in differences:
+            console.print(f"[bold]{escape(difference.path)}[/]: {escape(_change_summary(difference))}")
+            verdict = difference.comparison
+            if verdict is not None:
+                console.print(f"  [cyan]{verdict.category}[/] ({verdict.comparator}): {escape(verdict.explanation)}")
+                shown = verdict.details if limit is None else verdict.details[:limit]
+                for line in shown:
+                    console.print(f"    {escape(line)}", highlight=False)
+                if len(shown) < len(verdict.details):
+                    console.print(f"    [dim]... {len(verdict.details) - len(shown)} more (use --verbose, --json or "
+                                  "--html)[/]")
+            if difference.diffoscope:
+                lines = difference.diffoscope.splitlines()
+                for line in lines if limit is None else lines[: limit * 2]:
+                    console.print(f"    [dim]{escape(line)}[/]", highlight=False)
+    for note in comparison.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS: Final = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1d232a;padding:0 1em}
+h1{font-size:1.5em;margin:.2em 0} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.verdict{font-size:1.2em;padding:.6em 1em;border-radius:6px;margin:1em 0}
+.same{background:#e3f6e8;color:#17602a} .differ{background:#fde8e8;color:#8a1c1c}
+table{border-collapse:collapse;margin:.6em 0} td,th{padding:.25em .8em;border-bottom:1px solid #eee;text-align:right}
+td:first-child,th:first-child{text-align:left} th{background:#f4f5f7}
+.sides td{text-align:left;font-family:ui-monospace,monospace;font-size:.9em}
+details{margin:.3em 0;border:1px solid #e4e6ea;border-radius:5px;padding:.35em .7em}
+summary{cursor:pointer} summary code{font-weight:600}
+.cat{display:inline-block;border-radius:3px;padding:0 .45em;margin-left:.4em;font-size:.85em;background:#eef}
+.cat.semantic,.cat.code,.cat.content,.cat.kind-changed{background:#fdd}
+.cat.debug-info,.cat.build-path{background:#ffe9c2}
+.cat.header-only,.cat.reference-flags-only,.cat.path-only{background:#e2f0ff}
+.changes{color:#666;font-size:.9em;margin-left:.4em} .why{margin:.4em 0}
+pre{background:#f7f7f9;padding:.6em;overflow-x:auto;font-size:.85em;max-height:30em}
+.note{color:#555;font-size:.9em}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def render_html(comparison: Comparison) -> str:
+    """A self-contained page (no scripts, no external resources): summary, per-kind counts, explanations."""
+    a, b = comparison.a, comparison.b
+    parts = [
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
+        "<meta name=viewport content='width=device-width,initial-scale=1'>",
+        f"<title>cpython-verify compare: {len(comparison.differences)} difference(s)</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>cpython-verify: comparison</h1>",
+        "<table class=sides>",
+        *(f"<tr><td>{side.label}</td><td>{_e(side.location)}</td><td>{_e(side.source)}, {side.entries} entries"
+          f"</td><td>manifest sha256 {_e(side.manifest_sha256[:16])}…</td></tr>" for side in (a, b)),
+        "</table>",
+    ]
+    if comparison.identical:
+        parts.append("<div class='verdict same'>Identical: every path, mode, link target and sha256 is the same."
+                     "</div>")
+    else:
+        parts.append(f"<div class='verdict differ'>{len(comparison.differences)} path(s) differ.")
+        if comparison.build_paths:
+            parts.append(f" Build paths <code>{_e(comparison.build_paths[0])}</code> vs "
+                         f"<code>{_e(comparison.build_paths[1])}</code>: build both under one fixed path.")
+        parts.append("</div>")
+        parts.append("<h2>Differences by kind</h2><table><tr><th>kind</th>")
+        parts.extend(f"<th>{_e(change)}</th>" for change in CHANGES)
+        parts.append("</tr>")
+        for kind, counts in comparison.counts_by_kind().items():
+            cells = "".join(f"<td>{counts.get(change, '')}</td>" for change in CHANGES)
+            parts.append(f"<tr><td>{_e(kind)}</td>{cells}</tr>")
+        parts.append("</table>")
+        categories = comparison.counts_by_category()
+        if categories:
+            parts.append("<h2>Why the contents differ</h2><table><tr><th>category</th><th>files</th></tr>")
+            parts.extend(f"<tr><td><span class='cat {_e(c)}'>{_e(c)}</span></td><td>{n}</td></tr>"
+                         for c, n in categories.items())
+            parts.append("</table>")
+        by_kind: dict[str, list[Difference]] = {}
+        for difference in comparison.differences:
+            by_kind.setdefault(difference.kind, []).append(difference)
+        for kind, differences in sorted(by_kind.items()):
+            parts.append(f"<h2>{_e(kind)} ({len(differences)})</h2>")
+            parts.extend(_difference_html(d) for d in differences)
+    if comparison.notes:
+        parts.append("<h2>Notes</h2><ul>")
+        parts.extend(f"<li class=note>{_e(note)}</li>" for note in comparison.notes)
+        parts.append("</ul>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def _difference_html(difference: Difference) -> str:
+    verdict = difference.comparison
+    badge = f"<span class='cat {_e(verdict.category)}'>{_e(verdict.category)}</span>" if verdict else ""
+    head = (f"<summary><code>{_e(difference.path)}</code>{badge}"
+            f"<span class=changes>{_e(_change_summary(difference))}</span></summary>")
+    body: list[str] = []
+    if verdict is not None:
+        body.append(f"<p class=why>{_e(verdict.explanation)} <span class=note>({_e(verdict.comparator)})</span></p>")
+        if verdict.details:
+            body.append(f"<pre>{_e(chr(10).join(verdict.details))}</pre>")
+    for label, entry in (("A", difference.a), ("B", difference.b)):
+        if entry is not None:
+            extra = f", target {entry.target}" if entry.target else ""
+            extra += f", {entry.pyc.describe()}" if entry.pyc else ""
+            digest = f", sha256 {entry.sha256[:16]}…" if entry.sha256 else ""
+            body.append(f"<div class=note>{label}: {_e(entry.kind)}, mode {entry.mode:04o}, {entry.size} bytes"
+                        f"{_e(digest)}{_e(extra)}</div>")
+    if difference.diffoscope:
+        body.append(f"<details><summary>diffoscope</summary><pre>{_e(difference.diffoscope)}</pre></details>")
+    return f"<details>{head}{''.join(body)}</details>"
