@@ -11,7 +11,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError, VerificationFailed
+from verify.commands.options import source_options
+from verify.errors import EXIT_FAILED, EXIT_OK
 from verify.releases import Version
 
 
@@ -75,31 +76,12 @@ def compare(
     sys.exit(EXIT_OK if comparison.identical else EXIT_FAILED)
 
 
-def _verified_source_tree(version: Version, from_dirs: tuple[Path, ...], mirrors: tuple[str, ...],
-                          work_dir: Path) -> Path:
-    """Obtain the release's source, verified, unpacked: the pipeline's job (``verified_source_tree``)."""
-    from verify import pipeline
-
-    obtain: Any = getattr(pipeline, "verified_source_tree", None)
-    if obtain is None:
-        raise OperationalError(
-            "this build cannot obtain a verified source tree yet (verify.pipeline.verified_source_tree is missing)"
-        )
-    verdict, tree = obtain(version, from_dirs=from_dirs, mirrors=mirrors, work_dir=work_dir)
-    if not verdict.verified:
-        raise VerificationFailed(f"the {version} source did not verify: {'; '.join(verdict.failures())}")
-    return Path(tree)
-
-
 @click.command("audit")
 @click.argument("prefix", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--version", "version_text", required=True, help="The CPython release installed, e.g. 3.11.2.")
 @click.option("--against", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A rebuild's manifest: compare ELF binaries and extension modules with it.")
-@click.option("--from", "from_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Local directory of release files (tarball, signatures). Repeatable.")
-@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
-              help="Mirror with python.org's /ftp/python layout. Repeatable.")
+@source_options
 @click.option("--reference-python", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An interpreter of the same version, not the audited one (e.g. a rebuild), to recompile .pyc.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -110,17 +92,17 @@ def audit(
     prefix: Path,
     version_text: str,
     against: Path | None,
-    from_dirs: tuple[Path, ...],
-    mirrors: tuple[str, ...],
     reference_python: Path | None,
     work_dir: Path | None,
     as_json: bool,
     verbose: bool,
+    **params: Any,
 ) -> None:
     """Audit the Python installed under PREFIX against its verified source release.
 
     Exit 0 when everything matches, 1 when there are findings, 2 on error.
     """
+    from verify.assembly import SourceOptions, verified_source_tree
     from verify.audit import audit_installation, find_stdlib
     from verify.manifest import read_manifest
     from verify.report.audit import audit_to_json, render_audit_text
@@ -131,7 +113,7 @@ def audit(
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-") as scratch:
         base = work_dir or Path(scratch)
         base.mkdir(parents=True, exist_ok=True)
-        tree = _verified_source_tree(version, from_dirs, mirrors, base)
+        _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), base)
         report = audit_installation(prefix, version, tree, against=manifest, reference_python=reference_python)
     if as_json:
         click.echo(audit_to_json(report), nl=False)
