@@ -1,0 +1,328 @@
+"""Attestations end to end: real keys (openssl), real DSSE signatures, real files, the real CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from test_attest_support import TARBALL, make_result, openssl_keypair, run_cli
+
+from verify.attest import (
+    AttestationError,
+    AttestationRejected,
+    RebuildInputs,
+    TrustedIdentities,
+    TrustedKeys,
+    build_content,
+    build_statement,
+    load_private_key,
+    load_public_key,
+    predicate_json_schema,
+    sign_offline,
+    verify_attestation_file,
+)
+from verify.attest.signing import SigstoreSigning, generate_private_key, pae
+from verify.attest.verification import open_attestation, parse_document
+
+SCHEMA = Path(__file__).resolve().parent.parent / "verify" / "schemas" / "rebuild-verdict-v1.json"
+
+
+@pytest.fixture
+def tarball(cpython_fixtures: Path) -> Path:
+    return cpython_fixtures / TARBALL
+
+
+@pytest.fixture
+def result(tmp_path: Path, tarball: Path) -> Path:
+    return make_result(tmp_path / "result", tarball)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Path, Path]:
+    return openssl_keypair(tmp_path, "packager")
+
+
+@pytest.fixture
+def signed(result: Path, keys: tuple[Path, Path]) -> Path:
+    completed = run_cli("attest", result, "--key", keys[0], "--rebuilder-id", "test-rebuilder")
+    assert completed.returncode == 0, completed.stderr
+    return result / "attestation.intoto.json"
+
+
+def _resign(document: dict, statement: dict, key: Path, path: Path) -> Path:
+    """Sign a modified statement properly: the signature is good, so only the content can fail it."""
+    envelope = sign_offline(json.dumps(statement).encode(), load_private_key(key))
+    path.write_bytes(envelope)
+    return path
+
+
+def test_attest_then_verify_accepts_the_real_files(signed: Path, result: Path, keys, tarball: Path) -> None:
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result, "--artifact", tarball)
+    assert completed.returncode == 0, completed.stderr
+    assert "signature: verified" in completed.stdout
+    assert completed.stdout.count("ok      ") == 4  # tarball, manifest, python3.13, libpython
+
+    envelope = json.loads(signed.read_text())
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    names = {subject["name"] for subject in statement["subject"]}
+    assert names == {TARBALL, "manifest.json", "opt/python/bin/python3.13", "opt/python/lib/libpython3.13.so.1.0"}
+    predicate = statement["predicate"]
+    assert predicate["source"]["signatures"][0]["signer"] == "7169605F62C751356D054A26A821E680E5FA6305"
+    assert predicate["build"]["environment"]["lock_sha256"] is None  # "" in rebuild.json means unknown
+    assert predicate["result"]["reproducible"] is True
+    assert predicate["rebuilder"]["id"] == "test-rebuilder"
+
+
+def test_any_byte_change_is_rejected(signed: Path, keys) -> None:
+    """Flip every byte of the base64 payload and signature, one at a time (a sample of positions)."""
+    trust = TrustedKeys((load_public_key(keys[1]),))
+    original = signed.read_bytes()
+    document = json.loads(original)
+    for field in ("payload", "sig"):
+        text = document["payload"] if field == "payload" else document["signatures"][0]["sig"]
+        for position in range(0, len(text) - 2, max(1, len(text) // 40)):
+            changed = text[:position] + ("A" if text[position] != "A" else "B") + text[position + 1 :]
+            mutated = json.loads(original)
+            if field == "payload":
+                mutated["payload"] = changed
+            else:
+                mutated["signatures"][0]["sig"] = changed
+            raw = json.dumps(mutated).encode()
+            with pytest.raises((AttestationRejected, AttestationError)):
+                open_attestation(raw, parse_document(raw, "mutated"), trust, "mutated")
+
+
+def test_cli_rejects_a_byte_change_with_exit_1(signed: Path, keys, tmp_path: Path) -> None:
+    document = json.loads(signed.read_text())
+    statement = base64.b64decode(document["payload"])
+    document["payload"] = base64.b64encode(statement.replace(b'"reproducible":true', b'"reproducible":null')).decode()
+    tampered = tmp_path / "tampered.intoto.json"
+    tampered.write_text(json.dumps(document))
+    completed = run_cli("verify-attestation", tampered, "--key", keys[1])
+    assert completed.returncode == 1
+    assert "no signature verifies" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_wrong_key_is_rejected(signed: Path, tmp_path: Path) -> None:
+    _, other_public = openssl_keypair(tmp_path, "someone-else")
+    completed = run_cli("verify-attestation", signed, "--key", other_public)
+    assert completed.returncode == 1
+    assert "wrong key" in completed.stderr
+
+
+def test_subject_digest_mismatch_is_exit_1(signed: Path, result: Path, keys, tmp_path: Path) -> None:
+    binary = result / "root" / "opt" / "python" / "bin" / "python3.13"
+    data = bytearray(binary.read_bytes())
+    data[-1] ^= 0xFF
+    binary.write_bytes(bytes(data))
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    assert completed.returncode == 1
+    assert "MISMATCH opt/python/bin/python3.13" in completed.stdout
+    assert "subject digest mismatch" in completed.stderr
+
+    stranger = tmp_path / "Python-3.13.4.tar.xz"
+    stranger.write_bytes(b"not it")
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--artifact", stranger)
+    assert completed.returncode == 1
+    assert "is not a subject" in completed.stderr
+
+
+def test_signed_but_tampered_predicate_fails_the_schema(signed: Path, keys, tmp_path: Path) -> None:
+    statement = json.loads(base64.b64decode(json.loads(signed.read_text())["payload"]))
+    statement["predicate"]["result"]["reproducible"] = "yes"
+    statement["predicate"]["unexpected"] = 1
+    forged = _resign({}, statement, keys[0], tmp_path / "forged.intoto.json")
+    completed = run_cli("verify-attestation", forged, "--key", keys[1])
+    assert completed.returncode == 1
+    assert "does not match the" in completed.stderr and "schema" in completed.stderr
+
+
+def test_subjects_must_be_what_the_predicate_describes(signed: Path, keys, tmp_path: Path) -> None:
+    statement = json.loads(base64.b64decode(json.loads(signed.read_text())["payload"]))
+    statement["subject"][1]["digest"]["sha256"] = "0" * 64  # manifest subject no longer the predicate's
+    forged = _resign({}, statement, keys[0], tmp_path / "forged.intoto.json")
+    with pytest.raises(AttestationRejected, match="manifest subject"):
+        verify_attestation_file(forged, TrustedKeys((load_public_key(keys[1]),)))
+
+
+def test_unknown_predicate_version_is_exit_2(signed: Path, keys, tmp_path: Path) -> None:
+    statement = json.loads(base64.b64decode(json.loads(signed.read_text())["payload"]))
+    statement["predicateType"] = statement["predicateType"].replace("/v1", "/v2")
+    newer = _resign({}, statement, keys[0], tmp_path / "newer.intoto.json")
+    completed = run_cli("verify-attestation", newer, "--key", keys[1])
+    assert completed.returncode == 2
+    assert "predicate version" in completed.stderr and "unknown" in completed.stderr
+
+    statement["predicateType"] = "https://slsa.dev/provenance/v1"
+    other = _resign({}, statement, keys[0], tmp_path / "slsa.intoto.json")
+    completed = run_cli("verify-attestation", other, "--key", keys[1])
+    assert completed.returncode == 2
+    assert "not a cpython-verify rebuild attestation" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+        (b'{"payload": "' + b"A" * (17 << 20) + b'"}', "larger than"),
+        (b"\xff\xfe not json", "not valid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+    ],
+    ids=["deeply-nested", "huge", "garbage", "not-an-object"],
+)
+def test_hostile_files_are_refused_with_exit_2(tmp_path: Path, keys, content: bytes, message: str) -> None:
+    hostile = tmp_path / "hostile.intoto.json"
+    hostile.write_bytes(content)
+    completed = run_cli("verify-attestation", hostile, "--key", keys[1])
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_p256_keys_sign_and_verify(result: Path, tmp_path: Path) -> None:
+    private, public = openssl_keypair(tmp_path, "p256", algorithm="ec")
+    assert isinstance(load_private_key(private), ec.EllipticCurvePrivateKey)
+    out = tmp_path / "p256.intoto.json"
+    assert run_cli("attest", result, "--key", private, "--out", out).returncode == 0
+    completed = run_cli("verify-attestation", out, "--key", public, "--result", result)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_unsupported_keys_are_refused(tmp_path: Path) -> None:
+    import subprocess
+
+    rsa = tmp_path / "rsa.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", rsa],
+                   check=True, capture_output=True)
+    with pytest.raises(AttestationError, match="not an Ed25519 or ECDSA P-256"):
+        load_private_key(rsa)
+    secp384 = tmp_path / "p384.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", secp384],
+                   check=True, capture_output=True)
+    with pytest.raises(AttestationError, match="only P-256"):
+        load_private_key(secp384)
+
+
+def test_generated_key_is_private_and_never_overwritten(tmp_path: Path) -> None:
+    public = generate_private_key(tmp_path / "key.pem")
+    assert (tmp_path / "key.pem").stat().st_mode & 0o777 == 0o600
+    load_public_key(public)
+    with pytest.raises(AttestationError, match="already exists"):
+        generate_private_key(tmp_path / "key.pem")
+
+
+def test_pae_matches_the_dsse_spec_example() -> None:
+    # The worked example of the DSSE v1 protocol document.
+    assert pae("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text() + " "),
+         "changed after the rebuild"),
+        (lambda d: (d / "source-verdict.json").write_text(
+            '{"format": "cpython-verify/source-verdict/v1", "version": "3.13.4"}'),
+         "source verdict is about 3.13.4"),
+        (lambda d: (d / "rebuild.json").unlink(), "rebuild record not found"),
+        (lambda d: (d / "rebuild.json").write_text("[" * 100_000), "not valid JSON"),
+    ],
+    ids=["manifest-edited", "other-version", "missing-record", "nested-record"],
+)
+def test_inconsistent_results_are_not_attested(result: Path, keys, edit, message: str) -> None:
+    edit(result)
+    completed = run_cli("attest", result, "--key", keys[0])
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert not (result / "attestation.intoto.json").exists()
+
+
+def test_unverified_source_is_not_attested(result: Path, keys) -> None:
+    verdict = json.loads((result / "source-verdict.json").read_text())
+    verdict["verified"] = False
+    (result / "source-verdict.json").write_text(json.dumps(verdict))
+    completed = run_cli("attest", result, "--key", keys[0])
+    assert completed.returncode == 2
+    assert "not verified" in completed.stderr
+
+
+def test_not_reproducible_result_is_attested_with_its_differences(tmp_path: Path, tarball: Path, keys) -> None:
+    differing = [{"path": "opt/python/lib/python3.13/os.py", "kind": "text", "change": "content"}]
+    result = make_result(tmp_path / "differs", tarball, reproducible=False, differences=differing)
+    assert run_cli("attest", result, "--key", keys[0]).returncode == 0
+    verified = verify_attestation_file(result / "attestation.intoto.json", TrustedKeys((load_public_key(keys[1]),)))
+    assert verified.predicate.verdict == "differs"
+    assert verified.predicate.result.differences[0].path == "opt/python/lib/python3.13/os.py"
+    assert verified.predicate.result.differences[0].explained is False
+
+
+def test_committed_schema_is_the_generated_one() -> None:
+    committed = json.loads(SCHEMA.read_text())
+    assert committed == predicate_json_schema(), "regenerate verify/schemas/rebuild-verdict-v1.json"
+    assert committed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert committed["additionalProperties"] is False
+
+
+# --------------------------------------------------------------------------- Sigstore, up to the network
+
+
+def test_sigstore_without_an_oidc_credential_is_exit_2(result: Path) -> None:
+    completed = run_cli("attest", result, "--sigstore")
+    assert completed.returncode == 2
+    assert "no OIDC credential" in completed.stderr
+    assert not (result / "attestation.sigstore.json").exists()
+
+
+def test_sigstore_refuses_a_malformed_token_before_any_network_use(result: Path) -> None:
+    completed = run_cli("attest", result, "--sigstore", "--identity-token", "not.a.jwt")
+    assert completed.returncode == 2
+    assert "cannot be used for Sigstore" in completed.stderr
+
+
+def test_statement_is_what_sigstore_signs_as_dsse(result: Path) -> None:
+    """Up to the boundary: the Statement goes through sigstore-python's own DSSE signing and verifying
+    (what ``Signer.sign_dsse`` does after Fulcio issues a certificate), with an ephemeral P-256 key."""
+    from sigstore import dsse
+
+    statement_bytes = build_statement(build_content(RebuildInputs.from_result_dir(result), rebuilder_id="ci"))
+    key = ec.generate_private_key(ec.SECP256R1())
+    envelope = dsse._sign(key, dsse.Statement(statement_bytes))
+    assert dsse._verify(key.public_key(), envelope) == statement_bytes
+    # And our offline verifier accepts the same bytes signed by the same key in our envelope.
+    assert pae("application/vnd.in-toto+json", statement_bytes) == envelope.pae()
+
+
+def test_sigstore_verification_path_with_a_real_bundle(cpython_fixtures: Path) -> None:
+    """A real python.org Sigstore bundle goes through the real verifier: right identity, but the bundle
+    signs a tarball, not an in-toto Statement, so it is rejected; a wrong identity is rejected first."""
+    bundle = cpython_fixtures / "Python-3.13.5.tar.xz.sigstore"
+    right = TrustedIdentities((("thomas@python.org", "https://accounts.google.com"),))
+    with pytest.raises(AttestationRejected, match="DSSE"):
+        verify_attestation_file(bundle, right)
+    wrong = TrustedIdentities((("someone@example.org", "https://accounts.google.com"),))
+    with pytest.raises(AttestationRejected, match=r"someone@example\.org"):
+        verify_attestation_file(bundle, wrong)
+
+
+def test_bundle_with_key_and_envelope_with_identity_are_told_apart(cpython_fixtures: Path, signed: Path, keys) -> None:
+    completed = run_cli("verify-attestation", cpython_fixtures / "Python-3.13.5.tar.xz.sigstore", "--key", keys[1])
+    assert completed.returncode == 2
+    assert "--identity" in completed.stderr
+    completed = run_cli("verify-attestation", signed, "--identity", "x@example.org", "--issuer", "https://example.org")
+    assert completed.returncode == 2
+    assert "--key" in completed.stderr
+
+
+def test_token_source_is_consulted_only_without_an_explicit_token() -> None:
+    with pytest.raises(AttestationError, match="no OIDC credential"):
+        SigstoreSigning(token_source=lambda: None).identity_token()
+    with pytest.raises(AttestationError, match="cannot be used"):
+        SigstoreSigning(token="x.y.z", token_source=lambda: pytest.fail("must not be asked")).identity_token()

@@ -1,0 +1,156 @@
+"""Helpers shared by the attestation, peers and status-page tests (no tests here).
+
+A rebuild result directory is made from small real files: real ELF binaries from this machine's
+Python as ``bin/python3.13`` and libpython, a manifest written by the manifest stage, a source verdict
+about the real 3.13.5 tarball written by the source report, and a ``rebuild.json`` shaped as the
+rebuild stage writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from verify.manifest import Manifest, scan_tree, write_manifest
+from verify.models import (
+    CheckStatus,
+    DigestCheck,
+    DigestClaim,
+    FetchedFile,
+    SignatureEvidence,
+    SignatureKind,
+    SourceVerdict,
+)
+from verify.report.source import verdict_to_json
+
+TARBALL = "Python-3.13.5.tar.xz"
+TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+RECIPE_SHA256 = "cd0941158f9df66392431b0d850983e9ebd2e07d7ff67839641b4dfa121eee24"
+ROOTFS_SHA256 = "7af9c5e5e34f3fdfd208012c2540aa7db052fef3b60964c71c95b08c2a8bce73"
+SETTINGS = {
+    "build_dir": "/build/cpython",
+    "cflags": "-ffile-prefix-map=/build/cpython=.",
+    "destdir": "/out/root",
+    "locale": "C.UTF-8",
+    "make_jobs": 2,
+    "pythonhashseed": "0",
+    "source_date_epoch": 1749583394,
+    "tz": "UTC",
+    "umask": "022",
+    "file_prefix_map": True,
+    "cpus": None,
+}
+
+
+def real_elf_files() -> tuple[Path, Path]:
+    """An executable and a shared object of this machine's Python (real ELF files, small)."""
+    import _json
+
+    return Path(sys.executable).resolve(), Path(_json.__file__)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def source_verdict(tarball: Path) -> str:
+    """The source report's JSON for the real 3.13.5 tarball, with the evidence the fixtures document."""
+    verdict = SourceVerdict(
+        version="3.13.5",
+        recipe_series="3.13",
+        recipe_sha256=RECIPE_SHA256,
+        tarball=FetchedFile(TARBALL, tarball, sha256(tarball), tarball.stat().st_size, str(tarball)),
+        signatures=(
+            SignatureEvidence(
+                SignatureKind.OPENPGP,
+                CheckStatus.VERIFIED,
+                "good signature by Thomas Wouters",
+                signer="7169605F62C751356D054A26A821E680E5FA6305",
+                signer_name="Thomas Wouters <thomas@python.org>",
+                signed_at=datetime(2025, 6, 11, 21, 35, tzinfo=UTC),
+            ),
+            SignatureEvidence(
+                SignatureKind.SIGSTORE,
+                CheckStatus.VERIFIED,
+                "verified bundle for thomas@python.org",
+                signer="thomas@python.org",
+                signer_name="https://accounts.google.com",
+            ),
+        ),
+        digests=(DigestCheck(DigestClaim("pyenv python-build", TARBALL_SHA256), True),),
+        patchlevel_version="3.13.5",
+    )
+    return verdict_to_json(verdict)
+
+
+def make_result(
+    directory: Path,
+    tarball: Path,
+    *,
+    variant: str = "",
+    runner: str = "bwrap",
+    reproducible: bool | None = True,
+    differences: list[dict[str, Any]] | None = None,
+) -> Path:
+    """A rebuild result directory; ``variant`` changes one installed text file (a different tree)."""
+    executable, library = real_elf_files()
+    root = directory / "root" / "opt" / "python"
+    (root / "bin").mkdir(parents=True)
+    (root / "lib" / "python3.13").mkdir(parents=True)
+    shutil.copyfile(executable, root / "bin" / "python3.13")
+    (root / "bin" / "python3.13").chmod(0o755)
+    (root / "bin" / "python3").symlink_to("python3.13")
+    shutil.copyfile(library, root / "lib" / "libpython3.13.so.1.0")
+    (root / "lib" / "python3.13" / "os.py").write_text("import sys\n")
+    (root / "lib" / "python3.13" / "LICENSE.txt").write_text("PSF license" + variant + "\n")
+    inputs = {"runner": runner, "source": {"name": TARBALL, "sha256": TARBALL_SHA256}}
+    manifest = Manifest(inputs=inputs, entries=scan_tree(directory / "root"))
+    manifest_sha256 = write_manifest(manifest, directory / "manifest.json")
+    (directory / "source-verdict.json").write_text(source_verdict(tarball))
+    differences = differences or []
+    record = {
+        "format": "cpython-verify/rebuild/v1",
+        "version": "3.13.5",
+        "profile": "default",
+        "environment": {"name": "bookworm-cpython", "lock_sha256": "", "rootfs_sha256": ROOTFS_SHA256},
+        "runner": runner,
+        "recipe": {"series": "3.13", "sha256": RECIPE_SHA256, "configure": ["--prefix=/opt/python"]},
+        "source": {"name": TARBALL, "sha256": TARBALL_SHA256},
+        "settings": SETTINGS,
+        "variations": ["build_path", "umask"] if reproducible is not None else [],
+        "reproducible": reproducible,
+        "explained": (not differences) if reproducible is not None else None,
+        "differences": differences,
+        "unexplained": [d["path"] for d in differences],
+        "culprits": {},
+        "manifest_sha256": manifest_sha256,
+    }
+    (directory / "rebuild.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+    return directory
+
+
+def openssl_keypair(directory: Path, name: str, algorithm: str = "ed25519") -> tuple[Path, Path]:
+    """A key pair made with the openssl commands docs/attestation.md documents."""
+    private, public = directory / f"{name}.pem", directory / f"{name}.pub"
+    if algorithm == "ed25519":
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", private], check=True)
+    else:
+        subprocess.run(
+            ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", private],
+            check=True,
+        )
+    subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public], check=True)
+    return private, public
+
+
+def run_cli(*args: object) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a subprocess: exit codes and stderr exactly as a user sees them."""
+    return subprocess.run(
+        [sys.executable, "-m", "verify", *map(str, args)], capture_output=True, text=True, timeout=120
+    )

@@ -1,0 +1,61 @@
+"""The example GitHub Actions workflow: every action pinned by commit SHA, permissions least."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+WORKFLOWS = sorted((Path(__file__).resolve().parent.parent / ".github" / "workflows").glob("*.yml"))
+# Jobs that may mint an OIDC token: the one that signs, and the Pages deployment.
+OIDC_JOBS = {"rebuild", "deploy"}
+
+
+def _load(path: Path) -> dict:
+    document = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the key `on` as True.
+    return {("on" if key is True else key): value for key, value in document.items()}
+
+
+def test_there_is_a_workflow() -> None:
+    assert WORKFLOWS, "no .github/workflows/*.yml"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_pinned_by_full_sha(path: Path) -> None:
+    uses = re.findall(r"^\s*(?:-\s*)?uses:\s*(\S+)", path.read_text(), re.MULTILINE)
+    assert uses
+    for reference in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", reference), f"not pinned by SHA: {reference}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_permissions_are_least(path: Path) -> None:
+    workflow = _load(path)
+    assert workflow.get("permissions") == {}, "the workflow must grant nothing by default"
+    for name, job in workflow["jobs"].items():
+        permissions = job.get("permissions")
+        assert isinstance(permissions, dict), f"job {name} must declare its permissions"
+        allowed = {"contents": "read"} | ({"id-token": "write"} if name in OIDC_JOBS else {})
+        if name == "deploy":
+            allowed |= {"pages": "write"}
+        extra = {key: value for key, value in permissions.items() if allowed.get(key) != value}
+        assert not extra, f"job {name} asks for more than it needs: {extra}"
+        if "id-token" in permissions:
+            assert name in OIDC_JOBS
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_the_chain_is_complete(path: Path) -> None:
+    workflow = _load(path)
+    assert "schedule" in workflow["on"]
+    text = path.read_text()
+    for step in ("scripts/bootstrap", "cpython-verify releases", "cpython-verify plan", "rebuild", "--twice",
+                 "attest", "--sigstore", "cpython-verify merge", "--identity"):
+        assert step in text, f"the workflow never runs {step}"
+    for job in workflow["jobs"].values():
+        for step in job.get("steps", []):
+            if "actions/checkout" in step.get("uses", ""):
+                assert step.get("with", {}).get("persist-credentials") is False

@@ -1,0 +1,58 @@
+"""Signed in-toto attestations of CPython rebuilds, and the k-of-n comparison of independent ones.
+
+``inputs`` reads a rebuild result into subjects and a predicate; ``signing`` builds the Statement and
+signs it (offline key as a DSSE envelope, or Sigstore keyless); ``verification`` checks signature,
+Statement, predicate schema and subject digests; ``peers`` compares independent rebuilders.
+"""
+
+from verify.attest.errors import AttestationError, AttestationRejected
+from verify.attest.inputs import AttestationContent, AttestedSubject, RebuildInputs, build_content
+from verify.attest.peers import Claim, PeersVerdict, compare_manifests, decide, load_claims, our_claim
+from verify.attest.predicate import PREDICATE_TYPE, RebuildVerdict, parse_predicate, predicate_json_schema
+from verify.attest.signing import (
+    SigstoreSigning,
+    build_statement,
+    generate_private_key,
+    load_private_key,
+    load_public_key,
+    sign_offline,
+)
+from verify.attest.verification import (
+    TrustedIdentities,
+    TrustedKeys,
+    TrustPolicy,
+    VerifiedAttestation,
+    check_subjects,
+    verify_attestation_file,
+)
+
+__all__ = [
+    "PREDICATE_TYPE",
+    "AttestationContent",
+    "AttestationError",
+    "AttestationRejected",
+    "AttestedSubject",
+    "Claim",
+    "PeersVerdict",
+    "RebuildInputs",
+    "RebuildVerdict",
+    "SigstoreSigning",
+    "TrustPolicy",
+    "TrustedIdentities",
+    "TrustedKeys",
+    "VerifiedAttestation",
+    "build_content",
+    "build_statement",
+    "check_subjects",
+    "compare_manifests",
+    "decide",
+    "generate_private_key",
+    "load_claims",
+    "load_private_key",
+    "load_public_key",
+    "our_claim",
+    "parse_predicate",
+    "predicate_json_schema",
+    "sign_offline",
+    "verify_attestation_file",
+]

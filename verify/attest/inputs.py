@@ -1,0 +1,331 @@
+"""Turn a rebuild result (``manifest.json``, ``source-verdict.json``, ``rebuild.json``) into a predicate.
+
+The three files come from other stages and may be old, truncated or edited: every field used is
+checked for type, the files must agree with each other (same version, same tarball digest, the
+manifest's digest as ``rebuild.json`` recorded it), and anything else is refused with one line that
+names the file. Nothing is attested from a result that does not hold together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from verify import __version__
+from verify.attest.errors import AttestationError
+from verify.attest.predicate import BUILD_TYPE, RebuildVerdict, parse_predicate
+from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest
+
+SOURCE_VERDICT_FORMAT: Final = "cpython-verify/source-verdict/v1"
+REBUILD_FORMAT: Final = "cpython-verify/rebuild/v1"
+MANIFEST_SUBJECT: Final = "manifest.json"
+"""The subject name of the manifest: peers look it up by this name."""
+MAX_INPUT_BYTES: Final = 16 << 20
+"""``rebuild.json`` and ``source-verdict.json`` are kilobytes; anything this large is not one."""
+
+# The outputs worth naming as subjects of their own: the interpreter and libpython. A user holding one
+# installed file can check it against the attestation without the manifest.
+_KEY_OUTPUT: Final = re.compile(r"(^|/)(bin/python3\.[0-9]+t?|lib/libpython3\.[0-9]+t?\.(a|so(\.[0-9]+)*))$")
+_KEY_OUTPUT_KINDS: Final = frozenset({"elf-executable", "elf-shared-object", "static-archive"})
+
+
+@dataclass(frozen=True, slots=True)
+class AttestedSubject:
+    """One subject of the Statement: a name and the sha256 of its bytes."""
+
+    name: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildInputs:
+    """Where the three files of one rebuild result are."""
+
+    manifest: Path
+    source_verdict: Path
+    rebuild: Path
+
+    @classmethod
+    def from_result_dir(cls, directory: Path) -> RebuildInputs:
+        """The files of a ``cpython-verify rebuild --out DIR`` result directory."""
+        if not directory.is_dir():
+            raise AttestationError(f"{directory} is not a rebuild result directory")
+        return cls(directory / "manifest.json", directory / "source-verdict.json", directory / "rebuild.json")
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationContent:
+    """What will be signed: the subjects and the predicate."""
+
+    subjects: tuple[AttestedSubject, ...]
+    predicate: RebuildVerdict
+
+
+def sha256_file(path: Path) -> str:
+    """Streamed sha256 of a file; :class:`AttestationError` if it cannot be read."""
+    try:
+        with path.open("rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest()
+    except OSError as error:
+        raise AttestationError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def read_json_object(path: Path, what: str, *, max_bytes: int = MAX_INPUT_BYTES) -> tuple[dict[str, Any], str]:
+    """Read a JSON object of at most ``max_bytes``; return it and the sha256 of the bytes read."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise AttestationError(f"{what} not found: {path}") from None
+    except OSError as error:
+        raise AttestationError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    if len(data) > max_bytes:
+        raise AttestationError(f"{what} {path} is larger than {max_bytes >> 20} MiB")
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise AttestationError(f"{what} {path} is not valid JSON: {str(error)[:200]}") from None
+    if not isinstance(value, dict):
+        raise AttestationError(f"{what} {path} is not a JSON object")
+    return value, hashlib.sha256(data).hexdigest()
+
+
+class _Fields:
+    """Typed access to one JSON object; every error names the file and the key."""
+
+    def __init__(self, data: Mapping[str, Any], where: str) -> None:
+        self._data = data
+        self._where = where
+
+    def _fail(self, key: str, expected: str) -> AttestationError:
+        return AttestationError(f"{self._where}: '{key}' must be {expected}")
+
+    def string(self, key: str) -> str:
+        value = self._data.get(key)
+        if not isinstance(value, str) or not value:
+            raise self._fail(key, "a non-empty string")
+        return value
+
+    def optional_string(self, key: str) -> str | None:
+        value = self._data.get(key)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise self._fail(key, "a string or null")
+        return value
+
+    def boolean(self, key: str, *, optional: bool = False) -> bool | None:
+        value = self._data.get(key)
+        if value is None and optional:
+            return None
+        if not isinstance(value, bool):
+            raise self._fail(key, "true or false" + (" or null" if optional else ""))
+        return value
+
+    def obj(self, key: str, *, optional: bool = False) -> _Fields:
+        value = self._data.get(key)
+        if value is None and optional:
+            return _Fields({}, f"{self._where}: {key}")
+        if not isinstance(value, dict):
+            raise self._fail(key, "an object")
+        return _Fields(value, f"{self._where}: {key}")
+
+    def objects(self, key: str) -> list[_Fields]:
+        value = self._data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise self._fail(key, "a list of objects")
+        return [_Fields(item, f"{self._where}: {key}[{index}]") for index, item in enumerate(value)]
+
+    def strings(self, key: str) -> list[str]:
+        value = self._data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self._fail(key, "a list of strings")
+        return list(value)
+
+    def raw(self, key: str) -> Any:
+        return self._data.get(key)
+
+
+def build_content(
+    inputs: RebuildInputs, *, rebuilder_id: str, now: datetime | None = None
+) -> AttestationContent:
+    """Read, cross-check and convert one rebuild result into the subjects and predicate to sign."""
+    verdict_data, verdict_sha256 = read_json_object(inputs.source_verdict, "source verdict")
+    rebuild_data, rebuild_sha256 = read_json_object(inputs.rebuild, "rebuild record")
+    manifest_sha256 = sha256_file(inputs.manifest)
+    verdict = _Fields(verdict_data, inputs.source_verdict.name)
+    rebuild = _Fields(rebuild_data, inputs.rebuild.name)
+
+    if verdict.raw("format") != SOURCE_VERDICT_FORMAT:
+        raise AttestationError(f"{inputs.source_verdict.name}: format is not {SOURCE_VERDICT_FORMAT}")
+    if rebuild.raw("format") != REBUILD_FORMAT:
+        raise AttestationError(f"{inputs.rebuild.name}: format is not {REBUILD_FORMAT}")
+    version = verdict.string("version")
+    if rebuild.string("version") != version:
+        raise AttestationError(
+            f"the rebuild is of {rebuild.string('version')} but the source verdict is about {version}"
+        )
+    if verdict.boolean("verified") is not True:
+        # The rebuild stage refuses unverified source; a result claiming otherwise was not made by it.
+        raise AttestationError(f"{inputs.source_verdict.name}: the source was not verified; refusing to attest")
+    tarball = verdict.obj("tarball")
+    rebuilt_source = rebuild.obj("source")
+    if rebuilt_source.string("sha256") != tarball.string("sha256"):
+        raise AttestationError(
+            f"the rebuild used tarball sha256 {rebuilt_source.string('sha256')} but the source verdict is about "
+            f"{tarball.string('sha256')}"
+        )
+    recorded_manifest = rebuild.optional_string("manifest_sha256")
+    if recorded_manifest is not None and recorded_manifest != manifest_sha256:
+        raise AttestationError(
+            f"{inputs.manifest} has sha256 {manifest_sha256} but {inputs.rebuild.name} recorded {recorded_manifest}: "
+            "the result directory was changed after the rebuild"
+        )
+
+    manifest = load_manifest(inputs.manifest)
+    predicate_data = {
+        "version": version,
+        "recipe": _recipe(rebuild),
+        "source": _source(verdict, verdict_sha256),
+        "build": _build(rebuild, rebuild_sha256),
+        "result": _result(rebuild, manifest_sha256, tree_digest(manifest)),
+        "rebuilder": {"id": rebuilder_id, "tool": f"cpython-verify {__version__}"},
+        "attested_at": (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    predicate = parse_predicate(json.dumps(predicate_data).encode(), error_type=AttestationError)
+    subjects = (
+        AttestedSubject(tarball.string("name"), tarball.string("sha256")),
+        AttestedSubject(MANIFEST_SUBJECT, manifest_sha256),
+        *key_outputs(manifest),
+    )
+    return AttestationContent(subjects=subjects, predicate=predicate)
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read a manifest with the manifest stage's strict reader; its errors become attestation errors."""
+    try:
+        return read_manifest(path)
+    except ManifestError as error:
+        raise AttestationError(error.message) from None
+
+
+def tree_digest(manifest: Manifest) -> str:
+    """sha256 of the canonical manifest with empty inputs: the install tree alone."""
+    return manifest_digest(Manifest(manifest.format, {}, manifest.entries))
+
+
+def key_outputs(manifest: Manifest) -> tuple[AttestedSubject, ...]:
+    """The interpreter and libpython files listed in a manifest, as subjects (path in the install tree)."""
+    return tuple(
+        AttestedSubject(entry.path, entry.sha256)
+        for entry in manifest.entries
+        if entry.sha256 is not None and entry.kind in _KEY_OUTPUT_KINDS and _KEY_OUTPUT.search(entry.path)
+    )
+
+
+def _recipe(rebuild: _Fields) -> dict[str, Any]:
+    recipe = rebuild.obj("recipe")
+    return {
+        "series": recipe.string("series"),
+        "sha256": recipe.string("sha256"),
+        "profile": rebuild.string("profile"),
+        "configure": recipe.strings("configure"),
+    }
+
+
+def _source(verdict: _Fields, verdict_sha256: str) -> dict[str, Any]:
+    tarball = verdict.obj("tarball")
+    size = tarball.raw("size")
+    return {
+        "verified": True,
+        "tarball": {
+            "name": tarball.string("name"),
+            "sha256": tarball.string("sha256"),
+            "size": size if isinstance(size, int) and not isinstance(size, bool) else None,
+            "origin": tarball.optional_string("origin"),
+        },
+        "signatures": [
+            {
+                "kind": signature.string("kind"),
+                "status": signature.string("status"),
+                "detail": signature.string("detail"),
+                "signer": signature.optional_string("signer"),
+                "signer_name": signature.optional_string("signer_name"),
+                "signed_at": signature.optional_string("signed_at"),
+            }
+            for signature in verdict.objects("signatures")
+        ],
+        "digests": [
+            {"source": digest.string("source"), "sha256": digest.string("sha256"), "agrees": digest.boolean("agrees")}
+            for digest in verdict.objects("digests")
+        ],
+        "patchlevel": verdict.obj("patchlevel", optional=True).optional_string("found"),
+        "verdict_sha256": verdict_sha256,
+    }
+
+
+def _build(rebuild: _Fields, rebuild_sha256: str) -> dict[str, Any]:
+    environment = rebuild.obj("environment")
+    settings = rebuild.raw("settings")
+    if not isinstance(settings, dict):
+        raise AttestationError(f"{rebuild._where}: 'settings' must be an object")
+    return {
+        "build_type": BUILD_TYPE,
+        "runner": rebuild.string("runner"),
+        "environment": {
+            "name": environment.string("name"),
+            "lock_sha256": environment.optional_string("lock_sha256"),
+            "rootfs_sha256": environment.optional_string("rootfs_sha256"),
+        },
+        "settings": settings,
+        "variations": rebuild.strings("variations"),
+        "rebuild_sha256": rebuild_sha256,
+    }
+
+
+def _result(rebuild: _Fields, manifest_sha256: str, tree_sha256: str) -> dict[str, Any]:
+    reproducible = rebuild.boolean("reproducible", optional=True)
+    differences = rebuild.objects("differences")
+    unexplained = set(rebuild.strings("unexplained"))
+    if reproducible is None:
+        if differences:
+            raise AttestationError(f"{rebuild._where}: lists differences but 'reproducible' is null")
+        explained: bool | None = None
+    else:
+        explained = rebuild.boolean("explained", optional=True)
+        if explained is None:
+            explained = not unexplained
+    if reproducible and differences:
+        raise AttestationError(f"{rebuild._where}: says reproducible but lists {len(differences)} difference(s)")
+    if reproducible is False and not differences:
+        raise AttestationError(f"{rebuild._where}: says not reproducible but lists no difference")
+    culprits = rebuild.raw("culprits") or {}
+    if not isinstance(culprits, dict):
+        raise AttestationError(f"{rebuild._where}: 'culprits' must be an object")
+    return {
+        "manifest_sha256": manifest_sha256,
+        "tree_sha256": tree_sha256,
+        "reproducible": reproducible,
+        "explained": explained,
+        "differences": [
+            {
+                "path": difference.string("path"),
+                "kind": difference.string("kind"),
+                "change": difference.string("change"),
+                "explained": difference.string("path") not in unexplained,
+            }
+            for difference in differences
+        ],
+        "culprits": culprits,
+    }
+
+
+def describe_subjects(subjects: Sequence[AttestedSubject]) -> list[str]:
+    """One line per subject, for the CLI."""
+    return [f"{subject.sha256}  {subject.name}" for subject in subjects]

@@ -1,0 +1,216 @@
+"""The rebuild-verdict predicate: what a signed attestation says about one CPython rebuild.
+
+in-toto has no vetted predicate for "I rebuilt this and here is what I found", so this one is ours,
+versioned by its URI (:data:`PREDICATE_TYPE`). Its layout borrows from the anchors the issue names:
+``build`` carries what SLSA provenance v1 keeps in ``buildDefinition``/``runDetails`` (build type,
+external inputs, the resolved environment, the builder), and ``result`` carries what OSS Rebuild's
+``ArtifactEquivalence@v0.1`` states (do the outputs match, and how do they differ). One predicate per
+rebuild keeps one signature and one file per rebuilder, which is what ``peers`` compares.
+
+The models below are the schema: ``verify/schemas/rebuild-verdict-v1.json`` is generated from them
+(:func:`predicate_json_schema`) and a test keeps the committed file equal to the generated one.
+Within v1, fields are only ever added as optional, never renamed or given a new meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+
+from verify.attest.errors import AttestationRejected
+from verify.errors import VerifyError
+
+PREDICATE_TYPE: Final = "https://cpython-verify.dev/attestation/rebuild-verdict/v1"
+"""The versioned predicate type URI. A new major version gets a new URI; old verifiers refuse it."""
+BUILD_TYPE: Final = "https://cpython-verify.dev/build/cpython-rebuild/v1"
+"""What ``build.build_type`` names: configure/make/install in a pinned rootfs, as docs/rebuild.md says."""
+SCHEMA_ID: Final = "https://cpython-verify.dev/schemas/rebuild-verdict-v1.json"
+
+_STRICT: Final = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+ReleaseVersion = Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}\.[0-9]{1,3}((a|b|rc)[0-9]{1,3})?$")]
+Line = Annotated[str, Field(max_length=4096)]
+"""Free text (details, paths, names): bounded so a hostile predicate cannot carry megabytes per field."""
+Scalar = str | int | bool | None
+
+
+@dataclass(config=_STRICT)
+class Tarball:
+    """The exact source bytes that were verified and rebuilt."""
+
+    name: Line
+    sha256: Sha256
+    size: int | None = None
+    origin: Line | None = None
+
+
+@dataclass(config=_STRICT)
+class SignatureRecord:
+    """One release signature the source stage checked (see docs/source-verdict.md)."""
+
+    kind: Literal["openpgp", "sigstore"]
+    status: Literal["verified", "failed", "missing", "not-required"]
+    detail: Line
+    signer: Line | None = None
+    signer_name: Line | None = None
+    signed_at: Line | None = None
+
+
+@dataclass(config=_STRICT)
+class DigestRecord:
+    """An independent sha256 claim about the tarball, and whether the bytes agree with it."""
+
+    source: Line
+    sha256: Sha256
+    agrees: bool
+
+
+@dataclass(config=_STRICT)
+class SourceSection:
+    """The source verdict the rebuild started from."""
+
+    verified: bool
+    tarball: Tarball
+    signatures: tuple[SignatureRecord, ...]
+    digests: tuple[DigestRecord, ...]
+    patchlevel: Line | None
+    verdict_sha256: Sha256
+    """sha256 of the ``source-verdict.json`` file the predicate was made from."""
+
+
+@dataclass(config=_STRICT)
+class RecipeSection:
+    """The recipe (SLSA: external parameters) and the profile chosen from it."""
+
+    series: Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}$")]
+    sha256: Sha256
+    profile: Line
+    configure: tuple[Line, ...]
+
+
+@dataclass(config=_STRICT)
+class EnvironmentSection:
+    """The pinned build environment (SLSA: resolved dependencies)."""
+
+    name: Line
+    lock_sha256: Sha256 | None
+    rootfs_sha256: Sha256 | None
+
+
+@dataclass(config=_STRICT)
+class BuildSection:
+    """How the rebuild ran (SLSA: build definition and run details)."""
+
+    build_type: Literal["https://cpython-verify.dev/build/cpython-rebuild/v1"]
+    runner: Line
+    environment: EnvironmentSection
+    settings: dict[Line, Scalar]
+    """Every reproducibility setting (docs/rebuild.md), as recorded by the rebuild."""
+    variations: tuple[Line, ...]
+    """Variations the *second* build applied (``--twice``); empty for a single build."""
+    rebuild_sha256: Sha256
+    """sha256 of the ``rebuild.json`` file the predicate was made from."""
+
+
+@dataclass(config=_STRICT)
+class DifferenceRecord:
+    """One path that differs between the two builds of ``--twice``."""
+
+    path: Line
+    kind: Line
+    change: Line
+    explained: bool
+    """True when a chosen variation is documented to cause exactly this difference."""
+
+
+@dataclass(config=_STRICT)
+class ResultSection:
+    """What the rebuild found (OSS Rebuild: artifact equivalence)."""
+
+    manifest_sha256: Sha256
+    """sha256 of ``manifest.json``: the install tree *and* the inputs recorded with it."""
+    tree_sha256: Sha256
+    """sha256 of the manifest with its inputs emptied: the install tree alone. Two rebuilders that used
+    different runners or settings but produced the same files agree on this digest; ``peers`` compares it."""
+    reproducible: bool | None
+    """True: two builds identical in every path; False: they differ; None: built once, not checked."""
+    explained: bool | None
+    """True when every difference is one the variations are documented to cause; None for one build."""
+    differences: tuple[DifferenceRecord, ...]
+    culprits: dict[Line, bool]
+    """After ``--bisect``: variation -> whether it alone makes the outputs differ."""
+
+
+@dataclass(config=_STRICT)
+class Rebuilder:
+    """Who rebuilt (SLSA: ``runDetails.builder``)."""
+
+    id: Line
+    """A name the rebuilder chose for itself (a CI job URL, a host name, an organisation)."""
+    tool: Line
+    """``cpython-verify <version>``."""
+
+
+@dataclass(config=_STRICT)
+class RebuildVerdict:
+    """The whole predicate of a cpython-verify attestation."""
+
+    version: ReleaseVersion
+    recipe: RecipeSection
+    source: SourceSection
+    build: BuildSection
+    result: ResultSection
+    rebuilder: Rebuilder
+    attested_at: Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})$")]
+
+    @property
+    def verdict(self) -> str:
+        """One word for tables: ``reproducible``, ``explained``, ``differs`` or ``built-once``."""
+        if self.result.reproducible is None:
+            return "built-once"
+        if self.result.reproducible:
+            return "reproducible"
+        return "explained" if self.result.explained else "differs"
+
+
+_ADAPTER: Final = TypeAdapter(RebuildVerdict)
+
+
+def predicate_to_json(predicate: RebuildVerdict) -> dict[str, Any]:
+    """The predicate as plain JSON data, for the in-toto Statement."""
+    data: dict[str, Any] = _ADAPTER.dump_python(predicate, mode="json")
+    return data
+
+
+def parse_predicate(document: bytes, *, error_type: type[VerifyError] = AttestationRejected) -> RebuildVerdict:
+    """Validate JSON bytes against the v1 schema; the error (one line) names the first problem.
+
+    Verification calls it only on predicates whose signature already verified: a signed predicate
+    that breaks the schema is a producer that lies or a tool that is broken, and either way must not
+    be accepted (:class:`AttestationRejected`). ``attest`` passes :class:`AttestationError`: there a
+    failure means the rebuild result it was given is malformed.
+    """
+    try:
+        return _ADAPTER.validate_json(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "predicate"
+        raise error_type(
+            f"predicate does not match the {PREDICATE_TYPE} schema: {where}: {first['msg']} "
+            f"({error.error_count()} problem(s))"
+        ) from None
+
+
+def predicate_json_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of the predicate, as committed in ``verify/schemas/``."""
+    schema = _ADAPTER.json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "cpython-verify rebuild verdict v1",
+        "description": f"The predicate of in-toto Statements with predicateType {PREDICATE_TYPE}.",
+        **schema,
+    }

@@ -1,0 +1,228 @@
+"""The in-toto Statement, and its two signed forms.
+
+* **Offline key** (air-gapped packagers): a DSSE envelope
+  ``{"payload", "payloadType": "application/vnd.in-toto+json", "signatures": [{"keyid", "sig"}]}``
+  signed over DSSE's pre-authentication encoding with an Ed25519 or ECDSA P-256 key (``cryptography``).
+  ``keyid`` is the sha256 of the public key's DER SubjectPublicKeyInfo, so a verifier can tell keys
+  apart without trusting the field: the signature is what is checked.
+* **Sigstore keyless** (CI): sigstore-python signs the same Statement with a short-lived Fulcio
+  certificate for the job's ambient OIDC identity and logs it in Rekor; the result is a Sigstore bundle.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from verify.attest.errors import AttestationError
+from verify.attest.inputs import AttestationContent
+from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
+
+STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
+PAYLOAD_TYPE: Final = "application/vnd.in-toto+json"
+MAX_KEY_BYTES: Final = 64 * 1024
+
+PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
+
+
+def build_statement(content: AttestationContent) -> bytes:
+    """The in-toto Statement v1 bytes for ``content``, built and checked by sigstore-python's builder."""
+    # Imported here: sigstore pulls in a large dependency tree that `peers`/`releases` never need.
+    from sigstore import errors as sigstore_errors
+    from sigstore.dsse import DigestSet, StatementBuilder, Subject
+
+    subjects = [Subject(name=item.name, digest=DigestSet({"sha256": item.sha256})) for item in content.subjects]
+    try:
+        statement = (
+            StatementBuilder()
+            .subjects(subjects)
+            .predicate_type(PREDICATE_TYPE)
+            .predicate(predicate_to_json(content.predicate))
+            .build()
+        )
+    except sigstore_errors.Error as error:
+        raise AttestationError(f"cannot build the in-toto statement: {error}") from None
+    # sigstore-python keeps the exact serialized bytes private; its own CLI reads them the same way.
+    # These bytes are what gets signed, so take them as they are rather than re-serializing.
+    payload: bytes = statement._contents
+    return payload
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding: what is actually signed (never the JSON envelope)."""
+    encoded_type = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(encoded_type), encoded_type, len(payload), payload)
+
+
+def key_id(public_key: PublicKey) -> str:
+    """sha256 of the DER SubjectPublicKeyInfo: a stable name for a key."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def _read_key_file(path: Path, what: str) -> bytes:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_KEY_BYTES + 1)
+    except OSError as error:
+        raise AttestationError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    if len(data) > MAX_KEY_BYTES:
+        raise AttestationError(f"{what} {path} is too large to be a key")
+    return data
+
+
+def _check_curve(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey, path: Path, what: str) -> None:
+    if not isinstance(key.curve, ec.SECP256R1):
+        raise AttestationError(f"{what} {path} is ECDSA on {key.curve.name}; only P-256 (secp256r1) is supported")
+
+
+def load_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
+    """Load a PEM (PKCS#8 or SEC1) Ed25519 or ECDSA P-256 private key."""
+    data = _read_key_file(path, "signing key")
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError:
+        raise AttestationError(
+            f"signing key {path} is encrypted: set CPYTHON_VERIFY_KEY_PASSPHRASE"
+            if passphrase is None
+            else f"signing key {path} is not encrypted, but a passphrase was given"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise AttestationError(f"{path} is not a PEM private key (or the passphrase is wrong)") from None
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        _check_curve(key, path, "signing key")
+        return key
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key
+    raise AttestationError(f"signing key {path} is not an Ed25519 or ECDSA P-256 key")
+
+
+def load_public_key(path: Path) -> PublicKey:
+    """Load a PEM SubjectPublicKeyInfo Ed25519 or ECDSA P-256 public key."""
+    data = _read_key_file(path, "public key")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm):
+        raise AttestationError(f"{path} is not a PEM public key") from None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        _check_curve(key, path, "public key")
+        return key
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key
+    raise AttestationError(f"public key {path} is not an Ed25519 or ECDSA P-256 key")
+
+
+def sign_offline(statement: bytes, private_key: PrivateKey) -> bytes:
+    """A DSSE envelope (JSON bytes) over ``statement``, signed with ``private_key``."""
+    message = pae(PAYLOAD_TYPE, statement)
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        signature = private_key.sign(message)
+    else:
+        signature = private_key.sign(message, ec.ECDSA(hashes.SHA256()))
+    envelope = {
+        "payload": base64.b64encode(statement).decode("ascii"),
+        "payloadType": PAYLOAD_TYPE,
+        "signatures": [
+            {"keyid": key_id(private_key.public_key()), "sig": base64.b64encode(signature).decode("ascii")}
+        ],
+    }
+    return (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode()
+
+
+def generate_private_key(path: Path) -> Path:
+    """Write a new Ed25519 private key (PEM, mode 0600) to ``path`` and its public key to ``path.pub``.
+
+    The same as ``openssl genpkey -algorithm ed25519 -out KEY && openssl pkey -in KEY -pubout -out KEY.pub``.
+    """
+    key = ed25519.Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    public_path = path.with_name(path.name + ".pub")
+    try:
+        # O_EXCL: never overwrite a key someone already relies on.
+        with path.open("xb") as stream:
+            path.chmod(0o600)
+            stream.write(private_pem)
+        public_path.write_bytes(public_pem)
+    except FileExistsError:
+        raise AttestationError(f"{path} already exists; not overwriting a key") from None
+    except OSError as error:
+        raise AttestationError(f"cannot write key {path}: {error.strerror or error}") from None
+    return public_path
+
+
+# --------------------------------------------------------------------------- Sigstore keyless
+
+TokenSource = Callable[[], str | None]
+
+
+def ambient_token() -> str | None:
+    """The CI job's OIDC token (GitHub Actions with ``id-token: write``, GitLab, CircleCI, ...), if any."""
+    from sigstore.oidc import IdentityError, detect_credential
+
+    try:
+        return detect_credential()
+    except IdentityError as error:
+        raise AttestationError(f"the CI's OIDC credential could not be obtained: {error}") from None
+
+
+@dataclass(frozen=True)
+class SigstoreSigning:
+    """Keyless signing: an OIDC token (explicit, or the ambient CI one) and Sigstore's public services.
+
+    ``trust_config`` returns the client trust configuration (default: production, fetched over TUF);
+    tests inject another to stop at the network boundary.
+    """
+
+    token: str | None = None
+    token_source: TokenSource = ambient_token
+    trust_config: Callable[[], Any] | None = None
+
+    def identity_token(self) -> Any:
+        """The validated :class:`sigstore.oidc.IdentityToken`; raises before any network access."""
+        from sigstore.oidc import IdentityError, IdentityToken
+
+        raw = self.token if self.token is not None else self.token_source()
+        if raw is None:
+            raise AttestationError(
+                "no OIDC credential for Sigstore signing: run in CI with 'id-token: write' (GitHub Actions) "
+                "or pass --identity-token; offline, sign with --key"
+            )
+        try:
+            return IdentityToken(raw)
+        except IdentityError as error:
+            raise AttestationError(f"the OIDC token cannot be used for Sigstore: {error}") from None
+
+    def sign(self, statement: bytes) -> bytes:
+        """A Sigstore bundle (JSON bytes) holding a DSSE envelope over ``statement``."""
+        from sigstore import errors as sigstore_errors
+        from sigstore.dsse import Statement
+        from sigstore.models import ClientTrustConfig
+        from sigstore.sign import SigningContext
+
+        token = self.identity_token()
+        try:
+            config = self.trust_config() if self.trust_config else ClientTrustConfig.production()
+            context = SigningContext.from_trust_config(config)
+            with context.signer(token, cache=False) as signer:
+                bundle = signer.sign_dsse(Statement(statement))
+        except sigstore_errors.Error as error:
+            raise AttestationError(f"Sigstore signing failed: {' '.join(str(error).split())[:300]}") from None
+        except OSError as error:
+            # requests' ConnectionError and timeouts are OSErrors: Fulcio, Rekor or TUF unreachable.
+            raise AttestationError(f"Sigstore services unreachable: {' '.join(str(error).split())[:300]}") from None
+        return (bundle.to_json() + "\n").encode()

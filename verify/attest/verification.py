@@ -1,0 +1,331 @@
+"""Verify an attestation: signature first, then the Statement, the predicate schema, and the subjects.
+
+Order matters. Nothing in the payload is looked at before a trusted signature covers it, so a
+tampered predicate fails as "bad signature" and never reaches the parser. Exit codes: a readable
+attestation that says no (bad or untrusted signature, subject digest mismatch, a signed predicate
+that breaks the schema) is :class:`AttestationRejected` (1); one that cannot be judged at all
+(unreadable, oversized, nested too deep, an unknown predicate version) is :class:`AttestationError` (2).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from verify.attest.errors import AttestationError, AttestationRejected
+from verify.attest.inputs import MANIFEST_SUBJECT, AttestedSubject, sha256_file
+from verify.attest.predicate import PREDICATE_TYPE, RebuildVerdict, parse_predicate
+from verify.attest.signing import PAYLOAD_TYPE, STATEMENT_TYPE, PublicKey, key_id, pae
+
+MAX_ATTESTATION_BYTES: Final = 16 << 20
+"""A rebuild attestation is a few kilobytes (tens with many differences); larger files are refused unread."""
+MAX_SIGNATURES: Final = 16
+MAX_SUBJECTS: Final = 1024
+_PREDICATE_FAMILY: Final = PREDICATE_TYPE.rsplit("/", 1)[0] + "/"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPayload:
+    """A payload whose signature verified, and who signed it."""
+
+    payload_type: str
+    payload: bytes
+    signer: str
+    """``key:<sha256 of the public key>`` or ``<identity> (<issuer>)``."""
+
+
+class TrustPolicy(ABC):
+    """Who may sign: decides whether a document's signature is one we trust, and returns what it covers."""
+
+    @abstractmethod
+    def open(self, document: dict[str, Any], raw: bytes, where: str) -> SignedPayload:
+        """Return the signed payload, or raise :class:`AttestationRejected` / :class:`AttestationError`."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for reports: which keys or identities are trusted."""
+
+
+def _b64decode(text: Any, what: str, where: str) -> bytes:
+    if not isinstance(text, str):
+        raise AttestationError(f"{where}: {what} is not a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        # DSSE allows either alphabet; a string valid in neither is malformed.
+        return base64.urlsafe_b64decode(text.encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise AttestationError(f"{where}: {what} is not valid base64") from None
+
+
+@dataclass(frozen=True)
+class TrustedKeys(TrustPolicy):
+    """Offline keys: a DSSE envelope is trusted when one of its signatures verifies with one of ``keys``."""
+
+    keys: tuple[PublicKey, ...]
+
+    def describe(self) -> str:
+        """The key ids."""
+        return ", ".join(f"key:{key_id(key)}" for key in self.keys)
+
+    def open(self, document: dict[str, Any], raw: bytes, where: str) -> SignedPayload:
+        """Check the envelope's signatures over DSSE's PAE encoding."""
+        if "mediaType" in document:
+            raise AttestationError(f"{where} is a Sigstore bundle: verify it with --identity and --issuer")
+        unknown = set(document) - {"payload", "payloadType", "signatures"}
+        if unknown:
+            raise AttestationError(f"{where}: not a DSSE envelope (unknown keys: {', '.join(sorted(unknown))})")
+        payload_type = document.get("payloadType")
+        if not isinstance(payload_type, str):
+            raise AttestationError(f"{where}: DSSE envelope without a payloadType")
+        payload = _b64decode(document.get("payload"), "payload", where)
+        signatures = document.get("signatures")
+        if not isinstance(signatures, list) or not signatures:
+            raise AttestationRejected(f"{where}: the envelope carries no signature")
+        if len(signatures) > MAX_SIGNATURES:
+            raise AttestationError(f"{where}: more than {MAX_SIGNATURES} signatures")
+        message = pae(payload_type, payload)
+        for entry in signatures:
+            if not isinstance(entry, dict):
+                raise AttestationError(f"{where}: a signature entry is not an object")
+            signature = _b64decode(entry.get("sig"), "sig", where)
+            for key in self.keys:
+                if _verifies(key, signature, message):
+                    return SignedPayload(payload_type, payload, f"key:{key_id(key)}")
+        raise AttestationRejected(
+            f"{where}: no signature verifies with the trusted key(s) {self.describe()}: "
+            "wrong key, or the attestation was changed after signing"
+        )
+
+
+def _verifies(key: PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, message)
+        else:
+            key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _production_verifier() -> Any:
+    from sigstore.verify import Verifier
+
+    # offline: the embedded (or cached) trust root; no TUF refresh, so verification works air-gapped.
+    return Verifier.production(offline=True)
+
+
+@dataclass(frozen=True)
+class TrustedIdentities(TrustPolicy):
+    """Sigstore keyless: a bundle is trusted when its certificate names one of ``identities``
+    (identity, OIDC issuer) and the signature, certificate chain and transparency log entry verify."""
+
+    identities: tuple[tuple[str, str], ...]
+    verifier: Callable[[], Any] = field(default=_production_verifier)
+
+    def describe(self) -> str:
+        """The identities and issuers."""
+        return ", ".join(f"{identity} ({issuer})" for identity, issuer in self.identities)
+
+    def open(self, document: dict[str, Any], raw: bytes, where: str) -> SignedPayload:
+        """Verify the bundle's DSSE envelope with sigstore-python against each trusted identity."""
+        from sigstore.errors import Error as SigstoreError
+        from sigstore.errors import VerificationError
+        from sigstore.models import Bundle
+        from sigstore.verify.policy import Identity
+
+        if "mediaType" not in document:
+            raise AttestationError(f"{where} is a DSSE envelope signed with a key: verify it with --key")
+        try:
+            bundle = Bundle.from_json(raw)
+        except (SigstoreError, ValueError) as error:
+            reason = " ".join(str(error).split())[:200]
+            raise AttestationError(f"{where}: not a valid Sigstore bundle: {reason}") from None
+        verifier = self.verifier()
+        reasons = []
+        for identity, issuer in self.identities:
+            try:
+                payload_type, payload = verifier.verify_dsse(bundle, Identity(identity=identity, issuer=issuer))
+            except VerificationError as error:
+                reasons.append(f"{identity}: {' '.join(str(error).split())[:200]}")
+                continue
+            return SignedPayload(str(payload_type), bytes(payload), f"{identity} ({issuer})")
+        raise AttestationRejected(f"{where}: Sigstore verification failed: {'; '.join(reasons)}")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAttestation:
+    """An attestation whose signature, Statement and predicate all checked out."""
+
+    origin: str
+    signer: str
+    subjects: tuple[AttestedSubject, ...]
+    predicate: RebuildVerdict
+    statement_sha256: str
+
+    def subject(self, name: str) -> AttestedSubject | None:
+        """The subject called ``name``, if any."""
+        return next((subject for subject in self.subjects if subject.name == name), None)
+
+    @property
+    def manifest_sha256(self) -> str:
+        """The attested digest of the rebuild's manifest."""
+        return self.predicate.result.manifest_sha256
+
+
+def read_attestation(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """Read an attestation file with the size cap; return its bytes and parsed top-level object."""
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_ATTESTATION_BYTES + 1)
+    except OSError as error:
+        raise AttestationError(f"cannot read attestation {path}: {error.strerror or error}") from None
+    return raw, parse_document(raw, str(path))
+
+
+def parse_document(raw: bytes, where: str) -> dict[str, Any]:
+    """Parse the outer JSON of an attestation, refusing oversized or too deeply nested input."""
+    if len(raw) > MAX_ATTESTATION_BYTES:
+        raise AttestationError(f"{where} is larger than {MAX_ATTESTATION_BYTES >> 20} MiB; not an attestation")
+    try:
+        document = json.loads(raw)
+    except RecursionError:
+        raise AttestationError(f"{where}: JSON nested too deeply; not an attestation") from None
+    except ValueError as error:
+        raise AttestationError(f"{where} is not valid JSON: {str(error)[:200]}") from None
+    if not isinstance(document, dict):
+        raise AttestationError(f"{where} is not a JSON object")
+    return document
+
+
+def open_attestation(raw: bytes, document: dict[str, Any], trust: TrustPolicy, where: str) -> VerifiedAttestation:
+    """Verify the signature, then read the Statement and validate the predicate."""
+    signed = trust.open(document, raw, where)
+    if signed.payload_type != PAYLOAD_TYPE:
+        raise AttestationRejected(f"{where}: payload type is {signed.payload_type!r}, not {PAYLOAD_TYPE}")
+    try:
+        statement = json.loads(signed.payload)
+    except RecursionError:
+        raise AttestationRejected(f"{where}: the signed statement is nested too deeply") from None
+    except ValueError:
+        raise AttestationRejected(f"{where}: the signed statement is not JSON") from None
+    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
+        raise AttestationRejected(f"{where}: the signed payload is not an in-toto Statement v1")
+    predicate_type = statement.get("predicateType")
+    if predicate_type != PREDICATE_TYPE:
+        if isinstance(predicate_type, str) and predicate_type.startswith(_PREDICATE_FAMILY):
+            raise AttestationError(
+                f"{where}: predicate version {predicate_type} is unknown to this cpython-verify "
+                f"(it reads {PREDICATE_TYPE}); upgrade to verify it"
+            )
+        raise AttestationError(f"{where}: not a cpython-verify rebuild attestation (predicateType {predicate_type!r})")
+    subjects = _subjects(statement.get("subject"), where)
+    predicate = parse_predicate(json.dumps(statement.get("predicate")).encode())
+    attestation = VerifiedAttestation(
+        origin=where,
+        signer=signed.signer,
+        subjects=subjects,
+        predicate=predicate,
+        statement_sha256=hashlib.sha256(signed.payload).hexdigest(),
+    )
+    _check_consistency(attestation, where)
+    return attestation
+
+
+def verify_attestation_file(path: Path, trust: TrustPolicy) -> VerifiedAttestation:
+    """Read and verify one attestation file."""
+    raw, document = read_attestation(path)
+    return open_attestation(raw, document, trust, str(path))
+
+
+def _subjects(value: Any, where: str) -> tuple[AttestedSubject, ...]:
+    if not isinstance(value, list) or not value:
+        raise AttestationRejected(f"{where}: the statement has no subjects")
+    if len(value) > MAX_SUBJECTS:
+        raise AttestationRejected(f"{where}: more than {MAX_SUBJECTS} subjects")
+    subjects = []
+    for item in value:
+        digest = item.get("digest") if isinstance(item, dict) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        sha256 = digest.get("sha256") if isinstance(digest, dict) else None
+        if not isinstance(name, str) or not isinstance(sha256, str) or len(sha256) != 64:
+            raise AttestationRejected(f"{where}: a subject lacks a name or a sha256 digest")
+        subjects.append(AttestedSubject(name, sha256.lower()))
+    names = [subject.name for subject in subjects]
+    if len(set(names)) != len(names):
+        raise AttestationRejected(f"{where}: two subjects share a name")
+    return tuple(subjects)
+
+
+def _check_consistency(attestation: VerifiedAttestation, where: str) -> None:
+    """The subjects must be the very files the predicate talks about."""
+    predicate = attestation.predicate
+    manifest = attestation.subject(MANIFEST_SUBJECT)
+    if manifest is None or manifest.sha256 != predicate.result.manifest_sha256:
+        raise AttestationRejected(f"{where}: the manifest subject does not match the predicate's manifest_sha256")
+    tarball = attestation.subject(predicate.source.tarball.name)
+    if tarball is None or tarball.sha256 != predicate.source.tarball.sha256:
+        raise AttestationRejected(f"{where}: the tarball subject does not match the predicate's source tarball")
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectCheck:
+    """One local file compared with the subject of the same name."""
+
+    name: str
+    path: Path
+    expected: str
+    actual: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the file's bytes are the attested bytes."""
+        return self.expected == self.actual
+
+
+def check_subjects(
+    attestation: VerifiedAttestation, *, artifacts: Sequence[Path] = (), result_dir: Path | None = None
+) -> tuple[SubjectCheck, ...]:
+    """Hash local files and pair each with its subject.
+
+    ``artifacts`` are matched by file name against the subjects' last path component (an ambiguous or
+    unmatched file is an error: it would otherwise be silently unchecked). ``result_dir`` checks its
+    ``manifest.json`` and every attested output present under its ``root/``.
+    """
+    pairs: list[tuple[AttestedSubject, Path]] = []
+    for path in artifacts:
+        matches = [subject for subject in attestation.subjects if subject.name.rsplit("/", 1)[-1] == path.name]
+        if not matches:
+            raise AttestationRejected(f"{path.name} is not a subject of {attestation.origin}")
+        if len(matches) > 1:
+            raise AttestationError(f"{path.name} matches several subjects of {attestation.origin}")
+        pairs.append((matches[0], path))
+    if result_dir is not None:
+        for subject in attestation.subjects:
+            parts = PurePosixPath(subject.name).parts
+            if subject.name.startswith("/") or ".." in parts:
+                # Signed or not, a subject name never gets to point outside the result directory.
+                raise AttestationRejected(f"{attestation.origin}: subject name {subject.name!r} is not a relative path")
+            candidate = result_dir / (subject.name if subject.name == MANIFEST_SUBJECT else f"root/{subject.name}")
+            if subject.name == MANIFEST_SUBJECT or candidate.is_file():
+                pairs.append((subject, candidate))
+    return tuple(SubjectCheck(subject.name, path, subject.sha256, sha256_file(path)) for subject, path in pairs)
+
+
+def mismatches(checks: Iterable[SubjectCheck]) -> list[str]:
+    """One line per file whose bytes are not the attested bytes."""
+    return [f"{check.path}: sha256 {check.actual}, attested {check.expected}" for check in checks if not check.ok]
