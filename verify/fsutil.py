@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
+def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *, mode: int = 0o644) -> str:
+    """Write ``data`` (bytes, or chunks streamed in order) to ``path`` atomically; return its sha256.
 
-    The temporary file lives in the destination directory so the final rename stays on one filesystem.
+    Readers see the old file or the whole new one, never a part: the bytes go to a temporary file in
+    the destination directory (so the rename stays on one filesystem), are fsynced, then renamed over
+    ``path``. On any failure, including a full disk or an interrupt, the temporary file is removed.
+    ``mode`` replaces mkstemp's 0600: results, manifests and attestations are meant to be published.
     """
     destination = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
+    digest = hashlib.sha256()
+    descriptor, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "wb") as stream:
+            for chunk in (data,) if isinstance(data, bytes) else data:
+                digest.update(chunk)
+                stream.write(chunk)
             stream.flush()
             os.fsync(stream.fileno())
         Path(temporary).replace(destination)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(temporary).unlink()
+        Path(temporary).unlink(missing_ok=True)
         raise
+    return digest.hexdigest()

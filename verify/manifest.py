@@ -25,7 +25,6 @@ import os
 import stat
 import struct
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from verify.errors import OperationalError
+from verify.fsutil import write_atomic
 from verify.pyc import PycError, parse_header
 
 MANIFEST_FORMAT: Final = "cpython-verify/manifest/v1"
@@ -383,22 +383,7 @@ def write_manifest(manifest: Manifest, path: Path) -> str:
     The bytes go to a temporary file in the same directory, are fsynced, and replace ``path`` in one
     rename: a reader sees the old manifest or the new one, never half of one.
     """
-    digest = hashlib.sha256()
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes the file 0600; a manifest is meant to be read by anyone, like the tree it describes.
-        os.fchmod(descriptor, 0o644)
-        with os.fdopen(descriptor, "wb") as stream:
-            for line in _lines(_sorted(manifest)):
-                digest.update(line)
-                stream.write(line)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return digest.hexdigest()
+    return write_atomic(path, _lines(_sorted(manifest)))
 
 
 # --------------------------------------------------------------------------- reading and validation

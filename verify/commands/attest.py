@@ -43,27 +43,11 @@ from verify.attest.inputs import describe_subjects
 from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in
 from verify.attest.verification import mismatches
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
+from verify.fsutil import write_atomic
 
 F = TypeVar("F", bound=Callable[..., Any])
 PASSPHRASE_VARIABLE = "CPYTHON_VERIFY_KEY_PASSPHRASE"  # noqa: S105 (the variable's name, not a secret)
 _FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half a signature."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            # mkstemp makes 0600; attestations and status pages are published, so world-readable.
-            os.fchmod(stream.fileno(), 0o644)
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _default_rebuilder_id() -> str:
@@ -122,7 +106,8 @@ def attest(
         envelope = SigstoreSigning(token=identity_token).sign(statement)
         suffix = "attestation.sigstore.json"
     target = out_path or (result_dir / suffix if result_dir is not None else Path(suffix))
-    _write_atomically(target, envelope)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, envelope)
     click.echo(f"attestation: {target}")
     click.echo(f"predicate: {content.predicate.verdict} (CPython {content.predicate.version}, "
                f"profile {content.predicate.recipe.profile})")
@@ -476,9 +461,9 @@ def merge(
     if plan_file is not None:
         rows += _missing_rows(plan_file, rows)
     page = render(rows, title=title, generated_at=datetime.now(UTC).replace(microsecond=0), notes=notes)
-    _write_atomically(out_dir / "index.html", page.encode())
+    write_atomic(out_dir / "index.html", page.encode())
     status = {"title": title, "rows": [_row_json(row) for row in rows], "notes": notes}
-    _write_atomically(out_dir / "status.json", (json.dumps(status, indent=2, sort_keys=True) + "\n").encode())
+    write_atomic(out_dir / "status.json", (json.dumps(status, indent=2, sort_keys=True) + "\n").encode())
     click.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
     sys.exit(EXIT_FAILED if notes else EXIT_OK)
 

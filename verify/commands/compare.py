@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -13,20 +12,8 @@ from rich.console import Console
 
 from verify.commands.options import source_options
 from verify.errors import EXIT_FAILED, EXIT_OK
+from verify.fsutil import write_atomic
 from verify.releases import Version
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if path.parent else Path())
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @click.command("compare")
@@ -66,7 +53,7 @@ def compare(
     )
     comparison = compare_paths(a, b, workers=workers, diffoscope=settings)
     if html_path is not None:
-        _write_atomically(html_path, render_html(comparison))
+        write_atomic(html_path, render_html(comparison).encode())
     if as_json:
         click.echo(comparison_to_json(comparison), nl=False)
     else:
