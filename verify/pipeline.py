@@ -6,7 +6,9 @@ in, so the order and the rules can be tested with real components swapped for ot
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +100,14 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
         where = "; ".join(location.description for location in checks.locations) or "no location given"
         raise FetchError(f"CPython {version} source not found ({names}) at: {where}")
 
-    evidence = _check_signatures(tarball, request, checks, notes)
+    signatures = _fetch_signatures(tarball, request, checks, notes)
+    # The checks are independent and each waits on something different (gpg runs as a subprocess,
+    # xz decompression releases the GIL, Sigstore is Python), so they run side by side.
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="source-check") as pool:
+        patchlevel_job = pool.submit(_read_patchlevel, checks, tarball)
+        evidence_jobs = [pool.submit(check) for check in _signature_checks(tarball, signatures, request, checks)]
+        evidence = [job.result() for job in evidence_jobs]
+        found, archive_problem = patchlevel_job.result()
 
     claims = list(request.user_claims)
     for location in checks.locations:
@@ -111,14 +120,6 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
         # as notes: unreachable is not an error, but the report must say what was not checked.
         notes += getattr(edge, "notes", [])
 
-    archive_problem = None
-    try:
-        patchlevel = checks.read_member(tarball.path, "Include/patchlevel.h")
-    except UnsafeArchive as problem:
-        # A truncated or hostile archive is evidence against the source, reported beside the signature
-        # results (which say the same thing in their own words), not instead of them.
-        patchlevel, archive_problem = None, problem.message
-    found = patchlevel_version(patchlevel.decode("utf-8", "replace")) if patchlevel is not None else None
     return SourceVerdict(
         version=str(version),
         recipe_series=recipe.series,
@@ -132,29 +133,55 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
     )
 
 
-def _check_signatures(
-    tarball: FetchedFile, request: SourceRequest, checks: SourceChecks, notes: list[str]
-) -> list[SignatureEvidence]:
-    """Fetch the signature files the policy cares about, then check each one the policy says to.
+def _read_patchlevel(checks: SourceChecks, tarball: FetchedFile) -> tuple[str | None, str | None]:
+    """``PY_VERSION`` from the tarball's ``Include/patchlevel.h``, or why the archive could not be read."""
+    try:
+        patchlevel = checks.read_member(tarball.path, "Include/patchlevel.h")
+    except UnsafeArchive as problem:
+        # A truncated or hostile archive is evidence against the source, reported beside the signature
+        # results (which say the same thing in their own words), not instead of them.
+        return None, problem.message
+    if patchlevel is None:
+        return None, None
+    return patchlevel_version(patchlevel.decode("utf-8", "replace")), None
 
-    A signature that is present is checked even when not required: a bad one is a finding.
-    """
-    policy, recipe = request.policy, request.recipe
-    candidates = [kind for kind in SignatureKind if kind in policy.required or kind in policy.signers]
+
+def _fetch_signatures(
+    tarball: FetchedFile, request: SourceRequest, checks: SourceChecks, notes: list[str]
+) -> dict[SignatureKind, FetchedFile]:
+    """Fetch the signature files of every kind the policy requires or the recipe names a signer for."""
+    policy = request.policy
     found: dict[SignatureKind, FetchedFile] = {}
-    for kind in candidates:
+    for kind in SignatureKind:
+        if kind not in policy.required and kind not in policy.signers:
+            continue
         signature, fetch_notes = fetch_first(checks.locations, request.version, tarball.name + SIGNATURE_SUFFIXES[kind])
         if signature is None:
             notes += fetch_notes
         else:
             found[kind] = signature
-    evidence = []
-    for decision in policy.decide(found):
+    return found
+
+
+def _signature_checks(
+    tarball: FetchedFile, found: dict[SignatureKind, FetchedFile], request: SourceRequest, checks: SourceChecks
+) -> list[Callable[[], SignatureEvidence]]:
+    """One callable per signature decision, in the policy's order, each producing its evidence.
+
+    A signature that is present is checked even when not required: a bad one is a finding.
+    """
+    recipe = request.recipe
+    jobs: list[Callable[[], SignatureEvidence]] = []
+    for decision in request.policy.decide(found):
         stands_for = decision.evidence()
         if stands_for is not None:
-            evidence.append(stands_for)
+            jobs.append(functools.partial(_given, stands_for))
         elif decision.kind is SignatureKind.OPENPGP and recipe.openpgp is not None:
-            evidence.append(checks.check_openpgp(tarball, found[decision.kind], recipe.openpgp))
+            jobs.append(functools.partial(checks.check_openpgp, tarball, found[decision.kind], recipe.openpgp))
         elif decision.kind is SignatureKind.SIGSTORE and recipe.sigstore is not None:
-            evidence.append(checks.check_sigstore(tarball, found[decision.kind], recipe.sigstore))
+            jobs.append(functools.partial(checks.check_sigstore, tarball, found[decision.kind], recipe.sigstore))
+    return jobs
+
+
+def _given(evidence: SignatureEvidence) -> SignatureEvidence:
     return evidence
