@@ -50,7 +50,8 @@ PASSPHRASE_VARIABLE = "CPYTHON_VERIFY_KEY_PASSPHRASE"  # noqa: S105 (the variabl
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-def _default_rebuilder_id() -> str:
+def default_rebuilder_id() -> str:
+    """Who is rebuilding: the GitHub Actions run URL in CI, else this host's name."""
     # In GitHub Actions the run URL names the rebuilder precisely; elsewhere the host name is a start.
     server, repository, run = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
     if server and repository and run:
@@ -96,7 +97,7 @@ def attest(
     if manifest is None or source_verdict is None or rebuild_record is None:
         raise click.UsageError("give RESULT_DIR, or all of --manifest, --source-verdict and --rebuild")
     inputs = RebuildInputs(manifest=manifest, source_verdict=source_verdict, rebuild=rebuild_record)
-    content = build_content(inputs, rebuilder_id=rebuilder_id or _default_rebuilder_id())
+    content = build_content(inputs, rebuilder_id=rebuilder_id or default_rebuilder_id())
     statement = build_statement(content)
     if key_path is not None:
         passphrase = os.environ.get(PASSPHRASE_VARIABLE)

@@ -1,0 +1,531 @@
+"""Fast tests of the rebuild stage on the tiny autotools-like project (tests/data/tinyproject).
+
+Every build here is real: bubblewrap runs the project's configure, make and make install in a
+sandbox whose root is the host's own /usr (no rootfs can be built offline). They run in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from verify.build import (
+    BuildFailed,
+    BuildSettings,
+    RebuildCache,
+    SourceNotVerified,
+    apply_variations,
+    cache_key,
+    parse_variations,
+    phase_commands,
+    rebuild,
+    unpack_release,
+)
+from verify.build.logs import cap_log, log_tail
+from verify.build.outputs import diff_trees, write_json_atomically
+from verify.build.sandbox import BwrapRunner, host_image
+from verify.build.variations import bisect_variations, rebuild_twice
+from verify.environments.interface import RootfsImage, RunResult, SandboxSpec
+from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, UnsafeArchive
+from verify.manifest import read_manifest
+from verify.models import FetchedFile
+from verify.recipes import Recipe, parse_recipe
+
+TINY = Path(__file__).parent / "data" / "tinyproject"
+TINY_MTIME = 1_700_000_000
+NEEDS_BWRAP = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+NEEDS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+
+pytestmark = NEEDS_BWRAP
+
+
+def make_tarball(path: Path, *, extra: dict[str, bytes] | None = None, top: str = "tiny-1.0") -> FetchedFile:
+    """A deterministic .tar.gz of the tiny project (plus ``extra`` members) and its FetchedFile."""
+    with tarfile.open(path, "w:gz") as archive:
+        members = {f.name: f.read_bytes() for f in sorted(TINY.iterdir())}
+        members.update(extra or {})
+        for name, data in members.items():
+            info = tarfile.TarInfo(name if name.startswith(("/", "..")) or "/" in name else f"{top}/{name}")
+            info.size = len(data)
+            info.mtime = TINY_MTIME
+            info.mode = 0o755 if name == "configure" else 0o644
+            archive.addfile(info, io.BytesIO(data))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return FetchedFile(name=path.name, path=path, sha256=digest, size=path.stat().st_size, origin=str(path))
+
+
+def tiny_recipe(*configure: str) -> Recipe:
+    """A recipe whose default profile passes ``configure`` flags to the tiny project."""
+    flags = ", ".join(json.dumps(flag) for flag in ("--prefix=/opt/tiny", *configure))
+    text = textwrap.dedent(
+        f"""\
+        schema = 1
+        series = "3.13"
+        [source]
+        filenames = ["tiny-{{version}}.tar.gz"]
+        urls = []
+        [signatures]
+        publishes = ["sigstore"]
+        [signatures.sigstore]
+        identity = "tiny@example.org"
+        issuer = "https://issuer.example.org"
+        [build]
+        environment = "host"
+        [build.profiles.default]
+        configure = [{flags}]
+        """
+    )
+    return parse_recipe(text.encode(), Path("cpython-3.13.toml"))
+
+
+def verdict_for(tarball: FetchedFile, *, verified: bool = True) -> dict[str, object]:
+    """The JSON form of a source verdict about ``tarball``."""
+    failures = [] if verified else ["openpgp: BAD signature"]
+    return {"verified": verified, "version": "1.0", "tarball": {"sha256": tarball.sha256}, "failures": failures}
+
+
+class CountingRunner(BwrapRunner):
+    """The real bwrap runner, counting the commands it ran (to prove a refused source ran nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commands: list[list[str]] = []
+
+    def run(self, image: RootfsImage, command, spec: SandboxSpec, *, log_path=None, interactive=False) -> RunResult:  # type: ignore[no-untyped-def]
+        self.commands.append(list(command))
+        return super().run(image, command, spec, log_path=log_path, interactive=interactive)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> FetchedFile:
+    return make_tarball(tmp_path / "tiny-1.0.tar.gz")
+
+
+def build(tarball: FetchedFile, cache: RebuildCache, *configure: str, variations: frozenset[str] = frozenset(), **kw):  # type: ignore[no-untyped-def]
+    runner = kw.pop("runner", None) or BwrapRunner()
+    return rebuild(
+        tarball,
+        kw.pop("verdict", None) or verdict_for(tarball),
+        tiny_recipe(*configure),
+        "default",
+        host_image(),
+        runner,
+        kw.pop("settings", BuildSettings()),
+        variations,
+        None,
+        cache,
+        **kw,
+    )
+
+
+def staging_left(cache: RebuildCache) -> list[Path]:
+    return sorted(cache.root.glob(".staging-*")) if cache.root.exists() else []
+
+
+def entries(cache: RebuildCache) -> list[Path]:
+    return sorted(p for p in cache.root.iterdir() if len(p.name) == 64) if cache.root.exists() else []
+
+
+# --- a successful build -------------------------------------------------------------------------
+
+
+def test_rebuild_writes_the_documented_result_layout(tiny: FetchedFile, tmp_path: Path) -> None:
+    result = build(tiny, RebuildCache(tmp_path / "cache"))
+    assert not result.from_cache
+    record = json.loads((result.result_dir / "rebuild.json").read_text())
+    assert record["format"] == "cpython-verify/rebuild/v1"
+    assert record["version"] == "1.0" and record["profile"] == "default" and record["runner"] == "bwrap"
+    assert set(record["environment"]) == {"name", "lock_sha256", "rootfs_sha256"}
+    assert record["reproducible"] is None and record["differences"] == [] and record["variations"] == []
+    # SOURCE_DATE_EPOCH comes from the release (the newest mtime in the tarball) and is recorded.
+    assert record["source_date_epoch"] == TINY_MTIME
+    assert record["settings"]["tz"] == "UTC" and record["settings"]["umask"] == "022"
+    assert record["settings"]["build_dir"] == "/build/cpython"
+    assert record["source"]["sha256"] == tiny.sha256
+    # The build saw exactly that epoch: the project writes the date it was given.
+    info = result.install_root / "opt/tiny/share/tiny/build-info.txt"
+    assert info.read_text() == "built 2023-11-14T22:13:20Z\n"
+    hello = result.install_root / "opt/tiny/bin/hello"
+    assert subprocess.run([hello], capture_output=True, check=True).stdout == b"hello from hello.c\n"
+    manifest = read_manifest(result.manifest_path)
+    assert manifest.by_path()["opt/tiny/bin/hello"].sha256 == hashlib.sha256(hello.read_bytes()).hexdigest()
+    assert manifest.inputs["source"]["sha256"] == tiny.sha256
+    assert manifest.inputs["settings"]["source_date_epoch"] == TINY_MTIME
+    assert record["manifest_sha256"] == hashlib.sha256(result.manifest_path.read_bytes()).hexdigest()
+    assert json.loads((result.result_dir / "source-verdict.json").read_text())["verified"] is True
+    assert {p.name for p in (result.result_dir / "logs").iterdir()} == {"configure.log", "make.log", "install.log"}
+    assert not (result.result_dir / "build").exists(), "the build tree is not part of the result"
+
+
+def test_cache_hit_returns_the_earlier_result_fast_and_force_rebuilds(tiny: FetchedFile, tmp_path: Path) -> None:
+    cache = RebuildCache(tmp_path / "cache")
+    first = build(tiny, cache)
+    runner = CountingRunner()
+    started = time.monotonic()
+    again = build(tiny, cache, runner=runner)
+    assert time.monotonic() - started < 3
+    assert again.from_cache and again.result_dir == first.result_dir and runner.commands == []
+    forced = build(tiny, cache, runner=runner, force=True)
+    assert not forced.from_cache and len(runner.commands) == 3
+    assert forced.result_dir == first.result_dir and entries(cache) == [first.result_dir]
+    assert staging_left(cache) == []
+
+
+def test_cache_key_changes_with_every_input() -> None:
+    base = {
+        "source_sha256": "a" * 64,
+        "build_section": {"environment": "e", "profile": "default", "configure": ["--x"]},
+        "environment_sha256": "b" * 64,
+        "settings": BuildSettings().to_json(),
+        "variations": frozenset[str](),
+    }
+    key = cache_key(**base)  # type: ignore[arg-type]
+    assert key == cache_key(**base)  # type: ignore[arg-type]
+    changed = [
+        {"source_sha256": "c" * 64},
+        {"build_section": {"environment": "e", "profile": "default", "configure": ["--y"]}},
+        {"environment_sha256": "d" * 64},
+        {"settings": apply_variations(BuildSettings(), frozenset({"umask"})).to_json()},
+        {"variations": frozenset({"time"})},
+    ]
+    keys = {cache_key(**{**base, **change}) for change in changed}  # type: ignore[arg-type]
+    assert len(keys) == len(changed) and key not in keys
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phase", "marker"),
+    [("configure", "TINY-CONFIGURE-FAILURE"), ("make", "TINY-MAKE-FAILURE"), ("install", "TINY-INSTALL-FAILURE")],
+)
+def test_failed_phase_is_named_with_its_log_tail_and_poisons_nothing(
+    tiny: FetchedFile, tmp_path: Path, phase: str, marker: str
+) -> None:
+    cache = RebuildCache(tmp_path / "cache")
+    with pytest.raises(BuildFailed) as caught:
+        build(tiny, cache, f"--fail-in={phase}", failed_logs_dir=tmp_path / "failed")
+    failure = caught.value
+    assert failure.phase == phase and failure.exit_code == EXIT_ERROR
+    assert f"the {phase} phase failed" in failure.message and "\n" not in failure.message
+    assert any(marker in line for line in failure.tail)
+    assert failure.log_path.is_file() and marker in failure.log_path.read_text()
+    assert entries(cache) == [] and staging_left(cache) == []
+
+
+def test_cap_log_keeps_head_and_tail(tmp_path: Path) -> None:
+    log = tmp_path / "make.log"
+    log.write_bytes(b"HEAD\n" + b"x" * 10_000 + b"\nTAIL\n")
+    assert cap_log(log, 1000) > 0
+    data = log.read_bytes()
+    assert data.startswith(b"HEAD\n") and data.endswith(b"\nTAIL\n") and b"bytes cut" in data
+    assert len(data) < 1100
+    small = tmp_path / "small.log"
+    small.write_bytes(b"short\n")
+    assert cap_log(small, 1000) == 0 and small.read_bytes() == b"short\n"
+    assert log_tail(log, 1) == ["TAIL"]
+
+
+def test_noisy_build_log_is_capped(tiny: FetchedFile, tmp_path: Path) -> None:
+    result = build(tiny, RebuildCache(tmp_path / "cache"), "--noise=100000", log_cap=64 * 1024)
+    log = (result.result_dir / "logs" / "make.log").read_bytes()
+    assert len(log) < 64 * 1024 + 200
+    assert b"noise line 0 of make output" in log[:20_000] and b"noise line 99999 of make output" in log[-1000:]
+    assert b"bytes cut from the middle of this log" in log
+
+
+def test_unverified_source_is_never_unpacked_or_built(tiny: FetchedFile, tmp_path: Path) -> None:
+    cache, runner = RebuildCache(tmp_path / "cache"), CountingRunner()
+    with pytest.raises(SourceNotVerified, match="BAD signature") as caught:
+        build(tiny, cache, runner=runner, verdict=verdict_for(tiny, verified=False))
+    assert caught.value.exit_code == EXIT_FAILED
+    other = {"verified": True, "version": "1.0", "tarball": {"sha256": "0" * 64}}
+    with pytest.raises(SourceNotVerified, match="the verdict is about sha256"):
+        build(tiny, cache, runner=runner, verdict=other)
+    assert runner.commands == [] and not cache.root.exists()
+
+
+def test_bytes_changed_after_verification_are_not_built(tiny: FetchedFile, tmp_path: Path) -> None:
+    cache, runner = RebuildCache(tmp_path / "cache"), CountingRunner()
+    # Same length, different bytes: the verified digest no longer describes the file.
+    data = bytearray(tiny.path.read_bytes())
+    data[-1] ^= 0xFF
+    tiny.path.write_bytes(bytes(data))
+    with pytest.raises(SourceNotVerified, match="changed since verification"):
+        build(tiny, cache, runner=runner)
+    assert runner.commands == [] and entries(cache) == [] and staging_left(cache) == []
+
+
+def test_unpack_refuses_traversal_and_many_top_level_directories(tmp_path: Path) -> None:
+    evil = make_tarball(tmp_path / "evil.tar.gz", extra={"../escape.txt": b"x"})
+    with pytest.raises(UnsafeArchive):
+        unpack_release(evil.path, tmp_path / "out" / "src")
+    two = make_tarball(tmp_path / "two.tar.gz", extra={"other-top/file": b"x"})
+    with pytest.raises(UnsafeArchive, match="top-level"):
+        unpack_release(two.path, tmp_path / "out2" / "src")
+    assert not (tmp_path / "escape.txt").exists()
+    assert not (tmp_path / "out" / "src").exists() and not (tmp_path / "out2" / "src").exists()
+
+
+def test_cancelled_build_leaves_no_entry_no_staging_and_no_process(tiny: FetchedFile, tmp_path: Path) -> None:
+    cache_root = tmp_path / "cache"
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_build import build, make_tarball
+        from verify.build import RebuildCache
+        tiny = make_tarball(Path({str(tmp_path / "cancel.tar.gz")!r}))
+        build(tiny, RebuildCache(Path({str(cache_root)!r})), "--sleep=61.37")
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent.parent)
+    try:
+        deadline = time.monotonic() + 60
+        while not any("sleeping 61.37" in log.read_text() for log in cache_root.glob(".staging-*/logs/make.log")):
+            assert child.poll() is None, "the build ended before it could be cancelled"
+            assert time.monotonic() < deadline, "the build never reached make"
+            time.sleep(0.1)
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode != 0
+    assert list(cache_root.iterdir()) == [], "cancellation left staging or an entry behind"
+    assert not _processes_with("61.37"), "the sandboxed sleep outlived the cancelled build"
+
+
+def _processes_with(argument: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if argument in (proc / "cmdline").read_bytes().decode(errors="replace").split("\0"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):  # type: ignore[no-untyped-def]
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+@NEEDS_ROOT
+def test_full_disk_leaves_no_entry_and_no_staging(tiny: FetchedFile, tmp_path: Path, small_tmpfs: Path) -> None:
+    cache = RebuildCache(small_tmpfs / "cache")
+    with pytest.raises(BuildFailed) as caught:
+        build(tiny, cache, f"--install-bytes={8 * 1024 * 1024}", failed_logs_dir=tmp_path / "failed")
+    assert caught.value.phase == "install"
+    assert "No space left on device" in caught.value.log_path.read_text()
+    assert entries(cache) == [] and staging_left(cache) == []
+
+
+@NEEDS_ROOT
+def test_atomic_json_write_on_a_full_disk_keeps_the_old_file(small_tmpfs: Path) -> None:
+    target = small_tmpfs / "manifest.json"
+    write_json_atomically(target, {"old": True})
+    with pytest.raises(OSError, match="No space left"):
+        write_json_atomically(target, {"entries": ["x" * 1024] * 4096})
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in small_tmpfs.iterdir()] == ["manifest.json"], "no temporary file left behind"
+
+
+# --- variations ---------------------------------------------------------------------------------
+
+
+def test_two_builds_with_nothing_varied_are_identical(tiny: FetchedFile, tmp_path: Path) -> None:
+    first = build(tiny, RebuildCache(tmp_path / "one"))
+    second = build(tiny, RebuildCache(tmp_path / "two"))
+    assert first.cache_key == second.cache_key
+    assert diff_trees(first.install_root, second.install_root) == ()
+
+
+def test_twice_reports_differences_by_kind_and_bisect_names_the_culprits(tiny: FetchedFile, tmp_path: Path) -> None:
+    cache = RebuildCache(tmp_path / "cache")
+
+    def one(variations: frozenset[str]):  # type: ignore[no-untyped-def]
+        return build(tiny, cache, variations=variations)
+
+    comparison = rebuild_twice(one, frozenset({"build_path", "umask", "locale"}))
+    assert not comparison.reproducible
+    found = {(d.path, d.kind, d.change) for d in comparison.differences}
+    assert ("opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "sysconfigdata", "content") in found
+    assert ("opt/tiny/share/tiny/build-info.txt", "text", "mode") in found
+    # -ffile-prefix-map keeps the build path out of the ELF file, even with debug info.
+    assert not any(d.kind == "elf" for d in comparison.differences)
+    # A build-path difference in sysconfigdata is explained; a umask-dependent mode is not.
+    assert [d.path for d in comparison.unexplained if d.kind == "sysconfigdata"] == []
+    assert "opt/tiny/share/tiny/build-info.txt" in {d.path for d in comparison.unexplained}
+    bisected = bisect_variations(one, comparison)
+    assert bisected.culprits == {"build_path": True, "locale": False, "umask": True}
+    report = bisected.to_json()
+    assert report["reproducible"] is False and report["culprits"]["umask"] is True
+    assert "sysconfigdata" in report["differences_by_kind"]
+
+
+def test_user_hostname_timezone_cpus_variations_run_and_change_nothing_here(tiny: FetchedFile, tmp_path: Path) -> None:
+    cache = RebuildCache(tmp_path / "cache")
+    comparison = rebuild_twice(
+        lambda v: build(tiny, cache, variations=v), frozenset({"user", "hostname", "timezone", "cpus", "time"})
+    )
+    assert comparison.reproducible, comparison.to_json()["differences"]
+    record = comparison.second.record
+    assert record["settings"]["user"] == "nobody" and record["settings"]["tz"] == "GMT+12"
+    assert record["settings"]["make_jobs"] == 1
+
+
+# --- settings, pure -----------------------------------------------------------------------------
+
+
+def test_every_reproducibility_setting_is_in_the_environment() -> None:
+    env = BuildSettings(source_date_epoch=123).environment()
+    assert env["SOURCE_DATE_EPOCH"] == "123" and env["TZ"] == "UTC" and env["LC_ALL"] == "C.UTF-8"
+    assert env["PYTHONHASHSEED"] == "0"
+    with pytest.raises(OperationalError, match="SOURCE_DATE_EPOCH"):
+        BuildSettings().environment()
+
+
+def test_phase_commands_set_umask_and_map_the_build_path() -> None:
+    settings = BuildSettings(source_date_epoch=1, jobs=3)
+    phases = dict(phase_commands(["--prefix=/opt/python", "CFLAGS=-O2"], settings))
+    assert list(phases) == ["configure", "make", "install"]
+    assert "umask 022" in phases["configure"][2]
+    assert "CFLAGS=-O2 -ffile-prefix-map=/build/cpython=." in phases["configure"]
+    assert phases["make"][-1] == "-j3" and phases["install"][-1] == "DESTDIR=/out/root"
+    plain = dict(phase_commands(["--prefix=/x"], replace(settings, file_prefix_map=False)))
+    assert not any(arg.startswith("CFLAGS=") for arg in plain["configure"])
+
+
+def test_variations_parse_and_apply() -> None:
+    assert parse_variations(["build_path,umask", "locale"]) == {"build_path", "umask", "locale"}
+    with pytest.raises(OperationalError, match="unknown variation 'kernel'"):
+        parse_variations(["kernel"])
+    base = BuildSettings()
+    varied = apply_variations(base, frozenset({"build_path", "umask", "locale", "timezone", "hostname", "user"}))
+    assert varied.build_dir != base.build_dir and varied.umask == "002" and varied.locale == "fr_CH.UTF-8"
+    assert varied.tz != "UTC" and varied.hostname != base.hostname and varied.user != "root"
+    assert apply_variations(base, frozenset({"time"})) == base
+    with pytest.raises(OperationalError):
+        BuildSettings(build_dir="/elsewhere/x")
+
+
+def test_sandbox_provides_dev_shm_and_ptmx_unless_told_not_to(tmp_path: Path) -> None:
+    probe = ["/bin/sh", "-c", "test -d /dev/shm && test -c /dev/ptmx"]
+    spec = SandboxSpec(env={"PATH": "/usr/bin:/bin"})
+    assert BwrapRunner().run(host_image(), probe, spec, log_path=tmp_path / "a.log").returncode == 0
+    crippled = BwrapRunner(with_dev_shm_and_ptmx=False)
+    assert crippled.run(host_image(), probe, spec, log_path=tmp_path / "b.log").returncode != 0
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--twice", "--vary", "kernel"], "unknown variation 'kernel'"),
+        (["--bisect"], "--bisect needs --twice"),
+        (["--vary", "umask"], "--vary needs --twice"),
+        (["--pgo-profile", __file__], "--pgo-profile needs --pgo-profile-sha256"),
+        (["--pgo-profile-sha256", "0" * 64], "--pgo-profile-sha256 needs --pgo-profile"),
+    ],
+)
+def test_rebuild_command_rejects_bad_arguments_with_one_line(args: list[str], message: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "verify", "rebuild", "3.13.5", *args], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == EXIT_ERROR
+    assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+# --- PGO with a pinned profile ------------------------------------------------------------------
+
+
+def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(tiny: FetchedFile, tmp_path: Path) -> None:
+    trained = build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations")
+    stored = trained.result_dir / "pgo-profile.tar"
+    with tarfile.open(stored) as archive:
+        assert [name.endswith(".gcda") for name in archive.getnames()] == [True]
+    assert trained.record["pgo_profile"]["origin"] == "trained in this build"
+    assert trained.record["pgo_profile"]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
+    assert "TINY-TRAINING-RUN" in (trained.result_dir / "logs/make.log").read_text()
+    assert "-frandom-seed=cpython-verify" in " ".join(trained.record["commands"]["configure"])
+
+    profile = FetchedFile(stored.name, stored, trained.record["pgo_profile"]["sha256"], stored.stat().st_size, "a")
+    reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile=profile)
+    assert reused.record["pgo_profile"] == {"sha256": profile.sha256, "origin": "reused"}
+    assert "TINY-TRAINING-RUN" not in (reused.result_dir / "logs/make.log").read_text()
+    assert "-fprofile-use" in (reused.result_dir / "logs/make.log").read_text()
+    assert diff_trees(trained.install_root, reused.install_root) == ()
+    assert reused.cache_key != trained.cache_key, "the profile digest is part of the cache key"
+
+
+def test_a_pgo_profile_must_match_its_digest_and_hold_only_gcda_files(tiny: FetchedFile, tmp_path: Path) -> None:
+    bogus = tmp_path / "profile.tar"
+    with tarfile.open(bogus, "w") as archive:
+        info = tarfile.TarInfo("Makefile")
+        payload = b"all:\n\techo pwned\n"
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    digest = hashlib.sha256(bogus.read_bytes()).hexdigest()
+    cache = RebuildCache(tmp_path / "cache")
+    with pytest.raises(UnsafeArchive, match=r"only \.gcda"):
+        build(tiny, cache, "--enable-optimizations", pgo_profile=FetchedFile("p.tar", bogus, digest, 1, "x"))
+    with pytest.raises(SourceNotVerified, match="changed since verification"):
+        build(tiny, cache, "--enable-optimizations", pgo_profile=FetchedFile("p.tar", bogus, "0" * 64, 1, "x"))
+    assert entries(cache) == [] and staging_left(cache) == []
+
+
+# --- the command's result directory ---------------------------------------------------------------
+
+
+def test_publish_assembles_the_result_and_never_replaces_an_unrelated_directory(
+    tiny: FetchedFile, tmp_path: Path
+) -> None:
+    from verify.commands.rebuild import _publish
+
+    cache = RebuildCache(tmp_path / "cache")
+    comparison = rebuild_twice(lambda v: build(tiny, cache, variations=v), frozenset({"build_path"}))
+    out = tmp_path / "result"
+    _publish(comparison.first, comparison, out)
+    record = json.loads((out / "rebuild.json").read_text())
+    assert record["reproducible"] is False and record["explained"] is True
+    assert record["differences"] == [
+        {"path": "opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "kind": "sysconfigdata", "change": "content"}
+    ]
+    assert (out / "root/opt/tiny/bin/hello").is_file() and (out / "manifest.json").is_file()
+    assert (out / "source-verdict.json").is_file() and (out / "logs/make.log").is_file()
+    # The cache entry itself still says "single build": results in the cache are immutable.
+    assert json.loads((comparison.first.result_dir / "rebuild.json").read_text())["reproducible"] is None
+    _publish(comparison.first, None, out)  # an earlier result is replaced
+    assert json.loads((out / "rebuild.json").read_text())["reproducible"] is None
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not lose me")
+    with pytest.raises(OperationalError, match="not a cpython-verify result"):
+        _publish(comparison.first, None, precious)
+    assert (precious / "thesis.tex").read_text() == "do not lose me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "precious", "result", "tiny-1.0.tar.gz"]

@@ -1,0 +1,39 @@
+"""The reproducible CPython rebuild: verified source in, install tree and manifest out.
+
+Public API: :func:`rebuild` (one build), :func:`rebuild_twice` / :func:`bisect_variations`
+(``--twice`` / ``--bisect``), :class:`BuildSettings` and :func:`apply_variations` (every
+reproducibility setting in one place), :class:`RebuildCache`.
+"""
+
+from verify.build.cache import RebuildCache, cache_key, default_cache_dir
+from verify.build.core import (
+    PHASES,
+    REBUILD_FORMAT,
+    BuildFailed,
+    ProgressSink,
+    RebuildResult,
+    SourceNotVerified,
+    phase_commands,
+    rebuild,
+    unpack_release,
+)
+from verify.build.settings import VARIATIONS, BuildSettings, apply_variations, parse_variations
+
+__all__ = [
+    "PHASES",
+    "REBUILD_FORMAT",
+    "VARIATIONS",
+    "BuildFailed",
+    "BuildSettings",
+    "ProgressSink",
+    "RebuildCache",
+    "RebuildResult",
+    "SourceNotVerified",
+    "apply_variations",
+    "cache_key",
+    "default_cache_dir",
+    "parse_variations",
+    "phase_commands",
+    "rebuild",
+    "unpack_release",
+]

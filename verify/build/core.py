@@ -1,0 +1,414 @@
+"""The rebuild: verified source bytes -> configure, make, make install in a sandbox -> manifest.
+
+:func:`rebuild` is orchestration only. Everything it touches from outside is passed in: the tarball
+and its verdict, the recipe, the environment image, the runner, the settings and the cache. The
+phases run as separate sandboxed commands so each has its own log, its own timing and a named
+failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from verify.build.cache import RebuildCache, cache_key
+from verify.build.logs import DEFAULT_LOG_CAP, cap_log, log_tail
+from verify.build.outputs import write_json_atomically, write_manifest_for
+from verify.build.settings import BUILD_MOUNT, OUT_MOUNT, VARIATIONS, BuildSettings, apply_variations
+from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
+from verify.errors import OperationalError, UnsafeArchive, VerificationFailed
+from verify.models import FetchedFile, SourceVerdict
+from verify.recipes import Recipe
+from verify.unpack import safe_unpack
+
+REBUILD_FORMAT = "cpython-verify/rebuild/v1"
+LTO_RANDOM_SEED = "-frandom-seed=cpython-verify"
+PGO_RUN_STAMP = "profile-run-stamp"
+"""CPython's Makefile skips the instrumented build and the training run when this stamp exists."""
+PHASES = ("configure", "make", "install", "manifest")
+_READ_CHUNK = 1024 * 1024
+
+
+class SourceNotVerified(VerificationFailed):
+    """The source was not verified, or its bytes changed after verification: nothing is unpacked or built."""
+
+
+class BuildFailed(OperationalError):
+    """A build phase exited non-zero. Carries the phase, the log and its last lines."""
+
+    def __init__(self, phase: str, returncode: int, log_path: Path, tail: Sequence[str]) -> None:
+        super().__init__(f"the {phase} phase failed (exit status {returncode}); full log: {log_path}")
+        self.phase = phase
+        self.returncode = returncode
+        self.log_path = log_path
+        self.tail = tuple(tail)
+
+
+class ProgressSink(Protocol):
+    """Told when each phase starts and ends (the CLI shows it; tests record it)."""
+
+    def phase_started(self, phase: str) -> None:
+        """``phase`` (one of :data:`PHASES`) has begun."""
+
+    def phase_finished(self, phase: str, seconds: float) -> None:
+        """``phase`` ended successfully after ``seconds``."""
+
+
+class _Silent:
+    def phase_started(self, phase: str) -> None:
+        pass
+
+    def phase_finished(self, phase: str, seconds: float) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    """A finished rebuild: where its result directory is and what it recorded."""
+
+    result_dir: Path
+    cache_key: str
+    from_cache: bool
+    record: Mapping[str, Any]
+    """The contents of ``rebuild.json``."""
+
+    @property
+    def install_root(self) -> Path:
+        """The install tree (``DESTDIR``) of this rebuild."""
+        return self.result_dir / "root"
+
+    @property
+    def manifest_path(self) -> Path:
+        """The manifest of the install tree."""
+        return self.result_dir / "manifest.json"
+
+
+def rebuild(
+    tarball: FetchedFile,
+    verdict: SourceVerdict | Mapping[str, Any],
+    recipe: Recipe,
+    profile: str,
+    image: RootfsImage,
+    runner: Runner,
+    settings: BuildSettings,
+    variations: frozenset[str],
+    work_dir: Path | None,
+    cache: RebuildCache,
+    *,
+    force: bool = False,
+    progress: ProgressSink | None = None,
+    log_cap: int = DEFAULT_LOG_CAP,
+    failed_logs_dir: Path | None = None,
+    pgo_profile: FetchedFile | None = None,
+) -> RebuildResult:
+    """Rebuild a verified CPython source tarball and return its result directory (cached by inputs).
+
+    ``verdict`` is the source stage's verdict (or its JSON form); nothing is unpacked unless it says
+    verified, names the same sha256 as ``tarball``, and the file still has that sha256 as it is
+    copied. ``pgo_profile`` is a digest-pinned tar of ``.gcda`` files (the ``pgo-profile.tar`` an
+    earlier ``--enable-optimizations`` rebuild produced): it replaces the training run, so every
+    rebuilder optimises with the same profile. ``work_dir`` is only the default place for a failed
+    build's logs: staging happens inside the cache so a finished result is committed with one rename.
+    """
+    sink = progress or _Silent()
+    version, verdict_json = _require_verified(tarball, verdict)
+    build_profile = _profile(recipe, profile)
+    effective = apply_variations(settings, variations)
+    build_section = {
+        "environment": recipe.build.environment if recipe.build else None,
+        "profile": profile,
+        "configure": list(build_profile),
+        "pgo_profile_sha256": pgo_profile.sha256 if pgo_profile else None,
+    }
+    key = cache_key(
+        source_sha256=tarball.sha256,
+        build_section=build_section,
+        environment_sha256=image.sha256,
+        settings=effective.to_json(),
+        variations=variations,
+    )
+    if not force:
+        hit = cache.lookup(key)
+        if hit is not None:
+            record = json.loads((hit / "rebuild.json").read_text(encoding="utf-8"))
+            return RebuildResult(result_dir=hit, cache_key=key, from_cache=True, record=record)
+
+    staging = cache.staging(key)
+    try:
+        logs = staging / "logs"
+        logs.mkdir()
+        private_copy = staging / "source" / tarball.name
+        _copy_verified_bytes(tarball, private_copy)
+        build_host = staging / "build"
+        source_host = build_host / PurePosixPath(effective.build_dir).relative_to(BUILD_MOUNT)
+        newest_mtime = unpack_release(private_copy, source_host)
+        private_copy.unlink()
+        if effective.source_date_epoch is None:
+            effective = replace(effective, source_date_epoch=newest_mtime)
+        out_host = staging / "out"
+        out_host.mkdir()
+        spec = SandboxSpec(
+            binds=(Bind(build_host, BUILD_MOUNT, writable=True), Bind(out_host, OUT_MOUNT, writable=True)),
+            env=effective.environment(),
+            hostname=effective.hostname,
+            cwd=effective.build_dir,
+            user=effective.user,
+            cpus=effective.cpus,
+        )
+        timings: dict[str, float] = {}
+        commands = phase_commands(build_profile, effective)
+        profile_record: dict[str, Any] | None = None
+        for phase, command in commands:
+            if phase == "make" and pgo_profile is not None:
+                _install_pgo_profile(pgo_profile, staging / "pgo-input", source_host)
+                profile_record = {"sha256": pgo_profile.sha256, "origin": "reused"}
+            sink.phase_started(phase)
+            started = time.monotonic()
+            log_path = logs / f"{phase}.log"
+            result = runner.run(image, command, spec, log_path=log_path)
+            cap_log(log_path, log_cap)
+            if result.returncode != 0:
+                kept = _keep_failed_logs(logs, failed_logs_dir or work_dir or cache.root / "failed", key)
+                raise BuildFailed(phase, result.returncode, kept / log_path.name, log_tail(kept / log_path.name))
+            timings[phase] = round(time.monotonic() - started, 3)
+            sink.phase_finished(phase, timings[phase])
+            if phase == "make" and pgo_profile is None and _uses_pgo(build_profile):
+                # Stored before the build tree is deleted, so other rebuilders can reuse it.
+                produced = _collect_pgo_profile(source_host, staging / "pgo-profile.tar", effective)
+                profile_record = {"sha256": produced, "origin": "trained in this build", "file": "pgo-profile.tar"}
+
+        sink.phase_started("manifest")
+        started = time.monotonic()
+        # The build tree is large and not part of the result; the install tree moves to root/.
+        shutil.rmtree(build_host)
+        install_host = out_host / PurePosixPath(effective.destdir).relative_to(OUT_MOUNT)
+        if not install_host.is_dir():
+            raise OperationalError(f"make install produced nothing at {effective.destdir}")
+        install_host.rename(staging / "root")
+        shutil.rmtree(out_host)
+        record = _record(
+            version=version,
+            tarball=tarball,
+            recipe=recipe,
+            profile=profile,
+            configure=build_profile,
+            image=image,
+            runner=runner,
+            settings=effective,
+            variations=variations,
+            key=key,
+            timings=timings,
+        )
+        record["commands"] = {phase: command for phase, command in commands}
+        record["pgo_profile"] = profile_record
+        record["inputs"]["pgo_profile_sha256"] = pgo_profile.sha256 if pgo_profile else None
+        manifest_sha256 = write_manifest_for(staging / "root", record["inputs"], staging / "manifest.json")
+        record["manifest_sha256"] = manifest_sha256
+        timings["manifest"] = round(time.monotonic() - started, 3)
+        record["phase_seconds"] = dict(timings)
+        write_json_atomically(staging / "source-verdict.json", verdict_json)
+        write_json_atomically(staging / "rebuild.json", record)
+        sink.phase_finished("manifest", timings["manifest"])
+        entry = cache.commit(staging, key)
+    except BaseException:
+        # Failure, full disk, Ctrl-C: nothing half-written stays under the key.
+        cache.discard(staging)
+        raise
+    return RebuildResult(result_dir=entry, cache_key=key, from_cache=False, record=record)
+
+
+def _uses_pgo(configure_flags: Sequence[str]) -> bool:
+    return "--enable-optimizations" in configure_flags
+
+
+def phase_commands(configure_flags: Sequence[str], settings: BuildSettings) -> list[tuple[str, list[str]]]:
+    """The sandboxed command of each build phase. Pure: the same flags and settings, the same commands."""
+    flags = list(configure_flags)
+    extra_cflags = settings.cflags()
+    if "--with-lto" in flags or _uses_pgo(flags):
+        # GCC names LTO sections and some symbols from a random seed; fix it so objects repeat.
+        extra_cflags = f"{extra_cflags} {LTO_RANDOM_SEED}".strip()
+    if extra_cflags:
+        for index, flag in enumerate(flags):
+            if flag.startswith("CFLAGS="):
+                flags[index] = f"{flag} {extra_cflags}"
+                break
+        else:
+            flags.append(f"CFLAGS={extra_cflags}")
+    # The umask is set by a shell in front of each phase: the sandbox cannot set it for us.
+    wrap = ["/bin/sh", "-c", f'umask {settings.umask} && exec "$@"', "sh"]
+    return [
+        ("configure", [*wrap, "./configure", *flags]),
+        ("make", [*wrap, "make", f"-j{settings.make_jobs()}"]),
+        ("install", [*wrap, "make", "install", f"DESTDIR={settings.destdir}"]),
+    ]
+
+
+def unpack_release(tarball: Path, destination: Path) -> int:
+    """Unpack a release tarball's single top-level directory as ``destination``; return its newest file mtime.
+
+    :func:`verify.unpack.safe_unpack` refuses traversal, links out of the tree, devices, more than one
+    top-level directory and bombs. The newest mtime is taken over files and symlinks only: directory
+    mtimes are rewritten by extraction itself.
+    """
+    parent = destination.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=parent))
+    try:
+        top = safe_unpack(tarball, staging)
+        newest = 0
+        for directory, _dirnames, filenames in os.walk(top):
+            for name in filenames:
+                newest = max(newest, int(os.lstat(os.path.join(directory, name)).st_mtime))  # noqa: PTH118
+        top.rename(destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return newest
+
+
+def _require_verified(tarball: FetchedFile, verdict: SourceVerdict | Mapping[str, Any]) -> tuple[str, Any]:
+    """The version and JSON form of a verdict that says ``tarball`` is verified; raise otherwise."""
+    if isinstance(verdict, SourceVerdict):
+        from verify.report.source import verdict_to_dict
+
+        verified, digest, version = verdict.verified, verdict.tarball.sha256, verdict.version
+        reasons = "; ".join(verdict.failures())
+        verdict_json: Any = verdict_to_dict(verdict)
+    else:
+        verified = verdict.get("verified") is True
+        digest = str((verdict.get("tarball") or {}).get("sha256", ""))
+        version = str(verdict.get("version", ""))
+        reasons = "; ".join(str(reason) for reason in verdict.get("failures", ())) or "verdict says not verified"
+        verdict_json = dict(verdict)
+    if not verified:
+        raise SourceNotVerified(f"refusing to build unverified source {tarball.name}: {reasons}")
+    if digest != tarball.sha256:
+        raise SourceNotVerified(
+            f"refusing to build {tarball.name}: the verdict is about sha256 {digest}, the tarball is {tarball.sha256}"
+        )
+    return version, verdict_json
+
+
+def _copy_verified_bytes(tarball: FetchedFile, destination: Path) -> None:
+    """Copy the tarball into the private staging area, hashing exactly the bytes copied.
+
+    Unpacking the private copy (not the original path) is what makes "the bytes unpacked are the
+    bytes verified" true even if someone rewrites the original file meanwhile.
+    """
+    destination.parent.mkdir(parents=True)
+    digest = hashlib.sha256()
+    with tarball.path.open("rb") as source, destination.open("wb") as target:
+        while chunk := source.read(_READ_CHUNK):
+            digest.update(chunk)
+            target.write(chunk)
+    if digest.hexdigest() != tarball.sha256:
+        raise SourceNotVerified(
+            f"refusing to build {tarball.name}: its bytes changed since verification "
+            f"(verified {tarball.sha256}, now {digest.hexdigest()})"
+        )
+
+
+def _collect_pgo_profile(source_dir: Path, output: Path, settings: BuildSettings) -> str:
+    """Store every ``.gcda`` of the build tree in a deterministic tar; return its sha256.
+
+    Sorted names, fixed owner and mtime: the same profile always gives the same digest, so it can be
+    pinned in a recipe or published beside an attestation.
+    """
+    profiles = sorted(path for path in source_dir.rglob("*.gcda") if path.is_file())
+    with tarfile.open(output, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for path in profiles:
+            info = tarfile.TarInfo(path.relative_to(source_dir).as_posix())
+            info.size = path.stat().st_size
+            info.mtime = settings.source_date_epoch or 0
+            info.mode = 0o644
+            with path.open("rb") as data:
+                archive.addfile(info, data)
+    with output.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _install_pgo_profile(profile: FetchedFile, scratch: Path, source_dir: Path) -> None:
+    """Put a pinned profile's ``.gcda`` files in the build tree and mark the training run as done."""
+    copy = scratch / profile.name
+    _copy_verified_bytes(profile, copy)
+    with tarfile.open(copy) as archive:
+        members = archive.getmembers()
+        if not all(member.isfile() and member.name.endswith(".gcda") for member in members):
+            raise UnsafeArchive(f"{profile.name}: a PGO profile may hold only .gcda files")
+        try:
+            archive.extractall(source_dir, members=members, filter="data")
+        except tarfile.FilterError as error:
+            raise UnsafeArchive(f"{profile.name}: refused to unpack: {error}") from None
+    (source_dir / PGO_RUN_STAMP).touch()
+
+
+def _profile(recipe: Recipe, profile: str) -> tuple[str, ...]:
+    if recipe.build is None:
+        raise OperationalError(f"the CPython {recipe.series} recipe has no [build] section")
+    if profile not in recipe.build.profiles:
+        known = ", ".join(sorted(recipe.build.profiles))
+        raise OperationalError(f"the CPython {recipe.series} recipe has no profile {profile!r}; known: {known}")
+    return recipe.build.profiles[profile].configure
+
+
+def _keep_failed_logs(logs: Path, directory: Path, key: str) -> Path:
+    kept = directory / f"failed-{key[:16]}"
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(logs, kept)
+    return kept
+
+
+def _record(
+    *,
+    version: str,
+    tarball: FetchedFile,
+    recipe: Recipe,
+    profile: str,
+    configure: Sequence[str],
+    image: RootfsImage,
+    runner: Runner,
+    settings: BuildSettings,
+    variations: frozenset[str],
+    key: str,
+    timings: Mapping[str, float],
+) -> dict[str, Any]:
+    environment = {"name": image.name, "lock_sha256": image.lock_sha256, "rootfs_sha256": image.sha256}
+    inputs = {
+        "source": {"name": tarball.name, "sha256": tarball.sha256},
+        "recipe": {"series": recipe.series, "sha256": recipe.sha256, "profile": profile, "configure": list(configure)},
+        "environment": environment,
+        "runner": runner.name,
+        "settings": settings.to_json(),
+        "variations": sorted(variations),
+    }
+    return {
+        "format": REBUILD_FORMAT,
+        "version": version,
+        "profile": profile,
+        "environment": environment,
+        "runner": runner.name,
+        "settings": settings.to_json(),
+        "variations": sorted(variations),
+        "variation_descriptions": {name: VARIATIONS[name].description for name in sorted(variations)},
+        "source": {"name": tarball.name, "sha256": tarball.sha256},
+        "recipe": {"series": recipe.series, "sha256": recipe.sha256, "configure": list(configure)},
+        "source_date_epoch": settings.source_date_epoch,
+        "pip": "not installed (--with-ensurepip=no)"
+        if "--with-ensurepip=no" in configure
+        else "installed by the recipe's configure flags",
+        "cache_key": key,
+        "phase_seconds": dict(timings),
+        "reproducible": None,
+        "differences": [],
+        "inputs": inputs,
+    }

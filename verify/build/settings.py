@@ -1,0 +1,161 @@
+"""Every reproducibility setting of a rebuild, in one place, and the variations that perturb them.
+
+A :class:`BuildSettings` is pure data: the fixed in-sandbox paths, the environment variables, the
+umask, the parallelism, the hostname and user. :func:`apply_variations` returns the settings a
+``--vary`` build uses; the names follow reprotest's list so that a result reads the same as
+reprotest's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from verify.errors import OperationalError
+
+# The sandbox sees the rootfs read-only; only these mount points (created empty in every rootfs)
+# are writable. Build paths are chosen *below* them so a varied path needs no new mount point.
+BUILD_MOUNT = "/build"
+OUT_MOUNT = "/out"
+
+DEFAULT_BUILD_DIR = "/build/cpython"
+DEFAULT_DESTDIR = "/out/root"
+# reprotest-style alternatives: deeper, differently named, same mount.
+VARIED_BUILD_DIR = "/build/varied-build-path/cpython-rebuild"
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class Variation:
+    """One thing a second build may change, with a one-line description for reports."""
+
+    name: str
+    description: str
+
+
+VARIATIONS: Mapping[str, Variation] = {
+    variation.name: variation
+    for variation in (
+        Variation("build_path", f"build in {VARIED_BUILD_DIR} instead of {DEFAULT_BUILD_DIR}"),
+        Variation(
+            "time",
+            "no clock shift is available in the sandbox: the second build only runs later in wall-clock time",
+        ),
+        Variation("umask", "umask 002 instead of 022"),
+        Variation("locale", "LANG/LC_ALL fr_CH.UTF-8 instead of C.UTF-8"),
+        Variation("cpus", "make -j1 on one CPU instead of all CPUs"),
+        Variation("hostname", "hostname 'reprotest-varied' instead of 'build'"),
+        Variation("user", "run as uid/gid 65534 instead of root"),
+        Variation("timezone", "TZ=GMT+12 instead of UTC"),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSettings:
+    """The reproducibility settings of one build. Recorded verbatim in ``rebuild.json``."""
+
+    source_date_epoch: int | None = None
+    """Seconds since the epoch; None means "from the release" (the newest mtime in the tarball)."""
+    build_dir: str = DEFAULT_BUILD_DIR
+    destdir: str = DEFAULT_DESTDIR
+    tz: str = "UTC"
+    locale: str = "C.UTF-8"
+    pythonhashseed: str = "0"
+    umask: str = "022"
+    jobs: int = 0
+    """``make -j``; 0 means the number of CPUs the sandbox may use."""
+    cpus: int | None = None
+    """CPUs the sandbox may use (None: all)."""
+    hostname: str = "build"
+    user: str = "root"
+    file_prefix_map: bool = True
+    """Pass ``-ffile-prefix-map=BUILD_DIR=.`` so DWARF and ``__FILE__`` do not carry the build path."""
+
+    def __post_init__(self) -> None:
+        for path in (self.build_dir, self.destdir):
+            if not path.startswith("/") or ".." in path.split("/"):
+                raise OperationalError(f"sandbox path {path!r} must be absolute and without '..'")
+        if not (self.build_dir.startswith(BUILD_MOUNT + "/") and self.destdir.startswith(OUT_MOUNT + "/")):
+            raise OperationalError(f"build dir must be under {BUILD_MOUNT}/ and DESTDIR under {OUT_MOUNT}/")
+        if len(self.umask) != 3 or any(digit not in "01234567" for digit in self.umask):
+            raise OperationalError(f"umask {self.umask!r} is not three octal digits")
+
+    def make_jobs(self) -> int:
+        """The ``-j`` value: explicit, else the CPUs the sandbox gets, else this machine's."""
+        if self.jobs:
+            return self.jobs
+        return self.cpus or len(os.sched_getaffinity(0))
+
+    def environment(self) -> dict[str, str]:
+        """The complete environment of every build command (the sandbox starts empty)."""
+        if self.source_date_epoch is None:
+            raise OperationalError("SOURCE_DATE_EPOCH is not known yet: the source has not been unpacked")
+        env = {
+            "PATH": PATH,
+            "HOME": "/tmp",  # noqa: S108 - the sandbox's private tmpfs
+            "SOURCE_DATE_EPOCH": str(self.source_date_epoch),
+            "TZ": self.tz,
+            "LC_ALL": self.locale,
+            "LANG": self.locale,
+            "PYTHONHASHSEED": self.pythonhashseed,
+            # Not inherited from the host, but pinned so no tool guesses from a terminal.
+            "TERM": "dumb",
+        }
+        return env
+
+    def cflags(self) -> str:
+        """Extra compiler flags: the build path mapped away so it does not reach the object files."""
+        if not self.file_prefix_map:
+            return ""
+        return f"-ffile-prefix-map={self.build_dir}=."
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready record of every setting (part of the cache key and of ``rebuild.json``)."""
+        record = asdict(self)
+        record["make_jobs"] = self.make_jobs()
+        record["cflags"] = self.cflags()
+        return record
+
+
+def parse_variations(names: Iterable[str]) -> frozenset[str]:
+    """Validate ``--vary`` names (comma-separated values allowed); unknown names are an error."""
+    chosen: set[str] = set()
+    for item in names:
+        for name in item.split(","):
+            name = name.strip().replace("-", "_")
+            if not name:
+                continue
+            if name not in VARIATIONS:
+                known = ", ".join(VARIATIONS)
+                raise OperationalError(f"unknown variation {name!r}; known: {known}")
+            chosen.add(name)
+    return frozenset(chosen)
+
+
+def apply_variations(settings: BuildSettings, variations: frozenset[str]) -> BuildSettings:
+    """The settings of a build that differs from ``settings`` in exactly ``variations``."""
+    unknown = variations - VARIATIONS.keys()
+    if unknown:
+        raise OperationalError(f"unknown variation(s): {', '.join(sorted(unknown))}")
+    changes: dict[str, Any] = {}
+    if "build_path" in variations:
+        changes["build_dir"] = VARIED_BUILD_DIR
+    if "umask" in variations:
+        changes["umask"] = "002"
+    if "locale" in variations:
+        changes["locale"] = "fr_CH.UTF-8"
+    if "cpus" in variations:
+        changes["cpus"] = 1
+        changes["jobs"] = 1
+    if "hostname" in variations:
+        changes["hostname"] = "reprotest-varied"
+    if "user" in variations:
+        changes["user"] = "nobody"
+    if "timezone" in variations:
+        changes["tz"] = "GMT+12"
+    # "time" changes nothing in the settings: see its description.
+    return replace(settings, **changes)
