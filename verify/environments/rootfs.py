@@ -48,6 +48,7 @@ MOUNT_POINTS = ("/build", "/out", "/src")
 """Empty directories the runners bind the build tree, the output and the source onto."""
 
 _AUTOMOUNT_HOOKS = Path("/usr/share/mmdebstrap/hooks/file-mirror-automount")
+_CHROOT_CLEANED_TMP = Path("/tmp")  # noqa: S108 - see MmdebstrapBuilder: it must be /tmp itself
 _DPKG_QUERY_FORMAT = r"${Package}\t${Version}\t${Architecture}\n"
 
 
@@ -199,15 +200,23 @@ def _run_mmdebstrap(command: Sequence[str], env: dict[str, str], log: Path) -> N
         raise EnvironmentBuildError(f"mmdebstrap failed with exit {completed.returncode}: {tail[0]} (log: {log})")
 
 
+def _link_or_copy(source: Path, destination: Path) -> None:
+    """A hard link keeps the repository cheap; /tmp may be another filesystem, then copy."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
+
+
 @contextlib.contextmanager
-def _scratch_dir(cache: EnvironmentCache, prefix: str) -> Iterator[Path]:
+def _scratch_dir(parent: Path, prefix: str) -> Iterator[Path]:
     """A temporary directory removed afterwards, but never through a mount point.
 
     A failed mmdebstrap can leave its chroot's bind mounts (the file:// repository, /proc, /dev)
     behind; deleting recursively through them would delete host files. Unmount them first, and if
     any remains, leave the directory for a human rather than risk it.
     """
-    path = Path(tempfile.mkdtemp(dir=cache.scratch(), prefix=prefix))
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
     try:
         yield path
     finally:
@@ -254,13 +263,16 @@ class MmdebstrapBuilder:
             snapshot=resolve_snapshot(self.snapshot),
             progress=self.progress,
         )
-        with _scratch_dir(self.cache, "build-") as work:
+        # The repository must live under /tmp: mmdebstrap bind-mounts a file:// mirror at the same path
+        # inside the chroot and leaves the mount point's directories behind, and /tmp is the one place
+        # it empties (cleanup/tmp). Anywhere else, the cache's path would end up in the rootfs tarball
+        # and its digest would depend on where the cache lives.
+        with _scratch_dir(_CHROOT_CLEANED_TMP, "cpython-verify-rootfs-") as work:
             repository = work / "repo"
             repository.mkdir()
             entries = []
             for package, path in debs.items():
-                # Hard links keep the repository cheap; the cache and the scratch dir share a filesystem.
-                os.link(path, repository / package.filename)
+                _link_or_copy(path, repository / package.filename)
                 entries.append((package, deb_control(path.read_bytes())))
             index = flat_packages_index(entries).encode("utf-8")
             (repository / "Packages").write_bytes(index)
@@ -359,7 +371,7 @@ def resolve_lock(
     """
     mirror_url = resolve_mirror(spec.suite, mirror)
     cache = EnvironmentCache.at(cache_dir)
-    with _scratch_dir(cache, "lock-") as work:
+    with _scratch_dir(cache.scratch(), "lock-") as work:
         sources = work / "sources.sources"
         sources.write_text(deb822_sources(spec, mirror_url), encoding="utf-8")
         progress(f"resolving {', '.join(spec.include)} in {' '.join(spec.suites)} from {mirror_url}")
