@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -142,9 +144,12 @@ def test_real_rootfs_matches_the_lock_on_two_builds(tmp_path_factory: pytest.Tem
     image = ensure_environment("bookworm-cpython", cache_dir=cache_dir)
     assert image.sha256 == lock.rootfs_sha256 == sha256_file(image.tarball)
     assert image.lock_sha256 == lock.sha256
-    cache = EnvironmentCache.at(cache_dir)
-    digest, second = build_rootfs(lock, cache, MmdebstrapBuilder(cache))
+    # The second build gets its own cache outside /tmp: the rootfs digest must not depend on where a
+    # rebuilder keeps its cache (a cache under ~/.cache once leaked its path into the image).
+    elsewhere = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="cpython-verify-envtest-"))
+    cache = EnvironmentCache.at(elsewhere)
     try:
+        digest, second = build_rootfs(lock, cache, MmdebstrapBuilder(cache))
         assert digest == lock.rootfs_sha256
         with tarfile.open(second) as archive:
             names = set(archive.getnames())
@@ -157,6 +162,7 @@ def test_real_rootfs_matches_the_lock_on_two_builds(tmp_path_factory: pytest.Tem
         for mount_point in ("./build", "./out", "./src", "./usr/bin/gcc", "./usr/include/openssl/ssl.h"):
             assert mount_point in names
         # The scratch paths of this build appear nowhere in the image.
+        assert not any(elsewhere.name in name for name in names)
         assert str(cache.root).encode() not in second.read_bytes()
     finally:
-        second.unlink()
+        shutil.rmtree(elsewhere)

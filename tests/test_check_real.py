@@ -1,0 +1,63 @@
+"""Slow: the main job end to end on the real 3.13.5 release, as the README runs it.
+
+check = verify the signed source -> rebuild twice in the pinned environment -> compare with a peer ->
+sign an attestation; then the attestation is checked by a third party's command and fails after any
+byte change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "verify", *map(str, args)],
+        capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=3600, check=False,
+    )  # fmt: skip
+
+
+def test_check_verifies_rebuilds_compares_and_attests(tmp_path: Path, cpython_fixtures: Path) -> None:
+    # The environment cache is shared with the other slow tests (the rootfs is built once); the
+    # rebuild cache is this test's own, so both builds really run.
+    env = dict(os.environ, NO_COLOR="1")
+    key = tmp_path / "rebuilder.pem"
+    first = tmp_path / "first"
+    args = ("check", "3.13.5", "--from", cpython_fixtures, "--offline", "--key", key,
+            "--rebuild-cache", tmp_path / "rebuilds")  # fmt: skip
+    result = _cli(*args, "--out", first, "--json", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["format"] == "cpython-verify/check/v1" and summary["ok"] is True
+    assert summary["source"]["sha256"] == "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+    assert summary["rebuild"]["reproducible"] is True, summary["rebuild"]
+    assert summary["attestation"]["signed"] and summary["attestation"]["new_key"]
+    assert json.loads((first / "check.json").read_text()) == summary
+
+    # A second rebuilder (here: the same machine, from its cache) compares with the first as a peer.
+    second = _cli(*args, "--out", tmp_path / "second", "--peer", first, "--json", env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    peers = json.loads(second.stdout)["peers"]
+    assert [peer["identical"] for peer in peers] == [True]
+
+    # A third party checks the attestation with the public key and the published result.
+    attestation = first / "attestation.intoto.json"
+    public_key = Path(str(key) + ".pub")
+    checked = _cli("verify-attestation", attestation, "--key", public_key, "--result", first, env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    data = bytearray(attestation.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    tampered = tmp_path / "tampered.intoto.json"
+    tampered.write_bytes(bytes(data))
+    rejected = _cli("verify-attestation", tampered, "--key", public_key, "--result", first, env=env)
+    assert rejected.returncode in (1, 2), rejected.stdout + rejected.stderr
+    assert "Traceback" not in rejected.stdout + rejected.stderr
