@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verify.environments.interface import Bind, RootfsImage, Runner, RunResult, SandboxSpec
-from verify.errors import OperationalError, ToolMissing
+from verify.errors import ToolMissing
 
 # Top-level rootfs entries the sandbox provides itself (fresh /proc, /dev, /tmp) or must not see.
 _PROVIDED_BY_SANDBOX = frozenset({"proc", "dev", "tmp", "sys", "run", "build", "out", "src"})
@@ -126,35 +126,19 @@ def image_from_tarball(name: str, tarball: Path) -> RootfsImage:
 
 
 def runner_for(name: str) -> Runner:
-    """The runner called ``name``: the environments stage's if it provides one, else bwrap here."""
-    try:
-        from verify import environments
-    except ModuleNotFoundError:  # pragma: no cover - the package always exists
-        environments = None  # type: ignore[assignment]
-    get_runner = getattr(environments, "get_runner", None)
-    if get_runner is not None:
-        runner: Runner = get_runner(name)
-        return runner
-    if name != "bwrap":
-        raise OperationalError(f"runner {name!r} is not available in this build (only bwrap)")
-    return BwrapRunner()
+    """The environments stage's runner called ``name`` (``bwrap``, ``podman`` or ``docker``)."""
+    from verify.environments import get_runner
+
+    return get_runner(name)
 
 
 def image_for(name: str, *, cache_dir: Path | None = None, rootfs: Path | None = None) -> RootfsImage:
-    """The environment ``name``: a given rootfs tarball, or the environments stage's ``ensure_environment``."""
+    """The environment ``name``: a given rootfs tarball, or the pinned one ``ensure_environment`` builds."""
     if rootfs is not None:
         return image_from_tarball(name, rootfs)
-    try:
-        from verify import environments
-    except ModuleNotFoundError:  # pragma: no cover
-        environments = None  # type: ignore[assignment]
-    ensure = getattr(environments, "ensure_environment", None)
-    if ensure is None:
-        raise OperationalError(
-            f"environment {name!r} cannot be built by this build of cpython-verify; pass --rootfs TARBALL"
-        )
-    image: RootfsImage = ensure(name, cache_dir=cache_dir)
-    return image
+    from verify.environments import ensure_environment
+
+    return ensure_environment(name, cache_dir=cache_dir)
 
 
 __all__ = ["Bind", "BwrapRunner", "host_image", "image_for", "image_from_tarball", "runner_for"]
