@@ -211,3 +211,12 @@ def test_diffoscope_runs_on_differing_files_only(tmp_path: Path) -> None:
     (difference,) = comparison.differences
     assert difference.path == "changed.txt"
     assert difference.diffoscope is not None and "+two" in difference.diffoscope
+
+
+def test_build_path_guess_is_not_fooled_by_path_like_noise_in_binary_data() -> None:
+    """Two build dirs that share no suffix (build-one / build-two) against a stray "/I" from binary data:
+    the pair sharing a parent directory wins (it once lost a tie to the shorter noise token)."""
+    from verify.compare.paths import guess_build_paths
+
+    one, two = "/tmp/pytest-of-root/pytest-7/test_x0/build-one", "/tmp/pytest-of-root/pytest-7/test_x0/build-two"
+    assert guess_build_paths(["/I", one], [two]) == (one, two)

@@ -7,6 +7,7 @@ left is the pair of build paths. The most frequent pair wins; a packager can the
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -57,8 +58,11 @@ def guess_build_paths(only_a: Iterable[str], only_b: Iterable[str]) -> tuple[str
         for token_b in tokens_b:
             pair = prefix_pair(token_a, token_b)
             if pair is not None:
-                # Longer shared suffixes are stronger evidence than two unrelated paths.
-                votes[pair] += 1 + (len(token_a) - len(pair[0]))
+                # Longer shared suffixes and prefixes are stronger evidence than two unrelated paths:
+                # /tmp/x/build-one vs /tmp/x/build-two share no suffix but a long prefix, while a stray
+                # "/I" in binary data paired with anything shares next to nothing.
+                shared_prefix = len(os.path.commonpath([token_a, token_b]))
+                votes[pair] += 1 + (len(token_a) - len(pair[0])) + shared_prefix
     if not votes:
         return None
     best = max(votes.items(), key=lambda item: (item[1], -len(item[0][0]), item[0]))
