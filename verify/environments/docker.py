@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verify.environments.errors import RunnerError
-from verify.environments.fetch import sha256_file
 from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
 from verify.environments.podman import container_run_options, image_tag
-from verify.environments.sandbox import check_spec, run_process
-from verify.errors import ToolMissing, VerificationFailed
+from verify.environments.sandbox import check_spec, import_rootfs_image, run_process
+from verify.errors import ToolMissing
 
 
 def docker_run_command(tag: str, command: Sequence[str], spec: SandboxSpec, *, interactive: bool = False) -> list[str]:
@@ -56,18 +55,7 @@ class DockerRunner(Runner):
 
     def ensure_image(self, image: RootfsImage) -> str:
         """Import the tarball as an image tagged with its digest, unless already present."""
-        tag = image_tag(image, engine="docker")
-        exists = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False)
-        if exists.returncode == 0:
-            return tag
-        actual = sha256_file(image.tarball)
-        if actual != image.sha256:
-            raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
-        imported = subprocess.run(["docker", "import", str(image.tarball), tag], capture_output=True, check=False)
-        if imported.returncode != 0:
-            message = imported.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
-            raise RunnerError(f"docker import of {image.tarball} failed: {message[0]}")
-        return tag
+        return import_rootfs_image("docker", image, image_tag(image, engine="docker"), exists=("image", "inspect"))
 
     def run(
         self,

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import resource
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from verify.environments.errors import RunnerError
-from verify.environments.fetch import sha256_file
 from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
-from verify.environments.sandbox import check_spec, cpu_selection, run_process, user_ids
-from verify.errors import ToolMissing, VerificationFailed
+from verify.environments.sandbox import check_spec, cpu_selection, import_rootfs_image, run_process, user_ids
+from verify.errors import ToolMissing
 
 NOFILE = 20000
 NPROC = 8192
@@ -102,20 +99,7 @@ class PodmanRunner(Runner):
 
     def ensure_image(self, image: RootfsImage) -> str:
         """Import the tarball as an image tagged with its digest, unless already present."""
-        tag = image_tag(image)
-        exists = subprocess.run(["podman", "image", "exists", tag], capture_output=True, check=False)
-        if exists.returncode == 0:
-            return tag
-        actual = sha256_file(image.tarball)
-        if actual != image.sha256:
-            raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
-        imported = subprocess.run(
-            ["podman", "import", "--quiet", str(image.tarball), tag], capture_output=True, check=False
-        )
-        if imported.returncode != 0:
-            message = imported.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
-            raise RunnerError(f"podman import of {image.tarball} failed: {message[0]}")
-        return tag
+        return import_rootfs_image("podman", image, image_tag(image), exists=("image", "exists"))
 
     def run(
         self,

@@ -11,8 +11,10 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from verify.environments.interface import Bind, RunResult, SandboxSpec
-from verify.errors import OperationalError
+from verify.environments.errors import RunnerError
+from verify.environments.fetch import sha256_file
+from verify.environments.interface import Bind, RootfsImage, RunResult, SandboxSpec
+from verify.errors import OperationalError, VerificationFailed
 
 NOBODY = (65534, 65534)
 """uid/gid of Debian's ``nobody``/``nogroup``: the unprivileged build user of the ``user`` variation."""
@@ -92,3 +94,22 @@ def run_process(argv: Sequence[str], *, log_path: Path | None, interactive: bool
     with log_path.open("wb") as log:
         completed = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)
     return RunResult(returncode=completed.returncode, log_path=log_path)
+
+
+def import_rootfs_image(engine: str, image: RootfsImage, tag: str, *, exists: Sequence[str]) -> str:
+    """Import ``image``'s tarball into a container engine (podman, docker) as ``tag``, unless present.
+
+    ``exists`` is the engine's command that succeeds when ``tag`` is already there. The tarball's
+    digest is checked before import, so a tampered tarball never becomes an image.
+    """
+    if subprocess.run([engine, *exists, tag], capture_output=True, check=False).returncode == 0:
+        return tag
+    actual = sha256_file(image.tarball)
+    if actual != image.sha256:
+        raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
+    import_argv = [engine, "import", *(["--quiet"] if engine == "podman" else []), str(image.tarball), tag]
+    imported = subprocess.run(import_argv, capture_output=True, check=False)
+    if imported.returncode != 0:
+        message = imported.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise RunnerError(f"{engine} import of {image.tarball} failed: {message[0]}")
+    return tag
