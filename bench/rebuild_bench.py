@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from verify.build import BuildSettings, RebuildCache, rebuild, unpack_release
-from verify.build.outputs import write_manifest_for
-from verify.build.sandbox import BwrapRunner, image_from_tarball
 from verify.environments.interface import Bind, SandboxSpec
 from verify.models import FetchedFile
+from verify.rebuild import BuildSettings, RebuildCache, rebuild, unpack_release
+from verify.rebuild.outputs import write_manifest_for
+from verify.rebuild.sandbox import BwrapRunner, image_from_tarball
 from verify.recipes import load_recipe
 
 DEFAULT_TARBALL = Path(__file__).resolve().parent.parent.parent / "shared/fixtures/cpython/Python-3.13.5.tar.xz"

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from verify.build import BuildSettings, RebuildCache, RebuildResult, rebuild, unpack_release
-from verify.build.outputs import diff_trees
-from verify.build.sandbox import BwrapRunner, image_for, image_from_tarball, runner_for
-from verify.build.variations import compare_results
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.models import FetchedFile
+from verify.rebuild import BuildSettings, RebuildCache, RebuildResult, rebuild, unpack_release
+from verify.rebuild.outputs import diff_trees
+from verify.rebuild.sandbox import BwrapRunner, image_for, image_from_tarball, runner_for
+from verify.rebuild.variations import compare_results
 from verify.recipes import load_recipe
 
 pytestmark = pytest.mark.slow

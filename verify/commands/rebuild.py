@@ -23,7 +23,10 @@ from typing import Any
 
 import click
 
-from verify.build import (
+from verify.commands.options import source_options
+from verify.errors import EXIT_FAILED, OperationalError
+from verify.models import FetchedFile, SourceVerdict
+from verify.rebuild import (
     VARIATIONS,
     BuildFailed,
     BuildSettings,
@@ -32,13 +35,10 @@ from verify.build import (
     default_cache_dir,
     parse_variations,
 )
-from verify.build.core import rebuild as run_rebuild
-from verify.build.outputs import write_json_atomically
-from verify.build.sandbox import image_for, runner_for
-from verify.build.variations import Comparison, bisect_variations, compare_results
-from verify.commands.options import source_options
-from verify.errors import EXIT_FAILED, OperationalError
-from verify.models import FetchedFile, SourceVerdict
+from verify.rebuild.core import rebuild as run_rebuild
+from verify.rebuild.outputs import write_json_atomically
+from verify.rebuild.sandbox import image_for, runner_for
+from verify.rebuild.variations import Comparison, bisect_variations, compare_results
 from verify.releases import Version
 
 _RESULT_MARKER = "rebuild.json"

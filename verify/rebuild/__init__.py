@@ -5,8 +5,8 @@ Public API: :func:`rebuild` (one build), :func:`rebuild_twice` / :func:`bisect_v
 reproducibility setting in one place), :class:`RebuildCache`.
 """
 
-from verify.build.cache import RebuildCache, cache_key, default_cache_dir
-from verify.build.core import (
+from verify.rebuild.cache import RebuildCache, cache_key, default_cache_dir
+from verify.rebuild.core import (
     PHASES,
     REBUILD_FORMAT,
     BuildFailed,
@@ -17,7 +17,7 @@ from verify.build.core import (
     rebuild,
     unpack_release,
 )
-from verify.build.settings import VARIATIONS, BuildSettings, apply_variations, parse_variations
+from verify.rebuild.settings import VARIATIONS, BuildSettings, apply_variations, parse_variations
 
 __all__ = [
     "PHASES",

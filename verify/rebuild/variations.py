@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from verify.build.core import RebuildResult
-from verify.build.outputs import Difference, diff_trees, group_by_kind
+from verify.rebuild.core import RebuildResult
+from verify.rebuild.outputs import Difference, diff_trees, group_by_kind
 
 BuildFunction = Callable[[frozenset[str]], RebuildResult]
 

@@ -20,13 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from verify.build.cache import RebuildCache, cache_key
-from verify.build.logs import DEFAULT_LOG_CAP, cap_log, log_tail
-from verify.build.outputs import write_json_atomically, write_manifest_for
-from verify.build.settings import BUILD_MOUNT, OUT_MOUNT, VARIATIONS, BuildSettings, apply_variations
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.errors import OperationalError, UnsafeArchive, VerificationFailed
 from verify.models import FetchedFile, SourceVerdict
+from verify.rebuild.cache import RebuildCache, cache_key
+from verify.rebuild.logs import DEFAULT_LOG_CAP, cap_log, log_tail
+from verify.rebuild.outputs import write_json_atomically, write_manifest_for
+from verify.rebuild.settings import BUILD_MOUNT, OUT_MOUNT, VARIATIONS, BuildSettings, apply_variations
 from verify.recipes import Recipe
 from verify.unpack import safe_unpack
 

@@ -22,7 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from verify.build import (
+from verify.environments.interface import RootfsImage, RunResult, SandboxSpec
+from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, UnsafeArchive
+from verify.manifest import read_manifest
+from verify.models import FetchedFile
+from verify.rebuild import (
     BuildFailed,
     BuildSettings,
     RebuildCache,
@@ -34,14 +38,10 @@ from verify.build import (
     rebuild,
     unpack_release,
 )
-from verify.build.logs import cap_log, log_tail
-from verify.build.outputs import diff_trees, write_json_atomically
-from verify.build.sandbox import BwrapRunner, host_image
-from verify.build.variations import bisect_variations, rebuild_twice
-from verify.environments.interface import RootfsImage, RunResult, SandboxSpec
-from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, UnsafeArchive
-from verify.manifest import read_manifest
-from verify.models import FetchedFile
+from verify.rebuild.logs import cap_log, log_tail
+from verify.rebuild.outputs import diff_trees, write_json_atomically
+from verify.rebuild.sandbox import BwrapRunner, host_image
+from verify.rebuild.variations import bisect_variations, rebuild_twice
 from verify.recipes import Recipe, parse_recipe
 
 TINY = Path(__file__).parent / "data" / "tinyproject"
@@ -287,8 +287,8 @@ def test_cancelled_build_leaves_no_entry_no_staging_and_no_process(tiny: Fetched
         import json, sys
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_build import build, make_tarball
-        from verify.build import RebuildCache
+        from test_rebuild import build, make_tarball
+        from verify.rebuild import RebuildCache
         tiny = make_tarball(Path({str(tmp_path / "cancel.tar.gz")!r}))
         build(tiny, RebuildCache(Path({str(cache_root)!r})), "--sleep=61.37")
         """
