@@ -28,25 +28,22 @@ from verify.attest import (
     TrustedIdentities,
     TrustedKeys,
     TrustPolicy,
-    build_content,
-    build_statement,
     check_subjects,
     decide,
     load_claims,
-    load_private_key,
     load_public_key,
     our_claim,
-    sign_offline,
     verify_attestation_file,
 )
 from verify.attest.inputs import describe_subjects
 from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in
+from verify.attest.signing import OfflineKeySigner, sign_result
 from verify.attest.verification import mismatches
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
 from verify.fsutil import write_atomic
+from verify.result import ResultDir
 
 F = TypeVar("F", bound=Callable[..., Any])
-PASSPHRASE_VARIABLE = "CPYTHON_VERIFY_KEY_PASSPHRASE"  # noqa: S105 (the variable's name, not a secret)
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
@@ -97,18 +94,13 @@ def attest(
     if manifest is None or source_verdict is None or rebuild_record is None:
         raise click.UsageError("give RESULT_DIR, or all of --manifest, --source-verdict and --rebuild")
     inputs = RebuildInputs(manifest=manifest, source_verdict=source_verdict, rebuild=rebuild_record)
-    content = build_content(inputs, rebuilder_id=rebuilder_id or default_rebuilder_id())
-    statement = build_statement(content)
-    if key_path is not None:
-        passphrase = os.environ.get(PASSPHRASE_VARIABLE)
-        envelope = sign_offline(statement, load_private_key(key_path, passphrase.encode() if passphrase else None))
-        suffix = "attestation.intoto.json"
-    else:
-        envelope = SigstoreSigning(token=identity_token).sign(statement)
-        suffix = "attestation.sigstore.json"
-    target = out_path or (result_dir / suffix if result_dir is not None else Path(suffix))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, envelope)
+    signer: OfflineKeySigner | SigstoreSigning = (
+        OfflineKeySigner.from_environment(key_path) if key_path is not None else SigstoreSigning(token=identity_token)
+    )
+    default_name = ResultDir.SIGSTORE_ATTESTATION if signer.sigstore else ResultDir.OFFLINE_ATTESTATION
+    target = out_path or (result_dir / default_name if result_dir is not None else Path(default_name))
+    signed = sign_result(inputs, signer, rebuilder_id=rebuilder_id or default_rebuilder_id(), out=target)
+    content = signed.content
     click.echo(f"attestation: {target}")
     click.echo(f"predicate: {content.predicate.verdict} (CPython {content.predicate.version}, "
                f"profile {content.predicate.recipe.profile})")
