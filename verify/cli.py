@@ -52,7 +52,9 @@ class _LazyGroup(click.Group):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # that stage is not part of this build yet
+            # A command whose own module is absent (a trimmed install) is left out of the CLI; a module
+            # that fails to import one of *its* dependencies is a real error and surfaces.
+            if exc.name == module_name:
                 return None
             raise
         command: click.Command = getattr(module, attribute)
