@@ -24,6 +24,7 @@ from typing import Any
 import click
 
 from verify.commands.options import source_options
+from verify.environments import get_runner, image_for
 from verify.errors import EXIT_FAILED, OperationalError
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild import (
@@ -37,7 +38,6 @@ from verify.rebuild import (
 )
 from verify.rebuild.core import rebuild as run_rebuild
 from verify.rebuild.outputs import write_json_atomically
-from verify.rebuild.sandbox import image_for, runner_for
 from verify.rebuild.variations import Comparison, bisect_variations, compare_results
 from verify.releases import Version
 
@@ -164,7 +164,7 @@ def rebuild_release(params: dict[str, Any]) -> tuple[RebuildResult, Comparison |
     recipe = load_recipe(version.series, params.get("recipes_dir"))
     if recipe.build is None:
         raise OperationalError(f"the CPython {recipe.series} recipe has no [build] section")
-    runner = runner_for(params["runner_name"])
+    runner = get_runner(params["runner_name"])
     runner.check_available()
     image = image_for(recipe.build.environment, cache_dir=params.get("cache_dir"), rootfs=params["rootfs"])
     cache = RebuildCache(params["rebuild_cache"] or default_cache_dir())
