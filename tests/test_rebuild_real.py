@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import BwrapWithoutDevShmAndPtmx
 
 from verify.compare.engine import diff_manifests
+from verify.environments import get_runner, image_for, image_from_tarball
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.manifest import Manifest, scan_tree
 from verify.models import FetchedFile
 from verify.rebuild import BuildSettings, RebuildCache, RebuildResult, rebuild, unpack_release
-from verify.rebuild.sandbox import BwrapRunner, image_for, image_from_tarball, runner_for
 from verify.rebuild.variations import compare_results
 from verify.recipes import BuildSpec, load_recipe
 from verify.result import ResultDir
@@ -46,8 +47,8 @@ def image() -> RootfsImage:
 
 @pytest.fixture(scope="session")
 def runner() -> Runner:
-    """The runner the command uses (the environments stage's bwrap runner when present)."""
-    return runner_for("bwrap")
+    """The runner the command uses by default: the shipped bwrap runner."""
+    return get_runner("bwrap")
 
 
 @pytest.fixture(scope="session")
@@ -152,8 +153,8 @@ def test_pyconfig_h_changes_without_dev_shm_and_ptmx_and_our_sandbox_has_them(
     tarball: FetchedFile, image: RootfsImage, runner: Runner, tmp_path: Path
 ) -> None:
     full = _configure_only(tarball, image, runner, tmp_path / "full", "full.log")
-    # The same rootfs, run by this stage's own bwrap runner with /dev/shm and /dev/ptmx left out.
-    crippled_runner = BwrapRunner(rootfs_cache=tmp_path / "rootfs", with_dev_shm_and_ptmx=False)
+    # The same rootfs, run by the shipped bwrap runner with /dev/shm and /dev/ptmx left out.
+    crippled_runner = BwrapWithoutDevShmAndPtmx()
     crippled = _configure_only(tarball, image, crippled_runner, tmp_path / "crippled", "crippled.log")
     assert full != crippled
     assert "#define HAVE_DEV_PTMX 1" in full and "#define HAVE_DEV_PTMX 1" not in crippled

@@ -181,9 +181,9 @@ class CheckOutcome:
 
 def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None) -> RebuildOutcome:
     """Verify the source, build (twice with ``request.twice``), and publish the result directory."""
+    from verify.environments import get_runner, image_for
     from verify.rebuild.cache import RebuildCache, default_cache_dir
     from verify.rebuild.core import rebuild
-    from verify.rebuild.sandbox import image_for, runner_for
     from verify.rebuild.settings import BuildSettings
     from verify.rebuild.variations import bisect_variations, compare_results
     from verify.recipes import load_recipe
@@ -195,7 +195,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     if request.profile not in recipe.build.profiles:
         known = ", ".join(sorted(recipe.build.profiles))
         raise OperationalError(f"the CPython {recipe.series} recipe has no profile {request.profile!r}; known: {known}")
-    runner = runner_for(request.runner)
+    runner = get_runner(request.runner)
     runner.check_available()
     verdict = verify_release_source(request.version, request.source)
     tarball = require_verified(verdict)
