@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from verify.attest import check_subjects, verify_attestation_file
-from verify.attest.verification import mismatches
+from verify.attest.verification import check_tree, mismatches
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK
 
@@ -39,7 +39,9 @@ def verify_attestation(
     trust = build_trust(keys, identities, issuers)
     verified = verify_attestation_file(attestation, trust)
     checks = check_subjects(verified, artifacts=artifacts, result_dir=result_dir)
+    tree = check_tree(verified, result_dir) if result_dir is not None else None
     failed = mismatches(checks)
+    differing = tree.failures() if tree is not None else []
     if as_json:
         from verify.attest.predicate import predicate_to_json
 
@@ -47,6 +49,11 @@ def verify_attestation(
             "signer": verified.signer,
             "subjects": [{"name": s.name, "sha256": s.sha256} for s in verified.subjects],
             "checked": [{"name": c.name, "path": str(c.path), "ok": c.ok} for c in checks],
+            "tree": None if tree is None else {
+                "root": str(tree.root), "ok": tree.ok, "attested_paths": tree.attested_paths,
+                "problems": list(tree.problems),
+                "findings": [{"path": f.path, "changes": list(f.changes), "detail": f.detail} for f in tree.findings],
+            },
             "predicate": predicate_to_json(verified.predicate),
         }, indent=2, sort_keys=True))
     else:
@@ -55,9 +62,14 @@ def verify_attestation(
         click.echo(f"predicate: valid; CPython {predicate.version} profile {predicate.recipe.profile}: "
                    f"{predicate.verdict}; rebuilt by {predicate.rebuilder.id}")
         for check in checks:
-            click.echo(f"  {'ok      ' if check.ok else 'MISMATCH'} {check.name} ({check.path})")
+            state = "ok      " if check.ok else "MISMATCH" if check.actual is not None else "MISSING "
+            click.echo(f"  {state} {check.name} ({check.path})")
         if not checks:
             click.echo("subjects: not checked against local files (give --artifact or --result)")
+        if tree is not None:
+            click.echo(f"tree: {tree.summary()}")
     for line in failed:
         click.echo(f"cpython-verify: subject digest mismatch: {line}", err=True)
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+    for line in differing:
+        click.echo(f"cpython-verify: not as attested: {line}", err=True)
+    sys.exit(EXIT_FAILED if failed or differing else EXIT_OK)
