@@ -50,7 +50,7 @@ def test_two_of_three_agree(fleet: dict[str, Path]) -> None:
     assert len(verdict["agreeing"]) == 2
     [dissent] = verdict["dissenting"]
     assert dissent["origin"].endswith("carol.intoto.json")
-    assert dissent["files"] == [{"path": "opt/python/lib/python3.13/LICENSE.txt", "change": "content"}]
+    assert dissent["files"] == [{"path": "opt/python/lib/python3.13/LICENSE.txt", "changes": ["content"]}]
 
 
 def test_text_output_names_the_dissenter_and_file(fleet: dict[str, Path]) -> None:

@@ -23,7 +23,6 @@ from typing import Final
 from verify.attest.errors import AttestationError
 from verify.attest.inputs import MANIFEST_SUBJECT, load_manifest, sha256_file, tree_digest
 from verify.attest.verification import TrustPolicy, verify_attestation_file
-from verify.compare import model as compare_model
 from verify.compare.engine import diff_manifests
 from verify.errors import VerifyError
 from verify.manifest import Manifest
@@ -35,36 +34,21 @@ MAX_LISTED_FILES: Final = 50
 
 @dataclass(frozen=True, slots=True)
 class FileDifference:
-    """One path on which two install trees differ."""
+    """One path on which a peer's install tree differs from the reference."""
 
     path: str
-    change: str
-    """``content``, ``mode``, ``kind``, ``target``, ``only-in-reference`` or ``only-in-peer``."""
-
-
-# The comparison stage's change names, in the order that says most about a peer's tree, mapped to the
-# words the peers verdict uses (its side A is our reference, side B the peer).
-_PEER_CHANGE = {
-    compare_model.ONLY_IN_A: "only-in-reference",
-    compare_model.ONLY_IN_B: "only-in-peer",
-    compare_model.TYPE: "kind",
-    compare_model.CONTENT: "content",
-    compare_model.LINK_TARGET: "target",
-    compare_model.MODE: "mode",
-}
+    changes: tuple[str, ...]
+    """The compare stage's names (:data:`verify.compare.model.CHANGES`); side A is the reference, side B
+    the peer, so ``only-in-a`` is a path only the reference has."""
 
 
 def compare_manifests(reference: Manifest, other: Manifest) -> tuple[FileDifference, ...]:
     """The paths on which a peer's attested tree differs from the reference, in path order.
 
-    Reuses the comparison stage's manifest diff, so peers and ``compare`` never disagree on what
-    counts as a difference; each path is named by its most telling change.
+    Reuses the comparison stage's manifest diff and its names, so peers and ``compare`` never
+    disagree on what counts as a difference or what it is called.
     """
-    differences = []
-    for difference in diff_manifests(reference, other):
-        change = next(name for key, name in _PEER_CHANGE.items() if key in difference.changes)
-        differences.append(FileDifference(difference.path, change))
-    return tuple(differences)
+    return tuple(FileDifference(d.path, d.changes) for d in diff_manifests(reference, other))
 
 
 @dataclass(frozen=True, slots=True)

@@ -375,16 +375,6 @@ def mismatches(checks: Iterable[SubjectCheck]) -> list[str]:
 
 # --------------------------------------------------------------------------- the whole install tree
 
-# How each kind of difference the comparison stage reports reads in a finding, attested side first.
-_FINDING_WORDS: Final = {
-    compare_model.ONLY_IN_A: "missing",
-    compare_model.ONLY_IN_B: "extra",
-    compare_model.TYPE: "type",
-    compare_model.CONTENT: "content",
-    compare_model.MODE: "mode",
-    compare_model.LINK_TARGET: "link-target",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class TreeFinding:
@@ -393,7 +383,9 @@ class TreeFinding:
     path: str
     """The path inside the install tree, as the manifest spells it."""
     changes: tuple[str, ...]
-    """``missing``, ``extra``, or any of ``type``, ``content``, ``mode``, ``link-target``."""
+    """The compare stage's names (:data:`verify.compare.model.CHANGES`): ``only-in-a`` is attested but
+    missing, ``only-in-b`` is present but not attested, else any of ``type``, ``mode``, ``link-target``,
+    ``content``."""
     detail: str
     """What was found and what was attested, in one line."""
 
@@ -435,8 +427,7 @@ def tree_findings(attested: Manifest, actual: Manifest) -> tuple[TreeFinding, ..
     """
     findings = []
     for difference in diff_manifests(attested, actual):
-        changes = tuple(_FINDING_WORDS[change] for change in difference.changes)
-        findings.append(TreeFinding(difference.path, changes, _describe(difference)))
+        findings.append(TreeFinding(difference.path, difference.changes, _describe(difference)))
     return tuple(findings)
 
 

@@ -117,7 +117,7 @@ def _verdict_json(verdict: PeersVerdict) -> dict[str, Any]:
                 "tree_sha256": d.tree_sha256,
                 "files": None
                 if d.differences is None
-                else [{"path": f.path, "change": f.change} for f in d.differences],
+                else [{"path": f.path, "changes": list(f.changes)} for f in d.differences],
                 "note": d.note,
             }
             for d in verdict.dissenting
@@ -139,7 +139,7 @@ def _print_verdict(verdict: PeersVerdict) -> None:
             continue
         click.echo(f"             {len(dissent.differences)} path(s) differ")
         for difference in dissent.differences[:MAX_LISTED_FILES]:
-            click.echo(f"             {difference.change:18} {difference.path}")
+            click.echo(f"             {','.join(difference.changes):18} {difference.path}")
         if len(dissent.differences) > MAX_LISTED_FILES:
             click.echo(f"             ... and {len(dissent.differences) - MAX_LISTED_FILES} more")
     for rejected in verdict.rejected:
