@@ -471,6 +471,25 @@ def test_twice_reports_differences_by_kind_and_bisect_names_the_culprits(
     assert report["culprits"]["umask"] is True and not bisected.reproducible
 
 
+def test_twice_and_compare_name_the_same_differences_the_same_way(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
+    """One diff: --twice's record and `compare` of the same two result directories agree path by path,
+    in kind, change names and the comparator's category."""
+    from verify.compare import compare_paths
+
+    cache = RebuildCache(tmp_path / "cache")
+    spec = tiny_recipe().build
+    assert spec is not None
+    check = rebuild_twice(lambda v: build(tiny, cache, variations=v), frozenset({"build_path", "umask"}), spec)
+    assert check.differences
+    compared = compare_paths(Path(check.first), Path(check.second))
+    from_compare = {
+        (d.path, d.kind, d.changes, d.comparison.category if d.comparison else None) for d in compared.differences
+    }
+    assert {(d.path, d.kind, d.changes, d.category) for d in check.differences} == from_compare
+
+
 def test_user_hostname_timezone_cpus_variations_run_and_change_nothing_here(
     tiny: FetchedFile, build: Build, tmp_path: Path
 ) -> None:

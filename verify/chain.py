@@ -306,6 +306,7 @@ def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> Re
             elif source.exists():
                 shutil.copy2(source, staging / name)
         staged.write_record(record)
+        _make_readable(staged.logs)
         old = None
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
@@ -317,6 +318,19 @@ def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> Re
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ResultDir(out_dir)
+
+
+def _make_readable(directory: Path) -> None:
+    """Logs are written under whatever umask the build ran with (a root shell's may be 077); a result is
+    read by the next, unprivileged step, so they are made world-readable. The install tree is left as
+    built: its modes are part of the output the manifest records."""
+    if not directory.is_dir():
+        return
+    directory.chmod(0o755)
+    for path in directory.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _link_or_copy(source: str, destination: str) -> None:
