@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import _imp
 import difflib
-import hashlib
 import json
 import multiprocessing
 import os
@@ -35,6 +34,7 @@ from typing import Final
 
 from verify.compare.comparators.config import sysconfig_vars
 from verify.errors import OperationalError
+from verify.fsutil import sha256_file
 from verify.manifest import ELF_KINDS, Manifest, ManifestEntry, detect_kind
 from verify.pyc import PycError, compare_pyc, parse_header
 from verify.releases import Version
@@ -482,11 +482,6 @@ def _elf_candidates(prefix: Path, stdlib: Path, series: str) -> list[str]:
     return found
 
 
-def _digest(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
-
-
 def _match(rel: str, by_name: dict[str, list[ManifestEntry]]) -> ManifestEntry | None:
     candidates = by_name.get(rel.rsplit("/", 1)[-1], [])
     exact = [e for e in candidates if e.path == rel or e.path.endswith("/" + rel)]
@@ -511,7 +506,7 @@ def _audit_elf(prefix: Path, stdlib: Path, version: Version, against: Manifest |
         entry = _match(rel, by_name)
         if entry is None:
             absent.append(Finding(rel, "not-in-rebuild", "no ELF file of this name in the rebuild"))
-        elif _digest(prefix / rel) == entry.sha256:
+        elif sha256_file(prefix / rel) == entry.sha256:
             matching += 1
         else:
             differing.append(Finding(rel, "differs-from-rebuild", f"sha256 differs from the rebuild's {entry.path}"))

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verify.environments.errors import EnvironmentBuildError
-from verify.environments.fetch import sha256_file
 from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
 from verify.environments.sandbox import check_spec, cpu_selection, run_process, user_ids
 from verify.errors import ToolMissing, VerificationFailed
+from verify.fsutil import sha256_file
 
 
 def bwrap_command(rootfs: Path, command: Sequence[str], spec: SandboxSpec, *, interactive: bool = False) -> list[str]:

@@ -19,6 +19,7 @@ import requests
 from verify.environments.apt_sources import SNAPSHOT_SETTING
 from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
 from verify.environments.lock import LockedPackage
+from verify.fsutil import sha256_file
 
 _CHUNK = 1 << 20
 _TIMEOUT = (15, 60)  # connect, read (seconds): a stalled mirror must not hang a rebuild forever
@@ -28,12 +29,6 @@ Progress = Callable[[str], None]
 
 def _quiet(_message: str) -> None:
     return None
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, streamed."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class DebCache:

@@ -31,7 +31,7 @@ from verify.environments.debian import (
     release_date,
 )
 from verify.environments.errors import EnvironmentBuildError, LockFileError, RootfsMismatch
-from verify.environments.fetch import DebCache, Progress, fetch_debs, sha256_file
+from verify.environments.fetch import DebCache, Progress, fetch_debs
 from verify.environments.interface import RootfsImage
 from verify.environments.lock import (
     EnvironmentLock,
@@ -43,6 +43,7 @@ from verify.environments.lock import (
     spec_path,
 )
 from verify.errors import ToolMissing
+from verify.fsutil import sha256_file
 
 MOUNT_POINTS = ("/build", "/out", "/src")
 """Empty directories the runners bind the build tree, the output and the source onto."""

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verify.environments.errors import RunnerError
-from verify.environments.fetch import sha256_file
 from verify.environments.interface import Bind, RootfsImage, RunResult, SandboxSpec
 from verify.errors import OperationalError, VerificationFailed
+from verify.fsutil import sha256_file
 
 NOBODY = (65534, 65534)
 """uid/gid of Debian's ``nobody``/``nogroup``: the unprivileged build user of the ``user`` variation."""

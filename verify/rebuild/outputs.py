@@ -8,7 +8,6 @@ generic manifest kinds do not separate.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from verify.fsutil import sha256_file
 from verify.manifest import Manifest, scan_tree, write_manifest
 
 
@@ -47,11 +47,6 @@ class Difference:
     """``content``, ``mode``, ``type``, ``only-in-first`` or ``only-in-second``."""
 
 
-def _digest(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
-
-
 def snapshot_tree(root: Path, *, workers: int | None = None) -> dict[str, TreeEntry]:
     """Every path under ``root`` (relative, POSIX), with the sha256 of every regular file.
 
@@ -66,7 +61,7 @@ def snapshot_tree(root: Path, *, workers: int | None = None) -> dict[str, TreeEn
             found.append((full.relative_to(root).as_posix(), full.lstat(), full))
     regular = [full for _, info, full in found if stat.S_ISREG(info.st_mode)]
     with ThreadPoolExecutor(max_workers=workers or len(os.sched_getaffinity(0))) as pool:
-        digests = dict(zip(regular, pool.map(_digest, regular), strict=True))
+        digests = dict(zip(regular, pool.map(sha256_file, regular), strict=True))
     entries: dict[str, TreeEntry] = {}
     for relative, info, full in found:
         if stat.S_ISLNK(info.st_mode):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from verify.errors import FetchError
+from verify.fsutil import sha256_file
 
 CACHE_SETTING = "CPYTHON_VERIFY_CACHE"
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -36,12 +37,6 @@ def default_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
     return base / "cpython-verify"
-
-
-def sha256_of(path: Path) -> str:
-    """The sha256 of a file's bytes, streamed."""
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 class PendingEntry:
@@ -115,7 +110,7 @@ class Cache:
         """The entry with digest ``sha256`` if present and intact; a corrupt entry is deleted."""
         path = self.path_for(sha256.lower())
         try:
-            actual = sha256_of(path)
+            actual = sha256_file(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
