@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ import click
 
 from verify.commands.options import source_options
 from verify.errors import EXIT_FAILED, OperationalError
+from verify.fsutil import make_result_directory, write_json_atomic
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild import (
     VARIATIONS,
@@ -36,7 +36,6 @@ from verify.rebuild import (
     parse_variations,
 )
 from verify.rebuild.core import rebuild as run_rebuild
-from verify.rebuild.outputs import write_json_atomically
 from verify.rebuild.sandbox import image_for, runner_for
 from verify.rebuild.variations import Comparison, bisect_variations, compare_results
 from verify.releases import Version
@@ -244,8 +243,7 @@ def _publish(baseline: RebuildResult, comparison: Comparison | None, out_dir: Pa
         if any(out_dir.iterdir()):
             raise OperationalError(f"--out {out_dir} exists and is not a cpython-verify result; not replacing it")
         out_dir.rmdir()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging = make_result_directory(out_dir.parent, f".{out_dir.name}.")
     try:
         for name in ("root", "logs"):
             if (baseline.result_dir / name).exists():
@@ -256,7 +254,7 @@ def _publish(baseline: RebuildResult, comparison: Comparison | None, out_dir: Pa
         record = dict(baseline.record)
         if comparison is not None:
             record.update(comparison.to_json())
-        write_json_atomically(staging / _RESULT_MARKER, record)
+        write_json_atomic(staging / _RESULT_MARKER, record)
         old = None
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"

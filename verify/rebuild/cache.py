@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from verify.fsutil import make_result_directory
+
 BUILD_LOGIC_VERSION = 1
 """Bumped whenever the build commands change, so old entries are not mistaken for new ones."""
 
@@ -78,7 +80,8 @@ class RebuildCache:
         """A fresh private directory on the cache's filesystem for building ``key``."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._remove_stale_staging()
-        return Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{key[:16]}-", dir=self.root))
+        # 0755, not mkdtemp's 0700: the committed entry is a result other users read.
+        return make_result_directory(self.root, f"{_STAGING_PREFIX}{key[:16]}-")
 
     def commit(self, staging: Path, key: str) -> Path:
         """Move a complete ``staging`` directory into place as the entry of ``key`` (replacing an old one)."""

@@ -22,11 +22,11 @@ from typing import Any, Protocol
 
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.errors import OperationalError, UnsafeArchive, VerificationFailed
-from verify.fsutil import sha256_file
+from verify.fsutil import sha256_file, write_json_atomic
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.cache import RebuildCache, cache_key
 from verify.rebuild.logs import DEFAULT_LOG_CAP, cap_log, log_tail
-from verify.rebuild.outputs import write_json_atomically, write_manifest_for
+from verify.rebuild.outputs import write_manifest_for
 from verify.rebuild.settings import BUILD_MOUNT, OUT_MOUNT, VARIATIONS, BuildSettings, apply_variations
 from verify.recipes import Recipe
 from verify.unpack import safe_unpack
@@ -216,8 +216,8 @@ def rebuild(
         record["manifest_sha256"] = manifest_sha256
         timings["manifest"] = round(time.monotonic() - started, 3)
         record["phase_seconds"] = dict(timings)
-        write_json_atomically(staging / "source-verdict.json", verdict_json)
-        write_json_atomically(staging / "rebuild.json", record)
+        write_json_atomic(staging / "source-verdict.json", verdict_json)
+        write_json_atomic(staging / "rebuild.json", record)
         sink.phase_finished("manifest", timings["manifest"])
         entry = cache.commit(staging, key)
     except BaseException:

@@ -8,10 +8,8 @@ generic manifest kinds do not separate.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -136,21 +134,6 @@ def group_by_kind(differences: tuple[Difference, ...]) -> dict[str, list[str]]:
     for difference in differences:
         groups.setdefault(difference.kind, []).append(difference.path)
     return {kind: sorted(paths) for kind, paths in sorted(groups.items())}
-
-
-def write_json_atomically(path: Path, data: Any) -> None:
-    """Deterministic JSON (sorted keys, trailing newline) written via a temporary file and ``os.replace``."""
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    descriptor, temporary = tempfile.mkstemp(prefix="." + path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_manifest_for(root: Path, inputs: Mapping[str, Any], path: Path) -> str:
