@@ -91,7 +91,7 @@ def source_checks(recipe: Recipe, options: SourceOptions) -> SourceChecks:
         raise OperationalError("--offline uses only --from directories; drop --mirror/--debian or --offline")
     if options.offline and not options.from_dirs:
         raise OperationalError("--offline needs at least one --from DIR")
-    cache = Cache(options.cache_dir) if options.cache_dir else Cache.default()
+    cache = Cache.at(options.cache_dir)
     client = HttpClient(HttpSettings())
     locations = build_locations(
         recipe,

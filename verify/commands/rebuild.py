@@ -32,8 +32,8 @@ from verify.rebuild import (
     BuildSettings,
     RebuildCache,
     RebuildResult,
-    default_cache_dir,
     parse_variations,
+    rebuild_cache_dir,
 )
 from verify.rebuild.core import rebuild as run_rebuild
 from verify.rebuild.sandbox import image_for, runner_for
@@ -133,7 +133,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
     "--rebuild-cache",
     "rebuild_cache",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where finished rebuilds are cached (default: $CPYTHON_VERIFY_CACHE/rebuilds).",
+    help="Where finished rebuilds are cached (default: the --cache root's rebuilds/).",
 )
 def rebuild(**params: Any) -> None:
     """Rebuild CPython VERSION from its verified source in the recipe's pinned sandbox."""
@@ -166,7 +166,7 @@ def rebuild_release(params: dict[str, Any]) -> tuple[RebuildResult, Comparison |
     runner = runner_for(params["runner_name"])
     runner.check_available()
     image = image_for(recipe.build.environment, cache_dir=params.get("cache_dir"), rootfs=params["rootfs"])
-    cache = RebuildCache(params["rebuild_cache"] or default_cache_dir())
+    cache = RebuildCache(rebuild_cache_dir(params.get("cache_dir"), params["rebuild_cache"]))
     settings = BuildSettings() if params["jobs"] is None else replace(BuildSettings(), jobs=params["jobs"])
 
     def build(chosen: frozenset[str]) -> RebuildResult:

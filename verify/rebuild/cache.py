@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -19,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from verify import fsutil
 from verify.fsutil import make_result_directory
 
 BUILD_LOGIC_VERSION = 1
@@ -50,13 +50,14 @@ def cache_key(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def default_cache_dir() -> Path:
-    """``$CPYTHON_VERIFY_CACHE/rebuilds`` or ``$XDG_CACHE_HOME/cpython-verify/rebuilds``."""
-    configured = os.environ.get("CPYTHON_VERIFY_CACHE")
-    if configured:
-        return Path(configured) / "rebuilds"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "cpython-verify" / "rebuilds"
+def rebuild_cache_dir(cache_root: Path | None = None, explicit: Path | None = None) -> Path:
+    """Where finished rebuilds are cached: ``explicit`` (``--rebuild-cache``), else ``<cache root>/rebuilds``.
+
+    ``cache_root`` is the ``--cache`` option (or None); the root itself is :func:`verify.fsutil.cache_root`.
+    """
+    if explicit is not None:
+        return explicit
+    return fsutil.cache_root(cache_root) / "rebuilds"
 
 
 class RebuildCache:

@@ -22,21 +22,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from verify.errors import FetchError
-from verify.fsutil import sha256_file
+from verify.fsutil import cache_root, sha256_file
 
-CACHE_SETTING = "CPYTHON_VERIFY_CACHE"
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
-
-
-def default_cache_dir() -> Path:
-    """``$CPYTHON_VERIFY_CACHE``, else ``$XDG_CACHE_HOME/cpython-verify``, else ``~/.cache/cpython-verify``."""
-    configured = os.environ.get(CACHE_SETTING)
-    if configured:
-        return Path(configured)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "cpython-verify"
 
 
 class PendingEntry:
@@ -88,9 +77,9 @@ class Cache:
         self.root = root
 
     @classmethod
-    def default(cls) -> Cache:
-        """The cache at :func:`default_cache_dir`."""
-        return cls(default_cache_dir())
+    def at(cls, explicit_root: Path | None = None) -> Cache:
+        """The download cache: the cache root itself (:func:`verify.fsutil.cache_root`)."""
+        return cls(cache_root(explicit_root))
 
     @property
     def _objects(self) -> Path:
