@@ -255,7 +255,7 @@ def test_unverified_source_is_not_attested(result: Path, keys) -> None:
 
 
 def test_not_reproducible_result_is_attested_with_its_differences(tmp_path: Path, tarball: Path, keys) -> None:
-    differing = [{"path": "opt/python/lib/python3.13/os.py", "kind": "text", "change": "content"}]
+    differing = [{"path": "opt/python/lib/python3.13/os.py", "kind": "python-source", "changes": ["content"]}]
     result = make_result(tmp_path / "differs", tarball, reproducible=False, differences=differing)
     assert run_cli("attest", result, "--key", keys[0]).returncode == 0
     verified = verify_attestation_file(result / "attestation.intoto.json", TrustedKeys((load_public_key(keys[1]),)))

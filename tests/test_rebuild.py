@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from verify.compare.engine import diff_manifests
 from verify.environments.interface import RootfsImage, RunResult, SandboxSpec
 from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, UnsafeArchive
 from verify.fsutil import make_result_directory, write_json_atomic
@@ -42,10 +43,10 @@ from verify.rebuild import (
     unpack_release,
 )
 from verify.rebuild.logs import cap_log, log_tail
-from verify.rebuild.outputs import diff_trees
 from verify.rebuild.sandbox import BwrapRunner, host_image
 from verify.rebuild.variations import bisect_variations, rebuild_twice
 from verify.recipes import Recipe, parse_recipe
+from verify.result import ResultDir
 
 TINY = Path(__file__).parent / "data" / "tinyproject"
 TINY_MTIME = 1_700_000_000
@@ -89,6 +90,14 @@ def tiny_recipe(*configure: str) -> Recipe:
         environment = "host"
         [build.profiles.default]
         configure = [{flags}]
+        [build.expect.build_path]
+        why = "the tiny project records its build directory in its sysconfigdata"
+        paths = ["**/_sysconfigdata_*.py"]
+        changes = ["content"]
+        [build.expect.umask]
+        why = "__pycache__ directories follow the umask"
+        paths = ["**/__pycache__"]
+        changes = ["mode"]
         """
     )
     return parse_recipe(text.encode(), Path("cpython-3.13.toml"))
@@ -148,26 +157,28 @@ def entries(cache: RebuildCache) -> list[Path]:
 def test_rebuild_writes_the_documented_result_layout(tiny: FetchedFile, tmp_path: Path) -> None:
     result = build(tiny, RebuildCache(tmp_path / "cache"))
     assert not result.from_cache
-    record = json.loads((result.result_dir / "rebuild.json").read_text())
-    assert record["format"] == "cpython-verify/rebuild/v1"
-    assert record["version"] == "1.0" and record["profile"] == "default" and record["runner"] == "bwrap"
-    assert set(record["environment"]) == {"name", "lock_sha256", "rootfs_sha256"}
-    assert record["reproducible"] is None and record["differences"] == [] and record["variations"] == []
+    record = ResultDir.open(result.result_dir).read_record()
+    assert record == result.record
+    assert json.loads(result.result.record_path.read_text())["format"] == "cpython-verify/rebuild/v2"
+    assert record.version == "1.0" and record.profile == "default" and record.inputs.runner == "bwrap"
+    assert record.inputs.environment.name == "host"
+    assert record.reproducibility is None and record.inputs.variations == ()
     # SOURCE_DATE_EPOCH comes from the release (the newest mtime in the tarball) and is recorded.
-    assert record["source_date_epoch"] == TINY_MTIME
-    assert record["settings"]["tz"] == "UTC" and record["settings"]["umask"] == "022"
-    assert record["settings"]["build_dir"] == "/build/cpython"
-    assert record["source"]["sha256"] == tiny.sha256
+    assert record.source_date_epoch == TINY_MTIME
+    assert record.inputs.settings["tz"] == "UTC" and record.inputs.settings["umask"] == "022"
+    assert record.inputs.settings["build_dir"] == "/build/cpython"
+    assert record.source.sha256 == tiny.sha256
     # The build saw exactly that epoch: the project writes the date it was given.
-    info = result.install_root / "opt/tiny/share/tiny/build-info.txt"
+    info = result.result.root / "opt/tiny/share/tiny/build-info.txt"
     assert info.read_text() == "built 2023-11-14T22:13:20Z\n"
-    hello = result.install_root / "opt/tiny/bin/hello"
+    hello = result.result.root / "opt/tiny/bin/hello"
     assert subprocess.run([hello], capture_output=True, check=True).stdout == b"hello from hello.c\n"
-    manifest = read_manifest(result.manifest_path)
+    manifest = read_manifest(result.result.manifest_path)
     assert manifest.by_path()["opt/tiny/bin/hello"].sha256 == hashlib.sha256(hello.read_bytes()).hexdigest()
     assert manifest.inputs["source"]["sha256"] == tiny.sha256
     assert manifest.inputs["settings"]["source_date_epoch"] == TINY_MTIME
-    assert record["manifest_sha256"] == hashlib.sha256(result.manifest_path.read_bytes()).hexdigest()
+    assert manifest.inputs == record.inputs.to_json(), "the manifest and the record name the same inputs"
+    assert record.manifest_sha256 == hashlib.sha256(result.result.manifest_path.read_bytes()).hexdigest()
     assert json.loads((result.result_dir / "source-verdict.json").read_text())["verified"] is True
     assert {p.name for p in (result.result_dir / "logs").iterdir()} == {"configure.log", "make.log", "install.log"}
     assert not (result.result_dir / "build").exists(), "the build tree is not part of the result"
@@ -363,7 +374,7 @@ def test_two_builds_with_nothing_varied_are_identical(tiny: FetchedFile, tmp_pat
     first = build(tiny, RebuildCache(tmp_path / "one"))
     second = build(tiny, RebuildCache(tmp_path / "two"))
     assert first.cache_key == second.cache_key
-    assert diff_trees(first.install_root, second.install_root) == ()
+    assert diff_manifests(first.result.read_manifest(), second.result.read_manifest()) == ()
 
 
 def test_twice_reports_differences_by_kind_and_bisect_names_the_culprits(tiny: FetchedFile, tmp_path: Path) -> None:
@@ -372,32 +383,38 @@ def test_twice_reports_differences_by_kind_and_bisect_names_the_culprits(tiny: F
     def one(variations: frozenset[str]):  # type: ignore[no-untyped-def]
         return build(tiny, cache, variations=variations)
 
-    comparison = rebuild_twice(one, frozenset({"build_path", "umask", "locale"}))
+    spec = tiny_recipe().build
+    assert spec is not None
+    comparison = rebuild_twice(one, frozenset({"build_path", "umask", "locale"}), spec)
     assert not comparison.reproducible
-    found = {(d.path, d.kind, d.change) for d in comparison.differences}
-    assert ("opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "sysconfigdata", "content") in found
-    assert ("opt/tiny/share/tiny/build-info.txt", "text", "mode") in found
+    found = {(d.path, d.kind, d.changes) for d in comparison.differences}
+    assert ("opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "sysconfigdata", ("mode", "content")) in found
+    assert ("opt/tiny/share/tiny/build-info.txt", "text", ("mode",)) in found
     # -ffile-prefix-map keeps the build path out of the ELF file, even with debug info.
-    assert not any(d.kind == "elf" for d in comparison.differences)
-    # A build-path difference in sysconfigdata is explained; a umask-dependent mode is not.
-    assert [d.path for d in comparison.unexplained if d.kind == "sysconfigdata"] == []
+    assert not any(d.kind.startswith("elf") for d in comparison.differences)
+    # A build-path difference in sysconfigdata's content is explained (the recipe says so); a
+    # umask-dependent mode of a file is not (the recipe only expects __pycache__ modes to follow it).
+    sysconfig = next(d for d in comparison.differences if d.kind == "sysconfigdata")
+    assert sysconfig.expected_by == ("build_path",) and sysconfig.unexplained_changes == ("mode",)
+    assert sysconfig.category is not None and sysconfig.explanation
     assert "opt/tiny/share/tiny/build-info.txt" in {d.path for d in comparison.unexplained}
-    bisected = bisect_variations(one, comparison)
+    bisected = bisect_variations(one, one(frozenset()), comparison)
     assert bisected.culprits == {"build_path": True, "locale": False, "umask": True}
-    report = bisected.to_json()
-    assert report["reproducible"] is False and report["culprits"]["umask"] is True
-    assert "sysconfigdata" in report["differences_by_kind"]
+    report = bisected.model_dump(mode="json")
+    assert report["culprits"]["umask"] is True and not bisected.reproducible
 
 
 def test_user_hostname_timezone_cpus_variations_run_and_change_nothing_here(tiny: FetchedFile, tmp_path: Path) -> None:
     cache = RebuildCache(tmp_path / "cache")
+    spec = tiny_recipe().build
+    assert spec is not None
     comparison = rebuild_twice(
-        lambda v: build(tiny, cache, variations=v), frozenset({"user", "hostname", "timezone", "cpus", "time"})
+        lambda v: build(tiny, cache, variations=v), frozenset({"user", "hostname", "timezone", "cpus", "time"}), spec
     )
-    assert comparison.reproducible, comparison.to_json()["differences"]
-    record = comparison.second.record
-    assert record["settings"]["user"] == "nobody" and record["settings"]["tz"] == "GMT+12"
-    assert record["settings"]["make_jobs"] == 1
+    assert comparison.reproducible, comparison.differences
+    settings = ResultDir.open(Path(comparison.second)).read_record().inputs.settings
+    assert settings["user"] == "nobody" and settings["tz"] == "GMT+12"
+    assert settings["make_jobs"] == 1
 
 
 # --- settings, pure -----------------------------------------------------------------------------
@@ -472,17 +489,19 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(tiny
     stored = trained.result_dir / "pgo-profile.tar"
     with tarfile.open(stored) as archive:
         assert [name.endswith(".gcda") for name in archive.getnames()] == [True]
-    assert trained.record["pgo_profile"]["origin"] == "trained in this build"
-    assert trained.record["pgo_profile"]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
+    assert trained.record.pgo_profile is not None
+    assert trained.record.pgo_profile.origin == "trained in this build"
+    assert trained.record.pgo_profile.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
     assert "TINY-TRAINING-RUN" in (trained.result_dir / "logs/make.log").read_text()
-    assert "-frandom-seed=cpython-verify" in " ".join(trained.record["commands"]["configure"])
+    assert "-frandom-seed=cpython-verify" in " ".join(trained.record.commands["configure"])
 
-    profile = FetchedFile(stored.name, stored, trained.record["pgo_profile"]["sha256"], stored.stat().st_size, "a")
+    profile = FetchedFile(stored.name, stored, trained.record.pgo_profile.sha256, stored.stat().st_size, "a")
     reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile=profile)
-    assert reused.record["pgo_profile"] == {"sha256": profile.sha256, "origin": "reused"}
+    assert reused.record.pgo_profile is not None
+    assert reused.record.pgo_profile.model_dump() == {"sha256": profile.sha256, "origin": "reused", "file": None}
     assert "TINY-TRAINING-RUN" not in (reused.result_dir / "logs/make.log").read_text()
     assert "-fprofile-use" in (reused.result_dir / "logs/make.log").read_text()
-    assert diff_trees(trained.install_root, reused.install_root) == ()
+    assert diff_manifests(trained.result.read_manifest(), reused.result.read_manifest()) == ()
     assert reused.cache_key != trained.cache_key, "the profile digest is part of the cache key"
 
 
@@ -508,28 +527,31 @@ def test_a_pgo_profile_must_match_its_digest_and_hold_only_gcda_files(tiny: Fetc
 def test_publish_assembles_the_result_and_never_replaces_an_unrelated_directory(
     tiny: FetchedFile, tmp_path: Path
 ) -> None:
-    from verify.commands.rebuild import _publish
+    from verify.chain import publish
 
     cache = RebuildCache(tmp_path / "cache")
-    comparison = rebuild_twice(lambda v: build(tiny, cache, variations=v), frozenset({"build_path"}))
+    spec = tiny_recipe().build
+    assert spec is not None
+    comparison = rebuild_twice(lambda v: build(tiny, cache, variations=v), frozenset({"build_path"}), spec)
+    baseline = build(tiny, cache)
     out = tmp_path / "result"
-    _publish(comparison.first, comparison, out)
-    record = json.loads((out / "rebuild.json").read_text())
-    assert record["reproducible"] is False and record["explained"] is True
-    assert record["differences"] == [
-        {"path": "opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "kind": "sysconfigdata", "change": "content"}
+    publish(baseline, baseline.record.model_copy(update={"reproducibility": comparison}), out)
+    check = ResultDir.open(out).read_record().reproducibility
+    assert check is not None and check.reproducible is False and check.explained is True
+    assert [(d.path, d.kind, d.changes, d.expected_by) for d in check.differences] == [
+        ("opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "sysconfigdata", ("content",), ("build_path",))
     ]
     assert (out / "root/opt/tiny/bin/hello").is_file() and (out / "manifest.json").is_file()
     assert (out / "source-verdict.json").is_file() and (out / "logs/make.log").is_file()
     # The cache entry itself still says "single build": results in the cache are immutable.
-    assert json.loads((comparison.first.result_dir / "rebuild.json").read_text())["reproducible"] is None
-    _publish(comparison.first, None, out)  # an earlier result is replaced
-    assert json.loads((out / "rebuild.json").read_text())["reproducible"] is None
+    assert ResultDir.open(baseline.result_dir).read_record().reproducibility is None
+    publish(baseline, baseline.record, out)  # an earlier result is replaced
+    assert ResultDir.open(out).read_record().reproducibility is None
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("do not lose me")
     with pytest.raises(OperationalError, match="not a cpython-verify result"):
-        _publish(comparison.first, None, precious)
+        publish(baseline, baseline.record, precious)
     assert (precious / "thesis.tex").read_text() == "do not lose me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "precious", "result", "tiny-1.0.tar.gz"]
 
@@ -547,7 +569,7 @@ def test_every_file_of_a_published_result_is_0644_and_readable_by_another_user(t
     # The nightly workflow runs `sudo ... rebuild` and then `attest` as a normal user, which must be
     # able to read rebuild.json, source-verdict.json and manifest.json. pytest's tmp_path is 0700,
     # so the build happens in a directory of its own that another user can enter.
-    from verify.commands.rebuild import _publish
+    from verify.chain import publish
 
     with tempfile.TemporaryDirectory(prefix="cpython-verify-modes-") as scratch:
         base = Path(scratch)
@@ -555,7 +577,7 @@ def test_every_file_of_a_published_result_is_0644_and_readable_by_another_user(t
         cache = RebuildCache(base / "cache")
         result = build(tiny, cache, "--enable-optimizations")  # also writes pgo-profile.tar
         out = base / "result"
-        _publish(result, None, out)
+        publish(result, result.record, out)
         checked = []
         for directory in (result.result_dir, out):
             assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Final
 
 from verify.attest.errors import AttestationError
-from verify.attest.inputs import MANIFEST_SUBJECT, load_manifest, read_json_object, sha256_file, tree_digest
+from verify.attest.inputs import MANIFEST_SUBJECT, load_manifest, sha256_file, tree_digest
 from verify.attest.verification import TrustPolicy, verify_attestation_file
 from verify.compare import model as compare_model
 from verify.compare.engine import diff_manifests
 from verify.errors import VerifyError
 from verify.manifest import Manifest
+from verify.result import ResultDir
 
 OURS: Final = "this rebuild"
 MAX_LISTED_FILES: Final = 50
@@ -282,9 +283,7 @@ def attestations_in(directory: Path) -> list[Path]:
 
 def our_claim(result_dir: Path) -> Claim:
     """Our own rebuild result (unsigned: it is the local evidence) as the reference claim."""
-    record, _ = read_json_object(result_dir / "rebuild.json", "rebuild record")
-    version, profile = record.get("version"), record.get("profile")
-    if not isinstance(version, str) or not isinstance(profile, str):
-        raise AttestationError(f"{result_dir / 'rebuild.json'}: lacks 'version' or 'profile'")
-    manifest = load_manifest(result_dir / MANIFEST_SUBJECT)
-    return Claim(str(result_dir), OURS, version, profile, tree_digest(manifest), manifest)
+    result = ResultDir.open(result_dir)
+    record = result.read_record()
+    manifest = load_manifest(result.manifest_path)
+    return Claim(str(result_dir), OURS, record.version, record.profile, tree_digest(manifest), manifest)
