@@ -9,12 +9,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from httpserver import Fault, FaultyServer
 from test_env_lock import build_deb
 
 from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
 from verify.environments.fetch import DebCache, fetch_debs
 from verify.environments.lock import LockedPackage
 from verify.errors import EXIT_ERROR, EXIT_FAILED
+from verify.sources.http import HttpClient, HttpSettings
+
+
+def fast_client() -> HttpClient:
+    """The one HTTP client, with fast retries so fault tests take milliseconds."""
+    return HttpClient.quiet(HttpSettings(connect_timeout=2.0, read_timeout=2.0, attempts=3, backoff=0.01))
 
 
 class Archive:
@@ -152,8 +159,10 @@ def test_server_error_and_unreachable_mirror_are_operational(
     closed = Archive()  # bound, then closed: a port on 127.0.0.1 where nothing listens
     port_url = closed.url
     closed.server.server_close()
-    with pytest.raises(PackageUnavailable, match="cannot download"):
-        fetch_debs([package], DebCache(tmp_path / "b"), mirror=port_url, snapshot=None)
+    with pytest.raises(PackageUnavailable, match="cannot download") as error:
+        # Fast back-off: the default client retries a refused connection for 7.5 s before giving up.
+        fetch_debs([package], DebCache(tmp_path / "b"), mirror=port_url, snapshot=None, client=fast_client())
+    assert "connection refused (gave up after 3 attempts)" in error.value.message
 
 
 def test_damaged_cache_entry_is_replaced(archive: Archive, real_deb: tuple[LockedPackage, bytes],
@@ -166,3 +175,20 @@ def test_damaged_cache_entry_is_replaced(archive: Archive, real_deb: tuple[Locke
     paths = fetch_debs([package], cache, mirror=f"{archive.url}/debian", snapshot=None)
     assert paths[package].read_bytes() == data
     assert len(archive.requests) == 1
+
+
+def test_download_goes_through_the_http_client_and_resumes_after_a_reset(
+    real_deb: tuple[LockedPackage, bytes], tmp_path: Path
+) -> None:
+    package, data = real_deb
+    path = f"/debian/{package.path}"
+    with FaultyServer() as server:
+        server.add(path, data)
+        server.fail(path, Fault(reset_after=len(data) // 2))
+        paths = fetch_debs([package], DebCache(tmp_path / "cache"), mirror=f"{server.url}/debian", snapshot=None,
+                           client=fast_client())
+        first, second = server.requests_for(path)
+    assert paths[package].read_bytes() == data
+    assert "Range" not in first.headers and second.headers["Range"].startswith("bytes=")
+    assert int(second.headers["Range"].removeprefix("bytes=").rstrip("-")) > 0, "resumed, not restarted"
+

@@ -22,7 +22,6 @@ from verify.environments.debian import (
     deb_control,
     flat_packages_index,
     flat_release,
-    iter_stanzas,
     lock_packages,
     parse_installed,
     release_date,
@@ -30,6 +29,7 @@ from verify.environments.debian import (
 from verify.environments.errors import LockFileError, MirrorError
 from verify.environments.lock import LockedPackage, load_lock, load_spec, parse_lock, parse_spec, render_lock
 from verify.errors import EXIT_ERROR
+from verify.sources.deb822 import iter_paragraphs
 
 # Placeholder hosts under the reserved .invalid TLD: never resolvable, never a real registry.
 DEB822 = """\
@@ -273,12 +273,12 @@ def test_deb_control_reads_a_real_deb_and_index_pins_it(tmp_path: Path) -> None:
     deb = build_deb(tmp_path, "demo-tool", "1.0-1", "Depends: libc6 (>= 2.36)\n")
     data = deb.read_bytes()
     control = deb_control(data)
-    stanza = next(iter_stanzas(control))
+    stanza = next(iter_paragraphs(control))
     assert stanza["Package"] == "demo-tool" and stanza["Depends"] == "libc6 (>= 2.36)"
     package = LockedPackage("demo-tool", "1.0-1", "all", "pool/main/d/demo-tool/" + deb.name, len(data),
                             hashlib.sha256(data).hexdigest())
     index = flat_packages_index([(package, control)])
-    entry = next(iter_stanzas(index))
+    entry = next(iter_paragraphs(index))
     assert entry["Filename"] == f"./{deb.name}"
     assert entry["SHA256"] == package.sha256 and entry["Size"] == str(len(data))
     assert entry["Description"].splitlines()[1:] == [" a longer", " .", " description"]

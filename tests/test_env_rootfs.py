@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from verify.environments.errors import LockFileError, RootfsMismatch
-from verify.environments.fetch import sha256_file
 from verify.environments.lock import EnvironmentLock, LockedPackage, load_lock, render_lock
 from verify.environments.rootfs import (
     EnvironmentCache,
@@ -23,6 +22,7 @@ from verify.environments.rootfs import (
     mmdebstrap_build_command,
 )
 from verify.errors import EXIT_FAILED
+from verify.fsutil import sha256_file
 
 GOOD = b"a rootfs tarball's bytes\n"
 

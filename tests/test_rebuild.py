@@ -14,9 +14,11 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from verify.environments.bwrap import BwrapRunner
 from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
 from verify.environments.runners import get_runner
 from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, UnsafeArchive, VerificationFailed
+from verify.fsutil import make_result_directory, write_json_atomic
 from verify.manifest import read_manifest
 from verify.models import FetchedFile
 from verify.rebuild import (
@@ -50,7 +53,6 @@ from verify.rebuild.logs import cap_log, log_tail
 from verify.rebuild.variations import bisect_variations, rebuild_twice
 from verify.recipes import Recipe, parse_recipe
 from verify.result import ResultDir
-from verify.result.directory import write_json
 
 TINY = Path(__file__).parent / "data" / "tinyproject"
 TINY_MTIME = 1_700_000_000
@@ -387,9 +389,9 @@ def test_full_disk_leaves_no_entry_and_no_staging(
 @NEEDS_ROOT
 def test_atomic_json_write_on_a_full_disk_keeps_the_old_file(small_tmpfs: Path) -> None:
     target = small_tmpfs / "manifest.json"
-    write_json(target, {"old": True})
+    write_json_atomic(target, {"old": True})
     with pytest.raises(OSError, match="No space left"):
-        write_json(target, {"entries": ["x" * 1024] * 4096})
+        write_json_atomic(target, {"entries": ["x" * 1024] * 4096})
     assert json.loads(target.read_text()) == {"old": True}
     assert [p.name for p in small_tmpfs.iterdir()] == ["manifest.json"], "no temporary file left behind"
 
@@ -646,3 +648,58 @@ def test_publish_assembles_the_result_and_never_replaces_an_unrelated_directory(
         publish(baseline, baseline.record, precious)
     assert (precious / "thesis.tex").read_text() == "do not lose me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "precious", "result", "tiny-1.0.tar.gz"]
+
+
+def _read_as_nobody(path: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "cat", str(path)],
+        capture_output=True,
+        check=False,
+    )
+
+
+@NEEDS_ROOT
+def test_every_file_of_a_published_result_is_0644_and_readable_by_another_user(tiny: FetchedFile) -> None:
+    # The nightly workflow runs `sudo ... rebuild` and then `attest` as a normal user, which must be
+    # able to read rebuild.json, source-verdict.json and manifest.json. pytest's tmp_path is 0700,
+    # so the build happens in a directory of its own that another user can enter.
+    from verify.chain import publish
+
+    with tempfile.TemporaryDirectory(prefix="cpython-verify-modes-") as scratch:
+        base = Path(scratch)
+        base.chmod(0o755)
+        cache = RebuildCache(base / "cache")
+        result = build(tiny, cache, "--enable-optimizations")  # also writes pgo-profile.tar
+        out = base / "result"
+        publish(result, result.record, out)
+        checked = []
+        for directory in (result.result_dir, out):
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
+            for path in sorted(directory.rglob("*")):
+                relative = path.relative_to(directory)
+                if relative.parts[0] == "root":
+                    continue  # the install tree keeps the modes the build gave it (compared, not published)
+                expected = 0o755 if path.is_dir() else 0o644
+                assert stat.S_IMODE(path.lstat().st_mode) == expected, f"{path}: {oct(path.lstat().st_mode)}"
+                if path.is_file():
+                    read = _read_as_nobody(path)
+                    assert read.returncode == 0, f"nobody cannot read {path}: {read.stderr.decode()}"
+                    assert read.stdout == path.read_bytes()
+                    checked.append(relative.as_posix())
+        assert {"rebuild.json", "source-verdict.json", "manifest.json", "pgo-profile.tar", "logs/make.log"} <= set(
+            checked
+        )
+        assert _read_as_nobody(out / "root/opt/tiny/bin/hello").returncode == 0
+
+
+def test_the_atomic_writer_publishes_0644_whatever_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o077)
+    try:
+        write_json_atomic(tmp_path / "result.json", {"b": 1, "a": [1]})
+        directory = make_result_directory(tmp_path / "parent", ".staging-")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "result.json").stat().st_mode) == 0o644
+    assert (tmp_path / "result.json").read_bytes() == b'{\n  "a": [\n    1\n  ],\n  "b": 1\n}\n'
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parent", "result.json"], "no temporary file left"

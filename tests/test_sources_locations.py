@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 from httpserver import Fault, FaultyServer
 
+from verify.environments.rootfs import EnvironmentCache
 from verify.errors import FetchError
+from verify.fsutil import cache_root
 from verify.pipeline import fetch_first
+from verify.rebuild import rebuild_cache_dir
 from verify.recipes import load_recipe
 from verify.releases import Version
-from verify.sources.cache import Cache, default_cache_dir
+from verify.sources.cache import Cache
 from verify.sources.debian import DebianArchive
 from verify.sources.http import HttpClient, HttpSettings
 from verify.sources.local import LocalDirectory
@@ -118,15 +121,22 @@ def test_failed_store_leaves_nothing(cache: Cache) -> None:
     assert list((cache.root / "tmp").iterdir()) == []
 
 
-def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_cache_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CPYTHON_VERIFY_CACHE", str(tmp_path / "c"))
-    assert default_cache_dir() == tmp_path / "c"
+    assert cache_root() == tmp_path / "c"
+    assert cache_root(tmp_path / "explicit") == tmp_path / "explicit", "an explicit --cache wins over the variable"
     monkeypatch.delenv("CPYTHON_VERIFY_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "cpython-verify"
+    assert cache_root() == tmp_path / "xdg" / "cpython-verify"
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec says relative paths are invalid
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_dir() == tmp_path / "home" / ".cache" / "cpython-verify"
+    assert cache_root() == tmp_path / "home" / ".cache" / "cpython-verify"
+    # Every cache is a fixed subdirectory of the one root.
+    assert Cache.at().root == cache_root()
+    assert EnvironmentCache.at(None).root == cache_root() / "environments"
+    assert rebuild_cache_dir() == cache_root() / "rebuilds"
+    assert rebuild_cache_dir(tmp_path / "x") == tmp_path / "x" / "rebuilds"
+    assert rebuild_cache_dir(tmp_path / "x", tmp_path / "mine") == tmp_path / "mine"
 
 
 # --- upstream layout over real HTTP -------------------------------------------------------------

@@ -7,7 +7,6 @@ verified source obtains it the same way, with the same policy.
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from verify.errors import OperationalError, VerificationFailed
+from verify.fsutil import sha256_file
 from verify.models import DigestClaim, FetchedFile, SignatureEvidence, SourceVerdict
 from verify.pipeline import PATCHLEVEL_MAX_BYTES, ClaimProvider, SourceChecks, SourceRequest, verify_source
 from verify.recipes import OpenPGPPolicy, Recipe, SigstorePolicy, load_recipe
@@ -91,7 +91,7 @@ def source_checks(recipe: Recipe, options: SourceOptions) -> SourceChecks:
         raise OperationalError("--offline uses only --from directories; drop --mirror/--debian or --offline")
     if options.offline and not options.from_dirs:
         raise OperationalError("--offline needs at least one --from DIR")
-    cache = Cache(options.cache_dir) if options.cache_dir else Cache.default()
+    cache = Cache.at(options.cache_dir)
     client = HttpClient(HttpSettings())
     locations = build_locations(
         recipe,
@@ -167,8 +167,7 @@ def verified_source_tree(version: Version, options: SourceOptions, work_dir: Pat
 
 def recheck_digest(tarball: FetchedFile) -> None:
     """Raise :class:`VerificationFailed` unless the file at ``tarball.path`` still has the verified digest."""
-    with tarball.path.open("rb") as stream:
-        digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    digest = sha256_file(tarball.path)
     if digest != tarball.sha256:
         raise VerificationFailed(
             f"{tarball.path} changed after it was verified (sha256 {digest}, verified {tarball.sha256}); refusing it"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,11 +29,11 @@ from verify.assembly import SourceOptions, require_verified, verify_release_sour
 from verify.attest.signing import OfflineKeySigner, SignedAttestation, SigstoreSigning
 from verify.compare.model import Comparison
 from verify.errors import OperationalError
+from verify.fsutil import make_result_directory, write_json_atomic
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
 from verify.releases import Version
 from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir
-from verify.result.directory import write_json
 
 # What differs between two rebuilders' machines and must not change a byte: the clock, the CPU count,
 # and the host's name, locale and time zone (the sandbox pins the last three; varying them shows the
@@ -182,7 +181,7 @@ class CheckOutcome:
 def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None) -> RebuildOutcome:
     """Verify the source, build (twice with ``request.twice``), and publish the result directory."""
     from verify.environments import get_runner, image_for
-    from verify.rebuild.cache import RebuildCache, default_cache_dir
+    from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
     from verify.rebuild.core import rebuild
     from verify.rebuild.settings import BuildSettings
     from verify.rebuild.variations import bisect_variations, compare_results
@@ -200,7 +199,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     verdict = verify_release_source(request.version, request.source)
     tarball = require_verified(verdict)
     image = image_for(recipe.build.environment, cache_dir=request.source.cache_dir, rootfs=request.rootfs)
-    cache = RebuildCache(request.rebuild_cache or default_cache_dir())
+    cache = RebuildCache(rebuild_cache_dir(request.source.cache_dir, request.rebuild_cache))
     settings = BuildSettings() if request.jobs is None else replace(BuildSettings(), jobs=request.jobs)
 
     def build(chosen: frozenset[str]) -> RebuildResult:
@@ -256,11 +255,11 @@ def run_check(
     for peer in request.peers:
         comparison = (compare or compare_paths)(result.path, peer)
         report = result.path / f"compare-{peer.name or 'peer'}.json"
-        write_json(report, comparison_to_dict(comparison))
+        write_json_atomic(report, comparison_to_dict(comparison))
         peers.append(PeerOutcome(peer, comparison, report))
     attestation = _attest(request, result)
     outcome = CheckOutcome(rebuilt, tuple(peers), attestation)
-    write_json(result.check_path, check_to_json(outcome))
+    write_json_atomic(result.check_path, check_to_json(outcome))
     return outcome
 
 
@@ -294,10 +293,8 @@ def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> Re
         if not out_dir.is_dir() or any(out_dir.iterdir()):
             raise OperationalError(f"--out {out_dir} exists and is not a cpython-verify result; not replacing it")
         out_dir.rmdir()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging = make_result_directory(out_dir.parent, f".{out_dir.name}.")
     try:
-        staging.chmod(0o755)  # mkdtemp makes it private; a result is meant to be read by the next step
         staged = ResultDir(staging)
         for name in ResultDir.PUBLISHED:
             source = baseline.result.path / name
@@ -306,7 +303,7 @@ def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> Re
             elif source.exists():
                 shutil.copy2(source, staging / name)
         staged.write_record(record)
-        _make_readable(staged.logs)
+        _make_readable(staged)
         old = None
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
@@ -320,17 +317,18 @@ def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> Re
     return ResultDir(out_dir)
 
 
-def _make_readable(directory: Path) -> None:
-    """Logs are written under whatever umask the build ran with (a root shell's may be 077); a result is
-    read by the next, unprivileged step, so they are made world-readable. The install tree is left as
-    built: its modes are part of the output the manifest records."""
-    if not directory.is_dir():
+def _make_readable(result: ResultDir) -> None:
+    """Logs and a trained profile are written under whatever umask the build ran with (a root shell's
+    may be 077); a result is read by the next, unprivileged step, so they are made world-readable.
+    The install tree is left as built: its modes are part of the output the manifest records."""
+    if result.pgo_profile_path.is_file():
+        result.pgo_profile_path.chmod(0o644)
+    if not result.logs.is_dir():
         return
-    directory.chmod(0o755)
-    for path in directory.rglob("*"):
-        if path.is_symlink():
-            continue
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    result.logs.chmod(0o755)
+    for path in result.logs.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _link_or_copy(source: str, destination: str) -> None:

@@ -1,21 +1,56 @@
-"""Small filesystem helpers shared by the stages."""
+"""Small filesystem helpers shared by the stages: the one file hasher, the one atomic writer, the one cache root.
+
+Every stage hashes files with :func:`sha256_file`, writes results with :func:`write_atomic` /
+:func:`write_json_atomic`, and finds its cache directory under :func:`cache_root`, so the three
+behave the same wherever they are used.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+CACHE_SETTING = "CPYTHON_VERIFY_CACHE"
+"""The environment variable naming the cache root (see :func:`cache_root`)."""
+
+PUBLISHED_FILE_MODE = 0o644
+"""The mode of every file :func:`write_atomic` writes, whatever the umask."""
+
+PUBLISHED_DIRECTORY_MODE = 0o755
+"""The mode of a result directory made by :func:`make_result_directory`, whatever the umask."""
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *, mode: int = 0o644) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 (lower-case hex) of a file's bytes, streamed (``hashlib.file_digest``, which releases the GIL).
+
+    Raises :class:`OSError` (``FileNotFoundError``, ``PermissionError``, ...) when the file cannot be
+    read: each stage maps that to its own one-line error, because only the stage knows what the file
+    was for.
+    """
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes | Iterable[bytes], *, mode: int = PUBLISHED_FILE_MODE
+) -> str:
     """Write ``data`` (bytes, or chunks streamed in order) to ``path`` atomically; return its sha256.
 
-    Readers see the old file or the whole new one, never a part: the bytes go to a temporary file in
-    the destination directory (so the rename stays on one filesystem), are fsynced, then renamed over
-    ``path``. On any failure, including a full disk or an interrupt, the temporary file is removed.
-    ``mode`` replaces mkstemp's 0600: results, manifests and attestations are meant to be published.
+    The contract, for every result, manifest, verdict and attestation the tool writes:
+
+    * Readers see the old file or the whole new one, never a part: the bytes go to a temporary file
+      in the destination directory (so the rename stays on one filesystem), are fsynced, then
+      renamed over ``path`` with :func:`os.replace`.
+    * On any failure, including a full disk or an interrupt, the temporary file is removed and the
+      old file (if any) is left as it was.
+    * The file's mode is ``mode`` (default 0644) regardless of the umask: results are meant to be
+      read by other users (a ``sudo rebuild`` followed by a non-root ``attest``), and mkstemp's
+      0600 or a restrictive umask under sudo would lock them out.
     """
     destination = Path(path)
     digest = hashlib.sha256()
@@ -33,3 +68,43 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *,
         Path(temporary).unlink(missing_ok=True)
         raise
     return digest.hexdigest()
+
+
+def json_bytes(data: Any) -> bytes:
+    """Deterministic JSON: sorted keys, two-space indent, UTF-8, one trailing newline."""
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> str:
+    """Write ``data`` as deterministic JSON (:func:`json_bytes`) with :func:`write_atomic`; return its sha256."""
+    return write_atomic(path, json_bytes(data))
+
+
+def make_result_directory(parent: Path, prefix: str) -> Path:
+    """A new, uniquely named directory in ``parent`` (created if needed), mode 0755 regardless of the umask.
+
+    For staging a result that is renamed into place when complete: ``tempfile.mkdtemp`` makes 0700
+    directories, which would hide the published result from every other user.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    directory.chmod(PUBLISHED_DIRECTORY_MODE)
+    return directory
+
+
+def cache_root(explicit: Path | None = None) -> Path:
+    """The root of every cache the tool keeps (downloads, environments, rebuilds).
+
+    In order: ``explicit`` (a ``--cache`` option), ``$CPYTHON_VERIFY_CACHE``,
+    ``$XDG_CACHE_HOME/cpython-verify`` (only when absolute: the XDG spec says relative values are
+    invalid and must be ignored), ``~/.cache/cpython-verify``. Each cache is a fixed subdirectory of
+    this root, so one setting moves them all.
+    """
+    if explicit is not None:
+        return explicit
+    configured = os.environ.get(CACHE_SETTING)
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "cpython-verify"

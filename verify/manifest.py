@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from verify.errors import OperationalError
-from verify.fsutil import write_atomic
+from verify.fsutil import sha256_file, write_atomic
 from verify.pyc import PycError, parse_header
 
 MANIFEST_FORMAT: Final = "cpython-verify/manifest/v1"
@@ -252,8 +252,7 @@ def pyc_fields(head: bytes) -> PycFields | None:
 def _scan_file(full: str, name: str) -> tuple[str, str, PycFields | None]:
     with open(full, "rb") as stream:
         head = stream.read(_HEAD_BYTES)
-        stream.seek(0)
-        digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    digest = sha256_file(full)
     kind = detect_kind(name, head)
     return digest, kind, pyc_fields(head) if kind == PYC else None
 

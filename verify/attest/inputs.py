@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from verify import __version__
+from verify import __version__, fsutil
 from verify.attest.errors import AttestationError
 from verify.attest.predicate import BUILD_TYPE, RebuildVerdict, parse_predicate
 from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest
@@ -68,10 +68,9 @@ class AttestationContent:
 
 
 def sha256_file(path: Path) -> str:
-    """Streamed sha256 of a file; :class:`AttestationError` if it cannot be read."""
+    """:func:`verify.fsutil.sha256_file`, with a file that cannot be read an :class:`AttestationError`."""
     try:
-        with path.open("rb") as stream:
-            return hashlib.file_digest(stream, "sha256").hexdigest()
+        return fsutil.sha256_file(path)
     except OSError as error:
         raise AttestationError(f"cannot read {path}: {error.strerror or error}") from None
 

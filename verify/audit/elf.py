@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from verify.audit.files import regular_files
 from verify.audit.model import ElfAudit, Finding
+from verify.fsutil import sha256_file
 from verify.manifest import ELF_KINDS, Manifest, ManifestEntry, detect_kind
 from verify.releases import Version
 
@@ -28,11 +28,6 @@ def _elf_candidates(prefix: Path, stdlib: Path, series: str) -> list[str]:
         if detect_kind(path.name, head) in ELF_KINDS:
             found.append(path.relative_to(prefix).as_posix())
     return found
-
-
-def _digest(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _match(rel: str, by_name: dict[str, list[ManifestEntry]]) -> ManifestEntry | None:
@@ -60,7 +55,7 @@ def audit_elf(prefix: Path, stdlib: Path, version: Version, against: Manifest | 
         entry = _match(rel, by_name)
         if entry is None:
             absent.append(Finding(rel, "not-in-rebuild", "no ELF file of this name in the rebuild"))
-        elif _digest(prefix / rel) == entry.sha256:
+        elif sha256_file(prefix / rel) == entry.sha256:
             matching += 1
         else:
             differing.append(Finding(rel, "differs-from-rebuild", f"sha256 differs from the rebuild's {entry.path}"))

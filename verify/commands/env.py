@@ -26,7 +26,7 @@ _cache_option = click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="CPYTHON_VERIFY_CACHE",
-    help="Cache for .deb files and rootfs tarballs (default: $XDG_CACHE_HOME/cpython-verify).",
+    help="Cache root; .deb files and rootfs tarballs go in environments/ (default: $XDG_CACHE_HOME/cpython-verify).",
 )
 _runner_option = click.option(
     "--runner", type=click.Choice(sorted(RUNNERS)), default=DEFAULT_RUNNER, show_default=True, help="Sandbox to use."

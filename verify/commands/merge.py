@@ -19,7 +19,7 @@ from verify.attest import AttestationError
 from verify.attest.peers import attestations_in
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
-from verify.fsutil import write_atomic
+from verify.fsutil import write_atomic, write_json_atomic
 
 
 @click.command("merge")
@@ -65,7 +65,7 @@ def merge(
     page = render(rows, title=title, generated_at=datetime.now(UTC).replace(microsecond=0), notes=notes)
     write_atomic(out_dir / "index.html", page.encode())
     status = {"title": title, "rows": [_row_json(row) for row in rows], "notes": notes}
-    write_atomic(out_dir / "status.json", (json.dumps(status, indent=2, sort_keys=True) + "\n").encode())
+    write_json_atomic(out_dir / "status.json", status)
     click.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
     sys.exit(EXIT_FAILED if notes else EXIT_OK)
 

@@ -86,7 +86,7 @@ def source_options(function: F) -> F:
             "cache_dir",
             type=click.Path(file_okay=False, path_type=Path),
             envvar="CPYTHON_VERIFY_CACHE",
-            help="Content-addressed download cache (default: $XDG_CACHE_HOME/cpython-verify).",
+            help="Cache root: downloads, environments/, rebuilds/ (default: $XDG_CACHE_HOME/cpython-verify).",
         ),
         click.option(
             "--recipes",

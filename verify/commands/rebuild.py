@@ -146,7 +146,7 @@ def terminate_as_interrupt() -> Iterator[None]:
     "--rebuild-cache",
     "rebuild_cache",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where finished rebuilds are cached (default: $CPYTHON_VERIFY_CACHE/rebuilds).",
+    help="Where finished rebuilds are cached (default: the --cache root's rebuilds/).",
 )
 def rebuild(**params: Any) -> None:
     """Rebuild CPython VERSION from its verified source in the recipe's pinned sandbox."""

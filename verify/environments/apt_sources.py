@@ -8,11 +8,12 @@ No registry host is written into the project: the mirror comes from ``--mirror``
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from verify.environments.errors import MirrorError
+from verify.sources.deb822 import iter_paragraphs
 
 MIRROR_SETTING = "CPYTHON_VERIFY_DEBIAN_MIRROR"
 SNAPSHOT_SETTING = "CPYTHON_VERIFY_DEBIAN_SNAPSHOT"
@@ -31,7 +32,7 @@ class AptSource:
 def parse_deb822_sources(text: str) -> list[AptSource]:
     """Parse a deb822 ``.sources`` file; only enabled ``Types: deb`` stanzas are returned."""
     sources = []
-    for stanza in _deb822_stanzas(text):
+    for stanza in iter_paragraphs(text):
         fields = {key.lower(): value for key, value in stanza.items()}
         if "deb" not in fields.get("types", "").split():
             continue
@@ -64,28 +65,6 @@ def parse_one_line_sources(text: str) -> list[AptSource]:
         if len(words) >= 2:
             sources.append(AptSource(uri=words[0].rstrip("/"), suites=(words[1],), components=tuple(words[2:])))
     return sources
-
-
-def _deb822_stanzas(text: str) -> Iterable[dict[str, str]]:
-    stanza: dict[str, str] = {}
-    key = ""
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        if not line.strip():
-            if stanza:
-                yield stanza
-            stanza, key = {}, ""
-            continue
-        if line[0] in " \t" and key:
-            stanza[key] += "\n" + line.strip()
-            continue
-        name, sep, value = line.partition(":")
-        if sep:
-            key = name.strip()
-            stanza[key] = value.strip()
-    if stanza:
-        yield stanza
 
 
 def host_apt_sources(root: Path = Path("/")) -> list[AptSource]:

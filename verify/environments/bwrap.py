@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verify.environments.errors import EnvironmentBuildError
-from verify.environments.fetch import sha256_file
-from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
-from verify.environments.sandbox import check_spec, cpu_selection, run_process, user_ids
+from verify.environments.interface import RootfsImage, SandboxSpec
+from verify.environments.sandbox import CommandLineRunner, cpu_selection, user_ids
 from verify.errors import ToolMissing, VerificationFailed
+from verify.fsutil import sha256_file
 
 
 def bwrap_command(rootfs: Path, command: Sequence[str], spec: SandboxSpec, *, interactive: bool = False) -> list[str]:
@@ -81,7 +81,7 @@ def unpacked_rootfs(image: RootfsImage) -> Path:
     return target
 
 
-class BwrapRunner(Runner):
+class BwrapRunner(CommandLineRunner):
     """Runs commands with bubblewrap (``bwrap --unshare-all --clearenv``)."""
 
     name = "bwrap"
@@ -93,20 +93,11 @@ class BwrapRunner(Runner):
         if shutil.which("taskset") is None:
             raise ToolMissing("taskset", "util-linux")
 
-    def run(
-        self,
-        image: RootfsImage,
-        command: Sequence[str],
-        spec: SandboxSpec,
-        *,
-        log_path: Path | None = None,
-        interactive: bool = False,
-    ) -> RunResult:
-        """Run ``command`` in ``image`` under ``spec``."""
-        self.check_available()
-        check_spec(spec)
+    def sandbox_command(
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+    ) -> list[str]:
+        """``bwrap`` over the unpacked rootfs (unpacked on first use)."""
         rootfs = unpacked_rootfs(image)
         with contextlib.suppress(OSError):
             os.utime(rootfs)  # mark as recently used, for whoever prunes the cache
-        argv = bwrap_command(rootfs, command, spec, interactive=interactive)
-        return run_process(argv, log_path=log_path, interactive=interactive)
+        return bwrap_command(rootfs, command, spec, interactive=interactive)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 
 from verify.environments.errors import LockFileError
 from verify.environments.lock import LockedPackage
+from verify.sources.deb822 import first_paragraph, iter_paragraphs
 
 _AR_MAGIC = b"!<arch>\n"
 _AR_HEADER = 60
@@ -27,27 +28,6 @@ class InstalledPackage:
     name: str
     version: str
     architecture: str
-
-
-def iter_stanzas(text: str) -> Iterator[dict[str, str]]:
-    """The stanzas of a deb822 document (Packages index, control file), continuation lines kept."""
-    stanza: dict[str, str] = {}
-    key = ""
-    for line in text.splitlines():
-        if not line.strip():
-            if stanza:
-                yield stanza
-            stanza, key = {}, ""
-        elif line[0] in " \t":
-            if key:
-                stanza[key] += "\n" + line
-        else:
-            name, sep, value = line.partition(":")
-            if sep:
-                key = name
-                stanza[key] = value.strip()
-    if stanza:
-        yield stanza
 
 
 def parse_installed(text: str) -> list[InstalledPackage]:
@@ -72,15 +52,18 @@ def lock_packages(installed: Sequence[InstalledPackage], indexes: Iterable[str])
     wanted = {(package.name, package.version, package.architecture) for package in installed}
     found: dict[tuple[str, str, str], LockedPackage] = {}
     for text in indexes:
-        for stanza in iter_stanzas(text):
+        for stanza in iter_paragraphs(text):
             key = (stanza.get("Package", ""), stanza.get("Version", ""), stanza.get("Architecture", ""))
             if key in wanted and key not in found:
+                size = stanza.get("Size", "")
+                if not stanza.get("Filename") or not size.isdigit() or not stanza.get("SHA256"):
+                    raise LockFileError(f"Packages index entry of {key[0]} {key[1]} lacks Filename, Size or SHA256")
                 found[key] = LockedPackage(
                     name=key[0],
                     version=key[1],
                     architecture=key[2],
                     path=stanza["Filename"],
-                    size=int(stanza["Size"]),
+                    size=int(size),
                     sha256=stanza["SHA256"],
                 )
     missing = sorted(wanted - found.keys())
@@ -92,7 +75,7 @@ def lock_packages(installed: Sequence[InstalledPackage], indexes: Iterable[str])
 
 def release_date(in_release: str) -> tuple[str, int]:
     """The ``Date`` field of a (In)Release file, as written and as a Unix time."""
-    for stanza in iter_stanzas(_strip_pgp(in_release)):
+    for stanza in iter_paragraphs(_strip_pgp(in_release)):
         if "Date" in stanza:
             date = stanza["Date"]
             try:
@@ -152,8 +135,8 @@ def flat_packages_index(entries: Iterable[tuple[LockedPackage, str]]) -> str:
     """
     stanzas = []
     for package, control in sorted(entries, key=lambda entry: (entry[0].name, entry[0].architecture)):
-        fields = next(iter_stanzas(control), None)
-        if fields is None or fields.get("Package") != package.name or fields.get("Version") != package.version:
+        fields = first_paragraph(control)
+        if fields.get("Package") != package.name or fields.get("Version") != package.version:
             raise LockFileError(f"{package.filename}: control file does not describe {package.name} {package.version}")
         lines = [f"{key}: {value}" for key, value in fields.items() if key not in _INDEX_FIELDS]
         lines += [f"Filename: ./{package.filename}", f"Size: {package.size}", f"SHA256: {package.sha256}"]

@@ -9,12 +9,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Sequence
-from pathlib import Path
 
 from verify.environments.errors import RunnerError
-from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
+from verify.environments.interface import RootfsImage, SandboxSpec
 from verify.environments.podman import container_run_options, image_tag
-from verify.environments.sandbox import check_spec, import_rootfs_image, run_process
+from verify.environments.sandbox import CommandLineRunner, import_rootfs_image
 from verify.errors import ToolMissing
 
 
@@ -38,7 +37,7 @@ def docker_run_command(tag: str, command: Sequence[str], spec: SandboxSpec, *, i
     ]
 
 
-class DockerRunner(Runner):
+class DockerRunner(CommandLineRunner):
     """Runs commands in a Docker container made from the rootfs tarball."""
 
     name = "docker"
@@ -57,18 +56,8 @@ class DockerRunner(Runner):
         """Import the tarball as an image tagged with its digest, unless already present."""
         return import_rootfs_image("docker", image, image_tag(image, engine="docker"), exists=("image", "inspect"))
 
-    def run(
-        self,
-        image: RootfsImage,
-        command: Sequence[str],
-        spec: SandboxSpec,
-        *,
-        log_path: Path | None = None,
-        interactive: bool = False,
-    ) -> RunResult:
-        """Run ``command`` in ``image`` under ``spec``."""
-        self.check_available()
-        check_spec(spec)
-        tag = self.ensure_image(image)
-        return run_process(docker_run_command(tag, command, spec, interactive=interactive), log_path=log_path,
-                           interactive=interactive)
+    def sandbox_command(
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+    ) -> list[str]:
+        """``docker run`` of the imported image (imported on first use)."""
+        return docker_run_command(self.ensure_image(image), command, spec, interactive=interactive)

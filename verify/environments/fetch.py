@@ -1,39 +1,33 @@
 """Download locked ``.deb`` files into a cache keyed by sha256, checking every byte against the lock.
 
-The mirror is tried first; when it no longer serves a pinned version (Debian drops superseded
-versions from its mirrors), the snapshot archive is tried if one is configured, and otherwise the
-error says how to configure one. A file whose bytes differ from the pinned digest is never cached.
+Downloads go through the one HTTP client (:class:`verify.sources.http.HttpClient`: timeouts, retries
+with back-off, ``Range`` resume, https downgrades refused), capped at the size the lock pins. The
+mirror is tried first; when it no longer serves a pinned version (Debian drops superseded versions
+from its mirrors), the snapshot archive is tried if one is configured, and otherwise the error says
+how to configure one. A file whose bytes differ from the pinned digest is never cached.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-
-import requests
 
 from verify.environments.apt_sources import SNAPSHOT_SETTING
 from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
 from verify.environments.lock import LockedPackage
+from verify.errors import FetchError
+from verify.fsutil import sha256_file
+from verify.sources.cache import PendingEntry, pending_file
+from verify.sources.http import BodyTooLarge, HttpClient
 
 _CHUNK = 1 << 20
-_TIMEOUT = (15, 60)  # connect, read (seconds): a stalled mirror must not hang a rebuild forever
 
 Progress = Callable[[str], None]
 
 
 def _quiet(_message: str) -> None:
     return None
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, streamed."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class DebCache:
@@ -58,16 +52,19 @@ class DebCache:
 
     def add_verified(self, package: LockedPackage, source: Path) -> Path | None:
         """Copy a local file (e.g. one apt just downloaded) into the cache if its digest matches."""
-        if sha256_file(source) != package.sha256:
-            return None
-        self.directory.mkdir(parents=True, exist_ok=True)
-        target = self.path_for(package)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".part")
-        with os.fdopen(handle, "wb") as out, source.open("rb") as inp:
-            while chunk := inp.read(_CHUNK):
-                out.write(chunk)
-        Path(temporary).replace(target)
-        return target
+        with self.pending(package) as entry, source.open("rb") as stream:
+            # Hash the bytes as they are copied: the entry is exactly what was checked.
+            while chunk := stream.read(_CHUNK):
+                entry.write(chunk)
+                if entry.size > package.size:
+                    return None
+            if (entry.size, entry.sha256) != (package.size, package.sha256):
+                return None
+            return entry.commit()
+
+    def pending(self, package: LockedPackage) -> AbstractContextManager[PendingEntry]:
+        """A temporary file in the cache directory that commits to ``package``'s name."""
+        return pending_file(self.directory, lambda _sha256: self.path_for(package))
 
 
 def fetch_debs(
@@ -76,12 +73,12 @@ def fetch_debs(
     *,
     mirror: str,
     snapshot: str | None,
-    session: requests.Session | None = None,
+    client: HttpClient | None = None,
     progress: Progress = _quiet,
 ) -> dict[LockedPackage, Path]:
     """Make every package available in ``cache``, downloading what is missing; return their paths."""
-    owned = session is None
-    session = session or requests.Session()
+    owned = client is None
+    client = client or HttpClient.quiet()
     try:
         paths: dict[LockedPackage, Path] = {}
         missing = []
@@ -94,20 +91,20 @@ def fetch_debs(
         if missing:
             progress(f"downloading {len(missing)} of {len(packages)} .deb files")
         for package in missing:
-            paths[package] = _download(package, cache, mirror=mirror, snapshot=snapshot, session=session)
+            paths[package] = _download(package, cache, mirror=mirror, snapshot=snapshot, client=client)
         return paths
     finally:
         if owned:
-            session.close()
+            client.close()
 
 
 def _download(
-    package: LockedPackage, cache: DebCache, *, mirror: str, snapshot: str | None, session: requests.Session
+    package: LockedPackage, cache: DebCache, *, mirror: str, snapshot: str | None, client: HttpClient
 ) -> Path:
     tried = []
     for base in [mirror, *([snapshot] if snapshot else [])]:
         url = f"{base.rstrip('/')}/{package.path}"
-        result = _download_one(url, package, cache, session)
+        result = _download_one(url, package, cache, client)
         if result is not None:
             return result
         tried.append(url)
@@ -122,38 +119,22 @@ def _download(
     )
 
 
-def _download_one(url: str, package: LockedPackage, cache: DebCache, session: requests.Session) -> Path | None:
+def _download_one(url: str, package: LockedPackage, cache: DebCache, client: HttpClient) -> Path | None:
     """Download ``url`` into the cache; None when the server does not have the file."""
-    cache.directory.mkdir(parents=True, exist_ok=True)
-    try:
-        with session.get(url, stream=True, timeout=_TIMEOUT) as response:
-            if response.status_code in (404, 410):
+    with cache.pending(package) as entry:
+        try:
+            # Capped at the pinned size: a server sending more is stopped early, never written unbounded.
+            if client.fetch_into(url, entry, name=package.filename, max_bytes=package.size) is None:
                 return None
-            if response.status_code != 200:
-                raise PackageUnavailable(f"{url}: HTTP {response.status_code}")
-            handle, temporary = tempfile.mkstemp(dir=cache.directory, suffix=".part")
-            try:
-                digest = hashlib.sha256()
-                size = 0
-                with os.fdopen(handle, "wb") as out:
-                    for chunk in response.iter_content(_CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        # Stop early on a server that sends more than the pinned size: no unbounded writes.
-                        if size > package.size:
-                            break
-                        out.write(chunk)
-                actual = digest.hexdigest()
-                if size != package.size or actual != package.sha256:
-                    raise PackageDigestMismatch(
-                        f"{package.filename} from {url}: sha256 {actual} ({size} bytes) but the lock pins "
-                        f"{package.sha256} ({package.size} bytes)"
-                    )
-                target = cache.path_for(package)
-                Path(temporary).replace(target)
-                return target
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    Path(temporary).unlink()
-    except requests.RequestException as exc:
-        raise PackageUnavailable(f"cannot download {url}: {type(exc).__name__}") from None
+        except BodyTooLarge:
+            raise PackageDigestMismatch(
+                f"{package.filename} from {url}: more than the {package.size} bytes the lock pins"
+            ) from None
+        except FetchError as error:
+            raise PackageUnavailable(f"cannot download {error.message}") from None
+        if (entry.size, entry.sha256) != (package.size, package.sha256):
+            raise PackageDigestMismatch(
+                f"{package.filename} from {url}: sha256 {entry.sha256} ({entry.size} bytes) but the lock pins "
+                f"{package.sha256} ({package.size} bytes)"
+            )
+        return entry.commit()

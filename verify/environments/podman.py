@@ -10,10 +10,9 @@ from __future__ import annotations
 import resource
 import shutil
 from collections.abc import Sequence
-from pathlib import Path
 
-from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
-from verify.environments.sandbox import check_spec, cpu_selection, import_rootfs_image, run_process, user_ids
+from verify.environments.interface import RootfsImage, SandboxSpec
+from verify.environments.sandbox import CommandLineRunner, cpu_selection, import_rootfs_image, user_ids
 from verify.errors import ToolMissing
 
 NOFILE = 20000
@@ -85,7 +84,7 @@ def podman_run_command(
     return argv
 
 
-class PodmanRunner(Runner):
+class PodmanRunner(CommandLineRunner):
     """Runs commands in a podman container made from the rootfs tarball."""
 
     name = "podman"
@@ -101,18 +100,10 @@ class PodmanRunner(Runner):
         """Import the tarball as an image tagged with its digest, unless already present."""
         return import_rootfs_image("podman", image, image_tag(image), exists=("image", "exists"))
 
-    def run(
-        self,
-        image: RootfsImage,
-        command: Sequence[str],
-        spec: SandboxSpec,
-        *,
-        log_path: Path | None = None,
-        interactive: bool = False,
-    ) -> RunResult:
-        """Run ``command`` in ``image`` under ``spec``."""
-        self.check_available()
-        check_spec(spec)
-        tag = self.ensure_image(image)
-        argv = podman_run_command(tag, command, spec, ulimits=capped_ulimits(), interactive=interactive)
-        return run_process(argv, log_path=log_path, interactive=interactive)
+    def sandbox_command(
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+    ) -> list[str]:
+        """``podman run`` of the imported image (imported on first use)."""
+        return podman_run_command(
+            self.ensure_image(image), command, spec, ulimits=capped_ulimits(), interactive=interactive
+        )

@@ -31,7 +31,7 @@ from verify.environments.debian import (
     release_date,
 )
 from verify.environments.errors import EnvironmentBuildError, LockFileError, RootfsMismatch
-from verify.environments.fetch import DebCache, Progress, fetch_debs, sha256_file
+from verify.environments.fetch import DebCache, Progress, fetch_debs
 from verify.environments.interface import RootfsImage
 from verify.environments.lock import (
     EnvironmentLock,
@@ -43,6 +43,7 @@ from verify.environments.lock import (
     spec_path,
 )
 from verify.errors import ToolMissing
+from verify.fsutil import cache_root, sha256_file
 
 MOUNT_POINTS = ("/build", "/out", "/src")
 """Empty directories the runners bind the build tree, the output and the source onto."""
@@ -56,15 +57,6 @@ def _quiet(_message: str) -> None:
     return None
 
 
-def default_cache_dir() -> Path:
-    """``$CPYTHON_VERIFY_CACHE``, else ``$XDG_CACHE_HOME/cpython-verify`` (the project's one cache)."""
-    configured = os.environ.get("CPYTHON_VERIFY_CACHE")
-    if configured:
-        return Path(configured)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "cpython-verify"
-
-
 @dataclass(frozen=True, slots=True)
 class EnvironmentCache:
     """Where the environment stage keeps its files under the project cache."""
@@ -73,8 +65,8 @@ class EnvironmentCache:
 
     @classmethod
     def at(cls, cache_dir: Path | None) -> EnvironmentCache:
-        """The environment cache under ``cache_dir`` (default: :func:`default_cache_dir`)."""
-        return cls((cache_dir or default_cache_dir()) / "environments")
+        """``<cache root>/environments``; the root is ``cache_dir`` if given (see :func:`cache_root`)."""
+        return cls(cache_root(cache_dir) / "environments")
 
     @property
     def debs(self) -> DebCache:
@@ -424,7 +416,6 @@ def write_lock(lock: EnvironmentLock, locks_dir: Path | None = None) -> Path:
 __all__ = [
     "EnvironmentCache",
     "MmdebstrapBuilder",
-    "default_cache_dir",
     "ensure_environment",
     "load_lock",
     "resolve_lock",

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
 from verify.environments.errors import RunnerError
-from verify.environments.fetch import sha256_file
-from verify.environments.interface import Bind, RootfsImage, RunResult, SandboxSpec
+from verify.environments.interface import Bind, RootfsImage, Runner, RunResult, SandboxSpec
 from verify.errors import OperationalError, VerificationFailed
+from verify.fsutil import sha256_file
 
 NOBODY = (65534, 65534)
 """uid/gid of Debian's ``nobody``/``nogroup``: the unprivileged build user of the ``user`` variation."""
@@ -94,6 +95,32 @@ def run_process(argv: Sequence[str], *, log_path: Path | None, interactive: bool
     with log_path.open("wb") as log:
         completed = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)
     return RunResult(returncode=completed.returncode, log_path=log_path)
+
+
+class CommandLineRunner(Runner):
+    """A runner whose sandbox is one host command line: every check and the run itself are shared,
+    each runner says only how it builds that command line."""
+
+    def run(
+        self,
+        image: RootfsImage,
+        command: Sequence[str],
+        spec: SandboxSpec,
+        *,
+        log_path: Path | None = None,
+        interactive: bool = False,
+    ) -> RunResult:
+        """Run ``command`` in ``image`` under ``spec`` (tools and spec checked first)."""
+        self.check_available()
+        check_spec(spec)
+        argv = self.sandbox_command(image, command, spec, interactive=interactive)
+        return run_process(argv, log_path=log_path, interactive=interactive)
+
+    @abstractmethod
+    def sandbox_command(
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+    ) -> list[str]:
+        """The host command line running ``command`` in ``image`` (preparing the image if needed)."""
 
 
 def import_rootfs_image(engine: str, image: RootfsImage, tag: str, *, exists: Sequence[str]) -> str:

@@ -5,7 +5,7 @@ Public API: :func:`rebuild` (one build), :func:`rebuild_twice` / :func:`bisect_v
 reproducibility setting in one place), :class:`RebuildCache`.
 """
 
-from verify.rebuild.cache import RebuildCache, cache_key, default_cache_dir
+from verify.rebuild.cache import RebuildCache, cache_key, rebuild_cache_dir
 from verify.rebuild.core import (
     PHASES,
     BuildFailed,
@@ -29,9 +29,9 @@ __all__ = [
     "SourceNotVerified",
     "apply_variations",
     "cache_key",
-    "default_cache_dir",
     "parse_variations",
     "phase_commands",
     "rebuild",
+    "rebuild_cache_dir",
     "unpack_release",
 ]

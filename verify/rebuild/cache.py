@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from verify import fsutil
+from verify.fsutil import make_result_directory
 
 BUILD_LOGIC_VERSION = 1
 """Bumped whenever the build commands change, so old entries are not mistaken for new ones."""
@@ -48,13 +50,14 @@ def cache_key(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def default_cache_dir() -> Path:
-    """``$CPYTHON_VERIFY_CACHE/rebuilds`` or ``$XDG_CACHE_HOME/cpython-verify/rebuilds``."""
-    configured = os.environ.get("CPYTHON_VERIFY_CACHE")
-    if configured:
-        return Path(configured) / "rebuilds"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "cpython-verify" / "rebuilds"
+def rebuild_cache_dir(cache_root: Path | None = None, explicit: Path | None = None) -> Path:
+    """Where finished rebuilds are cached: ``explicit`` (``--rebuild-cache``), else ``<cache root>/rebuilds``.
+
+    ``cache_root`` is the ``--cache`` option (or None); the root itself is :func:`verify.fsutil.cache_root`.
+    """
+    if explicit is not None:
+        return explicit
+    return fsutil.cache_root(cache_root) / "rebuilds"
 
 
 class RebuildCache:
@@ -78,7 +81,8 @@ class RebuildCache:
         """A fresh private directory on the cache's filesystem for building ``key``."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._remove_stale_staging()
-        return Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{key[:16]}-", dir=self.root))
+        # 0755, not mkdtemp's 0700: the committed entry is a result other users read.
+        return make_result_directory(self.root, f"{_STAGING_PREFIX}{key[:16]}-")
 
     def commit(self, staging: Path, key: str) -> Path:
         """Move a complete ``staging`` directory into place as the entry of ``key`` (replacing an old one)."""

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.errors import OperationalError, UnsafeArchive, VerificationFailed
+from verify.fsutil import sha256_file
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.cache import RebuildCache, cache_key
 from verify.rebuild.logs import DEFAULT_LOG_CAP, cap_log, log_tail
@@ -346,8 +347,7 @@ def _collect_pgo_profile(source_dir: Path, output: Path, settings: BuildSettings
             info.mode = 0o644
             with path.open("rb") as data:
                 archive.addfile(info, data)
-    with output.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
+    return sha256_file(output)
 
 
 def _install_pgo_profile(profile: FetchedFile, scratch: Path, source_dir: Path) -> None:

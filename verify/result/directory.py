@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Final
 from pydantic import ValidationError
 
 from verify.errors import OperationalError
-from verify.fsutil import write_atomic
+from verify.fsutil import write_json_atomic
 from verify.manifest import Manifest, read_manifest
 from verify.result.record import OLDER_FORMATS, REBUILD_FORMAT, RebuildRecord
 
@@ -42,11 +42,6 @@ def _validation_summary(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "top level"
     return f"{where}: {first['msg']}"
-
-
-def write_json(path: Path, data: Any) -> str:
-    """Deterministic JSON (sorted keys, indent 2, trailing newline), written atomically at mode 0644."""
-    return write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_json_object(path: Path, what: str, *, max_bytes: int = MAX_RECORD_BYTES) -> tuple[dict[str, Any], bytes]:
@@ -173,7 +168,7 @@ class ResultDir:
 
     def write_record(self, record: RebuildRecord) -> str:
         """Write ``rebuild.json`` atomically (mode 0644); return its sha256."""
-        return write_json(self.record_path, record.to_json())
+        return write_json_atomic(self.record_path, record.to_json())
 
     def read_manifest(self) -> Manifest:
         """Parse ``manifest.json`` with the manifest stage's strict reader."""
@@ -185,4 +180,4 @@ class ResultDir:
 
     def write_source_verdict(self, verdict: Any) -> str:
         """Write the source stage's verdict (its JSON form) atomically; return its sha256."""
-        return write_json(self.source_verdict_path, verdict)
+        return write_json_atomic(self.source_verdict_path, verdict)

@@ -14,7 +14,6 @@ Sigstore bundle should not pay.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verify.errors import OperationalError
+from verify.fsutil import sha256_file
 from verify.models import CheckStatus, SignatureEvidence, SignatureKind
 from verify.recipes import SigstorePolicy
 
@@ -111,8 +111,7 @@ def _artifact_digest(artifact: Path | str) -> Hashed:
 
     if isinstance(artifact, Path):
         try:
-            with artifact.open("rb") as stream:
-                raw = hashlib.file_digest(stream, "sha256").digest()
+            raw = bytes.fromhex(sha256_file(artifact))
         except OSError as error:
             raise OperationalError(f"cannot read {artifact}: {error.strerror}") from None
     elif _SHA256_HEX.match(artifact):

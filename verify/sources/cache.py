@@ -16,42 +16,27 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from verify.errors import FetchError
+from verify.fsutil import cache_root, sha256_file
 
-CACHE_SETTING = "CPYTHON_VERIFY_CACHE"
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
 
 
-def default_cache_dir() -> Path:
-    """``$CPYTHON_VERIFY_CACHE``, else ``$XDG_CACHE_HOME/cpython-verify``, else ``~/.cache/cpython-verify``."""
-    configured = os.environ.get(CACHE_SETTING)
-    if configured:
-        return Path(configured)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "cpython-verify"
-
-
-def sha256_of(path: Path) -> str:
-    """The sha256 of a file's bytes, streamed."""
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
-
-
 class PendingEntry:
-    """A file being written into the cache: bytes are hashed as they are written.
+    """A file being written to a temporary path: bytes are hashed as they are written.
 
-    Obtained from :meth:`Cache.pending`; :meth:`commit` makes it an entry, anything else discards it.
+    Obtained from :meth:`Cache.pending` (or :func:`pending_file`); :meth:`commit` renames it to the
+    path its digest names, anything else discards it.
     """
 
-    def __init__(self, cache: Cache, stream: BinaryIO, temp_path: Path) -> None:
-        self._cache = cache
+    def __init__(self, stream: BinaryIO, temp_path: Path, target_for: Callable[[str], Path]) -> None:
+        self._target_for = target_for
         self._stream = stream
         self.temp_path = temp_path
         self._hash = hashlib.sha256()
@@ -76,14 +61,34 @@ class PendingEntry:
         return self._hash.hexdigest()
 
     def commit(self) -> Path:
-        """Make the bytes durable and move them to ``<root>/sha256/<hex>``; return that path."""
+        """Make the bytes durable and rename them to their target (``<root>/sha256/<hex>`` in the
+        cache); return that path."""
         self._stream.flush()
         os.fsync(self._stream.fileno())
         self._stream.close()
-        target = self._cache.path_for(self.sha256)
+        target = self._target_for(self.sha256)
         self.temp_path.replace(target)  # atomic within one file system
         _fsync_directory(target.parent)
         return target
+
+
+@contextmanager
+def pending_file(directory: Path, target_for: Callable[[str], Path]) -> Iterator[PendingEntry]:
+    """A :class:`PendingEntry` in ``directory`` (created if needed) whose temporary file is removed
+    unless it was committed; ``target_for(sha256)`` is where :meth:`PendingEntry.commit` puts it
+    (on the same file system as ``directory``)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(prefix="partial-", dir=directory)
+    except OSError as exc:
+        raise FetchError(f"cannot write to {directory}: {exc.strerror}") from None
+    temp_path = Path(name)
+    stream = os.fdopen(descriptor, "w+b")
+    try:
+        yield PendingEntry(stream, temp_path, target_for)
+    finally:
+        stream.close()
+        temp_path.unlink(missing_ok=True)
 
 
 class Cache:
@@ -93,9 +98,9 @@ class Cache:
         self.root = root
 
     @classmethod
-    def default(cls) -> Cache:
-        """The cache at :func:`default_cache_dir`."""
-        return cls(default_cache_dir())
+    def at(cls, explicit_root: Path | None = None) -> Cache:
+        """The download cache: the cache root itself (:func:`verify.fsutil.cache_root`)."""
+        return cls(cache_root(explicit_root))
 
     @property
     def _objects(self) -> Path:
@@ -115,7 +120,7 @@ class Cache:
         """The entry with digest ``sha256`` if present and intact; a corrupt entry is deleted."""
         path = self.path_for(sha256.lower())
         try:
-            actual = sha256_of(path)
+            actual = sha256_file(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -127,22 +132,13 @@ class Cache:
             return None
         return path
 
-    @contextmanager
-    def pending(self) -> Iterator[PendingEntry]:
+    def pending(self) -> AbstractContextManager[PendingEntry]:
         """A :class:`PendingEntry` whose temporary file is removed unless it was committed."""
         try:
             self._objects.mkdir(parents=True, exist_ok=True)
-            self._temp.mkdir(parents=True, exist_ok=True)
-            descriptor, name = tempfile.mkstemp(prefix="partial-", dir=self._temp)
         except OSError as exc:
             raise FetchError(f"cannot write to the cache {self.root}: {exc.strerror}") from None
-        temp_path = Path(name)
-        stream = os.fdopen(descriptor, "w+b")
-        try:
-            yield PendingEntry(self, stream, temp_path)
-        finally:
-            stream.close()
-            temp_path.unlink(missing_ok=True)
+        return pending_file(self._temp, self.path_for)
 
     def store_stream(
         self, source: BinaryIO, *, max_bytes: int | None = None, what: str = "file"

@@ -30,6 +30,7 @@ from verify.errors import FetchError
 from verify.models import DigestClaim, FetchedFile
 from verify.releases import Version
 from verify.sources.cache import Cache
+from verify.sources.deb822 import first_paragraph
 from verify.sources.http import HttpClient
 from verify.sources.interface import SourceLocation
 
@@ -122,22 +123,6 @@ class SourceStanza:
         return next((item for item in self.files if item.name == name), None)
 
 
-def _fields(stanza: str) -> dict[str, str]:
-    """A deb822 stanza's fields; continuation lines are joined with newlines."""
-    fields: dict[str, str] = {}
-    key = ""
-    for line in stanza.splitlines():
-        if line[:1] in (" ", "\t"):
-            if key:
-                fields[key] += "\n" + line.strip()
-            continue
-        name, sep, value = line.partition(":")
-        if sep:
-            key = name.strip()
-            fields[key] = value.strip()
-    return fields
-
-
 def _checksums(value: str, where: str) -> tuple[SourceFile, ...]:
     files = []
     for line in value.splitlines():
@@ -145,7 +130,7 @@ def _checksums(value: str, where: str) -> tuple[SourceFile, ...]:
         if not words:
             continue
         if len(words) != 3 or not re.fullmatch(r"[0-9a-f]{64}", words[0]) or not words[1].isdigit():
-            raise DebianIndexError(f"{where}: malformed Checksums-Sha256 line {line!r}")
+            raise DebianIndexError(f"{where}: malformed Checksums-Sha256 line {line.strip()!r}")
         files.append(SourceFile(name=words[2], size=int(words[1]), sha256=words[0]))
     return tuple(files)
 
@@ -160,7 +145,7 @@ def find_package(sources_text: str, package: str, *, where: str = "Sources") -> 
         start = sources_text.rfind("\n\n", 0, match.start())
         end = sources_text.find("\n\n", match.end())
         block = sources_text[start + 2 if start >= 0 else 0 : end if end >= 0 else len(sources_text)]
-        fields = _fields(block)
+        fields = first_paragraph(block)
         if "Version" not in fields or "Directory" not in fields:
             raise DebianIndexError(f"{where}: stanza of {package} lacks Version or Directory")
         directory = fields["Directory"]
@@ -189,7 +174,7 @@ class ReleaseFile:
 
 def parse_release(text: str) -> ReleaseFile:
     """Parse the (verified) body of an ``InRelease``/``Release`` file."""
-    fields = _fields(text)
+    fields = first_paragraph(text)
     sums: dict[str, tuple[str, int]] = {}
     for line in fields.get("SHA256", "").splitlines():
         words = line.split()

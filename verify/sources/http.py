@@ -58,8 +58,11 @@ class HttpSettings:
     """A CA bundle to trust instead of the default (a private mirror's own CA)."""
 
 
-class _Sink(Protocol):
-    """Where a transfer writes: a cache entry or memory."""
+class Sink(Protocol):
+    """Where a transfer writes: a cache entry (:class:`~verify.sources.cache.PendingEntry`) or memory.
+
+    ``reset`` is called when the partial data must be thrown away (a resume the server did not honour).
+    """
 
     size: int
 
@@ -83,6 +86,10 @@ class _MemorySink:
 
     def value(self) -> bytes:
         return b"".join(self._parts)
+
+
+class BodyTooLarge(FetchError):
+    """The server announced or sent more bytes than the size cap allows."""
 
 
 class _Transient(Exception):
@@ -171,25 +178,33 @@ class HttpClient:
         ``name`` is the file name recorded in the result (default: the URL's last path segment).
         Raises :class:`FetchError` when the file exists but cannot be obtained whole.
         """
-        cap = max_bytes if max_bytes is not None else self.settings.max_bytes
-        label = name or urlsplit(url).path.rsplit("/", 1)[-1] or url
         with cache.pending() as entry:
-            final_url = self._transfer(url, entry, cap, label)
+            final_url = self.fetch_into(url, entry, name=name, max_bytes=max_bytes)
             if final_url is None:
                 return None
+            label = name or _label(url)
             size, digest = entry.size, entry.sha256
             path = entry.commit()
         return FetchedFile(name=label, path=path, sha256=digest, size=size, origin=final_url)
 
     def get_bytes(self, url: str, *, max_bytes: int | None = None) -> bytes | None:
         """The body of ``url`` in memory (indexes, metadata); ``None`` on 404/410."""
-        cap = max_bytes if max_bytes is not None else self.settings.max_bytes
         sink = _MemorySink()
-        if self._transfer(url, sink, cap, urlsplit(url).path.rsplit("/", 1)[-1] or url) is None:
+        if self.fetch_into(url, sink, max_bytes=max_bytes) is None:
             return None
         return sink.value()
 
-    def _transfer(self, url: str, sink: _Sink, max_bytes: int, label: str) -> str | None:
+    def fetch_into(self, url: str, sink: Sink, *, name: str | None = None, max_bytes: int | None = None) -> str | None:
+        """Fill ``sink`` with the body of ``url`` under the policy above; return the final URL (after
+        redirects), or ``None`` when the server says it does not have the file (404/410).
+
+        Raises :class:`BodyTooLarge` over the size cap (``max_bytes``, default the settings' cap) and
+        :class:`FetchError` when the file exists but cannot be obtained whole.
+        """
+        cap = max_bytes if max_bytes is not None else self.settings.max_bytes
+        return self._transfer(url, sink, cap, name or _label(url))
+
+    def _transfer(self, url: str, sink: Sink, max_bytes: int, label: str) -> str | None:
         """Fill ``sink`` with the body of ``url``; return the final URL, or None when not there."""
         settings = self.settings
         validator: str | None = None
@@ -224,7 +239,7 @@ class HttpClient:
                 try:
                     total = self._expected_total(url, response, sink)
                     if total is not None and total > max_bytes:
-                        raise FetchError(f"{url}: {total} bytes is over the size cap of {max_bytes} bytes")
+                        raise BodyTooLarge(f"{url}: {total} bytes is over the size cap of {max_bytes} bytes")
                     validator = _strong_validator(response) or validator
                     self._read_body(url, response, sink, max_bytes, label, total)
                 except _Transient as exc:
@@ -233,7 +248,7 @@ class HttpClient:
             return final_url
         raise FetchError(f"{url}: {problem} (gave up after {settings.attempts} attempts)")
 
-    def _expected_total(self, url: str, response: requests.Response, sink: _Sink) -> int | None:
+    def _expected_total(self, url: str, response: requests.Response, sink: Sink) -> int | None:
         """The whole file's size if the response says so; restarts the sink when the response
         does not continue exactly where the partial data ends."""
         length = _content_length(response)
@@ -255,7 +270,7 @@ class HttpClient:
         return total
 
     def _read_body(
-        self, url: str, response: requests.Response, sink: _Sink, max_bytes: int, label: str, total: int | None
+        self, url: str, response: requests.Response, sink: Sink, max_bytes: int, label: str, total: int | None
     ) -> None:
         self._progress.start(label, total, sink.size)
         try:
@@ -265,7 +280,7 @@ class HttpClient:
                 sink.write(chunk)
                 self._progress.advance(len(chunk))
                 if sink.size > max_bytes:
-                    raise FetchError(f"{url}: body exceeds the size cap of {max_bytes} bytes")
+                    raise BodyTooLarge(f"{url}: body exceeds the size cap of {max_bytes} bytes")
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
             raise _Transient(f"{_describe(exc)} after {sink.size} bytes") from None
         finally:
@@ -308,6 +323,11 @@ class HttpClient:
             seen.add(target)
             current = target
         raise FetchError(f"{url}: more than {settings.max_redirects} redirects")
+
+
+def _label(url: str) -> str:
+    """What a progress bar calls a download: the URL's last path segment."""
+    return urlsplit(url).path.rsplit("/", 1)[-1] or url
 
 
 def _strong_validator(response: requests.Response) -> str | None:
