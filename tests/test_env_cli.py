@@ -42,3 +42,9 @@ def test_describe_changes_is_a_reviewable_summary() -> None:
     assert lines[0] == f"+ {lock.packages[0].name} {lock.packages[0].version}"
     assert lines[-1].startswith("rootfs sha256 " + "0" * 64)
     assert describe_changes(None, lock) == [f"new lock: {len(lock.packages)} packages"]
+
+
+def test_env_run_rejects_a_malformed_env_before_building_anything(tmp_path: Path) -> None:
+    result = _cli("env", "run", "bookworm-cpython", "--cache-dir", str(tmp_path), "--env", "NOEQUALS", "true")
+    assert result.returncode == 2 and "NOEQUALS" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing was downloaded or built for a command that could not run"

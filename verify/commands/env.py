@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
-from verify.environments.interface import Bind, RootfsImage, SandboxSpec
+from verify.environments.interface import Bind, SandboxSpec
 from verify.environments.lock import EnvironmentLock, environments_dir, load_lock, load_spec, parse_lock
 from verify.environments.rootfs import ensure_environment, resolve_lock, write_lock
 from verify.environments.runners import DEFAULT_RUNNER, RUNNERS, get_runner
@@ -109,26 +112,49 @@ def build(name: str, mirror: str | None, snapshot: str | None, cache_dir: Path |
     click.echo(f"{image.tarball}\nsha256 {image.sha256} (matches {name}.lock)")
 
 
-def _spec(
-    src: Path | None, out: Path | None, hostname: str, user: str, cpus: int | None, env_pairs: Sequence[str]
-) -> SandboxSpec:
-    binds = []
-    if src is not None:
-        binds.append(Bind(host=src.resolve(), sandbox="/src"))
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        binds.append(Bind(host=out.resolve(), sandbox="/out", writable=True))
-    # HOME is the sandbox's private tmpfs /tmp: the read-only root has no writable home.
-    variables = {"PATH": _DEFAULT_PATH, "HOME": "/tmp", "LC_ALL": "C.UTF-8", "TZ": "UTC"}  # noqa: S108
-    for pair in env_pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--env")
-        variables[key] = value
-    return SandboxSpec(binds=tuple(binds), env=variables, hostname=hostname, user=user, cpus=cpus)
+@dataclass(frozen=True)
+class SandboxArguments:
+    """What ``env shell`` and ``env run`` share: the sandbox spec's options, the runner and the cache."""
+
+    src: Path | None
+    out: Path | None
+    hostname: str
+    user: str
+    cpus: int | None
+    env_pairs: tuple[str, ...]
+    runner: str
+    cache_dir: Path | None
+
+    def spec(self, extra_env: Sequence[str] = ()) -> SandboxSpec:
+        """The sandbox spec; a malformed ``--env`` is refused here, before anything is built or run."""
+        binds = []
+        if self.src is not None:
+            binds.append(Bind(host=self.src.resolve(), sandbox="/src"))
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            binds.append(Bind(host=self.out.resolve(), sandbox="/out", writable=True))
+        # HOME is the sandbox's private tmpfs /tmp: the read-only root has no writable home.
+        variables = {"PATH": _DEFAULT_PATH, "HOME": "/tmp", "LC_ALL": "C.UTF-8", "TZ": "UTC"}  # noqa: S108
+        for pair in (*self.env_pairs, *extra_env):
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--env")
+            variables[key] = value
+        return SandboxSpec(
+            binds=tuple(binds), env=variables, hostname=self.hostname, user=self.user, cpus=self.cpus
+        )
+
+    def run(self, name: str, command: Sequence[str], *, extra_env: Sequence[str] = (), **how: Any) -> NoReturn:
+        """Check every argument, then build (or reuse) NAME's rootfs and run ``command``; exit with its status."""
+        spec = self.spec(extra_env)
+        runner = get_runner(self.runner)
+        runner.check_available()
+        image = ensure_environment(name, cache_dir=self.cache_dir, progress=_progress)
+        sys.exit(runner.run(image, list(command), spec, **how).returncode)
 
 
-def _sandbox_options(function: click.decorators.FC) -> click.decorators.FC:
+def _sandbox_options(function: Callable[..., None]) -> Callable[..., None]:
+    """Add the sandbox options; the command receives them as one ``sandbox: SandboxArguments``."""
     options = [
         click.option(
             "--src", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Bound read-only at /src."
@@ -141,35 +167,26 @@ def _sandbox_options(function: click.decorators.FC) -> click.decorators.FC:
         _runner_option,
         _cache_option,
     ]
+    fields = ("src", "out", "hostname", "user", "cpus", "env_pairs", "runner", "cache_dir")
+
+    @functools.wraps(function)
+    def collect(**params: Any) -> None:
+        sandbox = SandboxArguments(**{name: params.pop(name) for name in fields})
+        function(sandbox=sandbox, **params)
+
+    wrapped: Callable[..., None] = collect
     for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def _image(name: str, cache_dir: Path | None) -> RootfsImage:
-    return ensure_environment(name, cache_dir=cache_dir, progress=_progress)
+        wrapped = option(wrapped)
+    return wrapped
 
 
 @env.command()
 @click.argument("name")
 @_sandbox_options
-def shell(
-    name: str,
-    src: Path | None,
-    out: Path | None,
-    hostname: str,
-    user: str,
-    cpus: int | None,
-    env_pairs: tuple[str, ...],
-    runner: str,
-    cache_dir: Path | None,
-) -> None:
+def shell(name: str, sandbox: SandboxArguments) -> None:
     """Open an interactive shell in NAME (no network, read-only root, writable /out)."""
-    chosen = get_runner(runner)
-    chosen.check_available()
-    spec = _spec(src, out, hostname, user, cpus, (*env_pairs, "TERM=xterm", "PS1=[env " + name + "] \\w# "))
-    result = chosen.run(_image(name, cache_dir), ["/bin/bash", "--norc", "-i"], spec, interactive=True)
-    sys.exit(result.returncode)
+    prompt = ("TERM=xterm", "PS1=[env " + name + "] \\w# ")
+    sandbox.run(name, ["/bin/bash", "--norc", "-i"], extra_env=prompt, interactive=True)
 
 
 @env.command(context_settings={"ignore_unknown_options": True})
@@ -177,23 +194,6 @@ def shell(
 @_sandbox_options
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), help="Write output here.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(
-    name: str,
-    src: Path | None,
-    out: Path | None,
-    hostname: str,
-    user: str,
-    cpus: int | None,
-    env_pairs: tuple[str, ...],
-    runner: str,
-    cache_dir: Path | None,
-    log_path: Path | None,
-    command: tuple[str, ...],
-) -> None:
+def run(name: str, sandbox: SandboxArguments, log_path: Path | None, command: tuple[str, ...]) -> None:
     """Run COMMAND in NAME's sandbox; exits with the command's exit status."""
-    chosen = get_runner(runner)
-    chosen.check_available()
-    result = chosen.run(
-        _image(name, cache_dir), list(command), _spec(src, out, hostname, user, cpus, env_pairs), log_path=log_path
-    )
-    sys.exit(result.returncode)
+    sandbox.run(name, command, log_path=log_path)

@@ -101,15 +101,10 @@ class CommandLineRunner(Runner):
     """A runner whose sandbox is one host command line: every check and the run itself are shared,
     each runner says only how it builds that command line."""
 
-    def run(
-        self,
-        image: RootfsImage,
-        command: Sequence[str],
-        spec: SandboxSpec,
-        *,
-        log_path: Path | None = None,
-        interactive: bool = False,
-    ) -> RunResult:
+    def run(  # the Runner interface, implemented once for every command-line sandbox
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *,
+        log_path: Path | None = None, interactive: bool = False,
+    ) -> RunResult:  # fmt: skip
         """Run ``command`` in ``image`` under ``spec`` (tools and spec checked first)."""
         self.check_available()
         check_spec(spec)
