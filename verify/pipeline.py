@@ -1,7 +1,10 @@
-"""The stages wired together; the only module that knows their order.
+"""The source stage: fetch the tarball and its signatures, verify them, cross-check digests, check
+``Include/patchlevel.h``, and return one :class:`verify.models.SourceVerdict`.
 
-Every I/O edge (where bytes come from, how signatures are checked, how a tarball is read) is passed
-in, so the order and the rules can be tested with real components swapped for other real ones.
+The order of the whole chain (source -> rebuild -> compare -> attest) lives in :mod:`verify.chain`;
+this module is its first link. Every I/O edge (where bytes come from, how signatures are checked,
+how a tarball is read) is passed in, so the rules can be tested with real components swapped for
+other real ones.
 """
 
 from __future__ import annotations
