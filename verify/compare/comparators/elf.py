@@ -163,7 +163,10 @@ def summarize(data: bytes, *, want_dwarf: bool, budget: DecompressionBudget | No
 def unparseable(error: BaseException) -> str:
     """One line naming why an ELF file could not be read."""
     detail = " ".join(str(error).split())[:200] or "no detail"
-    return f"{type(error).__name__}: {detail}"
+    kind = type(error).__name__
+    if kind == "error":  # zlib.error, struct.error: the module says what failed
+        kind = f"{type(error).__module__}.{kind}"
+    return f"{kind}: {detail}"
 
 
 def _strings(blob: bytes) -> set[str]:
