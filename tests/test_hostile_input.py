@@ -175,3 +175,67 @@ def test_elf_header_corruption_is_unparseable_not_a_crash(mutate: Any) -> None:
     assert verdict.comparator in ("binary", "elf")
     if verdict.comparator == "binary":
         assert verdict.explanation.startswith("unparseable ELF in B")
+
+
+# -- smaller problems: templates, versions ----------------------------------------------------------------
+
+RECIPE = """schema = 1
+series = "3.13"
+[source]
+filenames = [{filename}]
+urls = [{url}]
+[signatures]
+publishes = ["sigstore"]
+[signatures.sigstore]
+identity = "thomas@python.org"
+issuer = "https://accounts.google.com"
+"""
+
+
+@pytest.mark.parametrize(
+    ("filename", "url", "message"),
+    [
+        ('"Python-{version}.tgz"', '"https://x.org/{version.__class__}/{filename}"', "unknown placeholder"),
+        ('"Python-{version}.tgz"', '"https://x.org/{version[0]}/{filename}"', "unknown placeholder"),
+        ('"Python-{version:>300000000}.tgz"', '"https://x.org/{filename}"', "no format spec or conversion"),
+        ('"Python-{version!r}.tgz"', '"https://x.org/{filename}"', "no format spec or conversion"),
+        ('"Python-{version}.tgz"', '"https://x.org/{filename"', "not a valid template"),
+        ('"Python-{}.tgz"', '"https://x.org/{filename}"', "unknown placeholder"),
+        ('"../Python-{version}.tgz"', '"https://x.org/{filename}"', "must be a plain file name"),
+    ],
+)
+def test_recipe_templates_take_only_bare_known_placeholders(
+    tmp_path: Path, filename: str, url: str, message: str
+) -> None:
+    from verify.errors import RecipeError
+    from verify.recipes import parse_recipe
+
+    text = RECIPE.format(filename=filename, url=url).encode()
+    with pytest.raises(RecipeError, match=message):
+        parse_recipe(text, tmp_path / "cpython-3.13.toml")
+
+
+def test_recipe_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
+    from verify.errors import RecipeError
+    from verify.recipes import parse_recipe
+
+    with pytest.raises(RecipeError, match="nested too deeply"):
+        parse_recipe(b"x = " + b"[" * 50_000 + b"]" * 50_000, tmp_path / "cpython-3.13.toml")
+
+
+@pytest.mark.parametrize("text", ["3.\u0661\u0663.5", "3.13.\u0665", "\uff13.13.5", "3.13.5rc\u0661", "3.13.5\n\n1"])
+def test_version_digits_are_ascii_only(text: str) -> None:
+    from verify.errors import VersionError
+    from verify.releases import Version
+
+    with pytest.raises(VersionError):
+        Version.parse(text)
+    assert str(Version.parse(" 3.13.5\n")) == "3.13.5"
+
+
+def test_source_with_arabic_indic_digits_exits_2_with_one_line() -> None:
+    completed = subprocess.run([sys.executable, "-m", "verify", "source", "3.\u0661\u0663.5", "--offline",
+                                "--from", str(ROOT)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                               check=False)
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1 and "not a CPython release version" in completed.stderr
