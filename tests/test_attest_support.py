@@ -9,7 +9,6 @@ rebuild stage writes it.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import subprocess
 import sys
@@ -28,12 +27,22 @@ from verify.models import (
     SourceVerdict,
 )
 from verify.report.source import verdict_to_json
+from verify.result import (
+    BuildInputs,
+    EnvironmentRef,
+    RebuildRecord,
+    RecipeRef,
+    RecordedDifference,
+    ReproducibilityCheck,
+    ResultDir,
+    SourceRef,
+)
 
 TARBALL = "Python-3.13.5.tar.xz"
 TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
 RECIPE_SHA256 = "cd0941158f9df66392431b0d850983e9ebd2e07d7ff67839641b4dfa121eee24"
 ROOTFS_SHA256 = "7af9c5e5e34f3fdfd208012c2540aa7db052fef3b60964c71c95b08c2a8bce73"
-SETTINGS = {
+SETTINGS: dict[str, str | int | bool | None] = {
     "build_dir": "/build/cpython",
     "cflags": "-ffile-prefix-map=/build/cpython=.",
     "destdir": "/out/root",
@@ -98,7 +107,8 @@ def make_result(
     reproducible: bool | None = True,
     differences: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """A rebuild result directory; ``variant`` changes one installed text file (a different tree)."""
+    """A rebuild result directory, written through the one record model; ``variant`` changes one
+    installed text file (a different tree). ``differences`` are ``{"path", "kind", "changes"}``."""
     executable, library = real_elf_files()
     root = directory / "root" / "opt" / "python"
     (root / "bin").mkdir(parents=True)
@@ -109,29 +119,39 @@ def make_result(
     shutil.copyfile(library, root / "lib" / "libpython3.13.so.1.0")
     (root / "lib" / "python3.13" / "os.py").write_text("import sys\n")
     (root / "lib" / "python3.13" / "LICENSE.txt").write_text("PSF license" + variant + "\n")
-    inputs = {"runner": runner, "source": {"name": TARBALL, "sha256": TARBALL_SHA256}}
-    manifest = Manifest(inputs=inputs, entries=scan_tree(directory / "root"))
+    manifest = Manifest(inputs={"runner": runner}, entries=scan_tree(directory / "root"))
     manifest_sha256 = write_manifest(manifest, directory / "manifest.json")
     (directory / "source-verdict.json").write_text(source_verdict(tarball))
-    differences = differences or []
-    record = {
-        "format": "cpython-verify/rebuild/v1",
-        "version": "3.13.5",
-        "profile": "default",
-        "environment": {"name": "bookworm-cpython", "lock_sha256": "", "rootfs_sha256": ROOTFS_SHA256},
-        "runner": runner,
-        "recipe": {"series": "3.13", "sha256": RECIPE_SHA256, "configure": ["--prefix=/opt/python"]},
-        "source": {"name": TARBALL, "sha256": TARBALL_SHA256},
-        "settings": SETTINGS,
-        "variations": ["build_path", "umask"] if reproducible is not None else [],
-        "reproducible": reproducible,
-        "explained": (not differences) if reproducible is not None else None,
-        "differences": differences,
-        "unexplained": [d["path"] for d in differences],
-        "culprits": {},
-        "manifest_sha256": manifest_sha256,
-    }
-    (directory / "rebuild.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+    recorded = tuple(
+        RecordedDifference(
+            path=d["path"], kind=d["kind"], changes=tuple(d["changes"]), unexplained_changes=tuple(d["changes"])
+        )
+        for d in differences or []
+    )
+    inputs = BuildInputs(
+        source=SourceRef(name=TARBALL, sha256=TARBALL_SHA256),
+        recipe=RecipeRef(series="3.13", sha256=RECIPE_SHA256, profile="default", configure=("--prefix=/opt/python",)),
+        environment=EnvironmentRef(name="bookworm-cpython", lock_sha256=None, rootfs_sha256=ROOTFS_SHA256),
+        runner=runner,
+        settings=SETTINGS,
+        variations=(),
+    )
+    record = RebuildRecord(
+        version="3.13.5",
+        inputs=inputs,
+        source_date_epoch=SETTINGS["source_date_epoch"],
+        pip="not installed (--with-ensurepip=no)",
+        cache_key="0" * 64,
+        phase_seconds={"configure": 1.0},
+        commands={"configure": ("./configure", "--prefix=/opt/python")},
+        manifest_sha256=manifest_sha256,
+        reproducibility=None
+        if reproducible is None
+        else ReproducibilityCheck(
+            variations=("build_path", "umask"), differences=recorded, first="/cache/a", second="/cache/b"
+        ),
+    )
+    ResultDir(directory).write_record(record)
     return directory
 
 

@@ -1,20 +1,17 @@
 """Every runner available here, for real: no network, read-only except /out, clean env, fixed hostname.
 
-Fast tests use a tiny rootfs tarball made from this host's own bash and coreutils (the runners
-treat it exactly like the real one: same tarball -> unpack/import -> run path). Slow tests repeat the
-isolation checks in the real bookworm-cpython rootfs.
+Fast tests use a tiny rootfs tarball made from this host's own bash and coreutils (conftest's
+``tiny_image``; the runners treat it exactly like the real one: same tarball -> digest check ->
+unpack/import -> run path). Slow tests repeat the isolation checks in the real bookworm-cpython rootfs.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import re
 import shutil
 import socket
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,63 +27,9 @@ from verify.environments.runners import get_runner
 from verify.environments.sandbox import SandboxSpecError, cpu_selection, user_ids
 from verify.errors import OperationalError, ToolMissing, VerificationFailed
 
-TOOLS = ["bash", "env", "cat", "touch", "id", "nproc", "ls"]
 SPEC_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LC_ALL": "C", "REPRO": "1"}
 # What each runner adds on its own: constants or values from the spec, never from the host.
 RUNNER_EXTRA_ENV = {"bwrap": {"PWD": "/"}, "podman": {"container": "podman", "HOSTNAME": "reprobuild"}}
-
-
-def _tiny_rootfs_bytes() -> bytes:
-    """A deterministic rootfs tarball holding the host's bash/coreutils and the libraries they load."""
-    files: set[Path] = set()
-    for tool in TOOLS:
-        binary = Path(shutil.which(tool) or f"/usr/bin/{tool}").resolve()
-        files.add(binary)
-        ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
-        for line in ldd.splitlines():
-            for word in line.split():
-                if word.startswith("/"):
-                    files.add(Path(word))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        def add_dir(name: str) -> None:
-            info = tarfile.TarInfo(name)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-
-        dirs = {"usr", "usr/bin", "etc", "proc", "dev", "tmp", "src", "out", "build", "run", "var", "var/tmp"}
-        members = {}
-        for path in sorted(files):
-            # Merged /usr: everything lives under usr/, with /bin, /lib and /lib64 as symlinks.
-            relative = str(path).lstrip("/")
-            if not relative.startswith("usr/"):
-                relative = "usr/" + relative
-            members[relative] = path
-            parent = Path(relative).parent
-            while str(parent) != ".":
-                dirs.add(str(parent))
-                parent = parent.parent
-        for name in sorted(dirs):
-            add_dir(name)
-        for link, target in (("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")):
-            info = tarfile.TarInfo(link)
-            info.type, info.linkname, info.mode = tarfile.SYMTYPE, target, 0o777
-            tar.addfile(info)
-        for name, path in sorted(members.items()):
-            data = path.read_bytes()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="session")
-def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> RootfsImage:
-    data = _tiny_rootfs_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    tarball = tmp_path_factory.mktemp("tiny-rootfs") / f"{digest}.tar"
-    tarball.write_bytes(data)
-    return RootfsImage(name="tiny-test", tarball=tarball, sha256=digest, lock_sha256="0" * 64)
 
 
 def _available(runner: Runner) -> bool:
@@ -103,13 +46,6 @@ def runner(request: pytest.FixtureRequest, tiny_image: RootfsImage) -> Iterator[
     if not _available(chosen):
         pytest.skip(f"{request.param} is not usable on this machine")
     yield chosen
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _remove_test_images(tiny_image: RootfsImage) -> Iterator[None]:
-    yield
-    if shutil.which("podman"):
-        subprocess.run(["podman", "rmi", "--force", image_tag(tiny_image)], capture_output=True, check=False)
 
 
 def _run(runner: Runner, image: RootfsImage, script: str | list[str], spec: SandboxSpec,

@@ -50,7 +50,7 @@ def test_two_of_three_agree(fleet: dict[str, Path]) -> None:
     assert len(verdict["agreeing"]) == 2
     [dissent] = verdict["dissenting"]
     assert dissent["origin"].endswith("carol.intoto.json")
-    assert dissent["files"] == [{"path": "opt/python/lib/python3.13/LICENSE.txt", "change": "content"}]
+    assert dissent["files"] == [{"path": "opt/python/lib/python3.13/LICENSE.txt", "changes": ["content"]}]
 
 
 def test_text_output_names_the_dissenter_and_file(fleet: dict[str, Path]) -> None:
@@ -122,6 +122,148 @@ def test_a_manifest_that_is_not_the_attested_one_is_ignored(fleet: dict[str, Pat
                         "--attestation", tmp_path / "carol.intoto.json", *_trust(fleet, "alice", "bob", "carol"))
     assert completed.returncode == 0
     assert "is not the attested manifest" in completed.stdout
+
+
+# --------------------------------------------------------------------------- our own rebuild counts once
+
+
+@pytest.fixture
+def ours(tmp_path: Path, cpython_fixtures: Path) -> dict[str, Path]:
+    """Our result directory, attested the way ``check`` does it: into RESULT/attestation.intoto.json."""
+    result = make_result(tmp_path / "ours", cpython_fixtures / TARBALL, runner="bwrap-ours")
+    private, public = openssl_keypair(tmp_path, "ours")
+    assert run_cli("attest", result, "--key", private, "--rebuilder-id", "us").returncode == 0
+    return {"result": result, "attestation": result / "attestation.intoto.json", "key": private, "pub": public}
+
+
+def test_our_own_attestation_is_not_a_second_rebuilder(ours: dict[str, Path]) -> None:
+    """Issue #10: `peers --ours R --attestation R/attestation.intoto.json --threshold 2` was MET 2 of 2."""
+    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
+                        "--key", ours["pub"], "--threshold", "2")
+    assert completed.returncode == 1
+    assert completed.stdout.startswith("NOT MET: threshold 2 cannot be met, only 1 independent rebuilder(s) counted")
+    assert f"note: {ours['attestation']} was recognised as ours" in completed.stdout
+    assert "Traceback" not in completed.stderr
+
+    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
+                        "--key", ours["pub"], "--threshold", "2", "--json")
+    verdict = json.loads(completed.stdout)
+    assert verdict["met"] is False
+    assert verdict["independent"] == 1
+    assert verdict["agreeing"] == ["this rebuild"]
+    assert verdict["dissenting"] == [] and verdict["rejected"] == []
+    [note] = verdict["notes"]
+    assert "it attests our rebuild.json" in note
+
+
+def test_a_copy_of_our_attestation_elsewhere_is_still_ours(ours: dict[str, Path], tmp_path: Path) -> None:
+    """Recognised by the attested rebuild.json digest, not by where the file lies."""
+    elsewhere = tmp_path / "published" / "us.intoto.json"
+    elsewhere.parent.mkdir()
+    shutil.copyfile(ours["attestation"], elsewhere)
+    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--dir", elsewhere.parent,
+                        "--key", ours["pub"], "--threshold", "2", "--json")
+    assert completed.returncode == 1
+    verdict = json.loads(completed.stdout)
+    assert verdict["independent"] == 1
+    assert "recognised as ours" in verdict["notes"][0]
+
+
+def test_a_second_attestation_by_our_key_counts_once_as_ours(ours: dict[str, Path], tmp_path: Path,
+                                                             cpython_fixtures: Path) -> None:
+    """Our key signs the same tree again, from another result directory (another rebuild.json): still ours."""
+    again = make_result(tmp_path / "again", cpython_fixtures / TARBALL, runner="podman-ours")
+    second = tmp_path / "again.intoto.json"
+    assert run_cli("attest", again, "--key", ours["key"], "--out", second).returncode == 0
+    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
+                        "--attestation", second, "--key", ours["pub"], "--threshold", "2", "--json")
+    assert completed.returncode == 1
+    verdict = json.loads(completed.stdout)
+    assert verdict["independent"] == 1
+    assert verdict["agreeing"] == ["this rebuild"]
+    notes = verdict["notes"]
+    assert len(notes) == 2 and all("recognised as ours" in note for note in notes)
+    assert "it attests our rebuild.json" in notes[0]
+    assert "the signer of our own rebuild's attestation" in notes[1]
+
+
+def test_an_attestation_inside_our_result_directory_is_ours(ours: dict[str, Path], tmp_path: Path,
+                                                           cpython_fixtures: Path) -> None:
+    """Whatever it attests and whoever signed it: a file in our result directory is our evidence, not a peer's."""
+    other = make_result(tmp_path / "other", cpython_fixtures / TARBALL, runner="podman-other")
+    private, public = openssl_keypair(tmp_path, "second-key")
+    inside = ours["result"] / "old" / "attestation.intoto.json"
+    assert run_cli("attest", other, "--key", private, "--out", inside).returncode == 0
+    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", inside,
+                        "--key", public, "--threshold", "2", "--json")
+    assert completed.returncode == 1
+    verdict = json.loads(completed.stdout)
+    assert verdict["independent"] == 1
+    [note] = verdict["notes"]
+    assert "it lies inside our result directory" in note
+
+
+def test_an_independent_peer_still_meets_the_threshold_with_ours(ours: dict[str, Path],
+                                                                 fleet: dict[str, Path]) -> None:
+    """alice built the same tree with her own key: 2 of 2, and our own attestation is noted, not counted."""
+    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
+                        "--attestation", fleet["alice"], "--key", ours["pub"], *_trust(fleet, "alice"),
+                        "--threshold", "2", "--json")
+    assert completed.returncode == 0, completed.stdout
+    verdict = json.loads(completed.stdout)
+    assert verdict["independent"] == 2
+    assert verdict["agreeing"][0] == "this rebuild" and verdict["agreeing"][1].startswith("key:")
+    assert any("recognised as ours" in note for note in verdict["notes"])
+    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
+                        "--attestation", fleet["alice"], "--key", ours["pub"], *_trust(fleet, "alice"),
+                        "--threshold", "3")
+    assert completed.returncode == 1
+    assert "only 2 independent rebuilder(s) counted" in completed.stdout
+
+
+def test_an_attestation_of_our_result_with_another_tree_is_rejected(ours: dict[str, Path]) -> None:
+    """Our result changed after it was attested: the attestation is ours, and says another tree."""
+    (ours["result"] / "root" / "opt" / "python" / "lib" / "python3.13" / "os.py").write_text("import evil\n")
+    from verify.manifest import Manifest, read_manifest, scan_tree, write_manifest
+
+    manifest = ours["result"] / "manifest.json"
+    write_manifest(Manifest(inputs=read_manifest(manifest).inputs, entries=scan_tree(ours["result"] / "root")),
+                   manifest)
+    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
+                        "--key", ours["pub"], "--threshold", "1", "--json")
+    verdict = json.loads(completed.stdout)
+    assert verdict["independent"] == 1
+    [rejected] = verdict["rejected"]
+    assert "recognised as ours" in rejected["reason"]
+    assert "the result changed after it was attested" in rejected["reason"]
+
+
+def test_decide_counts_rebuilders_by_identity() -> None:
+    tree, other = "1" * 64, "2" * 64
+    ours = Claim("R", "this rebuild", "3.13.5", "default", tree, rebuild_sha256="a" * 64, location=Path("/r"))
+    mine = Claim("/r/attestation.intoto.json", "key:us", "3.13.5", "default", tree, rebuild_sha256="a" * 64,
+                 location=Path("/r/attestation.intoto.json"))
+    inside = Claim("/r/x/old.intoto.json", "key:us2", "3.13.5", "default", tree, rebuild_sha256="b" * 64,
+                   location=Path("/r/x/old.intoto.json"))
+    also_us = Claim("/p/us.intoto.json", "key:us", "3.13.5", "default", tree, rebuild_sha256="c" * 64)
+    peer = Claim("/p/alice.intoto.json", "key:alice", "3.13.5", "default", tree, rebuild_sha256="d" * 64)
+    twin = Claim("/p/alice-ci.intoto.json", "ci (issuer)", "3.13.5", "default", tree, rebuild_sha256="d" * 64)
+    dissent = Claim("/p/carol.intoto.json", "key:carol", "3.13.5", "default", other, rebuild_sha256="e" * 64)
+    claims = [mine, inside, also_us, peer, twin, dissent]
+
+    verdict = decide(claims, version="3.13.5", profile="default", threshold=2, ours=ours)
+    assert verdict.met
+    assert verdict.agreeing == ("this rebuild", "key:alice + ci (issuer)")
+    assert [d.signer for d in verdict.dissenting] == ["key:carol"]
+    assert verdict.independent == 3
+    assert len([note for note in verdict.notes if "recognised as ours" in note]) == 3
+    assert any("one and the same rebuild result" in note for note in verdict.notes)
+
+    alone = decide([mine, also_us, inside], version="3.13.5", profile="default", threshold=2, ours=ours)
+    assert not alone.met and alone.independent == 1
+    # Without --ours nothing is ours, but one signer and one rebuild.json are still one rebuilder each.
+    anonymous = decide([mine, also_us, peer, twin], version="3.13.5", profile="default", threshold=3)
+    assert anonymous.independent == 2 and not anonymous.met
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

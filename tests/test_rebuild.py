@@ -1,7 +1,9 @@
 """Fast tests of the rebuild stage on the tiny autotools-like project (tests/data/tinyproject).
 
-Every build here is real: bubblewrap runs the project's configure, make and make install in a
-sandbox whose root is the host's own /usr (no rootfs can be built offline). They run in seconds.
+Every build here is real: the shipped runners (bubblewrap; podman too where it runs) run the
+project's configure, make and make install on a tiny rootfs tarball made at test time from this
+host's compiler (conftest's ``tinyproject_image``), checked against its digest like a pinned
+environment. They run in seconds.
 """
 
 from __future__ import annotations
@@ -17,19 +19,25 @@ import sys
 import tarfile
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import BwrapWithoutDevShmAndPtmx
 
-from verify.environments.interface import RootfsImage, RunResult, SandboxSpec
-from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, UnsafeArchive
+from verify.compare.engine import diff_manifests
+from verify.environments.bwrap import BwrapRunner
+from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
+from verify.environments.runners import get_runner
+from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, UnsafeArchive, VerificationFailed
 from verify.manifest import read_manifest
 from verify.models import FetchedFile
 from verify.rebuild import (
     BuildFailed,
     BuildSettings,
     RebuildCache,
+    RebuildResult,
     SourceNotVerified,
     apply_variations,
     cache_key,
@@ -39,10 +47,10 @@ from verify.rebuild import (
     unpack_release,
 )
 from verify.rebuild.logs import cap_log, log_tail
-from verify.rebuild.outputs import diff_trees, write_json_atomically
-from verify.rebuild.sandbox import BwrapRunner, host_image
 from verify.rebuild.variations import bisect_variations, rebuild_twice
 from verify.recipes import Recipe, parse_recipe
+from verify.result import ResultDir
+from verify.result.directory import write_json
 
 TINY = Path(__file__).parent / "data" / "tinyproject"
 TINY_MTIME = 1_700_000_000
@@ -86,6 +94,14 @@ def tiny_recipe(*configure: str) -> Recipe:
         environment = "host"
         [build.profiles.default]
         configure = [{flags}]
+        [build.expect.build_path]
+        why = "the tiny project records its build directory in its sysconfigdata"
+        paths = ["**/_sysconfigdata_*.py"]
+        changes = ["content"]
+        [build.expect.umask]
+        why = "__pycache__ directories follow the umask"
+        paths = ["**/__pycache__"]
+        changes = ["mode"]
         """
     )
     return parse_recipe(text.encode(), Path("cpython-3.13.toml"))
@@ -114,14 +130,16 @@ def tiny(tmp_path: Path) -> FetchedFile:
     return make_tarball(tmp_path / "tiny-1.0.tar.gz")
 
 
-def build(tarball: FetchedFile, cache: RebuildCache, *configure: str, variations: frozenset[str] = frozenset(), **kw):  # type: ignore[no-untyped-def]
+def build_in(image: RootfsImage, tarball: FetchedFile, cache: RebuildCache, *configure: str,  # type: ignore[no-untyped-def]
+             variations: frozenset[str] = frozenset(), **kw):  # fmt: skip
+    """Rebuild the tiny project in ``image`` (with the shipped bwrap runner unless ``runner`` is given)."""
     runner = kw.pop("runner", None) or BwrapRunner()
     return rebuild(
         tarball,
         kw.pop("verdict", None) or verdict_for(tarball),
         tiny_recipe(*configure),
         "default",
-        host_image(),
+        image,
         runner,
         kw.pop("settings", BuildSettings()),
         variations,
@@ -129,6 +147,19 @@ def build(tarball: FetchedFile, cache: RebuildCache, *configure: str, variations
         cache,
         **kw,
     )
+
+
+Build = Callable[..., RebuildResult]
+
+
+@pytest.fixture
+def build(tinyproject_image: RootfsImage) -> Build:
+    """:func:`build_in` the tiny rootfs: ``build(tarball, cache, *configure, variations=..., runner=..., ...)``."""
+
+    def in_tiny_rootfs(tarball: FetchedFile, cache: RebuildCache, *configure: str, **kw: object) -> RebuildResult:
+        return build_in(tinyproject_image, tarball, cache, *configure, **kw)  # type: ignore[no-any-return]
+
+    return in_tiny_rootfs
 
 
 def staging_left(cache: RebuildCache) -> list[Path]:
@@ -142,35 +173,39 @@ def entries(cache: RebuildCache) -> list[Path]:
 # --- a successful build -------------------------------------------------------------------------
 
 
-def test_rebuild_writes_the_documented_result_layout(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_rebuild_writes_the_documented_result_layout(tiny: FetchedFile, build: Build, tmp_path: Path) -> None:
     result = build(tiny, RebuildCache(tmp_path / "cache"))
     assert not result.from_cache
-    record = json.loads((result.result_dir / "rebuild.json").read_text())
-    assert record["format"] == "cpython-verify/rebuild/v1"
-    assert record["version"] == "1.0" and record["profile"] == "default" and record["runner"] == "bwrap"
-    assert set(record["environment"]) == {"name", "lock_sha256", "rootfs_sha256"}
-    assert record["reproducible"] is None and record["differences"] == [] and record["variations"] == []
+    record = ResultDir.open(result.result_dir).read_record()
+    assert record == result.record
+    assert json.loads(result.result.record_path.read_text())["format"] == "cpython-verify/rebuild/v2"
+    assert record.version == "1.0" and record.profile == "default" and record.inputs.runner == "bwrap"
+    assert record.inputs.environment.name == "tinyproject-test"
+    assert record.reproducibility is None and record.inputs.variations == ()
     # SOURCE_DATE_EPOCH comes from the release (the newest mtime in the tarball) and is recorded.
-    assert record["source_date_epoch"] == TINY_MTIME
-    assert record["settings"]["tz"] == "UTC" and record["settings"]["umask"] == "022"
-    assert record["settings"]["build_dir"] == "/build/cpython"
-    assert record["source"]["sha256"] == tiny.sha256
+    assert record.source_date_epoch == TINY_MTIME
+    assert record.inputs.settings["tz"] == "UTC" and record.inputs.settings["umask"] == "022"
+    assert record.inputs.settings["build_dir"] == "/build/cpython"
+    assert record.source.sha256 == tiny.sha256
     # The build saw exactly that epoch: the project writes the date it was given.
-    info = result.install_root / "opt/tiny/share/tiny/build-info.txt"
+    info = result.result.root / "opt/tiny/share/tiny/build-info.txt"
     assert info.read_text() == "built 2023-11-14T22:13:20Z\n"
-    hello = result.install_root / "opt/tiny/bin/hello"
+    hello = result.result.root / "opt/tiny/bin/hello"
     assert subprocess.run([hello], capture_output=True, check=True).stdout == b"hello from hello.c\n"
-    manifest = read_manifest(result.manifest_path)
+    manifest = read_manifest(result.result.manifest_path)
     assert manifest.by_path()["opt/tiny/bin/hello"].sha256 == hashlib.sha256(hello.read_bytes()).hexdigest()
     assert manifest.inputs["source"]["sha256"] == tiny.sha256
     assert manifest.inputs["settings"]["source_date_epoch"] == TINY_MTIME
-    assert record["manifest_sha256"] == hashlib.sha256(result.manifest_path.read_bytes()).hexdigest()
+    assert manifest.inputs == record.inputs.to_json(), "the manifest and the record name the same inputs"
+    assert record.manifest_sha256 == hashlib.sha256(result.result.manifest_path.read_bytes()).hexdigest()
     assert json.loads((result.result_dir / "source-verdict.json").read_text())["verified"] is True
     assert {p.name for p in (result.result_dir / "logs").iterdir()} == {"configure.log", "make.log", "install.log"}
     assert not (result.result_dir / "build").exists(), "the build tree is not part of the result"
 
 
-def test_cache_hit_returns_the_earlier_result_fast_and_force_rebuilds(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_cache_hit_returns_the_earlier_result_fast_and_force_rebuilds(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
     cache = RebuildCache(tmp_path / "cache")
     first = build(tiny, cache)
     runner = CountingRunner()
@@ -213,7 +248,7 @@ def test_cache_key_changes_with_every_input() -> None:
     [("configure", "TINY-CONFIGURE-FAILURE"), ("make", "TINY-MAKE-FAILURE"), ("install", "TINY-INSTALL-FAILURE")],
 )
 def test_failed_phase_is_named_with_its_log_tail_and_poisons_nothing(
-    tiny: FetchedFile, tmp_path: Path, phase: str, marker: str
+    tiny: FetchedFile, build: Build, tmp_path: Path, phase: str, marker: str
 ) -> None:
     cache = RebuildCache(tmp_path / "cache")
     with pytest.raises(BuildFailed) as caught:
@@ -239,7 +274,7 @@ def test_cap_log_keeps_head_and_tail(tmp_path: Path) -> None:
     assert log_tail(log, 1) == ["TAIL"]
 
 
-def test_noisy_build_log_is_capped(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_noisy_build_log_is_capped(tiny: FetchedFile, build: Build, tmp_path: Path) -> None:
     result = build(tiny, RebuildCache(tmp_path / "cache"), "--noise=100000", log_cap=64 * 1024)
     log = (result.result_dir / "logs" / "make.log").read_bytes()
     assert len(log) < 64 * 1024 + 200
@@ -247,7 +282,7 @@ def test_noisy_build_log_is_capped(tiny: FetchedFile, tmp_path: Path) -> None:
     assert b"bytes cut from the middle of this log" in log
 
 
-def test_unverified_source_is_never_unpacked_or_built(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_unverified_source_is_never_unpacked_or_built(tiny: FetchedFile, build: Build, tmp_path: Path) -> None:
     cache, runner = RebuildCache(tmp_path / "cache"), CountingRunner()
     with pytest.raises(SourceNotVerified, match="BAD signature") as caught:
         build(tiny, cache, runner=runner, verdict=verdict_for(tiny, verified=False))
@@ -258,7 +293,7 @@ def test_unverified_source_is_never_unpacked_or_built(tiny: FetchedFile, tmp_pat
     assert runner.commands == [] and not cache.root.exists()
 
 
-def test_bytes_changed_after_verification_are_not_built(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_bytes_changed_after_verification_are_not_built(tiny: FetchedFile, build: Build, tmp_path: Path) -> None:
     cache, runner = RebuildCache(tmp_path / "cache"), CountingRunner()
     # Same length, different bytes: the verified digest no longer describes the file.
     data = bytearray(tiny.path.read_bytes())
@@ -280,17 +315,21 @@ def test_unpack_refuses_traversal_and_many_top_level_directories(tmp_path: Path)
     assert not (tmp_path / "out" / "src").exists() and not (tmp_path / "out2" / "src").exists()
 
 
-def test_cancelled_build_leaves_no_entry_no_staging_and_no_process(tiny: FetchedFile, tmp_path: Path) -> None:
-    cache_root = tmp_path / "cache"
+def test_cancelled_build_leaves_no_entry_no_staging_and_no_process(
+    tiny: FetchedFile, tinyproject_image: RootfsImage, tmp_path: Path
+) -> None:
+    cache_root, image = tmp_path / "cache", tinyproject_image
     script = textwrap.dedent(
         f"""
         import json, sys
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_rebuild import build, make_tarball
+        from test_rebuild import build_in, make_tarball
+        from verify.environments.interface import RootfsImage
         from verify.rebuild import RebuildCache
+        image = RootfsImage({image.name!r}, Path({str(image.tarball)!r}), {image.sha256!r}, {image.lock_sha256!r})
         tiny = make_tarball(Path({str(tmp_path / "cancel.tar.gz")!r}))
-        build(tiny, RebuildCache(Path({str(cache_root)!r})), "--sleep=61.37")
+        build_in(image, tiny, RebuildCache(Path({str(cache_root)!r})), "--sleep=61.37")
         """
     )
     child = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent.parent)
@@ -334,7 +373,9 @@ def small_tmpfs(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @NEEDS_ROOT
-def test_full_disk_leaves_no_entry_and_no_staging(tiny: FetchedFile, tmp_path: Path, small_tmpfs: Path) -> None:
+def test_full_disk_leaves_no_entry_and_no_staging(
+    tiny: FetchedFile, build: Build, tmp_path: Path, small_tmpfs: Path
+) -> None:
     cache = RebuildCache(small_tmpfs / "cache")
     with pytest.raises(BuildFailed) as caught:
         build(tiny, cache, f"--install-bytes={8 * 1024 * 1024}", failed_logs_dir=tmp_path / "failed")
@@ -346,55 +387,103 @@ def test_full_disk_leaves_no_entry_and_no_staging(tiny: FetchedFile, tmp_path: P
 @NEEDS_ROOT
 def test_atomic_json_write_on_a_full_disk_keeps_the_old_file(small_tmpfs: Path) -> None:
     target = small_tmpfs / "manifest.json"
-    write_json_atomically(target, {"old": True})
+    write_json(target, {"old": True})
     with pytest.raises(OSError, match="No space left"):
-        write_json_atomically(target, {"entries": ["x" * 1024] * 4096})
+        write_json(target, {"entries": ["x" * 1024] * 4096})
     assert json.loads(target.read_text()) == {"old": True}
     assert [p.name for p in small_tmpfs.iterdir()] == ["manifest.json"], "no temporary file left behind"
+
+
+def test_a_rootfs_whose_bytes_do_not_match_its_digest_is_never_used(
+    tiny: FetchedFile, tinyproject_image: RootfsImage, tmp_path: Path
+) -> None:
+    tampered = tmp_path / "rootfs" / tinyproject_image.tarball.name
+    tampered.parent.mkdir()
+    data = bytearray(tinyproject_image.tarball.read_bytes())
+    data[len(data) // 2] ^= 1
+    tampered.write_bytes(bytes(data))
+    image = replace(tinyproject_image, tarball=tampered)
+    cache, runner = RebuildCache(tmp_path / "cache"), CountingRunner()
+    with pytest.raises(VerificationFailed, match=f"expected {tinyproject_image.sha256}") as caught:
+        build_in(image, tiny, cache, runner=runner)
+    assert caught.value.exit_code == EXIT_FAILED
+    assert len(runner.commands) == 1, "refused at the first phase, before anything ran"
+    assert [p.name for p in tampered.parent.iterdir()] == [tampered.name], "nothing was unpacked"
+    assert entries(cache) == [] and staging_left(cache) == []
+
+
+def test_podman_builds_the_same_bytes_as_bwrap_from_the_same_rootfs(
+    tiny: FetchedFile, build: Build, tinyproject_image: RootfsImage, tmp_path: Path
+) -> None:
+    podman: Runner = get_runner("podman")
+    try:
+        podman.check_available()
+    except OperationalError as unusable:
+        pytest.skip(f"podman is not usable here: {unusable}")
+    with_bwrap = build(tiny, RebuildCache(tmp_path / "cache"))
+    # The variations podman implements itself (user, CPUs, hostname) must not change the bytes either.
+    varied = frozenset({"user", "cpus", "hostname"})
+    with_podman = build(tiny, RebuildCache(tmp_path / "cache"), runner=podman, variations=varied)
+    assert not with_podman.from_cache
+    podman_inputs = with_podman.record.inputs
+    assert podman_inputs.runner == "podman" and with_bwrap.record.inputs.runner == "bwrap"
+    assert podman_inputs.environment.rootfs_sha256 == tinyproject_image.sha256
+    assert podman_inputs.settings["user"] == "nobody" and podman_inputs.settings["make_jobs"] == 1
+    assert diff_manifests(with_bwrap.result.read_manifest(), with_podman.result.read_manifest()) == ()
 
 
 # --- variations ---------------------------------------------------------------------------------
 
 
-def test_two_builds_with_nothing_varied_are_identical(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_two_builds_with_nothing_varied_are_identical(tiny: FetchedFile, build: Build, tmp_path: Path) -> None:
     first = build(tiny, RebuildCache(tmp_path / "one"))
     second = build(tiny, RebuildCache(tmp_path / "two"))
     assert first.cache_key == second.cache_key
-    assert diff_trees(first.install_root, second.install_root) == ()
+    assert diff_manifests(first.result.read_manifest(), second.result.read_manifest()) == ()
 
 
-def test_twice_reports_differences_by_kind_and_bisect_names_the_culprits(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_twice_reports_differences_by_kind_and_bisect_names_the_culprits(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
     cache = RebuildCache(tmp_path / "cache")
 
     def one(variations: frozenset[str]):  # type: ignore[no-untyped-def]
         return build(tiny, cache, variations=variations)
 
-    comparison = rebuild_twice(one, frozenset({"build_path", "umask", "locale"}))
+    spec = tiny_recipe().build
+    assert spec is not None
+    comparison = rebuild_twice(one, frozenset({"build_path", "umask", "locale"}), spec)
     assert not comparison.reproducible
-    found = {(d.path, d.kind, d.change) for d in comparison.differences}
-    assert ("opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "sysconfigdata", "content") in found
-    assert ("opt/tiny/share/tiny/build-info.txt", "text", "mode") in found
+    found = {(d.path, d.kind, d.changes) for d in comparison.differences}
+    assert ("opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "sysconfigdata", ("mode", "content")) in found
+    assert ("opt/tiny/share/tiny/build-info.txt", "text", ("mode",)) in found
     # -ffile-prefix-map keeps the build path out of the ELF file, even with debug info.
-    assert not any(d.kind == "elf" for d in comparison.differences)
-    # A build-path difference in sysconfigdata is explained; a umask-dependent mode is not.
-    assert [d.path for d in comparison.unexplained if d.kind == "sysconfigdata"] == []
+    assert not any(d.kind.startswith("elf") for d in comparison.differences)
+    # A build-path difference in sysconfigdata's content is explained (the recipe says so); a
+    # umask-dependent mode of a file is not (the recipe only expects __pycache__ modes to follow it).
+    sysconfig = next(d for d in comparison.differences if d.kind == "sysconfigdata")
+    assert sysconfig.expected_by == ("build_path",) and sysconfig.unexplained_changes == ("mode",)
+    assert sysconfig.category is not None and sysconfig.explanation
     assert "opt/tiny/share/tiny/build-info.txt" in {d.path for d in comparison.unexplained}
-    bisected = bisect_variations(one, comparison)
+    bisected = bisect_variations(one, one(frozenset()), comparison)
     assert bisected.culprits == {"build_path": True, "locale": False, "umask": True}
-    report = bisected.to_json()
-    assert report["reproducible"] is False and report["culprits"]["umask"] is True
-    assert "sysconfigdata" in report["differences_by_kind"]
+    report = bisected.model_dump(mode="json")
+    assert report["culprits"]["umask"] is True and not bisected.reproducible
 
 
-def test_user_hostname_timezone_cpus_variations_run_and_change_nothing_here(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_user_hostname_timezone_cpus_variations_run_and_change_nothing_here(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
     cache = RebuildCache(tmp_path / "cache")
+    spec = tiny_recipe().build
+    assert spec is not None
     comparison = rebuild_twice(
-        lambda v: build(tiny, cache, variations=v), frozenset({"user", "hostname", "timezone", "cpus", "time"})
+        lambda v: build(tiny, cache, variations=v), frozenset({"user", "hostname", "timezone", "cpus", "time"}), spec
     )
-    assert comparison.reproducible, comparison.to_json()["differences"]
-    record = comparison.second.record
-    assert record["settings"]["user"] == "nobody" and record["settings"]["tz"] == "GMT+12"
-    assert record["settings"]["make_jobs"] == 1
+    assert comparison.reproducible, comparison.differences
+    settings = ResultDir.open(Path(comparison.second)).read_record().inputs.settings
+    assert settings["user"] == "nobody" and settings["tz"] == "GMT+12"
+    assert settings["make_jobs"] == 1
 
 
 # --- settings, pure -----------------------------------------------------------------------------
@@ -432,12 +521,12 @@ def test_variations_parse_and_apply() -> None:
         BuildSettings(build_dir="/elsewhere/x")
 
 
-def test_sandbox_provides_dev_shm_and_ptmx_unless_told_not_to(tmp_path: Path) -> None:
+def test_sandbox_provides_dev_shm_and_ptmx_unless_told_not_to(tinyproject_image: RootfsImage, tmp_path: Path) -> None:
     probe = ["/bin/sh", "-c", "test -d /dev/shm && test -c /dev/ptmx"]
     spec = SandboxSpec(env={"PATH": "/usr/bin:/bin"})
-    assert BwrapRunner().run(host_image(), probe, spec, log_path=tmp_path / "a.log").returncode == 0
-    crippled = BwrapRunner(with_dev_shm_and_ptmx=False)
-    assert crippled.run(host_image(), probe, spec, log_path=tmp_path / "b.log").returncode != 0
+    assert BwrapRunner().run(tinyproject_image, probe, spec, log_path=tmp_path / "a.log").returncode == 0
+    crippled = BwrapWithoutDevShmAndPtmx()
+    assert crippled.run(tinyproject_image, probe, spec, log_path=tmp_path / "b.log").returncode != 0
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -464,26 +553,32 @@ def test_rebuild_command_rejects_bad_arguments_with_one_line(args: list[str], me
 # --- PGO with a pinned profile ------------------------------------------------------------------
 
 
-def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
     trained = build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations")
     stored = trained.result_dir / "pgo-profile.tar"
     with tarfile.open(stored) as archive:
         assert [name.endswith(".gcda") for name in archive.getnames()] == [True]
-    assert trained.record["pgo_profile"]["origin"] == "trained in this build"
-    assert trained.record["pgo_profile"]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
+    assert trained.record.pgo_profile is not None
+    assert trained.record.pgo_profile.origin == "trained in this build"
+    assert trained.record.pgo_profile.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
     assert "TINY-TRAINING-RUN" in (trained.result_dir / "logs/make.log").read_text()
-    assert "-frandom-seed=cpython-verify" in " ".join(trained.record["commands"]["configure"])
+    assert "-frandom-seed=cpython-verify" in " ".join(trained.record.commands["configure"])
 
-    profile = FetchedFile(stored.name, stored, trained.record["pgo_profile"]["sha256"], stored.stat().st_size, "a")
+    profile = FetchedFile(stored.name, stored, trained.record.pgo_profile.sha256, stored.stat().st_size, "a")
     reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile=profile)
-    assert reused.record["pgo_profile"] == {"sha256": profile.sha256, "origin": "reused"}
+    assert reused.record.pgo_profile is not None
+    assert reused.record.pgo_profile.model_dump() == {"sha256": profile.sha256, "origin": "reused", "file": None}
     assert "TINY-TRAINING-RUN" not in (reused.result_dir / "logs/make.log").read_text()
     assert "-fprofile-use" in (reused.result_dir / "logs/make.log").read_text()
-    assert diff_trees(trained.install_root, reused.install_root) == ()
+    assert diff_manifests(trained.result.read_manifest(), reused.result.read_manifest()) == ()
     assert reused.cache_key != trained.cache_key, "the profile digest is part of the cache key"
 
 
-def test_a_pgo_profile_must_match_its_digest_and_hold_only_gcda_files(tiny: FetchedFile, tmp_path: Path) -> None:
+def test_a_pgo_profile_must_match_its_digest_and_hold_only_gcda_files(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
     bogus = tmp_path / "profile.tar"
     with tarfile.open(bogus, "w") as archive:
         info = tarfile.TarInfo("Makefile")
@@ -503,29 +598,32 @@ def test_a_pgo_profile_must_match_its_digest_and_hold_only_gcda_files(tiny: Fetc
 
 
 def test_publish_assembles_the_result_and_never_replaces_an_unrelated_directory(
-    tiny: FetchedFile, tmp_path: Path
+    tiny: FetchedFile, build: Build, tmp_path: Path
 ) -> None:
-    from verify.commands.rebuild import _publish
+    from verify.chain import publish
 
     cache = RebuildCache(tmp_path / "cache")
-    comparison = rebuild_twice(lambda v: build(tiny, cache, variations=v), frozenset({"build_path"}))
+    spec = tiny_recipe().build
+    assert spec is not None
+    comparison = rebuild_twice(lambda v: build(tiny, cache, variations=v), frozenset({"build_path"}), spec)
+    baseline = build(tiny, cache)
     out = tmp_path / "result"
-    _publish(comparison.first, comparison, out)
-    record = json.loads((out / "rebuild.json").read_text())
-    assert record["reproducible"] is False and record["explained"] is True
-    assert record["differences"] == [
-        {"path": "opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "kind": "sysconfigdata", "change": "content"}
+    publish(baseline, baseline.record.model_copy(update={"reproducibility": comparison}), out)
+    check = ResultDir.open(out).read_record().reproducibility
+    assert check is not None and check.reproducible is False and check.explained is True
+    assert [(d.path, d.kind, d.changes, d.expected_by) for d in check.differences] == [
+        ("opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "sysconfigdata", ("content",), ("build_path",))
     ]
     assert (out / "root/opt/tiny/bin/hello").is_file() and (out / "manifest.json").is_file()
     assert (out / "source-verdict.json").is_file() and (out / "logs/make.log").is_file()
     # The cache entry itself still says "single build": results in the cache are immutable.
-    assert json.loads((comparison.first.result_dir / "rebuild.json").read_text())["reproducible"] is None
-    _publish(comparison.first, None, out)  # an earlier result is replaced
-    assert json.loads((out / "rebuild.json").read_text())["reproducible"] is None
+    assert ResultDir.open(baseline.result_dir).read_record().reproducibility is None
+    publish(baseline, baseline.record, out)  # an earlier result is replaced
+    assert ResultDir.open(out).read_record().reproducibility is None
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("do not lose me")
     with pytest.raises(OperationalError, match="not a cpython-verify result"):
-        _publish(comparison.first, None, precious)
+        publish(baseline, baseline.record, precious)
     assert (precious / "thesis.tex").read_text() == "do not lose me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "precious", "result", "tiny-1.0.tar.gz"]

@@ -18,14 +18,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import BwrapWithoutDevShmAndPtmx
 
+from verify.compare.engine import diff_manifests
+from verify.environments import get_runner, image_for, image_from_tarball
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
+from verify.manifest import Manifest, scan_tree
 from verify.models import FetchedFile
 from verify.rebuild import BuildSettings, RebuildCache, RebuildResult, rebuild, unpack_release
-from verify.rebuild.outputs import diff_trees
-from verify.rebuild.sandbox import BwrapRunner, image_for, image_from_tarball, runner_for
 from verify.rebuild.variations import compare_results
-from verify.recipes import load_recipe
+from verify.recipes import BuildSpec, load_recipe
+from verify.result import ResultDir
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +47,8 @@ def image() -> RootfsImage:
 
 @pytest.fixture(scope="session")
 def runner() -> Runner:
-    """The runner the command uses (the environments stage's bwrap runner when present)."""
-    return runner_for("bwrap")
+    """The runner the command uses by default: the shipped bwrap runner."""
+    return get_runner("bwrap")
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +58,12 @@ def tarball(cpython_fixtures: Path) -> FetchedFile:
         digest = hashlib.file_digest(stream, "sha256").hexdigest()
     assert digest == TARBALL_SHA256, "the fixture tarball is not python.org's 3.13.5"
     return FetchedFile(name=path.name, path=path, sha256=digest, size=path.stat().st_size, origin=str(path))
+
+
+def _spec() -> BuildSpec:
+    spec = load_recipe("3.13").build
+    assert spec is not None
+    return spec
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +93,8 @@ def baseline(build: Callable[[frozenset[str]], RebuildResult]) -> RebuildResult:
 
 def test_real_rebuild_produces_a_working_python_with_reproducible_pyc(baseline: RebuildResult) -> None:
     record = baseline.record
-    assert record["version"] == "3.13.5" and record["source"]["sha256"] == TARBALL_SHA256
-    prefix = baseline.install_root / "opt/python"
+    assert record.version == "3.13.5" and record.source.sha256 == TARBALL_SHA256
+    prefix = baseline.result.root / "opt/python"
     python = prefix / "bin/python3.13"
     completed = subprocess.run(
         [python, "-c", "import sys, ssl, sqlite3, lzma, ctypes; print(sys.version_info[:3])"],
@@ -101,31 +110,30 @@ def test_real_rebuild_produces_a_working_python_with_reproducible_pyc(baseline: 
     assert all(p.read_bytes()[4:8] == b"\x03\x00\x00\x00" for p in pycs)
     # The recipe installs no pip: ensurepip would leak DESTDIR into pip's .pyc (see the test below).
     assert not list((prefix / "lib/python3.13/site-packages").glob("pip*"))
-    assert "not installed" in record["pip"]
+    assert "not installed" in record.pip
 
 
 def test_fixed_build_path_builds_are_identical_in_every_file(
     baseline: RebuildResult, build: Callable[[frozenset[str]], RebuildResult]
 ) -> None:
     variations = frozenset({"time", "locale", "timezone", "hostname"})
-    comparison = compare_results(baseline, build(variations), variations)
-    assert comparison.reproducible, comparison.to_json()["differences_by_kind"]
+    comparison = compare_results(baseline, build(variations), variations, _spec())
+    assert comparison.reproducible, [(d.path, d.changes) for d in comparison.differences[:20]]
 
 
 def test_varied_build_path_time_umask_locale_change_only_the_explained_files(
     baseline: RebuildResult, build: Callable[[frozenset[str]], RebuildResult]
 ) -> None:
     variations = frozenset({"build_path", "time", "umask", "locale"})
-    comparison = compare_results(baseline, build(variations), variations)
-    report = comparison.to_json()
+    comparison = compare_results(baseline, build(variations), variations, _spec())
     assert not comparison.reproducible
-    assert comparison.explained, report["unexplained"]
+    assert comparison.explained, [(d.path, d.changes) for d in comparison.unexplained]
     # -ffile-prefix-map keeps the build path out of every ELF file (without it, all of them change).
-    assert "elf" not in report["differences_by_kind"]
-    content = {d.path for d in comparison.differences if d.change == "content"}
+    assert not any(d.kind.startswith("elf") for d in comparison.differences)
+    content = {d.path for d in comparison.differences if "content" in d.changes}
     assert any("_sysconfigdata_" in path for path in content) and len(content) <= 10
     # The umask reaches only the modes of the __pycache__ directories compileall creates.
-    modes = {d.path for d in comparison.differences if d.change == "mode"}
+    modes = {d.path for d in comparison.differences if "mode" in d.changes}
     assert modes and all(path.endswith("__pycache__") for path in modes)
 
 
@@ -145,8 +153,8 @@ def test_pyconfig_h_changes_without_dev_shm_and_ptmx_and_our_sandbox_has_them(
     tarball: FetchedFile, image: RootfsImage, runner: Runner, tmp_path: Path
 ) -> None:
     full = _configure_only(tarball, image, runner, tmp_path / "full", "full.log")
-    # The same rootfs, run by this stage's own bwrap runner with /dev/shm and /dev/ptmx left out.
-    crippled_runner = BwrapRunner(rootfs_cache=tmp_path / "rootfs", with_dev_shm_and_ptmx=False)
+    # The same rootfs, run by the shipped bwrap runner with /dev/shm and /dev/ptmx left out.
+    crippled_runner = BwrapWithoutDevShmAndPtmx()
     crippled = _configure_only(tarball, image, crippled_runner, tmp_path / "crippled", "crippled.log")
     assert full != crippled
     assert "#define HAVE_DEV_PTMX 1" in full and "#define HAVE_DEV_PTMX 1" not in crippled
@@ -157,13 +165,13 @@ def test_ensurepip_leaks_destdir_into_pips_pyc(baseline: RebuildResult, image: R
     out = tmp_path / "out"
     out.mkdir()
     spec = SandboxSpec(
-        binds=(Bind(baseline.install_root / "opt", "/opt"), Bind(out, "/out", writable=True)),
+        binds=(Bind(baseline.result.root / "opt", "/opt"), Bind(out, "/out", writable=True)),
         env=BuildSettings(source_date_epoch=1749000000).environment(),
     )
     for root in ("/out/a", "/out/b/deeper"):
         command = ["/opt/python/bin/python3.13", "-m", "ensurepip", "--root", root]
         assert runner.run(image, command, spec, log_path=tmp_path / "ensurepip.log").returncode == 0
-    differences = diff_trees(out / "a", out / "b/deeper")
+    differences = diff_manifests(Manifest(entries=scan_tree(out / "a")), Manifest(entries=scan_tree(out / "b/deeper")))
     assert len(differences) > 100
     assert all(d.kind == "pyc" and "/site-packages/pip/" in d.path for d in differences)
 
@@ -189,9 +197,9 @@ def test_command_end_to_end_reports_explained_differences_and_hits_the_cache_fas
     assert "cached result" in completed.stderr and "configure" not in completed.stderr
     assert "NOT reproducible bit for bit" in completed.stdout
     assert "all differences are of the kinds the chosen variations are documented to cause" in completed.stdout
-    record = json.loads((out / "rebuild.json").read_text())
-    assert record["format"] == "cpython-verify/rebuild/v1" and record["reproducible"] is False
-    assert record["explained"] is True and record["environment"]["rootfs_sha256"] == image.sha256
+    record = ResultDir.open(out).read_record()
+    assert record.reproducibility is not None and record.reproducibility.reproducible is False
+    assert record.reproducibility.explained is True and record.inputs.environment.rootfs_sha256 == image.sha256
     assert json.loads((out / "source-verdict.json").read_text())["verified"] is True
     assert (out / "root/opt/python/bin/python3.13").is_file()
     assert elapsed < 10, f"a cached --twice took {elapsed:.1f} s"
@@ -231,10 +239,10 @@ def test_pgo_build_reusing_its_stored_profile_is_identical_in_every_file(
 
     trained = pgo("pgo-trained", None)
     stored = trained.result_dir / "pgo-profile.tar"
-    assert trained.record["pgo_profile"]["origin"] == "trained in this build"
-    profile = FetchedFile(stored.name, stored, trained.record["pgo_profile"]["sha256"], stored.stat().st_size, "a")
+    assert trained.record.pgo_profile is not None and trained.record.pgo_profile.origin == "trained in this build"
+    profile = FetchedFile(stored.name, stored, trained.record.pgo_profile.sha256, stored.stat().st_size, "a")
     reused = pgo("pgo-reused", profile)
     make_log = (reused.result_dir / "logs/make.log").read_text()
     assert "Running code to generate profile data" not in make_log and "-fprofile-use" in make_log
     # Without the pinned profile two PGO builds differ in python3.13, libpython and extension modules.
-    assert diff_trees(trained.install_root, reused.install_root) == ()
+    assert diff_manifests(trained.result.read_manifest(), reused.result.read_manifest()) == ()

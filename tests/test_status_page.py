@@ -30,8 +30,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Pa
     cases = {
         "reproducible": dict(reproducible=True),
         "differs": dict(reproducible=False, differences=[
-            {"path": "opt/python/bin/python3.13", "kind": "elf", "change": "content"},
-            {"path": "opt/python/lib/python3.13/<script>.py", "kind": "text", "change": "content"},
+            {"path": "opt/python/bin/python3.13", "kind": "elf-executable", "changes": ["content"]},
+            {"path": "opt/python/lib/python3.13/<script>.py", "kind": "python-source", "changes": ["content"]},
         ]),
         "once": dict(reproducible=None, runner="podman"),
     }

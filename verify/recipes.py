@@ -83,12 +83,76 @@ class BuildProfile:
     description: str
 
 
+# The compare stage's names for the ways a path can differ (verify.compare.model.CHANGES); repeated here
+# as data so that recipes are validated without importing the comparison stage.
+EXPECTABLE_CHANGES = ("only-in-a", "only-in-b", "type", "mode", "link-target", "content")
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A path glob as a regex: ``**/`` is any number of directories, ``*`` and ``?`` stay in one segment."""
+    parts = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            parts.append("(?:[^/]+/)*")
+            index += 3
+        elif pattern[index] == "*":
+            parts.append("[^/]*")
+            index += 1
+        elif pattern[index] == "?":
+            parts.append("[^/]")
+            index += 1
+        else:
+            parts.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("".join(parts) + r"\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedDifference:
+    """What one variation is documented to change (``[build.expect.<variation>]``), and why."""
+
+    variation: str
+    paths: tuple[str, ...]
+    """Globs over install-tree paths (``**/`` spans directories)."""
+    changes: frozenset[str]
+    """Which of :data:`EXPECTABLE_CHANGES` those paths may show."""
+    why: str
+
+    def accounts_for(self, path: str, changes: tuple[str, ...]) -> bool:
+        """True when ``path`` matches a glob and every one of its ``changes`` is allowed."""
+        return set(changes) <= self.changes and any(glob_regex(glob).match(path) for glob in self.paths)
+
+
 @dataclass(frozen=True, slots=True)
 class BuildSpec:
-    """How a series is rebuilt: the pinned environment and the configure profiles."""
+    """How a series is rebuilt: the pinned environment, the configure profiles, and what variations change."""
 
     environment: str
     profiles: Mapping[str, BuildProfile]
+    expect: Mapping[str, ExpectedDifference] = field(default_factory=dict)
+    """Variation name -> the differences it is documented to cause; a variation not listed may change nothing."""
+
+    def explain(
+        self, path: str, changes: tuple[str, ...], variations: frozenset[str]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Which chosen ``variations`` account for some of the changes, and which changes none accounts for.
+
+        Each change is judged on its own: a file whose content follows the build path and whose mode
+        follows the umask is explained when both were varied and the recipe documents both.
+        """
+        expected_by: set[str] = set()
+        unexplained = []
+        for change in changes:
+            accounting = {
+                name
+                for name in variations
+                if name in self.expect and self.expect[name].accounts_for(path, (change,))
+            }
+            expected_by |= accounting
+            if not accounting:
+                unexplained.append(change)
+        return tuple(sorted(expected_by)), tuple(unexplained)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,8 +371,39 @@ def _parse_build(table: _Table | None) -> BuildSpec | None:
         profiles[name] = BuildProfile(name=name, configure=configure, description=description)
     if "default" not in profiles:
         raise table._fail("needs a [build.profiles.default]")
+    expect = _parse_expect(table.table("expect", required=False))
     table.done()
-    return BuildSpec(environment=environment, profiles=profiles)
+    return BuildSpec(environment=environment, profiles=profiles, expect=expect)
+
+
+_VARIATION_NAME_RE = re.compile(r"^[a-z][a-z_]{0,39}\Z")
+
+
+def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
+    """``[build.expect.<variation>]``: ``paths`` (globs), ``changes`` and ``why`` per variation."""
+    if table is None:
+        return {}
+    expect = {}
+    for name in list(table._data):
+        entry = table.table(name)
+        assert entry is not None
+        if not _VARIATION_NAME_RE.match(name):
+            raise entry._fail(f"{name!r} is not a variation name")
+        paths = entry.strings("paths")
+        changes = entry.strings("changes")
+        why = entry.string("why") or ""
+        entry.done()
+        if not paths or not changes:
+            raise entry._fail("needs at least one of 'paths' and of 'changes'")
+        for glob in paths:
+            if glob.startswith("/") or ".." in glob.split("/") or len(glob) > 512:
+                raise entry._fail(f"path glob {glob!r} must be relative to the install tree")
+        unknown = sorted(set(changes) - set(EXPECTABLE_CHANGES))
+        if unknown:
+            raise entry._fail(f"unknown change(s) {', '.join(unknown)}; known: {', '.join(EXPECTABLE_CHANGES)}")
+        expect[name] = ExpectedDifference(name, paths, frozenset(changes), why)
+    table.done()
+    return expect
 
 
 def recipe_path(series: str, recipes_dir: Path | None = None) -> Path:

@@ -21,9 +21,10 @@ from verify import __version__
 from verify.attest.errors import AttestationError
 from verify.attest.predicate import BUILD_TYPE, RebuildVerdict, parse_predicate
 from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest
+from verify.result import RebuildRecord, ResultDir, ResultDirError
+from verify.result.directory import read_rebuild_record
 
 SOURCE_VERDICT_FORMAT: Final = "cpython-verify/source-verdict/v1"
-REBUILD_FORMAT: Final = "cpython-verify/rebuild/v1"
 MANIFEST_SUBJECT: Final = "manifest.json"
 """The subject name of the manifest: peers look it up by this name."""
 MAX_INPUT_BYTES: Final = 16 << 20
@@ -54,9 +55,8 @@ class RebuildInputs:
     @classmethod
     def from_result_dir(cls, directory: Path) -> RebuildInputs:
         """The files of a ``cpython-verify rebuild --out DIR`` result directory."""
-        if not directory.is_dir():
-            raise AttestationError(f"{directory} is not a rebuild result directory")
-        return cls(directory / "manifest.json", directory / "source-verdict.json", directory / "rebuild.json")
+        result = ResultDir.open(directory)
+        return cls(result.manifest_path, result.source_verdict_path, result.record_path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,44 +157,41 @@ def build_content(
 ) -> AttestationContent:
     """Read, cross-check and convert one rebuild result into the subjects and predicate to sign."""
     verdict_data, verdict_sha256 = read_json_object(inputs.source_verdict, "source verdict")
-    rebuild_data, rebuild_sha256 = read_json_object(inputs.rebuild, "rebuild record")
+    try:
+        record, record_bytes = read_rebuild_record(inputs.rebuild)
+    except ResultDirError as error:
+        raise AttestationError(error.message) from None
+    rebuild_sha256 = hashlib.sha256(record_bytes).hexdigest()
     manifest_sha256 = sha256_file(inputs.manifest)
     verdict = _Fields(verdict_data, inputs.source_verdict.name)
-    rebuild = _Fields(rebuild_data, inputs.rebuild.name)
 
     if verdict.raw("format") != SOURCE_VERDICT_FORMAT:
         raise AttestationError(f"{inputs.source_verdict.name}: format is not {SOURCE_VERDICT_FORMAT}")
-    if rebuild.raw("format") != REBUILD_FORMAT:
-        raise AttestationError(f"{inputs.rebuild.name}: format is not {REBUILD_FORMAT}")
     version = verdict.string("version")
-    if rebuild.string("version") != version:
-        raise AttestationError(
-            f"the rebuild is of {rebuild.string('version')} but the source verdict is about {version}"
-        )
+    if record.version != version:
+        raise AttestationError(f"the rebuild is of {record.version} but the source verdict is about {version}")
     if verdict.boolean("verified") is not True:
         # The rebuild stage refuses unverified source; a result claiming otherwise was not made by it.
         raise AttestationError(f"{inputs.source_verdict.name}: the source was not verified; refusing to attest")
     tarball = verdict.obj("tarball")
-    rebuilt_source = rebuild.obj("source")
-    if rebuilt_source.string("sha256") != tarball.string("sha256"):
+    if record.source.sha256 != tarball.string("sha256"):
         raise AttestationError(
-            f"the rebuild used tarball sha256 {rebuilt_source.string('sha256')} but the source verdict is about "
+            f"the rebuild used tarball sha256 {record.source.sha256} but the source verdict is about "
             f"{tarball.string('sha256')}"
         )
-    recorded_manifest = rebuild.optional_string("manifest_sha256")
-    if recorded_manifest is not None and recorded_manifest != manifest_sha256:
+    if record.manifest_sha256 != manifest_sha256:
         raise AttestationError(
-            f"{inputs.manifest} has sha256 {manifest_sha256} but {inputs.rebuild.name} recorded {recorded_manifest}: "
-            "the result directory was changed after the rebuild"
+            f"{inputs.manifest} has sha256 {manifest_sha256} but {inputs.rebuild.name} recorded "
+            f"{record.manifest_sha256}: the result directory was changed after the rebuild"
         )
 
     manifest = load_manifest(inputs.manifest)
     predicate_data = {
         "version": version,
-        "recipe": _recipe(rebuild),
+        "recipe": _recipe(record),
         "source": _source(verdict, verdict_sha256),
-        "build": _build(rebuild, rebuild_sha256),
-        "result": _result(rebuild, manifest_sha256, tree_digest(manifest)),
+        "build": _build(record, rebuild_sha256),
+        "result": _result(record, manifest_sha256, tree_digest(manifest)),
         "rebuilder": {"id": rebuilder_id, "tool": f"cpython-verify {__version__}"},
         "attested_at": (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -229,14 +226,10 @@ def key_outputs(manifest: Manifest) -> tuple[AttestedSubject, ...]:
     )
 
 
-def _recipe(rebuild: _Fields) -> dict[str, Any]:
-    recipe = rebuild.obj("recipe")
-    return {
-        "series": recipe.string("series"),
-        "sha256": recipe.string("sha256"),
-        "profile": rebuild.string("profile"),
-        "configure": recipe.strings("configure"),
-    }
+def _recipe(record: RebuildRecord) -> dict[str, Any]:
+    recipe = record.inputs.recipe
+    return {"series": recipe.series, "sha256": recipe.sha256, "profile": recipe.profile,
+            "configure": list(recipe.configure)}
 
 
 def _source(verdict: _Fields, verdict_sha256: str) -> dict[str, Any]:
@@ -270,59 +263,38 @@ def _source(verdict: _Fields, verdict_sha256: str) -> dict[str, Any]:
     }
 
 
-def _build(rebuild: _Fields, rebuild_sha256: str) -> dict[str, Any]:
-    environment = rebuild.obj("environment")
-    settings = rebuild.raw("settings")
-    if not isinstance(settings, dict):
-        raise AttestationError(f"{rebuild._where}: 'settings' must be an object")
+def _build(record: RebuildRecord, rebuild_sha256: str) -> dict[str, Any]:
+    inputs = record.inputs
     return {
         "build_type": BUILD_TYPE,
-        "runner": rebuild.string("runner"),
-        "environment": {
-            "name": environment.string("name"),
-            "lock_sha256": environment.optional_string("lock_sha256"),
-            "rootfs_sha256": environment.optional_string("rootfs_sha256"),
-        },
-        "settings": settings,
-        "variations": rebuild.strings("variations"),
+        "runner": inputs.runner,
+        "environment": inputs.environment.model_dump(mode="json"),
+        "settings": dict(inputs.settings),
+        "variations": list(record.reproducibility.variations if record.reproducibility else ()),
         "rebuild_sha256": rebuild_sha256,
     }
 
 
-def _result(rebuild: _Fields, manifest_sha256: str, tree_sha256: str) -> dict[str, Any]:
-    reproducible = rebuild.boolean("reproducible", optional=True)
-    differences = rebuild.objects("differences")
-    unexplained = set(rebuild.strings("unexplained"))
-    if reproducible is None:
-        if differences:
-            raise AttestationError(f"{rebuild._where}: lists differences but 'reproducible' is null")
-        explained: bool | None = None
-    else:
-        explained = rebuild.boolean("explained", optional=True)
-        if explained is None:
-            explained = not unexplained
-    if reproducible and differences:
-        raise AttestationError(f"{rebuild._where}: says reproducible but lists {len(differences)} difference(s)")
-    if reproducible is False and not differences:
-        raise AttestationError(f"{rebuild._where}: says not reproducible but lists no difference")
-    culprits = rebuild.raw("culprits") or {}
-    if not isinstance(culprits, dict):
-        raise AttestationError(f"{rebuild._where}: 'culprits' must be an object")
+def _result(record: RebuildRecord, manifest_sha256: str, tree_sha256: str) -> dict[str, Any]:
+    check = record.reproducibility
+    if check is None:
+        return {"manifest_sha256": manifest_sha256, "tree_sha256": tree_sha256, "reproducible": None,
+                "explained": None, "differences": [], "culprits": {}}
     return {
         "manifest_sha256": manifest_sha256,
         "tree_sha256": tree_sha256,
-        "reproducible": reproducible,
-        "explained": explained,
+        "reproducible": check.reproducible,
+        "explained": check.explained,
         "differences": [
             {
-                "path": difference.string("path"),
-                "kind": difference.string("kind"),
-                "change": difference.string("change"),
-                "explained": difference.string("path") not in unexplained,
+                "path": difference.path,
+                "kind": difference.kind,
+                "change": ",".join(difference.changes),
+                "explained": difference.explained,
             }
-            for difference in differences
+            for difference in check.differences
         ],
-        "culprits": culprits,
+        "culprits": dict(check.culprits),
     }
 
 

@@ -3,27 +3,30 @@
 Each peer attestation is verified against the trusted keys or identities first; one that fails is
 listed as rejected and never counted. Agreement is on the *install tree* (``tree_sha256``), not on the
 whole manifest: two rebuilders that used different runners record different inputs but may still
-produce the very same files. Each signer counts once (independence is per signer, not per file); a
-signer that attested two different trees for one release is not counted at all.
+produce the very same files. Rebuilders are counted by identity, not by file: a signer counts once,
+one rebuild (one ``rebuild.json``) signed by several signers counts once, and an attestation of our own
+result, or by the signer of one, is our rebuilder again and never a second one. A rebuilder that
+attested two different trees for one release is not counted at all.
 
 ``decide`` is pure: it receives the verified claims and returns the verdict.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
 from verify.attest.errors import AttestationError
-from verify.attest.inputs import MANIFEST_SUBJECT, load_manifest, read_json_object, sha256_file, tree_digest
+from verify.attest.inputs import MANIFEST_SUBJECT, load_manifest, sha256_file, tree_digest
 from verify.attest.verification import TrustPolicy, verify_attestation_file
-from verify.compare import model as compare_model
 from verify.compare.engine import diff_manifests
 from verify.errors import VerifyError
 from verify.manifest import Manifest
+from verify.result import ResultDir
 
 OURS: Final = "this rebuild"
 MAX_LISTED_FILES: Final = 50
@@ -31,36 +34,21 @@ MAX_LISTED_FILES: Final = 50
 
 @dataclass(frozen=True, slots=True)
 class FileDifference:
-    """One path on which two install trees differ."""
+    """One path on which a peer's install tree differs from the reference."""
 
     path: str
-    change: str
-    """``content``, ``mode``, ``kind``, ``target``, ``only-in-reference`` or ``only-in-peer``."""
-
-
-# The comparison stage's change names, in the order that says most about a peer's tree, mapped to the
-# words the peers verdict uses (its side A is our reference, side B the peer).
-_PEER_CHANGE = {
-    compare_model.ONLY_IN_A: "only-in-reference",
-    compare_model.ONLY_IN_B: "only-in-peer",
-    compare_model.TYPE: "kind",
-    compare_model.CONTENT: "content",
-    compare_model.LINK_TARGET: "target",
-    compare_model.MODE: "mode",
-}
+    changes: tuple[str, ...]
+    """The compare stage's names (:data:`verify.compare.model.CHANGES`); side A is the reference, side B
+    the peer, so ``only-in-a`` is a path only the reference has."""
 
 
 def compare_manifests(reference: Manifest, other: Manifest) -> tuple[FileDifference, ...]:
     """The paths on which a peer's attested tree differs from the reference, in path order.
 
-    Reuses the comparison stage's manifest diff, so peers and ``compare`` never disagree on what
-    counts as a difference; each path is named by its most telling change.
+    Reuses the comparison stage's manifest diff and its names, so peers and ``compare`` never
+    disagree on what counts as a difference or what it is called.
     """
-    differences = []
-    for difference in diff_manifests(reference, other):
-        change = next(name for key, name in _PEER_CHANGE.items() if key in difference.changes)
-        differences.append(FileDifference(difference.path, change))
-    return tuple(differences)
+    return tuple(FileDifference(d.path, d.changes) for d in diff_manifests(reference, other))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +63,10 @@ class Claim:
     manifest: Manifest | None = None
     note: str | None = None
     """Why the manifest is not available for a file-level comparison."""
+    rebuild_sha256: str | None = None
+    """sha256 of the ``rebuild.json`` the claim was made from: the identity of one rebuild's result."""
+    location: Path | None = None
+    """Where the claim lies on this machine (resolved): an attestation file, or our result directory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,41 +137,61 @@ def decide(
     ours: Claim | None = None,
     rejected: Iterable[Rejected] = (),
 ) -> PeersVerdict:
-    """Count independent agreement with the reference tree: ours if given, else the largest agreeing group."""
+    """Count independent agreement with the reference tree: ours if given, else the largest agreeing group.
+
+    Rebuilders are counted by identity (:func:`group_rebuilders`): a signer counts once, one rebuild
+    signed by several signers counts once, and an attestation of our own result (or by our own
+    signer) never counts as a second rebuilder; the notes say which attestations were recognised as ours.
+    """
     if threshold < 1:
         raise AttestationError("--threshold must be at least 1")
     refused = list(rejected)
-    eligible: list[Claim] = []
+    eligible: list[bool] = []
     for claim in claims:
         if claim.version != version:
             refused.append(Rejected(claim.origin, f"attests CPython {claim.version}, not {version}"))
         elif claim.profile != profile:
             refused.append(Rejected(claim.origin, f"attests profile {claim.profile}, not {profile}"))
-        else:
-            eligible.append(claim)
+        eligible.append(claim.version == version and claim.profile == profile)
 
-    by_signer: dict[str, list[Claim]] = {}
-    for claim in eligible:
-        by_signer.setdefault(claim.signer, []).append(claim)
     notes: list[str] = []
     counted: list[Claim] = []
-    for signer, signed in by_signer.items():
+    grouping = group_rebuilders(claims, ours)
+    for index, why in grouping.ours.items():
+        claim = claims[index]
+        if not eligible[index]:
+            continue
+        assert ours is not None
+        if claim.tree_sha256 == ours.tree_sha256:
+            notes.append(f"{claim.origin} was recognised as ours ({why}); not counted as another rebuilder")
+        else:
+            refused.append(Rejected(
+                claim.origin,
+                f"recognised as ours ({why}) but attests tree {claim.tree_sha256}, not our result's "
+                f"{ours.tree_sha256}: the result changed after it was attested, or the attestation is stale",
+            ))
+    for members in grouping.others:
+        signed = [claims[index] for index in members if eligible[index]]
+        if not signed:
+            continue
+        label = _label(signed)
         trees = {claim.tree_sha256 for claim in signed}
         if len(trees) > 1:
             refused.extend(
-                Rejected(claim.origin, f"{signer} attested {len(trees)} different trees for {version}")
+                Rejected(claim.origin, f"{label} attested {len(trees)} different trees for {version}")
                 for claim in signed
             )
             continue
-        if len(signed) > 1:
-            notes.append(f"{signer} attested the same tree {len(signed)} times; counted once")
-        counted.append(signed[0])
+        if len(_signers(signed)) > 1:
+            notes.append(f"{label} signed one and the same rebuild result (the same rebuild.json); counted once")
+        elif len(signed) > 1:
+            notes.append(f"{label} attested the same tree {len(signed)} times; counted once")
+        counted.append(replace(signed[0], signer=label))
 
     if ours is not None:
         reference_sha256: str | None = ours.tree_sha256
         reference = OURS
         reference_manifest = ours.manifest
-        counted = [claim for claim in counted if claim.signer != ours.signer]
         counted.insert(0, ours)
     else:
         reference_sha256, reference = _majority(counted)
@@ -202,6 +214,82 @@ def decide(
         rejected=tuple(refused),
         notes=tuple(notes),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Rebuilders:
+    """Claims grouped by who made them (indexes into the claims given to :func:`group_rebuilders`)."""
+
+    others: tuple[tuple[int, ...], ...]
+    """One group per rebuilder other than us, in order of first appearance."""
+    ours: dict[int, str] = field(default_factory=dict)
+    """Claims that are our own rebuilder's, each with why it was recognised as ours."""
+
+
+def group_rebuilders(claims: Sequence[Claim], ours: Claim | None = None) -> Rebuilders:
+    """Group claims by rebuilder identity.
+
+    One rebuilder is everything linked by a shared signer (a key or a Sigstore identity) or a shared
+    result (the same ``rebuild.json`` digest): a signer is one rebuilder wherever it signs, and one
+    rebuild signed by two keys is still one rebuild. Our rebuilder is the group holding our result: an
+    attestation of our ``rebuild.json`` or one lying inside our result directory, and with it every
+    attestation by the same signer.
+    """
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        while parent.setdefault(node, node) != node:
+            node = parent[node]
+        return node
+
+    def union(first: str, second: str) -> None:
+        parent[find(first)] = find(second)
+
+    ours_node = "ours"
+    direct: dict[int, str] = {}
+    for index, claim in enumerate(claims):
+        signer = f"signer:{claim.signer}"
+        find(signer)
+        if claim.rebuild_sha256 is not None:
+            union(signer, f"result:{claim.rebuild_sha256}")
+        why = _why_ours(claim, ours) if ours is not None else None
+        if why is not None:
+            direct[index] = why
+            union(signer, ours_node)
+    ours_root = find(ours_node) if direct else None
+    ours_signers = {claims[index].signer for index in direct}
+
+    groups: dict[str, list[int]] = {}
+    mine: dict[int, str] = {}
+    for index, claim in enumerate(claims):
+        root = find(f"signer:{claim.signer}")
+        if root != ours_root:
+            groups.setdefault(root, []).append(index)
+        elif index in direct:
+            mine[index] = direct[index]
+        elif claim.signer in ours_signers:
+            mine[index] = f"signed by {claim.signer}, the signer of our own rebuild's attestation"
+        else:
+            mine[index] = "it shares a signer or a rebuild.json with our own rebuild's attestations"
+    return Rebuilders(tuple(tuple(members) for members in groups.values()), mine)
+
+
+def _why_ours(claim: Claim, ours: Claim) -> str | None:
+    """Why ``claim`` is directly about our own result, or None."""
+    if ours.rebuild_sha256 is not None and claim.rebuild_sha256 == ours.rebuild_sha256:
+        return f"it attests our rebuild.json, sha256 {ours.rebuild_sha256}"
+    if claim.location is not None and ours.location is not None and claim.location.is_relative_to(ours.location):
+        return f"it lies inside our result directory {ours.location}"
+    return None
+
+
+def _signers(claims: Sequence[Claim]) -> list[str]:
+    return list(dict.fromkeys(claim.signer for claim in claims))
+
+
+def _label(claims: Sequence[Claim]) -> str:
+    """How one rebuilder is named in the verdict: its signer, or its signers joined when there are several."""
+    return " + ".join(_signers(claims))
 
 
 def _majority(claims: Sequence[Claim]) -> tuple[str | None, str]:
@@ -258,6 +346,8 @@ def load_claim(path: Path, trust: TrustPolicy) -> Claim:
         tree_sha256=predicate.result.tree_sha256,
         manifest=manifest,
         note=note,
+        rebuild_sha256=predicate.build.rebuild_sha256,
+        location=path.resolve(),
     )
 
 
@@ -281,10 +371,21 @@ def attestations_in(directory: Path) -> list[Path]:
 
 
 def our_claim(result_dir: Path) -> Claim:
-    """Our own rebuild result (unsigned: it is the local evidence) as the reference claim."""
-    record, _ = read_json_object(result_dir / "rebuild.json", "rebuild record")
-    version, profile = record.get("version"), record.get("profile")
-    if not isinstance(version, str) or not isinstance(profile, str):
-        raise AttestationError(f"{result_dir / 'rebuild.json'}: lacks 'version' or 'profile'")
-    manifest = load_manifest(result_dir / MANIFEST_SUBJECT)
-    return Claim(str(result_dir), OURS, version, profile, tree_digest(manifest), manifest)
+    """Our own rebuild result (unsigned: it is the local evidence) as the reference claim.
+
+    It carries what recognises attestations of this very result: the sha256 of ``rebuild.json`` (which
+    an attestation records as ``build.rebuild_sha256``) and the directory's resolved location.
+    """
+    result = ResultDir.open(result_dir)
+    record, record_bytes = result.read_record_with_bytes()
+    manifest = load_manifest(result.manifest_path)
+    return Claim(
+        str(result_dir),
+        OURS,
+        record.version,
+        record.profile,
+        tree_digest(manifest),
+        manifest,
+        rebuild_sha256=hashlib.sha256(record_bytes).hexdigest(),
+        location=result_dir.resolve(),
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from verify.attest.errors import AttestationError
-from verify.attest.inputs import AttestationContent
+from verify.attest.inputs import AttestationContent, RebuildInputs, build_content
 from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
+from verify.fsutil import write_atomic
 
+PASSPHRASE_VARIABLE: Final = "CPYTHON_VERIFY_KEY_PASSPHRASE"  # noqa: S105 (the variable's name, not a secret)
+"""The environment variable that holds an encrypted offline key's passphrase (never a command-line flag)."""
 STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE: Final = "application/vnd.in-toto+json"
 MAX_KEY_BYTES: Final = 64 * 1024
@@ -191,6 +195,7 @@ class SigstoreSigning:
     token: str | None = None
     token_source: TokenSource = ambient_token
     trust_config: Callable[[], Any] | None = None
+    sigstore: bool = True
 
     def identity_token(self) -> Any:
         """The validated :class:`sigstore.oidc.IdentityToken`; raises before any network access."""
@@ -226,3 +231,47 @@ class SigstoreSigning:
             # requests' ConnectionError and timeouts are OSErrors: Fulcio, Rekor or TUF unreachable.
             raise AttestationError(f"Sigstore services unreachable: {' '.join(str(error).split())[:300]}") from None
         return (bundle.to_json() + "\n").encode()
+
+
+# --------------------------------------------------------------------------- one signing path
+
+
+@dataclass(frozen=True)
+class OfflineKeySigner:
+    """Sign with a PEM private key on disk; an encrypted key's passphrase comes from the environment."""
+
+    key_path: Path
+    passphrase: bytes | None = None
+    sigstore: bool = False
+
+    @classmethod
+    def from_environment(cls, key_path: Path) -> OfflineKeySigner:
+        """The signer for ``key_path``, with the passphrase from :data:`PASSPHRASE_VARIABLE` if it is set."""
+        passphrase = os.environ.get(PASSPHRASE_VARIABLE)
+        return cls(key_path, passphrase.encode() if passphrase else None)
+
+    def sign(self, statement: bytes) -> bytes:
+        """A DSSE envelope over ``statement``."""
+        return sign_offline(statement, load_private_key(self.key_path, self.passphrase))
+
+
+@dataclass(frozen=True)
+class SignedAttestation:
+    """An attestation written to disk, and what it says."""
+
+    path: Path
+    content: AttestationContent
+
+
+def sign_result(
+    inputs: RebuildInputs, signer: OfflineKeySigner | SigstoreSigning, *, rebuilder_id: str, out: Path
+) -> SignedAttestation:
+    """Read a rebuild result, build its Statement, sign it and write the attestation to ``out`` (0644).
+
+    The one signing sequence: ``attest`` and ``check`` both call it, so they cannot drift apart.
+    """
+    content = build_content(inputs, rebuilder_id=rebuilder_id)
+    envelope = signer.sign(build_statement(content))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, envelope)
+    return SignedAttestation(out, content)

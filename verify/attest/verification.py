@@ -1,10 +1,13 @@
-"""Verify an attestation: signature first, then the Statement, the predicate schema, and the subjects.
+"""Verify an attestation: signature first, then the Statement, the predicate schema, the subjects, the tree.
 
 Order matters. Nothing in the payload is looked at before a trusted signature covers it, so a
 tampered predicate fails as "bad signature" and never reaches the parser. Exit codes: a readable
 attestation that says no (bad or untrusted signature, subject digest mismatch, a signed predicate
 that breaks the schema) is :class:`AttestationRejected` (1); one that cannot be judged at all
 (unreadable, oversized, nested too deep, an unknown predicate version) is :class:`AttestationError` (2).
+
+Against a rebuild result directory, every output subject must be present with its attested bytes,
+and the whole install tree must be the attested manifest: a deleted, changed or added path fails.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import base64
 import binascii
 import hashlib
 import json
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
@@ -24,15 +28,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from verify.attest.errors import AttestationError, AttestationRejected
-from verify.attest.inputs import MANIFEST_SUBJECT, AttestedSubject, sha256_file
+from verify.attest.inputs import MANIFEST_SUBJECT, AttestedSubject, load_manifest, sha256_file, tree_digest
 from verify.attest.predicate import PREDICATE_TYPE, RebuildVerdict, parse_predicate
 from verify.attest.signing import PAYLOAD_TYPE, STATEMENT_TYPE, PublicKey, key_id, pae
+from verify.compare import model as compare_model
+from verify.compare.engine import diff_manifests
+from verify.manifest import Manifest, check_relative_path, scan_tree
 
 MAX_ATTESTATION_BYTES: Final = 16 << 20
 """A rebuild attestation is a few kilobytes (tens with many differences); larger files are refused unread."""
 MAX_SIGNATURES: Final = 16
 MAX_SUBJECTS: Final = 1024
 _PREDICATE_FAMILY: Final = PREDICATE_TYPE.rsplit("/", 1)[0] + "/"
+RESULT_ROOT: Final = "root"
+"""The install tree's directory inside a rebuild result directory (what ``manifest.json`` describes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +307,8 @@ class SubjectCheck:
     name: str
     path: Path
     expected: str
-    actual: str
+    actual: str | None
+    """The file's sha256; None when no regular file is there (missing, or a symlink or directory)."""
 
     @property
     def ok(self) -> bool:
@@ -313,7 +323,9 @@ def check_subjects(
 
     ``artifacts`` are matched by file name against the subjects' last path component (an ambiguous or
     unmatched file is an error: it would otherwise be silently unchecked). ``result_dir`` checks its
-    ``manifest.json`` and every attested output present under its ``root/``.
+    ``manifest.json`` and *every* subject that names an output: each must be a regular file under
+    ``root/`` with the attested bytes, and one that is absent is a failed check, never a skipped one.
+    The whole of ``root/`` is checked by :func:`check_tree`.
     """
     pairs: list[tuple[AttestedSubject, Path]] = []
     for path in artifacts:
@@ -324,17 +336,156 @@ def check_subjects(
             raise AttestationError(f"{path.name} matches several subjects of {attestation.origin}")
         pairs.append((matches[0], path))
     if result_dir is not None:
+        tarball = attestation.predicate.source.tarball.name
         for subject in attestation.subjects:
-            parts = PurePosixPath(subject.name).parts
-            if subject.name.startswith("/") or ".." in parts:
+            problem = check_relative_path(subject.name)
+            if problem is not None:
                 # Signed or not, a subject name never gets to point outside the result directory.
-                raise AttestationRejected(f"{attestation.origin}: subject name {subject.name!r} is not a relative path")
-            candidate = result_dir / (subject.name if subject.name == MANIFEST_SUBJECT else f"root/{subject.name}")
-            if subject.name == MANIFEST_SUBJECT or candidate.is_file():
-                pairs.append((subject, candidate))
-    return tuple(SubjectCheck(subject.name, path, subject.sha256, sha256_file(path)) for subject, path in pairs)
+                raise AttestationRejected(
+                    f"{attestation.origin}: subject name {subject.name!r} is not a relative path ({problem})"
+                )
+            if subject.name == MANIFEST_SUBJECT:
+                pairs.append((subject, result_dir / MANIFEST_SUBJECT))
+            elif subject.name == tarball:
+                # The source tarball is an input of the rebuild, not an output: a result directory does not
+                # hold it (check it with --artifact). _check_consistency already tied its digest to the predicate.
+                continue
+            else:
+                # Every other subject names an output in the install tree; there is no third kind to skip.
+                pairs.append((subject, result_dir / RESULT_ROOT / subject.name))
+    return tuple(
+        SubjectCheck(subject.name, path, subject.sha256, _regular_file_sha256(path)) for subject, path in pairs
+    )
+
+
+def _regular_file_sha256(path: Path) -> str | None:
+    """The sha256 of a regular file (symlinks not followed); None when there is none at ``path``."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise AttestationError(f"cannot read {path}: {error.strerror or error}") from None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return sha256_file(path)
 
 
 def mismatches(checks: Iterable[SubjectCheck]) -> list[str]:
     """One line per file whose bytes are not the attested bytes."""
-    return [f"{check.path}: sha256 {check.actual}, attested {check.expected}" for check in checks if not check.ok]
+    return [
+        f"{check.path}: sha256 {check.actual}, attested {check.expected}"
+        if check.actual is not None
+        else f"{check.path}: no such regular file, attested sha256 {check.expected}"
+        for check in checks
+        if not check.ok
+    ]
+
+
+# --------------------------------------------------------------------------- the whole install tree
+
+
+@dataclass(frozen=True, slots=True)
+class TreeFinding:
+    """One path under ``root/`` that is not as the attested manifest records it."""
+
+    path: str
+    """The path inside the install tree, as the manifest spells it."""
+    changes: tuple[str, ...]
+    """The compare stage's names (:data:`verify.compare.model.CHANGES`): ``only-in-a`` is attested but
+    missing, ``only-in-b`` is present but not attested, else any of ``type``, ``mode``, ``link-target``,
+    ``content``."""
+    detail: str
+    """What was found and what was attested, in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class TreeCheck:
+    """A result directory's ``root/`` compared, path by path, with the attested manifest."""
+
+    root: Path
+    attested_paths: int
+    """Entries in the attested manifest (0 when it could not be used)."""
+    findings: tuple[TreeFinding, ...] = ()
+    problems: tuple[str, ...] = ()
+    """Failures that are not about one path: the manifest is not the attested one, or contradicts the predicate."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the tree is exactly the attested tree."""
+        return not self.findings and not self.problems
+
+    def summary(self) -> str:
+        """One line for the report."""
+        if self.ok:
+            return f"{self.root} is the attested tree ({self.attested_paths} paths)"
+        found = [f"{len(self.findings)} path(s) differ"] if self.findings else []
+        found += [f"{len(self.problems)} other problem(s)"] if self.problems else []
+        return f"{self.root} is NOT the attested tree: {', '.join(found)}"
+
+    def failures(self) -> list[str]:
+        """One line per problem and per differing path."""
+        return [*self.problems, *(f"{self.root / finding.path}: {finding.detail}" for finding in self.findings)]
+
+
+def tree_findings(attested: Manifest, actual: Manifest) -> tuple[TreeFinding, ...]:
+    """Every path on which the ``actual`` tree differs from the ``attested`` manifest, in path order.
+
+    Pure: the comparison stage's manifest diff decides what differs (presence, type, content, mode,
+    link target), so ``compare``, ``peers`` and this check never disagree about it.
+    """
+    findings = []
+    for difference in diff_manifests(attested, actual):
+        findings.append(TreeFinding(difference.path, difference.changes, _describe(difference)))
+    return tuple(findings)
+
+
+def _describe(difference: compare_model.Difference) -> str:
+    attested, found = difference.a, difference.b
+    if found is None:
+        assert attested is not None
+        return f"missing: attested {attested.kind}, mode {attested.mode:04o}"
+    if attested is None:
+        return f"extra: not in the attested manifest ({found.kind}, mode {found.mode:04o})"
+    parts = []
+    for change in difference.changes:
+        if change == compare_model.TYPE:
+            parts.append(f"type changed: {found.kind}, attested {attested.kind}")
+        elif change == compare_model.CONTENT:
+            parts.append(f"content changed: sha256 {found.sha256}, attested {attested.sha256}")
+        elif change == compare_model.MODE:
+            parts.append(f"mode changed: {found.mode:04o}, attested {attested.mode:04o}")
+        elif change == compare_model.LINK_TARGET:
+            parts.append(f"link target changed: {found.target!r}, attested {attested.target!r}")
+    return "; ".join(parts)
+
+
+def check_tree(attestation: VerifiedAttestation, result_dir: Path) -> TreeCheck:
+    """Compare ``result_dir/root`` with the attested manifest (``result_dir/manifest.json``).
+
+    The manifest is used only if its sha256 is the attested digest; the tree is scanned with the
+    manifest stage's own scanner, so a missing, changed (content, mode, type, link target) or extra
+    path is a finding. A directory that is not a rebuild result, or a tree that cannot be read, is an
+    error (exit 2): nothing can be judged.
+    """
+    root = result_dir / RESULT_ROOT
+    manifest_path = result_dir / MANIFEST_SUBJECT
+    if not root.is_dir():
+        raise AttestationError(f"{result_dir} is not a rebuild result directory: it has no {RESULT_ROOT}/ tree")
+    manifest_sha256 = sha256_file(manifest_path)
+    if manifest_sha256 != attestation.manifest_sha256:
+        return TreeCheck(root, 0, problems=(
+            f"{root}: not compared: {manifest_path} has sha256 {manifest_sha256}, not the attested manifest "
+            f"{attestation.manifest_sha256}",
+        ))
+    attested = load_manifest(manifest_path)
+    problems = []
+    attested_tree = tree_digest(attested)
+    if attested_tree != attestation.predicate.result.tree_sha256:
+        # A signer whose two digests disagree contradicts itself; peers compare tree_sha256, so say so.
+        problems.append(
+            f"{manifest_path}: its tree digest {attested_tree} is not the attested tree_sha256 "
+            f"{attestation.predicate.result.tree_sha256}"
+        )
+    actual = Manifest(entries=scan_tree(root))
+    return TreeCheck(root, len(attested.entries), tree_findings(attested, actual), tuple(problems))

@@ -1,30 +1,25 @@
 """``cpython-verify check VERSION``: the whole chain for one release.
 
 verify the source -> rebuild twice in the pinned sandbox (the second time with variations) -> compare
-with every peer or published build given -> attest (signed, when a key is given). One verdict, one
-exit code: 0 when the source verified, the two rebuilds agree (identically, or only in differences
-the variations are documented to cause), and every peer is identical; 1 otherwise; 2 on error.
+with every peer or published build given -> attest (signed, when a key or Sigstore is chosen). One
+verdict, one exit code: 0 when the source verified, the two rebuilds agree (identically, or only in
+differences the variations are documented to cause), and every peer is identical; 1 otherwise; 2 on
+error. The order lives in :mod:`verify.chain`; this module parses options and renders the outcome.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from verify.commands.rebuild import PhaseObserver, rebuild_request, terminate_as_interrupt
 from verify.commands.rebuild import rebuild as rebuild_command
-from verify.commands.rebuild import rebuild_release
 from verify.errors import EXIT_FAILED, EXIT_OK
-from verify.fsutil import write_atomic
 
-CHECK_FORMAT = "cpython-verify/check/v1"
-# What differs between two rebuilders' machines and must not change a byte: the clock, the CPU count,
-# and the host's name, locale and time zone (the sandbox pins the last three; varying them shows the
-# pins hold). Not varied by default: build_path and umask, which are pinned because they are known to
-# change outputs (sysconfigdata; __pycache__ modes), and user.
-DEFAULT_VARIATIONS = "time,cpus,hostname,locale,timezone"
 _NOT_FOR_CHECK = {"version", "twice", "bisect"}
 
 
@@ -42,113 +37,59 @@ _NOT_FOR_CHECK = {"version", "twice", "bisect"}
     "key_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Sign the attestation with this Ed25519/P-256 PEM key; a new Ed25519 key is created if the file "
-    "does not exist (its public key is written beside it as KEY.pub).",
+    "does not exist (its public key is written beside it as KEY.pub). An encrypted key's passphrase is read "
+    "from $CPYTHON_VERIFY_KEY_PASSPHRASE.",
 )
+@click.option("--sigstore", is_flag=True, help="Sign keyless with Sigstore (the CI's ambient OIDC identity).")
+@click.option("--identity-token", envvar="SIGSTORE_ID_TOKEN", help="OIDC token for --sigstore (default: ambient).")
+@click.option("--rebuilder-id", help="Who rebuilt (default: the GitHub Actions run URL, else the host name).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (also written to RESULT/check.json).")
-def check(version: str, peers: tuple[Path, ...], key_path: Path | None, as_json: bool, **params: Any) -> None:
+def check(
+    version: str,
+    peers: tuple[Path, ...],
+    key_path: Path | None,
+    sigstore: bool,
+    identity_token: str | None,
+    rebuilder_id: str | None,
+    as_json: bool,
+    **params: Any,
+) -> None:
     """Verify, rebuild twice, compare with peers and attest CPython VERSION: the whole chain.
 
     Takes every option of `rebuild` (source locations, --profile, --runner, --vary, --out, ...);
     --vary defaults to the variations two rebuilders' machines differ in.
     """
-    params.update(version=version, twice=True, bisect=False)
-    if not params.get("vary"):
-        params["vary"] = (DEFAULT_VARIATIONS,)
-    baseline, comparison, out_dir = rebuild_release(params)
-    assert comparison is not None  # twice=True
+    from verify.attest.signing import OfflineKeySigner, SigstoreSigning
+    from verify.chain import CHECK_VARIATIONS, CheckRequest, run_check
+    from verify.commands.attest import default_rebuilder_id
+    from verify.report.check import check_text, check_to_json
 
-    summary: dict[str, Any] = {
-        "format": CHECK_FORMAT,
-        "version": version,
-        "result": str(out_dir),
-        "source": {"verified": True, "sha256": baseline.record.get("source", {}).get("sha256")},
-        "rebuild": {
-            "manifest_sha256": baseline.record.get("manifest_sha256"),
-            "variations": sorted(comparison.variations),
-            "reproducible": comparison.reproducible,
-            "explained": comparison.explained,
-            "differences": len(comparison.differences),
-        },
-        "peers": [_compare_with_peer(out_dir, peer) for peer in peers],
-        "attestation": _attest(out_dir, key_path),
-    }
-    ok = comparison.explained and all(peer["identical"] for peer in summary["peers"])
-    summary["ok"] = ok
-    document = json.dumps(summary, indent=2, sort_keys=True) + "\n"
-    write_atomic(out_dir / "check.json", document.encode())
-    click.echo(document if as_json else _summary_text(summary), nl=not as_json)
-    raise click.exceptions.Exit(EXIT_OK if ok else EXIT_FAILED)
+    if key_path is not None and sigstore:
+        raise click.UsageError("choose one of --key KEY (offline) or --sigstore (keyless)")
+    params.update(version=version, twice=True, bisect=False)
+    request = rebuild_request(params)
+    if not params.get("vary"):
+        request = replace(request, variations=CHECK_VARIATIONS)
+    signer: OfflineKeySigner | SigstoreSigning | None = None
+    if key_path is not None:
+        signer = OfflineKeySigner.from_environment(key_path)
+    elif sigstore:
+        signer = SigstoreSigning(token=identity_token)
+    check_request = CheckRequest(
+        rebuild=request,
+        peers=peers,
+        signer=signer,
+        rebuilder_id=rebuilder_id or default_rebuilder_id(),
+        create_key=True,
+    )
+    with terminate_as_interrupt():
+        outcome = run_check(check_request, PhaseObserver())
+    if as_json:
+        click.echo(json.dumps(check_to_json(outcome), indent=2, sort_keys=True))
+    else:
+        click.echo(check_text(outcome))
+    raise click.exceptions.Exit(EXIT_OK if outcome.ok else EXIT_FAILED)
 
 
 # check takes every option of rebuild but the ones it decides itself.
 check.params.extend(param for param in rebuild_command.params if param.name not in _NOT_FOR_CHECK)
-
-
-def _compare_with_peer(out_dir: Path, peer: Path) -> dict[str, Any]:
-    from verify.compare import compare_paths
-    from verify.report.compare import comparison_to_dict
-
-    comparison = compare_paths(out_dir, peer)
-    report = out_dir / f"compare-{peer.name or 'peer'}.json"
-    write_atomic(report, (json.dumps(comparison_to_dict(comparison), indent=2, sort_keys=True) + "\n").encode())
-    return {
-        "peer": str(peer),
-        "identical": comparison.identical,
-        "differences": len(comparison.differences),
-        "by_category": comparison.counts_by_category(),
-        "report": str(report),
-    }
-
-
-def _attest(out_dir: Path, key_path: Path | None) -> dict[str, Any]:
-    if key_path is None:
-        return {"signed": False, "why": "no --key given: the result is not attested"}
-    from verify.attest import RebuildInputs, build_content, build_statement, load_private_key, sign_offline
-    from verify.attest.signing import generate_private_key
-    from verify.commands.attest import default_rebuilder_id
-
-    created = False
-    if not key_path.exists():
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        generate_private_key(key_path)
-        created = True
-    content = build_content(RebuildInputs.from_result_dir(out_dir), rebuilder_id=default_rebuilder_id())
-    envelope = sign_offline(build_statement(content), load_private_key(key_path))
-    target = out_dir / "attestation.intoto.json"
-    write_atomic(target, envelope)
-    return {
-        "signed": True,
-        "path": str(target),
-        "key": str(key_path),
-        "public_key": str(key_path.with_name(key_path.name + ".pub")) if created else None,
-        "new_key": created,
-        "verdict": content.predicate.verdict,
-    }
-
-
-def _summary_text(summary: dict[str, Any]) -> str:
-    rebuild = summary["rebuild"]
-    lines = [
-        f"CPython {summary['version']}: result in {summary['result']}",
-        f"  source      verified (sha256 {summary['source']['sha256']})",
-    ]
-    varied = ", ".join(rebuild["variations"]) or "nothing"
-    if rebuild["reproducible"]:
-        lines.append(f"  rebuild     reproducible: identical in every file with {varied} varied")
-    elif rebuild["explained"]:
-        lines.append(f"  rebuild     {rebuild['differences']} path(s) differ, all as the varied {varied} explains")
-    else:
-        lines.append(f"  rebuild     NOT reproducible: {rebuild['differences']} path(s) differ ({varied} varied)")
-    lines.append(f"  manifest    sha256 {rebuild['manifest_sha256']}")
-    for peer in summary["peers"]:
-        state = "identical" if peer["identical"] else f"{peer['differences']} path(s) differ"
-        lines.append(f"  peer        {peer['peer']}: {state} (report {peer['report']})")
-    attestation = summary["attestation"]
-    if attestation["signed"]:
-        lines.append(f"  attestation {attestation['path']} ({attestation['verdict']})")
-        if attestation["new_key"]:
-            lines.append(f"              new signing key {attestation['key']}; publish {attestation['public_key']}")
-    else:
-        lines.append(f"  attestation none: {attestation['why']}")
-    lines.append("CHECK PASSED" if summary["ok"] else "CHECK FAILED")
-    return "\n".join(lines)

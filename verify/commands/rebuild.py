@@ -8,40 +8,25 @@ are documented to cause), 1 source not verified or unexplained differences, 2 op
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from verify.commands.options import source_options
 from verify.errors import EXIT_FAILED, OperationalError
-from verify.models import FetchedFile, SourceVerdict
-from verify.rebuild import (
-    VARIATIONS,
-    BuildFailed,
-    BuildSettings,
-    RebuildCache,
-    RebuildResult,
-    default_cache_dir,
-    parse_variations,
-)
-from verify.rebuild.core import rebuild as run_rebuild
-from verify.rebuild.outputs import write_json_atomically
-from verify.rebuild.sandbox import image_for, runner_for
-from verify.rebuild.variations import Comparison, bisect_variations, compare_results
-from verify.releases import Version
+from verify.models import FetchedFile
+from verify.rebuild.settings import VARIATIONS, parse_variations
 
-_RESULT_MARKER = "rebuild.json"
+if TYPE_CHECKING:
+    from verify.chain import RebuildRequest
+    from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
 
 
 class _PhaseDisplay:
@@ -77,8 +62,35 @@ class _PhaseDisplay:
             self._status = None
 
 
+class PhaseObserver:
+    """The chain's :class:`verify.chain.RebuildObserver` for the terminal: a phase display per build."""
+
+    def __init__(self) -> None:
+        self._display: _PhaseDisplay | None = None
+
+    def build_started(self, label: str) -> ProgressSink:
+        self._display = _PhaseDisplay(label)
+        return self._display
+
+    def build_finished(self, label: str, result: RebuildResult) -> None:
+        self._stop()
+        if result.from_cache:
+            click.echo(f"{label}: cached result {result.result_dir}", err=True)
+
+    def build_failed(self, label: str, failure: BuildFailed) -> None:
+        self._stop()
+        click.echo(f"{label}: {failure.phase} failed; last lines of {failure.log_path}:", err=True)
+        for line in failure.tail:
+            click.echo(f"  | {line}", err=True)
+
+    def _stop(self) -> None:
+        if self._display is not None:
+            self._display.stop()
+            self._display = None
+
+
 @contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt so a terminated rebuild cleans up like a Ctrl-C one."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -138,80 +150,43 @@ def _terminate_as_interrupt() -> Iterator[None]:
 )
 def rebuild(**params: Any) -> None:
     """Rebuild CPython VERSION from its verified source in the recipe's pinned sandbox."""
-    baseline, comparison, out_dir = rebuild_release(params)
-    _report(baseline, comparison, out_dir)
-    if comparison is not None and not comparison.explained:
+    from verify.chain import run_rebuild
+    from verify.report.rebuild import rebuild_text
+
+    with terminate_as_interrupt():
+        outcome = run_rebuild(rebuild_request(params), PhaseObserver())
+    for line in rebuild_text(outcome.result, outcome.record):
+        click.echo(line)
+    check = outcome.reproducibility
+    if check is not None and not check.explained:
         sys.exit(EXIT_FAILED)
 
 
-def rebuild_release(params: dict[str, Any]) -> tuple[RebuildResult, Comparison | None, Path]:
-    """The rebuild stage for the ``rebuild`` and ``check`` commands, from their option values.
+def rebuild_request(params: dict[str, Any]) -> RebuildRequest:
+    """The chain's request from the option values of ``rebuild`` (and ``check``, which shares them)."""
+    from verify.assembly import SourceOptions
+    from verify.chain import RebuildRequest
+    from verify.releases import Version
 
-    Verifies the source, builds (twice with ``twice``), publishes the result directory and returns the
-    baseline result, the comparison of the two builds (if any) and the result directory.
-    """
     version = Version.parse(params["version"])
-    variations = parse_variations(params["vary"]) if params["vary"] else frozenset(VARIATIONS)
-    if params["bisect"] and not params["twice"]:
-        raise OperationalError("--bisect needs --twice")
     if params["vary"] and not params["twice"]:
         raise OperationalError("--vary needs --twice")
-
-    pgo_profile = _pinned_pgo_profile(params["pgo_profile"], params["pgo_profile_sha256"])
-    verdict, tarball = _verified_source(version, params)
-    from verify.recipes import load_recipe
-
-    recipe = load_recipe(version.series, params.get("recipes_dir"))
-    if recipe.build is None:
-        raise OperationalError(f"the CPython {recipe.series} recipe has no [build] section")
-    runner = runner_for(params["runner_name"])
-    runner.check_available()
-    image = image_for(recipe.build.environment, cache_dir=params.get("cache_dir"), rootfs=params["rootfs"])
-    cache = RebuildCache(params["rebuild_cache"] or default_cache_dir())
-    settings = BuildSettings() if params["jobs"] is None else replace(BuildSettings(), jobs=params["jobs"])
-
-    def build(chosen: frozenset[str]) -> RebuildResult:
-        label = f"{version} {params['profile']}" + (f" [{','.join(sorted(chosen))}]" if chosen else "")
-        display = _PhaseDisplay(label)
-        try:
-            result = run_rebuild(
-                tarball,
-                verdict,
-                recipe,
-                params["profile"],
-                image,
-                runner,
-                settings,
-                chosen,
-                None,
-                cache,
-                force=params["force"],
-                progress=display,
-                pgo_profile=pgo_profile,
-            )
-        except BuildFailed as failure:
-            display.stop()
-            click.echo(f"{label}: {failure.phase} failed; last lines of {failure.log_path}:", err=True)
-            for line in failure.tail:
-                click.echo(f"  | {line}", err=True)
-            raise
-        finally:
-            display.stop()
-        if result.from_cache:
-            click.echo(f"{label}: cached result {result.result_dir}", err=True)
-        return result
-
-    with _terminate_as_interrupt():
-        baseline = build(frozenset())
-        comparison: Comparison | None = None
-        if params["twice"]:
-            comparison = compare_results(baseline, build(variations), variations)
-            if params["bisect"] and not comparison.reproducible:
-                comparison = bisect_variations(build, comparison)
-
-    out_dir = params["out_dir"] or Path(f"rebuild-{version}-{params['profile']}")
-    _publish(baseline, comparison, out_dir)
-    return baseline, comparison, out_dir
+    variations = parse_variations(params["vary"]) if params["vary"] else frozenset(VARIATIONS)
+    return RebuildRequest(
+        version=version,
+        source=SourceOptions.from_params(params),
+        profile=params["profile"],
+        runner=params["runner_name"],
+        rootfs=params["rootfs"],
+        twice=params["twice"],
+        variations=variations,
+        bisect=params["bisect"],
+        pgo_profile=_pinned_pgo_profile(params["pgo_profile"], params["pgo_profile_sha256"]),
+        force=params["force"],
+        jobs=params["jobs"],
+        out_dir=params["out_dir"],
+        rebuild_cache=params["rebuild_cache"],
+    )
 
 
 def _pinned_pgo_profile(path: Path | None, sha256: str | None) -> FetchedFile | None:
@@ -223,84 +198,3 @@ def _pinned_pgo_profile(path: Path | None, sha256: str | None) -> FetchedFile | 
     if not sha256 or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower()):
         raise OperationalError("--pgo-profile needs --pgo-profile-sha256 with the profile's 64-hex-digit sha256")
     return FetchedFile(path.name, path, sha256.lower(), path.stat().st_size, str(path))
-
-
-def _verified_source(version: Version, params: dict[str, Any]) -> tuple[SourceVerdict, FetchedFile]:
-    """The source stage, as the other commands run it; raises unless the tarball is verified."""
-    from verify.assembly import SourceOptions, require_verified, verify_release_source
-
-    options = SourceOptions.from_params(params)
-    verdict = verify_release_source(version, options)
-    return verdict, require_verified(verdict)
-
-
-def _publish(baseline: RebuildResult, comparison: Comparison | None, out_dir: Path) -> None:
-    """Assemble the result directory: the baseline's files (hard links into the cache) and rebuild.json.
-
-    Built beside ``out_dir`` and renamed into place; an existing directory is replaced only if it is
-    an earlier result (has rebuild.json), never an unrelated directory.
-    """
-    if out_dir.exists() and not (out_dir / _RESULT_MARKER).is_file():
-        if any(out_dir.iterdir()):
-            raise OperationalError(f"--out {out_dir} exists and is not a cpython-verify result; not replacing it")
-        out_dir.rmdir()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for name in ("root", "logs"):
-            if (baseline.result_dir / name).exists():
-                shutil.copytree(baseline.result_dir / name, staging / name, symlinks=True, copy_function=_link_or_copy)
-        for name in ("manifest.json", "source-verdict.json", "pgo-profile.tar"):
-            if (baseline.result_dir / name).exists():
-                shutil.copy2(baseline.result_dir / name, staging / name)
-        record = dict(baseline.record)
-        if comparison is not None:
-            record.update(comparison.to_json())
-        write_json_atomically(staging / _RESULT_MARKER, record)
-        old = None
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            out_dir.rename(old)
-        staging.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _link_or_copy(source: str, destination: str) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)
-
-
-def _report(baseline: RebuildResult, comparison: Comparison | None, out_dir: Path) -> None:
-    click.echo(f"result: {out_dir}")
-    click.echo(f"manifest: {out_dir / 'manifest.json'} (sha256 {baseline.record.get('manifest_sha256')})")
-    if comparison is None:
-        return
-    varied = ", ".join(sorted(comparison.variations)) or "nothing"
-    if comparison.reproducible:
-        click.echo(f"reproducible: the build varied in {varied} is identical in every file")
-        return
-    click.echo(f"NOT reproducible bit for bit: {len(comparison.differences)} path(s) differ (varied: {varied})")
-    changes: dict[str, dict[str, int]] = {}
-    for difference in comparison.differences:
-        per_kind = changes.setdefault(difference.kind, {})
-        per_kind[difference.change] = per_kind.get(difference.change, 0) + 1
-    for kind, paths in comparison.to_json()["differences_by_kind"].items():
-        detail = ", ".join(f"{count} {change}" for change, count in sorted(changes[kind].items()))
-        click.echo(f"  {kind}: {len(paths)} ({detail})")
-        for path in paths[:10]:
-            click.echo(f"    {path}")
-        if len(paths) > 10:
-            click.echo(f"    ... and {len(paths) - 10} more")
-    if comparison.explained:
-        click.echo("all differences are of the kinds the chosen variations are documented to cause")
-    else:
-        click.echo(f"unexplained differences: {len(comparison.unexplained)}")
-    if comparison.culprits:
-        culprits = [name for name, guilty in sorted(comparison.culprits.items()) if guilty]
-        click.echo(f"culprit variation(s): {', '.join(culprits) or 'none alone (an interaction)'}")

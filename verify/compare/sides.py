@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from verify.compare.model import SideInfo
 from verify.errors import OperationalError
 from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest, scan_tree
+from verify.result import ResultDir
 
 
 class SideError(OperationalError):
@@ -25,36 +25,19 @@ class Side:
     notes: tuple[str, ...] = ()
 
 
-def is_rebuild_result(path: Path) -> bool:
-    """A rebuild result directory holds ``manifest.json`` and the install tree in ``root/``."""
-    return (path / "manifest.json").is_file() and (path / "root").is_dir()
-
-
 def load_side(path: Path, label: str, *, workers: int | None = None) -> Side:
     """Read a manifest file, or scan an install tree or a rebuild result's ``root/``.
 
-    For a rebuild result the tree is scanned (the bytes are the truth) and its recorded manifest is
-    read for the inputs; if the recorded manifest disagrees with the tree, a note says so.
+    For a rebuild result the tree is scanned (the bytes are the truth) and its record is read for the
+    inputs; if the recorded manifest disagrees with the tree, a note says so.
     """
     if path.is_file():
         manifest = read_manifest(path)
         return Side(_info(label, "manifest", path, manifest, contents=False), manifest, None)
     if not path.is_dir():
         raise SideError(f"{label}: {path} is neither a manifest file nor a directory")
-    if is_rebuild_result(path):
-        root = path / "root"
-        entries = scan_tree(root, workers=workers)
-        notes: list[str] = []
-        try:
-            recorded = read_manifest(path / "manifest.json")
-            inputs = dict(recorded.inputs)
-            if recorded.entries != entries:
-                notes.append(f"{label}: the rebuild's recorded manifest.json does not match its root/ tree")
-        except ManifestError as error:
-            inputs = _rebuild_inputs(path)
-            notes.append(f"{label}: recorded manifest not used ({error.message})")
-        manifest = Manifest(inputs=inputs, entries=entries)
-        return Side(_info(label, "rebuild", path, manifest, contents=True), manifest, root, tuple(notes))
+    if ResultDir.looks_like(path):
+        return side_from_result(ResultDir.open(path), label, workers=workers)
     manifest = Manifest(inputs={}, entries=scan_tree(path, workers=workers))
     return Side(_info(label, "tree", path, manifest, contents=True), manifest, path)
 
@@ -65,13 +48,28 @@ def side_from_tree(root: Path, label: str, *, workers: int | None = None) -> Sid
     return Side(_info(label, "tree", root, manifest, contents=True), manifest, root)
 
 
-def _rebuild_inputs(path: Path) -> dict[str, object]:
+def side_from_result(
+    result: ResultDir, label: str, *, workers: int | None = None, rescan: bool = True
+) -> Side:
+    """A rebuild result directory as a side: its install tree, with the inputs its record names.
+
+    With ``rescan`` (any result handed to us) the tree is scanned again, because the bytes are the
+    truth, and a recorded manifest that disagrees with them is noted. Without it (a result this
+    process has just built and written the manifest of) the recorded manifest is used as it is.
+    """
+    record = result.read_record()
+    notes: list[str] = []
+    if not rescan:
+        manifest = result.read_manifest()
+        return Side(_info(label, "rebuild", result.path, manifest, contents=True), manifest, result.root)
+    entries = scan_tree(result.root, workers=workers)
     try:
-        record = json.loads((path / "rebuild.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    inputs = record.get("inputs") if isinstance(record, dict) else None
-    return inputs if isinstance(inputs, dict) else {}
+        if result.read_manifest().entries != entries:
+            notes.append(f"{label}: the rebuild's recorded manifest.json does not match its root/ tree")
+    except ManifestError as error:
+        notes.append(f"{label}: recorded manifest not used ({error.message})")
+    manifest = Manifest(inputs=record.inputs.to_json(), entries=entries)
+    return Side(_info(label, "rebuild", result.path, manifest, contents=True), manifest, result.root, tuple(notes))
 
 
 def _info(label: str, source: str, path: Path, manifest: Manifest, *, contents: bool) -> SideInfo:

@@ -1,9 +1,11 @@
 """Pinned build environments: lock files, reproducible rootfs tarballs, and the sandboxes that run them.
 
 The build stage needs three calls: :func:`load_lock` (whose ``sha256`` goes into results),
-:func:`ensure_environment` (the verified rootfs, built if not cached) and :func:`get_runner`.
+:func:`image_for` (a given rootfs tarball, or :func:`ensure_environment`'s verified rootfs, built if
+not cached) and :func:`get_runner`.
 """
 
+from verify.environments.images import image_for, image_from_tarball
 from verify.environments.lock import EnvironmentLock, LockedPackage, load_lock
 from verify.environments.rootfs import ensure_environment
 from verify.environments.runners import DEFAULT_RUNNER, RUNNERS, get_runner
@@ -15,5 +17,7 @@ __all__ = [
     "LockedPackage",
     "ensure_environment",
     "get_runner",
+    "image_for",
+    "image_from_tarball",
     "load_lock",
 ]

@@ -8,7 +8,6 @@ reproducibility setting in one place), :class:`RebuildCache`.
 from verify.rebuild.cache import RebuildCache, cache_key, default_cache_dir
 from verify.rebuild.core import (
     PHASES,
-    REBUILD_FORMAT,
     BuildFailed,
     ProgressSink,
     RebuildResult,
@@ -21,7 +20,6 @@ from verify.rebuild.settings import VARIATIONS, BuildSettings, apply_variations,
 
 __all__ = [
     "PHASES",
-    "REBUILD_FORMAT",
     "VARIATIONS",
     "BuildFailed",
     "BuildSettings",

@@ -9,7 +9,6 @@ failure.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tarfile
@@ -25,12 +24,21 @@ from verify.errors import OperationalError, UnsafeArchive, VerificationFailed
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.cache import RebuildCache, cache_key
 from verify.rebuild.logs import DEFAULT_LOG_CAP, cap_log, log_tail
-from verify.rebuild.outputs import write_json_atomically, write_manifest_for
-from verify.rebuild.settings import BUILD_MOUNT, OUT_MOUNT, VARIATIONS, BuildSettings, apply_variations
+from verify.rebuild.outputs import write_manifest_for
+from verify.rebuild.settings import BUILD_MOUNT, OUT_MOUNT, BuildSettings, apply_variations
 from verify.recipes import Recipe
+from verify.result import (
+    BuildInputs,
+    EnvironmentRef,
+    PgoProfileRef,
+    RebuildRecord,
+    RecipeRef,
+    ResultDir,
+    ResultDirError,
+    SourceRef,
+)
 from verify.unpack import safe_unpack
 
-REBUILD_FORMAT = "cpython-verify/rebuild/v1"
 LTO_RANDOM_SEED = "-frandom-seed=cpython-verify"
 PGO_RUN_STAMP = "profile-run-stamp"
 """CPython's Makefile skips the instrumented build and the training run when this stamp exists."""
@@ -73,23 +81,17 @@ class _Silent:
 
 @dataclass(frozen=True, slots=True)
 class RebuildResult:
-    """A finished rebuild: where its result directory is and what it recorded."""
+    """A finished rebuild: its result directory in the cache and the record it holds."""
 
-    result_dir: Path
+    result: ResultDir
     cache_key: str
     from_cache: bool
-    record: Mapping[str, Any]
-    """The contents of ``rebuild.json``."""
+    record: RebuildRecord
 
     @property
-    def install_root(self) -> Path:
-        """The install tree (``DESTDIR``) of this rebuild."""
-        return self.result_dir / "root"
-
-    @property
-    def manifest_path(self) -> Path:
-        """The manifest of the install tree."""
-        return self.result_dir / "manifest.json"
+    def result_dir(self) -> Path:
+        """The cache entry's directory."""
+        return self.result.path
 
 
 def rebuild(
@@ -139,8 +141,11 @@ def rebuild(
     if not force:
         hit = cache.lookup(key)
         if hit is not None:
-            record = json.loads((hit / "rebuild.json").read_text(encoding="utf-8"))
-            return RebuildResult(result_dir=hit, cache_key=key, from_cache=True, record=record)
+            try:
+                cached = ResultDir(hit)
+                return RebuildResult(cached, key, from_cache=True, record=cached.read_record())
+            except ResultDirError:
+                pass  # an entry an older cpython-verify wrote, or a damaged one: build again and replace it
 
     staging = cache.staging(key)
     try:
@@ -166,11 +171,11 @@ def rebuild(
         )
         timings: dict[str, float] = {}
         commands = phase_commands(build_profile, effective)
-        profile_record: dict[str, Any] | None = None
+        profile_record: PgoProfileRef | None = None
         for phase, command in commands:
             if phase == "make" and pgo_profile is not None:
                 _install_pgo_profile(pgo_profile, staging / "pgo-input", source_host)
-                profile_record = {"sha256": pgo_profile.sha256, "origin": "reused"}
+                profile_record = PgoProfileRef(sha256=pgo_profile.sha256, origin="reused")
             sink.phase_started(phase)
             started = time.monotonic()
             log_path = logs / f"{phase}.log"
@@ -183,8 +188,10 @@ def rebuild(
             sink.phase_finished(phase, timings[phase])
             if phase == "make" and pgo_profile is None and _uses_pgo(build_profile):
                 # Stored before the build tree is deleted, so other rebuilders can reuse it.
-                produced = _collect_pgo_profile(source_host, staging / "pgo-profile.tar", effective)
-                profile_record = {"sha256": produced, "origin": "trained in this build", "file": "pgo-profile.tar"}
+                produced = _collect_pgo_profile(source_host, staging / ResultDir.PGO_PROFILE, effective)
+                profile_record = PgoProfileRef(
+                    sha256=produced, origin="trained in this build", file=ResultDir.PGO_PROFILE
+                )
 
         sink.phase_started("manifest")
         started = time.monotonic()
@@ -193,37 +200,44 @@ def rebuild(
         install_host = out_host / PurePosixPath(effective.destdir).relative_to(OUT_MOUNT)
         if not install_host.is_dir():
             raise OperationalError(f"make install produced nothing at {effective.destdir}")
-        install_host.rename(staging / "root")
+        staged = ResultDir(staging)
+        install_host.rename(staged.root)
         shutil.rmtree(out_host)
-        record = _record(
-            version=version,
-            tarball=tarball,
-            recipe=recipe,
-            profile=profile,
-            configure=build_profile,
-            image=image,
-            runner=runner,
-            settings=effective,
-            variations=variations,
-            key=key,
-            timings=timings,
+        inputs = BuildInputs(
+            source=SourceRef(name=tarball.name, sha256=tarball.sha256),
+            recipe=RecipeRef(
+                series=recipe.series, sha256=recipe.sha256, profile=profile, configure=tuple(build_profile)
+            ),
+            environment=EnvironmentRef(name=image.name, lock_sha256=image.lock_sha256, rootfs_sha256=image.sha256),
+            runner=runner.name,
+            settings=effective.to_json(),
+            variations=tuple(sorted(variations)),
+            pgo_profile_sha256=pgo_profile.sha256 if pgo_profile else None,
         )
-        record["commands"] = {phase: command for phase, command in commands}
-        record["pgo_profile"] = profile_record
-        record["inputs"]["pgo_profile_sha256"] = pgo_profile.sha256 if pgo_profile else None
-        manifest_sha256 = write_manifest_for(staging / "root", record["inputs"], staging / "manifest.json")
-        record["manifest_sha256"] = manifest_sha256
+        manifest_sha256 = write_manifest_for(staged.root, inputs.to_json(), staged.manifest_path)
         timings["manifest"] = round(time.monotonic() - started, 3)
-        record["phase_seconds"] = dict(timings)
-        write_json_atomically(staging / "source-verdict.json", verdict_json)
-        write_json_atomically(staging / "rebuild.json", record)
+        record = RebuildRecord(
+            version=version,
+            inputs=inputs,
+            source_date_epoch=effective.source_date_epoch,
+            pip="not installed (--with-ensurepip=no)"
+            if "--with-ensurepip=no" in build_profile
+            else "installed by the recipe's configure flags",
+            cache_key=key,
+            phase_seconds=dict(timings),
+            commands={phase: tuple(command) for phase, command in commands},
+            pgo_profile=profile_record,
+            manifest_sha256=manifest_sha256,
+        )
+        staged.write_source_verdict(verdict_json)
+        staged.write_record(record)
         sink.phase_finished("manifest", timings["manifest"])
         entry = cache.commit(staging, key)
     except BaseException:
         # Failure, full disk, Ctrl-C: nothing half-written stays under the key.
         cache.discard(staging)
         raise
-    return RebuildResult(result_dir=entry, cache_key=key, from_cache=False, record=record)
+    return RebuildResult(ResultDir(entry), key, from_cache=False, record=record)
 
 
 def _uses_pgo(configure_flags: Sequence[str]) -> bool:
@@ -366,49 +380,3 @@ def _keep_failed_logs(logs: Path, directory: Path, key: str) -> Path:
     kept.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(logs, kept)
     return kept
-
-
-def _record(
-    *,
-    version: str,
-    tarball: FetchedFile,
-    recipe: Recipe,
-    profile: str,
-    configure: Sequence[str],
-    image: RootfsImage,
-    runner: Runner,
-    settings: BuildSettings,
-    variations: frozenset[str],
-    key: str,
-    timings: Mapping[str, float],
-) -> dict[str, Any]:
-    environment = {"name": image.name, "lock_sha256": image.lock_sha256, "rootfs_sha256": image.sha256}
-    inputs = {
-        "source": {"name": tarball.name, "sha256": tarball.sha256},
-        "recipe": {"series": recipe.series, "sha256": recipe.sha256, "profile": profile, "configure": list(configure)},
-        "environment": environment,
-        "runner": runner.name,
-        "settings": settings.to_json(),
-        "variations": sorted(variations),
-    }
-    return {
-        "format": REBUILD_FORMAT,
-        "version": version,
-        "profile": profile,
-        "environment": environment,
-        "runner": runner.name,
-        "settings": settings.to_json(),
-        "variations": sorted(variations),
-        "variation_descriptions": {name: VARIATIONS[name].description for name in sorted(variations)},
-        "source": {"name": tarball.name, "sha256": tarball.sha256},
-        "recipe": {"series": recipe.series, "sha256": recipe.sha256, "configure": list(configure)},
-        "source_date_epoch": settings.source_date_epoch,
-        "pip": "not installed (--with-ensurepip=no)"
-        if "--with-ensurepip=no" in configure
-        else "installed by the recipe's configure flags",
-        "cache_key": key,
-        "phase_seconds": dict(timings),
-        "reproducible": None,
-        "differences": [],
-        "inputs": inputs,
-    }

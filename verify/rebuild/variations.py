@@ -1,116 +1,87 @@
 """``--twice`` and ``--bisect``: build again with variations, compare, and name the culprits.
 
-Both take a ``build`` function (variations -> :class:`RebuildResult`), so the order of builds and the
-verdict logic are independent of how a build is run; the cache makes a repeated baseline free.
+The comparison is the compare stage's own (:func:`verify.compare.engine.compare_sides`) on the two
+manifests the builds have just written, so ``rebuild --twice`` and ``compare`` name and explain the
+same differences in the same words. Which differences a variation may cause is recipe data
+(``[build.expect.<variation>]``), not code.
+
+Both functions take a ``build`` function (variations -> :class:`RebuildResult`), so the order of builds
+and the verdict logic are independent of how a build is run; the cache makes a repeated baseline free.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
+from verify.compare.engine import compare_sides, diff_manifests
+from verify.compare.model import Comparison
+from verify.compare.sides import side_from_result
 from verify.rebuild.core import RebuildResult
-from verify.rebuild.outputs import Difference, diff_trees, group_by_kind
+from verify.recipes import BuildSpec
+from verify.result import RecordedDifference, ReproducibilityCheck
 
 BuildFunction = Callable[[frozenset[str]], RebuildResult]
 
-# TODO(recipe key [build.expect.<variation>]): which differences a variation is *allowed* to make,
-# as (kind, change) pairs. Measured on 3.13.5 (docs/rebuild.md):
-# - a different build path changes sysconfigdata (abs_builddir, abs_srcdir, the -ffile-prefix-map
-#   flag in CFLAGS) with its three .pyc, the installed config Makefile and python3.13-config (which
-#   embeds the flags); with -ffile-prefix-map no ELF file changes;
-# - a different umask changes the mode of every __pycache__ directory (compileall creates them
-#   with os.makedirs, which honours the umask), and nothing else.
-# Every other variation is expected to change nothing.
-EXPECTED_DIFFERENCES: Mapping[str, frozenset[tuple[str, str]]] = {
-    "build_path": frozenset({("sysconfigdata", "content"), ("makefile", "content"), ("config-script", "content")}),
-    "umask": frozenset({("directory", "mode")}),
-}
+
+def recorded_differences(
+    comparison: Comparison, spec: BuildSpec, variations: frozenset[str]
+) -> tuple[RecordedDifference, ...]:
+    """The compare stage's differences as the record keeps them, each with the variations that explain it."""
+    recorded = []
+    for difference in comparison.differences:
+        verdict = difference.comparison
+        expected_by, unexplained = spec.explain(difference.path, difference.changes, variations)
+        recorded.append(
+            RecordedDifference(
+                path=difference.path,
+                kind=difference.kind,
+                changes=difference.changes,
+                category=verdict.category if verdict else None,
+                explanation=verdict.explanation if verdict else None,
+                expected_by=expected_by,
+                unexplained_changes=unexplained,
+            )
+        )
+    return tuple(recorded)
 
 
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """Two rebuilds compared file by file."""
-
-    first: RebuildResult
-    second: RebuildResult
-    variations: frozenset[str]
-    differences: tuple[Difference, ...]
-    unexplained: tuple[Difference, ...]
-    """Differences no chosen variation is documented to produce."""
-    culprits: Mapping[str, bool] = field(default_factory=dict)
-    """After ``--bisect``: variation -> whether it alone makes the outputs differ."""
-
-    @property
-    def reproducible(self) -> bool:
-        """True when the two install trees are identical in every file, link and mode."""
-        return not self.differences
-
-    @property
-    def explained(self) -> bool:
-        """True when every difference is of a kind the chosen variations are documented to cause."""
-        return not self.unexplained
-
-    def to_json(self) -> dict[str, Any]:
-        """The comparison part of ``rebuild.json``."""
-        return {
-            "reproducible": self.reproducible,
-            "explained": self.explained,
-            "variations": sorted(self.variations),
-            "differences": [
-                {"path": difference.path, "kind": difference.kind, "change": difference.change}
-                for difference in self.differences
-            ],
-            "differences_by_kind": group_by_kind(self.differences),
-            "unexplained": [difference.path for difference in self.unexplained],
-            "culprits": dict(sorted(self.culprits.items())),
-            "first": str(self.first.result_dir),
-            "second": str(self.second.result_dir),
-        }
+def compare_results(
+    first: RebuildResult, second: RebuildResult, variations: frozenset[str], spec: BuildSpec
+) -> ReproducibilityCheck:
+    """Compare two rebuilds' install trees (from their manifests) and explain every difference."""
+    comparison = compare_sides(
+        side_from_result(first.result, "A", rescan=False), side_from_result(second.result, "B", rescan=False)
+    )
+    return ReproducibilityCheck(
+        variations=tuple(sorted(variations)),
+        differences=recorded_differences(comparison, spec, variations),
+        first=str(first.result_dir),
+        second=str(second.result_dir),
+    )
 
 
-def expected_changes(variations: frozenset[str]) -> frozenset[tuple[str, str]]:
-    """The (kind, change) pairs the given variations may legitimately cause."""
-    allowed: set[tuple[str, str]] = set()
-    for variation in variations:
-        allowed |= EXPECTED_DIFFERENCES.get(variation, frozenset())
-    return frozenset(allowed)
-
-
-def compare_results(first: RebuildResult, second: RebuildResult, variations: frozenset[str]) -> Comparison:
-    """Compare two rebuilds' install trees and sort the differences into explained and not."""
-    differences = diff_trees(first.install_root, second.install_root)
-    allowed = expected_changes(variations)
-    unexplained = tuple(d for d in differences if (d.kind, d.change) not in allowed)
-    return Comparison(first, second, variations, differences, unexplained)
-
-
-def rebuild_twice(build: BuildFunction, variations: frozenset[str]) -> Comparison:
+def rebuild_twice(build: BuildFunction, variations: frozenset[str], spec: BuildSpec) -> ReproducibilityCheck:
     """Build without variations, then with ``variations``, and compare."""
     baseline = build(frozenset())
     varied = build(variations)
-    return compare_results(baseline, varied, variations)
+    return compare_results(baseline, varied, variations, spec)
 
 
-def bisect_variations(build: BuildFunction, comparison: Comparison) -> Comparison:
+def bisect_variations(
+    build: BuildFunction, baseline: RebuildResult, check: ReproducibilityCheck
+) -> ReproducibilityCheck:
     """Re-run with one variation at a time to name the variation(s) that change the output.
 
-    Each single-variation build is compared with the baseline. Interactions (two variations that
-    only matter together) show up as a varied build that differs with no single culprit.
+    Each single-variation build is compared with the baseline (manifest against manifest: which paths
+    differ is all a culprit needs). Interactions (two variations that only matter together) show up
+    as a varied build that differs with no single culprit.
     """
-    if comparison.reproducible or len(comparison.variations) < 2:
-        culprits = {name: not comparison.reproducible for name in comparison.variations}
+    if check.reproducible or len(check.variations) < 2:
+        culprits = {name: not check.reproducible for name in check.variations}
     else:
+        reference = baseline.result.read_manifest()
         culprits = {}
-        for name in sorted(comparison.variations):
+        for name in check.variations:
             single = build(frozenset({name}))
-            culprits[name] = bool(diff_trees(comparison.first.install_root, single.install_root))
-    return Comparison(
-        comparison.first,
-        comparison.second,
-        comparison.variations,
-        comparison.differences,
-        comparison.unexplained,
-        culprits,
-    )
+            culprits[name] = bool(diff_manifests(reference, single.result.read_manifest()))
+    return check.model_copy(update={"culprits": culprits})

@@ -1,0 +1,326 @@
+"""The chain: source -> rebuild -> compare -> attest. The only module that knows the order.
+
+Commands parse options into a typed request (:class:`RebuildRequest`, :class:`CheckRequest`), call
+:func:`run_rebuild` or :func:`run_check`, and render the typed outcome. Every verdict in an outcome is
+read from the evidence that produced it: the source verdict says whether the source verified, the
+reproducibility check whether the two builds agree, each comparison whether a peer is identical.
+
+Where each stage lives:
+
+* source: :func:`verify.assembly.verify_release_source` (wires :mod:`verify.pipeline`'s source stage to
+  :mod:`verify.sources` and :mod:`verify.signatures`);
+* environment and sandbox: :mod:`verify.environments`;
+* rebuild: :func:`verify.rebuild.core.rebuild`, ``--twice``/``--bisect``: :mod:`verify.rebuild.variations`;
+* result directory and record: :mod:`verify.result`;
+* compare: :mod:`verify.compare.engine`;
+* attest: :func:`verify.attest.signing.sign_result`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from verify.assembly import SourceOptions, require_verified, verify_release_source
+from verify.attest.signing import OfflineKeySigner, SignedAttestation, SigstoreSigning
+from verify.compare.model import Comparison
+from verify.errors import OperationalError
+from verify.models import FetchedFile, SourceVerdict
+from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
+from verify.releases import Version
+from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir
+from verify.result.directory import write_json
+
+# What differs between two rebuilders' machines and must not change a byte: the clock, the CPU count,
+# and the host's name, locale and time zone (the sandbox pins the last three; varying them shows the
+# pins hold). Not varied by default: build_path and umask, which are pinned because they are known to
+# change outputs (sysconfigdata; __pycache__ modes), and user.
+CHECK_VARIATIONS = frozenset({"time", "cpus", "hostname", "locale", "timezone"})
+
+
+class RebuildObserver(Protocol):
+    """Told about each build as the chain runs it (the CLI shows progress; tests may record it)."""
+
+    def build_started(self, label: str) -> ProgressSink:
+        """A build labelled ``label`` begins; the returned sink hears its phases."""
+
+    def build_finished(self, label: str, result: RebuildResult) -> None:
+        """The build ended (``result.from_cache`` says whether it was a cache hit)."""
+
+    def build_failed(self, label: str, failure: BuildFailed) -> None:
+        """A phase of the build failed; the failure carries the log tail."""
+
+
+class _Quiet:
+    def phase_started(self, phase: str) -> None:
+        pass
+
+    def phase_finished(self, phase: str, seconds: float) -> None:
+        pass
+
+    def build_started(self, label: str) -> ProgressSink:
+        return self
+
+    def build_finished(self, label: str, result: RebuildResult) -> None:
+        pass
+
+    def build_failed(self, label: str, failure: BuildFailed) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RebuildRequest:
+    """One release to rebuild: where its source comes from, how to build it, and where the result goes."""
+
+    version: Version
+    source: SourceOptions
+    profile: str = "default"
+    runner: str = "bwrap"
+    rootfs: Path | None = None
+    """A rootfs tarball to use as the recipe's environment instead of building it."""
+    twice: bool = False
+    variations: frozenset[str] = frozenset()
+    """What the second build of ``twice`` varies."""
+    bisect: bool = False
+    pgo_profile: FetchedFile | None = None
+    """A digest-pinned ``pgo-profile.tar`` replacing the training run."""
+    force: bool = False
+    jobs: int | None = None
+    out_dir: Path | None = None
+    rebuild_cache: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.bisect and not self.twice:
+            raise OperationalError("--bisect needs --twice")
+
+    @property
+    def result_path(self) -> Path:
+        """Where the result directory is published."""
+        return self.out_dir or Path(f"rebuild-{self.version}-{self.profile}")
+
+
+@dataclass(frozen=True)
+class RebuildOutcome:
+    """A published rebuild: the source verdict it rests on, the baseline build, and the result directory."""
+
+    source: SourceVerdict
+    baseline: RebuildResult
+    result: ResultDir
+    record: RebuildRecord
+    """The published record: the baseline's, with the ``--twice`` comparison when there was one."""
+
+    @property
+    def reproducibility(self) -> ReproducibilityCheck | None:
+        """The ``--twice`` comparison, if one ran."""
+        return self.record.reproducibility
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """``check``: rebuild twice, compare with peers, and attest when a signer is given."""
+
+    rebuild: RebuildRequest
+    peers: tuple[Path, ...] = ()
+    signer: OfflineKeySigner | SigstoreSigning | None = None
+    rebuilder_id: str = ""
+    create_key: bool = False
+    """With an offline signer whose key file does not exist: create a new Ed25519 key there first."""
+
+
+@dataclass(frozen=True)
+class PeerOutcome:
+    """Our result compared with one peer's or published build."""
+
+    location: Path
+    comparison: Comparison
+    report: Path
+
+
+@dataclass(frozen=True)
+class AttestationOutcome:
+    """The attestation ``check`` signed, or why it signed none."""
+
+    signed: SignedAttestation | None
+    why_not: str | None = None
+    new_public_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """Everything ``check`` established about one release."""
+
+    rebuild: RebuildOutcome
+    peers: tuple[PeerOutcome, ...] = ()
+    attestation: AttestationOutcome = field(default_factory=lambda: AttestationOutcome(None, "not attested"))
+
+    @property
+    def source_verified(self) -> bool:
+        """What the source verdict says (the rebuild refuses unverified source, so it is True here)."""
+        return self.rebuild.source.verified
+
+    @property
+    def reproducible_or_explained(self) -> bool:
+        """True when the two rebuilds agree, identically or only as the variations explain."""
+        check = self.rebuild.reproducibility
+        return check is not None and check.explained
+
+    @property
+    def ok(self) -> bool:
+        """The check passes: verified source, agreeing rebuilds, every peer identical."""
+        return (
+            self.source_verified
+            and self.reproducible_or_explained
+            and all(peer.comparison.identical for peer in self.peers)
+        )
+
+
+def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None) -> RebuildOutcome:
+    """Verify the source, build (twice with ``request.twice``), and publish the result directory."""
+    from verify.environments import get_runner, image_for
+    from verify.rebuild.cache import RebuildCache, default_cache_dir
+    from verify.rebuild.core import rebuild
+    from verify.rebuild.settings import BuildSettings
+    from verify.rebuild.variations import bisect_variations, compare_results
+    from verify.recipes import load_recipe
+
+    watcher: RebuildObserver = observer or _Quiet()
+    recipe = load_recipe(request.version.series, request.source.recipes_dir)
+    if recipe.build is None:
+        raise OperationalError(f"the CPython {recipe.series} recipe has no [build] section")
+    if request.profile not in recipe.build.profiles:
+        known = ", ".join(sorted(recipe.build.profiles))
+        raise OperationalError(f"the CPython {recipe.series} recipe has no profile {request.profile!r}; known: {known}")
+    runner = get_runner(request.runner)
+    runner.check_available()
+    verdict = verify_release_source(request.version, request.source)
+    tarball = require_verified(verdict)
+    image = image_for(recipe.build.environment, cache_dir=request.source.cache_dir, rootfs=request.rootfs)
+    cache = RebuildCache(request.rebuild_cache or default_cache_dir())
+    settings = BuildSettings() if request.jobs is None else replace(BuildSettings(), jobs=request.jobs)
+
+    def build(chosen: frozenset[str]) -> RebuildResult:
+        label = f"{request.version} {request.profile}" + (f" [{','.join(sorted(chosen))}]" if chosen else "")
+        sink = watcher.build_started(label)
+        try:
+            result = rebuild(
+                tarball,
+                verdict,
+                recipe,
+                request.profile,
+                image,
+                runner,
+                settings,
+                chosen,
+                None,
+                cache,
+                force=request.force,
+                progress=sink,
+                pgo_profile=request.pgo_profile,
+            )
+        except BuildFailed as failure:
+            watcher.build_failed(label, failure)
+            raise
+        watcher.build_finished(label, result)
+        return result
+
+    baseline = build(frozenset())
+    record = baseline.record
+    if request.twice:
+        check = compare_results(baseline, build(request.variations), request.variations, recipe.build)
+        if request.bisect and not check.reproducible:
+            check = bisect_variations(build, baseline, check)
+        record = record.model_copy(update={"reproducibility": check})
+    published = publish(baseline, record, request.result_path)
+    return RebuildOutcome(source=verdict, baseline=baseline, result=published, record=record)
+
+
+def run_check(
+    request: CheckRequest,
+    observer: RebuildObserver | None = None,
+    *,
+    compare: Callable[[Path, Path], Comparison] | None = None,
+) -> CheckOutcome:
+    """The whole chain for one release: verify, rebuild twice, compare with peers, attest; write check.json."""
+    from verify.compare import compare_paths
+    from verify.report.check import check_to_json
+    from verify.report.compare import comparison_to_dict
+
+    rebuilt = run_rebuild(replace(request.rebuild, twice=True), observer)
+    result = rebuilt.result
+    peers = []
+    for peer in request.peers:
+        comparison = (compare or compare_paths)(result.path, peer)
+        report = result.path / f"compare-{peer.name or 'peer'}.json"
+        write_json(report, comparison_to_dict(comparison))
+        peers.append(PeerOutcome(peer, comparison, report))
+    attestation = _attest(request, result)
+    outcome = CheckOutcome(rebuilt, tuple(peers), attestation)
+    write_json(result.check_path, check_to_json(outcome))
+    return outcome
+
+
+def _attest(request: CheckRequest, result: ResultDir) -> AttestationOutcome:
+    from verify.attest.inputs import RebuildInputs
+    from verify.attest.signing import generate_private_key, sign_result
+
+    signer = request.signer
+    if signer is None:
+        return AttestationOutcome(None, "no --key or --sigstore given: the result is not attested")
+    new_public_key = None
+    if isinstance(signer, OfflineKeySigner) and request.create_key and not signer.key_path.exists():
+        signer.key_path.parent.mkdir(parents=True, exist_ok=True)
+        new_public_key = generate_private_key(signer.key_path)
+    signed = sign_result(
+        RebuildInputs.from_result_dir(result.path),
+        signer,
+        rebuilder_id=request.rebuilder_id,
+        out=result.attestation_path(sigstore=signer.sigstore),
+    )
+    return AttestationOutcome(signed, None, new_public_key)
+
+
+def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> ResultDir:
+    """Assemble the result directory: the baseline's files (hard links into the cache) and the record.
+
+    Built beside ``out_dir`` and renamed into place; an existing directory is replaced only if it is
+    an earlier result (has a record), never an unrelated directory.
+    """
+    if out_dir.exists() and not ResultDir.looks_like(out_dir):
+        if not out_dir.is_dir() or any(out_dir.iterdir()):
+            raise OperationalError(f"--out {out_dir} exists and is not a cpython-verify result; not replacing it")
+        out_dir.rmdir()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        staging.chmod(0o755)  # mkdtemp makes it private; a result is meant to be read by the next step
+        staged = ResultDir(staging)
+        for name in ResultDir.PUBLISHED:
+            source = baseline.result.path / name
+            if source.is_dir():
+                shutil.copytree(source, staging / name, symlinks=True, copy_function=_link_or_copy)
+            elif source.exists():
+                shutil.copy2(source, staging / name)
+        staged.write_record(record)
+        old = None
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+            out_dir.rename(old)
+        staging.rename(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ResultDir(out_dir)
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)

@@ -1,0 +1,100 @@
+"""``cpython-verify merge``: verify the attestations of many CI jobs and merge them into one status page.
+
+Exit codes: 0 every attestation verified, 1 some were rejected, 2 cannot judge (unreadable plan, bad arguments).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from verify.attest import AttestationError
+from verify.attest.peers import attestations_in
+from verify.commands.trust import build_trust, trust_options
+from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
+from verify.fsutil import write_atomic
+
+
+@click.command("merge")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@trust_options
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The `plan` JSON: every planned job gets a row, with 'no result' where none arrived.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Site directory: index.html, status.json and the attestations.")
+@click.option("--title", default="CPython reproducible builds", show_default=True)
+def merge(
+    sources: tuple[Path, ...],
+    keys: tuple[Path, ...],
+    identities: tuple[str, ...],
+    issuers: tuple[str, ...],
+    plan_file: Path | None,
+    out_dir: Path,
+    title: str,
+) -> None:
+    """Verify the attestations from many CI jobs and merge them into one HTML status page."""
+    from verify.attest.verification import verify_attestation_file as verify_file
+    from verify.status_page import StatusRow, render, row_from_predicate
+
+    trust = build_trust(keys, identities, issuers)
+    paths: list[Path] = []
+    for source in sources:
+        paths.extend(attestations_in(source) if source.is_dir() else [source])
+    rows: list[StatusRow] = []
+    notes: list[str] = []
+    (out_dir / "attestations").mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(paths):
+        try:
+            verified = verify_file(path, trust)
+        except VerifyError as error:
+            notes.append(f"{path.name}: rejected: {error.message}")
+            continue
+        predicate = verified.predicate
+        name = f"{predicate.version}-{predicate.recipe.profile}-{predicate.build.runner}-{index}-{path.name}"
+        shutil.copyfile(path, out_dir / "attestations" / name)
+        rows.append(row_from_predicate(predicate, signer=verified.signer, attestation=f"attestations/{name}"))
+    if plan_file is not None:
+        rows += _missing_rows(plan_file, rows)
+    page = render(rows, title=title, generated_at=datetime.now(UTC).replace(microsecond=0), notes=notes)
+    write_atomic(out_dir / "index.html", page.encode())
+    status = {"title": title, "rows": [_row_json(row) for row in rows], "notes": notes}
+    write_atomic(out_dir / "status.json", (json.dumps(status, indent=2, sort_keys=True) + "\n").encode())
+    click.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
+    sys.exit(EXIT_FAILED if notes else EXIT_OK)
+
+
+def _missing_rows(plan_file: Path, rows: Sequence[Any]) -> list[Any]:
+    from verify.status_page import StatusRow
+
+    try:
+        data = json.loads(plan_file.read_bytes())
+    except (OSError, ValueError, RecursionError) as error:
+        raise AttestationError(f"cannot read plan {plan_file}: {error}") from None
+    jobs = data.get("include") if isinstance(data, dict) else None
+    if not isinstance(jobs, list):
+        raise AttestationError(f"{plan_file} is not the output of `cpython-verify plan`")
+    present = {(row.version, row.profile, row.runner) for row in rows}
+    missing = []
+    for job in jobs:
+        if not isinstance(job, dict) or not all(isinstance(job.get(k), str) for k in ("version", "profile", "runner")):
+            raise AttestationError(f"{plan_file}: a job lacks version, profile or runner")
+        if (job["version"], job["profile"], job["runner"]) not in present:
+            missing.append(StatusRow(job["version"], job["profile"], job["runner"], "missing",
+                                     detail="the job produced no verified attestation"))
+    return missing
+
+
+def _row_json(row: Any) -> dict[str, Any]:
+    return {
+        "version": row.version, "profile": row.profile, "runner": row.runner, "verdict": row.verdict,
+        "source_verified": row.source_verified, "signer": row.signer, "attested_at": row.attested_at,
+        "tree_sha256": row.tree_sha256, "attestation": row.attestation,
+        "differences": [{"path": p, "kind": k, "change": c, "explained": e} for p, k, c, e in row.differences],
+    }

@@ -1,0 +1,148 @@
+"""``cpython-verify peers VERSION``: a k-of-n verdict over the install trees independent rebuilders attested.
+
+Exit codes: 0 threshold met, 1 peers disagree below the threshold, 2 cannot judge (bad arguments).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from verify.attest import AttestationError, decide, load_claims, our_claim
+from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in
+from verify.commands.trust import build_trust, trust_options
+from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
+
+
+def _download_attestation(url: str, into: Path) -> Path:
+    """Fetch an attestation URL and the manifest published beside it into ``into``."""
+    from verify.attest.verification import MAX_ATTESTATION_BYTES
+    from verify.sources.http import HttpClient, HttpSettings
+
+    name = urlsplit(url).path.rsplit("/", 1)[-1] or "attestation.intoto.json"
+    client = HttpClient.quiet(HttpSettings(attempts=2))
+    try:
+        body = client.get_bytes(url, max_bytes=MAX_ATTESTATION_BYTES)
+        if body is None:
+            raise AttestationError(f"attestation not found: {url}")
+        folder = Path(tempfile.mkdtemp(dir=into))
+        target = folder / name
+        target.write_bytes(body)
+        for suffix in (".intoto.json", ".sigstore.json"):
+            if name.endswith(suffix):
+                manifest_name = name[: -len(suffix)] + ".manifest.json"
+                manifest = client.get_bytes(url[: -len(name)] + manifest_name, max_bytes=256 << 20)
+                if manifest is not None:
+                    (folder / manifest_name).write_bytes(manifest)
+        return target
+    finally:
+        client.close()
+
+
+@click.command("peers")
+@click.argument("version")
+@click.option("--attestation", "attestations", multiple=True, help="A peer attestation file or http(s) URL.")
+@click.option("--dir", "directories", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A directory of *.intoto.json / *.sigstore.json attestations (repeatable).")
+@click.option("--ours", type=click.Path(file_okay=False, path_type=Path),
+              help="Our rebuild result directory: the reference the peers are compared with.")
+@click.option("--profile", default="default", show_default=True, help="The build profile compared.")
+@click.option("--threshold", type=int, default=2, show_default=True,
+              help="k: independent rebuilders (ours included) that must produce the reference tree.")
+@trust_options
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+def peers(
+    version: str,
+    attestations: tuple[str, ...],
+    directories: tuple[Path, ...],
+    ours: Path | None,
+    profile: str,
+    threshold: int,
+    keys: tuple[Path, ...],
+    identities: tuple[str, ...],
+    issuers: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Compare the install trees independent rebuilders attested for VERSION: a k-of-n verdict."""
+    from verify.releases import Version
+
+    version = str(Version.parse(version))
+    trust = build_trust(keys, identities, issuers)
+    with tempfile.TemporaryDirectory(prefix="cpython-verify-peers-") as scratch:
+        paths: list[Path] = []
+        rejected: list[Rejected] = []
+        for item in attestations:
+            if item.startswith(("http://", "https://")):
+                try:
+                    paths.append(_download_attestation(item, Path(scratch)))
+                except VerifyError as error:
+                    rejected.append(Rejected(item, error.message))
+            else:
+                paths.append(Path(item))
+        for directory in directories:
+            paths.extend(attestations_in(directory))
+        if not paths and not rejected:
+            raise click.UsageError("give peer attestations with --attestation or --dir")
+        claims, refused = load_claims(paths, trust)
+    reference = our_claim(ours) if ours is not None else None
+    verdict = decide(claims, version=version, profile=profile, threshold=threshold, ours=reference,
+                     rejected=[*rejected, *refused])
+    if as_json:
+        click.echo(json.dumps(_verdict_json(verdict), indent=2, sort_keys=True))
+    else:
+        _print_verdict(verdict)
+    sys.exit(EXIT_OK if verdict.met else EXIT_FAILED)
+
+
+def _verdict_json(verdict: PeersVerdict) -> dict[str, Any]:
+    return {
+        "version": verdict.version,
+        "profile": verdict.profile,
+        "threshold": verdict.threshold,
+        "met": verdict.met,
+        "independent": verdict.independent,
+        "reference": verdict.reference,
+        "reference_tree_sha256": verdict.reference_sha256,
+        "agreeing": list(verdict.agreeing),
+        "dissenting": [
+            {
+                "signer": d.signer,
+                "origin": d.origin,
+                "tree_sha256": d.tree_sha256,
+                "files": None
+                if d.differences is None
+                else [{"path": f.path, "changes": list(f.changes)} for f in d.differences],
+                "note": d.note,
+            }
+            for d in verdict.dissenting
+        ],
+        "rejected": [{"origin": r.origin, "reason": r.reason} for r in verdict.rejected],
+        "notes": list(verdict.notes),
+        "summary": verdict.summary(),
+    }
+
+
+def _print_verdict(verdict: PeersVerdict) -> None:
+    click.echo(verdict.summary())
+    for signer in verdict.agreeing:
+        click.echo(f"  agrees:    {signer}")
+    for dissent in verdict.dissenting:
+        click.echo(f"  DISAGREES: {dissent.signer} (tree {dissent.tree_sha256}, {dissent.origin})")
+        if dissent.differences is None:
+            click.echo(f"             files unknown: {dissent.note or 'no manifest'}")
+            continue
+        click.echo(f"             {len(dissent.differences)} path(s) differ")
+        for difference in dissent.differences[:MAX_LISTED_FILES]:
+            click.echo(f"             {','.join(difference.changes):18} {difference.path}")
+        if len(dissent.differences) > MAX_LISTED_FILES:
+            click.echo(f"             ... and {len(dissent.differences) - MAX_LISTED_FILES} more")
+    for rejected in verdict.rejected:
+        click.echo(f"  rejected:  {rejected.origin}: {rejected.reason}")
+    for note in verdict.notes:
+        click.echo(f"  note: {note}")

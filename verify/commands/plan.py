@@ -1,0 +1,72 @@
+"""``cpython-verify plan``: the CI job matrix (versions x profiles x runners) as JSON.
+
+Exit codes: 0 printed, 2 the plan is empty or the releases file is unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from verify.attest import AttestationError
+
+
+def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[str]:
+    chosen = list(versions)
+    if releases_file is not None:
+        try:
+            data = json.loads(releases_file.read_bytes())
+        except (OSError, ValueError, RecursionError) as error:
+            raise AttestationError(f"cannot read releases file {releases_file}: {error}") from None
+        items = data.get("releases") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("version"), str)
+                                                  for i in items):
+            raise AttestationError(f"{releases_file} is not the output of `cpython-verify releases --json`")
+        chosen += [item["version"] for item in items]
+    return chosen
+
+
+@click.command("plan")
+@click.option("--version", "versions", multiple=True, help="A release to plan (repeatable).")
+@click.option("--releases", "releases_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Plan every release in this `releases --json` output.")
+@click.option("--profile", "profiles", multiple=True, help="Recipe build profiles (default: default).")
+@click.option("--runner", "runners", multiple=True, help="Runners (default: bwrap).")
+@click.option("--allow-empty", is_flag=True, help="Print an empty matrix instead of failing (a night with no release).")
+def plan(versions: tuple[str, ...], releases_file: Path | None, profiles: tuple[str, ...],
+         runners: tuple[str, ...], allow_empty: bool) -> None:
+    """Print a CI job matrix (versions x profiles x runners) as JSON: {"include": [...]}.
+
+    Releases whose series has no recipe, or whose recipe lacks a profile, are left out with a note on
+    stderr, so the matrix holds only jobs that can run.
+    """
+    from verify.errors import RecipeError, VersionError
+    from verify.recipes import load_recipe
+    from verify.releases import Version
+
+    jobs: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for text in _plan_versions(versions, releases_file):
+        try:
+            version = Version.parse(text)
+            recipe = load_recipe(version.series)
+        except (VersionError, RecipeError) as error:
+            click.echo(f"plan: skipping {text}: {error.message}", err=True)
+            continue
+        if str(version) in seen:
+            continue
+        seen.add(str(version))
+        for profile in profiles or ("default",):
+            if recipe.build is None or profile not in recipe.build.profiles:
+                click.echo(f"plan: skipping {version} {profile}: the {version.series} recipe has no such profile",
+                           err=True)
+                continue
+            for runner in runners or ("bwrap",):
+                jobs.append({"version": str(version), "series": version.series, "profile": profile,
+                             "runner": runner, "id": f"{version}-{profile}-{runner}"})
+    if not jobs and not allow_empty:
+        raise AttestationError("the plan is empty: no requested release has a recipe and profile")
+    click.echo(json.dumps({"include": jobs}, sort_keys=True))

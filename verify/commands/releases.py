@@ -1,0 +1,39 @@
+"""``cpython-verify releases``: list CPython releases from python.org's release metadata."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import click
+
+
+def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@click.command("releases")
+@click.option("--since", callback=_parse_date, help="Only releases on or after this date (YYYY-MM-DD).")
+@click.option("--url", help="Release metadata URL or file (default: $CPYTHON_VERIFY_RELEASES_URL or python.org's API).")
+@click.option("--prereleases", is_flag=True, help="Include alphas, betas and release candidates.")
+@click.option("--series", "series", multiple=True, help="Only these series, e.g. 3.13 (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the input `plan --releases` reads).")
+def releases(since: date | None, url: str | None, prereleases: bool, series: tuple[str, ...], as_json: bool) -> None:
+    """List CPython releases from python.org's release metadata (or a mirror), newest first."""
+    from verify.releases_feed import default_feed_url, fetch_feed, parse_feed, select
+
+    found, notes = parse_feed(fetch_feed(url or default_feed_url()))
+    chosen = select(found, since=since, include_prereleases=prereleases, series=series)
+    if as_json:
+        click.echo(json.dumps({"releases": [release.to_json() for release in chosen]}, indent=2, sort_keys=True))
+    else:
+        for release in chosen:
+            when = release.released_at.date().isoformat() if release.released_at else "(no date)"
+            click.echo(f"{release.version!s:12} {when}{'  pre-release' if release.pre_release else ''}")
+    for note in notes:
+        click.echo(f"note: {note}", err=True)

@@ -1,0 +1,75 @@
+"""``cpython-verify verify-attestation FILE``: check an attestation's signature, predicate and subjects.
+
+Exit codes: 0 verified, 1 the evidence says no (bad signature, subject mismatch), 2 cannot judge
+(unreadable input, unknown predicate version, bad arguments).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from verify.attest import check_subjects, verify_attestation_file
+from verify.attest.verification import check_tree, mismatches
+from verify.commands.trust import build_trust, trust_options
+from verify.errors import EXIT_FAILED, EXIT_OK
+
+
+@click.command("verify-attestation")
+@click.argument("attestation", type=click.Path(dir_okay=False, path_type=Path))
+@trust_options
+@click.option("--artifact", "artifacts", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A local file to check against the subject of the same name (repeatable).")
+@click.option("--result", "result_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="A rebuild result directory: check its manifest.json and root/ outputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verified predicate as JSON.")
+def verify_attestation(
+    attestation: Path,
+    keys: tuple[Path, ...],
+    identities: tuple[str, ...],
+    issuers: tuple[str, ...],
+    artifacts: tuple[Path, ...],
+    result_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Check an attestation's signature, predicate schema, and subject digests against local files."""
+    trust = build_trust(keys, identities, issuers)
+    verified = verify_attestation_file(attestation, trust)
+    checks = check_subjects(verified, artifacts=artifacts, result_dir=result_dir)
+    tree = check_tree(verified, result_dir) if result_dir is not None else None
+    failed = mismatches(checks)
+    differing = tree.failures() if tree is not None else []
+    if as_json:
+        from verify.attest.predicate import predicate_to_json
+
+        click.echo(json.dumps({
+            "signer": verified.signer,
+            "subjects": [{"name": s.name, "sha256": s.sha256} for s in verified.subjects],
+            "checked": [{"name": c.name, "path": str(c.path), "ok": c.ok} for c in checks],
+            "tree": None if tree is None else {
+                "root": str(tree.root), "ok": tree.ok, "attested_paths": tree.attested_paths,
+                "problems": list(tree.problems),
+                "findings": [{"path": f.path, "changes": list(f.changes), "detail": f.detail} for f in tree.findings],
+            },
+            "predicate": predicate_to_json(verified.predicate),
+        }, indent=2, sort_keys=True))
+    else:
+        predicate = verified.predicate
+        click.echo(f"signature: verified, signed by {verified.signer}")
+        click.echo(f"predicate: valid; CPython {predicate.version} profile {predicate.recipe.profile}: "
+                   f"{predicate.verdict}; rebuilt by {predicate.rebuilder.id}")
+        for check in checks:
+            state = "ok      " if check.ok else "MISMATCH" if check.actual is not None else "MISSING "
+            click.echo(f"  {state} {check.name} ({check.path})")
+        if not checks:
+            click.echo("subjects: not checked against local files (give --artifact or --result)")
+        if tree is not None:
+            click.echo(f"tree: {tree.summary()}")
+    for line in failed:
+        click.echo(f"cpython-verify: subject digest mismatch: {line}", err=True)
+    for line in differing:
+        click.echo(f"cpython-verify: not as attested: {line}", err=True)
+    sys.exit(EXIT_FAILED if failed or differing else EXIT_OK)

@@ -1,0 +1,28 @@
+"""A rebuild's result: the directory (:class:`ResultDir`) and its typed record (:class:`RebuildRecord`)."""
+
+from verify.result.directory import ResultDir, ResultDirError
+from verify.result.record import (
+    REBUILD_FORMAT,
+    BuildInputs,
+    EnvironmentRef,
+    PgoProfileRef,
+    RebuildRecord,
+    RecipeRef,
+    RecordedDifference,
+    ReproducibilityCheck,
+    SourceRef,
+)
+
+__all__ = [
+    "REBUILD_FORMAT",
+    "BuildInputs",
+    "EnvironmentRef",
+    "PgoProfileRef",
+    "RebuildRecord",
+    "RecipeRef",
+    "RecordedDifference",
+    "ReproducibilityCheck",
+    "ResultDir",
+    "ResultDirError",
+    "SourceRef",
+]

@@ -1,0 +1,188 @@
+"""The rebuild result directory: the only code that knows its file names.
+
+::
+
+    <result>/rebuild.json          RebuildRecord (cpython-verify/rebuild/v2)
+    <result>/manifest.json         the install tree as data, with the record's inputs
+    <result>/source-verdict.json   the source stage's verdict
+    <result>/root/                 the install tree (DESTDIR)
+    <result>/logs/                 the capped build logs
+    <result>/pgo-profile.tar       the profile a PGO build trained (if it trained one)
+    <result>/check.json            ``check``'s outcome
+    <result>/attestation.*.json    a signed attestation of this result
+
+Reads and writes of ``rebuild.json`` go through :class:`verify.result.record.RebuildRecord`; a missing,
+truncated, oversized or foreign record is a :class:`ResultDirError` (exit 2) with one line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from pydantic import ValidationError
+
+from verify.errors import OperationalError
+from verify.fsutil import write_atomic
+from verify.manifest import Manifest, read_manifest
+from verify.result.record import OLDER_FORMATS, REBUILD_FORMAT, RebuildRecord
+
+MAX_RECORD_BYTES: Final = 16 << 20
+"""``rebuild.json`` and ``source-verdict.json`` are kilobytes (a --twice record with every file
+differing is still well under a megabyte); anything this large is not one."""
+
+
+class ResultDirError(OperationalError):
+    """A directory is not a readable rebuild result: missing, truncated or foreign files."""
+
+
+def _validation_summary(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "top level"
+    return f"{where}: {first['msg']}"
+
+
+def write_json(path: Path, data: Any) -> str:
+    """Deterministic JSON (sorted keys, indent 2, trailing newline), written atomically at mode 0644."""
+    return write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json_object(path: Path, what: str, *, max_bytes: int = MAX_RECORD_BYTES) -> tuple[dict[str, Any], bytes]:
+    """Read a JSON object of at most ``max_bytes``; return it with the exact bytes read."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ResultDirError(f"{what} not found: {path}") from None
+    except OSError as error:
+        raise ResultDirError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    if len(data) > max_bytes:
+        raise ResultDirError(f"{what} {path} is larger than {max_bytes >> 20} MiB")
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise ResultDirError(f"{what} {path} is not valid JSON: {str(error)[:200]}") from None
+    if not isinstance(value, dict):
+        raise ResultDirError(f"{what} {path} is not a JSON object")
+    return value, data
+
+
+def read_rebuild_record(path: Path) -> tuple[RebuildRecord, bytes]:
+    """Parse a ``rebuild.json`` (wherever it is) into the model; return it with the exact bytes read.
+
+    An older format is named in the error (so the user knows to rebuild), anything else foreign is
+    called foreign, and a record that breaks the model names the first offending field.
+    """
+    data, raw = read_json_object(path, "rebuild record")
+    found = data.get("format")
+    if found != REBUILD_FORMAT:
+        if isinstance(found, str) and found in OLDER_FORMATS:
+            raise ResultDirError(
+                f"{path} is in the older format {found}; this cpython-verify reads {REBUILD_FORMAT}: rebuild it "
+                "with this version"
+            )
+        shown = found if isinstance(found, str) else type(found).__name__
+        raise ResultDirError(f"{path} is not a cpython-verify rebuild record (format {shown!r})")
+    try:
+        return RebuildRecord.model_validate_json(raw), raw
+    except ValidationError as error:
+        raise ResultDirError(f"{path}: malformed rebuild record: {_validation_summary(error)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultDir:
+    """A rebuild result directory on disk (which may not be complete yet while it is being written)."""
+
+    path: Path
+
+    RECORD: ClassVar[str] = "rebuild.json"
+    MANIFEST: ClassVar[str] = "manifest.json"
+    SOURCE_VERDICT: ClassVar[str] = "source-verdict.json"
+    ROOT: ClassVar[str] = "root"
+    LOGS: ClassVar[str] = "logs"
+    PGO_PROFILE: ClassVar[str] = "pgo-profile.tar"
+    CHECK: ClassVar[str] = "check.json"
+    OFFLINE_ATTESTATION: ClassVar[str] = "attestation.intoto.json"
+    SIGSTORE_ATTESTATION: ClassVar[str] = "attestation.sigstore.json"
+    PUBLISHED: ClassVar[tuple[str, ...]] = (ROOT, LOGS, MANIFEST, SOURCE_VERDICT, PGO_PROFILE)
+    """What a rebuild's result consists of (besides the record), in the order it is copied."""
+
+    @classmethod
+    def open(cls, path: Path) -> ResultDir:
+        """An existing result directory; :class:`ResultDirError` unless it holds a ``rebuild.json``."""
+        if not path.is_dir():
+            raise ResultDirError(f"{path} is not a rebuild result directory (not a directory)")
+        result = cls(path)
+        if not result.record_path.is_file():
+            raise ResultDirError(f"rebuild record not found: {result.record_path} ({path} is not a rebuild result)")
+        return result
+
+    @classmethod
+    def looks_like(cls, path: Path) -> bool:
+        """True when ``path`` is a directory holding a ``rebuild.json``: a result, readable or not."""
+        return (path / cls.RECORD).is_file()
+
+    @property
+    def record_path(self) -> Path:
+        """``rebuild.json``."""
+        return self.path / self.RECORD
+
+    @property
+    def manifest_path(self) -> Path:
+        """``manifest.json``: the install tree as data."""
+        return self.path / self.MANIFEST
+
+    @property
+    def source_verdict_path(self) -> Path:
+        """``source-verdict.json``: the source stage's verdict."""
+        return self.path / self.SOURCE_VERDICT
+
+    @property
+    def root(self) -> Path:
+        """The install tree (``DESTDIR``)."""
+        return self.path / self.ROOT
+
+    @property
+    def logs(self) -> Path:
+        """The capped build logs."""
+        return self.path / self.LOGS
+
+    @property
+    def pgo_profile_path(self) -> Path:
+        """The profile a PGO build trained, when it trained one."""
+        return self.path / self.PGO_PROFILE
+
+    @property
+    def check_path(self) -> Path:
+        """``check.json``."""
+        return self.path / self.CHECK
+
+    def attestation_path(self, *, sigstore: bool) -> Path:
+        """Where an attestation of this result is written by default."""
+        return self.path / (self.SIGSTORE_ATTESTATION if sigstore else self.OFFLINE_ATTESTATION)
+
+    def read_record(self) -> RebuildRecord:
+        """Parse ``rebuild.json``; one line naming the file and the problem otherwise."""
+        return self.read_record_with_bytes()[0]
+
+    def read_record_with_bytes(self) -> tuple[RebuildRecord, bytes]:
+        """Parse ``rebuild.json`` and return it with the exact bytes read (to hash them)."""
+        return read_rebuild_record(self.record_path)
+
+    def write_record(self, record: RebuildRecord) -> str:
+        """Write ``rebuild.json`` atomically (mode 0644); return its sha256."""
+        return write_json(self.record_path, record.to_json())
+
+    def read_manifest(self) -> Manifest:
+        """Parse ``manifest.json`` with the manifest stage's strict reader."""
+        return read_manifest(self.manifest_path)
+
+    def read_source_verdict(self) -> tuple[dict[str, Any], bytes]:
+        """``source-verdict.json`` as a JSON object, with the exact bytes read."""
+        return read_json_object(self.source_verdict_path, "source verdict")
+
+    def write_source_verdict(self, verdict: Any) -> str:
+        """Write the source stage's verdict (its JSON form) atomically; return its sha256."""
+        return write_json(self.source_verdict_path, verdict)

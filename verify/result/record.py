@@ -1,0 +1,162 @@
+"""``rebuild.json``: the one typed record of a rebuild, written by the rebuild stage and read by every other.
+
+The record is a frozen, versioned pydantic model. Nothing reads ``rebuild.json`` with ``.get`` chains:
+:class:`verify.result.ResultDir` parses it into :class:`RebuildRecord` (or fails with one line naming the
+file and the format it found), and every reader — check, compare, attest, peers, the tests — works on
+the model's fields.
+
+``inputs`` is recorded once: it is exactly what the manifest's ``inputs`` holds, so the manifest and
+the record cannot disagree about what was built.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+REBUILD_FORMAT: Final = "cpython-verify/rebuild/v2"
+"""The format this cpython-verify writes and reads."""
+OLDER_FORMATS: Final = frozenset({"cpython-verify/rebuild/v1"})
+"""Formats earlier versions wrote: named in the error, never read."""
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+SettingValue = str | int | bool | None
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class SourceRef(_Frozen):
+    """The verified tarball a rebuild unpacked."""
+
+    name: Text
+    sha256: Sha256
+
+
+class RecipeRef(_Frozen):
+    """The recipe (by series and the sha256 of its bytes), the profile chosen and its configure flags."""
+
+    series: Text
+    sha256: Sha256
+    profile: Text
+    configure: tuple[str, ...]
+
+
+class EnvironmentRef(_Frozen):
+    """The pinned build environment: its name, lock file digest and rootfs tarball digest."""
+
+    name: Text
+    lock_sha256: str | None = None
+    rootfs_sha256: str | None = None
+
+
+class BuildInputs(_Frozen):
+    """Everything that determines the bytes of a rebuild; the manifest records the same object."""
+
+    source: SourceRef
+    recipe: RecipeRef
+    environment: EnvironmentRef
+    runner: Text
+    settings: dict[str, SettingValue]
+    """Every :class:`verify.rebuild.settings.BuildSettings` field, plus ``make_jobs`` and ``cflags`` as used."""
+    variations: tuple[str, ...]
+    """The variations applied to *this* build (empty for a baseline)."""
+    pgo_profile_sha256: Sha256 | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form, as it appears in the manifest's ``inputs``."""
+        return self.model_dump(mode="json")
+
+
+class PgoProfileRef(_Frozen):
+    """The ``.gcda`` profile a PGO build used: reused (pinned by digest) or trained in this build."""
+
+    sha256: Sha256
+    origin: Literal["reused", "trained in this build"]
+    file: str | None = None
+    """``pgo-profile.tar`` in the result directory when this build trained it."""
+
+
+class RecordedDifference(_Frozen):
+    """One path on which two rebuilds differ, in the compare stage's vocabulary."""
+
+    path: str
+    kind: str
+    """The manifest kind (``elf-executable``, ``pyc``, ``python-source``, ``directory``, ...)."""
+    changes: tuple[str, ...]
+    """Which of :data:`verify.compare.model.CHANGES` apply."""
+    category: str | None = None
+    """The comparator's category for a content difference (``build-path``, ``reference-flags-only``, ...)."""
+    explanation: str | None = None
+    """The comparator's one-line explanation of a content difference."""
+    expected_by: tuple[str, ...] = ()
+    """The chosen variations whose recipe ``[build.expect]`` entry accounts for some of the changes."""
+    unexplained_changes: tuple[str, ...] = ()
+    """The changes no chosen variation is documented to cause."""
+
+    @property
+    def explained(self) -> bool:
+        """True when every change is one a chosen variation is documented (in the recipe) to cause."""
+        return not self.unexplained_changes
+
+
+class ReproducibilityCheck(_Frozen):
+    """``--twice``: a baseline and a varied build compared path by path."""
+
+    variations: tuple[str, ...]
+    differences: tuple[RecordedDifference, ...]
+    culprits: dict[str, bool] = Field(default_factory=dict)
+    """After ``--bisect``: variation -> whether it alone makes the outputs differ."""
+    first: str
+    """The baseline's cache directory."""
+    second: str
+    """The varied build's cache directory."""
+
+    @property
+    def reproducible(self) -> bool:
+        """True when the two install trees are identical in every path, mode, link and byte."""
+        return not self.differences
+
+    @property
+    def unexplained(self) -> tuple[RecordedDifference, ...]:
+        """The differences no chosen variation is documented to cause."""
+        return tuple(difference for difference in self.differences if not difference.explained)
+
+    @property
+    def explained(self) -> bool:
+        """True when every difference is one the chosen variations are documented to cause."""
+        return not self.unexplained
+
+
+class RebuildRecord(_Frozen):
+    """What one rebuild (and, with ``--twice``, its comparison with a varied build) recorded."""
+
+    format: Literal["cpython-verify/rebuild/v2"] = REBUILD_FORMAT
+    version: Text
+    inputs: BuildInputs
+    source_date_epoch: int | None
+    pip: Text
+    cache_key: Text
+    phase_seconds: dict[str, float]
+    commands: dict[str, tuple[str, ...]]
+    pgo_profile: PgoProfileRef | None = None
+    manifest_sha256: Sha256
+    reproducibility: ReproducibilityCheck | None = None
+    """Set by ``--twice``; ``None`` for a single build."""
+
+    @property
+    def profile(self) -> str:
+        """The recipe profile built."""
+        return self.inputs.recipe.profile
+
+    @property
+    def source(self) -> SourceRef:
+        """The verified tarball."""
+        return self.inputs.source
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form written to ``rebuild.json``."""
+        return self.model_dump(mode="json")
