@@ -239,3 +239,51 @@ def test_source_with_arabic_indic_digits_exits_2_with_one_line() -> None:
                                check=False)
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1 and "not a CPython release version" in completed.stderr
+
+
+# -- smaller problems: the command line ---------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "verify", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_plan_with_an_unknown_runner_is_a_usage_error() -> None:
+    completed = _cli("plan", "--version", "3.13.5", "--runner", "no-such")
+    assert completed.returncode == 2 and completed.stdout == ""
+    assert completed.stderr == ("cpython-verify: error: Invalid value for '--runner': unknown runner 'no-such'; "
+                                "choose from bwrap, docker, podman (see 'cpython-verify plan --help')\n")
+    known = _cli("plan", "--version", "3.13.5", "--runner", "podman")
+    assert known.returncode == 0 and '"runner": "podman"' in known.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("plan", "--bogus"), "No such option '--bogus'"),
+        (("no-such-command",), "No such command 'no-such-command'"),
+        (("source",), "Missing argument 'VERSION'"),
+        (("compare", "no-such-tree", "x"), "Invalid value for 'A'"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: tuple[str, ...], message: str) -> None:
+    completed = _cli(*args)
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1, completed.stderr
+    assert completed.stderr.startswith("cpython-verify: error: ") and message in completed.stderr
+    assert "--help" in completed.stderr
+
+
+def test_plan_and_merge_refuse_a_fifo_and_deep_json(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "releases.json"
+    os.mkfifo(fifo)
+    completed = _cli("plan", "--releases", str(fifo))
+    assert completed.returncode == 2 and "not a regular file" in completed.stderr
+    deep = tmp_path / "plan.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    completed = _cli("plan", "--releases", str(deep))
+    assert completed.returncode == 2 and "nested deeper" in completed.stderr
+    assert completed.stderr.count("\n") == 1

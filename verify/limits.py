@@ -61,6 +61,8 @@ JSON_MAX_DEPTH: Final = 64
 formats read here nest under 10 levels."""
 SIGSTORE_MAX_BUNDLE_BYTES: Final = 1 << 20
 """A Sigstore bundle: real ones are 5-10 KiB."""
+PLAN_MAX_BYTES: Final = 16 << 20
+"""A plan (``plan`` output) or a ``releases --json`` file read by ``plan`` and ``merge``: a few KiB each."""
 
 # -- recipes (verify/recipes.py) ---------------------------------------------------------------------------
 RECIPE_MAX_BYTES: Final = 256 << 10
