@@ -85,6 +85,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.exceptions.Abort:
         click.echo("cpython-verify: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as error:
+        # One line, like every other error: click's own form is usage, a hint and the message on four lines.
+        command = error.ctx.command_path if error.ctx is not None else "cpython-verify"
+        message = " ".join(error.format_message().split())
+        click.echo(f"cpython-verify: error: {message} (see '{command} --help')", err=True)
+        sys.exit(EXIT_ERROR)
     except click.ClickException as error:
         error.show()
         sys.exit(EXIT_ERROR)

@@ -5,7 +5,6 @@ Exit codes: 0 every attestation verified, 1 some were rejected, 2 cannot judge (
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from collections.abc import Sequence
@@ -19,7 +18,9 @@ from verify.attest import AttestationError
 from verify.attest.peers import attestations_in
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
-from verify.fsutil import write_atomic, write_json_atomic
+from verify.fsutil import read_regular_file, write_atomic, write_json_atomic
+from verify.jsonutil import loads_bounded
+from verify.limits import PLAN_MAX_BYTES
 
 
 @click.command("merge")
@@ -74,8 +75,11 @@ def _missing_rows(plan_file: Path, rows: Sequence[Any]) -> list[Any]:
     from verify.status_page import StatusRow
 
     try:
-        data = json.loads(plan_file.read_bytes())
-    except (OSError, ValueError, RecursionError) as error:
+        raw = read_regular_file(plan_file, PLAN_MAX_BYTES)
+        if len(raw) > PLAN_MAX_BYTES:
+            raise ValueError(f"larger than {PLAN_MAX_BYTES >> 20} MiB")
+        data = loads_bounded(raw)
+    except (OSError, ValueError) as error:
         raise AttestationError(f"cannot read plan {plan_file}: {error}") from None
     jobs = data.get("include") if isinstance(data, dict) else None
     if not isinstance(jobs, list):
