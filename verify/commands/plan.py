@@ -41,12 +41,20 @@ def plan(versions: tuple[str, ...], releases_file: Path | None, profiles: tuple[
     """Print a CI job matrix (versions x profiles x runners) as JSON: {"include": [...]}.
 
     Releases whose series has no recipe, or whose recipe lacks a profile, are left out with a note on
-    stderr, so the matrix holds only jobs that can run.
+    stderr, so the matrix holds only jobs that can run. A missing or empty recipes directory is an
+    error (exit 2), not a plan that quietly drops every release.
+
+    \b
+    Examples:
+      cpython-verify plan --version 3.13.5 --version 3.12.10
+      cpython-verify releases --since 2025-06-01 --json > releases.json
+      cpython-verify plan --releases releases.json --runner bwrap --runner podman --allow-empty
     """
     from verify.errors import RecipeError, VersionError
-    from verify.recipes import load_recipe
+    from verify.recipes import available_recipes_dir, load_recipe
     from verify.releases import Version
 
+    available_recipes_dir()
     jobs: list[dict[str, str]] = []
     seen: set[str] = set()
     for text in _plan_versions(versions, releases_file):
