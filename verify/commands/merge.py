@@ -17,6 +17,7 @@ import click
 
 from verify.attest import AttestationError
 from verify.attest.peers import attestations_in
+from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
 from verify.fsutil import write_atomic
@@ -30,6 +31,7 @@ from verify.fsutil import write_atomic
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Site directory: index.html, status.json and the attestations.")
 @click.option("--title", default="CPython reproducible builds", show_default=True)
+@output_options
 def merge(
     sources: tuple[Path, ...],
     keys: tuple[Path, ...],
@@ -39,10 +41,18 @@ def merge(
     out_dir: Path,
     title: str,
 ) -> None:
-    """Verify the attestations from many CI jobs and merge them into one HTML status page."""
+    """Verify the attestations from many CI jobs and merge them into one HTML status page.
+
+    \b
+    Examples:
+      cpython-verify merge attestations/ --plan plan.json --out site --key rebuilder.pem.pub
+      cpython-verify merge attestations/ --out site --identity https://github.com/ORG/REPO/... \\
+          --issuer https://token.actions.githubusercontent.com
+    """
     from verify.attest.verification import verify_attestation_file as verify_file
     from verify.status_page import StatusRow, render, row_from_predicate
 
+    report = Report.current()
     trust = build_trust(keys, identities, issuers)
     paths: list[Path] = []
     for source in sources:
@@ -66,7 +76,8 @@ def merge(
     write_atomic(out_dir / "index.html", page.encode())
     status = {"title": title, "rows": [_row_json(row) for row in rows], "notes": notes}
     write_atomic(out_dir / "status.json", (json.dumps(status, indent=2, sort_keys=True) + "\n").encode())
-    click.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
+    report.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
+    report.close()
     sys.exit(EXIT_FAILED if notes else EXIT_OK)
 
 

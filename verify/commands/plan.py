@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from verify.attest import AttestationError
+from verify.commands.output import Report, output_options
 
 
 def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[str]:
@@ -36,6 +37,7 @@ def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[
 @click.option("--profile", "profiles", multiple=True, help="Recipe build profiles (default: default).")
 @click.option("--runner", "runners", multiple=True, help="Runners (default: bwrap).")
 @click.option("--allow-empty", is_flag=True, help="Print an empty matrix instead of failing (a night with no release).")
+@output_options
 def plan(versions: tuple[str, ...], releases_file: Path | None, profiles: tuple[str, ...],
          runners: tuple[str, ...], allow_empty: bool) -> None:
     """Print a CI job matrix (versions x profiles x runners) as JSON: {"include": [...]}.
@@ -77,4 +79,6 @@ def plan(versions: tuple[str, ...], releases_file: Path | None, profiles: tuple[
                              "runner": runner, "id": f"{version}-{profile}-{runner}"})
     if not jobs and not allow_empty:
         raise AttestationError("the plan is empty: no requested release has a recipe and profile")
-    click.echo(json.dumps({"include": jobs}, sort_keys=True))
+    report = Report.current()
+    report.echo(json.dumps({"include": jobs}, sort_keys=True))
+    report.close()
