@@ -234,3 +234,13 @@ def test_phase_lines_in_a_log_and_none_when_progress_is_off(capsys: pytest.Captu
         assert isinstance(progress.default_progress(), progress.NoProgress)
     finally:
         progress.configure(enabled=True)
+
+
+def test_shell_completion_as_the_readme_documents_it() -> None:
+    env = dict(os.environ, _CPYTHON_VERIFY_COMPLETE="bash_complete", COMP_WORDS="cpython-verify verify-att",
+               COMP_CWORD="1")
+    completed = subprocess.run([sys.executable, "-m", "verify"], env=env, capture_output=True, text=True,
+                               cwd=PROJECT_ROOT, check=False, timeout=60)
+    assert completed.stdout.splitlines() == ["plain,verify-attestation"], completed
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert "_CPYTHON_VERIFY_COMPLETE=bash_source cpython-verify" in readme
