@@ -139,8 +139,11 @@ def source_checks(recipe: Recipe, options: SourceOptions) -> SourceChecks:
 
 def verify_release_source(version: Version, options: SourceOptions) -> SourceVerdict:
     """Fetch and verify the source of ``version``: the ``source`` stage, fully assembled."""
+    from verify import progress
+
     request = source_request(version, options)
-    return verify_source(request, source_checks(request.recipe, options))
+    with progress.phase(f"CPython {version} source: fetching, checking signatures and digests"):
+        return verify_source(request, source_checks(request.recipe, options))
 
 
 def require_verified(verdict: SourceVerdict) -> FetchedFile:

@@ -1,4 +1,4 @@
-"""Load and validate per-series recipes (``recipes/cpython-X.Y.toml``).
+"""Load and validate per-series recipes (``verify/data/recipes/cpython-X.Y.toml``).
 
 A recipe is data: where a release's source lives, who may sign it, and how to build it. Loading is
 strict: a missing key, a wrong type or an unknown key is a :class:`RecipeError`, because a typo in a
@@ -29,11 +29,13 @@ _PLACEHOLDERS = {"version", "base", "series", "filename"}
 
 
 def default_recipes_dir() -> Path:
-    """The recipes directory: ``$CPYTHON_VERIFY_RECIPES`` or the checkout's ``recipes/``."""
+    """The recipes directory: ``$CPYTHON_VERIFY_RECIPES`` or the recipes shipped in the package."""
     configured = os.environ.get("CPYTHON_VERIFY_RECIPES")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent / "recipes"
+    from verify.data import shipped_dir
+
+    return shipped_dir("recipes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +408,20 @@ def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
     return expect
 
 
+def available_recipes_dir(recipes_dir: Path | None = None) -> Path:
+    """The recipes directory, checked to hold at least one recipe.
+
+    A missing or empty directory is a broken installation or a wrong ``--recipes``, never "this
+    series has no recipe": callers that skip unknown series must not skip every series silently.
+    """
+    directory = recipes_dir or default_recipes_dir()
+    if not directory.is_dir():
+        raise RecipeError(f"recipes directory {directory} does not exist (check --recipes / CPYTHON_VERIFY_RECIPES)")
+    if not any(directory.glob("cpython-*.toml")):
+        raise RecipeError(f"recipes directory {directory} holds no cpython-*.toml recipe")
+    return directory
+
+
 def recipe_path(series: str, recipes_dir: Path | None = None) -> Path:
     """Where the recipe of ``series`` lives."""
     return (recipes_dir or default_recipes_dir()) / f"cpython-{series}.toml"
@@ -434,6 +450,7 @@ def load_recipe(series: str, recipes_dir: Path | None = None) -> Recipe:
     try:
         text = read_recipe_bytes(path)
     except FileNotFoundError:
+        available_recipes_dir(path.parent)  # a missing directory says so, rather than "no recipe for 3.13"
         raise RecipeError(f"no recipe for CPython {series}: {path} does not exist") from None
     recipe = parse_recipe(text, path)
     if recipe.series != series:
@@ -443,7 +460,7 @@ def load_recipe(series: str, recipes_dir: Path | None = None) -> Recipe:
 
 def load_all_recipes(recipes_dir: Path | None = None) -> dict[str, Recipe]:
     """Load every ``cpython-*.toml`` recipe, keyed by series."""
-    directory = recipes_dir or default_recipes_dir()
+    directory = available_recipes_dir(recipes_dir)
     recipes = {}
     for path in sorted(directory.glob("cpython-*.toml")):
         try:

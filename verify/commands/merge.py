@@ -16,6 +16,7 @@ import click
 
 from verify.attest import AttestationError
 from verify.attest.peers import attestations_in
+from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
 from verify.fsutil import read_regular_file, write_atomic, write_json_atomic
@@ -31,6 +32,7 @@ from verify.limits import PLAN_MAX_BYTES
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Site directory: index.html, status.json and the attestations.")
 @click.option("--title", default="CPython reproducible builds", show_default=True)
+@output_options
 def merge(
     sources: tuple[Path, ...],
     keys: tuple[Path, ...],
@@ -40,10 +42,18 @@ def merge(
     out_dir: Path,
     title: str,
 ) -> None:
-    """Verify the attestations from many CI jobs and merge them into one HTML status page."""
+    """Verify the attestations from many CI jobs and merge them into one HTML status page.
+
+    \b
+    Examples:
+      cpython-verify merge attestations/ --plan plan.json --out site --key rebuilder.pem.pub
+      cpython-verify merge attestations/ --out site --identity https://github.com/ORG/REPO/... \\
+          --issuer https://token.actions.githubusercontent.com
+    """
     from verify.attest.verification import verify_attestation_file as verify_file
     from verify.status_page import StatusRow, render, row_from_predicate
 
+    report = Report.current()
     trust = build_trust(keys, identities, issuers)
     paths: list[Path] = []
     for source in sources:
@@ -67,7 +77,8 @@ def merge(
     write_atomic(out_dir / "index.html", page.encode())
     status = {"title": title, "rows": [_row_json(row) for row in rows], "notes": notes}
     write_json_atomic(out_dir / "status.json", status)
-    click.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
+    report.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
+    report.close()
     sys.exit(EXIT_FAILED if notes else EXIT_OK)
 
 
