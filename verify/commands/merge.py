@@ -40,6 +40,7 @@ def merge(
     title: str,
 ) -> None:
     """Verify the attestations from many CI jobs and merge them into one HTML status page."""
+    from verify.attest.verification import VerifiedProvenance
     from verify.attest.verification import verify_attestation_file as verify_file
     from verify.status_page import StatusRow, render, row_from_predicate
 
@@ -55,6 +56,9 @@ def merge(
             verified = verify_file(path, trust)
         except VerifyError as error:
             notes.append(f"{path.name}: rejected: {error.message}")
+            continue
+        if isinstance(verified, VerifiedProvenance):
+            # The provenance is the same rebuild as the verdict signed beside it; the verdict makes the row.
             continue
         predicate = verified.predicate
         name = f"{predicate.version}-{predicate.recipe.profile}-{predicate.build.runner}-{index}-{path.name}"
