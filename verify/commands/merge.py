@@ -98,7 +98,11 @@ def _missing_rows(plan_file: Path, rows: Sequence[Any]) -> list[Any]:
 def _row_json(row: Any) -> dict[str, Any]:
     return {
         "version": row.version, "profile": row.profile, "runner": row.runner, "verdict": row.verdict,
-        "source_verified": row.source_verified, "signer": row.signer, "attested_at": row.attested_at,
-        "tree_sha256": row.tree_sha256, "attestation": row.attestation,
-        "differences": [{"path": p, "kind": k, "change": c, "explained": e} for p, k, c, e in row.differences],
+        "source_verified": row.source_verified, "signer": row.signer, "rebuilder": row.rebuilder,
+        "attested_at": row.attested_at, "tree_sha256": row.tree_sha256, "attestation": row.attestation,
+        "differences": [
+            {"path": d.path, "kind": d.kind, "change": d.change, "explained": d.explained,
+             "category": d.category, "explanation": d.explanation}
+            for d in row.differences
+        ],
     }
