@@ -71,12 +71,15 @@ def test_attest_then_verify_accepts_the_real_files(signed: Path, result: Path, k
     statement = json.loads(base64.b64decode(envelope["payload"]))
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     names = {subject["name"] for subject in statement["subject"]}
-    assert names == {TARBALL, "manifest.json", "opt/python/bin/python3.13", "opt/python/lib/libpython3.13.so.1.0"}
+    # Outputs only: the tarball is an input (checked above as one, against the attested input digest).
+    assert names == {"install-tree", "opt/python/bin/python3.13", "opt/python/lib/libpython3.13.so.1.0"}
+    assert "Python-3.13.5.tar.xz (" in completed.stdout and "the attested source tarball: an input" in completed.stdout
     predicate = statement["predicate"]
     assert predicate["source"]["signatures"][0]["signer"] == "7169605F62C751356D054A26A821E680E5FA6305"
     assert predicate["build"]["environment"]["lock_sha256"] is None  # "" in rebuild.json means unknown
     assert predicate["result"]["reproducible"] is True
-    assert predicate["rebuilder"]["id"] == "test-rebuilder"
+    assert predicate["rebuilder"]["id"] == "urn:cpython-verify:rebuilder:test-rebuilder"
+    assert predicate["rebuilder"]["name"] == "test-rebuilder"
 
 
 def test_any_byte_change_is_rejected(signed: Path, keys) -> None:
@@ -275,9 +278,10 @@ def test_signed_but_tampered_predicate_fails_the_schema(signed: Path, keys, tmp_
 
 def test_subjects_must_be_what_the_predicate_describes(signed: Path, keys, tmp_path: Path) -> None:
     statement = json.loads(base64.b64decode(json.loads(signed.read_text())["payload"]))
-    statement["subject"][1]["digest"]["sha256"] = "0" * 64  # manifest subject no longer the predicate's
+    assert statement["subject"][0]["name"] == "install-tree"
+    statement["subject"][0]["digest"]["sha256"] = "0" * 64  # the tree subject no longer the predicate's tree
     forged = _resign({}, statement, keys[0], tmp_path / "forged.intoto.json")
-    with pytest.raises(AttestationRejected, match="manifest subject"):
+    with pytest.raises(AttestationRejected, match="install-tree subject"):
         verify_attestation_file(forged, TrustedKeys((load_public_key(keys[1]),)))
 
 

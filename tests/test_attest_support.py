@@ -42,6 +42,8 @@ TARBALL = "Python-3.13.5.tar.xz"
 TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
 RECIPE_SHA256 = "cd0941158f9df66392431b0d850983e9ebd2e07d7ff67839641b4dfa121eee24"
 ROOTFS_SHA256 = "7af9c5e5e34f3fdfd208012c2540aa7db052fef3b60964c71c95b08c2a8bce73"
+STARTED_AT = "2025-06-12T03:00:00Z"
+FINISHED_AT = "2025-06-12T03:41:07Z"
 SETTINGS: dict[str, str | int | bool | None] = {
     "build_dir": "/build/cpython",
     "cflags": "-ffile-prefix-map=/build/cpython=.",
@@ -108,7 +110,8 @@ def make_result(
     differences: list[dict[str, Any]] | None = None,
 ) -> Path:
     """A rebuild result directory, written through the one record model; ``variant`` changes one
-    installed text file (a different tree). ``differences`` are ``{"path", "kind", "changes"}``."""
+    installed text file (a different tree). ``differences`` are ``{"path", "kind", "changes"}`` and
+    optionally the comparator's ``category`` and ``explanation``."""
     executable, library = real_elf_files()
     root = directory / "root" / "opt" / "python"
     (root / "bin").mkdir(parents=True)
@@ -124,7 +127,8 @@ def make_result(
     (directory / "source-verdict.json").write_text(source_verdict(tarball))
     recorded = tuple(
         RecordedDifference(
-            path=d["path"], kind=d["kind"], changes=tuple(d["changes"]), unexplained_changes=tuple(d["changes"])
+            path=d["path"], kind=d["kind"], changes=tuple(d["changes"]), unexplained_changes=tuple(d["changes"]),
+            category=d.get("category"), explanation=d.get("explanation"),
         )
         for d in differences or []
     )
@@ -145,6 +149,8 @@ def make_result(
         phase_seconds={"configure": 1.0},
         commands={"configure": ("./configure", "--prefix=/opt/python")},
         manifest_sha256=manifest_sha256,
+        started_at=STARTED_AT,
+        finished_at=FINISHED_AT,
         reproducibility=None
         if reproducible is None
         else ReproducibilityCheck(

@@ -32,7 +32,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Pa
     cases = {
         "reproducible": dict(reproducible=True),
         "differs": dict(reproducible=False, differences=[
-            {"path": "opt/python/bin/python3.13", "kind": "elf-executable", "changes": ["content"]},
+            {"path": "opt/python/bin/python3.13", "kind": "elf-executable", "changes": ["content"],
+             "category": "build-path", "explanation": "DW_AT_comp_dir records /build/a, the other build /build/b"},
             {"path": "opt/python/lib/python3.13/<script>.py", "kind": "python-source", "changes": ["content"]},
         ]),
         "once": dict(reproducible=None, runner="podman"),
@@ -63,6 +64,22 @@ def test_merge_writes_page_json_and_verified_attestations(site: Path) -> None:
     assert len(copied) == 3 and not any("rogue" in name for name in copied)
 
 
+def test_rows_name_the_rebuilder_and_carry_the_comparators_words(site: Path) -> None:
+    page = (site / "index.html").read_text()
+    status = json.loads((site / "status.json").read_text())
+    differs = next(row for row in status["rows"] if row["verdict"] == "differs")
+    assert differs["rebuilder"] == "ci-differs" and differs["signer"].startswith("key:")
+    # The rebuilder's own id is the cell; the signing key id is only the tooltip.
+    assert '>ci-differs</span>' in page and f'title="signed by {differs["signer"]}"' in page
+    assert f">{differs['signer']}<" not in page
+    elf = next(d for d in differs["differences"] if d["kind"] == "elf-executable")
+    assert (elf["category"], elf["explanation"]) == (
+        "build-path", "DW_AT_comp_dir records /build/a, the other build /build/b",
+    )
+    assert '<span class="category">build-path</span>' in page
+    assert "DW_AT_comp_dir records /build/a, the other build /build/b" in page
+
+
 def test_page_is_self_contained_and_escaped(site: Path) -> None:
     page = (site / "index.html").read_text()
     assert "<script" not in page.replace("&lt;script&gt;", "")
@@ -70,12 +87,12 @@ def test_page_is_self_contained_and_escaped(site: Path) -> None:
     assert "&lt;script&gt;.py" in page
 
 
-def _dump_dom(page: Path) -> str:
+def _dump_dom(page: Path, *extra: str) -> str:
     with tempfile.TemporaryDirectory() as profile:
         completed = subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-             "--dump-dom", page.as_uri()],
+             *extra, "--dump-dom", page.as_uri()],
             capture_output=True, text=True, timeout=120,
         )
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -165,3 +182,31 @@ def test_rows_are_sorted_newest_release_first() -> None:
             StatusRow("3.13.10", "default", "bwrap", "explained")]
     page = render(rows, title="t", generated_at=datetime(2025, 6, 11, tzinfo=UTC))
     assert page.index("3.13.10") < page.index("3.13.5") < page.index("3.12.10")
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [1280, 390])
+def test_expanded_page_does_not_overflow(site: Path, width: int) -> None:
+    """Every verdict expanded, the page is no wider than a 1280 px desktop or a 390 px phone.
+
+    Headless Chromium will not make a window narrower than 500 px, so the page is laid out in an
+    iframe of the given width; the published page has no script, the probe page around it has one that
+    writes the laid-out widths into the DOM, which Chromium then dumps."""
+    page = (site / "index.html").read_text().replace("<details>", "<details open>")
+    (site / "open.html").write_text(page)
+    probe = site / "probe.html"
+    probe.write_text(
+        f'<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="open.html" '
+        f'style="border:0;width:{width}px;height:900px"></iframe><script>'
+        "document.getElementById('f').addEventListener('load',()=>{const e=document.getElementById('f')"
+        ".contentDocument.documentElement;document.body.setAttribute('data-widths',e.scrollWidth+'/'+e.clientWidth)})"
+        "</script></body></html>"
+    )
+    try:
+        dom = _dump_dom(probe, "--allow-file-access-from-files", "--hide-scrollbars", "--window-size=1400,900")
+    finally:
+        probe.unlink()
+        (site / "open.html").unlink()
+    scroll, client = map(int, dom.split('data-widths="', 1)[1].split('"', 1)[0].split("/"))
+    assert client == width
+    assert scroll <= client, f"the page is {scroll} px wide in a {client} px window"

@@ -43,6 +43,20 @@ VERDICT_LABELS: Final = {
 
 
 @dataclass(frozen=True, slots=True)
+class DifferenceRow:
+    """One differing path of a row, as the signed verdict states it."""
+
+    path: str
+    kind: str
+    change: str
+    explained: bool
+    category: str | None = None
+    """The comparator's category (``build-path``, ``reference-flags-only``, ...), when it gave one."""
+    explanation: str | None = None
+    """The comparator's one-line explanation of this very file, when it gave one."""
+
+
+@dataclass(frozen=True, slots=True)
 class StatusRow:
     """One line of the status table."""
 
@@ -53,12 +67,14 @@ class StatusRow:
     """A key of :data:`VERDICT_LABELS`."""
     source_verified: bool | None = None
     signer: str | None = None
+    """Who signed: ``key:<key id>`` or a Sigstore identity (shown as a tooltip)."""
+    rebuilder: str | None = None
+    """The rebuilder's id, as it configured it (the verdict's ``rebuilder.name``, else its URI)."""
     attested_at: str | None = None
     tree_sha256: str | None = None
     attestation: str | None = None
     """Link (relative path or URL) to the signed attestation."""
-    differences: tuple[tuple[str, str, str, bool], ...] = ()
-    """(path, kind, change, explained) for each differing path."""
+    differences: tuple[DifferenceRow, ...] = ()
     variations: tuple[str, ...] = ()
     detail: str | None = None
 
@@ -74,10 +90,14 @@ def row_from_predicate(
         verdict=predicate.verdict,
         source_verified=predicate.source.verified,
         signer=signer,
+        rebuilder=predicate.rebuilder.name or predicate.rebuilder.id,
         attested_at=predicate.attested_at,
         tree_sha256=predicate.result.tree_sha256,
         attestation=attestation,
-        differences=tuple((d.path, d.kind, d.change, d.explained) for d in predicate.result.differences),
+        differences=tuple(
+            DifferenceRow(d.path, d.kind, d.change, d.explained, d.category, d.explanation)
+            for d in predicate.result.differences
+        ),
         variations=predicate.build.variations,
     )
 
@@ -115,7 +135,7 @@ def summarize(rows: Sequence[StatusRow]) -> PageSummary:
 
 
 _CSS: Final = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222;background:#fff}
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222;background:#fff;overflow-wrap:anywhere}
 h1{font-size:1.5rem}table{border-collapse:collapse;width:100%}
 th,td{border:1px solid #ccc;padding:.4rem .6rem;text-align:left;vertical-align:top}
 th{background:#f0f0f0}code{font-size:.85em}
@@ -123,6 +143,11 @@ th{background:#f0f0f0}code{font-size:.85em}
 .v-reproducible{background:#c8f7c5}.v-explained{background:#fff3b0}.v-differs{background:#f9b4b4}
 .v-built-once{background:#dde7f7}.v-missing,.v-rejected{background:#e6e6e6}
 details summary{cursor:pointer}ul{margin:.3rem 0;padding-left:1.2rem}
+td{overflow-wrap:anywhere}.verdict details{white-space:normal;font-weight:normal}
+.category{background:#eee;border-radius:.2rem;padding:0 .3rem;font-size:.85em}.why{color:#444;font-size:.9em}
+@media (max-width:700px){body{margin:.8rem}table,tbody,tr,td{display:block;width:auto}thead{display:none}
+tr{border:1px solid #ccc;margin-bottom:.8rem}td{border:none;border-top:1px solid #eee}
+td[data-label]:before{content:attr(data-label) ": ";font-weight:bold}}
 """
 
 
@@ -160,18 +185,29 @@ def _row(row: StatusRow) -> str:
     link = f'<a href="{_e(row.attestation)}">signed</a>' if row.attestation else "—"
     return (
         f'<tr class="row" data-version="{_e(row.version)}" data-verdict="{_e(row.verdict)}">'
-        f"<td>{_e(row.version)}</td><td>{_e(row.profile)}</td><td>{_e(row.runner)}</td>"
+        f'<td data-label="Release">{_e(row.version)}</td><td data-label="Profile">{_e(row.profile)}</td>'
+        f'<td data-label="Runner">{_e(row.runner)}</td>'
         f'<td class="verdict v-{_e(row.verdict)}">{_explanation(row)}</td>'
-        f"<td>{source}</td><td>{_signer(row.signer)}</td><td>{tree}</td><td>{link}</td></tr>"
+        f'<td data-label="Source">{source}</td><td data-label="Rebuilder">{_rebuilder(row)}</td>'
+        f'<td data-label="Install tree">{tree}</td><td data-label="Attestation">{link}</td></tr>'
     )
 
 
-def _signer(signer: str | None) -> str:
-    if not signer:
+def _rebuilder(row: StatusRow) -> str:
+    """The rebuilder's own id; who signed (a key id or a Sigstore identity) is in the tooltip."""
+    shown = row.rebuilder or row.signer
+    if not shown:
         return "—"
-    # Key ids are 64 hex digits: show a prefix, keep the whole id in the tooltip.
-    shown = signer if len(signer) <= 28 else signer[:27] + "…"
-    return f'<span title="{_e(signer)}">{_e(shown)}</span>'
+    title = f"signed by {row.signer}" if row.signer else shown
+    return f'<span class="rebuilder" title="{_e(title)}">{_e(shown)}</span>'
+
+
+def _difference(entry: DifferenceRow) -> str:
+    """One file: its change, whether a chosen variation explains it, and the comparator's own words."""
+    state = "expected" if entry.explained else "UNEXPLAINED"
+    category = f' <span class="category">{_e(entry.category)}</span>' if entry.category else ""
+    said = f'<div class="why">{_e(entry.explanation)}</div>' if entry.explanation else ""
+    return f"<li><code>{_e(entry.path)}</code> ({_e(entry.change)}, {state}){category}{said}</li>"
 
 
 def _explanation(row: StatusRow) -> str:
@@ -183,15 +219,13 @@ def _explanation(row: StatusRow) -> str:
         lines.append(f"<li>second build varied: {_e(', '.join(row.variations))}</li>")
     if row.verdict == "reproducible":
         lines.append("<li>two builds identical in every file, link and mode</li>")
-    by_kind: dict[str, list[tuple[str, str, bool]]] = {}
-    for path, kind, change, explained in row.differences:
-        by_kind.setdefault(kind, []).append((path, change, explained))
+    by_kind: dict[str, list[DifferenceRow]] = {}
+    for difference in row.differences:
+        by_kind.setdefault(difference.kind, []).append(difference)
     for kind, entries in sorted(by_kind.items()):
-        why = KIND_EXPLANATIONS.get(kind, KIND_EXPLANATIONS["other"])
-        files = "".join(
-            f"<li><code>{_e(path)}</code> ({_e(change)}{', expected' if explained else ', UNEXPLAINED'})</li>"
-            for path, change, explained in entries[:50]
-        )
+        # Manifest kinds are finer than the explanations: elf-executable and elf-shared-object are "elf".
+        why = KIND_EXPLANATIONS.get(kind) or KIND_EXPLANATIONS.get(kind.split("-")[0], KIND_EXPLANATIONS["other"])
+        files = "".join(_difference(entry) for entry in entries[:50])
         more = f"<li>… and {len(entries) - 50} more</li>" if len(entries) > 50 else ""
         lines.append(f"<li><b>{_e(kind)}</b> ({len(entries)}): {_e(why)}<ul>{files}{more}</ul></li>")
     if not lines:

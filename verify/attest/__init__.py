@@ -1,7 +1,8 @@
 """Signed in-toto attestations of CPython rebuilds, and the k-of-n comparison of independent ones.
 
-``inputs`` reads a rebuild result into subjects and a predicate; ``signing`` builds the Statement and
-signs it (offline key as a DSSE envelope, or Sigstore keyless); ``verification`` checks signature,
+``inputs`` reads a rebuild result into subjects, a verdict and a SLSA provenance (``provenance``);
+``signing`` builds the two Statements and signs them (offline key as a DSSE envelope, or Sigstore
+keyless); ``verification`` checks signature,
 Statement, predicate schema and subject digests; ``peers`` compares independent rebuilders.
 """
 
@@ -9,6 +10,7 @@ from verify.attest.errors import AttestationError, AttestationRejected
 from verify.attest.inputs import AttestationContent, AttestedSubject, RebuildInputs, build_content
 from verify.attest.peers import Claim, PeersVerdict, compare_manifests, decide, load_claims, our_claim
 from verify.attest.predicate import PREDICATE_TYPE, RebuildVerdict, parse_predicate, predicate_json_schema
+from verify.attest.provenance import PROVENANCE_TYPE, Provenance, parse_provenance
 from verify.attest.signing import (
     SigstoreSigning,
     build_statement,
@@ -22,18 +24,21 @@ from verify.attest.verification import (
     TrustedKeys,
     TrustPolicy,
     VerifiedAttestation,
+    VerifiedProvenance,
     check_subjects,
     verify_attestation_file,
 )
 
 __all__ = [
     "PREDICATE_TYPE",
+    "PROVENANCE_TYPE",
     "AttestationContent",
     "AttestationError",
     "AttestationRejected",
     "AttestedSubject",
     "Claim",
     "PeersVerdict",
+    "Provenance",
     "RebuildInputs",
     "RebuildVerdict",
     "SigstoreSigning",
@@ -41,6 +46,7 @@ __all__ = [
     "TrustedIdentities",
     "TrustedKeys",
     "VerifiedAttestation",
+    "VerifiedProvenance",
     "build_content",
     "build_statement",
     "check_subjects",
@@ -52,6 +58,7 @@ __all__ = [
     "load_public_key",
     "our_claim",
     "parse_predicate",
+    "parse_provenance",
     "predicate_json_schema",
     "sign_offline",
     "verify_attestation_file",

@@ -20,13 +20,14 @@ from typing import Any, Final
 from verify import __version__, fsutil
 from verify.attest.errors import AttestationError
 from verify.attest.predicate import BUILD_TYPE, RebuildVerdict, parse_predicate
+from verify.attest.provenance import INSTALL_TREE_SUBJECT, build_provenance, builder_uri
 from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest
 from verify.result import RebuildRecord, ResultDir, ResultDirError
 from verify.result.directory import read_rebuild_record
 
 SOURCE_VERDICT_FORMAT: Final = "cpython-verify/source-verdict/v1"
 MANIFEST_SUBJECT: Final = "manifest.json"
-"""The subject name of the manifest: peers look it up by this name."""
+"""The file name of the manifest in a result directory and beside a published attestation."""
 MAX_INPUT_BYTES: Final = 16 << 20
 """``rebuild.json`` and ``source-verdict.json`` are kilobytes; anything this large is not one."""
 
@@ -61,10 +62,12 @@ class RebuildInputs:
 
 @dataclass(frozen=True, slots=True)
 class AttestationContent:
-    """What will be signed: the subjects and the predicate."""
+    """What will be signed: the subjects, the verdict and the SLSA provenance (two Statements, same subjects)."""
 
     subjects: tuple[AttestedSubject, ...]
     predicate: RebuildVerdict
+    provenance: dict[str, Any]
+    """The SLSA Provenance v1 predicate, as JSON data."""
 
 
 def sha256_file(path: Path) -> str:
@@ -191,16 +194,15 @@ def build_content(
         "source": _source(verdict, verdict_sha256),
         "build": _build(record, rebuild_sha256),
         "result": _result(record, manifest_sha256, tree_digest(manifest)),
-        "rebuilder": {"id": rebuilder_id, "tool": f"cpython-verify {__version__}"},
+        "rebuilder": {"id": builder_uri(rebuilder_id), "name": rebuilder_id.strip(),
+                      "tool": f"cpython-verify {__version__}"},
         "attested_at": (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     predicate = parse_predicate(json.dumps(predicate_data).encode(), error_type=AttestationError)
-    subjects = (
-        AttestedSubject(tarball.string("name"), tarball.string("sha256")),
-        AttestedSubject(MANIFEST_SUBJECT, manifest_sha256),
-        *key_outputs(manifest),
-    )
-    return AttestationContent(subjects=subjects, predicate=predicate)
+    # Outputs only: the source tarball is an input (a resolved dependency of the provenance).
+    subjects = (AttestedSubject(INSTALL_TREE_SUBJECT, predicate.result.tree_sha256), *key_outputs(manifest))
+    provenance = build_provenance(predicate, record, source_verdict_sha256=verdict_sha256)
+    return AttestationContent(subjects=subjects, predicate=predicate, provenance=provenance)
 
 
 def load_manifest(path: Path) -> Manifest:
@@ -290,6 +292,8 @@ def _result(record: RebuildRecord, manifest_sha256: str, tree_sha256: str) -> di
                 "kind": difference.kind,
                 "change": ",".join(difference.changes),
                 "explained": difference.explained,
+                "category": difference.category,
+                "explanation": difference.explanation,
             }
             for difference in check.differences
         ],

@@ -22,7 +22,7 @@ from typing import Final
 
 from verify.attest.errors import AttestationError
 from verify.attest.inputs import MANIFEST_SUBJECT, load_manifest, sha256_file, tree_digest
-from verify.attest.verification import TrustPolicy, verify_attestation_file
+from verify.attest.verification import TrustPolicy, VerifiedProvenance, verify_attestation_file
 from verify.compare.engine import diff_manifests
 from verify.errors import VerifyError
 from verify.manifest import Manifest
@@ -325,9 +325,15 @@ def published_manifest(attestation: Path) -> Path:
     return attestation.with_name(MANIFEST_SUBJECT)
 
 
-def load_claim(path: Path, trust: TrustPolicy) -> Claim:
-    """Verify one attestation and pair it with its published manifest when that matches the attested digest."""
+def load_claim(path: Path, trust: TrustPolicy) -> Claim | None:
+    """Verify one attestation and pair it with its published manifest when that matches the attested digest.
+
+    A SLSA provenance is verified like a verdict (a bad one is rejected) but is not a claim: it is the
+    same rebuild as the verdict signed beside it, which is what is counted (None).
+    """
     attestation = verify_attestation_file(path, trust)
+    if isinstance(attestation, VerifiedProvenance):
+        return None
     predicate = attestation.predicate
     manifest_path = published_manifest(path)
     manifest: Manifest | None = None
@@ -343,7 +349,7 @@ def load_claim(path: Path, trust: TrustPolicy) -> Claim:
         signer=attestation.signer,
         version=predicate.version,
         profile=predicate.recipe.profile,
-        tree_sha256=predicate.result.tree_sha256,
+        tree_sha256=attestation.tree_sha256,
         manifest=manifest,
         note=note,
         rebuild_sha256=predicate.build.rebuild_sha256,
@@ -352,22 +358,34 @@ def load_claim(path: Path, trust: TrustPolicy) -> Claim:
 
 
 def load_claims(paths: Iterable[Path], trust: TrustPolicy) -> tuple[list[Claim], list[Rejected]]:
-    """Verify every attestation; one that fails is a :class:`Rejected` entry, not the end of the run."""
+    """Verify every attestation; one that fails is a :class:`Rejected` entry, not the end of the run.
+    Provenance statements, once verified, are left out (see :func:`load_claim`)."""
     claims, rejected = [], []
     for path in paths:
         try:
-            claims.append(load_claim(path, trust))
+            claim = load_claim(path, trust)
         except VerifyError as error:
             rejected.append(Rejected(str(path), error.message))
+            continue
+        if claim is not None:
+            claims.append(claim)
     return claims, rejected
 
 
+PROVENANCE_SUFFIXES: Final = (".provenance.intoto.json", ".provenance.sigstore.json")
+"""How ``attest`` names the SLSA provenance beside a verdict (``signing.provenance_path_for``)."""
+
+
 def attestations_in(directory: Path) -> list[Path]:
-    """Every ``*.intoto.json`` and ``*.sigstore.json`` under ``directory``, in a stable order."""
+    """Every ``*.intoto.json`` and ``*.sigstore.json`` verdict under ``directory``, in a stable order.
+
+    The SLSA provenance ``attest`` writes beside each verdict (``*.provenance.intoto.json``) is left out:
+    it is the same rebuild, not another rebuilder's claim.
+    """
     if not directory.is_dir():
         raise AttestationError(f"{directory} is not a directory")
     found = {*directory.rglob("*.intoto.json"), *directory.rglob("*.sigstore.json")}
-    return sorted(found)
+    return sorted(path for path in found if not path.name.endswith(PROVENANCE_SUFFIXES))
 
 
 def our_claim(result_dir: Path) -> Claim:

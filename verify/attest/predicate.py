@@ -1,11 +1,16 @@
 """The rebuild-verdict predicate: what a signed attestation says about one CPython rebuild.
 
-in-toto has no vetted predicate for "I rebuilt this and here is what I found", so this one is ours,
-versioned by its URI (:data:`PREDICATE_TYPE`). Its layout borrows from the anchors the issue names:
-``build`` carries what SLSA provenance v1 keeps in ``buildDefinition``/``runDetails`` (build type,
-external inputs, the resolved environment, the builder), and ``result`` carries what OSS Rebuild's
-``ArtifactEquivalence@v0.1`` states (do the outputs match, and how do they differ). One predicate per
-rebuild keeps one signature and one file per rebuilder, which is what ``peers`` compares.
+Every rebuild is attested twice, with the same subjects (the install tree and its key files): a SLSA
+Provenance v1 Statement (:mod:`verify.attest.provenance`: *how* it was built, for slsa-verifier, cosign
+and policy engines) and this verdict (*what the rebuild found*: were two builds identical, which files
+differ, the comparator's category and explanation for each, which variation is to blame).
+
+in-toto has no vetted predicate for "I rebuilt this and here is what I found", and SLSA's
+Verification Summary Attestation does not fit it either (a VSA states that a policy passed or failed,
+with no place for per-file differences, culprits or "built once"), so this one is ours. Its URI lives
+under the project's own repository (:data:`PROJECT_URI`), a namespace the project controls, and is
+versioned (:data:`PREDICATE_TYPE`). Its layout borrows from OSS Rebuild's ``ArtifactEquivalence@v0.1``
+for ``result``. One verdict per rebuild keeps one file per rebuilder for ``peers`` and ``merge``.
 
 The models below are the schema: ``verify/schemas/rebuild-verdict-v1.json`` is generated from them
 (:func:`predicate_json_schema`) and a test keeps the committed file equal to the generated one.
@@ -22,11 +27,17 @@ from pydantic.dataclasses import dataclass
 from verify.attest.errors import AttestationRejected
 from verify.errors import VerifyError
 
-PREDICATE_TYPE: Final = "https://cpython-verify.dev/attestation/rebuild-verdict/v1"
+PROJECT_URI: Final = "https://github.com/cpython-verify/cpython-verify"
+"""The project's repository: every URI the project mints (predicate and build types) lives under it."""
+PREDICATE_TYPE: Final = "https://github.com/cpython-verify/cpython-verify/attestation/rebuild-verdict/v1"
 """The versioned predicate type URI. A new major version gets a new URI; old verifiers refuse it."""
-BUILD_TYPE: Final = "https://cpython-verify.dev/build/cpython-rebuild/v1"
-"""What ``build.build_type`` names: configure/make/install in a pinned rootfs, as docs/rebuild.md says."""
-SCHEMA_ID: Final = "https://cpython-verify.dev/schemas/rebuild-verdict-v1.json"
+BUILD_TYPE: Final = "https://github.com/cpython-verify/cpython-verify/rebuild/v1"
+"""The SLSA ``buildType`` (and the verdict's ``build.build_type``): configure/make/install of a verified
+release tarball in a pinned rootfs, as docs/rebuild.md describes."""
+SCHEMA_ID: Final = "https://github.com/cpython-verify/cpython-verify/blob/main/verify/schemas/rebuild-verdict-v1.json"
+RETIRED_PREDICATE_TYPES: Final = frozenset({"https://cpython-verify.dev/attestation/rebuild-verdict/v1"})
+"""Predicate types earlier versions signed (under a domain the project does not control): named in a
+one-line error, never read."""
 
 _STRICT: Final = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -104,7 +115,7 @@ class EnvironmentSection:
 class BuildSection:
     """How the rebuild ran (SLSA: build definition and run details)."""
 
-    build_type: Literal["https://cpython-verify.dev/build/cpython-rebuild/v1"]
+    build_type: Literal["https://github.com/cpython-verify/cpython-verify/rebuild/v1"]
     runner: Line
     environment: EnvironmentSection
     settings: dict[Line, Scalar]
@@ -124,6 +135,10 @@ class DifferenceRecord:
     change: Line
     explained: bool
     """True when a chosen variation is documented to cause exactly this difference."""
+    category: Line | None = None
+    """The comparator's category for a content difference (``build-path``, ``reference-flags-only``, ...)."""
+    explanation: Line | None = None
+    """The comparator's one-line explanation of a content difference."""
 
 
 @dataclass(config=_STRICT)
@@ -148,10 +163,13 @@ class ResultSection:
 class Rebuilder:
     """Who rebuilt (SLSA: ``runDetails.builder``)."""
 
-    id: Line
-    """A name the rebuilder chose for itself (a CI job URL, a host name, an organisation)."""
+    id: Annotated[str, Field(max_length=4096, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")]
+    """A URI, the same as the provenance's ``runDetails.builder.id``: the CI run URL, or the configured
+    rebuilder id (``--rebuilder-id``) as given when it is a URI, else as ``urn:cpython-verify:rebuilder:ID``."""
     tool: Line
     """``cpython-verify <version>``."""
+    name: Line | None = None
+    """The rebuilder id as configured (a host name, an organisation), for people reading a status page."""
 
 
 @dataclass(config=_STRICT)

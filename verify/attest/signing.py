@@ -3,8 +3,8 @@
 * **Offline key** (air-gapped packagers): a DSSE envelope
   ``{"payload", "payloadType": "application/vnd.in-toto+json", "signatures": [{"keyid", "sig"}]}``
   signed over DSSE's pre-authentication encoding with an Ed25519 or ECDSA P-256 key (``cryptography``).
-  ``keyid`` is the sha256 of the public key's DER SubjectPublicKeyInfo, so a verifier can tell keys
-  apart without trusting the field: the signature is what is checked.
+  ``keyid`` follows securesystemslib's convention (:func:`key_id`), so its ``Envelope.verify`` finds the
+  signature from the public key alone; our own verifier does not trust the field: the signature is checked.
 * **Sigstore keyless** (CI): sigstore-python signs the same Statement with a short-lived Fulcio
   certificate for the job's ambient OIDC identity and logs it in Rekor; the result is a Sigstore bundle.
 """
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from verify.attest.errors import AttestationError
 from verify.attest.inputs import AttestationContent, RebuildInputs, build_content
 from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
+from verify.attest.provenance import PROVENANCE_TYPE
 from verify.fsutil import write_atomic
 
 PASSPHRASE_VARIABLE: Final = "CPYTHON_VERIFY_KEY_PASSPHRASE"  # noqa: S105 (the variable's name, not a secret)
@@ -40,7 +41,17 @@ PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 
 
 def build_statement(content: AttestationContent) -> bytes:
-    """The in-toto Statement v1 bytes for ``content``, built and checked by sigstore-python's builder."""
+    """The in-toto Statement v1 bytes of the rebuild verdict in ``content``."""
+    return statement_bytes(content, PREDICATE_TYPE, predicate_to_json(content.predicate))
+
+
+def build_provenance_statement(content: AttestationContent) -> bytes:
+    """The in-toto Statement v1 bytes of the SLSA provenance in ``content`` (the same subjects)."""
+    return statement_bytes(content, PROVENANCE_TYPE, content.provenance)
+
+
+def statement_bytes(content: AttestationContent, predicate_type: str, predicate: dict[str, Any]) -> bytes:
+    """An in-toto Statement v1 over ``content``'s subjects, built and checked by sigstore-python's builder."""
     # Imported here: sigstore pulls in a large dependency tree that `peers`/`releases` never need.
     from sigstore import errors as sigstore_errors
     from sigstore.dsse import DigestSet, StatementBuilder, Subject
@@ -50,8 +61,8 @@ def build_statement(content: AttestationContent) -> bytes:
         statement = (
             StatementBuilder()
             .subjects(subjects)
-            .predicate_type(PREDICATE_TYPE)
-            .predicate(predicate_to_json(content.predicate))
+            .predicate_type(predicate_type)
+            .predicate(predicate)
             .build()
         )
     except sigstore_errors.Error as error:
@@ -69,9 +80,30 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 
 def key_id(public_key: PublicKey) -> str:
-    """sha256 of the DER SubjectPublicKeyInfo: a stable name for a key."""
-    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
+    """The key's id as securesystemslib computes it (``SSlibKey.from_crypto``): the sha256 of the
+    canonical JSON of ``{"keytype", "scheme", "keyval": {"public"}}``.
+
+    Ed25519 is ``ed25519``/``ed25519`` with the raw public key in hex; P-256 is
+    ``ecdsa``/``ecdsa-sha2-nistp256`` with the SubjectPublicKeyInfo PEM.
+    """
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        keytype = scheme = "ed25519"
+        public = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+    else:
+        keytype, scheme = "ecdsa", "ecdsa-sha2-nistp256"
+        public = public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode("ascii")
+    key = {"keytype": keytype, "scheme": scheme, "keyval": {"public": public}}
+    return hashlib.sha256(canonical_json(key).encode()).hexdigest()
+
+
+def canonical_json(value: dict[str, Any] | str) -> str:
+    """OLPC canonical JSON (securesystemslib's ``encode_canonical``) of nested objects of strings:
+    sorted keys, no whitespace, strings with only backslash and double quote escaped."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "{" + ",".join(f"{canonical_json(key)}:{canonical_json(item)}" for key, item in sorted(value.items())) + "}"
 
 
 def _read_key_file(path: Path, what: str) -> bytes:
@@ -257,21 +289,37 @@ class OfflineKeySigner:
 
 @dataclass(frozen=True)
 class SignedAttestation:
-    """An attestation written to disk, and what it says."""
+    """The two attestations written to disk (the verdict and the SLSA provenance), and what they say."""
 
     path: Path
+    """The rebuild verdict."""
     content: AttestationContent
+    provenance_path: Path
+    """The SLSA Provenance v1, beside the verdict (:func:`provenance_path_for`)."""
+
+
+def provenance_path_for(verdict_path: Path) -> Path:
+    """Where the SLSA provenance goes beside a verdict: ``NAME.intoto.json`` -> ``NAME.provenance.intoto.json``
+    (likewise ``.sigstore.json``); any other ``NAME.EXT`` -> ``NAME.provenance.EXT``."""
+    for suffix in (".intoto.json", ".sigstore.json"):
+        if verdict_path.name.endswith(suffix):
+            return verdict_path.with_name(verdict_path.name[: -len(suffix)] + ".provenance" + suffix)
+    return verdict_path.with_name(f"{verdict_path.stem}.provenance{verdict_path.suffix}")
 
 
 def sign_result(
     inputs: RebuildInputs, signer: OfflineKeySigner | SigstoreSigning, *, rebuilder_id: str, out: Path
 ) -> SignedAttestation:
-    """Read a rebuild result, build its Statement, sign it and write the attestation to ``out`` (0644).
+    """Read a rebuild result, build its two Statements, sign them and write them (0644): the verdict to
+    ``out``, the SLSA provenance beside it (:func:`provenance_path_for`).
 
     The one signing sequence: ``attest`` and ``check`` both call it, so they cannot drift apart.
     """
     content = build_content(inputs, rebuilder_id=rebuilder_id)
-    envelope = signer.sign(build_statement(content))
+    verdict = signer.sign(build_statement(content))
+    provenance = signer.sign(build_provenance_statement(content))
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, envelope)
-    return SignedAttestation(out, content)
+    provenance_path = provenance_path_for(out)
+    write_atomic(provenance_path, provenance)
+    write_atomic(out, verdict)
+    return SignedAttestation(out, content, provenance_path)

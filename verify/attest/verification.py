@@ -1,5 +1,9 @@
 """Verify an attestation: signature first, then the Statement, the predicate schema, the subjects, the tree.
 
+Two predicates are read: this project's rebuild verdict and SLSA Provenance v1 with this project's
+build type (both signed by ``attest``, with the same subjects). The retired predicate type of earlier
+versions is refused with one line (exit 2) that says to re-attest.
+
 Order matters. Nothing in the payload is looked at before a trusted signature covers it, so a
 tampered predicate fails as "bad signature" and never reaches the parser. Exit codes: a readable
 attestation that says no (bad or untrusted signature, subject digest mismatch, a signed predicate
@@ -29,7 +33,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from verify.attest.errors import AttestationError, AttestationRejected
 from verify.attest.inputs import MANIFEST_SUBJECT, AttestedSubject, load_manifest, sha256_file, tree_digest
-from verify.attest.predicate import PREDICATE_TYPE, RebuildVerdict, parse_predicate
+from verify.attest.predicate import PREDICATE_TYPE, RETIRED_PREDICATE_TYPES, RebuildVerdict, parse_predicate
+from verify.attest.provenance import (
+    INSTALL_TREE_SUBJECT,
+    MANIFEST_BYPRODUCT,
+    PROVENANCE_TYPE,
+    RECORD_BYPRODUCT,
+    Provenance,
+    parse_provenance,
+)
 from verify.attest.signing import PAYLOAD_TYPE, STATEMENT_TYPE, PublicKey, key_id, pae
 from verify.compare import model as compare_model
 from verify.compare.engine import diff_manifests
@@ -186,13 +198,12 @@ class TrustedIdentities(TrustPolicy):
 
 
 @dataclass(frozen=True, slots=True)
-class VerifiedAttestation:
-    """An attestation whose signature, Statement and predicate all checked out."""
+class VerifiedStatement:
+    """A Statement whose signature, subjects and predicate all checked out (either predicate type)."""
 
     origin: str
     signer: str
     subjects: tuple[AttestedSubject, ...]
-    predicate: RebuildVerdict
     statement_sha256: str
 
     def subject(self, name: str) -> AttestedSubject | None:
@@ -200,9 +211,92 @@ class VerifiedAttestation:
         return next((subject for subject in self.subjects if subject.name == name), None)
 
     @property
+    def tree_sha256(self) -> str:
+        """The attested install tree: the sha256 of its canonical manifest with empty inputs."""
+        tree = self.subject(INSTALL_TREE_SUBJECT)
+        assert tree is not None  # open_attestation refuses a statement without it
+        return tree.sha256
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAttestation(VerifiedStatement):
+    """A verified rebuild verdict."""
+
+    predicate: RebuildVerdict
+
+    @property
     def manifest_sha256(self) -> str:
         """The attested digest of the rebuild's manifest."""
         return self.predicate.result.manifest_sha256
+
+    @property
+    def version(self) -> str:
+        """The CPython release rebuilt."""
+        return self.predicate.version
+
+    @property
+    def profile(self) -> str:
+        """The recipe profile built."""
+        return self.predicate.recipe.profile
+
+    @property
+    def builder_id(self) -> str:
+        """The rebuilder's URI."""
+        return self.predicate.rebuilder.id
+
+    @property
+    def source_tarball(self) -> AttestedSubject | None:
+        """The verified source tarball the rebuild started from (an input, not a subject)."""
+        tarball = self.predicate.source.tarball
+        return AttestedSubject(tarball.name, tarball.sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedProvenance(VerifiedStatement):
+    """A verified SLSA Provenance v1 of a cpython-verify rebuild."""
+
+    provenance: Provenance
+
+    @property
+    def manifest_sha256(self) -> str:
+        """The attested digest of the rebuild's manifest (the ``manifest.json`` byproduct)."""
+        digest = self.provenance.byproduct_sha256(MANIFEST_BYPRODUCT)
+        assert digest is not None  # parse_provenance requires it
+        return digest
+
+    @property
+    def rebuild_sha256(self) -> str:
+        """The digest of the ``rebuild.json`` it was made from (the ``rebuild.json`` byproduct)."""
+        digest = self.provenance.byproduct_sha256(RECORD_BYPRODUCT)
+        assert digest is not None  # parse_provenance requires it
+        return digest
+
+    @property
+    def version(self) -> str:
+        """The CPython release rebuilt."""
+        return self.provenance.version
+
+    @property
+    def profile(self) -> str:
+        """The recipe profile built."""
+        return self.provenance.profile
+
+    @property
+    def builder_id(self) -> str:
+        """The rebuilder's URI (``runDetails.builder.id``)."""
+        return self.provenance.runDetails.builder.id
+
+    @property
+    def source_tarball(self) -> AttestedSubject | None:
+        """The verified source tarball (a resolved dependency), when the provenance names one by sha256."""
+        tarball = self.provenance.source_tarball()
+        sha256 = tarball.sha256() if tarball is not None else None
+        if tarball is None or tarball.name is None or sha256 is None:
+            return None
+        return AttestedSubject(tarball.name, sha256)
+
+
+AnyVerified = VerifiedAttestation | VerifiedProvenance
 
 
 def read_attestation(path: Path) -> tuple[bytes, dict[str, Any]]:
@@ -230,8 +324,8 @@ def parse_document(raw: bytes, where: str) -> dict[str, Any]:
     return document
 
 
-def open_attestation(raw: bytes, document: dict[str, Any], trust: TrustPolicy, where: str) -> VerifiedAttestation:
-    """Verify the signature, then read the Statement and validate the predicate."""
+def open_attestation(raw: bytes, document: dict[str, Any], trust: TrustPolicy, where: str) -> AnyVerified:
+    """Verify the signature, then read the Statement and validate the predicate (verdict or provenance)."""
     signed = trust.open(document, raw, where)
     if signed.payload_type != PAYLOAD_TYPE:
         raise AttestationRejected(f"{where}: payload type is {signed.payload_type!r}, not {PAYLOAD_TYPE}")
@@ -244,7 +338,23 @@ def open_attestation(raw: bytes, document: dict[str, Any], trust: TrustPolicy, w
     if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
         raise AttestationRejected(f"{where}: the signed payload is not an in-toto Statement v1")
     predicate_type = statement.get("predicateType")
+    if predicate_type == PROVENANCE_TYPE:
+        provenance = parse_provenance(statement.get("predicate"))
+        verified = VerifiedProvenance(
+            origin=where,
+            signer=signed.signer,
+            subjects=_subjects(statement.get("subject"), where),
+            statement_sha256=hashlib.sha256(signed.payload).hexdigest(),
+            provenance=provenance,
+        )
+        _require_tree_subject(verified, where)
+        return verified
     if predicate_type != PREDICATE_TYPE:
+        if predicate_type in RETIRED_PREDICATE_TYPES:
+            raise AttestationError(
+                f"{where}: an attestation in the retired form {predicate_type} (before SLSA provenance); "
+                "re-attest the result with this cpython-verify"
+            )
         if isinstance(predicate_type, str) and predicate_type.startswith(_PREDICATE_FAMILY):
             raise AttestationError(
                 f"{where}: predicate version {predicate_type} is unknown to this cpython-verify "
@@ -257,15 +367,19 @@ def open_attestation(raw: bytes, document: dict[str, Any], trust: TrustPolicy, w
         origin=where,
         signer=signed.signer,
         subjects=subjects,
-        predicate=predicate,
         statement_sha256=hashlib.sha256(signed.payload).hexdigest(),
+        predicate=predicate,
     )
-    _check_consistency(attestation, where)
+    _require_tree_subject(attestation, where)
+    if attestation.tree_sha256 != predicate.result.tree_sha256:
+        raise AttestationRejected(
+            f"{where}: the {INSTALL_TREE_SUBJECT} subject does not match the predicate's tree_sha256"
+        )
     return attestation
 
 
-def verify_attestation_file(path: Path, trust: TrustPolicy) -> VerifiedAttestation:
-    """Read and verify one attestation file."""
+def verify_attestation_file(path: Path, trust: TrustPolicy) -> AnyVerified:
+    """Read and verify one attestation file: a rebuild verdict or a SLSA provenance."""
     raw, document = read_attestation(path)
     return open_attestation(raw, document, trust, str(path))
 
@@ -289,15 +403,10 @@ def _subjects(value: Any, where: str) -> tuple[AttestedSubject, ...]:
     return tuple(subjects)
 
 
-def _check_consistency(attestation: VerifiedAttestation, where: str) -> None:
-    """The subjects must be the very files the predicate talks about."""
-    predicate = attestation.predicate
-    manifest = attestation.subject(MANIFEST_SUBJECT)
-    if manifest is None or manifest.sha256 != predicate.result.manifest_sha256:
-        raise AttestationRejected(f"{where}: the manifest subject does not match the predicate's manifest_sha256")
-    tarball = attestation.subject(predicate.source.tarball.name)
-    if tarball is None or tarball.sha256 != predicate.source.tarball.sha256:
-        raise AttestationRejected(f"{where}: the tarball subject does not match the predicate's source tarball")
+def _require_tree_subject(attestation: VerifiedStatement, where: str) -> None:
+    """Both predicates are about an install tree: the Statement must name it as a subject."""
+    if attestation.subject(INSTALL_TREE_SUBJECT) is None:
+        raise AttestationRejected(f"{where}: the statement has no {INSTALL_TREE_SUBJECT} subject")
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +418,8 @@ class SubjectCheck:
     expected: str
     actual: str | None
     """The file's sha256; None when no regular file is there (missing, or a symlink or directory)."""
+    is_input: bool = False
+    """True for the source tarball: checked against the attested *input* digest, it is no subject."""
 
     @property
     def ok(self) -> bool:
@@ -317,26 +428,34 @@ class SubjectCheck:
 
 
 def check_subjects(
-    attestation: VerifiedAttestation, *, artifacts: Sequence[Path] = (), result_dir: Path | None = None
+    attestation: AnyVerified, *, artifacts: Sequence[Path] = (), result_dir: Path | None = None
 ) -> tuple[SubjectCheck, ...]:
     """Hash local files and pair each with its subject.
 
     ``artifacts`` are matched by file name against the subjects' last path component (an ambiguous or
-    unmatched file is an error: it would otherwise be silently unchecked). ``result_dir`` checks its
-    ``manifest.json`` and *every* subject that names an output: each must be a regular file under
-    ``root/`` with the attested bytes, and one that is absent is a failed check, never a skipped one.
-    The whole of ``root/`` is checked by :func:`check_tree`.
+    unmatched file is an error: it would otherwise be silently unchecked); the source tarball, which is
+    no subject, is matched by name against the attested input and marked as such. ``result_dir`` checks its
+    ``manifest.json`` against the attested manifest digest and *every* subject that names an output
+    file: each must be a regular file under ``root/`` with the attested bytes, and one that is absent is
+    a failed check, never a skipped one. The install tree subject, and the whole of ``root/`` with it,
+    is checked by :func:`check_tree`.
     """
     pairs: list[tuple[AttestedSubject, Path]] = []
+    inputs: list[tuple[AttestedSubject, Path]] = []
+    tarball = attestation.source_tarball
     for path in artifacts:
         matches = [subject for subject in attestation.subjects if subject.name.rsplit("/", 1)[-1] == path.name]
+        if not matches and tarball is not None and tarball.name == path.name:
+            inputs.append((tarball, path))
+            continue
         if not matches:
-            raise AttestationRejected(f"{path.name} is not a subject of {attestation.origin}")
+            raise AttestationRejected(f"{path.name} is not a subject of {attestation.origin} (nor its source tarball)")
         if len(matches) > 1:
             raise AttestationError(f"{path.name} matches several subjects of {attestation.origin}")
         pairs.append((matches[0], path))
     if result_dir is not None:
-        tarball = attestation.predicate.source.tarball.name
+        manifest = AttestedSubject(MANIFEST_SUBJECT, attestation.manifest_sha256)
+        pairs.append((manifest, result_dir / MANIFEST_SUBJECT))
         for subject in attestation.subjects:
             problem = check_relative_path(subject.name)
             if problem is not None:
@@ -344,17 +463,13 @@ def check_subjects(
                 raise AttestationRejected(
                     f"{attestation.origin}: subject name {subject.name!r} is not a relative path ({problem})"
                 )
-            if subject.name == MANIFEST_SUBJECT:
-                pairs.append((subject, result_dir / MANIFEST_SUBJECT))
-            elif subject.name == tarball:
-                # The source tarball is an input of the rebuild, not an output: a result directory does not
-                # hold it (check it with --artifact). _check_consistency already tied its digest to the predicate.
-                continue
-            else:
-                # Every other subject names an output in the install tree; there is no third kind to skip.
+            if subject.name != INSTALL_TREE_SUBJECT:
+                # Every other subject names an output file in the install tree; there is no third kind to skip.
                 pairs.append((subject, result_dir / RESULT_ROOT / subject.name))
     return tuple(
-        SubjectCheck(subject.name, path, subject.sha256, _regular_file_sha256(path)) for subject, path in pairs
+        SubjectCheck(subject.name, path, subject.sha256, _regular_file_sha256(path), is_input=path_is_input)
+        for path_is_input, group in ((True, inputs), (False, pairs))
+        for subject, path in group
     )
 
 
@@ -460,7 +575,7 @@ def _describe(difference: compare_model.Difference) -> str:
     return "; ".join(parts)
 
 
-def check_tree(attestation: VerifiedAttestation, result_dir: Path) -> TreeCheck:
+def check_tree(attestation: AnyVerified, result_dir: Path) -> TreeCheck:
     """Compare ``result_dir/root`` with the attested manifest (``result_dir/manifest.json``).
 
     The manifest is used only if its sha256 is the attested digest; the tree is scanned with the
@@ -481,11 +596,11 @@ def check_tree(attestation: VerifiedAttestation, result_dir: Path) -> TreeCheck:
     attested = load_manifest(manifest_path)
     problems = []
     attested_tree = tree_digest(attested)
-    if attested_tree != attestation.predicate.result.tree_sha256:
+    if attested_tree != attestation.tree_sha256:
         # A signer whose two digests disagree contradicts itself; peers compare tree_sha256, so say so.
         problems.append(
-            f"{manifest_path}: its tree digest {attested_tree} is not the attested tree_sha256 "
-            f"{attestation.predicate.result.tree_sha256}"
+            f"{manifest_path}: its tree digest {attested_tree} is not the attested {INSTALL_TREE_SUBJECT} "
+            f"digest {attestation.tree_sha256}"
         )
     actual = Manifest(entries=scan_tree(root))
     return TreeCheck(root, len(attested.entries), tree_findings(attested, actual), tuple(problems))

@@ -1,4 +1,5 @@
-"""``cpython-verify attest RESULT_DIR``: sign an in-toto attestation of a rebuild result.
+"""``cpython-verify attest RESULT_DIR``: sign the in-toto attestations of a rebuild result (the rebuild
+verdict, and the SLSA provenance beside it).
 
 Exit codes: 0 signed, 2 cannot sign (unreadable input, no OIDC credential, bad arguments).
 """
@@ -37,8 +38,10 @@ def default_rebuilder_id() -> str:
 @click.option("--key", "key_path", type=_FILE, help="Sign offline with this PEM private key (Ed25519 or P-256).")
 @click.option("--sigstore", is_flag=True, help="Sign keyless with Sigstore (the CI's ambient OIDC identity).")
 @click.option("--identity-token", envvar="SIGSTORE_ID_TOKEN", help="OIDC token for --sigstore (default: ambient).")
-@click.option("--rebuilder-id", help="Who rebuilt (default: the GitHub Actions run URL, else the host name).")
-@click.option("--out", "out_path", type=_FILE, help="Where to write the attestation.")
+@click.option("--rebuilder-id", help="Who rebuilt: a URI, or a name made into urn:cpython-verify:rebuilder:NAME "
+              "(default: the GitHub Actions run URL, else the host name).")
+@click.option("--out", "out_path", type=_FILE,
+              help="Where to write the verdict; the SLSA provenance goes beside it (NAME.provenance.intoto.json).")
 @output_options
 def attest(
     result_dir: Path | None,
@@ -51,11 +54,12 @@ def attest(
     rebuilder_id: str | None,
     out_path: Path | None,
 ) -> None:
-    """Sign an in-toto attestation of a rebuild result (RESULT_DIR from `cpython-verify rebuild --out`).
+    """Sign in-toto attestations of a rebuild result (RESULT_DIR from `cpython-verify rebuild --out`).
 
-    Subjects: the source tarball, manifest.json, bin/python3.X and libpython. Predicate: the recipe,
-    the source verdict, the environment, runner, settings and variations, and the result.
-    -o FILE writes this summary to FILE; --out says where the attestation itself goes.
+    Two Statements with the same subjects (the install tree, bin/python3.X and libpython): a SLSA
+    Provenance v1 (the verified source tarball, recipe, environment lock and rootfs as resolved
+    dependencies) and the rebuild verdict (the result, per-file differences and their explanations).
+    -o FILE writes this summary to FILE; --out says where the verdict itself goes.
 
     \b
     Examples:
@@ -80,6 +84,7 @@ def attest(
     signed = sign_result(inputs, signer, rebuilder_id=rebuilder_id or default_rebuilder_id(), out=target)
     content = signed.content
     report.echo(f"attestation: {target}")
+    report.echo(f"provenance: {signed.provenance_path}")
     report.echo(f"predicate: {content.predicate.verdict} (CPython {content.predicate.version}, "
                f"profile {content.predicate.recipe.profile})")
     for line in describe_subjects(content.subjects):

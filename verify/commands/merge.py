@@ -50,6 +50,7 @@ def merge(
       cpython-verify merge attestations/ --out site --identity https://github.com/ORG/REPO/... \\
           --issuer https://token.actions.githubusercontent.com
     """
+    from verify.attest.verification import VerifiedProvenance
     from verify.attest.verification import verify_attestation_file as verify_file
     from verify.status_page import StatusRow, render, row_from_predicate
 
@@ -66,6 +67,9 @@ def merge(
             verified = verify_file(path, trust)
         except VerifyError as error:
             notes.append(f"{path.name}: rejected: {error.message}")
+            continue
+        if isinstance(verified, VerifiedProvenance):
+            # The provenance is the same rebuild as the verdict signed beside it; the verdict makes the row.
             continue
         predicate = verified.predicate
         name = f"{predicate.version}-{predicate.recipe.profile}-{predicate.build.runner}-{index}-{path.name}"
@@ -109,7 +113,11 @@ def _missing_rows(plan_file: Path, rows: Sequence[Any]) -> list[Any]:
 def _row_json(row: Any) -> dict[str, Any]:
     return {
         "version": row.version, "profile": row.profile, "runner": row.runner, "verdict": row.verdict,
-        "source_verified": row.source_verified, "signer": row.signer, "attested_at": row.attested_at,
-        "tree_sha256": row.tree_sha256, "attestation": row.attestation,
-        "differences": [{"path": p, "kind": k, "change": c, "explained": e} for p, k, c, e in row.differences],
+        "source_verified": row.source_verified, "signer": row.signer, "rebuilder": row.rebuilder,
+        "attested_at": row.attested_at, "tree_sha256": row.tree_sha256, "attestation": row.attestation,
+        "differences": [
+            {"path": d.path, "kind": d.kind, "change": d.change, "explained": d.explained,
+             "category": d.category, "explanation": d.explanation}
+            for d in row.differences
+        ],
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from verify.attest import check_subjects, verify_attestation_file
+from verify.attest import VerifiedAttestation, check_subjects, verify_attestation_file
 from verify.attest.verification import check_tree, mismatches
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
@@ -39,6 +39,8 @@ def verify_attestation(
 ) -> None:
     """Check an attestation's signature, predicate schema, and subject digests against local files.
 
+    Reads both files `attest` writes: the rebuild verdict and the SLSA provenance beside it.
+
     \b
     Examples:
       cpython-verify verify-attestation 3.13.5.intoto.json --key rebuilder.pem.pub --result rebuild-3.13.5-default
@@ -53,27 +55,36 @@ def verify_attestation(
     failed = mismatches(checks)
     differing = tree.failures() if tree is not None else []
     if as_json:
-        from verify.attest.predicate import predicate_to_json
+        from dataclasses import asdict
 
+        from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
+        from verify.attest.provenance import PROVENANCE_TYPE
+
+        if isinstance(verified, VerifiedAttestation):
+            predicate_type, predicate_json = PREDICATE_TYPE, predicate_to_json(verified.predicate)
+        else:
+            predicate_type, predicate_json = PROVENANCE_TYPE, asdict(verified.provenance)
         report.echo(json.dumps({
+            "predicate_type": predicate_type,
             "signer": verified.signer,
             "subjects": [{"name": s.name, "sha256": s.sha256} for s in verified.subjects],
-            "checked": [{"name": c.name, "path": str(c.path), "ok": c.ok} for c in checks],
+            "checked": [{"name": c.name, "path": str(c.path), "ok": c.ok, "input": c.is_input} for c in checks],
             "tree": None if tree is None else {
                 "root": str(tree.root), "ok": tree.ok, "attested_paths": tree.attested_paths,
                 "problems": list(tree.problems),
                 "findings": [{"path": f.path, "changes": list(f.changes), "detail": f.detail} for f in tree.findings],
             },
-            "predicate": predicate_to_json(verified.predicate),
+            "predicate": predicate_json,
         }, indent=2, sort_keys=True))
     else:
-        predicate = verified.predicate
         report.echo(f"signature: verified, signed by {verified.signer}")
-        report.echo(f"predicate: valid; CPython {predicate.version} profile {predicate.recipe.profile}: "
-                   f"{predicate.verdict}; rebuilt by {predicate.rebuilder.id}")
+        what = verified.predicate.verdict if isinstance(verified, VerifiedAttestation) else "SLSA provenance"
+        report.echo(f"predicate: valid; CPython {verified.version} profile {verified.profile}: "
+                   f"{what}; rebuilt by {verified.builder_id}")
         for check in checks:
             state = "ok      " if check.ok else "MISMATCH" if check.actual is not None else "MISSING "
-            report.echo(f"  {state} {check.name} ({check.path})")
+            role = ", the attested source tarball: an input" if check.is_input else ""
+            report.echo(f"  {state} {check.name} ({check.path}{role})")
         if not checks:
             report.echo("subjects: not checked against local files (give --artifact or --result)")
         if tree is not None:

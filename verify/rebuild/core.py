@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -150,6 +151,7 @@ def rebuild(
 
     staging = cache.staging(key)
     try:
+        started_at = _utc_now()
         logs = staging / "logs"
         logs.mkdir()
         private_copy = staging / "source" / tarball.name
@@ -229,6 +231,8 @@ def rebuild(
             commands={phase: tuple(command) for phase, command in commands},
             pgo_profile=profile_record,
             manifest_sha256=manifest_sha256,
+            started_at=started_at,
+            finished_at=_utc_now(),
         )
         staged.write_source_verdict(verdict_json)
         staged.write_record(record)
@@ -239,6 +243,12 @@ def rebuild(
         cache.discard(staging)
         raise
     return RebuildResult(ResultDir(entry), key, from_cache=False, record=record)
+
+
+def _utc_now() -> str:
+    """The wall-clock time in UTC, to the second, as the record stores it (RFC 3339)."""
+    # Wall clock, not monotonic: these are when the build ran, for the provenance's startedOn/finishedOn.
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _uses_pgo(configure_flags: Sequence[str]) -> bool:

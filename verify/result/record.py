@@ -22,6 +22,8 @@ OLDER_FORMATS: Final = frozenset({"cpython-verify/rebuild/v1"})
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+Timestamp = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")]
+"""A UTC time, RFC 3339 to the second (``2025-06-11T21:35:00Z``)."""
 SettingValue = str | int | bool | None
 
 
@@ -146,6 +148,11 @@ class RebuildRecord(_Frozen):
     manifest_sha256: Sha256
     reproducibility: ReproducibilityCheck | None = None
     """Set by ``--twice``; ``None`` for a single build."""
+    started_at: Timestamp | None = None
+    """When the (baseline) build started: unpacking the source. The provenance's ``startedOn``."""
+    finished_at: Timestamp | None = None
+    """When it finished: the manifest written. The provenance's ``finishedOn``. Both are None in records
+    written before they were recorded."""
 
     @property
     def profile(self) -> str:
