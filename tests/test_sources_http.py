@@ -16,7 +16,17 @@ from httpserver import Fault, FaultyServer
 
 from verify.errors import EXIT_ERROR, FetchError
 from verify.sources.cache import Cache
-from verify.sources.http import HttpClient, HttpSettings, check_redirect, parse_content_range
+from verify.sources.http import (
+    DEADLINE_BASE_SECONDS,
+    DEFAULT_MAX_BYTES,
+    MIN_THROUGHPUT_BYTES_PER_SECOND,
+    DeadlineExceeded,
+    HttpClient,
+    HttpSettings,
+    check_redirect,
+    download_deadline,
+    parse_content_range,
+)
 
 TARBALL = "Python-3.13.5.tar.xz"
 TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
@@ -180,6 +190,50 @@ def test_stall_mid_body_times_out(server: FaultyServer, cache: Cache) -> None:
     with pytest.raises(FetchError, match="timed out after 100 bytes"):
         client(read_timeout=0.3, attempts=1).download(server.url + ASC_PATH, cache)
     assert entries(cache) == []
+
+
+def test_drip_feed_fails_at_the_download_deadline(server: FaultyServer, cache: Cache) -> None:
+    """One byte every 50 ms never trips the per-read timeout; the overall deadline stops it."""
+    server.always(PATH, Fault(drip=0.05))
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded) as raised:
+        client(read_timeout=2.0, attempts=3).download(server.url + PATH, cache, deadline=1.0)
+    elapsed = time.monotonic() - start
+    assert 1.0 <= elapsed < 1.5, elapsed
+    message = raised.value.message
+    assert "\n" not in message
+    assert message.startswith(f"{server.url}{PATH}: not complete after the download deadline of 1.0 s (")
+    assert entries(cache) == []
+    assert len(server.requests_for(PATH)) == 1, "a missed deadline is not retried"
+
+
+def test_stall_near_the_deadline_does_not_outlast_it(server: FaultyServer, cache: Cache) -> None:
+    # A read timeout far longer than the deadline: the socket's timeout is cut to what is left.
+    server.always(PATH, Fault(stall_after=1000))
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match=r"deadline of 0\.8 s \(1000 bytes received\)"):
+        client(read_timeout=30.0, attempts=2).download(server.url + PATH, cache, deadline=0.8)
+    assert time.monotonic() - start < 1.3
+
+
+def test_automatic_deadline_scales_with_the_announced_size(server: FaultyServer) -> None:
+    server.add("/small", b"x" * 40)
+    server.always("/small", Fault(drip=0.05))  # 2 s for the whole body
+    slow = client(deadline_base=0.3, min_throughput=100)  # 0.3 s + 40 bytes at 100 B/s = 0.7 s
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match=r"deadline of 0\.7 s"):
+        slow.get_bytes(server.url + "/small")
+    assert time.monotonic() - start < 1.2
+    patient = client(deadline_base=0.3, min_throughput=10)  # 0.3 s + 4 s: the drip finishes in 2 s
+    assert patient.get_bytes(server.url + "/small") == b"x" * 40
+
+
+def test_download_deadline_scales_with_the_size_cap() -> None:
+    settings = HttpSettings()
+    assert download_deadline(0, settings) == DEADLINE_BASE_SECONDS
+    cap = download_deadline(DEFAULT_MAX_BYTES, settings)
+    assert cap == DEADLINE_BASE_SECONDS + DEFAULT_MAX_BYTES / MIN_THROUGHPUT_BYTES_PER_SECOND
+    assert 3600 < cap < 2 * 3600, "the largest file still gets a bounded, generous time"
 
 
 def test_redirect_is_followed_and_origin_is_the_final_url(server: FaultyServer, cache: Cache) -> None:
