@@ -241,13 +241,15 @@ def server(mirror_root: Path) -> Iterator[FaultyServer]:
         yield running
 
 
-def archive(server: FaultyServer, tmp_path: Path, keyring: Path | None, **kwargs: object) -> DebianArchive:
+def archive(
+    server: FaultyServer, tmp_path: Path, keyring: Path | None, *, cache: Cache | None = None, **kwargs: object
+) -> DebianArchive:
     client = HttpClient.quiet(HttpSettings(attempts=2, backoff=0.01, read_timeout=5))
     return DebianArchive(
         "python3.13",
         mirror=server.url,
         client=client,
-        cache=Cache(tmp_path / "cache"),
+        cache=cache or Cache(tmp_path / "cache"),
         keyring=keyring,
         **kwargs,  # type: ignore[arg-type]
     )
@@ -275,7 +277,10 @@ def test_digest_claim_is_labelled_and_authenticated(server: FaultyServer, tmp_pa
 
 
 def test_second_fetch_uses_the_cache(server: FaultyServer, tmp_path: Path, signer: Signer) -> None:
-    archive(server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
+    cache = Cache(tmp_path / "cache")
+    fetched = archive(server, tmp_path, signer.keyring, cache=cache).fetch(V3135, TARBALL)
+    assert fetched is not None
+    cache.admit(fetched)  # as a verified source verdict does: an unverified download is not kept
     archive(server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
     assert len(server.requests_for(f"/{POOL}/python3.13_3.13.5.orig.tar.xz")) == 1
     assert len(server.requests_for("/dists/trixie/main/source/Sources.xz")) == 1, "index cached by its signed digest"
@@ -301,6 +306,8 @@ def test_tampered_index_is_refused(tmp_path: Path, cpython_fixtures: Path, signe
         server.add("/dists/trixie/main/source/Sources.xz", lzma.compress(forged.encode()))
         with pytest.raises(DebianIndexError, match=r"is not \w+ as the signed InRelease states"):
             archive(server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
+    kept = [path for path in (tmp_path / "cache").rglob("*") if path.is_file()]
+    assert kept == [], "the forged index is neither cached nor left in the quarantine"
 
 
 def test_inrelease_of_another_suite_is_refused(tmp_path: Path, signer: Signer, cpython_fixtures: Path) -> None:

@@ -66,21 +66,32 @@ def client(**overrides: object) -> HttpClient:
 
 
 def entries(cache: Cache) -> list[str]:
+    """Everything the cache keeps: its entries and any file in a quarantine."""
     objects = cache.root / "sha256"
-    return sorted(path.name for path in objects.iterdir()) if objects.is_dir() else []
+    kept = sorted(path.name for path in objects.iterdir()) if objects.is_dir() else []
+    return kept + quarantined(cache)
+
+
+def quarantined(cache: Cache) -> list[str]:
+    """The files (complete or partial) in any quarantine of the cache."""
+    return sorted(path.name for path in cache.quarantine_root.rglob("*") if path.is_file())
 
 
 def test_download_real_tarball(server: FaultyServer, cache: Cache) -> None:
     fetched = client().download(server.url + PATH, cache)
     assert fetched is not None
     assert (fetched.name, fetched.sha256, fetched.size) == (TARBALL, TARBALL_SHA256, TARBALL_SIZE)
+    assert quarantined(cache) == [TARBALL_SHA256], "downloaded into the quarantine, not yet the cache"
+    assert cache.lookup(TARBALL_SHA256) is None
+    fetched = cache.admit(fetched)
     assert fetched.path == cache.root / "sha256" / TARBALL_SHA256
+    assert cache.lookup(TARBALL_SHA256) == fetched.path
     assert hashlib.sha256(fetched.path.read_bytes()).hexdigest() == TARBALL_SHA256
     assert fetched.origin == server.url + PATH
     request = server.requests_for(PATH)[0]
     assert request.headers["User-Agent"].startswith("cpython-verify/")
     assert request.headers["Accept-Encoding"] == "identity"
-    assert not list((cache.root / "tmp").iterdir()), "no temporary file is left behind"
+    assert quarantined(cache) == [], "no temporary file is left behind"
 
 
 def test_404_is_none_and_not_retried(server: FaultyServer, cache: Cache) -> None:
@@ -277,14 +288,14 @@ def test_redirect_to_file_url_is_refused_over_the_wire(server: FaultyServer, cac
 def test_announced_size_over_cap_fails_before_reading(server: FaultyServer, cache: Cache) -> None:
     with pytest.raises(FetchError, match="over the size cap of 1000000 bytes"):
         client(max_bytes=1_000_000).download(server.url + PATH, cache)
-    assert entries(cache) == [] and not list((cache.root / "tmp").iterdir())
+    assert entries(cache) == []
 
 
 def test_body_over_cap_without_content_length_is_cut(server: FaultyServer, cache: Cache) -> None:
     server.always(PATH, Fault(no_length=True))
     with pytest.raises(FetchError, match="body exceeds the size cap of 1000000 bytes"):
         client(max_bytes=1_000_000).download(server.url + PATH, cache)
-    assert entries(cache) == [] and not list((cache.root / "tmp").iterdir())
+    assert entries(cache) == []
 
 
 def test_body_without_content_length_is_read_to_the_end(server: FaultyServer, cache: Cache) -> None:
@@ -349,7 +360,7 @@ def test_killed_download_leaves_no_entry(server: FaultyServer, tmp_path: Path) -
         deadline = time.monotonic() + 20
         partial: list[Path] = []
         while time.monotonic() < deadline:
-            partial = list((cache_root / "tmp").glob("partial-*")) if (cache_root / "tmp").is_dir() else []
+            partial = list((cache_root / "quarantine").glob("run-*/partial-*"))
             if partial and partial[0].stat().st_size >= 2_000_000:
                 break
             time.sleep(0.05)
@@ -357,8 +368,9 @@ def test_killed_download_leaves_no_entry(server: FaultyServer, tmp_path: Path) -
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-    assert list((cache_root / "sha256").iterdir()) == []
-    assert Cache(cache_root).remove_stale_partials() == 1
+    assert not (cache_root / "sha256").exists() or list((cache_root / "sha256").iterdir()) == []
+    assert Cache(cache_root).remove_stale_partials(only_abandoned=True) == 1, "the killed run's quarantine"
+    assert list((cache_root / "quarantine").iterdir()) == []
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:

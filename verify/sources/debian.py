@@ -405,8 +405,10 @@ class DebianArchive(SourceLocation):
             if fetched is None:
                 raise DebianIndexError(f"{url}: listed in the signed InRelease but not on the mirror")
             if fetched.sha256 != digest:
+                self._cache.discard(fetched)
                 raise DebianIndexError(f"{url}: sha256 {fetched.sha256} is not {digest} as the signed InRelease states")
-            cached = fetched.path
+            # The signed InRelease vouches for these bytes: they may enter the cache.
+            cached = self._cache.admit(fetched).path
         data = cached.read_bytes()
         if len(data) != size:
             raise DebianIndexError(f"{url}: {len(data)} bytes, the signed InRelease states {size}")
