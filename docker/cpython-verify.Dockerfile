@@ -18,16 +18,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/cpython-verify
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY verify ./verify
 RUN pip install --no-cache-dir --disable-pip-version-check . \
  && useradd --system --no-create-home verifier
-COPY recipes ./recipes
 
-# Recipes and environment locks are data shipped beside the package, not inside it.
-ENV CPYTHON_VERIFY_RECIPES=/opt/cpython-verify/recipes \
-    CPYTHON_VERIFY_ENVIRONMENTS=/opt/cpython-verify/recipes/environments \
-    CPYTHON_VERIFY_CACHE=/var/cache/cpython-verify
+# Recipes, keys and environment locks are package data (verify/data/recipes), installed with the package.
+ENV CPYTHON_VERIFY_CACHE=/var/cache/cpython-verify
 VOLUME /var/cache/cpython-verify
 ENTRYPOINT ["cpython-verify"]
 CMD ["--help"]

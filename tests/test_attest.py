@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -455,3 +456,27 @@ def test_token_source_is_consulted_only_without_an_explicit_token() -> None:
         SigstoreSigning(token_source=lambda: None).identity_token()
     with pytest.raises(AttestationError, match="cannot be used"):
         SigstoreSigning(token="x.y.z", token_source=lambda: pytest.fail("must not be asked")).identity_token()
+
+
+def test_an_encrypted_key_is_opened_with_the_passphrase_variable(result: Path, tmp_path: Path) -> None:
+    """attest and check share one signing path, which reads CPYTHON_VERIFY_KEY_PASSPHRASE."""
+    import os
+    import subprocess
+
+    from verify.attest.signing import PASSPHRASE_VARIABLE, OfflineKeySigner
+
+    key = tmp_path / "encrypted.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-aes256", "-pass", "pass:s3cret", "-out", key],
+                   check=True)  # fmt: skip
+    without = run_cli("attest", result, "--key", key)
+    assert without.returncode == 2 and PASSPHRASE_VARIABLE in without.stderr
+    assert len(without.stderr.strip().splitlines()) == 1
+    env = dict(os.environ, **{PASSPHRASE_VARIABLE: "s3cret"})
+    signed = subprocess.run([sys.executable, "-m", "verify", "attest", str(result), "--key", str(key)],
+                            capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    os.environ[PASSPHRASE_VARIABLE] = "s3cret"
+    try:
+        assert OfflineKeySigner.from_environment(key).passphrase == b"s3cret"
+    finally:
+        del os.environ[PASSPHRASE_VARIABLE]

@@ -151,3 +151,16 @@ def test_plan_from_discovered_releases(server: str, tmp_path: Path) -> None:
 def test_empty_plan_is_exit_2() -> None:
     completed = run_cli("plan", "--version", "2.7.18")
     assert completed.returncode == 2 and "plan is empty" in completed.stderr
+
+
+@pytest.mark.parametrize("recipes", ["missing", "empty"])
+def test_plan_without_recipes_is_an_error_not_an_empty_matrix(recipes: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # A broken installation must not look like a night with no release, even with --allow-empty.
+    directory = tmp_path / "recipes"
+    if recipes == "empty":
+        directory.mkdir()
+    monkeypatch.setenv("CPYTHON_VERIFY_RECIPES", str(directory))
+    completed = run_cli("plan", "--version", "3.13.5", "--allow-empty")
+    assert completed.returncode == 2, completed.stdout
+    assert completed.stderr.startswith("cpython-verify: error: recipes directory") and completed.stdout == ""

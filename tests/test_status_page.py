@@ -15,7 +15,9 @@ from test_attest_support import TARBALL, make_result, openssl_keypair, run_cli
 from verify.status_page import StatusRow, render
 
 CHROMIUM = shutil.which("chromium")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (scripts/bootstrap installs it)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not installed (scripts/bootstrap-test installs it on Debian)"
+)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from verify.errors import UnsafeArchive
-from verify.unpack import MAX_METADATA_BYTES, read_member, safe_unpack
+from verify.errors import OperationalError, UnsafeArchive
+from verify.unpack import MAX_METADATA_BYTES, UnpackWriteError, read_member, safe_unpack
 
 Adder = Callable[[tarfile.TarFile], None]
 
@@ -82,8 +82,10 @@ def test_good_archive_unpacks_atomically_into_dest(tmp_path: Path, mode: str) ->
 def test_unpacking_twice_refuses_to_overwrite(tmp_path: Path) -> None:
     tarball = _make(tmp_path / "good.tar.xz", *GOOD)
     safe_unpack(tarball, tmp_path / "out")
-    with pytest.raises(UnsafeArchive, match="already exists"):
+    # Exit 2, not 1: an occupied destination is an operational problem, not a verdict on the archive.
+    with pytest.raises(UnpackWriteError, match="already exists") as caught:
         safe_unpack(tarball, tmp_path / "out")
+    assert isinstance(caught.value, OperationalError) and caught.value.exit_code == 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pkg"]
 
 

@@ -169,13 +169,15 @@ def verify_release_source(version: Version, options: SourceOptions) -> SourceVer
     the signature files that verified into the cache (the returned verdict names their cached
     paths); anything else fetched is deleted when this returns or raises, Ctrl-C included.
     """
+    from verify import progress
     from verify.sources.cache import Cache
 
     request = source_request(version, options)
     cache = Cache.at(options.cache_dir)
     verified_signatures: list[FetchedFile] = []
     with cache.quarantine():
-        verdict = verify_source(request, source_checks(request.recipe, options, cache, verified_signatures))
+        with progress.phase(f"CPython {version} source: fetching, checking signatures and digests"):
+            verdict = verify_source(request, source_checks(request.recipe, options, cache, verified_signatures))
         if not verdict.verified:
             return verdict
         for signature in verified_signatures:

@@ -180,6 +180,7 @@ class CheckOutcome:
 
 def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None) -> RebuildOutcome:
     """Verify the source, build (twice with ``request.twice``), and publish the result directory."""
+    from verify import progress
     from verify.environments import get_runner, image_for
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
     from verify.rebuild.core import rebuild
@@ -200,7 +201,8 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     check_out_dir(request.result_path)
     verdict = verify_release_source(request.version, request.source)
     tarball = require_verified(verdict)
-    image = image_for(recipe.build.environment, cache_dir=request.source.cache_dir, rootfs=request.rootfs)
+    with progress.phase(f"environment {recipe.build.environment}: rootfs (built if not cached)"):
+        image = image_for(recipe.build.environment, cache_dir=request.source.cache_dir, rootfs=request.rootfs)
     cache = RebuildCache(rebuild_cache_dir(request.source.cache_dir, request.rebuild_cache))
     settings = BuildSettings() if request.jobs is None else replace(BuildSettings(), jobs=request.jobs)
 

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import click
 
-from verify import __version__
+from verify import __version__, progress
 from verify.errors import EXIT_ERROR, VerifyError
 
 # name -> "module:attribute" of the click command; imported on first use.
@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     # logging's last-resort handler; our reports already say what was checked and how.
     for noisy in ("sigstore", "tuf"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    progress.configure(enabled=True)  # --quiet / --no-progress turn it off while the options are parsed
     try:
         # Without standalone mode click returns a command's exit code instead of exiting.
         result = cli.main(args=argv, prog_name="cpython-verify", standalone_mode=False)
@@ -85,8 +86,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.exceptions.Abort:
         click.echo("cpython-verify: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as error:
+        # One line, like every other error: click's own form is usage, a hint and the message on four lines.
+        command = error.ctx.command_path if error.ctx is not None else "cpython-verify"
+        message = " ".join(error.format_message().split())
+        click.echo(f"cpython-verify: error: {message} (see '{command} --help')", err=True)
+        sys.exit(EXIT_ERROR)
     except click.ClickException as error:
-        error.show()
+        click.echo(f"cpython-verify: error: {' '.join(error.format_message().split())}", err=True)
         sys.exit(EXIT_ERROR)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)

@@ -7,13 +7,15 @@ behave the same wherever they are used.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 CACHE_SETTING = "CPYTHON_VERIFY_CACHE"
 """The environment variable naming the cache root (see :func:`cache_root`)."""
@@ -108,3 +110,34 @@ def cache_root(explicit: Path | None = None) -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
     return base / "cpython-verify"
+class NotARegularFile(OSError):
+    """The path names a FIFO, socket or device, where only a regular file makes sense."""
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open ``path`` for reading only if it is (or a symlink leads to) a regular file.
+
+    Untrusted locations can hold a FIFO (opening it would wait for a writer forever) or a link to
+    ``/dev/zero`` (reading it never ends). O_NONBLOCK makes the open return at once, and the type is checked
+    on the open descriptor, so a file swapped after a check cannot slip through. Raises FileNotFoundError as
+    ``open`` does, IsADirectoryError for a directory and :class:`NotARegularFile` for anything else.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", os.fspath(path))
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(errno.EINVAL, "not a regular file (a FIFO, socket or device)", os.fspath(path))
+        # Regular files ignore O_NONBLOCK: the descriptor reads as usual.
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes of a regular file (see :func:`open_regular_file`): the caller compares
+    the length with ``max_bytes`` to refuse a larger file with its own message."""
+    with open_regular_file(path) as stream:
+        return stream.read(max_bytes + 1)

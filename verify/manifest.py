@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from verify.errors import OperationalError
-from verify.fsutil import sha256_file, write_atomic
+from verify.fsutil import open_regular_file, sha256_file, write_atomic
+from verify.jsonutil import JsonLimitError, check_depth
+from verify.limits import JSON_MAX_DEPTH
 from verify.pyc import PycError, parse_header
 
 MANIFEST_FORMAT: Final = "cpython-verify/manifest/v1"
@@ -397,7 +399,8 @@ def read_manifest(path: Path) -> Manifest:
     the entries kept, not with the JSON document.
     """
     try:
-        with path.open("rb") as stream:
+        # A regular file only: a FIFO in a peer's tree would block the read forever.
+        with open_regular_file(path) as stream:
             first = stream.readline(MAX_LINE_BYTES + 1)
             if first.startswith(b'{"format":') and first.endswith(b',"entries":[\n'):
                 return _read_canonical(path, first, stream)
@@ -471,13 +474,24 @@ def _read_canonical(path: Path, first: bytes, stream: IO[bytes]) -> Manifest:
 
 def _check_format(path: Path, value: Any) -> None:
     if value != MANIFEST_FORMAT:
-        raise ManifestError(f"manifest {path} has format {value!r}; this tool reads {MANIFEST_FORMAT!r}")
+        raise ManifestError(f"manifest {path} has format {_brief(value)}; this tool reads {MANIFEST_FORMAT!r}")
 
 
 def _check_inputs(path: Path, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ManifestError(f"manifest {path}: 'inputs' must be a JSON object")
+    try:
+        # Inputs are written back out and rendered recursively: their nesting is bounded like any JSON read.
+        check_depth(value, max_depth=JSON_MAX_DEPTH - 1)
+    except JsonLimitError as error:
+        raise ManifestError(f"manifest {path}: 'inputs': {error}") from None
     return value
+
+
+def _brief(value: Any) -> str:
+    """A short repr of a JSON value for one-line messages."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 _ENTRY_KEYS: Final = frozenset({"path", "kind", "mode", "size", "sha256", "target", "pyc"})
@@ -534,9 +548,11 @@ def _entry(path: Path, where: int, item: Any, kinds: Mapping[str, str]) -> Manif
     problem = check_relative_path(relative)
     if problem:
         raise bad(f"{problem}: {relative!r}")
-    kind = kinds.get(item.get("kind"))  # type: ignore[arg-type]
+    kind_value = item.get("kind")
+    # Only a string can name a kind: a list or object would be unhashable in the lookup (a TypeError).
+    kind = kinds.get(kind_value) if isinstance(kind_value, str) else None
     if kind is None:
-        raise bad(f"unknown kind {item.get('kind')!r}")
+        raise bad(f"unknown kind {_brief(kind_value)}")
     mode_text = item.get("mode")
     if not isinstance(mode_text, str) or len(mode_text) != 4 or not set(mode_text) <= set("01234567"):
         raise bad("'mode' must be four octal digits")
@@ -566,7 +582,7 @@ def _pyc(value: Any, bad: Any) -> PycFields:
     if not isinstance(magic, int) or not isinstance(version, str):
         raise bad("'pyc' needs an integer 'magic' and a 'python_version'")
     if invalidation not in ("timestamp", "checked-hash", "unchecked-hash"):
-        raise bad(f"'pyc' has unknown invalidation mode {invalidation!r}")
+        raise bad(f"'pyc' has unknown invalidation mode {_brief(invalidation)}")
     optional = {key: value.get(key) for key in ("mtime", "source_size")}
     if any(v is not None and (not isinstance(v, int) or v < 0) for v in optional.values()):
         raise bad("'pyc' mtime and source_size must be non-negative integers")

@@ -1,4 +1,4 @@
-"""Load and validate per-series recipes (``recipes/cpython-X.Y.toml``).
+"""Load and validate per-series recipes (``verify/data/recipes/cpython-X.Y.toml``).
 
 A recipe is data: where a release's source lives, who may sign it, and how to build it. Loading is
 strict: a missing key, a wrong type or an unknown key is a :class:`RecipeError`, because a typo in a
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,20 +18,24 @@ from pathlib import Path
 from typing import Any
 
 from verify.errors import RecipeError
+from verify.fsutil import read_regular_file
+from verify.limits import RECIPE_MAX_BYTES
 from verify.releases import Version
 
 SIGNATURE_KINDS = ("openpgp", "sigstore")
 _FINGERPRINT_RE = re.compile(r"^[0-9A-F]{40}$")
-_SERIES_RE = re.compile(r"^3\.\d{1,2}$")
+_SERIES_RE = re.compile(r"3\.[0-9]{1,2}", re.ASCII)
 _PLACEHOLDERS = {"version", "base", "series", "filename"}
 
 
 def default_recipes_dir() -> Path:
-    """The recipes directory: ``$CPYTHON_VERIFY_RECIPES`` or the checkout's ``recipes/``."""
+    """The recipes directory: ``$CPYTHON_VERIFY_RECIPES`` or the recipes shipped in the package."""
     configured = os.environ.get("CPYTHON_VERIFY_RECIPES")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent / "recipes"
+    from verify.data import shipped_dir
+
+    return shipped_dir("recipes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,25 +242,39 @@ class _Table:
 
 
 def _check_template(template: str, table: _Table, allowed: set[str]) -> None:
-    names = set(re.findall(r"{(\w*)}", template))
+    """Allow only bare known placeholders: ``str.format`` would also follow ``{version.attr}``, index
+    ``{version[0]}``, convert ``{version!r}`` and pad ``{version:>300000000}`` (300 MB from a 30-byte recipe)."""
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise table._fail(f"template {template!r} is not a valid template: {error}") from None
+    names = {name for _literal, name, _spec, _conversion in fields if name is not None}
     unknown = names - allowed
     if unknown:
         raise table._fail(f"template {template!r} uses unknown placeholder(s) {sorted(unknown)}")
+    for _literal, name, spec, conversion in fields:
+        if name is not None and (spec or conversion is not None):
+            raise table._fail(f"template {template!r}: placeholder {{{name}}} takes no format spec or conversion")
 
 
 def parse_recipe(text: bytes, path: Path) -> Recipe:
     """Validate the bytes of one recipe file and return the :class:`Recipe`."""
+    if len(text) > RECIPE_MAX_BYTES:
+        raise RecipeError(f"{path.name}: larger than {RECIPE_MAX_BYTES >> 10} KiB; not a recipe")
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RecipeError(f"{path.name}: not valid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table.
+        raise RecipeError(f"{path.name}: not valid TOML: nested too deeply") from None
     top = _Table(data, "top level", path)
     schema = top.integer("schema")
     if schema != 1:
         raise top._fail(f"unsupported schema {schema}; this cpython-verify reads schema 1")
     series = top.string("series")
     assert series is not None
-    if not _SERIES_RE.match(series):
+    if not _SERIES_RE.fullmatch(series):
         raise top._fail(f"series {series!r} is not of the form 3.N")
     notes = top.strings("notes", required=False)
 
@@ -265,6 +284,8 @@ def parse_recipe(text: bytes, path: Path) -> Recipe:
     urls = source_table.strings("urls")
     for template in filenames:
         _check_template(template, source_table, _PLACEHOLDERS - {"filename"})
+        if "/" in template or template in ("", ".", "..") or "\0" in template:
+            raise source_table._fail(f"file name template {template!r} must be a plain file name")
     for template in urls:
         _check_template(template, source_table, _PLACEHOLDERS)
         if not template.startswith("https://"):
@@ -387,20 +408,50 @@ def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
     return expect
 
 
+def available_recipes_dir(recipes_dir: Path | None = None) -> Path:
+    """The recipes directory, checked to hold at least one recipe.
+
+    A missing or empty directory is a broken installation or a wrong ``--recipes``, never "this
+    series has no recipe": callers that skip unknown series must not skip every series silently.
+    """
+    directory = recipes_dir or default_recipes_dir()
+    if not directory.is_dir():
+        raise RecipeError(f"recipes directory {directory} does not exist (check --recipes / CPYTHON_VERIFY_RECIPES)")
+    if not any(directory.glob("cpython-*.toml")):
+        raise RecipeError(f"recipes directory {directory} holds no cpython-*.toml recipe")
+    return directory
+
+
 def recipe_path(series: str, recipes_dir: Path | None = None) -> Path:
     """Where the recipe of ``series`` lives."""
     return (recipes_dir or default_recipes_dir()) / f"cpython-{series}.toml"
+
+
+def read_recipe_bytes(path: Path) -> bytes:
+    """The bytes of a recipe file: a regular file (a symlink to one is fine) of at most ``RECIPE_MAX_BYTES``.
+
+    Raises FileNotFoundError when it does not exist and :class:`RecipeError` for anything else: a recipe that
+    is a FIFO or a link to ``/dev/zero`` must not hang or exhaust memory.
+    """
+    try:
+        text = read_regular_file(path, RECIPE_MAX_BYTES)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise RecipeError(f"cannot read recipe {path}: {exc.strerror}") from None
+    if len(text) > RECIPE_MAX_BYTES:
+        raise RecipeError(f"recipe {path} is larger than {RECIPE_MAX_BYTES >> 10} KiB; not a recipe")
+    return text
 
 
 def load_recipe(series: str, recipes_dir: Path | None = None) -> Recipe:
     """Load and validate the recipe of one series (``3.13``)."""
     path = recipe_path(series, recipes_dir)
     try:
-        text = path.read_bytes()
+        text = read_recipe_bytes(path)
     except FileNotFoundError:
+        available_recipes_dir(path.parent)  # a missing directory says so, rather than "no recipe for 3.13"
         raise RecipeError(f"no recipe for CPython {series}: {path} does not exist") from None
-    except OSError as exc:
-        raise RecipeError(f"cannot read recipe {path}: {exc.strerror}") from None
     recipe = parse_recipe(text, path)
     if recipe.series != series:
         raise RecipeError(f"{path.name}: says series {recipe.series}, expected {series}")
@@ -409,9 +460,13 @@ def load_recipe(series: str, recipes_dir: Path | None = None) -> Recipe:
 
 def load_all_recipes(recipes_dir: Path | None = None) -> dict[str, Recipe]:
     """Load every ``cpython-*.toml`` recipe, keyed by series."""
-    directory = recipes_dir or default_recipes_dir()
+    directory = available_recipes_dir(recipes_dir)
     recipes = {}
     for path in sorted(directory.glob("cpython-*.toml")):
-        recipe = parse_recipe(path.read_bytes(), path)
+        try:
+            text = read_recipe_bytes(path)
+        except FileNotFoundError:
+            continue  # removed since the listing
+        recipe = parse_recipe(text, path)
         recipes[recipe.series] = recipe
     return recipes

@@ -8,10 +8,11 @@ from functools import total_ordering
 
 from verify.errors import VersionError
 
+# [0-9] and re.ASCII: \d and int() also accept other scripts' digits, so "3.١٣.5" parsed as 3.13.5.
 _VERSION_RE = re.compile(
-    r"""^(?P<major>3)\.(?P<minor>\d{1,2})\.(?P<micro>\d{1,3})
-         (?:(?P<pre_kind>a|b|rc)(?P<pre_num>\d{1,3}))?$""",
-    re.VERBOSE,
+    r"""(?P<major>3)\.(?P<minor>[0-9]{1,2})\.(?P<micro>[0-9]{1,3})
+         (?:(?P<pre_kind>a|b|rc)(?P<pre_num>[0-9]{1,3}))?""",
+    re.VERBOSE | re.ASCII,
 )
 _PRE_ORDER = {"a": 0, "b": 1, "rc": 2}
 
@@ -30,7 +31,7 @@ class Version:
     @classmethod
     def parse(cls, text: str) -> Version:
         """Parse a CPython release version; raise :class:`VersionError` for anything else."""
-        match = _VERSION_RE.match(text.strip())
+        match = _VERSION_RE.fullmatch(text.strip())
         if match is None:
             raise VersionError(
                 f"not a CPython release version: {text!r} (expected X.Y.Z, X.Y.ZaN, X.Y.ZbN or X.Y.ZrcN)"

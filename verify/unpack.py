@@ -92,7 +92,9 @@ def safe_unpack(
         top = ledger.require_top()
         final = dest / top
         if final.exists() or final.is_symlink():
-            raise UnsafeArchive(f"{tarball.name}: cannot unpack: {final} already exists")
+            # An occupied destination says nothing about the archive: an operational error (exit 2), not a
+            # verification failure (exit 1).
+            raise UnpackWriteError(f"{tarball.name}: cannot unpack: {final} already exists")
         (staging / top).rename(final)
         return final
     finally:

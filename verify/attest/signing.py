@@ -97,7 +97,7 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError:
         raise AttestationError(
-            f"signing key {path} is encrypted: set CPYTHON_VERIFY_KEY_PASSPHRASE"
+            f"signing key {path} is encrypted: set {PASSPHRASE_VARIABLE}"
             if passphrase is None
             else f"signing key {path} is not encrypted, but a passphrase was given"
         ) from None

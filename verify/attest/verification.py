@@ -157,11 +157,13 @@ class TrustedIdentities(TrustPolicy):
         from sigstore.models import Bundle
         from sigstore.verify.policy import Identity
 
+        from verify.signatures.sigstore import MALFORMED_BUNDLE_ERRORS
+
         if "mediaType" not in document:
             raise AttestationError(f"{where} is a DSSE envelope signed with a key: verify it with --key")
         try:
             bundle = Bundle.from_json(raw)
-        except (SigstoreError, ValueError) as error:
+        except (SigstoreError, *MALFORMED_BUNDLE_ERRORS) as error:
             reason = " ".join(str(error).split())[:200]
             raise AttestationError(f"{where}: not a valid Sigstore bundle: {reason}") from None
         verifier = self.verifier()
@@ -172,6 +174,13 @@ class TrustedIdentities(TrustPolicy):
             except VerificationError as error:
                 reasons.append(f"{identity}: {' '.join(str(error).split())[:200]}")
                 continue
+            except MALFORMED_BUNDLE_ERRORS as error:
+                # A corrupt SAN or an out-of-range integratedTime: sigstore-python raises these, not
+                # VerificationError (see MALFORMED_BUNDLE_ERRORS); the bundle is refused all the same.
+                detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+                raise AttestationRejected(
+                    f"{where}: Sigstore verification failed: malformed bundle ({detail})"
+                ) from None
             return SignedPayload(str(payload_type), bytes(payload), f"{identity} ({issuer})")
         raise AttestationRejected(f"{where}: Sigstore verification failed: {'; '.join(reasons)}")
 

@@ -14,6 +14,7 @@ import click
 from verify.attest import RebuildInputs, SigstoreSigning
 from verify.attest.inputs import describe_subjects
 from verify.attest.signing import OfflineKeySigner, sign_result
+from verify.commands.output import Report, output_options
 from verify.result import ResultDir
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -38,6 +39,7 @@ def default_rebuilder_id() -> str:
 @click.option("--identity-token", envvar="SIGSTORE_ID_TOKEN", help="OIDC token for --sigstore (default: ambient).")
 @click.option("--rebuilder-id", help="Who rebuilt (default: the GitHub Actions run URL, else the host name).")
 @click.option("--out", "out_path", type=_FILE, help="Where to write the attestation.")
+@output_options
 def attest(
     result_dir: Path | None,
     manifest: Path | None,
@@ -53,6 +55,12 @@ def attest(
 
     Subjects: the source tarball, manifest.json, bin/python3.X and libpython. Predicate: the recipe,
     the source verdict, the environment, runner, settings and variations, and the result.
+    -o FILE writes this summary to FILE; --out says where the attestation itself goes.
+
+    \b
+    Examples:
+      cpython-verify attest rebuild-3.13.5-default --key ~/.config/cpython-verify/rebuilder.pem
+      cpython-verify attest result/3.13.5 --sigstore --out publish/3.13.5.sigstore.json
     """
     if (key_path is None) == (not sigstore):
         raise click.UsageError("choose exactly one of --key KEY (offline) or --sigstore (keyless)")
@@ -68,10 +76,12 @@ def attest(
     )
     default_name = ResultDir.SIGSTORE_ATTESTATION if signer.sigstore else ResultDir.OFFLINE_ATTESTATION
     target = out_path or (result_dir / default_name if result_dir is not None else Path(default_name))
+    report = Report.current()
     signed = sign_result(inputs, signer, rebuilder_id=rebuilder_id or default_rebuilder_id(), out=target)
     content = signed.content
-    click.echo(f"attestation: {target}")
-    click.echo(f"predicate: {content.predicate.verdict} (CPython {content.predicate.version}, "
+    report.echo(f"attestation: {target}")
+    report.echo(f"predicate: {content.predicate.verdict} (CPython {content.predicate.version}, "
                f"profile {content.predicate.recipe.profile})")
     for line in describe_subjects(content.subjects):
-        click.echo(f"  subject {line}")
+        report.echo(f"  subject {line}")
+    report.close()

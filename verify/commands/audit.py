@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
+from verify import progress
 from verify.commands.options import source_options
+from verify.commands.output import Report, output_options
 from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError
 from verify.releases import Version
 
@@ -27,6 +28,7 @@ from verify.releases import Version
               help="Where to unpack the verified source (default: a temporary directory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (cpython-verify/audit/v1).")
 @click.option("-v", "--verbose", is_flag=True, help="List every finding on the terminal.")
+@output_options
 def audit(
     prefix: Path,
     version_text: str,
@@ -40,6 +42,12 @@ def audit(
     """Audit the Python installed under PREFIX against its verified source release.
 
     Exit 0 when everything matches, 1 when there are findings, 2 on error.
+
+    \b
+    Examples:
+      cpython-verify audit /usr --version 3.11.2 --allow-missing openpgp
+      cpython-verify audit /opt/python3.13 --version 3.13.5 --against rebuild-3.13.5-default/manifest.json
+      cpython-verify audit /usr/local --version 3.13.5 --from ~/distfiles --offline --json -o audit.json
     """
     from verify.assembly import SourceOptions, verified_source_tree
     from verify.audit import audit_installation, find_stdlib
@@ -57,9 +65,11 @@ def audit(
         base = work_dir or Path(scratch)
         base.mkdir(parents=True, exist_ok=True)
         _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), base)
-        report = audit_installation(prefix, version, tree, against=manifest, reference_python=reference_python)
-    if as_json:
-        click.echo(audit_to_json(report), nl=False)
-    else:
-        render_audit_text(report, Console(), verbose=verbose)
-    sys.exit(EXIT_OK if report.clean else EXIT_FAILED)
+        with progress.phase(f"auditing {prefix}"):
+            report = audit_installation(prefix, version, tree, against=manifest, reference_python=reference_python)
+    with Report.current() as output:
+        if as_json:
+            output.echo(audit_to_json(report), nl=False)
+        else:
+            render_audit_text(report, output.console(), verbose=verbose)
+        sys.exit(EXIT_OK if report.clean else EXIT_FAILED)

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from verify.commands.output import Report
 from verify.commands.rebuild import PhaseObserver, rebuild_request, terminate_as_interrupt
 from verify.commands.rebuild import rebuild as rebuild_command
 from verify.errors import EXIT_FAILED, EXIT_OK
@@ -56,8 +57,14 @@ def check(
 ) -> None:
     """Verify, rebuild twice, compare with peers and attest CPython VERSION: the whole chain.
 
-    Takes every option of `rebuild` (source locations, --profile, --runner, --vary, --out, ...);
+    Takes every option of `rebuild` (source locations, --profile, --runner, --vary, --out, -o, ...);
     --vary defaults to the variations two rebuilders' machines differ in.
+
+    \b
+    Examples:
+      cpython-verify check 3.13.5 --key ~/.config/cpython-verify/rebuilder.pem
+      cpython-verify check 3.13.5 --from ~/distfiles --offline --peer published/manifest.json --json
+      cpython-verify check 3.13.5 --sigstore --quiet; echo "exit $?"
     """
     from verify.attest.signing import OfflineKeySigner, SigstoreSigning
     from verify.chain import CHECK_VARIATIONS, CheckRequest, run_check
@@ -87,13 +94,14 @@ def check(
         rebuilder_id=rebuilder_id or default_rebuilder_id(),
         create_key=True,
     )
-    with terminate_as_interrupt():
-        outcome = run_check(check_request, PhaseObserver())
-    if as_json:
-        click.echo(json.dumps(check_to_json(outcome), indent=2, sort_keys=True))
-    else:
-        click.echo(check_text(outcome))
-    raise click.exceptions.Exit(EXIT_OK if outcome.ok else EXIT_FAILED)
+    with Report.current() as report:
+        with terminate_as_interrupt():
+            outcome = run_check(check_request, PhaseObserver())
+        if as_json:
+            report.echo(json.dumps(check_to_json(outcome), indent=2, sort_keys=True))
+        else:
+            report.echo(check_text(outcome))
+        raise click.exceptions.Exit(EXIT_OK if outcome.ok else EXIT_FAILED)
 
 
 # check takes every option of rebuild but the ones it decides itself.

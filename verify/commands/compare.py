@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
+from verify import progress
+from verify.commands.output import Report, output_options
 from verify.errors import EXIT_FAILED, EXIT_OK
 from verify.fsutil import write_atomic
 
@@ -26,6 +27,7 @@ from verify.fsutil import write_atomic
               help="Characters of diffoscope output kept per file.")
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel hashing/comparison workers (default: CPUs).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every detail line on the terminal.")
+@output_options
 def compare(
     a: Path,
     b: Path,
@@ -40,6 +42,12 @@ def compare(
     """Compare A and B: each a manifest file, an install tree, or a rebuild result directory.
 
     Exit 0 when identical, 1 when they differ, 2 on error.
+
+    \b
+    Examples:
+      cpython-verify compare rebuild-3.13.5-default/manifest.json peer/manifest.json
+      cpython-verify compare /opt/python3.13 rebuild-3.13.5-default --html report.html
+      cpython-verify compare A B --json -o compare.json --diffoscope
     """
     from verify.compare import DiffoscopeSettings, compare_paths
     from verify.report.compare import comparison_to_json, render_html, render_text
@@ -47,13 +55,15 @@ def compare(
     settings = (
         DiffoscopeSettings(timeout=diffoscope_timeout, max_output=diffoscope_max_output) if use_diffoscope else None
     )
-    comparison = compare_paths(a, b, workers=workers, diffoscope=settings)
-    if html_path is not None:
-        write_atomic(html_path, render_html(comparison).encode())
-    if as_json:
-        click.echo(comparison_to_json(comparison), nl=False)
-    else:
-        render_text(comparison, Console(), verbose=verbose)
+    with Report.current() as report:
+        with progress.phase(f"comparing {a} and {b}"):
+            comparison = compare_paths(a, b, workers=workers, diffoscope=settings)
         if html_path is not None:
-            click.echo(f"HTML report: {html_path}")
-    sys.exit(EXIT_OK if comparison.identical else EXIT_FAILED)
+            write_atomic(html_path, render_html(comparison).encode())
+        if as_json:
+            report.echo(comparison_to_json(comparison), nl=False)
+        else:
+            render_text(comparison, report.console(), verbose=verbose)
+            if html_path is not None:
+                report.echo(f"HTML report: {html_path}")
+        sys.exit(EXIT_OK if comparison.identical else EXIT_FAILED)

@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 
 import click
 
+from verify import progress
+from verify.commands.output import Report, output_options
 from verify.environments.interface import Bind, SandboxSpec
 from verify.environments.lock import EnvironmentLock, environments_dir, load_lock, load_spec, parse_lock
 from verify.environments.rootfs import ensure_environment, resolve_lock, write_lock
@@ -37,27 +39,39 @@ _runner_option = click.option(
 
 
 def _progress(message: str) -> None:
-    click.echo(f"env: {message}", err=True)
+    progress.note(f"env: {message}")
 
 
 @click.group()
 def env() -> None:
-    """Pinned Debian build environments: lock files, reproducible rootfs tarballs, sandboxes."""
+    """Pinned Debian build environments: lock files, reproducible rootfs tarballs, sandboxes.
+
+    \b
+    Examples:
+      cpython-verify env list
+      cpython-verify env build bookworm-cpython
+      cpython-verify env run bookworm-cpython --src . --out out -- make -C /src
+      cpython-verify env lock bookworm-cpython --mirror http://deb.example/debian
+    """
 
 
 @env.command(name="list")
+@output_options
 def list_environments() -> None:
     """List the environments that have a lock, with their rootfs digests."""
+    report = Report.current()
     for path in sorted(environments_dir().glob("*.lock")):
         lock = load_lock(path.stem)
         packages = f"{len(lock.packages)} packages"
-        click.echo(f"{lock.name}\t{lock.suite}/{lock.architecture}\t{packages}\t{lock.rootfs_sha256}")
+        report.echo(f"{lock.name}\t{lock.suite}/{lock.architecture}\t{packages}\t{lock.rootfs_sha256}")
+    report.close()
 
 
 @env.command()
 @click.argument("name")
 @_mirror_option
 @_cache_option
+@output_options
 def lock(name: str, mirror: str | None, cache_dir: Path | None) -> None:
     """Resolve NAME.toml against the mirror and (re)write NAME.lock.
 
@@ -70,11 +84,14 @@ def lock(name: str, mirror: str | None, cache_dir: Path | None) -> None:
         old = load_lock(name)
     except OperationalError:
         old = None
-    new = resolve_lock(spec, cache_dir=cache_dir, mirror=mirror, progress=_progress)
+    report = Report.current()
+    with progress.phase(f"env lock {name}: resolving and building the rootfs once"):
+        new = resolve_lock(spec, cache_dir=cache_dir, mirror=mirror, progress=_progress)
     path = write_lock(new)
     for line in describe_changes(old, parse_lock(path.read_bytes(), name)):
-        click.echo(line)
-    click.echo(f"{path}: {len(new.packages)} packages, rootfs sha256 {new.rootfs_sha256}")
+        report.echo(line)
+    report.echo(f"{path}: {len(new.packages)} packages, rootfs sha256 {new.rootfs_sha256}")
+    report.close()
 
 
 def describe_changes(old: EnvironmentLock | None, new: EnvironmentLock) -> list[str]:
@@ -103,13 +120,17 @@ def describe_changes(old: EnvironmentLock | None, new: EnvironmentLock) -> list[
     help="Snapshot archive URL to fetch pinned .deb files the mirror no longer serves.",
 )
 @_cache_option
+@output_options
 def build(name: str, mirror: str | None, snapshot: str | None, cache_dir: Path | None) -> None:
     """Build (or take from the cache) NAME's rootfs and check it against the lock's digest.
 
     Prints the tarball's path and sha256 (the environment digest); exit 1 if it does not match the lock.
     """
-    image = ensure_environment(name, cache_dir=cache_dir, mirror=mirror, snapshot=snapshot, progress=_progress)
-    click.echo(f"{image.tarball}\nsha256 {image.sha256} (matches {name}.lock)")
+    report = Report.current()
+    with progress.phase(f"env build {name}: rootfs (built if not cached)"):
+        image = ensure_environment(name, cache_dir=cache_dir, mirror=mirror, snapshot=snapshot, progress=_progress)
+    report.echo(f"{image.tarball}\nsha256 {image.sha256} (matches {name}.lock)")
+    report.close()
 
 
 @dataclass(frozen=True)
@@ -149,7 +170,8 @@ class SandboxArguments:
         spec = self.spec(extra_env)
         runner = get_runner(self.runner)
         runner.check_available()
-        image = ensure_environment(name, cache_dir=self.cache_dir, progress=_progress)
+        with progress.phase(f"env {name}: rootfs (built if not cached)"):
+            image = ensure_environment(name, cache_dir=self.cache_dir, progress=_progress)
         sys.exit(runner.run(image, list(command), spec, **how).returncode)
 
 

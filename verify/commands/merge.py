@@ -5,7 +5,6 @@ Exit codes: 0 every attestation verified, 1 some were rejected, 2 cannot judge (
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from collections.abc import Sequence
@@ -17,9 +16,12 @@ import click
 
 from verify.attest import AttestationError
 from verify.attest.peers import attestations_in
+from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
-from verify.fsutil import write_atomic, write_json_atomic
+from verify.fsutil import read_regular_file, write_atomic, write_json_atomic
+from verify.jsonutil import loads_bounded
+from verify.limits import PLAN_MAX_BYTES
 
 
 @click.command("merge")
@@ -30,6 +32,7 @@ from verify.fsutil import write_atomic, write_json_atomic
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Site directory: index.html, status.json and the attestations.")
 @click.option("--title", default="CPython reproducible builds", show_default=True)
+@output_options
 def merge(
     sources: tuple[Path, ...],
     keys: tuple[Path, ...],
@@ -39,10 +42,18 @@ def merge(
     out_dir: Path,
     title: str,
 ) -> None:
-    """Verify the attestations from many CI jobs and merge them into one HTML status page."""
+    """Verify the attestations from many CI jobs and merge them into one HTML status page.
+
+    \b
+    Examples:
+      cpython-verify merge attestations/ --plan plan.json --out site --key rebuilder.pem.pub
+      cpython-verify merge attestations/ --out site --identity https://github.com/ORG/REPO/... \\
+          --issuer https://token.actions.githubusercontent.com
+    """
     from verify.attest.verification import verify_attestation_file as verify_file
     from verify.status_page import StatusRow, render, row_from_predicate
 
+    report = Report.current()
     trust = build_trust(keys, identities, issuers)
     paths: list[Path] = []
     for source in sources:
@@ -66,7 +77,8 @@ def merge(
     write_atomic(out_dir / "index.html", page.encode())
     status = {"title": title, "rows": [_row_json(row) for row in rows], "notes": notes}
     write_json_atomic(out_dir / "status.json", status)
-    click.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
+    report.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
+    report.close()
     sys.exit(EXIT_FAILED if notes else EXIT_OK)
 
 
@@ -74,8 +86,11 @@ def _missing_rows(plan_file: Path, rows: Sequence[Any]) -> list[Any]:
     from verify.status_page import StatusRow
 
     try:
-        data = json.loads(plan_file.read_bytes())
-    except (OSError, ValueError, RecursionError) as error:
+        raw = read_regular_file(plan_file, PLAN_MAX_BYTES)
+        if len(raw) > PLAN_MAX_BYTES:
+            raise ValueError(f"larger than {PLAN_MAX_BYTES >> 20} MiB")
+        data = loads_bounded(raw)
+    except (OSError, ValueError) as error:
         raise AttestationError(f"cannot read plan {plan_file}: {error}") from None
     jobs = data.get("include") if isinstance(data, dict) else None
     if not isinstance(jobs, list):

@@ -16,6 +16,7 @@ import click
 
 from verify.attest import AttestationError, decide, load_claims, our_claim
 from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in
+from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
 
@@ -57,6 +58,7 @@ def _download_attestation(url: str, into: Path) -> Path:
               help="k: independent rebuilders (ours included) that must produce the reference tree.")
 @trust_options
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@output_options
 def peers(
     version: str,
     attestations: tuple[str, ...],
@@ -69,9 +71,17 @@ def peers(
     issuers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Compare the install trees independent rebuilders attested for VERSION: a k-of-n verdict."""
+    """Compare the install trees independent rebuilders attested for VERSION: a k-of-n verdict.
+
+    \b
+    Examples:
+      cpython-verify peers 3.13.5 --dir attestations/ --key alice.pub --key bob.pub --ours rebuild-3.13.5-default
+      cpython-verify peers 3.13.5 --attestation https://example.org/3.13.5.sigstore.json \\
+          --identity https://github.com/ORG/REPO/... --issuer https://token.actions.githubusercontent.com --json
+    """
     from verify.releases import Version
 
+    report = Report.current()
     version = str(Version.parse(version))
     trust = build_trust(keys, identities, issuers)
     # --ours is judged before any peer attestation is downloaded.
@@ -95,9 +105,10 @@ def peers(
     verdict = decide(claims, version=version, profile=profile, threshold=threshold, ours=reference,
                      rejected=[*rejected, *refused])
     if as_json:
-        click.echo(json.dumps(_verdict_json(verdict), indent=2, sort_keys=True))
+        report.echo(json.dumps(_verdict_json(verdict), indent=2, sort_keys=True))
     else:
-        _print_verdict(verdict)
+        _print_verdict(verdict, report)
+    report.close()
     sys.exit(EXIT_OK if verdict.met else EXIT_FAILED)
 
 
@@ -129,21 +140,21 @@ def _verdict_json(verdict: PeersVerdict) -> dict[str, Any]:
     }
 
 
-def _print_verdict(verdict: PeersVerdict) -> None:
-    click.echo(verdict.summary())
+def _print_verdict(verdict: PeersVerdict, report: Report) -> None:
+    report.echo(verdict.summary())
     for signer in verdict.agreeing:
-        click.echo(f"  agrees:    {signer}")
+        report.echo(f"  agrees:    {signer}")
     for dissent in verdict.dissenting:
-        click.echo(f"  DISAGREES: {dissent.signer} (tree {dissent.tree_sha256}, {dissent.origin})")
+        report.echo(f"  DISAGREES: {dissent.signer} (tree {dissent.tree_sha256}, {dissent.origin})")
         if dissent.differences is None:
-            click.echo(f"             files unknown: {dissent.note or 'no manifest'}")
+            report.echo(f"             files unknown: {dissent.note or 'no manifest'}")
             continue
-        click.echo(f"             {len(dissent.differences)} path(s) differ")
+        report.echo(f"             {len(dissent.differences)} path(s) differ")
         for difference in dissent.differences[:MAX_LISTED_FILES]:
-            click.echo(f"             {','.join(difference.changes):18} {difference.path}")
+            report.echo(f"             {','.join(difference.changes):18} {difference.path}")
         if len(dissent.differences) > MAX_LISTED_FILES:
-            click.echo(f"             ... and {len(dissent.differences) - MAX_LISTED_FILES} more")
+            report.echo(f"             ... and {len(dissent.differences) - MAX_LISTED_FILES} more")
     for rejected in verdict.rejected:
-        click.echo(f"  rejected:  {rejected.origin}: {rejected.reason}")
+        report.echo(f"  rejected:  {rejected.origin}: {rejected.reason}")
     for note in verdict.notes:
-        click.echo(f"  note: {note}")
+        report.echo(f"  note: {note}")

@@ -12,14 +12,33 @@ from pathlib import Path
 import click
 
 from verify.attest import AttestationError
+from verify.commands.output import Report, output_options
+from verify.fsutil import read_regular_file
+from verify.jsonutil import loads_bounded
+from verify.limits import PLAN_MAX_BYTES
+
+
+def _known_runners_only(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a runner no sandbox implements, as a usage error (exit 2), before planning jobs that cannot run."""
+    if value:
+        from verify.environments.runners import known_runners  # only when asked: it imports the sandboxes
+
+        known = known_runners()
+        for name in value:
+            if name not in known:
+                raise click.BadParameter(f"unknown runner {name!r}; choose from {', '.join(known)}")
+    return value
 
 
 def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[str]:
     chosen = list(versions)
     if releases_file is not None:
         try:
-            data = json.loads(releases_file.read_bytes())
-        except (OSError, ValueError, RecursionError) as error:
+            raw = read_regular_file(releases_file, PLAN_MAX_BYTES)
+            if len(raw) > PLAN_MAX_BYTES:
+                raise ValueError(f"larger than {PLAN_MAX_BYTES >> 20} MiB")
+            data = loads_bounded(raw)
+        except (OSError, ValueError) as error:
             raise AttestationError(f"cannot read releases file {releases_file}: {error}") from None
         items = data.get("releases") if isinstance(data, dict) else None
         if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("version"), str)
@@ -34,19 +53,28 @@ def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[
 @click.option("--releases", "releases_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Plan every release in this `releases --json` output.")
 @click.option("--profile", "profiles", multiple=True, help="Recipe build profiles (default: default).")
-@click.option("--runner", "runners", multiple=True, help="Runners (default: bwrap).")
+@click.option("--runner", "runners", multiple=True, callback=_known_runners_only, help="Runners (default: bwrap).")
 @click.option("--allow-empty", is_flag=True, help="Print an empty matrix instead of failing (a night with no release).")
+@output_options
 def plan(versions: tuple[str, ...], releases_file: Path | None, profiles: tuple[str, ...],
          runners: tuple[str, ...], allow_empty: bool) -> None:
     """Print a CI job matrix (versions x profiles x runners) as JSON: {"include": [...]}.
 
     Releases whose series has no recipe, or whose recipe lacks a profile, are left out with a note on
-    stderr, so the matrix holds only jobs that can run.
+    stderr, so the matrix holds only jobs that can run. A missing or empty recipes directory is an
+    error (exit 2), not a plan that quietly drops every release.
+
+    \b
+    Examples:
+      cpython-verify plan --version 3.13.5 --version 3.12.10
+      cpython-verify releases --since 2025-06-01 --json > releases.json
+      cpython-verify plan --releases releases.json --runner bwrap --runner podman --allow-empty
     """
     from verify.errors import RecipeError, VersionError
-    from verify.recipes import load_recipe
+    from verify.recipes import available_recipes_dir, load_recipe
     from verify.releases import Version
 
+    available_recipes_dir()
     jobs: list[dict[str, str]] = []
     seen: set[str] = set()
     for text in _plan_versions(versions, releases_file):
@@ -69,4 +97,6 @@ def plan(versions: tuple[str, ...], releases_file: Path | None, profiles: tuple[
                              "runner": runner, "id": f"{version}-{profile}-{runner}"})
     if not jobs and not allow_empty:
         raise AttestationError("the plan is empty: no requested release has a recipe and profile")
-    click.echo(json.dumps({"include": jobs}, sort_keys=True))
+    report = Report.current()
+    report.echo(json.dumps({"include": jobs}, sort_keys=True))
+    report.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from verify import progress
 from verify.commands.options import source_options
+from verify.commands.output import Report, output_options
 from verify.errors import EXIT_FAILED, OperationalError
 from verify.models import FetchedFile
+from verify.progress import PhaseLog
 from verify.rebuild.settings import VARIATIONS, parse_variations
 
 if TYPE_CHECKING:
@@ -29,55 +31,23 @@ if TYPE_CHECKING:
     from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
 
 
-class _PhaseDisplay:
-    """Shows the running phase and its elapsed time on stderr; a plain line per phase when not a terminal."""
-
-    def __init__(self, label: str) -> None:
-        self._label = label
-        self._interactive = sys.stderr.isatty()
-        self._status: Any = None
-        self._started = 0.0
-
-    def phase_started(self, phase: str) -> None:
-        self._started = time.monotonic()
-        if self._interactive:
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self._status = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True)
-            )
-            self._status.start()
-            self._status.add_task(f"{self._label}: {phase}", total=None)
-        else:
-            click.echo(f"{self._label}: {phase} ...", err=True)
-
-    def phase_finished(self, phase: str, seconds: float) -> None:
-        self.stop()
-        click.echo(f"{self._label}: {phase} done in {seconds:.1f} s", err=True)
-
-    def stop(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-
-
 class PhaseObserver:
     """The chain's :class:`verify.chain.RebuildObserver` for the terminal: a phase display per build."""
 
     def __init__(self) -> None:
-        self._display: _PhaseDisplay | None = None
+        self._display: PhaseLog | None = None
 
     def build_started(self, label: str) -> ProgressSink:
-        self._display = _PhaseDisplay(label)
+        self._display = PhaseLog(label)
         return self._display
 
     def build_finished(self, label: str, result: RebuildResult) -> None:
         self._stop()
         if result.from_cache:
-            click.echo(f"{label}: cached result {result.result_dir}", err=True)
+            progress.note(f"{label}: cached result {result.result_dir}")
 
     def build_failed(self, label: str, failure: BuildFailed) -> None:
+        # Not progress: the reason for the exit status, shown even with --quiet.
         self._stop()
         click.echo(f"{label}: {failure.phase} failed; last lines of {failure.log_path}:", err=True)
         for line in failure.tail:
@@ -148,18 +118,27 @@ def terminate_as_interrupt() -> Iterator[None]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where finished rebuilds are cached (default: the --cache root's rebuilds/).",
 )
+@output_options
 def rebuild(**params: Any) -> None:
-    """Rebuild CPython VERSION from its verified source in the recipe's pinned sandbox."""
+    """Rebuild CPython VERSION from its verified source in the recipe's pinned sandbox.
+
+    \b
+    Examples:
+      cpython-verify rebuild 3.13.5 --from ~/distfiles --offline
+      cpython-verify rebuild 3.13.5 --twice --vary time,cpus,hostname --out result/3.13.5
+      cpython-verify rebuild 3.13.5 --twice --bisect --runner podman --no-progress -o rebuild.txt
+    """
     from verify.chain import run_rebuild
     from verify.report.rebuild import rebuild_text
 
-    with terminate_as_interrupt():
-        outcome = run_rebuild(rebuild_request(params), PhaseObserver())
-    for line in rebuild_text(outcome.result, outcome.record):
-        click.echo(line)
-    check = outcome.reproducibility
-    if check is not None and not check.explained:
-        sys.exit(EXIT_FAILED)
+    with Report.current() as report:
+        with terminate_as_interrupt():
+            outcome = run_rebuild(rebuild_request(params), PhaseObserver())
+        for line in rebuild_text(outcome.result, outcome.record):
+            report.echo(line)
+        check = outcome.reproducibility
+        if check is not None and not check.explained:
+            sys.exit(EXIT_FAILED)
 
 
 def rebuild_request(params: dict[str, Any]) -> RebuildRequest:

@@ -7,6 +7,8 @@ from datetime import date
 
 import click
 
+from verify.commands.output import Report, output_options
+
 
 def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
     if value is None:
@@ -23,17 +25,27 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--prereleases", is_flag=True, help="Include alphas, betas and release candidates.")
 @click.option("--series", "series", multiple=True, help="Only these series, e.g. 3.13 (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the input `plan --releases` reads).")
+@output_options
 def releases(since: date | None, url: str | None, prereleases: bool, series: tuple[str, ...], as_json: bool) -> None:
-    """List CPython releases from python.org's release metadata (or a mirror), newest first."""
+    """List CPython releases from python.org's release metadata (or a mirror), newest first.
+
+    \b
+    Examples:
+      cpython-verify releases --since 2025-06-01
+      cpython-verify releases --series 3.13 --prereleases --json -o releases.json
+      cpython-verify releases --url mirror/releases.json
+    """
     from verify.releases_feed import default_feed_url, fetch_feed, parse_feed, select
 
+    report = Report.current()
     found, notes = parse_feed(fetch_feed(url or default_feed_url()))
     chosen = select(found, since=since, include_prereleases=prereleases, series=series)
     if as_json:
-        click.echo(json.dumps({"releases": [release.to_json() for release in chosen]}, indent=2, sort_keys=True))
+        report.echo(json.dumps({"releases": [release.to_json() for release in chosen]}, indent=2, sort_keys=True))
     else:
         for release in chosen:
             when = release.released_at.date().isoformat() if release.released_at else "(no date)"
-            click.echo(f"{release.version!s:12} {when}{'  pre-release' if release.pre_release else ''}")
+            report.echo(f"{release.version!s:12} {when}{'  pre-release' if release.pre_release else ''}")
     for note in notes:
         click.echo(f"note: {note}", err=True)
+    report.close()

@@ -14,6 +14,7 @@ import click
 
 from verify.attest import check_subjects, verify_attestation_file
 from verify.attest.verification import check_tree, mismatches
+from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK
 
@@ -26,6 +27,7 @@ from verify.errors import EXIT_FAILED, EXIT_OK
 @click.option("--result", "result_dir", type=click.Path(file_okay=False, path_type=Path),
               help="A rebuild result directory: check its manifest.json and root/ outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verified predicate as JSON.")
+@output_options
 def verify_attestation(
     attestation: Path,
     keys: tuple[Path, ...],
@@ -35,7 +37,15 @@ def verify_attestation(
     result_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Check an attestation's signature, predicate schema, and subject digests against local files."""
+    """Check an attestation's signature, predicate schema, and subject digests against local files.
+
+    \b
+    Examples:
+      cpython-verify verify-attestation 3.13.5.intoto.json --key rebuilder.pem.pub --result rebuild-3.13.5-default
+      cpython-verify verify-attestation 3.13.5.sigstore.json --identity https://github.com/ORG/REPO/... \\
+          --issuer https://token.actions.githubusercontent.com --artifact Python-3.13.5.tar.xz --json
+    """
+    report = Report.current()
     trust = build_trust(keys, identities, issuers)
     verified = verify_attestation_file(attestation, trust)
     checks = check_subjects(verified, artifacts=artifacts, result_dir=result_dir)
@@ -45,7 +55,7 @@ def verify_attestation(
     if as_json:
         from verify.attest.predicate import predicate_to_json
 
-        click.echo(json.dumps({
+        report.echo(json.dumps({
             "signer": verified.signer,
             "subjects": [{"name": s.name, "sha256": s.sha256} for s in verified.subjects],
             "checked": [{"name": c.name, "path": str(c.path), "ok": c.ok} for c in checks],
@@ -58,18 +68,19 @@ def verify_attestation(
         }, indent=2, sort_keys=True))
     else:
         predicate = verified.predicate
-        click.echo(f"signature: verified, signed by {verified.signer}")
-        click.echo(f"predicate: valid; CPython {predicate.version} profile {predicate.recipe.profile}: "
+        report.echo(f"signature: verified, signed by {verified.signer}")
+        report.echo(f"predicate: valid; CPython {predicate.version} profile {predicate.recipe.profile}: "
                    f"{predicate.verdict}; rebuilt by {predicate.rebuilder.id}")
         for check in checks:
             state = "ok      " if check.ok else "MISMATCH" if check.actual is not None else "MISSING "
-            click.echo(f"  {state} {check.name} ({check.path})")
+            report.echo(f"  {state} {check.name} ({check.path})")
         if not checks:
-            click.echo("subjects: not checked against local files (give --artifact or --result)")
+            report.echo("subjects: not checked against local files (give --artifact or --result)")
         if tree is not None:
-            click.echo(f"tree: {tree.summary()}")
+            report.echo(f"tree: {tree.summary()}")
     for line in failed:
         click.echo(f"cpython-verify: subject digest mismatch: {line}", err=True)
     for line in differing:
         click.echo(f"cpython-verify: not as attested: {line}", err=True)
+    report.close()
     sys.exit(EXIT_FAILED if failed or differing else EXIT_OK)

@@ -1,7 +1,7 @@
 """Environment specs (what a packager asks for) and lock files (exactly what gets installed).
 
-``recipes/environments/NAME.toml`` is the short, hand-written spec: Debian suite(s), architecture,
-mmdebstrap variant and the top-level packages. ``recipes/environments/NAME.lock`` is generated from
+``verify/data/recipes/environments/NAME.toml`` is the short, hand-written spec: Debian suite(s),
+architecture, mmdebstrap variant and the top-level packages. ``NAME.lock`` beside it is generated from
 it by ``cpython-verify env lock NAME``: every package of the closure with its exact version, pool
 path, size and ``.deb`` sha256, the ``SOURCE_DATE_EPOCH`` of the environment and the sha256 of the
 rootfs tarball that building it yields. One package per line, sorted, so a re-lock is a readable diff.
@@ -29,11 +29,13 @@ _VARIANTS = ("essential", "apt", "required", "minbase", "buildd")
 
 
 def environments_dir() -> Path:
-    """``$CPYTHON_VERIFY_ENVIRONMENTS`` or the checkout's ``recipes/environments``."""
+    """``$CPYTHON_VERIFY_ENVIRONMENTS`` or the environments shipped in the package (package data)."""
     configured = os.environ.get("CPYTHON_VERIFY_ENVIRONMENTS")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent.parent / "recipes" / "environments"
+    from verify.data import shipped_dir
+
+    return shipped_dir("recipes", "environments")
 
 
 @dataclass(frozen=True, slots=True)

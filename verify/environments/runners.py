@@ -18,3 +18,8 @@ def get_runner(name: str = DEFAULT_RUNNER) -> Runner:
         return RUNNERS[name]()
     except KeyError:
         raise OperationalError(f"unknown runner {name!r}; choose one of {', '.join(RUNNERS)}") from None
+
+
+def known_runners() -> tuple[str, ...]:
+    """The runner names ``--runner`` accepts, sorted."""
+    return tuple(sorted(RUNNERS))

@@ -15,10 +15,11 @@ The category is the most serious one that applies; ``header_differences`` is fil
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, fields
 from typing import Final, Literal
 
+from verify.limits import PYC_MAX_LISTING_WORK
+from verify.linediff import BoundedMatcher
 from verify.pyc.disasm import decode
 from verify.pyc.load import LoadedPyc, load_pyc
 from verify.pyc.values import CodeObject, short_repr
@@ -30,6 +31,13 @@ MAX_DIFF_LINES: Final = 60
 MAX_CODE_OBJECTS: Final = 200_000
 
 _COMPARED_FIELDS: Final = tuple(f.name for f in fields(CodeObject) if f.name not in ("consts", "filename", "code"))
+
+
+@dataclass(slots=True)
+class _ListingBudget:
+    """What is left of :data:`~verify.limits.PYC_MAX_LISTING_WORK` for one comparison."""
+
+    remaining: int = PYC_MAX_LISTING_WORK
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +162,7 @@ def _code_differences(
     pending: list[tuple[CodeObject, CodeObject, str]] = [(left.code, right.code, left.code.display_name)]
     seen: set[tuple[int, int]] = set()
     visited = 0
+    budget = _ListingBudget()
     while pending:
         ca, cb, path = pending.pop()
         # Shared code objects (TYPE_REF) are compared once, so a hostile DAG cannot multiply the work.
@@ -163,7 +172,7 @@ def _code_differences(
         visited += 1
         if visited > MAX_CODE_OBJECTS or len(out) > MAX_CODE_DIFFERENCES:
             return out[:MAX_CODE_DIFFERENCES], True
-        out.extend(_field_differences(left, right, ca, cb, path))
+        out.extend(_field_differences(left, right, ca, cb, path, budget))
         pairs, unpaired = _pair_nested(ca, cb)
         out.extend(CodeDifference(path, "consts", (line,)) for line in unpaired)
         pending.extend((sa, sb, f"{path}/{label}") for sa, sb, label in reversed(pairs))
@@ -172,13 +181,13 @@ def _code_differences(
 
 
 def _field_differences(
-    left: LoadedPyc, right: LoadedPyc, ca: CodeObject, cb: CodeObject, path: str
+    left: LoadedPyc, right: LoadedPyc, ca: CodeObject, cb: CodeObject, path: str, budget: _ListingBudget
 ) -> list[CodeDifference]:
     out: list[CodeDifference] = []
     if ca.filename != cb.filename:
         out.append(CodeDifference(path, "filename", (f"- {ca.filename}", f"+ {cb.filename}")))
     if ca.code != cb.code:
-        out.append(CodeDifference(path, "code", tuple(_bytecode_diff(left, right, ca, cb))))
+        out.append(CodeDifference(path, "code", tuple(_bytecode_diff(left, right, ca, cb, budget))))
     for name in _COMPARED_FIELDS:
         va, vb = getattr(ca, name), getattr(cb, name)
         if type(va) is not type(vb) or va != vb:
@@ -226,24 +235,43 @@ def _pair_nested(ca: CodeObject, cb: CodeObject) -> tuple[list[tuple[CodeObject,
     return pairs, unpaired
 
 
-def _bytecode_diff(left: LoadedPyc, right: LoadedPyc, ca: CodeObject, cb: CodeObject) -> list[str]:
+def _bytecode_diff(
+    left: LoadedPyc, right: LoadedPyc, ca: CodeObject, cb: CodeObject, budget: _ListingBudget
+) -> list[str]:
     """A unified diff of the two instruction listings, compared without offsets, shown with them."""
+    instructions = (len(ca.code) + len(cb.code)) // 2
+    if instructions > budget.remaining:
+        return [f"bytecode differs ({len(ca.code)} vs {len(cb.code)} bytes); listing skipped: this comparison "
+                f"spent its budget of {PYC_MAX_LISTING_WORK} instructions"]
+    budget.remaining -= instructions
     ia = decode(ca, magic=left.header.magic, python_version=left.header.python_version)
     ib = decode(cb, magic=right.header.magic, python_version=right.header.python_version)
-    matcher = difflib.SequenceMatcher(a=[i.text for i in ia], b=[i.text for i in ib], autojunk=False)
+    # Bounded: bytecode from a hostile file can be a million instructions of two alternating lines.
+    matcher = BoundedMatcher([i.text for i in ia], [i.text for i in ib], max_work=max(budget.remaining, 0))
     lines: list[str] = []
+    total = 0
+
+    def add(new_lines: list[str]) -> None:
+        # Keep only what will be shown: a hostile listing can be millions of lines.
+        nonlocal total
+        total += len(new_lines)
+        lines.extend(new_lines[: max(MAX_DIFF_LINES - len(lines), 0)])
+
     for group in matcher.get_grouped_opcodes(2):
         first, last = group[0], group[-1]
-        lines.append(f"@@ -{first[1]},{last[2] - first[1]} +{first[3]},{last[4] - first[3]} @@")
+        add([f"@@ -{first[1]},{last[2] - first[1]} +{first[3]},{last[4] - first[3]} @@"])
         for tag, a1, a2, b1, b2 in group:
             if tag == "equal":
-                lines.extend(f"  {i.offset:>6} {i.text}" for i in ia[a1:a2])
+                add([f"  {i.offset:>6} {i.text}" for i in ia[a1:a2]])
                 continue
-            lines.extend(f"- {i.offset:>6} {i.text}" for i in ia[a1:a2])
-            lines.extend(f"+ {i.offset:>6} {i.text}" for i in ib[b1:b2])
-    if not lines:
-        lines.append("bytecode bytes differ but decode to the same instructions (e.g. in CACHE entries)")
-    return _cap(lines)
+            add([f"- {i.offset:>6} {i.text}" for i in ia[a1:a2]])
+            add([f"+ {i.offset:>6} {i.text}" for i in ib[b1:b2]])
+    budget.remaining -= matcher.work_spent
+    if not total:
+        return ["bytecode bytes differ but decode to the same instructions (e.g. in CACHE entries)"]
+    if total > MAX_DIFF_LINES:
+        lines.append(f"... {total - MAX_DIFF_LINES} more lines")
+    return lines
 
 
 def _cap(lines: list[str]) -> list[str]:

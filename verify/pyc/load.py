@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from verify.pyc.errors import MarshalError
+from verify.limits import PYC_MAX_BYTES
+from verify.pyc.errors import MarshalError, PycError
 from verify.pyc.header import HEADER_SIZE, LEGACY_CODE_LAYOUT_SERIES, PycHeader, parse_header
 from verify.pyc.marshal import MarshalReader, digest_from_encoding
 from verify.pyc.values import CodeObject, Value
@@ -47,6 +48,8 @@ def load_pyc(data: bytes) -> LoadedPyc:
 
     Raises :class:`~verify.pyc.errors.PycError` (one line) for anything malformed.
     """
+    if len(data) > PYC_MAX_BYTES:
+        raise PycError(f"a .pyc of {len(data)} bytes exceeds the budget of {PYC_MAX_BYTES >> 20} MiB; not read")
     header = parse_header(data)
     reader = MarshalReader(
         data, legacy_code_layout=header.python_version in LEGACY_CODE_LAYOUT_SERIES, offset=HEADER_SIZE

@@ -23,6 +23,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
+from verify.limits import PYC_MAX_DEPTH, PYC_MAX_LONG_DIGITS, PYC_MAX_OBJECTS
 from verify.pyc.errors import MarshalError
 from verify.pyc.values import (
     CodeObject,
@@ -35,10 +36,11 @@ from verify.pyc.values import (
     Value,
 )
 
-# CPython's MAX_MARSHAL_STACK_DEPTH on Linux (Python/marshal.c).
-MAX_DEPTH: Final = 2000
-# Every object takes at least one byte, so the input size bounds this too; the cap keeps a clear message.
-MAX_OBJECTS: Final = 20_000_000
+# CPython's MAX_MARSHAL_STACK_DEPTH on Linux (Python/marshal.c); the budgets live in verify.limits.
+MAX_DEPTH: Final = PYC_MAX_DEPTH
+# Every object takes at least one byte, so the input size bounds this too; the cap keeps memory bounded.
+MAX_OBJECTS: Final = PYC_MAX_OBJECTS
+MAX_LONG_DIGITS: Final = PYC_MAX_LONG_DIGITS
 
 FLAG_REF: Final = 0x80
 
@@ -125,6 +127,23 @@ _NULL: Final = _Null()
 _NULL_ENC: Final = b"0"
 # What reading one object yields: a value (or NULL) and its canonical encoding.
 _Child: TypeAlias = tuple["Value | _Null", bytes]
+
+
+def _digits_to_int(digits: tuple[int, ...]) -> int:
+    """The number whose base-2**15 digits, least significant first, are ``digits``.
+
+    Pairs are merged level by level (each level halves the count and doubles the width), so the work is
+    O(n log n) in the digit count; shifting one accumulator digit by digit is quadratic, and a 300 KB
+    ``.pyc`` holding one long took seconds that way.
+    """
+    parts = list(digits)
+    width = 15
+    while len(parts) > 1:
+        if len(parts) % 2:
+            parts.append(0)
+        parts = [parts[i] | (parts[i + 1] << width) for i in range(0, len(parts), 2)]
+        width *= 2
+    return parts[0] if parts else 0
 
 
 def _len_prefix(size: int) -> bytes:
@@ -280,15 +299,18 @@ class MarshalReader:
         magnitude = abs(count)
         if magnitude * 2 > len(self._data) - self._pos:
             raise MarshalError(f"truncated marshal data: long of {magnitude} digits at offset {self._pos - 4}")
+        if magnitude > MAX_LONG_DIGITS:
+            raise MarshalError(
+                f"bad marshal data: long of {magnitude} digits at offset {self._pos - 4} exceeds the budget of "
+                f"{MAX_LONG_DIGITS} digits"
+            )
         raw = self._take(magnitude * 2, "long digits")
         digits = struct.unpack(f"<{magnitude}H", raw)
         if any(digit >= 0x8000 for digit in digits):
             raise MarshalError("bad marshal data: digit out of range in long")
         if digits[-1] == 0:
             raise MarshalError("bad marshal data: unnormalized long data")
-        number = 0
-        for digit in reversed(digits):
-            number = (number << 15) | digit
+        number = _digits_to_int(digits)
         return -number if count < 0 else number
 
     # -- objects -----------------------------------------------------------------------------------------

@@ -124,6 +124,10 @@ Value: TypeAlias = (
 )
 
 
+# 2,000 bits is 603 decimal digits: below the smallest integer-to-string limit Python allows (640 digits).
+_MAX_SHOWN_INT_BITS = 2000
+
+
 def short_repr(value: Value, limit: int = 80) -> str:
     """A bounded ``repr`` for reports: depth-capped and cut at ``limit`` characters."""
     text = _bounded_repr(value, depth=3)
@@ -153,4 +157,8 @@ def _bounded_repr(value: Value, depth: int) -> str:
         return "slice(...)"
     if isinstance(value, str | bytes) and len(value) > 200:
         return repr(value[:200]) + "..."
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _MAX_SHOWN_INT_BITS:
+        # repr of an int past sys.get_int_max_str_digits() raises ValueError, and converting one just under
+        # it is quadratic: a constant that large is named by its size.
+        return f"<int of {value.bit_length()} bits>"
     return repr(value)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any, Final
 
 from rich.console import Console
 from rich.markup import escape
+from rich.rule import Rule
 from rich.table import Table
 
 from verify.compare.model import CHANGES, Comparison, Difference, FileComparison, SideInfo
@@ -133,7 +135,8 @@ def render_text(comparison: Comparison, console: Console, *, verbose: bool = Fal
         by_kind.setdefault(difference.kind, []).append(difference)
     limit = None if verbose else MAX_TEXT_DETAIL_LINES
     for kind, differences in sorted(by_kind.items()):
-        console.rule(f"{kind} ({len(differences)})", align="left")
+        # A rule spans the console's width; unbounded when not a terminal (no wrapping), so cap it.
+        console.print(Rule(f"{kind} ({len(differences)})", align="left"), width=min(console.width, 100))
         for difference in differences:
             console.print(f"[bold]{escape(difference.path)}[/]: {escape(_change_summary(difference))}")
             verdict = difference.comparison
@@ -175,8 +178,22 @@ pre{background:#f7f7f9;padding:.6em;overflow-x:auto;font-size:.85em;max-height:3
 """
 
 
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    # os.fsdecode maps an undecodable byte 0xNN of a file name to U+DCNN: show the byte as the name has it.
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def _visible(text: str) -> str:
+    """``text`` without lone surrogates, which UTF-8 cannot encode (a non-UTF-8 file name carries them)."""
+    return _SURROGATE.sub(_surrogate_escape, text)
+
+
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(_visible(str(text)), quote=True)
 
 
 def render_html(comparison: Comparison) -> str:
@@ -226,7 +243,8 @@ def render_html(comparison: Comparison) -> str:
         parts.extend(f"<li class=note>{_e(note)}</li>" for note in comparison.notes)
         parts.append("</ul>")
     parts.append("</body></html>\n")
-    return "".join(parts)
+    # Every value above went through _e; this keeps the page encodable should one ever be added without it.
+    return _visible("".join(parts))
 
 
 def _difference_html(difference: Difference) -> str:

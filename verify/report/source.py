@@ -65,8 +65,15 @@ def verdict_to_json(verdict: SourceVerdict) -> str:
     return json.dumps(verdict_to_dict(verdict), indent=2, sort_keys=True) + "\n"
 
 
-def verdict_to_text(verdict: SourceVerdict, *, verbose: bool = False) -> str:
-    """A human verdict: per signature who signed, when and against which policy; per digest source, agreement."""
+def verdict_to_text(verdict: SourceVerdict, *, verbose: bool = False, color: bool = True) -> str:
+    """A human verdict: per signature who signed, when and against which policy; per digest source, agreement.
+
+    ``color=False`` (``NO_COLOR``, not a terminal, a file) gives plain text without ANSI codes.
+    """
+
+    def style(text: str, colour: str) -> str:
+        return click.style(text, fg=colour, bold=True) if color else text
+
     lines = [
         f"CPython {verdict.version} source: {verdict.tarball.name}",
         f"  sha256 {verdict.tarball.sha256}  ({verdict.tarball.size:,} bytes)",
@@ -75,23 +82,23 @@ def verdict_to_text(verdict: SourceVerdict, *, verbose: bool = False) -> str:
     ]
     for evidence in verdict.signatures:
         label, colour = _STATUS_STYLE[evidence.status]
-        lines.append(f"  {evidence.kind:<9}{click.style(label, fg=colour, bold=True)}  {evidence.detail}")
+        lines.append(f"  {evidence.kind:<9}{style(label, colour)}  {evidence.detail}")
         lines += [f"             note: {note}" for note in evidence.notes]
     if not verdict.digests:
         lines.append("  digests  no independent sha256 source was available to cross-check")
     for check in verdict.digests:
         label, colour = ("agrees", "green") if check.agrees else ("DISAGREES", "red")
-        lines.append(f"  digest   {click.style(label, fg=colour, bold=True)}  {check.claim.source}")
+        lines.append(f"  digest   {style(label, colour)}  {check.claim.source}")
         if not check.agrees:
             lines.append(f"             it says {check.claim.sha256}")
     label, colour = ("ok", "green") if verdict.patchlevel_ok else ("FAILED", "red")
     found = verdict.patchlevel_version or "no PY_VERSION"
-    lines.append(f"  version  {click.style(label, fg=colour, bold=True)}  Include/patchlevel.h says {found}")
+    lines.append(f"  version  {style(label, colour)}  Include/patchlevel.h says {found}")
     if verbose:
         lines += [f"  note     {note}" for note in verdict.notes]
     if verdict.verified:
-        lines.append(click.style(f"VERIFIED: CPython {verdict.version} source", fg="green", bold=True))
+        lines.append(style(f"VERIFIED: CPython {verdict.version} source", "green"))
     else:
-        lines.append(click.style(f"NOT VERIFIED: CPython {verdict.version} source", fg="red", bold=True))
+        lines.append(style(f"NOT VERIFIED: CPython {verdict.version} source", "red"))
         lines += [f"  - {reason}" for reason in verdict.failures()]
     return "\n".join(lines)

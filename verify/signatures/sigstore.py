@@ -14,14 +14,15 @@ Sigstore bundle should not pay.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from verify.errors import OperationalError
 from verify.fsutil import sha256_file
+from verify.jsonutil import loads_bounded
+from verify.limits import SIGSTORE_MAX_BUNDLE_BYTES
 from verify.models import CheckStatus, SignatureEvidence, SignatureKind
 from verify.recipes import SigstorePolicy
 
@@ -33,6 +34,15 @@ _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _DETAIL_LIMIT = 240
 # Fulcio's certificate extension for the OIDC issuer (v1: raw UTF-8 bytes).
 _OIDC_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
+# The last second datetime can hold (9999-12-31T23:59:59Z): later integratedTime values cannot be shown.
+_LAST_TIMESTAMP: Final = 253402300799
+
+MALFORMED_BUNDLE_ERRORS: Final = (ValueError, OverflowError, OSError)
+"""What sigstore-python and cryptography raise, besides VerificationError, for a bundle that parses but holds
+nonsense: cryptography parses certificate extensions lazily and raises ValueError for a corrupt SAN, and
+sigstore-python 4.x turns ``integratedTime`` into a datetime unchecked (ValueError "year is out of range"
+far in the future; OverflowError or OSError EOVERFLOW for the int64 maximum). A verifier that is already
+loaded does no I/O while verifying, so an OSError here comes from that conversion, not from a disk."""
 
 
 class SigstoreTrustRootError(OperationalError):
@@ -71,9 +81,12 @@ def verify_sigstore(
         )
 
     digest = _artifact_digest(artifact)
+    if len(bundle) > SIGSTORE_MAX_BUNDLE_BYTES:
+        over = f"{len(bundle)} bytes, over {SIGSTORE_MAX_BUNDLE_BYTES >> 10} KiB"
+        return evidence(CheckStatus.FAILED, f"not a Sigstore bundle: {over}")
     try:
         parsed = Bundle.from_json(bundle)
-    except (SigstoreError, ValueError) as error:
+    except (SigstoreError, *MALFORMED_BUNDLE_ERRORS) as error:
         return evidence(CheckStatus.FAILED, f"not a Sigstore bundle: {error}")
 
     try:
@@ -90,6 +103,14 @@ def verify_sigstore(
         return evidence(
             CheckStatus.FAILED,
             _explain(str(error), policy, actual_identity, actual_issuer, digest.digest.hex()),
+            signer=actual_identity,
+            signer_name=actual_issuer,
+            signed_at=signed_at,
+        )
+    except MALFORMED_BUNDLE_ERRORS as error:
+        return evidence(
+            CheckStatus.FAILED,
+            f"Sigstore verification failed: the bundle is malformed ({type(error).__name__}: {error})",
             signer=actual_identity,
             signer_name=actual_issuer,
             signed_at=signed_at,
@@ -138,18 +159,20 @@ def _certificate_identity(certificate: Certificate) -> tuple[str | None, str | N
 
     identity: str | None = None
     issuer: str | None = None
+    # ValueError: cryptography parses extensions on first use, and a corrupt one fails there; the names are
+    # only for messages, and the verification that follows refuses such a certificate on its own.
     try:
         sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names = [*sans.get_values_for_type(x509.RFC822Name), *sans.get_values_for_type(x509.UniformResourceIdentifier)]
         identity = names[0] if names else None
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):
         pass
     try:
         extension = certificate.extensions.get_extension_for_oid(x509.ObjectIdentifier(_OIDC_ISSUER_V1))
         value = extension.value
         if isinstance(value, x509.UnrecognizedExtension):
             issuer = value.value.decode("utf-8", "replace")
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):
         pass
     return identity, issuer
 
@@ -157,11 +180,15 @@ def _certificate_identity(certificate: Certificate) -> tuple[str | None, str | N
 def _integrated_time(bundle: bytes) -> datetime | None:
     """When the transparency log integrated the entry (the bundle format's ``integratedTime``)."""
     try:
-        document = json.loads(bundle)
+        document = loads_bounded(bundle)
         entries = document["verificationMaterial"]["tlogEntries"]
-        return datetime.fromtimestamp(int(entries[0]["integratedTime"]), UTC)
+        seconds = int(entries[0]["integratedTime"])
     except (ValueError, KeyError, IndexError, TypeError):
         return None
+    # Out of datetime's range (the int64 maximum made fromtimestamp raise OSError EOVERFLOW): not a time.
+    if not 0 <= seconds <= _LAST_TIMESTAMP:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _one_line(text: str) -> str:

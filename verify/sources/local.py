@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from verify.errors import FetchError
+from verify.fsutil import open_regular_file
 from verify.models import FetchedFile
 from verify.releases import Version
 from verify.sources.cache import Cache
@@ -56,7 +57,8 @@ class LocalDirectory(SourceLocation):
         for name in self.candidates(version, filename):
             path = self.directory / name
             try:
-                stream = path.open("rb")
+                # Only regular files: a FIFO named like the tarball would block the read forever.
+                stream = open_regular_file(path)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except IsADirectoryError:
@@ -70,3 +72,4 @@ class LocalDirectory(SourceLocation):
                     raise FetchError(f"{path}: cannot read: {exc.strerror}") from None
             return FetchedFile(name=filename, path=cached, sha256=digest, size=size, origin=str(path))
         return None
+

@@ -7,7 +7,6 @@ tracker's independently computed sha256 are separate claims, even when they come
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from verify.errors import FetchError, OperationalError
+from verify.fsutil import read_regular_file
+from verify.jsonutil import loads_bounded
 from verify.models import DigestClaim
 from verify.releases import Version
 from verify.sources.http import HttpClient
@@ -88,17 +89,18 @@ def load_json(source: str, *, client: HttpClient) -> object:
         if body is None:
             raise MetadataError(f"{source}: not found (HTTP 404)")
     else:
-        path = Path(source)
         try:
-            if path.stat().st_size > MAX_METADATA_BYTES:
-                raise MetadataError(f"{source}: larger than {MAX_METADATA_BYTES} bytes")
-            body = path.read_bytes()
+            body = read_regular_file(Path(source), MAX_METADATA_BYTES)
         except OSError as exc:
             raise MetadataError(f"{source}: cannot read: {exc.strerror}") from None
+        if len(body) > MAX_METADATA_BYTES:
+            raise MetadataError(f"{source}: larger than {MAX_METADATA_BYTES} bytes")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MetadataError(f"{source}: not valid JSON ({exc})") from None
+        # Bounded nesting: 100,000 nested lists raised RecursionError from inside the decoder. ValueError
+        # also covers undecodable bytes and numbers past the interpreter's integer-digit limit.
+        return loads_bounded(body)
+    except ValueError as exc:
+        raise MetadataError(f"{source}: not valid JSON ({' '.join(str(exc).split())[:200]})") from None
 
 
 class ReleaseMetadataFiles:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from verify.compare.comparators.archive import ArchiveComparator
 from verify.compare.comparators.config import ConfigComparator
 from verify.compare.comparators.elf import ElfComparator
-from verify.compare.comparators.interface import Comparator, FilePair
+from verify.compare.comparators.interface import Comparator, Declined, FilePair
 from verify.compare.comparators.pyc import PycComparator
 from verify.compare.comparators.text import BinaryComparator, TextComparator
 from verify.compare.model import FileComparison
@@ -28,17 +28,24 @@ def explain(pair: FilePair, registry: tuple[Comparator, ...] = REGISTRY) -> File
     ``.so`` that is not ELF) passes; the fall-through is recorded in the verdict's details.
     """
     declined: list[str] = []
+    reasons: list[str] = []
     for comparator in registry:
         if not comparator.recognizes(pair):
             continue
         verdict = comparator.compare(pair)
+        if isinstance(verdict, Declined):
+            declined.append(f"{comparator.name} ({verdict.reason})")
+            reasons.append(verdict.reason)
+            continue
         if verdict is not None:
             if declined:
                 note = f"not readable as {', '.join(declined)}; compared as {comparator.name}"
+                # The reason a format parser gave up is itself a finding (a corrupt or hostile file).
+                explanation = "; ".join([*reasons, verdict.explanation])
                 return FileComparison(
                     verdict.comparator,
                     verdict.category,
-                    verdict.explanation,
+                    explanation,
                     (note, *verdict.details),
                     verdict.sections,
                     verdict.build_paths,
@@ -50,4 +57,4 @@ def explain(pair: FilePair, registry: tuple[Comparator, ...] = REGISTRY) -> File
     return BinaryComparator().compare(pair)
 
 
-__all__ = ["REGISTRY", "Comparator", "FilePair", "explain"]
+__all__ = ["REGISTRY", "Comparator", "Declined", "FilePair", "explain"]

@@ -10,10 +10,11 @@ import ast
 import re
 from typing import Final
 
-from verify.compare.comparators.interface import Comparator, FilePair, capped
+from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
 from verify.compare.comparators.text import text_difference
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths
+from verify.limits import CONFIG_TEXT_MAX_BYTES, SYSCONFIGDATA_MAX_BYTES
 from verify.manifest import SYSCONFIGDATA, TEXT_KINDS
 
 MAX_VALUE_CHARS: Final = 300
@@ -23,7 +24,13 @@ _UNDEF: Final = re.compile(r"^\s*/\*\s*#\s*undef\s+([A-Za-z_][A-Za-z0-9_]*)\s*\*
 
 
 def sysconfig_vars(text: str) -> dict[str, object] | None:
-    """``build_time_vars`` of a sysconfigdata module, read with ``ast.literal_eval`` (never executed)."""
+    """``build_time_vars`` of a sysconfigdata module, read with ``ast.literal_eval`` (never executed).
+
+    None when the text is not such a module, or is larger than :data:`~verify.limits.SYSCONFIGDATA_MAX_BYTES`:
+    ``ast`` costs hundreds of bytes per source byte, so a 4 MB file took 1.9 GB.
+    """
+    if len(text) > SYSCONFIGDATA_MAX_BYTES:
+        return None
     try:
         module = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError):
@@ -37,9 +44,10 @@ def sysconfig_vars(text: str) -> dict[str, object] | None:
         ):
             try:
                 value = ast.literal_eval(node.value)
+                # str() of an int key past the interpreter's digit limit raises ValueError too.
+                return {str(k): v for k, v in value.items()} if isinstance(value, dict) else None
             except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
                 return None
-            return {str(k): v for k, v in value.items()} if isinstance(value, dict) else None
     return None
 
 
@@ -68,8 +76,17 @@ def pyconfig_vars(text: str) -> dict[str, object]:
     return found
 
 
+def _shown(value: object, convert: type[str] | None = None) -> str:
+    # repr/str of an int past sys.get_int_max_str_digits() raises ValueError: a literal_eval'd hex literal
+    # in a hostile sysconfigdata can be that large.
+    try:
+        return repr(value) if convert is None else convert(value)
+    except ValueError:
+        return "<a value too large to show>"
+
+
 def _short(value: object) -> str:
-    text = repr(value)
+    text = _shown(value)
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "..."
 
 
@@ -84,7 +101,10 @@ class ConfigComparator(Comparator):
         texts = pair.kind_a in TEXT_KINDS and pair.kind_b in TEXT_KINDS
         return texts and (pair.name in ("Makefile", "pyconfig.h") or pair.name.endswith(".mk"))
 
-    def compare(self, pair: FilePair) -> FileComparison | None:
+    def compare(self, pair: FilePair) -> FileComparison | Declined | None:
+        budget = SYSCONFIGDATA_MAX_BYTES if pair.kind_a == SYSCONFIGDATA else CONFIG_TEXT_MAX_BYTES
+        if max(len(pair.data_a), len(pair.data_b)) > budget:
+            return Declined(f"larger than the {budget >> 10} KiB budget for reading configuration key by key")
         text_a = pair.data_a.decode("utf-8", "replace")
         text_b = pair.data_b.decode("utf-8", "replace")
         if pair.kind_a == SYSCONFIGDATA:
@@ -102,11 +122,11 @@ class ConfigComparator(Comparator):
             return text_difference(pair, self.name, f"{what} (same variables)")
         lines = [f"{k}: {_short(vars_a.get(k, '<absent>'))} -> {_short(vars_b.get(k, '<absent>'))}" for k in keys]
         details, truncated = capped(lines)
-        values_a = [str(vars_a[k]) for k in keys if k in vars_a]
-        values_b = [str(vars_b[k]) for k in keys if k in vars_b]
+        values_a = [_shown(vars_a[k], str) for k in keys if k in vars_a]
+        values_b = [_shown(vars_b[k], str) for k in keys if k in vars_b]
         build_paths = guess_build_paths(values_a, values_b)
         probed = [k for k in keys if k.startswith(("HAVE_", "WITH_", "SIZEOF_", "POSIX_SEMAPHORES", "USE_"))]
-        path_keys = [k for k in keys if build_paths and (build_paths[0] in str(vars_a.get(k, "")))]
+        path_keys = [k for k in keys if build_paths and (build_paths[0] in _shown(vars_a.get(k, ""), str))]
         shown = ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
         if probed:
             category = "probed-features"

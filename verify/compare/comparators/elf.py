@@ -13,27 +13,59 @@ import hashlib
 import io
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 from typing import Any, Final
 
 from elftools.common.exceptions import DWARFError, ELFError, ELFParseError
 from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import NoteSection
+from elftools.elf.sections import NoteSection, Section
 
-from verify.compare.comparators.interface import Comparator, FilePair, capped
+from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths, prefix_pair
+from verify.limits import ELF_MAX_DECOMPRESSED_BYTES, ELF_MAX_FILE_BYTES, ELF_MAX_SECTION_BYTES, ELF_MAX_SECTIONS
 from verify.manifest import ELF_KINDS
 
 MAX_COMPILE_UNITS: Final = 5000
 MAX_STRING_BYTES: Final = 64 << 20
 """Bytes of differing sections searched for embedded paths and dates, per side."""
+
+
+class ElfBudgetExceeded(Exception):
+    """The file asks for more work than :mod:`verify.limits` allows (size, sections, decompressed bytes)."""
+
+
 ELF_PARSE_ERRORS: Final = (ELFError, ELFParseError, DWARFError, ConstructError, struct.error, ValueError, IndexError,
-                        KeyError, UnicodeDecodeError, AttributeError, TypeError)
-"""What pyelftools raises on malformed input (it has no single root error)."""
+                        KeyError, UnicodeDecodeError, AttributeError, TypeError, zlib.error, AssertionError,
+                        OverflowError, RecursionError, EOFError, ElfBudgetExceeded)
+"""What reading a malformed or hostile ELF raises: pyelftools has no single root error, checks formats with
+``assert``, lets ``zlib.error``, ``struct.error`` and lookup errors through, and recurses on some structures;
+:class:`ElfBudgetExceeded` is ours."""
 _DATE: Final = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-3]\d \d{4}\b")
 _TIME: Final = re.compile(r"\b[0-2]\d:[0-5]\d:[0-5]\d\b")
+_ZDEBUG_HEADER: Final = 12  # b"ZLIB" + the big-endian 64-bit uncompressed size
+_INFLATE_CHUNK: Final = 1 << 20
+
+
+@dataclass(slots=True)
+class DecompressionBudget:
+    """Decompressed bytes one side may still produce (one file, or every member of one archive)."""
+
+    remaining: int = ELF_MAX_DECOMPRESSED_BYTES
+
+    def charge(self, size: int, name: str) -> None:
+        """Spend ``size`` bytes on section ``name``, or raise :class:`ElfBudgetExceeded`."""
+        if size > ELF_MAX_SECTION_BYTES:
+            raise ElfBudgetExceeded(
+                f"section {name} decompresses to {size} bytes, over the budget of {ELF_MAX_SECTION_BYTES >> 20} MiB"
+            )
+        if size > self.remaining:
+            raise ElfBudgetExceeded(
+                f"compressed sections decompress to more than {ELF_MAX_DECOMPRESSED_BYTES >> 20} MiB in all"
+            )
+        self.remaining -= size
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +86,56 @@ def _is_debug(name: str) -> bool:
     )
 
 
-def summarize(data: bytes, *, want_dwarf: bool) -> ElfSummary:
+def _inflated_size(compressed: bytes, limit: int) -> int:
+    """How many bytes a zlib stream inflates to, counting at most ``limit + 1`` (never holding more than a chunk)."""
+    inflater = zlib.decompressobj()
+    produced = 0
+    pending = compressed
+    while pending and produced <= limit:
+        produced += len(inflater.decompress(pending, _INFLATE_CHUNK))
+        pending = inflater.unconsumed_tail
+    return produced
+
+
+def _section_content(section: Section, budget: DecompressionBudget, read_allowance: list[int]) -> bytes:
+    """A section's bytes (decompressed for SHF_COMPRESSED), after checking what they cost against the budgets."""
+    name = section.name
+    if section.compressed:
+        # ch_size, read from the compression header, bounds what pyelftools inflates (its max_length).
+        budget.charge(section.data_size, name)
+        return section.data()
+    size = min(section["sh_size"], max(section.elffile.stream_len - section["sh_offset"], 0))
+    read_allowance[0] -= size
+    if read_allowance[0] < 0:
+        raise ElfBudgetExceeded("section headers cover the file more than twice over (overlapping sections)")
+    content = section.data()
+    if name.startswith(".zdebug") and content[:4] == b"ZLIB" and len(content) > _ZDEBUG_HEADER:
+        # pyelftools inflates .zdebug_* whole when it reads DWARF, trusting nothing: measure first.
+        budget.charge(_inflated_size(content[_ZDEBUG_HEADER:], ELF_MAX_SECTION_BYTES), name)
+    return content
+
+
+def summarize(data: bytes, *, want_dwarf: bool, budget: DecompressionBudget | None = None) -> ElfSummary:
     """Section digests, build-id and DW_AT_comp_dir values of one ELF file.
 
-    Raises the pyelftools error types in ``ELF_PARSE_ERRORS`` for malformed input.
+    ``budget`` is shared by the members of one archive; a file alone gets a fresh one. Raises the error
+    types in ``ELF_PARSE_ERRORS`` for malformed input, :class:`ElfBudgetExceeded` among them.
     """
+    if len(data) > ELF_MAX_FILE_BYTES:
+        raise ElfBudgetExceeded(f"{len(data)} bytes, over the budget of {ELF_MAX_FILE_BYTES >> 20} MiB for ELF parsing")
+    budget = budget if budget is not None else DecompressionBudget()
     elf = ELFFile(io.BytesIO(data))
+    count = elf.num_sections()
+    if count > ELF_MAX_SECTIONS:
+        raise ElfBudgetExceeded(f"{count} sections, over the budget of {ELF_MAX_SECTIONS}")
+    read_allowance = [2 * len(data)]
     sections: dict[str, tuple[str, int, bytes]] = {}
     build_id = None
-    budget = MAX_STRING_BYTES
+    keep_budget = MAX_STRING_BYTES
     for section in elf.iter_sections():
-        content = b"" if section["sh_type"] == "SHT_NOBITS" else section.data()
-        keep = content if len(content) <= budget else b""
-        budget -= len(keep)
+        content = b"" if section["sh_type"] == "SHT_NOBITS" else _section_content(section, budget, read_allowance)
+        keep = content if len(content) <= keep_budget else b""
+        keep_budget -= len(keep)
         name = section.name
         if name in sections:  # e.g. several .group sections in an object file
             name = f"{name}#{len(sections)}"
@@ -91,6 +160,15 @@ def summarize(data: bytes, *, want_dwarf: bool) -> ElfSummary:
     return ElfSummary(sections, build_id, frozenset(comp_dirs), len(data))
 
 
+def unparseable(error: BaseException) -> str:
+    """One line naming why an ELF file could not be read."""
+    detail = " ".join(str(error).split())[:200] or "no detail"
+    kind = type(error).__name__
+    if kind == "error":  # zlib.error, struct.error: the module says what failed
+        kind = f"{type(error).__module__}.{kind}"
+    return f"{kind}: {detail}"
+
+
 def _strings(blob: bytes) -> set[str]:
     return {piece.decode("latin-1") for piece in blob.split(b"\0") if 4 <= len(piece) <= 4096}
 
@@ -103,13 +181,14 @@ class ElfComparator(Comparator):
     def recognizes(self, pair: FilePair) -> bool:
         return pair.kind_a in ELF_KINDS and pair.kind_b in ELF_KINDS
 
-    def compare(self, pair: FilePair) -> FileComparison | None:
-        try:
-            left = summarize(pair.data_a, want_dwarf=True)
-            right = summarize(pair.data_b, want_dwarf=True)
-        except ELF_PARSE_ERRORS:
-            return None
-        return compare_summaries(left, right)
+    def compare(self, pair: FilePair) -> FileComparison | Declined | None:
+        summaries = []
+        for side, data in (("A", pair.data_a), ("B", pair.data_b)):
+            try:
+                summaries.append(summarize(data, want_dwarf=True))
+            except ELF_PARSE_ERRORS as error:
+                return Declined(f"unparseable ELF in {side}: {unparseable(error)}")
+        return compare_summaries(summaries[0], summaries[1])
 
 
 def compare_summaries(left: ElfSummary, right: ElfSummary, *, comparator: str = "elf") -> FileComparison:

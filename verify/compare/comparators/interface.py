@@ -3,7 +3,8 @@
 Comparators run only on pairs whose sha256 differ; they receive both files' bytes and the kinds the
 manifest detected. They return data (:class:`~verify.compare.model.FileComparison`), never print, and
 raise nothing for malformed input: a file a comparator cannot parse is explained by the next one down
-the registry (the byte comparator always recognises), with the reason in the details.
+the registry (the byte comparator always recognises), with the reason in the details. A comparator that
+can say why it could not read the files returns :class:`Declined` with that reason.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ class FilePair:
         return self.path.rsplit("/", 1)[-1]
 
 
+@dataclass(frozen=True, slots=True)
+class Declined:
+    """A comparator recognised the kinds but could not read the bytes, and says why (one line)."""
+
+    reason: str
+
+
 class Comparator(ABC):
     """One file format's comparator."""
 
@@ -43,8 +51,8 @@ class Comparator(ABC):
         """True when this comparator understands both files of ``pair``."""
 
     @abstractmethod
-    def compare(self, pair: FilePair) -> FileComparison | None:
-        """Explain how the two files differ; None when the files turn out not to be of this format."""
+    def compare(self, pair: FilePair) -> FileComparison | Declined | None:
+        """Explain how the two files differ; :class:`Declined` or None when they turn out not to be of this format."""
 
 
 def capped(lines: list[str], limit: int = MAX_DETAIL_LINES) -> tuple[tuple[str, ...], bool]:

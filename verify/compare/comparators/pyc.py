@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from verify.compare.comparators.interface import Comparator, FilePair, capped
+from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths
 from verify.manifest import PYC
@@ -27,11 +27,12 @@ class PycComparator(Comparator):
     def recognizes(self, pair: FilePair) -> bool:
         return pair.kind_a == PYC and pair.kind_b == PYC
 
-    def compare(self, pair: FilePair) -> FileComparison | None:
+    def compare(self, pair: FilePair) -> FileComparison | Declined | None:
         try:
             result = compare_pyc(pair.data_a, pair.data_b)
-        except PycError:
-            return None  # unreadable code: the byte comparator says where the bytes differ
+        except PycError as error:
+            # Unreadable code: the byte comparator says where the bytes differ, this says why.
+            return Declined(f"unreadable .pyc: {error.message}")
         code_lines: list[str] = []
         filenames_a: list[str] = []
         filenames_b: list[str] = []

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Final
 
 from verify.compare.comparators.interface import Comparator, FilePair, capped
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths
+from verify.linediff import BoundedMatcher, unified_diff
 from verify.manifest import ELF_KINDS, TEXT_KINDS
 
 MAX_DIFF_INPUT_LINES: Final = 20_000
-"""Longer texts are diffed by their first lines only: difflib is quadratic in the worst case."""
+"""Longer texts are diffed by their first lines only (and :mod:`verify.linediff` bounds the work of the rest)."""
 MAX_COUNTED_BYTES: Final = 1 << 20
 _CHUNK: Final = 1 << 16
 _PRINTABLE: Final = re.compile(rb"[\x20-\x7e]{6,}")
@@ -30,10 +30,10 @@ def first_difference(a: bytes, b: bytes) -> int:
 
 
 def changed_lines(a: list[str], b: list[str]) -> tuple[list[str], list[str]]:
-    """The lines removed from ``a`` and added in ``b`` (by difflib's opcodes)."""
+    """The lines removed from ``a`` and added in ``b`` (by the opcodes of a bounded diff)."""
     removed: list[str] = []
     added: list[str] = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    matcher = BoundedMatcher(a, b)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal":
             removed.extend(a[i1:i2])
@@ -47,7 +47,7 @@ def text_difference(pair: FilePair, comparator: str, what: str) -> FileCompariso
     lines_b = pair.data_b.decode("utf-8", "replace").splitlines()
     cut = len(lines_a) > MAX_DIFF_INPUT_LINES or len(lines_b) > MAX_DIFF_INPUT_LINES
     lines_a, lines_b = lines_a[:MAX_DIFF_INPUT_LINES], lines_b[:MAX_DIFF_INPUT_LINES]
-    diff = list(difflib.unified_diff(lines_a, lines_b, "A/" + pair.path, "B/" + pair.path, n=1, lineterm=""))
+    diff = list(unified_diff(lines_a, lines_b, "A/" + pair.path, "B/" + pair.path, context=1))
     removed, added = changed_lines(lines_a, lines_b)
     build_paths = guess_build_paths(removed, added)
     details, truncated = capped(diff)

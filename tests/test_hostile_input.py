@@ -1,0 +1,289 @@
+"""Hostile input that used to escape as a traceback: each now ends in a verdict or a one-line error."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from verify.attest.errors import AttestationRejected
+from verify.attest.verification import TrustedIdentities, verify_attestation_file
+from verify.compare.comparators import FilePair, explain
+from verify.manifest import MANIFEST_FORMAT, ManifestError, read_manifest
+from verify.models import CheckStatus
+from verify.pyc.values import short_repr
+from verify.recipes import SigstorePolicy
+from verify.signatures.sigstore import verify_sigstore
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBZ = Path("/usr/lib/x86_64-linux-gnu/libz.so.1").resolve()
+THOMAS = SigstorePolicy(identity="thomas@python.org", issuer="https://accounts.google.com", since=None)
+
+
+@pytest.fixture(scope="module")
+def real_bundle(cpython_fixtures: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((cpython_fixtures / "Python-3.13.5.tar.xz.sigstore").read_bytes())
+    return document
+
+
+def _with_integrated_time(bundle: dict[str, Any], value: str) -> dict[str, Any]:
+    changed = copy.deepcopy(bundle)
+    changed["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = value
+    return changed
+
+
+def _with_corrupt_san(bundle: dict[str, Any]) -> dict[str, Any]:
+    # Two bytes inside the SubjectAlternativeName extension's value become zeros: the DER still frames,
+    # but the SAN holds extra data, which cryptography reports (ValueError) only when the SAN is read.
+    changed = copy.deepcopy(bundle)
+    material = changed["verificationMaterial"]["certificate"]
+    der = base64.b64decode(material["rawBytes"])
+    san = der.find(bytes.fromhex("0603551d11"))
+    assert san > 0
+    material["rawBytes"] = base64.b64encode(der[: san + 11] + b"\0\0" + der[san + 13 :]).decode()
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda b: _with_integrated_time(b, str(10**12)), "year 33658 is out of range"),
+        (lambda b: _with_integrated_time(b, str(2**63 - 1)), "the bundle is malformed"),
+        (_with_corrupt_san, "ASN.1 parsing error"),
+    ],
+    ids=["integrated-time-far-future", "integrated-time-int64-max", "corrupt-san"],
+)
+def test_hostile_sigstore_bundle_is_a_failed_check_with_one_line(
+    cpython_fixtures: Path, real_bundle: dict[str, Any], mutate: Any, reason: str
+) -> None:
+    evidence = verify_sigstore(cpython_fixtures / "Python-3.13.5.tar.xz", json.dumps(mutate(real_bundle)).encode(),
+                               THOMAS)
+    assert evidence.status is CheckStatus.FAILED
+    assert reason in evidence.detail and "\n" not in evidence.detail
+
+
+def test_oversized_sigstore_bundle_is_refused_unparsed(cpython_fixtures: Path) -> None:
+    evidence = verify_sigstore(cpython_fixtures / "Python-3.13.5.tar.xz", b"{" + b" " * (2 << 20) + b"}", THOMAS)
+    assert evidence.status is CheckStatus.FAILED and "over 1024 KiB" in evidence.detail
+
+
+@pytest.mark.parametrize("value", [str(10**12), str(2**63 - 1)])
+def test_trusted_identities_refuse_out_of_range_integrated_time(
+    tmp_path: Path, real_bundle: dict[str, Any], value: str
+) -> None:
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(_with_integrated_time(real_bundle, value)))
+    trust = TrustedIdentities((("thomas@python.org", "https://accounts.google.com"),))
+    with pytest.raises(AttestationRejected, match="malformed bundle"):
+        verify_attestation_file(path, trust)
+
+
+def test_trusted_identities_refuse_a_corrupt_san(tmp_path: Path, real_bundle: dict[str, Any]) -> None:
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(_with_corrupt_san(real_bundle)))
+    trust = TrustedIdentities((("thomas@python.org", "https://accounts.google.com"),))
+    with pytest.raises(AttestationRejected, match="Sigstore verification failed"):
+        verify_attestation_file(path, trust)
+
+
+@pytest.mark.parametrize("kind", [["text"], {"a": 1}, 7, None, "x" * 10_000])
+def test_manifest_entry_kind_of_the_wrong_type_is_one_line(tmp_path: Path, kind: object) -> None:
+    entry = {"path": "a", "kind": kind, "mode": "0644", "sha256": "0" * 64, "size": 1}
+    path = tmp_path / "m.json"
+    path.write_text(f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{json.dumps(entry)}\n]}}\n')
+    with pytest.raises(ManifestError, match="unknown kind") as caught:
+        read_manifest(path)
+    assert len(caught.value.message) < 300
+
+
+def test_manifest_inputs_nested_too_deep_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(f'{{"format":"{MANIFEST_FORMAT}","inputs":{{"x":{"[" * 200}{"]" * 200}}},"entries":[\n]}}\n')
+    with pytest.raises(ManifestError, match="nested deeper"):
+        read_manifest(path)
+
+
+def test_compare_html_with_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for side, content in ((a, b"one\n"), (b, b"two\n")):
+        side.mkdir()
+        (side / "plain.txt").write_bytes(b"same\n")
+        with open(bytes(side) + b"/name-\xff.txt", "wb") as stream:  # pathlib takes no bytes names
+            stream.write(content)
+    html = tmp_path / "report.html"
+    # Bytes, not text: the terminal report prints the name's bytes as they are, like ls.
+    completed = subprocess.run([sys.executable, "-m", "verify", "compare", str(a), str(b), "--html", str(html)],
+                               cwd=ROOT, capture_output=True, timeout=120, check=False)
+    assert completed.returncode == 1, completed.stderr
+    assert b"Traceback" not in completed.stderr
+    page = html.read_text(encoding="utf-8")
+    assert "name-\\xff.txt" in page
+
+
+def test_short_repr_names_an_int_too_large_for_repr() -> None:
+    assert short_repr(1 << 20_000) == "<int of 20001 bits>"
+    assert short_repr(-(1 << 1999)) == repr(-(1 << 1999))[:77] + "..."
+
+
+def _libz_with_section(tmp_path: Path, content: bytes) -> bytes:
+    blob = tmp_path / "section.bin"
+    blob.write_bytes(content)
+    out = tmp_path / "libz.so"
+    subprocess.run(["objcopy", "--add-section", f".debug_bad={blob}", "--set-section-flags", ".debug_bad=readonly",
+                    str(LIBZ), str(out)], check=True, capture_output=True)
+    data = bytearray(out.read_bytes())
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, _ = struct.unpack_from("<HHH", data, 0x3A)
+    last = shoff + (shnum - 1) * shentsize  # objcopy puts the added section last but the string table
+    for header in (last, last - shentsize):
+        flags, = struct.unpack_from("<Q", data, header + 8)
+        size, = struct.unpack_from("<Q", data, header + 32)
+        if size == len(content):
+            struct.pack_into("<Q", data, header + 8, flags | 0x800)  # SHF_COMPRESSED
+            return bytes(data)
+    raise AssertionError("added section not found")
+
+
+def test_elf_with_a_corrupt_compressed_section_is_unparseable_not_a_crash(tmp_path: Path) -> None:
+    corrupt = _libz_with_section(tmp_path, struct.pack("<IIQQ", 1, 0, 4096, 1) + b"not zlib at all" * 10)
+    verdict = explain(FilePair("libz.so", "elf-shared-object", "elf-shared-object", LIBZ.read_bytes(), corrupt))
+    assert verdict.comparator == "binary"
+    assert verdict.explanation.startswith("unparseable ELF in B: zlib.error")
+    assert verdict.details[0].startswith("not readable as elf (unparseable ELF in B")
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d[:64] + b"\xff" * 8 + d[72:],  # e_shoff far past the end
+        lambda d: d[:0x3C] + b"\xff\xff" + d[0x3E:],  # e_shnum 65535
+        lambda d: d[:0x3E] + b"\xfe\xff" + d[0x40:],  # e_shstrndx out of range
+        lambda d: d[: len(d) // 2],  # truncated
+    ],
+    ids=["shoff", "shnum", "shstrndx", "truncated"],
+)
+def test_elf_header_corruption_is_unparseable_not_a_crash(mutate: Any) -> None:
+    real = LIBZ.read_bytes()
+    verdict = explain(FilePair("libz.so", "elf-shared-object", "elf-shared-object", real, mutate(real)))
+    assert verdict.comparator in ("binary", "elf")
+    if verdict.comparator == "binary":
+        assert verdict.explanation.startswith("unparseable ELF in B")
+
+
+# -- smaller problems: templates, versions ----------------------------------------------------------------
+
+RECIPE = """schema = 1
+series = "3.13"
+[source]
+filenames = [{filename}]
+urls = [{url}]
+[signatures]
+publishes = ["sigstore"]
+[signatures.sigstore]
+identity = "thomas@python.org"
+issuer = "https://accounts.google.com"
+"""
+
+
+@pytest.mark.parametrize(
+    ("filename", "url", "message"),
+    [
+        ('"Python-{version}.tgz"', '"https://x.org/{version.__class__}/{filename}"', "unknown placeholder"),
+        ('"Python-{version}.tgz"', '"https://x.org/{version[0]}/{filename}"', "unknown placeholder"),
+        ('"Python-{version:>300000000}.tgz"', '"https://x.org/{filename}"', "no format spec or conversion"),
+        ('"Python-{version!r}.tgz"', '"https://x.org/{filename}"', "no format spec or conversion"),
+        ('"Python-{version}.tgz"', '"https://x.org/{filename"', "not a valid template"),
+        ('"Python-{}.tgz"', '"https://x.org/{filename}"', "unknown placeholder"),
+        ('"../Python-{version}.tgz"', '"https://x.org/{filename}"', "must be a plain file name"),
+    ],
+)
+def test_recipe_templates_take_only_bare_known_placeholders(
+    tmp_path: Path, filename: str, url: str, message: str
+) -> None:
+    from verify.errors import RecipeError
+    from verify.recipes import parse_recipe
+
+    text = RECIPE.format(filename=filename, url=url).encode()
+    with pytest.raises(RecipeError, match=message):
+        parse_recipe(text, tmp_path / "cpython-3.13.toml")
+
+
+def test_recipe_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
+    from verify.errors import RecipeError
+    from verify.recipes import parse_recipe
+
+    with pytest.raises(RecipeError, match="nested too deeply"):
+        parse_recipe(b"x = " + b"[" * 50_000 + b"]" * 50_000, tmp_path / "cpython-3.13.toml")
+
+
+@pytest.mark.parametrize("text", ["3.\u0661\u0663.5", "3.13.\u0665", "\uff13.13.5", "3.13.5rc\u0661", "3.13.5\n\n1"])
+def test_version_digits_are_ascii_only(text: str) -> None:
+    from verify.errors import VersionError
+    from verify.releases import Version
+
+    with pytest.raises(VersionError):
+        Version.parse(text)
+    assert str(Version.parse(" 3.13.5\n")) == "3.13.5"
+
+
+def test_source_with_arabic_indic_digits_exits_2_with_one_line() -> None:
+    completed = subprocess.run([sys.executable, "-m", "verify", "source", "3.\u0661\u0663.5", "--offline",
+                                "--from", str(ROOT)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                               check=False)
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1 and "not a CPython release version" in completed.stderr
+
+
+# -- smaller problems: the command line ---------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "verify", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_plan_with_an_unknown_runner_is_a_usage_error() -> None:
+    completed = _cli("plan", "--version", "3.13.5", "--runner", "no-such")
+    assert completed.returncode == 2 and completed.stdout == ""
+    assert completed.stderr == ("cpython-verify: error: Invalid value for '--runner': unknown runner 'no-such'; "
+                                "choose from bwrap, docker, podman (see 'cpython-verify plan --help')\n")
+    known = _cli("plan", "--version", "3.13.5", "--runner", "podman")
+    assert known.returncode == 0 and '"runner": "podman"' in known.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("plan", "--bogus"), "No such option '--bogus'"),
+        (("no-such-command",), "No such command 'no-such-command'"),
+        (("source",), "Missing argument 'VERSION'"),
+        (("compare", "no-such-tree", "x"), "Invalid value for 'A'"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: tuple[str, ...], message: str) -> None:
+    completed = _cli(*args)
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1, completed.stderr
+    assert completed.stderr.startswith("cpython-verify: error: ") and message in completed.stderr
+    assert "--help" in completed.stderr
+
+
+def test_plan_and_merge_refuse_a_fifo_and_deep_json(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "releases.json"
+    os.mkfifo(fifo)
+    completed = _cli("plan", "--releases", str(fifo))
+    assert completed.returncode == 2 and "not a regular file" in completed.stderr
+    deep = tmp_path / "plan.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    completed = _cli("plan", "--releases", str(deep))
+    assert completed.returncode == 2 and "nested deeper" in completed.stderr
+    assert completed.stderr.count("\n") == 1

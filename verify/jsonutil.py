@@ -1,0 +1,50 @@
+"""JSON from untrusted bytes, with a nesting budget.
+
+``json.loads`` recurses once per nesting level: 100,000 nested lists raise RecursionError from deep inside
+the decoder, and a document that stays just under the interpreter's limit still makes every recursive
+consumer after it (pydantic, a JSON writer, a report) fragile. :func:`loads_bounded` turns both into a
+:class:`JsonLimitError`, a ``ValueError``, so callers that already map ``ValueError`` ("not valid JSON") to
+their own one-line error need no other change.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from verify.limits import JSON_MAX_DEPTH
+
+
+class JsonLimitError(ValueError):
+    """The document is nested deeper than the budget allows."""
+
+
+def loads_bounded(raw: bytes | str, *, max_depth: int = JSON_MAX_DEPTH) -> Any:
+    """Parse ``raw`` as JSON and refuse nesting deeper than ``max_depth`` containers.
+
+    Raises ``ValueError`` for anything that is not JSON (including numbers past the interpreter's
+    integer-digit limit and undecodable bytes) and :class:`JsonLimitError` for too deep a document.
+    """
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise JsonLimitError(f"JSON nested deeper than {max_depth} levels") from None
+    check_depth(value, max_depth=max_depth)
+    return value
+
+
+def check_depth(value: Any, *, max_depth: int = JSON_MAX_DEPTH) -> None:
+    """Raise :class:`JsonLimitError` if ``value`` (parsed JSON) nests more than ``max_depth`` containers."""
+    # Iterative: the point is not to trust the interpreter's stack with hostile nesting.
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > max_depth:
+            raise JsonLimitError(f"JSON nested deeper than {max_depth} levels")
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))

@@ -1,0 +1,69 @@
+"""Resource budgets for every parser of untrusted bytes, in one place.
+
+Files reach cpython-verify from peer trees, audited images, mirrors and attestations: any of them can be
+hostile. Each parser below refuses input beyond its budget with a one-line error (or, for the comparators,
+falls back to comparing bytes), so a small file can never cost gigabytes of memory or minutes of CPU.
+``docs/limits.md`` has one table with every budget, what it bounds and why the value was chosen; a test keeps
+that table and this module in step. Budgets that predate this module stay beside their parsers and are listed
+in the same table.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- .pyc / marshal (verify/pyc/) -------------------------------------------------------------------------
+PYC_MAX_BYTES: Final = 32 << 20
+"""A ``.pyc`` file: the largest real ones (pydoc topics, mypy's checker) are under 1 MiB."""
+PYC_MAX_DEPTH: Final = 2000
+"""Nesting of marshalled objects: CPython's own MAX_MARSHAL_STACK_DEPTH on Linux."""
+PYC_MAX_OBJECTS: Final = 2_000_000
+"""Objects in one ``.pyc``: real files hold under 20,000; each costs ~100 bytes of reader memory."""
+PYC_MAX_LONG_DIGITS: Final = 1 << 16
+"""15-bit digits of one marshalled int (~296,000 decimal digits): compilers refuse decimal literals past
+4,300 digits, so only a giant hex literal comes near."""
+PYC_MAX_LISTING_WORK: Final = 2_000_000
+"""Instructions decoded plus diff work for the bytecode listings of one ``.pyc`` comparison; past it the
+remaining code objects are named as different without a listing."""
+
+# -- ELF (verify/compare/comparators/elf.py, archive.py) ---------------------------------------------------
+ELF_MAX_FILE_BYTES: Final = 512 << 20
+"""An ELF file parsed section by section: a debug build of ``python3.13`` is ~30 MiB."""
+ELF_MAX_SECTIONS: Final = 16_384
+"""Sections of one ELF file: CPython's objects have under 200; extended numbering allows 2**32."""
+ELF_MAX_SECTION_BYTES: Final = 64 << 20
+"""One section after decompression (SHF_COMPRESSED or ``.zdebug_*``): ``.debug_info`` of libpython is ~15 MiB."""
+ELF_MAX_DECOMPRESSED_BYTES: Final = 256 << 20
+"""All compressed sections of one ELF file (or of all members of one ``ar`` archive), decompressed."""
+
+# -- ar archives (verify/compare/comparators/archive.py) ---------------------------------------------------
+AR_MAX_MEMBERS: Final = 65_536
+"""Members of one static archive: ``libpython3.13.a`` has ~420."""
+AR_MAX_NAME_BYTES: Final = 1024
+"""One member name read from the GNU ``//`` long-name table (the search for its end stops here)."""
+
+# -- configuration text (verify/compare/comparators/config.py) ---------------------------------------------
+SYSCONFIGDATA_MAX_BYTES: Final = 256 << 10
+"""A ``_sysconfigdata*.py`` parsed with ``ast``: real ones are ~45-60 KiB; ``ast`` needs ~500 bytes of
+memory per source byte on hostile input."""
+CONFIG_TEXT_MAX_BYTES: Final = 4 << 20
+"""The installed ``Makefile`` or ``pyconfig.h`` read key by key: real ones are ~150 KiB and ~50 KiB."""
+
+# -- line diffs (verify/linediff.py: text, config and bytecode diffs) --------------------------------------
+DIFF_MAX_WORK: Final = 2_000_000
+"""Line visits of one bounded diff; past it, the rest is shown as replaced rather than aligned."""
+DIFF_MAX_EXACT_CELLS: Final = 10_000
+"""Largest region (lines A x lines B) handed to difflib's exact matcher, which is cubic in the worst case."""
+
+# -- JSON documents (verify/jsonutil.py) -------------------------------------------------------------------
+JSON_MAX_DEPTH: Final = 64
+"""Nesting of any JSON document read (bundles, DSSE, release metadata, manifests' inputs, plans): the
+formats read here nest under 10 levels."""
+SIGSTORE_MAX_BUNDLE_BYTES: Final = 1 << 20
+"""A Sigstore bundle: real ones are 5-10 KiB."""
+PLAN_MAX_BYTES: Final = 16 << 20
+"""A plan (``plan`` output) or a ``releases --json`` file read by ``plan`` and ``merge``: a few KiB each."""
+
+# -- recipes (verify/recipes.py) ---------------------------------------------------------------------------
+RECIPE_MAX_BYTES: Final = 256 << 10
+"""A recipe file: real ones are ~2 KiB."""
