@@ -53,6 +53,8 @@ class Fault:
     """Send this ``Content-Range`` instead of the true one (with a 206)."""
     no_length: bool = False
     """Send no Content-Length: the body ends when the connection closes (HTTP/1.0 style)."""
+    drip: float | None = None
+    """Send the body one byte every this many seconds (no read ever times out; only a deadline helps)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload[: fault.stall_after])
             self.wfile.flush()
             self.server.state.stop.wait()
+            self.close_connection = True
+            return
+        if fault.drip is not None:
+            stop = self.server.state.stop
+            for offset in range(len(payload)):
+                try:
+                    self.wfile.write(payload[offset : offset + 1])
+                    self.wfile.flush()
+                except OSError:
+                    break  # the client gave up, as it should
+                if stop.wait(fault.drip):
+                    break
             self.close_connection = True
             return
         if fault.short_by is not None:

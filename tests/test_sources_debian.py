@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -20,9 +22,11 @@ from verify.errors import FetchError
 from verify.releases import Version
 from verify.sources.cache import Cache
 from verify.sources.debian import (
+    ALLOW_EXPIRED_SETTING,
     MIRROR_SETTING,
     DebianArchive,
     DebianIndexError,
+    check_release_freshness,
     debian_name,
     debian_upstream_version,
     decompress_index,
@@ -206,15 +210,33 @@ def other_signer() -> Iterator[Signer]:
     yield from make_signer("Someone Else")
 
 
-def write_suite(root: Path, suite: str, sources: str, signer: Signer, *, codename: str | None = None) -> None:
-    """dists/<suite>/: Sources.xz and Sources.gz, and an InRelease listing their sha256, signed."""
+def release_time(offset: timedelta) -> str:
+    """A ``Date``/``Valid-Until`` value ``offset`` from now, as Debian writes it."""
+    return format_datetime(datetime.now(UTC) + offset, usegmt=True)
+
+
+def write_suite(
+    root: Path,
+    suite: str,
+    sources: str,
+    signer: Signer,
+    *,
+    codename: str | None = None,
+    dates: str | None = None,
+) -> None:
+    """dists/<suite>/: Sources.xz and Sources.gz, and an InRelease listing their sha256, signed.
+
+    ``dates`` are the InRelease's date fields (default: ``Date`` now, and no ``Valid-Until``).
+    """
     source_dir = root / "dists" / suite / "main" / "source"
     source_dir.mkdir(parents=True, exist_ok=True)
     xz, gz = lzma.compress(sources.encode()), gzip.compress(sources.encode())
     (source_dir / "Sources.xz").write_bytes(xz)
     (source_dir / "Sources.gz").write_bytes(gz)
+    if dates is None:
+        dates = f"Date: {release_time(timedelta())}\n"
     release = (
-        f"Origin: Test\nSuite: {suite}\nCodename: {codename or suite}\nComponents: main\nSHA256:\n"
+        f"Origin: Test\nSuite: {suite}\nCodename: {codename or suite}\n{dates}Components: main\nSHA256:\n"
         f" {hashlib.sha256(xz).hexdigest()} {len(xz)} main/source/Sources.xz\n"
         f" {hashlib.sha256(gz).hexdigest()} {len(gz)} main/source/Sources.gz\n"
     )
@@ -241,13 +263,15 @@ def server(mirror_root: Path) -> Iterator[FaultyServer]:
         yield running
 
 
-def archive(server: FaultyServer, tmp_path: Path, keyring: Path | None, **kwargs: object) -> DebianArchive:
+def archive(
+    server: FaultyServer, tmp_path: Path, keyring: Path | None, *, cache: Cache | None = None, **kwargs: object
+) -> DebianArchive:
     client = HttpClient.quiet(HttpSettings(attempts=2, backoff=0.01, read_timeout=5))
     return DebianArchive(
         "python3.13",
         mirror=server.url,
         client=client,
-        cache=Cache(tmp_path / "cache"),
+        cache=cache or Cache(tmp_path / "cache"),
         keyring=keyring,
         **kwargs,  # type: ignore[arg-type]
     )
@@ -275,7 +299,10 @@ def test_digest_claim_is_labelled_and_authenticated(server: FaultyServer, tmp_pa
 
 
 def test_second_fetch_uses_the_cache(server: FaultyServer, tmp_path: Path, signer: Signer) -> None:
-    archive(server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
+    cache = Cache(tmp_path / "cache")
+    fetched = archive(server, tmp_path, signer.keyring, cache=cache).fetch(V3135, TARBALL)
+    assert fetched is not None
+    cache.admit(fetched)  # as a verified source verdict does: an unverified download is not kept
     archive(server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
     assert len(server.requests_for(f"/{POOL}/python3.13_3.13.5.orig.tar.xz")) == 1
     assert len(server.requests_for("/dists/trixie/main/source/Sources.xz")) == 1, "index cached by its signed digest"
@@ -301,6 +328,8 @@ def test_tampered_index_is_refused(tmp_path: Path, cpython_fixtures: Path, signe
         server.add("/dists/trixie/main/source/Sources.xz", lzma.compress(forged.encode()))
         with pytest.raises(DebianIndexError, match=r"is not \w+ as the signed InRelease states"):
             archive(server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
+    kept = [path for path in (tmp_path / "cache").rglob("*") if path.is_file()]
+    assert kept == [], "the forged index is neither cached nor left in the quarantine"
 
 
 def test_inrelease_of_another_suite_is_refused(tmp_path: Path, signer: Signer, cpython_fixtures: Path) -> None:
@@ -312,6 +341,98 @@ def test_inrelease_of_another_suite_is_refused(tmp_path: Path, signer: Signer, c
         assert len(archive(server, tmp_path, signer.keyring, suites=("trixie",)).digest_claims(V3135, TARBALL)) == 1
         with pytest.raises(DebianIndexError, match="is for suite trixie/bookworm, not sid"):
             archive(server, tmp_path, signer.keyring, suites=("sid",)).fetch(V3135, TARBALL)
+
+
+# --- InRelease freshness: a replayed old index, a forged future one --------------------------------
+
+
+def _mirror_with_dates(tmp_path: Path, signer: Signer, cpython_fixtures: Path, dates: str) -> Path:
+    """A mirror whose trixie InRelease, really signed, carries ``dates``; the real files in pool/."""
+    root = tmp_path / "mirror"
+    pool = root / POOL
+    pool.mkdir(parents=True)
+    (pool / "python3.13_3.13.5.orig.tar.xz").symlink_to(cpython_fixtures / TARBALL)
+    write_suite(root, "trixie", (DATA / "trixie-python3.13.Sources").read_text(), signer, dates=dates)
+    return root
+
+
+EXPIRED = f"Date: {release_time(timedelta(days=-10))}\nValid-Until: {release_time(timedelta(days=-3))}\n"
+
+
+@pytest.mark.parametrize(
+    ("dates", "error"),
+    [
+        (f"Date: {release_time(timedelta(days=1))}\n", r"InRelease: dated \d{4}-.* in the future \(now "),
+        (EXPIRED, rf"InRelease: expired on \d{{4}}-.* \(Valid-Until\); .* set {ALLOW_EXPIRED_SETTING}=1$"),
+        ("", "InRelease: states no Date; cannot tell whether it is current"),
+        ("Date: last Tuesday\n", "InRelease: malformed Date 'last Tuesday'"),
+        (f"Date: {release_time(timedelta())}\nValid-Until: soon\n", "InRelease: malformed Valid-Until 'soon'"),
+    ],
+    ids=["future", "expired", "no-date", "bad-date", "bad-valid-until"],
+)
+def test_stale_or_future_inrelease_is_refused(
+    tmp_path: Path, signer: Signer, cpython_fixtures: Path, dates: str, error: str
+) -> None:
+    with FaultyServer(_mirror_with_dates(tmp_path, signer, cpython_fixtures, dates)) as server:
+        debian = archive(server, tmp_path, signer.keyring, suites=("trixie",))
+        with pytest.raises(DebianIndexError, match=error) as raised:
+            debian.fetch(V3135, TARBALL)
+        assert "\n" not in raised.value.message
+        assert not server.requests_for("/dists/trixie/main/source/Sources.xz"), "the index is not even fetched"
+        assert archive(server, tmp_path, signer.keyring, suites=("trixie",)).digest_claims(V3135, TARBALL) == []
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        f"Date: {release_time(timedelta(minutes=5))}\n",  # within the clock-skew allowance
+        f"Date: {release_time(timedelta(days=-2))}\nValid-Until: {release_time(timedelta(days=5))}\n",
+    ],
+    ids=["small-skew", "still-valid"],
+)
+def test_current_inrelease_is_accepted(tmp_path: Path, signer: Signer, cpython_fixtures: Path, dates: str) -> None:
+    with FaultyServer(_mirror_with_dates(tmp_path, signer, cpython_fixtures, dates)) as server:
+        debian = archive(server, tmp_path, signer.keyring, suites=("trixie",))
+        fetched = debian.fetch(V3135, TARBALL)
+        assert fetched is not None and fetched.sha256 == TARBALL_SHA256
+        assert debian.notes == []
+
+
+def test_expired_snapshot_is_accepted_when_allowed_and_noted(
+    tmp_path: Path, signer: Signer, cpython_fixtures: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FaultyServer(_mirror_with_dates(tmp_path, signer, cpython_fixtures, EXPIRED)) as server:
+        monkeypatch.setenv(ALLOW_EXPIRED_SETTING, "1")
+        debian = DebianArchive.from_settings(
+            "python3.13",
+            mirror=server.url,
+            client=HttpClient.quiet(HttpSettings(attempts=1)),
+            cache=Cache(tmp_path / "cache"),
+            suites=("trixie",),
+            keyring=signer.keyring,
+        )
+        (claim,) = debian.digest_claims(V3135, TARBALL)
+        assert claim.sha256 == TARBALL_SHA256
+        (note,) = debian.notes
+        assert "InRelease: expired on" in note and f"accepted because {ALLOW_EXPIRED_SETTING} is set" in note
+        monkeypatch.setenv(ALLOW_EXPIRED_SETTING, "yes please")
+        with pytest.raises(FetchError, match=f"{ALLOW_EXPIRED_SETTING}='yes please': expected 1 or 0"):
+            DebianArchive.from_settings(
+                "python3.13", mirror=server.url, client=HttpClient.quiet(), cache=Cache(tmp_path)
+            )
+
+
+def test_freshness_rules() -> None:
+    now = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)
+    release = parse_release(
+        "Suite: trixie\nDate: Tue, 01 Jul 2025 12:09:00 UTC\nValid-Until: Tue, 01 Jul 2025 11:00:00 UTC\n"
+    )
+    assert release.date == datetime(2025, 7, 1, 12, 9, tzinfo=UTC)
+    with pytest.raises(DebianIndexError, match="expired on 2025-07-01 11:00:00 UTC"):
+        check_release_freshness(release, now)
+    assert check_release_freshness(release, now, allow_expired=True) != []
+    with pytest.raises(DebianIndexError, match="in the future"):
+        check_release_freshness(release, now - timedelta(minutes=2), allow_expired=True)
 
 
 def test_without_keyring_claims_say_unauthenticated_and_gz_is_used(

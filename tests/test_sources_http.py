@@ -16,7 +16,17 @@ from httpserver import Fault, FaultyServer
 
 from verify.errors import EXIT_ERROR, FetchError
 from verify.sources.cache import Cache
-from verify.sources.http import HttpClient, HttpSettings, check_redirect, parse_content_range
+from verify.sources.http import (
+    DEADLINE_BASE_SECONDS,
+    DEFAULT_MAX_BYTES,
+    MIN_THROUGHPUT_BYTES_PER_SECOND,
+    DeadlineExceeded,
+    HttpClient,
+    HttpSettings,
+    check_redirect,
+    download_deadline,
+    parse_content_range,
+)
 
 TARBALL = "Python-3.13.5.tar.xz"
 TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
@@ -56,21 +66,32 @@ def client(**overrides: object) -> HttpClient:
 
 
 def entries(cache: Cache) -> list[str]:
+    """Everything the cache keeps: its entries and any file in a quarantine."""
     objects = cache.root / "sha256"
-    return sorted(path.name for path in objects.iterdir()) if objects.is_dir() else []
+    kept = sorted(path.name for path in objects.iterdir()) if objects.is_dir() else []
+    return kept + quarantined(cache)
+
+
+def quarantined(cache: Cache) -> list[str]:
+    """The files (complete or partial) in any quarantine of the cache."""
+    return sorted(path.name for path in cache.quarantine_root.rglob("*") if path.is_file())
 
 
 def test_download_real_tarball(server: FaultyServer, cache: Cache) -> None:
     fetched = client().download(server.url + PATH, cache)
     assert fetched is not None
     assert (fetched.name, fetched.sha256, fetched.size) == (TARBALL, TARBALL_SHA256, TARBALL_SIZE)
+    assert quarantined(cache) == [TARBALL_SHA256], "downloaded into the quarantine, not yet the cache"
+    assert cache.lookup(TARBALL_SHA256) is None
+    fetched = cache.admit(fetched)
     assert fetched.path == cache.root / "sha256" / TARBALL_SHA256
+    assert cache.lookup(TARBALL_SHA256) == fetched.path
     assert hashlib.sha256(fetched.path.read_bytes()).hexdigest() == TARBALL_SHA256
     assert fetched.origin == server.url + PATH
     request = server.requests_for(PATH)[0]
     assert request.headers["User-Agent"].startswith("cpython-verify/")
     assert request.headers["Accept-Encoding"] == "identity"
-    assert not list((cache.root / "tmp").iterdir()), "no temporary file is left behind"
+    assert quarantined(cache) == [], "no temporary file is left behind"
 
 
 def test_404_is_none_and_not_retried(server: FaultyServer, cache: Cache) -> None:
@@ -182,6 +203,50 @@ def test_stall_mid_body_times_out(server: FaultyServer, cache: Cache) -> None:
     assert entries(cache) == []
 
 
+def test_drip_feed_fails_at_the_download_deadline(server: FaultyServer, cache: Cache) -> None:
+    """One byte every 50 ms never trips the per-read timeout; the overall deadline stops it."""
+    server.always(PATH, Fault(drip=0.05))
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded) as raised:
+        client(read_timeout=2.0, attempts=3).download(server.url + PATH, cache, deadline=1.0)
+    elapsed = time.monotonic() - start
+    assert 1.0 <= elapsed < 1.5, elapsed
+    message = raised.value.message
+    assert "\n" not in message
+    assert message.startswith(f"{server.url}{PATH}: not complete after the download deadline of 1.0 s (")
+    assert entries(cache) == []
+    assert len(server.requests_for(PATH)) == 1, "a missed deadline is not retried"
+
+
+def test_stall_near_the_deadline_does_not_outlast_it(server: FaultyServer, cache: Cache) -> None:
+    # A read timeout far longer than the deadline: the socket's timeout is cut to what is left.
+    server.always(PATH, Fault(stall_after=1000))
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match=r"deadline of 0\.8 s \(1000 bytes received\)"):
+        client(read_timeout=30.0, attempts=2).download(server.url + PATH, cache, deadline=0.8)
+    assert time.monotonic() - start < 1.3
+
+
+def test_automatic_deadline_scales_with_the_announced_size(server: FaultyServer) -> None:
+    server.add("/small", b"x" * 40)
+    server.always("/small", Fault(drip=0.05))  # 2 s for the whole body
+    slow = client(deadline_base=0.3, min_throughput=100)  # 0.3 s + 40 bytes at 100 B/s = 0.7 s
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match=r"deadline of 0\.7 s"):
+        slow.get_bytes(server.url + "/small")
+    assert time.monotonic() - start < 1.2
+    patient = client(deadline_base=0.3, min_throughput=10)  # 0.3 s + 4 s: the drip finishes in 2 s
+    assert patient.get_bytes(server.url + "/small") == b"x" * 40
+
+
+def test_download_deadline_scales_with_the_size_cap() -> None:
+    settings = HttpSettings()
+    assert download_deadline(0, settings) == DEADLINE_BASE_SECONDS
+    cap = download_deadline(DEFAULT_MAX_BYTES, settings)
+    assert cap == DEADLINE_BASE_SECONDS + DEFAULT_MAX_BYTES / MIN_THROUGHPUT_BYTES_PER_SECOND
+    assert 3600 < cap < 2 * 3600, "the largest file still gets a bounded, generous time"
+
+
 def test_redirect_is_followed_and_origin_is_the_final_url(server: FaultyServer, cache: Cache) -> None:
     server.always("/moved", Fault(status=301, location="/hop"))
     server.always("/hop", Fault(status=302, location=ASC_PATH))
@@ -223,14 +288,14 @@ def test_redirect_to_file_url_is_refused_over_the_wire(server: FaultyServer, cac
 def test_announced_size_over_cap_fails_before_reading(server: FaultyServer, cache: Cache) -> None:
     with pytest.raises(FetchError, match="over the size cap of 1000000 bytes"):
         client(max_bytes=1_000_000).download(server.url + PATH, cache)
-    assert entries(cache) == [] and not list((cache.root / "tmp").iterdir())
+    assert entries(cache) == []
 
 
 def test_body_over_cap_without_content_length_is_cut(server: FaultyServer, cache: Cache) -> None:
     server.always(PATH, Fault(no_length=True))
     with pytest.raises(FetchError, match="body exceeds the size cap of 1000000 bytes"):
         client(max_bytes=1_000_000).download(server.url + PATH, cache)
-    assert entries(cache) == [] and not list((cache.root / "tmp").iterdir())
+    assert entries(cache) == []
 
 
 def test_body_without_content_length_is_read_to_the_end(server: FaultyServer, cache: Cache) -> None:
@@ -295,7 +360,7 @@ def test_killed_download_leaves_no_entry(server: FaultyServer, tmp_path: Path) -
         deadline = time.monotonic() + 20
         partial: list[Path] = []
         while time.monotonic() < deadline:
-            partial = list((cache_root / "tmp").glob("partial-*")) if (cache_root / "tmp").is_dir() else []
+            partial = list((cache_root / "quarantine").glob("run-*/partial-*"))
             if partial and partial[0].stat().st_size >= 2_000_000:
                 break
             time.sleep(0.05)
@@ -303,8 +368,9 @@ def test_killed_download_leaves_no_entry(server: FaultyServer, tmp_path: Path) -
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-    assert list((cache_root / "sha256").iterdir()) == []
-    assert Cache(cache_root).remove_stale_partials() == 1
+    assert not (cache_root / "sha256").exists() or list((cache_root / "sha256").iterdir()) == []
+    assert Cache(cache_root).remove_stale_partials(only_abandoned=True) == 1, "the killed run's quarantine"
+    assert list((cache_root / "quarantine").iterdir()) == []
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:

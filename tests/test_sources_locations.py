@@ -46,7 +46,8 @@ def test_local_directory_with_python_org_names(cpython_fixtures: Path, cache: Ca
     assert fetched is not None
     assert (fetched.name, fetched.sha256, fetched.size) == (TARBALL, TARBALL_SHA256, 22_856_016)
     assert fetched.origin == str(cpython_fixtures / TARBALL)
-    assert fetched.path == cache.root / "sha256" / TARBALL_SHA256, "the cached copy, not the user's file"
+    assert fetched.path.parent.parent == cache.quarantine_root, "a copy in the quarantine, not the user's file"
+    assert cache.admit(fetched).path == cache.root / "sha256" / TARBALL_SHA256
     sigstore = local.fetch(V3135, TARBALL + ".sigstore")
     assert sigstore is not None and sigstore.name == TARBALL + ".sigstore"
     assert local.fetch(V3135, "Python-3.13.5.tgz") is None
@@ -92,7 +93,8 @@ def test_local_errors_are_fetch_errors(tmp_path: Path, cache: Cache) -> None:
     (tmp_path / "big.tar.xz").write_bytes(b"x" * 5000)
     with pytest.raises(FetchError, match="size cap of 1000 bytes"):
         LocalDirectory(tmp_path, cache=cache, max_bytes=1000).fetch(V3135, "big.tar.xz")
-    assert not list((cache.root / "sha256").iterdir())
+    assert not (cache.root / "sha256").exists()
+    assert [path for path in cache.quarantine_root.rglob("*") if path.is_file()] == []
     with pytest.raises(ValueError, match="not a plain file name"):
         LocalDirectory(tmp_path, cache=cache).fetch(V3135, "../etc/passwd")
 
@@ -103,6 +105,7 @@ def test_local_errors_are_fetch_errors(tmp_path: Path, cache: Cache) -> None:
 def test_cache_lookup_rehashes_and_discards_corruption(cpython_fixtures: Path, cache: Cache) -> None:
     fetched = LocalDirectory(cpython_fixtures, cache=cache).fetch(V3135, TARBALL + ".asc")
     assert fetched is not None
+    fetched = cache.admit(fetched)
     assert cache.lookup(fetched.sha256) == fetched.path
     assert cache.lookup(fetched.sha256.upper()) == fetched.path
     fetched.path.write_bytes(b"bit rot")
@@ -117,8 +120,8 @@ def test_failed_store_leaves_nothing(cache: Cache) -> None:
     with pytest.raises(RuntimeError), cache.pending() as entry:
         entry.write(b"half a file")
         raise RuntimeError("killed")
-    assert list((cache.root / "sha256").iterdir()) == []
-    assert list((cache.root / "tmp").iterdir()) == []
+    assert not (cache.root / "sha256").exists()
+    assert [path for path in cache.quarantine_root.rglob("*") if path.is_file()] == []
 
 
 def test_cache_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

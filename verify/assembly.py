@@ -6,20 +6,24 @@ verified source obtains it the same way, with the same policy.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verify.errors import OperationalError, VerificationFailed
 from verify.fsutil import sha256_file
-from verify.models import DigestClaim, FetchedFile, SignatureEvidence, SourceVerdict
+from verify.models import CheckStatus, DigestClaim, FetchedFile, SignatureEvidence, SourceVerdict
 from verify.pipeline import PATCHLEVEL_MAX_BYTES, ClaimProvider, SourceChecks, SourceRequest, verify_source
 from verify.recipes import OpenPGPPolicy, Recipe, SigstorePolicy, load_recipe
 from verify.releases import Version
 from verify.signatures.policy import SignaturePolicy
+
+if TYPE_CHECKING:
+    from verify.sources.cache import Cache
 
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -75,8 +79,17 @@ def source_request(version: Version, options: SourceOptions) -> SourceRequest:
     )
 
 
-def source_checks(recipe: Recipe, options: SourceOptions) -> SourceChecks:
-    """The concrete locations, signature checkers and digest-claim providers for ``options``."""
+def source_checks(
+    recipe: Recipe,
+    options: SourceOptions,
+    cache: Cache | None = None,
+    verified_signatures: list[FetchedFile] | None = None,
+) -> SourceChecks:
+    """The concrete locations, signature checkers and digest-claim providers for ``options``.
+
+    Files are fetched into ``cache``'s quarantine (default: the cache of ``options``); each signature
+    file whose check verified is appended to ``verified_signatures``, for the caller to admit.
+    """
     # Imported here: the CLI imports this module for every source-using command, and the HTTP and
     # signature stacks are only needed once a verification actually runs.
     from verify.signatures.gpg import verify_openpgp
@@ -91,7 +104,8 @@ def source_checks(recipe: Recipe, options: SourceOptions) -> SourceChecks:
         raise OperationalError("--offline uses only --from directories; drop --mirror/--debian or --offline")
     if options.offline and not options.from_dirs:
         raise OperationalError("--offline needs at least one --from DIR")
-    cache = Cache.at(options.cache_dir)
+    cache = cache if cache is not None else Cache.at(options.cache_dir)
+    vouched = verified_signatures if verified_signatures is not None else []
     client = HttpClient(HttpSettings())
     locations = build_locations(
         recipe,
@@ -111,22 +125,24 @@ def source_checks(recipe: Recipe, options: SourceOptions) -> SourceChecks:
         providers.append(PythonOrgReleaseAPI(client=HttpClient(HttpSettings(attempts=2))))
 
     def check_openpgp(tarball: FetchedFile, signature: FetchedFile, policy: OpenPGPPolicy) -> SignatureEvidence:
-        return verify_openpgp(
+        evidence = verify_openpgp(
             tarball.path,
             signature.path.read_bytes(),
             policy,
             extra_key_dirs=options.key_dirs,
             signature_origin=signature.origin,
         )
+        return _noting_verified(evidence, signature, vouched)
 
     def check_sigstore(tarball: FetchedFile, bundle: FetchedFile, policy: SigstorePolicy) -> SignatureEvidence:
-        return verify_sigstore(
+        evidence = verify_sigstore(
             tarball.path,
             bundle.path.read_bytes(),
             policy,
             offline=not options.sigstore_online,
             bundle_origin=bundle.origin,
         )
+        return _noting_verified(evidence, bundle, vouched)
 
     return SourceChecks(
         locations=locations,
@@ -137,13 +153,36 @@ def source_checks(recipe: Recipe, options: SourceOptions) -> SourceChecks:
     )
 
 
+def _noting_verified(
+    evidence: SignatureEvidence, signature: FetchedFile, vouched: list[FetchedFile]
+) -> SignatureEvidence:
+    """``evidence``, after noting ``signature`` in ``vouched`` when it verified."""
+    if evidence.status is CheckStatus.VERIFIED:
+        vouched.append(signature)
+    return evidence
+
+
 def verify_release_source(version: Version, options: SourceOptions) -> SourceVerdict:
-    """Fetch and verify the source of ``version``: the ``source`` stage, fully assembled."""
+    """Fetch and verify the source of ``version``: the ``source`` stage, fully assembled.
+
+    Files are fetched into the cache's quarantine. Only a verified verdict admits its tarball and
+    the signature files that verified into the cache (the returned verdict names their cached
+    paths); anything else fetched is deleted when this returns or raises, Ctrl-C included.
+    """
     from verify import progress
+    from verify.sources.cache import Cache
 
     request = source_request(version, options)
-    with progress.phase(f"CPython {version} source: fetching, checking signatures and digests"):
-        return verify_source(request, source_checks(request.recipe, options))
+    cache = Cache.at(options.cache_dir)
+    verified_signatures: list[FetchedFile] = []
+    with cache.quarantine():
+        with progress.phase(f"CPython {version} source: fetching, checking signatures and digests"):
+            verdict = verify_source(request, source_checks(request.recipe, options, cache, verified_signatures))
+        if not verdict.verified:
+            return verdict
+        for signature in verified_signatures:
+            cache.admit(signature)
+        return dataclasses.replace(verdict, tarball=cache.admit(verdict.tarball))
 
 
 def require_verified(verdict: SourceVerdict) -> FetchedFile:

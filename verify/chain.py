@@ -197,6 +197,8 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
         raise OperationalError(f"the CPython {recipe.series} recipe has no profile {request.profile!r}; known: {known}")
     runner = get_runner(request.runner)
     runner.check_available()
+    # Every argument is judged before the first download or environment build.
+    check_out_dir(request.result_path)
     verdict = verify_release_source(request.version, request.source)
     tarball = require_verified(verdict)
     with progress.phase(f"environment {recipe.build.environment}: rootfs (built if not cached)"):
@@ -285,15 +287,21 @@ def _attest(request: CheckRequest, result: ResultDir) -> AttestationOutcome:
     return AttestationOutcome(signed, None, new_public_key)
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse ``--out`` when it exists and is neither an earlier result nor an empty directory."""
+    occupied = out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir()))
+    if occupied and not ResultDir.looks_like(out_dir):
+        raise OperationalError(f"--out {out_dir} exists and is not a cpython-verify result; not replacing it")
+
+
 def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> ResultDir:
     """Assemble the result directory: the baseline's files (hard links into the cache) and the record.
 
     Built beside ``out_dir`` and renamed into place; an existing directory is replaced only if it is
     an earlier result (has a record), never an unrelated directory.
     """
+    check_out_dir(out_dir)
     if out_dir.exists() and not ResultDir.looks_like(out_dir):
-        if not out_dir.is_dir() or any(out_dir.iterdir()):
-            raise OperationalError(f"--out {out_dir} exists and is not a cpython-verify result; not replacing it")
         out_dir.rmdir()
     staging = make_result_directory(out_dir.parent, f".{out_dir.name}.")
     try:

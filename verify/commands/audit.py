@@ -12,7 +12,7 @@ import click
 from verify import progress
 from verify.commands.options import source_options
 from verify.commands.output import Report, output_options
-from verify.errors import EXIT_FAILED, EXIT_OK
+from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError
 from verify.releases import Version
 
 
@@ -56,6 +56,10 @@ def audit(
 
     version = Version.parse(version_text)
     find_stdlib(prefix, version)  # fail before fetching anything if the prefix is wrong
+    if work_dir is not None and (work_dir / f"Python-{version}").exists():
+        raise OperationalError(
+            f"--work-dir {work_dir} already holds Python-{version}; remove it or choose another directory"
+        )
     manifest = read_manifest(against) if against is not None else None
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-") as scratch:
         base = work_dir or Path(scratch)

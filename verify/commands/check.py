@@ -80,6 +80,11 @@ def check(
     signer: OfflineKeySigner | SigstoreSigning | None = None
     if key_path is not None:
         signer = OfflineKeySigner.from_environment(key_path)
+        if key_path.exists():
+            from verify.attest.signing import load_private_key
+
+            # A key that cannot sign must be refused now, not after two builds.
+            load_private_key(key_path, signer.passphrase)
     elif sigstore:
         signer = SigstoreSigning(token=identity_token)
     check_request = CheckRequest(

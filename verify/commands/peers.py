@@ -54,7 +54,7 @@ def _download_attestation(url: str, into: Path) -> Path:
 @click.option("--ours", type=click.Path(file_okay=False, path_type=Path),
               help="Our rebuild result directory: the reference the peers are compared with.")
 @click.option("--profile", default="default", show_default=True, help="The build profile compared.")
-@click.option("--threshold", type=int, default=2, show_default=True,
+@click.option("--threshold", type=click.IntRange(min=1), default=2, show_default=True,
               help="k: independent rebuilders (ours included) that must produce the reference tree.")
 @trust_options
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
@@ -84,6 +84,8 @@ def peers(
     report = Report.current()
     version = str(Version.parse(version))
     trust = build_trust(keys, identities, issuers)
+    # --ours is judged before any peer attestation is downloaded.
+    reference = our_claim(ours) if ours is not None else None
     with tempfile.TemporaryDirectory(prefix="cpython-verify-peers-") as scratch:
         paths: list[Path] = []
         rejected: list[Rejected] = []
@@ -100,7 +102,6 @@ def peers(
         if not paths and not rejected:
             raise click.UsageError("give peer attestations with --attestation or --dir")
         claims, refused = load_claims(paths, trust)
-    reference = our_claim(ours) if ours is not None else None
     verdict = decide(claims, version=version, profile=profile, threshold=threshold, ours=reference,
                      rejected=[*rejected, *refused])
     if as_json:

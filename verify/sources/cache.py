@@ -1,9 +1,18 @@
 """A content-addressed store of downloaded and copied release files, keyed by sha256.
 
-Entries live at ``<root>/sha256/<hex>`` and are written only once their digest is known: bytes are
-streamed into a temporary file in ``<root>/tmp`` (same file system), hashed on the way, fsynced, then
-renamed into place with :func:`os.replace`. A download killed half-way therefore leaves at most a
-temporary file, never an entry under a digest.
+Nothing unverified is kept. Bytes are streamed into a temporary file in this run's quarantine
+directory (``<root>/quarantine/run-<host>-<pid>-<random>/``, same file system), hashed on the way,
+and renamed to ``<hex>`` there once complete. Only when the caller has verified them (the source
+verdict for tarballs and signatures, the signed ``InRelease`` for Debian indexes) does
+:meth:`Cache.admit` move them to ``<root>/sha256/<hex>``, fsynced, with :func:`os.replace`. The run's
+quarantine is removed when it ends (:meth:`Cache.quarantine`, also on Ctrl-C); one left by a killed
+process is swept by the next run. A download killed half-way therefore never leaves an entry under a
+digest, and a hostile or captive-portal response never grows the cache.
+
+The verified entries are bounded in total size (:data:`DEFAULT_MAX_CACHE_BYTES`, or
+``$CPYTHON_VERIFY_CACHE_MAX_BYTES``): after each admission the least recently used entries are
+evicted (use is the modification time, refreshed by every lookup and admission), never one that the
+current run has looked up or admitted.
 
 Every lookup re-hashes the entry (about 20 ms for a CPython tarball): a corrupt or tampered entry is
 deleted and reported as absent, never used. The digest in a :class:`~verify.models.FetchedFile` is
@@ -12,20 +21,35 @@ therefore always the digest of the bytes a later stage reads.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import os
 import re
+import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from verify.errors import FetchError
+from verify.errors import FetchError, OperationalError
 from verify.fsutil import cache_root, sha256_file
+from verify.models import FetchedFile
+
+DEFAULT_MAX_CACHE_BYTES = 2 * 1024 * 1024 * 1024
+"""Total size of the verified entries under ``sha256/`` (about sixty CPython tarballs with their
+signatures and Debian indexes); least recently used entries are evicted beyond it."""
+MAX_CACHE_BYTES_SETTING = "CPYTHON_VERIFY_CACHE_MAX_BYTES"
+"""The environment variable that overrides :data:`DEFAULT_MAX_CACHE_BYTES` (a number of bytes)."""
+STALE_QUARANTINE_SECONDS = 7 * 24 * 3600
+"""A quarantine directory of another host (a shared cache) older than this is swept as abandoned."""
 
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
+_RUN_RE = re.compile(r"^run-(?P<host>.+)-(?P<pid>\d+)-[^-]+$")
 
 
 class PendingEntry:
@@ -61,8 +85,8 @@ class PendingEntry:
         return self._hash.hexdigest()
 
     def commit(self) -> Path:
-        """Make the bytes durable and rename them to their target (``<root>/sha256/<hex>`` in the
-        cache); return that path."""
+        """Make the bytes durable and rename them to their target (``<quarantine>/<hex>`` for the
+        cache, where :meth:`Cache.admit` picks them up once verified); return that path."""
         self._stream.flush()
         os.fsync(self._stream.fileno())
         self._stream.close()
@@ -91,11 +115,29 @@ def pending_file(directory: Path, target_for: Callable[[str], Path]) -> Iterator
         temp_path.unlink(missing_ok=True)
 
 
-class Cache:
-    """The content-addressed cache rooted at ``root`` (created on first use)."""
+def max_cache_bytes() -> int:
+    """The size bound of the verified entries: ``$CPYTHON_VERIFY_CACHE_MAX_BYTES`` or the default."""
+    value = os.environ.get(MAX_CACHE_BYTES_SETTING, "").strip()
+    if not value:
+        return DEFAULT_MAX_CACHE_BYTES
+    if not value.isascii() or not value.isdigit():
+        raise OperationalError(f"{MAX_CACHE_BYTES_SETTING}={value!r}: expected a number of bytes")
+    return int(value)
 
-    def __init__(self, root: Path) -> None:
+
+class Cache:
+    """The content-addressed cache rooted at ``root`` (created on first use).
+
+    One instance serves one run: it owns that run's quarantine and remembers the entries the run
+    uses, which eviction spares.
+    """
+
+    def __init__(self, root: Path, *, max_bytes: int | None = None) -> None:
+        """``max_bytes`` bounds the verified entries (default :func:`max_cache_bytes`)."""
         self.root = root
+        self.max_bytes = max_bytes if max_bytes is not None else max_cache_bytes()
+        self._run_quarantine: Path | None = None
+        self._in_use: set[str] = set()
 
     @classmethod
     def at(cls, explicit_root: Path | None = None) -> Cache:
@@ -108,7 +150,13 @@ class Cache:
 
     @property
     def _temp(self) -> Path:
+        # Where earlier versions wrote partial files; still swept by remove_stale_partials.
         return self.root / "tmp"
+
+    @property
+    def quarantine_root(self) -> Path:
+        """The directory holding every run's quarantine."""
+        return self.root / "quarantine"
 
     def path_for(self, sha256: str) -> Path:
         """Where the entry with digest ``sha256`` lives (whether or not it exists)."""
@@ -117,7 +165,10 @@ class Cache:
         return self._objects / sha256
 
     def lookup(self, sha256: str) -> Path | None:
-        """The entry with digest ``sha256`` if present and intact; a corrupt entry is deleted."""
+        """The verified entry with digest ``sha256`` if present and intact; a corrupt entry is deleted.
+
+        A hit counts as a use: the entry becomes the most recently used, and this run's.
+        """
         path = self.path_for(sha256.lower())
         try:
             actual = sha256_file(path)
@@ -130,20 +181,112 @@ class Cache:
             # next fetch repair the cache from a real source.
             path.unlink(missing_ok=True)
             return None
+        self._used(path)
         return path
 
     def pending(self) -> AbstractContextManager[PendingEntry]:
-        """A :class:`PendingEntry` whose temporary file is removed unless it was committed."""
+        """A :class:`PendingEntry` in this run's quarantine, removed unless it was committed; its
+        :meth:`~PendingEntry.commit` puts it at ``<quarantine>/<hex>``, not yet in the cache."""
+        quarantine = self._quarantine_dir()
+        return pending_file(quarantine, lambda sha256: quarantine / self.path_for(sha256).name)
+
+    @contextmanager
+    def quarantine(self) -> Iterator[Cache]:
+        """Scope this run's quarantine: whatever was not admitted is deleted at the end, whether the
+        run succeeded, failed, or was interrupted."""
+        try:
+            yield self
+        finally:
+            self.discard_quarantine()
+
+    def is_quarantined(self, path: Path) -> bool:
+        """True for a file in this run's quarantine (fetched, not admitted)."""
+        return self._run_quarantine is not None and path.parent == self._run_quarantine
+
+    def admit(self, fetched: FetchedFile) -> FetchedFile:
+        """Move a verified file from the quarantine into the cache; return it with its new path.
+
+        The caller vouches for the bytes (they verified). A file already in the cache (a lookup hit)
+        is only marked as used. Evicts least recently used entries beyond the size bound afterwards.
+        """
+        target = self.path_for(fetched.sha256)
+        if fetched.path == target:
+            self._used(target)
+            return fetched
+        if not self.is_quarantined(fetched.path):
+            raise ValueError(f"{fetched.path} is neither in this run's quarantine nor in the cache")
         try:
             self._objects.mkdir(parents=True, exist_ok=True)
+            fetched.path.replace(target)  # atomic within one file system
+            _fsync_directory(target.parent)
         except OSError as exc:
             raise FetchError(f"cannot write to the cache {self.root}: {exc.strerror}") from None
-        return pending_file(self._temp, self.path_for)
+        self._used(target)
+        self.evict()
+        return dataclasses.replace(fetched, path=target)
+
+    def discard(self, fetched: FetchedFile) -> None:
+        """Delete a quarantined file that failed verification (an entry in the cache is left alone)."""
+        if self.is_quarantined(fetched.path):
+            fetched.path.unlink(missing_ok=True)
+
+    def discard_quarantine(self) -> None:
+        """Delete this run's quarantine and everything in it."""
+        if self._run_quarantine is not None:
+            shutil.rmtree(self._run_quarantine, ignore_errors=True)
+            self._run_quarantine = None
+
+    def evict(self) -> list[str]:
+        """Delete least recently used verified entries until their total is within the size bound;
+        entries this run uses are kept even if that leaves the cache over the bound. Returns the
+        digests deleted."""
+        entries: list[tuple[float, int, Path]] = []
+        try:
+            with os.scandir(self._objects) as listing:
+                for item in listing:
+                    if not _HEX_RE.match(item.name):
+                        continue
+                    try:
+                        info = item.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # evicted by a concurrent run
+                    entries.append((info.st_mtime, info.st_size, Path(item.path)))
+        except FileNotFoundError:
+            return []
+        total = sum(size for _, size, _ in entries)
+        evicted = []
+        for _, size, path in sorted(entries, key=lambda entry: entry[0]):
+            if total <= self.max_bytes:
+                break
+            if path.name in self._in_use:
+                continue
+            path.unlink(missing_ok=True)
+            total -= size
+            evicted.append(path.name)
+        return evicted
+
+    def _used(self, path: Path) -> None:
+        self._in_use.add(path.name)
+        # Least recently used is judged by modification time (atime is unreliable). A read-only cache
+        # still serves; it only cannot record the use.
+        with contextlib.suppress(OSError):
+            os.utime(path)
+
+    def _quarantine_dir(self) -> Path:
+        if self._run_quarantine is None:
+            try:
+                self.quarantine_root.mkdir(parents=True, exist_ok=True)
+                self.remove_stale_partials(only_abandoned=True)
+                prefix = f"run-{_host()}-{os.getpid()}-"
+                self._run_quarantine = Path(tempfile.mkdtemp(prefix=prefix, dir=self.quarantine_root))
+            except OSError as exc:
+                raise FetchError(f"cannot write to the cache {self.root}: {exc.strerror}") from None
+        return self._run_quarantine
 
     def store_stream(
         self, source: BinaryIO, *, max_bytes: int | None = None, what: str = "file"
     ) -> tuple[Path, str, int]:
-        """Copy ``source`` into the cache while hashing it in one pass; return (path, sha256, size).
+        """Copy ``source`` into the quarantine while hashing it in one pass; return (path, sha256, size).
 
         Because the copy and the digest come from the same read, the entry's bytes are exactly the
         hashed bytes even if the original changes meanwhile.
@@ -157,17 +300,51 @@ class Cache:
             path = entry.commit()
         return path, digest, size
 
-    def remove_stale_partials(self) -> int:
-        """Delete temporary files left by killed downloads; return how many were removed.
+    def remove_stale_partials(self, *, only_abandoned: bool = False) -> int:
+        """Delete quarantines and temporary files left by killed runs; return how many were removed.
 
-        Only call this when no other cpython-verify process is downloading into the same cache.
+        With ``only_abandoned`` (done by every run before it starts its own quarantine), only
+        quarantines of processes that no longer exist on this host, and other hosts' quarantines
+        older than :data:`STALE_QUARANTINE_SECONDS`, are removed. Without it, every quarantine but
+        this run's is removed: only do that when no other cpython-verify process uses the cache.
         """
         removed = 0
-        if self._temp.is_dir():
+        if not only_abandoned and self._temp.is_dir():
             for leftover in self._temp.glob("partial-*"):
                 leftover.unlink(missing_ok=True)
                 removed += 1
+        if self.quarantine_root.is_dir():
+            for directory in self.quarantine_root.iterdir():
+                if directory == self._run_quarantine:
+                    continue
+                if only_abandoned and not _abandoned(directory):
+                    continue
+                shutil.rmtree(directory, ignore_errors=True)
+                removed += 1
         return removed
+
+
+def _host() -> str:
+    """This host's name, safe in a directory name."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _abandoned(directory: Path) -> bool:
+    """True for a quarantine whose process is gone (this host) or that is very old (any host)."""
+    match = _RUN_RE.match(directory.name)
+    try:
+        age = time.time() - directory.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if match is None or match.group("host") != _host():
+        return age > STALE_QUARANTINE_SECONDS
+    try:
+        os.kill(int(match.group("pid")), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -8,6 +8,12 @@ independently of python.org.
 
 The mirror is a setting (``$CPYTHON_VERIFY_DEBIAN_MIRROR`` or the constructor) or the host's own apt
 configuration: no archive host name is written into this project.
+
+A signed ``InRelease`` must also be current, as apt requires: its ``Date`` may not lie in the future
+(beyond :data:`MAX_CLOCK_SKEW`) and its ``Valid-Until``, when present, may not have passed. Otherwise an
+old, validly signed index could be replayed to hide a newer one. An archived snapshot is old on
+purpose: ``$CPYTHON_VERIFY_DEBIAN_ALLOW_EXPIRED=1`` (or ``allow_expired``) accepts an expired
+``Valid-Until``, and the location's notes say so.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +43,10 @@ from verify.sources.http import HttpClient
 from verify.sources.interface import SourceLocation
 
 MIRROR_SETTING = "CPYTHON_VERIFY_DEBIAN_MIRROR"
+ALLOW_EXPIRED_SETTING = "CPYTHON_VERIFY_DEBIAN_ALLOW_EXPIRED"
+"""Set to ``1`` to accept an ``InRelease`` past its ``Valid-Until`` (an archived snapshot as the mirror)."""
+MAX_CLOCK_SKEW = timedelta(minutes=10)
+"""How far in the future an ``InRelease`` ``Date`` may be: clocks of mirrors and users disagree a little."""
 DEFAULT_SUITES = ("bookworm", "trixie", "sid")
 DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 MAX_INDEX_BYTES = 64 * 1024 * 1024
@@ -170,9 +182,25 @@ class ReleaseFile:
     codename: str | None
     sha256: dict[str, tuple[str, int]]
     """Index path (``main/source/Sources.xz``) -> (sha256, size)."""
+    date: datetime | None = None
+    """When the archive signed it (``Date``)."""
+    valid_until: datetime | None = None
+    """When it stops being current (``Valid-Until``), if the archive says."""
 
 
-def parse_release(text: str) -> ReleaseFile:
+def _release_time(fields: dict[str, str], name: str, where: str) -> datetime | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (ValueError, TypeError, IndexError, OverflowError):
+        raise DebianIndexError(f"{where}: malformed {name} {value[:80]!r}") from None
+    # Debian writes UTC; a date without a zone is read as UTC too.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def parse_release(text: str, *, where: str = "InRelease") -> ReleaseFile:
     """Parse the (verified) body of an ``InRelease``/``Release`` file."""
     fields = first_paragraph(text)
     sums: dict[str, tuple[str, int]] = {}
@@ -180,7 +208,49 @@ def parse_release(text: str) -> ReleaseFile:
         words = line.split()
         if len(words) == 3 and re.fullmatch(r"[0-9a-f]{64}", words[0]) and words[1].isdigit():
             sums[words[2]] = (words[0], int(words[1]))
-    return ReleaseFile(suite=fields.get("Suite"), codename=fields.get("Codename"), sha256=sums)
+    return ReleaseFile(
+        suite=fields.get("Suite"),
+        codename=fields.get("Codename"),
+        sha256=sums,
+        date=_release_time(fields, "Date", where),
+        valid_until=_release_time(fields, "Valid-Until", where),
+    )
+
+
+def check_release_freshness(
+    release: ReleaseFile, now: datetime, *, allow_expired: bool = False, where: str = "InRelease"
+) -> list[str]:
+    """Refuse a ``Release`` that is not current at ``now``; return notes about what was allowed.
+
+    ``Date`` must be present and not later than ``now`` plus :data:`MAX_CLOCK_SKEW`; ``Valid-Until``,
+    when present, must not have passed, unless ``allow_expired`` (an archived snapshot), which is
+    noted.
+    """
+    if release.date is None:
+        raise DebianIndexError(f"{where}: states no Date; cannot tell whether it is current")
+    if release.date > now + MAX_CLOCK_SKEW:
+        raise DebianIndexError(
+            f"{where}: dated {release.date:%Y-%m-%d %H:%M:%S %Z}, in the future (now {now:%Y-%m-%d %H:%M:%S %Z}); "
+            "a clock is wrong or the index is forged"
+        )
+    if release.valid_until is not None and release.valid_until < now:
+        expired = f"{where}: expired on {release.valid_until:%Y-%m-%d %H:%M:%S %Z} (Valid-Until)"
+        if not allow_expired:
+            raise DebianIndexError(
+                f"{expired}; an old index may hide newer packages. For an archived snapshot, set "
+                f"{ALLOW_EXPIRED_SETTING}=1"
+            )
+        return [f"{expired}, accepted because {ALLOW_EXPIRED_SETTING} is set"]
+    return []
+
+
+def allow_expired_from_environment() -> bool:
+    """``$CPYTHON_VERIFY_DEBIAN_ALLOW_EXPIRED``: ``1`` accepts an expired ``Valid-Until``; unset or ``0``
+    does not; anything else is an error."""
+    value = os.environ.get(ALLOW_EXPIRED_SETTING, "").strip()
+    if value not in ("", "0", "1"):
+        raise FetchError(f"{ALLOW_EXPIRED_SETTING}={value[:40]!r}: expected 1 or 0")
+    return value == "1"
 
 
 def mirror_from_apt(sources: Iterable[AptSource]) -> str | None:
@@ -278,14 +348,17 @@ class DebianArchive(SourceLocation):
         cache: Cache,
         suites: Sequence[str] = DEFAULT_SUITES,
         keyring: Path | None = DEFAULT_KEYRING,
+        allow_expired: bool = False,
     ) -> None:
-        """``keyring=None`` skips the ``InRelease`` check; claims are then labelled unauthenticated."""
+        """``keyring=None`` skips the ``InRelease`` check; claims are then labelled unauthenticated.
+        ``allow_expired`` accepts an ``InRelease`` past its ``Valid-Until`` (an archived snapshot)."""
         self.package = package
         self.mirror = mirror.rstrip("/")
         self.suites = tuple(suites)
         self._client = client
         self._cache = cache
         self._keyring = keyring
+        self._allow_expired = allow_expired
         self._indexes: dict[str, _SuiteIndex | None] = {}
         self.notes: list[str] = []
         """Suites that could not be read, and why (skipped suites are data, not exceptions)."""
@@ -302,13 +375,23 @@ class DebianArchive(SourceLocation):
         keyring: Path | None = DEFAULT_KEYRING,
         apt_root: Path = Path("/"),
     ) -> DebianArchive:
-        """Use ``mirror``, else ``$CPYTHON_VERIFY_DEBIAN_MIRROR``, else the apt configuration under ``apt_root``."""
+        """Use ``mirror``, else ``$CPYTHON_VERIFY_DEBIAN_MIRROR``, else the apt configuration under ``apt_root``;
+        accept expired indexes only when ``$CPYTHON_VERIFY_DEBIAN_ALLOW_EXPIRED`` is ``1``."""
+        allow_expired = allow_expired_from_environment()
         chosen = resolve_debian_mirror(mirror, root=apt_root)
         if chosen is None:
             raise FetchError(
                 f"no Debian mirror: set {MIRROR_SETTING} (the host's apt configuration names no .../debian URI)"
             )
-        return cls(package, mirror=chosen, client=client, cache=cache, suites=suites, keyring=keyring)
+        return cls(
+            package,
+            mirror=chosen,
+            client=client,
+            cache=cache,
+            suites=suites,
+            keyring=keyring,
+            allow_expired=allow_expired,
+        )
 
     @property
     def description(self) -> str:
@@ -374,7 +457,11 @@ class DebianArchive(SourceLocation):
             if inrelease is None:
                 self.notes.append(f"Debian suite {suite}: no InRelease at {base}")
                 return None
-            release = parse_release(verify_inrelease(inrelease, self._keyring, where=f"{base}/InRelease"))
+            where = f"{base}/InRelease"
+            release = parse_release(verify_inrelease(inrelease, self._keyring, where=where), where=where)
+            self.notes += check_release_freshness(
+                release, datetime.now(UTC), allow_expired=self._allow_expired, where=where
+            )
             if suite not in (release.suite, release.codename):
                 # A validly signed index of another suite, served in this one's place.
                 raise DebianIndexError(
@@ -405,8 +492,10 @@ class DebianArchive(SourceLocation):
             if fetched is None:
                 raise DebianIndexError(f"{url}: listed in the signed InRelease but not on the mirror")
             if fetched.sha256 != digest:
+                self._cache.discard(fetched)
                 raise DebianIndexError(f"{url}: sha256 {fetched.sha256} is not {digest} as the signed InRelease states")
-            cached = fetched.path
+            # The signed InRelease vouches for these bytes: they may enter the cache.
+            cached = self._cache.admit(fetched).path
         data = cached.read_bytes()
         if len(data) != size:
             raise DebianIndexError(f"{url}: {len(data)} bytes, the signed InRelease states {size}")

@@ -9,8 +9,13 @@ Policy in one place:
   the data stopped, or a server that ignores ``Range``, discards the partial data and starts over.
 * A body larger than the size cap, a redirect loop, too many redirects, a redirect from https to
   anything else, and other 4xx statuses are errors at once.
+* Every download has an overall deadline besides the per-read timeout: a server that drips one byte
+  per second never times out a read, but it cannot hold a download longer than the deadline. The
+  deadline covers every attempt and back-off, and scales with the bytes at stake (see
+  :func:`download_deadline`); a caller may give its own.
 * Bytes are taken as sent (no transparent gzip decoding): the digest is of the file the server holds.
-* Downloads go into the content-addressed cache only once complete (see :mod:`verify.sources.cache`).
+* Downloads go into the cache's quarantine only once complete; the cache admits them under their digest
+  only once they are verified (see :mod:`verify.sources.cache`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ from verify.sources.progress import NoProgress, ProgressReporter, default_progre
 
 USER_AGENT = f"cpython-verify/{__version__} (reproducible-build verifier for CPython)"
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+DEADLINE_BASE_SECONDS = 120.0
+"""The fixed part of a download's overall deadline: connecting, redirects, a retry or two."""
+MIN_THROUGHPUT_BYTES_PER_SECOND = 32 * 1024
+"""The slowest transfer rate a download may average; the deadline grants this rate for the bytes at
+stake (a 22 MB tarball gets about 12 minutes, the 200 MB cap about 1 h 50 min)."""
 _CHUNK = 256 * 1024
 _NOT_HERE = frozenset({404, 410})
 _RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
@@ -54,6 +64,8 @@ class HttpSettings:
     backoff_max: float = 16.0
     max_bytes: int = DEFAULT_MAX_BYTES
     max_redirects: int = 5
+    deadline_base: float = DEADLINE_BASE_SECONDS
+    min_throughput: int = MIN_THROUGHPUT_BYTES_PER_SECOND
     ca_bundle: Path | None = None
     """A CA bundle to trust instead of the default (a private mirror's own CA)."""
 
@@ -90,6 +102,45 @@ class _MemorySink:
 
 class BodyTooLarge(FetchError):
     """The server announced or sent more bytes than the size cap allows."""
+
+
+class DeadlineExceeded(FetchError):
+    """A download did not finish within its overall deadline (however steadily bytes arrived)."""
+
+
+def download_deadline(size: int, settings: HttpSettings) -> float:
+    """Seconds a download of ``size`` bytes may take in all: the base plus ``size`` at the minimum
+    throughput."""
+    return settings.deadline_base + size / max(settings.min_throughput, 1)
+
+
+class _Clock:
+    """The deadline of one download: a fixed end when given, else one that tightens to the announced
+    size once the server states it."""
+
+    def __init__(self, url: str, seconds: float | None, cap: int, settings: HttpSettings) -> None:
+        self._url = url
+        self._settings = settings
+        self._fixed = seconds is not None
+        self.started = time.monotonic()
+        self.seconds = seconds if seconds is not None else download_deadline(cap, settings)
+
+    def announced(self, total: int) -> None:
+        """The server says the file has ``total`` bytes: an automatic deadline is fitted to that."""
+        if not self._fixed:
+            self.seconds = min(self.seconds, download_deadline(total, self._settings))
+
+    def remaining(self) -> float:
+        """Seconds left (never negative)."""
+        return max(self.seconds - (time.monotonic() - self.started), 0.0)
+
+    def check(self, received: int | None = None) -> None:
+        """Raise :class:`DeadlineExceeded` once the deadline has passed."""
+        if self.remaining() <= 0:
+            got = "" if received is None else f" ({received} bytes received)"
+            raise DeadlineExceeded(
+                f"{self._url}: not complete after the download deadline of {self.seconds:.1f} s{got}"
+            )
 
 
 class _Transient(Exception):
@@ -171,15 +222,23 @@ class HttpClient:
         self._session.close()
 
     def download(
-        self, url: str, cache: Cache, *, name: str | None = None, max_bytes: int | None = None
+        self,
+        url: str,
+        cache: Cache,
+        *,
+        name: str | None = None,
+        max_bytes: int | None = None,
+        deadline: float | None = None,
     ) -> FetchedFile | None:
-        """Download ``url`` into ``cache``; ``None`` when the server says it does not have it (404/410).
+        """Download ``url`` into ``cache``'s quarantine; ``None`` when the server says it does not have
+        it (404/410).
 
         ``name`` is the file name recorded in the result (default: the URL's last path segment).
+        The file is not in the cache proper until :meth:`Cache.admit` is called for it.
         Raises :class:`FetchError` when the file exists but cannot be obtained whole.
         """
         with cache.pending() as entry:
-            final_url = self.fetch_into(url, entry, name=name, max_bytes=max_bytes)
+            final_url = self.fetch_into(url, entry, name=name, max_bytes=max_bytes, deadline=deadline)
             if final_url is None:
                 return None
             label = name or _label(url)
@@ -187,38 +246,51 @@ class HttpClient:
             path = entry.commit()
         return FetchedFile(name=label, path=path, sha256=digest, size=size, origin=final_url)
 
-    def get_bytes(self, url: str, *, max_bytes: int | None = None) -> bytes | None:
+    def get_bytes(self, url: str, *, max_bytes: int | None = None, deadline: float | None = None) -> bytes | None:
         """The body of ``url`` in memory (indexes, metadata); ``None`` on 404/410."""
         sink = _MemorySink()
-        if self.fetch_into(url, sink, max_bytes=max_bytes) is None:
+        if self.fetch_into(url, sink, max_bytes=max_bytes, deadline=deadline) is None:
             return None
         return sink.value()
 
-    def fetch_into(self, url: str, sink: Sink, *, name: str | None = None, max_bytes: int | None = None) -> str | None:
+    def fetch_into(
+        self,
+        url: str,
+        sink: Sink,
+        *,
+        name: str | None = None,
+        max_bytes: int | None = None,
+        deadline: float | None = None,
+    ) -> str | None:
         """Fill ``sink`` with the body of ``url`` under the policy above; return the final URL (after
         redirects), or ``None`` when the server says it does not have the file (404/410).
 
-        Raises :class:`BodyTooLarge` over the size cap (``max_bytes``, default the settings' cap) and
-        :class:`FetchError` when the file exists but cannot be obtained whole.
+        ``deadline`` is the overall time allowed in seconds, every attempt included (default:
+        :func:`download_deadline` of the announced size, or of the size cap while none is announced).
+        Raises :class:`BodyTooLarge` over the size cap (``max_bytes``, default the settings' cap),
+        :class:`DeadlineExceeded` past the deadline, and :class:`FetchError` when the file exists but
+        cannot be obtained whole.
         """
         cap = max_bytes if max_bytes is not None else self.settings.max_bytes
-        return self._transfer(url, sink, cap, name or _label(url))
+        clock = _Clock(url, deadline, cap, self.settings)
+        return self._transfer(url, sink, cap, name or _label(url), clock)
 
-    def _transfer(self, url: str, sink: Sink, max_bytes: int, label: str) -> str | None:
+    def _transfer(self, url: str, sink: Sink, max_bytes: int, label: str, clock: _Clock) -> str | None:
         """Fill ``sink`` with the body of ``url``; return the final URL, or None when not there."""
         settings = self.settings
         validator: str | None = None
         problem = ""
         for attempt in range(1, max(settings.attempts, 1) + 1):
             if attempt > 1:
-                self._sleep(min(settings.backoff * 2 ** (attempt - 2), settings.backoff_max))
+                self._sleep(min(settings.backoff * 2 ** (attempt - 2), settings.backoff_max, clock.remaining()))
+            clock.check(sink.size)
             headers: dict[str, str] = {}
             if sink.size:
                 headers["Range"] = f"bytes={sink.size}-"
                 if validator:
                     headers["If-Range"] = validator
             try:
-                response, final_url = self._open(url, headers)
+                response, final_url = self._open(url, headers, clock)
             except _Transient as exc:
                 problem = str(exc)
                 continue
@@ -240,8 +312,10 @@ class HttpClient:
                     total = self._expected_total(url, response, sink)
                     if total is not None and total > max_bytes:
                         raise BodyTooLarge(f"{url}: {total} bytes is over the size cap of {max_bytes} bytes")
+                    if total is not None:
+                        clock.announced(total)
                     validator = _strong_validator(response) or validator
-                    self._read_body(url, response, sink, max_bytes, label, total)
+                    self._read_body(url, response, sink, max_bytes, label, total, clock)
                 except _Transient as exc:
                     problem = str(exc)
                     continue
@@ -270,18 +344,31 @@ class HttpClient:
         return total
 
     def _read_body(
-        self, url: str, response: requests.Response, sink: Sink, max_bytes: int, label: str, total: int | None
+        self,
+        url: str,
+        response: requests.Response,
+        sink: Sink,
+        max_bytes: int,
+        label: str,
+        total: int | None,
+        clock: _Clock,
     ) -> None:
         self._progress.start(label, total, sink.size)
         try:
             # read1 without decoding: the bytes on the wire are the file's bytes, and each chunk is
             # whatever has arrived (so a stall after N bytes leaves exactly N bytes to resume from).
-            while chunk := response.raw.read1(_CHUNK, decode_content=False):
+            while True:
+                clock.check(sink.size)
+                self._limit_next_read(response, clock)
+                chunk = response.raw.read1(_CHUNK, decode_content=False)
+                if not chunk:
+                    break
                 sink.write(chunk)
                 self._progress.advance(len(chunk))
                 if sink.size > max_bytes:
                     raise BodyTooLarge(f"{url}: body exceeds the size cap of {max_bytes} bytes")
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+            clock.check(sink.size)  # a read cut short by the deadline is the deadline's failure
             raise _Transient(f"{_describe(exc)} after {sink.size} bytes") from None
         finally:
             self._progress.finish()
@@ -290,19 +377,29 @@ class HttpClient:
                 sink.reset()
             raise _Transient(f"body ended after {sink.size} of {total} bytes")
 
-    def _open(self, url: str, headers: dict[str, str]) -> tuple[requests.Response, str]:
+    def _limit_next_read(self, response: requests.Response, clock: _Clock) -> None:
+        """Cut the socket's timeout to what is left of the deadline, so a stall near the end of the
+        deadline cannot outlast it by a whole read timeout."""
+        connection = response.raw.connection
+        sock = getattr(connection, "sock", None) if connection is not None else None
+        if sock is not None:
+            sock.settimeout(max(min(self.settings.read_timeout, clock.remaining()), 0.001))
+
+    def _open(self, url: str, headers: dict[str, str], clock: _Clock) -> tuple[requests.Response, str]:
         """GET ``url`` following redirects under the redirect policy; return the response and its URL."""
         settings = self.settings
         current = url
         seen = {url}
         for _ in range(settings.max_redirects + 1):
+            clock.check()
+            left = max(clock.remaining(), 0.001)
             try:
                 response = self._session.get(
                     current,
                     headers=headers,
                     stream=True,
                     allow_redirects=False,
-                    timeout=(settings.connect_timeout, settings.read_timeout),
+                    timeout=(min(settings.connect_timeout, left), min(settings.read_timeout, left)),
                     verify=str(settings.ca_bundle) if settings.ca_bundle else True,
                 )
             except requests.exceptions.SSLError as exc:
@@ -312,6 +409,7 @@ class HttpClient:
             except requests.exceptions.InvalidSchema:
                 raise FetchError(f"{url}: unsupported URL scheme") from None
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                clock.check()
                 raise _Transient(_describe(exc)) from None
             if not response.is_redirect:
                 return response, current

@@ -1,0 +1,154 @@
+"""Every command judges its arguments before its first side effect: a bad argument exits 2 with one
+line, before any download, copy into the cache, environment build or rebuild.
+
+Each case gives the command real source files (``--from`` the real fixtures, or a peer attestation
+URL on a real local HTTP server), so a check made too late would leave files in the cache directory
+or requests on the server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_ROOT
+from httpserver import FaultyServer
+
+
+@pytest.fixture
+def server() -> Iterator[FaultyServer]:
+    with FaultyServer() as running:
+        running.add("/peer.intoto.json", b"{}")
+        yield running
+
+
+def run_cli(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        CPYTHON_VERIFY_CACHE=str(tmp_path / "cache"),
+        XDG_CACHE_HOME=str(tmp_path / "xdg"),
+        NO_COLOR="1",
+        # This checkout's code, run from a scratch directory so nothing lands in the checkout.
+        PYTHONPATH=str(PROJECT_ROOT),
+    )
+    env.pop("CPYTHON_VERIFY_RECIPES", None)
+    return subprocess.run(
+        [sys.executable, "-m", "verify", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+
+
+def _occupied(tmp_path: Path, name: str, inside: str = "someone-elses-file") -> Path:
+    directory = tmp_path / name
+    directory.mkdir(parents=True)
+    (directory / inside).mkdir()
+    return directory
+
+
+def _garbage_key(tmp_path: Path) -> Path:
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    return key
+
+
+def _pgo_profile(tmp_path: Path) -> Path:
+    profile = tmp_path / "pgo-profile.tar"
+    profile.write_bytes(b"\0" * 1024)
+    return profile
+
+
+def _prefix(tmp_path: Path) -> Path:
+    (tmp_path / "prefix" / "lib" / "python3.13").mkdir(parents=True)
+    return tmp_path / "prefix"
+
+
+Case = Callable[[Path, Path, str], list[str | Path]]
+"""(tmp_path, fixtures, server URL) -> the command line's arguments."""
+
+SOURCE = ["3.13.5", "--offline", "--from"]
+TRUST = ["--identity", "rebuilder@example.org", "--issuer", "https://issuer.example.org"]
+CASES: dict[str, tuple[Case, str]] = {
+    "source --sha256 malformed": (
+        lambda t, f, u: ["source", *SOURCE, f, "--sha256", "xyz"],
+        "expected [LABEL=]<64 hex digits>",
+    ),
+    "rebuild --profile nosuch": (
+        lambda t, f, u: ["rebuild", *SOURCE, f, "--profile", "nosuch"],
+        "recipe has no profile 'nosuch'",
+    ),
+    "rebuild --runner nosuch": (
+        lambda t, f, u: ["rebuild", *SOURCE, f, "--runner", "nosuch"],
+        "unknown runner 'nosuch'",
+    ),
+    "rebuild --pgo-profile-sha256 malformed": (
+        lambda t, f, u: ["rebuild", *SOURCE, f, "--pgo-profile", _pgo_profile(t), "--pgo-profile-sha256", "abc"],
+        "--pgo-profile needs --pgo-profile-sha256 with the profile's 64-hex-digit sha256",
+    ),
+    "rebuild --out occupied": (
+        lambda t, f, u: ["rebuild", *SOURCE, f, "--out", _occupied(t, "out")],
+        "exists and is not a cpython-verify result; not replacing it",
+    ),
+    "check --key unusable": (
+        lambda t, f, u: ["check", *SOURCE, f, "--key", _garbage_key(t)],
+        "is not a PEM private key",
+    ),
+    "check --out occupied": (
+        lambda t, f, u: ["check", *SOURCE, f, "--out", _occupied(t, "out")],
+        "exists and is not a cpython-verify result; not replacing it",
+    ),
+    "audit --work-dir occupied": (
+        lambda t, f, u: ["audit", _prefix(t), "--version", "3.13.5", "--offline", "--from", f,
+                         "--work-dir", _occupied(t, "work", inside="Python-3.13.5")],
+        "already holds Python-3.13.5",
+    ),
+    "env run --env malformed": (
+        lambda t, f, u: ["env", "run", "bookworm-cpython", "--env", "NOEQUALS", "true"],
+        "NOEQUALS",
+    ),
+    "plan --runner nosuch": (
+        lambda t, f, u: ["plan", "--version", "3.13.5", "--runner", "nosuch"],
+        "unknown runner 'nosuch'",
+    ),
+    "peers --ours not a result": (
+        lambda t, f, u: ["peers", "3.13.5", "--ours", _occupied(t, "ours"), "--attestation", u + "/peer.intoto.json",
+                         *TRUST],
+        "is not a rebuild result",
+    ),
+    "peers --threshold 0": (
+        lambda t, f, u: ["peers", "3.13.5", "--threshold", "0", "--attestation", u + "/peer.intoto.json", *TRUST],
+        "--threshold",
+    ),
+    "releases --since malformed": (lambda t, f, u: ["releases", "--since", "yesterday"], "--since"),
+    "compare missing input": (lambda t, f, u: ["compare", t / "a", t / "b"], "does not exist"),
+    "attest missing result": (lambda t, f, u: ["attest", t / "no-result", "--key", t / "new.pem"], "no-result"),
+    "verify-attestation missing file": (
+        lambda t, f, u: ["verify-attestation", t / "no.intoto.json", *TRUST],
+        "no.intoto.json",
+    ),
+    "merge missing source": (lambda t, f, u: ["merge", t / "no-such-dir", "--out", t / "site"], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_argument_exits_2_before_any_side_effect(
+    name: str, tmp_path: Path, cpython_fixtures: Path, server: FaultyServer
+) -> None:
+    build, fragment = CASES[name]
+    result = run_cli(tmp_path, *build(tmp_path, cpython_fixtures, server.url))
+    combined = result.stdout + result.stderr
+    assert result.returncode == 2, combined
+    assert "Traceback" not in combined
+    assert fragment in combined, combined
+    assert not (tmp_path / "cache").exists(), "nothing was written to the cache directory"
+    assert not (tmp_path / "xdg").exists()
+    assert server.requests == [], "nothing was downloaded"
+    assert not (tmp_path / "site").exists()
