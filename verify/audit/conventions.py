@@ -48,6 +48,11 @@ CONVENTIONS: Final = {
             "a second static library for embedding; nothing runs it.",
         ),
         Convention(
+            "idle-help-rebuilt", "debian", "IDLE's help page rebuilt from the documentation",
+            "idlelib/help.html is regenerated from Doc/library/idle.rst at build time; it is HTML shown by "
+            "IDLE's help viewer, not code.",
+        ),
+        Convention(
             "graminit-header", "debian", "an empty graminit.h kept for old C extensions",
             "an empty header, so that C extensions that still include it build; it holds no code.",
         ),
@@ -84,6 +89,13 @@ def debian_package_for(group: str, series: str) -> str:
         if (key == "test-dir" and is_test) or key == top:
             return package.format(series=series)
     return ""
+
+
+def explain_modified_file(stdlib_rel: str, distribution: str | None) -> str | None:
+    """The convention id that explains why the stdlib file ``stdlib_rel`` differs from the source, if any."""
+    if distribution == "debian" and stdlib_rel == "idlelib/help.html":
+        return "idle-help-rebuilt"
+    return None
 
 
 def explain_extra(

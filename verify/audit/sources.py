@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.audit.conventions import debian_package_for, explain_extra
+from verify.audit.conventions import debian_package_for, explain_extra, explain_modified_file
 from verify.audit.explain import explain_modified, split_lines
 from verify.audit.files import regular_files, resolve_link, tree_entries
 from verify.audit.layout import (
@@ -127,6 +127,11 @@ class _Comparison:
             split_lines(theirs), split_lines(mine), self.patch_index.get(origin, []), self.interpreters
         )
         detail = explanation.detail.replace("against Lib/", f"against {label}")
+        convention = explain_modified_file(origin.removeprefix("Lib/"), self.distribution) if origin.startswith(
+            "Lib/") else None
+        if not explanation.explained and convention is not None:
+            self.modified.append(Finding(shown, "convention", detail, explanation.patches, convention=convention))
+            return
         self.modified.append(Finding(shown, explanation.status, detail, explanation.patches, explanation.transform))
 
     def added_by_patch(self, shown: str, link: str | None, origin: str) -> bool:
@@ -138,7 +143,8 @@ class _Comparison:
                                        frozenset())
         if explanation.status != "patched":
             return False
-        self.expected.append(Finding(shown, "added-by-patch", explanation.detail, explanation.patches))
+        self.expected.append(Finding(shown, "added-by-patch", f"added by {', '.join(explanation.patches)}",
+                                     explanation.patches))
         return True
 
 
@@ -182,7 +188,9 @@ def audit_sources(
             continue
         convention = explain_extra(rel, link, series, distribution)
         reason = generated_reason(rel, series)
-        if convention is not None:
+        if run.added_by_patch(shown, link, f"Lib/{rel}"):
+            pass  # a patch of the series is the most precise explanation there is
+        elif convention is not None:
             run.expected.append(
                 Finding(shown, "convention", f"see the {distribution} conventions", convention=convention)
             )
@@ -191,8 +199,6 @@ def audit_sources(
         elif parts[0] == "lib-dynload" and len(parts) == 2 and link is None and _is_extension(prefix / shown, parts[1],
                                                                                              model.extensions):
             dynload.append(shown)
-        elif run.added_by_patch(shown, link, f"Lib/{rel}"):
-            pass
         else:
             what = f"a link to {link}" if link is not None else "a file"
             run.extra.append(
