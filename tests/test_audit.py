@@ -21,12 +21,16 @@ V3112 = Version.parse("3.11.2")
 HOST_PREFIX = Path("/usr")
 
 
+SOURCE_PARTS = ("Lib/", "Include/", "Modules/Setup", "Makefile.pre.in", "setup.py", "LICENSE")
+
+
 @pytest.fixture(scope="module")
 def source_tree(cpython_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``Lib/`` of the real Python-3.11.2.tgz (the command gets this from the verified pipeline)."""
+    """What the audit reads of the real Python-3.11.2.tgz (the command gets it from the verified pipeline)."""
     target = tmp_path_factory.mktemp("source")
     with tarfile.open(cpython_fixtures / "Python-3.11.2.tgz") as archive:
-        members = [m for m in archive.getmembers() if m.name.startswith("Python-3.11.2/Lib/")]
+        members = [m for m in archive.getmembers() if m.name.startswith(tuple(f"Python-3.11.2/{part}"
+                                                                                for part in SOURCE_PARTS))]
         archive.extractall(target, members=members, filter="data")
     return target / "Python-3.11.2"
 
@@ -160,3 +164,159 @@ def test_host_debian_python_shows_its_patches(source_tree: Path) -> None:
     document = audit_to_dict(report)
     assert document["format"] == "cpython-verify/audit/v1" and document["clean"] is False
     assert audit_to_json(report) == audit_to_json(report)
+
+
+# --- every file from the source, each difference explained ----------------------------------------
+
+from verify.audit.inputs import read_patch_series  # noqa: E402
+from verify.audit.patches import PatchError  # noqa: E402
+from verify.audit.sources import read_source_model  # noqa: E402
+
+
+def _install(source_tree: Path, prefix: Path, *, only: tuple[str, ...] = ()) -> Path:
+    """Copy what make install copies from the source into ``prefix`` (all of it, or the files under ``only``)."""
+    model = read_source_model(source_tree)
+    stdlib = prefix / "lib" / "python3.11"
+    for rel, origin in model.stdlib.items():
+        if only and not rel.startswith(only):
+            continue
+        target = stdlib / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source_tree / origin, target)
+    return stdlib
+
+
+def _patch(name: str, path: str, old: list[str], new: list[str], start: int = 1) -> str:
+    """A real unified diff of ``path`` (quilt style, a/ and b/ prefixes)."""
+    import difflib
+
+    body = "".join(difflib.unified_diff([line + "\n" for line in old], [line + "\n" for line in new],
+                                        f"a/{path}", f"b/{path}", n=3))
+    return f"Description: {name}\n\n{body}"
+
+
+def _series(directory: Path, patches: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in patches.items():
+        (directory / name).write_text(text)
+    (directory / "series").write_text("# quilt series\n" + "".join(f"{name} -p1\n" for name in patches))
+    return directory
+
+
+@pytest.fixture()
+def planted(source_tree: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A small installation with one planted case per explanation, and the patch series that explains some."""
+    prefix = tmp_path / "usr"
+    stdlib = _install(source_tree, prefix, only=("json/", "venv/", "base64.py", "quopri.py", "uu.py", "heapq.py",
+                                                  "mailcap.py", "bisect.py"))
+    lib = source_tree / "Lib"
+    heapq = (lib / "heapq.py").read_text().splitlines()
+    patched_heapq = [*heapq[:3], "# patched by the distribution", *heapq[3:]]
+    activate = (lib / "venv/scripts/common/activate").read_text().splitlines()
+    patched_activate = [line.replace("deactivate nondestructive", "deactivate  nondestructive") for line in activate]
+    new_module = ["X = 1"]
+    patches = _series(tmp_path / "patches", {
+        "heapq.diff": _patch("heapq.diff", "Lib/heapq.py", heapq, patched_heapq),
+        "activate.diff": _patch("activate.diff", "Lib/venv/scripts/common/activate", activate, patched_activate),
+        "new-module.diff": _patch("new-module.diff", "Lib/_added.py", [], new_module).replace(
+            "--- a/Lib/_added.py", "--- /dev/null"),
+        # Newer than the installation: a security fix the installation does not have must not count.
+        "later-fix.diff": _patch("later-fix.diff", "Lib/heapq.py", heapq, [*heapq, "# a later fix"]),
+    })
+    (stdlib / "heapq.py").write_text("\n".join(patched_heapq) + "\n")
+    (stdlib / "venv/scripts/common/activate").write_text("\n".join(patched_activate) + "\n")
+    (stdlib / "_added.py").write_text("X = 1\n")
+    # A patched part plus a part no patch accounts for.
+    (stdlib / "json/decoder.py").write_text((lib / "json/decoder.py").read_text() + "# nobody's patch\n")
+    # An activate edit no patch explains.
+    fish = stdlib / "venv/scripts/posix/activate.fish"
+    fish.write_text(fish.read_text().replace("VIRTUAL_ENV", "VIRTUAL_ENV_EVIL", 1))
+    # Shebangs: rewritten to the installation's own interpreter, and to something else.
+    for name, interpreter in (("base64.py", "/usr/bin/python3.11"), ("quopri.py", "/tmp/python3")):
+        text = (stdlib / name).read_text().split("\n", 1)
+        (stdlib / name).write_text(f"#! {interpreter}\n{text[1]}")
+    # A relocated prefix: every changed line is the old directory replaced by another.
+    (stdlib / "mailcap.py").write_text((lib / "mailcap.py").read_text().replace("'/usr/local/etc/mailcap'",
+                                                                                 "'/opt/python/etc/mailcap'"))
+    # A change that looks like one but is not: a path added where the source had none.
+    (stdlib / "uu.py").write_text((lib / "uu.py").read_text().replace("import binascii",
+                                                                       "import binascii  # /opt/python/lib/x", 1))
+    # Debian's conventions, in the exact form, and a look-alike that is not one.
+    (stdlib / "EXTERNALLY-MANAGED").write_text("[externally-managed]\n")
+    (stdlib / "sitecustomize.py").symlink_to("/etc/python3.11/sitecustomize.py")
+    (stdlib / "usercustomize.py").symlink_to("/etc/python3.11/sitecustomize.py")
+    (stdlib / "lib-dynload").mkdir()
+    shutil.copy(next(Path("/usr/lib/python3.11/lib-dynload").glob("_json.*.so")), stdlib / "lib-dynload")
+    shutil.copy(next(Path("/usr/lib/python3.11/lib-dynload").glob("_json.*.so")),
+                stdlib / "lib-dynload" / "_evil.cpython-311-x86_64-linux-gnu.so")
+    return prefix, patches
+
+
+def test_every_planted_difference_is_explained_or_named(planted: tuple[Path, Path], source_tree: Path) -> None:
+    prefix, patch_dir = planted
+    report = audit_installation(prefix, V3112, source_tree, patches=read_patch_series(patch_dir),
+                                distribution="debian", install_prefix="/usr")
+    by_path = {f.path.removeprefix("lib/python3.11/"): f for f in report.sources.modified}
+    assert by_path["heapq.py"].status == "patched" and by_path["heapq.py"].patches == ("heapq.diff",)
+    assert by_path["venv/scripts/common/activate"].patches == ("activate.diff",)
+    assert by_path["venv/scripts/common/activate"].status == "patched"
+    assert by_path["json/decoder.py"].status == "modified"
+    assert by_path["venv/scripts/posix/activate.fish"].status == "modified"
+    assert (by_path["base64.py"].status, by_path["base64.py"].transform) == ("transformed", "shebang-rewritten")
+    assert "/usr/bin/python3.11" in by_path["base64.py"].detail
+    assert by_path["quopri.py"].status == "modified", "a shebang to another program is not explained"
+    assert (by_path["mailcap.py"].status, by_path["mailcap.py"].transform) == ("transformed", "relocated-prefix")
+    assert by_path["mailcap.py"].detail == "prefix /usr/local relocated to /opt/python"
+    expected = {f.path.removeprefix("lib/python3.11/"): f for f in report.sources.expected_extra}
+    assert expected["_added.py"].status == "added-by-patch" and expected["_added.py"].patches == ("new-module.diff",)
+    assert expected["EXTERNALLY-MANAGED"].convention == "externally-managed"
+    assert expected["sitecustomize.py"].convention == "sitecustomize-etc"
+    assert "1 extension module" in expected["lib-dynload"].detail
+    assert report.unexplained == tuple(f"lib/python3.11/{rel}" for rel in (
+        "json/decoder.py", "lib-dynload/_evil.cpython-311-x86_64-linux-gnu.so", "quopri.py", "usercustomize.py",
+        "uu.py", "venv/scripts/posix/activate.fish",
+    ))
+    assert "+1 -0 lines left unexplained" not in by_path["json/decoder.py"].detail  # no patch touched it
+    groups = {g.group: g for g in report.sources.missing_groups}
+    assert groups["test"].package == "libpython3.11-testsuite" and groups["idlelib"].package == "idle-python3.11"
+    document = audit_to_dict(report)
+    assert document["unexplained"] == list(report.unexplained) and document["clean"] is False
+    assert set(document["conventions"]) >= {"externally-managed", "sitecustomize-etc", "shebang-rewrite"}
+    assert "every interpreter start" in document["conventions"]["sitecustomize-etc"]["effect"]
+
+
+def test_without_a_distribution_no_convention_is_applied(planted: tuple[Path, Path], source_tree: Path) -> None:
+    prefix, patch_dir = planted
+    report = audit_installation(prefix, V3112, source_tree, patches=read_patch_series(patch_dir),
+                                install_prefix="/usr")
+    assert {"lib/python3.11/EXTERNALLY-MANAGED", "lib/python3.11/sitecustomize.py"} <= set(report.unexplained)
+    assert all(not g.package for g in report.sources.missing_groups)
+
+
+def test_a_patch_accounting_for_part_of_a_file_leaves_the_rest_unexplained(source_tree: Path, tmp_path: Path) -> None:
+    prefix = tmp_path / "usr"
+    stdlib = _install(source_tree, prefix, only=("heapq.py",))
+    heapq = (source_tree / "Lib/heapq.py").read_text().splitlines()
+    patched = [*heapq[:3], "# patched", *heapq[3:]]
+    patches = _series(tmp_path / "patches", {"p.diff": _patch("p.diff", "Lib/heapq.py", heapq, patched)})
+    (stdlib / "heapq.py").write_text("\n".join([*patched, "import os; os.system('id')"]) + "\n")
+    report = audit_installation(prefix, V3112, source_tree, patches=read_patch_series(patches))
+    (finding,) = report.sources.modified
+    assert finding.status == "modified" and finding.patches == ("p.diff",)
+    assert "+1 -0 lines left unexplained" in finding.detail
+    assert report.unexplained == ("lib/python3.11/heapq.py",)
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("up.diff", "--- a/../../etc/passwd\n+++ b/../../etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "outside the source tree"),
+    ("abs.diff", "--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "absolute"),
+    ("mid.diff", "--- a/Lib/../../x\n+++ b/Lib/../../x\n@@ -1 +1 @@\n-a\n+b\n", "outside the source tree"),
+])
+def test_a_patch_with_traversal_paths_is_refused(tmp_path: Path, name: str, text: str, message: str) -> None:
+    (tmp_path / name).write_text(text)
+    (tmp_path / "series").write_text(f"{name}\n")
+    with pytest.raises(PatchError, match=message):
+        read_patch_series(tmp_path)
+    (tmp_path / "series").write_text("../outside.diff\n")
+    with pytest.raises(PatchError, match="outside the source tree"):
+        read_patch_series(tmp_path)
