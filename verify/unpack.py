@@ -563,6 +563,8 @@ class RootBuilder:
             raise UnpackWriteError(f"{archive_name}: cannot write entry {member.name!r}: {error.strerror}") from None
         if written != member.size:
             raise UnsafeArchive(f"{archive_name}: entry {member.name!r} is truncated")
+        # A .pyc header records its source's mtime: the layer's mtimes are part of what is audited.
+        os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
 
 
 class FileSlice:

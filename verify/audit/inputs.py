@@ -301,11 +301,13 @@ def _kind(path: Path) -> str:
         return "deb"
     if head[257:262] == b"ustar":
         try:
-            with tarfile.open(path, "r:") as archive:
+            with tarfile.open(path, "r:", tarinfo=BoundedTarInfo) as archive:
+                # docker-archive puts manifest.json after the layers: every header is looked at (seeking
+                # past the data), up to the entry cap.
                 for count, member in enumerate(archive):
-                    if member.name in ("manifest.json", "index.json", "oci-layout"):
+                    if posixpath.normpath(member.name) in ("manifest.json", "index.json", "oci-layout"):
                         return "image-archive"
-                    if count > 8:  # an image archive names its index among its first entries
+                    if count > DEFAULT_MAX_ENTRIES:
                         break
         except tarfile.TarError:
             pass

@@ -70,9 +70,9 @@ def audit(
     version = Version.parse(version_text)
     patches = read_patch_series(patches_dir) if patches_dir is not None else []
     manifest = read_manifest(against) if against is not None else None
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
-        if work_dir is not None:
-            work_dir.mkdir(parents=True, exist_ok=True)
         located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution)
         find_stdlib(located.prefix, version)  # fail before fetching anything if the prefix is wrong
         _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), Path(scratch) / "source")
