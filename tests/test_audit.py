@@ -590,3 +590,110 @@ def test_a_real_podman_image_with_planted_changes(
     page = html_report.read_text()
     assert "3 unexplained path(s)" in page and "venv/scripts/common/activate" in page
     assert list((tmp_path / "work").iterdir()) == [], "the scratch directory is removed"
+
+
+# --- slow: this machine's Debian python3.11, and Debian's own packages, with Debian's patches ------
+
+APT_SOURCE_GLOBS = ("sources.list", "sources.list.d/*.list", "sources.list.d/*.sources")
+
+
+def _apt_config(base: Path) -> dict[str, str]:
+    """An APT configuration of our own: the host's enabled sources (its mirror, never one named here) plus deb-src."""
+    parts = base / "sources.list.d"
+    parts.mkdir(parents=True)
+    for pattern in APT_SOURCE_GLOBS:
+        for index, path in enumerate(sorted(Path("/etc/apt").glob(pattern))):
+            text = path.read_text()
+            if path.suffix == ".sources":
+                text = "\n".join("Types: deb deb-src" if line.strip() == "Types: deb" else line
+                                 for line in text.splitlines()) + "\n"
+                (parts / f"{index}-{path.name}").write_text(text)
+            else:
+                lines = [line for line in text.splitlines() if line.startswith("deb ")]
+                (parts / f"{index}-{path.name}.list").write_text(
+                    "".join(f"{line}\n{line.replace('deb ', 'deb-src ', 1)}\n" for line in lines))
+    for directory in ("lists/partial", "cache/archives/partial"):
+        (base / directory).mkdir(parents=True)
+    config = base / "apt.conf"
+    config.write_text(
+        'Dir::Etc::SourceList "/dev/null";\n'
+        f'Dir::Etc::SourceParts "{parts}";\n'
+        f'Dir::State::Lists "{base / "lists"}";\n'
+        f'Dir::Cache "{base / "cache"}";\n'
+        'Debug::NoLocking "true";\n'
+    )
+    return dict(os.environ, APT_CONFIG=str(config))
+
+
+@pytest.fixture(scope="module")
+def debian_python311(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """bookworm's python3.11 debian/patches and its core .deb files, fetched now with apt-get (not stored)."""
+    if shutil.which("apt-get") is None:
+        pytest.skip("needs apt-get")
+    base = tmp_path_factory.mktemp("apt")
+    env = _apt_config(base / "apt")
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, capture_output=True, timeout=600)
+    shown = subprocess.run(["apt-cache", "showsrc", "python3.11"], env=env, check=True, capture_output=True,
+                           text=True).stdout
+    versions = sorted({line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("Version:")},
+                      reverse=True)
+    for attempt, version in enumerate(versions):  # the newest whose source and binaries the mirror still serves
+        download = base / f"download-{attempt}"  # a fresh directory: never a mix of two versions
+        download.mkdir()
+        source = subprocess.run(["apt-get", "source", "--download-only", f"python3.11={version}"], env=env,
+                                cwd=download, capture_output=True, timeout=600, check=False)
+        binaries = subprocess.run(
+            ["apt-get", "download", *(f"{name}={version}" for name in
+                                      ("libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-venv"))],
+            env=env, cwd=download, capture_output=True, timeout=600, check=False)
+        if source.returncode == 0 and binaries.returncode == 0:
+            break
+    else:
+        pytest.fail(f"no python3.11 version could be downloaded: {versions}")
+    (debian_tar,) = download.glob("python3.11_*.debian.tar.*")
+    with tarfile.open(debian_tar) as archive:
+        archive.extractall(base / "debian", filter="data")
+    return base / "debian" / "debian" / "patches", sorted(download.glob("*.deb"))
+
+
+EXPLAINED_MODIFIED = {"patched", "transformed", "patched+transformed", "convention"}
+
+
+@pytest.mark.slow
+def test_host_debian_python_every_change_attributed(debian_python311: tuple[Path, list[Path]],
+                                                   cpython_fixtures: Path, tmp_path: Path) -> None:
+    patches, _debs = debian_python311
+    result = run_audit("/usr", "--version", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing",
+                       "openpgp", "--patches", patches, "--work-dir", tmp_path, "--json")
+    document = json.loads(result.stdout)
+    assert result.returncode == 0 and document["unexplained"] == [], document["unexplained"]
+    modified = {f["path"]: f for f in document["sources"]["modified"]}
+    assert {f["status"] for f in modified.values()} <= EXPLAINED_MODIFIED
+    for name in ("common/activate", "posix/activate.csh", "posix/activate.fish"):
+        assert modified[f"lib/python3.11/venv/scripts/{name}"]["status"] == "patched"
+    assert modified["lib/python3.11/sysconfig.py"]["patches"], "Debian's install-scheme patch"
+    assert sum(f["transform"] == "shebang-rewritten" for f in modified.values()) >= 6
+    assert "lib/python3.11/os.py" not in modified
+    assert document["conventions"]["sitecustomize-etc"]["paths"] == ["lib/python3.11/sitecustomize.py"]
+
+
+@pytest.mark.slow
+def test_debian_packages_audited_directly(debian_python311: tuple[Path, list[Path]], cpython_fixtures: Path,
+                                          tmp_path: Path) -> None:
+    patches, debs = debian_python311
+    result = run_audit(*debs, "--version", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing",
+                       "openpgp", "--patches", patches, "--work-dir", tmp_path, "--json")
+    document = json.loads(result.stdout)
+    assert result.returncode == 0 and document["unexplained"] == [], document["unexplained"]
+    assert [p.split()[0] for p in document["packages"]] == ["libpython3.11-minimal", "libpython3.11-stdlib",
+                                                            "python3.11-venv"]
+    assert document["prefix"] == "/usr" and document["distribution"] == "debian"
+    groups = {g["group"]: g["package"] for g in document["sources"]["not_in_package_set"]}
+    assert groups["test"] == "libpython3.11-testsuite" and groups["idlelib"] == "idle-python3.11"
+    modified = {f["path"]: f for f in document["sources"]["modified"]}
+    assert any("venv" in name for name in modified["lib/python3.11/venv/scripts/common/activate"]["patches"])
+    # Without the patches, the same changes are unexplained: the exit code says so.
+    bare = run_audit(*debs, "--version", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing",
+                     "openpgp", "--work-dir", tmp_path, "--json")
+    assert bare.returncode == 1 and "lib/python3.11/venv/scripts/common/activate" in json.loads(bare.stdout)[
+        "unexplained"]
