@@ -697,3 +697,16 @@ def test_debian_packages_audited_directly(debian_python311: tuple[Path, list[Pat
                      "openpgp", "--work-dir", tmp_path, "--json")
     assert bare.returncode == 1 and "lib/python3.11/venv/scripts/common/activate" in json.loads(bare.stdout)[
         "unexplained"]
+
+
+def test_the_documented_convention_table_is_the_code_s() -> None:
+    """docs/audit.md lists every convention id and nothing else, so the report never names an undocumented one."""
+    import re as _re
+
+    from verify.audit.conventions import CONVENTIONS
+
+    text = (PROJECT_ROOT / "docs" / "audit.md").read_text()
+    documented = set(_re.findall(r"^\| `([a-z-]+)` \|", text, _re.M))
+    assert documented == set(CONVENTIONS)
+    for convention in CONVENTIONS.values():
+        assert convention.title.split()[0] in text
