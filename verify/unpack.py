@@ -76,8 +76,12 @@ def safe_unpack(
     *,
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    parts: tuple[str, ...] | None = None,
 ) -> Path:
     """Unpack ``tarball`` (``.tar.xz``, ``.tgz``, ``.tar.gz``) into the directory ``dest``.
+
+    ``parts`` limits what is written to the entries whose path inside the top directory starts with
+    one of these prefixes (``Lib/``, ``Makefile.pre.in``); every entry is still checked.
 
     Returns the archive's single top-level directory, ``dest / <top>``. ``dest`` is created if
     needed; ``dest / <top>`` must not exist yet. Extraction happens in a temporary directory inside
@@ -92,6 +96,9 @@ def safe_unpack(
         with _open_stream(tarball, limits, read_to_end=True) as archive:
             ledger = _Ledger(archive_name=tarball.name, limits=limits)
             for member in _checked_members(archive, ledger):
+                inner = member.name.partition("/")[2]
+                if parts is not None and inner and not member.isdir() and not inner.startswith(parts):
+                    continue
                 _extract_one(archive, member, staging, tarball.name)
         top = ledger.require_top()
         final = dest / top

@@ -63,6 +63,7 @@ def audit(
     from verify.assembly import SourceOptions, verified_source_tree
     from verify.audit import audit_installation, find_stdlib
     from verify.audit.inputs import locate_installation, read_patch_series
+    from verify.audit.sources import SOURCE_PARTS
     from verify.manifest import read_manifest
     from verify.recipes import load_recipe
     from verify.report.audit import audit_to_html, audit_to_json, render_audit_text
@@ -75,7 +76,8 @@ def audit(
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
         located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution)
         find_stdlib(located.prefix, version)  # fail before fetching anything if the prefix is wrong
-        _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), Path(scratch) / "source")
+        _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), Path(scratch) / "source",
+                                              parts=SOURCE_PARTS)
         report = audit_installation(
             located.prefix, version, tree, against=manifest, reference_python=reference_python,
             patches=patches, distribution=located.distribution, install_prefix=located.install_prefix,
