@@ -105,10 +105,11 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda t, f, u: ["check", *SOURCE, f, "--out", _occupied(t, "out")],
         "exists and is not a cpython-verify result; not replacing it",
     ),
-    "audit --work-dir occupied": (
-        lambda t, f, u: ["audit", _prefix(t), "--version", "3.13.5", "--offline", "--from", f,
-                         "--work-dir", _occupied(t, "work", inside="Python-3.13.5")],
-        "already holds Python-3.13.5",
+    # audit unpacks into a private scratch directory inside --work-dir, so a work directory can no
+    # longer be "occupied"; what it must judge first is whether the input holds an installation at all.
+    "audit input without an installation": (
+        lambda t, f, u: ["audit", _occupied(t, "not-a-prefix"), "--version", "3.13.5", "--offline", "--from", f],
+        "no lib/python3.13 with a standard library",
     ),
     "env run --env malformed": (
         lambda t, f, u: ["env", "run", "bookworm-cpython", "--env", "NOEQUALS", "true"],

@@ -140,8 +140,12 @@ def test_real_tree_differences_are_classified_and_explained(stdlib_pair: tuple[P
     assert found["json/tool.py"].changes == ("only-in-a",)
     assert found["NEWS.txt"].changes == ("only-in-b",)
     sysconfig = found["_sysconfigdata__x86_64-linux-gnu.py"].comparison
-    assert sysconfig is not None and sysconfig.category == "build-path"
+    # "/usr" replaced everywhere is a different --prefix, not a build path (issue 12): named as such, and
+    # never offered as the comparison's build-path pair.
+    assert sysconfig is not None and sysconfig.category == "install-prefix"
     assert sysconfig.build_paths == ("/usr", "/build/elsewhere")
+    assert comparison.build_paths != ("/usr", "/build/elsewhere")
+    assert "--prefix /usr vs /build/elsewhere" in sysconfig.explanation and "fixed" not in sysconfig.explanation
     assert any(line.startswith("BINDIR: '/usr/bin' -> '/build/elsewhere/bin'") for line in sysconfig.details)
     header_only = found["__pycache__/base64.cpython-311.pyc"].comparison
     assert header_only is not None and header_only.category == "header-only"
@@ -220,3 +224,71 @@ def test_build_path_guess_is_not_fooled_by_path_like_noise_in_binary_data() -> N
 
     one, two = "/tmp/pytest-of-root/pytest-7/test_x0/build-one", "/tmp/pytest-of-root/pytest-7/test_x0/build-two"
     assert guess_build_paths(["/I", one], [two]) == (one, two)
+
+
+# --- explanations shared with audit: each category and piece of advice on a planted case ----------
+
+SYSCONFIG = "build_time_vars = {{'prefix': '{prefix}', 'BINDIR': '{prefix}/bin', 'abs_builddir': '{build}/b', " \
+    "'CONFIG_ARGS': \"'--prefix={prefix}'\", 'CFLAGS': '-O2 -ffile-prefix-map={build}=.'}}\n"
+
+
+def _sysconfig(prefix: str, build: str) -> bytes:
+    return SYSCONFIG.format(prefix=prefix, build=build).encode()
+
+
+def test_a_prefix_change_is_an_install_prefix_not_a_build_path(tmp_path: Path) -> None:
+    name = "lib/python3.11/_sysconfigdata__linux_x86_64-linux-gnu.py"
+    prefix_change = explain(FilePair(name, "sysconfigdata", "sysconfigdata", _sysconfig("/opt/python", "/build/x"),
+                                     _sysconfig("/usr/local", "/build/x")))
+    assert prefix_change.category == "install-prefix"
+    assert "configured with --prefix /opt/python vs /usr/local" in prefix_change.explanation
+    assert "same --prefix" in prefix_change.explanation and "fixed path" not in prefix_change.explanation
+    build_change = explain(FilePair(name, "sysconfigdata", "sysconfigdata", _sysconfig("/opt/python", "/build/one"),
+                                    _sysconfig("/opt/python", "/build/two")))
+    assert build_change.category == "build-path" and build_change.build_paths == ("/build/one", "/build/two")
+    assert "use a fixed build path" in build_change.explanation
+    both = explain(FilePair(name, "sysconfigdata", "sysconfigdata", _sysconfig("/opt/python", "/build/one"),
+                            _sysconfig("/usr/local", "/build/two")))
+    assert both.category != "install-prefix", "a build path differs too: not only the prefix"
+    # Whole trees: a script that records the prefix follows the configuration's verdict.
+    for side, prefix in (("a", "/opt/python"), ("b", "/usr/local")):
+        root = tmp_path / side
+        (root / "lib/python3.11").mkdir(parents=True)
+        (root / name).write_bytes(_sysconfig(prefix, "/build/x"))
+        (root / "bin").mkdir()
+        (root / "bin/python3.11-config").write_text(f"#!/bin/sh\nprefix_real={prefix}\necho {prefix}/include\n")
+    comparison = compare_paths(tmp_path / "a", tmp_path / "b")
+    verdicts = {d.path: d.comparison for d in comparison.differences}
+    assert {v.category for v in verdicts.values() if v is not None} == {"install-prefix"}, verdicts
+    assert comparison.build_paths is None
+
+
+def test_checked_hash_pyc_that_no_longer_matches_its_source_is_not_header_only(tmp_path: Path) -> None:
+    trees = []
+    for side in ("a", "b"):
+        root = tmp_path / side
+        (root / "__pycache__").mkdir(parents=True)
+        (root / "m.py").write_text("X = 1\n")
+        trees.append(root)
+    a, b = trees
+    # A: a timestamp .pyc; B: a checked-hash .pyc of the same source -> header-only, SOURCE_DATE_EPOCH helps.
+    py_compile.compile(str(a / "m.py"), cfile=str(a / "__pycache__/m.cpython-311.pyc"), dfile="m.py")
+    py_compile.compile(str(b / "m.py"), cfile=str(b / "__pycache__/m.cpython-311.pyc"), dfile="m.py",
+                       invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    verdict = compare_paths(a, b).differences[0].comparison
+    assert verdict is not None and verdict.category == "header-only" and "SOURCE_DATE_EPOCH" in verdict.explanation
+    # A: checked-hash too, but of another source whose code compiles the same; then the source changes back.
+    (a / "m.py").write_text("X = 1  # a comment changes the hash, not the code\n")
+    py_compile.compile(str(a / "m.py"), cfile=str(a / "__pycache__/m.cpython-311.pyc"), dfile="m.py",
+                       invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    pair = FilePair("__pycache__/m.cpython-311.pyc", "pyc", "pyc", (a / "__pycache__/m.cpython-311.pyc").read_bytes(),
+                    (b / "__pycache__/m.cpython-311.pyc").read_bytes())
+    both_hashed = explain(pair)
+    assert both_hashed.category == "source-hash" and "SOURCE_DATE_EPOCH" not in both_hashed.explanation
+    assert "the sources differ" in both_hashed.explanation
+    (a / "m.py").write_text("X = 1\n")  # A's .pyc is now stale for A's source
+    verdict = compare_paths(a, b).differences[0].comparison
+    assert verdict is not None and verdict.category == "stale-source-hash", verdict
+    assert "A: its checked source hash does not match m.py" in verdict.explanation
+    assert "recompile or ignore" in verdict.explanation and "SOURCE_DATE_EPOCH would change nothing" in (
+        verdict.explanation)

@@ -217,3 +217,68 @@ def test_build_locations_order_and_choices(tmp_path: Path, cache: Cache, monkeyp
     assert isinstance(locations[3], DebianArchive) and locations[3].package == "python3.13"
     offline = build_locations(recipe, from_dirs=[tmp_path], upstream=False, cache=cache, client=client)
     assert [type(location) for location in offline] == [LocalDirectory]
+
+
+# --- local before network ----------------------------------------------------------------------
+
+V3112 = Version.parse("3.11.2")
+NAMES_3112 = ("Python-3.11.2.tar.xz", "Python-3.11.2.tgz")
+
+
+def _closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens: connecting is refused at once."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/ftp/python"
+
+
+def test_a_local_copy_of_any_name_is_used_before_the_network(
+    cpython_fixtures: Path, cache: Cache, tmp_path: Path
+) -> None:
+    """The preferred .tar.xz is on the mirror, the .tgz in --from: the local .tgz wins, the mirror is never asked."""
+    www = tmp_path / "www" / "ftp" / "python" / "3.11.2"
+    www.mkdir(parents=True)
+    (www / NAMES_3112[0]).write_bytes(b"a mirror's copy")
+    distfiles = tmp_path / "distfiles"
+    distfiles.mkdir()
+    (distfiles / NAMES_3112[1]).symlink_to(cpython_fixtures / NAMES_3112[1])
+    with FaultyServer(tmp_path / "www") as server:
+        # The network location comes first in the list: locality, not list order, decides.
+        locations = [
+            UpstreamLocation.mirror(server.url + "/ftp/python", client=quiet_client(), cache=cache),
+            LocalDirectory(distfiles, cache=cache),
+        ]
+        fetched, notes = fetch_first(locations, V3112, NAMES_3112)
+        assert server.requests == []
+    assert fetched is not None and fetched.name == NAMES_3112[1]
+    assert fetched.origin == str(distfiles / NAMES_3112[1])
+    assert notes == [f"{NAMES_3112[0]}: not at local {distfiles}"]
+
+
+def test_an_unreachable_network_location_is_a_note_beside_a_local_tarball(
+    cpython_fixtures: Path, cache: Cache, tmp_path: Path
+) -> None:
+    """`source 3.11.2 --from DIR` with the network down: the local .tgz is verified; the .asc fetch is a note."""
+    import dataclasses
+
+    from verify.assembly import SourceOptions, source_checks, source_request
+    from verify.pipeline import verify_source
+
+    options = SourceOptions(from_dirs=(cpython_fixtures,), offline=True, allow_missing=("openpgp",),
+                            cache_dir=cache.root)
+    request = source_request(V3112, options)
+    checks = source_checks(request.recipe, options)
+    down = UpstreamLocation.mirror(_closed_port_url(), client=quiet_client(), cache=cache)
+    checks = dataclasses.replace(checks, locations=[down, *checks.locations], claim_providers=())
+    verdict = verify_source(request, checks)
+    assert verdict.tarball.name == NAMES_3112[1] and verdict.verified
+    assert any(note.startswith(f"{NAMES_3112[1]}.asc: http://127.0.0.1:") for note in verdict.notes), verdict.notes
+    # Without a local copy the same failure is still an error: nothing to fall back on.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    checks = dataclasses.replace(checks, locations=[down, LocalDirectory(empty, cache=cache)])
+    with pytest.raises(FetchError):
+        verify_source(request, checks)

@@ -193,8 +193,12 @@ def require_verified(verdict: SourceVerdict) -> FetchedFile:
     return verdict.tarball
 
 
-def verified_source_tree(version: Version, options: SourceOptions, work_dir: Path) -> tuple[SourceVerdict, Path]:
+def verified_source_tree(
+    version: Version, options: SourceOptions, work_dir: Path, *, parts: tuple[str, ...] | None = None
+) -> tuple[SourceVerdict, Path]:
     """Verify ``version``'s source, then unpack exactly the verified bytes under ``work_dir``.
+
+    ``parts`` (path prefixes inside the tree) limits what is written, for a caller that reads only those.
 
     The tarball is hashed again just before unpacking, so a cache entry changed after verification
     is refused rather than unpacked. Returns the verdict and the unpacked top-level directory.
@@ -204,7 +208,7 @@ def verified_source_tree(version: Version, options: SourceOptions, work_dir: Pat
     verdict = verify_release_source(version, options)
     tarball = require_verified(verdict)
     recheck_digest(tarball)
-    return verdict, safe_unpack(tarball.path, work_dir)
+    return verdict, safe_unpack(tarball.path, work_dir, parts=parts)
 
 
 def recheck_digest(tarball: FetchedFile) -> None:

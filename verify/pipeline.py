@@ -59,29 +59,60 @@ class SourceRequest:
     user_claims: tuple[DigestClaim, ...] = ()
 
 
-def fetch_first(
-    locations: Sequence[SourceLocation], version: Version, filename: str
-) -> tuple[FetchedFile | None, list[str]]:
-    """Fetch ``filename`` from the first location that has it; notes say where it was not found.
+@dataclass(frozen=True)
+class FetchOutcome:
+    """What one search for a file found, where, and what went wrong on the way."""
 
-    A location that fails operationally is noted and the next one tried: one broken mirror must not
-    hide a good one. If every location that had the file failed, the last error is raised.
+    fetched: FetchedFile | None
+    location: SourceLocation | None
+    """The location that had the file (None when none did)."""
+    notes: list[str]
+    error: FetchError | None
+    """The last operational failure met on the way (a network location that was down)."""
+
+
+def search_locations(
+    locations: Sequence[SourceLocation], version: Version, filenames: Sequence[str]
+) -> FetchOutcome:
+    """Look for any of ``filenames`` (in order of preference): every local location first, then the network.
+
+    A local copy of a less preferred name (a ``.tgz`` in ``--from``) beats a network copy of the
+    preferred one: no network location is contacted while a local one has any of the names. A
+    location that fails operationally is noted and the next one tried.
     """
     notes: list[str] = []
     last_error: FetchError | None = None
-    for location in locations:
-        try:
-            fetched = location.fetch(version, filename)
-        except FetchError as error:
-            notes.append(f"{filename}: {location.description}: {error.message}")
-            last_error = error
-            continue
-        if fetched is not None:
-            return fetched, notes
-        notes.append(f"{filename}: not at {location.description}")
-    if last_error is not None:
-        raise last_error
-    return None, notes
+    local = [location for location in locations if location.is_local]
+    remote = [location for location in locations if not location.is_local]
+    for group in (local, remote):
+        for filename in filenames:
+            for location in group:
+                try:
+                    fetched = location.fetch(version, filename)
+                except FetchError as error:
+                    notes.append(f"{filename}: {location.description}: {error.message}")
+                    last_error = error
+                    continue
+                if fetched is not None:
+                    return FetchOutcome(fetched, location, notes, last_error)
+                notes.append(f"{filename}: not at {location.description}")
+    return FetchOutcome(None, None, notes, last_error)
+
+
+def fetch_first(
+    locations: Sequence[SourceLocation], version: Version, filename: str | Sequence[str]
+) -> tuple[FetchedFile | None, list[str]]:
+    """Fetch ``filename`` (or the first of several names) from the first location that has it.
+
+    Local locations are tried before network ones (:func:`search_locations`); notes say where it was
+    not found. A location that fails operationally is noted and the next one tried: one broken mirror
+    must not hide a good one. If no location had the file and one failed, the last error is raised.
+    """
+    names = (filename,) if isinstance(filename, str) else tuple(filename)
+    outcome = search_locations(locations, version, names)
+    if outcome.fetched is None and outcome.error is not None:
+        raise outcome.error
+    return outcome.fetched, outcome.notes
 
 
 def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict:
@@ -91,19 +122,20 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
     reached (no tarball anywhere, a network failure on every location).
     """
     version, recipe = request.version, request.recipe
-    notes: list[str] = []
-    tarball: FetchedFile | None = None
-    for filename in recipe.source.filenames_for(version):
-        tarball, fetch_notes = fetch_first(checks.locations, version, filename)
-        notes += fetch_notes
-        if tarball is not None:
-            break
+    search = search_locations(checks.locations, version, recipe.source.filenames_for(version))
+    notes = list(search.notes)
+    tarball = search.fetched
+    if tarball is None and search.error is not None:
+        raise search.error
     if tarball is None:
         names = ", ".join(recipe.source.filenames_for(version))
         where = "; ".join(location.description for location in checks.locations) or "no location given"
         raise FetchError(f"CPython {version} source not found ({names}) at: {where}")
 
-    signatures = _fetch_signatures(tarball, request, checks, notes)
+    # With the tarball on local disk, a network location that is down is a note beside a missing
+    # signature (the policy then decides), never an error that throws the local tarball away.
+    local_tarball = search.location is not None and search.location.is_local
+    signatures = _fetch_signatures(tarball, request, checks, notes, tolerate_network=local_tarball)
     # The checks are independent and each waits on something different (gpg runs as a subprocess,
     # xz decompression releases the GIL, Sigstore is Python), so they run side by side.
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="source-check") as pool:
@@ -150,19 +182,25 @@ def _read_patchlevel(checks: SourceChecks, tarball: FetchedFile) -> tuple[str | 
 
 
 def _fetch_signatures(
-    tarball: FetchedFile, request: SourceRequest, checks: SourceChecks, notes: list[str]
+    tarball: FetchedFile, request: SourceRequest, checks: SourceChecks, notes: list[str], *, tolerate_network: bool
 ) -> dict[SignatureKind, FetchedFile]:
-    """Fetch the signature files of every kind the policy requires or the recipe names a signer for."""
+    """Fetch the signature files of every kind the policy requires or the recipe names a signer for.
+
+    ``tolerate_network``: a location that fails is a note and the signature counts as absent;
+    otherwise, when no location had it and one failed, that failure is raised.
+    """
     policy = request.policy
     found: dict[SignatureKind, FetchedFile] = {}
     for kind in SignatureKind:
         if kind not in policy.required and kind not in policy.signers:
             continue
-        signature, fetch_notes = fetch_first(checks.locations, request.version, tarball.name + SIGNATURE_SUFFIXES[kind])
-        if signature is None:
-            notes += fetch_notes
+        outcome = search_locations(checks.locations, request.version, (tarball.name + SIGNATURE_SUFFIXES[kind],))
+        if outcome.fetched is None and outcome.error is not None and not tolerate_network:
+            raise outcome.error
+        if outcome.fetched is None:
+            notes += outcome.notes
         else:
-            found[kind] = signature
+            found[kind] = outcome.fetched
     return found
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import os
 import posixpath
 import shutil
 import tarfile
@@ -35,6 +36,9 @@ MAX_METADATA_BYTES = 1024 * 1024
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_TAR_MAGIC = b"ustar"
+_TAR_MAGIC_OFFSET = 257
 # Per-entry overhead of the tar format: a 512-byte header plus up to 511 bytes of padding; pax and
 # long-name headers add more, bounded by MAX_METADATA_BYTES each.
 _ENTRY_OVERHEAD = 1024
@@ -72,8 +76,12 @@ def safe_unpack(
     *,
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    parts: tuple[str, ...] | None = None,
 ) -> Path:
     """Unpack ``tarball`` (``.tar.xz``, ``.tgz``, ``.tar.gz``) into the directory ``dest``.
+
+    ``parts`` limits what is written to the entries whose path inside the top directory starts with
+    one of these prefixes (``Lib/``, ``Makefile.pre.in``); every entry is still checked.
 
     Returns the archive's single top-level directory, ``dest / <top>``. ``dest`` is created if
     needed; ``dest / <top>`` must not exist yet. Extraction happens in a temporary directory inside
@@ -88,6 +96,9 @@ def safe_unpack(
         with _open_stream(tarball, limits, read_to_end=True) as archive:
             ledger = _Ledger(archive_name=tarball.name, limits=limits)
             for member in _checked_members(archive, ledger):
+                inner = member.name.partition("/")[2]
+                if parts is not None and inner and not member.isdir() and not inner.startswith(parts):
+                    continue
                 _extract_one(archive, member, staging, tarball.name)
         top = ledger.require_top()
         final = dest / top
@@ -247,7 +258,7 @@ class _CappedReader:
     size check sees still stops at the cap.
     """
 
-    def __init__(self, inner: lzma.LZMAFile | gzip.GzipFile, limit: int) -> None:
+    def __init__(self, inner: lzma.LZMAFile | gzip.GzipFile | _PlainReader, limit: int) -> None:
         self._inner = inner
         self._remaining = limit
         self._limit = limit
@@ -272,6 +283,10 @@ class _BoundedTarInfo(tarfile.TarInfo):
         return result
 
 
+BoundedTarInfo = _BoundedTarInfo
+"""For callers that open an uncompressed tar in random-access mode (an image archive's outer tar)."""
+
+
 @contextmanager
 def _open_stream(tarball: Path, limits: UnpackLimits, *, read_to_end: bool) -> Iterator[tarfile.TarFile]:
     """Open ``tarball`` as a tar stream behind our decompressor and the decompressed-size cap.
@@ -284,8 +299,21 @@ def _open_stream(tarball: Path, limits: UnpackLimits, *, read_to_end: bool) -> I
         raw: BinaryIO = tarball.open("rb")
     except OSError as error:
         raise UnsafeArchive(f"{tarball.name}: cannot read: {error.strerror}") from None
-    with raw, _decompressor(raw, tarball.name) as decompressed:
-        capped = _CappedReader(decompressed, limits.max_stream_bytes)
+    with raw, _open_raw_stream(raw, tarball.name, limits.max_stream_bytes, read_to_end=read_to_end) as archive:
+        yield archive
+
+
+@contextmanager
+def _open_raw_stream(
+    raw: BinaryIO, archive_name: str, max_stream_bytes: int, *, read_to_end: bool, allow_plain: bool = False
+) -> Iterator[tarfile.TarFile]:
+    """Open the byte stream ``raw`` as a tar stream behind our decompressor and a decompressed-size cap.
+
+    ``raw`` needs ``read`` only, plus ``seek(0)`` right after opening to sniff the compression.
+    ``allow_plain`` also accepts an uncompressed tar (image layers and ``.deb`` members may be one).
+    """
+    with _decompressor(raw, archive_name, allow_plain=allow_plain) as decompressed:
+        capped = _CappedReader(decompressed, max_stream_bytes)
         try:
             with tarfile.open(
                 # Stream mode only ever calls read(), which is all _CappedReader offers.
@@ -298,20 +326,43 @@ def _open_stream(tarball: Path, limits: UnpackLimits, *, read_to_end: bool) -> I
             while read_to_end and capped.read(_DRAIN_CHUNK):
                 pass
         except _LimitExceeded as error:
-            raise UnsafeArchive(f"{tarball.name}: refused: {error}") from None
+            raise UnsafeArchive(f"{archive_name}: refused: {error}") from None
         except _CORRUPT_ERRORS as error:
-            raise _corrupt(tarball.name, error) from None
+            raise _corrupt(archive_name, error) from None
 
 
-def _decompressor(raw: BinaryIO, archive_name: str) -> lzma.LZMAFile | gzip.GzipFile:
+def _decompressor(
+    raw: BinaryIO, archive_name: str, *, allow_plain: bool = False
+) -> lzma.LZMAFile | gzip.GzipFile | _PlainReader:
     """The decompressing reader for ``raw``, chosen by content: a misnamed file must not pick another path."""
-    magic = raw.read(len(_XZ_MAGIC))
+    magic = raw.read(_TAR_MAGIC_OFFSET + len(_TAR_MAGIC))
     raw.seek(0)
     if magic.startswith(_XZ_MAGIC):
         return lzma.LZMAFile(raw)
     if magic.startswith(_GZIP_MAGIC):
         return gzip.GzipFile(fileobj=raw)
-    raise UnsafeArchive(f"{archive_name}: not an xz or gzip compressed tar archive")
+    if allow_plain and magic[_TAR_MAGIC_OFFSET:].startswith(_TAR_MAGIC):
+        return _PlainReader(raw)
+    if magic.startswith(_ZSTD_MAGIC):
+        raise UnsafeArchive(f"{archive_name}: zstd-compressed; only xz, gzip and plain tar are supported")
+    kinds = "an xz, gzip or plain tar archive" if allow_plain else "an xz or gzip compressed tar archive"
+    raise UnsafeArchive(f"{archive_name}: not {kinds}")
+
+
+class _PlainReader:
+    """An uncompressed stream behind the same interface as the decompressors (read, context manager)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        return self._raw.read(size)
+
+    def __enter__(self) -> _PlainReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
 
 
 def _checked_members(archive: tarfile.TarFile, ledger: _Ledger) -> Iterator[tarfile.TarInfo]:
@@ -345,3 +396,209 @@ def _corrupt(archive_name: str, error: BaseException) -> UnsafeArchive:
     return UnsafeArchive(f"{archive_name}: corrupt or truncated archive: {reason}")
 
 
+
+
+# --- a root file system from layers: images, packages, relocatable archives -----------------------
+
+DEFAULT_MAX_LAYERS = 128
+"""More layers than Docker or podman will build (127): a longer list is hostile, not an image."""
+_WHITEOUT = ".wh."
+_OPAQUE = ".wh..wh..opq"
+
+
+@dataclass(slots=True)
+class RootBuilder:
+    """Unpacks tar streams one over the other into ``root``, as a container runtime applies image layers.
+
+    The rules of :func:`safe_unpack` hold, adapted to a file system root: no absolute names, no
+    ``..``, no member under a symlink, no hard link except to a file already unpacked, no device
+    node or FIFO written (they are skipped and counted), a relative symlink that climbs out of the
+    root is refused; absolute symlinks are kept as they are, since inside the image they point into
+    it (the audit resolves them against the image, never against this machine). OCI whiteouts
+    (``.wh.NAME``, ``.wh..wh..opq``) delete what lower layers put there. The caps count every layer
+    together, and a decompression bomb stops at the cap.
+    """
+
+    root: Path
+    limits: UnpackLimits = field(default_factory=UnpackLimits)
+    max_layers: int = DEFAULT_MAX_LAYERS
+    entries: int = 0
+    total_bytes: int = 0
+    layers: int = 0
+    skipped_special: int = 0
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def add_layer(self, raw: BinaryIO, name: str) -> None:
+        """Apply the tar stream ``raw`` (plain, gzip or xz) over what is already unpacked."""
+        self.layers += 1
+        if self.layers > self.max_layers:
+            raise UnsafeArchive(f"{name}: refused: more than {self.max_layers} layers")
+        remaining = self.limits.max_stream_bytes - self.total_bytes
+        added: set[str] = set()
+        with _open_raw_stream(raw, name, remaining, read_to_end=False, allow_plain=True) as archive:
+            while True:
+                try:
+                    member = archive.next()
+                except _CORRUPT_ERRORS as error:
+                    raise _corrupt(name, error) from None
+                if member is None:
+                    return
+                self._apply(archive, member, name, added)
+
+    def _refuse(self, archive_name: str, member: str, reason: str) -> UnsafeArchive:
+        return UnsafeArchive(f"{archive_name}: refused entry {member!r}: {reason}")
+
+    def _normalized(self, archive_name: str, raw: str) -> str | None:
+        if not raw or "\x00" in raw:
+            raise self._refuse(archive_name, raw, "empty or NUL in name")
+        if raw.startswith("/"):
+            raise self._refuse(archive_name, raw, "absolute path")
+        parts = [part for part in raw.split("/") if part not in ("", ".")]
+        if ".." in parts:
+            raise self._refuse(archive_name, raw, "'..' in path")
+        return "/".join(parts) if parts else None
+
+    def _parent_ready(self, archive_name: str, raw: str, name: str) -> Path:
+        """Create the parent directories of ``name``; refuse when one of them is a link or a file."""
+        parent = self.root
+        for part in name.split("/")[:-1]:
+            parent = parent / part
+            if parent.is_symlink():
+                raise self._refuse(archive_name, raw, f"lies under the symlink {part!r}")
+            if parent.exists() and not parent.is_dir():
+                raise self._refuse(archive_name, raw, f"lies under the non-directory {part!r}")
+            if not parent.exists():
+                parent.mkdir()
+        return self.root / name
+
+    def _clear(self, path: Path) -> None:
+        """Remove whatever is at ``path`` (never following a link)."""
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+
+    def _apply(self, archive: tarfile.TarFile, member: tarfile.TarInfo, archive_name: str, added: set[str]) -> None:
+        self.entries += 1
+        if self.entries > self.limits.max_entries:
+            raise self._refuse(archive_name, member.name, f"more than {self.limits.max_entries} entries")
+        name = self._normalized(archive_name, member.name)
+        if name is None:
+            return  # "./": the root itself
+        base = name.rsplit("/", 1)[-1]
+        if base.startswith(_WHITEOUT):
+            self._whiteout(archive_name, member.name, name, base, added)
+            return
+        target = self._parent_ready(archive_name, member.name, name)
+        if member.isdir():
+            if target.is_symlink() or (target.exists() and not target.is_dir()):
+                self._clear(target)
+            target.mkdir(exist_ok=True)
+        elif member.isreg():
+            self.total_bytes += member.size
+            if self.total_bytes > self.limits.max_total_bytes:
+                raise self._refuse(archive_name, member.name,
+                                   f"{member.size} bytes would bring the input past the "
+                                   f"{self.limits.max_total_bytes}-byte cap")
+            self._clear(target)
+            self._write(archive, member, target, archive_name)
+        elif member.issym():
+            if not member.linkname:
+                raise self._refuse(archive_name, member.name, "symlink with an empty target")
+            if not member.linkname.startswith("/"):
+                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+                if resolved == ".." or resolved.startswith("../"):
+                    raise self._refuse(archive_name, member.name,
+                                       f"symlink to {member.linkname!r} points outside the root")
+            self._clear(target)
+            target.symlink_to(member.linkname)
+        elif member.islnk():
+            source_name = self._normalized(archive_name, member.linkname)
+            source = self.root / source_name if source_name else self.root
+            if source_name is None or source.is_symlink() or not source.is_file() or not self._inside(source):
+                raise self._refuse(archive_name, member.name,
+                                   f"hard link to {member.linkname!r}, which is not an unpacked regular file")
+            self._clear(target)
+            shutil.copyfile(source, target)
+        elif member.ischr() or member.isblk() or member.isfifo():
+            self.skipped_special += 1
+            return
+        else:
+            raise self._refuse(archive_name, member.name, f"unsupported entry type {member.type!r}")
+        added.add(name)
+
+    def _inside(self, path: Path) -> bool:
+        """True when no component of ``path`` below the root is a link (so it really lies in the root)."""
+        current = self.root
+        for part in path.relative_to(self.root).parts:
+            current = current / part
+            if current.is_symlink():
+                return False
+        return True
+
+    def _whiteout(self, archive_name: str, raw: str, name: str, base: str, added: set[str]) -> None:
+        directory = posixpath.dirname(name)
+        parent = self.root / directory if directory else self.root
+        if not self._inside(parent):
+            raise self._refuse(archive_name, raw, "whiteout under a symlink")
+        if base == _OPAQUE:
+            if parent.is_dir():
+                for child in list(parent.iterdir()):
+                    child_name = f"{directory}/{child.name}" if directory else child.name
+                    if child_name not in added:
+                        self._clear(child)
+            return
+        hidden = base[len(_WHITEOUT):]
+        if hidden in ("", ".", "..") or "/" in hidden:
+            raise self._refuse(archive_name, raw, "whiteout naming no file")
+        self._clear(parent / hidden)
+
+    def _write(self, archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path, archive_name: str) -> None:
+        try:
+            source = archive.extractfile(member)
+            assert source is not None  # a regular file always has a data stream
+            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                 0o755 if member.mode & 0o111 else 0o644)
+            with os.fdopen(descriptor, "wb") as out:
+                written = 0
+                while chunk := source.read(_DRAIN_CHUNK):
+                    written += len(chunk)
+                    out.write(chunk)
+        except _CORRUPT_ERRORS as error:
+            raise _corrupt(archive_name, error) from None
+        except OSError as error:
+            raise UnpackWriteError(f"{archive_name}: cannot write entry {member.name!r}: {error.strerror}") from None
+        if written != member.size:
+            raise UnsafeArchive(f"{archive_name}: entry {member.name!r} is truncated")
+        # A .pyc header records its source's mtime: the layer's mtimes are part of what is audited.
+        os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
+
+
+class FileSlice:
+    """``size`` bytes of an open file from ``offset``: a member of an ``ar`` archive, read in place."""
+
+    def __init__(self, stream: BinaryIO, offset: int, size: int) -> None:
+        self._stream = stream
+        self._offset = offset
+        self._size = size
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes, never past the slice's end."""
+        left = self._size - self._position
+        wanted = left if size < 0 else min(size, left)
+        if wanted <= 0:
+            return b""
+        self._stream.seek(self._offset + self._position)
+        data = self._stream.read(wanted)
+        self._position += len(data)
+        return data
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        """Only absolute positions inside the slice."""
+        if whence != 0 or not 0 <= position <= self._size:
+            raise OSError("FileSlice supports absolute seeks inside the slice only")
+        self._position = position
+        return position

@@ -1,13 +1,15 @@
-"""Run the four questions over one installation and gather the answers into an :class:`AuditReport`."""
+"""Run the questions over one installation and gather the answers into an :class:`AuditReport`."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from verify.audit.config import read_config_args
 from verify.audit.elf import audit_elf
 from verify.audit.model import AuditError, AuditReport
+from verify.audit.patches import Patch
 from verify.audit.pyc import audit_pyc
 from verify.audit.sources import audit_sources
 from verify.manifest import Manifest
@@ -29,20 +31,25 @@ def audit_installation(
     *,
     against: Manifest | None = None,
     reference_python: Path | None = None,
+    patches: Sequence[Patch] = (),
+    distribution: str | None = None,
+    install_prefix: str = "",
 ) -> AuditReport:
     """Audit the Python ``version`` installed under ``prefix`` against the verified ``source_tree``.
 
     ``source_tree`` is the unpacked, verified tarball (the directory holding ``Lib/``). ``against`` is a
     rebuild's manifest for the ELF comparison; ``reference_python`` an interpreter of the same version,
-    not under ``prefix``, to recompile the sources with.
+    not under ``prefix``, to recompile the sources with. ``patches`` is a parsed quilt series that may
+    account for modified files; ``distribution`` names the convention table to apply (``debian``);
+    ``install_prefix`` is where ``prefix`` lives on its own system (default: ``prefix`` itself).
     Raises :class:`AuditError` when the prefix or the source tree is not what it should be.
     """
     stdlib = find_stdlib(prefix, version)
-    lib = source_tree / "Lib"
-    if not lib.is_dir():
+    if not (source_tree / "Lib").is_dir():
         raise AuditError(f"no Lib/ directory in the source tree {source_tree}")
     try:
-        sources = audit_sources(stdlib, lib, stdlib.relative_to(prefix).as_posix())
+        sources = audit_sources(prefix, version.series, source_tree, install_prefix=install_prefix,
+                                patches=patches, distribution=distribution)
         pyc = audit_pyc(stdlib, version, prefix, reference_python)
         elf = audit_elf(prefix, stdlib, version, against)
         config_args, sysconfigdata = read_config_args(stdlib)
@@ -61,4 +68,5 @@ def audit_installation(
         config_args=config_args,
         sysconfigdata=sysconfigdata,
         notes=tuple(notes),
+        distribution=distribution,
     )

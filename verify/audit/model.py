@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from collections import Counter
 from dataclasses import dataclass
+from typing import Final
 
 from verify.errors import OperationalError
 
@@ -21,24 +22,53 @@ class Finding:
     """Relative to the installation prefix."""
     status: str
     detail: str = ""
+    patches: tuple[str, ...] = ()
+    """The patches of ``--patches`` that account for the change, in series order."""
+    transform: str = ""
+    """A named packaging transform that accounts for (the rest of) the change: ``shebang-rewritten``..."""
+    convention: str = ""
+    """The id of the distribution convention that explains the file (``docs/audit.md``)."""
+
+
+UNEXPLAINED_MODIFIED: Final = frozenset({"modified"})
+"""Statuses of a modified file that nothing accounts for; the other ones name what does."""
+
+
+@dataclass(frozen=True, slots=True)
+class MissingGroup:
+    """Files the source installs that this installation does not have, counted by module or test directory."""
+
+    group: str
+    count: int
+    package: str = ""
+    """Where the distribution ships them, when its convention table says so."""
 
 
 @dataclass(frozen=True, slots=True)
 class SourceAudit:
-    """Stdlib ``.py`` files against the verified ``Lib/``."""
+    """Every installed file that comes from the source (``Lib/``, ``Include/``) against the verified tree."""
 
     checked: int
     identical: int
     modified: tuple[Finding, ...]
+    """Every file that differs, each with what accounts for the difference (status ``modified``: nothing)."""
     missing: tuple[Finding, ...]
+    """Files ``make install`` would have installed that are not in this package set; detail is the group."""
     extra: tuple[Finding, ...]
+    """Files inside the installation that nothing explains: the supply-chain signal."""
     expected_extra: tuple[Finding, ...]
-    """Third-party directories and generated modules, one finding per directory or file."""
+    """Files not in the source that are explained: generated, third-party, a convention, added by a patch."""
+    missing_groups: tuple[MissingGroup, ...] = ()
 
     def missing_by_package(self) -> dict[str, int]:
-        """Missing files counted by top-level module or package (a distribution's split packages)."""
+        """Missing files counted by top-level module or test directory (a distribution's split packages)."""
         counts = Counter(finding.detail for finding in self.missing)
         return dict(sorted(counts.items()))
+
+    @property
+    def unexplained_modified(self) -> tuple[Finding, ...]:
+        """Modified files with at least one changed line nothing accounts for."""
+        return tuple(finding for finding in self.modified if finding.status in UNEXPLAINED_MODIFIED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +114,18 @@ class AuditReport:
     """``CONFIG_ARGS`` from the installation's sysconfigdata (None if none was found)."""
     sysconfigdata: str | None
     notes: tuple[str, ...] = ()
+    distribution: str | None = None
+    """The distribution whose convention table applied (``debian``), or None."""
+    inputs: tuple[str, ...] = ()
+    """What was audited: directories, images, archives, packages (for the report)."""
+    packages: tuple[str, ...] = ()
+    """``name version`` of each package audited, when the input was a set of packages."""
+    patch_series: str | None = None
+    """The ``--patches`` directory, when one was given."""
+    out_of_scope: tuple[str, ...] = ()
+    """Top directories of files outside the installation (documentation, metadata), when they were walked."""
+    recipe_config_args: tuple[str, ...] = ()
+    """The recipe's configure arguments, shown beside the installation's."""
 
     @property
     def config_args_list(self) -> tuple[str, ...]:
@@ -96,7 +138,7 @@ class AuditReport:
             return (self.config_args,)
 
     def findings(self) -> list[Finding]:
-        """Everything that deviates from the verified source (expected extras excluded)."""
+        """Everything that deviates from the verified source (explained or not; expected extras excluded)."""
         return [
             *self.sources.modified,
             *self.sources.missing,
@@ -109,7 +151,26 @@ class AuditReport:
             *self.elf.differing,
         ]
 
+    def unexplained_findings(self) -> list[Finding]:
+        """Findings inside the installation that neither the source, make install, a patch nor a convention explains."""
+        return [
+            *self.sources.unexplained_modified,
+            *self.sources.extra,
+            *self.pyc.stale,
+            *self.pyc.orphans,
+            *self.pyc.unexpected,
+            *self.pyc.unreadable,
+            *self.pyc.mismatched,
+            *self.elf.differing,
+            *self.elf.not_in_rebuild,
+        ]
+
+    @property
+    def unexplained(self) -> tuple[str, ...]:
+        """Prefix-relative paths of everything unexplained, sorted; the audit passes exactly when it is empty."""
+        return tuple(sorted({finding.path for finding in self.unexplained_findings()}))
+
     @property
     def clean(self) -> bool:
-        """True when the installation matches the verified source in everything checked."""
-        return not self.findings()
+        """True when nothing inside the installation is unexplained."""
+        return not self.unexplained

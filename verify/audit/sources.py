@@ -1,78 +1,265 @@
-"""Question 1: which stdlib ``.py`` files differ from the verified source's ``Lib/``."""
+"""Question 1: every installed file that comes from the source, byte for byte, and every other file explained.
+
+The model of what ``make install`` installs comes from the verified source itself
+(:mod:`verify.audit.layout`); the explanations from :mod:`verify.audit.explain` and
+:mod:`verify.audit.conventions`. This module is the I/O around them: it lists both trees and reads
+the bytes it compares.
+"""
 
 from __future__ import annotations
 
-import difflib
-import os
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
-from verify.audit.files import EXPECTED_EXTRA_DIRS, regular_files
-from verify.audit.model import Finding, SourceAudit
+from verify.audit.conventions import debian_package_for, explain_extra, explain_modified_file
+from verify.audit.explain import explain_modified, split_lines
+from verify.audit.files import regular_files, resolve_link, tree_entries
+from verify.audit.layout import (
+    FIXED_COPIES,
+    copied_from_lib,
+    extension_module_name,
+    extension_modules,
+    generated_reason,
+    install_subdirs,
+    missing_group,
+)
+from verify.audit.model import AuditError, Finding, MissingGroup, SourceAudit
+from verify.audit.patches import FilePatch, Patch
 
-GENERATED_PREFIXES: Final = ("_sysconfigdata", "_sysconfig_vars")
-"""Modules ``make install`` generates at build time: not in ``Lib/``, expected in every installation."""
-
-
-def _top(relative: str) -> str:
-    first = relative.split("/", 1)[0]
-    return first.removesuffix(".py")
-
-
-def _line_delta(installed: bytes, upstream: bytes) -> str:
-    a = upstream.decode("utf-8", "replace").splitlines()
-    b = installed.decode("utf-8", "replace").splitlines()
-    added = removed = 0
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag != "equal":
-            removed += i2 - i1
-            added += j2 - j1
-    return f"+{added} -{removed} lines against Lib/"
+_ELF_MAGIC = b"\x7fELF"
+SOURCE_PARTS = ("Lib/", "Include/", "Modules/Setup", "Modules/xxmodule.c", "Makefile.pre.in", "setup.py", "LICENSE")
+"""The parts of a source tree the audit reads: unpacking only these saves most of the unpacking time."""
 
 
-def audit_sources(stdlib: Path, lib: Path, prefix_rel: str) -> SourceAudit:
-    """Every stdlib ``.py`` under ``stdlib`` against the verified ``lib``; paths shown below ``prefix_rel``."""
-    upstream = {rel for rel, _ in regular_files(lib) if rel.endswith(".py")}
-    installed: dict[str, os.stat_result] = {}
-    expected_dirs: Counter[str] = Counter()
-    extra: list[Finding] = []
-    expected_extra: list[Finding] = []
-    for rel, info in regular_files(stdlib):
-        if not rel.endswith(".py"):
-            continue
-        parts = rel.split("/")
-        third_party = next((p for p in parts[:-1] if p in EXPECTED_EXTRA_DIRS), None)
-        if third_party is not None:
-            expected_dirs["/".join(parts[: parts.index(third_party) + 1])] += 1
-            continue
-        installed[rel] = info
-    identical = 0
-    modified: list[Finding] = []
-    for rel in sorted(installed):
-        shown = f"{prefix_rel}/{rel}"
-        if rel not in upstream:
-            if rel.rsplit("/", 1)[-1].startswith(GENERATED_PREFIXES):
-                expected_extra.append(Finding(shown, "generated", "written by make install; not in Lib/"))
-            else:
-                extra.append(Finding(shown, "extra", "not in the verified source's Lib/"))
-            continue
-        mine = (stdlib / rel).read_bytes()
-        theirs = (lib / rel).read_bytes()
+@dataclass(frozen=True, slots=True)
+class SourceModel:
+    """What the verified source says an installation of it contains."""
+
+    stdlib: dict[str, str]
+    """Stdlib-relative path -> source-relative path of every file ``make install`` copies into the stdlib."""
+    headers: dict[str, str]
+    """``include/pythonX.Y``-relative path -> source-relative path (``Include/...``)."""
+    extensions: frozenset[str]
+    """Extension module names the source can build."""
+
+
+def read_source_model(source_tree: Path) -> SourceModel:
+    """Read ``Makefile.pre.in``, ``Lib/``, ``Include/`` and the module lists of the verified source tree."""
+    lib = source_tree / "Lib"
+    makefile = source_tree / "Makefile.pre.in"
+    if not lib.is_dir():
+        raise AuditError(f"no Lib/ directory in the source tree {source_tree}")
+    try:
+        subdirs = install_subdirs(makefile.read_text(encoding="utf-8", errors="replace"))
+    except FileNotFoundError:
+        # A tree without its Makefile (a test's partial unpack): fall back to every file under Lib/.
+        subdirs = None
+    lib_files = [rel for rel, _ in regular_files(lib)]
+    if subdirs is None:
+        copied = {rel for rel in lib_files if not rel.endswith((".pyc", ".pyo"))}
+    else:
+        copied = copied_from_lib(lib_files, subdirs)
+    stdlib = {rel: f"Lib/{rel}" for rel in copied}
+    for installed, origin in FIXED_COPIES.items():
+        parent = installed.rpartition("/")[0]
+        if (source_tree / origin).is_file() and (not parent or parent in {r.rpartition("/")[0] for r in copied}):
+            stdlib[installed] = origin
+    include = source_tree / "Include"
+    # inclinstall copies the headers (*.h) of Include/ and its subdirectories, nothing else.
+    headers = {}
+    if include.is_dir():
+        headers = {rel: f"Include/{rel}" for rel, _ in regular_files(include) if rel.endswith(".h")}
+    modules = source_tree / "Modules"
+    setup_texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(modules.glob("Setup*"))
+                   if p.is_file()] if modules.is_dir() else []
+    setup_py = source_tree / "setup.py"
+    setup_text = setup_py.read_text(encoding="utf-8", errors="replace") if setup_py.is_file() else ""
+    return SourceModel(stdlib, headers, frozenset(extension_modules(setup_texts, setup_text)))
+
+
+def _patch_index(patches: Sequence[Patch]) -> dict[str, list[tuple[str, FilePatch]]]:
+    index: dict[str, list[tuple[str, FilePatch]]] = {}
+    for patch in patches:
+        for file_patch in patch.files:
+            index.setdefault(file_patch.path, []).append((patch.name, file_patch))
+    return index
+
+
+@dataclass
+class _Comparison:
+    """The running state of one audit of the files from the source."""
+
+    prefix: Path
+    install_prefix: str
+    source_tree: Path
+    patch_index: dict[str, list[tuple[str, FilePatch]]]
+    interpreters: frozenset[str]
+    distribution: str | None = None
+    checked: int = 0
+    identical: int = 0
+
+    def __post_init__(self) -> None:
+        self.modified: list[Finding] = []
+        self.extra: list[Finding] = []
+        self.expected: list[Finding] = []
+
+    def installed_bytes(self, shown: str, link: str | None) -> bytes | None:
+        """The bytes behind ``shown`` (following a link inside the prefix); None when a link leaves it."""
+        if link is None:
+            return (self.prefix / shown).read_bytes()
+        resolved = resolve_link(self.prefix, self.install_prefix, shown, link)
+        if resolved is None or not (self.prefix / resolved).is_file():
+            return None
+        return (self.prefix / resolved).read_bytes()
+
+    def compare(self, shown: str, link: str | None, origin: str, label: str) -> None:
+        """Compare the installed ``shown`` with the source file ``origin``."""
+        self.checked += 1
+        mine = self.installed_bytes(shown, link)
+        if mine is None:
+            self.modified.append(Finding(shown, "modified", f"a link to {link}, outside the installation"))
+            return
+        theirs = (self.source_tree / origin).read_bytes()
         if mine == theirs:
-            identical += 1
+            self.identical += 1
+            return
+        explanation = explain_modified(
+            split_lines(theirs), split_lines(mine), self.patch_index.get(origin, []), self.interpreters
+        )
+        detail = explanation.detail.replace("against Lib/", f"against {label}")
+        convention = explain_modified_file(origin.removeprefix("Lib/"), self.distribution) if origin.startswith(
+            "Lib/") else None
+        if not explanation.explained and convention is not None:
+            self.modified.append(Finding(shown, "convention", detail, explanation.patches, convention=convention))
+            return
+        self.modified.append(Finding(shown, explanation.status, detail, explanation.patches, explanation.transform))
+
+    def added_by_patch(self, shown: str, link: str | None, origin: str) -> bool:
+        """True (and recorded) when a patch of the series creates ``origin`` with exactly the installed lines."""
+        candidates = [(name, fp) for name, fp in self.patch_index.get(origin, []) if fp.creates]
+        if not candidates or link is not None:
+            return False
+        explanation = explain_modified([], split_lines((self.prefix / shown).read_bytes()), candidates,
+                                       frozenset())
+        if explanation.status != "patched":
+            return False
+        self.expected.append(Finding(shown, "added-by-patch", f"added by {', '.join(explanation.patches)}",
+                                     explanation.patches))
+        return True
+
+
+def audit_sources(
+    prefix: Path,
+    series: str,
+    source_tree: Path,
+    *,
+    install_prefix: str = "",
+    patches: Sequence[Patch] = (),
+    distribution: str | None = None,
+    model: SourceModel | None = None,
+) -> SourceAudit:
+    """Every stdlib and header file under ``prefix`` against the verified ``source_tree``, each difference explained.
+
+    ``install_prefix`` is where ``prefix`` lives on its own system (``/usr``; default: ``prefix``),
+    used for absolute links and to recognise the installation's own interpreter in a shebang.
+    """
+    model = model or read_source_model(source_tree)
+    install_prefix = install_prefix or str(prefix)
+    base = install_prefix.rstrip("/")
+    major = series.split(".", 1)[0]
+    interpreters = frozenset({f"{base}/bin/python{series}", f"{base}/bin/python{major}"})
+    run = _Comparison(prefix, install_prefix, source_tree, _patch_index(patches), interpreters, distribution)
+    stdlib_base = f"lib/python{series}"
+    installed = dict(tree_entries(prefix / stdlib_base))
+    third_party: Counter[str] = Counter()
+    dynload: list[str] = []
+    for rel in sorted(installed):
+        link = installed[rel]
+        shown = f"{stdlib_base}/{rel}"
+        parts = rel.split("/")
+        if parts[0] in ("site-packages", "dist-packages") and len(parts) > 1:
+            third_party[parts[0]] += 1
+            continue
+        if rel.endswith(".pyc"):
+            continue  # question 2
+        origin = model.stdlib.get(rel)
+        if origin is not None:
+            run.compare(shown, link, origin, "Lib/" if origin.startswith("Lib/") else origin)
+            continue
+        convention = explain_extra(rel, link, series, distribution)
+        reason = generated_reason(rel, series)
+        if run.added_by_patch(shown, link, f"Lib/{rel}"):
+            pass  # a patch of the series is the most precise explanation there is
+        elif convention is not None:
+            run.expected.append(
+                Finding(shown, "convention", f"see the {distribution} conventions", convention=convention)
+            )
+        elif reason is not None:
+            run.expected.append(Finding(shown, "generated", reason))
+        elif parts[0] == "lib-dynload" and len(parts) == 2 and link is None and _is_extension(prefix / shown, parts[1],
+                                                                                             model.extensions):
+            dynload.append(shown)
         else:
-            modified.append(Finding(shown, "modified", _line_delta(mine, theirs)))
-    missing = [Finding(f"{prefix_rel}/{rel}", "missing", _top(rel)) for rel in sorted(upstream - installed.keys())]
-    expected_extra.extend(
-        Finding(f"{prefix_rel}/{directory}", "third-party", f"{count} .py file(s): site packages, not the stdlib")
-        for directory, count in sorted(expected_dirs.items())
+            what = f"a link to {link}" if link is not None else "a file"
+            run.extra.append(
+                Finding(shown, "extra", f"{what} that is neither in the verified source nor made by make install")
+            )
+    missing = [
+        Finding(f"{stdlib_base}/{rel}", "not-in-package-set", missing_group(rel))
+        for rel in sorted(model.stdlib.keys() - installed.keys())
+    ]
+    include_base = f"include/python{series}"
+    headers = dict(tree_entries(prefix / include_base))
+    _audit_headers(run, series, headers, model)
+    missing += [Finding(f"{include_base}/{rel}", "not-in-package-set", "headers")
+                for rel in sorted(model.headers.keys() - headers.keys())]
+    if dynload:
+        run.expected.append(Finding(f"{stdlib_base}/lib-dynload", "generated",
+                                    f"{len(dynload)} extension module(s) the source's Modules/ builds"))
+    run.expected.extend(
+        Finding(f"{stdlib_base}/{directory}", "third-party", f"{count} file(s): site packages, not the stdlib")
+        for directory, count in sorted(third_party.items())
+    )
+    groups = Counter(finding.detail for finding in missing)
+    missing_groups = tuple(
+        MissingGroup(group, count, debian_package_for(group, series) if distribution == "debian" else "")
+        for group, count in sorted(groups.items())
     )
     return SourceAudit(
-        checked=len(installed),
-        identical=identical,
-        modified=tuple(modified),
+        checked=run.checked,
+        identical=run.identical,
+        modified=tuple(sorted(run.modified, key=lambda f: f.path)),
         missing=tuple(missing),
-        extra=tuple(extra),
-        expected_extra=tuple(expected_extra),
+        extra=tuple(sorted(run.extra, key=lambda f: f.path)),
+        expected_extra=tuple(sorted(run.expected, key=lambda f: f.path)),
+        missing_groups=missing_groups,
     )
+
+
+def _audit_headers(run: _Comparison, series: str, headers: dict[str, str | None], model: SourceModel) -> None:
+    """``include/pythonX.Y`` against ``Include/``; an installation without headers has nothing to compare."""
+    include_base = f"include/python{series}"
+    for rel, link in sorted(headers.items()):
+        shown = f"{include_base}/{rel}"
+        origin = model.headers.get(rel)
+        if origin is not None:
+            run.compare(shown, link, origin, "Include/")
+        elif rel == "pyconfig.h":
+            run.expected.append(Finding(shown, "generated", "written by configure"))
+        elif (convention := explain_extra(f"include/{rel}", link, series, run.distribution,
+                                          size=(run.prefix / shown).lstat().st_size)) is not None:
+            run.expected.append(Finding(shown, "convention", f"see the {run.distribution} conventions",
+                                        convention=convention))
+        else:
+            run.extra.append(Finding(shown, "extra", "a header that is not in the verified source's Include/"))
+
+
+def _is_extension(path: Path, name: str, known: frozenset[str]) -> bool:
+    """An ELF shared object named after an extension module the source builds."""
+    module = extension_module_name(name)
+    if module is None or module not in known:
+        return False
+    with path.open("rb") as stream:
+        return stream.read(4) == _ELF_MAGIC

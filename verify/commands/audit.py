@@ -1,7 +1,14 @@
-"""``cpython-verify audit PREFIX``: audit an installed Python against its verified source release."""
+"""``cpython-verify audit INPUT...``: audit an installed Python against its verified source release.
+
+An input is a directory (a prefix such as ``/usr``, or an unpacked root file system), an OCI image
+(``docker save`` / ``podman save`` archive, or an OCI layout directory), a tar archive (such as
+python-build-standalone's ``install_only``), or one or more ``.deb`` packages. Nothing from an input
+is ever executed.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -12,61 +19,93 @@ import click
 from verify import progress
 from verify.commands.options import source_options
 from verify.commands.output import Report, output_options
-from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError
+from verify.errors import EXIT_FAILED, EXIT_OK
+from verify.fsutil import write_atomic
 from verify.releases import Version
 
 
 @click.command("audit")
-@click.argument("prefix", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--version", "version_text", required=True, help="The CPython release installed, e.g. 3.11.2.")
+@click.option("--prefix", "prefix_text", metavar="PATH",
+              help="The installation prefix inside the input (e.g. usr, opt/python); default: where lib/pythonX.Y is.")
+@click.option("--patches", "patches_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A quilt series directory (e.g. a Debian source package's debian/patches) to attribute changes to.")
+@click.option("--distribution", type=click.Choice(["auto", "debian", "none"]), default="auto", show_default=True,
+              help="Whose packaging conventions explain files (docs/audit.md); auto reads os-release and packages.")
 @click.option("--against", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A rebuild's manifest: compare ELF binaries and extension modules with it.")
 @source_options
 @click.option("--reference-python", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An interpreter of the same version, not the audited one (e.g. a rebuild), to recompile .pyc.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to unpack the verified source (default: a temporary directory).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (cpython-verify/audit/v1).")
+              help="Where to unpack the inputs and the verified source (default: a temporary directory).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (docs/audit-json.md).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report to this file.")
 @click.option("-v", "--verbose", is_flag=True, help="List every finding on the terminal.")
 @output_options
 def audit(
-    prefix: Path,
+    inputs: tuple[Path, ...],
     version_text: str,
+    prefix_text: str | None,
+    patches_dir: Path | None,
+    distribution: str,
     against: Path | None,
     reference_python: Path | None,
     work_dir: Path | None,
     as_json: bool,
+    html_path: Path | None,
     verbose: bool,
     **params: Any,
 ) -> None:
-    """Audit the Python installed under PREFIX against its verified source release.
+    """Audit the Python in INPUT... against its verified source release.
 
-    Exit 0 when everything matches, 1 when there are findings, 2 on error.
+    Exit 0 when nothing inside the installation is unexplained, 1 when something is, 2 on error.
 
     \b
     Examples:
-      cpython-verify audit /usr --version 3.11.2 --allow-missing openpgp
-      cpython-verify audit /opt/python3.13 --version 3.13.5 --against rebuild-3.13.5-default/manifest.json
-      cpython-verify audit /usr/local --version 3.13.5 --from ~/distfiles --offline --json -o audit.json
+      cpython-verify audit /usr --version 3.11.2 --allow-missing openpgp --patches debian/patches
+      cpython-verify audit image.tar --version 3.13.5 --against rebuild-3.13.5-default/manifest.json
+      cpython-verify audit python3.11_*.deb --version 3.11.2 --from ~/distfiles --offline --json -o audit.json
     """
     from verify.assembly import SourceOptions, verified_source_tree
     from verify.audit import audit_installation, find_stdlib
+    from verify.audit.inputs import locate_installation, read_patch_series
+    from verify.audit.sources import SOURCE_PARTS
     from verify.manifest import read_manifest
-    from verify.report.audit import audit_to_json, render_audit_text
+    from verify.recipes import load_recipe
+    from verify.report.audit import audit_to_html, audit_to_json, render_audit_text
 
     version = Version.parse(version_text)
-    find_stdlib(prefix, version)  # fail before fetching anything if the prefix is wrong
-    if work_dir is not None and (work_dir / f"Python-{version}").exists():
-        raise OperationalError(
-            f"--work-dir {work_dir} already holds Python-{version}; remove it or choose another directory"
-        )
+    patches = read_patch_series(patches_dir) if patches_dir is not None else []
     manifest = read_manifest(against) if against is not None else None
-    with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-") as scratch:
-        base = work_dir or Path(scratch)
-        base.mkdir(parents=True, exist_ok=True)
-        _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), base)
-        with progress.phase(f"auditing {prefix}"):
-            report = audit_installation(prefix, version, tree, against=manifest, reference_python=reference_python)
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
+        located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution)
+        find_stdlib(located.prefix, version)  # fail before fetching anything if the prefix is wrong
+        _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), Path(scratch) / "source",
+                                              parts=SOURCE_PARTS)
+        with progress.phase(f"auditing {located.prefix}"):
+            report = audit_installation(
+                located.prefix, version, tree, against=manifest, reference_python=reference_python,
+                patches=patches, distribution=located.distribution, install_prefix=located.install_prefix,
+            )
+    recipe = load_recipe(version.series, params.get("recipes_dir"))
+    report = dataclasses.replace(
+        report,
+        prefix=located.install_prefix,
+        stdlib=f"{located.install_prefix.rstrip('/')}/lib/python{version.series}",
+        inputs=located.descriptions,
+        packages=located.packages,
+        patch_series=str(patches_dir) if patches_dir is not None else None,
+        out_of_scope=located.out_of_scope,
+        recipe_config_args=recipe.build.profiles["default"].configure if recipe.build is not None else (),
+        notes=(*report.notes, *located.notes),
+    )
+    if html_path is not None:
+        write_atomic(html_path, audit_to_html(report).encode("utf-8"))
     with Report.current() as output:
         if as_json:
             output.echo(audit_to_json(report), nl=False)

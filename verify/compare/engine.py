@@ -196,8 +196,86 @@ def compare_sides(
             differences = [replace(d, diffoscope=outputs[d.path]) if d.path in outputs else d for d in differences]
         else:
             notes.append("--diffoscope needs the files themselves: both sides must be trees or rebuild results")
-    build_paths = most_common_pair(d.comparison.build_paths for d in differences if d.comparison is not None)
+    differences = name_install_prefixes(differences)
+    if deep and a.root is not None and b.root is not None:
+        differences = name_stale_hash_pyc(differences, a.root, b.root)
+    build_paths = most_common_pair(d.comparison.build_paths for d in differences
+                                   if d.comparison is not None and d.comparison.category != INSTALL_PREFIX)
     return Comparison(a.info, b.info, tuple(differences), build_paths, tuple(notes))
+
+
+INSTALL_PREFIX: Final = "install-prefix"
+STALE_SOURCE_HASH: Final = "stale-source-hash"
+
+
+def _stale_side(root: Path, pyc_path: str) -> str | None:
+    """Why the checked-hash ``.pyc`` at ``pyc_path`` does not belong to the ``.py`` beside it (None when it does)."""
+    import _imp
+
+    from verify.pyc import PycError, parse_header
+
+    parts = pyc_path.split("/")
+    if len(parts) < 2 or parts[-2] != "__pycache__" or not parts[-1].endswith(".pyc"):
+        return None
+    source = "/".join([*parts[:-2], parts[-1].split(".", 1)[0] + ".py"])
+    try:
+        data = (root / pyc_path).read_bytes()[:16]
+        header = parse_header(data)
+        if header.kind != "checked-hash":
+            return None
+        source_bytes = (root / source).read_bytes()
+    except (OSError, PycError):
+        return None
+    if _imp.source_hash(int.from_bytes(data[:4], "little"), source_bytes) == header.source_hash:
+        return None
+    return f"its checked source hash does not match {source} beside it"
+
+
+def name_stale_hash_pyc(differences: list[Difference], root_a: Path, root_b: Path) -> list[Difference]:
+    """A ``header-only`` ``.pyc`` whose checked source hash no longer matches its source is not harmless.
+
+    The code is identical and only the header differs, but a checked-hash ``.pyc`` is validated against
+    its source at import: CPython recompiles it (or ignores it, on a read-only tree) instead of using
+    it. The advice to set SOURCE_DATE_EPOCH would be wrong: the file is already hash-based.
+    """
+    renamed = []
+    for difference in differences:
+        verdict = difference.comparison
+        if verdict is not None and verdict.comparator == "pyc" and verdict.category in ("header-only", "source-hash"):
+            stale = [(label, why) for label, root in (("A", root_a), ("B", root_b))
+                     if (why := _stale_side(root, difference.path)) is not None]
+            if stale:
+                sides = "; ".join(f"{label}: {why}" for label, why in stale)
+                verdict = replace(verdict, category=STALE_SOURCE_HASH, explanation=(
+                    f"the marshalled code is identical, but {sides}: CPython will recompile or ignore that .pyc "
+                    "rather than load it, so it was not made from this source; recompile it and find out where it "
+                    "came from (SOURCE_DATE_EPOCH would change nothing: it is already hash-based)"))
+                difference = replace(difference, comparison=verdict)
+        renamed.append(difference)
+    return renamed
+
+
+def name_install_prefixes(differences: list[Difference]) -> list[Difference]:
+    """Call a path pair that is the two sides' ``--prefix`` an install prefix, wherever it was guessed as a build path.
+
+    Only the configuration files say what the prefix is (``prefix`` in sysconfigdata and the Makefile);
+    a binary or a ``.pyc`` that embeds the same pair records the installation prefix, and the advice
+    to build under one fixed path would change nothing.
+    """
+    prefixes = {d.comparison.build_paths for d in differences
+                if d.comparison is not None and d.comparison.category == INSTALL_PREFIX}
+    renamed = []
+    for difference in differences:
+        verdict = difference.comparison
+        if verdict is not None and verdict.category == "build-path" and verdict.build_paths in prefixes:
+            assert verdict.build_paths is not None
+            old, new = verdict.build_paths
+            verdict = replace(verdict, category=INSTALL_PREFIX, explanation=(
+                f"{verdict.comparator}: the differing paths {old} vs {new} are the installation prefix "
+                "(configure --prefix), not a build path: configure both with the same --prefix to compare them"))
+            difference = replace(difference, comparison=verdict)
+        renamed.append(difference)
+    return renamed
 
 
 def compare_paths(

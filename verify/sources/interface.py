@@ -16,6 +16,11 @@ class SourceLocation(ABC):
     def description(self) -> str:
         """A short human name for reports, e.g. ``https://mirror.example/ftp/python`` or ``local /srv/distfiles``."""
 
+    @property
+    def is_local(self) -> bool:
+        """True when fetching reads local disk only (no network): such locations are tried first."""
+        return False
+
     @abstractmethod
     def fetch(self, version: Version, filename: str) -> FetchedFile | None:
         """Obtain ``filename`` of ``version``; ``None`` when this location does not have it.

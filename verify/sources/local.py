@@ -41,6 +41,11 @@ class LocalDirectory(SourceLocation):
         """``local <directory>``."""
         return f"local {self.directory}"
 
+    @property
+    def is_local(self) -> bool:
+        """A directory on this machine: always tried before any network location."""
+        return True
+
     def candidates(self, version: Version, filename: str) -> list[str]:
         """The names ``filename`` may have here, in the order they are tried."""
         if "/" in filename or filename in ("", ".", ".."):

@@ -23,6 +23,21 @@ _DEFINE: Final = re.compile(r"^\s*#\s*define\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s+(.*
 _UNDEF: Final = re.compile(r"^\s*/\*\s*#\s*undef\s+([A-Za-z_][A-Za-z0-9_]*)\s*\*/\s*$")
 
 
+def install_prefix_pair(vars_a: dict[str, object], vars_b: dict[str, object]) -> tuple[str, str] | None:
+    """The two ``prefix`` values when both sides record one and they differ."""
+    prefix_a, prefix_b = vars_a.get("prefix"), vars_b.get("prefix")
+    if isinstance(prefix_a, str) and isinstance(prefix_b, str) and prefix_a != prefix_b and prefix_a and prefix_b:
+        return prefix_a, prefix_b
+    return None
+
+
+def _only_prefix_differs(value_a: object, value_b: object, prefixes: tuple[str, str]) -> bool:
+    """True when ``value_b`` is ``value_a`` with the prefix replaced (a key that records the prefix)."""
+    if not isinstance(value_a, str) or not isinstance(value_b, str):
+        return False
+    return value_a.replace(prefixes[0], prefixes[1]) == value_b
+
+
 def sysconfig_vars(text: str) -> dict[str, object] | None:
     """``build_time_vars`` of a sysconfigdata module, read with ``ast.literal_eval`` (never executed).
 
@@ -126,6 +141,7 @@ class ConfigComparator(Comparator):
         values_b = [_shown(vars_b[k], str) for k in keys if k in vars_b]
         build_paths = guess_build_paths(values_a, values_b)
         probed = [k for k in keys if k.startswith(("HAVE_", "WITH_", "SIZEOF_", "POSIX_SEMAPHORES", "USE_"))]
+        prefixes = install_prefix_pair(vars_a, vars_b)
         path_keys = [k for k in keys if build_paths and (build_paths[0] in _shown(vars_a.get(k, ""), str))]
         shown = ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
         if probed:
@@ -133,6 +149,15 @@ class ConfigComparator(Comparator):
             explanation = (
                 f"{what}: configure probed different features ({', '.join(probed[:6])}): the build environments "
                 "differ (missing /dev/shm, devpts, headers or libraries in one of them)"
+            )
+        elif prefixes is not None and all(_only_prefix_differs(vars_a.get(k), vars_b.get(k), prefixes) for k in keys):
+            # A different --prefix is a different installation, not a build path leaking into it: the
+            # prefix is meant to be recorded, and building under one fixed path would change nothing.
+            category = "install-prefix"
+            build_paths = prefixes
+            explanation = (
+                f"{what}: configured with --prefix {prefixes[0]} vs {prefixes[1]}; {len(keys)} key(s) record the "
+                f"installation prefix ({shown}): configure both with the same --prefix to compare them"
             )
         elif build_paths is not None and len(path_keys) == len(keys):
             category = "build-path"

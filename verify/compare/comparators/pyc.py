@@ -8,7 +8,7 @@ from verify.compare.comparators.interface import Comparator, Declined, FilePair,
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths
 from verify.manifest import PYC
-from verify.pyc import PycError, compare_pyc
+from verify.pyc import PycError, compare_pyc, parse_header
 
 _ADVICE: Final = {
     "header-only": "set SOURCE_DATE_EPOCH so compileall writes hash-based headers, or give the sources equal mtimes",
@@ -16,6 +16,9 @@ _ADVICE: Final = {
     "the .pyc files exactly as the Makefile does (same compileall -j and order)",
     "path-only": "compile with the same install path/DESTDIR (compileall -d / -s)",
     "semantic": "a real difference in the source or the compiler",
+    "source-hash": "compare the .py sources: the hash is of the source, so either the sources differ or one .pyc "
+    "no longer matches its source (a checked-hash .pyc is then recompiled or ignored by CPython; an "
+    "unchecked-hash one is used as it is)",
 }
 
 
@@ -51,9 +54,29 @@ class PycComparator(Comparator):
             explanation += f"; the header differs too ({'; '.join(result.header_differences)})"
         if build_paths is not None:
             explanation += f"; paths {build_paths[0]} vs {build_paths[1]}"
-        advice = _ADVICE.get(result.category)
+        category: str = result.category
+        hashes = _source_hashes(pair) if category == "header-only" else None
+        if hashes is not None:
+            # Both .pyc are already hash-based, so SOURCE_DATE_EPOCH changes nothing: the hashes are of the
+            # sources, and differing hashes mean the sources differ (or one .pyc is stale for its source).
+            category = "source-hash"
+            explanation = (f"the marshalled code is byte-identical, but the {hashes} .pyc record different source "
+                           f"hashes ({'; '.join(result.header_differences)})")
+        advice = _ADVICE.get(category)
         if advice:
             explanation += f": {advice}"
         return FileComparison(
-            "pyc", result.category, explanation, lines, (), build_paths, truncated or result.truncated
+            "pyc", category, explanation, lines, (), build_paths, truncated or result.truncated
         )
+
+
+def _source_hashes(pair: FilePair) -> str | None:
+    """``checked-hash`` / ``unchecked-hash`` when both headers are hash-based with different hashes; else None."""
+    try:
+        header_a, header_b = parse_header(pair.data_a), parse_header(pair.data_b)
+    except PycError:
+        return None
+    hash_kinds = ("checked-hash", "unchecked-hash")
+    if header_a.kind in hash_kinds and header_b.kind in hash_kinds and header_a.source_hash != header_b.source_hash:
+        return header_a.kind if header_a.kind == header_b.kind else "hash-based"
+    return None
