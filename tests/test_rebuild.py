@@ -743,7 +743,7 @@ def _read_as_nobody(path: Path) -> subprocess.CompletedProcess[bytes]:
 
 
 @NEEDS_ROOT
-def test_every_file_of_a_published_result_is_0644_and_readable_by_another_user(tiny: FetchedFile) -> None:
+def test_every_file_of_a_published_result_is_0644_and_readable_by_another_user(tiny: FetchedFile, build: Build) -> None:
     # The nightly workflow runs `sudo ... rebuild` and then `attest` as a normal user, which must be
     # able to read rebuild.json, source-verdict.json and manifest.json. pytest's tmp_path is 0700,
     # so the build happens in a directory of its own that another user can enter.
