@@ -55,8 +55,9 @@ def keys_fixtures(fixtures: Path) -> Path:
 
 TINYPROJECT = Path(__file__).parent / "data" / "tinyproject"
 TINYPROJECT_PROGRAMS = ("sh", "make", "cc", "as", "ld", "sed", "date", "mkdir", "install", "cp", "rm", "touch",
-                        "head", "sleep")  # fmt: skip
-"""What tests/data/tinyproject's configure, make and make install run (plus the compiler's helpers)."""
+                        "head", "sleep", "uname", "cat", "ls")  # fmt: skip
+"""What tests/data/tinyproject's configure, make and make install run (plus the compiler's helpers), and
+what the rebuild's variation probe runs (date, uname, cat, ls)."""
 ROOTFS_DIRECTORIES = ("etc", "proc", "dev", "tmp", "src", "out", "build", "run", "var", "var/tmp", "usr/bin")
 """Empty directories every rootfs has: mount points for the runners, /etc for podman's own files."""
 
@@ -159,11 +160,24 @@ def _rootfs_image(name: str, directory: Path, files: set[Path]) -> Iterator[Root
     tarball.unlink()
 
 
+def libfaketime_dependencies() -> set[Path]:
+    """The libraries the host's libfaketime loads (libm): a real rootfs has them, a tiny one must too.
+    libfaketime itself is never in a rootfs: the runner binds it from the host."""
+    from verify.environments.perturb import find_libfaketime
+    from verify.errors import ToolMissing
+
+    try:
+        return _shared_libraries(find_libfaketime())
+    except ToolMissing:
+        return set()
+
+
 @pytest.fixture(scope="session")
 def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RootfsImage]:
-    """A rootfs of the host's bash and a few coreutils: enough to probe a sandbox's isolation."""
-    tools = ("bash", "env", "cat", "touch", "id", "nproc", "ls")
-    yield from _rootfs_image("tiny-test", tmp_path_factory.mktemp("tiny-rootfs"), {host_program(t) for t in tools})
+    """A rootfs of the host's bash and a few coreutils: enough to probe a sandbox's isolation and variations."""
+    tools = ("bash", "sh", "env", "cat", "touch", "id", "nproc", "ls", "date", "uname", "getent")
+    files = {host_program(t) for t in tools} | libfaketime_dependencies()
+    yield from _rootfs_image("tiny-test", tmp_path_factory.mktemp("tiny-rootfs"), files)
 
 
 @pytest.fixture(scope="session")
@@ -173,6 +187,7 @@ def tinyproject_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Root
     scratch = directory / "probe"
     scratch.mkdir()
     files = {host_program(name) for name in TINYPROJECT_PROGRAMS} | _compiler_files(scratch)
+    files |= libfaketime_dependencies()
     shutil.rmtree(scratch)
     yield from _rootfs_image("tinyproject-test", directory, files)
 

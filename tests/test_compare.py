@@ -66,6 +66,94 @@ def test_elf_path_in_code_is_not_called_debug_info(tmp_path: Path) -> None:
     assert verdict.build_paths == (str(tmp_path / "one"), str(tmp_path / "two"))
 
 
+# Machine code reads like text by chance: 0x482f762f is "/v/H" in memory, and x86 prologues
+# (push %r13; push %r12; push %rbp) read "AUATUH". The old guess paired such bytes into "/v/H vs /v/HAUATUH"
+# and called a PGO build's code difference a build path.
+OPTIMISED_PROGRAM = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static const char *names[] = {"alpha", "bravo", "charlie", "delta"};
+static unsigned table[256];
+unsigned mix(unsigned x) { for (int i = 0; i < 7; i++) x = (x * 2654435761u) ^ (x >> 13) ^ table[x & 255]; return x; }
+int compare(const void *a, const void *b) { return strcmp(*(const char **)a, *(const char **)b); }
+int main(int argc, char **argv) {
+    for (int i = 0; i < 256; i++) table[i] = mix(i + 0x482f762fu);
+    unsigned total = 0;
+    for (int i = 1; i < argc; i++) total += mix(strtoul(argv[i], NULL, 0));
+    qsort(names, 4, sizeof *names, compare);
+    if (argc > 5) printf("%s\n", names[total & 3]); else printf("%u %s\n", total, names[0]);
+    return 0;
+}
+"""
+
+
+def _same_path_builds(tmp_path: Path, *builds: list[list[str]]) -> list[bytes]:
+    """Build prog.c in one directory once per entry (each a list of command lines), keeping each result."""
+    directory = tmp_path / "build"
+    directory.mkdir()
+    (directory / "prog.c").write_text(OPTIMISED_PROGRAM)
+    results = []
+    for commands in builds:
+        for gcda in directory.glob("*.gcda"):
+            gcda.unlink()
+        for argv in commands:
+            subprocess.run(argv, cwd=directory, check=True, capture_output=True)
+        results.append((directory / "prog").read_bytes())
+    return results
+
+
+@pytest.mark.parametrize("how", ["optimisation flags", "two PGO profiles"])
+def test_code_differences_under_one_build_path_are_code_not_a_build_path(tmp_path: Path, how: str) -> None:
+    """Planted case: the same source, in the same directory, compiled two ways."""
+    compile_ = ["gcc", "-g", "-O2", "-o", "prog", "prog.c"]
+    if how == "optimisation flags":
+        builds = [[["gcc", "-g", "-O1", "-o", "prog", "prog.c"]], [[*compile_, "-O3", "-funroll-loops"]]]
+    else:
+        instrumented = [*compile_, "-fprofile-generate"]
+        optimised = [*compile_, "-fprofile-use", "-fprofile-correction", "-Wno-missing-profile"]
+        builds = [[instrumented, ["./prog", *"1234567"], optimised],
+                  [instrumented, *(["./prog", digit] for digit in "123456789"), optimised]]  # fmt: skip
+    a, b = _same_path_builds(tmp_path, *builds)
+    assert a != b
+    verdict = explain(FilePair("opt/python/bin/prog", "elf-executable", "elf-executable", a, b))
+    assert verdict.category == "code", verdict.explanation
+    assert verdict.build_paths is None and "build path" not in verdict.explanation
+    assert ".text" in verdict.sections
+
+
+def test_recorded_inputs_correct_and_complete_a_binarys_verdict() -> None:
+    from verify.compare.model import FileComparison
+    from verify.compare.recorded import comparison_build_paths, recorded_inputs, with_recorded_inputs
+
+    def inputs(build_dir: str, *configure: str, profile: str | None = None) -> dict[str, object]:
+        return {"settings": {"build_dir": build_dir}, "recipe": {"configure": list(configure)},
+                "pgo_profile_sha256": profile}  # fmt: skip
+
+    guessed = FileComparison("elf", "build-path", "code/data sections .text embed build path /v vs /v/H",
+                             sections=(".text", ".rodata"), build_paths=("/v", "/v/H"))  # fmt: skip
+    pgo = recorded_inputs(inputs("/build/cpython", "--enable-optimizations", "--with-lto"),
+                          inputs("/build/cpython", "--enable-optimizations", "--with-lto"))  # fmt: skip
+    verdict = with_recorded_inputs(guessed, pgo)
+    assert verdict.category == "code" and verdict.build_paths is None
+    assert "both sides were built in /build/cpython: not a build path" in verdict.explanation
+    assert "different profiles (.gcda) are the likely cause" in verdict.explanation
+    assert comparison_build_paths(pgo, ("/v", "/v/H")) is None
+    # A pinned profile on both sides is not the cause; a plain build names none.
+    pinned = recorded_inputs(inputs("/b/x", "--enable-optimizations", profile="a" * 64),
+                             inputs("/b/x", "--enable-optimizations", profile="a" * 64))  # fmt: skip
+    assert "reused the pinned PGO profile aaaaaaaaaaaa" in with_recorded_inputs(guessed, pinned).explanation
+    plain = recorded_inputs(inputs("/b/x"), inputs("/b/x"))
+    explained = with_recorded_inputs(guessed, plain).explanation
+    assert explained.endswith("(the path-like strings /v vs /v/H are chance bytes)")
+    # Different recorded build directories: the real pair, and the verdict is left alone.
+    moved = recorded_inputs(inputs("/build/cpython"), inputs("/build/elsewhere"))
+    assert with_recorded_inputs(guessed, moved) == guessed
+    assert comparison_build_paths(moved, ("/v", "/v/H")) == ("/build/cpython", "/build/elsewhere")
+    # Nothing recorded (two plain trees): the comparators' guess stands.
+    assert comparison_build_paths(recorded_inputs({}, {}), ("/a", "/b")) == ("/a", "/b")
+
+
 def test_static_archives_are_compared_member_by_member(tmp_path: Path) -> None:
     objects = _build_twice(tmp_path, LIBRARY, ["-g", "-c"], "m.o")
     archives = []

@@ -8,10 +8,13 @@ unpack/import -> run path). Slow tests repeat the isolation checks in the real b
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -323,3 +326,141 @@ def test_real_environment_is_isolated(runner_name: str, real_image: RootfsImage,
     code, output = _run(runner, real_image, "gcc --version | head -1; pkg-config --modversion openssl",
                         _spec(tmp_path), tmp_path)
     assert code == 0 and "gcc" in output, output
+
+
+# -- loopback and localhost with the network cut ------------------------------------------------------
+
+LOOPBACK_PROBE_C = r"""
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+/* Listen on 127.0.0.1, connect to it by the name "localhost", and pass one message through. */
+int main(void) {
+    struct sockaddr_in address = {0};
+    socklen_t length = sizeof address;
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(listener, (struct sockaddr *)&address, sizeof address) || listen(listener, 1)
+        || getsockname(listener, (struct sockaddr *)&address, &length)) { perror("listen"); return 1; }
+    char port[16];
+    snprintf(port, sizeof port, "%d", ntohs(address.sin_port));
+    struct addrinfo hints = {0}, *found;
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int error = getaddrinfo("localhost", port, &hints, &found);
+    if (error) { printf("RESOLVE-FAILED %s\n", gai_strerror(error)); return 1; }
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(client, found->ai_addr, found->ai_addrlen)) { perror("connect"); return 1; }
+    int server = accept(listener, NULL, NULL);
+    char buffer[8] = {0};
+    if (write(client, "ping", 4) != 4 || read(server, buffer, 4) != 4) { perror("transfer"); return 1; }
+    printf("LOOPBACK-TCP %s via localhost:%s\n", buffer, port);
+    return 0;
+}
+"""
+
+
+def test_localhost_resolves_and_loopback_tcp_works_without_network(
+    runner: Runner, tiny_image: RootfsImage, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path)
+    source = tmp_path / "loopback.c"
+    source.write_text(LOOPBACK_PROBE_C)
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler on this host")
+    subprocess.run([cc, "-O1", "-o", str(tmp_path / "src" / "loopback"), str(source)], check=True)
+    code, output = _run(runner, tiny_image, "getent hosts localhost; /src/loopback; getent hosts reprobuild",
+                        spec, tmp_path)  # fmt: skip
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[0].split() in (["127.0.0.1", "localhost"], ["::1", "localhost", "ip6-localhost", "ip6-loopback"])
+    assert lines[1].startswith("LOOPBACK-TCP ping via localhost:"), output  # resolved to 127.0.0.1, connected
+    assert lines[2].split() == ["127.0.1.1", "reprobuild"], output  # the sandbox's own name resolves too
+    # The same, every time and on every runner: no host entries, no container name.
+    assert "host.containers.internal" not in output and socket.gethostname() not in output.replace("reprobuild", "")
+
+
+# -- variations applied from the host: each proven inside the sandbox -----------------------------------
+
+
+def _needs(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed (scripts/bootstrap installs it)")
+
+
+def test_time_variation_shifts_the_clock_inside(runner: Runner, tiny_image: RootfsImage, tmp_path: Path) -> None:
+    from verify.environments.perturb import find_libfaketime
+
+    try:
+        find_libfaketime()
+    except ToolMissing:
+        pytest.skip("libfaketime is not installed (scripts/bootstrap installs it)")
+    code, output = _run(runner, tiny_image, "date +%s", _spec(tmp_path, clock_offset="+397d"), tmp_path)
+    assert code == 0, output
+    shifted = int(output.split()[-1]) - int(time.time())
+    assert abs(shifted - 397 * 86400) < 600, shifted
+    code, output = _run(runner, tiny_image, "date +%s", _spec(tmp_path), tmp_path)
+    assert abs(int(output.split()[-1]) - int(time.time())) < 600  # the baseline's clock is the host's
+
+
+def test_fileordering_variation_reverses_directory_entries(
+    runner: Runner, tiny_image: RootfsImage, tmp_path: Path
+) -> None:
+    _needs("disorderfs")
+    spec = _spec(tmp_path, reversed_directory_order=True, cwd="/out")
+    for name in ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"):
+        (tmp_path / "out" / name).write_text(name)
+    host_order = os.listdir(tmp_path / "out")
+    code, output = _run(runner, tiny_image, "ls -f; touch /out/made-inside", spec, tmp_path)
+    assert code == 0, output
+    inside = [name for name in output.splitlines() if name not in (".", "..")]
+    assert inside == list(reversed(host_order)) != host_order
+    assert (tmp_path / "out" / "made-inside").is_file()  # writes go through to the real directory
+    assert not any(os.path.ismount(p) for p in Path(tempfile.gettempdir()).glob("cpython-verify-sandbox-*/*"))
+    code, output = _run(runner, tiny_image, "ls -f", _spec(tmp_path, cwd="/out"), tmp_path)
+    assert [name for name in output.splitlines() if name not in (".", "..")] == os.listdir(tmp_path / "out")
+
+
+def test_kernel_variation_changes_uname(runner: Runner, tiny_image: RootfsImage, tmp_path: Path) -> None:
+    _needs("setarch")
+    code, output = _run(runner, tiny_image, "uname -r", _spec(tmp_path, uname_2_6=True), tmp_path)
+    assert code == 0, output
+    assert output.split()[-1].startswith("2.6.") and output.split()[-1] != platform.release()
+    code, output = _run(runner, tiny_image, "uname -r", _spec(tmp_path), tmp_path)
+    assert output.split()[-1] == platform.release()
+
+
+STACK_OF_TWO_PROCESSES = (
+    "for run in 1 2; do bash -c 'while read -r line; do case $line in *\\[stack\\]*) echo \"$line\";; esac; "
+    "done < /proc/self/maps'; done; cat /proc/self/personality"
+)
+
+
+def test_aslr_variation_turns_randomisation_off(runner: Runner, tiny_image: RootfsImage, tmp_path: Path) -> None:
+    _needs("setarch")
+    if Path("/proc/sys/kernel/randomize_va_space").read_text().strip() == "0":
+        pytest.skip("ASLR is off on this host: nothing to toggle")
+    code, output = _run(runner, tiny_image, STACK_OF_TWO_PROCESSES, _spec(tmp_path, aslr=False), tmp_path)
+    assert code == 0, output
+    first, second, personality = output.splitlines()[-3:]
+    assert first == second and int(personality, 16) & 0x0040000  # the same stack address twice: no randomisation
+    code, output = _run(runner, tiny_image, STACK_OF_TWO_PROCESSES, _spec(tmp_path), tmp_path)
+    first, second, personality = output.splitlines()[-3:]
+    assert first != second and not int(personality, 16) & 0x0040000
+
+
+def test_probe_proves_every_host_variation_at_once(runner: Runner, tiny_image: RootfsImage, tmp_path: Path) -> None:
+    from verify.environments.perturb import probe
+
+    for tool in ("setarch", "disorderfs"):
+        _needs(tool)
+    spec = _spec(tmp_path, clock_offset="+397d", uname_2_6=True, aslr=False, reversed_directory_order=True, cwd="/src")
+    (tmp_path / "src" / "second.txt").write_text("x")
+    report = probe(runner, tiny_image, spec, tmp_path / "probe.log")
+    assert set(report.proofs) == {"time", "kernel", "aslr", "fileordering"}
+    assert report.uname.startswith("2.6.") and "+397.00 days" in report.proofs["time"]

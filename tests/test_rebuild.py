@@ -32,11 +32,12 @@ from verify.compare.engine import diff_manifests
 from verify.environments.bwrap import BwrapRunner
 from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
 from verify.environments.runners import get_runner
-from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, UnsafeArchive, VerificationFailed
+from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, ToolMissing, UnsafeArchive, VerificationFailed
 from verify.fsutil import make_result_directory, write_json_atomic
 from verify.manifest import read_manifest
 from verify.models import FetchedFile
 from verify.rebuild import (
+    VARIATIONS,
     BuildFailed,
     BuildSettings,
     RebuildCache,
@@ -507,6 +508,78 @@ def test_user_hostname_timezone_cpus_variations_run_and_change_nothing_here(
     assert settings["make_jobs"] == 1
 
 
+def test_every_new_variation_runs_is_proven_and_changes_nothing_in_the_tiny_project(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
+    """time, fileordering, kernel, aslr, home, exec_path and user_group in one second build: each is proven
+    by the probe inside the build's own sandbox, recorded with its host tool, and the tiny project's
+    install tree does not depend on any of them."""
+    for tool in ("setarch", "disorderfs"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/bootstrap installs it)")
+    cache = RebuildCache(tmp_path / "cache")
+    spec = tiny_recipe().build
+    assert spec is not None
+    chosen = frozenset({"time", "fileordering", "kernel", "aslr", "home", "exec_path", "user"})
+    comparison = rebuild_twice(lambda v: build(tiny, cache, variations=v), chosen, spec)
+    assert comparison.reproducible, comparison.differences
+    assert "user_group" in comparison.variations and "user" not in comparison.variations
+    second = ResultDir.open(Path(comparison.second))
+    record = second.read_record()
+    proofs = (second.path / "logs" / "variations-probe.log").read_text()
+    for name in ("time", "fileordering", "kernel", "aslr"):
+        assert f"PROVED {name}: " in proofs, proofs
+    assert record.commands["probe"][0] == "/bin/sh" and "probe" in record.phase_seconds
+    settings = record.inputs.settings
+    assert settings["clock_offset"] == "+397d" and settings["uname_2_6"] is True and settings["aslr"] is False
+    assert settings["home"] == "/nonexistent/second-build" and settings["user"] == "nobody"
+    for tool in ("libfaketime", "setarch", "disorderfs"):
+        assert " sha256 " in str(settings[f"host_tool_{tool}"])
+    # The baseline ran no probe and records none of it.
+    baseline = ResultDir.open(Path(comparison.first)).read_record()
+    assert "probe" not in baseline.commands
+    assert not any(key.startswith("host_tool_") for key in baseline.inputs.settings)
+
+
+def test_a_variation_whose_tool_is_missing_stops_before_any_build_step(
+    tiny: FetchedFile, tinyproject_image: RootfsImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verify.environments import perturb
+
+    monkeypatch.setattr(perturb, "_LIBFAKETIME_GLOBS", ())
+    runner = CountingRunner()
+    with pytest.raises(ToolMissing, match="install the Debian package 'libfaketime'"):
+        build_in(tinyproject_image, tiny, RebuildCache(tmp_path / "cache"), variations=frozenset({"time"}),
+                 runner=runner)  # fmt: skip
+    assert runner.commands == []
+    monkeypatch.setenv("PATH", str(tmp_path))  # no setarch, no disorderfs
+    for variation, package in (("kernel", "util-linux"), ("aslr", "util-linux"), ("fileordering", "disorderfs")):
+        with pytest.raises(ToolMissing, match=f"install the Debian package '{package}'"):
+            build_in(tinyproject_image, tiny, RebuildCache(tmp_path / "cache"), variations=frozenset({variation}),
+                     runner=runner)  # fmt: skip
+    assert runner.commands == []
+
+
+def test_a_variation_the_probe_cannot_see_is_an_error_not_a_silent_skip() -> None:
+    from verify.environments.perturb import VariationNotInEffect, parse_probe
+
+    spec = SandboxSpec(clock_offset="+397d", uname_2_6=True, aslr=False)
+    seen = "clock 1000\nuname 6.1.0-28-amd64\npersonality 00040000\n.\n..\n"
+    with pytest.raises(VariationNotInEffect, match="time: the clock inside the sandbox is 0 s"):
+        parse_probe(seen, spec, host_clock=1000, host_listing=None)
+    shifted = seen.replace("clock 1000", f"clock {1000 + 397 * 86400}")
+    with pytest.raises(VariationNotInEffect, match="kernel: uname -r"):
+        parse_probe(shifted, spec, host_clock=1000, host_listing=None)
+    with pytest.raises(VariationNotInEffect, match="aslr"):
+        parse_probe(shifted.replace("00040000", "00000000"), SandboxSpec(aslr=False), host_clock=1000 + 397 * 86400,
+                    host_listing=None)  # fmt: skip
+    ordered = SandboxSpec(reversed_directory_order=True)
+    with pytest.raises(VariationNotInEffect, match="fileordering"):
+        parse_probe("clock 1\nuname 6.1\npersonality 0\na\nb\n", ordered, host_clock=1, host_listing=["a", "b"])
+    assert parse_probe("clock 1\nuname 6.1\npersonality 0\nb\na\n", ordered, host_clock=1,
+                       host_listing=["a", "b"]).proofs["fileordering"]  # fmt: skip
+
+
 # --- settings, pure -----------------------------------------------------------------------------
 
 
@@ -531,13 +604,24 @@ def test_phase_commands_set_umask_and_map_the_build_path() -> None:
 
 def test_variations_parse_and_apply() -> None:
     assert parse_variations(["build_path,umask", "locale"]) == {"build_path", "umask", "locale"}
-    with pytest.raises(OperationalError, match="unknown variation 'kernel'"):
-        parse_variations(["kernel"])
+    with pytest.raises(OperationalError, match="unknown variation 'environment'"):
+        parse_variations(["environment"])
+    # reprotest's names; "all" is every variation; the older and reprotest's other spellings are aliases.
+    assert parse_variations(["all"]) == set(VARIATIONS) >= {
+        "time", "fileordering", "kernel", "aslr", "home", "exec_path", "user_group", "build_path", "umask",
+        "locale", "cpus", "hostname", "timezone"}  # fmt: skip
+    assert parse_variations(["user,num_cpus", "domain-host"]) == {"user_group", "cpus", "hostname"}
     base = BuildSettings()
     varied = apply_variations(base, frozenset({"build_path", "umask", "locale", "timezone", "hostname", "user"}))
     assert varied.build_dir != base.build_dir and varied.umask == "002" and varied.locale == "fr_CH.UTF-8"
     assert varied.tz != "UTC" and varied.hostname != base.hostname and varied.user != "root"
-    assert apply_variations(base, frozenset({"time"})) == base
+    assert apply_variations(base, frozenset({"time"})) == replace(base, clock_offset="+397d")
+    host_applied = apply_variations(base, frozenset({"fileordering", "kernel", "aslr", "home", "exec_path"}))
+    assert host_applied.reversed_directory_order and host_applied.uname_2_6 and not host_applied.aslr
+    env = replace(host_applied, source_date_epoch=1).environment()
+    assert env["HOME"] == "/nonexistent/second-build" and env["PATH"].startswith("/i_capture_the_path:/usr/")
+    # A baseline's recorded settings (and so its cache key) do not list the variation-only fields.
+    assert "clock_offset" not in base.to_json() and host_applied.to_json()["aslr"] is False
     with pytest.raises(OperationalError):
         BuildSettings(build_dir="/elsewhere/x")
 
@@ -556,7 +640,7 @@ def test_sandbox_provides_dev_shm_and_ptmx_unless_told_not_to(tinyproject_image:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--twice", "--vary", "kernel"], "unknown variation 'kernel'"),
+        (["--twice", "--vary", "environment"], "unknown variation 'environment'"),
         (["--bisect"], "--bisect needs --twice"),
         (["--vary", "umask"], "--vary needs --twice"),
         (["--pgo-profile", __file__], "--pgo-profile needs --pgo-profile-sha256"),

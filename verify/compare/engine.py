@@ -30,6 +30,7 @@ from verify.compare.model import (
     FileComparison,
 )
 from verify.compare.paths import most_common_pair
+from verify.compare.recorded import comparison_build_paths, recorded_inputs, with_recorded_inputs
 from verify.compare.sides import Side, load_side
 from verify.manifest import DIRECTORY, SPECIAL, SYMLINK, Manifest, ManifestEntry
 
@@ -185,8 +186,9 @@ def compare_sides(
             left, right = differences[index].a, differences[index].b
             assert left is not None and right is not None
             verdicts.append(digest_only_verdict(left, right))
+    recorded = recorded_inputs(a.info.inputs, b.info.inputs)
     for index, verdict in zip(content_indexes, verdicts, strict=True):
-        differences[index] = replace(differences[index], comparison=verdict)
+        differences[index] = replace(differences[index], comparison=with_recorded_inputs(verdict, recorded))
     if diffoscope is not None:
         if deep and a.root is not None and b.root is not None:
             pairs = [(differences[i].path, a.root / differences[i].path, b.root / differences[i].path)
@@ -199,8 +201,9 @@ def compare_sides(
     differences = name_install_prefixes(differences)
     if deep and a.root is not None and b.root is not None:
         differences = name_stale_hash_pyc(differences, a.root, b.root)
-    build_paths = most_common_pair(d.comparison.build_paths for d in differences
-                                   if d.comparison is not None and d.comparison.category != INSTALL_PREFIX)
+    guessed = most_common_pair(d.comparison.build_paths for d in differences
+                               if d.comparison is not None and d.comparison.category != INSTALL_PREFIX)
+    build_paths = comparison_build_paths(recorded, guessed)
     return Comparison(a.info, b.info, tuple(differences), build_paths, tuple(notes))
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from verify.environments.errors import EnvironmentBuildError
 from verify.environments.interface import RootfsImage, SandboxSpec
-from verify.environments.sandbox import CommandLineRunner, cpu_selection, user_ids
+from verify.environments.perturb import SANDBOX_TOOLS_DIR
+from verify.environments.sandbox import RUNNER_PATHS, CommandLineRunner, cpu_selection, user_ids
 from verify.errors import ToolMissing, VerificationFailed
 from verify.fsutil import sha256_file
 
@@ -50,10 +51,30 @@ def bwrap_command(rootfs: Path, command: Sequence[str], spec: SandboxSpec, *, in
     return argv
 
 
+def ensure_mount_points(rootfs: Path) -> None:
+    """Create, in the unpacked rootfs, the empty mount points of the files every runner provides.
+
+    bwrap binds the rootfs read-only before anything else, so it cannot create a mount point
+    itself (podman and runc create theirs in a private layer). An empty ``/etc/hosts`` and
+    ``/run/cpython-verify`` are never seen as such: the runner always mounts over the first, and over the
+    second whenever it binds tools. The tarball, and so the environment digest, is unchanged.
+    """
+    for path in RUNNER_PATHS:
+        target = rootfs / path.lstrip("/")
+        if os.path.lexists(target):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if path == SANDBOX_TOOLS_DIR:
+            target.mkdir(mode=0o755, exist_ok=True)
+        else:
+            target.touch(mode=0o644, exist_ok=True)
+
+
 def unpacked_rootfs(image: RootfsImage) -> Path:
     """The rootfs directory of ``image``, unpacked (after re-checking the tarball's digest) on first use."""
     target = image.tarball.with_name(f"{image.sha256}.rootfs")
     if target.is_dir():
+        ensure_mount_points(target)
         return target
     actual = sha256_file(image.tarball)
     if actual != image.sha256:
@@ -70,6 +91,7 @@ def unpacked_rootfs(image: RootfsImage) -> Path:
         if completed.returncode != 0:
             message = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
             raise EnvironmentBuildError(f"cannot unpack {image.tarball}: {message[0]}")
+        ensure_mount_points(scratch)
         try:
             scratch.rename(target)
         except OSError:

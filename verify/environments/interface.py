@@ -47,6 +47,16 @@ class SandboxSpec:
     """``root`` or ``nobody``-style unprivileged uid inside the sandbox (a reprotest variation)."""
     cpus: int | None = None
     """Limit the CPUs the command may use (None: all)."""
+    # Variations applied from the host (verify.environments.perturb): the tools run outside the
+    # rootfs, so they are not part of the environment's digest; a result records their versions.
+    clock_offset: str | None = None
+    """libfaketime's ``FAKETIME`` (``+397d``): the host's libfaketime is preloaded inside the sandbox."""
+    uname_2_6: bool = False
+    """``uname`` reports a 2.6 kernel (``setarch --uname-2.6`` around the sandbox)."""
+    aslr: bool = True
+    """False: address space layout randomisation off (``setarch -R`` around the sandbox)."""
+    reversed_directory_order: bool = False
+    """Every bind is seen through disorderfs, which lists directory entries in reverse order."""
 
 
 @dataclass(frozen=True, slots=True)

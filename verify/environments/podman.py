@@ -74,7 +74,9 @@ def podman_run_command(
     tag: str, command: Sequence[str], spec: SandboxSpec, *, ulimits: dict[str, int], interactive: bool = False
 ) -> list[str]:
     """The full ``podman run`` command line."""
-    argv = ["podman", "run", "--runtime", "runc", "--pull=never", "--unsetenv-all"]
+    # --no-hosts: podman's own /etc/hosts copies the host's entries and a random container name; the
+    # runner binds its own (verify.environments.perturb.hosts_file_text) instead.
+    argv = ["podman", "run", "--runtime", "runc", "--pull=never", "--unsetenv-all", "--no-hosts"]
     argv += identity_maps(*user_ids(spec.user))
     for name, value in sorted(ulimits.items()):
         argv += ["--ulimit", f"{name}={value}:{value}"]

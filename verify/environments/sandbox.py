@@ -14,11 +14,22 @@ from pathlib import Path
 
 from verify.environments.errors import RunnerError
 from verify.environments.interface import Bind, RootfsImage, Runner, RunResult, SandboxSpec
+from verify.environments.perturb import (
+    HOSTS_PATH,
+    SANDBOX_TOOLS_DIR,
+    clock_offset_seconds,
+    host_side,
+    personality_prefix,
+)
 from verify.errors import OperationalError, VerificationFailed
 from verify.fsutil import sha256_file
 
 NOBODY = (65534, 65534)
 """uid/gid of Debian's ``nobody``/``nogroup``: the unprivileged build user of the ``user`` variation."""
+
+
+RUNNER_PATHS = (HOSTS_PATH, SANDBOX_TOOLS_DIR)
+"""Sandbox paths every runner fills itself; a spec may not bind anything there."""
 
 
 class SandboxSpecError(OperationalError):
@@ -78,6 +89,11 @@ def check_spec(spec: SandboxSpec) -> None:
     cpu_selection(spec.cpus)
     if not spec.cwd.startswith("/"):
         raise SandboxSpecError(f"working directory {spec.cwd!r} must be absolute")
+    if spec.clock_offset is not None:
+        clock_offset_seconds(spec.clock_offset)
+    for bind in spec.binds:
+        if bind.sandbox.rstrip("/") in RUNNER_PATHS:
+            raise SandboxSpecError(f"bind target {bind.sandbox} is the runner's own ({', '.join(RUNNER_PATHS)})")
     for key in spec.env:
         if not key or "=" in key or "\0" in key:
             raise SandboxSpecError(f"environment variable name {key!r} is invalid")
@@ -105,11 +121,17 @@ class CommandLineRunner(Runner):
         self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *,
         log_path: Path | None = None, interactive: bool = False,
     ) -> RunResult:  # fmt: skip
-        """Run ``command`` in ``image`` under ``spec`` (tools and spec checked first)."""
+        """Run ``command`` in ``image`` under ``spec`` (tools and spec checked first).
+
+        The host side (:func:`verify.environments.perturb.host_side`: ``/etc/hosts``, libfaketime,
+        disorderfs mounts) exists for exactly the duration of the run; ``setarch`` wraps the whole
+        command line when the kernel or ASLR is varied.
+        """
         self.check_available()
         check_spec(spec)
-        argv = self.sandbox_command(image, command, spec, interactive=interactive)
-        return run_process(argv, log_path=log_path, interactive=interactive)
+        with host_side(spec) as prepared:
+            argv = self.sandbox_command(image, command, prepared, interactive=interactive)
+            return run_process([*personality_prefix(spec), *argv], log_path=log_path, interactive=interactive)
 
     @abstractmethod
     def sandbox_command(

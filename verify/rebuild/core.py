@@ -21,13 +21,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
+from verify.environments.perturb import PROBE_SCRIPT, host_tool_versions, needs_probe, probe
 from verify.errors import OperationalError, UnsafeArchive, VerificationFailed
 from verify.fsutil import sha256_file
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.cache import RebuildCache, cache_key
 from verify.rebuild.logs import DEFAULT_LOG_CAP, cap_log, log_tail
 from verify.rebuild.outputs import write_manifest_for
-from verify.rebuild.settings import BUILD_MOUNT, OUT_MOUNT, BuildSettings, apply_variations
+from verify.rebuild.settings import BUILD_MOUNT, OUT_MOUNT, BuildSettings, apply_variations, canonical_variations
 from verify.recipes import Recipe
 from verify.result import (
     BuildInputs,
@@ -126,6 +127,7 @@ def rebuild(
     sink = progress or _Silent()
     version, verdict_json = _require_verified(tarball, verdict)
     build_profile = _profile(recipe, profile)
+    variations = canonical_variations(variations)
     effective = apply_variations(settings, variations)
     build_section = {
         "environment": recipe.build.environment if recipe.build else None,
@@ -133,11 +135,14 @@ def rebuild(
         "configure": list(build_profile),
         "pgo_profile_sha256": pgo_profile.sha256 if pgo_profile else None,
     }
+    # The host tools a variation uses (libfaketime, setarch, disorderfs) are not in the rootfs: their
+    # versions are recorded with the settings instead, and a missing one stops the build before it starts.
+    host_tools = _host_tools_record(effective)
     key = cache_key(
         source_sha256=tarball.sha256,
         build_section=build_section,
         environment_sha256=image.sha256,
-        settings=effective.to_json(),
+        settings={**effective.to_json(), **host_tools},
         variations=variations,
     )
     if not force:
@@ -171,11 +176,23 @@ def rebuild(
             cwd=effective.build_dir,
             user=effective.user,
             cpus=effective.cpus,
+            **_host_variations(effective),
         )
         timings: dict[str, float] = {}
         commands = phase_commands(build_profile, effective)
         profile_record: PgoProfileRef | None = None
+        if needs_probe(spec):
+            # Proof, inside this very sandbox, that each host-applied variation is in effect (a
+            # preload that failed to load or a personality lost on the way would otherwise be silent).
+            started = time.monotonic()
+            report = probe(runner, image, spec, logs / "variations-probe.log")
+            with (logs / "variations-probe.log").open("a") as log:
+                log.writelines(f"PROVED {name}: {proof}\n" for name, proof in sorted(report.proofs.items()))
+            timings["probe"] = round(time.monotonic() - started, 3)
+            commands = [("probe", ["/bin/sh", "-c", PROBE_SCRIPT]), *commands]
         for phase, command in commands:
+            if phase == "probe":
+                continue
             if phase == "make" and pgo_profile is not None:
                 _install_pgo_profile(pgo_profile, staging / "pgo-input", source_host)
                 profile_record = PgoProfileRef(sha256=pgo_profile.sha256, origin="reused")
@@ -213,7 +230,7 @@ def rebuild(
             ),
             environment=EnvironmentRef(name=image.name, lock_sha256=image.lock_sha256, rootfs_sha256=image.sha256),
             runner=runner.name,
-            settings=effective.to_json(),
+            settings={**effective.to_json(), **host_tools},
             variations=tuple(sorted(variations)),
             pgo_profile_sha256=pgo_profile.sha256 if pgo_profile else None,
         )
@@ -249,6 +266,21 @@ def _utc_now() -> str:
     """The wall-clock time in UTC, to the second, as the record stores it (RFC 3339)."""
     # Wall clock, not monotonic: these are when the build ran, for the provenance's startedOn/finishedOn.
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _host_variations(settings: BuildSettings) -> dict[str, Any]:
+    """The :class:`SandboxSpec` fields of the variations a runner applies from the host."""
+    return {
+        "clock_offset": settings.clock_offset,
+        "uname_2_6": settings.uname_2_6,
+        "aslr": settings.aslr,
+        "reversed_directory_order": settings.reversed_directory_order,
+    }
+
+
+def _host_tools_record(settings: BuildSettings) -> dict[str, str]:
+    """``{"host_tool_<name>": "<package> <version>, <file> sha256 <hex>"}`` for the tools the varied
+    settings need (nothing for a baseline); raises :class:`~verify.errors.ToolMissing` if one is absent."""
+    spec = SandboxSpec(**_host_variations(settings))
+    return {f"host_tool_{name}": version for name, version in host_tool_versions(spec).items()}
 
 
 def _uses_pgo(configure_flags: Sequence[str]) -> bool:

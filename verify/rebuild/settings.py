@@ -26,6 +26,13 @@ DEFAULT_DESTDIR = "/out/root"
 VARIED_BUILD_DIR = "/build/varied-build-path/cpython-rebuild"
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_HOME = "/tmp"  # noqa: S108 - the sandbox's private tmpfs
+# reprotest's values: a HOME that does not exist, and a PATH entry nothing can be found in.
+VARIED_HOME = "/nonexistent/second-build"
+VARIED_EXEC_PATH_DIR = "/i_capture_the_path"
+CLOCK_SHIFT = "+397d"
+"""libfaketime's FAKETIME for the ``time`` variation: a clock 397 days ahead (reprotest's order of magnitude,
+more than a year so a year, a month and a day all change)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +47,28 @@ VARIATIONS: Mapping[str, Variation] = {
     variation.name: variation
     for variation in (
         Variation("build_path", f"build in {VARIED_BUILD_DIR} instead of {DEFAULT_BUILD_DIR}"),
-        Variation(
-            "time",
-            "no clock shift is available in the sandbox: the second build only runs later in wall-clock time",
-        ),
+        Variation("time", f"the clock inside the sandbox runs {CLOCK_SHIFT[1:-1]} days ahead (FAKETIME={CLOCK_SHIFT})"),
         Variation("umask", "umask 002 instead of 022"),
         Variation("locale", "LANG/LC_ALL fr_CH.UTF-8 instead of C.UTF-8"),
         Variation("cpus", "make -j1 on one CPU instead of all CPUs"),
         Variation("hostname", "hostname 'reprotest-varied' instead of 'build'"),
-        Variation("user", "run as uid/gid 65534 instead of root"),
+        Variation("user_group", "run as uid/gid 65534 instead of root"),
         Variation("timezone", "TZ=GMT+12 instead of UTC"),
+        Variation("fileordering", "directory entries of the build and output trees listed in reverse (disorderfs)"),
+        Variation("kernel", "uname reports a 2.6 kernel (setarch --uname-2.6)"),
+        Variation("aslr", "address space layout randomisation off (setarch -R) instead of the host's default"),
+        Variation("home", f"HOME={VARIED_HOME} (does not exist) instead of {DEFAULT_HOME}"),
+        Variation("exec_path", f"PATH with {VARIED_EXEC_PATH_DIR} (empty, absent) in front"),
     )
 }
+
+VARIATION_ALIASES: Mapping[str, str] = {
+    "user": "user_group",  # this project's earlier name
+    "num_cpus": "cpus",  # reprotest's spellings of the variations this project names differently
+    "domain_host": "hostname",
+    "locales": "locale",
+}
+"""Other accepted names: each means the variation it maps to (results record the canonical name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +91,19 @@ class BuildSettings:
     user: str = "root"
     file_prefix_map: bool = True
     """Pass ``-ffile-prefix-map=BUILD_DIR=.`` so DWARF and ``__FILE__`` do not carry the build path."""
+    # The fields below exist only to be varied; records and cache keys list them only when they differ
+    # from these defaults, so a baseline's record and cache key stay those of earlier versions.
+    home: str = DEFAULT_HOME
+    exec_path_prefix: str = ""
+    """A directory put in front of ``PATH`` (the ``exec_path`` variation)."""
+    clock_offset: str | None = None
+    """libfaketime's ``FAKETIME`` (e.g. ``+397d``): the clock inside the sandbox is shifted by that much."""
+    uname_2_6: bool = False
+    """``uname`` reports a 2.6 kernel (``setarch --uname-2.6``)."""
+    aslr: bool = True
+    """False: address space layout randomisation off (``setarch -R``)."""
+    reversed_directory_order: bool = False
+    """Directory entries of the build and output binds listed in reverse order (disorderfs)."""
 
     def __post_init__(self) -> None:
         for path in (self.build_dir, self.destdir):
@@ -95,8 +125,8 @@ class BuildSettings:
         if self.source_date_epoch is None:
             raise OperationalError("SOURCE_DATE_EPOCH is not known yet: the source has not been unpacked")
         env = {
-            "PATH": PATH,
-            "HOME": "/tmp",  # noqa: S108 - the sandbox's private tmpfs
+            "PATH": f"{self.exec_path_prefix}:{PATH}" if self.exec_path_prefix else PATH,
+            "HOME": self.home,
             "SOURCE_DATE_EPOCH": str(self.source_date_epoch),
             "TZ": self.tz,
             "LC_ALL": self.locale,
@@ -116,28 +146,52 @@ class BuildSettings:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready record of every setting (part of the cache key and of ``rebuild.json``)."""
         record = asdict(self)
+        for name, default in _VARIATION_ONLY_DEFAULTS.items():
+            if record[name] == default:
+                del record[name]
         record["make_jobs"] = self.make_jobs()
         record["cflags"] = self.cflags()
         return record
 
 
+_VARIATION_ONLY_DEFAULTS: Mapping[str, Any] = {
+    "home": DEFAULT_HOME,
+    "exec_path_prefix": "",
+    "clock_offset": None,
+    "uname_2_6": False,
+    "aslr": True,
+    "reversed_directory_order": False,
+}
+
+
 def parse_variations(names: Iterable[str]) -> frozenset[str]:
-    """Validate ``--vary`` names (comma-separated values allowed); unknown names are an error."""
+    """Validate ``--vary`` names (comma-separated values allowed); ``all`` means every variation,
+    an alias (:data:`VARIATION_ALIASES`) its canonical name; unknown names are an error."""
     chosen: set[str] = set()
     for item in names:
         for name in item.split(","):
             name = name.strip().replace("-", "_")
             if not name:
                 continue
+            if name == "all":
+                chosen |= VARIATIONS.keys()
+                continue
+            name = VARIATION_ALIASES.get(name, name)
             if name not in VARIATIONS:
-                known = ", ".join(VARIATIONS)
+                known = ", ".join(["all", *VARIATIONS])
                 raise OperationalError(f"unknown variation {name!r}; known: {known}")
             chosen.add(name)
     return frozenset(chosen)
 
 
+def canonical_variations(variations: Iterable[str]) -> frozenset[str]:
+    """``variations`` with aliases replaced by their canonical names (unknown names are kept, to be refused)."""
+    return frozenset(VARIATION_ALIASES.get(name, name) for name in variations)
+
+
 def apply_variations(settings: BuildSettings, variations: frozenset[str]) -> BuildSettings:
     """The settings of a build that differs from ``settings`` in exactly ``variations``."""
+    variations = canonical_variations(variations)
     unknown = variations - VARIATIONS.keys()
     if unknown:
         raise OperationalError(f"unknown variation(s): {', '.join(sorted(unknown))}")
@@ -153,9 +207,20 @@ def apply_variations(settings: BuildSettings, variations: frozenset[str]) -> Bui
         changes["jobs"] = 1
     if "hostname" in variations:
         changes["hostname"] = "reprotest-varied"
-    if "user" in variations:
+    if "user_group" in variations:
         changes["user"] = "nobody"
     if "timezone" in variations:
         changes["tz"] = "GMT+12"
-    # "time" changes nothing in the settings: see its description.
+    if "time" in variations:
+        changes["clock_offset"] = CLOCK_SHIFT
+    if "fileordering" in variations:
+        changes["reversed_directory_order"] = True
+    if "kernel" in variations:
+        changes["uname_2_6"] = True
+    if "aslr" in variations:
+        changes["aslr"] = False
+    if "home" in variations:
+        changes["home"] = VARIED_HOME
+    if "exec_path" in variations:
+        changes["exec_path_prefix"] = VARIED_EXEC_PATH_DIR
     return replace(settings, **changes)

@@ -17,6 +17,7 @@ from verify.compare.engine import compare_sides, diff_manifests
 from verify.compare.model import Comparison
 from verify.compare.sides import side_from_result
 from verify.rebuild.core import RebuildResult
+from verify.rebuild.settings import canonical_variations
 from verify.recipes import BuildSpec
 from verify.result import RecordedDifference, ReproducibilityCheck
 
@@ -62,6 +63,7 @@ def compare_results(
 
 def rebuild_twice(build: BuildFunction, variations: frozenset[str], spec: BuildSpec) -> ReproducibilityCheck:
     """Build without variations, then with ``variations``, and compare."""
+    variations = canonical_variations(variations)
     baseline = build(frozenset())
     varied = build(variations)
     return compare_results(baseline, varied, variations, spec)

@@ -24,7 +24,7 @@ from elftools.elf.sections import NoteSection, Section
 
 from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
 from verify.compare.model import FileComparison
-from verify.compare.paths import guess_build_paths, prefix_pair
+from verify.compare.paths import guess_build_paths, path_tokens, prefix_pair
 from verify.limits import ELF_MAX_DECOMPRESSED_BYTES, ELF_MAX_FILE_BYTES, ELF_MAX_SECTION_BYTES, ELF_MAX_SECTIONS
 from verify.manifest import ELF_KINDS
 
@@ -173,6 +173,50 @@ def _strings(blob: bytes) -> set[str]:
     return {piece.decode("latin-1") for piece in blob.split(b"\0") if 4 <= len(piece) <= 4096}
 
 
+_CODE_AND_TABLES: Final = (".text", ".init", ".fini", ".plt", ".iplt", ".got", ".eh_frame", ".gcc_except_table",
+                           ".rela", ".rel.", ".dynamic", ".init_array", ".fini_array", ".data.rel", ".hash",
+                           ".gnu.hash", ".gnu.version", ".note", ".symtab", ".dynsym")  # fmt: skip
+"""Sections of machine code and binary tables: their bytes hold no text, only what looks like it by chance."""
+
+
+def _text_strings(name: str, blob: bytes) -> set[str]:
+    """The strings a section can hold as text (a path, a date): printable ASCII between NULs, never taken
+    from machine code or binary tables. Machine code is full of chance "paths": the bytes of
+    ``push %r13; push %r12`` read ``AUATUH`` and a constant may read ``/v/H``."""
+    if name.startswith(_CODE_AND_TABLES):
+        return set()
+    return {text for text in _strings(blob) if text.isascii() and text.isprintable()}
+
+
+def _embeds(tokens: set[str], prefix: str) -> bool:
+    """True when ``prefix`` is one of ``tokens`` or a directory above one of them."""
+    return any(token == prefix or token.startswith(prefix.rstrip("/") + "/") for token in tokens)
+
+
+def evidenced_build_paths(
+    pair: tuple[str, str] | None, strings_a: set[str], strings_b: set[str]
+) -> tuple[str, str] | None:
+    """``pair`` if each side's path really is embedded as text in its own file and not in the other's.
+
+    A build-path explanation needs that evidence: the pair guessed from differing strings may be noise
+    (two builds under the same path whose code differs, e.g. from different PGO profiles).
+    """
+    if pair is None:
+        return None
+    tokens_a, tokens_b = path_tokens(strings_a), path_tokens(strings_b)
+    path_a, path_b = pair
+    if not (_embeds(tokens_a, path_a) and _embeds(tokens_b, path_b)):
+        return None
+    # Each path must be absent from the other file (except inside that file's own path: /b vs /b/sub).
+    if _embeds(_outside(tokens_b, path_b), path_a) or _embeds(_outside(tokens_a, path_a), path_b):
+        return None
+    return pair
+
+
+def _outside(tokens: set[str], prefix: str) -> set[str]:
+    return {token for token in tokens if not _embeds({token}, prefix)}
+
+
 class ElfComparator(Comparator):
     """Section-level comparison of two ELF files (executables, shared objects, object files)."""
 
@@ -212,10 +256,12 @@ def compare_summaries(left: ElfSummary, right: ElfSummary, *, comparator: str = 
     strings_a: set[str] = set()
     strings_b: set[str] = set()
     for name in differing:
-        strings_a |= _strings(left.sections[name][2]) if name in left.sections else set()
-        strings_b |= _strings(right.sections[name][2]) if name in right.sections else set()
+        strings_a |= _text_strings(name, left.sections[name][2]) if name in left.sections else set()
+        strings_b |= _text_strings(name, right.sections[name][2]) if name in right.sections else set()
     new_a, new_b = strings_a - strings_b, strings_b - strings_a
-    build_paths = guess_build_paths(sorted(new_a | comp_a), sorted(new_b | comp_b))
+    build_paths = evidenced_build_paths(
+        guess_build_paths(sorted(new_a | comp_a), sorted(new_b | comp_b)), strings_a | comp_a, strings_b | comp_b
+    )
     if build_paths is None and len(comp_a) == 1 and len(comp_b) == 1:
         build_paths = prefix_pair(next(iter(comp_a)), next(iter(comp_b)))
 
@@ -263,8 +309,8 @@ def compare_summaries(left: ElfSummary, right: ElfSummary, *, comparator: str = 
                       else "embedded-date-and-path", f"code/data sections {_names(rest)} embed " + "; ".join(causes))
     return result(
         "code",
-        f"code or data differ in {_names(rest)}: a real difference (compiler, flags, PGO profile), not a path or "
-        "a date; inspect with --diffoscope",
+        f"code or data differ in {_names(rest)}: a real difference (compiler, flags, PGO/LTO profile), not an "
+        "embedded path or date; inspect with --diffoscope",
     )
 
 
