@@ -210,3 +210,30 @@ def test_expanded_page_does_not_overflow(site: Path, width: int) -> None:
     scroll, client = map(int, dom.split('data-widths="', 1)[1].split('"', 1)[0].split("/"))
     assert client == width
     assert scroll <= client, f"the page is {scroll} px wide in a {client} px window"
+
+
+def test_merge_never_makes_a_path_of_signed_text_and_keeps_the_old_site_on_failure(
+    tmp_path: Path, cpython_fixtures: Path
+) -> None:
+    """A trusted signer's profile name with '/' and '..' in it is data, not a path; a malformed plan
+    fails before anything is written, and the previous site stays as it was."""
+    private, public = openssl_keypair(tmp_path, "rebuilder")
+    result = make_result(tmp_path / "result", cpython_fixtures / TARBALL)
+    record = json.loads((result / "rebuild.json").read_text())
+    record["inputs"]["recipe"]["profile"] = "../../escape/evil"
+    (result / "rebuild.json").write_text(json.dumps(record))
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    assert run_cli("attest", result, "--key", private, "--out", incoming / "evil.intoto.json").returncode == 0
+    site = tmp_path / "site"
+    first = run_cli("merge", incoming, "--key", public, "--out", site)
+    assert first.returncode == 0, first.stderr
+    assert [p.parent for p in site.rglob("*.intoto.json")] == [site / "attestations"]
+    assert not (tmp_path / "escape").exists()
+    before = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    bad_plan = tmp_path / "plan.json"
+    bad_plan.write_text('{"include": [{"version": 3}]}')
+    failed = run_cli("merge", incoming, "--key", public, "--plan", bad_plan, "--out", site)
+    assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1
+    assert {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "no staging left behind"

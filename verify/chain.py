@@ -29,7 +29,7 @@ from verify.assembly import SourceOptions, require_verified, verify_release_sour
 from verify.attest.signing import OfflineKeySigner, SignedAttestation, SigstoreSigning
 from verify.compare.model import Comparison
 from verify.errors import OperationalError
-from verify.fsutil import make_result_directory, write_json_atomic
+from verify.fsutil import make_result_directory, replace_directory, write_json_atomic
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
 from verify.releases import Version
@@ -314,13 +314,7 @@ def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> Re
                 shutil.copy2(source, staging / name)
         staged.write_record(record)
         _make_readable(staged)
-        old = None
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            out_dir.rename(old)
-        staging.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterable
@@ -141,3 +142,19 @@ def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
     the length with ``max_bytes`` to refuse a larger file with its own message."""
     with open_regular_file(path) as stream:
         return stream.read(max_bytes + 1)
+
+
+def replace_directory(staging: Path, target: Path) -> None:
+    """Put a complete ``staging`` directory where ``target`` is, in two renames on one filesystem.
+
+    There is no atomic directory swap: the old directory is renamed aside first, so at every instant
+    ``target`` is the whole old directory, nothing, or the whole new one; the old one is then removed.
+    The caller decides whether ``target`` may be replaced at all.
+    """
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

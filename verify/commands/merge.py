@@ -19,9 +19,20 @@ from verify.attest.peers import attestations_in
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
-from verify.fsutil import read_regular_file, write_atomic, write_json_atomic
+from verify.fsutil import (
+    make_result_directory,
+    read_regular_file,
+    replace_directory,
+    sha256_file,
+    write_atomic,
+    write_json_atomic,
+)
 from verify.jsonutil import loads_bounded
 from verify.limits import PLAN_MAX_BYTES
+
+SITE_MARKER = "status.json"
+"""What makes a directory a site ``merge`` may replace."""
+ATTESTATION_SUFFIX = ".intoto.json"
 
 
 @click.command("merge")
@@ -56,39 +67,50 @@ def merge(
 
     report = Report.current()
     trust = build_trust(keys, identities, issuers)
+    planned = _planned_jobs(plan_file) if plan_file is not None else None  # a bad plan fails before any write
     paths: list[Path] = []
     for source in sources:
         paths.extend(attestations_in(source) if source.is_dir() else [source])
+    check_site_dir(out_dir)
     rows: list[StatusRow] = []
     notes: list[str] = []
-    (out_dir / "attestations").mkdir(parents=True, exist_ok=True)
-    for index, path in enumerate(paths):
-        try:
-            verified = verify_file(path, trust)
-        except VerifyError as error:
-            notes.append(f"{path.name}: rejected: {error.message}")
-            continue
-        if isinstance(verified, VerifiedProvenance):
-            # The provenance is the same rebuild as the verdict signed beside it; the verdict makes the row.
-            continue
-        predicate = verified.predicate
-        name = f"{predicate.version}-{predicate.recipe.profile}-{predicate.build.runner}-{index}-{path.name}"
-        shutil.copyfile(path, out_dir / "attestations" / name)
-        rows.append(row_from_predicate(predicate, signer=verified.signer, attestation=f"attestations/{name}"))
-    if plan_file is not None:
-        rows += _missing_rows(plan_file, rows)
-    page = render(rows, title=title, generated_at=datetime.now(UTC).replace(microsecond=0), notes=notes)
-    write_atomic(out_dir / "index.html", page.encode())
-    status = {"title": title, "rows": [_row_json(row) for row in rows], "notes": notes}
-    write_json_atomic(out_dir / "status.json", status)
+    # The site is assembled beside --out and renamed into place: a failure half-way leaves the previous
+    # site as it was, and nothing behind.
+    staging = make_result_directory(out_dir.parent, f".{out_dir.name}.")
+    try:
+        (staging / "attestations").mkdir()
+        for path in paths:
+            try:
+                verified = verify_file(path, trust)
+            except VerifyError as error:
+                notes.append(f"{path.name}: rejected: {error.message}")
+                continue
+            if isinstance(verified, VerifiedProvenance):
+                # The provenance is the same rebuild as the verdict signed beside it; the verdict makes the row.
+                continue
+            # Named by the digest of the bytes that verified: signed text (a profile or runner name) never
+            # becomes a path, however it is spelled.
+            name = f"{sha256_file(path)}{ATTESTATION_SUFFIX}"
+            shutil.copyfile(path, staging / "attestations" / name)
+            link = f"attestations/{name}"
+            rows.append(row_from_predicate(verified.predicate, signer=verified.signer, attestation=link))
+        if planned is not None:
+            rows += _missing_rows(planned, rows)
+        page = render(rows, title=title, generated_at=datetime.now(UTC).replace(microsecond=0), notes=notes)
+        write_atomic(staging / "index.html", page.encode())
+        status = {"title": title, "rows": [_row_json(row) for row in rows], "notes": notes}
+        write_json_atomic(staging / SITE_MARKER, status)
+        replace_directory(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     report.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
     report.close()
     sys.exit(EXIT_FAILED if notes else EXIT_OK)
 
 
-def _missing_rows(plan_file: Path, rows: Sequence[Any]) -> list[Any]:
-    from verify.status_page import StatusRow
-
+def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str]]:
+    """The (version, profile, runner) of every job in a ``plan`` file; one line and exit 2 if malformed."""
     try:
         raw = read_regular_file(plan_file, PLAN_MAX_BYTES)
         if len(raw) > PLAN_MAX_BYTES:
@@ -99,15 +121,30 @@ def _missing_rows(plan_file: Path, rows: Sequence[Any]) -> list[Any]:
     jobs = data.get("include") if isinstance(data, dict) else None
     if not isinstance(jobs, list):
         raise AttestationError(f"{plan_file} is not the output of `cpython-verify plan`")
-    present = {(row.version, row.profile, row.runner) for row in rows}
-    missing = []
+    planned = []
     for job in jobs:
         if not isinstance(job, dict) or not all(isinstance(job.get(k), str) for k in ("version", "profile", "runner")):
             raise AttestationError(f"{plan_file}: a job lacks version, profile or runner")
-        if (job["version"], job["profile"], job["runner"]) not in present:
-            missing.append(StatusRow(job["version"], job["profile"], job["runner"], "missing",
-                                     detail="the job produced no verified attestation"))
-    return missing
+        planned.append((job["version"], job["profile"], job["runner"]))
+    return planned
+
+
+def _missing_rows(planned: Sequence[tuple[str, str, str]], rows: Sequence[Any]) -> list[Any]:
+    from verify.status_page import StatusRow
+
+    present = {(row.version, row.profile, row.runner) for row in rows}
+    return [
+        StatusRow(version, profile, runner, "missing", detail="the job produced no verified attestation")
+        for version, profile, runner in planned
+        if (version, profile, runner) not in present
+    ]
+
+
+def check_site_dir(out_dir: Path) -> None:
+    """Refuse to replace anything but an earlier site (it has ``status.json``) or an empty directory."""
+    replaceable = not out_dir.exists() or (out_dir / SITE_MARKER).is_file()
+    if not replaceable and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise AttestationError(f"--out {out_dir} exists and is not a status page site; not replacing it")
 
 
 def _row_json(row: Any) -> dict[str, Any]:
