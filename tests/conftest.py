@@ -47,6 +47,19 @@ def keys_fixtures(fixtures: Path) -> Path:
     return fixtures / "keys"
 
 
+@pytest.fixture(scope="session")
+def shared_rebuild_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``--rebuild-cache`` of the slow tests that run the CLI on the real 3.13.5 (check, the local
+    nightly workflow, the tool's image). A real rebuild takes minutes: test_check_real builds 3.13.5
+    twice (check's variations) and the later tests find both builds here, with the source verdicts the
+    CLI wrote (test_rebuild_real's builds carry a bare test verdict, which `attest` rightly refuses).
+
+    ``$CPYTHON_VERIFY_TEST_REBUILD_CACHE`` names a cache to reuse across sessions instead (then
+    test_check_real no longer rebuilds either: for working on the later tests, not for CI)."""
+    configured = os.environ.get("CPYTHON_VERIFY_TEST_REBUILD_CACHE")
+    return Path(configured) if configured else tmp_path_factory.mktemp("shared-rebuilds")
+
+
 # -- tiny rootfs tarballs made from this host's own programs -------------------------------------------
 #
 # The fast tests run the shipped runners on real rootfs tarballs, checked against their real sha256

@@ -26,14 +26,17 @@ def _cli(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[
     )  # fmt: skip
 
 
-def test_check_verifies_rebuilds_compares_and_attests(tmp_path: Path, cpython_fixtures: Path) -> None:
-    # The environment cache is shared with the other slow tests (the rootfs is built once); the
-    # rebuild cache is this test's own, so both builds really run.
+def test_check_verifies_rebuilds_compares_and_attests(
+    tmp_path: Path, cpython_fixtures: Path, shared_rebuild_cache: Path
+) -> None:
+    # The environment cache is shared with the other slow tests (the rootfs is built once). The rebuild
+    # cache is the session's shared one, which this test (the first slow test in collection order to
+    # use it) fills: both builds really run here, and the local workflow and tool image tests reuse them.
     env = dict(os.environ, NO_COLOR="1")
     key = tmp_path / "rebuilder.pem"
     first = tmp_path / "first"
     args = ("check", "3.13.5", "--from", cpython_fixtures, "--offline", "--key", key,
-            "--rebuild-cache", tmp_path / "rebuilds")  # fmt: skip
+            "--rebuild-cache", shared_rebuild_cache)  # fmt: skip
     result = _cli(*args, "--out", first, "--json", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
