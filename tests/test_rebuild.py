@@ -324,8 +324,11 @@ def test_cancelled_build_leaves_no_entry_no_staging_and_no_process(
     cache_root, image = tmp_path / "cache", tinyproject_image
     script = textwrap.dedent(
         f"""
-        import json, sys
+        import json, signal, sys
         from pathlib import Path
+        # A shell that starts a job in the background makes it ignore SIGINT, and Python then installs
+        # no handler; the build under test must see Ctrl-C however the test suite was started.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_rebuild import build_in, make_tarball
         from verify.environments.interface import RootfsImage
