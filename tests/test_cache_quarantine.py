@@ -141,6 +141,8 @@ def test_interrupted_download_leaves_no_quarantine(server: FaultyServer, tmp_pat
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # A suite started as a background job ignores SIGINT, and so would the child: give it Ctrl-C back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60
