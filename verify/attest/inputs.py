@@ -23,6 +23,7 @@ from verify.attest.predicate import BUILD_TYPE, RebuildVerdict, parse_predicate
 from verify.attest.provenance import INSTALL_TREE_SUBJECT, build_provenance, builder_uri
 from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest
 from verify.result import RebuildRecord, ResultDir, ResultDirError
+from verify.result import directory as result_directory
 from verify.result.directory import read_rebuild_record
 
 SOURCE_VERDICT_FORMAT: Final = "cpython-verify/source-verdict/v1"
@@ -79,22 +80,12 @@ def sha256_file(path: Path) -> str:
 
 
 def read_json_object(path: Path, what: str, *, max_bytes: int = MAX_INPUT_BYTES) -> tuple[dict[str, Any], str]:
-    """Read a JSON object of at most ``max_bytes``; return it and the sha256 of the bytes read."""
+    """Read a JSON object of at most ``max_bytes`` (the result directory's one reader); return it and the
+    sha256 of the bytes read. Its errors become attestation errors."""
     try:
-        with path.open("rb") as stream:
-            data = stream.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise AttestationError(f"{what} not found: {path}") from None
-    except OSError as error:
-        raise AttestationError(f"cannot read {what} {path}: {error.strerror or error}") from None
-    if len(data) > max_bytes:
-        raise AttestationError(f"{what} {path} is larger than {max_bytes >> 20} MiB")
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError) as error:
-        raise AttestationError(f"{what} {path} is not valid JSON: {str(error)[:200]}") from None
-    if not isinstance(value, dict):
-        raise AttestationError(f"{what} {path} is not a JSON object")
+        value, data = result_directory.read_json_object(path, what, max_bytes=max_bytes)
+    except ResultDirError as error:
+        raise AttestationError(error.message) from None
     return value, hashlib.sha256(data).hexdigest()
 
 

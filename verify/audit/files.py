@@ -12,8 +12,8 @@ EXPECTED_EXTRA_DIRS: Final = frozenset({"site-packages", "dist-packages"})
 """Third-party locations inside the stdlib directory: their contents are expected extras."""
 
 
-def regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """Regular files below ``root`` (relative POSIX path, lstat), symlinks not followed."""
+def _walk(root: Path) -> Iterator[tuple[str, os.DirEntry[str], os.stat_result]]:
+    """Every entry below ``root`` but directories, as (relative POSIX path, entry, lstat); never follows links."""
     pending = [("", os.fspath(root))]
     while pending:
         relative_dir, absolute = pending.pop()
@@ -24,28 +24,26 @@ def regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
             info = child.stat(follow_symlinks=False)
             if stat.S_ISDIR(info.st_mode):
                 pending.append((relative, child.path))
-            elif stat.S_ISREG(info.st_mode):
-                yield relative, info
+            else:
+                yield relative, child, info
+
+
+def regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """Regular files below ``root`` (relative POSIX path, lstat), symlinks not followed."""
+    for relative, _entry, info in _walk(root):
+        if stat.S_ISREG(info.st_mode):
+            yield relative, info
 
 
 def tree_entries(root: Path) -> Iterator[tuple[str, str | None]]:
     """Regular files and symlinks below ``root``: (relative POSIX path, link target or None). Never follows links."""
     if not root.is_dir() or root.is_symlink():
         return
-    pending = [("", os.fspath(root))]
-    while pending:
-        relative_dir, absolute = pending.pop()
-        with os.scandir(absolute) as listing:
-            children = list(listing)
-        for child in children:
-            relative = f"{relative_dir}/{child.name}" if relative_dir else child.name
-            info = child.stat(follow_symlinks=False)
-            if stat.S_ISDIR(info.st_mode):
-                pending.append((relative, child.path))
-            elif stat.S_ISREG(info.st_mode):
-                yield relative, None
-            elif stat.S_ISLNK(info.st_mode):
-                yield relative, os.fspath(Path(child.path).readlink())
+    for relative, entry, info in _walk(root):
+        if stat.S_ISREG(info.st_mode):
+            yield relative, None
+        elif stat.S_ISLNK(info.st_mode):
+            yield relative, os.fspath(Path(entry.path).readlink())
 
 
 def _absolute_parts(link: str, install_prefix: str) -> list[str] | None:
