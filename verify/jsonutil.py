@@ -10,6 +10,7 @@ their own one-line error need no other change.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from verify.limits import JSON_MAX_DEPTH
@@ -48,3 +49,17 @@ def check_depth(value: Any, *, max_depth: int = JSON_MAX_DEPTH) -> None:
         if depth > max_depth:
             raise JsonLimitError(f"JSON nested deeper than {max_depth} levels")
         pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def read_json_file(path: Path, max_bytes: int) -> Any:
+    """A JSON document from a regular file of at most ``max_bytes``, nesting-bounded.
+
+    Raises ``OSError`` (unreadable, or not a regular file) or ``ValueError`` (too large, not JSON,
+    nested too deeply); callers turn either into their own one-line error.
+    """
+    from verify.fsutil import read_regular_file
+
+    raw = read_regular_file(path, max_bytes)
+    if len(raw) > max_bytes:
+        raise ValueError(f"larger than {max_bytes >> 20} MiB")
+    return loads_bounded(raw)

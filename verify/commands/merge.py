@@ -21,13 +21,12 @@ from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
 from verify.fsutil import (
     make_result_directory,
-    read_regular_file,
     replace_directory,
     sha256_file,
     write_atomic,
     write_json_atomic,
 )
-from verify.jsonutil import loads_bounded
+from verify.jsonutil import read_json_file
 from verify.limits import PLAN_MAX_BYTES
 
 SITE_MARKER = "status.json"
@@ -112,10 +111,7 @@ def merge(
 def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str]]:
     """The (version, profile, runner) of every job in a ``plan`` file; one line and exit 2 if malformed."""
     try:
-        raw = read_regular_file(plan_file, PLAN_MAX_BYTES)
-        if len(raw) > PLAN_MAX_BYTES:
-            raise ValueError(f"larger than {PLAN_MAX_BYTES >> 20} MiB")
-        data = loads_bounded(raw)
+        data = read_json_file(plan_file, PLAN_MAX_BYTES)
     except (OSError, ValueError) as error:
         raise AttestationError(f"cannot read plan {plan_file}: {error}") from None
     jobs = data.get("include") if isinstance(data, dict) else None

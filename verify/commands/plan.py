@@ -13,8 +13,7 @@ import click
 
 from verify.attest import AttestationError
 from verify.commands.output import Report, output_options
-from verify.fsutil import read_regular_file
-from verify.jsonutil import loads_bounded
+from verify.jsonutil import read_json_file
 from verify.limits import PLAN_MAX_BYTES
 
 
@@ -34,10 +33,7 @@ def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[
     chosen = list(versions)
     if releases_file is not None:
         try:
-            raw = read_regular_file(releases_file, PLAN_MAX_BYTES)
-            if len(raw) > PLAN_MAX_BYTES:
-                raise ValueError(f"larger than {PLAN_MAX_BYTES >> 20} MiB")
-            data = loads_bounded(raw)
+            data = read_json_file(releases_file, PLAN_MAX_BYTES)
         except (OSError, ValueError) as error:
             raise AttestationError(f"cannot read releases file {releases_file}: {error}") from None
         items = data.get("releases") if isinstance(data, dict) else None
