@@ -85,6 +85,10 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda t, f, u: ["rebuild", *SOURCE, f, "--profile", "nosuch"],
         "recipe has no profile 'nosuch'",
     ),
+    "rebuild --pgo-profile without PGO": (
+        lambda t, f, u: ["rebuild", *SOURCE, f, "--pgo-profile", _garbage_key(t), "--pgo-profile-sha256", "0" * 64],
+        "no --enable-optimizations",
+    ),
     "rebuild --runner nosuch": (
         lambda t, f, u: ["rebuild", *SOURCE, f, "--runner", "nosuch"],
         "unknown runner 'nosuch'",

@@ -790,3 +790,39 @@ def test_the_atomic_writer_publishes_0644_whatever_the_umask(tmp_path: Path) -> 
     assert (tmp_path / "result.json").read_bytes() == b'{\n  "a": [\n    1\n  ],\n  "b": 1\n}\n'
     assert stat.S_IMODE(directory.stat().st_mode) == 0o755
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parent", "result.json"], "no temporary file left"
+
+
+def test_an_unusable_pgo_profile_is_refused_before_any_build_step(tiny: FetchedFile, tmp_path: Path) -> None:
+    """A wrong digest, a hostile member path, or a profile for a build without PGO: refused before the
+    runner runs anything, with nothing left in the cache."""
+    from verify.rebuild.core import check_pgo_profile
+
+    def profile_tar(name: str) -> Path:
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.tar"
+        with tarfile.open(path, "w") as archive:
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            archive.addfile(info, io.BytesIO(b"gcda"))
+        return path
+
+    def pinned(path: Path, digest: str | None = None) -> FetchedFile:
+        return FetchedFile(path.name, path, digest or hashlib.sha256(path.read_bytes()).hexdigest(), 1, "x")
+
+    good = profile_tar("Modules/main.gcda")
+    check_pgo_profile(pinned(good), ["--enable-optimizations"])
+    with pytest.raises(SourceNotVerified, match="never matched the pin"):
+        check_pgo_profile(pinned(good, "1" * 64), ["--enable-optimizations"])
+    with pytest.raises(UnsafeArchive, match="escapes the build tree"):
+        check_pgo_profile(pinned(profile_tar("../../etc/x.gcda")), ["--enable-optimizations"])
+    with pytest.raises(UnsafeArchive, match="escapes the build tree"):
+        check_pgo_profile(pinned(profile_tar("/abs/x.gcda")), ["--enable-optimizations"])
+    with pytest.raises(OperationalError, match="no --enable-optimizations"):
+        check_pgo_profile(pinned(good), ["--prefix=/opt/tiny"])
+
+    runner = CountingRunner()
+    cache = RebuildCache(tmp_path / "cache")
+    with pytest.raises(SourceNotVerified):
+        rebuild(tiny, verdict_for(tiny), tiny_recipe("--enable-optimizations"), "default",
+                RootfsImage("unused", tmp_path / "none.tar", "0" * 64, None), runner, BuildSettings(),
+                frozenset(), None, cache, pgo_profile=pinned(good, "2" * 64))  # fmt: skip
+    assert runner.commands == [] and entries(cache) == [] and staging_left(cache) == []

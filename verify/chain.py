@@ -183,7 +183,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     from verify import progress
     from verify.environments import get_runner, image_for
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
-    from verify.rebuild.core import rebuild
+    from verify.rebuild.core import check_pgo_profile, rebuild
     from verify.rebuild.settings import BuildSettings
     from verify.rebuild.variations import bisect_variations, compare_results
     from verify.recipes import load_recipe
@@ -195,6 +195,8 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     if request.profile not in recipe.build.profiles:
         known = ", ".join(sorted(recipe.build.profiles))
         raise OperationalError(f"the CPython {recipe.series} recipe has no profile {request.profile!r}; known: {known}")
+    if request.pgo_profile is not None:
+        check_pgo_profile(request.pgo_profile, recipe.build.profiles[request.profile].configure)
     runner = get_runner(request.runner)
     runner.check_available()
     # Every argument is judged before the first download or environment build.

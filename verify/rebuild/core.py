@@ -127,6 +127,10 @@ def rebuild(
     sink = progress or _Silent()
     version, verdict_json = _require_verified(tarball, verdict)
     build_profile = _profile(recipe, profile)
+    if pgo_profile is not None:
+        # Judged before the cache, the staging area or any build step: a wrong, tampered or hostile
+        # profile must cost nothing. The bytes are hashed again as they are copied in (make phase).
+        check_pgo_profile(pgo_profile, build_profile)
     variations = canonical_variations(variations)
     effective = apply_variations(settings, variations)
     build_section = {
@@ -390,6 +394,35 @@ def _collect_pgo_profile(source_dir: Path, output: Path, settings: BuildSettings
             with path.open("rb") as data:
                 archive.addfile(info, data)
     return sha256_file(output)
+
+
+def check_pgo_profile(profile: FetchedFile, configure_flags: Sequence[str]) -> None:
+    """Refuse a pinned PGO profile that cannot be used: a profile without PGO, bytes that are not the
+    pinned digest, or an archive holding anything but ``.gcda`` files at relative paths."""
+    if not _uses_pgo(configure_flags):
+        raise OperationalError(
+            f"{profile.name}: this build profile has no --enable-optimizations, so a PGO profile cannot apply"
+        )
+    try:
+        actual = sha256_file(profile.path)
+    except OSError as error:
+        raise OperationalError(f"cannot read PGO profile {profile.path}: {error.strerror or error}") from None
+    if actual != profile.sha256:
+        raise SourceNotVerified(
+            f"refusing to use {profile.name}: its bytes changed since verification or never matched the pin "
+            f"(pinned {profile.sha256}, found {actual})"
+        )
+    try:
+        with tarfile.open(profile.path) as archive:
+            members = archive.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise UnsafeArchive(f"{profile.name}: not a readable tar archive: {error}") from None
+    for member in members:
+        parts = PurePosixPath(member.name).parts
+        if not member.isfile() or not member.name.endswith(".gcda"):
+            raise UnsafeArchive(f"{profile.name}: a PGO profile may hold only .gcda files ({member.name!r})")
+        if member.name.startswith("/") or ".." in parts:
+            raise UnsafeArchive(f"{profile.name}: a PGO profile member escapes the build tree ({member.name!r})")
 
 
 def _install_pgo_profile(profile: FetchedFile, scratch: Path, source_dir: Path) -> None:
