@@ -32,7 +32,15 @@ from verify.compare.engine import diff_manifests
 from verify.environments.bwrap import BwrapRunner
 from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
 from verify.environments.runners import get_runner
-from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError, ToolMissing, UnsafeArchive, VerificationFailed
+from verify.errors import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    OperationalError,
+    ToolMissing,
+    UnsafeArchive,
+    VerificationFailed,
+    VerifyError,
+)
 from verify.fsutil import make_result_directory, write_json_atomic
 from verify.manifest import read_manifest
 from verify.models import FetchedFile
@@ -50,6 +58,7 @@ from verify.rebuild import (
     rebuild,
     unpack_release,
 )
+from verify.rebuild.core import PGO_TRAINING_MEMBER
 from verify.rebuild.logs import cap_log, log_tail
 from verify.rebuild.variations import bisect_variations, rebuild_twice
 from verify.recipes import Recipe, parse_recipe
@@ -667,9 +676,24 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
     trained = build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations")
     stored = trained.result_dir / "pgo-profile.tar"
     with tarfile.open(stored) as archive:
-        assert [name.endswith(".gcda") for name in archive.getnames()] == [True]
+        names = archive.getnames()
+        assert names[0] == PGO_TRAINING_MEMBER, "the training record comes first"
+        assert [name.endswith(".gcda") for name in names[1:]] == [True]
+        stream = archive.extractfile(PGO_TRAINING_MEMBER)
+        assert stream is not None
+        stored_record = json.loads(stream.read())
     assert trained.record.pgo_profile is not None
     assert trained.record.pgo_profile.origin == "trained in this build"
+    # What it was trained on, inside the digest-pinned archive and in rebuild.json alike.
+    assert trained.record.pgo_profile.trained_on is not None
+    assert stored_record == trained.record.pgo_profile.trained_on.model_dump(mode="json")
+    assert stored_record == {
+        "format": "cpython-verify/pgo-training/v1", "version": "1.0", "series": "3.13",
+        "source": {"name": tiny.name, "sha256": tiny.sha256}, "profile": "default",
+        "configure": ["--prefix=/opt/tiny", "--enable-optimizations"],
+        "environment": trained.record.inputs.environment.name,
+        "rootfs_sha256": trained.record.inputs.environment.rootfs_sha256,
+    }  # fmt: skip
     assert trained.record.pgo_profile.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
     assert "TINY-TRAINING-RUN" in (trained.result_dir / "logs/make.log").read_text()
     assert "-frandom-seed=cpython-verify" in " ".join(trained.record.commands["configure"])
@@ -677,7 +701,10 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
     profile = FetchedFile(stored.name, stored, trained.record.pgo_profile.sha256, stored.stat().st_size, "a")
     reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile=profile)
     assert reused.record.pgo_profile is not None
-    assert reused.record.pgo_profile.model_dump() == {"sha256": profile.sha256, "origin": "reused", "file": None}
+    assert reused.record.pgo_profile.model_dump() == {
+        "sha256": profile.sha256, "origin": "reused", "file": None,
+        "trained_on": trained.record.pgo_profile.trained_on.model_dump(),
+    }  # fmt: skip
     assert "TINY-TRAINING-RUN" not in (reused.result_dir / "logs/make.log").read_text()
     assert "-fprofile-use" in (reused.result_dir / "logs/make.log").read_text()
     assert diff_manifests(trained.result.read_manifest(), reused.result.read_manifest()) == ()
@@ -799,11 +826,8 @@ def test_an_unusable_pgo_profile_is_refused_before_any_build_step(tiny: FetchedF
 
     def profile_tar(name: str) -> Path:
         path = tmp_path / f"{len(list(tmp_path.iterdir()))}.tar"
-        with tarfile.open(path, "w") as archive:
-            info = tarfile.TarInfo(name)
-            info.size = 4
-            archive.addfile(info, io.BytesIO(b"gcda"))
-        return path
+        record = training_record(configure=["--enable-optimizations"])
+        return write_profile_tar(path, [(PGO_TRAINING_MEMBER, json.dumps(record).encode()), (name, b"gcda")])
 
     def pinned(path: Path, digest: str | None = None) -> FetchedFile:
         return FetchedFile(path.name, path, digest or hashlib.sha256(path.read_bytes()).hexdigest(), 1, "x")
@@ -826,3 +850,151 @@ def test_an_unusable_pgo_profile_is_refused_before_any_build_step(tiny: FetchedF
                 RootfsImage("unused", tmp_path / "none.tar", "0" * 64, None), runner, BuildSettings(),
                 frozenset(), None, cache, pgo_profile=pinned(good, "2" * 64))  # fmt: skip
     assert runner.commands == [] and entries(cache) == [] and staging_left(cache) == []
+
+
+# --- what a PGO profile was trained on ----------------------------------------------------------
+
+
+def training_record(**changes: object) -> dict[str, object]:
+    """A PGO training record (the JSON of ``cpython-verify-pgo.json``), with ``changes`` applied."""
+    record: dict[str, object] = {
+        "format": "cpython-verify/pgo-training/v1", "version": "1.0", "series": "3.13",
+        "source": {"name": "tiny-1.0.tar.gz", "sha256": "0" * 64}, "profile": "default",
+        "configure": ["--prefix=/opt/tiny", "--enable-optimizations"],
+        "environment": "tinyproject-test", "rootfs_sha256": "0" * 64,
+    }  # fmt: skip
+    record.update(changes)
+    return record
+
+
+Members = list[tuple[str, bytes]]
+
+
+def write_profile_tar(path: Path, members: Members, *, links: dict[str, str] | None = None) -> Path:
+    """A ``pgo-profile.tar`` holding ``members`` (name, bytes) in order and symlinks ``links`` (name -> target)."""
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+    return path
+
+
+def pinned_profile(path: Path) -> FetchedFile:
+    return FetchedFile(path.name, path, hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_size, "x")
+
+
+def _record_bytes(record: object) -> bytes:
+    return json.dumps(record).encode()
+
+
+def _deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+# case -> (the matching record -> the archive's members besides a .gcda, a fragment of the one-line refusal)
+UNUSABLE_PROFILES: dict[str, tuple[Callable[[dict[str, object]], Members], str]] = {
+    "another version": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "version": "1.1"}))],
+        "it was trained for CPython 1.1, this build is for CPython 1.0",
+    ),
+    "another tarball": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "source": {"name": "tiny-1.0.tgz", "sha256": "e" * 64}}))],
+        f"it was trained for a tarball with sha256 {'e' * 64}, this build is for a tarball with sha256",
+    ),
+    "other configure flags": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "configure": ["--enable-optimizations"]}))],
+        "it was trained for configure flags ['--enable-optimizations'], this build is for configure flags "
+        "['--prefix=/opt/tiny', '--enable-optimizations']",
+    ),
+    "another environment": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "environment": "bookworm-other"}))],
+        "it was trained for environment bookworm-other, this build is for environment tinyproject-test",
+    ),
+    "another rootfs": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "rootfs_sha256": "f" * 64}))],
+        f"it was trained for a rootfs with sha256 {'f' * 64}, this build is for a rootfs with sha256",
+    ),
+    "no record": (
+        lambda r: [("Modules/main.gcda", b"gcda")],
+        "it has no training record (cpython-verify-pgo.json); it predates profiles that record what they were "
+        "trained on: train it again",
+    ),
+    "the record outside the tree": (
+        lambda r: [("../" + PGO_TRAINING_MEMBER, _record_bytes(r))],
+        "a PGO profile member escapes the build tree ('../cpython-verify-pgo.json')",
+    ),
+    "the record at an absolute path": (
+        lambda r: [("/" + PGO_TRAINING_MEMBER, _record_bytes(r))],
+        "a PGO profile member escapes the build tree ('/cpython-verify-pgo.json')",
+    ),
+    "the record in a subdirectory": (
+        lambda r: [("Modules/" + PGO_TRAINING_MEMBER, _record_bytes(r))],
+        "a PGO profile may hold only .gcda files and cpython-verify-pgo.json ('Modules/cpython-verify-pgo.json')",
+    ),
+    "two records": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes(r)), (PGO_TRAINING_MEMBER, _record_bytes(r))],
+        "more than one cpython-verify-pgo.json",
+    ),
+    "a record too large": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "profile": "x" * (64 << 10)}))],
+        "cpython-verify-pgo.json is larger than 64 KiB",
+    ),
+    "a record nested too deeply": (
+        lambda r: [(PGO_TRAINING_MEMBER, _deep(10_000))],
+        "unreadable training record cpython-verify-pgo.json: JSON nested deeper than 64 levels",
+    ),
+    "a record that is not JSON": (
+        lambda r: [(PGO_TRAINING_MEMBER, b"\xff not json")],
+        "unreadable training record cpython-verify-pgo.json",
+    ),
+    "a record of another format": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "format": "cpython-verify/pgo-training/v0"}))],
+        "unreadable training record cpython-verify-pgo.json",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNUSABLE_PROFILES))
+def test_a_pgo_profile_for_another_build_or_without_a_usable_record_is_refused_before_any_build_step(
+    case: str, tiny: FetchedFile, tinyproject_image: RootfsImage, tmp_path: Path
+) -> None:
+    from verify.rebuild.core import check_pgo_profile
+
+    matching = training_record(
+        source={"name": tiny.name, "sha256": tiny.sha256},
+        environment=tinyproject_image.name,
+        rootfs_sha256=tinyproject_image.sha256,
+    )
+    facts = {"version": "1.0", "environment": tinyproject_image.name, "source_sha256": tiny.sha256,
+             "rootfs_sha256": tinyproject_image.sha256}  # fmt: skip
+    flags = ["--prefix=/opt/tiny", "--enable-optimizations"]
+    gcda = [("Modules/main.gcda", b"gcda")]
+    # The same archive with the matching record is accepted: the refusal below is about the record.
+    accepted = pinned_profile(write_profile_tar(tmp_path / "good.tar", [(PGO_TRAINING_MEMBER, _record_bytes(matching)),
+                                                                        *gcda]))  # fmt: skip
+    assert check_pgo_profile(accepted, flags, **facts).model_dump(mode="json") == matching
+
+    members, message = UNUSABLE_PROFILES[case]
+    profile = pinned_profile(write_profile_tar(tmp_path / "profile.tar", [*members(matching), *gcda]))
+    runner = CountingRunner()
+    cache = RebuildCache(tmp_path / "cache")
+    with pytest.raises(VerifyError) as refused:
+        build_in(tinyproject_image, tiny, cache, "--enable-optimizations", runner=runner, pgo_profile=profile)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+    assert refused.value.exit_code == EXIT_ERROR
+    assert runner.commands == [] and entries(cache) == [] and staging_left(cache) == []
+
+
+def test_a_profile_record_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    from verify.rebuild.core import check_pgo_profile
+
+    profile = write_profile_tar(tmp_path / "p.tar", [("Modules/main.gcda", b"gcda")],
+                                links={PGO_TRAINING_MEMBER: "/etc/passwd"})  # fmt: skip
+    with pytest.raises(UnsafeArchive, match=r"may hold only \.gcda files and cpython-verify-pgo\.json") as refused:
+        check_pgo_profile(pinned_profile(profile), ["--enable-optimizations"])
+    assert refused.value.exit_code == EXIT_ERROR

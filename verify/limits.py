@@ -63,6 +63,8 @@ SIGSTORE_MAX_BUNDLE_BYTES: Final = 1 << 20
 """A Sigstore bundle: real ones are 5-10 KiB."""
 PLAN_MAX_BYTES: Final = 16 << 20
 """A plan (``plan`` output) or a ``releases --json`` file read by ``plan`` and ``merge``: a few KiB each."""
+PGO_TRAINING_MAX_BYTES: Final = 64 << 10
+"""The training record inside a ``pgo-profile.tar`` (``cpython-verify-pgo.json``): real ones are under 1 KiB."""
 
 # -- recipes (verify/recipes.py) ---------------------------------------------------------------------------
 RECIPE_MAX_BYTES: Final = 256 << 10

@@ -9,6 +9,8 @@ failure.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import shutil
 import tarfile
@@ -20,10 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.environments.perturb import PROBE_SCRIPT, host_tool_versions, needs_probe, probe
-from verify.errors import OperationalError, UnsafeArchive, VerificationFailed
+from verify.errors import EXIT_ERROR, OperationalError, UnsafeArchive, VerificationFailed
 from verify.fsutil import sha256_file
+from verify.jsonutil import loads_bounded
+from verify.limits import PGO_TRAINING_MAX_BYTES
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.cache import RebuildCache, cache_key
 from verify.rebuild.logs import DEFAULT_LOG_CAP, cap_log, log_tail
@@ -34,6 +40,7 @@ from verify.result import (
     BuildInputs,
     EnvironmentRef,
     PgoProfileRef,
+    PgoTraining,
     RebuildRecord,
     RecipeRef,
     ResultDir,
@@ -45,6 +52,8 @@ from verify.unpack import safe_unpack
 LTO_RANDOM_SEED = "-frandom-seed=cpython-verify"
 PGO_RUN_STAMP = "profile-run-stamp"
 """CPython's Makefile skips the instrumented build and the training run when this stamp exists."""
+PGO_TRAINING_MEMBER = "cpython-verify-pgo.json"
+"""The one member of a ``pgo-profile.tar`` that is not a ``.gcda`` file: what the profile was trained on."""
 PHASES = ("configure", "make", "install", "manifest")
 _READ_CHUNK = 1024 * 1024
 
@@ -62,6 +71,25 @@ class BuildFailed(OperationalError):
         self.returncode = returncode
         self.log_path = log_path
         self.tail = tuple(tail)
+
+
+class UnusablePgoProfile(OperationalError):
+    """A pinned PGO profile that does not fit this build: trained for another release, other configure
+    flags or another environment, or with no (or an unreadable) training record. Refused, exit 2."""
+
+
+class PgoProfileNotPinned(SourceNotVerified):
+    """A PGO profile whose bytes are not its pinned digest. An argument the rebuild refuses (exit 2),
+    like every other unusable profile, not a verdict about the source."""
+
+    exit_code = EXIT_ERROR
+
+
+class UnsafePgoProfile(UnsafeArchive):
+    """A PGO profile archive with a member that is not a ``.gcda`` file at a relative path (or the
+    training record). Refused before anything is unpacked, exit 2 like every other unusable profile."""
+
+    exit_code = EXIT_ERROR
 
 
 class ProgressSink(Protocol):
@@ -127,10 +155,19 @@ def rebuild(
     sink = progress or _Silent()
     version, verdict_json = _require_verified(tarball, verdict)
     build_profile = _profile(recipe, profile)
+    training = pgo_training(version, recipe, profile, tarball, image) if _uses_pgo(build_profile) else None
     if pgo_profile is not None:
         # Judged before the cache, the staging area or any build step: a wrong, tampered or hostile
-        # profile must cost nothing. The bytes are hashed again as they are copied in (make phase).
-        check_pgo_profile(pgo_profile, build_profile)
+        # profile, or one trained for another build, must cost nothing. The bytes are hashed again as
+        # they are copied in (make phase).
+        training = check_pgo_profile(
+            pgo_profile,
+            build_profile,
+            version=version,
+            environment=image.name,
+            source_sha256=tarball.sha256,
+            rootfs_sha256=image.sha256,
+        )
     variations = canonical_variations(variations)
     effective = apply_variations(settings, variations)
     build_section = {
@@ -199,7 +236,7 @@ def rebuild(
                 continue
             if phase == "make" and pgo_profile is not None:
                 _install_pgo_profile(pgo_profile, staging / "pgo-input", source_host)
-                profile_record = PgoProfileRef(sha256=pgo_profile.sha256, origin="reused")
+                profile_record = PgoProfileRef(sha256=pgo_profile.sha256, origin="reused", trained_on=training)
             sink.phase_started(phase)
             started = time.monotonic()
             log_path = logs / f"{phase}.log"
@@ -210,11 +247,11 @@ def rebuild(
                 raise BuildFailed(phase, result.returncode, kept / log_path.name, log_tail(kept / log_path.name))
             timings[phase] = round(time.monotonic() - started, 3)
             sink.phase_finished(phase, timings[phase])
-            if phase == "make" and pgo_profile is None and _uses_pgo(build_profile):
+            if phase == "make" and pgo_profile is None and training is not None:
                 # Stored before the build tree is deleted, so other rebuilders can reuse it.
-                produced = _collect_pgo_profile(source_host, staging / ResultDir.PGO_PROFILE, effective)
+                produced = _collect_pgo_profile(source_host, staging / ResultDir.PGO_PROFILE, effective, training)
                 profile_record = PgoProfileRef(
-                    sha256=produced, origin="trained in this build", file=ResultDir.PGO_PROFILE
+                    sha256=produced, origin="trained in this build", file=ResultDir.PGO_PROFILE, trained_on=training
                 )
 
         sink.phase_started("manifest")
@@ -378,27 +415,61 @@ def _copy_verified_bytes(tarball: FetchedFile, destination: Path) -> None:
         )
 
 
-def _collect_pgo_profile(source_dir: Path, output: Path, settings: BuildSettings) -> str:
-    """Store every ``.gcda`` of the build tree in a deterministic tar; return its sha256.
+def pgo_training(version: str, recipe: Recipe, profile: str, tarball: FetchedFile, image: RootfsImage) -> PgoTraining:
+    """What a build of ``tarball`` with ``recipe``'s ``profile`` in ``image`` trains (or reuses) a profile for."""
+    return PgoTraining(
+        version=version,
+        series=recipe.series,
+        source=SourceRef(name=tarball.name, sha256=tarball.sha256),
+        profile=profile,
+        configure=tuple(_profile(recipe, profile)),
+        environment=image.name,
+        rootfs_sha256=image.sha256,
+    )
 
-    Sorted names, fixed owner and mtime: the same profile always gives the same digest, so it can be
-    pinned in a recipe or published beside an attestation.
+
+def _collect_pgo_profile(source_dir: Path, output: Path, settings: BuildSettings, training: PgoTraining) -> str:
+    """Store every ``.gcda`` of the build tree, after the training record, in a deterministic tar; return its sha256.
+
+    Record first, then sorted names; fixed owner and mtime: the same profile always gives the same
+    digest, so it can be pinned in a recipe or published beside an attestation, and the record of
+    what it was trained on is covered by that digest.
     """
     profiles = sorted(path for path in source_dir.rglob("*.gcda") if path.is_file())
+    mtime = settings.source_date_epoch or 0
+    record = (json.dumps(training.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()
     with tarfile.open(output, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        info = tarfile.TarInfo(PGO_TRAINING_MEMBER)
+        info.size, info.mtime, info.mode = len(record), mtime, 0o644
+        archive.addfile(info, io.BytesIO(record))
         for path in profiles:
             info = tarfile.TarInfo(path.relative_to(source_dir).as_posix())
             info.size = path.stat().st_size
-            info.mtime = settings.source_date_epoch or 0
+            info.mtime = mtime
             info.mode = 0o644
             with path.open("rb") as data:
                 archive.addfile(info, data)
     return sha256_file(output)
 
 
-def check_pgo_profile(profile: FetchedFile, configure_flags: Sequence[str]) -> None:
-    """Refuse a pinned PGO profile that cannot be used: a profile without PGO, bytes that are not the
-    pinned digest, or an archive holding anything but ``.gcda`` files at relative paths."""
+def check_pgo_profile(
+    profile: FetchedFile,
+    configure_flags: Sequence[str],
+    *,
+    version: str | None = None,
+    environment: str | None = None,
+    source_sha256: str | None = None,
+    rootfs_sha256: str | None = None,
+) -> PgoTraining:
+    """Refuse a pinned PGO profile that cannot be used here; return its training record.
+
+    Refused (one line, exit 2): a build profile without PGO, bytes that are not the pinned digest, an
+    archive holding anything but ``.gcda`` files at relative paths and one training record, no record
+    (a profile stored before records existed must be trained again), or a record of another build:
+    other configure flags, and each of ``version``, ``environment``, ``source_sha256`` and
+    ``rootfs_sha256`` that is given. A fact the caller does not know yet is None and is compared by
+    a later call: the chain calls this again as each becomes known, always before any build step.
+    """
     if not _uses_pgo(configure_flags):
         raise OperationalError(
             f"{profile.name}: this build profile has no --enable-optimizations, so a PGO profile cannot apply"
@@ -408,35 +479,87 @@ def check_pgo_profile(profile: FetchedFile, configure_flags: Sequence[str]) -> N
     except OSError as error:
         raise OperationalError(f"cannot read PGO profile {profile.path}: {error.strerror or error}") from None
     if actual != profile.sha256:
-        raise SourceNotVerified(
+        raise PgoProfileNotPinned(
             f"refusing to use {profile.name}: its bytes changed since verification or never matched the pin "
             f"(pinned {profile.sha256}, found {actual})"
         )
+    training = _read_training_record(profile)
+    facts = (
+        (version, training.version, "CPython {}"),
+        (source_sha256, training.source.sha256, "a tarball with sha256 {}"),
+        (tuple(configure_flags), training.configure, "configure flags {}"),
+        (environment, training.environment, "environment {}"),
+        (rootfs_sha256, training.rootfs_sha256, "a rootfs with sha256 {}"),
+    )
+    for wanted, recorded, described in facts:
+        if wanted is not None and wanted != recorded:
+            shown = [list(value) if isinstance(value, tuple) else value for value in (recorded, wanted)]
+            raise UnusablePgoProfile(
+                f"refusing to use {profile.name}: it was trained for {described.format(shown[0])}, "
+                f"this build is for {described.format(shown[1])}"
+            )
+    return training
+
+
+def _read_training_record(profile: FetchedFile) -> PgoTraining:
+    """The training record of a profile archive whose every other member is a ``.gcda`` at a relative path."""
     try:
         with tarfile.open(profile.path) as archive:
             members = archive.getmembers()
+            records = []
+            for member in members:
+                parts = PurePosixPath(member.name).parts
+                if member.name.startswith("/") or ".." in parts:
+                    raise UnsafePgoProfile(
+                        f"{profile.name}: a PGO profile member escapes the build tree ({member.name!r})"
+                    )
+                if member.name == PGO_TRAINING_MEMBER and member.isfile():
+                    records.append(member)
+                elif not member.isfile() or not member.name.endswith(".gcda"):
+                    raise UnsafePgoProfile(
+                        f"{profile.name}: a PGO profile may hold only .gcda files and {PGO_TRAINING_MEMBER} "
+                        f"({member.name!r})"
+                    )
+            if not records:
+                raise UnusablePgoProfile(
+                    f"refusing to use {profile.name}: it has no training record ({PGO_TRAINING_MEMBER}); it predates "
+                    "profiles that record what they were trained on: train it again with this cpython-verify"
+                )
+            if len(records) > 1:
+                raise UnsafePgoProfile(f"{profile.name}: more than one {PGO_TRAINING_MEMBER}")
+            if records[0].size > PGO_TRAINING_MAX_BYTES:
+                raise UnusablePgoProfile(
+                    f"{profile.name}: {PGO_TRAINING_MEMBER} is larger than {PGO_TRAINING_MAX_BYTES >> 10} KiB"
+                )
+            stream = archive.extractfile(records[0])
+            raw = stream.read(PGO_TRAINING_MAX_BYTES + 1) if stream is not None else b""
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise UnsafeArchive(f"{profile.name}: not a readable tar archive: {error}") from None
-    for member in members:
-        parts = PurePosixPath(member.name).parts
-        if not member.isfile() or not member.name.endswith(".gcda"):
-            raise UnsafeArchive(f"{profile.name}: a PGO profile may hold only .gcda files ({member.name!r})")
-        if member.name.startswith("/") or ".." in parts:
-            raise UnsafeArchive(f"{profile.name}: a PGO profile member escapes the build tree ({member.name!r})")
+        raise UnsafePgoProfile(f"{profile.name}: not a readable tar archive: {error}") from None
+    try:
+        loads_bounded(raw)  # the nesting budget, before the model parses the same bytes
+        return PgoTraining.model_validate_json(raw)
+    except (ValueError, ValidationError) as error:
+        reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+        raise UnusablePgoProfile(
+            f"{profile.name}: unreadable training record {PGO_TRAINING_MEMBER}: {reason}"
+        ) from None
 
 
 def _install_pgo_profile(profile: FetchedFile, scratch: Path, source_dir: Path) -> None:
-    """Put a pinned profile's ``.gcda`` files in the build tree and mark the training run as done."""
+    """Put a pinned profile's ``.gcda`` files in the build tree and mark the training run as done.
+
+    The training record stays out of the build tree: it was read, from the same pinned bytes, before
+    any build step."""
     copy = scratch / profile.name
     _copy_verified_bytes(profile, copy)
     with tarfile.open(copy) as archive:
-        members = archive.getmembers()
+        members = [member for member in archive.getmembers() if member.name != PGO_TRAINING_MEMBER]
         if not all(member.isfile() and member.name.endswith(".gcda") for member in members):
-            raise UnsafeArchive(f"{profile.name}: a PGO profile may hold only .gcda files")
+            raise UnsafePgoProfile(f"{profile.name}: a PGO profile may hold only .gcda files")
         try:
             archive.extractall(source_dir, members=members, filter="data")
         except tarfile.FilterError as error:
-            raise UnsafeArchive(f"{profile.name}: refused to unpack: {error}") from None
+            raise UnsafePgoProfile(f"{profile.name}: refused to unpack: {error}") from None
     (source_dir / PGO_RUN_STAMP).touch()
 
 

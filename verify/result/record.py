@@ -73,6 +73,33 @@ class BuildInputs(_Frozen):
         return self.model_dump(mode="json")
 
 
+PGO_TRAINING_FORMAT: Final = "cpython-verify/pgo-training/v1"
+"""The format of the training record stored inside ``pgo-profile.tar``."""
+
+
+class PgoTraining(_Frozen):
+    """What a stored PGO profile was trained on: the build whose training run wrote its ``.gcda`` files.
+
+    It travels inside the digest-pinned ``pgo-profile.tar`` itself (member ``cpython-verify-pgo.json``),
+    so whoever holds only the tar and its sha256 holds the record too. A profile is reused only by a
+    build of the same release (version and tarball), configure flags and environment.
+    """
+
+    format: Literal["cpython-verify/pgo-training/v1"] = PGO_TRAINING_FORMAT
+    version: Text
+    series: Text
+    source: SourceRef
+    """The verified tarball the instrumented build unpacked."""
+    profile: Text
+    """The recipe profile's name (for readers; the flags are what must match)."""
+    configure: tuple[str, ...]
+    """The recipe profile's configure flags, as the recipe lists them."""
+    environment: Text
+    """The build environment's name."""
+    rootfs_sha256: Sha256
+    """The digest of the rootfs tarball the instrumented build and its training run ran in."""
+
+
 class PgoProfileRef(_Frozen):
     """The ``.gcda`` profile a PGO build used: reused (pinned by digest) or trained in this build."""
 
@@ -80,6 +107,8 @@ class PgoProfileRef(_Frozen):
     origin: Literal["reused", "trained in this build"]
     file: str | None = None
     """``pgo-profile.tar`` in the result directory when this build trained it."""
+    trained_on: PgoTraining | None = None
+    """The profile's training record (None only in records written before profiles carried one)."""
 
 
 class RecordedDifference(_Frozen):
