@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import BwrapWithoutDevShmAndPtmx
+from conftest import PROJECT_ROOT, BwrapWithoutDevShmAndPtmx
 
 from verify.compare.engine import diff_manifests
 from verify.environments.bwrap import BwrapRunner
@@ -998,3 +998,76 @@ def test_a_profile_record_that_is_a_link_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchive, match=r"may hold only \.gcda files and cpython-verify-pgo\.json") as refused:
         check_pgo_profile(pinned_profile(profile), ["--enable-optimizations"])
     assert refused.value.exit_code == EXIT_ERROR
+
+
+def _real_pgo_lto_record(fixture_tarball: Path) -> dict[str, object]:
+    """The training record a profile for the recipe's 3.13.5 ``pgo-lto`` build in its pinned environment has."""
+    from verify.environments.lock import load_lock
+    from verify.recipes import load_recipe
+
+    recipe = load_recipe("3.13")
+    assert recipe.build is not None
+    environment = recipe.build.environment
+    return training_record(
+        version="3.13.5",
+        source={"name": fixture_tarball.name, "sha256": hashlib.sha256(fixture_tarball.read_bytes()).hexdigest()},
+        profile="pgo-lto",
+        configure=list(recipe.build.profiles["pgo-lto"].configure),
+        environment=environment,
+        rootfs_sha256=load_lock(environment).rootfs_sha256,
+    )
+
+
+# case -> (the record of a profile for exactly this build -> the archive's members, a fragment of the refusal)
+UNUSABLE_FOR_3_13_5: dict[str, tuple[Callable[[dict[str, object]], Members], str]] = {
+    "another version": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "version": "3.13.4"}))],
+        "it was trained for CPython 3.13.4, this build is for CPython 3.13.5",
+    ),
+    "another tarball": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "source": {"name": "P.tgz", "sha256": "e" * 64}}))],
+        f"it was trained for a tarball with sha256 {'e' * 64}, this build is for a tarball with sha256",
+    ),
+    "other configure flags": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "configure": [*r["configure"][:-1]]}))],  # type: ignore[index]
+        "it was trained for configure flags [",
+    ),
+    "another environment": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "environment": "bookworm-other"}))],
+        "it was trained for environment bookworm-other, this build is for environment",
+    ),
+    "another rootfs": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "rootfs_sha256": "f" * 64}))],
+        f"it was trained for a rootfs with sha256 {'f' * 64}, this build is for a rootfs with sha256",
+    ),
+    "no record": (lambda r: [], "it has no training record (cpython-verify-pgo.json)"),
+    "the record outside the tree": (
+        lambda r: [("../" + PGO_TRAINING_MEMBER, _record_bytes(r))],
+        "a PGO profile member escapes the build tree ('../cpython-verify-pgo.json')",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNUSABLE_FOR_3_13_5))
+def test_rebuild_command_refuses_a_profile_for_another_build_with_one_line_and_no_build(
+    case: str, cpython_fixtures: Path, tmp_path: Path
+) -> None:
+    members, message = UNUSABLE_FOR_3_13_5[case]
+    record = _real_pgo_lto_record(cpython_fixtures / "Python-3.13.5.tar.xz")
+    profile = write_profile_tar(tmp_path / "pgo-profile.tar", [*members(record), ("Modules/main.gcda", b"gcda")])
+    cache = tmp_path / "cache"
+    env = dict(os.environ, CPYTHON_VERIFY_CACHE=str(cache), XDG_CACHE_HOME=str(tmp_path / "xdg"), NO_COLOR="1",
+               PYTHONPATH=str(PROJECT_ROOT))  # this checkout's code, run from a scratch directory  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "-m", "verify", "rebuild", "3.13.5", "--from", str(cpython_fixtures), "--offline",
+         "--profile", "pgo-lto", "--pgo-profile", str(profile),
+         "--pgo-profile-sha256", hashlib.sha256(profile.read_bytes()).hexdigest(), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=False, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == EXIT_ERROR, completed.stderr
+    refusals = [line for line in completed.stderr.splitlines() if message in line]
+    assert len(refusals) == 1 and "Traceback" not in completed.stderr, completed.stderr
+    # No build step, no environment build: nothing under the rebuild cache, no rootfs, no result.
+    left = sorted(path.relative_to(cache).as_posix() for path in cache.rglob("*")) if cache.exists() else []
+    assert not any(name.startswith(("rebuilds", "environments")) or name.endswith(".tar") for name in left), left
+    assert not (tmp_path / "out").exists()

@@ -182,6 +182,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     """Verify the source, build (twice with ``request.twice``), and publish the result directory."""
     from verify import progress
     from verify.environments import get_runner, image_for
+    from verify.environments.lock import load_lock
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
     from verify.rebuild.core import check_pgo_profile, rebuild
     from verify.rebuild.settings import BuildSettings
@@ -195,16 +196,29 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     if request.profile not in recipe.build.profiles:
         known = ", ".join(sorted(recipe.build.profiles))
         raise OperationalError(f"the CPython {recipe.series} recipe has no profile {request.profile!r}; known: {known}")
+    configure = recipe.build.profiles[request.profile].configure
     if request.pgo_profile is not None:
-        check_pgo_profile(request.pgo_profile, recipe.build.profiles[request.profile].configure)
+        # What the profile was trained on is compared as each fact becomes known, always before the
+        # first build step: release, flags and environment now; the tarball once it is downloaded and
+        # verified; the rootfs digest from the lock now, or from --rootfs once it is hashed.
+        check_pgo_profile(
+            request.pgo_profile,
+            configure,
+            version=str(request.version),
+            environment=recipe.build.environment,
+            rootfs_sha256=None if request.rootfs else load_lock(recipe.build.environment).rootfs_sha256,
+        )
     runner = get_runner(request.runner)
     runner.check_available()
     # Every argument is judged before the first download or environment build.
     check_out_dir(request.result_path)
     verdict = verify_release_source(request.version, request.source)
     tarball = require_verified(verdict)
+    if request.pgo_profile is not None:
+        check_pgo_profile(request.pgo_profile, configure, source_sha256=tarball.sha256)
     with progress.phase(f"environment {recipe.build.environment}: rootfs (built if not cached)"):
         image = image_for(recipe.build.environment, cache_dir=request.source.cache_dir, rootfs=request.rootfs)
+    # rebuild() compares every fact again, the rootfs digest of --rootfs included, before its first step.
     cache = RebuildCache(rebuild_cache_dir(request.source.cache_dir, request.rebuild_cache))
     settings = BuildSettings() if request.jobs is None else replace(BuildSettings(), jobs=request.jobs)
 
