@@ -484,3 +484,34 @@ def test_an_encrypted_key_is_opened_with_the_passphrase_variable(result: Path, t
         assert OfflineKeySigner.from_environment(key).passphrase == b"s3cret"
     finally:
         del os.environ[PASSPHRASE_VARIABLE]
+
+
+@pytest.mark.parametrize("origin", ["reused", "trained in this build"])
+def test_provenance_names_the_pgo_profile_and_what_it_was_trained_on(origin: str, result: Path) -> None:
+    from verify.result import PgoProfileRef, PgoTraining, ResultDir, SourceRef
+
+    directory = ResultDir(result)
+    record = directory.read_record()
+    training = PgoTraining(
+        version="3.13.5", series="3.13", source=SourceRef(name=TARBALL, sha256=record.source.sha256),
+        profile="pgo-lto", configure=("--prefix=/opt/python", "--enable-optimizations"),
+        environment="bookworm-cpython", rootfs_sha256="5" * 64,
+    )  # fmt: skip
+    reused = origin == "reused"
+    profile = PgoProfileRef(sha256="a" * 64, origin=origin, file=None if reused else "pgo-profile.tar",  # type: ignore[arg-type]
+                            trained_on=training)  # fmt: skip
+    inputs = record.inputs.model_copy(update={"pgo_profile_sha256": "a" * 64 if reused else None})
+    directory.write_record(record.model_copy(update={"pgo_profile": profile, "inputs": inputs}))
+
+    provenance = build_content(RebuildInputs.from_result_dir(result), rebuilder_id="test-rebuilder").provenance
+    inputs_used = {item["name"]: item for item in provenance["buildDefinition"]["resolvedDependencies"]}
+    outputs = {item["name"]: item for item in provenance["runDetails"]["byproducts"]}
+    # A reused profile is an input of this build; a profile it trained is an output others can pin.
+    descriptor = (inputs_used if reused else outputs)["pgo-profile.tar"]
+    assert "pgo-profile.tar" not in (outputs if reused else inputs_used)
+    assert descriptor["digest"] == {"sha256": "a" * 64}
+    assert descriptor["annotations"]["trainedOn"] == {
+        "version": "3.13.5", "series": "3.13", "source": {"name": TARBALL, "sha256": record.source.sha256},
+        "profile": "pgo-lto", "configure": ["--prefix=/opt/python", "--enable-optimizations"],
+        "environment": "bookworm-cpython", "rootfsSha256": "5" * 64,
+    }  # fmt: skip

@@ -25,7 +25,7 @@ from pydantic.dataclasses import dataclass
 from verify import __version__
 from verify.attest.errors import AttestationError, AttestationRejected
 from verify.attest.predicate import BUILD_TYPE, RebuildVerdict
-from verify.result import RebuildRecord
+from verify.result import PgoProfileRef, RebuildRecord
 
 PROVENANCE_TYPE: Final = "https://slsa.dev/provenance/v1"
 INSTALL_TREE_SUBJECT: Final = "install-tree"
@@ -69,6 +69,24 @@ def _descriptor(name: str, sha256: str, **fields: Any) -> dict[str, Any]:
     return {"name": name, "digest": {"sha256": sha256}, **{key: value for key, value in fields.items() if value}}
 
 
+def _trained_on(profile: PgoProfileRef | None) -> dict[str, Any]:
+    """``{"trainedOn": ...}``: what a PGO profile was trained on (its record inside the pinned tar), if known."""
+    if profile is None or profile.trained_on is None:
+        return {}
+    trained = profile.trained_on
+    return {
+        "trainedOn": {
+            "version": trained.version,
+            "series": trained.series,
+            "source": {"name": trained.source.name, "sha256": trained.source.sha256},
+            "profile": trained.profile,
+            "configure": list(trained.configure),
+            "environment": trained.environment,
+            "rootfsSha256": trained.rootfs_sha256,
+        }
+    }
+
+
 def build_provenance(verdict: RebuildVerdict, record: RebuildRecord, *, source_verdict_sha256: str) -> dict[str, Any]:
     """The SLSA Provenance v1 predicate for the rebuild ``verdict`` was made from (plain JSON data)."""
     source, build, recipe = verdict.source, verdict.build, verdict.recipe
@@ -92,8 +110,10 @@ def build_provenance(verdict: RebuildVerdict, record: RebuildRecord, *, source_v
     if environment.rootfs_sha256:
         dependencies.append(_descriptor(f"rootfs/{environment.name}.tar", environment.rootfs_sha256,
                                         annotations={"environment": environment.name}))
+    profile = record.pgo_profile
     if record.inputs.pgo_profile_sha256:
-        dependencies.append(_descriptor("pgo-profile.tar", record.inputs.pgo_profile_sha256))
+        dependencies.append(_descriptor("pgo-profile.tar", record.inputs.pgo_profile_sha256,
+                                        annotations=_trained_on(profile)))
     metadata = {key: value for key, value in (("startedOn", record.started_at), ("finishedOn", record.finished_at))
                 if value}
     run_details: dict[str, Any] = {
@@ -104,6 +124,10 @@ def build_provenance(verdict: RebuildVerdict, record: RebuildRecord, *, source_v
             _descriptor(SOURCE_VERDICT_BYPRODUCT, source_verdict_sha256),
         ],
     }
+    if profile is not None and profile.origin == "trained in this build":
+        # A profile this build trained is an output other rebuilders can pin and reuse.
+        run_details["byproducts"].append(_descriptor(profile.file or "pgo-profile.tar", profile.sha256,
+                                                     annotations=_trained_on(profile)))
     if metadata:
         run_details["metadata"] = metadata
     return {
