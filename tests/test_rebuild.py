@@ -711,6 +711,22 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
     assert reused.cache_key != trained.cache_key, "the profile digest is part of the cache key"
 
 
+def test_a_cached_pgo_build_whose_profile_has_no_training_record_is_built_again(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
+    cache = RebuildCache(tmp_path / "cache")
+    first = build(tiny, cache, "--enable-optimizations")
+    assert build(tiny, cache, "--enable-optimizations").from_cache
+    # What an entry an earlier cpython-verify committed looks like: a profile with no training record.
+    profile = first.record.pgo_profile
+    assert profile is not None
+    first.result.write_record(first.record.model_copy(update={"pgo_profile": profile.model_copy(
+        update={"trained_on": None})}))  # fmt: skip
+    again = build(tiny, cache, "--enable-optimizations")
+    assert not again.from_cache and again.cache_key == first.cache_key
+    assert again.record.pgo_profile is not None and again.record.pgo_profile.trained_on is not None
+
+
 def test_a_pgo_profile_must_match_its_digest_and_hold_only_gcda_files(
     tiny: FetchedFile, build: Build, tmp_path: Path
 ) -> None:

@@ -191,7 +191,11 @@ def rebuild(
         if hit is not None:
             try:
                 cached = ResultDir(hit)
-                return RebuildResult(cached, key, from_cache=True, record=cached.read_record())
+                cached_record = cached.read_record()
+                # A profile trained before profiles carried their training record cannot be reused by
+                # anyone (check_pgo_profile refuses it): such an entry is built again like an old one.
+                if training is None or (cached_record.pgo_profile and cached_record.pgo_profile.trained_on):
+                    return RebuildResult(cached, key, from_cache=True, record=cached_record)
             except ResultDirError:
                 pass  # an entry an older cpython-verify wrote, or a damaged one: build again and replace it
 
