@@ -37,6 +37,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Pa
             {"path": "opt/python/bin/python3.13", "kind": "elf-executable", "changes": ["content"],
              "category": "build-path", "explanation": "DW_AT_comp_dir records /build/a, the other build /build/b"},
             {"path": "opt/python/lib/python3.13/<script>.py", "kind": "python-source", "changes": ["content"]},
+            # Long unbroken words must wrap, not widen the page.
+            {"path": "opt/python/lib/python3.13/" + "site_packages_with_a_very_long_name_" * 8 + "x.py",
+             "kind": "text", "changes": ["content"], "category": "build-path",
+             "explanation": "records " + "/build/directory/that/is/very/long" * 10 + " where the other has /b"},
         ]),
         "once": dict(reproducible=None, runner="podman"),
     }
@@ -198,30 +202,49 @@ def test_rows_are_sorted_newest_release_first() -> None:
 
 @needs_chromium
 @pytest.mark.parametrize("width", [1280, 390])
-def test_expanded_page_does_not_overflow(site: Path, width: int) -> None:
-    """Every verdict expanded, the page is no wider than a 1280 px desktop or a 390 px phone.
+@pytest.mark.parametrize("which", ["index", "row page"])
+def test_expanded_page_does_not_overflow(site: Path, which: str, width: int, tmp_path: Path) -> None:
+    """Every verdict expanded, the index and a row page (the one with the longest paths and explanations)
+    are no wider than a 1280 px desktop or a 390 px phone; a screenshot of each is kept.
 
-    Headless Chromium will not make a window narrower than 500 px, so the page is laid out in an
-    iframe of the given width; the published page has no script, the probe page around it has one that
-    writes the laid-out widths into the DOM, which Chromium then dumps."""
-    page = (site / "index.html").read_text().replace("<details>", "<details open>")
-    (site / "open.html").write_text(page)
-    probe = site / "probe.html"
+    Headless Chromium lays a window out no narrower than 500 px (its screenshot is merely cropped), so the
+    page is laid out in an iframe of the given width; the published page has no script, the probe page
+    around it has one that writes the laid-out widths into the DOM, which Chromium then dumps."""
+    status = json.loads((site / "status.json").read_text())
+    shown = site / ("index.html" if which == "index" else _row_of(status, "differs")["page"])
+    opened = shown.with_name("open.html")
+    opened.write_text(shown.read_text().replace("<details>", "<details open>"))
+    probe = shown.with_name("probe.html")
     probe.write_text(
         f'<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="open.html" '
-        f'style="border:0;width:{width}px;height:900px"></iframe><script>'
+        f'style="border:0;width:{width}px;height:1600px"></iframe><script>'
         "document.getElementById('f').addEventListener('load',()=>{const e=document.getElementById('f')"
         ".contentDocument.documentElement;document.body.setAttribute('data-widths',e.scrollWidth+'/'+e.clientWidth)})"
         "</script></body></html>"
     )
+    shot = tmp_path / f"{which.replace(' ', '-')}-{width}.png"
     try:
         dom = _dump_dom(probe, "--allow-file-access-from-files", "--hide-scrollbars", "--window-size=1400,900")
+        with tempfile.TemporaryDirectory() as profile:
+            completed = subprocess.run(
+                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                 "--allow-file-access-from-files", "--hide-scrollbars", f"--screenshot={shot}",
+                 f"--window-size={width},1600", probe.as_uri()],
+                capture_output=True, text=True, timeout=120,
+            )
+        assert completed.returncode == 0, completed.stderr[-2000:]
     finally:
         probe.unlink()
-        (site / "open.html").unlink()
+        opened.unlink()
     scroll, client = map(int, dom.split('data-widths="', 1)[1].split('"', 1)[0].split("/"))
     assert client == width
-    assert scroll <= client, f"the page is {scroll} px wide in a {client} px window"
+    assert scroll <= client, f"the {which} is {scroll} px wide in a {client} px window"
+    colors = _png_colors(shot.read_bytes())
+    assert (0xF9, 0xB4, 0xB4) in colors, "no red (differs) pixels: the page did not render"
+    if keep := __import__("os").environ.get("CPYTHON_VERIFY_KEEP_SCREENSHOTS"):
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, Path(keep) / shot.name)
 
 
 def test_merge_never_makes_a_path_of_signed_text_and_keeps_the_old_site_on_failure(

@@ -198,7 +198,7 @@ def summarize(rows: Sequence[StatusRow]) -> PageSummary:
 
 
 _CSS: Final = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222;background:#fff;overflow-wrap:anywhere}
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222;background:#fff;overflow-wrap:break-word}
 h1{font-size:1.5rem}h2{font-size:1.2rem}table{border-collapse:collapse;width:100%}
 th,td{border:1px solid #ccc;padding:.4rem .6rem;text-align:left;vertical-align:top}
 th{background:#f0f0f0}code{font-size:.85em}
@@ -206,7 +206,8 @@ th{background:#f0f0f0}code{font-size:.85em}
 .v-reproducible{background:#c8f7c5}.v-explained{background:#fff3b0}.v-differs{background:#f9b4b4}
 .v-built-once{background:#dde7f7}.v-missing,.v-rejected{background:#e6e6e6}
 details summary{cursor:pointer}ul{margin:.3rem 0;padding-left:1.2rem}
-td,dd{overflow-wrap:anywhere;min-width:0}.verdict details,.verdict .why{white-space:normal;font-weight:normal}
+dd{min-width:0}code,.why,.rebuilder,.origin,dd{overflow-wrap:anywhere}
+.verdict details,.verdict .why{white-space:normal;font-weight:normal}
 .category{background:#eee;border-radius:.2rem;padding:0 .3rem;font-size:.85em}.why{color:#444;font-size:.9em}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem 1rem}dt{font-weight:bold}dd{margin:0}
 .result{border:1px solid #ccc;padding:0 1rem .5rem;margin-bottom:1rem}.result h2{margin:0 -1rem;padding:.5rem 1rem}
@@ -287,7 +288,8 @@ def _row(row: StatusRow) -> str:
     tree = f"<code>{_e(row.tree_sha256[:16])}…</code>" if row.tree_sha256 else "—"
     link = f'<a href="{_e(row.attestation)}">signed</a>' if row.attestation else "—"
     page = _e(page_path(row))
-    release = f'<a href="{page}">{_cell(row.version) if row.version else _e(row.origin or "—")}</a>'
+    shown = _e(row.version) if row.version else f'<span class="origin">{_e(row.origin or "—")}</span>'
+    release = f'<a href="{page}">{shown}</a>'
     return (
         f'<tr class="row" data-version="{_e(row.version)}" data-verdict="{_e(row.verdict)}" data-page="{page}">'
         f'<td data-label="Release">{release}</td><td data-label="Profile">{_cell(row.profile)}</td>'
