@@ -39,7 +39,8 @@ ATTESTATION_SUFFIX = ".intoto.json"
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
               help="The `plan` JSON: every planned job gets a row, with 'no result' where none arrived.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Site directory: index.html, status.json and the attestations.")
+              help="Site directory: index.html, a page per row, status.json, the attestations and their "
+                   "files. An earlier site there is added to (its rows become history).")
 @click.option("--title", default="CPython reproducible builds", show_default=True)
 @output_options
 def merge(
