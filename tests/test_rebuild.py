@@ -727,6 +727,28 @@ def test_a_cached_pgo_build_whose_profile_has_no_training_record_is_built_again(
     assert again.record.pgo_profile is not None and again.record.pgo_profile.trained_on is not None
 
 
+def test_twice_pins_the_profile_its_baseline_trained_for_the_varied_build(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
+    """``--twice`` on a PGO profile: the second build reuses the baseline's trained profile by digest
+    (two trainings would differ in their counters), and is identical to the baseline under variations."""
+    from verify.chain import trained_profile
+
+    plain = build(tiny, RebuildCache(tmp_path / "plain"))
+    assert trained_profile(plain) is None
+    trained = build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations")
+    pinned = trained_profile(trained)
+    assert pinned is not None and trained.record.pgo_profile is not None
+    assert pinned.sha256 == trained.record.pgo_profile.sha256 == hashlib.sha256(pinned.path.read_bytes()).hexdigest()
+    varied = build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations", pgo_profile=pinned,
+                   variations=frozenset({"hostname", "locale"}))  # fmt: skip
+    assert varied.record.pgo_profile is not None and varied.record.pgo_profile.origin == "reused"
+    assert "TINY-TRAINING-RUN" not in (varied.result_dir / "logs/make.log").read_text()
+    assert diff_manifests(trained.result.read_manifest(), varied.result.read_manifest()) == ()
+    reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile=pinned)
+    assert trained_profile(reused) is None, "only a profile trained in this build is pinned for the next"
+
+
 def test_a_pgo_profile_must_match_its_digest_and_hold_only_gcda_files(
     tiny: FetchedFile, build: Build, tmp_path: Path
 ) -> None:

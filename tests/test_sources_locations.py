@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT_ROOT
 from httpserver import Fault, FaultyServer
 
 from verify.environments.rootfs import EnvironmentCache
@@ -16,7 +21,7 @@ from verify.pipeline import fetch_first
 from verify.rebuild import rebuild_cache_dir
 from verify.recipes import load_recipe
 from verify.releases import Version
-from verify.sources.cache import Cache
+from verify.sources.cache import Cache, CachedReleaseFiles
 from verify.sources.debian import DebianArchive
 from verify.sources.http import HttpClient, HttpSettings
 from verify.sources.local import LocalDirectory
@@ -208,15 +213,16 @@ def test_build_locations_order_and_choices(tmp_path: Path, cache: Cache, monkeyp
     )
     assert [location.description for location in locations] == [
         f"local {tmp_path}",
+        f"cache {cache.root}",
         "https://m.invalid/python",
         "https://www.python.org/ftp/python",
         "Debian http://127.0.0.1:9/debian (bookworm trixie sid)",
     ]
     local = locations[0]
     assert isinstance(local, LocalDirectory) and local.debian_package == "python3.13"
-    assert isinstance(locations[3], DebianArchive) and locations[3].package == "python3.13"
+    assert isinstance(locations[4], DebianArchive) and locations[4].package == "python3.13"
     offline = build_locations(recipe, from_dirs=[tmp_path], upstream=False, cache=cache, client=client)
-    assert [type(location) for location in offline] == [LocalDirectory]
+    assert [type(location) for location in offline] == [LocalDirectory, CachedReleaseFiles]
 
 
 # --- local before network ----------------------------------------------------------------------
@@ -282,3 +288,63 @@ def test_an_unreachable_network_location_is_a_note_beside_a_local_tarball(
     checks = dataclasses.replace(checks, locations=[down, LocalDirectory(empty, cache=cache)])
     with pytest.raises(FetchError):
         verify_source(request, checks)
+
+
+# --- the cache is a local location -------------------------------------------------------------
+
+
+def _cli(cache_root: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, CPYTHON_VERIFY_CACHE=str(cache_root), NO_COLOR="1")
+    env.pop("CPYTHON_VERIFY_RECIPES", None)
+    # python.org (a network location and a digest witness) fails at once, even on a machine with a network.
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", NO_PROXY="127.0.0.1")
+    return subprocess.run([sys.executable, "-m", "verify", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=PROJECT_ROOT, timeout=300, check=False)
+
+
+def test_only_verified_release_files_are_found_by_name(cpython_fixtures: Path, cache: Cache, tmp_path: Path) -> None:
+    cached_files = CachedReleaseFiles(cache)
+    assert cached_files.is_local and cached_files.description == f"cache {cache.root}"
+    fetched = LocalDirectory(cpython_fixtures, cache=cache).fetch(V3135, TARBALL)
+    assert fetched is not None
+    cache.remember_name(fetched)  # still quarantined: not verified, so not named
+    assert cached_files.fetch(V3135, TARBALL) is None
+    cache.remember_name(cache.admit(fetched))
+    found = cached_files.fetch(V3135, TARBALL)
+    assert found is not None and (found.sha256, found.size) == (TARBALL_SHA256, 22_856_016)
+    assert found.origin == f"cache {cache.root / 'sha256' / TARBALL_SHA256}"
+    # An entry corrupted on disk is deleted by the lookup, never served.
+    (cache.root / "sha256" / TARBALL_SHA256).write_bytes(b"corrupt")
+    assert cached_files.fetch(V3135, TARBALL) is None and not (cache.root / "sha256" / TARBALL_SHA256).exists()
+    for hostile in ("../names/x", ".hidden", "", "a/b"):
+        assert cached_files.fetch(V3135, hostile) is None
+
+
+@pytest.mark.parametrize("network", ["down", "errors"])
+def test_a_verified_release_in_the_cache_is_used_when_the_network_fails(
+    cpython_fixtures: Path, tmp_path: Path, network: str
+) -> None:
+    """Issue 12: the cache, like --from, is tried before any network location, and a failing one is a note."""
+    cache_root = tmp_path / "cache"
+    first = _cli(cache_root, "source", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing", "openpgp")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert sorted(path.name for path in (cache_root / "names").iterdir()) == [
+        "Python-3.11.2.tgz", "Python-3.11.2.tgz.sigstore"]
+    with FaultyServer(tmp_path / "empty-www") as server:
+        if network == "down":
+            mirror = _closed_port_url()
+        else:
+            mirror = server.url + "/ftp/python"
+            server.always("/ftp/python/3.11.2/Python-3.11.2.tgz.asc", Fault(status=503))
+        second = _cli(cache_root, "source", "3.11.2", "--mirror", mirror, "--allow-missing", "openpgp", "--json")
+        requested = sorted({request.path for request in server.requests})
+    assert second.returncode == 0, second.stdout + second.stderr
+    verdict = json.loads(second.stdout)
+    assert verdict["verified"] and verdict["tarball"]["origin"].startswith(f"cache {cache_root}/sha256/")
+    sigstore = next(item for item in verdict["signatures"] if item["kind"] == "sigstore")
+    assert sigstore["status"] == "verified" and sigstore["signature_origin"].startswith("cache ")
+    assert any(note.startswith("Python-3.11.2.tgz.asc: http://127.0.0.1:") for note in verdict["notes"]), verdict
+    if network == "errors":
+        # Only the signature the cache does not hold was asked for: never the tarball.
+        assert requested == ["/ftp/python/3.11.2/Python-3.11.2.tgz.asc"]
+        assert any("503" in note for note in verdict["notes"]), verdict["notes"]

@@ -181,8 +181,10 @@ def verify_release_source(version: Version, options: SourceOptions) -> SourceVer
         if not verdict.verified:
             return verdict
         for signature in verified_signatures:
-            cache.admit(signature)
-        return dataclasses.replace(verdict, tarball=cache.admit(verdict.tarball))
+            cache.remember_name(cache.admit(signature))
+        tarball = cache.admit(verdict.tarball)
+        cache.remember_name(tarball)
+        return dataclasses.replace(verdict, tarball=tarball)
 
 
 def require_verified(verdict: SourceVerdict) -> FetchedFile:

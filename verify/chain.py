@@ -222,7 +222,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     cache = RebuildCache(rebuild_cache_dir(request.source.cache_dir, request.rebuild_cache))
     settings = BuildSettings() if request.jobs is None else replace(BuildSettings(), jobs=request.jobs)
 
-    def build(chosen: frozenset[str]) -> RebuildResult:
+    def build(chosen: frozenset[str], pgo_profile: FetchedFile | None = request.pgo_profile) -> RebuildResult:
         label = f"{request.version} {request.profile}" + (f" [{','.join(sorted(chosen))}]" if chosen else "")
         sink = watcher.build_started(label)
         try:
@@ -239,7 +239,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
                 cache,
                 force=request.force,
                 progress=sink,
-                pgo_profile=request.pgo_profile,
+                pgo_profile=pgo_profile,
             )
         except BuildFailed as failure:
             watcher.build_failed(label, failure)
@@ -250,12 +250,32 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     baseline = build(frozenset())
     record = baseline.record
     if request.twice:
-        check = compare_results(baseline, build(request.variations), request.variations, recipe.build)
+        # A PGO baseline that trained its own profile pins it for the other builds: two independent
+        # training runs give different .gcda counters, so without this --twice would measure the
+        # training's nondeterminism rather than the build's (docs/reproducibility.md). The profile is
+        # an input like the tarball: its digest is in both records and in the cache key.
+        trained = trained_profile(baseline)
+        pinned = request.pgo_profile or trained
+
+        def build_with_pinned_profile(chosen: frozenset[str]) -> RebuildResult:
+            return build(chosen, pinned)
+
+        varied = build_with_pinned_profile(request.variations)
+        check = compare_results(baseline, varied, request.variations, recipe.build)
         if request.bisect and not check.reproducible:
-            check = bisect_variations(build, baseline, check)
+            check = bisect_variations(build_with_pinned_profile, baseline, check)
         record = record.model_copy(update={"reproducibility": check})
     published = publish(baseline, record, request.result_path)
     return RebuildOutcome(source=verdict, baseline=baseline, result=published, record=record)
+
+
+def trained_profile(result: RebuildResult) -> FetchedFile | None:
+    """The ``pgo-profile.tar`` a build trained, pinned by the digest its record gives; None otherwise."""
+    ref = result.record.pgo_profile
+    if ref is None or ref.origin != "trained in this build":
+        return None
+    path = result.result.pgo_profile_path
+    return FetchedFile(path.name, path, ref.sha256, path.stat().st_size, f"trained by the baseline build ({path})")
 
 
 def run_check(

@@ -69,3 +69,18 @@ PGO_TRAINING_MAX_BYTES: Final = 64 << 10
 # -- recipes (verify/recipes.py) ---------------------------------------------------------------------------
 RECIPE_MAX_BYTES: Final = 256 << 10
 """A recipe file: real ones are ~2 KiB."""
+
+# -- the status page site (verify/status_site.py, ``merge``) -----------------------------------------------
+STATUS_MAX_BYTES: Final = 64 << 20
+"""The previous site's ``status.json``, read back so ``merge`` can add to it: a night of a few dozen rows with
+their differences is well under 1 MiB."""
+STATUS_HISTORY_MAX_RUNS: Final = 100
+"""Earlier runs kept per row page (about three months of nights); older ones are dropped, newest kept."""
+STATUS_MANIFEST_MAX_BYTES: Final = 64 << 20
+"""A manifest published beside an attestation and copied into the site: an install tree's is ~2 MiB."""
+STATUS_COMPARE_HTML_MAX_BYTES: Final = 32 << 20
+"""A ``compare --html`` report published beside an attestation: real ones are well under 1 MiB."""
+STATUS_LOG_MAX_BYTES: Final = 8 << 20
+"""One build log copied into the site (head and tail kept): the rebuild's own cap per phase log."""
+STATUS_MAX_LOGS: Final = 64
+"""Log files copied per attestation: a rebuild writes one per phase, about ten."""

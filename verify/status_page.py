@@ -2,12 +2,17 @@
 
 Like reproducible-builds.org's package pages: a table a human can scan, each verdict with an
 expandable explanation (the differing files, grouped by kind, with what that kind of difference
-usually means). The HTML is self-contained — inline CSS, no scripts, no external assets — so it can
-be published as one file and opened offline. Every value is escaped.
+usually means), and one page per release x profile x runner (like reproduce.debian.net's) with the
+whole verdict, the files published with it and the earlier runs. The HTML is self-contained — inline
+CSS, no scripts, no external assets — every link is relative (the site can be moved or served from
+any path), and every value is escaped.
+
+This module only renders: what the site holds and where its files come from is ``verify.status_site``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +62,15 @@ class DifferenceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Artifact:
+    """A file published with a result and copied into the site (a manifest, a log, a compare report)."""
+
+    label: str
+    link: str
+    """Relative to the site's root, like every link of a row."""
+
+
+@dataclass(frozen=True, slots=True)
 class StatusRow:
     """One line of the status table."""
 
@@ -77,10 +91,57 @@ class StatusRow:
     differences: tuple[DifferenceRow, ...] = ()
     variations: tuple[str, ...] = ()
     detail: str | None = None
+    """Why there is no verified result (a rejected attestation's reason, a job that produced nothing)."""
+    culprits: tuple[tuple[str, bool], ...] = ()
+    """After ``--bisect``: each variation and whether it alone makes the outputs differ."""
+    artifacts: tuple[Artifact, ...] = ()
+    origin: str | None = None
+    """The file name the attestation arrived under (shown for rejected ones, which prove nothing else)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """An earlier run's result for one row page."""
+
+    page: str
+    """The row page it belongs to (:func:`page_path`)."""
+    run_at: str | None
+    """When the ``merge`` that published it ran (None for sites written before runs were dated)."""
+    verdict: str
+    attested_at: str | None = None
+    rebuilder: str | None = None
+    tree_sha256: str | None = None
+    attestation: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, row: StatusRow, run_at: str | None) -> HistoryEntry:
+        """What history keeps of a row a later run replaced (its files other than the attestation go)."""
+        return cls(page_path(row), run_at, row.verdict, row.attested_at, row.rebuilder or row.signer,
+                   row.tree_sha256, row.attestation, row.detail)
+
+
+def page_key(row: StatusRow) -> tuple[str, ...]:
+    """What one row page is about: release x profile x runner, or, for an attestation rejected before
+    anything in it could be trusted and that no planned job claims, the file it arrived as."""
+    if row.version:
+        return ("job", row.version, row.profile, row.runner)
+    return ("file", row.origin or "")
+
+
+def page_path(row: StatusRow) -> str:
+    """The row page's path in the site, from its key's digest: signed (or hostile) text never becomes a
+    path, and the same release x profile x runner keeps its page, and so its history, across runs."""
+    digest = hashlib.sha256("\0".join(page_key(row)).encode()).hexdigest()
+    return f"rows/{digest[:32]}.html"
 
 
 def row_from_predicate(
-    predicate: RebuildVerdict, *, signer: str | None = None, attestation: str | None = None
+    predicate: RebuildVerdict,
+    *,
+    signer: str | None = None,
+    attestation: str | None = None,
+    artifacts: Sequence[Artifact] = (),
 ) -> StatusRow:
     """The row for one verified attestation."""
     return StatusRow(
@@ -99,6 +160,8 @@ def row_from_predicate(
             for d in predicate.result.differences
         ),
         variations=predicate.build.variations,
+        culprits=tuple(sorted(predicate.result.culprits.items())),
+        artifacts=tuple(artifacts),
     )
 
 
@@ -135,32 +198,38 @@ def summarize(rows: Sequence[StatusRow]) -> PageSummary:
 
 
 _CSS: Final = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222;background:#fff;overflow-wrap:anywhere}
-h1{font-size:1.5rem}table{border-collapse:collapse;width:100%}
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222;background:#fff;overflow-wrap:break-word}
+h1{font-size:1.5rem}h2{font-size:1.2rem}table{border-collapse:collapse;width:100%}
 th,td{border:1px solid #ccc;padding:.4rem .6rem;text-align:left;vertical-align:top}
 th{background:#f0f0f0}code{font-size:.85em}
 .verdict{font-weight:bold;white-space:nowrap}
 .v-reproducible{background:#c8f7c5}.v-explained{background:#fff3b0}.v-differs{background:#f9b4b4}
 .v-built-once{background:#dde7f7}.v-missing,.v-rejected{background:#e6e6e6}
 details summary{cursor:pointer}ul{margin:.3rem 0;padding-left:1.2rem}
-td{overflow-wrap:anywhere}.verdict details{white-space:normal;font-weight:normal}
+dd{min-width:0}code,.why,.rebuilder,.origin,dd{overflow-wrap:anywhere}
+.verdict details,.verdict .why{white-space:normal;font-weight:normal}
 .category{background:#eee;border-radius:.2rem;padding:0 .3rem;font-size:.85em}.why{color:#444;font-size:.9em}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem 1rem}dt{font-weight:bold}dd{margin:0}
+.result{border:1px solid #ccc;padding:0 1rem .5rem;margin-bottom:1rem}.result h2{margin:0 -1rem;padding:.5rem 1rem}
 @media (max-width:700px){body{margin:.8rem}table,tbody,tr,td{display:block;width:auto}thead{display:none}
 tr{border:1px solid #ccc;margin-bottom:.8rem}td{border:none;border-top:1px solid #eee}
-td[data-label]:before{content:attr(data-label) ": ";font-weight:bold}}
+td[data-label]:before{content:attr(data-label) ": ";font-weight:bold}
+dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.4rem}}
 """
+
+_HEAD: Final = (
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+)
 
 
 def render(rows: Sequence[StatusRow], *, title: str, generated_at: datetime, notes: Sequence[str] = ()) -> str:
-    """The whole page as one HTML string."""
+    """The whole index page as one HTML string; each row links to its row page (:func:`render_row_page`)."""
     ordered = sort_rows(rows)
     summary = summarize(ordered)
     counts = ", ".join(f"{count} {VERDICT_LABELS.get(v, v)}" for v, count in sorted(summary.by_verdict.items()))
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        _HEAD + f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p id="summary">{summary.total} result(s): {_e(counts) or "none"}. '
         f"Generated {_e(generated_at.isoformat())}.</p>",
@@ -175,18 +244,56 @@ def render(rows: Sequence[StatusRow], *, title: str, generated_at: datetime, not
     return "\n".join(parts)
 
 
+def render_row_page(
+    rows: Sequence[StatusRow], history: Sequence[HistoryEntry], *, title: str, generated_at: datetime
+) -> str:
+    """One release x profile x runner: every current result in full (verdict, culprits, each differing
+    file with the comparator's category and explanation, the rebuilder, links to the attestation and the
+    files published with it), then the earlier runs, newest first.
+
+    The page lives one directory below the site's root (``rows/``), so its links climb one level."""
+    heading = _page_heading(rows[0] if rows else None, history)
+    parts = [
+        _HEAD + f"<title>{_e(heading)} — {_e(title)}</title><style>{_CSS}</style></head><body>",
+        f'<p><a href="../index.html">{_e(title)}</a></p>',
+        f"<h1>{_e(heading)}</h1>",
+        f"<p>Generated {_e(generated_at.isoformat())}.</p>",
+    ]
+    parts += [_result_section(row) for row in sort_rows(rows)]
+    if not rows:
+        parts.append("<p>No result in the latest run.</p>")
+    parts.append(_history_table(history))
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _page_heading(row: StatusRow | None, history: Sequence[HistoryEntry]) -> str:
+    if row is None:
+        return "Earlier results"
+    if not row.version:
+        return f"Rejected attestation {row.origin or ''}".strip()
+    return f"CPython {row.version}, profile {row.profile}, runner {row.runner}"
+
+
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _cell(text: str) -> str:
+    return _e(text) if text else "—"
 
 
 def _row(row: StatusRow) -> str:
     source = {True: "verified", False: "NOT verified", None: "—"}[row.source_verified]
     tree = f"<code>{_e(row.tree_sha256[:16])}…</code>" if row.tree_sha256 else "—"
     link = f'<a href="{_e(row.attestation)}">signed</a>' if row.attestation else "—"
+    page = _e(page_path(row))
+    shown = _e(row.version) if row.version else f'<span class="origin">{_e(row.origin or "—")}</span>'
+    release = f'<a href="{page}">{shown}</a>'
     return (
-        f'<tr class="row" data-version="{_e(row.version)}" data-verdict="{_e(row.verdict)}">'
-        f'<td data-label="Release">{_e(row.version)}</td><td data-label="Profile">{_e(row.profile)}</td>'
-        f'<td data-label="Runner">{_e(row.runner)}</td>'
+        f'<tr class="row" data-version="{_e(row.version)}" data-verdict="{_e(row.verdict)}" data-page="{page}">'
+        f'<td data-label="Release">{release}</td><td data-label="Profile">{_cell(row.profile)}</td>'
+        f'<td data-label="Runner">{_cell(row.runner)}</td>'
         f'<td class="verdict v-{_e(row.verdict)}">{_explanation(row)}</td>'
         f'<td data-label="Source">{source}</td><td data-label="Rebuilder">{_rebuilder(row)}</td>'
         f'<td data-label="Install tree">{tree}</td><td data-label="Attestation">{link}</td></tr>'
@@ -210,8 +317,27 @@ def _difference(entry: DifferenceRow) -> str:
     return f"<li><code>{_e(entry.path)}</code> ({_e(entry.change)}, {state}){category}{said}</li>"
 
 
+def _by_kind(row: StatusRow, limit: int) -> list[str]:
+    """The differing files grouped by kind, each group with what that kind of difference usually means."""
+    by_kind: dict[str, list[DifferenceRow]] = {}
+    for difference in row.differences:
+        by_kind.setdefault(difference.kind, []).append(difference)
+    lines = []
+    for kind, entries in sorted(by_kind.items()):
+        # Manifest kinds are finer than the explanations: elf-executable and elf-shared-object are "elf".
+        why = KIND_EXPLANATIONS.get(kind) or KIND_EXPLANATIONS.get(kind.split("-")[0], KIND_EXPLANATIONS["other"])
+        files = "".join(_difference(entry) for entry in entries[:limit])
+        more = f"<li>… and {len(entries) - limit} more</li>" if len(entries) > limit else ""
+        lines.append(f"<li><b>{_e(kind)}</b> ({len(entries)}): {_e(why)}<ul>{files}{more}</ul></li>")
+    return lines
+
+
 def _explanation(row: StatusRow) -> str:
     label = _e(VERDICT_LABELS.get(row.verdict, row.verdict))
+    if row.verdict in ("rejected", "missing"):
+        # Why there is no result is the whole point of such a row: shown, not folded away.
+        reason = f'<div class="why">{_e(row.detail)}</div>' if row.detail else ""
+        return f"{label}{reason}"
     lines: list[str] = []
     if row.detail:
         lines.append(f"<li>{_e(row.detail)}</li>")
@@ -219,15 +345,77 @@ def _explanation(row: StatusRow) -> str:
         lines.append(f"<li>second build varied: {_e(', '.join(row.variations))}</li>")
     if row.verdict == "reproducible":
         lines.append("<li>two builds identical in every file, link and mode</li>")
-    by_kind: dict[str, list[DifferenceRow]] = {}
-    for difference in row.differences:
-        by_kind.setdefault(difference.kind, []).append(difference)
-    for kind, entries in sorted(by_kind.items()):
-        # Manifest kinds are finer than the explanations: elf-executable and elf-shared-object are "elf".
-        why = KIND_EXPLANATIONS.get(kind) or KIND_EXPLANATIONS.get(kind.split("-")[0], KIND_EXPLANATIONS["other"])
-        files = "".join(_difference(entry) for entry in entries[:50])
-        more = f"<li>… and {len(entries) - 50} more</li>" if len(entries) > 50 else ""
-        lines.append(f"<li><b>{_e(kind)}</b> ({len(entries)}): {_e(why)}<ul>{files}{more}</ul></li>")
+    if row.culprits:
+        lines.append(f"<li>culprits: {_e(_culprits(row))}</li>")
+    lines += _by_kind(row, 50)
     if not lines:
         return label
     return f"<details><summary>{label}</summary><ul>{''.join(lines)}</ul></details>"
+
+
+def _culprits(row: StatusRow) -> str:
+    return ", ".join(f"{name} ({'alone makes the outputs differ' if alone else 'no effect alone'})"
+                     for name, alone in row.culprits)
+
+
+def _up(link: str) -> str:
+    """A site-relative link as seen from a row page, one directory down."""
+    return _e(f"../{link}")
+
+
+# Differences listed in full on a row page; beyond this a count (a predicate is bounded by the
+# attestation's size, but a page of 100,000 list items helps nobody).
+_ROW_PAGE_DIFFERENCES: Final = 2000
+
+
+def _result_section(row: StatusRow) -> str:
+    label = _e(VERDICT_LABELS.get(row.verdict, row.verdict))
+    source = {True: "verified", False: "NOT verified", None: "—"}[row.source_verified]
+    facts = [
+        ("Verdict", label),
+        ("Reason", _e(row.detail) if row.detail else ""),
+        ("Source", source if row.version else ""),
+        ("Rebuilder", _e(row.rebuilder) if row.rebuilder else ""),
+        ("Signed by", _e(row.signer) if row.signer else ""),
+        ("Attested at", _e(row.attested_at) if row.attested_at else ""),
+        ("Install tree", f"<code>{_e(row.tree_sha256)}</code>" if row.tree_sha256 else ""),
+        ("Second build varied", _e(", ".join(row.variations)) if row.variations else ""),
+        ("Culprits", _e(_culprits(row)) if row.culprits else ""),
+        ("Arrived as", f"<code>{_e(row.origin)}</code>" if row.origin else ""),
+    ]
+    links = [f'<a href="{_up(row.attestation)}">signed attestation</a>'] if row.attestation else []
+    links += [f'<a href="{_up(artifact.link)}">{_e(artifact.label)}</a>' for artifact in row.artifacts]
+    if links:
+        facts.append(("Files", " · ".join(links)))
+    body = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts if value)
+    differences = _by_kind(row, _ROW_PAGE_DIFFERENCES)
+    listed = f"<h3>Differing files</h3><ul>{''.join(differences)}</ul>" if differences else ""
+    if row.verdict == "reproducible":
+        listed = "<p>Two builds identical in every file, link and mode.</p>"
+    who = _e(row.rebuilder or row.signer or "no rebuilder")
+    return (
+        f'<section class="result" data-verdict="{_e(row.verdict)}">'
+        f'<h2 class="v-{_e(row.verdict)}">{label} — {who}</h2><dl>{body}</dl>{listed}</section>'
+    )
+
+
+def _history_table(history: Sequence[HistoryEntry]) -> str:
+    if not history:
+        return '<h2>Earlier runs</h2><p id="history">None yet: this is the first run kept for this page.</p>'
+    ordered = sorted(history, key=lambda entry: entry.run_at or entry.attested_at or "", reverse=True)
+    rows = []
+    for entry in ordered:
+        link = f'<a href="{_up(entry.attestation)}">signed</a>' if entry.attestation else "—"
+        reason = f'<div class="why">{_e(entry.detail)}</div>' if entry.detail else ""
+        rows.append(
+            f'<tr class="run" data-verdict="{_e(entry.verdict)}"><td data-label="Run">{_cell(entry.run_at or "")}</td>'
+            f'<td class="verdict v-{_e(entry.verdict)}">{_e(VERDICT_LABELS.get(entry.verdict, entry.verdict))}'
+            f"{reason}</td>"
+            f'<td data-label="Attested at">{_cell(entry.attested_at or "")}</td>'
+            f'<td data-label="Rebuilder">{_cell(entry.rebuilder or "")}</td>'
+            f'<td data-label="Attestation">{link}</td></tr>'
+        )
+    return (
+        '<h2>Earlier runs</h2><table id="history"><thead><tr><th>Run</th><th>Verdict</th><th>Attested at</th>'
+        f"<th>Rebuilder</th><th>Attestation</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )

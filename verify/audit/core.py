@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verify.audit.config import read_config_args
-from verify.audit.elf import audit_elf
+from verify.audit.elf import RebuildSide, audit_elf
 from verify.audit.model import AuditError, AuditReport
 from verify.audit.patches import Patch
 from verify.audit.pyc import audit_pyc
@@ -29,7 +29,7 @@ def audit_installation(
     version: Version,
     source_tree: Path,
     *,
-    against: Manifest | None = None,
+    against: RebuildSide | Manifest | None = None,
     reference_python: Path | None = None,
     patches: Sequence[Patch] = (),
     distribution: str | None = None,
@@ -38,9 +38,9 @@ def audit_installation(
     """Audit the Python ``version`` installed under ``prefix`` against the verified ``source_tree``.
 
     ``source_tree`` is the unpacked, verified tarball (the directory holding ``Lib/``). ``against`` is a
-    rebuild's manifest for the ELF comparison; ``reference_python`` an interpreter of the same version,
-    not under ``prefix``, to recompile the sources with. ``patches`` is a parsed quilt series that may
-    account for modified files; ``distribution`` names the convention table to apply (``debian``);
+    rebuild for the ELF comparison (a bare manifest: digests only); ``reference_python`` an interpreter
+    of the same version, not under ``prefix``, to recompile the sources with. ``patches`` is a parsed
+    quilt series that may account for modified files; ``distribution`` names the convention table to apply (``debian``);
     ``install_prefix`` is where ``prefix`` lives on its own system (default: ``prefix`` itself).
     Raises :class:`AuditError` when the prefix or the source tree is not what it should be.
     """
@@ -51,8 +51,9 @@ def audit_installation(
         sources = audit_sources(prefix, version.series, source_tree, install_prefix=install_prefix,
                                 patches=patches, distribution=distribution)
         pyc = audit_pyc(stdlib, version, prefix, reference_python)
-        elf = audit_elf(prefix, stdlib, version, against)
         config_args, sysconfigdata = read_config_args(stdlib)
+        rebuild = RebuildSide(against, None, against.inputs) if isinstance(against, Manifest) else against
+        elf = audit_elf(prefix, stdlib, version, rebuild, config_args)
     except OSError as error:
         raise AuditError(f"cannot read {error.filename or prefix}: {error.strerror or error}") from error
     notes = []

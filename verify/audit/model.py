@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
+from verify.compare.model import FileComparison
 from verify.errors import OperationalError
 
 
@@ -28,6 +29,8 @@ class Finding:
     """A named packaging transform that accounts for (the rest of) the change: ``shebang-rewritten``..."""
     convention: str = ""
     """The id of the distribution convention that explains the file (``docs/audit.md``)."""
+    comparison: FileComparison | None = None
+    """An ELF file that differs from a rebuild: ``compare``'s verdict (side A the rebuild, B this installation)."""
 
 
 UNEXPLAINED_MODIFIED: Final = frozenset({"modified"})
@@ -98,6 +101,11 @@ class ElfAudit:
     differing: tuple[Finding, ...]
     not_in_rebuild: tuple[Finding, ...]
     note: str
+    rebuild_config_args: tuple[str, ...] | None = None
+    """The rebuild's ``CONFIG_ARGS`` from its own sysconfigdata; None when its bytes were not given."""
+    config_args_match: bool | None = None
+    """True when the installation and the rebuild were configured with the same arguments (in any order);
+    None when either is unknown."""
 
 
 @dataclass(frozen=True, slots=True)

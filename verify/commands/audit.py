@@ -33,8 +33,9 @@ from verify.releases import Version
               help="A quilt series directory (e.g. a Debian source package's debian/patches) to attribute changes to.")
 @click.option("--distribution", type=click.Choice(["auto", "debian", "none"]), default="auto", show_default=True,
               help="Whose packaging conventions explain files (docs/audit.md); auto reads os-release and packages.")
-@click.option("--against", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A rebuild's manifest: compare ELF binaries and extension modules with it.")
+@click.option("--against", type=click.Path(exists=True, path_type=Path), metavar="MANIFEST-OR-RESULT",
+              help="A rebuild (result directory, install tree, or manifest file): compare ELF binaries and "
+                   "extension modules with it; with its files, each difference is explained as compare does.")
 @source_options
 @click.option("--reference-python", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An interpreter of the same version, not the audited one (e.g. a rebuild), to recompile .pyc.")
@@ -66,20 +67,26 @@ def audit(
     \b
     Examples:
       cpython-verify audit /usr --version 3.11.2 --allow-missing openpgp --patches debian/patches
-      cpython-verify audit image.tar --version 3.13.5 --against rebuild-3.13.5-default/manifest.json
+      cpython-verify audit image.tar --version 3.13.5 --against rebuild-3.13.5-default
       cpython-verify audit python3.11_*.deb --version 3.11.2 --from ~/distfiles --offline --json -o audit.json
     """
     from verify.assembly import SourceOptions, verified_source_tree
     from verify.audit import audit_installation, find_stdlib
+    from verify.audit.elf import RebuildSide
     from verify.audit.inputs import locate_installation, read_patch_series
     from verify.audit.sources import SOURCE_PARTS
-    from verify.manifest import read_manifest
+    from verify.compare.sides import load_side
     from verify.recipes import load_recipe
     from verify.report.audit import audit_to_html, audit_to_json, render_audit_text
 
     version = Version.parse(version_text)
     patches = read_patch_series(patches_dir) if patches_dir is not None else []
-    manifest = read_manifest(against) if against is not None else None
+    rebuild_notes: tuple[str, ...] = ()
+    rebuild = None
+    if against is not None:
+        side = load_side(against, "rebuild")
+        rebuild = RebuildSide(side.manifest, side.root, side.manifest.inputs)
+        rebuild_notes = side.notes
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
@@ -89,7 +96,7 @@ def audit(
                                               parts=SOURCE_PARTS)
         with progress.phase(f"auditing {located.prefix}"):
             report = audit_installation(
-                located.prefix, version, tree, against=manifest, reference_python=reference_python,
+                located.prefix, version, tree, against=rebuild, reference_python=reference_python,
                 patches=patches, distribution=located.distribution, install_prefix=located.install_prefix,
             )
     recipe = load_recipe(version.series, params.get("recipes_dir"))
@@ -102,7 +109,7 @@ def audit(
         patch_series=str(patches_dir) if patches_dir is not None else None,
         out_of_scope=located.out_of_scope,
         recipe_config_args=recipe.build.profiles["default"].configure if recipe.build is not None else (),
-        notes=(*report.notes, *located.notes),
+        notes=(*report.notes, *located.notes, *rebuild_notes),
     )
     if html_path is not None:
         write_atomic(html_path, audit_to_html(report).encode("utf-8"))

@@ -28,9 +28,8 @@ from verify.fsutil import (
 )
 from verify.jsonutil import read_json_file
 from verify.limits import PLAN_MAX_BYTES
+from verify.status_site import SITE_MARKER
 
-SITE_MARKER = "status.json"
-"""What makes a directory a site ``merge`` may replace."""
 ATTESTATION_SUFFIX = ".intoto.json"
 
 
@@ -40,7 +39,8 @@ ATTESTATION_SUFFIX = ".intoto.json"
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
               help="The `plan` JSON: every planned job gets a row, with 'no result' where none arrived.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Site directory: index.html, status.json and the attestations.")
+              help="Site directory: index.html, a page per row, status.json, the attestations and their "
+                   "files. An earlier site there is added to (its rows become history).")
 @click.option("--title", default="CPython reproducible builds", show_default=True)
 @output_options
 def merge(
@@ -63,6 +63,14 @@ def merge(
     from verify.attest.verification import VerifiedProvenance
     from verify.attest.verification import verify_attestation_file as verify_file
     from verify.status_page import StatusRow, render, row_from_predicate
+    from verify.status_site import (
+        carry_forward,
+        copy_from_previous,
+        publish_side_files,
+        read_site,
+        site_json,
+        site_links,
+    )
 
     report = Report.current()
     trust = build_trust(keys, identities, issuers)
@@ -71,7 +79,10 @@ def merge(
     for source in sources:
         paths.extend(attestations_in(source) if source.is_dir() else [source])
     check_site_dir(out_dir)
+    previous = read_site(out_dir)  # an unreadable previous site fails before any write, and is kept
+    generated_at = datetime.now(UTC).replace(microsecond=0)
     rows: list[StatusRow] = []
+    rejected: list[tuple[Path, str]] = []
     notes: list[str] = []
     # The site is assembled beside --out and renamed into place: a failure half-way leaves the previous
     # site as it was, and nothing behind.
@@ -83,33 +94,61 @@ def merge(
                 verified = verify_file(path, trust)
             except VerifyError as error:
                 notes.append(f"{path.name}: rejected: {error.message}")
+                rejected.append((path, error.message))
                 continue
             if isinstance(verified, VerifiedProvenance):
                 # The provenance is the same rebuild as the verdict signed beside it; the verdict makes the row.
                 continue
             # Named by the digest of the bytes that verified: signed text (a profile or runner name) never
-            # becomes a path, however it is spelled.
-            name = f"{sha256_file(path)}{ATTESTATION_SUFFIX}"
+            # becomes a path, however it is spelled. The files published with it go under the same digest.
+            digest = sha256_file(path)
+            name = f"{digest}{ATTESTATION_SUFFIX}"
             shutil.copyfile(path, staging / "attestations" / name)
             link = f"attestations/{name}"
-            rows.append(row_from_predicate(verified.predicate, signer=verified.signer, attestation=link))
+            artifacts, side_notes = publish_side_files(
+                path, verified.predicate.result.manifest_sha256, staging / "runs" / digest, f"runs/{digest}"
+            )
+            notes += side_notes
+            rows.append(row_from_predicate(verified.predicate, signer=verified.signer, attestation=link,
+                                           artifacts=artifacts))
+        rows += _rejected_rows(rejected, planned or [])
         if planned is not None:
             rows += _missing_rows(planned, rows)
-        page = render(rows, title=title, generated_at=datetime.now(UTC).replace(microsecond=0), notes=notes)
+        rows, history = carry_forward(previous, rows, generated_at.isoformat())
+        if previous is not None:
+            copy_from_previous(out_dir, staging, site_links(rows, history))
+        page = render(rows, title=title, generated_at=generated_at, notes=notes)
         write_atomic(staging / "index.html", page.encode())
-        status = {"title": title, "rows": [_row_json(row) for row in rows], "notes": notes}
-        write_json_atomic(staging / SITE_MARKER, status)
+        _write_row_pages(staging, rows, history, title=title, generated_at=generated_at)
+        write_json_atomic(staging / SITE_MARKER, site_json(title, generated_at.isoformat(), rows, history, notes))
         replace_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    report.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(notes)} rejected)")
+    report.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(rejected)} rejected)")
     report.close()
-    sys.exit(EXIT_FAILED if notes else EXIT_OK)
+    sys.exit(EXIT_FAILED if rejected else EXIT_OK)
 
 
-def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str]]:
-    """The (version, profile, runner) of every job in a ``plan`` file; one line and exit 2 if malformed."""
+def _write_row_pages(
+    staging: Path, rows: Sequence[Any], history: Sequence[Any], *, title: str, generated_at: datetime
+) -> None:
+    """One page per release x profile x runner: its current rows, and its history."""
+    from verify.status_page import page_path, render_row_page
+
+    pages: dict[str, tuple[list[Any], list[Any]]] = {}
+    for row in rows:
+        pages.setdefault(page_path(row), ([], []))[0].append(row)
+    for entry in history:
+        pages.setdefault(entry.page, ([], []))[1].append(entry)
+    (staging / "rows").mkdir()
+    for path, (current, earlier) in pages.items():
+        page = render_row_page(current, earlier, title=title, generated_at=generated_at)
+        write_atomic(staging / path, page.encode())
+
+
+def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str, str | None]]:
+    """The (version, profile, runner, id) of every job in a ``plan`` file; one line and exit 2 if malformed."""
     try:
         data = read_json_file(plan_file, PLAN_MAX_BYTES)
     except (OSError, ValueError) as error:
@@ -121,19 +160,37 @@ def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str]]:
     for job in jobs:
         if not isinstance(job, dict) or not all(isinstance(job.get(k), str) for k in ("version", "profile", "runner")):
             raise AttestationError(f"{plan_file}: a job lacks version, profile or runner")
-        planned.append((job["version"], job["profile"], job["runner"]))
+        job_id = job.get("id")
+        planned.append((job["version"], job["profile"], job["runner"], job_id if isinstance(job_id, str) else None))
     return planned
 
 
-def _missing_rows(planned: Sequence[tuple[str, str, str]], rows: Sequence[Any]) -> list[Any]:
+def _missing_rows(planned: Sequence[tuple[str, str, str, str | None]], rows: Sequence[Any]) -> list[Any]:
     from verify.status_page import StatusRow
 
     present = {(row.version, row.profile, row.runner) for row in rows}
     return [
         StatusRow(version, profile, runner, "missing", detail="the job produced no verified attestation")
-        for version, profile, runner in planned
+        for version, profile, runner, _ in planned
         if (version, profile, runner) not in present
     ]
+
+
+def _rejected_rows(
+    rejected: Sequence[tuple[Path, str]], planned: Sequence[tuple[str, str, str, str | None]]
+) -> list[Any]:
+    """A row per rejected attestation, with the reason. Nothing inside a rejected attestation is believed:
+    it takes a planned job's release, profile and runner only when its file is named after the job's id
+    (as the nightly workflow publishes ``ID.intoto.json``); otherwise the row names only the file."""
+    from verify.status_page import StatusRow
+    from verify.status_site import attestation_stem
+
+    jobs = {job_id: (version, profile, runner) for version, profile, runner, job_id in planned if job_id}
+    rows = []
+    for path, reason in rejected:
+        version, profile, runner = jobs.get(attestation_stem(path), ("", "", ""))
+        rows.append(StatusRow(version, profile, runner, "rejected", detail=reason, origin=path.name))
+    return rows
 
 
 def check_site_dir(out_dir: Path) -> None:
@@ -141,16 +198,3 @@ def check_site_dir(out_dir: Path) -> None:
     replaceable = not out_dir.exists() or (out_dir / SITE_MARKER).is_file()
     if not replaceable and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise AttestationError(f"--out {out_dir} exists and is not a status page site; not replacing it")
-
-
-def _row_json(row: Any) -> dict[str, Any]:
-    return {
-        "version": row.version, "profile": row.profile, "runner": row.runner, "verdict": row.verdict,
-        "source_verified": row.source_verified, "signer": row.signer, "rebuilder": row.rebuilder,
-        "attested_at": row.attested_at, "tree_sha256": row.tree_sha256, "attestation": row.attestation,
-        "differences": [
-            {"path": d.path, "kind": d.kind, "change": d.change, "explained": d.explained,
-             "category": d.category, "explanation": d.explanation}
-            for d in row.differences
-        ],
-    }

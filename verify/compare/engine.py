@@ -110,7 +110,14 @@ def digest_only_verdict(left: ManifestEntry, right: ManifestEntry) -> FileCompar
 
 def _explain_task(task: tuple[str, str, str, str, str]) -> FileComparison:
     """Worker: read both files and ask the comparators (top-level so a process pool can call it)."""
-    path, full_a, full_b, kind_a, kind_b = task
+    return explain_files(*task)
+
+
+def explain_files(path: str, full_a: str, full_b: str, kind_a: str, kind_b: str) -> FileComparison:
+    """Read two differing files (``kind_a``/``kind_b``: their manifest kinds) and ask the comparator registry.
+
+    What ``compare`` does for each differing pair of two trees; ``audit --against`` uses it for ELF files.
+    """
     try:
         with open(full_a, "rb") as stream_a, open(full_b, "rb") as stream_b:
             data_a = stream_a.read(MAX_COMPARED_BYTES + 1)

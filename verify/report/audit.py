@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import shlex
 from dataclasses import asdict
 from typing import Any, Final
 
@@ -15,14 +16,28 @@ from rich.markup import escape
 
 from verify.audit import AuditReport, Finding
 from verify.audit.conventions import CONVENTIONS
+from verify.report.compare import verdict_to_dict
 
 FORMAT: Final = "cpython-verify/audit/v1"
+_FLAGS_COMPARED: Final = {True: "the same arguments", False: "other arguments", None: "not compared"}
 MAX_LISTED: Final = 25
 """Findings listed per group on a terminal; JSON lists all."""
 
 
 def _findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
-    return [asdict(finding) for finding in findings]
+    """Each finding's fields; ``comparison`` only where there can be one (ELF files against a rebuild)."""
+    listed = []
+    for finding in findings:
+        fields = asdict(finding)
+        del fields["comparison"]
+        listed.append(fields)
+    return listed
+
+
+def _elf_findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
+    """ELF findings with compare's verdict in compare's JSON form (docs/compare-json.md), or null."""
+    return [{**fields, "comparison": verdict_to_dict(finding.comparison)}
+            for fields, finding in zip(_findings(findings), findings, strict=True)]
 
 
 def _conventions_used(report: AuditReport) -> dict[str, dict[str, Any]]:
@@ -88,9 +103,11 @@ def audit_to_dict(report: AuditReport) -> dict[str, Any]:
         "elf": {
             "checked": e.checked,
             "matching": e.matching,
-            "differing": _findings(e.differing),
+            "differing": _elf_findings(e.differing),
             "not_in_rebuild": _findings(e.not_in_rebuild),
             "note": e.note,
+            "rebuild_config_args": list(e.rebuild_config_args) if e.rebuild_config_args is not None else None,
+            "config_args_match": e.config_args_match,
         },
         "config_args": report.config_args,
         "config_args_list": list(report.config_args_list),
@@ -187,6 +204,9 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
     if report.recipe_config_args:
         console.print(f"  the recipe's: ./configure {escape(' '.join(report.recipe_config_args))}", highlight=False,
                       soft_wrap=True)
+    if e.rebuild_config_args is not None:
+        console.print(f"  the rebuild's ({_FLAGS_COMPARED[e.config_args_match]}): ./configure "
+                      f"{escape(shlex.join(e.rebuild_config_args))}", highlight=False, soft_wrap=True)
     if report.out_of_scope:
         shown = ", ".join(report.out_of_scope[:12]) + (" ..." if len(report.out_of_scope) > 12 else "")
         console.print(f"[dim]out of scope (outside the installation): {escape(shown)}[/]")
@@ -276,7 +296,11 @@ def audit_to_html(report: AuditReport) -> str:
         parts.append(_rows([*e.differing, *e.not_in_rebuild]))
     parts.append("<h2>Configure arguments</h2><table>"
                  f"<tr><td>installation</td><td><code>{_e(report.config_args or 'not recorded')}</code></td></tr>"
-                 f"<tr><td>recipe</td><td><code>{_e(' '.join(report.recipe_config_args))}</code></td></tr></table>")
+                 f"<tr><td>recipe</td><td><code>{_e(' '.join(report.recipe_config_args))}</code></td></tr>"
+                 + ("" if e.rebuild_config_args is None else
+                    f"<tr><td>rebuild ({_FLAGS_COMPARED[e.config_args_match]})</td>"
+                    f"<td><code>{_e(shlex.join(e.rebuild_config_args))}</code></td></tr>")
+                 + "</table>")
     if report.out_of_scope:
         parts.append("<h2>Out of scope</h2><p class=note>" + ", ".join(_e(x) for x in report.out_of_scope) + "</p>")
     if report.notes:

@@ -34,7 +34,8 @@ def _entry(entry: ManifestEntry | None) -> dict[str, Any] | None:
     return data
 
 
-def _verdict(verdict: FileComparison | None) -> dict[str, Any] | None:
+def verdict_to_dict(verdict: FileComparison | None) -> dict[str, Any] | None:
+    """The JSON form of one comparator verdict (``comparison`` in docs/compare-json.md)."""
     if verdict is None:
         return None
     return {
@@ -80,7 +81,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
                 "changes": list(d.changes),
                 "a": _entry(d.a),
                 "b": _entry(d.b),
-                "comparison": _verdict(d.comparison),
+                "comparison": verdict_to_dict(d.comparison),
                 "diffoscope": d.diffoscope,
             }
             for d in comparison.differences

@@ -13,6 +13,10 @@ def rebuild_text(result: ResultDir, record: RebuildRecord) -> list[str]:
         f"result: {result.path}",
         f"manifest: {result.manifest_path} (sha256 {record.manifest_sha256})",
     ]
+    if record.pgo_profile is not None:
+        lines.append(f"PGO profile: sha256 {record.pgo_profile.sha256} ({record.pgo_profile.origin})")
+        if record.reproducibility is not None and record.pgo_profile.origin == "trained in this build":
+            lines.append("  the second build reused this profile, pinned by that digest, instead of training again")
     if record.reproducibility is not None:
         lines.extend(reproducibility_text(record.reproducibility))
     return lines

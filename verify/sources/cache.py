@@ -9,6 +9,10 @@ quarantine is removed when it ends (:meth:`Cache.quarantine`, also on Ctrl-C); o
 process is swept by the next run. A download killed half-way therefore never leaves an entry under a
 digest, and a hostile or captive-portal response never grows the cache.
 
+A verified release file (tarball, signature) is also recorded by name: ``<root>/names/<filename>`` holds
+its digest, so the cache is a local location like ``--from`` (:class:`CachedReleaseFiles`), tried
+before any network location. Lookups by name re-hash the entry like any other.
+
 The verified entries are bounded in total size (:data:`DEFAULT_MAX_CACHE_BYTES`, or
 ``$CPYTHON_VERIFY_CACHE_MAX_BYTES``): after each admission the least recently used entries are
 evicted (use is the modification time, refreshed by every lookup and admission), never one that the
@@ -36,8 +40,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from verify.errors import FetchError, OperationalError
-from verify.fsutil import cache_root, sha256_file
+from verify.fsutil import cache_root, open_regular_file, sha256_file, write_atomic
 from verify.models import FetchedFile
+from verify.releases import Version
+from verify.sources.interface import SourceLocation
 
 DEFAULT_MAX_CACHE_BYTES = 2 * 1024 * 1024 * 1024
 """Total size of the verified entries under ``sha256/`` (about sixty CPython tarballs with their
@@ -48,6 +54,9 @@ STALE_QUARANTINE_SECONDS = 7 * 24 * 3600
 """A quarantine directory of another host (a shared cache) older than this is swept as abandoned."""
 
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+_PLAIN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,200}$")
+"""A release file's name as the name index stores it: one path component, never ``.``/``..`` or hidden."""
+_NAME_RECORD_BYTES = 128
 _CHUNK = 1024 * 1024
 _RUN_RE = re.compile(r"^run-(?P<host>.+)-(?P<pid>\d+)-[^-]+$")
 
@@ -149,6 +158,10 @@ class Cache:
         return self.root / "sha256"
 
     @property
+    def _names(self) -> Path:
+        return self.root / "names"
+
+    @property
     def _temp(self) -> Path:
         # Where earlier versions wrote partial files; still swept by remove_stale_partials.
         return self.root / "tmp"
@@ -224,6 +237,30 @@ class Cache:
         self._used(target)
         self.evict()
         return dataclasses.replace(fetched, path=target)
+
+    def remember_name(self, fetched: FetchedFile) -> None:
+        """Let later runs find the admitted release file ``fetched`` by its name (``names/<name>``).
+
+        Only the name of a file whose verification succeeded is recorded (the caller vouches for it), and
+        the entry is still re-hashed on every lookup; a stale name whose entry was evicted finds nothing.
+        A cache that cannot be written still served this run: the name is simply not kept.
+        """
+        if not _PLAIN_NAME_RE.match(fetched.name) or fetched.path != self.path_for(fetched.sha256):
+            return
+        with contextlib.suppress(OSError):
+            self._names.mkdir(parents=True, exist_ok=True)
+            write_atomic(self._names / fetched.name, fetched.sha256.encode("ascii") + b"\n")
+
+    def find_by_name(self, name: str) -> Path | None:
+        """The verified entry last admitted under the release file name ``name``, intact; None if none is."""
+        if not _PLAIN_NAME_RE.match(name):
+            return None
+        try:
+            with open_regular_file(self._names / name) as stream:
+                recorded = stream.read(_NAME_RECORD_BYTES).decode("ascii", "replace").strip()
+        except OSError:
+            return None
+        return self.lookup(recorded) if _HEX_RE.match(recorded) else None
 
     def discard(self, fetched: FetchedFile) -> None:
         """Delete a quarantined file that failed verification (an entry in the cache is left alone)."""
@@ -354,3 +391,32 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+class CachedReleaseFiles(SourceLocation):
+    """The release files earlier verified runs admitted to the cache, found by name: a local location."""
+
+    def __init__(self, cache: Cache) -> None:
+        """Serve from ``cache``'s name index."""
+        self._cache = cache
+
+    @property
+    def description(self) -> str:
+        """``cache <root>``."""
+        return f"cache {self._cache.root}"
+
+    @property
+    def is_local(self) -> bool:
+        """Local disk only: tried with ``--from`` directories, before any network location."""
+        return True
+
+    def fetch(self, version: Version, filename: str) -> FetchedFile | None:
+        """The verified entry recorded under ``filename`` (re-hashed as it is looked up); None if none."""
+        path = self._cache.find_by_name(filename)
+        if path is None:
+            return None
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return None  # evicted by a concurrent run since the lookup
+        return FetchedFile(name=filename, path=path, sha256=path.name, size=size, origin=f"cache {path}")

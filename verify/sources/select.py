@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verify.recipes import Recipe
-from verify.sources.cache import Cache
+from verify.sources.cache import Cache, CachedReleaseFiles
 from verify.sources.debian import DEFAULT_KEYRING, DEFAULT_SUITES, DebianArchive, default_package
 from verify.sources.http import HttpClient
 from verify.sources.interface import SourceLocation
@@ -27,8 +27,8 @@ def build_locations(
     debian_suites: Sequence[str] = DEFAULT_SUITES,
     debian_keyring: Path | None = DEFAULT_KEYRING,
 ) -> list[SourceLocation]:
-    """Locations in the order they are tried: local directories (no network), the user's mirrors,
-    python.org, then Debian's source archive.
+    """Locations in the order they are tried: local directories (no network), the release files earlier
+    verified runs left in ``cache``, the user's mirrors, python.org, then Debian's source archive.
 
     ``upstream=False`` (``--offline``) leaves python.org out; mirrors and Debian are only used when
     asked for. Raises :class:`verify.errors.FetchError` for a malformed mirror URL, or when
@@ -39,6 +39,8 @@ def build_locations(
         LocalDirectory(directory, cache=cache, debian_package=package, max_bytes=client.settings.max_bytes)
         for directory in from_dirs
     ]
+    # The cache is local too: a release verified before is used even with the network down (issue 12).
+    locations.append(CachedReleaseFiles(cache))
     locations += [UpstreamLocation.mirror(url, client=client, cache=cache) for url in mirrors]
     if upstream:
         locations.append(UpstreamLocation.python_org(recipe, client=client, cache=cache))
