@@ -7,11 +7,11 @@ import copy
 import json
 import struct
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli
 
 from verify.attest.errors import AttestationRejected
 from verify.attest.verification import TrustedIdentities, verify_attestation_file
@@ -118,11 +118,10 @@ def test_compare_html_with_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
         with open(bytes(side) + b"/name-\xff.txt", "wb") as stream:  # pathlib takes no bytes names
             stream.write(content)
     html = tmp_path / "report.html"
-    # Bytes, not text: the terminal report prints the name's bytes as they are, like ls.
-    completed = subprocess.run([sys.executable, "-m", "verify", "compare", str(a), str(b), "--html", str(html)],
-                               cwd=ROOT, capture_output=True, timeout=120, check=False)
+    # The terminal report prints the name's bytes as they are, like ls (run_cli keeps them as surrogate escapes).
+    completed = run_cli("compare", a, b, "--html", html, timeout=120)
     assert completed.returncode == 1, completed.stderr
-    assert b"Traceback" not in completed.stderr
+    assert "Traceback" not in completed.stderr
     page = html.read_text(encoding="utf-8")
     assert "name-\\xff.txt" in page
 
@@ -234,9 +233,7 @@ def test_version_digits_are_ascii_only(text: str) -> None:
 
 
 def test_source_with_arabic_indic_digits_exits_2_with_one_line() -> None:
-    completed = subprocess.run([sys.executable, "-m", "verify", "source", "3.\u0661\u0663.5", "--offline",
-                                "--from", str(ROOT)], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                               check=False)
+    completed = run_cli("source", "3.\u0661\u0663.5", "--offline", "--from", ROOT, timeout=120)
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1 and "not a CPython release version" in completed.stderr
 
@@ -244,17 +241,12 @@ def test_source_with_arabic_indic_digits_exits_2_with_one_line() -> None:
 # -- smaller problems: the command line ---------------------------------------------------------------------
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "verify", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
-
-
 def test_plan_with_an_unknown_runner_is_a_usage_error() -> None:
-    completed = _cli("plan", "--version", "3.13.5", "--runner", "no-such")
+    completed = run_cli("plan", "--version", "3.13.5", "--runner", "no-such")
     assert completed.returncode == 2 and completed.stdout == ""
     assert completed.stderr == ("cpython-verify: error: Invalid value for '--runner': unknown runner 'no-such'; "
                                 "choose from bwrap, docker, podman (see 'cpython-verify plan --help')\n")
-    known = _cli("plan", "--version", "3.13.5", "--runner", "podman")
+    known = run_cli("plan", "--version", "3.13.5", "--runner", "podman")
     assert known.returncode == 0 and '"runner": "podman"' in known.stdout
 
 
@@ -268,7 +260,7 @@ def test_plan_with_an_unknown_runner_is_a_usage_error() -> None:
     ],
 )
 def test_usage_errors_are_one_line_exit_2(args: tuple[str, ...], message: str) -> None:
-    completed = _cli(*args)
+    completed = run_cli(*args)
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1, completed.stderr
     assert completed.stderr.startswith("cpython-verify: error: ") and message in completed.stderr
@@ -280,10 +272,10 @@ def test_plan_and_merge_refuse_a_fifo_and_deep_json(tmp_path: Path) -> None:
 
     fifo = tmp_path / "releases.json"
     os.mkfifo(fifo)
-    completed = _cli("plan", "--releases", str(fifo))
+    completed = run_cli("plan", "--releases", str(fifo))
     assert completed.returncode == 2 and "not a regular file" in completed.stderr
     deep = tmp_path / "plan.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    completed = _cli("plan", "--releases", str(deep))
+    completed = run_cli("plan", "--releases", str(deep))
     assert completed.returncode == 2 and "nested deeper" in completed.stderr
     assert completed.stderr.count("\n") == 1
