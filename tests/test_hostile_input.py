@@ -279,3 +279,74 @@ def test_plan_and_merge_refuse_a_fifo_and_deep_json(tmp_path: Path) -> None:
     completed = run_cli("plan", "--releases", str(deep))
     assert completed.returncode == 2 and "nested deeper" in completed.stderr
     assert completed.stderr.count("\n") == 1
+
+
+# -- the release feed and the attestation inputs: one bounded JSON reader -----------------------------------
+
+# 100 levels: json.loads reads it without complaint, and it is past the 64-level budget.
+NESTED_100 = "[" * 100 + "]" * 100
+
+
+def _assert_one_line_exit_2(completed: subprocess.CompletedProcess[str], message: str) -> None:
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert completed.stderr.count("\n") == 1, completed.stderr
+    assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+def _oversized(path: Path, size: int) -> Path:
+    with path.open("wb") as stream:
+        stream.truncate(size)  # sparse: the reader still has to refuse it before parsing
+    return path
+
+
+def test_release_feed_file_refuses_deep_json_an_oversized_file_and_a_fifo(tmp_path: Path) -> None:
+    import os
+
+    from verify.releases_feed import MAX_FEED_BYTES
+
+    deep = tmp_path / "deep.json"
+    deep.write_text(NESTED_100)
+    _assert_one_line_exit_2(run_cli("releases", "--url", deep), "nested too deeply (over 64 levels)")
+    big = _oversized(tmp_path / "big.json", MAX_FEED_BYTES + 1)
+    _assert_one_line_exit_2(run_cli("releases", "--url", big), "larger than 32 MiB")
+    fifo = tmp_path / "feed.json"
+    os.mkfifo(fifo)
+    _assert_one_line_exit_2(run_cli("releases", "--url", f"file://{fifo}", timeout=60), "not a regular file")
+
+
+@pytest.mark.parametrize(
+    ("name", "hostile", "message"),
+    [
+        ("source-verdict.json", lambda path: path.write_text('{"a": ' * 100 + "1" + "}" * 100),
+         "nested deeper than 64 levels"),
+        ("rebuild.json", lambda path: path.write_text(NESTED_100), "nested deeper than 64 levels"),
+        ("rebuild.json", lambda path: _oversized(path, (16 << 20) + 1), "larger than 16 MiB"),
+        ("source-verdict.json", lambda path: _oversized(path, (16 << 20) + 1), "larger than 16 MiB"),
+    ],
+    ids=["deep-verdict", "deep-record", "huge-record", "huge-verdict"],
+)
+def test_attest_refuses_hostile_result_files_in_one_line(
+    tmp_path: Path, cpython_fixtures: Path, name: str, hostile: Any, message: str
+) -> None:
+    from test_attest_support import TARBALL, make_result, openssl_keypair
+
+    result = make_result(tmp_path / "result", cpython_fixtures / TARBALL)
+    private, _ = openssl_keypair(tmp_path, "rebuilder")
+    (result / name).unlink()
+    hostile(result / name)
+    _assert_one_line_exit_2(run_cli("attest", result, "--key", private), message)
+    assert not (result / "attestation.intoto.json").exists()
+
+
+def test_verify_attestation_refuses_deep_json_and_a_fifo(tmp_path: Path) -> None:
+    import os
+
+    from test_attest_support import openssl_keypair
+
+    _, public = openssl_keypair(tmp_path, "rebuilder")
+    deep = tmp_path / "deep.intoto.json"
+    deep.write_text('{"payload": ' + NESTED_100 + "}")
+    _assert_one_line_exit_2(run_cli("verify-attestation", deep, "--key", public), "nested too deeply (over 64 levels)")
+    fifo = tmp_path / "fifo.intoto.json"
+    os.mkfifo(fifo)
+    _assert_one_line_exit_2(run_cli("verify-attestation", fifo, "--key", public, timeout=60), "not a regular file")
