@@ -6,8 +6,9 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,50 @@ def shared_rebuild_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     test_check_real no longer rebuilds either: for working on the later tests, not for CI)."""
     configured = os.environ.get("CPYTHON_VERIFY_TEST_REBUILD_CACHE")
     return Path(configured) if configured else tmp_path_factory.mktemp("shared-rebuilds")
+
+
+# -- the command line as a user runs it ---------------------------------------------------------------------
+
+
+def cli_command(*args: object) -> list[str]:
+    """The argv that runs the real console entry point with ``args`` (paths and numbers become text)."""
+    return [sys.executable, "-m", "verify", *map(str, args)]
+
+
+def cli_environment(*, cache: Path | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a CLI subprocess runs in: this process's, with plain (uncoloured) output, the
+    shipped recipes rather than a developer's ``$CPYTHON_VERIFY_RECIPES``, and this checkout's code
+    whatever the working directory (``PYTHONPATH``). ``cache`` becomes ``$CPYTHON_VERIFY_CACHE``;
+    ``extra`` variables are laid over the rest."""
+    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(PROJECT_ROOT))
+    env.pop("CPYTHON_VERIFY_RECIPES", None)
+    if cache is not None:
+        env["CPYTHON_VERIFY_CACHE"] = str(cache)
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    *args: object,
+    cache: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = PROJECT_ROOT,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a subprocess and wait: exit code, stdout and stderr exactly as a user sees them.
+
+    ``env`` holds variables added to :func:`cli_environment`'s. Output that is not UTF-8 (a file name's
+    raw bytes) is kept as surrogate escapes, so a test can still look for a traceback in it."""
+    return subprocess.run(
+        cli_command(*args),
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        env=cli_environment(cache=cache, extra=env),
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
 
 
 # -- tiny rootfs tarballs made from this host's own programs -------------------------------------------

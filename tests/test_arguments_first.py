@@ -8,14 +8,11 @@ or requests on the server.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import run_cli
 from httpserver import FaultyServer
 
 
@@ -24,27 +21,6 @@ def server() -> Iterator[FaultyServer]:
     with FaultyServer() as running:
         running.add("/peer.intoto.json", b"{}")
         yield running
-
-
-def run_cli(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = dict(
-        os.environ,
-        CPYTHON_VERIFY_CACHE=str(tmp_path / "cache"),
-        XDG_CACHE_HOME=str(tmp_path / "xdg"),
-        NO_COLOR="1",
-        # This checkout's code, run from a scratch directory so nothing lands in the checkout.
-        PYTHONPATH=str(PROJECT_ROOT),
-    )
-    env.pop("CPYTHON_VERIFY_RECIPES", None)
-    return subprocess.run(
-        [sys.executable, "-m", "verify", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
 
 
 def _occupied(tmp_path: Path, name: str, inside: str = "someone-elses-file") -> Path:
@@ -148,7 +124,9 @@ def test_bad_argument_exits_2_before_any_side_effect(
     name: str, tmp_path: Path, cpython_fixtures: Path, server: FaultyServer
 ) -> None:
     build, fragment = CASES[name]
-    result = run_cli(tmp_path, *build(tmp_path, cpython_fixtures, server.url))
+    # Run from a scratch directory, so nothing lands in the checkout.
+    result = run_cli(*build(tmp_path, cpython_fixtures, server.url), cache=tmp_path / "cache", cwd=tmp_path,
+                     env={"XDG_CACHE_HOME": str(tmp_path / "xdg")}, timeout=120)
     combined = result.stdout + result.stderr
     assert result.returncode == 2, combined
     assert "Traceback" not in combined

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from cryptography.hazmat.primitives.asymmetric import ec
-from test_attest_support import TARBALL, make_result, openssl_keypair, run_cli
+from test_attest_support import TARBALL, make_result, openssl_keypair
 
 from verify.attest import (
     AttestationError,
@@ -475,9 +475,7 @@ def test_an_encrypted_key_is_opened_with_the_passphrase_variable(result: Path, t
     without = run_cli("attest", result, "--key", key)
     assert without.returncode == 2 and PASSPHRASE_VARIABLE in without.stderr
     assert len(without.stderr.strip().splitlines()) == 1
-    env = dict(os.environ, **{PASSPHRASE_VARIABLE: "s3cret"})
-    signed = subprocess.run([sys.executable, "-m", "verify", "attest", str(result), "--key", str(key)],
-                            capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    signed = run_cli("attest", result, "--key", key, env={PASSPHRASE_VARIABLE: "s3cret"})
     assert signed.returncode == 0, signed.stderr
     os.environ[PASSPHRASE_VARIABLE] = "s3cret"
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from google.protobuf import json_format
 from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
@@ -33,7 +34,6 @@ from test_attest_support import (
     TARBALL_SHA256,
     make_result,
     openssl_keypair,
-    run_cli,
 )
 
 from verify.attest import TrustedKeys, load_public_key, verify_attestation_file

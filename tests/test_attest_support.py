@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# The CLI runner lives in conftest; the name stays importable from here for test files that still do.
+from conftest import run_cli as run_cli
+
 from verify.manifest import Manifest, scan_tree, write_manifest
 from verify.models import (
     CheckStatus,
@@ -174,9 +177,3 @@ def openssl_keypair(directory: Path, name: str, algorithm: str = "ed25519") -> t
     subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public], check=True)
     return private, public
 
-
-def run_cli(*args: object) -> subprocess.CompletedProcess[str]:
-    """The real console entry point in a subprocess: exit codes and stderr exactly as a user sees them."""
-    return subprocess.run(
-        [sys.executable, "-m", "verify", *map(str, args)], capture_output=True, text=True, timeout=120
-    )

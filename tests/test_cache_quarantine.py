@@ -8,13 +8,12 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, cli_command, cli_environment, run_cli
 from httpserver import Fault, FaultyServer
 
 from verify.models import FetchedFile
@@ -45,29 +44,17 @@ def server(ftp_root: Path) -> Iterator[FaultyServer]:
         yield running
 
 
-def _environment(cache: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, CPYTHON_VERIFY_CACHE=str(cache), NO_COLOR="1", **extra)
-    env.pop("CPYTHON_VERIFY_RECIPES", None)
-    # python.org's release API (an extra digest witness) is unreachable here, fast, even on a machine
-    # with a network; the mirror on 127.0.0.1 is plain http and not proxied.
-    env.update(HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", NO_PROXY="127.0.0.1")
-    return env
+# python.org's release API (an extra digest witness) is unreachable here, fast, even on a machine
+# with a network; the mirror on 127.0.0.1 is plain http and not proxied.
+NO_RELEASE_API = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
 
 
-def _source_command(server: FaultyServer) -> list[str]:
-    return [sys.executable, "-m", "verify", "source", "3.13.5", "--mirror", server.url + "/ftp/python"]
+def _source_args(server: FaultyServer) -> list[str]:
+    return ["source", "3.13.5", "--mirror", server.url + "/ftp/python"]
 
 
 def run_source(server: FaultyServer, cache: Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _source_command(server),
-        capture_output=True,
-        text=True,
-        env=_environment(cache, **extra),
-        cwd=PROJECT_ROOT,
-        timeout=300,
-        check=False,
-    )
+    return run_cli(*_source_args(server), cache=cache, env={**NO_RELEASE_API, **extra})
 
 
 def cached(cache: Path) -> set[str]:
@@ -136,8 +123,8 @@ def test_interrupted_download_leaves_no_quarantine(server: FaultyServer, tmp_pat
     cache = tmp_path / "cache"
     server.always(RELEASE_PATH, Fault(stall_after=1_000_000))
     process = subprocess.Popen(
-        _source_command(server),
-        env=_environment(cache),
+        cli_command(*_source_args(server)),
+        env=cli_environment(cache=cache, extra=NO_RELEASE_API),
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -6,11 +6,11 @@ import io
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -24,11 +24,9 @@ def _empty_rootfs(path: Path) -> Path:
 
 
 def _rebuild(cpython_fixtures: Path, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable, "-m", "verify", "rebuild", "3.13.5", "--from", str(cpython_fixtures), "--offline",
-        "--rootfs", str(_empty_rootfs(tmp_path / "empty-rootfs.tar")), "--out", str(tmp_path / "out"), *options,
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=Path(__file__).parent.parent)
+    rootfs = _empty_rootfs(tmp_path / "empty-rootfs.tar")
+    return run_cli("rebuild", "3.13.5", "--from", cpython_fixtures, "--offline", "--rootfs", rootfs,
+                   "--out", tmp_path / "out", *options)  # fmt: skip
 
 
 def _kept_log(stderr: str) -> Path:

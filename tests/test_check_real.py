@@ -8,22 +8,12 @@ byte change.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import run_cli
 
 pytestmark = pytest.mark.slow
-
-
-def _cli(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "verify", *map(str, args)],
-        capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=3600, check=False,
-    )  # fmt: skip
 
 
 def test_check_verifies_rebuilds_compares_and_attests(
@@ -32,12 +22,11 @@ def test_check_verifies_rebuilds_compares_and_attests(
     # The environment cache is shared with the other slow tests (the rootfs is built once). The rebuild
     # cache is the session's shared one, which this test (the first slow test in collection order to
     # use it) fills: both builds really run here, and the local workflow and tool image tests reuse them.
-    env = dict(os.environ, NO_COLOR="1")
     key = tmp_path / "rebuilder.pem"
     first = tmp_path / "first"
     args = ("check", "3.13.5", "--from", cpython_fixtures, "--offline", "--key", key,
             "--rebuild-cache", shared_rebuild_cache)  # fmt: skip
-    result = _cli(*args, "--out", first, "--json", env=env)
+    result = run_cli(*args, "--out", first, "--json", timeout=3600)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
     assert summary["format"] == "cpython-verify/check/v1" and summary["ok"] is True
@@ -47,7 +36,7 @@ def test_check_verifies_rebuilds_compares_and_attests(
     assert json.loads((first / "check.json").read_text()) == summary
 
     # A second rebuilder (here: the same machine, from its cache) compares with the first as a peer.
-    second = _cli(*args, "--out", tmp_path / "second", "--peer", first, "--json", env=env)
+    second = run_cli(*args, "--out", tmp_path / "second", "--peer", first, "--json", timeout=3600)
     assert second.returncode == 0, second.stdout + second.stderr
     peers = json.loads(second.stdout)["peers"]
     assert [peer["identical"] for peer in peers] == [True]
@@ -55,12 +44,12 @@ def test_check_verifies_rebuilds_compares_and_attests(
     # A third party checks the attestation with the public key and the published result.
     attestation = first / "attestation.intoto.json"
     public_key = Path(str(key) + ".pub")
-    checked = _cli("verify-attestation", attestation, "--key", public_key, "--result", first, env=env)
+    checked = run_cli("verify-attestation", attestation, "--key", public_key, "--result", first)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     data = bytearray(attestation.read_bytes())
     data[len(data) // 2] ^= 0x01
     tampered = tmp_path / "tampered.intoto.json"
     tampered.write_bytes(bytes(data))
-    rejected = _cli("verify-attestation", tampered, "--key", public_key, "--result", first, env=env)
+    rejected = run_cli("verify-attestation", tampered, "--key", public_key, "--result", first)
     assert rejected.returncode in (1, 2), rejected.stdout + rejected.stderr
     assert "Traceback" not in rejected.stdout + rejected.stderr

@@ -11,12 +11,11 @@ import json
 import os
 import pty
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, cli_command, cli_environment, run_cli
 
 from verify import progress
 from verify.cli import _COMMANDS, main
@@ -169,11 +168,12 @@ def test_output_file_for_other_commands(words: list[str], tmp_path: Path, capsys
 def _on_a_terminal(args: Sequence[str], *, no_color: bool, stream: str) -> bytes:
     """Run the CLI with ``stream`` ("stdout" or "stderr") on a pseudo-terminal; return what it showed."""
     controller, terminal = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | ({"NO_COLOR": "1"} if no_color else {})
-    env["COLUMNS"] = "60"
+    env = cli_environment(extra={"COLUMNS": "60"})
+    if not no_color:
+        del env["NO_COLOR"]
     other = subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "verify", *args], cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+        cli_command(*args), cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
         stdout=terminal if stream == "stdout" else other, stderr=terminal if stream == "stderr" else other,
     )
     os.close(terminal)
@@ -237,10 +237,8 @@ def test_phase_lines_in_a_log_and_none_when_progress_is_off(capsys: pytest.Captu
 
 
 def test_shell_completion_as_the_readme_documents_it() -> None:
-    env = dict(os.environ, _CPYTHON_VERIFY_COMPLETE="bash_complete", COMP_WORDS="cpython-verify verify-att",
-               COMP_CWORD="1")
-    completed = subprocess.run([sys.executable, "-m", "verify"], env=env, capture_output=True, text=True,
-                               cwd=PROJECT_ROOT, check=False, timeout=60)
+    env = {"_CPYTHON_VERIFY_COMPLETE": "bash_complete", "COMP_WORDS": "cpython-verify verify-att", "COMP_CWORD": "1"}
+    completed = run_cli(env=env, timeout=60)
     assert completed.stdout.splitlines() == ["plain,verify-attestation"], completed
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert "_CPYTHON_VERIFY_COMPLETE=bash_source cpython-verify" in readme

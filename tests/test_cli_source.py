@@ -7,30 +7,14 @@ from __future__ import annotations
 
 import json
 import lzma
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, run_cli
 
 RELEASE = "Python-3.13.5.tar.xz"
-
-
-def run_cli(*args: str | Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CPYTHON_VERIFY_CACHE=str(cache), NO_COLOR="1")
-    env.pop("CPYTHON_VERIFY_RECIPES", None)
-    return subprocess.run(
-        [sys.executable, "-m", "verify", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=PROJECT_ROOT,
-        timeout=300,
-        check=False,
-    )
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_cli
 
 from verify.commands.env import describe_changes
 from verify.environments.lock import load_lock
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "verify", *args], capture_output=True, text=True, check=False, env=env)
-
-
 def test_env_list_shows_the_locked_digest() -> None:
-    result = _cli("env", "list")
+    result = run_cli("env", "list")
     lock = load_lock("bookworm-cpython")
     assert result.returncode == 0, result.stderr
     assert f"bookworm-cpython\tbookworm/amd64\t{len(lock.packages)} packages\t{lock.rootfs_sha256}" in result.stdout
 
 
 def test_env_build_of_an_unknown_environment_is_one_line_exit_2(tmp_path: Path) -> None:
-    result = _cli("env", "build", "no-such-env", "--cache-dir", str(tmp_path))
+    result = run_cli("env", "build", "no-such-env", "--cache-dir", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "env lock no-such-env" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_env_run_rejects_unknown_runner() -> None:
-    result = _cli("env", "run", "bookworm-cpython", "--runner", "lxc", "true")
+    result = run_cli("env", "run", "bookworm-cpython", "--runner", "lxc", "true")
     assert result.returncode == 2 and "lxc" in result.stderr
 
 
@@ -45,6 +41,6 @@ def test_describe_changes_is_a_reviewable_summary() -> None:
 
 
 def test_env_run_rejects_a_malformed_env_before_building_anything(tmp_path: Path) -> None:
-    result = _cli("env", "run", "bookworm-cpython", "--cache-dir", str(tmp_path), "--env", "NOEQUALS", "true")
+    result = run_cli("env", "run", "bookworm-cpython", "--cache-dir", str(tmp_path), "--env", "NOEQUALS", "true")
     assert result.returncode == 2 and "NOEQUALS" in result.stderr
     assert list(tmp_path.iterdir()) == [], "nothing was downloaded or built for a command that could not run"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,9 +15,14 @@ from httpserver import Fault, FaultyServer
 from test_env_lock import build_deb
 
 from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
-from verify.environments.fetch import DebCache, fetch_debs
+from verify.environments.fetch import (
+    DEFAULT_MAX_DEB_CACHE_BYTES,
+    MAX_DEB_CACHE_BYTES_SETTING,
+    DebCache,
+    fetch_debs,
+)
 from verify.environments.lock import LockedPackage
-from verify.errors import EXIT_ERROR, EXIT_FAILED
+from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError
 from verify.sources.http import HttpClient, HttpSettings
 
 
@@ -192,3 +199,54 @@ def test_download_goes_through_the_http_client_and_resumes_after_a_reset(
     assert "Range" not in first.headers and second.headers["Range"].startswith("bytes=")
     assert int(second.headers["Range"].removeprefix("bytes=").rstrip("-")) > 0, "resumed, not restarted"
 
+
+
+def _locked(deb: Path) -> LockedPackage:
+    data = deb.read_bytes()
+    name, version, _ = deb.name.split("_")
+    return LockedPackage(name=name, version=version, architecture="all",
+                         path=f"pool/main/{name[0]}/{name}/{deb.name}", size=len(data),
+                         sha256=hashlib.sha256(data).hexdigest())  # fmt: skip
+
+
+def test_deb_cache_evicts_least_recently_used_beyond_its_bound_never_this_runs(
+    archive: Archive, tmp_path: Path
+) -> None:
+    built = tmp_path / "built"
+    built.mkdir()
+    old, older, kept, new = (_locked(build_deb(built, f"pkg-{n}", "1.0-1")) for n in ("old", "older", "kept", "new"))
+    for package in (old, older, kept, new):
+        archive.files[f"/debian/{package.path}"] = (built / package.filename).read_bytes()
+    directory = tmp_path / "cache"
+    # An earlier run (an older lock) left three packages; `kept` is the oldest, but this run uses it.
+    fetch_debs([old, older, kept], DebCache(directory), mirror=f"{archive.url}/debian", snapshot=None)
+    for age, package in ((400, kept), (300, older), (200, old)):
+        stamp = time.time() - age
+        os.utime(DebCache(directory).path_for(package), (stamp, stamp))
+    # This run uses `kept` (a cache hit) and downloads `new`, with room for about two packages.
+    bound = kept.size + new.size + 100
+    cache = DebCache(directory, max_bytes=bound)
+    paths = fetch_debs([kept, new], cache, mirror=f"{archive.url}/debian", snapshot=None)
+    assert sorted(path.name for path in directory.iterdir()) == sorted(path.name for path in paths.values())
+    assert sum(path.stat().st_size for path in directory.iterdir()) <= bound
+    # A bound smaller than this run's own packages leaves them all in place (the rootfs needs them).
+    tiny = DebCache(directory, max_bytes=1)
+    fetch_debs([kept, new], tiny, mirror=f"{archive.url}/debian", snapshot=None)
+    assert tiny.evict() == [] and len(list(directory.iterdir())) == 2
+    # A later run that uses neither deletes the least recently used first.
+    stamp = time.time() - 50
+    os.utime(cache.path_for(kept), (stamp, stamp))
+    assert DebCache(directory, max_bytes=new.size).evict() == [cache.path_for(kept).name]
+    assert [path.name for path in directory.iterdir()] == [cache.path_for(new).name]
+
+
+def test_deb_cache_bound_is_read_from_its_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(MAX_DEB_CACHE_BYTES_SETTING, raising=False)
+    assert DebCache(tmp_path).max_bytes == DEFAULT_MAX_DEB_CACHE_BYTES
+    monkeypatch.setenv(MAX_DEB_CACHE_BYTES_SETTING, "12345")
+    assert DebCache(tmp_path).max_bytes == 12345
+    monkeypatch.setenv(MAX_DEB_CACHE_BYTES_SETTING, "1G")
+    with pytest.raises(OperationalError) as error:
+        DebCache(tmp_path)
+    assert error.value.exit_code == EXIT_ERROR
+    assert error.value.message == f"{MAX_DEB_CACHE_BYTES_SETTING}='1G': expected a number of bytes"

@@ -7,11 +7,11 @@ import copy
 import json
 import struct
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cli
 
 from verify.attest.errors import AttestationRejected
 from verify.attest.verification import TrustedIdentities, verify_attestation_file
@@ -118,11 +118,10 @@ def test_compare_html_with_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
         with open(bytes(side) + b"/name-\xff.txt", "wb") as stream:  # pathlib takes no bytes names
             stream.write(content)
     html = tmp_path / "report.html"
-    # Bytes, not text: the terminal report prints the name's bytes as they are, like ls.
-    completed = subprocess.run([sys.executable, "-m", "verify", "compare", str(a), str(b), "--html", str(html)],
-                               cwd=ROOT, capture_output=True, timeout=120, check=False)
+    # The terminal report prints the name's bytes as they are, like ls (run_cli keeps them as surrogate escapes).
+    completed = run_cli("compare", a, b, "--html", html, timeout=120)
     assert completed.returncode == 1, completed.stderr
-    assert b"Traceback" not in completed.stderr
+    assert "Traceback" not in completed.stderr
     page = html.read_text(encoding="utf-8")
     assert "name-\\xff.txt" in page
 
@@ -234,9 +233,7 @@ def test_version_digits_are_ascii_only(text: str) -> None:
 
 
 def test_source_with_arabic_indic_digits_exits_2_with_one_line() -> None:
-    completed = subprocess.run([sys.executable, "-m", "verify", "source", "3.\u0661\u0663.5", "--offline",
-                                "--from", str(ROOT)], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                               check=False)
+    completed = run_cli("source", "3.\u0661\u0663.5", "--offline", "--from", ROOT, timeout=120)
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1 and "not a CPython release version" in completed.stderr
 
@@ -244,17 +241,12 @@ def test_source_with_arabic_indic_digits_exits_2_with_one_line() -> None:
 # -- smaller problems: the command line ---------------------------------------------------------------------
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "verify", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
-
-
 def test_plan_with_an_unknown_runner_is_a_usage_error() -> None:
-    completed = _cli("plan", "--version", "3.13.5", "--runner", "no-such")
+    completed = run_cli("plan", "--version", "3.13.5", "--runner", "no-such")
     assert completed.returncode == 2 and completed.stdout == ""
     assert completed.stderr == ("cpython-verify: error: Invalid value for '--runner': unknown runner 'no-such'; "
                                 "choose from bwrap, docker, podman (see 'cpython-verify plan --help')\n")
-    known = _cli("plan", "--version", "3.13.5", "--runner", "podman")
+    known = run_cli("plan", "--version", "3.13.5", "--runner", "podman")
     assert known.returncode == 0 and '"runner": "podman"' in known.stdout
 
 
@@ -268,7 +260,7 @@ def test_plan_with_an_unknown_runner_is_a_usage_error() -> None:
     ],
 )
 def test_usage_errors_are_one_line_exit_2(args: tuple[str, ...], message: str) -> None:
-    completed = _cli(*args)
+    completed = run_cli(*args)
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1, completed.stderr
     assert completed.stderr.startswith("cpython-verify: error: ") and message in completed.stderr
@@ -280,10 +272,81 @@ def test_plan_and_merge_refuse_a_fifo_and_deep_json(tmp_path: Path) -> None:
 
     fifo = tmp_path / "releases.json"
     os.mkfifo(fifo)
-    completed = _cli("plan", "--releases", str(fifo))
+    completed = run_cli("plan", "--releases", str(fifo))
     assert completed.returncode == 2 and "not a regular file" in completed.stderr
     deep = tmp_path / "plan.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    completed = _cli("plan", "--releases", str(deep))
+    completed = run_cli("plan", "--releases", str(deep))
     assert completed.returncode == 2 and "nested deeper" in completed.stderr
     assert completed.stderr.count("\n") == 1
+
+
+# -- the release feed and the attestation inputs: one bounded JSON reader -----------------------------------
+
+# 100 levels: json.loads reads it without complaint, and it is past the 64-level budget.
+NESTED_100 = "[" * 100 + "]" * 100
+
+
+def _assert_one_line_exit_2(completed: subprocess.CompletedProcess[str], message: str) -> None:
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert completed.stderr.count("\n") == 1, completed.stderr
+    assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+def _oversized(path: Path, size: int) -> Path:
+    with path.open("wb") as stream:
+        stream.truncate(size)  # sparse: the reader still has to refuse it before parsing
+    return path
+
+
+def test_release_feed_file_refuses_deep_json_an_oversized_file_and_a_fifo(tmp_path: Path) -> None:
+    import os
+
+    from verify.releases_feed import MAX_FEED_BYTES
+
+    deep = tmp_path / "deep.json"
+    deep.write_text(NESTED_100)
+    _assert_one_line_exit_2(run_cli("releases", "--url", deep), "nested too deeply (over 64 levels)")
+    big = _oversized(tmp_path / "big.json", MAX_FEED_BYTES + 1)
+    _assert_one_line_exit_2(run_cli("releases", "--url", big), "larger than 32 MiB")
+    fifo = tmp_path / "feed.json"
+    os.mkfifo(fifo)
+    _assert_one_line_exit_2(run_cli("releases", "--url", f"file://{fifo}", timeout=60), "not a regular file")
+
+
+@pytest.mark.parametrize(
+    ("name", "hostile", "message"),
+    [
+        ("source-verdict.json", lambda path: path.write_text('{"a": ' * 100 + "1" + "}" * 100),
+         "nested deeper than 64 levels"),
+        ("rebuild.json", lambda path: path.write_text(NESTED_100), "nested deeper than 64 levels"),
+        ("rebuild.json", lambda path: _oversized(path, (16 << 20) + 1), "larger than 16 MiB"),
+        ("source-verdict.json", lambda path: _oversized(path, (16 << 20) + 1), "larger than 16 MiB"),
+    ],
+    ids=["deep-verdict", "deep-record", "huge-record", "huge-verdict"],
+)
+def test_attest_refuses_hostile_result_files_in_one_line(
+    tmp_path: Path, cpython_fixtures: Path, name: str, hostile: Any, message: str
+) -> None:
+    from test_attest_support import TARBALL, make_result, openssl_keypair
+
+    result = make_result(tmp_path / "result", cpython_fixtures / TARBALL)
+    private, _ = openssl_keypair(tmp_path, "rebuilder")
+    (result / name).unlink()
+    hostile(result / name)
+    _assert_one_line_exit_2(run_cli("attest", result, "--key", private), message)
+    assert not (result / "attestation.intoto.json").exists()
+
+
+def test_verify_attestation_refuses_deep_json_and_a_fifo(tmp_path: Path) -> None:
+    import os
+
+    from test_attest_support import openssl_keypair
+
+    _, public = openssl_keypair(tmp_path, "rebuilder")
+    deep = tmp_path / "deep.intoto.json"
+    deep.write_text('{"payload": ' + NESTED_100 + "}")
+    _assert_one_line_exit_2(run_cli("verify-attestation", deep, "--key", public), "nested too deeply (over 64 levels)")
+    fifo = tmp_path / "fifo.intoto.json"
+    os.mkfifo(fifo)
+    _assert_one_line_exit_2(run_cli("verify-attestation", fifo, "--key", public, timeout=60), "not a regular file")

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from verify.manifest import (
     ELF_EXECUTABLE,
@@ -182,8 +183,7 @@ def test_bad_manifest_through_the_cli_is_one_line_exit_2(tmp_path: Path) -> None
     path = tmp_path / "bad.json"
     entry = _line({**GOOD, "path": "../x"})
     path.write_text(f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{entry}\n]}}\n')
-    completed = subprocess.run([sys.executable, "-m", "verify", "compare", str(path), str(path)],
-                               capture_output=True, text=True, timeout=60)
+    completed = run_cli("compare", path, path, timeout=60)
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     assert completed.stderr.count("\n") == 1 and "traversal" in completed.stderr

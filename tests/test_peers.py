@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_attest_support import TARBALL, make_result, openssl_keypair, run_cli
+from conftest import run_cli
+from test_attest_support import TARBALL, make_result, openssl_keypair
 
 from verify.attest import AttestationError, decide
 from verify.attest.peers import Claim

@@ -12,13 +12,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BwrapWithoutDevShmAndPtmx
+from conftest import BwrapWithoutDevShmAndPtmx, run_cli
 
 from verify.chain import CHECK_VARIATIONS
 from verify.compare.engine import diff_manifests
@@ -194,13 +193,13 @@ def test_command_end_to_end_reports_explained_differences_and_hits_the_cache_fas
     build(frozenset())
     build(frozenset({"build_path", "time", "umask", "locale"}))
     out = tmp_path / "result"
-    command = [
-        sys.executable, "-m", "verify", "rebuild", "3.13.5", "--from", str(cpython_fixtures), "--offline",
-        "--twice", "--vary", "build_path,time,umask,locale", "--rootfs", str(image.tarball),
-        "--rebuild-cache", str(cache.root), "--out", str(out),
+    args = [
+        "rebuild", "3.13.5", "--from", cpython_fixtures, "--offline",
+        "--twice", "--vary", "build_path,time,umask,locale", "--rootfs", image.tarball,
+        "--rebuild-cache", cache.root, "--out", out,
     ]  # fmt: skip
     started = time.monotonic()
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    completed = run_cli(*args)
     elapsed = time.monotonic() - started
     assert completed.returncode == 0, completed.stderr
     assert "cached result" in completed.stderr and "configure" not in completed.stderr

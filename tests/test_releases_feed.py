@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from test_attest_support import run_cli
+from conftest import run_cli
 
 from verify.releases_feed import FeedError, parse_feed, select
 
@@ -154,13 +154,11 @@ def test_empty_plan_is_exit_2() -> None:
 
 
 @pytest.mark.parametrize("recipes", ["missing", "empty"])
-def test_plan_without_recipes_is_an_error_not_an_empty_matrix(recipes: str, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_without_recipes_is_an_error_not_an_empty_matrix(recipes: str, tmp_path: Path) -> None:
     # A broken installation must not look like a night with no release, even with --allow-empty.
     directory = tmp_path / "recipes"
     if recipes == "empty":
         directory.mkdir()
-    monkeypatch.setenv("CPYTHON_VERIFY_RECIPES", str(directory))
-    completed = run_cli("plan", "--version", "3.13.5", "--allow-empty")
+    completed = run_cli("plan", "--version", "3.13.5", "--allow-empty", env={"CPYTHON_VERIFY_RECIPES": str(directory)})
     assert completed.returncode == 2, completed.stdout
     assert completed.stderr.startswith("cpython-verify: error: recipes directory") and completed.stdout == ""

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_attest_support import TARBALL, make_result, openssl_keypair, run_cli
+from conftest import run_cli
+from test_attest_support import TARBALL, make_result, openssl_keypair
 
 from verify.result import ResultDir, ResultDirError
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, run_cli
 
 BUILD = PROJECT_ROOT / "scripts" / "build-tool-image"
 DOCKERFILE = PROJECT_ROOT / "docker" / "cpython-verify.Dockerfile"
@@ -80,11 +80,8 @@ def verified_result(
     """A `check`ed, attested 3.13.5 result and its public key (the builds come from the shared cache)."""
     directory = tmp_path_factory.mktemp("tool-image-result")
     key, out = directory / "rebuilder.pem", directory / "result"
-    completed = subprocess.run(
-        [sys.executable, "-m", "verify", "check", "3.13.5", "--from", str(cpython_fixtures), "--offline",
-         "--key", str(key), "--rebuild-cache", str(shared_rebuild_cache), "--out", str(out)],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=7200, check=False,
-    )  # fmt: skip
+    completed = run_cli("check", "3.13.5", "--from", cpython_fixtures, "--offline", "--key", key,
+                        "--rebuild-cache", shared_rebuild_cache, "--out", out, timeout=7200)  # fmt: skip
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return out, Path(f"{key}.pub")
 

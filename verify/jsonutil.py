@@ -20,6 +20,10 @@ class JsonLimitError(ValueError):
     """The document is nested deeper than the budget allows."""
 
 
+class JsonTooLarge(ValueError):
+    """The file is larger than the caller's size budget."""
+
+
 def loads_bounded(raw: bytes | str, *, max_depth: int = JSON_MAX_DEPTH) -> Any:
     """Parse ``raw`` as JSON and refuse nesting deeper than ``max_depth`` containers.
 
@@ -57,9 +61,18 @@ def read_json_file(path: Path, max_bytes: int) -> Any:
     Raises ``OSError`` (unreadable, or not a regular file) or ``ValueError`` (too large, not JSON,
     nested too deeply); callers turn either into their own one-line error.
     """
+    return read_json_document(path, max_bytes)[0]
+
+
+def read_json_document(path: Path, max_bytes: int) -> tuple[Any, bytes]:
+    """:func:`read_json_file`, also returning the exact bytes read (for a digest or a signature check).
+
+    Too large a file raises :class:`JsonTooLarge`, too deep a document :class:`JsonLimitError` (both
+    ``ValueError``), so a caller can word each refusal its own way.
+    """
     from verify.fsutil import read_regular_file
 
     raw = read_regular_file(path, max_bytes)
     if len(raw) > max_bytes:
-        raise ValueError(f"larger than {max_bytes >> 20} MiB")
-    return loads_bounded(raw)
+        raise JsonTooLarge(f"larger than {max_bytes >> 20} MiB")
+    return loads_bounded(raw), raw

@@ -9,7 +9,6 @@ hide the rest of the feed from a scheduled job.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from verify.errors import FetchError, OperationalError, VersionError
+from verify.fsutil import read_regular_file
+from verify.jsonutil import JsonLimitError, loads_bounded
+from verify.limits import JSON_MAX_DEPTH
 from verify.releases import Version
 
 DEFAULT_RELEASES_URL: Final = "https://www.python.org/api/v2/downloads/release/"
@@ -58,9 +60,11 @@ def default_feed_url() -> str:
 def parse_feed(document: bytes) -> tuple[tuple[ReleaseInfo, ...], tuple[str, ...]]:
     """Parse the feed into releases (newest first) and notes about the items skipped."""
     try:
-        items = json.loads(document)
-    except RecursionError:
-        raise FeedError("the release feed is nested too deeply to be the release list") from None
+        items = loads_bounded(document)
+    except JsonLimitError:
+        raise FeedError(
+            f"the release feed is nested too deeply (over {JSON_MAX_DEPTH} levels) to be the release list"
+        ) from None
     except ValueError as error:
         raise FeedError(f"the release feed is not valid JSON: {str(error)[:200]}") from None
     if not isinstance(items, list):
@@ -148,8 +152,7 @@ def fetch_feed(url: str, *, timeout: float = 30.0) -> bytes:
         return body
     path = Path(url.removeprefix("file://"))
     try:
-        with path.open("rb") as stream:
-            body = stream.read(MAX_FEED_BYTES + 1)
+        body = read_regular_file(path, MAX_FEED_BYTES)
     except OSError as error:
         raise FeedError(f"cannot read the release feed {path}: {error.strerror or error}") from None
     if len(body) > MAX_FEED_BYTES:

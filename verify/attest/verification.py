@@ -45,6 +45,9 @@ from verify.attest.provenance import (
 from verify.attest.signing import PAYLOAD_TYPE, STATEMENT_TYPE, PublicKey, key_id, pae
 from verify.compare import model as compare_model
 from verify.compare.engine import diff_manifests
+from verify.fsutil import read_regular_file
+from verify.jsonutil import JsonLimitError, loads_bounded
+from verify.limits import JSON_MAX_DEPTH
 from verify.manifest import Manifest, check_relative_path, scan_tree
 
 MAX_ATTESTATION_BYTES: Final = 16 << 20
@@ -300,10 +303,10 @@ AnyVerified = VerifiedAttestation | VerifiedProvenance
 
 
 def read_attestation(path: Path) -> tuple[bytes, dict[str, Any]]:
-    """Read an attestation file with the size cap; return its bytes and parsed top-level object."""
+    """Read an attestation file (a regular file only) with the size cap; return its bytes and parsed
+    top-level object."""
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_ATTESTATION_BYTES + 1)
+        raw = read_regular_file(path, MAX_ATTESTATION_BYTES)
     except OSError as error:
         raise AttestationError(f"cannot read attestation {path}: {error.strerror or error}") from None
     return raw, parse_document(raw, str(path))
@@ -314,9 +317,11 @@ def parse_document(raw: bytes, where: str) -> dict[str, Any]:
     if len(raw) > MAX_ATTESTATION_BYTES:
         raise AttestationError(f"{where} is larger than {MAX_ATTESTATION_BYTES >> 20} MiB; not an attestation")
     try:
-        document = json.loads(raw)
-    except RecursionError:
-        raise AttestationError(f"{where}: JSON nested too deeply; not an attestation") from None
+        document = loads_bounded(raw)
+    except JsonLimitError:
+        raise AttestationError(
+            f"{where}: JSON nested too deeply (over {JSON_MAX_DEPTH} levels); not an attestation"
+        ) from None
     except ValueError as error:
         raise AttestationError(f"{where} is not valid JSON: {str(error)[:200]}") from None
     if not isinstance(document, dict):
@@ -330,8 +335,8 @@ def open_attestation(raw: bytes, document: dict[str, Any], trust: TrustPolicy, w
     if signed.payload_type != PAYLOAD_TYPE:
         raise AttestationRejected(f"{where}: payload type is {signed.payload_type!r}, not {PAYLOAD_TYPE}")
     try:
-        statement = json.loads(signed.payload)
-    except RecursionError:
+        statement = loads_bounded(signed.payload)
+    except JsonLimitError:
         raise AttestationRejected(f"{where}: the signed statement is nested too deeply") from None
     except ValueError:
         raise AttestationRejected(f"{where}: the signed statement is not JSON") from None

@@ -5,10 +5,16 @@ with back-off, ``Range`` resume, https downgrades refused), capped at the size t
 mirror is tried first; when it no longer serves a pinned version (Debian drops superseded versions
 from its mirrors), the snapshot archive is tried if one is configured, and otherwise the error says
 how to configure one. A file whose bytes differ from the pinned digest is never cached.
+
+The cache is bounded like the download cache (:mod:`verify.sources.cache`): past
+:data:`DEFAULT_MAX_DEB_CACHE_BYTES` (or ``$CPYTHON_VERIFY_DEB_CACHE_MAX_BYTES``) the least recently used
+``.deb`` files are deleted after each addition, never one the current run has looked up or added. Old
+locks' packages therefore go, and the packages of the environment being built stay.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -18,10 +24,23 @@ from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
 from verify.environments.lock import LockedPackage
 from verify.errors import FetchError
 from verify.fsutil import sha256_file
-from verify.sources.cache import PendingEntry, pending_file
+from verify.sources.cache import (
+    PendingEntry,
+    evict_least_recently_used,
+    pending_file,
+    record_use,
+    size_bound_setting,
+)
 from verify.sources.http import BodyTooLarge, HttpClient
 
 _CHUNK = 1 << 20
+_ENTRY_RE = re.compile(r"^[0-9a-f]{64}\.deb$")
+
+DEFAULT_MAX_DEB_CACHE_BYTES = 1 << 30
+"""Total size of the cached ``.deb`` files: ``bookworm-cpython``'s 214 packages are 122 MiB, so about eight
+locks' worth; least recently used files are deleted beyond it."""
+MAX_DEB_CACHE_BYTES_SETTING = "CPYTHON_VERIFY_DEB_CACHE_MAX_BYTES"
+"""The environment variable that overrides :data:`DEFAULT_MAX_DEB_CACHE_BYTES` (a number of bytes)."""
 
 Progress = Callable[[str], None]
 
@@ -31,10 +50,21 @@ def _quiet(_message: str) -> None:
 
 
 class DebCache:
-    """``.deb`` files stored as ``<sha256>.deb``: a name is a promise about the bytes."""
+    """``.deb`` files stored as ``<sha256>.deb``: a name is a promise about the bytes.
 
-    def __init__(self, directory: Path) -> None:
+    One instance serves one run: it remembers the files the run uses, which eviction spares.
+    """
+
+    def __init__(self, directory: Path, *, max_bytes: int | None = None) -> None:
+        """``max_bytes`` bounds the cached files (default ``$CPYTHON_VERIFY_DEB_CACHE_MAX_BYTES``, else
+        :data:`DEFAULT_MAX_DEB_CACHE_BYTES`)."""
         self.directory = directory
+        self.max_bytes = (
+            max_bytes
+            if max_bytes is not None
+            else size_bound_setting(MAX_DEB_CACHE_BYTES_SETTING, DEFAULT_MAX_DEB_CACHE_BYTES)
+        )
+        self._in_use: set[str] = set()
 
     def path_for(self, package: LockedPackage) -> Path:
         """Where ``package``'s bytes live once cached."""
@@ -48,6 +78,7 @@ class DebCache:
         if sha256_file(path) != package.sha256:
             path.unlink()
             return None
+        self._used(path)
         return path
 
     def add_verified(self, package: LockedPackage, source: Path) -> Path | None:
@@ -60,7 +91,28 @@ class DebCache:
                     return None
             if (entry.size, entry.sha256) != (package.size, package.sha256):
                 return None
-            return entry.commit()
+            return self.admit(entry)
+
+    def admit(self, entry: PendingEntry) -> Path:
+        """Commit a checked pending entry under its package's name, then evict beyond the size bound."""
+        path = entry.commit()
+        self._used(path)
+        self.evict()
+        return path
+
+    def evict(self) -> list[str]:
+        """Delete least recently used ``.deb`` files until their total is within the size bound; files
+        this run uses are kept even if that leaves the cache over the bound. Returns the names deleted."""
+        return evict_least_recently_used(
+            self.directory,
+            max_bytes=self.max_bytes,
+            is_entry=lambda name: _ENTRY_RE.match(name) is not None,
+            in_use=self._in_use,
+        )
+
+    def _used(self, path: Path) -> None:
+        self._in_use.add(path.name)
+        record_use(path)
 
     def pending(self, package: LockedPackage) -> AbstractContextManager[PendingEntry]:
         """A temporary file in the cache directory that commits to ``package``'s name."""
@@ -137,4 +189,4 @@ def _download_one(url: str, package: LockedPackage, cache: DebCache, client: Htt
                 f"{package.filename} from {url}: sha256 {entry.sha256} ({entry.size} bytes) but the lock pins "
                 f"{package.sha256} ({package.size} bytes)"
             )
-        return entry.commit()
+        return cache.admit(entry)

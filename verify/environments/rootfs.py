@@ -381,9 +381,10 @@ def resolve_lock(
         date, epoch = release_date(release_files[0].read_text(encoding="utf-8"))
         # Seed the .deb cache with what apt already downloaded (each is re-checked against the index).
         by_name = {package.filename: package for package in packages}
+        debs = cache.debs  # one DebCache for all of them: eviction spares what this run added
         for deb in (work / "debs").glob("*.deb"):
             if deb.name in by_name:
-                cache.debs.add_verified(by_name[deb.name], deb)
+                debs.add_verified(by_name[deb.name], deb)
     draft = EnvironmentLock(
         name=spec.name,
         spec_sha256=spec.sha256,

@@ -30,6 +30,9 @@ DEFAULT_HOME = "/tmp"  # noqa: S108 - the sandbox's private tmpfs
 # reprotest's values: a HOME that does not exist, and a PATH entry nothing can be found in.
 VARIED_HOME = "/nonexistent/second-build"
 VARIED_EXEC_PATH_DIR = "/i_capture_the_path"
+"""Appended to ``PATH`` by the ``exec_path`` variation, as reprotest's ``exec_path`` does
+(``PATH + ':/i_capture_the_path'``): every command still resolves to the same file, so only a build that
+records ``PATH`` itself can differ."""
 CLOCK_SHIFT = "+397d"
 """libfaketime's FAKETIME for the ``time`` variation: a clock 397 days ahead (reprotest's order of magnitude,
 more than a year so a year, a month and a day all change)."""
@@ -58,7 +61,7 @@ VARIATIONS: Mapping[str, Variation] = {
         Variation("kernel", "uname reports a 2.6 kernel (setarch --uname-2.6)"),
         Variation("aslr", "address space layout randomisation off (setarch -R) instead of the host's default"),
         Variation("home", f"HOME={VARIED_HOME} (does not exist) instead of {DEFAULT_HOME}"),
-        Variation("exec_path", f"PATH with {VARIED_EXEC_PATH_DIR} (empty, absent) in front"),
+        Variation("exec_path", f"PATH with {VARIED_EXEC_PATH_DIR} (absent) appended, as reprotest does"),
     )
 }
 
@@ -94,8 +97,9 @@ class BuildSettings:
     # The fields below exist only to be varied; records and cache keys list them only when they differ
     # from these defaults, so a baseline's record and cache key stay those of earlier versions.
     home: str = DEFAULT_HOME
-    exec_path_prefix: str = ""
-    """A directory put in front of ``PATH`` (the ``exec_path`` variation)."""
+    exec_path_suffix: str = ""
+    """A directory appended to ``PATH`` (the ``exec_path`` variation). Earlier versions put it in front and
+    recorded ``exec_path_prefix``: the new name keeps such a cached varied build from being reused."""
     clock_offset: str | None = None
     """libfaketime's ``FAKETIME`` (e.g. ``+397d``): the clock inside the sandbox is shifted by that much."""
     uname_2_6: bool = False
@@ -125,7 +129,7 @@ class BuildSettings:
         if self.source_date_epoch is None:
             raise OperationalError("SOURCE_DATE_EPOCH is not known yet: the source has not been unpacked")
         env = {
-            "PATH": f"{self.exec_path_prefix}:{PATH}" if self.exec_path_prefix else PATH,
+            "PATH": f"{PATH}:{self.exec_path_suffix}" if self.exec_path_suffix else PATH,
             "HOME": self.home,
             "SOURCE_DATE_EPOCH": str(self.source_date_epoch),
             "TZ": self.tz,
@@ -156,7 +160,7 @@ class BuildSettings:
 
 _VARIATION_ONLY_DEFAULTS: Mapping[str, Any] = {
     "home": DEFAULT_HOME,
-    "exec_path_prefix": "",
+    "exec_path_suffix": "",
     "clock_offset": None,
     "uname_2_6": False,
     "aslr": True,
@@ -222,5 +226,5 @@ def apply_variations(settings: BuildSettings, variations: frozenset[str]) -> Bui
     if "home" in variations:
         changes["home"] = VARIED_HOME
     if "exec_path" in variations:
-        changes["exec_path_prefix"] = VARIED_EXEC_PATH_DIR
+        changes["exec_path_suffix"] = VARIED_EXEC_PATH_DIR
     return replace(settings, **changes)

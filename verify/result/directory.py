@@ -17,7 +17,6 @@ truncated, oversized or foreign record is a :class:`ResultDirError` (exit 2) wit
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -26,6 +25,7 @@ from pydantic import ValidationError
 
 from verify.errors import OperationalError
 from verify.fsutil import write_json_atomic
+from verify.jsonutil import JsonTooLarge, read_json_document
 from verify.manifest import Manifest, read_manifest
 from verify.result.record import OLDER_FORMATS, REBUILD_FORMAT, RebuildRecord
 
@@ -45,19 +45,17 @@ def _validation_summary(error: ValidationError) -> str:
 
 
 def read_json_object(path: Path, what: str, *, max_bytes: int = MAX_RECORD_BYTES) -> tuple[dict[str, Any], bytes]:
-    """Read a JSON object of at most ``max_bytes``; return it with the exact bytes read."""
+    """Read a JSON object of at most ``max_bytes`` and at most ``JSON_MAX_DEPTH`` levels (a regular file
+    only: a FIFO or device is refused); return it with the exact bytes read."""
     try:
-        with path.open("rb") as stream:
-            data = stream.read(max_bytes + 1)
+        value, data = read_json_document(path, max_bytes)
     except FileNotFoundError:
         raise ResultDirError(f"{what} not found: {path}") from None
     except OSError as error:
         raise ResultDirError(f"cannot read {what} {path}: {error.strerror or error}") from None
-    if len(data) > max_bytes:
-        raise ResultDirError(f"{what} {path} is larger than {max_bytes >> 20} MiB")
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError) as error:
+    except JsonTooLarge:
+        raise ResultDirError(f"{what} {path} is larger than {max_bytes >> 20} MiB") from None
+    except ValueError as error:
         raise ResultDirError(f"{what} {path} is not valid JSON: {str(error)[:200]}") from None
     if not isinstance(value, dict):
         raise ResultDirError(f"{what} {path} is not a JSON object")

@@ -34,7 +34,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -126,12 +126,57 @@ def pending_file(directory: Path, target_for: Callable[[str], Path]) -> Iterator
 
 def max_cache_bytes() -> int:
     """The size bound of the verified entries: ``$CPYTHON_VERIFY_CACHE_MAX_BYTES`` or the default."""
-    value = os.environ.get(MAX_CACHE_BYTES_SETTING, "").strip()
+    return size_bound_setting(MAX_CACHE_BYTES_SETTING, DEFAULT_MAX_CACHE_BYTES)
+
+
+def size_bound_setting(variable: str, default: int) -> int:
+    """A cache's size bound: the environment variable ``variable`` (a number of bytes), else ``default``."""
+    value = os.environ.get(variable, "").strip()
     if not value:
-        return DEFAULT_MAX_CACHE_BYTES
+        return default
     if not value.isascii() or not value.isdigit():
-        raise OperationalError(f"{MAX_CACHE_BYTES_SETTING}={value!r}: expected a number of bytes")
+        raise OperationalError(f"{variable}={value!r}: expected a number of bytes")
     return int(value)
+
+
+def record_use(path: Path) -> None:
+    """Make the cache entry at ``path`` the most recently used (its modification time is now)."""
+    # Least recently used is judged by modification time (atime is unreliable). A read-only cache
+    # still serves; it only cannot record the use.
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def evict_least_recently_used(
+    directory: Path, *, max_bytes: int, is_entry: Callable[[str], bool], in_use: Collection[str]
+) -> list[str]:
+    """Delete the least recently used entries of ``directory`` (the files whose names ``is_entry``
+    accepts) until their total size is within ``max_bytes``; names in ``in_use`` are kept even if that
+    leaves the total over the bound. Returns the names deleted."""
+    entries: list[tuple[float, int, Path]] = []
+    try:
+        with os.scandir(directory) as listing:
+            for item in listing:
+                if not is_entry(item.name):
+                    continue
+                try:
+                    info = item.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # evicted by a concurrent run
+                entries.append((info.st_mtime, info.st_size, Path(item.path)))
+    except FileNotFoundError:
+        return []
+    total = sum(size for _, size, _ in entries)
+    evicted = []
+    for _, size, path in sorted(entries, key=lambda entry: entry[0]):
+        if total <= max_bytes:
+            break
+        if path.name in in_use:
+            continue
+        path.unlink(missing_ok=True)
+        total -= size
+        evicted.append(path.name)
+    return evicted
 
 
 class Cache:
@@ -277,37 +322,16 @@ class Cache:
         """Delete least recently used verified entries until their total is within the size bound;
         entries this run uses are kept even if that leaves the cache over the bound. Returns the
         digests deleted."""
-        entries: list[tuple[float, int, Path]] = []
-        try:
-            with os.scandir(self._objects) as listing:
-                for item in listing:
-                    if not _HEX_RE.match(item.name):
-                        continue
-                    try:
-                        info = item.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue  # evicted by a concurrent run
-                    entries.append((info.st_mtime, info.st_size, Path(item.path)))
-        except FileNotFoundError:
-            return []
-        total = sum(size for _, size, _ in entries)
-        evicted = []
-        for _, size, path in sorted(entries, key=lambda entry: entry[0]):
-            if total <= self.max_bytes:
-                break
-            if path.name in self._in_use:
-                continue
-            path.unlink(missing_ok=True)
-            total -= size
-            evicted.append(path.name)
-        return evicted
+        return evict_least_recently_used(
+            self._objects,
+            max_bytes=self.max_bytes,
+            is_entry=lambda name: _HEX_RE.match(name) is not None,
+            in_use=self._in_use,
+        )
 
     def _used(self, path: Path) -> None:
         self._in_use.add(path.name)
-        # Least recently used is judged by modification time (atime is unreliable). A read-only cache
-        # still serves; it only cannot record the use.
-        with contextlib.suppress(OSError):
-            os.utime(path)
+        record_use(path)
 
     def _quarantine_dir(self) -> Path:
         if self._run_quarantine is None:
