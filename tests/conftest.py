@@ -141,7 +141,7 @@ def _compiler_files(scratch: Path) -> set[Path]:
     """
     cc = str(host_program("cc"))
     files: set[Path] = set()
-    for program in ("cc1", "collect2", "lto-wrapper"):
+    for program in ("cc1", "collect2", "lto-wrapper", "lto1"):
         files.add(Path(_capture([cc, f"-print-prog-name={program}"], scratch)))
     files.add(Path(_capture([cc, "-print-file-name=liblto_plugin.so"], scratch)))
     depfile = scratch / "hello.d"

@@ -727,6 +727,18 @@ def test_a_cached_pgo_build_whose_profile_has_no_training_record_is_built_again(
     assert again.record.pgo_profile is not None and again.record.pgo_profile.trained_on is not None
 
 
+def test_lto_build_under_another_build_path_keeps_its_binary(tiny: FetchedFile, build: Build, tmp_path: Path) -> None:
+    """With LTO, GCC writes debug info at link time from the link command's flags: the build-path map
+    must reach LDFLAGS too, or every LTO binary records the build directory (as 3.13.5's pgo-lto did)."""
+    cache = RebuildCache(tmp_path / "cache")
+    baseline = build(tiny, cache, "--with-lto")
+    varied = build(tiny, cache, "--with-lto", variations=frozenset({"build_path"}))
+    assert "-flto" in (baseline.result_dir / "logs/make.log").read_text()
+    assert any(flag.startswith("LDFLAGS=-ffile-prefix-map=") for flag in varied.record.commands["configure"])
+    differing = {entry.path for entry in diff_manifests(baseline.result.read_manifest(), varied.result.read_manifest())}
+    assert differing == {"opt/tiny/lib/tiny/_sysconfigdata_tiny.py"}
+
+
 def test_twice_pins_the_profile_its_baseline_trained_for_the_varied_build(
     tiny: FetchedFile, build: Build, tmp_path: Path
 ) -> None:

@@ -336,16 +336,15 @@ def phase_commands(configure_flags: Sequence[str], settings: BuildSettings) -> l
     """The sandboxed command of each build phase. Pure: the same flags and settings, the same commands."""
     flags = list(configure_flags)
     extra_cflags = settings.cflags()
+    # With LTO, GCC writes the debug info at link time from the link command's flags, and CPython
+    # links with LDFLAGS, not CFLAGS: without the build-path map there too, every LTO binary records
+    # the build directory (measured on 3.13.5 pgo-lto under a varied build path; docs/rebuild.md).
+    extra_ldflags = settings.cflags() if "--with-lto" in flags else ""
     if "--with-lto" in flags or _uses_pgo(flags):
         # GCC names LTO sections and some symbols from a random seed; fix it so objects repeat.
         extra_cflags = f"{extra_cflags} {LTO_RANDOM_SEED}".strip()
-    if extra_cflags:
-        for index, flag in enumerate(flags):
-            if flag.startswith("CFLAGS="):
-                flags[index] = f"{flag} {extra_cflags}"
-                break
-        else:
-            flags.append(f"CFLAGS={extra_cflags}")
+    _append_to_variable(flags, "CFLAGS", extra_cflags)
+    _append_to_variable(flags, "LDFLAGS", extra_ldflags)
     # The umask is set by a shell in front of each phase: the sandbox cannot set it for us.
     wrap = ["/bin/sh", "-c", f'umask {settings.umask} && exec "$@"', "sh"]
     return [
@@ -353,6 +352,17 @@ def phase_commands(configure_flags: Sequence[str], settings: BuildSettings) -> l
         ("make", [*wrap, "make", f"-j{settings.make_jobs()}"]),
         ("install", [*wrap, "make", "install", f"DESTDIR={settings.destdir}"]),
     ]
+
+
+def _append_to_variable(flags: list[str], name: str, extra: str) -> None:
+    """Append ``extra`` to the ``NAME=`` configure argument in ``flags``, adding one if there is none."""
+    if not extra:
+        return
+    for index, flag in enumerate(flags):
+        if flag.startswith(f"{name}="):
+            flags[index] = f"{flag} {extra}"
+            return
+    flags.append(f"{name}={extra}")
 
 
 def unpack_release(tarball: Path, destination: Path) -> int:
