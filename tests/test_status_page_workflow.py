@@ -64,3 +64,20 @@ def test_the_chain_is_complete(path: Path) -> None:
         for step in job.get("steps", []):
             if "actions/checkout" in step.get("uses", ""):
                 assert step.get("with", {}).get("persist-credentials") is False
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_the_status_site_is_restored_before_merge_and_saved_after(path: Path) -> None:
+    """History across nights: merge adds to the previous site only if the workflow brings it back."""
+    workflow = _load(path)
+    if "merge" not in workflow["jobs"]:
+        pytest.skip("no merge job")
+    steps = workflow["jobs"]["merge"]["steps"]
+    uses = [str(step.get("uses", "")) for step in steps]
+    runs = [str(step.get("run", "")) for step in steps]
+    merge = next(index for index, run in enumerate(runs) if "nightly-step merge" in run)
+    restore = next(index for index, use in enumerate(uses) if use.startswith("actions/cache/restore@"))
+    save = next(index for index, use in enumerate(uses) if use.startswith("actions/cache/save@"))
+    assert restore < merge < save
+    assert steps[restore]["with"]["path"] == steps[save]["with"]["path"] == "site"
+    assert steps[restore]["with"]["restore-keys"] and "default_branch" in steps[save]["if"]
