@@ -27,7 +27,7 @@ class Convention:
     """Where the distribution documents or implements it (a public URL or a repository path)."""
 
 
-_DEBIAN_PACKAGING: Final = "Debian's python3.11 source package (bookworm): debian/rules and debian/patches"
+_DEBIAN_PACKAGING: Final = "Debian's python3.11 source package (bookworm): debian/rules, debian/control, debian/patches"
 _ALPINE_APKBUILD: Final = "alpinelinux/aports: main/python3/APKBUILD (python3 3.12.5-r1)"
 _ALPINE_MARKER: Final = "alpinelinux/aports: main/python3/externally-managed, installed by main/python3/APKBUILD"
 _ARCH_PKGBUILD: Final = ("https://gitlab.archlinux.org/archlinux/packaging/packages/python: PKGBUILD "
