@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final, cast
 
+from verify.audit.conventions import TABLES
 from verify.audit.model import AuditError
 from verify.audit.patches import MAX_PATCH_BYTES, Patch, PatchError, parse_patch, parse_series
 from verify.errors import UnsafeArchive
@@ -378,7 +379,11 @@ def find_prefixes(root: Path, series: str | None, *, max_depth: int = 4) -> list
 
 
 def os_release_id(*candidates: Path) -> str | None:
-    """``debian`` when an ``os-release`` file says the system is Debian or derived from it."""
+    """The distribution whose convention table applies, from the first ``os-release`` file that names one.
+
+    Its ``ID``, then each ``ID_LIKE`` in order, is looked up among the documented tables: Debian
+    and its derivatives give ``debian``, Alpine ``alpine``, Arch and its derivatives ``arch``.
+    """
     for candidate in candidates:
         try:
             if candidate.is_symlink() or not candidate.is_file():
@@ -390,9 +395,9 @@ def os_release_id(*candidates: Path) -> str | None:
         for line in text.splitlines():
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip().strip('"')
-        ids = {values.get("ID", "")} | set(values.get("ID_LIKE", "").split())
-        if "debian" in ids:
-            return "debian"
+        for name in (values.get("ID", ""), *values.get("ID_LIKE", "").split()):
+            if name in TABLES:
+                return name
     return None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.audit.conventions import debian_package_for, explain_extra, explain_modified_file
+from verify.audit.conventions import copied_from_source, explain_extra, explain_modified_file, package_for
 from verify.audit.explain import explain_modified, split_lines
 from verify.audit.files import regular_files, resolve_link, tree_entries
 from verify.audit.layout import (
@@ -29,8 +29,11 @@ from verify.audit.model import AuditError, Finding, MissingGroup, SourceAudit
 from verify.audit.patches import FilePatch, Patch
 
 _ELF_MAGIC = b"\x7fELF"
-SOURCE_PARTS = ("Lib/", "Include/", "Modules/Setup", "Modules/xxmodule.c", "Makefile.pre.in", "setup.py", "LICENSE")
-"""The parts of a source tree the audit reads: unpacking only these saves most of the unpacking time."""
+SOURCE_PARTS = ("Lib/", "Include/", "Modules/Setup", "Modules/xxmodule.c", "Makefile.pre.in", "setup.py", "LICENSE",
+                "Tools/i18n/", "Tools/scripts/")
+"""The parts of a source tree the audit reads: unpacking only these saves most of the unpacking time.
+
+``Tools/`` is there for the conventions that copy scripts from it (Arch's ``tools-scripts``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,27 +117,43 @@ class _Comparison:
             return None
         return (self.prefix / resolved).read_bytes()
 
-    def compare(self, shown: str, link: str | None, origin: str, label: str) -> None:
-        """Compare the installed ``shown`` with the source file ``origin``."""
+    def compare(self, shown: str, link: str | None, origin: str, label: str) -> bool:
+        """Compare the installed ``shown`` with the source file ``origin``; True when they are identical."""
         self.checked += 1
         mine = self.installed_bytes(shown, link)
         if mine is None:
             self.modified.append(Finding(shown, "modified", f"a link to {link}, outside the installation"))
-            return
+            return False
         theirs = (self.source_tree / origin).read_bytes()
         if mine == theirs:
             self.identical += 1
-            return
+            return True
         explanation = explain_modified(
             split_lines(theirs), split_lines(mine), self.patch_index.get(origin, []), self.interpreters
         )
         detail = explanation.detail.replace("against Lib/", f"against {label}")
-        convention = explain_modified_file(origin.removeprefix("Lib/"), self.distribution) if origin.startswith(
-            "Lib/") else None
+        convention = explain_modified_file(origin.removeprefix("Lib/"), self.distribution, upstream=theirs,
+                                           installed=mine) if origin.startswith("Lib/") else None
         if not explanation.explained and convention is not None:
             self.modified.append(Finding(shown, "convention", detail, explanation.patches, convention=convention))
-            return
+            return False
         self.modified.append(Finding(shown, explanation.status, detail, explanation.patches, explanation.transform))
+        return False
+
+    def copied_by_convention(self, shown: str, rel: str, link: str | None) -> bool:
+        """True (and recorded) when a convention copies ``rel`` from the source tree and the source has it.
+
+        The copy is compared byte for byte like a file from ``Lib/``: identical, it is expected (the
+        convention named); different, it is a modified file that only a patch or transform can explain.
+        """
+        copied = copied_from_source(rel, link, self.distribution)
+        if copied is None or not (self.source_tree / copied[1]).is_file():
+            return False
+        convention, origin = copied
+        if self.compare(shown, link, origin, f"{origin} of the source"):
+            self.expected.append(Finding(shown, "convention", f"identical to {origin} of the verified source",
+                                         convention=convention))
+        return True
 
     def added_by_patch(self, shown: str, link: str | None, origin: str) -> bool:
         """True (and recorded) when a patch of the series creates ``origin`` with exactly the installed lines."""
@@ -192,6 +211,8 @@ def audit_sources(
         reason = generated_reason(rel, series)
         if run.added_by_patch(shown, link, f"Lib/{rel}"):
             pass  # a patch of the series is the most precise explanation there is
+        elif run.copied_by_convention(shown, rel, link):
+            pass
         elif convention is not None:
             run.expected.append(
                 Finding(shown, "convention", f"see the {distribution} conventions", convention=convention)
@@ -224,7 +245,7 @@ def audit_sources(
     )
     groups = Counter(finding.detail for finding in missing)
     missing_groups = tuple(
-        MissingGroup(group, count, debian_package_for(group, series) if distribution == "debian" else "")
+        MissingGroup(group, count, package_for(distribution, group, series))
         for group, count in sorted(groups.items())
     )
     return SourceAudit(

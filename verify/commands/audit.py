@@ -31,7 +31,9 @@ from verify.releases import Version
               help="The installation prefix inside the input (e.g. usr, opt/python); default: where lib/pythonX.Y is.")
 @click.option("--patches", "patches_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A quilt series directory (e.g. a Debian source package's debian/patches) to attribute changes to.")
-@click.option("--distribution", type=click.Choice(["auto", "debian", "none"]), default="auto", show_default=True,
+# The tables' names (verify.audit.conventions.DISTRIBUTIONS), spelled out so that --help does not import the audit.
+@click.option("--distribution", type=click.Choice(["auto", "debian", "alpine", "arch", "none"]), default="auto",
+              show_default=True,
               help="Whose packaging conventions explain files (docs/audit.md); auto reads os-release and packages.")
 @click.option("--against", type=click.Path(exists=True, path_type=Path), metavar="MANIFEST-OR-RESULT",
               help="A rebuild (result directory, install tree, or manifest file): compare ELF binaries and "

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from verify.audit import AuditReport, Finding
-from verify.audit.conventions import CONVENTIONS
+from verify.audit.conventions import Convention, convention_of
 from verify.report.compare import verdict_to_dict
 
 FORMAT: Final = "cpython-verify/audit/v1"
@@ -46,21 +46,31 @@ def _conventions_used(report: AuditReport) -> dict[str, dict[str, Any]]:
     for finding in (*report.sources.modified, *report.sources.expected_extra):
         if finding.convention:
             used.setdefault(finding.convention, []).append(finding.path)
-    if any(f.transform == "shebang-rewritten" for f in report.sources.modified) and report.distribution == "debian":
+    # The generic transform and the missing groups are conventions where the distribution's table says so.
+    if any(f.transform == "shebang-rewritten" for f in report.sources.modified) and _convention(
+            report, "shebang-rewrite"):
         used.setdefault("shebang-rewrite", []).extend(
             f.path for f in report.sources.modified if f.transform == "shebang-rewritten"
         )
-    if report.sources.missing_groups and report.distribution == "debian":
+    if report.sources.missing_groups and _convention(report, "split-packages"):
         used.setdefault("split-packages", [])
-    return {
-        key: {
-            "title": CONVENTIONS[key].title,
-            "effect": CONVENTIONS[key].effect,
-            "distribution": CONVENTIONS[key].distribution,
-            "paths": sorted(paths),
-        }
-        for key, paths in sorted(used.items())
-    }
+    described = {}
+    for key, paths in sorted(used.items()):
+        convention = _convention(report, key)
+        if convention is not None:
+            described[key] = {
+                "title": convention.title,
+                "effect": convention.effect,
+                "distribution": convention.distribution,
+                "source": convention.source,
+                "paths": sorted(paths),
+            }
+    return described
+
+
+def _convention(report: AuditReport, key: str) -> Convention | None:
+    """The convention ``key`` of the table that applied to ``report``."""
+    return convention_of(report.distribution, key)
 
 
 def audit_to_dict(report: AuditReport) -> dict[str, Any]:
@@ -123,23 +133,24 @@ def audit_to_json(report: AuditReport) -> str:
     return json.dumps(audit_to_dict(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _describe(finding: Finding) -> str:
-    """The detail of a finding, with its convention's title when one explained it."""
+def _describe(finding: Finding, distribution: str | None = None) -> str:
+    """The detail of a finding, with its convention's title (from ``distribution``'s table) when one explained it."""
     detail = finding.detail
-    if finding.convention:
-        title = CONVENTIONS[finding.convention].title
+    convention = convention_of(distribution, finding.convention) if finding.convention else None
+    if convention is not None:
+        title = convention.title
         detail = f"{title}; {detail}" if detail and finding.status != "convention" else title
     return detail
 
 
 def _group(console: Console, title: str, findings: tuple[Finding, ...] | list[Finding], style: str,
-           verbose: bool) -> None:
+           verbose: bool, distribution: str | None = None) -> None:
     if not findings:
         return
     console.print(f"  [{style}]{title}: {len(findings)}[/]")
     shown = findings if verbose else findings[:MAX_LISTED]
     for finding in shown:
-        detail = _describe(finding)
+        detail = _describe(finding, distribution)
         suffix = f"  ({escape(detail)})" if detail else ""
         console.print(f"    {escape(finding.path)}{suffix}", highlight=False)
     if len(shown) < len(findings):
@@ -166,7 +177,8 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
     _group(console, "patched (every changed line from a patch)", by_status.get("patched", []), "green", verbose)
     _group(console, "transformed by packaging", by_status.get("transformed", []), "green", verbose)
     _group(console, "patched and transformed", by_status.get("patched+transformed", []), "green", verbose)
-    _group(console, "changed by a distribution convention", by_status.get("convention", []), "green", verbose)
+    _group(console, "changed by a distribution convention", by_status.get("convention", []), "green", verbose,
+           report.distribution)
     _group(console, "modified, UNEXPLAINED", by_status.get("modified", []), "red", verbose)
     if s.missing_groups:
         console.print(f"  [dim]not in this package set: {len(s.missing)} file(s)[/]")
@@ -176,7 +188,7 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
         if verbose:
             for finding in s.missing:
                 console.print(f"      {escape(finding.path)}", highlight=False)
-    _group(console, "explained extras", s.expected_extra, "dim", verbose)
+    _group(console, "explained extras", s.expected_extra, "dim", verbose, report.distribution)
     _group(console, "extra, UNEXPLAINED (neither in the source nor made by make install)", s.extra, "red", verbose)
     conventions = _conventions_used(report)
     if conventions:
@@ -236,10 +248,10 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _rows(findings: tuple[Finding, ...] | list[Finding]) -> str:
+def _rows(findings: tuple[Finding, ...] | list[Finding], distribution: str | None = None) -> str:
     rows = [
         f"<tr><td><code>{_e(f.path)}</code></td><td><span class='cat {_e(f.status.split('+')[0])}'>"
-        f"{_e(f.status)}</span></td><td>{_e(_describe(f))}</td></tr>"
+        f"{_e(f.status)}</span></td><td>{_e(_describe(f, distribution))}</td></tr>"
         for f in findings
     ]
     return "<table><tr><th>path</th><th>status</th><th>why</th></tr>" + "".join(rows) + "</table>"
@@ -269,11 +281,11 @@ def audit_to_html(report: AuditReport) -> str:
     parts.append(f"<h2>Files from the source</h2><p>{s.checked} compared byte for byte, {s.identical} identical, "
                  f"{len(s.modified)} modified.</p>")
     if s.modified:
-        parts.append(_rows(s.modified))
+        parts.append(_rows(s.modified, report.distribution))
     if s.extra:
         parts.append("<h2>Unexplained extras</h2>" + _rows(s.extra))
     if s.expected_extra:
-        parts.append("<h2>Explained extras</h2>" + _rows(s.expected_extra))
+        parts.append("<h2>Explained extras</h2>" + _rows(s.expected_extra, report.distribution))
     if s.missing_groups:
         parts.append("<h2>Not in this package set</h2><table><tr><th>group</th><th>files</th><th>ships in</th></tr>")
         parts.extend(f"<tr><td>{_e(g.group)}</td><td>{g.count}</td><td>{_e(g.package)}</td></tr>"
