@@ -43,6 +43,20 @@ def cpython_fixtures(fixtures: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def source_tree(cpython_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the audit reads of the real Python-3.11.2.tgz (the command gets it from the verified pipeline):
+    exactly the parts the audit itself unpacks, shared by every audit test module."""
+    from verify.audit.sources import SOURCE_PARTS
+
+    target = tmp_path_factory.mktemp("source")
+    with tarfile.open(cpython_fixtures / "Python-3.11.2.tgz") as archive:
+        prefixes = tuple(f"Python-3.11.2/{part}" for part in SOURCE_PARTS)
+        archive.extractall(target, members=[m for m in archive.getmembers() if m.name.startswith(prefixes)],
+                           filter="data")  # fmt: skip
+    return target / "Python-3.11.2"
+
+
+@pytest.fixture(scope="session")
 def keys_fixtures(fixtures: Path) -> Path:
     """``fixtures/keys``: release managers' real public keys (and one key that never signs source)."""
     return fixtures / "keys"

@@ -21,18 +21,6 @@ V3112 = Version.parse("3.11.2")
 HOST_PREFIX = Path("/usr")
 
 
-SOURCE_PARTS = ("Lib/", "Include/", "Modules/Setup", "Makefile.pre.in", "setup.py", "LICENSE")
-
-
-@pytest.fixture(scope="module")
-def source_tree(cpython_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What the audit reads of the real Python-3.11.2.tgz (the command gets it from the verified pipeline)."""
-    target = tmp_path_factory.mktemp("source")
-    with tarfile.open(cpython_fixtures / "Python-3.11.2.tgz") as archive:
-        members = [m for m in archive.getmembers() if m.name.startswith(tuple(f"Python-3.11.2/{part}"
-                                                                                for part in SOURCE_PARTS))]
-        archive.extractall(target, members=members, filter="data")
-    return target / "Python-3.11.2"
 
 
 def _compile(source: Path, **kwargs: object) -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -23,24 +22,12 @@ from verify.releases import Version
 from verify.report.audit import audit_to_dict, render_audit_text
 
 V3112 = Version.parse("3.11.2")
-PARTS = ("Lib/", "Include/", "Modules/Setup", "Makefile.pre.in", "LICENSE", "Tools/i18n/", "Tools/scripts/")
 ALPINE_MARKER = (
     "[externally-managed]\nError=\n  The system-wide Python installation in Alpine is managed\n"
     "  by using the system package manager (apk).\n"
 )
 ARCH_TOOLS = ("Tools/i18n/msgfmt.py", "Tools/i18n/pygettext.py", "Tools/scripts/README", "Tools/scripts/which.py",
               "Tools/scripts/reindent.py")
-
-
-@pytest.fixture(scope="module")
-def source_tree(cpython_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What the audit reads of the real Python-3.11.2.tgz, Tools/ scripts included."""
-    target = tmp_path_factory.mktemp("source")
-    with tarfile.open(cpython_fixtures / "Python-3.11.2.tgz") as archive:
-        members = [m for m in archive.getmembers()
-                   if m.name.startswith(tuple(f"Python-3.11.2/{part}" for part in PARTS))]
-        archive.extractall(target, members=members, filter="data")
-    return target / "Python-3.11.2"
 
 
 def _os_release(root: Path, text: str, *, in_usr_lib: bool = False) -> None:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
-from test_audit import SOURCE_PARTS, run_audit
+from test_audit import run_audit
 
 from verify.audit import audit_installation
 from verify.audit.elf import RebuildSide
@@ -26,17 +25,6 @@ OTHER_SO = "_other.cpython-311-x86_64-linux-gnu.so"
 MODULE = "int answer(void) { return 42; }\n"
 OTHER_MODULE = "int twice(int x) { return 2 * x; }\n"
 CONFIG_ARGS = "'--prefix=/opt/python' '--with-ensurepip=no'"
-
-
-@pytest.fixture(scope="module")
-def source_tree(cpython_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The parts of the real Python-3.11.2.tgz the audit reads."""
-    target = tmp_path_factory.mktemp("source")
-    with tarfile.open(cpython_fixtures / "Python-3.11.2.tgz") as archive:
-        members = [m for m in archive.getmembers()
-                   if m.name.startswith(tuple(f"Python-3.11.2/{part}" for part in SOURCE_PARTS))]
-        archive.extractall(target, members=members, filter="data")
-    return target / "Python-3.11.2"
 
 
 def _compile(directory: Path, source: str, output: str, *flags: str) -> bytes:
