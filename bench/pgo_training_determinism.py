@@ -25,11 +25,12 @@ import shutil
 import sys
 import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, SandboxSpec
-from verify.rebuild.settings import PATH
+from verify.rebuild.settings import BuildSettings
 
 REGRTEST17 = (
     "test_array test_bytes test_codecs test_collections test_datetime test_decimal test_difflib test_float "
@@ -51,8 +52,9 @@ TASKS: dict[str, tuple[str, bool]] = {
     "plain4": (f"/build/trainer.py {PLAIN4}", False),
     "plain4-aslr": (f"/build/trainer.py {PLAIN4}", True),
 }
-ENV = {"PATH": PATH, "HOME": "/nonexistent", "TZ": "UTC", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8",
-       "PYTHONHASHSEED": "0", "TERM": "dumb"}  # fmt: skip
+# The environment of every real build's commands (PYTHONHASHSEED fixed among them); the epoch only
+# matters to tools that stamp dates, which the training does not.
+ENV = replace(BuildSettings(), source_date_epoch=0).environment()
 
 
 def main() -> int:
