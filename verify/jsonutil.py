@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verify.limits import JSON_MAX_DEPTH
+
+if TYPE_CHECKING:  # only the type: the commands that never validate a model do not import pydantic for it
+    from pydantic import ValidationError
 
 
 class JsonLimitError(ValueError):
@@ -76,3 +79,11 @@ def read_json_document(path: Path, max_bytes: int) -> tuple[Any, bytes]:
     if len(raw) > max_bytes:
         raise JsonTooLarge(f"larger than {max_bytes >> 20} MiB")
     return loads_bounded(raw), raw
+
+
+def validation_summary(error: ValidationError, *, top: str = "top level") -> str:
+    """``where: message`` of the first problem a pydantic model found in a document (``top`` names the
+    document's root), for one-line refusals."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or top
+    return f"{where}: {first['msg']}"

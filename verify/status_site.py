@@ -39,7 +39,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from verify.attest.errors import AttestationError
 from verify.fsutil import write_atomic
-from verify.jsonutil import read_json_file
+from verify.jsonutil import read_json_file, validation_summary
 from verify.limits import (
     STATUS_COMPARE_HTML_MAX_BYTES,
     STATUS_HISTORY_MAX_RUNS,
@@ -248,18 +248,13 @@ def read_site(out_dir: Path) -> Site | None:
         if generated_at is not None and not isinstance(generated_at, str):
             raise ValueError("generated_at is not a string")
     except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
-        summary = _validation_summary(error) if isinstance(error, ValidationError) else _reason(error)
+        summary = validation_summary(error) if isinstance(error, ValidationError) else _reason(error)
         raise SiteError(f"cannot add to the site {out_dir}: {path.name}: {summary}") from None
     for link in site_links(rows, history):
         if not _SITE_LINK.fullmatch(link):
             raise SiteError(f"cannot add to the site {out_dir}: {path.name} links {link!r}, not a file merge writes")
     return Site(rows, history, generated_at)
 
-
-def _validation_summary(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "top level"
-    return f"{where}: {first['msg']}"
 
 
 def site_links(rows: Iterable[StatusRow], history: Iterable[HistoryEntry] = ()) -> list[str]:

@@ -26,6 +26,7 @@ from pydantic.dataclasses import dataclass
 
 from verify.attest.errors import AttestationRejected
 from verify.errors import VerifyError
+from verify.jsonutil import validation_summary
 
 PROJECT_URI: Final = "https://github.com/cpython-verify/cpython-verify"
 """The project's repository: every URI the project mints (predicate and build types) lives under it."""
@@ -214,10 +215,8 @@ def parse_predicate(document: bytes, *, error_type: type[VerifyError] = Attestat
     try:
         return _ADAPTER.validate_json(document)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "predicate"
         raise error_type(
-            f"predicate does not match the {PREDICATE_TYPE} schema: {where}: {first['msg']} "
+            f"predicate does not match the {PREDICATE_TYPE} schema: {validation_summary(error, top='predicate')} "
             f"({error.error_count()} problem(s))"
         ) from None
 

@@ -25,6 +25,7 @@ from pydantic.dataclasses import dataclass
 from verify import __version__
 from verify.attest.errors import AttestationError, AttestationRejected
 from verify.attest.predicate import BUILD_TYPE, RebuildVerdict
+from verify.jsonutil import validation_summary
 from verify.result import PgoProfileRef, RebuildRecord
 
 PROVENANCE_TYPE: Final = "https://slsa.dev/provenance/v1"
@@ -264,10 +265,9 @@ def parse_provenance(predicate: Any) -> Provenance:
     try:
         provenance = _ADAPTER.validate_json(json.dumps(predicate))
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "predicate"
         raise AttestationRejected(
-            f"provenance does not match {PROVENANCE_TYPE} with buildType {BUILD_TYPE}: {where}: {first['msg']} "
+            f"provenance does not match {PROVENANCE_TYPE} with buildType {BUILD_TYPE}: "
+            f"{validation_summary(error, top='predicate')} "
             f"({error.error_count()} problem(s))"
         ) from None
     for name in (MANIFEST_BYPRODUCT, RECORD_BYPRODUCT):

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from verify.errors import OperationalError
 from verify.fsutil import write_json_atomic
-from verify.jsonutil import JsonTooLarge, read_json_document
+from verify.jsonutil import JsonTooLarge, read_json_document, validation_summary
 from verify.manifest import Manifest, read_manifest
 from verify.result.record import OLDER_FORMATS, REBUILD_FORMAT, RebuildRecord
 
@@ -37,11 +37,6 @@ differing is still well under a megabyte); anything this large is not one."""
 class ResultDirError(OperationalError):
     """A directory is not a readable rebuild result: missing, truncated or foreign files."""
 
-
-def _validation_summary(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "top level"
-    return f"{where}: {first['msg']}"
 
 
 def read_json_object(path: Path, what: str, *, max_bytes: int = MAX_RECORD_BYTES) -> tuple[dict[str, Any], bytes]:
@@ -81,7 +76,7 @@ def read_rebuild_record(path: Path) -> tuple[RebuildRecord, bytes]:
     try:
         return RebuildRecord.model_validate_json(raw), raw
     except ValidationError as error:
-        raise ResultDirError(f"{path}: malformed rebuild record: {_validation_summary(error)}") from None
+        raise ResultDirError(f"{path}: malformed rebuild record: {validation_summary(error)}") from None
 
 
 @dataclass(frozen=True, slots=True)
