@@ -115,15 +115,23 @@ class NotARegularFile(OSError):
     """The path names a FIFO, socket or device, where only a regular file makes sense."""
 
 
-def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
-    """Open ``path`` for reading only if it is (or a symlink leads to) a regular file.
+def open_regular_file(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> BinaryIO:
+    """Open ``path`` for reading only if it is (or, with ``follow_symlinks``, a symlink leads to) a regular file.
 
     Untrusted locations can hold a FIFO (opening it would wait for a writer forever) or a link to
     ``/dev/zero`` (reading it never ends). O_NONBLOCK makes the open return at once, and the type is checked
     on the open descriptor, so a file swapped after a check cannot slip through. Raises FileNotFoundError as
-    ``open`` does, IsADirectoryError for a directory and :class:`NotARegularFile` for anything else.
+    ``open`` does, IsADirectoryError for a directory and :class:`NotARegularFile` for anything else; without
+    ``follow_symlinks``, a symbolic link as the last component is refused (O_NOFOLLOW) with an ``OSError``
+    whose errno is ELOOP.
     """
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP and not follow_symlinks:
+            raise OSError(errno.ELOOP, "a symbolic link (not followed)", os.fspath(path)) from None
+        raise
     try:
         mode = os.fstat(descriptor).st_mode
         if stat.S_ISDIR(mode):

@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, Final
 from pydantic import TypeAdapter, ValidationError
 
 from verify.attest.errors import AttestationError
-from verify.fsutil import write_atomic
+from verify.fsutil import open_regular_file, write_atomic
 from verify.jsonutil import read_json_file, validation_summary
 from verify.limits import (
     STATUS_COMPARE_HTML_MAX_BYTES,
@@ -86,25 +86,11 @@ def attestation_stem(path: Path) -> str:
 
 
 def _open_here(path: Path) -> BinaryIO | None:
-    """``path`` opened if it is a regular file reached without a symbolic link; None if absent.
-
-    O_NOFOLLOW refuses a link as the last component, O_NONBLOCK keeps a FIFO from blocking, and the type
-    is checked on the open descriptor."""
+    """``path`` opened if it is a regular file reached without a symbolic link; None if absent."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        return open_regular_file(path, follow_symlinks=False)
     except FileNotFoundError:
         return None
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise OSError(errno.ELOOP, "a symbolic link (not followed)") from None
-        raise
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return os.fdopen(descriptor, "rb")
-    except BaseException:
-        os.close(descriptor)
-        raise
 
 
 def publish_side_files(
