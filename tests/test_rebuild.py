@@ -678,7 +678,7 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
     with tarfile.open(stored) as archive:
         names = archive.getnames()
         assert names[0] == PGO_TRAINING_MEMBER, "the training record comes first"
-        assert [name.endswith(".gcda") for name in names[1:]] == [True]
+        assert [name.endswith(".gcda") for name in names[1:]] == [True, True]
         stream = archive.extractfile(PGO_TRAINING_MEMBER)
         assert stream is not None
         stored_record = json.loads(stream.read())
@@ -693,6 +693,7 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
         "configure": ["--prefix=/opt/tiny", "--enable-optimizations"],
         "environment": trained.record.inputs.environment.name,
         "rootfs_sha256": trained.record.inputs.environment.rootfs_sha256,
+        "build_dir": BuildSettings().build_dir,
     }  # fmt: skip
     assert trained.record.pgo_profile.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
     assert "TINY-TRAINING-RUN" in (trained.result_dir / "logs/make.log").read_text()
@@ -709,6 +710,46 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
     assert "-fprofile-use" in (reused.result_dir / "logs/make.log").read_text()
     assert diff_manifests(trained.result.read_manifest(), reused.result.read_manifest()) == ()
     assert reused.cache_key != trained.cache_key, "the profile digest is part of the cache key"
+
+
+def test_a_reused_profile_misses_objects_named_after_absolute_source_paths_under_another_build_path(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
+    """Why 3.11's recipe documents its setup.py modules under build_path for PGO profiles only: modtool is
+    built as distutils builds them (absolute source path, object named after it), so GCC looks for its
+    profile under the training's build directory and compiles it untrained elsewhere. hello (a relative
+    path, as CPython's Makefile builds) keeps its profile. The training record names the directory."""
+    from verify.chain import trained_profile
+
+    cache = RebuildCache(tmp_path / "cache")
+    trained = build(tiny, cache, "--enable-optimizations")
+    pinned = trained_profile(trained)
+    assert pinned is not None and trained.record.pgo_profile is not None
+    trained_on = trained.record.pgo_profile.trained_on
+    assert trained_on is not None and trained_on.build_dir == BuildSettings().build_dir
+    with tarfile.open(pinned.path) as archive:
+        assert f"objs{BuildSettings().build_dir}/mod.gcda" in archive.getnames()
+    same_path = build(tiny, RebuildCache(tmp_path / "same"), "--enable-optimizations", pgo_profile=pinned)
+    assert diff_manifests(trained.result.read_manifest(), same_path.result.read_manifest()) == ()
+    varied = build(tiny, cache, "--enable-optimizations", pgo_profile=pinned, variations=frozenset({"build_path"}))
+    log = (varied.result_dir / "logs/make.log").read_text()
+    assert "TINY-TRAINING-RUN" not in log and "profile count data file not found" in log
+    differing = {entry.path for entry in diff_manifests(trained.result.read_manifest(), varied.result.read_manifest())}
+    assert differing == {"opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "opt/tiny/bin/modtool"}
+    # A profile's own [build.profiles.<name>.expect] explains it for that profile's builds only.
+    from dataclasses import replace
+
+    from verify.rebuild.variations import compare_results
+    from verify.recipes import ExpectedDifference
+
+    spec = tiny_recipe().build
+    assert spec is not None
+    documented = ExpectedDifference("build_path", ("**/bin/modtool",), frozenset({"content"}), "absolute source path")
+    pgo = replace(spec.profiles["default"], name="pgo", expect={"build_path": documented})
+    spec = replace(spec, profiles={**spec.profiles, "pgo": pgo})
+    assert compare_results(trained, varied, frozenset({"build_path"}), spec, "pgo").explained
+    other_profile = compare_results(trained, varied, frozenset({"build_path"}), spec, "default")
+    assert {d.path for d in other_profile.unexplained} == {"opt/tiny/bin/modtool"}
 
 
 def test_a_cached_pgo_build_whose_profile_has_no_training_record_is_built_again(
@@ -911,7 +952,7 @@ def training_record(**changes: object) -> dict[str, object]:
         "format": "cpython-verify/pgo-training/v1", "version": "1.0", "series": "3.13",
         "source": {"name": "tiny-1.0.tar.gz", "sha256": "0" * 64}, "profile": "default",
         "configure": ["--prefix=/opt/tiny", "--enable-optimizations"],
-        "environment": "tinyproject-test", "rootfs_sha256": "0" * 64,
+        "environment": "tinyproject-test", "rootfs_sha256": "0" * 64, "build_dir": "/build/cpython",
     }  # fmt: skip
     record.update(changes)
     return record

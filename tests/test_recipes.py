@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from verify.errors import RecipeError
-from verify.recipes import load_all_recipes, load_recipe, parse_recipe
+from verify.recipes import default_recipes_dir, load_all_recipes, load_recipe, parse_recipe
 from verify.releases import Version
 
 EXPECTED_SIGNERS = {
@@ -53,6 +53,22 @@ def test_every_pgo_profile_trains_on_the_full_pgo_task_and_survives_a_failed_tes
         assert "pgo-lto" in optimized, series
         for name, configure in optimized.items():
             assert "PROFILE_TASK=-m test --pgo --timeout=1200 || true" in configure, (series, name)
+
+
+def test_a_profile_documents_what_a_variation_changes_in_its_own_builds_only(tmp_path: Path) -> None:
+    text = (default_recipes_dir() / "cpython-3.11.toml").read_text()
+    recipe = parse_recipe(text.encode(), Path("cpython-3.11.toml"))
+    assert recipe.build is not None
+    module = "opt/python/lib/python3.11/lib-dynload/_bisect.cpython-311-x86_64-linux-gnu.so"
+    for profile in ("pgo-lto",):
+        assert recipe.build.explain(module, ("content",), frozenset({"build_path"}), profile) == (("build_path",), ())
+    assert recipe.build.explain(module, ("content",), frozenset({"build_path"}), "default") == ((), ("content",))
+    assert recipe.build.explain(module, ("content",), frozenset({"umask"}), "pgo-lto") == ((), ("content",))
+    table = "[build.profiles.pgo-lto.expect.build_path]\nwhy"
+    bad = text.replace(table, table.replace("build_path", "Build-Path"))
+    assert bad != text
+    with pytest.raises(RecipeError, match="'Build-Path' is not a variation name"):
+        parse_recipe(bad.encode(), Path("cpython-3.11.toml"))
 
 def test_sigstore_is_not_required_before_the_series_started_publishing_it() -> None:
     recipe = load_recipe("3.9")

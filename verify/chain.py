@@ -261,7 +261,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
             return build(chosen, pinned)
 
         varied = build_with_pinned_profile(request.variations)
-        check = compare_results(baseline, varied, request.variations, recipe.build)
+        check = compare_results(baseline, varied, request.variations, recipe.build, request.profile)
         if request.bisect and not check.reproducible:
             check = bisect_variations(build_with_pinned_profile, baseline, check)
         record = record.model_copy(update={"reproducibility": check})

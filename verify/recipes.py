@@ -76,15 +76,6 @@ class SigstorePolicy:
     """First release of the series with a Sigstore bundle; earlier ones publish none."""
 
 
-@dataclass(frozen=True, slots=True)
-class BuildProfile:
-    """A named set of configure flags (``default``, ``pgo-lto``, ...)."""
-
-    name: str
-    configure: tuple[str, ...]
-    description: str
-
-
 # The compare stage's names for the ways a path can differ (verify.compare.model.CHANGES); repeated here
 # as data so that recipes are validated without importing the comparison stage.
 EXPECTABLE_CHANGES = ("only-in-a", "only-in-b", "type", "mode", "link-target", "content")
@@ -127,6 +118,18 @@ class ExpectedDifference:
 
 
 @dataclass(frozen=True, slots=True)
+class BuildProfile:
+    """A named set of configure flags (``default``, ``pgo-lto``, ...)."""
+
+    name: str
+    configure: tuple[str, ...]
+    description: str
+    expect: Mapping[str, ExpectedDifference] = field(default_factory=dict)
+    """``[build.profiles.<name>.expect.<variation>]``: what a variation changes in this profile's builds
+    only, beside what the series-wide ``[build.expect]`` says it changes in every profile's."""
+
+
+@dataclass(frozen=True, slots=True)
 class BuildSpec:
     """How a series is rebuilt: the pinned environment, the configure profiles, and what variations change."""
 
@@ -136,20 +139,25 @@ class BuildSpec:
     """Variation name -> the differences it is documented to cause; a variation not listed may change nothing."""
 
     def explain(
-        self, path: str, changes: tuple[str, ...], variations: frozenset[str]
+        self, path: str, changes: tuple[str, ...], variations: frozenset[str], profile: str | None = None
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Which chosen ``variations`` account for some of the changes, and which changes none accounts for.
 
         Each change is judged on its own: a file whose content follows the build path and whose mode
-        follows the umask is explained when both were varied and the recipe documents both.
+        follows the umask is explained when both were varied and the recipe documents both. What
+        ``profile``'s own ``expect`` documents counts too, for builds of that profile only.
         """
+        documented = [self.expect]
+        if profile is not None and profile in self.profiles:
+            documented.append(self.profiles[profile].expect)
         expected_by: set[str] = set()
         unexplained = []
         for change in changes:
             accounting = {
                 name
                 for name in variations
-                if name in self.expect and self.expect[name].accounts_for(path, (change,))
+                for expect in documented
+                if name in expect and expect[name].accounts_for(path, (change,))
             }
             expected_by |= accounting
             if not accounting:
@@ -369,8 +377,9 @@ def _parse_build(table: _Table | None) -> BuildSpec | None:
     for name, profile_table in table.tables("profiles").items():
         configure = profile_table.strings("configure")
         description = profile_table.string("description", required=False) or ""
+        profile_expect = _parse_expect(profile_table.table("expect", required=False))
         profile_table.done()
-        profiles[name] = BuildProfile(name=name, configure=configure, description=description)
+        profiles[name] = BuildProfile(name=name, configure=configure, description=description, expect=profile_expect)
     if "default" not in profiles:
         raise table._fail("needs a [build.profiles.default]")
     expect = _parse_expect(table.table("expect", required=False))

@@ -21,8 +21,9 @@ from typing import Any
 from verify import fsutil
 from verify.fsutil import make_result_directory
 
-BUILD_LOGIC_VERSION = 1
-"""Bumped whenever the build commands change, so old entries are not mistaken for new ones."""
+BUILD_LOGIC_VERSION = 2
+"""Bumped whenever the build commands change, so old entries are not mistaken for new ones.
+2: LTO builds map the build path in LDFLAGS too."""
 
 REQUIRED_FILES = ("rebuild.json", "manifest.json")
 _STAGING_PREFIX = ".staging-"

@@ -253,9 +253,10 @@ def rebuild(
             sink.phase_finished(phase, timings[phase])
             if phase == "make" and pgo_profile is None and training is not None:
                 # Stored before the build tree is deleted, so other rebuilders can reuse it.
-                produced = _collect_pgo_profile(source_host, staging / ResultDir.PGO_PROFILE, effective, training)
+                trained_here = training.model_copy(update={"build_dir": effective.build_dir})
+                produced = _collect_pgo_profile(source_host, staging / ResultDir.PGO_PROFILE, effective, trained_here)
                 profile_record = PgoProfileRef(
-                    sha256=produced, origin="trained in this build", file=ResultDir.PGO_PROFILE, trained_on=training
+                    sha256=produced, origin="trained in this build", file=ResultDir.PGO_PROFILE, trained_on=trained_here
                 )
 
         sink.phase_started("manifest")

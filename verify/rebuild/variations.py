@@ -25,13 +25,14 @@ BuildFunction = Callable[[frozenset[str]], RebuildResult]
 
 
 def recorded_differences(
-    comparison: Comparison, spec: BuildSpec, variations: frozenset[str]
+    comparison: Comparison, spec: BuildSpec, variations: frozenset[str], profile: str | None = None
 ) -> tuple[RecordedDifference, ...]:
-    """The compare stage's differences as the record keeps them, each with the variations that explain it."""
+    """The compare stage's differences as the record keeps them, each with the variations that explain it
+    (by the series' ``[build.expect]`` and ``profile``'s own)."""
     recorded = []
     for difference in comparison.differences:
         verdict = difference.comparison
-        expected_by, unexplained = spec.explain(difference.path, difference.changes, variations)
+        expected_by, unexplained = spec.explain(difference.path, difference.changes, variations, profile)
         recorded.append(
             RecordedDifference(
                 path=difference.path,
@@ -47,7 +48,7 @@ def recorded_differences(
 
 
 def compare_results(
-    first: RebuildResult, second: RebuildResult, variations: frozenset[str], spec: BuildSpec
+    first: RebuildResult, second: RebuildResult, variations: frozenset[str], spec: BuildSpec, profile: str | None = None
 ) -> ReproducibilityCheck:
     """Compare two rebuilds' install trees (from their manifests) and explain every difference."""
     comparison = compare_sides(
@@ -55,18 +56,20 @@ def compare_results(
     )
     return ReproducibilityCheck(
         variations=tuple(sorted(variations)),
-        differences=recorded_differences(comparison, spec, variations),
+        differences=recorded_differences(comparison, spec, variations, profile),
         first=str(first.result_dir),
         second=str(second.result_dir),
     )
 
 
-def rebuild_twice(build: BuildFunction, variations: frozenset[str], spec: BuildSpec) -> ReproducibilityCheck:
-    """Build without variations, then with ``variations``, and compare."""
+def rebuild_twice(
+    build: BuildFunction, variations: frozenset[str], spec: BuildSpec, profile: str | None = None
+) -> ReproducibilityCheck:
+    """Build ``profile`` without variations, then with ``variations``, and compare."""
     variations = canonical_variations(variations)
     baseline = build(frozenset())
     varied = build(variations)
-    return compare_results(baseline, varied, variations, spec)
+    return compare_results(baseline, varied, variations, spec, profile)
 
 
 def bisect_variations(

@@ -98,6 +98,10 @@ class PgoTraining(_Frozen):
     """The build environment's name."""
     rootfs_sha256: Sha256
     """The digest of the rootfs tarball the instrumented build and its training run ran in."""
+    build_dir: Text | None = None
+    """The sandbox build directory the training ran in (None in records written before it was kept).
+    Objects compiled from absolute source paths (3.11's setup.py modules) find their profile only under
+    this same directory: GCC names their ``.gcda`` files and identifies their static functions by it."""
 
 
 class PgoProfileRef(_Frozen):
