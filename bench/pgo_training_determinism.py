@@ -14,6 +14,9 @@ Tasks (``--task NAME``, repeatable; default all):
   plain4          test_codecs, test_re, test_array, test_difflib in one process through a bare
                   unittest.TestResult (nothing formats elapsed times), ASLR off
   plain4-aslr     the same with ASLR on
+  shipped         the recipes' pgo-lto-deterministic task: cpython-verify's trainer
+                  (verify/data/pgo_trainer.py) on the same four modules, started with ASLR on and
+                  after a ./python run has left counters behind, as inside a real build
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, SandboxSpec
+from verify.rebuild.core import PGO_TRAINER_PATH, pgo_trainer_for
 from verify.rebuild.settings import BuildSettings
 
 REGRTEST17 = (
@@ -51,6 +55,11 @@ TASKS: dict[str, tuple[str, bool]] = {
     "regrtest17-norandom": (f"-m test {REGRTEST17}", False),
     "plain4": (f"/build/trainer.py {PLAIN4}", False),
     "plain4-aslr": (f"/build/trainer.py {PLAIN4}", True),
+    # The trainer turns ASLR off and removes earlier counters itself: it starts like the real build's.
+    "shipped": (
+        f"./python -c pass && ./python {PGO_TRAINER_PATH} {' '.join(f'test_{m}' for m in PLAIN4.split())}",
+        True,
+    ),
 }
 # The environment of every real build's commands (PYTHONHASHSEED fixed among them); the epoch only
 # matters to tools that stamp dates, which the training does not.
@@ -89,6 +98,9 @@ def main() -> int:
         run(f"make -j{len(os.sched_getaffinity(0))} profile-gen-stamp", "instrumented-build.log")
         (args.work / "instrumented").touch()
     (build / "trainer.py").write_text(TRAINER)
+    shipped = pgo_trainer_for(["--enable-optimizations", f"PROFILE_TASK={PGO_TRAINER_PATH}"])
+    assert shipped is not None
+    (build / Path(PGO_TRAINER_PATH).name).write_bytes(shipped)
 
     print("| training task | .gcda files | differing between two runs |")
     print("|---|---|---|")
@@ -98,7 +110,8 @@ def main() -> int:
         for attempt in (1, 2):
             for stale in source.rglob("*.gcda"):
                 stale.unlink()
-            run(f"./python {task}", f"train-{name}-{attempt}.log", aslr=aslr)
+            command = task if task.startswith("./python") else f"./python {task}"
+            run(command, f"train-{name}-{attempt}.log", aslr=aslr)
             profiles.append({str(p.relative_to(source)): hashlib.sha256(p.read_bytes()).hexdigest()
                              for p in source.rglob("*.gcda")})  # fmt: skip
         first, second = profiles

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from verify.errors import RecipeError
+from verify.rebuild.core import PGO_TRAINER_PATH, pgo_trainer_for
 from verify.recipes import default_recipes_dir, load_all_recipes, load_recipe, parse_recipe
 from verify.releases import Version
 
@@ -50,9 +51,13 @@ def test_every_pgo_profile_trains_on_the_full_pgo_task_and_survives_a_failed_tes
         optimized = {
             name: p.configure for name, p in recipe.build.profiles.items() if "--enable-optimizations" in p.configure
         }
-        assert "pgo-lto" in optimized, series
-        for name, configure in optimized.items():
-            assert "PROFILE_TASK=-m test --pgo --timeout=1200 || true" in configure, (series, name)
+        assert {"pgo-lto", "pgo-lto-deterministic"} <= set(optimized), series
+        assert "PROFILE_TASK=-m test --pgo --timeout=1200 || true" in optimized["pgo-lto"], series
+        # The deterministic profile runs cpython-verify's trainer, and a training that fails fails the build.
+        tasks = [flag for flag in optimized["pgo-lto-deterministic"] if flag.startswith("PROFILE_TASK=")]
+        assert tasks == [f"PROFILE_TASK={PGO_TRAINER_PATH} test_codecs test_re test_array test_difflib"], series
+        assert pgo_trainer_for(optimized["pgo-lto-deterministic"]) is not None
+        assert pgo_trainer_for(optimized["pgo-lto"]) is None
 
 
 def test_a_profile_documents_what_a_variation_changes_in_its_own_builds_only(tmp_path: Path) -> None:
@@ -60,7 +65,7 @@ def test_a_profile_documents_what_a_variation_changes_in_its_own_builds_only(tmp
     recipe = parse_recipe(text.encode(), Path("cpython-3.11.toml"))
     assert recipe.build is not None
     module = "opt/python/lib/python3.11/lib-dynload/_bisect.cpython-311-x86_64-linux-gnu.so"
-    for profile in ("pgo-lto",):
+    for profile in ("pgo-lto", "pgo-lto-deterministic"):
         assert recipe.build.explain(module, ("content",), frozenset({"build_path"}), profile) == (("build_path",), ())
     assert recipe.build.explain(module, ("content",), frozenset({"build_path"}), "default") == ((), ("content",))
     assert recipe.build.explain(module, ("content",), frozenset({"umask"}), "pgo-lto") == ((), ("content",))

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -54,6 +55,10 @@ PGO_RUN_STAMP = "profile-run-stamp"
 """CPython's Makefile skips the instrumented build and the training run when this stamp exists."""
 PGO_TRAINING_MEMBER = "cpython-verify-pgo.json"
 """The one member of a ``pgo-profile.tar`` that is not a ``.gcda`` file: what the profile was trained on."""
+PGO_TRAINER_PATH = f"{BUILD_MOUNT}/cpython-verify-pgo-trainer.py"
+"""Where a build finds cpython-verify's deterministic training task (``verify/data/pgo_trainer.py``)
+when its recipe profile names it in ``PROFILE_TASK``: beside, not in, the build directory, so every
+variation of the build path runs the same command."""
 PHASES = ("configure", "make", "install", "manifest")
 _READ_CHUNK = 1024 * 1024
 
@@ -179,6 +184,10 @@ def rebuild(
     # The host tools a variation uses (libfaketime, setarch, disorderfs) are not in the rootfs: their
     # versions are recorded with the settings instead, and a missing one stops the build before it starts.
     host_tools = _host_tools_record(effective)
+    trainer = pgo_trainer_for(build_profile)
+    if trainer is not None:
+        # The trainer decides the profile, so its digest is an input like the host tools' versions.
+        host_tools["pgo_trainer_sha256"] = hashlib.sha256(trainer).hexdigest()
     key = cache_key(
         source_sha256=tarball.sha256,
         build_section=build_section,
@@ -210,6 +219,8 @@ def rebuild(
         source_host = build_host / PurePosixPath(effective.build_dir).relative_to(BUILD_MOUNT)
         newest_mtime = unpack_release(private_copy, source_host)
         private_copy.unlink()
+        if trainer is not None:
+            (build_host / PurePosixPath(PGO_TRAINER_PATH).relative_to(BUILD_MOUNT)).write_bytes(trainer)
         if effective.source_date_epoch is None:
             effective = replace(effective, source_date_epoch=newest_mtime)
         out_host = staging / "out"
@@ -331,6 +342,15 @@ def _host_tools_record(settings: BuildSettings) -> dict[str, str]:
 
 def _uses_pgo(configure_flags: Sequence[str]) -> bool:
     return "--enable-optimizations" in configure_flags
+
+
+def pgo_trainer_for(configure_flags: Sequence[str]) -> bytes | None:
+    """cpython-verify's training task, if a PGO profile's ``PROFILE_TASK`` runs it (else None)."""
+    if not _uses_pgo(configure_flags):
+        return None
+    if not any(flag.startswith("PROFILE_TASK=") and PGO_TRAINER_PATH in flag for flag in configure_flags):
+        return None
+    return (resources.files("verify.data") / "pgo_trainer.py").read_bytes()
 
 
 def phase_commands(configure_flags: Sequence[str], settings: BuildSettings) -> list[tuple[str, list[str]]]:
