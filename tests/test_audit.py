@@ -319,7 +319,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 
-from conftest import PROJECT_ROOT  # noqa: E402
+from conftest import PROJECT_ROOT, run_cli  # noqa: E402
 
 from verify.audit.inputs import InputError, find_prefixes, unpack_inputs  # noqa: E402
 from verify.unpack import UnpackLimits  # noqa: E402
@@ -448,9 +448,7 @@ def test_debs_and_a_relocatable_tar(source_tree: Path, tmp_path: Path) -> None:
 
 
 def run_audit(*args: object, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NO_COLOR="1", COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "verify", "audit", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=600, check=False)
+    return run_cli("audit", *args, env={"COLUMNS": "200"}, cwd=cwd, timeout=600)
 
 
 def _hostile_layer(tmp_path: Path, entries: list[tuple[str, bytes | str | None, str]]) -> Path:

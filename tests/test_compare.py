@@ -6,10 +6,10 @@ import json
 import py_compile
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from verify.compare import compare_paths, diff_manifests
 from verify.compare.comparators import FilePair, explain
@@ -268,19 +268,17 @@ def test_diff_manifests_is_pure_and_ordered() -> None:
 
 def test_cli_exit_codes_json_and_html(stdlib_pair: tuple[Path, Path], tmp_path: Path) -> None:
     a, b = stdlib_pair
-    run = [sys.executable, "-m", "verify", "compare"]
-    same = subprocess.run([*run, str(a), str(a), "--json"], capture_output=True, text=True, timeout=300)
+    same = run_cli("compare", a, a, "--json")
     assert same.returncode == 0 and json.loads(same.stdout)["identical"] is True
     html_path = tmp_path / "report.html"
-    differ = subprocess.run([*run, str(a), str(b), "--json", "--html", str(html_path)],
-                            capture_output=True, text=True, timeout=300)
+    differ = run_cli("compare", a, b, "--json", "--html", html_path)
     assert differ.returncode == 1, differ.stderr
     document = json.loads(differ.stdout)
     assert document["format"] == "cpython-verify/compare/v1"
     assert document["summary"]["by_category"]["semantic"] == 1
     page = html_path.read_text()
     assert "7 path(s) differ" in page and "<script" not in page and "http" not in page.split("<body>")[1]
-    missing = subprocess.run([*run, str(a), str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
+    missing = run_cli("compare", a, tmp_path / "nope", timeout=60)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 

@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, BwrapWithoutDevShmAndPtmx
+from conftest import BwrapWithoutDevShmAndPtmx, run_cli
 
 from verify.compare.engine import diff_manifests
 from verify.environments.bwrap import BwrapRunner
@@ -660,9 +660,7 @@ def test_sandbox_provides_dev_shm_and_ptmx_unless_told_not_to(tinyproject_image:
     ],
 )
 def test_rebuild_command_rejects_bad_arguments_with_one_line(args: list[str], message: str) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "verify", "rebuild", "3.13.5", *args], capture_output=True, text=True, check=False
-    )
+    completed = run_cli("rebuild", "3.13.5", *args)
     assert completed.returncode == EXIT_ERROR
     assert message in completed.stderr and "Traceback" not in completed.stderr
 
@@ -1147,13 +1145,10 @@ def test_rebuild_command_refuses_a_profile_for_another_build_with_one_line_and_n
     record = _real_pgo_lto_record(cpython_fixtures / "Python-3.13.5.tar.xz")
     profile = write_profile_tar(tmp_path / "pgo-profile.tar", [*members(record), ("Modules/main.gcda", b"gcda")])
     cache = tmp_path / "cache"
-    env = dict(os.environ, CPYTHON_VERIFY_CACHE=str(cache), XDG_CACHE_HOME=str(tmp_path / "xdg"), NO_COLOR="1",
-               PYTHONPATH=str(PROJECT_ROOT))  # this checkout's code, run from a scratch directory  # fmt: skip
-    completed = subprocess.run(
-        [sys.executable, "-m", "verify", "rebuild", "3.13.5", "--from", str(cpython_fixtures), "--offline",
-         "--profile", "pgo-lto", "--pgo-profile", str(profile),
-         "--pgo-profile-sha256", hashlib.sha256(profile.read_bytes()).hexdigest(), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, check=False, timeout=120,
+    completed = run_cli(
+        "rebuild", "3.13.5", "--from", cpython_fixtures, "--offline", "--profile", "pgo-lto", "--pgo-profile", profile,
+        "--pgo-profile-sha256", hashlib.sha256(profile.read_bytes()).hexdigest(), "--out", tmp_path / "out",
+        cache=cache, env={"XDG_CACHE_HOME": str(tmp_path / "xdg")}, cwd=tmp_path, timeout=120,
     )  # fmt: skip
     assert completed.returncode == EXIT_ERROR, completed.stderr
     refusals = [line for line in completed.stderr.splitlines() if message in line]

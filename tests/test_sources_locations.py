@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import run_cli
 from httpserver import Fault, FaultyServer
 
 from verify.environments.rootfs import EnvironmentCache
@@ -294,12 +292,9 @@ def test_an_unreachable_network_location_is_a_note_beside_a_local_tarball(
 
 
 def _cli(cache_root: Path, *args: object) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CPYTHON_VERIFY_CACHE=str(cache_root), NO_COLOR="1")
-    env.pop("CPYTHON_VERIFY_RECIPES", None)
     # python.org (a network location and a digest witness) fails at once, even on a machine with a network.
-    env.update(HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", NO_PROXY="127.0.0.1")
-    return subprocess.run([sys.executable, "-m", "verify", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=PROJECT_ROOT, timeout=300, check=False)
+    no_network = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
+    return run_cli(*args, cache=cache_root, env=no_network)
 
 
 def test_only_verified_release_files_are_found_by_name(cpython_fixtures: Path, cache: Cache, tmp_path: Path) -> None:
