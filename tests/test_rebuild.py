@@ -9,6 +9,7 @@ environment. They run in seconds.
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import json
 import os
@@ -844,6 +845,7 @@ def test_publish_assembles_the_result_and_never_replaces_an_unrelated_directory(
     assert ResultDir.open(baseline.result_dir).read_record().reproducibility is None
     publish(baseline, baseline.record, out)  # an earlier result is replaced
     assert ResultDir.open(out).read_record().reproducibility is None
+    assert not ResultDir(out).compare_html_path.exists(), "a single build has no comparison to report"
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("do not lose me")
@@ -851,6 +853,102 @@ def test_publish_assembles_the_result_and_never_replaces_an_unrelated_directory(
         publish(baseline, baseline.record, precious)
     assert (precious / "thesis.tex").read_text() == "do not lose me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "precious", "result", "tiny-1.0.tar.gz"]
+
+
+def _difference_block(page: str, path: str) -> str:
+    """The ``<details>`` block the compare report gives ``path``."""
+    start = page.index(f"<details><summary><code>{path}</code>")
+    return page[start : page.index("</details>", start)]
+
+
+def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_reasons(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
+    """A real --twice (build path and umask varied): the result gains compare.html, compare's own report of
+    the one comparison, in the record's words, with the recipe's reason beside the explained change."""
+    from verify.chain import publish
+    from verify.rebuild.variations import compare_builds
+    from verify.report.compare import render_html
+    from verify.report.rebuild import rebuild_text, reproducibility_text, twice_report_html
+
+    cache = RebuildCache(tmp_path / "cache")
+    spec = tiny_recipe().build
+    assert spec is not None
+    baseline = build(tiny, cache)
+    chosen = frozenset({"build_path", "umask"})
+    twice = compare_builds(baseline, build(tiny, cache, variations=chosen), chosen, spec, "default")
+    record = baseline.record.model_copy(update={"reproducibility": twice.check})
+    result = publish(baseline, record, tmp_path / "result",
+                     compare_html=twice_report_html(twice, version="1.0", profile="default"))  # fmt: skip
+
+    page = result.compare_html_path.read_text()
+    assert stat.S_IMODE(result.compare_html_path.stat().st_mode) == 0o644
+    assert ResultDir.open(result.path).read_record() == record
+    title = "CPython 1.0, profile default: baseline vs. a build varied in build_path, umask"
+    assert f"<title>cpython-verify: {title}</title>" in page and f"<h1>cpython-verify: {title}</h1>" in page
+    assert "<td>A (baseline)</td>" in page and "<td>B (varied: build_path, umask)</td>" in page
+    # The verdict is the record's, word for word, and coloured as a difference nothing explains (the
+    # umask changes the mode of every installed directory and file, which the recipe expects only of
+    # __pycache__).
+    text = reproducibility_text(twice.check)
+    assert text[0] == "NOT reproducible bit for bit: 9 path(s) differ (varied: build_path, umask)"
+    assert "unexplained differences: 9" in text
+    assert (f"<div class='verdict differ'>{text[0]}<p>unexplained differences: 9</p><p>Build paths "
+            "<code>/build/cpython</code> vs <code>/build/varied-build-path/cpython-rebuild</code>.</p></div>") in page
+    # sysconfigdata's content follows the build path, as the recipe says (its words are on the page);
+    # its mode follows the umask, which the recipe expects of __pycache__ only.
+    sysconfig = _difference_block(page, "opt/tiny/lib/tiny/_sysconfigdata_tiny.py")
+    assert ("Expected with the variation <b>build_path</b>; the recipe says: the tiny project records its build "
+            "directory in its sysconfigdata") in sysconfig
+    assert "Not explained: no chosen variation is documented to cause mode here." in sysconfig
+    recorded = next(d for d in twice.check.differences if d.kind == "sysconfigdata")
+    assert recorded.explanation is not None and html.escape(recorded.explanation, quote=True) in sysconfig
+    build_info = _difference_block(page, "opt/tiny/share/tiny/build-info.txt")
+    assert "<span class='cat unexplained'>unexplained</span>" in build_info and "Expected with" not in build_info
+    # compare's own report of the same comparison: its tables and every path, self-contained (no script,
+    # no link, nothing fetched).
+    plain = render_html(twice.comparison)
+    for heading in ("<h2>Differences by kind</h2>", "<h2>Why the contents differ</h2>"):
+        table = plain[plain.index(heading) : plain.index("</table>", plain.index(heading))]
+        assert table in page
+    assert all(f"<code>{d.path}</code>" in page for d in twice.comparison.differences)
+    assert "<script" not in page and "src=" not in page and "href=" not in page and "url(" not in page
+    assert rebuild_text(result, record)[-1] == f"comparison report: {result.compare_html_path}"
+
+    # Only the build path varied: every difference is explained.
+    explained = compare_builds(baseline, build(tiny, cache, variations=frozenset({"build_path"})),
+                               frozenset({"build_path"}), spec, "default")  # fmt: skip
+    page = twice_report_html(explained, version="1.0", profile="default")
+    assert ("<div class='verdict explained'>NOT reproducible bit for bit: 1 path(s) differ (varied: build_path)"
+            "<p>all differences are of the kinds the chosen variations are documented to cause</p>") in page
+    assert "<span class='cat expected'>explained</span>" in page and "Not explained" not in page
+    # Nothing varied that changes anything: the record's "reproducible" line, and no difference listed.
+    same = compare_builds(baseline, build(tiny, cache, variations=frozenset({"locale"})), frozenset({"locale"}), spec)
+    page = twice_report_html(same, version="1.0", profile="default")
+    assert ("<div class='verdict same'>reproducible: the build varied in locale is identical in every file</div>"
+            in page) and "<details>" not in page
+
+
+def test_the_reasons_quoted_are_the_recipes_for_that_path_and_profile() -> None:
+    from verify.rebuild.variations import expected_reasons
+    from verify.recipes import ExpectedDifference
+    from verify.result import RecordedDifference
+
+    spec = tiny_recipe().build
+    assert spec is not None
+    documented = ExpectedDifference("build_path", ("**/bin/modtool",), frozenset({"content"}), "absolute source path")
+    spec = replace(spec, profiles={**spec.profiles, "pgo": replace(spec.profiles["default"], name="pgo",
+                                                                   expect={"build_path": documented})})  # fmt: skip
+    modtool = RecordedDifference(path="opt/tiny/bin/modtool", kind="elf-executable", changes=("content",),
+                                 expected_by=("build_path",))  # fmt: skip
+    assert expected_reasons(modtool, spec, "pgo") == (("build_path", "absolute source path"),)
+    assert expected_reasons(modtool, spec, "default") == ()
+    sysconfig = RecordedDifference(path="opt/tiny/lib/tiny/_sysconfigdata_tiny.py", kind="sysconfigdata",
+                                   changes=("mode", "content"), expected_by=("build_path",))  # fmt: skip
+    why = "the tiny project records its build directory in its sysconfigdata"
+    assert expected_reasons(sysconfig, spec, "pgo") == (("build_path", why),)
+    # Only the variations the record says explain the path are quoted.
+    assert expected_reasons(sysconfig.model_copy(update={"expected_by": ()}), spec, "pgo") == ()
 
 
 def _read_as_nobody(path: Path) -> subprocess.CompletedProcess[bytes]:

@@ -186,8 +186,9 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
     from verify.rebuild.core import check_pgo_profile, rebuild
     from verify.rebuild.settings import BuildSettings
-    from verify.rebuild.variations import bisect_variations, compare_results
+    from verify.rebuild.variations import bisect_variations, compare_builds
     from verify.recipes import load_recipe
+    from verify.report.rebuild import twice_report_html
 
     watcher: RebuildObserver = observer or _Quiet()
     recipe = load_recipe(request.version.series, request.source.recipes_dir)
@@ -249,6 +250,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
 
     baseline = build(frozenset())
     record = baseline.record
+    compare_html = None
     if request.twice:
         # A PGO baseline that trained its own profile pins it for the other builds: two independent
         # training runs give different .gcda counters, so without this --twice would measure the
@@ -261,11 +263,13 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
             return build(chosen, pinned)
 
         varied = build_with_pinned_profile(request.variations)
-        check = compare_results(baseline, varied, request.variations, recipe.build, request.profile)
-        if request.bisect and not check.reproducible:
-            check = bisect_variations(build_with_pinned_profile, baseline, check)
-        record = record.model_copy(update={"reproducibility": check})
-    published = publish(baseline, record, request.result_path)
+        twice = compare_builds(baseline, varied, request.variations, recipe.build, request.profile)
+        if request.bisect and not twice.check.reproducible:
+            twice = replace(twice, check=bisect_variations(build_with_pinned_profile, baseline, twice.check))
+        record = record.model_copy(update={"reproducibility": twice.check})
+        # The same comparison, for people: rendered from the value just computed (no tree hashed again).
+        compare_html = twice_report_html(twice, version=str(request.version), profile=request.profile)
+    published = publish(baseline, record, request.result_path, compare_html=compare_html)
     return RebuildOutcome(source=verdict, baseline=baseline, result=published, record=record)
 
 
@@ -330,8 +334,11 @@ def check_out_dir(out_dir: Path) -> None:
         raise OperationalError(f"--out {out_dir} exists and is not a cpython-verify result; not replacing it")
 
 
-def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> ResultDir:
-    """Assemble the result directory: the baseline's files (hard links into the cache) and the record.
+def publish(
+    baseline: RebuildResult, record: RebuildRecord, out_dir: Path, *, compare_html: str | None = None
+) -> ResultDir:
+    """Assemble the result directory: the baseline's files (hard links into the cache), the record and,
+    after ``--twice``, ``compare_html`` (the comparison's HTML report) as ``compare.html``.
 
     Built beside ``out_dir`` and renamed into place; an existing directory is replaced only if it is
     an earlier result (has a record), never an unrelated directory.
@@ -349,6 +356,8 @@ def publish(baseline: RebuildResult, record: RebuildRecord, out_dir: Path) -> Re
             elif source.exists():
                 shutil.copy2(source, staging / name)
         staged.write_record(record)
+        if compare_html is not None:
+            staged.write_compare_html(compare_html)
         _make_readable(staged)
         replace_directory(staging, out_dir)
     except BaseException:

@@ -11,7 +11,8 @@ and the verdict logic are independent of how a build is run; the cache makes a r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from verify.compare.engine import compare_sides, diff_manifests
 from verify.compare.model import Comparison
@@ -47,19 +48,63 @@ def recorded_differences(
     return tuple(recorded)
 
 
-def compare_results(
+def expected_reasons(
+    difference: RecordedDifference, spec: BuildSpec, profile: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """``(variation, why)`` for each variation that explains ``difference``: the recipe's own words
+    (``[build.expect.<variation>]``'s ``why``, and ``profile``'s), which the record names only by variation."""
+    documented = [spec.expect]
+    if profile is not None and profile in spec.profiles:
+        documented.append(spec.profiles[profile].expect)
+    reasons: list[tuple[str, str]] = []
+    for name in difference.expected_by:
+        for expect in documented:
+            entry = expect.get(name)
+            accounts = entry is not None and any(
+                entry.accounts_for(difference.path, (change,)) for change in difference.changes
+            )
+            if entry is not None and accounts and (name, entry.why) not in reasons:
+                reasons.append((name, entry.why))
+    return tuple(reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class TwiceComparison:
+    """``--twice``'s one comparison, in both forms: the compare stage's (for compare's own reports) and
+    the record's (each difference with the variations that explain it)."""
+
+    comparison: Comparison
+    check: ReproducibilityCheck
+    reasons: Mapping[str, tuple[tuple[str, str], ...]]
+    """Path -> ``(variation, why)`` from the recipe, for each difference some variation explains."""
+
+
+def compare_builds(
     first: RebuildResult, second: RebuildResult, variations: frozenset[str], spec: BuildSpec, profile: str | None = None
-) -> ReproducibilityCheck:
+) -> TwiceComparison:
     """Compare two rebuilds' install trees (from their manifests) and explain every difference."""
     comparison = compare_sides(
         side_from_result(first.result, "A", rescan=False), side_from_result(second.result, "B", rescan=False)
     )
-    return ReproducibilityCheck(
+    check = ReproducibilityCheck(
         variations=tuple(sorted(variations)),
         differences=recorded_differences(comparison, spec, variations, profile),
         first=str(first.result_dir),
         second=str(second.result_dir),
     )
+    reasons = {
+        difference.path: why
+        for difference in check.differences
+        if (why := expected_reasons(difference, spec, profile))
+    }
+    return TwiceComparison(comparison, check, reasons)
+
+
+def compare_results(
+    first: RebuildResult, second: RebuildResult, variations: frozenset[str], spec: BuildSpec, profile: str | None = None
+) -> ReproducibilityCheck:
+    """:func:`compare_builds`, as the record keeps it."""
+    return compare_builds(first, second, variations, spec, profile).check
 
 
 def rebuild_twice(

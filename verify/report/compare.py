@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rich.console import Console
@@ -166,7 +168,7 @@ h1{font-size:1.5em;margin:.2em 0} h2{font-size:1.15em;margin-top:1.6em;border-bo
 .same{background:#e3f6e8;color:#17602a} .differ{background:#fde8e8;color:#8a1c1c}
 table{border-collapse:collapse;margin:.6em 0} td,th{padding:.25em .8em;border-bottom:1px solid #eee;text-align:right}
 td:first-child,th:first-child{text-align:left} th{background:#f4f5f7}
-.sides td{text-align:left;font-family:ui-monospace,monospace;font-size:.9em}
+.sides td{text-align:left;font-family:ui-monospace,monospace;font-size:.9em;overflow-wrap:anywhere}
 details{margin:.3em 0;border:1px solid #e4e6ea;border-radius:5px;padding:.35em .7em}
 summary{cursor:pointer} summary code{font-weight:600}
 .cat{display:inline-block;border-radius:3px;padding:0 .45em;margin-left:.4em;font-size:.85em;background:#eef}
@@ -176,6 +178,9 @@ summary{cursor:pointer} summary code{font-weight:600}
 .changes{color:#666;font-size:.9em;margin-left:.4em} .why{margin:.4em 0}
 pre{background:#f7f7f9;padding:.6em;overflow-x:auto;font-size:.85em;max-height:30em}
 .note{color:#555;font-size:.9em}
+.explained{background:#fff4d6;color:#6b4e00} .verdict p{margin:.2em 0;font-size:.85em}
+.expected{background:#fff4d6} .unexplained{background:#fdd}
+p.expected,p.unexplained{padding:.2em .5em;border-radius:3px}
 """
 
 
@@ -197,21 +202,60 @@ def _e(text: object) -> str:
     return html.escape(_visible(str(text)), quote=True)
 
 
-def render_html(comparison: Comparison) -> str:
-    """A self-contained page (no scripts, no external resources): summary, per-kind counts, explanations."""
+@dataclass(frozen=True, slots=True)
+class HtmlContext:
+    """What the producer of a comparison knows beyond it, for :func:`render_html`.
+
+    ``rebuild --twice`` knows which build each side is, words its own verdict (the record's), and has the
+    recipe's reason for each difference a variation is documented to cause; ``compare`` knows none of it.
+    """
+
+    title: str
+    """The page's heading, e.g. the release, profile and variations."""
+    side_names: tuple[str, str] = ("", "")
+    """What A and B are (``baseline``, ``varied``), shown beside the labels."""
+    verdict: tuple[str, ...] = ()
+    """The verdict in the producer's words: a headline, then supporting lines. Empty: compare's own words."""
+    verdict_class: str = ""
+    """``same``, ``explained`` or ``differ``: the verdict's colour (by default: same when identical)."""
+    expected: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    """Path -> ``(variation, why)``: what explains the difference there."""
+    unexplained: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Path -> the changes nothing explains (a path not listed, or with none, needs no explanation)."""
+
+
+def render_html(comparison: Comparison, context: HtmlContext | None = None) -> str:
+    """A self-contained page (no scripts, no external resources): summary, per-kind counts, explanations.
+
+    With a ``context``, the page carries its title, verdict and per-path explanations as well."""
     a, b = comparison.a, comparison.b
+    title = f"cpython-verify: {context.title}" if context else (
+        f"cpython-verify compare: {len(comparison.differences)} difference(s)"
+    )
+    names = context.side_names if context else ("", "")
     parts = [
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
         "<meta name=viewport content='width=device-width,initial-scale=1'>",
-        f"<title>cpython-verify compare: {len(comparison.differences)} difference(s)</title>",
+        f"<title>{_e(title)}</title>",
         f"<style>{_CSS}</style></head><body>",
-        "<h1>cpython-verify: comparison</h1>",
+        f"<h1>cpython-verify: {_e(context.title) if context else 'comparison'}</h1>",
         "<table class=sides>",
-        *(f"<tr><td>{side.label}</td><td>{_e(side.location)}</td><td>{_e(side.source)}, {side.entries} entries"
-          f"</td><td>manifest sha256 {_e(side.manifest_sha256[:16])}…</td></tr>" for side in (a, b)),
+        *(f"<tr><td>{side.label}{f' ({_e(name)})' if name else ''}</td><td>{_e(side.location)}</td>"
+          f"<td>{_e(side.source)}, {side.entries} entries</td>"
+          f"<td>manifest sha256 {_e(side.manifest_sha256[:16])}…</td></tr>"
+          for side, name in zip((a, b), names, strict=True)),
         "</table>",
     ]
-    if comparison.identical:
+    if context and context.verdict:
+        headline, *more = context.verdict
+        colour = context.verdict_class or ("same" if comparison.identical else "differ")
+        parts.append(f"<div class='verdict {_e(colour)}'>{_e(headline)}")
+        parts.extend(f"<p>{_e(line)}</p>" for line in more)
+        if comparison.build_paths:
+            parts.append(f"<p>Build paths <code>{_e(comparison.build_paths[0])}</code> vs "
+                         f"<code>{_e(comparison.build_paths[1])}</code>.</p>")
+        parts.append("</div>")
+    elif comparison.identical:
         parts.append("<div class='verdict same'>Identical: every path, mode, link target and sha256 is the same."
                      "</div>")
     else:
@@ -220,6 +264,7 @@ def render_html(comparison: Comparison) -> str:
             parts.append(f" Build paths <code>{_e(comparison.build_paths[0])}</code> vs "
                          f"<code>{_e(comparison.build_paths[1])}</code>: build both under one fixed path.")
         parts.append("</div>")
+    if not comparison.identical:
         parts.append("<h2>Differences by kind</h2><table><tr><th>kind</th>")
         parts.extend(f"<th>{_e(change)}</th>" for change in CHANGES)
         parts.append("</tr>")
@@ -238,7 +283,7 @@ def render_html(comparison: Comparison) -> str:
             by_kind.setdefault(difference.kind, []).append(difference)
         for kind, differences in sorted(by_kind.items()):
             parts.append(f"<h2>{_e(kind)} ({len(differences)})</h2>")
-            parts.extend(_difference_html(d) for d in differences)
+            parts.extend(_difference_html(d, context) for d in differences)
     if comparison.notes:
         parts.append("<h2>Notes</h2><ul>")
         parts.extend(f"<li class=note>{_e(note)}</li>" for note in comparison.notes)
@@ -248,16 +293,28 @@ def render_html(comparison: Comparison) -> str:
     return _visible("".join(parts))
 
 
-def _difference_html(difference: Difference) -> str:
+def _difference_html(difference: Difference, context: HtmlContext | None = None) -> str:
     verdict = difference.comparison
     badge = f"<span class='cat {_e(verdict.category)}'>{_e(verdict.category)}</span>" if verdict else ""
+    expected = context.expected.get(difference.path, ()) if context else ()
+    unexplained = context.unexplained.get(difference.path, ()) if context else ()
+    if unexplained:
+        badge += "<span class='cat unexplained'>unexplained</span>"
+    elif expected:
+        badge += "<span class='cat expected'>explained</span>"
     head = (f"<summary><code>{_e(difference.path)}</code>{badge}"
             f"<span class=changes>{_e(_change_summary(difference))}</span></summary>")
     body: list[str] = []
     if verdict is not None:
         body.append(f"<p class=why>{_e(verdict.explanation)} <span class=note>({_e(verdict.comparator)})</span></p>")
-        if verdict.details:
-            body.append(f"<pre>{_e(chr(10).join(verdict.details))}</pre>")
+    # The recipe's reason sits next to the comparator's: what differs, then why that was expected.
+    body.extend(f"<p class=expected>Expected with the variation <b>{_e(variation)}</b>; the recipe says: {_e(why)}</p>"
+                for variation, why in expected)
+    if unexplained:
+        body.append(f"<p class=unexplained>Not explained: no chosen variation is documented to cause "
+                    f"{_e(', '.join(unexplained))} here.</p>")
+    if verdict is not None and verdict.details:
+        body.append(f"<pre>{_e(chr(10).join(verdict.details))}</pre>")
     for label, entry in (("A", difference.a), ("B", difference.b)):
         if entry is not None:
             extra = f", target {entry.target}" if entry.target else ""

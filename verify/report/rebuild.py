@@ -1,8 +1,14 @@
-"""Text of a rebuild's outcome: where the result is and, with ``--twice``, what differs and why."""
+"""Text of a rebuild's outcome: where the result is and, with ``--twice``, what differs and why; and
+``--twice``'s comparison as compare's own HTML report, in the same words."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir
+
+if TYPE_CHECKING:
+    from verify.rebuild.variations import TwiceComparison
 
 MAX_LISTED_PER_KIND = 10
 
@@ -19,15 +25,44 @@ def rebuild_text(result: ResultDir, record: RebuildRecord) -> list[str]:
             lines.append("  the second build reused this profile, pinned by that digest, instead of training again")
     if record.reproducibility is not None:
         lines.extend(reproducibility_text(record.reproducibility))
+        if result.compare_html_path.is_file():
+            lines.append(f"comparison report: {result.compare_html_path}")
     return lines
+
+
+def _varied(check: ReproducibilityCheck) -> str:
+    return ", ".join(check.variations) or "nothing"
+
+
+def reproducibility_headline(check: ReproducibilityCheck) -> str:
+    """The first line of ``--twice``'s verdict: identical, or how many paths differ."""
+    if check.reproducible:
+        return f"reproducible: the build varied in {_varied(check)} is identical in every file"
+    return f"NOT reproducible bit for bit: {len(check.differences)} path(s) differ (varied: {_varied(check)})"
+
+
+def explanation_line(check: ReproducibilityCheck) -> str | None:
+    """Whether the differences are the ones the variations are documented to cause (None when identical)."""
+    if check.reproducible:
+        return None
+    if check.explained:
+        return "all differences are of the kinds the chosen variations are documented to cause"
+    return f"unexplained differences: {len(check.unexplained)}"
+
+
+def culprits_line(check: ReproducibilityCheck) -> str | None:
+    """After ``--bisect``: the variation(s) that alone change the output (None without a bisection)."""
+    if not check.culprits:
+        return None
+    culprits = [name for name, guilty in sorted(check.culprits.items()) if guilty]
+    return f"culprit variation(s): {', '.join(culprits) or 'none alone (an interaction)'}"
 
 
 def reproducibility_text(check: ReproducibilityCheck) -> list[str]:
     """``--twice``: identical, or the differences grouped by kind, with explanations and culprits."""
-    varied = ", ".join(check.variations) or "nothing"
+    lines = [reproducibility_headline(check)]
     if check.reproducible:
-        return [f"reproducible: the build varied in {varied} is identical in every file"]
-    lines = [f"NOT reproducible bit for bit: {len(check.differences)} path(s) differ (varied: {varied})"]
+        return lines
     by_kind: dict[str, list[str]] = {}
     changes: dict[str, dict[str, int]] = {}
     for difference in check.differences:
@@ -42,14 +77,34 @@ def reproducibility_text(check: ReproducibilityCheck) -> list[str]:
         lines.extend(f"    {path}" for path in paths[:MAX_LISTED_PER_KIND])
         if len(paths) > MAX_LISTED_PER_KIND:
             lines.append(f"    ... and {len(paths) - MAX_LISTED_PER_KIND} more")
-    if check.explained:
-        lines.append("all differences are of the kinds the chosen variations are documented to cause")
-    else:
-        lines.append(f"unexplained differences: {len(check.unexplained)}")
+    explanation = explanation_line(check)
+    if explanation is not None:
+        lines.append(explanation)
+    if not check.explained:
         for difference in check.unexplained[:MAX_LISTED_PER_KIND]:
             why = f": {difference.explanation}" if difference.explanation else ""
             lines.append(f"  {difference.path} ({', '.join(difference.changes)}){why}")
-    if check.culprits:
-        culprits = [name for name, guilty in sorted(check.culprits.items()) if guilty]
-        lines.append(f"culprit variation(s): {', '.join(culprits) or 'none alone (an interaction)'}")
+    culprits = culprits_line(check)
+    if culprits is not None:
+        lines.append(culprits)
     return lines
+
+
+def twice_report_html(twice: TwiceComparison, *, version: str, profile: str) -> str:
+    """``--twice``'s comparison as ``compare --html`` renders it, titled with the release, profile and
+    variations, with the record's verdict and the recipe's reason beside each explained difference."""
+    from verify.report.compare import HtmlContext, render_html
+
+    check = twice.check
+    # The lines reproducibility_text prints around its per-kind listing, which the page shows itself.
+    supporting = () if check.reproducible else (explanation_line(check), culprits_line(check))
+    verdict = (reproducibility_headline(check), *(line for line in supporting if line is not None))
+    context = HtmlContext(
+        title=f"CPython {version}, profile {profile}: baseline vs. a build varied in {_varied(check)}",
+        side_names=("baseline", f"varied: {_varied(check)}"),
+        verdict=verdict,
+        verdict_class="same" if check.reproducible else "explained" if check.explained else "differ",
+        expected=twice.reasons,
+        unexplained={d.path: d.unexplained_changes for d in check.differences if d.unexplained_changes},
+    )
+    return render_html(twice.comparison, context)

@@ -8,6 +8,8 @@
     <result>/root/                 the install tree (DESTDIR)
     <result>/logs/                 the capped build logs
     <result>/pgo-profile.tar       the profile a PGO build trained (if it trained one)
+    <result>/compare.html          ``--twice``: compare's HTML report of baseline vs varied build (absent
+                                   for a single build, and in results written before it was published)
     <result>/check.json            ``check``'s outcome
     <result>/attestation.*.json    a signed attestation of this result
 
@@ -24,7 +26,7 @@ from typing import Any, ClassVar, Final
 from pydantic import ValidationError
 
 from verify.errors import OperationalError
-from verify.fsutil import write_json_atomic
+from verify.fsutil import write_atomic, write_json_atomic
 from verify.jsonutil import JsonTooLarge, read_json_document, validation_summary
 from verify.manifest import Manifest, read_manifest
 from verify.result.record import OLDER_FORMATS, REBUILD_FORMAT, RebuildRecord
@@ -91,6 +93,7 @@ class ResultDir:
     ROOT: ClassVar[str] = "root"
     LOGS: ClassVar[str] = "logs"
     PGO_PROFILE: ClassVar[str] = "pgo-profile.tar"
+    COMPARE_HTML: ClassVar[str] = "compare.html"
     CHECK: ClassVar[str] = "check.json"
     OFFLINE_ATTESTATION: ClassVar[str] = "attestation.intoto.json"
     SIGSTORE_ATTESTATION: ClassVar[str] = "attestation.sigstore.json"
@@ -143,6 +146,11 @@ class ResultDir:
         return self.path / self.PGO_PROFILE
 
     @property
+    def compare_html_path(self) -> Path:
+        """``compare.html``: the ``--twice`` comparison as a self-contained page (optional)."""
+        return self.path / self.COMPARE_HTML
+
+    @property
     def check_path(self) -> Path:
         """``check.json``."""
         return self.path / self.CHECK
@@ -166,6 +174,10 @@ class ResultDir:
     def read_manifest(self) -> Manifest:
         """Parse ``manifest.json`` with the manifest stage's strict reader."""
         return read_manifest(self.manifest_path)
+
+    def write_compare_html(self, page: str) -> str:
+        """Write ``compare.html`` atomically (mode 0644); return its sha256."""
+        return write_atomic(self.compare_html_path, page.encode())
 
     def read_source_verdict(self) -> tuple[dict[str, Any], bytes]:
         """``source-verdict.json`` as a JSON object, with the exact bytes read."""
