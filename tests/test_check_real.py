@@ -34,6 +34,9 @@ def test_check_verifies_rebuilds_compares_and_attests(
     assert summary["rebuild"]["reproducible"] is True, summary["rebuild"]
     assert summary["attestation"]["signed"] and summary["attestation"]["new_key"]
     assert json.loads((first / "check.json").read_text()) == summary
+    # The two builds' comparison, as compare's HTML report in the record's words.
+    report = (first / "compare.html").read_text()
+    assert "reproducible: the build varied in cpus, hostname, locale, time, timezone is identical" in report
 
     # A second rebuilder (here: the same machine, from its cache) compares with the first as a peer.
     second = run_cli(*args, "--out", tmp_path / "second", "--peer", first, "--json", timeout=3600)

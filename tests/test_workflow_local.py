@@ -1,7 +1,8 @@
 """The nightly workflow run locally: scripts/nightly-local runs the workflow's own steps (scripts/nightly-step).
 
-Fast tests check that the workflow and the local script share their steps; the slow test runs the
-whole workflow on this machine against the real 3.13.5 fixtures, reusing the session's rebuilds.
+Fast tests check that the workflow and the local script share their steps and run the attest and merge
+steps on a small real result; the slow test runs the whole workflow on this machine against the real
+3.13.5 fixtures, reusing the session's rebuilds.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, cli_environment
+from test_attest_support import TARBALL, make_result, openssl_keypair
 
 from verify.chain import CHECK_VARIATIONS
+from verify.compare import compare_paths
+from verify.report.compare import render_html
+from verify.result import ResultDir
 
 STEP = PROJECT_ROOT / "scripts" / "nightly-step"
 LOCAL = PROJECT_ROOT / "scripts" / "nightly-local"
@@ -68,6 +73,74 @@ def test_bad_arguments_are_one_line_and_exit_2(script: Path, args: list[str], tm
     assert completed.returncode == 2
     assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
     assert list(tmp_path.iterdir()) == [], "a refused call must not start a step"
+
+
+# -- the attest and merge steps on a small real result ------------------------------------------------
+
+JOB = "3.13.5-default-bwrap"
+
+
+def _step(work: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    """Run ``nightly-step`` in ``work`` with this checkout's CLI, as the workflow runs it."""
+    env = cli_environment(extra={"CPYTHON_VERIFY": f"{sys.executable} -m verify"})
+    return subprocess.run([STEP, *map(str, args)], capture_output=True, text=True, cwd=work, env=env, timeout=300,
+                          check=False)  # fmt: skip
+
+
+@pytest.fixture
+def nightly_work(tmp_path: Path, cpython_fixtures: Path) -> Path:
+    """A work directory as the rebuild step leaves it: ``result/JOB`` (a real, attestable result), the
+    plan naming JOB, and an offline key pair."""
+    work = tmp_path / "work"
+    make_result(work / "result" / JOB, cpython_fixtures / TARBALL)
+    (work / "plan.json").write_text(json.dumps({"include": [
+        {"version": "3.13.5", "profile": "default", "runner": "bwrap", "series": "3.13", "id": JOB}]}))  # fmt: skip
+    openssl_keypair(work, "rebuilder")
+    return work
+
+
+def test_attest_publishes_the_compare_report_and_merge_links_it_from_the_rows_page(
+    nightly_work: Path, cpython_fixtures: Path
+) -> None:
+    result = ResultDir(nightly_work / "result" / JOB)
+    other = make_result(nightly_work / "other", cpython_fixtures / TARBALL, variant=" (edited)")
+    report = render_html(compare_paths(result.path, other))
+    result.compare_html_path.write_text(report)
+
+    attested = _step(nightly_work, "attest", JOB, "--key", nightly_work / "rebuilder.pem")
+    assert attested.returncode == 0, attested.stderr
+    published = nightly_work / "publish" / f"{JOB}.compare.html"
+    assert published.read_text() == report and not published.is_symlink()
+    shutil.copytree(nightly_work / "publish", nightly_work / "attestations")
+    merged = _step(nightly_work, "merge", "attestations", "--key", nightly_work / "rebuilder.pub")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+
+    site = nightly_work / "site"
+    status = json.loads((site / "status.json").read_text())
+    (row,) = status["rows"]
+    assert not status["notes"], status["notes"]
+    links = {artifact["label"]: artifact["link"] for artifact in row["artifacts"]}
+    assert links.keys() == {"manifest", "compare report"}
+    assert f'href="../{links["compare report"]}"' in (site / row["page"]).read_text()
+    served = (site / links["compare report"]).read_text()
+    assert served.startswith("<!DOCTYPE html>\n<meta http-equiv=\"Content-Security-Policy\"")
+    assert served.endswith(report) and "opt/python/lib/python3.13/LICENSE.txt" in served
+
+
+def test_attest_never_follows_a_compare_report_that_is_a_symbolic_link(nightly_work: Path) -> None:
+    secret = nightly_work / "secret.txt"
+    secret.write_text("the runner's secret\n")
+    result = ResultDir(nightly_work / "result" / JOB)
+    result.compare_html_path.symlink_to(secret)
+    # An earlier run's report must not stay beside this run's attestation either.
+    (nightly_work / "publish").mkdir()
+    (nightly_work / "publish" / f"{JOB}.compare.html").write_text("<p>last night's report</p>")
+
+    attested = _step(nightly_work, "attest", JOB, "--key", nightly_work / "rebuilder.pem")
+    assert attested.returncode == 0, attested.stderr
+    published = sorted(path.name for path in (nightly_work / "publish").iterdir())
+    assert published == [f"{JOB}.intoto.json", f"{JOB}.manifest.json", f"{JOB}.provenance.intoto.json"]
+    assert not any("secret" in path.read_text(errors="replace") for path in (nightly_work / "publish").iterdir())
 
 
 # -- the slow run ------------------------------------------------------------------------------------
@@ -139,6 +212,14 @@ def test_nightly_workflow_runs_end_to_end_locally(
     assert row["verdict"] == "reproducible" and row["source_verified"] is True, row
     page = (work / "site" / "index.html").read_text()
     assert "3.13.5" in page
+    # The rebuild's comparison of its two builds reaches the row's page, in the record's words.
+    links = {artifact["label"]: artifact["link"] for artifact in row["artifacts"]}
+    assert "compare report" in links, row["artifacts"]
+    assert f'href="../{links["compare report"]}"' in (work / "site" / row["page"]).read_text()
+    report = (work / "site" / links["compare report"]).read_text()
+    varied = ", ".join(sorted(CHECK_VARIATIONS))
+    assert f"CPython 3.13.5, profile default: baseline vs. a build varied in {varied}" in report
+    assert f"reproducible: the build varied in {varied} is identical in every file" in report
 
     # The page's attestation verifies for a third party with the public key, against the result.
     attestation = work / "site" / row["attestation"]
