@@ -138,6 +138,13 @@ class BuildSpec:
     expect: Mapping[str, ExpectedDifference] = field(default_factory=dict)
     """Variation name -> the differences it is documented to cause; a variation not listed may change nothing."""
 
+    def documented_for(self, profile: str | None) -> tuple[Mapping[str, ExpectedDifference], ...]:
+        """What variations are documented to change in ``profile``'s builds: the series-wide entries, then
+        the profile's own (a profile the recipe does not have, or None, adds nothing)."""
+        if profile is not None and profile in self.profiles:
+            return (self.expect, self.profiles[profile].expect)
+        return (self.expect,)
+
     def explain(
         self, path: str, changes: tuple[str, ...], variations: frozenset[str], profile: str | None = None
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -147,9 +154,7 @@ class BuildSpec:
         follows the umask is explained when both were varied and the recipe documents both. What
         ``profile``'s own ``expect`` documents counts too, for builds of that profile only.
         """
-        documented = [self.expect]
-        if profile is not None and profile in self.profiles:
-            documented.append(self.profiles[profile].expect)
+        documented = self.documented_for(profile)
         expected_by: set[str] = set()
         unexplained = []
         for change in changes:

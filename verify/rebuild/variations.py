@@ -53,12 +53,9 @@ def expected_reasons(
 ) -> tuple[tuple[str, str], ...]:
     """``(variation, why)`` for each variation that explains ``difference``: the recipe's own words
     (``[build.expect.<variation>]``'s ``why``, and ``profile``'s), which the record names only by variation."""
-    documented = [spec.expect]
-    if profile is not None and profile in spec.profiles:
-        documented.append(spec.profiles[profile].expect)
     reasons: list[tuple[str, str]] = []
     for name in difference.expected_by:
-        for expect in documented:
+        for expect in spec.documented_for(profile):
             entry = expect.get(name)
             accounts = entry is not None and any(
                 entry.accounts_for(difference.path, (change,)) for change in difference.changes
