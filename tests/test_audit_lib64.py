@@ -167,7 +167,7 @@ def test_no_stdlib_in_either_is_the_one_line_error(tmp_path: Path) -> None:
     result = run_audit(tmp_path, "--version", "3.13.5", "--offline", "--from", tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert "no lib/python3.13 or lib64/python3.13 with a standard library in" in result.stderr
+    assert "no lib/python3.13 with a standard library (nor lib64/python3.13) in" in result.stderr
 
 
 def _outside_stdlib(tmp_path: Path) -> Path:

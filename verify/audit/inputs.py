@@ -470,7 +470,7 @@ def locate_installation(
             # A root whose library directory is a link out of the input (or a loop) says why it has none.
             problems = [line for line, inside in linked_library_dirs(root, series, root) if not inside]
             why = f": {problems[0]}; refused" if problems else ""
-            raise InputError(f"no lib/python{series} or lib64/python{series} with a standard library in "
+            raise InputError(f"no lib/python{series} with a standard library (nor lib64/python{series}) in "
                              f"{', '.join(map(str, inputs))}{why}")
         if len(candidates) > 1:
             shown = ", ".join(f"/{c}" if c else "/" for c in candidates)
