@@ -8,6 +8,8 @@ from pathlib import Path
 
 from verify.audit.config import read_config_args
 from verify.audit.elf import RebuildSide, audit_elf
+from verify.audit.files import find_library_dir
+from verify.audit.layout import LIBRARY_DIRS
 from verify.audit.model import AuditError, AuditReport
 from verify.audit.patches import Patch
 from verify.audit.pyc import audit_pyc
@@ -16,10 +18,15 @@ from verify.manifest import Manifest
 from verify.releases import Version
 
 
-def find_stdlib(prefix: Path, version: Version) -> Path:
-    """``PREFIX/lib/pythonX.Y``; raise :class:`AuditError` if it is not there."""
-    stdlib = prefix / "lib" / f"python{version.series}"
-    if not stdlib.is_dir():
+def find_stdlib(prefix: Path, version: Version, libdir: str | None = None) -> Path:
+    """``PREFIX/LIBDIR/pythonX.Y``, ``LIBDIR`` being ``libdir`` or else where the standard library is
+    (``lib`` or ``lib64``: :func:`verify.audit.files.find_library_dir`); raise :class:`AuditError` if it is not there.
+    """
+    name = libdir or find_library_dir(prefix, version.series).name
+    if name not in LIBRARY_DIRS:
+        raise AuditError(f"{name!r} is not a library directory: expected one of {', '.join(LIBRARY_DIRS)}")
+    stdlib = prefix / name / f"python{version.series}"
+    if not stdlib.is_dir() or stdlib.is_symlink():
         raise AuditError(f"no standard library at {stdlib}: is {prefix} a Python {version.series} prefix?")
     return stdlib
 
@@ -34,6 +41,7 @@ def audit_installation(
     patches: Sequence[Patch] = (),
     distribution: str | None = None,
     install_prefix: str = "",
+    libdir: str | None = None,
 ) -> AuditReport:
     """Audit the Python ``version`` installed under ``prefix`` against the verified ``source_tree``.
 
@@ -42,21 +50,27 @@ def audit_installation(
     of the same version, not under ``prefix``, to recompile the sources with. ``patches`` is a parsed
     quilt series that may account for modified files; ``distribution`` names the convention table to apply (``debian``);
     ``install_prefix`` is where ``prefix`` lives on its own system (default: ``prefix`` itself).
+    ``libdir`` is the library directory holding ``pythonX.Y`` (``lib`` or ``lib64``), when the caller
+    has found it already; by default it is found here, under ``prefix``, and the report says why.
     Raises :class:`AuditError` when the prefix or the source tree is not what it should be.
     """
-    stdlib = find_stdlib(prefix, version)
+    notes: list[str] = []
+    if libdir is None:
+        library = find_library_dir(prefix, version.series)
+        libdir = library.name
+        notes.extend(library.notes)
+    stdlib = find_stdlib(prefix, version, libdir)
     if not (source_tree / "Lib").is_dir():
         raise AuditError(f"no Lib/ directory in the source tree {source_tree}")
     try:
         sources = audit_sources(prefix, version.series, source_tree, install_prefix=install_prefix,
-                                patches=patches, distribution=distribution)
+                                patches=patches, distribution=distribution, libdir=libdir)
         pyc = audit_pyc(stdlib, version, prefix, reference_python)
         config_args, sysconfigdata = read_config_args(stdlib)
         rebuild = RebuildSide(against, None, against.inputs) if isinstance(against, Manifest) else against
         elf = audit_elf(prefix, stdlib, version, rebuild, config_args)
     except OSError as error:
         raise AuditError(f"cannot read {error.filename or prefix}: {error.strerror or error}") from error
-    notes = []
     if config_args is None:
         notes.append("no _sysconfigdata*.py with CONFIG_ARGS found: configure arguments unknown")
     return AuditReport(

@@ -19,6 +19,7 @@ from typing import Any
 
 from verify.audit.config import read_config_args
 from verify.audit.files import regular_files
+from verify.audit.layout import LIBRARY_DIRS
 from verify.audit.model import ElfAudit, Finding
 from verify.compare.engine import digest_only_verdict, explain_files
 from verify.compare.model import FileComparison
@@ -55,7 +56,8 @@ def _rebuild_config_args(rebuild: RebuildSide, series: str) -> tuple[str, ...] |
         return None
     for entry in rebuild.manifest.entries:
         parent, _, name = entry.path.rpartition("/")
-        if entry.kind == SYSCONFIGDATA and parent.endswith(f"lib/python{series}") and name.endswith(".py"):
+        in_stdlib = _without_libdir(parent).endswith(f"lib/python{series}")
+        if entry.kind == SYSCONFIGDATA and in_stdlib and name.endswith(".py"):
             text, _ = read_config_args(rebuild.root / parent)
             if text is not None:
                 return split_config_args(text)
@@ -72,11 +74,18 @@ def _flag_difference(installed: tuple[str, ...], rebuilt: tuple[str, ...]) -> st
 
 
 def _elf_candidates(prefix: Path, stdlib: Path, series: str) -> list[str]:
-    """Relative paths (to ``prefix``) of the installation's ELF files: stdlib, interpreter, libpython."""
+    """Relative paths (to ``prefix``) of the installation's ELF files: stdlib, interpreter, libpython.
+
+    libpython is looked for in both library directories whatever ``stdlib``'s is: ``--with-platlibdir``
+    moves the stdlib, not ``LIBDIR`` (Fedora passes ``--libdir=/usr/lib64`` too, a plain build keeps ``lib``).
+    A library directory that is a link is not followed.
+    """
     candidates: list[Path] = [stdlib / rel for rel, _ in regular_files(stdlib)]
-    for directory, pattern in ((prefix / "bin", f"python{series}*"), (prefix / "lib", f"libpython{series}*"),
-                               (prefix / "lib", f"*/libpython{series}*")):
-        if directory.is_dir():
+    searched = [(prefix / "bin", f"python{series}*")]
+    for libdir in LIBRARY_DIRS:
+        searched += [(prefix / libdir, f"libpython{series}*"), (prefix / libdir, f"*/libpython{series}*")]
+    for directory, pattern in searched:
+        if directory.is_dir() and not directory.is_symlink():
             candidates.extend(p for p in directory.glob(pattern) if p.is_file() and not p.is_symlink())
     found = []
     for path in sorted(set(candidates)):
@@ -94,9 +103,16 @@ def _kind(path: Path) -> str | None:
     return detect_kind(path.name, head)
 
 
+def _without_libdir(path: str) -> str:
+    """``path`` with every library directory component spelled ``lib``: a ``lib64`` installation's
+    ``lib64/python3.X/lib-dynload/x.so`` is the rebuild's ``lib/python3.X/lib-dynload/x.so``."""
+    return "/".join("lib" if part in LIBRARY_DIRS else part for part in path.split("/"))
+
+
 def _match(rel: str, by_name: dict[str, list[ManifestEntry]]) -> ManifestEntry | None:
     candidates = by_name.get(rel.rsplit("/", 1)[-1], [])
-    exact = [e for e in candidates if e.path == rel or e.path.endswith("/" + rel)]
+    wanted = _without_libdir(rel)
+    exact = [e for e in candidates if (normal := _without_libdir(e.path)) == wanted or normal.endswith("/" + wanted)]
     if exact:
         return exact[0]
     # Distributions move libpython into a multiarch directory: fall back to a unique file name.
@@ -120,6 +136,9 @@ def audit_elf(
     prefix: Path, stdlib: Path, version: Version, against: RebuildSide | None, config_args: str | None = None
 ) -> ElfAudit:
     """The installation's ELF files against the rebuild ``against`` (only counted when None).
+
+    ``stdlib`` is ``PREFIX/LIBDIR/pythonX.Y`` wherever the audit found it (``lib`` or ``lib64``); a
+    file is matched with the rebuild's file of the same path whichever library directory either uses.
 
     ``config_args`` is the installation's ``CONFIG_ARGS``. A differing file is explained by
     ``compare``'s comparators when both sides' configure arguments are known to be equal (or cannot

@@ -1,12 +1,18 @@
-"""Walking an installation: its regular files, and the directories inside the stdlib that are not the stdlib."""
+"""Walking an installation: where its standard library is, its regular files, and the directories inside
+the stdlib that are not the stdlib."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from verify.audit.layout import LIBRARY_DIRS, STDLIB_MARKERS, THIRD_PARTY_DIRS, stdlib_candidates
+from verify.audit.model import AuditError
 
 EXPECTED_EXTRA_DIRS: Final = frozenset({"site-packages", "dist-packages"})
 """Third-party locations inside the stdlib directory: their contents are expected extras."""
@@ -92,3 +98,107 @@ def resolve_link(prefix: Path, install_prefix: str, relative: str, target: str, 
             continue
         resolved = candidate
     return "/".join(resolved) if resolved else None
+
+
+# --- the library directory -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryDir:
+    """Where the standard library is under a prefix: ``PREFIX/NAME/pythonX.Y``."""
+
+    name: str
+    """``lib`` or ``lib64`` (:data:`verify.audit.layout.LIBRARY_DIRS`)."""
+    notes: tuple[str, ...] = ()
+    """Why this one, when the other library directory has a ``pythonX.Y`` too; links not followed."""
+
+
+def library_listings(prefix: Path, series: str) -> dict[str, frozenset[str]]:
+    """The names in each ``LIBDIR/pythonX.Y`` under ``prefix`` that is a real directory, by library directory.
+
+    A library directory or ``pythonX.Y`` that is a symbolic link is left out: the audit never reads the
+    standard library through a link (Arch's ``lib64 -> lib`` is the same directory; a root's
+    ``lib64 -> usr/lib64`` belongs to the ``usr`` prefix; anything else may lead out of the input).
+    """
+    listings: dict[str, frozenset[str]] = {}
+    for libdir in LIBRARY_DIRS:
+        directory = prefix / libdir / f"python{series}"
+        if directory.parent.is_symlink() or directory.is_symlink() or not directory.is_dir():
+            continue
+        try:
+            listings[libdir] = frozenset(entry.name for entry in directory.iterdir())
+        except OSError:
+            continue
+    return listings
+
+
+def linked_library_dirs(prefix: Path, series: str, boundary: Path) -> list[tuple[str, bool]]:
+    """Each ``LIBDIR`` or ``LIBDIR/pythonX.Y`` under ``prefix`` that is a symbolic link: (one line on where it
+    leads, whether it stays inside ``boundary``). A loop or a link out of ``boundary`` is not inside."""
+    found: list[tuple[str, bool]] = []
+    inside_root = os.path.realpath(boundary)
+    for libdir in LIBRARY_DIRS:
+        for path in (prefix / libdir, prefix / libdir / f"python{series}"):
+            if not path.is_symlink():
+                if not path.is_dir():
+                    break
+                continue
+            try:
+                target = os.path.realpath(path, strict=True)
+            except FileNotFoundError:
+                break  # dangling: nothing is read through it
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    found.append((f"{path} is a symbolic link loop", False))
+                break
+            if os.path.commonpath([inside_root, target]) != inside_root:
+                found.append((f"{path} is a symbolic link to {target}, outside {boundary}", False))
+            else:
+                found.append((f"{path} is a symbolic link to {target}", True))
+            break
+    return found
+
+
+def find_library_dir(prefix: Path, series: str, *, boundary: Path | None = None,
+                     choice: str | None = None) -> LibraryDir:
+    """The library directory whose ``pythonX.Y`` holds the standard library under ``prefix``.
+
+    ``boundary`` is the input the prefix lies in (default: the prefix); ``choice`` a library directory
+    the user named (``--libdir``). With one ``pythonX.Y``, that one (as before ``lib64`` was known);
+    with both, the one with more than site-packages, or with :data:`~verify.audit.layout.STDLIB_MARKERS`.
+    Raises :class:`AuditError` when there is none, when both hold a standard library, or when the
+    standard library could only be behind a link that loops or leads out of ``boundary``.
+    """
+    listings = library_listings(prefix, series)
+    links = linked_library_dirs(prefix, series, boundary or prefix)
+    holding = stdlib_candidates(listings)
+    if choice is not None:
+        if choice not in listings:
+            raise AuditError(f"no standard library at {prefix / choice / f'python{series}'} (--libdir {choice})")
+        name, reason = choice, "named by --libdir"
+    elif len(holding) > 1:
+        raise AuditError(f"both {prefix}/lib/python{series} and lib64/python{series} hold a standard library "
+                         "(os.py, lib-dynload): choose one with --libdir")
+    elif holding:
+        name = holding[0]
+        found = sorted(STDLIB_MARKERS & listings[name])
+        reason = f"it holds {' and '.join(found)}" if found else "the only one with more than site-packages"
+    elif hostile := [line for line, inside in links if not inside]:
+        raise AuditError(f"no standard library under {prefix}: {hostile[0]}; refused")
+    elif listings:
+        # Nothing but site-packages (or nothing at all): audited all the same, every stdlib file missing.
+        name = next(libdir for libdir in LIBRARY_DIRS if libdir in listings)
+        reason = "neither holds more than site-packages"
+    elif links:
+        raise AuditError(f"no standard library under {prefix}: {links[0][0]}; audit the prefix it leads into "
+                         "(--prefix)")
+    else:
+        raise AuditError(f"no standard library at {prefix}/lib/python{series} or lib64/python{series}: "
+                         f"is {prefix} a Python {series} prefix?")
+    notes = [f"{line}: not followed" for line, inside in links if not inside]
+    for other in sorted(listings.keys() - {name}):
+        held = ("only site-packages" if listings[other] <= THIRD_PARTY_DIRS else
+                "a standard library too" if STDLIB_MARKERS & listings[other] else "no os.py nor lib-dynload")
+        notes.append(f"the standard library is {name}/python{series} ({reason}); {other}/python{series} holds "
+                     f"{held}: its site-packages are counted as third-party, its other files are out of scope")
+    return LibraryDir(name, tuple(notes))

@@ -350,22 +350,34 @@ def unpack_inputs(inputs: Sequence[Path], scratch: Path, *, limits: UnpackLimits
     return UnpackedInputs(builder.root, tuple(descriptions), tuple(packages), builder.skipped_special)
 
 
+def _holds_stdlib(directory: Path, pattern: re.Pattern[str]) -> bool:
+    """True when ``directory/LIBDIR/pythonX.Y`` (``lib`` or ``lib64``, no link on the way) has more than
+    site-packages."""
+    from verify.audit.layout import LIBRARY_DIRS, stdlib_candidates
+
+    for libdir in LIBRARY_DIRS:
+        lib = directory / libdir
+        if not lib.is_dir() or lib.is_symlink():
+            continue
+        for child in sorted(lib.iterdir()):
+            if pattern.fullmatch(child.name) and child.is_dir() and not child.is_symlink() and stdlib_candidates(
+                {libdir: {entry.name for entry in child.iterdir()}}
+            ):
+                return True
+    return False
+
+
 def find_prefixes(root: Path, series: str | None, *, max_depth: int = 4) -> list[str]:
-    """Root-relative prefixes holding ``lib/pythonX.Y`` with more than site-packages in it ('' for the root)."""
+    """Root-relative prefixes holding ``lib/pythonX.Y`` or ``lib64/pythonX.Y`` with more than site-packages in it
+    ('' for the root). Links are never followed: a root's ``lib64 -> usr/lib64`` is found as ``usr``."""
     found: list[str] = []
     pending: list[tuple[str, int]] = [("", 0)]
     pattern = re.compile(rf"python{re.escape(series)}" if series else r"python\d+\.\d+")
     while pending:
         relative, depth = pending.pop()
         directory = root / relative if relative else root
-        lib = directory / "lib"
-        if lib.is_dir() and not lib.is_symlink():
-            for child in sorted(lib.iterdir()):
-                if pattern.fullmatch(child.name) and child.is_dir() and not child.is_symlink() and any(
-                    entry.name not in ("site-packages", "dist-packages") for entry in child.iterdir()
-                ):
-                    found.append(relative)
-                    break
+        if _holds_stdlib(directory, pattern):
+            found.append(relative)
         if depth >= max_depth:
             continue
         try:
@@ -373,7 +385,7 @@ def find_prefixes(root: Path, series: str | None, *, max_depth: int = 4) -> list
         except OSError:
             continue
         for child in children:
-            if child.is_dir() and not child.is_symlink() and child.name not in ("proc", "sys", "dev", "lib"):
+            if child.is_dir() and not child.is_symlink() and child.name not in ("proc", "sys", "dev", "lib", "lib64"):
                 pending.append((f"{relative}/{child.name}" if relative else child.name, depth + 1))
     return sorted(found)
 
@@ -406,7 +418,7 @@ class LocatedInstallation:
     """The installation to audit, found in the inputs."""
 
     prefix: Path
-    """On this machine: the directory holding ``lib/pythonX.Y``."""
+    """On this machine: the directory holding ``LIBDIR/pythonX.Y``."""
     install_prefix: str
     """Where that prefix lives on the system it was made for (``/usr``)."""
     distribution: str | None
@@ -414,51 +426,64 @@ class LocatedInstallation:
     packages: tuple[str, ...]
     out_of_scope: tuple[str, ...]
     notes: tuple[str, ...]
+    libdir: str = "lib"
+    """The library directory whose ``pythonX.Y`` is the standard library: ``lib``, or ``lib64`` (Fedora's)."""
 
 
 def locate_installation(
-    inputs: Sequence[Path], series: str, scratch: Path, prefix: str | None, distribution: str
+    inputs: Sequence[Path], series: str, scratch: Path, prefix: str | None, distribution: str,
+    libdir: str | None = None,
 ) -> LocatedInstallation:
-    """Unpack ``inputs`` when needed and find the prefix and the distribution whose conventions apply.
+    """Unpack ``inputs`` when needed and find the prefix, its library directory and the distribution whose
+    conventions apply.
 
-    A single directory is audited in place: it is a prefix when it holds ``lib/pythonX.Y``, else a
-    root file system searched for one. Every other input is unpacked under ``scratch``.
+    A single directory is audited in place: it is a prefix when it holds ``lib/pythonX.Y`` or
+    ``lib64/pythonX.Y``, else a root file system searched for one. Every other input is unpacked under
+    ``scratch``. ``libdir`` (``--libdir``) names the library directory when both hold a standard library.
     """
+    from verify.audit.files import find_library_dir, linked_library_dirs
+
     notes: list[str] = []
     single_directory = len(inputs) == 1 and inputs[0].is_dir() and _kind(inputs[0]) == "directory"
     packages: tuple[str, ...] = ()
+    out_of_scope: tuple[str, ...] = ()
+    found: str | None = None
     if single_directory:
         root = inputs[0]
         descriptions: tuple[str, ...] = (f"{root} (directory)",)
-        out_of_scope: tuple[str, ...] = ()
         notes.append("a directory is audited in place: files outside the installation were not walked")
-        if prefix is None and (root / "lib" / f"python{series}").is_dir():
-            return LocatedInstallation(root, str(root.absolute()), _distribution(distribution, root, root, ()),
-                                       descriptions, (), (), tuple(notes))
+        if prefix is None and _holds_stdlib(root, re.compile(rf"python{re.escape(series)}")):
+            found = ""
     else:
         unpacked = unpack_inputs(inputs, scratch / "inputs")
         root, descriptions, packages = unpacked.root, unpacked.descriptions, unpacked.packages
         if unpacked.skipped_special:
             notes.append(f"{unpacked.skipped_special} device node(s) or FIFO(s) in the inputs were not unpacked")
-    if prefix is not None:
+    if found is None and prefix is not None:
         relative = posixpath.normpath(prefix.strip("/")) if prefix.strip("/") else ""
         if relative.startswith("..") or relative.startswith("/"):
             raise InputError(f"--prefix {prefix!r}: must be a path inside the input")
         found = relative if relative != "." else ""
-    else:
+    elif found is None:
         candidates = find_prefixes(root, series)
         if not candidates:
-            raise InputError(f"no lib/python{series} with a standard library in {', '.join(map(str, inputs))}")
+            # A root whose library directory is a link out of the input (or a loop) says why it has none.
+            problems = [line for line, inside in linked_library_dirs(root, series, root) if not inside]
+            why = f": {problems[0]}; refused" if problems else ""
+            raise InputError(f"no lib/python{series} with a standard library (nor lib64/python{series}) in "
+                             f"{', '.join(map(str, inputs))}{why}")
         if len(candidates) > 1:
             shown = ", ".join(f"/{c}" if c else "/" for c in candidates)
             raise InputError(f"several Python {series} prefixes ({shown}); choose one with --prefix")
         found = candidates[0]
     located = root / found if found else root
+    library = find_library_dir(located, series, boundary=root, choice=libdir)
+    notes.extend(library.notes)
     if not single_directory:
-        out_of_scope = _out_of_scope(root, found, series)
-    install_prefix = "/" + found
+        out_of_scope = _out_of_scope(root, found, series, library.name)
+    install_prefix = str(root.absolute()) if single_directory and found == "" and prefix is None else "/" + found
     return LocatedInstallation(located, install_prefix, _distribution(distribution, root, located, packages),
-                               descriptions, packages, out_of_scope, tuple(notes))
+                               descriptions, packages, out_of_scope, tuple(notes), library.name)
 
 
 def _distribution(choice: str, root: Path, prefix: Path, packages: tuple[str, ...]) -> str | None:
@@ -470,7 +495,7 @@ def _distribution(choice: str, root: Path, prefix: Path, packages: tuple[str, ..
                          prefix / "lib" / "os-release", prefix.parent / "etc" / "os-release")
 
 
-def _out_of_scope(root: Path, prefix: str, series: str) -> tuple[str, ...]:
+def _out_of_scope(root: Path, prefix: str, series: str, libdir: str) -> tuple[str, ...]:
     """Top directories (two levels, root-relative) of unpacked files that are not part of the installation."""
     from verify.audit.files import tree_entries
     from verify.audit.layout import installation_scope
@@ -478,7 +503,7 @@ def _out_of_scope(root: Path, prefix: str, series: str) -> tuple[str, ...]:
     groups: set[str] = set()
     base = prefix + "/" if prefix else ""
     for relative, _link in tree_entries(root):
-        inside = relative.startswith(base) and installation_scope(relative[len(base):], series) is not None
+        inside = relative.startswith(base) and installation_scope(relative[len(base):], series, libdir) is not None
         if not inside:
             groups.add("/".join(relative.split("/")[:2]))
     return tuple(sorted(groups))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Final
 
 _VARIABLE_RE: Final = r"^{name}=((?:.*\\\n)*.*)$"
@@ -23,6 +23,14 @@ FIXED_COPIES: Final = {"LICENSE.txt": "LICENSE", "distutils/tests/xxmodule.c": "
 
 THIRD_PARTY_DIRS: Final = frozenset({"site-packages", "dist-packages"})
 """Third-party locations inside the stdlib directory: their contents are not the stdlib."""
+
+LIBRARY_DIRS: Final = ("lib", "lib64")
+"""Where ``make install`` can put ``pythonX.Y`` under the prefix: ``$(PLATLIBDIR)``, ``lib`` unless configured
+``--with-platlibdir`` (Fedora, RHEL and openSUSE choose ``lib64``). The first is preferred when both qualify."""
+
+STDLIB_MARKERS: Final = frozenset({"os.py", "lib-dynload"})
+"""Names only a standard library directory holds: a ``lib/pythonX.Y`` beside a ``lib64/pythonX.Y`` may hold
+site-packages (Fedora puts pure-Python packages there) or stray files, but never these."""
 
 GENERATED_PREFIXES: Final = ("_sysconfigdata", "_sysconfig_vars")
 """Modules ``make install`` generates at build time: not in ``Lib/``, expected in every installation."""
@@ -124,23 +132,42 @@ def missing_group(stdlib_rel: str) -> str:
     return stdlib_rel.split("/", 1)[0].removesuffix(".py")
 
 
-def installation_scope(prefix_rel: str, series: str) -> str | None:
+def stdlib_candidates(listings: Mapping[str, Collection[str]]) -> tuple[str, ...]:
+    """The library directories whose ``pythonX.Y`` holds a standard library, given the names in each.
+
+    ``listings`` maps a library directory (``lib``, ``lib64``) to the names in its ``pythonX.Y``. A
+    directory with nothing but site-packages holds none. When several hold more, those with a
+    :data:`STDLIB_MARKERS` name are kept: one left is the answer, several are ambiguous (the caller asks).
+    """
+    holding = [libdir for libdir in LIBRARY_DIRS if libdir in listings
+               and any(name not in THIRD_PARTY_DIRS for name in listings[libdir])]
+    if len(holding) > 1:
+        marked = [libdir for libdir in holding if STDLIB_MARKERS & set(listings[libdir])]
+        holding = marked or holding
+    return tuple(holding)
+
+
+def installation_scope(prefix_rel: str, series: str, libdir: str) -> str | None:
     """Which part of the installation ``prefix_rel`` belongs to, or None when it lies outside it.
 
-    Parts: ``stdlib`` (``lib/pythonX.Y``), ``third-party`` (its site-packages), ``headers``
-    (``include/pythonX.Y``), ``interpreter`` (``bin/pythonX[.Y][-config]``), ``libpython``.
+    Parts: ``stdlib`` (``LIBDIR/pythonX.Y``, ``libdir`` being where the standard library is),
+    ``third-party`` (the site-packages of ``lib/pythonX.Y`` or ``lib64/pythonX.Y``: both are on
+    ``sys.path`` when the stdlib is in ``lib64``), ``headers`` (``include/pythonX.Y``), ``interpreter``
+    (``bin/pythonX[.Y][-config]``), ``libpython`` (in ``lib`` or ``lib64``, or a subdirectory of either).
     """
     major = series.split(".", 1)[0]
-    stdlib = f"lib/python{series}/"
-    if prefix_rel.startswith(stdlib):
-        inner = prefix_rel[len(stdlib):]
-        return "third-party" if inner.split("/", 1)[0] in THIRD_PARTY_DIRS else "stdlib"
+    parts = prefix_rel.split("/")
+    if len(parts) > 2 and parts[0] in LIBRARY_DIRS and parts[1] == f"python{series}":
+        if parts[2] in THIRD_PARTY_DIRS:
+            return "third-party"
+        return "stdlib" if parts[0] == libdir else None
     if prefix_rel.startswith(f"include/python{series}/"):
         return "headers"
     if prefix_rel in {f"bin/python{series}", f"bin/python{major}", f"bin/python{series}-config",
                       f"bin/python{major}-config"}:
         return "interpreter"
     directory, _, name = prefix_rel.rpartition("/")
-    if name.startswith(f"libpython{series}") and (directory == "lib" or posixpath.dirname(directory) == "lib"):
+    if name.startswith(f"libpython{series}") and (directory in LIBRARY_DIRS
+                                                  or posixpath.dirname(directory) in LIBRARY_DIRS):
         return "libpython"
     return None

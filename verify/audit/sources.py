@@ -18,6 +18,8 @@ from verify.audit.explain import explain_modified, split_lines
 from verify.audit.files import regular_files, resolve_link, tree_entries
 from verify.audit.layout import (
     FIXED_COPIES,
+    LIBRARY_DIRS,
+    THIRD_PARTY_DIRS,
     copied_from_lib,
     extension_module_name,
     extension_modules,
@@ -178,11 +180,14 @@ def audit_sources(
     patches: Sequence[Patch] = (),
     distribution: str | None = None,
     model: SourceModel | None = None,
+    libdir: str,
 ) -> SourceAudit:
     """Every stdlib and header file under ``prefix`` against the verified ``source_tree``, each difference explained.
 
     ``install_prefix`` is where ``prefix`` lives on its own system (``/usr``; default: ``prefix``),
     used for absolute links and to recognise the installation's own interpreter in a shebang.
+    ``libdir`` is the library directory whose ``pythonX.Y`` is the stdlib (``lib`` or ``lib64``); the
+    site-packages of the other one's ``pythonX.Y`` are counted as third-party too.
     """
     model = model or read_source_model(source_tree)
     install_prefix = install_prefix or str(prefix)
@@ -190,9 +195,9 @@ def audit_sources(
     major = series.split(".", 1)[0]
     interpreters = frozenset({f"{base}/bin/python{series}", f"{base}/bin/python{major}"})
     run = _Comparison(prefix, install_prefix, source_tree, _patch_index(patches), interpreters, distribution)
-    stdlib_base = f"lib/python{series}"
+    stdlib_base = f"{libdir}/python{series}"
     installed = dict(tree_entries(prefix / stdlib_base))
-    third_party: Counter[str] = Counter()
+    third_party: Counter[str] = Counter(_other_site_packages(prefix, series, libdir))
     dynload: list[str] = []
     for rel in sorted(installed):
         link = installed[rel]
@@ -240,7 +245,8 @@ def audit_sources(
         run.expected.append(Finding(f"{stdlib_base}/lib-dynload", "generated",
                                     f"{len(dynload)} extension module(s) the source's Modules/ builds"))
     run.expected.extend(
-        Finding(f"{stdlib_base}/{directory}", "third-party", f"{count} file(s): site packages, not the stdlib")
+        Finding(directory if "/" in directory else f"{stdlib_base}/{directory}", "third-party",
+                f"{count} file(s): site packages, not the stdlib")
         for directory, count in sorted(third_party.items())
     )
     groups = Counter(finding.detail for finding in missing)
@@ -257,6 +263,25 @@ def audit_sources(
         expected_extra=tuple(sorted(run.expected, key=lambda f: f.path)),
         missing_groups=missing_groups,
     )
+
+
+def _other_site_packages(prefix: Path, series: str, libdir: str) -> Counter[str]:
+    """Files in the site-packages of the ``pythonX.Y`` of the library directories other than ``libdir``.
+
+    Fedora's ``lib/python3.X/site-packages`` beside its ``lib64`` stdlib: on ``sys.path``, third-party.
+    Keyed by prefix-relative directory; a linked directory on the way is not followed.
+    """
+    counts: Counter[str] = Counter()
+    for other in LIBRARY_DIRS:
+        if other == libdir:
+            continue
+        for name in sorted(THIRD_PARTY_DIRS):
+            relative = f"{other}/python{series}/{name}"
+            steps = [prefix / other, prefix / other / f"python{series}"]
+            if any(step.is_symlink() for step in steps):
+                continue
+            counts[relative] += sum(1 for _ in tree_entries(prefix / relative))
+    return +counts
 
 
 def _audit_headers(run: _Comparison, series: str, headers: dict[str, str | None], model: SourceModel) -> None:

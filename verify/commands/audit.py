@@ -28,7 +28,12 @@ from verify.releases import Version
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--version", "version_text", required=True, help="The CPython release installed, e.g. 3.11.2.")
 @click.option("--prefix", "prefix_text", metavar="PATH",
-              help="The installation prefix inside the input (e.g. usr, opt/python); default: where lib/pythonX.Y is.")
+              help="The installation prefix inside the input (e.g. usr, opt/python); default: where lib/pythonX.Y "
+                   "or lib64/pythonX.Y is.")
+# verify.audit.layout.LIBRARY_DIRS, spelled out so that --help does not import the audit.
+@click.option("--libdir", type=click.Choice(["lib", "lib64"]),
+              help="The library directory holding the standard library when both lib/pythonX.Y and lib64/pythonX.Y "
+                   "hold one (default: the one that does).")
 @click.option("--patches", "patches_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A quilt series directory (e.g. a Debian source package's debian/patches) to attribute changes to.")
 # The tables' names (verify.audit.conventions.DISTRIBUTIONS), spelled out so that --help does not import the audit.
@@ -52,6 +57,7 @@ def audit(
     inputs: tuple[Path, ...],
     version_text: str,
     prefix_text: str | None,
+    libdir: str | None,
     patches_dir: Path | None,
     distribution: str,
     against: Path | None,
@@ -92,20 +98,21 @@ def audit(
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
-        located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution)
-        find_stdlib(located.prefix, version)  # fail before fetching anything if the prefix is wrong
+        located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution, libdir)
+        find_stdlib(located.prefix, version, located.libdir)  # fail before fetching anything if the prefix is wrong
         _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), Path(scratch) / "source",
                                               parts=SOURCE_PARTS)
         with progress.phase(f"auditing {located.prefix}"):
             report = audit_installation(
                 located.prefix, version, tree, against=rebuild, reference_python=reference_python,
                 patches=patches, distribution=located.distribution, install_prefix=located.install_prefix,
+                libdir=located.libdir,
             )
     recipe = load_recipe(version.series, params.get("recipes_dir"))
     report = dataclasses.replace(
         report,
         prefix=located.install_prefix,
-        stdlib=f"{located.install_prefix.rstrip('/')}/lib/python{version.series}",
+        stdlib=f"{located.install_prefix.rstrip('/')}/{located.libdir}/python{version.series}",
         inputs=located.descriptions,
         packages=located.packages,
         patch_series=str(patches_dir) if patches_dir is not None else None,
