@@ -69,6 +69,14 @@ def test_a_profile_documents_what_a_variation_changes_in_its_own_builds_only(tmp
         assert recipe.build.explain(module, ("content",), frozenset({"build_path"}), profile) == (("build_path",), ())
     assert recipe.build.explain(module, ("content",), frozenset({"build_path"}), "default") == ((), ("content",))
     assert recipe.build.explain(module, ("content",), frozenset({"umask"}), "pgo-lto") == ((), ("content",))
+    # LTO's fat objects record the build directory in their early debug info, in every series' LTO
+    # profiles and in no plain one.
+    for series, shipped in load_all_recipes().items():
+        assert shipped.build is not None
+        python_o = f"opt/python/lib/python{series}/config-{series}-x86_64-linux-gnu/python.o"
+        for profile in ("pgo-lto", "pgo-lto-deterministic"):
+            assert shipped.build.explain(python_o, ("content",), frozenset({"build_path"}), profile)[1] == (), series
+        assert shipped.build.explain(python_o, ("content",), frozenset({"build_path"}), "default")[1] == ("content",)
     table = "[build.profiles.pgo-lto.expect.build_path]\nwhy"
     bad = text.replace(table, table.replace("build_path", "Build-Path"))
     assert bad != text
