@@ -42,18 +42,24 @@ def cpython_fixtures(fixtures: Path) -> Path:
     return fixtures / "cpython"
 
 
-@pytest.fixture(scope="session")
-def source_tree(cpython_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What the audit reads of the real Python-3.11.2.tgz (the command gets it from the verified pipeline):
-    exactly the parts the audit itself unpacks, shared by every audit test module."""
+def unpack_audited_parts(tarball: Path, top: str, target: Path) -> Path:
+    """Unpack from a real release ``tarball`` exactly the parts the audit itself reads
+    (``verify.audit.sources.SOURCE_PARTS``) under ``target``; return its ``top`` directory."""
     from verify.audit.sources import SOURCE_PARTS
 
-    target = tmp_path_factory.mktemp("source")
-    with tarfile.open(cpython_fixtures / "Python-3.11.2.tgz") as archive:
-        prefixes = tuple(f"Python-3.11.2/{part}" for part in SOURCE_PARTS)
+    with tarfile.open(tarball) as archive:
+        prefixes = tuple(f"{top}/{part}" for part in SOURCE_PARTS)
         archive.extractall(target, members=[m for m in archive.getmembers() if m.name.startswith(prefixes)],
                            filter="data")  # fmt: skip
-    return target / "Python-3.11.2"
+    return target / top
+
+
+@pytest.fixture(scope="session")
+def source_tree(cpython_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the audit reads of the real Python-3.11.2.tgz (the command gets it from the verified pipeline),
+    shared by every audit test module."""
+    target = tmp_path_factory.mktemp("source")
+    return unpack_audited_parts(cpython_fixtures / "Python-3.11.2.tgz", "Python-3.11.2", target)
 
 
 @pytest.fixture(scope="session")

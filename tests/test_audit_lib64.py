@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import unpack_audited_parts
 from test_audit import _tar_bytes, _tree_entries, run_audit
 
 from verify.audit import AuditError, AuditReport, audit_installation
 from verify.audit.files import find_library_dir
 from verify.audit.inputs import find_prefixes, locate_installation
 from verify.audit.layout import LIBRARY_DIRS, installation_scope, stdlib_candidates
-from verify.audit.sources import SOURCE_PARTS, read_source_model
+from verify.audit.sources import read_source_model
 from verify.commands.audit import audit as audit_command
 from verify.manifest import Manifest, scan_tree
 from verify.releases import Version
@@ -37,12 +37,8 @@ STDLIB_FILES = ("json/", "os.py", "base64.py", "heapq.py", "bisect.py", "keyword
 @pytest.fixture(scope="module")
 def source_3135(cpython_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The parts of the real Python-3.13.5.tar.xz the audit reads, unpacked once for this module."""
-    target = tmp_path_factory.mktemp("source-3.13.5")
-    with tarfile.open(cpython_fixtures / "Python-3.13.5.tar.xz") as archive:
-        prefixes = tuple(f"Python-3.13.5/{part}" for part in SOURCE_PARTS)
-        archive.extractall(target, members=[m for m in archive.getmembers() if m.name.startswith(prefixes)],
-                           filter="data")  # fmt: skip
-    return target / "Python-3.13.5"
+    return unpack_audited_parts(cpython_fixtures / "Python-3.13.5.tar.xz", "Python-3.13.5",
+                                tmp_path_factory.mktemp("source-3.13.5"))  # fmt: skip
 
 
 def _host_elf(pattern: str) -> bytes:
