@@ -138,12 +138,13 @@ class BuildSpec:
     expect: Mapping[str, ExpectedDifference] = field(default_factory=dict)
     """Variation name -> the differences it is documented to cause; a variation not listed may change nothing."""
 
-    def documented_for(self, profile: str | None) -> tuple[Mapping[str, ExpectedDifference], ...]:
-        """What variations are documented to change in ``profile``'s builds: the series-wide entries, then
+    def documented(self, variation: str, profile: str | None) -> tuple[ExpectedDifference, ...]:
+        """What ``variation`` is documented to change in ``profile``'s builds: the series-wide entry, then
         the profile's own (a profile the recipe does not have, or None, adds nothing)."""
+        tables = [self.expect]
         if profile is not None and profile in self.profiles:
-            return (self.expect, self.profiles[profile].expect)
-        return (self.expect,)
+            tables.append(self.profiles[profile].expect)
+        return tuple(table[variation] for table in tables if variation in table)
 
     def explain(
         self, path: str, changes: tuple[str, ...], variations: frozenset[str], profile: str | None = None
@@ -154,15 +155,13 @@ class BuildSpec:
         follows the umask is explained when both were varied and the recipe documents both. What
         ``profile``'s own ``expect`` documents counts too, for builds of that profile only.
         """
-        documented = self.documented_for(profile)
         expected_by: set[str] = set()
         unexplained = []
         for change in changes:
             accounting = {
                 name
                 for name in variations
-                for expect in documented
-                if name in expect and expect[name].accounts_for(path, (change,))
+                if any(entry.accounts_for(path, (change,)) for entry in self.documented(name, profile))
             }
             expected_by |= accounting
             if not accounting:

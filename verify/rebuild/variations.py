@@ -55,12 +55,9 @@ def expected_reasons(
     (``[build.expect.<variation>]``'s ``why``, and ``profile``'s), which the record names only by variation."""
     reasons: list[tuple[str, str]] = []
     for name in difference.expected_by:
-        for expect in spec.documented_for(profile):
-            entry = expect.get(name)
-            accounts = entry is not None and any(
-                entry.accounts_for(difference.path, (change,)) for change in difference.changes
-            )
-            if entry is not None and accounts and (name, entry.why) not in reasons:
+        for entry in spec.documented(name, profile):
+            accounts = any(entry.accounts_for(difference.path, (change,)) for change in difference.changes)
+            if accounts and (name, entry.why) not in reasons:
                 reasons.append((name, entry.why))
     return tuple(reasons)
 
