@@ -242,7 +242,6 @@ def read_site(out_dir: Path) -> Site | None:
     return Site(rows, history, generated_at)
 
 
-
 def site_links(rows: Iterable[StatusRow], history: Iterable[HistoryEntry] = ()) -> list[str]:
     """Every file of the site the rows and history link to (relative to the site's root)."""
     links = []

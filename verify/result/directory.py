@@ -40,7 +40,6 @@ class ResultDirError(OperationalError):
     """A directory is not a readable rebuild result: missing, truncated or foreign files."""
 
 
-
 def read_json_object(path: Path, what: str, *, max_bytes: int = MAX_RECORD_BYTES) -> tuple[dict[str, Any], bytes]:
     """Read a JSON object of at most ``max_bytes`` and at most ``JSON_MAX_DEPTH`` levels (a regular file
     only: a FIFO or device is refused); return it with the exact bytes read."""
