@@ -33,7 +33,7 @@ from pathlib import Path
 
 from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, SandboxSpec
-from verify.rebuild.core import PGO_TRAINER_PATH, pgo_trainer_for
+from verify.rebuild.core import PGO_TRAINER_PATH, pgo_trainer
 from verify.rebuild.settings import BuildSettings
 
 REGRTEST17 = (
@@ -98,9 +98,7 @@ def main() -> int:
         run(f"make -j{len(os.sched_getaffinity(0))} profile-gen-stamp", "instrumented-build.log")
         (args.work / "instrumented").touch()
     (build / "trainer.py").write_text(TRAINER)
-    shipped = pgo_trainer_for(["--enable-optimizations", f"PROFILE_TASK={PGO_TRAINER_PATH}"])
-    assert shipped is not None
-    (build / Path(PGO_TRAINER_PATH).name).write_bytes(shipped)
+    (build / Path(PGO_TRAINER_PATH).name).write_bytes(pgo_trainer())
 
     print("| training task | .gcda files | differing between two runs |")
     print("|---|---|---|")

@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from verify.rebuild.core import PGO_TRAINER_PATH, pgo_trainer_for
+from verify.rebuild.core import pgo_trainer
 
 TEST_MODULE = textwrap.dedent(
     """\
@@ -30,10 +30,8 @@ TEST_MODULE = textwrap.dedent(
 
 
 def _trainer(tmp_path: Path) -> Path:
-    trainer = pgo_trainer_for(["--enable-optimizations", f"PROFILE_TASK={PGO_TRAINER_PATH} test_x"])
-    assert trainer is not None
     path = tmp_path / "trainer.py"
-    path.write_bytes(trainer)
+    path.write_bytes(pgo_trainer())
     return path
 
 

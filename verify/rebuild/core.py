@@ -344,13 +344,18 @@ def _uses_pgo(configure_flags: Sequence[str]) -> bool:
     return "--enable-optimizations" in configure_flags
 
 
+def pgo_trainer() -> bytes:
+    """The source of cpython-verify's deterministic training task (``verify/data/pgo_trainer.py``)."""
+    return (resources.files("verify.data") / "pgo_trainer.py").read_bytes()
+
+
 def pgo_trainer_for(configure_flags: Sequence[str]) -> bytes | None:
-    """cpython-verify's training task, if a PGO profile's ``PROFILE_TASK`` runs it (else None)."""
+    """:func:`pgo_trainer`, if a PGO profile's ``PROFILE_TASK`` runs it (else None)."""
     if not _uses_pgo(configure_flags):
         return None
     if not any(flag.startswith("PROFILE_TASK=") and PGO_TRAINER_PATH in flag for flag in configure_flags):
         return None
-    return (resources.files("verify.data") / "pgo_trainer.py").read_bytes()
+    return pgo_trainer()
 
 
 def phase_commands(configure_flags: Sequence[str], settings: BuildSettings) -> list[tuple[str, list[str]]]:
