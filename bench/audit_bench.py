@@ -33,8 +33,14 @@ TARBALL = f"Python-{VERSION}.tgz"
 def run(command: Sequence[object], **kwargs: object) -> float:
     """Seconds one command took; it must succeed (audit: exit 0 or 1)."""
     started = time.perf_counter()
-    result = subprocess.run([str(part) for part in command], capture_output=True, check=False, cwd=ROOT,
-                            env=dict(os.environ, NO_COLOR="1"), **kwargs)  # type: ignore[call-overload]
+    result = subprocess.run(
+        [str(part) for part in command],
+        capture_output=True,
+        check=False,
+        cwd=ROOT,
+        env=dict(os.environ, NO_COLOR="1"),
+        **kwargs,
+    )  # type: ignore[call-overload]
     seconds = time.perf_counter() - started
     if result.returncode not in (0, 1):
         raise SystemExit(f"{command[:4]} failed ({result.returncode}): {result.stderr.decode()[-400:]}")
@@ -68,13 +74,27 @@ def floor(fixtures: Path, installed: Path, work: Path) -> float:
 
 
 def audit(fixtures: Path, inputs: Sequence[object], extra: Sequence[object] = ()) -> float:
-    return run([sys.executable, "-m", "verify", "audit", *inputs, "--version", VERSION, *source_args(fixtures),
-                "--json", *extra])
+    return run(
+        [
+            sys.executable,
+            "-m",
+            "verify",
+            "audit",
+            *inputs,
+            "--version",
+            VERSION,
+            *source_args(fixtures),
+            "--json",
+            *extra,
+        ]
+    )
 
 
 def report(label: str, audited: float, floor_seconds: float, files: int) -> None:
-    print(f"{label:<44} {files:>6} files  audit {audited:6.2f} s  floor {floor_seconds:6.2f} s  "
-          f"ratio {audited / floor_seconds:4.2f}x")
+    print(
+        f"{label:<44} {files:>6} files  audit {audited:6.2f} s  floor {floor_seconds:6.2f} s  "
+        f"ratio {audited / floor_seconds:4.2f}x"
+    )
 
 
 def make_install_tree(fixtures: Path, work: Path) -> Path:
@@ -93,8 +113,12 @@ def make_install_tree(fixtures: Path, work: Path) -> Path:
         target = prefix / "lib" / "python3.11" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(tree / origin, target)
-    compileall.compile_dir(prefix / "lib" / "python3.11", quiet=2, workers=0,
-                           rx=__import__("re").compile(r"bad_coding|badsyntax|site-packages|lib2to3/tests/data"))
+    compileall.compile_dir(
+        prefix / "lib" / "python3.11",
+        quiet=2,
+        workers=0,
+        rx=__import__("re").compile(r"bad_coding|badsyntax|site-packages|lib2to3/tests/data"),
+    )
     shutil.rmtree(source)
     return prefix
 
@@ -113,8 +137,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as scratch:
         work = Path(scratch)
         stdlib = Path("/usr/lib/python3.11")
-        report("Debian /usr (directory)" + (" + patches" if args.patches else ""),
-               audit(args.fixtures, ["/usr"], patch_args), floor(args.fixtures, stdlib, work), count_files(stdlib))
+        report(
+            "Debian /usr (directory)" + (" + patches" if args.patches else ""),
+            audit(args.fixtures, ["/usr"], patch_args),
+            floor(args.fixtures, stdlib, work),
+            count_files(stdlib),
+        )
         if args.debs:
             debs = sorted(args.debs.glob("*.deb"))
             unpacked = work / "debs"
@@ -122,12 +150,20 @@ def main() -> None:
             for deb in debs:  # reading the packages is part of any audit of them: dpkg-deb -x, no scripts run
                 subprocess.run(["dpkg-deb", "-x", deb, unpacked], check=True)
             floor_seconds = time.perf_counter() - started + floor(args.fixtures, unpacked / "usr/lib/python3.11", work)
-            report(f"Debian .deb x{len(debs)}" + (" + patches" if args.patches else ""),
-                   audit(args.fixtures, debs, patch_args), floor_seconds, count_files(unpacked / "usr/lib/python3.11"))
+            report(
+                f"Debian .deb x{len(debs)}" + (" + patches" if args.patches else ""),
+                audit(args.fixtures, debs, patch_args),
+                floor_seconds,
+                count_files(unpacked / "usr/lib/python3.11"),
+            )
         prefix = make_install_tree(args.fixtures, work)
         installed = prefix / "lib" / "python3.11"
-        report("make-install tree (directory, with .pyc)", audit(args.fixtures, [prefix]),
-               floor(args.fixtures, installed, work), count_files(installed))
+        report(
+            "make-install tree (directory, with .pyc)",
+            audit(args.fixtures, [prefix]),
+            floor(args.fixtures, installed, work),
+            count_files(installed),
+        )
         if shutil.which("podman"):
             rootfs_tar = work / "rootfs.tar"
             with tarfile.open(rootfs_tar, "w") as archive:
@@ -136,12 +172,17 @@ def main() -> None:
             subprocess.run(["podman", "import", rootfs_tar, tag], check=True, capture_output=True)
             image = work / "image.tar"
             try:
-                subprocess.run(["podman", "save", "--format", "oci-archive", "-o", image, tag], check=True,
-                               capture_output=True)
+                subprocess.run(
+                    ["podman", "save", "--format", "oci-archive", "-o", image, tag], check=True, capture_output=True
+                )
             finally:
                 subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True)
-            report("make-install tree as an OCI image", audit(args.fixtures, [image]),
-                   floor(args.fixtures, installed, work), count_files(installed))
+            report(
+                "make-install tree as an OCI image",
+                audit(args.fixtures, [image]),
+                floor(args.fixtures, installed, work),
+                count_files(installed),
+            )
 
 
 if __name__ == "__main__":

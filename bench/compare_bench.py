@@ -40,8 +40,12 @@ def timed(label: str, function):  # type: ignore[no-untyped-def]
 def diffoscope(a: Path, b: Path, timeout: float) -> float | None:
     started = time.perf_counter()
     try:
-        subprocess.run(["diffoscope", "--no-progress", "--text", os.devnull, str(a), str(b)],
-                       capture_output=True, timeout=timeout, check=False)
+        subprocess.run(
+            ["diffoscope", "--no-progress", "--text", os.devnull, str(a), str(b)],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return None
     return time.perf_counter() - started
@@ -56,8 +60,12 @@ def alter(tree: Path) -> int:
         changed += 1
     for name in ("heapq.py", "bisect.py", "keyword.py", "abc.py", "types.py", "string.py"):
         cfile = importlib.util.cache_from_source(str(tree / name))
-        py_compile.compile(str(tree / name), cfile=cfile, dfile=f"/usr/lib/python3.11/{name}",
-                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        py_compile.compile(
+            str(tree / name),
+            cfile=cfile,
+            dfile=f"/usr/lib/python3.11/{name}",
+            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+        )
         changed += 1
     sysconfig = next(tree.glob("_sysconfigdata__x86_64*.py"))
     sysconfig.write_text(sysconfig.read_text().replace("/usr", "/build/other"))
@@ -70,15 +78,17 @@ def alter(tree: Path) -> int:
     (tree / "json" / "tool.py").unlink()
     (tree / "extra.txt").write_text("extra\n")
     (tree / "__pycache__" / "calendar.cpython-311.pyc").write_bytes(
-        (tree / "__pycache__" / "locale.cpython-311.pyc").read_bytes())
+        (tree / "__pycache__" / "locale.cpython-311.pyc").read_bytes()
+    )
     return changed + 4
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tree", type=Path, default=Path("/usr/lib/python3.11"))
-    parser.add_argument("--source-tarball", type=Path,
-                        default=ROOT.parent / "shared" / "fixtures" / "cpython" / "Python-3.11.2.tgz")
+    parser.add_argument(
+        "--source-tarball", type=Path, default=ROOT.parent / "shared" / "fixtures" / "cpython" / "Python-3.11.2.tgz"
+    )
     parser.add_argument("--skip-diffoscope", action="store_true")
     parser.add_argument("--diffoscope-timeout", type=float, default=900)
     args = parser.parse_args()
@@ -92,15 +102,21 @@ def main() -> None:
         print(f"tree: {args.tree}: {files} files, {size / 1e6:.0f} MB")
         scan_tree(a)
         timed("scan_tree (hash + kinds, threads)", lambda: scan_tree(a))
-        timed("sha256sum via find | xargs", lambda: subprocess.run(
-            f"find {a} -type f -print0 | xargs -0 sha256sum > /dev/null", shell=True, check=True))
+        timed(
+            "sha256sum via find | xargs",
+            lambda: subprocess.run(
+                f"find {a} -type f -print0 | xargs -0 sha256sum > /dev/null", shell=True, check=True
+            ),
+        )
 
         identical, ours_same = timed("compare identical trees", lambda: compare_paths(a, b))
         assert identical.identical
         if not args.skip_diffoscope:
             theirs = diffoscope(a, b, args.diffoscope_timeout)
-            print(f"{'diffoscope identical trees':<58} {theirs if theirs is not None else float('nan'):8.2f} s"
-                  + ("  (timed out)" if theirs is None else f"  -> {theirs / ours_same:.0f}x"))
+            print(
+                f"{'diffoscope identical trees':<58} {theirs if theirs is not None else float('nan'):8.2f} s"
+                + ("  (timed out)" if theirs is None else f"  -> {theirs / ours_same:.0f}x")
+            )
 
         changed = alter(b)
         result, ours_diff = timed(f"compare trees with {changed} changes (explained)", lambda: compare_paths(a, b))
@@ -108,8 +124,10 @@ def main() -> None:
         print(f"  {len(result.differences)} differences; categories: {categories}")
         if not args.skip_diffoscope:
             theirs = diffoscope(a, b, args.diffoscope_timeout)
-            print(f"{'diffoscope trees with changes':<58} {theirs if theirs is not None else float('nan'):8.2f} s"
-                  + ("  (timed out)" if theirs is None else f"  -> {theirs / ours_diff:.0f}x"))
+            print(
+                f"{'diffoscope trees with changes':<58} {theirs if theirs is not None else float('nan'):8.2f} s"
+                + ("  (timed out)" if theirs is None else f"  -> {theirs / ours_diff:.0f}x")
+            )
 
         if args.tree == Path("/usr/lib/python3.11") and args.source_tarball.is_file():
             source = work / "source"
@@ -117,13 +135,20 @@ def main() -> None:
                 members = [m for m in archive.getmembers() if "/Lib/" in m.name]
                 archive.extractall(source, members=members, filter="data")
             tree = next(source.iterdir())
-            report, _ = timed("audit /usr (3.11.2), headers only",
-                              lambda: audit_installation(Path("/usr"), Version.parse("3.11.2"), tree))
-            report, _ = timed(f"audit /usr (3.11.2), recompiled with {sys.executable}",
-                              lambda: audit_installation(Path("/usr"), Version.parse("3.11.2"), tree,
-                                                         reference_python=Path(sys.executable)))
-            print(f"  {report.sources.checked} .py, {report.pyc.checked} .pyc, {report.pyc.recompiled} recompiled, "
-                  f"{len(report.sources.modified)} modified, {len(report.pyc.mismatched)} code mismatches")
+            report, _ = timed(
+                "audit /usr (3.11.2), headers only",
+                lambda: audit_installation(Path("/usr"), Version.parse("3.11.2"), tree),
+            )
+            report, _ = timed(
+                f"audit /usr (3.11.2), recompiled with {sys.executable}",
+                lambda: audit_installation(
+                    Path("/usr"), Version.parse("3.11.2"), tree, reference_python=Path(sys.executable)
+                ),
+            )
+            print(
+                f"  {report.sources.checked} .py, {report.pyc.checked} .pyc, {report.pyc.recompiled} recompiled, "
+                f"{len(report.sources.modified)} modified, {len(report.pyc.mismatched)} code mismatches"
+            )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,10 @@ def main() -> int:
             continue
         first = _seconds(lambda: runner.run(image, ["true"], spec))  # noqa: B023 (called before the loop moves on)
         samples = [_seconds(lambda: runner.run(image, ["true"], spec)) for _ in range(args.runs)]  # noqa: B023
-        print(f"true in {name}: {statistics.median(samples) * 1000:7.1f} ms median of {args.runs} "
-              f"(first run, with unpack/import: {first:.2f} s)")
+        print(
+            f"true in {name}: {statistics.median(samples) * 1000:7.1f} ms median of {args.runs} "
+            f"(first run, with unpack/import: {first:.2f} s)"
+        )
     return 0
 
 

@@ -84,9 +84,7 @@ def main() -> None:
     write_manifest_for(root, {}, work / "manifest.json")
     ours = time.monotonic() - started
     started = time.monotonic()
-    subprocess.run(
-        f"find {root} -type f -print0 | xargs -0 sha256sum > /dev/null", shell=True, check=True
-    )
+    subprocess.run(f"find {root} -type f -print0 | xargs -0 sha256sum > /dev/null", shell=True, check=True)
     theirs = time.monotonic() - started
     print(f"manifest: {ours:.2f} s vs find|xargs sha256sum {theirs:.2f} s: {ours / theirs:.2f}x (target <= 1.0x)")
 

@@ -45,7 +45,8 @@ def main() -> int:
         subprocess.run(["gpg", "--batch", "--dearmor", "-o", str(keyring), str(key)], check=True)
         # gpgv exits non-zero for an expired key even when the signature is good; time it anyway.
         reference_cmd = [
-            "sh", "-c",
+            "sh",
+            "-c",
             f"sha256sum {tarball} >/dev/null && gpgv --keyring {keyring} {tarball}.asc {tarball} 2>/dev/null; true",
         ]
         reference = _time(reference_cmd, args.runs)

@@ -100,8 +100,15 @@ CASES: dict[str, tuple[Case, str]] = {
         "unknown runner 'nosuch'",
     ),
     "peers --ours not a result": (
-        lambda t, f, u: ["peers", "3.13.5", "--ours", _occupied(t, "ours"), "--attestation", u + "/peer.intoto.json",
-                         *TRUST],
+        lambda t, f, u: [
+            "peers",
+            "3.13.5",
+            "--ours",
+            _occupied(t, "ours"),
+            "--attestation",
+            u + "/peer.intoto.json",
+            *TRUST,
+        ],
         "is not a rebuild result",
     ),
     "peers --threshold 0": (
@@ -125,8 +132,13 @@ def test_bad_argument_exits_2_before_any_side_effect(
 ) -> None:
     build, fragment = CASES[name]
     # Run from a scratch directory, so nothing lands in the checkout.
-    result = run_cli(*build(tmp_path, cpython_fixtures, server.url), cache=tmp_path / "cache", cwd=tmp_path,
-                     env={"XDG_CACHE_HOME": str(tmp_path / "xdg")}, timeout=120)
+    result = run_cli(
+        *build(tmp_path, cpython_fixtures, server.url),
+        cache=tmp_path / "cache",
+        cwd=tmp_path,
+        env={"XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        timeout=120,
+    )
     combined = result.stdout + result.stderr
     assert result.returncode == 2, combined
     assert "Traceback" not in combined

@@ -173,13 +173,22 @@ def _file_to_directory(root: Path) -> None:
     ("tamper", "path", "words"),
     [
         (_delete_interpreter, "bin/python3.13", "missing: attested elf-executable"),
-        (lambda root: (root / "lib" / "python3.13" / "os.py").unlink(), "lib/python3.13/os.py",
-         "missing: attested python-source, mode 0644"),
-        (lambda root: _rewrite(root / "lib" / "python3.13" / "os.py", "import evil\n"), "lib/python3.13/os.py",
-         "content changed"),
+        (
+            lambda root: (root / "lib" / "python3.13" / "os.py").unlink(),
+            "lib/python3.13/os.py",
+            "missing: attested python-source, mode 0644",
+        ),
+        (
+            lambda root: _rewrite(root / "lib" / "python3.13" / "os.py", "import evil\n"),
+            "lib/python3.13/os.py",
+            "content changed",
+        ),
         (_add_executable, "bin/python3.13-helper", "extra: not in the attested manifest (text, mode 0755)"),
-        (lambda root: (root / "lib" / "python3.13" / "LICENSE.txt").chmod(0o666), "lib/python3.13/LICENSE.txt",
-         "mode changed: 0666, attested 0644"),
+        (
+            lambda root: (root / "lib" / "python3.13" / "LICENSE.txt").chmod(0o666),
+            "lib/python3.13/LICENSE.txt",
+            "mode changed: 0666, attested 0644",
+        ),
         (_retarget_link, "bin/python3", "link target changed: '/usr/bin/python3', attested 'python3.13'"),
         (_file_to_directory, "lib/python3.13/LICENSE.txt", "type changed: directory, attested text"),
     ],
@@ -226,8 +235,13 @@ def test_one_path_with_several_changes_is_one_line(signed: Path, result: Path, k
     assert "content changed" in line and "mode changed: 0755, attested 0644" in line
     tree = json.loads(completed.stdout)["tree"]
     assert tree["ok"] is False
-    assert tree["findings"] == [{"path": f"{PREFIX}/lib/python3.13/os.py", "changes": ["mode", "content"],
-                                 "detail": line.split(f"{os_py}: ", 1)[1]}]
+    assert tree["findings"] == [
+        {
+            "path": f"{PREFIX}/lib/python3.13/os.py",
+            "changes": ["mode", "content"],
+            "detail": line.split(f"{os_py}: ", 1)[1],
+        }
+    ]
 
 
 def test_a_clean_result_is_verified_with_its_whole_tree(signed: Path, result: Path, keys) -> None:
@@ -332,13 +346,19 @@ def test_unsupported_keys_are_refused(tmp_path: Path) -> None:
     import subprocess
 
     rsa = tmp_path / "rsa.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", rsa],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", rsa],
+        check=True,
+        capture_output=True,
+    )
     with pytest.raises(AttestationError, match="not an Ed25519 or ECDSA P-256"):
         load_private_key(rsa)
     secp384 = tmp_path / "p384.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", secp384],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", secp384],
+        check=True,
+        capture_output=True,
+    )
     with pytest.raises(AttestationError, match="only P-256"):
         load_private_key(secp384)
 
@@ -361,11 +381,16 @@ def test_pae_matches_the_dsse_spec_example() -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text() + " "),
-         "changed after the rebuild"),
-        (lambda d: (d / "source-verdict.json").write_text(
-            '{"format": "cpython-verify/source-verdict/v1", "version": "3.13.4"}'),
-         "source verdict is about 3.13.4"),
+        (
+            lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text() + " "),
+            "changed after the rebuild",
+        ),
+        (
+            lambda d: (d / "source-verdict.json").write_text(
+                '{"format": "cpython-verify/source-verdict/v1", "version": "3.13.4"}'
+            ),
+            "source verdict is about 3.13.4",
+        ),
         (lambda d: (d / "rebuild.json").unlink(), "rebuild record not found"),
         (lambda d: (d / "rebuild.json").write_text("[" * 100_000), "not valid JSON"),
     ],

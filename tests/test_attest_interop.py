@@ -48,8 +48,15 @@ PROJECT = "https://github.com/cpython-verify/cpython-verify"
 def attested(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path):
     """A result attested with an openssl key (both supported algorithms): (result, public key, verdict, provenance)."""
     base = tmp_path_factory.mktemp(request.param)
-    differing = [{"path": "opt/python/lib/python3.13/os.py", "kind": "python-source", "changes": ["content"],
-                  "category": "build-path", "explanation": "the build directory is recorded in a string"}]
+    differing = [
+        {
+            "path": "opt/python/lib/python3.13/os.py",
+            "kind": "python-source",
+            "changes": ["content"],
+            "category": "build-path",
+            "explanation": "the build directory is recorded in a string",
+        }
+    ]
     result = make_result(base / "result", cpython_fixtures / TARBALL, reproducible=False, differences=differing)
     private, public = openssl_keypair(base, "packager", request.param)
     completed = run_cli("attest", result, "--key", private, "--rebuilder-id", "rebuilder.example.org")
@@ -96,7 +103,9 @@ def test_in_toto_attestation_statement_type_validates_both(attested, which: str)
         "https://slsa.dev/provenance/v1" if which == "provenance" else f"{PROJECT}/attestation/rebuild-verdict/v1"
     )
     assert [subject.name for subject in statement.pb.subject] == [
-        "install-tree", "opt/python/bin/python3.13", "opt/python/lib/libpython3.13.so.1.0",
+        "install-tree",
+        "opt/python/bin/python3.13",
+        "opt/python/lib/libpython3.13.so.1.0",
     ]
 
 
@@ -111,7 +120,9 @@ def test_provenance_is_slsa_v1_as_in_toto_attestation_parses_it(attested) -> Non
 
     assert definition.build_type == f"{PROJECT}/rebuild/v1"
     assert json_format.MessageToDict(definition.external_parameters) == {
-        "version": "3.13.5", "profile": "default", "variations": ["build_path", "umask"],
+        "version": "3.13.5",
+        "profile": "default",
+        "variations": ["build_path", "umask"],
     }
     dependencies = {item.name: item for item in definition.resolved_dependencies}
     tarball = dependencies[TARBALL]
@@ -119,7 +130,8 @@ def test_provenance_is_slsa_v1_as_in_toto_attestation_parses_it(attested) -> Non
     assert tarball.uri == f"https://www.python.org/ftp/python/3.13.5/{TARBALL}"
     signers = json_format.MessageToDict(tarball.annotations)["verifiedBy"]
     assert {(s["kind"], s["signer"]) for s in signers} == {
-        ("openpgp", "7169605F62C751356D054A26A821E680E5FA6305"), ("sigstore", "thomas@python.org"),
+        ("openpgp", "7169605F62C751356D054A26A821E680E5FA6305"),
+        ("sigstore", "thomas@python.org"),
     }
     assert dependencies["recipes/cpython-3.13.toml"].digest["sha256"] == RECIPE_SHA256
     assert dependencies["rootfs/bookworm-cpython.tar"].digest["sha256"] == ROOTFS_SHA256
@@ -143,7 +155,8 @@ def test_verdict_carries_the_comparators_category_and_explanation(attested) -> N
     assert isinstance(verified, VerifiedAttestation)
     difference = verified.predicate.result.differences[0]
     assert (difference.category, difference.explanation) == (
-        "build-path", "the build directory is recorded in a string",
+        "build-path",
+        "the build directory is recorded in a string",
     )
     assert verified.predicate.rebuilder.id == "urn:cpython-verify:rebuilder:rebuilder.example.org"
     assert verified.predicate.rebuilder.name == "rebuilder.example.org"

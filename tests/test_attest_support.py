@@ -130,8 +130,12 @@ def make_result(
     (directory / "source-verdict.json").write_text(source_verdict(tarball))
     recorded = tuple(
         RecordedDifference(
-            path=d["path"], kind=d["kind"], changes=tuple(d["changes"]), unexplained_changes=tuple(d["changes"]),
-            category=d.get("category"), explanation=d.get("explanation"),
+            path=d["path"],
+            kind=d["kind"],
+            changes=tuple(d["changes"]),
+            unexplained_changes=tuple(d["changes"]),
+            category=d.get("category"),
+            explanation=d.get("explanation"),
         )
         for d in differences or []
     )
@@ -176,4 +180,3 @@ def openssl_keypair(directory: Path, name: str, algorithm: str = "ed25519") -> t
         )
     subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public], check=True)
     return private, public
-

@@ -26,8 +26,13 @@ ALPINE_MARKER = (
     "[externally-managed]\nError=\n  The system-wide Python installation in Alpine is managed\n"
     "  by using the system package manager (apk).\n"
 )
-ARCH_TOOLS = ("Tools/i18n/msgfmt.py", "Tools/i18n/pygettext.py", "Tools/scripts/README", "Tools/scripts/which.py",
-              "Tools/scripts/reindent.py")
+ARCH_TOOLS = (
+    "Tools/i18n/msgfmt.py",
+    "Tools/i18n/pygettext.py",
+    "Tools/scripts/README",
+    "Tools/scripts/which.py",
+    "Tools/scripts/reindent.py",
+)
 
 
 def _os_release(root: Path, text: str, *, in_usr_lib: bool = False) -> None:
@@ -58,8 +63,9 @@ def arch_root(source_tree: Path, tmp_path: Path) -> Path:
     _os_release(root, 'NAME="Arch Linux"\nID=arch\n', in_usr_lib=True)
     stdlib = _install(source_tree, root / "usr", only=("json/", "heapq.py", "cgi.py", "base64.py", "idlelib/"))
     shutil.rmtree(stdlib / "idlelib" / "idle_test")  # package_python(): rm -r {test,idlelib/idle_test}
-    (stdlib / "EXTERNALLY-MANAGED").write_text("[externally-managed]\nError=\n  To install Python packages "
-                                               "system-wide, try 'pacman -S python-xyz'\n")
+    (stdlib / "EXTERNALLY-MANAGED").write_text(
+        "[externally-managed]\nError=\n  To install Python packages system-wide, try 'pacman -S python-xyz'\n"
+    )
     for rel in ARCH_TOOLS:
         (stdlib / rel).parent.mkdir(parents=True, exist_ok=True)
         (stdlib / rel).write_bytes((source_tree / rel).read_bytes())
@@ -72,8 +78,9 @@ def arch_root(source_tree: Path, tmp_path: Path) -> Path:
 def _audit(root: Path, source_tree: Path, tmp_path: Path, distribution: str = "auto") -> AuditReport:
     """Locate the installation and its distribution as the command does, then audit it."""
     located = locate_installation([root], "3.11", tmp_path / "scratch", "usr", distribution)
-    return audit_installation(located.prefix, V3112, source_tree, distribution=located.distribution,
-                              install_prefix=located.install_prefix)
+    return audit_installation(
+        located.prefix, V3112, source_tree, distribution=located.distribution, install_prefix=located.install_prefix
+    )
 
 
 def _expected(report: AuditReport) -> dict[str, tuple[str, str]]:
@@ -117,8 +124,9 @@ def test_arch_conventions_are_named_and_explained(arch_root: Path, source_tree: 
     assert all(c["distribution"] == "arch" and c["source"] for c in document["conventions"].values())
 
 
-def test_the_text_report_names_each_convention_and_what_it_does(arch_root: Path, source_tree: Path,
-                                                                tmp_path: Path) -> None:
+def test_the_text_report_names_each_convention_and_what_it_does(
+    arch_root: Path, source_tree: Path, tmp_path: Path
+) -> None:
     from rich.console import Console
 
     console = Console(record=True, width=200, color_system=None)
@@ -129,19 +137,33 @@ def test_the_text_report_names_each_convention_and_what_it_does(arch_root: Path,
     assert "scripts from the source's Tools/ copied into the stdlib directory (tools-scripts):" in text
 
 
-@pytest.mark.parametrize(("case", "plant"), [
-    ("a Tools/ script edited", lambda s: (s / "Tools/scripts/which.py").write_text(
-        (s / "Tools/scripts/which.py").read_text() + "import os; os.system('id')\n")),
-    ("a Tools/ script the source does not have", lambda s: (s / "Tools/scripts/helper.py").write_text("X = 1\n")),
-    ("cgi.py's shebang to another program", lambda s: (s / "cgi.py").write_text(
-        "#!/tmp/python\n" + (s / "cgi.py").read_text().split("\n", 1)[1])),
-    ("cgi.py's sed plus another edit", lambda s: (s / "cgi.py").write_text(
-        (s / "cgi.py").read_text() + "# and one more line\n")),
-    ("the marker as a link", lambda s: ((s / "EXTERNALLY-MANAGED").unlink(),
-                                        (s / "EXTERNALLY-MANAGED").symlink_to("/tmp/marker"))),
-])
-def test_a_look_alike_of_an_arch_convention_stays_unexplained(arch_root: Path, source_tree: Path, tmp_path: Path,
-                                                              case: str, plant: object) -> None:
+@pytest.mark.parametrize(
+    ("case", "plant"),
+    [
+        (
+            "a Tools/ script edited",
+            lambda s: (s / "Tools/scripts/which.py").write_text(
+                (s / "Tools/scripts/which.py").read_text() + "import os; os.system('id')\n"
+            ),
+        ),
+        ("a Tools/ script the source does not have", lambda s: (s / "Tools/scripts/helper.py").write_text("X = 1\n")),
+        (
+            "cgi.py's shebang to another program",
+            lambda s: (s / "cgi.py").write_text("#!/tmp/python\n" + (s / "cgi.py").read_text().split("\n", 1)[1]),
+        ),
+        (
+            "cgi.py's sed plus another edit",
+            lambda s: (s / "cgi.py").write_text((s / "cgi.py").read_text() + "# and one more line\n"),
+        ),
+        (
+            "the marker as a link",
+            lambda s: ((s / "EXTERNALLY-MANAGED").unlink(), (s / "EXTERNALLY-MANAGED").symlink_to("/tmp/marker")),
+        ),
+    ],
+)
+def test_a_look_alike_of_an_arch_convention_stays_unexplained(
+    arch_root: Path, source_tree: Path, tmp_path: Path, case: str, plant: object
+) -> None:
     stdlib = arch_root / "usr" / "lib" / "python3.11"
     plant(stdlib)  # type: ignore[operator]
     report = _audit(arch_root, source_tree, tmp_path)
@@ -149,8 +171,9 @@ def test_a_look_alike_of_an_arch_convention_stays_unexplained(arch_root: Path, s
 
 
 @pytest.mark.parametrize("other", ["debian", "alpine", "none"])
-def test_arch_conventions_do_not_explain_another_distribution_s_input(arch_root: Path, source_tree: Path,
-                                                                      tmp_path: Path, other: str) -> None:
+def test_arch_conventions_do_not_explain_another_distribution_s_input(
+    arch_root: Path, source_tree: Path, tmp_path: Path, other: str
+) -> None:
     report = _audit(arch_root, source_tree, tmp_path, distribution=other)
     unexplained = {path.removeprefix("lib/python3.11/") for path in report.unexplained}
     assert {"cgi.py", *ARCH_TOOLS} <= unexplained
@@ -160,8 +183,9 @@ def test_arch_conventions_do_not_explain_another_distribution_s_input(arch_root:
 
 
 @pytest.mark.parametrize("distribution", ["alpine", "arch"])
-def test_debian_conventions_do_not_explain_alpine_or_arch_files(alpine_root: Path, source_tree: Path,
-                                                               tmp_path: Path, distribution: str) -> None:
+def test_debian_conventions_do_not_explain_alpine_or_arch_files(
+    alpine_root: Path, source_tree: Path, tmp_path: Path, distribution: str
+) -> None:
     """Debian's startup hook, install-scheme module and empty graminit.h on another distribution: unexplained."""
     stdlib = alpine_root / "usr" / "lib" / "python3.11"
     (stdlib / "sitecustomize.py").symlink_to("/etc/python3.11/sitecustomize.py")
@@ -169,25 +193,31 @@ def test_debian_conventions_do_not_explain_alpine_or_arch_files(alpine_root: Pat
     (alpine_root / "usr" / "include" / "python3.11").mkdir(parents=True)
     (alpine_root / "usr" / "include" / "python3.11" / "graminit.h").write_text("")
     report = _audit(alpine_root, source_tree, tmp_path, distribution=distribution)
-    assert set(report.unexplained) == {"lib/python3.11/sitecustomize.py", "lib/python3.11/_distutils_system_mod.py",
-                                       "include/python3.11/graminit.h"}
+    assert set(report.unexplained) == {
+        "lib/python3.11/sitecustomize.py",
+        "lib/python3.11/_distutils_system_mod.py",
+        "include/python3.11/graminit.h",
+    }
     assert _expected(report)["EXTERNALLY-MANAGED"] == ("convention", "externally-managed")
     debian = _audit(alpine_root, source_tree, tmp_path, distribution="debian")
     assert debian.unexplained == (), "the same files are Debian's conventions on Debian"
     assert {g.group: g.package for g in debian.sources.missing_groups}["test"] == "libpython3.11-testsuite"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("ID=alpine\n", "alpine"),
-    ("ID=arch\n", "arch"),
-    ('ID=manjaro\nID_LIKE="arch"\n', "arch"),
-    ("ID=ubuntu\nID_LIKE=debian\n", "debian"),
-    ('ID=linuxmint\nID_LIKE="ubuntu debian"\n', "debian"),
-    ("ID=debian\n", "debian"),
-    ('ID=fedora\n', None),
-    ('ID="rhel"\nID_LIKE="fedora"\n', None),
-    ("ID_LIKE=debian-ish\n", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ID=alpine\n", "alpine"),
+        ("ID=arch\n", "arch"),
+        ('ID=manjaro\nID_LIKE="arch"\n', "arch"),
+        ("ID=ubuntu\nID_LIKE=debian\n", "debian"),
+        ('ID=linuxmint\nID_LIKE="ubuntu debian"\n', "debian"),
+        ("ID=debian\n", "debian"),
+        ("ID=fedora\n", None),
+        ('ID="rhel"\nID_LIKE="fedora"\n', None),
+        ("ID_LIKE=debian-ish\n", None),
+    ],
+)
 def test_os_release_chooses_the_table(tmp_path: Path, text: str, expected: str | None) -> None:
     (tmp_path / "os-release").write_text(text)
     assert os_release_id(tmp_path / "os-release") == expected

@@ -31,8 +31,9 @@ def _compile(directory: Path, source: str, output: str, *flags: str) -> bytes:
     """``gcc -g -shared`` of ``source`` inside ``directory`` (its path lands in the DWARF info)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "m.c").write_text(source)
-    subprocess.run(["gcc", "-g", "-fPIC", "-shared", *flags, "m.c", "-o", output], cwd=directory, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["gcc", "-g", "-fPIC", "-shared", *flags, "m.c", "-o", output], cwd=directory, check=True, capture_output=True
+    )
     return (directory / output).read_bytes()
 
 
@@ -41,7 +42,8 @@ def _prefix(root: Path, config_args: str, modules: dict[str, bytes]) -> Path:
     stdlib = root / "lib" / "python3.11"
     (stdlib / "lib-dynload").mkdir(parents=True)
     (stdlib / "_sysconfigdata__linux_x86_64-linux-gnu.py").write_text(
-        f"build_time_vars = {{'prefix': '/opt/python', 'CONFIG_ARGS': {config_args!r}}}\n")
+        f"build_time_vars = {{'prefix': '/opt/python', 'CONFIG_ARGS': {config_args!r}}}\n"
+    )
     for name, data in modules.items():
         (stdlib / "lib-dynload" / name).write_bytes(data)
     return root
@@ -70,8 +72,9 @@ def test_same_flags_differences_are_explained_by_compare_s_comparators(
 ) -> None:
     installation = _prefix(tmp_path / "usr", CONFIG_ARGS, {SO: builds["moved"], OTHER_SO: builds["other-code"]})
     root = _rebuild(tmp_path, builds)
-    report = audit_installation(installation, V3112, source_tree,
-                                against=RebuildSide(Manifest(entries=scan_tree(root)), root))
+    report = audit_installation(
+        installation, V3112, source_tree, against=RebuildSide(Manifest(entries=scan_tree(root)), root)
+    )
     elf = report.elf
     assert elf.config_args_match is True
     assert elf.rebuild_config_args == ("--prefix=/opt/python", "--with-ensurepip=no")
@@ -79,8 +82,15 @@ def test_same_flags_differences_are_explained_by_compare_s_comparators(
     assert set(found) == {SO, OTHER_SO}
     # Exactly compare's verdict on the same pair (rebuild as A, installation as B): no audit-only wording.
     for name, rebuilt, installed in ((SO, "rebuilt", "moved"), (OTHER_SO, "other-rebuilt", "other-code")):
-        expected = explain(FilePair(f"opt/python/lib/python3.11/lib-dynload/{name}", "elf-shared-object",
-                                    "elf-shared-object", builds[rebuilt], builds[installed]))
+        expected = explain(
+            FilePair(
+                f"opt/python/lib/python3.11/lib-dynload/{name}",
+                "elf-shared-object",
+                "elf-shared-object",
+                builds[rebuilt],
+                builds[installed],
+            )
+        )
         assert found[name].comparison == expected
         assert found[name].detail == f"{expected.category}: {expected.explanation}"
     moved = found[SO].comparison
@@ -95,16 +105,19 @@ def test_same_flags_differences_are_explained_by_compare_s_comparators(
 def test_other_flags_are_named_instead_of_comparing_the_binaries(
     tmp_path: Path, source_tree: Path, builds: dict[str, bytes]
 ) -> None:
-    installation = _prefix(tmp_path / "usr", "'--prefix=/usr' '--enable-shared' '--with-ensurepip=no'",
-                           {SO: builds["moved"], OTHER_SO: builds["other-rebuilt"]})
+    installation = _prefix(
+        tmp_path / "usr",
+        "'--prefix=/usr' '--enable-shared' '--with-ensurepip=no'",
+        {SO: builds["moved"], OTHER_SO: builds["other-rebuilt"]},
+    )
     root = _rebuild(tmp_path, builds)
-    report = audit_installation(installation, V3112, source_tree,
-                                against=RebuildSide(Manifest(entries=scan_tree(root)), root))
+    report = audit_installation(
+        installation, V3112, source_tree, against=RebuildSide(Manifest(entries=scan_tree(root)), root)
+    )
     assert report.elf.config_args_match is False and report.elf.matching == 1
     (finding,) = report.elf.differing
     assert finding.comparison is None
-    assert ("only here: --enable-shared --prefix=/usr; only in the rebuild: --prefix=/opt/python"
-            in finding.detail)
+    assert "only here: --enable-shared --prefix=/usr; only in the rebuild: --prefix=/opt/python" in finding.detail
     assert "rebuild with this installation's CONFIG_ARGS" in finding.detail
 
 
@@ -126,8 +139,17 @@ def test_cli_against_a_rebuild_tree_json_and_text(
 ) -> None:
     installation = _prefix(tmp_path / "usr", CONFIG_ARGS, {SO: builds["moved"], OTHER_SO: builds["other-rebuilt"]})
     root = _rebuild(tmp_path, builds)
-    common = ("--version", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing", "openpgp",
-              "--against", root)
+    common = (
+        "--version",
+        "3.11.2",
+        "--from",
+        cpython_fixtures,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--against",
+        root,
+    )
     result = run_audit(installation, *common, "--json")
     assert result.returncode == 1, result.stderr
     elf = json.loads(result.stdout)["elf"]

@@ -62,7 +62,14 @@ def test_text_verdict_names_signers(distfiles: Path, tmp_path: Path) -> None:
 def test_digest_claims_agree_and_disagree(distfiles: Path, tmp_path: Path, cpython_fixtures: Path) -> None:
     metadata = cpython_fixtures / "release-metadata" / "3.13.5.json"
     good = run_cli(
-        "source", "3.13.5", "--from", distfiles, "--offline", "--release-metadata", metadata, "--json",
+        "source",
+        "3.13.5",
+        "--from",
+        distfiles,
+        "--offline",
+        "--release-metadata",
+        metadata,
+        "--json",
         cache=tmp_path / "c",
     )
     assert good.returncode == 0, good.stderr
@@ -135,9 +142,7 @@ def _recipes_with(tmp_path: Path, old: str, new: str) -> Path:
     ],
     ids=["wrong-identity", "wrong-issuer"],
 )
-def test_wrong_sigstore_identity_or_issuer(
-    distfiles: Path, tmp_path: Path, old: str, new: str, fragment: str
-) -> None:
+def test_wrong_sigstore_identity_or_issuer(distfiles: Path, tmp_path: Path, old: str, new: str, fragment: str) -> None:
     recipes = _recipes_with(tmp_path, old, new)
     result = run_cli(
         "source", "3.13.5", "--from", distfiles, "--offline", "--recipes", recipes, "--json", cache=tmp_path / "c"
@@ -154,7 +159,15 @@ def test_wrong_series_key_is_a_failure(distfiles: Path, tmp_path: Path, keys_fix
         tmp_path, "7169605F62C751356D054A26A821E680E5FA6305", "A035C8C19219BA821ECEA86B64E628F8D684696D"
     )
     result = run_cli(
-        "source", "3.13.5", "--from", distfiles, "--offline", "--recipes", recipes, "--keys", keys_fixtures,
+        "source",
+        "3.13.5",
+        "--from",
+        distfiles,
+        "--offline",
+        "--recipes",
+        recipes,
+        "--keys",
+        keys_fixtures,
         cache=tmp_path / "c",
     )
     assert_clean_failure(result, 1, "openpgp: ")
@@ -181,7 +194,14 @@ def test_missing_signature_is_required_unless_knowingly_allowed(distfiles: Path,
     missing = run_cli("source", "3.13.5", "--from", distfiles, "--offline", cache=tmp_path / "c")
     assert_clean_failure(missing, 1, "requires it")
     allowed = run_cli(
-        "source", "3.13.5", "--from", distfiles, "--offline", "--allow-missing", "sigstore", "--json",
+        "source",
+        "3.13.5",
+        "--from",
+        distfiles,
+        "--offline",
+        "--allow-missing",
+        "sigstore",
+        "--json",
         cache=tmp_path / "c",
     )
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
@@ -194,8 +214,16 @@ def test_allowing_everything_missing_never_verifies(tmp_path: Path, cpython_fixt
     directory.mkdir()
     shutil.copyfile(cpython_fixtures / RELEASE, directory / RELEASE)
     result = run_cli(
-        "source", "3.13.5", "--from", directory, "--offline", "--allow-missing", "openpgp",
-        "--allow-missing", "sigstore", cache=tmp_path / "c",
+        "source",
+        "3.13.5",
+        "--from",
+        directory,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--allow-missing",
+        "sigstore",
+        cache=tmp_path / "c",
     )
     assert_clean_failure(result, 1, "at least one must verify")
 
@@ -208,8 +236,9 @@ def test_unsigned_hostile_tarball_is_refused(tmp_path: Path) -> None:
         block = b"\0" * (1 << 20)
         for _ in range(256):
             stream.write(block)
-    result = run_cli("source", "3.13.5", "--from", directory, "--offline", "--allow-missing", "openpgp",
-                     cache=tmp_path / "c")
+    result = run_cli(
+        "source", "3.13.5", "--from", directory, "--offline", "--allow-missing", "openpgp", cache=tmp_path / "c"
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -221,8 +250,10 @@ def test_unsigned_hostile_tarball_is_refused(tmp_path: Path) -> None:
         (["source", "3.99.1", "--offline", "--from", "."], "no recipe for CPython 3.99"),
         (["source", "3.13.5", "--offline"], "--offline needs at least one --from DIR"),
         (["source", "3.13.5", "--sha256", "xyz", "--from", "."], "expected [LABEL=]<64 hex digits>"),
-        (["source", "3.13.5", "--require", "sigstore", "--allow-missing", "sigstore", "--from", "."],
-         "both name sigstore"),
+        (
+            ["source", "3.13.5", "--require", "sigstore", "--allow-missing", "sigstore", "--from", "."],
+            "both name sigstore",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args: list[str], fragment: str, tmp_path: Path) -> None:

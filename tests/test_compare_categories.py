@@ -30,8 +30,9 @@ DATED_WITH_PATH = '#include <stdio.h>\nint main(void) { puts(__DATE__ " " __TIME
 def _gcc(directory: Path, source: str, output: str, *args: str, env: dict[str, str] | None = None) -> bytes:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "m.c").write_text(source)
-    subprocess.run(["gcc", *args, str(directory / "m.c"), "-o", output], cwd=directory, check=True,
-                   capture_output=True, env=env)
+    subprocess.run(
+        ["gcc", *args, str(directory / "m.c"), "-o", output], cwd=directory, check=True, capture_output=True, env=env
+    )
     return (directory / output).read_bytes()
 
 
@@ -47,28 +48,37 @@ def layout(tmp: Path) -> FilePair:
 
 def build_id_only(tmp: Path) -> FilePair:
     """Two links that differ only in the build-id they were given."""
-    return _elf(_gcc(tmp / "a", MODULE, "m.so", "-shared", "-fPIC", "-Wl,--build-id=0x1111"),
-                _gcc(tmp / "a", MODULE, "m.so", "-shared", "-fPIC", "-Wl,--build-id=0x2222"))
+    return _elf(
+        _gcc(tmp / "a", MODULE, "m.so", "-shared", "-fPIC", "-Wl,--build-id=0x1111"),
+        _gcc(tmp / "a", MODULE, "m.so", "-shared", "-fPIC", "-Wl,--build-id=0x2222"),
+    )
 
 
 def lto_random_seed(tmp: Path) -> FilePair:
     """LTO objects compiled twice in one place: GCC's random section-name suffixes differ."""
-    return _elf(_gcc(tmp, MODULE, "m.o", "-c", "-flto", "-frandom-seed=one"),
-                _gcc(tmp, MODULE, "m.o", "-c", "-flto", "-frandom-seed=two"), "elf-relocatable")
+    return _elf(
+        _gcc(tmp, MODULE, "m.o", "-c", "-flto", "-frandom-seed=one"),
+        _gcc(tmp, MODULE, "m.o", "-c", "-flto", "-frandom-seed=two"),
+        "elf-relocatable",
+    )
 
 
 def embedded_date(tmp: Path) -> FilePair:
     """__DATE__/__TIME__ under two SOURCE_DATE_EPOCH values, in one build directory."""
-    return _elf(_gcc(tmp, DATED, "m", env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "0"}),
-                _gcc(tmp, DATED, "m", env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "1700000000"}),
-                "elf-executable")
+    return _elf(
+        _gcc(tmp, DATED, "m", env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "0"}),
+        _gcc(tmp, DATED, "m", env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "1700000000"}),
+        "elf-executable",
+    )
 
 
 def embedded_date_and_path(tmp: Path) -> FilePair:
     """__DATE__ and an absolute __FILE__, built at two times in two directories."""
-    return _elf(_gcc(tmp / "one", DATED_WITH_PATH, "m", env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "0"}),
-                _gcc(tmp / "two", DATED_WITH_PATH, "m",
-                     env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "1700000000"}), "elf-executable")
+    return _elf(
+        _gcc(tmp / "one", DATED_WITH_PATH, "m", env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "0"}),
+        _gcc(tmp / "two", DATED_WITH_PATH, "m", env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": "1700000000"}),
+        "elf-executable",
+    )
 
 
 def _archive(tmp: Path, members: dict[str, tuple[str, tuple[str, ...]]]) -> bytes:
@@ -85,22 +95,35 @@ def _archive(tmp: Path, members: dict[str, tuple[str, tuple[str, ...]]]) -> byte
 
 def archive_code(tmp: Path) -> FilePair:
     """One member compiled with other optimisation."""
-    return FilePair("lib/libx.a", "static-archive", "static-archive",
-                    _archive(tmp / "a", {"m.o": (MODULE, ("-O0",))}), _archive(tmp / "b", {"m.o": (MODULE, ("-O2",))}))
+    return FilePair(
+        "lib/libx.a",
+        "static-archive",
+        "static-archive",
+        _archive(tmp / "a", {"m.o": (MODULE, ("-O0",))}),
+        _archive(tmp / "b", {"m.o": (MODULE, ("-O2",))}),
+    )
 
 
 def archive_membership(tmp: Path) -> FilePair:
     """A member only one archive has."""
-    return FilePair("lib/libx.a", "static-archive", "static-archive",
-                    _archive(tmp / "a", {"m.o": (MODULE, ())}),
-                    _archive(tmp / "b", {"m.o": (MODULE, ()), "n.o": ("int n(void) { return 1; }\n", ())}))
+    return FilePair(
+        "lib/libx.a",
+        "static-archive",
+        "static-archive",
+        _archive(tmp / "a", {"m.o": (MODULE, ())}),
+        _archive(tmp / "b", {"m.o": (MODULE, ()), "n.o": ("int n(void) { return 1; }\n", ())}),
+    )
 
 
 def archive_mixed(tmp: Path) -> FilePair:
     """A member added, and a member built under another path (debug info)."""
-    return FilePair("lib/libx.a", "static-archive", "static-archive",
-                    _archive(tmp / "a", {"m.o": (MODULE, ("-g",))}),
-                    _archive(tmp / "b", {"m.o": (MODULE, ("-g",)), "n.o": ("int n(void) { return 1; }\n", ())}))
+    return FilePair(
+        "lib/libx.a",
+        "static-archive",
+        "static-archive",
+        _archive(tmp / "a", {"m.o": (MODULE, ("-g",))}),
+        _archive(tmp / "b", {"m.o": (MODULE, ("-g",)), "n.o": ("int n(void) { return 1; }\n", ())}),
+    )
 
 
 def _text(name: str, a: str, b: str, kind: str = "text") -> FilePair:
@@ -109,8 +132,11 @@ def _text(name: str, a: str, b: str, kind: str = "text") -> FilePair:
 
 def probed_features(tmp: Path) -> FilePair:
     """configure found a header in one environment only."""
-    return _text("include/python3.11/pyconfig.h", "#define HAVE_SEM_OPEN 1\n#define SIZEOF_INT 4\n",
-                 "/* #undef HAVE_SEM_OPEN */\n#define SIZEOF_INT 4\n")
+    return _text(
+        "include/python3.11/pyconfig.h",
+        "#define HAVE_SEM_OPEN 1\n#define SIZEOF_INT 4\n",
+        "/* #undef HAVE_SEM_OPEN */\n#define SIZEOF_INT 4\n",
+    )
 
 
 def settings(tmp: Path) -> FilePair:
@@ -120,8 +146,9 @@ def settings(tmp: Path) -> FilePair:
 
 def config_same_variables(tmp: Path) -> FilePair:
     """A Makefile whose variables agree: the lines are diffed as text."""
-    return _text("lib/python3.11/config-3.11-x86_64-linux-gnu/Makefile", "OPT=-O2\nall:\n\ttrue\n",
-                 "OPT=-O2\nall:\n\tfalse\n")
+    return _text(
+        "lib/python3.11/config-3.11-x86_64-linux-gnu/Makefile", "OPT=-O2\nall:\n\ttrue\n", "OPT=-O2\nall:\n\tfalse\n"
+    )
 
 
 def text_build_path(tmp: Path) -> FilePair:
@@ -137,8 +164,13 @@ def text_content(tmp: Path) -> FilePair:
 
 
 def binary_build_path(tmp: Path) -> FilePair:
-    return FilePair("lib/x.bin", "data", "data", b"\x00\x01/build/one/Modules/x.c\x00\xff",
-                    b"\x00\x01/build/two/Modules/x.c\x00\xff")
+    return FilePair(
+        "lib/x.bin",
+        "data",
+        "data",
+        b"\x00\x01/build/one/Modules/x.c\x00\xff",
+        b"\x00\x01/build/two/Modules/x.c\x00\xff",
+    )
 
 
 def binary_content(tmp: Path) -> FilePair:
@@ -161,8 +193,9 @@ def reference_flags_only(tmp: Path) -> FilePair:
 
 def path_only(tmp: Path) -> FilePair:
     """Compiled for two install paths (compileall -d)."""
-    return FilePair("m.pyc", "pyc", "pyc", _pyc(tmp, "X = 1\n", dfile="/opt/one/m.py"),
-                    _pyc(tmp, "X = 1\n", dfile="/opt/two/m.py"))
+    return FilePair(
+        "m.pyc", "pyc", "pyc", _pyc(tmp, "X = 1\n", dfile="/opt/one/m.py"), _pyc(tmp, "X = 1\n", dfile="/opt/two/m.py")
+    )
 
 
 Case = tuple[str, Callable[[Path], FilePair], str, str, tuple[str, ...]]
@@ -171,8 +204,13 @@ CASES: list[Case] = [
     ("build-id-only", build_id_only, "elf", "build-id-only", ("compare the unstripped files",)),
     ("lto-random-seed", lto_random_seed, "elf", "lto-random-seed", ("-frandom-seed",)),
     ("embedded-date", embedded_date, "elf", "embedded-date", ("set SOURCE_DATE_EPOCH",)),
-    ("embedded-date-and-path", embedded_date_and_path, "elf", "embedded-date-and-path",
-     ("set SOURCE_DATE_EPOCH", "use a fixed build path")),
+    (
+        "embedded-date-and-path",
+        embedded_date_and_path,
+        "elf",
+        "embedded-date-and-path",
+        ("set SOURCE_DATE_EPOCH", "use a fixed build path"),
+    ),
     ("archive code", archive_code, "static-archive", "code", ("1 of",)),
     ("archive membership", archive_membership, "static-archive", "membership", ("1 membership",)),
     ("archive mixed", archive_mixed, "static-archive", "mixed", ("membership",)),
@@ -184,8 +222,13 @@ CASES: list[Case] = [
     ("text content", text_content, "text", "content", ("1 line(s) differ",)),
     ("binary build-path", binary_build_path, "binary", "build-path", ("use a fixed build path",)),
     ("binary content", binary_content, "binary", "content", ("from byte 3",)),
-    ("reference-flags-only", reference_flags_only, "pyc", "reference-flags-only",
-     ("compile the .pyc files exactly as the Makefile does",)),
+    (
+        "reference-flags-only",
+        reference_flags_only,
+        "pyc",
+        "reference-flags-only",
+        ("compile the .pyc files exactly as the Makefile does",),
+    ),
     ("path-only", path_only, "pyc", "path-only", ("same install path/DESTDIR",)),
 ]
 """Covered elsewhere, on planted cases too: elf ``debug-info``, ``build-path``, ``code`` and archive
@@ -195,8 +238,9 @@ on a script) and ``build-path``; binary ``kind-changed``; digest ``pyc-header``;
 PGO / pinned-profile advice (test_compare.py). The rest of the advice is below."""
 
 
-@pytest.mark.parametrize(("planted", "comparator", "category", "advice"),
-                         [pytest.param(*case[1:], id=case[0]) for case in CASES])
+@pytest.mark.parametrize(
+    ("planted", "comparator", "category", "advice"), [pytest.param(*case[1:], id=case[0]) for case in CASES]
+)
 def test_each_category_on_its_planted_case(
     tmp_path: Path, planted: Callable[[Path], FilePair], comparator: str, category: str, advice: tuple[str, ...]
 ) -> None:

@@ -32,8 +32,13 @@ def test_env_run_rejects_unknown_runner() -> None:
 def test_describe_changes_is_a_reviewable_summary() -> None:
     lock = load_lock("bookworm-cpython")
     assert describe_changes(lock, lock) == ["unchanged"]
-    older = type(lock)(**{**{f: getattr(lock, f) for f in lock.__dataclass_fields__},
-                          "packages": lock.packages[1:], "rootfs_sha256": "0" * 64})
+    older = type(lock)(
+        **{
+            **{f: getattr(lock, f) for f in lock.__dataclass_fields__},
+            "packages": lock.packages[1:],
+            "rootfs_sha256": "0" * 64,
+        }
+    )
     lines = describe_changes(older, lock)
     assert lines[0] == f"+ {lock.packages[0].name} {lock.packages[0].version}"
     assert lines[-1].startswith("rootfs sha256 " + "0" * 64)

@@ -95,8 +95,9 @@ def real_deb(tmp_path: Path) -> tuple[LockedPackage, bytes]:
     return package, data
 
 
-def test_download_verifies_and_caches_by_digest(archive: Archive, real_deb: tuple[LockedPackage, bytes],
-                                                tmp_path: Path) -> None:
+def test_download_verifies_and_caches_by_digest(
+    archive: Archive, real_deb: tuple[LockedPackage, bytes], tmp_path: Path
+) -> None:
     package, data = real_deb
     archive.files[f"/debian/{package.path}"] = data
     cache = DebCache(tmp_path / "cache")
@@ -142,8 +143,9 @@ def test_version_gone_from_mirror_points_at_snapshot_setting(
     assert "demo-tool 1.0-1" in error.value.message and "\n" not in error.value.message
 
 
-def test_snapshot_archive_serves_old_pins(archive: Archive, real_deb: tuple[LockedPackage, bytes],
-                                          tmp_path: Path) -> None:
+def test_snapshot_archive_serves_old_pins(
+    archive: Archive, real_deb: tuple[LockedPackage, bytes], tmp_path: Path
+) -> None:
     package, data = real_deb
     snapshot = f"{archive.url}/archive/debian/20250520T000000Z"
     archive.files[f"/archive/debian/20250520T000000Z/{package.path}"] = data
@@ -172,8 +174,9 @@ def test_server_error_and_unreachable_mirror_are_operational(
     assert "connection refused (gave up after 3 attempts)" in error.value.message
 
 
-def test_damaged_cache_entry_is_replaced(archive: Archive, real_deb: tuple[LockedPackage, bytes],
-                                         tmp_path: Path) -> None:
+def test_damaged_cache_entry_is_replaced(
+    archive: Archive, real_deb: tuple[LockedPackage, bytes], tmp_path: Path
+) -> None:
     package, data = real_deb
     archive.files[f"/debian/{package.path}"] = data
     cache = DebCache(tmp_path / "cache")
@@ -192,13 +195,13 @@ def test_download_goes_through_the_http_client_and_resumes_after_a_reset(
     with FaultyServer() as server:
         server.add(path, data)
         server.fail(path, Fault(reset_after=len(data) // 2))
-        paths = fetch_debs([package], DebCache(tmp_path / "cache"), mirror=f"{server.url}/debian", snapshot=None,
-                           client=fast_client())
+        paths = fetch_debs(
+            [package], DebCache(tmp_path / "cache"), mirror=f"{server.url}/debian", snapshot=None, client=fast_client()
+        )
         first, second = server.requests_for(path)
     assert paths[package].read_bytes() == data
     assert "Range" not in first.headers and second.headers["Range"].startswith("bytes=")
     assert int(second.headers["Range"].removeprefix("bytes=").rstrip("-")) > 0, "resumed, not restarted"
-
 
 
 def _locked(deb: Path) -> LockedPackage:

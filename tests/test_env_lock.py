@@ -209,8 +209,10 @@ def test_not_toml_is_a_one_line_error() -> None:
 
 
 def test_spec_validation() -> None:
-    good = b'schema = 1\nsuites = ["bookworm"]\ncomponents = ["main"]\narchitecture = "amd64"\n' \
+    good = (
+        b'schema = 1\nsuites = ["bookworm"]\ncomponents = ["main"]\narchitecture = "amd64"\n'
         b'variant = "buildd"\ninclude = ["gcc"]\n'
+    )
     spec = parse_spec(good, "demo")
     assert (spec.suite, spec.include, spec.sha256) == ("bookworm", ("gcc",), hashlib.sha256(good).hexdigest())
     with pytest.raises(LockFileError, match="variant"):
@@ -236,9 +238,26 @@ def test_shipped_bookworm_lock_pins_the_spec_closure() -> None:
     names = {package.name for package in lock.packages}
     assert set(spec.include) <= names
     # CPython's build dependencies as the issue lists them, each pinned to one exact version.
-    for wanted in ("libssl-dev", "zlib1g-dev", "libffi-dev", "libbz2-dev", "liblzma-dev", "libsqlite3-dev",
-                   "libreadline-dev", "libncurses-dev", "libgdbm-dev", "uuid-dev", "tk-dev", "pkg-config",
-                   "xz-utils", "build-essential", "gcc-12", "make", "dpkg", "bash"):
+    for wanted in (
+        "libssl-dev",
+        "zlib1g-dev",
+        "libffi-dev",
+        "libbz2-dev",
+        "liblzma-dev",
+        "libsqlite3-dev",
+        "libreadline-dev",
+        "libncurses-dev",
+        "libgdbm-dev",
+        "uuid-dev",
+        "tk-dev",
+        "pkg-config",
+        "xz-utils",
+        "build-essential",
+        "gcc-12",
+        "make",
+        "dpkg",
+        "bash",
+    ):
         assert wanted in names
     assert all(package.path.startswith("pool/main/") for package in lock.packages)
     assert lock.source_date_epoch > 1_600_000_000
@@ -253,6 +272,7 @@ def load_lock_bytes() -> bytes:
 
 # -- Debian archive data -----------------------------------------------------------------------------
 
+
 def build_deb(directory: Path, name: str, version: str, extra_control: str = "") -> Path:
     """A real .deb made by dpkg-deb (the same tool Debian builds with)."""
     root = directory / f"{name}-{version}"
@@ -264,8 +284,9 @@ def build_deb(directory: Path, name: str, version: str, extra_control: str = "")
         f"{extra_control}Description: test package\n a longer\n .\n description\n"
     )
     output = directory / f"{name}_{version}_all.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(output)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(output)], check=True, capture_output=True
+    )
     return output
 
 
@@ -275,8 +296,9 @@ def test_deb_control_reads_a_real_deb_and_index_pins_it(tmp_path: Path) -> None:
     control = deb_control(data)
     stanza = next(iter_paragraphs(control))
     assert stanza["Package"] == "demo-tool" and stanza["Depends"] == "libc6 (>= 2.36)"
-    package = LockedPackage("demo-tool", "1.0-1", "all", "pool/main/d/demo-tool/" + deb.name, len(data),
-                            hashlib.sha256(data).hexdigest())
+    package = LockedPackage(
+        "demo-tool", "1.0-1", "all", "pool/main/d/demo-tool/" + deb.name, len(data), hashlib.sha256(data).hexdigest()
+    )
     index = flat_packages_index([(package, control)])
     entry = next(iter_paragraphs(index))
     assert entry["Filename"] == f"./{deb.name}"

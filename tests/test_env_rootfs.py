@@ -86,8 +86,9 @@ def test_build_that_differs_from_the_lock_fails_loudly_and_is_kept_aside(tmp_pat
     lock = _write_lock(tmp_path / "locks", GOOD)
     other = b"a different rootfs\n"
     with pytest.raises(RootfsMismatch) as error:
-        ensure_environment("demo", cache_dir=tmp_path / "cache", locks_dir=tmp_path / "locks",
-                           builder=CountingBuilder(other))
+        ensure_environment(
+            "demo", cache_dir=tmp_path / "cache", locks_dir=tmp_path / "locks", builder=CountingBuilder(other)
+        )
     assert error.value.exit_code == EXIT_FAILED
     assert lock.rootfs_sha256 in error.value.message and hashlib.sha256(other).hexdigest() in error.value.message
     cache = EnvironmentCache.at(tmp_path / "cache")
@@ -112,8 +113,9 @@ def test_lock_older_than_its_spec_is_refused(tmp_path: Path) -> None:
     _write_lock(tmp_path / "locks", GOOD)
     (tmp_path / "locks" / "demo.toml").write_text("schema = 1\n# edited after locking\n")
     with pytest.raises(LockFileError, match=r"changed since demo\.lock"):
-        ensure_environment("demo", cache_dir=tmp_path / "cache", locks_dir=tmp_path / "locks",
-                           builder=CountingBuilder(GOOD))
+        ensure_environment(
+            "demo", cache_dir=tmp_path / "cache", locks_dir=tmp_path / "locks", builder=CountingBuilder(GOOD)
+        )
 
 
 def test_build_command_installs_only_from_the_pinned_repository(tmp_path: Path) -> None:
@@ -128,6 +130,7 @@ def test_build_command_installs_only_from_the_pinned_repository(tmp_path: Path) 
 
 
 # -- real builds (slow) -------------------------------------------------------------------------------
+
 
 def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     configured = os.environ.get("CPYTHON_VERIFY_TEST_CACHE")
@@ -155,8 +158,10 @@ def test_real_rootfs_matches_the_lock_on_two_builds(tmp_path_factory: pytest.Tem
             names = set(archive.getnames())
             sources = archive.extractfile("./etc/apt/sources.list")
             assert sources is not None
-            assert sources.read() == b"# cpython-verify environment bookworm-cpython: offline; packages pinned by " \
+            assert (
+                sources.read() == b"# cpython-verify environment bookworm-cpython: offline; packages pinned by "
                 b"bookworm-cpython.lock\n"
+            )
         for host_specific in ("./etc/resolv.conf", "./etc/hostname", "./etc/machine-id", "./var/log/dpkg.log"):
             assert host_specific not in names
         for mount_point in ("./build", "./out", "./src", "./usr/bin/gcc", "./usr/include/openssl/ssl.h"):

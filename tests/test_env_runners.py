@@ -51,8 +51,9 @@ def runner(request: pytest.FixtureRequest, tiny_image: RootfsImage) -> Iterator[
     yield chosen
 
 
-def _run(runner: Runner, image: RootfsImage, script: str | list[str], spec: SandboxSpec,
-         tmp_path: Path) -> tuple[int, str]:
+def _run(
+    runner: Runner, image: RootfsImage, script: str | list[str], spec: SandboxSpec, tmp_path: Path
+) -> tuple[int, str]:
     log = tmp_path / f"{runner.name}.log"
     command = ["bash", "-c", script] if isinstance(script, str) else script
     result = runner.run(image, command, spec, log_path=log)
@@ -161,8 +162,9 @@ def test_writes_outside_out_fail(runner: Runner, tiny_image: RootfsImage, tmp_pa
     check_writes_confined(runner, tiny_image, tmp_path)
 
 
-def test_host_environment_does_not_leak(runner: Runner, tiny_image: RootfsImage, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_host_environment_does_not_leak(
+    runner: Runner, tiny_image: RootfsImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     check_environment_clean(runner, tiny_image, tmp_path, monkeypatch)
 
 
@@ -171,8 +173,13 @@ def test_hostname_is_fixed_and_dev_is_complete(runner: Runner, tiny_image: Rootf
 
 
 def test_user_and_cpu_variations(runner: Runner, tiny_image: RootfsImage, tmp_path: Path) -> None:
-    code, output = _run(runner, tiny_image, "id -u; id -g; nproc; touch /out/as-nobody && echo WROTE",
-                        _spec(tmp_path, user="nobody", cpus=1), tmp_path)
+    code, output = _run(
+        runner,
+        tiny_image,
+        "id -u; id -g; nproc; touch /out/as-nobody && echo WROTE",
+        _spec(tmp_path, user="nobody", cpus=1),
+        tmp_path,
+    )
     assert code == 0, output
     assert output.splitlines() == ["65534", "65534", "1", "WROTE"]
     assert (tmp_path / "out" / "as-nobody").stat().st_uid == os.getuid()  # lands as the invoking user
@@ -201,12 +208,14 @@ def test_tampered_tarball_is_never_unpacked_or_imported(tiny_image: RootfsImage,
 
 # -- things that need no sandbox -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("runner_class", "program", "package"),
     [(BwrapRunner, "bwrap", "bubblewrap"), (PodmanRunner, "podman", "podman"), (DockerRunner, "docker", "docker.io")],
 )
-def test_missing_runner_binary_names_the_package(runner_class: type[Runner], program: str, package: str,
-                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_runner_binary_names_the_package(
+    runner_class: type[Runner], program: str, package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: nothing is installed
     with pytest.raises(ToolMissing) as error:
         runner_class().check_available()
@@ -244,23 +253,43 @@ def test_container_command_lines(tiny_image: RootfsImage, tmp_path: Path) -> Non
     docker = docker_run_command(tag, ["make", "-j1"], spec)
     assert docker[:2] == ["docker", "run"]
     assert docker[-3:] == [tag, "make", "-j1"]
-    for expected in (["--network=none"], ["--read-only"], ["--rm"], ["--hostname", "reprobuild"],
-                     ["--user", "65534:65534"], ["--cpuset-cpus", str(cpu_selection(1)[0])],  # type: ignore[index]
-                     ["--tmpfs", "/tmp"], ["--pull=never"],
-                     ["--mount", f"type=bind,source={tmp_path / 'src'},target=/src,readonly"],
-                     ["--mount", f"type=bind,source={tmp_path / 'out'},target=/out"],
-                     ["--env", "REPRO=1"]):
+    for expected in (
+        ["--network=none"],
+        ["--read-only"],
+        ["--rm"],
+        ["--hostname", "reprobuild"],
+        ["--user", "65534:65534"],
+        ["--cpuset-cpus", str(cpu_selection(1)[0])],  # type: ignore[index]
+        ["--tmpfs", "/tmp"],
+        ["--pull=never"],
+        ["--mount", f"type=bind,source={tmp_path / 'src'},target=/src,readonly"],
+        ["--mount", f"type=bind,source={tmp_path / 'out'},target=/out"],
+        ["--env", "REPRO=1"],
+    ):
         assert _contains(docker, expected), expected
     assert "--interactive" not in docker and "--tty" in docker_run_command(tag, ["bash"], spec, interactive=True)
     podman = podman_run_command(image_tag(tiny_image), ["true"], spec, ulimits={"nofile": 1024, "nproc": 512})
-    for expected in (["--runtime", "runc"], ["--network=none"], ["--unsetenv-all"], ["--ulimit", "nofile=1024:1024"],
-                     ["--ulimit", "nproc=512:512"], ["--read-only"]):
+    for expected in (
+        ["--runtime", "runc"],
+        ["--network=none"],
+        ["--unsetenv-all"],
+        ["--ulimit", "nofile=1024:1024"],
+        ["--ulimit", "nproc=512:512"],
+        ["--read-only"],
+    ):
         assert _contains(podman, expected), expected
     bwrap = bwrap_command(Path("/rootfs"), ["true"], spec)
     assert bwrap[:3] == ["taskset", "--cpu-list", str(cpu_selection(1)[0])]  # type: ignore[index]
-    for expected in (["--unshare-all"], ["--clearenv"], ["--ro-bind", "/rootfs", "/"], ["--tmpfs", "/dev/shm"],
-                     ["--ro-bind", str(tmp_path / "src"), "/src"], ["--bind", str(tmp_path / "out"), "/out"],
-                     ["--uid", "65534"], ["--hostname", "reprobuild"]):
+    for expected in (
+        ["--unshare-all"],
+        ["--clearenv"],
+        ["--ro-bind", "/rootfs", "/"],
+        ["--tmpfs", "/dev/shm"],
+        ["--ro-bind", str(tmp_path / "src"), "/src"],
+        ["--bind", str(tmp_path / "out"), "/out"],
+        ["--uid", "65534"],
+        ["--hostname", "reprobuild"],
+    ):
         assert _contains(bwrap, expected), expected
 
 
@@ -290,8 +319,9 @@ def test_ulimits_never_exceed_the_hosts_hard_limits() -> None:
         ({"env": {"A=B": "x"}}, "invalid"),
     ],
 )
-def test_bad_sandbox_specs_are_refused_before_running(tiny_image: RootfsImage, tmp_path: Path,
-                                                      changes: dict[str, object], message: str) -> None:
+def test_bad_sandbox_specs_are_refused_before_running(
+    tiny_image: RootfsImage, tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
     with pytest.raises(SandboxSpecError, match=message):
         BwrapRunner().run(tiny_image, ["true"], _spec(tmp_path, **changes))
 
@@ -305,6 +335,7 @@ def test_user_names() -> None:
 
 # -- the real environment (slow) --------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def real_image(tmp_path_factory: pytest.TempPathFactory) -> RootfsImage:
     """bookworm-cpython, built for real (or reused from $CPYTHON_VERIFY_TEST_CACHE between CI runs)."""
@@ -315,16 +346,18 @@ def real_image(tmp_path_factory: pytest.TempPathFactory) -> RootfsImage:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("runner_name", ["bwrap", "podman"])
-def test_real_environment_is_isolated(runner_name: str, real_image: RootfsImage, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_environment_is_isolated(
+    runner_name: str, real_image: RootfsImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = get_runner(runner_name)
     runner.check_available()  # both must work here: a skip would hide a broken runner
     check_network_unreachable(runner, real_image, tmp_path)
     check_writes_confined(runner, real_image, tmp_path)
     check_environment_clean(runner, real_image, tmp_path, monkeypatch)
     check_hostname_and_devices(runner, real_image, tmp_path)
-    code, output = _run(runner, real_image, "gcc --version | head -1; pkg-config --modversion openssl",
-                        _spec(tmp_path), tmp_path)
+    code, output = _run(
+        runner, real_image, "gcc --version | head -1; pkg-config --modversion openssl", _spec(tmp_path), tmp_path
+    )
     assert code == 0 and "gcc" in output, output
 
 
@@ -440,7 +473,7 @@ def test_kernel_variation_changes_uname(runner: Runner, tiny_image: RootfsImage,
 
 
 STACK_OF_TWO_PROCESSES = (
-    "for run in 1 2; do bash -c 'while read -r line; do case $line in *\\[stack\\]*) echo \"$line\";; esac; "
+    'for run in 1 2; do bash -c \'while read -r line; do case $line in *\\[stack\\]*) echo "$line";; esac; '
     "done < /proc/self/maps'; done; cat /proc/self/personality"
 )
 

@@ -41,8 +41,12 @@ LIBZ = Path("/usr/lib/x86_64-linux-gnu/libz.so.1").resolve().read_bytes()
 RECIPE = (ROOT / "verify" / "data" / "recipes" / "cpython-3.13.toml").read_bytes()
 SYSCONFIG = Path("/usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py").read_text()
 
-FAST = settings(max_examples=60, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @st.composite
@@ -167,8 +171,13 @@ def test_manifest_reader(entries: list[dict[str, Any]], junk: bytes) -> None:
 
 
 @FAST
-@given(st.one_of(_json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=60),
-                 st.integers(1, 3000).map(lambda n: b"[" * n + b"]" * n)))
+@given(
+    st.one_of(
+        _json_values.map(lambda v: json.dumps(v).encode()),
+        st.binary(max_size=60),
+        st.integers(1, 3000).map(lambda n: b"[" * n + b"]" * n),
+    )
+)
 def test_release_metadata_readers(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "metadata.json"
@@ -184,9 +193,16 @@ def test_release_metadata_readers(raw: bytes) -> None:
 
 
 @settings(FAST, max_examples=25)
-@given(st.one_of(_json_values, st.dictionaries(st.sampled_from(["mediaType", "verificationMaterial",
-                                                                  "dsseEnvelope", "messageSignature"]),
-                                                _json_values, max_size=4)))
+@given(
+    st.one_of(
+        _json_values,
+        st.dictionaries(
+            st.sampled_from(["mediaType", "verificationMaterial", "dsseEnvelope", "messageSignature"]),
+            _json_values,
+            max_size=4,
+        ),
+    )
+)
 def test_attestation_and_bundle_readers(value: Any) -> None:
     raw = json.dumps(value).encode()
     try:
@@ -214,8 +230,13 @@ def test_sigstore_bundle_reader(raw: bytes) -> None:
 
 
 @FAST
-@given(st.one_of(st.binary(max_size=200), mutated(RECIPE), st.text(max_size=40).map(
-    lambda t: RECIPE.replace(b"{version}", t.encode("utf-8", "surrogatepass"), 1))))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        mutated(RECIPE),
+        st.text(max_size=40).map(lambda t: RECIPE.replace(b"{version}", t.encode("utf-8", "surrogatepass"), 1)),
+    )
+)
 def test_recipe_parser(text: bytes) -> None:
     with contextlib.suppress(VerifyError):
         parse_recipe(text, ROOT / "verify" / "data" / "recipes" / "cpython-3.13.toml")
@@ -241,7 +262,7 @@ def test_version_parse(text: str) -> None:
 def _tarball() -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
-        for name, body in (("pkg/README", b"readme\n"), ("pkg/Include/patchlevel.h", b"#define PY_VERSION \"3\"\n")):
+        for name, body in (("pkg/README", b"readme\n"), ("pkg/Include/patchlevel.h", b'#define PY_VERSION "3"\n')):
             info = tarfile.TarInfo(name)
             info.size = len(body)
             archive.addfile(info, io.BytesIO(body))

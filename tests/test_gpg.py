@@ -82,7 +82,9 @@ def test_good_signature_from_a_key_not_pinned_fails_naming_it(
 ) -> None:
     # Pin Steve Dower (who never signs source): Thomas's good signature must not be accepted.
     evidence = verify_openpgp(
-        tarball, signature, _policy(keys_fixtures / "steve-dower.electrum.asc", pinned=(STEVE,)),
+        tarball,
+        signature,
+        _policy(keys_fixtures / "steve-dower.electrum.asc", pinned=(STEVE,)),
         extra_key_dirs=[keys_fixtures],
     )
     assert evidence.status is CheckStatus.FAILED
@@ -166,7 +168,9 @@ def _gpg(home: str, *args: str, at: str | None = None, stdin: bytes | None = Non
     clock = ["--faked-system-time", f"{at}!"] if at else []
     completed = subprocess.run(
         ["gpg", "--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", "", *clock, *args],
-        input=stdin, capture_output=True, check=True,
+        input=stdin,
+        capture_output=True,
+        check=True,
     )
     return completed.stdout
 
@@ -182,8 +186,15 @@ def expiring_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExpiringK
     # Short path: gpg-agent's socket lives in the home directory.
     home = tempfile.mkdtemp(prefix="cv-gpgt-")
     try:
-        _gpg(home, "--quick-gen-key", "Test Signer <test@example.invalid>", "ed25519", "sign", "never",
-             at="20200101T000000")
+        _gpg(
+            home,
+            "--quick-gen-key",
+            "Test Signer <test@example.invalid>",
+            "ed25519",
+            "sign",
+            "never",
+            at="20200101T000000",
+        )
         listing = _gpg(home, "--with-colons", "--list-keys").decode()
         fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
         data = work / "release.tar"

@@ -63,8 +63,9 @@ def _with_corrupt_san(bundle: dict[str, Any]) -> dict[str, Any]:
 def test_hostile_sigstore_bundle_is_a_failed_check_with_one_line(
     cpython_fixtures: Path, real_bundle: dict[str, Any], mutate: Any, reason: str
 ) -> None:
-    evidence = verify_sigstore(cpython_fixtures / "Python-3.13.5.tar.xz", json.dumps(mutate(real_bundle)).encode(),
-                               THOMAS)
+    evidence = verify_sigstore(
+        cpython_fixtures / "Python-3.13.5.tar.xz", json.dumps(mutate(real_bundle)).encode(), THOMAS
+    )
     assert evidence.status is CheckStatus.FAILED
     assert reason in evidence.detail and "\n" not in evidence.detail
 
@@ -135,15 +136,26 @@ def _libz_with_section(tmp_path: Path, content: bytes) -> bytes:
     blob = tmp_path / "section.bin"
     blob.write_bytes(content)
     out = tmp_path / "libz.so"
-    subprocess.run(["objcopy", "--add-section", f".debug_bad={blob}", "--set-section-flags", ".debug_bad=readonly",
-                    str(LIBZ), str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "objcopy",
+            "--add-section",
+            f".debug_bad={blob}",
+            "--set-section-flags",
+            ".debug_bad=readonly",
+            str(LIBZ),
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     data = bytearray(out.read_bytes())
-    shoff, = struct.unpack_from("<Q", data, 0x28)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum, _ = struct.unpack_from("<HHH", data, 0x3A)
     last = shoff + (shnum - 1) * shentsize  # objcopy puts the added section last but the string table
     for header in (last, last - shentsize):
-        flags, = struct.unpack_from("<Q", data, header + 8)
-        size, = struct.unpack_from("<Q", data, header + 32)
+        (flags,) = struct.unpack_from("<Q", data, header + 8)
+        (size,) = struct.unpack_from("<Q", data, header + 32)
         if size == len(content):
             struct.pack_into("<Q", data, header + 8, flags | 0x800)  # SHF_COMPRESSED
             return bytes(data)
@@ -244,8 +256,10 @@ def test_source_with_arabic_indic_digits_exits_2_with_one_line() -> None:
 def test_plan_with_an_unknown_runner_is_a_usage_error() -> None:
     completed = run_cli("plan", "--version", "3.13.5", "--runner", "no-such")
     assert completed.returncode == 2 and completed.stdout == ""
-    assert completed.stderr == ("cpython-verify: error: Invalid value for '--runner': unknown runner 'no-such'; "
-                                "choose from bwrap, docker, podman (see 'cpython-verify plan --help')\n")
+    assert completed.stderr == (
+        "cpython-verify: error: Invalid value for '--runner': unknown runner 'no-such'; "
+        "choose from bwrap, docker, podman (see 'cpython-verify plan --help')\n"
+    )
     known = run_cli("plan", "--version", "3.13.5", "--runner", "podman")
     assert known.returncode == 0 and '"runner": "podman"' in known.stdout
 
@@ -317,8 +331,11 @@ def test_release_feed_file_refuses_deep_json_an_oversized_file_and_a_fifo(tmp_pa
 @pytest.mark.parametrize(
     ("name", "hostile", "message"),
     [
-        ("source-verdict.json", lambda path: path.write_text('{"a": ' * 100 + "1" + "}" * 100),
-         "nested deeper than 64 levels"),
+        (
+            "source-verdict.json",
+            lambda path: path.write_text('{"a": ' * 100 + "1" + "}" * 100),
+            "nested deeper than 64 levels",
+        ),
         ("rebuild.json", lambda path: path.write_text(NESTED_100), "nested deeper than 64 levels"),
         ("rebuild.json", lambda path: _oversized(path, (16 << 20) + 1), "larger than 16 MiB"),
         ("source-verdict.json", lambda path: _oversized(path, (16 << 20) + 1), "larger than 16 MiB"),

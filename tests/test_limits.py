@@ -74,8 +74,9 @@ _CHILD = textwrap.dedent(
 
 
 def _measure(*args: str) -> dict[str, object]:
-    completed = subprocess.run([sys.executable, "-c", _CHILD, *args], cwd=ROOT, capture_output=True, text=True,
-                               timeout=120, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", _CHILD, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
     measured: dict[str, object] = json.loads(completed.stdout)
@@ -107,18 +108,19 @@ def _add_section(tmp_path: Path, name: str, content: bytes, *, compressed_flag: 
     blob = tmp_path / "section.bin"
     blob.write_bytes(content)
     out = tmp_path / f"libz-{name.strip('.')}.so"
-    subprocess.run(["objcopy", "--add-section", f"{name}={blob}", str(source), str(out)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["objcopy", "--add-section", f"{name}={blob}", str(source), str(out)], check=True, capture_output=True
+    )
     if compressed_flag:
         data = bytearray(out.read_bytes())
-        shoff, = struct.unpack_from("<Q", data, 0x28)
+        (shoff,) = struct.unpack_from("<Q", data, 0x28)
         shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-        names_offset, = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 0x18)
+        (names_offset,) = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 0x18)
         for index in range(shnum):
             header = shoff + index * shentsize
-            name_index, = struct.unpack_from("<I", data, header)
-            if data[names_offset + name_index:].split(b"\0", 1)[0] == name.encode():
-                flags, = struct.unpack_from("<Q", data, header + 8)
+            (name_index,) = struct.unpack_from("<I", data, header)
+            if data[names_offset + name_index :].split(b"\0", 1)[0] == name.encode():
+                (flags,) = struct.unpack_from("<Q", data, header + 8)
                 struct.pack_into("<Q", data, header + 8, flags | 0x800)  # SHF_COMPRESSED
                 break
         else:
@@ -134,8 +136,10 @@ def gib_stream() -> bytes:
 
 def test_every_budget_is_in_the_one_table_with_its_value() -> None:
     table = (ROOT / "docs" / "limits.md").read_text()
-    rows = {match.group(1): match.group(2) for match in re.finditer(r"^\| `verify\.limits\.(\w+)`[^|]*\| ([^|]+) \|",
-                                                                    table, re.MULTILINE)}
+    rows = {
+        match.group(1): match.group(2)
+        for match in re.finditer(r"^\| `verify\.limits\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)
+    }
     constants = {name: value for name, value in vars(limits).items() if name.isupper()}
     assert set(constants) == set(rows), set(constants) ^ set(rows)
     for name, value in constants.items():
@@ -149,11 +153,11 @@ def test_compressed_elf_section_that_inflates_to_a_gib_is_refused_from_its_heade
     tmp_path: Path, gib_stream: bytes
 ) -> None:
     # Elf64_Chdr: ch_type ELFCOMPRESS_ZLIB, reserved, ch_size 1 GiB, ch_addralign 1; then the stream.
-    bomb = _add_section(tmp_path, ".debug_bomb", struct.pack("<IIQQ", 1, 0, GIB, 1) + gib_stream,
-                        compressed_flag=True)
+    bomb = _add_section(tmp_path, ".debug_bomb", struct.pack("<IIQQ", 1, 0, GIB, 1) + gib_stream, compressed_flag=True)
     assert bomb.stat().st_size < 2 << 20
-    result = _assert_bounded(_measure("explain", "libz.so", "elf-shared-object", "elf-shared-object",
-                                      str(LIBZ), str(bomb)))
+    result = _assert_bounded(
+        _measure("explain", "libz.so", "elf-shared-object", "elf-shared-object", str(LIBZ), str(bomb))
+    )
     assert "unparseable ELF in B" in result and "ElfBudgetExceeded" in result and "not readable as elf" in result
 
 
@@ -161,10 +165,12 @@ def test_zdebug_section_that_lies_about_its_size_is_measured_before_pyelftools_i
     tmp_path: Path, gib_stream: bytes
 ) -> None:
     # The old GNU format: "ZLIB" and a big-endian size that claims 4 KiB, then a stream of 1 GiB.
-    bomb = _add_section(tmp_path, ".zdebug_info", b"ZLIB" + (4096).to_bytes(8, "big") + gib_stream,
-                        compressed_flag=False)
-    result = _assert_bounded(_measure("explain", "libz.so", "elf-shared-object", "elf-shared-object",
-                                      str(LIBZ), str(bomb)))
+    bomb = _add_section(
+        tmp_path, ".zdebug_info", b"ZLIB" + (4096).to_bytes(8, "big") + gib_stream, compressed_flag=False
+    )
+    result = _assert_bounded(
+        _measure("explain", "libz.so", "elf-shared-object", "elf-shared-object", str(LIBZ), str(bomb))
+    )
     assert "unparseable ELF in B" in result and "section .zdebug_info decompresses" in result
 
 
@@ -213,8 +219,9 @@ def test_big_sysconfigdata_is_not_handed_to_ast(tmp_path: Path) -> None:
     a.write_text("build_time_vars = {\n" + body + "}\n")
     b.write_text("build_time_vars = {\n" + body.replace("'KEY_7': 7", "'KEY_7': 8") + "}\n")
     assert a.stat().st_size > 4 << 20
-    result = _assert_bounded(_measure("explain", "_sysconfigdata__x.py", "sysconfigdata", "sysconfigdata",
-                                      str(a), str(b)))
+    result = _assert_bounded(
+        _measure("explain", "_sysconfigdata__x.py", "sysconfigdata", "sysconfigdata", str(a), str(b))
+    )
     assert "not readable as config (larger than the 256 KiB budget" in result
     assert result.startswith("text|content|")
 
@@ -276,7 +283,8 @@ def test_elf_with_many_compressed_sections_shares_one_budget(tmp_path: Path) -> 
         work = tmp_path / f"step{index}"
         work.mkdir()
         path = _add_section(work, f".debug_part{index}", content, compressed_flag=True, source=path)
-    verdict = explain(FilePair("libz.so", "elf-shared-object", "elf-shared-object", LIBZ.read_bytes(),
-                               path.read_bytes()))
+    verdict = explain(
+        FilePair("libz.so", "elf-shared-object", "elf-shared-object", LIBZ.read_bytes(), path.read_bytes())
+    )
     assert verdict.comparator == "binary"
     assert "more than 256 MiB in all" in verdict.explanation

@@ -61,8 +61,11 @@ def real_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(build / "m.o", root / "lib" / "python.o")
     (root / "lib" / "fake.so").write_text("not an ELF file\n")  # a .so that is text
     (root / "lib" / "mod.py").write_text("X = 1\n")
-    py_compile.compile(str(root / "lib" / "mod.py"), cfile=str(root / "lib" / "mod.pyc"),
-                       invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    py_compile.compile(
+        str(root / "lib" / "mod.py"),
+        cfile=str(root / "lib" / "mod.pyc"),
+        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+    )
     (root / "lib" / "_sysconfigdata__linux_x86_64-linux-gnu.py").write_text("build_time_vars = {'A': 1}\n")
     (root / "lib" / "python3").symlink_to("mod.py")
     return root
@@ -140,33 +143,55 @@ def _line(entry: dict[str, object]) -> str:
 GOOD = {"kind": "text", "mode": "0644", "path": "a", "sha256": "0" * 64, "size": 1}
 
 
+# The canonical layout's first line, before one entry per line.
+_HEAD = f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n'
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("{not json", "not valid JSON"),
         ('{"format":"cpython-verify/manifest/v9","inputs":{},"entries":[]}', "format"),
         ('{"format":"cpython-verify/manifest/v1","inputs":{},"entries":[],"x":1}', "unknown keys"),
-        ('[1,2]', "not a JSON object"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line({**GOOD, "path": "../etc/passwd"})}\n]}}\n',
-         "traversal"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line({**GOOD, "path": "/etc/passwd"})}\n]}}\n',
-         "absolute"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line({**GOOD, "path": "a/./b"})}\n]}}\n',
-         "normalised"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line({**GOOD, "path": "a//b"})}\n]}}\n',
-         "empty path component"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line(GOOD)},\n{_line(GOOD)}\n]}}\n',
-         "duplicate path"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line({**GOOD, "path": "b"})},\n'
-         f'{_line(GOOD)}\n]}}\n', "out of order"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line(GOOD)},\n', "truncated"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{{"path": \n]}}\n', "not valid JSON"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line({**GOOD, "sha256": "xyz"})}\n]}}\n',
-         "sha256"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line({**GOOD, "kind": "exe"})}\n]}}\n',
-         "unknown kind"),
-        (f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{_line({**GOOD, "evil": 1})}\n]}}\n',
-         "unknown keys"),
+        ("[1,2]", "not a JSON object"),
+        (
+            _HEAD + f"{_line({**GOOD, 'path': '../etc/passwd'})}\n]}}\n",
+            "traversal",
+        ),
+        (
+            _HEAD + f"{_line({**GOOD, 'path': '/etc/passwd'})}\n]}}\n",
+            "absolute",
+        ),
+        (
+            _HEAD + f"{_line({**GOOD, 'path': 'a/./b'})}\n]}}\n",
+            "normalised",
+        ),
+        (
+            _HEAD + f"{_line({**GOOD, 'path': 'a//b'})}\n]}}\n",
+            "empty path component",
+        ),
+        (
+            _HEAD + f"{_line(GOOD)},\n{_line(GOOD)}\n]}}\n",
+            "duplicate path",
+        ),
+        (
+            _HEAD + f"{_line({**GOOD, 'path': 'b'})},\n{_line(GOOD)}\n]}}\n",
+            "out of order",
+        ),
+        (_HEAD + f"{_line(GOOD)},\n", "truncated"),
+        (_HEAD + '{"path": \n]}\n', "not valid JSON"),
+        (
+            _HEAD + f"{_line({**GOOD, 'sha256': 'xyz'})}\n]}}\n",
+            "sha256",
+        ),
+        (
+            _HEAD + f"{_line({**GOOD, 'kind': 'exe'})}\n]}}\n",
+            "unknown kind",
+        ),
+        (
+            _HEAD + f"{_line({**GOOD, 'evil': 1})}\n]}}\n",
+            "unknown keys",
+        ),
         (f'{{"format":"{MANIFEST_FORMAT}","inputs":[],"entries":[\n]}}\n', "inputs"),
         ("[" * 100_000, "not valid JSON"),
     ],
@@ -182,7 +207,7 @@ def test_bad_manifests_are_clear_errors(tmp_path: Path, text: str, message: str)
 def test_bad_manifest_through_the_cli_is_one_line_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     entry = _line({**GOOD, "path": "../x"})
-    path.write_text(f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{entry}\n]}}\n')
+    path.write_text(_HEAD + f"{entry}\n]}}\n")
     completed = run_cli("compare", path, path, timeout=60)
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
@@ -215,8 +240,13 @@ _BIG = textwrap.dedent(
 def _read_big(tmp_path: Path, count: int) -> tuple[int, float]:
     path = tmp_path / "big.json"
     subprocess.run([sys.executable, "-c", _BIG, str(path), str(count), "write"], check=True, timeout=600)
-    completed = subprocess.run([sys.executable, "-c", _BIG, str(path), str(count), "read"], check=True,
-                               capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(
+        [sys.executable, "-c", _BIG, str(path), str(count), "read"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     rss, seconds = completed.stdout.split()
     return int(rss), float(seconds)
 

@@ -42,8 +42,16 @@ def _trust(fleet: dict[str, Path], *names: str) -> list[str]:
 
 
 def test_two_of_three_agree(fleet: dict[str, Path]) -> None:
-    completed = run_cli("peers", "3.13.5", "--dir", fleet["published"], "--threshold", "2",
-                        *_trust(fleet, "alice", "bob", "carol"), "--json")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--dir",
+        fleet["published"],
+        "--threshold",
+        "2",
+        *_trust(fleet, "alice", "bob", "carol"),
+        "--json",
+    )
     assert completed.returncode == 0, completed.stderr
     verdict = json.loads(completed.stdout)
     assert verdict["met"] is True
@@ -62,30 +70,52 @@ def test_text_output_names_the_dissenter_and_file(fleet: dict[str, Path]) -> Non
 
 
 def test_threshold_not_met_is_exit_1(fleet: dict[str, Path]) -> None:
-    completed = run_cli("peers", "3.13.5", "--dir", fleet["published"], "--threshold", "3",
-                        *_trust(fleet, "alice", "bob", "carol"))
+    completed = run_cli(
+        "peers", "3.13.5", "--dir", fleet["published"], "--threshold", "3", *_trust(fleet, "alice", "bob", "carol")
+    )
     assert completed.returncode == 1
     assert completed.stdout.startswith("NOT MET: 2 of 3")
 
 
 def test_threshold_that_cannot_be_met_says_so(fleet: dict[str, Path]) -> None:
-    completed = run_cli("peers", "3.13.5", "--dir", fleet["published"], "--threshold", "4",
-                        *_trust(fleet, "alice", "bob", "carol"))
+    completed = run_cli(
+        "peers", "3.13.5", "--dir", fleet["published"], "--threshold", "4", *_trust(fleet, "alice", "bob", "carol")
+    )
     assert completed.returncode == 1
     assert "threshold 4 cannot be met, only 3 independent" in completed.stdout
 
 
 def test_ours_is_the_reference(fleet: dict[str, Path]) -> None:
     """With carol's result as ours, alice and bob disagree with us: 1 of 3 (us) is below k=2."""
-    completed = run_cli("peers", "3.13.5", "--attestation", fleet["alice"], "--attestation", fleet["bob"],
-                        "--ours", fleet["carol.result"], *_trust(fleet, "alice", "bob"), "--json")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--attestation",
+        fleet["alice"],
+        "--attestation",
+        fleet["bob"],
+        "--ours",
+        fleet["carol.result"],
+        *_trust(fleet, "alice", "bob"),
+        "--json",
+    )
     assert completed.returncode == 1
     verdict = json.loads(completed.stdout)
     assert verdict["agreeing"] == ["this rebuild"]
     assert len(verdict["dissenting"]) == 2
 
-    completed = run_cli("peers", "3.13.5", "--attestation", fleet["alice"], "--attestation", fleet["carol"],
-                        "--ours", fleet["bob.result"], *_trust(fleet, "alice", "carol"), "--json")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--attestation",
+        fleet["alice"],
+        "--attestation",
+        fleet["carol"],
+        "--ours",
+        fleet["bob.result"],
+        *_trust(fleet, "alice", "carol"),
+        "--json",
+    )
     assert completed.returncode == 0
     verdict = json.loads(completed.stdout)
     assert verdict["agreeing"][0] == "this rebuild" and len(verdict["agreeing"]) == 2  # bob's tree = alice's
@@ -104,8 +134,17 @@ def test_untrusted_signers_are_rejected_not_counted(fleet: dict[str, Path]) -> N
 def test_the_same_signer_counts_once(fleet: dict[str, Path], tmp_path: Path) -> None:
     copy = tmp_path / "alice-again.intoto.json"
     shutil.copyfile(fleet["alice"], copy)
-    completed = run_cli("peers", "3.13.5", "--attestation", fleet["alice"], "--attestation", copy,
-                        "--threshold", "2", *_trust(fleet, "alice"))
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--attestation",
+        fleet["alice"],
+        "--attestation",
+        copy,
+        "--threshold",
+        "2",
+        *_trust(fleet, "alice"),
+    )
     assert completed.returncode == 1
     assert "counted once" in completed.stdout
 
@@ -119,8 +158,17 @@ def test_wrong_version_is_rejected(fleet: dict[str, Path]) -> None:
 def test_a_manifest_that_is_not_the_attested_one_is_ignored(fleet: dict[str, Path], tmp_path: Path) -> None:
     shutil.copyfile(fleet["carol"], tmp_path / "carol.intoto.json")
     shutil.copyfile(fleet["alice.result"] / "manifest.json", tmp_path / "carol.manifest.json")  # a lie
-    completed = run_cli("peers", "3.13.5", "--attestation", fleet["alice"], "--attestation", fleet["bob"],
-                        "--attestation", tmp_path / "carol.intoto.json", *_trust(fleet, "alice", "bob", "carol"))
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--attestation",
+        fleet["alice"],
+        "--attestation",
+        fleet["bob"],
+        "--attestation",
+        tmp_path / "carol.intoto.json",
+        *_trust(fleet, "alice", "bob", "carol"),
+    )
     assert completed.returncode == 0
     assert "is not the attested manifest" in completed.stdout
 
@@ -139,15 +187,36 @@ def ours(tmp_path: Path, cpython_fixtures: Path) -> dict[str, Path]:
 
 def test_our_own_attestation_is_not_a_second_rebuilder(ours: dict[str, Path]) -> None:
     """Issue #10: `peers --ours R --attestation R/attestation.intoto.json --threshold 2` was MET 2 of 2."""
-    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
-                        "--key", ours["pub"], "--threshold", "2")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--ours",
+        ours["result"],
+        "--attestation",
+        ours["attestation"],
+        "--key",
+        ours["pub"],
+        "--threshold",
+        "2",
+    )
     assert completed.returncode == 1
     assert completed.stdout.startswith("NOT MET: threshold 2 cannot be met, only 1 independent rebuilder(s) counted")
     assert f"note: {ours['attestation']} was recognised as ours" in completed.stdout
     assert "Traceback" not in completed.stderr
 
-    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
-                        "--key", ours["pub"], "--threshold", "2", "--json")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--ours",
+        ours["result"],
+        "--attestation",
+        ours["attestation"],
+        "--key",
+        ours["pub"],
+        "--threshold",
+        "2",
+        "--json",
+    )
     verdict = json.loads(completed.stdout)
     assert verdict["met"] is False
     assert verdict["independent"] == 1
@@ -162,22 +231,47 @@ def test_a_copy_of_our_attestation_elsewhere_is_still_ours(ours: dict[str, Path]
     elsewhere = tmp_path / "published" / "us.intoto.json"
     elsewhere.parent.mkdir()
     shutil.copyfile(ours["attestation"], elsewhere)
-    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--dir", elsewhere.parent,
-                        "--key", ours["pub"], "--threshold", "2", "--json")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--ours",
+        ours["result"],
+        "--dir",
+        elsewhere.parent,
+        "--key",
+        ours["pub"],
+        "--threshold",
+        "2",
+        "--json",
+    )
     assert completed.returncode == 1
     verdict = json.loads(completed.stdout)
     assert verdict["independent"] == 1
     assert "recognised as ours" in verdict["notes"][0]
 
 
-def test_a_second_attestation_by_our_key_counts_once_as_ours(ours: dict[str, Path], tmp_path: Path,
-                                                             cpython_fixtures: Path) -> None:
+def test_a_second_attestation_by_our_key_counts_once_as_ours(
+    ours: dict[str, Path], tmp_path: Path, cpython_fixtures: Path
+) -> None:
     """Our key signs the same tree again, from another result directory (another rebuild.json): still ours."""
     again = make_result(tmp_path / "again", cpython_fixtures / TARBALL, runner="podman-ours")
     second = tmp_path / "again.intoto.json"
     assert run_cli("attest", again, "--key", ours["key"], "--out", second).returncode == 0
-    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
-                        "--attestation", second, "--key", ours["pub"], "--threshold", "2", "--json")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--ours",
+        ours["result"],
+        "--attestation",
+        ours["attestation"],
+        "--attestation",
+        second,
+        "--key",
+        ours["pub"],
+        "--threshold",
+        "2",
+        "--json",
+    )
     assert completed.returncode == 1
     verdict = json.loads(completed.stdout)
     assert verdict["independent"] == 1
@@ -188,15 +282,27 @@ def test_a_second_attestation_by_our_key_counts_once_as_ours(ours: dict[str, Pat
     assert "the signer of our own rebuild's attestation" in notes[1]
 
 
-def test_an_attestation_inside_our_result_directory_is_ours(ours: dict[str, Path], tmp_path: Path,
-                                                           cpython_fixtures: Path) -> None:
+def test_an_attestation_inside_our_result_directory_is_ours(
+    ours: dict[str, Path], tmp_path: Path, cpython_fixtures: Path
+) -> None:
     """Whatever it attests and whoever signed it: a file in our result directory is our evidence, not a peer's."""
     other = make_result(tmp_path / "other", cpython_fixtures / TARBALL, runner="podman-other")
     private, public = openssl_keypair(tmp_path, "second-key")
     inside = ours["result"] / "old" / "attestation.intoto.json"
     assert run_cli("attest", other, "--key", private, "--out", inside).returncode == 0
-    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", inside,
-                        "--key", public, "--threshold", "2", "--json")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--ours",
+        ours["result"],
+        "--attestation",
+        inside,
+        "--key",
+        public,
+        "--threshold",
+        "2",
+        "--json",
+    )
     assert completed.returncode == 1
     verdict = json.loads(completed.stdout)
     assert verdict["independent"] == 1
@@ -204,20 +310,44 @@ def test_an_attestation_inside_our_result_directory_is_ours(ours: dict[str, Path
     assert "it lies inside our result directory" in note
 
 
-def test_an_independent_peer_still_meets_the_threshold_with_ours(ours: dict[str, Path],
-                                                                 fleet: dict[str, Path]) -> None:
+def test_an_independent_peer_still_meets_the_threshold_with_ours(ours: dict[str, Path], fleet: dict[str, Path]) -> None:
     """alice built the same tree with her own key: 2 of 2, and our own attestation is noted, not counted."""
-    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
-                        "--attestation", fleet["alice"], "--key", ours["pub"], *_trust(fleet, "alice"),
-                        "--threshold", "2", "--json")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--ours",
+        ours["result"],
+        "--attestation",
+        ours["attestation"],
+        "--attestation",
+        fleet["alice"],
+        "--key",
+        ours["pub"],
+        *_trust(fleet, "alice"),
+        "--threshold",
+        "2",
+        "--json",
+    )
     assert completed.returncode == 0, completed.stdout
     verdict = json.loads(completed.stdout)
     assert verdict["independent"] == 2
     assert verdict["agreeing"][0] == "this rebuild" and verdict["agreeing"][1].startswith("key:")
     assert any("recognised as ours" in note for note in verdict["notes"])
-    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
-                        "--attestation", fleet["alice"], "--key", ours["pub"], *_trust(fleet, "alice"),
-                        "--threshold", "3")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--ours",
+        ours["result"],
+        "--attestation",
+        ours["attestation"],
+        "--attestation",
+        fleet["alice"],
+        "--key",
+        ours["pub"],
+        *_trust(fleet, "alice"),
+        "--threshold",
+        "3",
+    )
     assert completed.returncode == 1
     assert "only 2 independent rebuilder(s) counted" in completed.stdout
 
@@ -228,10 +358,22 @@ def test_an_attestation_of_our_result_with_another_tree_is_rejected(ours: dict[s
     from verify.manifest import Manifest, read_manifest, scan_tree, write_manifest
 
     manifest = ours["result"] / "manifest.json"
-    write_manifest(Manifest(inputs=read_manifest(manifest).inputs, entries=scan_tree(ours["result"] / "root")),
-                   manifest)
-    completed = run_cli("peers", "3.13.5", "--ours", ours["result"], "--attestation", ours["attestation"],
-                        "--key", ours["pub"], "--threshold", "1", "--json")
+    write_manifest(
+        Manifest(inputs=read_manifest(manifest).inputs, entries=scan_tree(ours["result"] / "root")), manifest
+    )
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        "--ours",
+        ours["result"],
+        "--attestation",
+        ours["attestation"],
+        "--key",
+        ours["pub"],
+        "--threshold",
+        "1",
+        "--json",
+    )
     verdict = json.loads(completed.stdout)
     assert verdict["independent"] == 1
     [rejected] = verdict["rejected"]
@@ -242,10 +384,24 @@ def test_an_attestation_of_our_result_with_another_tree_is_rejected(ours: dict[s
 def test_decide_counts_rebuilders_by_identity() -> None:
     tree, other = "1" * 64, "2" * 64
     ours = Claim("R", "this rebuild", "3.13.5", "default", tree, rebuild_sha256="a" * 64, location=Path("/r"))
-    mine = Claim("/r/attestation.intoto.json", "key:us", "3.13.5", "default", tree, rebuild_sha256="a" * 64,
-                 location=Path("/r/attestation.intoto.json"))
-    inside = Claim("/r/x/old.intoto.json", "key:us2", "3.13.5", "default", tree, rebuild_sha256="b" * 64,
-                   location=Path("/r/x/old.intoto.json"))
+    mine = Claim(
+        "/r/attestation.intoto.json",
+        "key:us",
+        "3.13.5",
+        "default",
+        tree,
+        rebuild_sha256="a" * 64,
+        location=Path("/r/attestation.intoto.json"),
+    )
+    inside = Claim(
+        "/r/x/old.intoto.json",
+        "key:us2",
+        "3.13.5",
+        "default",
+        tree,
+        rebuild_sha256="b" * 64,
+        location=Path("/r/x/old.intoto.json"),
+    )
     also_us = Claim("/p/us.intoto.json", "key:us", "3.13.5", "default", tree, rebuild_sha256="c" * 64)
     peer = Claim("/p/alice.intoto.json", "key:alice", "3.13.5", "default", tree, rebuild_sha256="d" * 64)
     twin = Claim("/p/alice-ci.intoto.json", "ci (issuer)", "3.13.5", "default", tree, rebuild_sha256="d" * 64)
@@ -286,9 +442,13 @@ def served(fleet: dict[str, Path]) -> Iterator[str]:
 
 
 def test_attestations_by_url(fleet: dict[str, Path], served: str) -> None:
-    completed = run_cli("peers", "3.13.5", *[a for n in ("alice", "bob", "carol")
-                                             for a in ("--attestation", f"{served}/{n}.intoto.json")],
-                        *_trust(fleet, "alice", "bob", "carol"), "--json")
+    completed = run_cli(
+        "peers",
+        "3.13.5",
+        *[a for n in ("alice", "bob", "carol") for a in ("--attestation", f"{served}/{n}.intoto.json")],
+        *_trust(fleet, "alice", "bob", "carol"),
+        "--json",
+    )
     assert completed.returncode == 0, completed.stderr
     verdict = json.loads(completed.stdout)
     assert verdict["dissenting"][0]["files"][0]["path"] == "opt/python/lib/python3.13/LICENSE.txt"
@@ -298,8 +458,11 @@ def test_attestations_by_url(fleet: dict[str, Path], served: str) -> None:
 
 
 def test_decide_is_pure_and_checks_its_threshold() -> None:
-    claims = [Claim("a", "key:a", "3.13.5", "default", "1" * 64), Claim("b", "key:b", "3.13.5", "default", "1" * 64),
-              Claim("c", "key:c", "3.13.5", "default", "2" * 64)]
+    claims = [
+        Claim("a", "key:a", "3.13.5", "default", "1" * 64),
+        Claim("b", "key:b", "3.13.5", "default", "1" * 64),
+        Claim("c", "key:c", "3.13.5", "default", "2" * 64),
+    ]
     verdict = decide(claims, version="3.13.5", profile="default", threshold=2)
     assert verdict.met and verdict.agreeing == ("key:a", "key:b")
     assert verdict.dissenting[0].differences is None  # no manifests: files unknown, not invented

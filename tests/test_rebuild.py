@@ -893,13 +893,17 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
     text = reproducibility_text(twice.check)
     assert text[0] == "NOT reproducible bit for bit: 9 path(s) differ (varied: build_path, umask)"
     assert "unexplained differences: 9" in text
-    assert (f"<div class='verdict differ'>{text[0]}<p>unexplained differences: 9</p><p>Build paths "
-            "<code>/build/cpython</code> vs <code>/build/varied-build-path/cpython-rebuild</code>.</p></div>") in page
+    assert (
+        f"<div class='verdict differ'>{text[0]}<p>unexplained differences: 9</p><p>Build paths "
+        "<code>/build/cpython</code> vs <code>/build/varied-build-path/cpython-rebuild</code>.</p></div>"
+    ) in page
     # sysconfigdata's content follows the build path, as the recipe says (its words are on the page);
     # its mode follows the umask, which the recipe expects of __pycache__ only.
     sysconfig = _difference_block(page, "opt/tiny/lib/tiny/_sysconfigdata_tiny.py")
-    assert ("Expected with the variation <b>build_path</b>; the recipe says: the tiny project records its build "
-            "directory in its sysconfigdata") in sysconfig
+    assert (
+        "Expected with the variation <b>build_path</b>; the recipe says: the tiny project records its build "
+        "directory in its sysconfigdata"
+    ) in sysconfig
     assert "Not explained: no chosen variation is documented to cause mode here." in sysconfig
     recorded = next(d for d in twice.check.differences if d.kind == "sysconfigdata")
     assert recorded.explanation is not None and html.escape(recorded.explanation, quote=True) in sysconfig
@@ -919,14 +923,17 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
     explained = compare_builds(baseline, build(tiny, cache, variations=frozenset({"build_path"})),
                                frozenset({"build_path"}), spec, "default")  # fmt: skip
     page = twice_report_html(explained, version="1.0", profile="default")
-    assert ("<div class='verdict explained'>NOT reproducible bit for bit: 1 path(s) differ (varied: build_path)"
-            "<p>all differences are of the kinds the chosen variations are documented to cause</p>") in page
+    assert (
+        "<div class='verdict explained'>NOT reproducible bit for bit: 1 path(s) differ (varied: build_path)"
+        "<p>all differences are of the kinds the chosen variations are documented to cause</p>"
+    ) in page
     assert "<span class='cat expected'>explained</span>" in page and "Not explained" not in page
     # Nothing varied that changes anything: the record's "reproducible" line, and no difference listed.
     same = compare_builds(baseline, build(tiny, cache, variations=frozenset({"locale"})), frozenset({"locale"}), spec)
     page = twice_report_html(same, version="1.0", profile="default")
-    assert ("<div class='verdict same'>reproducible: the build varied in locale is identical in every file</div>"
-            in page) and "<details>" not in page
+    assert (
+        "<div class='verdict same'>reproducible: the build varied in locale is identical in every file</div>" in page
+    ) and "<details>" not in page
 
 
 def test_the_reasons_quoted_are_the_recipes_for_that_path_and_profile() -> None:

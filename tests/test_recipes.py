@@ -42,7 +42,6 @@ def test_every_series_has_a_recipe_with_the_published_signers() -> None:
         assert len(recipe.sha256) == 64
 
 
-
 def test_every_pgo_profile_trains_on_the_full_pgo_task_and_survives_a_failed_test() -> None:
     # The same training for every series (docs/rebuild.md, "Training under load"): 3.13's Makefile
     # dropped the `|| true` after the training run, so one test failing under load failed the build.
@@ -83,6 +82,7 @@ def test_a_profile_documents_what_a_variation_changes_in_its_own_builds_only(tmp
     with pytest.raises(RecipeError, match="'Build-Path' is not a variation name"):
         parse_recipe(bad.encode(), Path("cpython-3.11.toml"))
 
+
 def test_sigstore_is_not_required_before_the_series_started_publishing_it() -> None:
     recipe = load_recipe("3.9")
     assert recipe.published_signatures(Version.parse("3.9.2")) == ("openpgp",)
@@ -107,12 +107,16 @@ def _good_recipe() -> str:
     ("mutation", "message"),
     [
         (lambda t: t + "\nsurprise = 1\n", "unknown key(s): surprise"),
-        (lambda t: t.replace('identity = "hugo@python.org"', 'identity = "hugo@python.org"\nidentiy = "x"'),
-         "signatures.sigstore: unknown key(s): identiy"),
+        (
+            lambda t: t.replace('identity = "hugo@python.org"', 'identity = "hugo@python.org"\nidentiy = "x"'),
+            "signatures.sigstore: unknown key(s): identiy",
+        ),
         (lambda t: t.replace("schema = 1", "schema = 2"), "unsupported schema 2"),
         (lambda t: t.replace('series = "3.14"', "series = 3.14"), "'series' must be a str"),
-        (lambda t: t.replace('publishes = ["sigstore"]', 'publishes = ["sigstore", "openpgp"]'),
-         "publishes openpgp but has no [signatures.openpgp] signer"),
+        (
+            lambda t: t.replace('publishes = ["sigstore"]', 'publishes = ["sigstore", "openpgp"]'),
+            "publishes openpgp but has no [signatures.openpgp] signer",
+        ),
         (lambda t: t.replace('publishes = ["sigstore"]', 'publishes = ["md5"]'), "unknown signature kind 'md5'"),
         (lambda t: t.replace("https://www.python.org", "http://www.python.org"), "must use https"),
         (lambda t: t.replace("{base}/{filename}", "{bsae}/{filename}"), "unknown placeholder(s) ['bsae']"),
@@ -129,9 +133,12 @@ def test_malformed_recipes_are_rejected_with_one_line(mutation, message: str, tm
 
 
 def test_fingerprints_must_be_full(tmp_path: Path) -> None:
-    text = load_recipe("3.13").path.read_text().replace(
-        "7169605F62C751356D054A26A821E680E5FA6305", "E5FA6305"
-    ).replace('"keys/', f'"{load_recipe("3.13").path.parent}/keys/')
+    text = (
+        load_recipe("3.13")
+        .path.read_text()
+        .replace("7169605F62C751356D054A26A821E680E5FA6305", "E5FA6305")
+        .replace('"keys/', f'"{load_recipe("3.13").path.parent}/keys/')
+    )
     with pytest.raises(RecipeError, match="not a full 40-hex-digit"):
         parse_recipe(text.encode(), tmp_path / "cpython-3.13.toml")
 

@@ -10,8 +10,12 @@ from verify.releases import Version, patchlevel_version
 
 @pytest.mark.parametrize(
     ("text", "series", "base", "pre"),
-    [("3.13.5", "3.13", "3.13.5", False), ("3.14.0rc1", "3.14", "3.14.0", True), ("3.15.0a8", "3.15", "3.15.0", True),
-     ("3.10.0b4", "3.10", "3.10.0", True)],
+    [
+        ("3.13.5", "3.13", "3.13.5", False),
+        ("3.14.0rc1", "3.14", "3.14.0", True),
+        ("3.15.0a8", "3.15", "3.15.0", True),
+        ("3.10.0b4", "3.10", "3.10.0", True),
+    ],
 )
 def test_parse(text: str, series: str, base: str, pre: bool) -> None:
     version = Version.parse(text)
@@ -27,7 +31,13 @@ def test_reject(text: str) -> None:
 def test_order() -> None:
     texts = ["3.14.0", "3.14.0rc1", "3.14.0a5", "3.13.10", "3.14.0b1", "3.13.9"]
     assert [str(v) for v in sorted(map(Version.parse, texts))] == [
-        "3.13.9", "3.13.10", "3.14.0a5", "3.14.0b1", "3.14.0rc1", "3.14.0"]
+        "3.13.9",
+        "3.13.10",
+        "3.14.0a5",
+        "3.14.0b1",
+        "3.14.0rc1",
+        "3.14.0",
+    ]
 
 
 def test_patchlevel() -> None:

@@ -26,26 +26,52 @@ def _real_feed(cpython_fixtures: Path) -> list[dict]:
         raw = next(r["raw"] for r in records if r["raw"].get("sigstore"))
         entries = raw["sigstore"]["verificationMaterial"]["tlogEntries"]
         released = datetime.fromtimestamp(int(entries[0]["integratedTime"]), UTC)
-        items.append({
-            "name": f"Python {version}",
-            "slug": raw["slug"],
+        items.append(
+            {
+                "name": f"Python {version}",
+                "slug": raw["slug"],
+                "version": 3,
+                "is_published": True,
+                "is_latest": False,
+                "release_date": released.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "pre_release": False,
+                "release_page": None,
+                "release_notes_url": f"https://docs.python.org/release/{version}/whatsnew/changelog.html",
+                "show_on_download_page": True,
+                "resource_uri": f"https://www.python.org/api/v2/downloads/release/{len(items) + 1}/",
+            }
+        )
+    # Records python.org also serves: Python 2, an unpublished draft, a pre-release.
+    items.append(
+        {
+            "name": "Python 2.7.18",
+            "slug": "python-2718",
+            "version": 2,
+            "is_published": True,
+            "release_date": "2020-04-20T00:00:00Z",
+            "pre_release": False,
+        }
+    )
+    items.append(
+        {
+            "name": "Python 3.15.0a1",
+            "slug": "python-3150a1",
             "version": 3,
             "is_published": True,
-            "is_latest": False,
-            "release_date": released.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "release_date": "2025-10-14T00:00:00Z",
+            "pre_release": True,
+        }
+    )
+    items.append(
+        {
+            "name": "Python 3.99.0",
+            "slug": "draft",
+            "version": 3,
+            "is_published": False,
+            "release_date": None,
             "pre_release": False,
-            "release_page": None,
-            "release_notes_url": f"https://docs.python.org/release/{version}/whatsnew/changelog.html",
-            "show_on_download_page": True,
-            "resource_uri": f"https://www.python.org/api/v2/downloads/release/{len(items) + 1}/",
-        })
-    # Records python.org also serves: Python 2, an unpublished draft, a pre-release.
-    items.append({"name": "Python 2.7.18", "slug": "python-2718", "version": 2, "is_published": True,
-                  "release_date": "2020-04-20T00:00:00Z", "pre_release": False})
-    items.append({"name": "Python 3.15.0a1", "slug": "python-3150a1", "version": 3, "is_published": True,
-                  "release_date": "2025-10-14T00:00:00Z", "pre_release": True})
-    items.append({"name": "Python 3.99.0", "slug": "draft", "version": 3, "is_published": False,
-                  "release_date": None, "pre_release": False})
+        }
+    )
     return items
 
 
@@ -94,8 +120,16 @@ def test_lists_the_real_releases_newest_first(server: str) -> None:
 
 
 def test_since_filters_by_release_date(server: str) -> None:
-    completed = run_cli("releases", "--url", f"{server}/api/v2/downloads/release/", "--since", "2025-06-11",
-                        "--series", "3.13", "--json")
+    completed = run_cli(
+        "releases",
+        "--url",
+        f"{server}/api/v2/downloads/release/",
+        "--since",
+        "2025-06-11",
+        "--series",
+        "3.13",
+        "--json",
+    )
     releases = json.loads(completed.stdout)["releases"]
     assert [r["version"] for r in releases][-1] == "3.13.5"  # 3.13.5 was signed on 2025-06-11
     assert all(r["released_at"] >= "2025-06-11" for r in releases)
@@ -108,8 +142,10 @@ def test_prereleases_on_request(server: str) -> None:
     assert "3.15.0a1" in completed.stdout and "pre-release" in completed.stdout
 
 
-@pytest.mark.parametrize(("path", "message"), [("/broken/", "HTTP 500"), ("/html/", "not valid JSON"),
-                                               ("/object/", "not a JSON list"), ("/missing/", "404")])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [("/broken/", "HTTP 500"), ("/html/", "not valid JSON"), ("/object/", "not a JSON list"), ("/missing/", "404")],
+)
 def test_feed_failures_are_exit_2(server: str, path: str, message: str) -> None:
     completed = run_cli("releases", "--url", f"{server}{path}")
     assert completed.returncode == 2
@@ -136,9 +172,23 @@ def test_plan_from_discovered_releases(server: str, tmp_path: Path) -> None:
     listing = tmp_path / "releases.json"
     discovered = run_cli("releases", "--url", f"{server}/api/v2/downloads/release/", "--series", "3.13", "--json")
     listing.write_text(discovered.stdout)
-    completed = run_cli("plan", "--releases", listing, "--version", "3.12.10", "--version", "2.7.18",
-                        "--profile", "default", "--profile", "no-such-profile",
-                        "--runner", "bwrap", "--runner", "podman")
+    completed = run_cli(
+        "plan",
+        "--releases",
+        listing,
+        "--version",
+        "3.12.10",
+        "--version",
+        "2.7.18",
+        "--profile",
+        "default",
+        "--profile",
+        "no-such-profile",
+        "--runner",
+        "bwrap",
+        "--runner",
+        "podman",
+    )
     assert completed.returncode == 0, completed.stderr
     matrix = json.loads(completed.stdout)
     assert set(matrix) == {"include"}  # anything else would become a matrix dimension in GitHub Actions

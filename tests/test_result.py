@@ -77,8 +77,16 @@ def test_a_broken_record_is_one_line_and_exit_2_for_every_reader(
     damage(result)
     arguments = {
         "attest": ("attest", result, "--key", private),
-        "peers": ("peers", "3.13.5", "--ours", result, "--attestation", peer / "attestation.intoto.json",
-                  "--key", public),
+        "peers": (
+            "peers",
+            "3.13.5",
+            "--ours",
+            result,
+            "--attestation",
+            peer / "attestation.intoto.json",
+            "--key",
+            public,
+        ),
         "compare": ("compare", result, result),
     }[reader]
     completed = run_cli(*arguments)

@@ -163,8 +163,9 @@ def test_import_and_one_verification_time(cpython_fixtures: Path) -> None:
         "t2 = time.perf_counter()\n"
         "print(e.status, round(t1 - t0, 3), round(t2 - t1, 3), 'sigstore' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script, str(cpython_fixtures)], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(cpython_fixtures)], capture_output=True, text=True, check=True
+    ).stdout.split()
     status, module_import, verification, eager = out[0], float(out[1]), float(out[2]), out[3]
     assert status == "verified"
     # Importing the module must not import sigstore (that is paid only when a bundle is checked).

@@ -271,8 +271,9 @@ def test_an_unreachable_network_location_is_a_note_beside_a_local_tarball(
     from verify.assembly import SourceOptions, source_checks, source_request
     from verify.pipeline import verify_source
 
-    options = SourceOptions(from_dirs=(cpython_fixtures,), offline=True, allow_missing=("openpgp",),
-                            cache_dir=cache.root)
+    options = SourceOptions(
+        from_dirs=(cpython_fixtures,), offline=True, allow_missing=("openpgp",), cache_dir=cache.root
+    )
     request = source_request(V3112, options)
     checks = source_checks(request.recipe, options)
     down = UpstreamLocation.mirror(_closed_port_url(), client=quiet_client(), cache=cache)
@@ -324,7 +325,9 @@ def test_a_verified_release_in_the_cache_is_used_when_the_network_fails(
     first = _cli(cache_root, "source", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing", "openpgp")
     assert first.returncode == 0, first.stdout + first.stderr
     assert sorted(path.name for path in (cache_root / "names").iterdir()) == [
-        "Python-3.11.2.tgz", "Python-3.11.2.tgz.sigstore"]
+        "Python-3.11.2.tgz",
+        "Python-3.11.2.tgz.sigstore",
+    ]
     with FaultyServer(tmp_path / "empty-www") as server:
         if network == "down":
             mirror = _closed_port_url()

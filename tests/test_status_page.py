@@ -33,15 +33,27 @@ def site(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Pa
     incoming.mkdir()
     cases = {
         "reproducible": dict(reproducible=True),
-        "differs": dict(reproducible=False, differences=[
-            {"path": "opt/python/bin/python3.13", "kind": "elf-executable", "changes": ["content"],
-             "category": "build-path", "explanation": "DW_AT_comp_dir records /build/a, the other build /build/b"},
-            {"path": "opt/python/lib/python3.13/<script>.py", "kind": "python-source", "changes": ["content"]},
-            # Long unbroken words must wrap, not widen the page.
-            {"path": "opt/python/lib/python3.13/" + "site_packages_with_a_very_long_name_" * 8 + "x.py",
-             "kind": "text", "changes": ["content"], "category": "build-path",
-             "explanation": "records " + "/build/directory/that/is/very/long" * 10 + " where the other has /b"},
-        ]),
+        "differs": dict(
+            reproducible=False,
+            differences=[
+                {
+                    "path": "opt/python/bin/python3.13",
+                    "kind": "elf-executable",
+                    "changes": ["content"],
+                    "category": "build-path",
+                    "explanation": "DW_AT_comp_dir records /build/a, the other build /build/b",
+                },
+                {"path": "opt/python/lib/python3.13/<script>.py", "kind": "python-source", "changes": ["content"]},
+                # Long unbroken words must wrap, not widen the page.
+                {
+                    "path": "opt/python/lib/python3.13/" + "site_packages_with_a_very_long_name_" * 8 + "x.py",
+                    "kind": "text",
+                    "changes": ["content"],
+                    "category": "build-path",
+                    "explanation": "records " + "/build/directory/that/is/very/long" * 10 + " where the other has /b",
+                },
+            ],
+        ),
         "once": dict(reproducible=None, runner="podman"),
     }
     for name, options in cases.items():
@@ -61,10 +73,16 @@ def site(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Pa
     rogue = make_result(base / "rogue", cpython_fixtures / TARBALL)
     assert run_cli("attest", rogue, "--key", stranger, "--out", incoming / "rogue.intoto.json").returncode == 0
     plan = base / "plan.json"
-    plan.write_text(json.dumps({"include": [
-        {"version": "3.13.5", "profile": "default", "runner": "bwrap", "series": "3.13", "id": "a"},
-        {"version": "3.14.4", "profile": "default", "runner": "bwrap", "series": "3.14", "id": "b"},
-    ]}))
+    plan.write_text(
+        json.dumps(
+            {
+                "include": [
+                    {"version": "3.13.5", "profile": "default", "runner": "bwrap", "series": "3.13", "id": "a"},
+                    {"version": "3.14.4", "profile": "default", "runner": "bwrap", "series": "3.14", "id": "b"},
+                ]
+            }
+        )
+    )
     completed = run_cli("merge", incoming, "--key", public, "--plan", plan, "--out", base / "out")
     assert completed.returncode == 1, completed.stderr  # the rogue attestation was rejected
     assert "5 row(s), 1 rejected" in completed.stdout
@@ -86,11 +104,12 @@ def test_rows_name_the_rebuilder_and_carry_the_comparators_words(site: Path) -> 
     differs = next(row for row in status["rows"] if row["verdict"] == "differs")
     assert differs["rebuilder"] == "ci-differs" and differs["signer"].startswith("key:")
     # The rebuilder's own id is the cell; the signing key id is only the tooltip.
-    assert '>ci-differs</span>' in page and f'title="signed by {differs["signer"]}"' in page
+    assert ">ci-differs</span>" in page and f'title="signed by {differs["signer"]}"' in page
     assert f">{differs['signer']}<" not in page
     elf = next(d for d in differs["differences"] if d["kind"] == "elf-executable")
     assert (elf["category"], elf["explanation"]) == (
-        "build-path", "DW_AT_comp_dir records /build/a, the other build /build/b",
+        "build-path",
+        "DW_AT_comp_dir records /build/a, the other build /build/b",
     )
     assert '<span class="category">build-path</span>' in page
     assert "DW_AT_comp_dir records /build/a, the other build /build/b" in page
@@ -106,10 +125,23 @@ def test_page_is_self_contained_and_escaped(site: Path) -> None:
 def _dump_dom(page: Path, *extra: str) -> str:
     with tempfile.TemporaryDirectory() as profile:
         completed = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-             *extra, "--dump-dom", page.as_uri()],
-            capture_output=True, text=True, timeout=120,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                *extra,
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert completed.returncode == 0, completed.stderr[-2000:]
     return completed.stdout
@@ -128,10 +160,24 @@ def test_screenshot_shows_the_table(site: Path, tmp_path: Path) -> None:
     shot = tmp_path / "status.png"
     with tempfile.TemporaryDirectory() as profile:
         completed = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-             "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1280,800", (site / "index.html").as_uri()],
-            capture_output=True, text=True, timeout=120,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--hide-scrollbars",
+                f"--screenshot={shot}",
+                "--window-size=1280,800",
+                (site / "index.html").as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert completed.returncode == 0, completed.stderr[-2000:]
     colors = _png_colors(shot.read_bytes())
@@ -193,9 +239,11 @@ def test_render_without_rows_still_renders() -> None:
 
 
 def test_rows_are_sorted_newest_release_first() -> None:
-    rows = [StatusRow("3.12.10", "default", "bwrap", "reproducible"),
-            StatusRow("3.13.5", "default", "bwrap", "differs"),
-            StatusRow("3.13.10", "default", "bwrap", "explained")]
+    rows = [
+        StatusRow("3.12.10", "default", "bwrap", "reproducible"),
+        StatusRow("3.13.5", "default", "bwrap", "differs"),
+        StatusRow("3.13.10", "default", "bwrap", "explained"),
+    ]
     page = render(rows, title="t", generated_at=datetime(2025, 6, 11, tzinfo=UTC))
     assert page.index("3.13.10") < page.index("3.13.5") < page.index("3.12.10")
 
@@ -227,11 +275,25 @@ def test_expanded_page_does_not_overflow(site: Path, which: str, width: int, tmp
         dom = _dump_dom(probe, "--allow-file-access-from-files", "--hide-scrollbars", "--window-size=1400,900")
         with tempfile.TemporaryDirectory() as profile:
             completed = subprocess.run(
-                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                 "--allow-file-access-from-files", "--hide-scrollbars", f"--screenshot={shot}",
-                 f"--window-size={width},1600", probe.as_uri()],
-                capture_output=True, text=True, timeout=120,
+                [
+                    CHROMIUM,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    f"--user-data-dir={profile}",
+                    "--allow-file-access-from-files",
+                    "--hide-scrollbars",
+                    f"--screenshot={shot}",
+                    f"--window-size={width},1600",
+                    probe.as_uri(),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
         assert completed.returncode == 0, completed.stderr[-2000:]
     finally:
@@ -345,9 +407,20 @@ def test_hostile_strings_in_every_field_render_as_text() -> None:
     from html.parser import HTMLParser
 
     row = StatusRow(
-        HOSTILE, HOSTILE, HOSTILE, "differs", True, HOSTILE, HOSTILE, HOSTILE, HOSTILE,
+        HOSTILE,
+        HOSTILE,
+        HOSTILE,
+        "differs",
+        True,
+        HOSTILE,
+        HOSTILE,
+        HOSTILE,
+        HOSTILE,
         differences=(DifferenceRow(HOSTILE, HOSTILE, HOSTILE, False, HOSTILE, HOSTILE),),
-        variations=(HOSTILE,), detail=HOSTILE, culprits=((HOSTILE, True),), origin=HOSTILE,
+        variations=(HOSTILE,),
+        detail=HOSTILE,
+        culprits=((HOSTILE, True),),
+        origin=HOSTILE,
     )
     rejected = StatusRow("", "", "", "rejected", detail=HOSTILE, origin=HOSTILE)
     history = [HistoryEntry("rows/x.html", HOSTILE, "differs", HOSTILE, HOSTILE, HOSTILE, None, HOSTILE)]
@@ -363,9 +436,11 @@ def test_hostile_strings_in_every_field_render_as_text() -> None:
             self.attributes.update(name for name, _ in attrs)
 
     when = datetime(2025, 6, 11, tzinfo=UTC)
-    for page in (render([row, rejected], title=HOSTILE, generated_at=when, notes=[HOSTILE]),
-                 render_row_page([row], history, title=HOSTILE, generated_at=when),
-                 render_row_page([rejected], [], title=HOSTILE, generated_at=when)):
+    for page in (
+        render([row, rejected], title=HOSTILE, generated_at=when, notes=[HOSTILE]),
+        render_row_page([row], history, title=HOSTILE, generated_at=when),
+        render_row_page([rejected], [], title=HOSTILE, generated_at=when),
+    ):
         parser = Tags()
         parser.feed(page)
         assert parser.tags.isdisjoint({"script", "img", "iframe", "object"}), parser.tags
@@ -381,14 +456,29 @@ def test_a_second_merge_adds_to_the_first_and_a_failed_one_loses_nothing(
 ) -> None:
     private, public = openssl_keypair(tmp_path, "ci")
     nights = {}
-    for night, options in {"one": dict(reproducible=False, differences=[
-            {"path": "opt/python/bin/python3.13", "kind": "elf-executable", "changes": ["content"]}]),
-            "two": dict(reproducible=True)}.items():
+    for night, options in {
+        "one": dict(
+            reproducible=False,
+            differences=[{"path": "opt/python/bin/python3.13", "kind": "elf-executable", "changes": ["content"]}],
+        ),
+        "two": dict(reproducible=True),
+    }.items():
         incoming = tmp_path / f"incoming-{night}"
         incoming.mkdir()
         result = make_result(tmp_path / night, cpython_fixtures / TARBALL, **options)
-        assert run_cli("attest", result, "--key", private, "--out", incoming / "a.intoto.json",
-                       "--rebuilder-id", f"night-{night}").returncode == 0
+        assert (
+            run_cli(
+                "attest",
+                result,
+                "--key",
+                private,
+                "--out",
+                incoming / "a.intoto.json",
+                "--rebuilder-id",
+                f"night-{night}",
+            ).returncode
+            == 0
+        )
         (incoming / "a.logs").mkdir()
         (incoming / "a.logs" / "make.log").write_text(f"night {night}\n")
         nights[night] = incoming
@@ -406,11 +496,18 @@ def test_a_second_merge_adds_to_the_first_and_a_failed_one_loses_nothing(
     assert sorted(row["verdict"] for row in after["rows"]) == ["built-once", "reproducible"]
     two = _row_of(after, "reproducible")
     assert two["page"] == one["page"]
-    assert after["history"] == [{
-        "page": one["page"], "run_at": before["generated_at"], "verdict": "differs",
-        "attested_at": one["attested_at"], "rebuilder": "night-one", "tree_sha256": one["tree_sha256"],
-        "attestation": one["attestation"], "detail": None,
-    }]
+    assert after["history"] == [
+        {
+            "page": one["page"],
+            "run_at": before["generated_at"],
+            "verdict": "differs",
+            "attested_at": one["attested_at"],
+            "rebuilder": "night-one",
+            "tree_sha256": one["tree_sha256"],
+            "attestation": one["attestation"],
+            "detail": None,
+        }
+    ]
     assert (site / one["attestation"]).is_file() and (site / _row_of(after, "built-once")["attestation"]).is_file()
     assert not (site / one["artifacts"][0]["link"]).exists()  # last night's logs are not kept
     page = (site / two["page"]).read_text()
@@ -441,9 +538,11 @@ def test_an_unreadable_previous_site_stops_merge_before_any_write(tmp_path: Path
     assert run_cli("attest", result, "--key", private, "--out", incoming / "a.intoto.json").returncode == 0
     site = tmp_path / "site"
     site.mkdir()
-    for status in ('{"rows": [{"version": 3}]}',
-                   '{"rows": [{"version": "3.13.5", "profile": "d", "runner": "b", "verdict": "differs",'
-                   ' "attestation": "../../etc/passwd"}]}'):
+    for status in (
+        '{"rows": [{"version": 3}]}',
+        '{"rows": [{"version": "3.13.5", "profile": "d", "runner": "b", "verdict": "differs",'
+        ' "attestation": "../../etc/passwd"}]}',
+    ):
         (site / "status.json").write_text(status)
         failed = run_cli("merge", incoming, "--key", public, "--out", site)
         assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr

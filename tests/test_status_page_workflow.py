@@ -57,8 +57,17 @@ def test_the_chain_is_complete(path: Path) -> None:
         # command cpython-verify is "${cli[@]}".
         step_script = path.parents[2] / "scripts" / "nightly-step"
         text += step_script.read_text().replace('"${cli[@]}"', "cpython-verify")
-    for step in ("scripts/bootstrap", "cpython-verify releases", "cpython-verify plan", "rebuild", "--twice",
-                 "attest", "--sigstore", "cpython-verify merge", "--identity"):
+    for step in (
+        "scripts/bootstrap",
+        "cpython-verify releases",
+        "cpython-verify plan",
+        "rebuild",
+        "--twice",
+        "attest",
+        "--sigstore",
+        "cpython-verify merge",
+        "--identity",
+    ):
         assert step in text, f"the workflow never runs {step}"
     for job in workflow["jobs"].values():
         for step in job.get("steps", []):

@@ -141,8 +141,9 @@ def test_entry_cap(tmp_path: Path) -> None:
 
 
 def test_total_size_cap_names_the_entry(tmp_path: Path) -> None:
-    tarball = _make(tmp_path / "big.tar.xz", _entry("pkg", tarfile.DIRTYPE), _file("pkg/a", b"x" * 600),
-                    _file("pkg/b", b"y" * 600))
+    tarball = _make(
+        tmp_path / "big.tar.xz", _entry("pkg", tarfile.DIRTYPE), _file("pkg/a", b"x" * 600), _file("pkg/b", b"y" * 600)
+    )
     _assert_refused_and_clean(tarball, tmp_path / "out", "'pkg/b': 600 bytes would bring", max_total_bytes=1000)
 
 

@@ -123,7 +123,7 @@ def test_attest_publishes_the_compare_report_and_merge_links_it_from_the_rows_pa
     assert links.keys() == {"manifest", "compare report"}
     assert f'href="../{links["compare report"]}"' in (site / row["page"]).read_text()
     served = (site / links["compare report"]).read_text()
-    assert served.startswith("<!DOCTYPE html>\n<meta http-equiv=\"Content-Security-Policy\"")
+    assert served.startswith('<!DOCTYPE html>\n<meta http-equiv="Content-Security-Policy"')
     assert served.endswith(report) and "opt/python/lib/python3.13/LICENSE.txt" in served
 
 

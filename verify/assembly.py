@@ -71,9 +71,7 @@ def parse_digest_claims(values: Sequence[str]) -> tuple[DigestClaim, ...]:
 def source_request(version: Version, options: SourceOptions) -> SourceRequest:
     """The verification request for ``version`` under ``options``."""
     recipe = load_recipe(version.series, options.recipes_dir)
-    policy = SignaturePolicy.for_release(
-        recipe, version, require=options.require, allow_missing=options.allow_missing
-    )
+    policy = SignaturePolicy.for_release(recipe, version, require=options.require, allow_missing=options.allow_missing)
     return SourceRequest(
         version=version, recipe=recipe, policy=policy, user_claims=parse_digest_claims(options.sha256_claims)
     )

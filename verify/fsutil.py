@@ -111,6 +111,8 @@ def cache_root(explicit: Path | None = None) -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
     return base / "cpython-verify"
+
+
 class NotARegularFile(OSError):
     """The path names a FIFO, socket or device, where only a regular file makes sense."""
 

@@ -198,10 +198,10 @@ def _elf_kind(head: bytes) -> str:
     if elf_class == 2:
         if len(head) < 64:
             return BINARY
-        phoff, = struct.unpack_from(endian + "Q", head, 32)
+        (phoff,) = struct.unpack_from(endian + "Q", head, 32)
         phentsize, phnum = struct.unpack_from(endian + "HH", head, 54)
     else:
-        phoff, = struct.unpack_from(endian + "I", head, 28)
+        (phoff,) = struct.unpack_from(endian + "I", head, 28)
         phentsize, phnum = struct.unpack_from(endian + "HH", head, 42)
     for index in range(phnum):
         offset = phoff + index * phentsize

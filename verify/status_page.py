@@ -117,8 +117,16 @@ class HistoryEntry:
     @classmethod
     def of(cls, row: StatusRow, run_at: str | None) -> HistoryEntry:
         """What history keeps of a row a later run replaced (its files other than the attestation go)."""
-        return cls(page_path(row), run_at, row.verdict, row.attested_at, row.rebuilder or row.signer,
-                   row.tree_sha256, row.attestation, row.detail)
+        return cls(
+            page_path(row),
+            run_at,
+            row.verdict,
+            row.attested_at,
+            row.rebuilder or row.signer,
+            row.tree_sha256,
+            row.attestation,
+            row.detail,
+        )
 
 
 def page_key(row: StatusRow) -> tuple[str, ...]:
@@ -354,8 +362,9 @@ def _explanation(row: StatusRow) -> str:
 
 
 def _culprits(row: StatusRow) -> str:
-    return ", ".join(f"{name} ({'alone makes the outputs differ' if alone else 'no effect alone'})"
-                     for name, alone in row.culprits)
+    return ", ".join(
+        f"{name} ({'alone makes the outputs differ' if alone else 'no effect alone'})" for name, alone in row.culprits
+    )
 
 
 def _up(link: str) -> str:

@@ -301,8 +301,9 @@ def copy_from_previous(previous_dir: Path, staging: Path, links: Iterable[str]) 
         _write(target, data)
 
 
-def site_json(title: str, generated_at: str, rows: Sequence[StatusRow], history: Sequence[HistoryEntry],
-              notes: Sequence[str]) -> dict[str, Any]:
+def site_json(
+    title: str, generated_at: str, rows: Sequence[StatusRow], history: Sequence[HistoryEntry], notes: Sequence[str]
+) -> dict[str, Any]:
     """``status.json``: the page's rows, each with its row page, the history and the notes, as data."""
     return {
         "title": title,

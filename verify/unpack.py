@@ -396,8 +396,6 @@ def _corrupt(archive_name: str, error: BaseException) -> UnsafeArchive:
     return UnsafeArchive(f"{archive_name}: corrupt or truncated archive: {reason}")
 
 
-
-
 # --- a root file system from layers: images, packages, relocatable archives -----------------------
 
 DEFAULT_MAX_LAYERS = 128
@@ -499,9 +497,11 @@ class RootBuilder:
         elif member.isreg():
             self.total_bytes += member.size
             if self.total_bytes > self.limits.max_total_bytes:
-                raise self._refuse(archive_name, member.name,
-                                   f"{member.size} bytes would bring the input past the "
-                                   f"{self.limits.max_total_bytes}-byte cap")
+                raise self._refuse(
+                    archive_name,
+                    member.name,
+                    f"{member.size} bytes would bring the input past the {self.limits.max_total_bytes}-byte cap",
+                )
             self._clear(target)
             self._write(archive, member, target, archive_name)
         elif member.issym():
@@ -510,16 +510,20 @@ class RootBuilder:
             if not member.linkname.startswith("/"):
                 resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
                 if resolved == ".." or resolved.startswith("../"):
-                    raise self._refuse(archive_name, member.name,
-                                       f"symlink to {member.linkname!r} points outside the root")
+                    raise self._refuse(
+                        archive_name, member.name, f"symlink to {member.linkname!r} points outside the root"
+                    )
             self._clear(target)
             target.symlink_to(member.linkname)
         elif member.islnk():
             source_name = self._normalized(archive_name, member.linkname)
             source = self.root / source_name if source_name else self.root
             if source_name is None or source.is_symlink() or not source.is_file() or not self._inside(source):
-                raise self._refuse(archive_name, member.name,
-                                   f"hard link to {member.linkname!r}, which is not an unpacked regular file")
+                raise self._refuse(
+                    archive_name,
+                    member.name,
+                    f"hard link to {member.linkname!r}, which is not an unpacked regular file",
+                )
             self._clear(target)
             shutil.copyfile(source, target)
         elif member.ischr() or member.isblk() or member.isfifo():
@@ -550,7 +554,7 @@ class RootBuilder:
                     if child_name not in added:
                         self._clear(child)
             return
-        hidden = base[len(_WHITEOUT):]
+        hidden = base[len(_WHITEOUT) :]
         if hidden in ("", ".", "..") or "/" in hidden:
             raise self._refuse(archive_name, raw, "whiteout naming no file")
         self._clear(parent / hidden)
@@ -559,8 +563,9 @@ class RootBuilder:
         try:
             source = archive.extractfile(member)
             assert source is not None  # a regular file always has a data stream
-            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                                 0o755 if member.mode & 0o111 else 0o644)
+            descriptor = os.open(
+                target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755 if member.mode & 0o111 else 0o644
+            )
             with os.fdopen(descriptor, "wb") as out:
                 written = 0
                 while chunk := source.read(_DRAIN_CHUNK):

@@ -145,9 +145,7 @@ class _Fields:
         return self._data.get(key)
 
 
-def build_content(
-    inputs: RebuildInputs, *, rebuilder_id: str, now: datetime | None = None
-) -> AttestationContent:
+def build_content(inputs: RebuildInputs, *, rebuilder_id: str, now: datetime | None = None) -> AttestationContent:
     """Read, cross-check and convert one rebuild result into the subjects and predicate to sign."""
     verdict_data, verdict_sha256 = read_json_object(inputs.source_verdict, "source verdict")
     try:
@@ -185,8 +183,11 @@ def build_content(
         "source": _source(verdict, verdict_sha256),
         "build": _build(record, rebuild_sha256),
         "result": _result(record, manifest_sha256, tree_digest(manifest)),
-        "rebuilder": {"id": builder_uri(rebuilder_id), "name": rebuilder_id.strip(),
-                      "tool": f"cpython-verify {__version__}"},
+        "rebuilder": {
+            "id": builder_uri(rebuilder_id),
+            "name": rebuilder_id.strip(),
+            "tool": f"cpython-verify {__version__}",
+        },
         "attested_at": (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     predicate = parse_predicate(json.dumps(predicate_data).encode(), error_type=AttestationError)
@@ -220,8 +221,12 @@ def key_outputs(manifest: Manifest) -> tuple[AttestedSubject, ...]:
 
 def _recipe(record: RebuildRecord) -> dict[str, Any]:
     recipe = record.inputs.recipe
-    return {"series": recipe.series, "sha256": recipe.sha256, "profile": recipe.profile,
-            "configure": list(recipe.configure)}
+    return {
+        "series": recipe.series,
+        "sha256": recipe.sha256,
+        "profile": recipe.profile,
+        "configure": list(recipe.configure),
+    }
 
 
 def _source(verdict: _Fields, verdict_sha256: str) -> dict[str, Any]:
@@ -270,8 +275,14 @@ def _build(record: RebuildRecord, rebuild_sha256: str) -> dict[str, Any]:
 def _result(record: RebuildRecord, manifest_sha256: str, tree_sha256: str) -> dict[str, Any]:
     check = record.reproducibility
     if check is None:
-        return {"manifest_sha256": manifest_sha256, "tree_sha256": tree_sha256, "reproducible": None,
-                "explained": None, "differences": [], "culprits": {}}
+        return {
+            "manifest_sha256": manifest_sha256,
+            "tree_sha256": tree_sha256,
+            "reproducible": None,
+            "explained": None,
+            "differences": [],
+            "culprits": {},
+        }
     return {
         "manifest_sha256": manifest_sha256,
         "tree_sha256": tree_sha256,

@@ -165,11 +165,13 @@ def decide(
         if claim.tree_sha256 == ours.tree_sha256:
             notes.append(f"{claim.origin} was recognised as ours ({why}); not counted as another rebuilder")
         else:
-            refused.append(Rejected(
-                claim.origin,
-                f"recognised as ours ({why}) but attests tree {claim.tree_sha256}, not our result's "
-                f"{ours.tree_sha256}: the result changed after it was attested, or the attestation is stale",
-            ))
+            refused.append(
+                Rejected(
+                    claim.origin,
+                    f"recognised as ours ({why}) but attests tree {claim.tree_sha256}, not our result's "
+                    f"{ours.tree_sha256}: the result changed after it was attested, or the attestation is stale",
+                )
+            )
     for members in grouping.others:
         signed = [claims[index] for index in members if eligible[index]]
         if not signed:

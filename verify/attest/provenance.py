@@ -92,8 +92,16 @@ def build_provenance(verdict: RebuildVerdict, record: RebuildRecord, *, source_v
     """The SLSA Provenance v1 predicate for the rebuild ``verdict`` was made from (plain JSON data)."""
     source, build, recipe = verdict.source, verdict.build, verdict.recipe
     signers = [
-        {key: value for key, value in (("kind", s.kind), ("signer", s.signer), ("signerName", s.signer_name),
-                                       ("signedAt", s.signed_at)) if value}
+        {
+            key: value
+            for key, value in (
+                ("kind", s.kind),
+                ("signer", s.signer),
+                ("signerName", s.signer_name),
+                ("signedAt", s.signed_at),
+            )
+            if value
+        }
         for s in source.signatures
         if s.status == "verified"
     ]
@@ -101,22 +109,33 @@ def build_provenance(verdict: RebuildVerdict, record: RebuildRecord, *, source_v
     if source.tarball.origin:
         tarball_annotations["fetchedFrom"] = source.tarball.origin
     dependencies = [
-        _descriptor(source.tarball.name, source.tarball.sha256, uri=release_url(verdict.version, source.tarball.name),
-                    annotations=tarball_annotations),
+        _descriptor(
+            source.tarball.name,
+            source.tarball.sha256,
+            uri=release_url(verdict.version, source.tarball.name),
+            annotations=tarball_annotations,
+        ),
         _descriptor(f"recipes/cpython-{recipe.series}.toml", recipe.sha256),
     ]
     environment = build.environment
     if environment.lock_sha256:
         dependencies.append(_descriptor(f"recipes/environments/{environment.name}.lock", environment.lock_sha256))
     if environment.rootfs_sha256:
-        dependencies.append(_descriptor(f"rootfs/{environment.name}.tar", environment.rootfs_sha256,
-                                        annotations={"environment": environment.name}))
+        dependencies.append(
+            _descriptor(
+                f"rootfs/{environment.name}.tar",
+                environment.rootfs_sha256,
+                annotations={"environment": environment.name},
+            )
+        )
     profile = record.pgo_profile
     if record.inputs.pgo_profile_sha256:
-        dependencies.append(_descriptor("pgo-profile.tar", record.inputs.pgo_profile_sha256,
-                                        annotations=_trained_on(profile)))
-    metadata = {key: value for key, value in (("startedOn", record.started_at), ("finishedOn", record.finished_at))
-                if value}
+        dependencies.append(
+            _descriptor("pgo-profile.tar", record.inputs.pgo_profile_sha256, annotations=_trained_on(profile))
+        )
+    metadata = {
+        key: value for key, value in (("startedOn", record.started_at), ("finishedOn", record.finished_at)) if value
+    }
     run_details: dict[str, Any] = {
         "builder": {"id": verdict.rebuilder.id, "version": {"cpython-verify": __version__}},
         "byproducts": [
@@ -127,8 +146,9 @@ def build_provenance(verdict: RebuildVerdict, record: RebuildRecord, *, source_v
     }
     if profile is not None and profile.origin == "trained in this build":
         # A profile this build trained is an output other rebuilders can pin and reuse.
-        run_details["byproducts"].append(_descriptor(profile.file or "pgo-profile.tar", profile.sha256,
-                                                     annotations=_trained_on(profile)))
+        run_details["byproducts"].append(
+            _descriptor(profile.file or "pgo-profile.tar", profile.sha256, annotations=_trained_on(profile))
+        )
     if metadata:
         run_details["metadata"] = metadata
     return {
@@ -230,8 +250,11 @@ class Provenance:
     def source_tarball(self) -> ResourceDescriptor | None:
         """The verified release tarball: the resolved dependency annotated with who verified it."""
         return next(
-            (item for item in self.buildDefinition.resolvedDependencies
-             if item.annotations is not None and "verifiedBy" in item.annotations),
+            (
+                item
+                for item in self.buildDefinition.resolvedDependencies
+                if item.annotations is not None and "verifiedBy" in item.annotations
+            ),
             None,
         )
 

@@ -58,13 +58,7 @@ def statement_bytes(content: AttestationContent, predicate_type: str, predicate:
 
     subjects = [Subject(name=item.name, digest=DigestSet({"sha256": item.sha256})) for item in content.subjects]
     try:
-        statement = (
-            StatementBuilder()
-            .subjects(subjects)
-            .predicate_type(predicate_type)
-            .predicate(predicate)
-            .build()
-        )
+        statement = StatementBuilder().subjects(subjects).predicate_type(predicate_type).predicate(predicate).build()
     except sigstore_errors.Error as error:
         raise AttestationError(f"cannot build the in-toto statement: {error}") from None
     # sigstore-python keeps the exact serialized bytes private; its own CLI reads them the same way.
@@ -168,9 +162,7 @@ def sign_offline(statement: bytes, private_key: PrivateKey) -> bytes:
     envelope = {
         "payload": base64.b64encode(statement).decode("ascii"),
         "payloadType": PAYLOAD_TYPE,
-        "signatures": [
-            {"keyid": key_id(private_key.public_key()), "sig": base64.b64encode(signature).decode("ascii")}
-        ],
+        "signatures": [{"keyid": key_id(private_key.public_key()), "sig": base64.b64encode(signature).decode("ascii")}],
     }
     return (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode()
 

@@ -594,10 +594,14 @@ def check_tree(attestation: AnyVerified, result_dir: Path) -> TreeCheck:
         raise AttestationError(f"{result_dir} is not a rebuild result directory: it has no {RESULT_ROOT}/ tree")
     manifest_sha256 = sha256_file(manifest_path)
     if manifest_sha256 != attestation.manifest_sha256:
-        return TreeCheck(root, 0, problems=(
-            f"{root}: not compared: {manifest_path} has sha256 {manifest_sha256}, not the attested manifest "
-            f"{attestation.manifest_sha256}",
-        ))
+        return TreeCheck(
+            root,
+            0,
+            problems=(
+                f"{root}: not compared: {manifest_path} has sha256 {manifest_sha256}, not the attested manifest "
+                f"{attestation.manifest_sha256}",
+            ),
+        )
     attested = load_manifest(manifest_path)
     problems = []
     attested_tree = tree_digest(attested)

@@ -63,8 +63,15 @@ def audit_installation(
     if not (source_tree / "Lib").is_dir():
         raise AuditError(f"no Lib/ directory in the source tree {source_tree}")
     try:
-        sources = audit_sources(prefix, version.series, source_tree, install_prefix=install_prefix,
-                                patches=patches, distribution=distribution, libdir=libdir)
+        sources = audit_sources(
+            prefix,
+            version.series,
+            source_tree,
+            install_prefix=install_prefix,
+            patches=patches,
+            distribution=distribution,
+            libdir=libdir,
+        )
         pyc = audit_pyc(stdlib, version, prefix, reference_python)
         config_args, sysconfigdata = read_config_args(stdlib)
         rebuild = RebuildSide(against, None, against.inputs) if isinstance(against, Manifest) else against

@@ -90,8 +90,10 @@ def relocated_prefix(upstream: list[str], installed: list[str]) -> tuple[str, st
     while start < min(len(first_old), len(first_new)) and first_old[start] == first_new[start]:
         start += 1
     end = 0
-    while (end < min(len(first_old), len(first_new)) - start
-           and first_old[len(first_old) - 1 - end] == first_new[len(first_new) - 1 - end]):
+    while (
+        end < min(len(first_old), len(first_new)) - start
+        and first_old[len(first_old) - 1 - end] == first_new[len(first_new) - 1 - end]
+    ):
         end += 1
     slash = first_old.rfind("/", 0, start + 1)
     if slash < 0:

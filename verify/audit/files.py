@@ -54,7 +54,7 @@ def tree_entries(root: Path) -> Iterator[tuple[str, str | None]]:
 
 def _absolute_parts(link: str, install_prefix: str) -> list[str] | None:
     base = install_prefix.rstrip("/") + "/"
-    return link[len(base):].split("/") if link.startswith(base) else None
+    return link[len(base) :].split("/") if link.startswith(base) else None
 
 
 def resolve_link(prefix: Path, install_prefix: str, relative: str, target: str, *, hops: int = 16) -> str | None:
@@ -159,8 +159,9 @@ def linked_library_dirs(prefix: Path, series: str, boundary: Path) -> list[tuple
     return found
 
 
-def find_library_dir(prefix: Path, series: str, *, boundary: Path | None = None,
-                     choice: str | None = None) -> LibraryDir:
+def find_library_dir(
+    prefix: Path, series: str, *, boundary: Path | None = None, choice: str | None = None
+) -> LibraryDir:
     """The library directory whose ``pythonX.Y`` holds the standard library under ``prefix``.
 
     ``boundary`` is the input the prefix lies in (default: the prefix); ``choice`` a library directory
@@ -177,8 +178,10 @@ def find_library_dir(prefix: Path, series: str, *, boundary: Path | None = None,
             raise AuditError(f"no standard library at {prefix / choice / f'python{series}'} (--libdir {choice})")
         name, reason = choice, "named by --libdir"
     elif len(holding) > 1:
-        raise AuditError(f"both {prefix}/lib/python{series} and lib64/python{series} hold a standard library "
-                         "(os.py, lib-dynload): choose one with --libdir")
+        raise AuditError(
+            f"both {prefix}/lib/python{series} and lib64/python{series} hold a standard library "
+            "(os.py, lib-dynload): choose one with --libdir"
+        )
     elif holding:
         name = holding[0]
         found = sorted(STDLIB_MARKERS & listings[name])
@@ -190,15 +193,25 @@ def find_library_dir(prefix: Path, series: str, *, boundary: Path | None = None,
         name = next(libdir for libdir in LIBRARY_DIRS if libdir in listings)
         reason = "neither holds more than site-packages"
     elif links:
-        raise AuditError(f"no standard library under {prefix}: {links[0][0]}; audit the prefix it leads into "
-                         "(--prefix)")
+        raise AuditError(
+            f"no standard library under {prefix}: {links[0][0]}; audit the prefix it leads into (--prefix)"
+        )
     else:
-        raise AuditError(f"no standard library at {prefix}/lib/python{series} or lib64/python{series}: "
-                         f"is {prefix} a Python {series} prefix?")
+        raise AuditError(
+            f"no standard library at {prefix}/lib/python{series} or lib64/python{series}: "
+            f"is {prefix} a Python {series} prefix?"
+        )
     notes = [f"{line}: not followed" for line, inside in links if not inside]
     for other in sorted(listings.keys() - {name}):
-        held = ("only site-packages" if listings[other] <= THIRD_PARTY_DIRS else
-                "a standard library too" if STDLIB_MARKERS & listings[other] else "no os.py nor lib-dynload")
-        notes.append(f"the standard library is {name}/python{series} ({reason}); {other}/python{series} holds "
-                     f"{held}: its site-packages are counted as third-party, its other files are out of scope")
+        held = (
+            "only site-packages"
+            if listings[other] <= THIRD_PARTY_DIRS
+            else "a standard library too"
+            if STDLIB_MARKERS & listings[other]
+            else "no os.py nor lib-dynload"
+        )
+        notes.append(
+            f"the standard library is {name}/python{series} ({reason}); {other}/python{series} holds "
+            f"{held}: its site-packages are counted as third-party, its other files are out of scope"
+        )
     return LibraryDir(name, tuple(notes))

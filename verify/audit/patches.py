@@ -159,8 +159,11 @@ def _find(haystack: list[str], needle: tuple[str, ...], expected: int) -> int | 
     first = needle[0]
     best: int | None = None
     for start in range(len(haystack) - len(needle) + 1):
-        if (haystack[start] == first and tuple(haystack[start : start + len(needle)]) == needle
-                and (best is None or abs(start - expected) < abs(best - expected))):
+        if (
+            haystack[start] == first
+            and tuple(haystack[start : start + len(needle)]) == needle
+            and (best is None or abs(start - expected) < abs(best - expected))
+        ):
             best = start
     return best
 
@@ -192,7 +195,7 @@ class _Distance:
 
     def __call__(self, candidate: list[str]) -> int:
         have = Counter(candidate)
-        return (sum((have - self._installed).values()) + sum((self._installed - have).values()))
+        return sum((have - self._installed).values()) + sum((self._installed - have).values())
 
 
 def _apply_hunk(current: list[str], hunk: Hunk, shift: int) -> tuple[list[str], int] | None:

@@ -122,9 +122,17 @@ def _probe_reference(reference: Path, magic: bytes) -> str | None:
     """Why ``reference`` cannot recompile for this magic number; None if it can."""
     try:
         completed = subprocess.run(
-            [os.fspath(reference), "-I", "-S", "-c",
-             "import importlib.util,sys;print(importlib.util.MAGIC_NUMBER.hex(),sys.version.split()[0])"],
-            capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+            [
+                os.fspath(reference),
+                "-I",
+                "-S",
+                "-c",
+                "import importlib.util,sys;print(importlib.util.MAGIC_NUMBER.hex(),sys.version.split()[0])",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"reference interpreter {reference} could not run: {error}"
@@ -150,12 +158,18 @@ def _recompile(
     stdlib: Path, base: str, jobs: list[_PycJob], reference: Path, work: Path
 ) -> tuple[int, int, list[Finding], str | None]:
     """Recompile every job's source with ``reference``; compare code. Returns counts, mismatches, failure."""
-    requests = [(os.fspath(stdlib / j.source), os.fspath(work / f"{i}.pyc"), j.optimize)
-                for i, j in enumerate(jobs) if j.source is not None]
+    requests = [
+        (os.fspath(stdlib / j.source), os.fspath(work / f"{i}.pyc"), j.optimize)
+        for i, j in enumerate(jobs)
+        if j.source is not None
+    ]
     try:
         completed = subprocess.run(
             [os.fspath(reference), "-I", "-S", "-c", _RECOMPILE_SCRIPT],
-            input=json.dumps(requests).encode(), capture_output=True, timeout=RECOMPILE_TIMEOUT, check=False,
+            input=json.dumps(requests).encode(),
+            capture_output=True,
+            timeout=RECOMPILE_TIMEOUT,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return 0, 0, [], f"recompiling with {reference} failed: {error}"
@@ -208,8 +222,10 @@ def audit_pyc(stdlib: Path, version: Version, prefix: Path, reference: Path | No
     recompiled = equivalent = 0
     mismatched: list[Finding] = []
     if reference is None:
-        note = ("no independent interpreter of this version was given (--reference-python, e.g. a rebuild from the "
-                "verified source): .pyc code was not recompiled, only headers were checked")
+        note = (
+            "no independent interpreter of this version was given (--reference-python, e.g. a rebuild from the "
+            "verified source): .pyc code was not recompiled, only headers were checked"
+        )
     elif _is_within(reference, prefix):
         note = f"{reference} belongs to the audited installation; refusing to use it as the reference"
     elif not good:

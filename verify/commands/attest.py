@@ -38,10 +38,17 @@ def default_rebuilder_id() -> str:
 @click.option("--key", "key_path", type=_FILE, help="Sign offline with this PEM private key (Ed25519 or P-256).")
 @click.option("--sigstore", is_flag=True, help="Sign keyless with Sigstore (the CI's ambient OIDC identity).")
 @click.option("--identity-token", envvar="SIGSTORE_ID_TOKEN", help="OIDC token for --sigstore (default: ambient).")
-@click.option("--rebuilder-id", help="Who rebuilt: a URI, or a name made into urn:cpython-verify:rebuilder:NAME "
-              "(default: the GitHub Actions run URL, else the host name).")
-@click.option("--out", "out_path", type=_FILE,
-              help="Where to write the verdict; the SLSA provenance goes beside it (NAME.provenance.intoto.json).")
+@click.option(
+    "--rebuilder-id",
+    help="Who rebuilt: a URI, or a name made into urn:cpython-verify:rebuilder:NAME "
+    "(default: the GitHub Actions run URL, else the host name).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=_FILE,
+    help="Where to write the verdict; the SLSA provenance goes beside it (NAME.provenance.intoto.json).",
+)
 @output_options
 def attest(
     result_dir: Path | None,
@@ -85,8 +92,10 @@ def attest(
     content = signed.content
     report.echo(f"attestation: {target}")
     report.echo(f"provenance: {signed.provenance_path}")
-    report.echo(f"predicate: {content.predicate.verdict} (CPython {content.predicate.version}, "
-               f"profile {content.predicate.recipe.profile})")
+    report.echo(
+        f"predicate: {content.predicate.verdict} (CPython {content.predicate.version}, "
+        f"profile {content.predicate.recipe.profile})"
+    )
     for line in describe_subjects(content.subjects):
         report.echo(f"  subject {line}")
     report.close()

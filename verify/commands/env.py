@@ -161,9 +161,7 @@ class SandboxArguments:
             if not sep or not key:
                 raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--env")
             variables[key] = value
-        return SandboxSpec(
-            binds=tuple(binds), env=variables, hostname=self.hostname, user=self.user, cpus=self.cpus
-        )
+        return SandboxSpec(binds=tuple(binds), env=variables, hostname=self.hostname, user=self.user, cpus=self.cpus)
 
     def run(self, name: str, command: Sequence[str], *, extra_env: Sequence[str] = (), **how: Any) -> NoReturn:
         """Check every argument, then build (or reuse) NAME's rootfs and run ``command``; exit with its status."""

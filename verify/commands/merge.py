@@ -36,11 +36,20 @@ ATTESTATION_SUFFIX = ".intoto.json"
 @click.command("merge")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @trust_options
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The `plan` JSON: every planned job gets a row, with 'no result' where none arrived.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Site directory: index.html, a page per row, status.json, the attestations and their "
-                   "files. An earlier site there is added to (its rows become history).")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The `plan` JSON: every planned job gets a row, with 'no result' where none arrived.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Site directory: index.html, a page per row, status.json, the attestations and their "
+    "files. An earlier site there is added to (its rows become history).",
+)
 @click.option("--title", default="CPython reproducible builds", show_default=True)
 @output_options
 def merge(
@@ -109,8 +118,9 @@ def merge(
                 path, verified.predicate.result.manifest_sha256, staging / "runs" / digest, f"runs/{digest}"
             )
             notes += side_notes
-            rows.append(row_from_predicate(verified.predicate, signer=verified.signer, attestation=link,
-                                           artifacts=artifacts))
+            rows.append(
+                row_from_predicate(verified.predicate, signer=verified.signer, attestation=link, artifacts=artifacts)
+            )
         rows += _rejected_rows(rejected, planned or [])
         if planned is not None:
             rows += _missing_rows(planned, rows)

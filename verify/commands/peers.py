@@ -49,13 +49,26 @@ def _download_attestation(url: str, into: Path) -> Path:
 @click.command("peers")
 @click.argument("version")
 @click.option("--attestation", "attestations", multiple=True, help="A peer attestation file or http(s) URL.")
-@click.option("--dir", "directories", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-              help="A directory of *.intoto.json / *.sigstore.json attestations (repeatable).")
-@click.option("--ours", type=click.Path(file_okay=False, path_type=Path),
-              help="Our rebuild result directory: the reference the peers are compared with.")
+@click.option(
+    "--dir",
+    "directories",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A directory of *.intoto.json / *.sigstore.json attestations (repeatable).",
+)
+@click.option(
+    "--ours",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Our rebuild result directory: the reference the peers are compared with.",
+)
 @click.option("--profile", default="default", show_default=True, help="The build profile compared.")
-@click.option("--threshold", type=click.IntRange(min=1), default=2, show_default=True,
-              help="k: independent rebuilders (ours included) that must produce the reference tree.")
+@click.option(
+    "--threshold",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="k: independent rebuilders (ours included) that must produce the reference tree.",
+)
 @trust_options
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @output_options
@@ -102,8 +115,9 @@ def peers(
         if not paths and not rejected:
             raise click.UsageError("give peer attestations with --attestation or --dir")
         claims, refused = load_claims(paths, trust)
-    verdict = decide(claims, version=version, profile=profile, threshold=threshold, ours=reference,
-                     rejected=[*rejected, *refused])
+    verdict = decide(
+        claims, version=version, profile=profile, threshold=threshold, ours=reference, rejected=[*rejected, *refused]
+    )
     if as_json:
         report.echo(json.dumps(_verdict_json(verdict), indent=2, sort_keys=True))
     else:

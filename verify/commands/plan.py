@@ -37,8 +37,9 @@ def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[
         except (OSError, ValueError) as error:
             raise AttestationError(f"cannot read releases file {releases_file}: {error}") from None
         items = data.get("releases") if isinstance(data, dict) else None
-        if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("version"), str)
-                                                  for i in items):
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("version"), str) for i in items
+        ):
             raise AttestationError(f"{releases_file} is not the output of `cpython-verify releases --json`")
         chosen += [item["version"] for item in items]
     return chosen
@@ -46,14 +47,23 @@ def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[
 
 @click.command("plan")
 @click.option("--version", "versions", multiple=True, help="A release to plan (repeatable).")
-@click.option("--releases", "releases_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Plan every release in this `releases --json` output.")
+@click.option(
+    "--releases",
+    "releases_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Plan every release in this `releases --json` output.",
+)
 @click.option("--profile", "profiles", multiple=True, help="Recipe build profiles (default: default).")
 @click.option("--runner", "runners", multiple=True, callback=_known_runners_only, help="Runners (default: bwrap).")
 @click.option("--allow-empty", is_flag=True, help="Print an empty matrix instead of failing (a night with no release).")
 @output_options
-def plan(versions: tuple[str, ...], releases_file: Path | None, profiles: tuple[str, ...],
-         runners: tuple[str, ...], allow_empty: bool) -> None:
+def plan(
+    versions: tuple[str, ...],
+    releases_file: Path | None,
+    profiles: tuple[str, ...],
+    runners: tuple[str, ...],
+    allow_empty: bool,
+) -> None:
     """Print a CI job matrix (versions x profiles x runners) as JSON: {"include": [...]}.
 
     Releases whose series has no recipe, or whose recipe lacks a profile, are left out with a note on
@@ -85,12 +95,20 @@ def plan(versions: tuple[str, ...], releases_file: Path | None, profiles: tuple[
         seen.add(str(version))
         for profile in profiles or ("default",):
             if recipe.build is None or profile not in recipe.build.profiles:
-                click.echo(f"plan: skipping {version} {profile}: the {version.series} recipe has no such profile",
-                           err=True)
+                click.echo(
+                    f"plan: skipping {version} {profile}: the {version.series} recipe has no such profile", err=True
+                )
                 continue
             for runner in runners or ("bwrap",):
-                jobs.append({"version": str(version), "series": version.series, "profile": profile,
-                             "runner": runner, "id": f"{version}-{profile}-{runner}"})
+                jobs.append(
+                    {
+                        "version": str(version),
+                        "series": version.series,
+                        "profile": profile,
+                        "runner": runner,
+                        "id": f"{version}-{profile}-{runner}",
+                    }
+                )
     if not jobs and not allow_empty:
         raise AttestationError("the plan is empty: no requested release has a recipe and profile")
     report = Report.current()

@@ -20,7 +20,10 @@ def trust_options(function: F) -> F:
         "--identity", "identities", multiple=True, help="Trusted Sigstore identity (repeatable; pair with --issuer)."
     )(function)
     function = click.option(
-        "--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+        "--key",
+        "keys",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
         help="Trusted PEM public key (repeatable).",
     )(function)
     return function

@@ -22,10 +22,19 @@ from verify.errors import EXIT_FAILED, EXIT_OK
 @click.command("verify-attestation")
 @click.argument("attestation", type=click.Path(dir_okay=False, path_type=Path))
 @trust_options
-@click.option("--artifact", "artifacts", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A local file to check against the subject of the same name (repeatable).")
-@click.option("--result", "result_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="A rebuild result directory: check its manifest.json and root/ outputs.")
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A local file to check against the subject of the same name (repeatable).",
+)
+@click.option(
+    "--result",
+    "result_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A rebuild result directory: check its manifest.json and root/ outputs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the verified predicate as JSON.")
 @output_options
 def verify_attestation(
@@ -64,23 +73,37 @@ def verify_attestation(
             predicate_type, predicate_json = PREDICATE_TYPE, predicate_to_json(verified.predicate)
         else:
             predicate_type, predicate_json = PROVENANCE_TYPE, asdict(verified.provenance)
-        report.echo(json.dumps({
-            "predicate_type": predicate_type,
-            "signer": verified.signer,
-            "subjects": [{"name": s.name, "sha256": s.sha256} for s in verified.subjects],
-            "checked": [{"name": c.name, "path": str(c.path), "ok": c.ok, "input": c.is_input} for c in checks],
-            "tree": None if tree is None else {
-                "root": str(tree.root), "ok": tree.ok, "attested_paths": tree.attested_paths,
-                "problems": list(tree.problems),
-                "findings": [{"path": f.path, "changes": list(f.changes), "detail": f.detail} for f in tree.findings],
-            },
-            "predicate": predicate_json,
-        }, indent=2, sort_keys=True))
+        report.echo(
+            json.dumps(
+                {
+                    "predicate_type": predicate_type,
+                    "signer": verified.signer,
+                    "subjects": [{"name": s.name, "sha256": s.sha256} for s in verified.subjects],
+                    "checked": [{"name": c.name, "path": str(c.path), "ok": c.ok, "input": c.is_input} for c in checks],
+                    "tree": None
+                    if tree is None
+                    else {
+                        "root": str(tree.root),
+                        "ok": tree.ok,
+                        "attested_paths": tree.attested_paths,
+                        "problems": list(tree.problems),
+                        "findings": [
+                            {"path": f.path, "changes": list(f.changes), "detail": f.detail} for f in tree.findings
+                        ],
+                    },
+                    "predicate": predicate_json,
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
     else:
         report.echo(f"signature: verified, signed by {verified.signer}")
         what = verified.predicate.verdict if isinstance(verified, VerifiedAttestation) else "SLSA provenance"
-        report.echo(f"predicate: valid; CPython {verified.version} profile {verified.profile}: "
-                   f"{what}; rebuilt by {verified.builder_id}")
+        report.echo(
+            f"predicate: valid; CPython {verified.version} profile {verified.profile}: "
+            f"{what}; rebuilt by {verified.builder_id}"
+        )
         for check in checks:
             state = "ok      " if check.ok else "MISMATCH" if check.actual is not None else "MISSING "
             role = ", the attested source tarball: an input" if check.is_input else ""

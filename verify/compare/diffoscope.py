@@ -65,9 +65,7 @@ def run_diffoscope(program: str, a: Path, b: Path, settings: DiffoscopeSettings)
     return text
 
 
-def run_all(
-    pairs: list[tuple[str, Path, Path]], settings: DiffoscopeSettings
-) -> tuple[dict[str, str], list[str]]:
+def run_all(pairs: list[tuple[str, Path, Path]], settings: DiffoscopeSettings) -> tuple[dict[str, str], list[str]]:
     """diffoscope output per path, and notes (not installed, budget exhausted)."""
     program = find_diffoscope(settings)
     if program is None:
@@ -77,8 +75,9 @@ def run_all(
     deadline = time.monotonic() + settings.budget
     for index, (path, a, b) in enumerate(pairs):
         if time.monotonic() > deadline:
-            notes.append(f"--diffoscope: time budget of {settings.budget:.0f} s used up; {len(pairs) - index} "
-                         "file(s) not run")
+            notes.append(
+                f"--diffoscope: time budget of {settings.budget:.0f} s used up; {len(pairs) - index} file(s) not run"
+            )
             break
         results[path] = run_diffoscope(program, a, b, settings)
     return results, notes

@@ -44,8 +44,9 @@ def _node_type(entry: ManifestEntry) -> str:
     return entry.kind if entry.kind in (DIRECTORY, SYMLINK, SPECIAL) else "file"
 
 
-def _merge(a: tuple[ManifestEntry, ...], b: tuple[ManifestEntry, ...]) -> Iterator[tuple[str, ManifestEntry | None,
-                                                                                           ManifestEntry | None]]:
+def _merge(
+    a: tuple[ManifestEntry, ...], b: tuple[ManifestEntry, ...]
+) -> Iterator[tuple[str, ManifestEntry | None, ManifestEntry | None]]:
     """Walk two path-sorted entry lists together (linear, no dictionaries of a million entries)."""
     i = j = 0
     while i < len(a) or j < len(b):
@@ -198,8 +199,10 @@ def compare_sides(
         differences[index] = replace(differences[index], comparison=with_recorded_inputs(verdict, recorded))
     if diffoscope is not None:
         if deep and a.root is not None and b.root is not None:
-            pairs = [(differences[i].path, a.root / differences[i].path, b.root / differences[i].path)
-                     for i in content_indexes]
+            pairs = [
+                (differences[i].path, a.root / differences[i].path, b.root / differences[i].path)
+                for i in content_indexes
+            ]
             outputs, diffoscope_notes = run_all(pairs, diffoscope)
             notes.extend(diffoscope_notes)
             differences = [replace(d, diffoscope=outputs[d.path]) if d.path in outputs else d for d in differences]
@@ -208,8 +211,11 @@ def compare_sides(
     differences = name_install_prefixes(differences)
     if deep and a.root is not None and b.root is not None:
         differences = name_stale_hash_pyc(differences, a.root, b.root)
-    guessed = most_common_pair(d.comparison.build_paths for d in differences
-                               if d.comparison is not None and d.comparison.category != INSTALL_PREFIX)
+    guessed = most_common_pair(
+        d.comparison.build_paths
+        for d in differences
+        if d.comparison is not None and d.comparison.category != INSTALL_PREFIX
+    )
     build_paths = comparison_build_paths(recorded, guessed)
     return Comparison(a.info, b.info, tuple(differences), build_paths, tuple(notes))
 
@@ -252,14 +258,22 @@ def name_stale_hash_pyc(differences: list[Difference], root_a: Path, root_b: Pat
     for difference in differences:
         verdict = difference.comparison
         if verdict is not None and verdict.comparator == "pyc" and verdict.category in ("header-only", "source-hash"):
-            stale = [(label, why) for label, root in (("A", root_a), ("B", root_b))
-                     if (why := _stale_side(root, difference.path)) is not None]
+            stale = [
+                (label, why)
+                for label, root in (("A", root_a), ("B", root_b))
+                if (why := _stale_side(root, difference.path)) is not None
+            ]
             if stale:
                 sides = "; ".join(f"{label}: {why}" for label, why in stale)
-                verdict = replace(verdict, category=STALE_SOURCE_HASH, explanation=(
-                    f"the marshalled code is identical, but {sides}: CPython will recompile or ignore that .pyc "
-                    "rather than load it, so it was not made from this source; recompile it and find out where it "
-                    "came from (SOURCE_DATE_EPOCH would change nothing: it is already hash-based)"))
+                verdict = replace(
+                    verdict,
+                    category=STALE_SOURCE_HASH,
+                    explanation=(
+                        f"the marshalled code is identical, but {sides}: CPython will recompile or ignore that .pyc "
+                        "rather than load it, so it was not made from this source; recompile it and find out where it "
+                        "came from (SOURCE_DATE_EPOCH would change nothing: it is already hash-based)"
+                    ),
+                )
                 difference = replace(difference, comparison=verdict)
         renamed.append(difference)
     return renamed
@@ -272,17 +286,25 @@ def name_install_prefixes(differences: list[Difference]) -> list[Difference]:
     a binary or a ``.pyc`` that embeds the same pair records the installation prefix, and the advice
     to build under one fixed path would change nothing.
     """
-    prefixes = {d.comparison.build_paths for d in differences
-                if d.comparison is not None and d.comparison.category == INSTALL_PREFIX}
+    prefixes = {
+        d.comparison.build_paths
+        for d in differences
+        if d.comparison is not None and d.comparison.category == INSTALL_PREFIX
+    }
     renamed = []
     for difference in differences:
         verdict = difference.comparison
         if verdict is not None and verdict.category == "build-path" and verdict.build_paths in prefixes:
             assert verdict.build_paths is not None
             old, new = verdict.build_paths
-            verdict = replace(verdict, category=INSTALL_PREFIX, explanation=(
-                f"{verdict.comparator}: the differing paths {old} vs {new} are the installation prefix "
-                "(configure --prefix), not a build path: configure both with the same --prefix to compare them"))
+            verdict = replace(
+                verdict,
+                category=INSTALL_PREFIX,
+                explanation=(
+                    f"{verdict.comparator}: the differing paths {old} vs {new} are the installation prefix "
+                    "(configure --prefix), not a build path: configure both with the same --prefix to compare them"
+                ),
+            )
             difference = replace(difference, comparison=verdict)
         renamed.append(difference)
     return renamed

@@ -48,9 +48,7 @@ def side_from_tree(root: Path, label: str, *, workers: int | None = None) -> Sid
     return Side(_info(label, "tree", root, manifest, contents=True), manifest, root)
 
 
-def side_from_result(
-    result: ResultDir, label: str, *, workers: int | None = None, rescan: bool = True
-) -> Side:
+def side_from_result(result: ResultDir, label: str, *, workers: int | None = None, rescan: bool = True) -> Side:
     """A rebuild result directory as a side: its install tree, with the inputs its record names.
 
     With ``rescan`` (any result handed to us) the tree is scanned again, because the bytes are the

@@ -115,7 +115,7 @@ def cleanup_hook(name: str) -> str:
             'rm -rf "$1/var/lib/apt/lists" "$1/etc/apt/sources.list.d"',
             'mkdir -p "$1/var/lib/apt/lists/partial" "$1/etc/apt/sources.list.d"',
             "printf '# cpython-verify environment %s: offline; packages pinned by %s.lock\\n' "
-            f"{shlex.quote(name)} {shlex.quote(name)} > \"$1/etc/apt/sources.list\"",
+            f'{shlex.quote(name)} {shlex.quote(name)} > "$1/etc/apt/sources.list"',
             f"mkdir -p {mounts}",
         ]
     )
@@ -153,7 +153,7 @@ def mmdebstrap_resolve_command(spec: EnvironmentSpec, mirror: str, sources: Path
         "--format=null",
         f"--include={','.join(spec.include)}",
         f"--customize-hook=chroot \"$1\" dpkg-query -W -f='{_DPKG_QUERY_FORMAT}' > {installed}",
-        f'--customize-hook=mkdir -p {lists} {debs}; '
+        f"--customize-hook=mkdir -p {lists} {debs}; "
         f'cp "$1"/var/lib/apt/lists/*Packages "$1"/var/lib/apt/lists/*Release {lists}/; '
         f'find "$1/var/cache/apt/archives" -name "*.deb" -exec cp {{}} {debs}/ ";"',
         spec.suite,
@@ -315,8 +315,7 @@ def ensure_environment(
         kept = cache.rootfs_dir / f"{actual}.mismatch.tar"
         Path(built).replace(kept)
         raise RootfsMismatch(
-            f"environment {name}: built rootfs has sha256 {actual}, the lock pins {lock.rootfs_sha256} "
-            f"(kept as {kept})"
+            f"environment {name}: built rootfs has sha256 {actual}, the lock pins {lock.rootfs_sha256} (kept as {kept})"
         )
     Path(built).replace(image.tarball)
     return image

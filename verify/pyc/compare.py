@@ -241,8 +241,10 @@ def _bytecode_diff(
     """A unified diff of the two instruction listings, compared without offsets, shown with them."""
     instructions = (len(ca.code) + len(cb.code)) // 2
     if instructions > budget.remaining:
-        return [f"bytecode differs ({len(ca.code)} vs {len(cb.code)} bytes); listing skipped: this comparison "
-                f"spent its budget of {PYC_MAX_LISTING_WORK} instructions"]
+        return [
+            f"bytecode differs ({len(ca.code)} vs {len(cb.code)} bytes); listing skipped: this comparison "
+            f"spent its budget of {PYC_MAX_LISTING_WORK} instructions"
+        ]
     budget.remaining -= instructions
     ia = decode(ca, magic=left.header.magic, python_version=left.header.python_version)
     ib = decode(cb, magic=right.header.magic, python_version=right.header.python_version)

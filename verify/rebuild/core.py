@@ -323,6 +323,8 @@ def _utc_now() -> str:
     """The wall-clock time in UTC, to the second, as the record stores it (RFC 3339)."""
     # Wall clock, not monotonic: these are when the build ran, for the provenance's startedOn/finishedOn.
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _host_variations(settings: BuildSettings) -> dict[str, Any]:
     """The :class:`SandboxSpec` fields of the variations a runner applies from the host."""
     return {

@@ -87,9 +87,7 @@ def compare_builds(
         second=str(second.result_dir),
     )
     reasons = {
-        difference.path: why
-        for difference in check.differences
-        if (why := expected_reasons(difference, spec, profile))
+        difference.path: why for difference in check.differences if (why := expected_reasons(difference, spec, profile))
     }
     return TwiceComparison(comparison, check, reasons)
 

@@ -36,8 +36,10 @@ def _findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
 
 def _elf_findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
     """ELF findings with compare's verdict in compare's JSON form (docs/compare-json.md), or null."""
-    return [{**fields, "comparison": verdict_to_dict(finding.comparison)}
-            for fields, finding in zip(_findings(findings), findings, strict=True)]
+    return [
+        {**fields, "comparison": verdict_to_dict(finding.comparison)}
+        for fields, finding in zip(_findings(findings), findings, strict=True)
+    ]
 
 
 def _conventions_used(report: AuditReport) -> dict[str, dict[str, Any]]:
@@ -48,7 +50,8 @@ def _conventions_used(report: AuditReport) -> dict[str, dict[str, Any]]:
             used.setdefault(finding.convention, []).append(finding.path)
     # The generic transform and the missing groups are conventions where the distribution's table says so.
     if any(f.transform == "shebang-rewritten" for f in report.sources.modified) and _convention(
-            report, "shebang-rewrite"):
+        report, "shebang-rewrite"
+    ):
         used.setdefault("shebang-rewrite", []).extend(
             f.path for f in report.sources.modified if f.transform == "shebang-rewritten"
         )
@@ -143,8 +146,14 @@ def _describe(finding: Finding, distribution: str | None = None) -> str:
     return detail
 
 
-def _group(console: Console, title: str, findings: tuple[Finding, ...] | list[Finding], style: str,
-           verbose: bool, distribution: str | None = None) -> None:
+def _group(
+    console: Console,
+    title: str,
+    findings: tuple[Finding, ...] | list[Finding],
+    style: str,
+    verbose: bool,
+    distribution: str | None = None,
+) -> None:
     if not findings:
         return
     console.print(f"  [{style}]{title}: {len(findings)}[/]")
@@ -160,8 +169,11 @@ def _group(console: Console, title: str, findings: tuple[Finding, ...] | list[Fi
 def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = False) -> None:
     """Print the audit: one section per question, findings named file by file, the unexplained last."""
     s, p, e = report.sources, report.pyc, report.elf
-    verdict = "[bold green]everything explained[/]" if report.clean else (
-        f"[bold red]{len(report.unexplained)} unexplained path(s)[/]")
+    verdict = (
+        "[bold green]everything explained[/]"
+        if report.clean
+        else (f"[bold red]{len(report.unexplained)} unexplained path(s)[/]")
+    )
     console.print(f"Python {escape(report.version)} at {escape(report.prefix)} ({escape(report.stdlib)}): {verdict}")
     for described in report.inputs:
         console.print(f"  input: {escape(described)}", highlight=False)
@@ -177,8 +189,14 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
     _group(console, "patched (every changed line from a patch)", by_status.get("patched", []), "green", verbose)
     _group(console, "transformed by packaging", by_status.get("transformed", []), "green", verbose)
     _group(console, "patched and transformed", by_status.get("patched+transformed", []), "green", verbose)
-    _group(console, "changed by a distribution convention", by_status.get("convention", []), "green", verbose,
-           report.distribution)
+    _group(
+        console,
+        "changed by a distribution convention",
+        by_status.get("convention", []),
+        "green",
+        verbose,
+        report.distribution,
+    )
     _group(console, "modified, UNEXPLAINED", by_status.get("modified", []), "red", verbose)
     if s.missing_groups:
         console.print(f"  [dim]not in this package set: {len(s.missing)} file(s)[/]")
@@ -214,11 +232,18 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
         console.print(f"  from {escape(report.sysconfigdata or '')}:")
         console.print(f"  ./configure {escape(report.config_args)}", highlight=False, soft_wrap=True)
     if report.recipe_config_args:
-        console.print(f"  the recipe's: ./configure {escape(' '.join(report.recipe_config_args))}", highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"  the recipe's: ./configure {escape(' '.join(report.recipe_config_args))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if e.rebuild_config_args is not None:
-        console.print(f"  the rebuild's ({_FLAGS_COMPARED[e.config_args_match]}): ./configure "
-                      f"{escape(shlex.join(e.rebuild_config_args))}", highlight=False, soft_wrap=True)
+        console.print(
+            f"  the rebuild's ({_FLAGS_COMPARED[e.config_args_match]}): ./configure "
+            f"{escape(shlex.join(e.rebuild_config_args))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if report.out_of_scope:
         shown = ", ".join(report.out_of_scope[:12]) + (" ..." if len(report.out_of_scope) > 12 else "")
         console.print(f"[dim]out of scope (outside the installation): {escape(shown)}[/]")
@@ -278,8 +303,10 @@ def audit_to_html(report: AuditReport) -> str:
         parts.append(f"<div class='verdict differ'>{len(report.unexplained)} unexplained path(s).</div><ul>")
         parts.extend(f"<li><code>{_e(path)}</code></li>" for path in report.unexplained)
         parts.append("</ul>")
-    parts.append(f"<h2>Files from the source</h2><p>{s.checked} compared byte for byte, {s.identical} identical, "
-                 f"{len(s.modified)} modified.</p>")
+    parts.append(
+        f"<h2>Files from the source</h2><p>{s.checked} compared byte for byte, {s.identical} identical, "
+        f"{len(s.modified)} modified.</p>"
+    )
     if s.modified:
         parts.append(_rows(s.modified, report.distribution))
     if s.extra:
@@ -288,31 +315,42 @@ def audit_to_html(report: AuditReport) -> str:
         parts.append("<h2>Explained extras</h2>" + _rows(s.expected_extra, report.distribution))
     if s.missing_groups:
         parts.append("<h2>Not in this package set</h2><table><tr><th>group</th><th>files</th><th>ships in</th></tr>")
-        parts.extend(f"<tr><td>{_e(g.group)}</td><td>{g.count}</td><td>{_e(g.package)}</td></tr>"
-                     for g in s.missing_groups)
+        parts.extend(
+            f"<tr><td>{_e(g.group)}</td><td>{g.count}</td><td>{_e(g.package)}</td></tr>" for g in s.missing_groups
+        )
         parts.append("</table>")
     conventions = _conventions_used(report)
     if conventions:
         parts.append("<h2>Conventions</h2><table><tr><th>convention</th><th>what it does</th><th>files</th></tr>")
-        parts.extend(f"<tr><td>{_e(c['title'])}</td><td>{_e(c['effect'])}</td><td>{len(c['paths'])}</td></tr>"
-                     for c in conventions.values())
+        parts.extend(
+            f"<tr><td>{_e(c['title'])}</td><td>{_e(c['effect'])}</td><td>{len(c['paths'])}</td></tr>"
+            for c in conventions.values()
+        )
         parts.append("</table>")
     pyc_findings = [*p.stale, *p.orphans, *p.unexpected, *p.unreadable, *p.mismatched]
-    parts.append(f"<h2>.pyc</h2><p>{p.checked} paired with a source, {p.header_ok} headers match; "
-                 f"recompiled {p.recompiled}, equivalent {p.equivalent}. {_e(p.reference)}</p>")
+    parts.append(
+        f"<h2>.pyc</h2><p>{p.checked} paired with a source, {p.header_ok} headers match; "
+        f"recompiled {p.recompiled}, equivalent {p.equivalent}. {_e(p.reference)}</p>"
+    )
     if pyc_findings:
         parts.append(_rows(pyc_findings))
-    parts.append(f"<h2>ELF files</h2><p>{e.checked} ELF file(s), {e.matching} identical to the rebuild. "
-                 f"{_e(e.note)}</p>")
+    parts.append(
+        f"<h2>ELF files</h2><p>{e.checked} ELF file(s), {e.matching} identical to the rebuild. {_e(e.note)}</p>"
+    )
     if e.differing or e.not_in_rebuild:
         parts.append(_rows([*e.differing, *e.not_in_rebuild]))
-    parts.append("<h2>Configure arguments</h2><table>"
-                 f"<tr><td>installation</td><td><code>{_e(report.config_args or 'not recorded')}</code></td></tr>"
-                 f"<tr><td>recipe</td><td><code>{_e(' '.join(report.recipe_config_args))}</code></td></tr>"
-                 + ("" if e.rebuild_config_args is None else
-                    f"<tr><td>rebuild ({_FLAGS_COMPARED[e.config_args_match]})</td>"
-                    f"<td><code>{_e(shlex.join(e.rebuild_config_args))}</code></td></tr>")
-                 + "</table>")
+    parts.append(
+        "<h2>Configure arguments</h2><table>"
+        f"<tr><td>installation</td><td><code>{_e(report.config_args or 'not recorded')}</code></td></tr>"
+        f"<tr><td>recipe</td><td><code>{_e(' '.join(report.recipe_config_args))}</code></td></tr>"
+        + (
+            ""
+            if e.rebuild_config_args is None
+            else f"<tr><td>rebuild ({_FLAGS_COMPARED[e.config_args_match]})</td>"
+            f"<td><code>{_e(shlex.join(e.rebuild_config_args))}</code></td></tr>"
+        )
+        + "</table>"
+    )
     if report.out_of_scope:
         parts.append("<h2>Out of scope</h2><p class=note>" + ", ".join(_e(x) for x in report.out_of_scope) + "</p>")
     if report.notes:

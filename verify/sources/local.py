@@ -77,4 +77,3 @@ class LocalDirectory(SourceLocation):
                     raise FetchError(f"{path}: cannot read: {exc.strerror}") from None
             return FetchedFile(name=filename, path=cached, sha256=digest, size=size, origin=str(path))
         return None
-

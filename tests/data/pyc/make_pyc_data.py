@@ -33,8 +33,9 @@ def out(name):
 
 
 for mode_name, mode in MODES.items():
-    py_compile.compile("sample.py", cfile=out("sample." + mode_name), dfile="sample.py",
-                       invalidation_mode=mode, doraise=True)
+    py_compile.compile(
+        "sample.py", cfile=out("sample." + mode_name), dfile="sample.py", invalidation_mode=mode, doraise=True
+    )
 
 with open("sample.py", "rb") as f:
     source = f.read()
@@ -62,10 +63,16 @@ with open(out("refs-b"), "wb") as f:
     f.write(hash_header() + flagged)
 
 for side in ("a", "b"):
-    py_compile.compile("sample.py", cfile=out("path-" + side), dfile=f"/build/{side}/Lib/sample.py",
-                       invalidation_mode=MODES["checked-hash"], doraise=True)
-py_compile.compile("sample_changed.py", cfile=out("changed"), dfile="sample.py",
-                   invalidation_mode=MODES["checked-hash"], doraise=True)
+    py_compile.compile(
+        "sample.py",
+        cfile=out("path-" + side),
+        dfile=f"/build/{side}/Lib/sample.py",
+        invalidation_mode=MODES["checked-hash"],
+        doraise=True,
+    )
+py_compile.compile(
+    "sample_changed.py", cfile=out("changed"), dfile="sample.py", invalidation_mode=MODES["checked-hash"], doraise=True
+)
 
 
 def describe(co):
@@ -98,7 +105,14 @@ def describe(co):
 with open(out("sample.timestamp"), "rb") as f:
     loaded = marshal.loads(f.read()[16:])
 with open(f"{OUT}/expected.{TAG}.json", "w") as f:
-    json.dump({"version": "{}.{}".format(*sys.version_info[:2]), "full_version": sys.version.split()[0],
-               "magic": int.from_bytes(importlib.util.MAGIC_NUMBER[:2], "little"),
-               "code_objects": describe(loaded)}, f, indent=1)
+    json.dump(
+        {
+            "version": "{}.{}".format(*sys.version_info[:2]),
+            "full_version": sys.version.split()[0],
+            "magic": int.from_bytes(importlib.util.MAGIC_NUMBER[:2], "little"),
+            "code_objects": describe(loaded),
+        },
+        f,
+        indent=1,
+    )
     f.write("\n")

@@ -37,9 +37,25 @@ class ElfBudgetExceeded(Exception):
     """The file asks for more work than :mod:`verify.limits` allows (size, sections, decompressed bytes)."""
 
 
-ELF_PARSE_ERRORS: Final = (ELFError, ELFParseError, DWARFError, ConstructError, struct.error, ValueError, IndexError,
-                        KeyError, UnicodeDecodeError, AttributeError, TypeError, zlib.error, AssertionError,
-                        OverflowError, RecursionError, EOFError, ElfBudgetExceeded)
+ELF_PARSE_ERRORS: Final = (
+    ELFError,
+    ELFParseError,
+    DWARFError,
+    ConstructError,
+    struct.error,
+    ValueError,
+    IndexError,
+    KeyError,
+    UnicodeDecodeError,
+    AttributeError,
+    TypeError,
+    zlib.error,
+    AssertionError,
+    OverflowError,
+    RecursionError,
+    EOFError,
+    ElfBudgetExceeded,
+)
 """What reading a malformed or hostile ELF raises: pyelftools has no single root error, checks formats with
 ``assert``, lets ``zlib.error``, ``struct.error`` and lookup errors through, and recurses on some structures;
 :class:`ElfBudgetExceeded` is ours."""
@@ -305,8 +321,14 @@ def compare_summaries(left: ElfSummary, right: ElfSummary, *, comparator: str = 
     if build_paths:
         causes.append(_path_sentence(build_paths))
     if causes:
-        return result("build-path" if build_paths and not dated else "embedded-date" if dated and not build_paths
-                      else "embedded-date-and-path", f"code/data sections {_names(rest)} embed " + "; ".join(causes))
+        return result(
+            "build-path"
+            if build_paths and not dated
+            else "embedded-date"
+            if dated and not build_paths
+            else "embedded-date-and-path",
+            f"code/data sections {_names(rest)} embed " + "; ".join(causes),
+        )
     return result(
         "code",
         f"code or data differ in {_names(rest)}: a real difference (compiler, flags, PGO/LTO profile), not an "

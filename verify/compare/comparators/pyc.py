@@ -60,14 +60,14 @@ class PycComparator(Comparator):
             # Both .pyc are already hash-based, so SOURCE_DATE_EPOCH changes nothing: the hashes are of the
             # sources, and differing hashes mean the sources differ (or one .pyc is stale for its source).
             category = "source-hash"
-            explanation = (f"the marshalled code is byte-identical, but the {hashes} .pyc record different source "
-                           f"hashes ({'; '.join(result.header_differences)})")
+            explanation = (
+                f"the marshalled code is byte-identical, but the {hashes} .pyc record different source "
+                f"hashes ({'; '.join(result.header_differences)})"
+            )
         advice = _ADVICE.get(category)
         if advice:
             explanation += f": {advice}"
-        return FileComparison(
-            "pyc", category, explanation, lines, (), build_paths, truncated or result.truncated
-        )
+        return FileComparison("pyc", category, explanation, lines, (), build_paths, truncated or result.truncated)
 
 
 def _source_hashes(pair: FilePair) -> str | None:
