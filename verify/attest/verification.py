@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from verify import names
 from verify.attest.errors import AttestationError, AttestationRejected
 from verify.attest.inputs import MANIFEST_SUBJECT, AttestedSubject, load_manifest, sha256_file, tree_digest
 from verify.attest.predicate import PREDICATE_TYPE, RETIRED_PREDICATE_TYPES, RebuildVerdict, parse_predicate
@@ -399,11 +400,19 @@ def _subjects(value: Any, where: str) -> tuple[AttestedSubject, ...]:
         digest = item.get("digest") if isinstance(item, dict) else None
         name = item.get("name") if isinstance(item, dict) else None
         sha256 = digest.get("sha256") if isinstance(digest, dict) else None
-        if not isinstance(name, str) or not isinstance(sha256, str) or len(sha256) != 64:
+        if not isinstance(name, str) or not isinstance(sha256, str):
             raise AttestationRejected(f"{where}: a subject lacks a name or a sha256 digest")
-        subjects.append(AttestedSubject(name, sha256.lower()))
-    names = [subject.name for subject in subjects]
-    if len(set(names)) != len(names):
+        if not names.matches(names.SHA256_PATTERN, sha256):
+            raise AttestationRejected(f"{where}: subject {name[:80]!r}: its sha256 is not 64 lower-case hex digits")
+        # attest names the install tree, or a file by its path in the tree: a path a result directory holds.
+        problem = None if name == INSTALL_TREE_SUBJECT else check_relative_path(name)
+        if problem is not None or len(name) > 4096:
+            raise AttestationRejected(
+                f"{where}: subject name {name[:80]!r} is not a path in the install tree ({problem or 'too long'})"
+            )
+        subjects.append(AttestedSubject(name, sha256))
+    subject_names = [subject.name for subject in subjects]
+    if len(set(subject_names)) != len(subject_names):
         raise AttestationRejected(f"{where}: two subjects share a name")
     return tuple(subjects)
 

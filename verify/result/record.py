@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from verify import names
 
 REBUILD_FORMAT: Final = "cpython-verify/rebuild/v2"
 """The format this cpython-verify writes and reads."""
@@ -25,6 +27,13 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 Timestamp = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")]
 """A UTC time, RFC 3339 to the second (``2025-06-11T21:35:00Z``)."""
 SettingValue = str | int | bool | None
+# The names a rebuild records follow the rules they are made by (verify.names); attest signs them and
+# every reader of an attestation applies the same rules.
+ReleaseVersion = Annotated[str, AfterValidator(names.check_release_version)]
+Series = Annotated[str, StringConstraints(pattern=names.SERIES_PATTERN)]
+Profile = Annotated[str, StringConstraints(pattern=names.PROFILE_PATTERN)]
+Runner = Annotated[str, StringConstraints(pattern=names.RUNNER_PATTERN)]
+EnvironmentName = Annotated[str, StringConstraints(pattern=names.ENVIRONMENT_PATTERN)]
 
 
 class _Frozen(BaseModel):
@@ -41,16 +50,16 @@ class SourceRef(_Frozen):
 class RecipeRef(_Frozen):
     """The recipe (by series and the sha256 of its bytes), the profile chosen and its configure flags."""
 
-    series: Text
+    series: Series
     sha256: Sha256
-    profile: Text
+    profile: Profile
     configure: tuple[str, ...]
 
 
 class EnvironmentRef(_Frozen):
     """The pinned build environment: its name, lock file digest and rootfs tarball digest."""
 
-    name: Text
+    name: EnvironmentName
     lock_sha256: str | None = None
     rootfs_sha256: str | None = None
 
@@ -61,7 +70,7 @@ class BuildInputs(_Frozen):
     source: SourceRef
     recipe: RecipeRef
     environment: EnvironmentRef
-    runner: Text
+    runner: Runner
     settings: dict[str, SettingValue]
     """Every :class:`verify.rebuild.settings.BuildSettings` field, plus ``make_jobs`` and ``cflags`` as used."""
     variations: tuple[str, ...]
@@ -170,7 +179,7 @@ class RebuildRecord(_Frozen):
     """What one rebuild (and, with ``--twice``, its comparison with a varied build) recorded."""
 
     format: Literal["cpython-verify/rebuild/v2"] = REBUILD_FORMAT
-    version: Text
+    version: ReleaseVersion
     inputs: BuildInputs
     source_date_epoch: int | None
     pip: Text
