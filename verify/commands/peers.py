@@ -9,13 +9,12 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
 from verify.attest import AttestationError, decide, load_claims, our_claim
-from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in
+from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in, verdict_to_json
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
@@ -105,47 +104,22 @@ def peers(
     verdict = decide(claims, version=version, profile=profile, threshold=threshold, ours=reference,
                      rejected=[*rejected, *refused])
     if as_json:
-        report.echo(json.dumps(_verdict_json(verdict), indent=2, sort_keys=True))
+        report.echo(json.dumps(verdict_to_json(verdict), indent=2, sort_keys=True))
     else:
         _print_verdict(verdict, report)
     report.close()
     sys.exit(EXIT_OK if verdict.met else EXIT_FAILED)
 
 
-def _verdict_json(verdict: PeersVerdict) -> dict[str, Any]:
-    return {
-        "version": verdict.version,
-        "profile": verdict.profile,
-        "threshold": verdict.threshold,
-        "met": verdict.met,
-        "independent": verdict.independent,
-        "reference": verdict.reference,
-        "reference_tree_sha256": verdict.reference_sha256,
-        "agreeing": list(verdict.agreeing),
-        "dissenting": [
-            {
-                "signer": d.signer,
-                "origin": d.origin,
-                "tree_sha256": d.tree_sha256,
-                "files": None
-                if d.differences is None
-                else [{"path": f.path, "changes": list(f.changes)} for f in d.differences],
-                "note": d.note,
-            }
-            for d in verdict.dissenting
-        ],
-        "rejected": [{"origin": r.origin, "reason": r.reason} for r in verdict.rejected],
-        "notes": list(verdict.notes),
-        "summary": verdict.summary(),
-    }
-
-
 def _print_verdict(verdict: PeersVerdict, report: Report) -> None:
     report.echo(verdict.summary())
-    for signer in verdict.agreeing:
-        report.echo(f"  agrees:    {signer}")
+    report.echo(verdict.coverage())
+    for counted in verdict.counted:
+        if counted.agrees:
+            report.echo(f"  agrees:    {counted.signer} (tree {counted.tree_sha256}, {', '.join(counted.origins)})")
     for dissent in verdict.dissenting:
-        report.echo(f"  DISAGREES: {dissent.signer} (tree {dissent.tree_sha256}, {dissent.origin})")
+        report.echo(f"  DISAGREES: {dissent.signer} (tree {dissent.tree_sha256}, reference tree "
+                    f"{verdict.reference_sha256 or 'none'}, {dissent.origin})")
         if dissent.differences is None:
             report.echo(f"             files unknown: {dissent.note or 'no manifest'}")
             continue
