@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from conftest import run_cli
 from test_attest_support import TARBALL, make_result, openssl_keypair
 
 from verify.attest import load_private_key, sign_offline
+
+CHROMIUM = shutil.which("chromium")
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +275,82 @@ def test_a_provenance_with_a_hostile_profile_is_rejected(rebuilders: dict[str, P
     checked = run_cli("verify-attestation", hostile, *_keys(rebuilders, "alice"))
     assert checked.returncode == 1
     assert "externalParameters.profile" in checked.stderr and len(checked.stderr.strip().splitlines()) == 1
+
+
+# The producers apply the same rules: a recipe, a rebuild.json and a plan that break them are refused.
+
+
+@pytest.mark.parametrize("profile", ["x/../../../../tmp/pwned", "..", "Default", "a" * 65])
+def test_a_recipe_profile_that_is_not_a_profile_name_is_refused(profile: str, tmp_path: Path) -> None:
+    from verify.errors import RecipeError
+    from verify.recipes import load_recipe, parse_recipe
+
+    text = load_recipe("3.13").path.read_text().replace("[build.profiles.default]", f'[build.profiles."{profile}"]'
+                                                        "\nconfigure = []\n[build.profiles.default]", 1)
+    with pytest.raises(RecipeError, match="is not a profile name"):
+        parse_recipe(text.replace('"keys/', f'"{load_recipe("3.13").path.parent}/keys/').encode(),
+                     tmp_path / "cpython-3.13.toml")
+
+
+@pytest.mark.parametrize(("field", "value"), [("profile", "x/../../../../tmp/pwned"), ("series", "3.013")])
+def test_attest_refuses_a_rebuild_record_whose_names_break_the_rules(field: str, value: str, tmp_path: Path,
+                                                                    cpython_fixtures: Path) -> None:
+    result = make_result(tmp_path / "result", cpython_fixtures / TARBALL)
+    record = json.loads((result / "rebuild.json").read_text())
+    record["inputs"]["recipe"][field] = value
+    (result / "rebuild.json").write_text(json.dumps(record))
+    private, _ = openssl_keypair(tmp_path, "key")
+    completed = run_cli("attest", result, "--key", private)
+    assert completed.returncode == 2, completed.stdout
+    assert f"inputs.recipe.{field}" in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
+    assert not (result / "attestation.intoto.json").exists()
+
+
+@pytest.mark.parametrize(("job", "message"), [
+    ({"version": "3.13.05", "profile": "default", "runner": "bwrap"}, "not a release version as written"),
+    ({"version": "3.13.5", "profile": "../../x", "runner": "bwrap"}, "is not a profile name"),
+    ({"version": "3.13.5", "profile": "default", "runner": "bw rap"}, "is not a runner name"),
+])
+def test_merge_refuses_a_plan_whose_names_break_the_rules(job: dict[str, str], message: str,
+                                                          rebuilders: dict[str, Path], tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"include": [{**job, "id": "job"}]}))
+    merged = run_cli("merge", rebuilders["alice"], *_keys(rebuilders, "alice"), "--plan", plan, "--out",
+                     tmp_path / "site")
+    assert merged.returncode == 2 and message in merged.stderr and len(merged.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (scripts/bootstrap-test installs it on Debian)")
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_agreement_shows_without_overflow_in_chromium(rebuilders: dict[str, Path], tmp_path: Path,
+                                                         width: int) -> None:
+    """The index (its agreement table and red Agreement cell, full digests in them) and the agreement page
+    fit a desktop and a phone window, and the disagreement is red in the rendered page."""
+    from test_status_page import _dump_dom, _png_colors
+
+    site = tmp_path / "site"
+    run_cli("merge", rebuilders["incoming"], *_keys(rebuilders, "alice", "bob", "carol"), "--out", site)
+    [verdict] = json.loads((site / "status.json").read_text())["agreement"]
+    for shown in (site / "index.html", site / verdict["page"]):
+        probe = shown.with_name("probe.html")
+        probe.write_text(
+            f'<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="{shown.name}" '
+            f'style="border:0;width:{width}px;height:2400px"></iframe><script>'
+            "document.getElementById('f').addEventListener('load',()=>{const e=document.getElementById('f')"
+            ".contentDocument.documentElement;document.body.setAttribute('data-widths',e.scrollWidth+'/'+e.clientWidth)})"
+            "</script></body></html>"
+        )
+        dom = _dump_dom(probe, "--allow-file-access-from-files", "--hide-scrollbars", "--window-size=1400,900")
+        scroll, client = map(int, dom.split('data-widths="', 1)[1].split('"', 1)[0].split("/"))
+        assert client == width and scroll <= client, f"{shown.name} is {scroll} px wide in a {client} px window"
+        shot = tmp_path / f"{shown.stem}-{width}.png"
+        completed = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--allow-file-access-from-files", "--hide-scrollbars",
+             f"--screenshot={shot}", f"--window-size={width},2400", probe.as_uri()],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        assert (0xF9, 0xB4, 0xB4) in _png_colors(shot.read_bytes()), f"{shown.name}: no red (disagree) pixels"
+        probe.unlink()

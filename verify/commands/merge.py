@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from verify import names
 from verify.attest import AttestationError
 from verify.attest.peers import MET, attestations_in
 from verify.commands.output import Report, output_options
@@ -202,6 +203,11 @@ def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str, str | None]]:
     for job in jobs:
         if not isinstance(job, dict) or not all(isinstance(job.get(k), str) for k in ("version", "profile", "runner")):
             raise AttestationError(f"{plan_file}: a job lacks version, profile or runner")
+        # The plan's names become rows' keys beside the signed ones: the same rules (verify.names) hold.
+        problem = (names.release_version_problem(job["version"]) or names.profile_problem(job["profile"])
+                   or names.runner_problem(job["runner"]))
+        if problem is not None:
+            raise AttestationError(f"{plan_file}: a job's {problem}")
         job_id = job.get("id")
         planned.append((job["version"], job["profile"], job["runner"], job_id if isinstance(job_id, str) else None))
     return planned

@@ -78,10 +78,13 @@ def peers(
       cpython-verify peers 3.13.5 --attestation https://example.org/3.13.5.sigstore.json \\
           --identity https://github.com/ORG/REPO/... --issuer https://token.actions.githubusercontent.com --json
     """
+    from verify import names
     from verify.releases import Version
 
     report = Report.current()
     version = str(Version.parse(version))
+    if (problem := names.profile_problem(profile)) is not None:
+        raise click.BadParameter(problem, param_hint="--profile")
     trust = build_trust(keys, identities, issuers)
     # --ours is judged before any peer attestation is downloaded.
     reference = our_claim(ours) if ours is not None else None
