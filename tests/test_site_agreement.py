@@ -123,6 +123,23 @@ def test_disagreeing_rebuilders_are_red_on_the_site_with_both_digests(rebuilders
     assert f'href="../{carol["attestation"]}"' in section and (site / carol["attestation"]).is_file()
 
 
+def test_peers_says_what_it_checked_in_text(rebuilders: dict[str, Path], tmp_path: Path) -> None:
+    junk = tmp_path / "junk.intoto.json"
+    junk.write_text("garbage\n")
+    completed = run_cli("peers", "3.13.5", "--dir", rebuilders["incoming"], "--attestation", junk,
+                        *_keys(rebuilders, "alice", "bob", "carol"), "--threshold", "2")
+    assert completed.returncode == 0, completed.stderr
+    majority, minority = _tree(rebuilders["alice.result"]), _tree(rebuilders["carol.result"])
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("MET: 2 of 3 independent rebuilders agree") and lines[0].endswith("; 1 DISAGREE")
+    assert lines[1] == (f"checked: 4 attestation(s) for CPython 3.13.5 profile default, 1 rejected; "
+                        f"3 independent rebuilder(s) counted, 2 on the reference tree {majority}")
+    assert sum("agrees:    key:" in line and f"(tree {majority}, " in line for line in lines) == 2
+    assert any(line.startswith("  DISAGREES: key:") and f"(tree {minority}, reference tree {majority}, " in line
+               for line in lines)
+    assert any(line.startswith(f"  rejected:  {junk}: ") for line in lines)
+
+
 def test_agreeing_rebuilders_meet_the_threshold_and_say_what_was_checked(rebuilders: dict[str, Path],
                                                                          tmp_path: Path) -> None:
     incoming = tmp_path / "incoming"
@@ -192,8 +209,11 @@ def test_every_rejected_attestation_is_named_with_its_reason(rebuilders: dict[st
     shutil.copyfile(rebuilders["alice"], incoming / "alice.intoto.json")
     shutil.copyfile(rebuilders["bob"], incoming / "bob.intoto.json")  # bob's key is not trusted here
     (incoming / "junk.intoto.json").write_text("not json\n")
+    plan = tmp_path / "plan.json"  # bob's file is named after a planned job: its row takes the job's release
+    plan.write_text(json.dumps({"include": [
+        {"version": "3.13.5", "profile": "default", "runner": "podman", "series": "3.13", "id": "bob"}]}))
     site = tmp_path / "site"
-    merged = run_cli("merge", incoming, *_keys(rebuilders, "alice"), "--out", site)
+    merged = run_cli("merge", incoming, *_keys(rebuilders, "alice"), "--plan", plan, "--out", site)
     assert merged.returncode == 1
     stderr = merged.stderr.strip().splitlines()
     assert len(stderr) == 2, merged.stderr
@@ -202,9 +222,13 @@ def test_every_rejected_attestation_is_named_with_its_reason(rebuilders: dict[st
     status = json.loads((site / "status.json").read_text())
     rejected = {row["origin"]: row["detail"] for row in status["rows"] if row["verdict"] == "rejected"}
     assert set(rejected) == {"bob.intoto.json", "junk.intoto.json"}
-    page = (site / "index.html").read_text()
+    rows = (site / "index.html").read_text().split("</table>")[-2].split('<tr class="row"')[1:]
     for origin, reason in rejected.items():
-        assert origin in page and reason in page
+        [row] = [row for row in rows if 'data-verdict="rejected"' in row and origin in row]
+        assert reason in row
+    # The planned job's own agreement verdict counts the rejected attestation, and says why.
+    verdict = next(v for v in status["agreement"] if v["version"] == "3.13.5")
+    assert [r["origin"] for r in verdict["rejected"]] == ["bob.intoto.json"]
 
 
 # -- item 7: signed text is trusted only as far as the schema ----------------------------------------------

@@ -357,7 +357,9 @@ def _explanation(row: StatusRow) -> str:
     if row.verdict in ("rejected", "missing"):
         # Why there is no result is the whole point of such a row: shown, not folded away.
         reason = f'<div class="why">{_e(row.detail)}</div>' if row.detail else ""
-        return f"{label}{reason}"
+        # A rejected file a planned job claims shows its release in the first cell: name the file here.
+        arrived = f'<div class="origin">file: {_e(row.origin)}</div>' if row.origin and row.version else ""
+        return f"{label}{arrived}{reason}"
     lines: list[str] = []
     if row.detail:
         lines.append(f"<li>{_e(row.detail)}</li>")
