@@ -231,6 +231,28 @@ def test_every_rejected_attestation_is_named_with_its_reason(rebuilders: dict[st
     assert [r["origin"] for r in verdict["rejected"]] == ["bob.intoto.json"]
 
 
+@pytest.mark.parametrize("planted", ["garbage", "carol's provenance"])
+def test_a_verdict_whose_provenance_is_bad_is_rejected_by_merge_and_peers(planted: str, rebuilders: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    """merge and peers judge the provenance attest wrote beside each verdict, as verify-attestation does."""
+    incoming = tmp_path / "incoming"
+    shutil.copytree(rebuilders["incoming"], incoming)
+    provenance = incoming / "bob.provenance.intoto.json"
+    if planted == "garbage":
+        provenance.write_text("garbage\n")
+    else:
+        shutil.copyfile(incoming / "carol.provenance.intoto.json", provenance)
+    reason = "is not valid JSON" if planted == "garbage" else "the verdict says"
+    keys = _keys(rebuilders, "alice", "bob", "carol")
+    merged = run_cli("merge", incoming, *keys, "--out", tmp_path / "site")
+    assert merged.returncode == 1
+    assert re.search(rf"rejected \S*bob\.intoto\.json: .*the provenance beside it, \S*bob\.provenance\.intoto\.json: "
+                     rf".*{reason}", merged.stderr), merged.stderr
+    peers = run_cli("peers", "3.13.5", "--dir", incoming, *keys, "--json")
+    [rejected] = json.loads(peers.stdout)["rejected"]
+    assert rejected["origin"].endswith("bob.intoto.json") and reason in rejected["reason"]
+
+
 # -- item 7: signed text is trusted only as far as the schema ----------------------------------------------
 
 

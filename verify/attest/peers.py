@@ -26,7 +26,7 @@ from verify.attest.verification import (
     TrustPolicy,
     VerifiedAttestation,
     VerifiedProvenance,
-    verify_attestation_file,
+    verify_published,
 )
 from verify.compare.engine import diff_manifests
 from verify.errors import VerifyError
@@ -439,12 +439,13 @@ def published_manifest(attestation: Path) -> Path:
 
 
 def load_claim(path: Path, trust: TrustPolicy) -> Claim | None:
-    """Verify one attestation and pair it with its published manifest when that matches the attested digest.
+    """Verify one attestation (and the provenance ``attest`` wrote beside it, :func:`verify_published`) and
+    pair it with its published manifest when that matches the attested digest.
 
     A SLSA provenance is verified like a verdict (a bad one is rejected) but is not a claim: it is the
     same rebuild as the verdict signed beside it, which is what is counted (None).
     """
-    attestation = verify_attestation_file(path, trust)
+    attestation = verify_published(path, trust)
     if isinstance(attestation, VerifiedProvenance):
         return None
     manifest_path = published_manifest(path)

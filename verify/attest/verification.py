@@ -715,3 +715,17 @@ def check_companion(path: Path, verified: AnyVerified, trust: TrustPolicy) -> Co
     verdict, provenance = (other, verified) if is_provenance else (verified, other)
     assert isinstance(verdict, VerifiedAttestation) and isinstance(provenance, VerifiedProvenance)
     return CompanionCheck(companion, what, found=True, problems=tuple(pair_mismatches(verdict, provenance)))
+
+
+def verify_published(path: Path, trust: TrustPolicy) -> AnyVerified:
+    """:func:`verify_attestation_file`, and the file ``attest`` wrote beside it judged too
+    (:func:`check_companion`): a verdict whose provenance is there but garbage, unverifiable or
+    contradicting is rejected with that reason, as ``verify-attestation`` fails it. What ``peers`` and
+    ``merge`` read."""
+    verified = verify_attestation_file(path, trust)
+    companion = check_companion(path, verified, trust)
+    if not companion.ok:
+        raise AttestationRejected(
+            f"{path}: the {companion.what} beside it, {companion.path}: {'; '.join(companion.problems)}"
+        )
+    return verified

@@ -74,7 +74,7 @@ def merge(
           --issuer https://token.actions.githubusercontent.com
     """
     from verify.attest.verification import VerifiedAttestation, VerifiedProvenance
-    from verify.attest.verification import verify_attestation_file as verify_file
+    from verify.attest.verification import verify_published as verify_file
     from verify.status_page import StatusRow, render, row_from_predicate
     from verify.status_site import (
         agreement,
