@@ -203,6 +203,16 @@ def test_merge_with_no_attestation_is_exit_1_in_one_line(tmp_path: Path, rebuild
     assert merged.stdout == "" and not site.exists()
 
 
+def test_peers_over_a_directory_without_attestations_is_exit_1_in_one_line(rebuilders: dict[str, Path],
+                                                                           tmp_path: Path) -> None:
+    (tmp_path / "alice.manifest.json").write_text("{}\n")
+    completed = run_cli("peers", "3.13.5", "--dir", tmp_path, *_keys(rebuilders, "alice"))
+    assert completed.returncode == 1 and completed.stdout == ""
+    assert completed.stderr.strip().splitlines() == [
+        f"cpython-verify: error: no attestation (*.intoto.json or *.sigstore.json verdict) in {tmp_path}: "
+        "nothing to compare"]
+
+
 def test_every_rejected_attestation_is_named_with_its_reason(rebuilders: dict[str, Path], tmp_path: Path) -> None:
     incoming = tmp_path / "incoming"
     incoming.mkdir()

@@ -1,6 +1,7 @@
 """``cpython-verify peers VERSION``: a k-of-n verdict over the install trees independent rebuilders attested.
 
-Exit codes: 0 threshold met, 1 peers disagree below the threshold, 2 cannot judge (bad arguments).
+Exit codes: 0 threshold met, 1 peers disagree below the threshold (or --dir held no attestation), 2 cannot
+judge (bad arguments).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from verify.attest import AttestationError, decide, load_claims, our_claim
 from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in, verdict_to_json
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
-from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
+from verify.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
 
 
 def _download_attestation(url: str, into: Path) -> Path:
@@ -101,8 +102,11 @@ def peers(
                 paths.append(Path(item))
         for directory in directories:
             paths.extend(attestations_in(directory))
-        if not paths and not rejected:
+        if not attestations and not directories:
             raise click.UsageError("give peer attestations with --attestation or --dir")
+        if not paths and not rejected:
+            raise NothingToDo(f"no attestation (*.intoto.json or *.sigstore.json verdict) in "
+                              f"{', '.join(map(str, directories))}: nothing to compare")
         claims, refused = load_claims(paths, trust)
     verdict = decide(claims, version=version, profile=profile, threshold=threshold, ours=reference,
                      rejected=[*rejected, *refused])
