@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from verify import names
 
@@ -29,7 +29,6 @@ Timestamp = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{
 SettingValue = str | int | bool | None
 # The names a rebuild records follow the rules they are made by (verify.names); attest signs them and
 # every reader of an attestation applies the same rules.
-ReleaseVersion = Annotated[str, AfterValidator(names.check_release_version)]
 Series = Annotated[str, StringConstraints(pattern=names.SERIES_PATTERN)]
 Profile = Annotated[str, StringConstraints(pattern=names.PROFILE_PATTERN)]
 Runner = Annotated[str, StringConstraints(pattern=names.RUNNER_PATTERN)]
@@ -179,7 +178,9 @@ class RebuildRecord(_Frozen):
     """What one rebuild (and, with ``--twice``, its comparison with a varied build) recorded."""
 
     format: Literal["cpython-verify/rebuild/v2"] = REBUILD_FORMAT
-    version: ReleaseVersion
+    version: Text
+    """The release rebuilt, as the source verdict names it (``attest`` signs only a CPython release version;
+    the rebuild stage also builds the tests' tiny project)."""
     inputs: BuildInputs
     source_date_epoch: int | None
     pip: Text
