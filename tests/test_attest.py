@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,65 @@ def test_attest_then_verify_accepts_the_real_files(signed: Path, result: Path, k
     assert predicate["result"]["reproducible"] is True
     assert predicate["rebuilder"]["id"] == "urn:cpython-verify:rebuilder:test-rebuilder"
     assert predicate["rebuilder"]["name"] == "test-rebuilder"
+
+
+def test_the_provenance_beside_a_clean_verdict_is_judged_and_said(signed: Path, keys) -> None:
+    provenance = signed.with_name("attestation.provenance.intoto.json")
+    for given, other in ((signed, provenance), (provenance, signed)):
+        completed = run_cli("verify-attestation", given, "--key", keys[1], "--json")
+        assert completed.returncode == 0, completed.stderr
+        assert json.loads(completed.stdout)["companion"] == {
+            "what": "provenance" if given == signed else "verdict",
+            "path": str(other),
+            "found": True,
+            "ok": True,
+            "problems": [],
+        }
+    provenance.unlink()
+    completed = run_cli("verify-attestation", signed, "--key", keys[1])
+    assert completed.returncode == 0
+    assert f"provenance: none at {provenance}; only the file given was checked" in completed.stdout
+
+
+def _other_provenance(tmp_path: Path, tarball: Path, key: Path) -> Path:
+    """The provenance of another rebuild (another install tree), signed by ``key``."""
+    other = make_result(tmp_path / "other", tarball, variant=" (another tree)")
+    assert run_cli("attest", other, "--key", key).returncode == 0
+    return other / "attestation.provenance.intoto.json"
+
+
+@pytest.mark.parametrize(
+    ("planted", "reason"),
+    [
+        ("garbage", "is not valid JSON"),
+        ("signed by an untrusted key", "no signature verifies"),
+        ("another rebuild's provenance", "the verdict says"),
+        ("a second verdict", "it is not a provenance but another verdict"),
+    ],
+)
+def test_a_bad_provenance_beside_the_verdict_fails_with_its_reason(
+    planted: str, reason: str, signed: Path, keys, tarball: Path, tmp_path: Path
+) -> None:
+    """Issue 18: verify-attestation said it reads both files attest writes, and ignored a garbage provenance."""
+    provenance = signed.with_name("attestation.provenance.intoto.json")
+    if planted == "garbage":
+        provenance.write_text("garbage\n")
+    elif planted == "signed by an untrusted key":
+        stranger, _ = openssl_keypair(tmp_path, "stranger")
+        shutil.copyfile(_other_provenance(tmp_path, tarball, stranger), provenance)
+    elif planted == "another rebuild's provenance":
+        shutil.copyfile(_other_provenance(tmp_path, tarball, keys[0]), provenance)
+    else:
+        shutil.copyfile(signed, provenance)
+    completed = run_cli("verify-attestation", signed, "--key", keys[1])
+    assert completed.returncode == 1, completed.stdout
+    assert "Traceback" not in completed.stderr
+    assert f"the provenance beside it, {provenance}: " in completed.stderr and reason in completed.stderr
+    assert f"provenance: {provenance} FAILED" in completed.stdout
+    # Given the provenance, the verdict beside it is judged the same way.
+    if planted == "another rebuild's provenance":
+        completed = run_cli("verify-attestation", provenance, "--key", keys[1])
+        assert completed.returncode == 1 and f"the verdict beside it, {signed}: " in completed.stderr
 
 
 def test_any_byte_change_is_rejected(signed: Path, keys) -> None:

@@ -97,6 +97,21 @@ def server(cpython_fixtures: Path) -> Iterator[str]:
         "/broken/": (500, b"oops"),
         "/html/": (200, b"<html>maintenance</html>"),
         "/object/": (200, b'{"detail": "throttled"}'),
+        "/empty/": (200, b"[]"),
+        "/python2-only/": (
+            200,
+            json.dumps(
+                [
+                    {
+                        "name": "Python 2.7.18",
+                        "version": 2,
+                        "is_published": True,
+                        "release_date": "2020-04-20T00:00:00Z",
+                        "pre_release": False,
+                    }
+                ]
+            ).encode(),
+        ),
     }
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -133,8 +148,39 @@ def test_since_filters_by_release_date(server: str) -> None:
     releases = json.loads(completed.stdout)["releases"]
     assert [r["version"] for r in releases][-1] == "3.13.5"  # 3.13.5 was signed on 2025-06-11
     assert all(r["released_at"] >= "2025-06-11" for r in releases)
+    # Nothing since then: a failure in one line, unless an empty night is expected.
     completed = run_cli("releases", "--url", f"{server}/api/v2/downloads/release/", "--since", "2030-01-01")
-    assert completed.returncode == 0 and completed.stdout == ""
+    assert completed.returncode == 1 and completed.stdout == ""
+    assert completed.stderr.startswith("cpython-verify: error: no release in the feed matches (since 2030-01-01")
+    assert "Traceback" not in completed.stderr
+    completed = run_cli(
+        "releases", "--url", f"{server}/api/v2/downloads/release/", "--since", "2030-01-01", "--allow-empty", "--json"
+    )
+    assert completed.returncode == 0 and json.loads(completed.stdout) == {"releases": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "args", "message"),
+    [
+        ("/empty/", [], "holds no published CPython 3 release record"),
+        ("/python2-only/", ["--allow-empty"], "holds no published CPython 3 release record"),
+        ("/api/v2/downloads/release/", ["--series", "3.99"], "has no release of series 3.99"),
+        ("/api/v2/downloads/release/", ["--series", "3.99", "--allow-empty"], "has no release of series 3.99"),
+    ],
+)
+def test_a_feed_or_series_without_releases_is_exit_1_in_one_line(
+    server: str, path: str, args: list[str], message: str
+) -> None:
+    """Issue 18: a feed holding no release record, and --series 3.99, printed nothing and exited 0."""
+    completed = run_cli("releases", "--url", f"{server}{path}", *args, "--json")
+    assert completed.returncode == 1, completed.stdout
+    assert completed.stdout == "" and message in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
+
+
+def test_a_malformed_series_is_a_usage_error(server: str) -> None:
+    completed = run_cli("releases", "--url", f"{server}/api/v2/downloads/release/", "--series", "3.x")
+    assert completed.returncode == 2 and "not a release series" in completed.stderr
 
 
 def test_prereleases_on_request(server: str) -> None:
@@ -198,9 +244,22 @@ def test_plan_from_discovered_releases(server: str, tmp_path: Path) -> None:
     assert "skipping 2.7.18" in completed.stderr and "no such profile" in completed.stderr
 
 
-def test_empty_plan_is_exit_2() -> None:
+def test_empty_plan_is_exit_1_in_one_line(tmp_path: Path) -> None:
+    """Nothing to do is a failure (exit 1), not an operational error, and an empty matrix only on request."""
     completed = run_cli("plan", "--version", "2.7.18")
-    assert completed.returncode == 2 and "plan is empty" in completed.stderr
+    assert completed.returncode == 1 and "plan is empty" in completed.stderr
+    assert completed.stdout == "" and len(completed.stderr.strip().splitlines()) == 2  # the skip note, the verdict
+    listing = tmp_path / "releases.json"
+    listing.write_text('{"releases": []}')
+    completed = run_cli("plan", "--releases", listing)
+    assert completed.returncode == 1 and completed.stderr.strip().splitlines() == [
+        "cpython-verify: error: the plan is empty: no requested release has a recipe and profile (--allow-empty "
+        "to print an empty matrix)"
+    ]
+    completed = run_cli("plan", "--releases", listing, "--allow-empty")
+    assert completed.returncode == 0 and json.loads(completed.stdout) == {"include": []}
+    completed = run_cli("plan")
+    assert completed.returncode == 2 and "--version or --releases" in completed.stderr
 
 
 @pytest.mark.parametrize("recipes", ["missing", "empty"])

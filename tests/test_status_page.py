@@ -172,7 +172,7 @@ def test_screenshot_shows_the_table(site: Path, tmp_path: Path) -> None:
                 f"--user-data-dir={profile}",
                 "--hide-scrollbars",
                 f"--screenshot={shot}",
-                "--window-size=1280,800",
+                "--window-size=1280,1100",
                 (site / "index.html").as_uri(),
             ],
             capture_output=True,
@@ -181,7 +181,8 @@ def test_screenshot_shows_the_table(site: Path, tmp_path: Path) -> None:
         )
     assert completed.returncode == 0, completed.stderr[-2000:]
     colors = _png_colors(shot.read_bytes())
-    # The verdict cells' backgrounds: green (reproducible), red (differs), blue (built once).
+    # The verdict cells' backgrounds: green (reproducible), red (differs), blue (built once; and a single
+    # rebuilder in the agreement table above them).
     for color in ((0xC8, 0xF7, 0xC5), (0xF9, 0xB4, 0xB4), (0xDD, 0xE7, 0xF7)):
         assert color in colors, f"no {color} pixels: the table did not render"
     if keep := __import__("os").environ.get("CPYTHON_VERIFY_KEEP_SCREENSHOT"):
@@ -265,7 +266,7 @@ def test_expanded_page_does_not_overflow(site: Path, which: str, width: int, tmp
     probe = shown.with_name("probe.html")
     probe.write_text(
         f'<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="open.html" '
-        f'style="border:0;width:{width}px;height:1600px"></iframe><script>'
+        f'style="border:0;width:{width}px;height:2400px"></iframe><script>'
         "document.getElementById('f').addEventListener('load',()=>{const e=document.getElementById('f')"
         ".contentDocument.documentElement;document.body.setAttribute('data-widths',e.scrollWidth+'/'+e.clientWidth)})"
         "</script></body></html>"
@@ -288,7 +289,7 @@ def test_expanded_page_does_not_overflow(site: Path, which: str, width: int, tmp
                     "--allow-file-access-from-files",
                     "--hide-scrollbars",
                     f"--screenshot={shot}",
-                    f"--window-size={width},1600",
+                    f"--window-size={width},2400",
                     probe.as_uri(),
                 ],
                 capture_output=True,
@@ -312,19 +313,25 @@ def test_expanded_page_does_not_overflow(site: Path, which: str, width: int, tmp
 def test_merge_never_makes_a_path_of_signed_text_and_keeps_the_old_site_on_failure(
     tmp_path: Path, cpython_fixtures: Path
 ) -> None:
-    """A trusted signer's profile name with '/' and '..' in it is data, not a path; a malformed plan
-    fails before anything is written, and the previous site stays as it was."""
+    """A trusted signer's profile name with '/' and '..' in it is refused by the schema (and would be data,
+    not a path, anyway); a malformed plan fails before anything is written, and the previous site stays
+    as it was."""
+    import base64
+
+    from verify.attest import load_private_key, sign_offline
+
     private, public = openssl_keypair(tmp_path, "rebuilder")
     result = make_result(tmp_path / "result", cpython_fixtures / TARBALL)
-    record = json.loads((result / "rebuild.json").read_text())
-    record["inputs"]["recipe"]["profile"] = "../../escape/evil"
-    (result / "rebuild.json").write_text(json.dumps(record))
     incoming = tmp_path / "incoming"
     incoming.mkdir()
-    assert run_cli("attest", result, "--key", private, "--out", incoming / "evil.intoto.json").returncode == 0
+    assert run_cli("attest", result, "--key", private, "--out", incoming / "good.intoto.json").returncode == 0
+    statement = json.loads(base64.b64decode(json.loads((incoming / "good.intoto.json").read_text())["payload"]))
+    statement["predicate"]["recipe"]["profile"] = "../../escape/evil"
+    (incoming / "evil.intoto.json").write_bytes(sign_offline(json.dumps(statement).encode(), load_private_key(private)))
     site = tmp_path / "site"
     first = run_cli("merge", incoming, "--key", public, "--out", site)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 1, first.stderr
+    assert "rejected" in first.stderr and "recipe.profile" in first.stderr
     assert [p.parent for p in site.rglob("*.intoto.json")] == [site / "attestations"]
     assert not (tmp_path / "escape").exists()
     before = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}

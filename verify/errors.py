@@ -35,6 +35,11 @@ class VerificationFailed(VerifyError):
     exit_code = EXIT_FAILED
 
 
+class NothingToDo(VerificationFailed):
+    """A command found nothing to check or do (no release, no job, no attestation): never a silent
+    empty success, always one line and exit 1."""
+
+
 class OperationalError(VerifyError):
     """The tool could not reach a verdict: network trouble, missing tools, bad arguments."""
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verify import names
 from verify.errors import RecipeError
 from verify.fsutil import read_regular_file
 from verify.limits import RECIPE_MAX_BYTES
@@ -379,6 +380,11 @@ def _parse_build(table: _Table | None) -> BuildSpec | None:
     assert environment is not None
     profiles: dict[str, BuildProfile] = {}
     for name, profile_table in table.tables("profiles").items():
+        problem = names.profile_problem(name)
+        if problem is not None:
+            # A profile name becomes a directory name (rebuild-VERSION-PROFILE), a plan job's id and an
+            # attestation's recipe.profile, which every reader checks by this same rule.
+            raise table._fail(problem)
         configure = profile_table.strings("configure")
         description = profile_table.string("description", required=False) or ""
         profile_expect = _parse_expect(profile_table.table("expect", required=False))
@@ -391,9 +397,6 @@ def _parse_build(table: _Table | None) -> BuildSpec | None:
     return BuildSpec(environment=environment, profiles=profiles, expect=expect)
 
 
-_VARIATION_NAME_RE = re.compile(r"^[a-z][a-z_]{0,39}\Z")
-
-
 def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
     """``[build.expect.<variation>]``: ``paths`` (globs), ``changes`` and ``why`` per variation."""
     if table is None:
@@ -402,7 +405,7 @@ def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
     for name in list(table._data):
         entry = table.table(name)
         assert entry is not None
-        if not _VARIATION_NAME_RE.match(name):
+        if names.variation_problem(name) is not None:
             raise entry._fail(f"{name!r} is not a variation name")
         paths = entry.strings("paths")
         changes = entry.strings("changes")

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from verify.errors import FetchError, OperationalError, VersionError
+from verify.errors import FetchError, NothingToDo, OperationalError, VersionError
 from verify.fsutil import read_regular_file
 from verify.jsonutil import JsonLimitError, loads_bounded
 from verify.limits import JSON_MAX_DEPTH
@@ -131,6 +131,33 @@ def select(
             continue
         chosen.append(release)
     return tuple(chosen)
+
+
+def check_selection(
+    found: Sequence[ReleaseInfo],
+    chosen: Sequence[ReleaseInfo],
+    *,
+    feed: str,
+    since: date | None = None,
+    include_prereleases: bool = False,
+    series: Sequence[str] = (),
+    allow_empty: bool = False,
+) -> None:
+    """Refuse an empty answer with one line (:class:`NothingToDo`, exit 1): a feed without any CPython 3
+    release is not the release list, a series the feed has no release of is a mistake, and no release
+    matching is success only when ``allow_empty`` says an empty night is expected."""
+    if not found:
+        raise NothingToDo(f"the release feed {feed} holds no published CPython 3 release record")
+    missing = [name for name in series if not any(release.version.series == name for release in found)]
+    if missing:
+        raise NothingToDo(
+            f"the release feed has no release of series {', '.join(missing)} (its newest is {found[0].version})"
+        )
+    if not chosen and not allow_empty:
+        asked = [f"since {since.isoformat()}"] if since else []
+        asked += [f"series {', '.join(series)}"] if series else []
+        asked += [] if include_prereleases else ["final releases only"]
+        raise NothingToDo(f"no release in the feed matches ({'; '.join(asked)}); --allow-empty accepts an empty list")
 
 
 def fetch_feed(url: str, *, timeout: float = 30.0) -> bytes:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from verify.attest.peers import DISAGREE, MET, NOT_MET, Counted, Dissent, PeersVerdict, verdict_to_json
 from verify.attest.predicate import RebuildVerdict
 
 # What a difference of each kind usually means (kinds as the rebuild stage classifies them).
@@ -213,6 +214,8 @@ th{background:#f0f0f0}code{font-size:.85em}
 .verdict{font-weight:bold;white-space:nowrap}
 .v-reproducible{background:#c8f7c5}.v-explained{background:#fff3b0}.v-differs{background:#f9b4b4}
 .v-built-once{background:#dde7f7}.v-missing,.v-rejected{background:#e6e6e6}
+.a-met{background:#c8f7c5}.a-single{background:#dde7f7}.a-not-met{background:#e6e6e6}.a-disagree{background:#f9b4b4}
+.agreement,.agreement code{overflow-wrap:anywhere}.agreement ul{list-style:none;padding-left:0}
 details summary{cursor:pointer}ul{margin:.3rem 0;padding-left:1.2rem}
 dd{min-width:0}code,.why,.rebuilder,.origin,dd{overflow-wrap:anywhere}
 .verdict details,.verdict .why{white-space:normal;font-weight:normal}
@@ -231,20 +234,36 @@ _HEAD: Final = (
 )
 
 
-def render(rows: Sequence[StatusRow], *, title: str, generated_at: datetime, notes: Sequence[str] = ()) -> str:
-    """The whole index page as one HTML string; each row links to its row page (:func:`render_row_page`)."""
+def render(
+    rows: Sequence[StatusRow],
+    *,
+    title: str,
+    generated_at: datetime,
+    notes: Sequence[str] = (),
+    agreement: Sequence[PeersVerdict] = (),
+) -> str:
+    """The whole index page as one HTML string; each row links to its row page (:func:`render_row_page`).
+
+    ``agreement`` holds the ``peers`` verdict of each release x profile: a table of its own above the
+    results, and on each result row what it says of that row's attestation."""
     ordered = sort_rows(rows)
     summary = summarize(ordered)
     counts = ", ".join(f"{count} {VERDICT_LABELS.get(v, v)}" for v, count in sorted(summary.by_verdict.items()))
+    roles = agreement_roles(agreement)
     parts = [
         _HEAD + f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p id="summary">{summary.total} result(s): {_e(counts) or "none"}. '
-        f"Generated {_e(generated_at.isoformat())}.</p>",
-        '<table id="status"><thead><tr><th>Release</th><th>Profile</th><th>Runner</th><th>Verdict</th>'
-        "<th>Source</th><th>Rebuilder</th><th>Install tree</th><th>Attestation</th></tr></thead><tbody>",
+        f"{_e(_agreement_counts(agreement))}Generated {_e(generated_at.isoformat())}.</p>",
     ]
-    parts += [_row(row) for row in ordered]
+    if agreement:
+        parts.append(_agreement_table(agreement, rebuilder_names(rows)))
+    parts.append(
+        '<h2>Results</h2><table id="status"><thead><tr><th>Release</th><th>Profile</th><th>Runner</th>'
+        "<th>Verdict</th><th>Agreement</th><th>Source</th><th>Rebuilder</th><th>Install tree</th>"
+        "<th>Attestation</th></tr></thead><tbody>"
+    )
+    parts += [_row(row, roles.get(row.attestation or "")) for row in ordered]
     parts.append("</tbody></table>")
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(note)}</li>" for note in notes) + "</ul>")
@@ -291,7 +310,7 @@ def _cell(text: str) -> str:
     return _e(text) if text else "—"
 
 
-def _row(row: StatusRow) -> str:
+def _row(row: StatusRow, role: AgreementRole | None = None) -> str:
     source = {True: "verified", False: "NOT verified", None: "—"}[row.source_verified]
     tree = f"<code>{_e(row.tree_sha256[:16])}…</code>" if row.tree_sha256 else "—"
     link = f'<a href="{_e(row.attestation)}">signed</a>' if row.attestation else "—"
@@ -303,6 +322,7 @@ def _row(row: StatusRow) -> str:
         f'<td data-label="Release">{release}</td><td data-label="Profile">{_cell(row.profile)}</td>'
         f'<td data-label="Runner">{_cell(row.runner)}</td>'
         f'<td class="verdict v-{_e(row.verdict)}">{_explanation(row)}</td>'
+        f"{_role_cell(row, role)}"
         f'<td data-label="Source">{source}</td><td data-label="Rebuilder">{_rebuilder(row)}</td>'
         f'<td data-label="Install tree">{tree}</td><td data-label="Attestation">{link}</td></tr>'
     )
@@ -345,7 +365,9 @@ def _explanation(row: StatusRow) -> str:
     if row.verdict in ("rejected", "missing"):
         # Why there is no result is the whole point of such a row: shown, not folded away.
         reason = f'<div class="why">{_e(row.detail)}</div>' if row.detail else ""
-        return f"{label}{reason}"
+        # A rejected file a planned job claims shows its release in the first cell: name the file here.
+        arrived = f'<div class="origin">file: {_e(row.origin)}</div>' if row.origin and row.version else ""
+        return f"{label}{arrived}{reason}"
     lines: list[str] = []
     if row.detail:
         lines.append(f"<li>{_e(row.detail)}</li>")
@@ -428,3 +450,279 @@ def _history_table(history: Sequence[HistoryEntry]) -> str:
         '<h2>Earlier runs</h2><table id="history"><thead><tr><th>Run</th><th>Verdict</th><th>Attested at</th>'
         f"<th>Rebuilder</th><th>Attestation</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+# -- agreement between rebuilders ----------------------------------------------------------------------------
+#
+# The verdicts are ``peers``' own (verify.attest.peers.decide over the verified attestations of each
+# release x profile); this part only shows them. A claim's ``origin`` is the attestation's link in the
+# site (``attestations/SHA256.intoto.json``), or the file name a rejected attestation arrived as.
+
+AGREEMENT_FILES_LISTED: Final = 2000
+"""Differing paths listed per dissenting rebuilder on an agreement page; beyond this a count."""
+
+
+def agreement_path(version: str, profile: str) -> str:
+    """The agreement page of one release x profile, named from a digest like a row page."""
+    digest = hashlib.sha256("\0".join(("agreement", version, profile)).encode()).hexdigest()
+    return f"agreement/{digest[:32]}.html"
+
+
+def dissent_anchor(index: int) -> str:
+    """The id of the ``index``-th dissenting rebuilder's comparison on its agreement page."""
+    return f"dissent-{index + 1}"
+
+
+def comparison_link(verdict: PeersVerdict, index: int) -> str | None:
+    """The link to the file-level comparison of a dissenting rebuilder with the reference, when both
+    manifests were published (else None: the trees differ, the files are unknown)."""
+    if verdict.dissenting[index].differences is None:
+        return None
+    return f"{agreement_path(verdict.version, verdict.profile)}#{dissent_anchor(index)}"
+
+
+def agreement_json(verdict: PeersVerdict) -> dict[str, Any]:
+    """What ``status.json`` carries for one release x profile: ``peers --json``'s verdict, with the
+    agreement page and each dissent's comparison link."""
+    data = verdict_to_json(verdict)
+    data["page"] = agreement_path(verdict.version, verdict.profile)
+    for index, dissent in enumerate(data["dissenting"]):
+        dissent["comparison"] = comparison_link(verdict, index)
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementRole:
+    """What a release x profile's verdict says about one attestation shown on a result row."""
+
+    verdict: PeersVerdict
+    role: str
+    """``agrees``, ``disagrees`` or ``not counted``."""
+    tree_sha256: str | None = None
+    dissent: int | None = None
+    """The index in ``verdict.dissenting`` of the rebuilder this attestation belongs to."""
+    reason: str | None = None
+
+
+def agreement_roles(verdicts: Iterable[PeersVerdict]) -> dict[str, AgreementRole]:
+    """Attestation link -> what its release x profile's verdict says of it."""
+    roles: dict[str, AgreementRole] = {}
+    for verdict in verdicts:
+        dissent_of = {dissent.origin: index for index, dissent in enumerate(verdict.dissenting)}
+        for counted in verdict.counted:
+            for origin in counted.origins:
+                if counted.agrees:
+                    roles[origin] = AgreementRole(verdict, "agrees", counted.tree_sha256)
+                else:
+                    roles[origin] = AgreementRole(
+                        verdict, "disagrees", counted.tree_sha256, dissent_of.get(counted.origins[0])
+                    )
+        for rejected in verdict.rejected:
+            roles.setdefault(rejected.origin, AgreementRole(verdict, "not counted", reason=rejected.reason))
+    return roles
+
+
+def _agreement_counts(verdicts: Sequence[PeersVerdict]) -> str:
+    """The header's sentence about agreement: how many release x profile, and how many disagree."""
+    if not verdicts:
+        return ""
+    states = [verdict.state for verdict in verdicts]
+    return (
+        f"Agreement between rebuilders for {len(verdicts)} release x profile: {states.count(DISAGREE)} "
+        f"disagree, {states.count(MET)} met, {states.count(NOT_MET)} not met. "
+    )
+
+
+def rebuilder_names(rows: Iterable[StatusRow]) -> dict[str, str]:
+    """Attestation link -> the rebuilder id its verdict gives (what the Rebuilder column shows)."""
+    return {row.attestation: row.rebuilder or row.signer or "" for row in rows if row.attestation}
+
+
+def agreement_class(verdict: PeersVerdict) -> str:
+    """The colour of a verdict: red when rebuilders disagree, green when at least two agree and the
+    threshold is met, blue for a single rebuilder (met, but nothing to compare with), grey when not met."""
+    if verdict.state == DISAGREE:
+        return "a-disagree"
+    if verdict.state == MET:
+        return "a-met" if verdict.independent > 1 else "a-single"
+    return "a-not-met"
+
+
+def agreement_label(verdict: PeersVerdict) -> str:
+    """A few words for the verdict's cell (its one-line summary follows it)."""
+    k, n = len(verdict.agreeing), verdict.independent
+    if verdict.state == DISAGREE:
+        return f"REBUILDERS DISAGREE ({k} of {n} on the reference tree)"
+    if verdict.state == MET:
+        if n == 1:
+            return f"one rebuilder, nothing to compare with (threshold {verdict.threshold})"
+        return f"{k} of {n} rebuilders agree (threshold {verdict.threshold} met)"
+    if n == 0:
+        return "no verified attestation"
+    return f"not confirmed: {k} of {n} rebuilder(s) agree, {verdict.threshold} needed"
+
+
+def _short(digest: str | None) -> str:
+    return f"<code>{_e(digest[:12])}…</code>" if digest else "—"
+
+
+def _dissent_line(verdict: PeersVerdict, index: int) -> str:
+    """Both digests and the comparison link (or why there is none), for one dissenting rebuilder."""
+    dissent = verdict.dissenting[index]
+    link = comparison_link(verdict, index)
+    if link is not None:
+        files = len(dissent.differences or ())
+        compare = f' — <a href="{_e(link)}">comparison: {files} path(s) differ</a>'
+    else:
+        compare = f" — files unknown: {_e(dissent.note or 'a manifest was not published')}"
+    return (
+        f'<span class="why">DISAGREES: tree <code>{_e(dissent.tree_sha256)}</code>, '
+        f"reference <code>{_e(verdict.reference_sha256 or 'none')}</code>{compare}</span>"
+    )
+
+
+def _role_cell(row: StatusRow, role: AgreementRole | None) -> str:
+    if role is None:
+        return '<td class="agreement" data-label="Agreement">—</td>'
+    verdict = role.verdict
+    page = _e(agreement_path(verdict.version, verdict.profile))
+    if role.role == "disagrees":
+        shown = (
+            _dissent_line(verdict, role.dissent)
+            if role.dissent is not None
+            else f"DISAGREES: tree {_short(role.tree_sha256)}"
+        )
+        return (
+            f'<td class="agreement a-disagree" data-label="Agreement" data-role="disagrees">'
+            f'{shown} <a href="{page}">(all rebuilders)</a></td>'
+        )
+    if role.role == "agrees":
+        css = "a-met" if verdict.independent > 1 else "a-single"
+        text = (
+            f"agrees: {len(verdict.agreeing)} of {verdict.independent} rebuilders on this tree"
+            if verdict.independent > 1
+            else "the only rebuilder: nothing to compare with"
+        )
+        return (
+            f'<td class="agreement {css}" data-label="Agreement" data-role="agrees">'
+            f'<a href="{page}">{_e(text)}</a></td>'
+        )
+    return (
+        f'<td class="agreement a-not-met" data-label="Agreement" data-role="not-counted">'
+        f'<a href="{page}">not counted</a><div class="why">{_e(role.reason or "")}</div></td>'
+    )
+
+
+def _who(counted: Counted, names: Mapping[str, str]) -> str:
+    """A counted rebuilder as people know it (the rebuilder ids its attestations give), its signer as the
+    tooltip: the signer is what ``peers`` counts by, the id is what a reader recognises."""
+    shown = list(dict.fromkeys(names[origin] for origin in counted.origins if origin in names)) or [counted.signer]
+    return f'<span class="rebuilder" title="signed by {_e(counted.signer)}">{_e(", ".join(shown))}</span>'
+
+
+def _agreement_table(verdicts: Sequence[PeersVerdict], names: Mapping[str, str]) -> str:
+    rows = []
+    for verdict in sorted(verdicts, key=lambda v: (_version_key(v.version), v.profile), reverse=True):
+        page = _e(agreement_path(verdict.version, verdict.profile))
+        dissent_of = {dissent.origin: index for index, dissent in enumerate(verdict.dissenting)}
+        rebuilders = []
+        for counted in verdict.counted:
+            if counted.agrees:
+                rebuilders.append(f"<li>{_who(counted, names)}: agrees, tree {_short(counted.tree_sha256)}</li>")
+            else:
+                line = _dissent_line(verdict, dissent_of[counted.origins[0]])
+                rebuilders.append(f'<li class="a-disagree">{_who(counted, names)}: {line}</li>')
+        rebuilders += [
+            f'<li><span class="why">not counted: {_e(rejected.origin)}: {_e(rejected.reason)}</span></li>'
+            for rejected in verdict.rejected
+        ]
+        rows.append(
+            f'<tr class="agreement-row" data-version="{_e(verdict.version)}" data-profile="{_e(verdict.profile)}" '
+            f'data-state="{_e(verdict.state)}"><td data-label="Release"><a href="{page}">{_e(verdict.version)}</a></td>'
+            f'<td data-label="Profile">{_e(verdict.profile)}</td>'
+            f'<td class="agreement {agreement_class(verdict)}" data-label="Verdict">'
+            f"<b>{_e(agreement_label(verdict))}</b>"
+            f'<div class="why">{_e(verdict.coverage())}</div></td>'
+            f'<td class="agreement" data-label="Rebuilders"><ul>{"".join(rebuilders) or "<li>none counted</li>"}</ul>'
+            "</td></tr>"
+        )
+    return (
+        "<h2>Agreement between rebuilders</h2>"
+        "<p>For each release and profile: the <code>peers</code> verdict over every verified attestation shown "
+        "below. Independent rebuilders (counted by signing key or identity) agree when their install trees "
+        "have the same digest.</p>"
+        '<table id="agreement"><thead><tr><th>Release</th><th>Profile</th><th>Verdict</th><th>Rebuilders</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _dissenter(dissent: Dissent, names: Mapping[str, str] | None) -> str:
+    return _e((names or {}).get(dissent.origin) or dissent.signer)
+
+
+def _origin(origin: str) -> str:
+    """An attestation the site holds is a link (from a page one directory down); a rejected file, its name."""
+    if origin.startswith("attestations/"):
+        return f'<a href="{_up(origin)}"><code>{_e(origin)}</code></a>'
+    return f"<code>{_e(origin)}</code>"
+
+
+def render_agreement_page(
+    verdict: PeersVerdict, *, title: str, generated_at: datetime, names: Mapping[str, str] | None = None
+) -> str:
+    """One release x profile's agreement between rebuilders in full: the verdict, what was checked,
+    every rebuilder with its tree digest and attestations, and for each dissenting rebuilder the paths
+    on which its tree differs from the reference (when both manifests were published)."""
+    heading = f"CPython {verdict.version}, profile {verdict.profile}: agreement between rebuilders"
+    parts = [
+        _HEAD + f"<title>{_e(heading)} — {_e(title)}</title><style>{_CSS}</style></head><body>",
+        f'<p><a href="../index.html">{_e(title)}</a></p>',
+        f"<h1>{_e(heading)}</h1>",
+        f"<p>Generated {_e(generated_at.isoformat())}.</p>",
+        f'<section class="result" data-state="{_e(verdict.state)}">'
+        f'<h2 class="{agreement_class(verdict)}">{_e(agreement_label(verdict))}</h2>'
+        f'<p id="verdict">{_e(verdict.summary())}</p><p id="checked">{_e(verdict.coverage())}</p></section>',
+    ]
+    counted = "".join(
+        f'<tr class="rebuilder" data-agrees="{str(c.agrees).lower()}"><td data-label="Rebuilder">{_who(c, names or {})}'
+        f"<br><code>{_e(c.signer)}</code></td>"
+        f'<td class="agreement {"a-met" if c.agrees else "a-disagree"}" data-label="Tree">'
+        f"{'agrees' if c.agrees else 'DISAGREES'}: <code>{_e(c.tree_sha256)}</code></td>"
+        f'<td data-label="Attestations">{"<br>".join(_origin(origin) for origin in c.origins)}</td></tr>'
+        for c in verdict.counted
+    )
+    parts.append(
+        '<h2>Rebuilders counted</h2><table id="rebuilders"><thead><tr><th>Rebuilder</th><th>Install tree</th>'
+        f"<th>Attestations</th></tr></thead><tbody>{counted or '<tr><td colspan=3>none</td></tr>'}</tbody></table>"
+    )
+    for index, dissent in enumerate(verdict.dissenting):
+        parts.append(
+            f'<section class="result" id="{dissent_anchor(index)}"><h2 class="a-disagree">{_dissenter(dissent, names)} '
+            f"disagrees</h2><dl><dt>Signed by</dt><dd><code>{_e(dissent.signer)}</code></dd>"
+            f"<dt>Its tree</dt><dd><code>{_e(dissent.tree_sha256)}</code></dd>"
+            f"<dt>Reference tree</dt><dd><code>{_e(verdict.reference_sha256 or 'none')}</code> "
+            f"({_e(verdict.reference)})</dd><dt>Attestation</dt><dd>{_origin(dissent.origin)}</dd></dl>"
+        )
+        if dissent.differences is None:
+            parts.append(f"<p>Files unknown: {_e(dissent.note or 'a manifest was not published')}.</p></section>")
+            continue
+        listed = "".join(
+            f"<li><code>{_e(difference.path)}</code> ({_e(', '.join(difference.changes))})</li>"
+            for difference in dissent.differences[:AGREEMENT_FILES_LISTED]
+        )
+        more = len(dissent.differences) - AGREEMENT_FILES_LISTED
+        if more > 0:
+            listed += f"<li>… and {more} more (the two published manifests hold them all)</li>"
+        parts.append(
+            f"<h3>{len(dissent.differences)} path(s) differ from the reference tree</h3><ul>{listed}</ul></section>"
+        )
+    if verdict.rejected:
+        parts.append(
+            "<h2>Not counted</h2><ul>"
+            + "".join(f"<li>{_origin(rejected.origin)}: {_e(rejected.reason)}</li>" for rejected in verdict.rejected)
+            + "</ul>"
+        )
+    if verdict.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(note)}</li>" for note in verdict.notes) + "</ul>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)

@@ -30,14 +30,18 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from pydantic import TypeAdapter, ValidationError
 
 from verify.attest.errors import AttestationError
+from verify.attest.inputs import load_manifest
+from verify.attest.peers import Claim, PeersVerdict, Rejected, claim_of, decide
+from verify.attest.verification import TrustPolicy, VerifiedAttestation, verify_attestation_file
+from verify.errors import VerifyError
 from verify.fsutil import open_regular_file, write_atomic
 from verify.jsonutil import read_json_file, validation_summary
 from verify.limits import (
@@ -48,7 +52,7 @@ from verify.limits import (
     STATUS_MAX_BYTES,
     STATUS_MAX_LOGS,
 )
-from verify.status_page import Artifact, HistoryEntry, StatusRow, page_path
+from verify.status_page import Artifact, HistoryEntry, StatusRow, agreement_json, page_path
 
 SITE_MARKER: Final = "status.json"
 """What makes a directory a site ``merge`` may replace."""
@@ -302,13 +306,99 @@ def copy_from_previous(previous_dir: Path, staging: Path, links: Iterable[str]) 
 
 
 def site_json(
-    title: str, generated_at: str, rows: Sequence[StatusRow], history: Sequence[HistoryEntry], notes: Sequence[str]
+    title: str,
+    generated_at: str,
+    rows: Sequence[StatusRow],
+    history: Sequence[HistoryEntry],
+    notes: Sequence[str],
+    agreement: Sequence[PeersVerdict] = (),
 ) -> dict[str, Any]:
-    """``status.json``: the page's rows, each with its row page, the history and the notes, as data."""
+    """``status.json``: the page's rows, each with its row page, the ``peers`` verdict of each release x
+    profile (as ``peers --json`` prints it, with its page), the history and the notes, as data."""
     return {
         "title": title,
         "generated_at": generated_at,
+        "agreement": [agreement_json(verdict) for verdict in agreement],
         "rows": [{**asdict(row), "page": page_path(row)} for row in rows],
         "history": [asdict(entry) for entry in history],
         "notes": list(notes),
     }
+
+
+# -- agreement between rebuilders -----------------------------------------------------------------------
+
+
+def agreement(
+    rows: Sequence[StatusRow],
+    site: Path,
+    trust: TrustPolicy,
+    *,
+    threshold: int,
+    verified: Mapping[str, VerifiedAttestation],
+) -> list[PeersVerdict]:
+    """The ``peers`` verdict (:func:`verify.attest.peers.decide`, the very code ``peers`` runs) of every
+    release x profile the rows show, over the verified attestations they link.
+
+    ``site`` holds the attestations and manifests the rows link. An attestation this run verified is in
+    ``verified`` (by its link); one carried over from an earlier run is verified again, with this run's
+    trust, and one that no longer verifies is not counted (its reason is in the verdict). A rejected row
+    is a rejected attestation of its release x profile; a planned job without a result adds nothing, so
+    a release x profile with no verified attestation is "not met", never agreement. The manifests
+    published with the attestations are read only where trees differ, for the file-level comparison."""
+    claims: dict[tuple[str, str], list[Claim]] = {}
+    refused: dict[tuple[str, str], list[Rejected]] = {}
+    linked: dict[str, tuple[StatusRow, VerifiedAttestation]] = {}
+    for row in rows:
+        if not row.version:
+            continue  # a rejected file no planned job claims: about no release its signature vouches for
+        key = (row.version, row.profile)
+        claims.setdefault(key, [])
+        refused.setdefault(key, [])
+        if row.verdict == "rejected":
+            refused[key].append(Rejected(row.origin or "(unnamed)", row.detail or "rejected"))
+            continue
+        if not row.attestation:
+            continue
+        attestation = verified.get(row.attestation)
+        if attestation is None:
+            try:
+                reverified = verify_attestation_file(site / row.attestation, trust)
+            except VerifyError as error:
+                refused[key].append(
+                    Rejected(
+                        row.attestation,
+                        f"an earlier run's attestation does not verify with this run's trust: {error.message}",
+                    )
+                )
+                continue
+            if not isinstance(reverified, VerifiedAttestation):
+                refused[key].append(Rejected(row.attestation, "not a rebuild verdict"))
+                continue
+            attestation = reverified
+        linked[row.attestation] = (row, attestation)
+        claims[key].append(claim_of(attestation, origin=row.attestation))
+    verdicts = []
+    for (version, profile), group in claims.items():
+        rejected = refused[(version, profile)]
+        verdict = decide(group, version=version, profile=profile, threshold=threshold, rejected=rejected)
+        if verdict.dissenting:
+            # Trees differ: decide again with the published manifests, to name the differing files.
+            group = [_with_manifest(claim, *linked[claim.origin], site) for claim in group]
+            verdict = decide(group, version=version, profile=profile, threshold=threshold, rejected=rejected)
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _with_manifest(claim: Claim, row: StatusRow, attestation: VerifiedAttestation, site: Path) -> Claim:
+    """``claim`` with the manifest published with it (in ``site``), when that is the attested manifest."""
+    link = next((artifact.link for artifact in row.artifacts if artifact.label == "manifest"), None)
+    if link is None:
+        return replace(claim, note="no manifest was published with it: the differing files are unknown")
+    path = site / link
+    try:
+        data = _read_capped(path, STATUS_MANIFEST_MAX_BYTES)
+        if data is None or hashlib.sha256(data).hexdigest() != attestation.manifest_sha256:
+            return replace(claim, note=f"{link} is not the attested manifest; the differing files are unknown")
+        return replace(claim, manifest=load_manifest(path))
+    except (OSError, ValueError, VerifyError) as error:
+        return replace(claim, note=f"{link}: {error.message if isinstance(error, VerifyError) else _reason(error)}")

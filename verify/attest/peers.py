@@ -18,11 +18,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from verify.attest.errors import AttestationError
 from verify.attest.inputs import MANIFEST_SUBJECT, load_manifest, sha256_file, tree_digest
-from verify.attest.verification import TrustPolicy, VerifiedProvenance, verify_attestation_file
+from verify.attest.verification import (
+    TrustPolicy,
+    VerifiedAttestation,
+    VerifiedProvenance,
+    verify_published,
+)
 from verify.compare.engine import diff_manifests
 from verify.errors import VerifyError
 from verify.manifest import Manifest
@@ -90,6 +95,25 @@ class Dissent:
 
 
 @dataclass(frozen=True, slots=True)
+class Counted:
+    """One independent rebuilder as counted: its name in the verdict, its tree, and the attestations
+    (or our result directory) that make it up."""
+
+    signer: str
+    tree_sha256: str
+    origins: tuple[str, ...]
+    agrees: bool
+    """True when its tree is the reference tree."""
+
+
+MET: Final = "met"
+NOT_MET: Final = "not-met"
+DISAGREE: Final = "disagree"
+STATES: Final = (MET, NOT_MET, DISAGREE)
+"""What a verdict amounts to, for a status page and a script: see :attr:`PeersVerdict.state`."""
+
+
+@dataclass(frozen=True, slots=True)
 class PeersVerdict:
     """The k-of-n verdict over independent rebuilds of one release."""
 
@@ -103,6 +127,13 @@ class PeersVerdict:
     dissenting: tuple[Dissent, ...]
     rejected: tuple[Rejected, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    counted: tuple[Counted, ...] = ()
+    """Every rebuilder counted, in the order of :attr:`agreeing` then :attr:`dissenting`."""
+    inconsistent: tuple[str, ...] = ()
+    """Rebuilders that attested more than one tree for this release and profile (not counted): a
+    rebuilder that disagrees with itself."""
+    considered: int = 0
+    """How many attestations were judged (our result aside): the verified claims and the rejected ones."""
 
     @property
     def independent(self) -> int:
@@ -114,18 +145,94 @@ class PeersVerdict:
         """True when at least ``threshold`` independent rebuilders produced the reference tree."""
         return self.reference_sha256 is not None and len(self.agreeing) >= self.threshold
 
+    @property
+    def disagreement(self) -> bool:
+        """True when rebuilders' trees differ: one dissents from the reference, the counted rebuilders
+        split evenly (no reference), or one rebuilder attested two trees. A red finding whether or not
+        the threshold is met."""
+        tie = self.reference_sha256 is None and self.independent > 1
+        return bool(self.dissenting) or bool(self.inconsistent) or tie
+
+    @property
+    def state(self) -> str:
+        """:data:`DISAGREE` when rebuilders' trees differ (:attr:`disagreement`), else :data:`MET` or
+        :data:`NOT_MET`."""
+        if self.disagreement:
+            return DISAGREE
+        return MET if self.met else NOT_MET
+
     def summary(self) -> str:
         """One line: the verdict."""
         agree = f"{len(self.agreeing)} of {self.independent} independent rebuilders agree"
+        dissent = f"; {len(self.dissenting)} DISAGREE" if self.dissenting else ""
+        dissent += f"; {len(self.inconsistent)} attested two different trees" if self.inconsistent else ""
         if self.reference_sha256 is None:
-            return f"NOT MET: no reference tree ({self.reference}); threshold {self.threshold}"
+            return f"NOT MET: no reference tree ({self.reference}); threshold {self.threshold}{dissent}"
         if self.threshold > self.independent:
             return (
                 f"NOT MET: threshold {self.threshold} cannot be met, only {self.independent} independent "
-                f"rebuilder(s) counted; {agree}"
+                f"rebuilder(s) counted; {agree}{dissent}"
             )
         word = "MET" if self.met else "NOT MET"
-        return f"{word}: {agree} with {self.reference} (threshold {self.threshold}, tree {self.reference_sha256})"
+        return (
+            f"{word}: {agree} with {self.reference} (threshold {self.threshold}, tree {self.reference_sha256}){dissent}"
+        )
+
+    def coverage(self) -> str:
+        """One line: what was checked, as counts and the reference digest."""
+        tree = (
+            f"{len(self.agreeing)} on the reference tree {self.reference_sha256}"
+            if self.reference_sha256
+            else "no reference tree"
+        )
+        return (
+            f"checked: {self.considered} attestation(s){' and our result' if self.reference == OURS else ''} "
+            f"for CPython {self.version} profile {self.profile}, "
+            f"{len(self.rejected)} rejected; {self.independent} independent rebuilder(s) counted, {tree}"
+        )
+
+
+def verdict_to_json(verdict: PeersVerdict) -> dict[str, Any]:
+    """The verdict as data: what ``peers --json`` prints and the status site's ``status.json`` carries."""
+    return {
+        "version": verdict.version,
+        "profile": verdict.profile,
+        "threshold": verdict.threshold,
+        "met": verdict.met,
+        "state": verdict.state,
+        "disagreement": verdict.disagreement,
+        "independent": verdict.independent,
+        "reference": verdict.reference,
+        "reference_tree_sha256": verdict.reference_sha256,
+        "checked": {
+            "attestations": verdict.considered,
+            "rejected": len(verdict.rejected),
+            "rebuilders": verdict.independent,
+            "agreeing": len(verdict.agreeing),
+            "trees": sorted({counted.tree_sha256 for counted in verdict.counted}),
+        },
+        "rebuilders": [
+            {"signer": c.signer, "tree_sha256": c.tree_sha256, "origins": list(c.origins), "agrees": c.agrees}
+            for c in verdict.counted
+        ],
+        "agreeing": list(verdict.agreeing),
+        "dissenting": [
+            {
+                "signer": d.signer,
+                "origin": d.origin,
+                "tree_sha256": d.tree_sha256,
+                "files": None
+                if d.differences is None
+                else [{"path": f.path, "changes": list(f.changes)} for f in d.differences],
+                "note": d.note,
+            }
+            for d in verdict.dissenting
+        ],
+        "inconsistent": list(verdict.inconsistent),
+        "rejected": [{"origin": r.origin, "reason": r.reason} for r in verdict.rejected],
+        "notes": list(verdict.notes),
+        "summary": verdict.summary(),
+    }
 
 
 def decide(
@@ -146,6 +253,7 @@ def decide(
     if threshold < 1:
         raise AttestationError("--threshold must be at least 1")
     refused = list(rejected)
+    considered = len(claims) + len(refused)
     eligible: list[bool] = []
     for claim in claims:
         if claim.version != version:
@@ -155,7 +263,8 @@ def decide(
         eligible.append(claim.version == version and claim.profile == profile)
 
     notes: list[str] = []
-    counted: list[Claim] = []
+    counted: list[tuple[Claim, tuple[str, ...]]] = []
+    inconsistent: list[str] = []
     grouping = group_rebuilders(claims, ours)
     for index, why in grouping.ours.items():
         claim = claims[index]
@@ -179,8 +288,12 @@ def decide(
         label = _label(signed)
         trees = {claim.tree_sha256 for claim in signed}
         if len(trees) > 1:
+            inconsistent.append(label)
             refused.extend(
-                Rejected(claim.origin, f"{label} attested {len(trees)} different trees for {version}")
+                Rejected(
+                    claim.origin,
+                    f"{label} attested {len(trees)} different trees for {version}: {', '.join(sorted(trees))}",
+                )
                 for claim in signed
             )
             continue
@@ -188,33 +301,39 @@ def decide(
             notes.append(f"{label} signed one and the same rebuild result (the same rebuild.json); counted once")
         elif len(signed) > 1:
             notes.append(f"{label} attested the same tree {len(signed)} times; counted once")
-        counted.append(replace(signed[0], signer=label))
+        counted.append((replace(signed[0], signer=label), tuple(claim.origin for claim in signed)))
 
     if ours is not None:
         reference_sha256: str | None = ours.tree_sha256
         reference = OURS
         reference_manifest = ours.manifest
-        counted.insert(0, ours)
+        mine = tuple(claims[index].origin for index in grouping.ours if eligible[index])
+        counted.insert(0, (ours, (ours.origin, *mine)))
     else:
-        reference_sha256, reference = _majority(counted)
+        reference_sha256, reference = _majority([claim for claim, _ in counted])
         reference_manifest = next(
-            (c.manifest for c in counted if c.tree_sha256 == reference_sha256 and c.manifest is not None), None
+            (c.manifest for c, _ in counted if c.tree_sha256 == reference_sha256 and c.manifest is not None), None
         )
 
-    agreeing = tuple(claim.signer for claim in counted if claim.tree_sha256 == reference_sha256)
-    dissenting = tuple(
-        _dissent(claim, reference_manifest) for claim in counted if claim.tree_sha256 != reference_sha256
-    )
+    ordered = sorted(counted, key=lambda item: item[0].tree_sha256 != reference_sha256)  # stable: agreeing first
     return PeersVerdict(
         version=version,
         profile=profile,
         threshold=threshold,
         reference_sha256=reference_sha256,
         reference=reference,
-        agreeing=agreeing,
-        dissenting=dissenting,
+        agreeing=tuple(claim.signer for claim, _ in ordered if claim.tree_sha256 == reference_sha256),
+        dissenting=tuple(
+            _dissent(claim, reference_manifest) for claim, _ in ordered if claim.tree_sha256 != reference_sha256
+        ),
         rejected=tuple(refused),
         notes=tuple(notes),
+        counted=tuple(
+            Counted(claim.signer, claim.tree_sha256, origins, claim.tree_sha256 == reference_sha256)
+            for claim, origins in ordered
+        ),
+        inconsistent=tuple(inconsistent),
+        considered=considered,
     )
 
 
@@ -328,15 +447,15 @@ def published_manifest(attestation: Path) -> Path:
 
 
 def load_claim(path: Path, trust: TrustPolicy) -> Claim | None:
-    """Verify one attestation and pair it with its published manifest when that matches the attested digest.
+    """Verify one attestation (and the provenance ``attest`` wrote beside it, :func:`verify_published`) and
+    pair it with its published manifest when that matches the attested digest.
 
     A SLSA provenance is verified like a verdict (a bad one is rejected) but is not a claim: it is the
     same rebuild as the verdict signed beside it, which is what is counted (None).
     """
-    attestation = verify_attestation_file(path, trust)
+    attestation = verify_published(path, trust)
     if isinstance(attestation, VerifiedProvenance):
         return None
-    predicate = attestation.predicate
     manifest_path = published_manifest(path)
     manifest: Manifest | None = None
     note: str | None = None
@@ -346,8 +465,23 @@ def load_claim(path: Path, trust: TrustPolicy) -> Claim | None:
         note = f"{manifest_path} is not the attested manifest (sha256 differs); ignored"
     else:
         manifest = load_manifest(manifest_path)
+    return claim_of(attestation, origin=str(path), manifest=manifest, note=note, location=path.resolve())
+
+
+def claim_of(
+    attestation: VerifiedAttestation,
+    *,
+    origin: str,
+    manifest: Manifest | None = None,
+    note: str | None = None,
+    location: Path | None = None,
+) -> Claim:
+    """The claim a verified verdict makes (``peers`` and the status site build theirs here). ``manifest``
+    is the attested manifest when it was published (its sha256 checked by the caller), else ``note``
+    says why the differing files cannot be known."""
+    predicate = attestation.predicate
     return Claim(
-        origin=str(path),
+        origin=origin,
         signer=attestation.signer,
         version=predicate.version,
         profile=predicate.recipe.profile,
@@ -355,7 +489,7 @@ def load_claim(path: Path, trust: TrustPolicy) -> Claim | None:
         manifest=manifest,
         note=note,
         rebuild_sha256=predicate.build.rebuild_sha256,
-        location=path.resolve(),
+        location=location,
     )
 
 

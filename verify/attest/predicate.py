@@ -21,12 +21,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
+from verify import names
 from verify.attest.errors import AttestationRejected
+from verify.compare.model import CHANGES
 from verify.errors import VerifyError
 from verify.jsonutil import validation_summary
+from verify.manifest import KINDS, check_relative_path
+from verify.releases import Version
 
 PROJECT_URI: Final = "https://github.com/cpython-verify/cpython-verify"
 """The project's repository: every URI the project mints (predicate and build types) lives under it."""
@@ -42,10 +46,36 @@ one-line error, never read."""
 
 _STRICT: Final = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-ReleaseVersion = Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}\.[0-9]{1,3}((a|b|rc)[0-9]{1,3})?$")]
+
+def _relative_path(text: str) -> str:
+    problem = check_relative_path(text)
+    if problem is not None:
+        raise ValueError(f"{text[:80]!r} is not a path in the install tree ({problem})")
+    return text
+
+
+# Every name the tool uses as a path component, a file name or a key follows the rule it is made by
+# (verify.names): a trusted signature says who wrote a name, not that it is one.
+Sha256 = Annotated[str, Field(pattern=names.SHA256_PATTERN)]
+ReleaseVersion = Annotated[
+    str, Field(pattern=r"^3\.[0-9]{1,2}\.[0-9]{1,3}((a|b|rc)[0-9]{1,3})?$"), AfterValidator(names.check_release_version)
+]
+"""A release version exactly as :class:`verify.releases.Version` writes it (``3.13.05`` is refused)."""
+Profile = Annotated[str, Field(pattern=names.PROFILE_PATTERN)]
+Runner = Annotated[str, Field(pattern=names.RUNNER_PATTERN)]
+EnvironmentName = Annotated[str, Field(pattern=names.ENVIRONMENT_PATTERN)]
+VariationName = Annotated[str, Field(pattern=names.VARIATION_PATTERN)]
+SettingName = Annotated[str, Field(pattern=names.SETTING_PATTERN)]
+Category = Annotated[str, Field(pattern=names.CATEGORY_PATTERN)]
+FileName = Annotated[str, Field(pattern=names.FILE_NAME_PATTERN)]
+TreePath = Annotated[str, Field(max_length=4096), AfterValidator(_relative_path)]
+Kind = Annotated[str, Field(pattern="^(" + "|".join(sorted(KINDS)) + ")$")]
+"""A manifest kind (docs/manifest.md)."""
+_CHANGE: Final = "(" + "|".join(CHANGES) + ")"
+Changes = Annotated[str, Field(pattern=f"^{_CHANGE}(,{_CHANGE})*$")]
+"""The compare stage's changes of one path, joined by commas (``content``, ``mode,content``)."""
 Line = Annotated[str, Field(max_length=4096)]
-"""Free text (details, paths, names): bounded so a hostile predicate cannot carry megabytes per field."""
+"""Free text (details, names shown to people): bounded so a hostile predicate cannot carry megabytes per field."""
 Scalar = str | int | bool | None
 
 
@@ -53,7 +83,7 @@ Scalar = str | int | bool | None
 class Tarball:
     """The exact source bytes that were verified and rebuilt."""
 
-    name: Line
+    name: FileName
     sha256: Sha256
     size: int | None = None
     origin: Line | None = None
@@ -97,9 +127,10 @@ class SourceSection:
 class RecipeSection:
     """The recipe (SLSA: external parameters) and the profile chosen from it."""
 
-    series: Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}$")]
+    series: Annotated[str, Field(pattern=names.SERIES_PATTERN)]
+    """The release's series (:attr:`verify.releases.Version.series` of ``version``)."""
     sha256: Sha256
-    profile: Line
+    profile: Profile
     configure: tuple[Line, ...]
 
 
@@ -107,7 +138,7 @@ class RecipeSection:
 class EnvironmentSection:
     """The pinned build environment (SLSA: resolved dependencies)."""
 
-    name: Line
+    name: EnvironmentName
     lock_sha256: Sha256 | None
     rootfs_sha256: Sha256 | None
 
@@ -117,11 +148,11 @@ class BuildSection:
     """How the rebuild ran (SLSA: build definition and run details)."""
 
     build_type: Literal["https://github.com/cpython-verify/cpython-verify/rebuild/v1"]
-    runner: Line
+    runner: Runner
     environment: EnvironmentSection
-    settings: dict[Line, Scalar]
+    settings: dict[SettingName, Scalar]
     """Every reproducibility setting (docs/rebuild.md), as recorded by the rebuild."""
-    variations: tuple[Line, ...]
+    variations: tuple[VariationName, ...]
     """Variations the *second* build applied (``--twice``); empty for a single build."""
     rebuild_sha256: Sha256
     """sha256 of the ``rebuild.json`` file the predicate was made from."""
@@ -131,12 +162,12 @@ class BuildSection:
 class DifferenceRecord:
     """One path that differs between the two builds of ``--twice``."""
 
-    path: Line
-    kind: Line
-    change: Line
+    path: TreePath
+    kind: Kind
+    change: Changes
     explained: bool
     """True when a chosen variation is documented to cause exactly this difference."""
-    category: Line | None = None
+    category: Category | None = None
     """The comparator's category for a content difference (``build-path``, ``reference-flags-only``, ...)."""
     explanation: Line | None = None
     """The comparator's one-line explanation of a content difference."""
@@ -156,7 +187,7 @@ class ResultSection:
     explained: bool | None
     """True when every difference is one the variations are documented to cause; None for one build."""
     differences: tuple[DifferenceRecord, ...]
-    culprits: dict[Line, bool]
+    culprits: dict[VariationName, bool]
     """After ``--bisect``: variation -> whether it alone makes the outputs differ."""
 
 
@@ -184,6 +215,29 @@ class RebuildVerdict:
     result: ResultSection
     rebuilder: Rebuilder
     attested_at: Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})$")]
+
+    @model_validator(mode="after")
+    def _holds_together(self) -> RebuildVerdict:
+        """The fields ``attest`` derives from one another agree, as ``attest`` makes them: a signed verdict
+        that says "reproducible" and lists differences would show as green on a status page."""
+        series = Version.parse(self.version).series
+        if self.recipe.series != series:
+            raise ValueError(f"recipe.series {self.recipe.series!r} is not the series of version {self.version}")
+        result = self.result
+        if result.reproducible is None:
+            if result.explained is not None or result.differences or result.culprits:
+                raise ValueError("a single build (reproducible: null) has no explained, differences or culprits")
+        else:
+            if result.reproducible != (not result.differences):
+                raise ValueError(
+                    f"reproducible is {str(result.reproducible).lower()} with {len(result.differences)} difference(s)"
+                )
+            if result.explained != all(difference.explained for difference in result.differences):
+                raise ValueError("explained does not say whether every difference is explained")
+        unknown = sorted(set(result.culprits) - set(self.build.variations))
+        if unknown:
+            raise ValueError(f"culprits {', '.join(unknown)} are not variations of the second build")
+        return self
 
     @property
     def verdict(self) -> str:
@@ -224,6 +278,7 @@ def parse_predicate(document: bytes, *, error_type: type[VerifyError] = Attestat
 def predicate_json_schema() -> dict[str, Any]:
     """The JSON Schema (2020-12) of the predicate, as committed in ``verify/schemas/``."""
     schema = _ADAPTER.json_schema()
+    _close_pattern_properties(schema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -231,3 +286,16 @@ def predicate_json_schema() -> dict[str, Any]:
         "description": f"The predicate of in-toto Statements with predicateType {PREDICATE_TYPE}.",
         **schema,
     }
+
+
+def _close_pattern_properties(node: Any) -> None:
+    """A mapping whose keys follow a rule (``settings``, ``culprits``) is ``patternProperties`` in the
+    generated schema, which alone lets any other key through; the model refuses them, so does the schema."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_pattern_properties(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_properties(value)

@@ -19,12 +19,22 @@ import re
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import quote
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
-from verify import __version__
+from verify import __version__, names
 from verify.attest.errors import AttestationError, AttestationRejected
-from verify.attest.predicate import BUILD_TYPE, RebuildVerdict
+from verify.attest.predicate import (
+    BUILD_TYPE,
+    EnvironmentName,
+    Profile,
+    RebuildVerdict,
+    ReleaseVersion,
+    Runner,
+    Scalar,
+    SettingName,
+    VariationName,
+)
 from verify.jsonutil import validation_summary
 from verify.result import PgoProfileRef, RebuildRecord
 
@@ -185,6 +195,14 @@ class ResourceDescriptor:
     mediaType: Line | None = None
     annotations: dict[Line, Any] | None = None
 
+    @model_validator(mode="after")
+    def _digest_is_hex(self) -> ResourceDescriptor:
+        """A sha256 is compared with files' digests: it must be one, as the tool writes it."""
+        sha256 = self.digest.get("sha256")
+        if sha256 is not None and not names.matches(names.SHA256_PATTERN, sha256):
+            raise ValueError(f"digest.sha256 of {self.name or self.uri!r} is not 64 lower-case hex digits")
+        return self
+
     def sha256(self) -> str | None:
         """The descriptor's sha256, if it has one."""
         return self.digest.get("sha256")
@@ -194,9 +212,19 @@ class ResourceDescriptor:
 class ExternalParameters:
     """What a user chose: the release, the recipe profile and the second build's variations."""
 
-    version: Annotated[str, Field(pattern=r"^3\.[0-9]{1,2}\.[0-9]{1,3}((a|b|rc)[0-9]{1,3})?$")]
-    profile: Line
-    variations: tuple[Line, ...]
+    version: ReleaseVersion
+    profile: Profile
+    variations: tuple[VariationName, ...]
+
+
+@dataclass(config=_STRICT)
+class InternalParameters:
+    """How the build ran, as :func:`build_provenance` writes it."""
+
+    runner: Runner
+    environment: EnvironmentName
+    configure: tuple[Line, ...]
+    settings: dict[SettingName, Scalar]
 
 
 @dataclass(config=_STRICT)
@@ -205,7 +233,7 @@ class BuildDefinition:
 
     buildType: Literal["https://github.com/cpython-verify/cpython-verify/rebuild/v1"]
     externalParameters: ExternalParameters
-    internalParameters: dict[Line, Any]
+    internalParameters: InternalParameters
     resolvedDependencies: tuple[ResourceDescriptor, ...]
 
 
@@ -242,6 +270,18 @@ class Provenance:
 
     buildDefinition: BuildDefinition
     runDetails: RunDetails
+
+    @model_validator(mode="after")
+    def _tarball_is_a_file_name(self) -> Provenance:
+        """``verify-attestation --artifact`` matches the source tarball by file name: it must be one."""
+        tarball = self.source_tarball()
+        if (
+            tarball is not None
+            and tarball.name is not None
+            and not names.matches(names.FILE_NAME_PATTERN, tarball.name)
+        ):
+            raise ValueError(f"the source tarball's name {tarball.name[:80]!r} is not a plain file name")
+        return self
 
     def byproduct_sha256(self, name: str) -> str | None:
         """The sha256 of the byproduct called ``name`` (``manifest.json``, ``rebuild.json``)."""

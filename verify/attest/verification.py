@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from verify import names
 from verify.attest.errors import AttestationError, AttestationRejected
 from verify.attest.inputs import MANIFEST_SUBJECT, AttestedSubject, load_manifest, sha256_file, tree_digest
 from verify.attest.predicate import PREDICATE_TYPE, RETIRED_PREDICATE_TYPES, RebuildVerdict, parse_predicate
@@ -42,9 +43,10 @@ from verify.attest.provenance import (
     Provenance,
     parse_provenance,
 )
-from verify.attest.signing import PAYLOAD_TYPE, STATEMENT_TYPE, PublicKey, key_id, pae
+from verify.attest.signing import PAYLOAD_TYPE, STATEMENT_TYPE, PublicKey, key_id, pae, provenance_path_for
 from verify.compare import model as compare_model
 from verify.compare.engine import diff_manifests
+from verify.errors import VerifyError
 from verify.fsutil import read_regular_file
 from verify.jsonutil import JsonLimitError, loads_bounded
 from verify.limits import JSON_MAX_DEPTH
@@ -399,11 +401,19 @@ def _subjects(value: Any, where: str) -> tuple[AttestedSubject, ...]:
         digest = item.get("digest") if isinstance(item, dict) else None
         name = item.get("name") if isinstance(item, dict) else None
         sha256 = digest.get("sha256") if isinstance(digest, dict) else None
-        if not isinstance(name, str) or not isinstance(sha256, str) or len(sha256) != 64:
+        if not isinstance(name, str) or not isinstance(sha256, str):
             raise AttestationRejected(f"{where}: a subject lacks a name or a sha256 digest")
-        subjects.append(AttestedSubject(name, sha256.lower()))
-    names = [subject.name for subject in subjects]
-    if len(set(names)) != len(names):
+        if not names.matches(names.SHA256_PATTERN, sha256):
+            raise AttestationRejected(f"{where}: subject {name[:80]!r}: its sha256 is not 64 lower-case hex digits")
+        # attest names the install tree, or a file by its path in the tree: a path a result directory holds.
+        problem = None if name == INSTALL_TREE_SUBJECT else check_relative_path(name)
+        if problem is not None or len(name) > 4096:
+            raise AttestationRejected(
+                f"{where}: subject name {name[:80]!r} is not a path in the install tree ({problem or 'too long'})"
+            )
+        subjects.append(AttestedSubject(name, sha256))
+    subject_names = [subject.name for subject in subjects]
+    if len(set(subject_names)) != len(subject_names):
         raise AttestationRejected(f"{where}: two subjects share a name")
     return tuple(subjects)
 
@@ -613,3 +623,122 @@ def check_tree(attestation: AnyVerified, result_dir: Path) -> TreeCheck:
         )
     actual = Manifest(entries=scan_tree(root))
     return TreeCheck(root, len(attested.entries), tree_findings(attested, actual), tuple(problems))
+
+
+# --------------------------------------------------------------------------- the verdict and its provenance
+
+
+PROVENANCE_INFIX: Final = ".provenance"
+"""``attest`` writes the provenance of ``NAME.intoto.json`` as ``NAME.provenance.intoto.json`` (likewise
+``.sigstore.json``; :func:`verify.attest.signing.provenance_path_for`)."""
+
+
+def companion_path(path: Path, *, is_provenance: bool) -> Path:
+    """The other file ``attest`` wrote with ``path``: the provenance beside a verdict, or the verdict
+    beside a provenance (``NAME.provenance.EXT`` <-> ``NAME.EXT``)."""
+    if not is_provenance:
+        return provenance_path_for(path)
+    for suffix in (".intoto.json", ".sigstore.json"):
+        if path.name.endswith(PROVENANCE_INFIX + suffix):
+            return path.with_name(path.name[: -len(PROVENANCE_INFIX + suffix)] + suffix)
+    stem, dot, extension = path.name.rpartition(".")
+    if dot and stem.endswith(PROVENANCE_INFIX):
+        return path.with_name(f"{stem[: -len(PROVENANCE_INFIX)]}.{extension}")
+    return path.with_name(f"{path.name}.verdict")  # not named as attest names it: no companion to find
+
+
+def pair_mismatches(verdict: VerifiedAttestation, provenance: VerifiedProvenance) -> list[str]:
+    """Where a verdict and the provenance ``attest`` signed with it disagree; one line each.
+
+    ``attest`` makes both from one rebuild result with one signer: the same signer, subjects, release,
+    profile, manifest, ``rebuild.json``, source tarball, rebuilder, runner, environment and variations."""
+    predicate, source = verdict.predicate, provenance.source_tarball
+    tarball = (predicate.source.tarball.name, predicate.source.tarball.sha256)
+    parameters = provenance.provenance.buildDefinition.internalParameters
+    pairs = [
+        ("signer", verdict.signer, provenance.signer),
+        (
+            "subjects",
+            sorted((s.name, s.sha256) for s in verdict.subjects),
+            sorted((s.name, s.sha256) for s in provenance.subjects),
+        ),
+        ("version", verdict.version, provenance.version),
+        ("profile", verdict.profile, provenance.profile),
+        ("manifest sha256", verdict.manifest_sha256, provenance.manifest_sha256),
+        ("rebuild.json sha256", predicate.build.rebuild_sha256, provenance.rebuild_sha256),
+        ("source tarball", tarball, (source.name, source.sha256) if source is not None else None),
+        ("rebuilder", verdict.builder_id, provenance.builder_id),
+        ("runner", predicate.build.runner, parameters.runner),
+        ("environment", predicate.build.environment.name, parameters.environment),
+        (
+            "variations",
+            list(predicate.build.variations),
+            list(provenance.provenance.buildDefinition.externalParameters.variations),
+        ),
+    ]
+    return [
+        f"{what}: the verdict says {mine!r}, the provenance {theirs!r}"
+        for what, mine, theirs in pairs
+        if mine != theirs
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CompanionCheck:
+    """The other file ``attest`` wrote beside the one given, judged too."""
+
+    path: Path
+    what: str
+    """``provenance`` or ``verdict``: what the companion is."""
+    found: bool
+    problems: tuple[str, ...] = ()
+    """Why it does not count as the companion: it does not verify, is not the other kind, or disagrees."""
+
+    @property
+    def ok(self) -> bool:
+        """True when it is absent (nothing to judge) or verified and agrees with the file given."""
+        return not self.problems
+
+    def summary(self) -> str:
+        """One line for the report."""
+        if not self.found:
+            return f"{self.what}: none at {self.path}; only the file given was checked"
+        if self.ok:
+            return f"{self.what}: {self.path} verified, and it agrees with the file given"
+        return f"{self.what}: {self.path} FAILED: {'; '.join(self.problems)}"
+
+
+def check_companion(path: Path, verified: AnyVerified, trust: TrustPolicy) -> CompanionCheck:
+    """Judge the file ``attest`` wrote beside ``path``: the provenance of a verdict, or the verdict of a
+    provenance. A file there that cannot be read, does not verify, is not the other kind or contradicts
+    the one given is a failure with its reason; no file there is said, not failed (a verdict may be
+    published alone)."""
+    is_provenance = isinstance(verified, VerifiedProvenance)
+    companion = companion_path(path, is_provenance=is_provenance)
+    what = "verdict" if is_provenance else "provenance"
+    if not companion.exists() and not companion.is_symlink():
+        return CompanionCheck(companion, what, found=False)
+    try:
+        other = verify_attestation_file(companion, trust)
+    except VerifyError as error:
+        return CompanionCheck(companion, what, found=True, problems=(error.message,))
+    if isinstance(other, VerifiedProvenance) == is_provenance:
+        given = "provenance" if is_provenance else "verdict"
+        return CompanionCheck(companion, what, found=True, problems=(f"it is not a {what} but another {given}",))
+    verdict, provenance = (other, verified) if is_provenance else (verified, other)
+    assert isinstance(verdict, VerifiedAttestation) and isinstance(provenance, VerifiedProvenance)
+    return CompanionCheck(companion, what, found=True, problems=tuple(pair_mismatches(verdict, provenance)))
+
+
+def verify_published(path: Path, trust: TrustPolicy) -> AnyVerified:
+    """:func:`verify_attestation_file`, and the file ``attest`` wrote beside it judged too
+    (:func:`check_companion`): a verdict whose provenance is there but garbage, unverifiable or
+    contradicting is rejected with that reason, as ``verify-attestation`` fails it. What ``peers`` and
+    ``merge`` read."""
+    verified = verify_attestation_file(path, trust)
+    companion = check_companion(path, verified, trust)
+    if not companion.ok:
+        raise AttestationRejected(
+            f"{path}: the {companion.what} beside it, {companion.path}: {'; '.join(companion.problems)}"
+        )
+    return verified

@@ -1,6 +1,8 @@
 """``cpython-verify merge``: verify the attestations of many CI jobs and merge them into one status page.
 
-Exit codes: 0 every attestation verified, 1 some were rejected, 2 cannot judge (unreadable plan, bad arguments).
+Exit codes: 0 every attestation verified and every release x profile's rebuilders agree (the ``peers``
+verdict met); 1 an attestation was rejected, a verdict is not met or rebuilders disagree, or there was no
+attestation at all; 2 cannot judge (unreadable plan or previous site, bad arguments).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 
 import click
 
+from verify import names
 from verify.attest import AttestationError
-from verify.attest.peers import attestations_in
+from verify.attest.peers import MET, attestations_in
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
-from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
+from verify.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
 from verify.fsutil import (
     make_result_directory,
     replace_directory,
@@ -50,6 +53,14 @@ ATTESTATION_SUFFIX = ".intoto.json"
     help="Site directory: index.html, a page per row, status.json, the attestations and their "
     "files. An earlier site there is added to (its rows become history).",
 )
+@click.option(
+    "--threshold",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="k: independent rebuilders that must produce the same install tree for each release x "
+    "profile (the `peers` verdict the page shows).",
+)
 @click.option("--title", default="CPython reproducible builds", show_default=True)
 @output_options
 def merge(
@@ -59,20 +70,28 @@ def merge(
     issuers: tuple[str, ...],
     plan_file: Path | None,
     out_dir: Path,
+    threshold: int,
     title: str,
 ) -> None:
     """Verify the attestations from many CI jobs and merge them into one HTML status page.
 
+    For each release x profile the page shows the `peers` verdict over the verified attestations:
+    how many independent rebuilders agree on the install tree, and who disagrees, in red. Exit 1
+    when an attestation is rejected (each is named on stderr), when a release x profile's verdict is
+    not met or its rebuilders disagree, or when there is no attestation at all.
+
     \b
     Examples:
       cpython-verify merge attestations/ --plan plan.json --out site --key rebuilder.pem.pub
+      cpython-verify merge alice/ bob/ carol/ --out site --key alice.pub --key bob.pub --key carol.pub --threshold 2
       cpython-verify merge attestations/ --out site --identity https://github.com/ORG/REPO/... \\
           --issuer https://token.actions.githubusercontent.com
     """
-    from verify.attest.verification import VerifiedProvenance
-    from verify.attest.verification import verify_attestation_file as verify_file
+    from verify.attest.verification import VerifiedAttestation, VerifiedProvenance
+    from verify.attest.verification import verify_published as verify_file
     from verify.status_page import StatusRow, render, row_from_predicate
     from verify.status_site import (
+        agreement,
         carry_forward,
         copy_from_previous,
         publish_side_files,
@@ -87,12 +106,18 @@ def merge(
     paths: list[Path] = []
     for source in sources:
         paths.extend(attestations_in(source) if source.is_dir() else [source])
+    if not paths:
+        raise NothingToDo(
+            f"no attestation to merge in {', '.join(map(str, sources))} (no *.intoto.json or *.sigstore.json verdict); "
+            "the site is left as it was"
+        )
     check_site_dir(out_dir)
     previous = read_site(out_dir)  # an unreadable previous site fails before any write, and is kept
     generated_at = datetime.now(UTC).replace(microsecond=0)
     rows: list[StatusRow] = []
     rejected: list[tuple[Path, str]] = []
     notes: list[str] = []
+    verified_by_link: dict[str, VerifiedAttestation] = {}
     # The site is assembled beside --out and renamed into place: a failure half-way leaves the previous
     # site as it was, and nothing behind.
     staging = make_result_directory(out_dir.parent, f".{out_dir.name}.")
@@ -114,6 +139,7 @@ def merge(
             name = f"{digest}{ATTESTATION_SUFFIX}"
             shutil.copyfile(path, staging / "attestations" / name)
             link = f"attestations/{name}"
+            verified_by_link[link] = verified
             artifacts, side_notes = publish_side_files(
                 path, verified.predicate.result.manifest_sha256, staging / "runs" / digest, f"runs/{digest}"
             )
@@ -127,17 +153,42 @@ def merge(
         rows, history = carry_forward(previous, rows, generated_at.isoformat())
         if previous is not None:
             copy_from_previous(out_dir, staging, site_links(rows, history))
-        page = render(rows, title=title, generated_at=generated_at, notes=notes)
+        verdicts = agreement(rows, staging, trust, threshold=threshold, verified=verified_by_link)
+        page = render(rows, title=title, generated_at=generated_at, notes=notes, agreement=verdicts)
         write_atomic(staging / "index.html", page.encode())
         _write_row_pages(staging, rows, history, title=title, generated_at=generated_at)
-        write_json_atomic(staging / SITE_MARKER, site_json(title, generated_at.isoformat(), rows, history, notes))
+        _write_agreement_pages(staging, verdicts, rows, title=title, generated_at=generated_at)
+        write_json_atomic(
+            staging / SITE_MARKER, site_json(title, generated_at.isoformat(), rows, history, notes, verdicts)
+        )
         replace_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    report.echo(f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(rejected)} rejected)")
+    for path, reason in rejected:
+        click.echo(f"cpython-verify: rejected {path}: {reason}", err=True)
+    for verdict in verdicts:
+        report.echo(f"{verdict.version} {verdict.profile}: {verdict.summary()}")
+    unmet = [verdict for verdict in verdicts if verdict.state != MET]
+    report.echo(
+        f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(rejected)} rejected; "
+        f"{len(verdicts)} release x profile, {len(unmet)} not met or disagreeing)"
+    )
     report.close()
-    sys.exit(EXIT_FAILED if rejected else EXIT_OK)
+    sys.exit(EXIT_FAILED if rejected or unmet else EXIT_OK)
+
+
+def _write_agreement_pages(
+    staging: Path, verdicts: Sequence[Any], rows: Sequence[Any], *, title: str, generated_at: datetime
+) -> None:
+    """One page per release x profile: the ``peers`` verdict in full, with each dissent's comparison."""
+    from verify.status_page import agreement_path, rebuilder_names, render_agreement_page
+
+    names = rebuilder_names(rows)
+    (staging / "agreement").mkdir()
+    for verdict in verdicts:
+        page = render_agreement_page(verdict, title=title, generated_at=generated_at, names=names)
+        write_atomic(staging / agreement_path(verdict.version, verdict.profile), page.encode())
 
 
 def _write_row_pages(
@@ -170,6 +221,14 @@ def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str, str | None]]:
     for job in jobs:
         if not isinstance(job, dict) or not all(isinstance(job.get(k), str) for k in ("version", "profile", "runner")):
             raise AttestationError(f"{plan_file}: a job lacks version, profile or runner")
+        # The plan's names become rows' keys beside the signed ones: the same rules (verify.names) hold.
+        problem = (
+            names.release_version_problem(job["version"])
+            or names.profile_problem(job["profile"])
+            or names.runner_problem(job["runner"])
+        )
+        if problem is not None:
+            raise AttestationError(f"{plan_file}: a job's {problem}")
         job_id = job.get("id")
         planned.append((job["version"], job["profile"], job["runner"], job_id if isinstance(job_id, str) else None))
     return planned

@@ -1,6 +1,7 @@
 """``cpython-verify peers VERSION``: a k-of-n verdict over the install trees independent rebuilders attested.
 
-Exit codes: 0 threshold met, 1 peers disagree below the threshold, 2 cannot judge (bad arguments).
+Exit codes: 0 threshold met, 1 peers disagree below the threshold (or --dir held no attestation), 2 cannot
+judge (bad arguments).
 """
 
 from __future__ import annotations
@@ -9,16 +10,15 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
 from verify.attest import AttestationError, decide, load_claims, our_claim
-from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in
+from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in, verdict_to_json
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
-from verify.errors import EXIT_FAILED, EXIT_OK, VerifyError
+from verify.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
 
 
 def _download_attestation(url: str, into: Path) -> Path:
@@ -92,10 +92,13 @@ def peers(
       cpython-verify peers 3.13.5 --attestation https://example.org/3.13.5.sigstore.json \\
           --identity https://github.com/ORG/REPO/... --issuer https://token.actions.githubusercontent.com --json
     """
+    from verify import names
     from verify.releases import Version
 
     report = Report.current()
     version = str(Version.parse(version))
+    if (problem := names.profile_problem(profile)) is not None:
+        raise click.BadParameter(problem, param_hint="--profile")
     trust = build_trust(keys, identities, issuers)
     # --ours is judged before any peer attestation is downloaded.
     reference = our_claim(ours) if ours is not None else None
@@ -112,54 +115,36 @@ def peers(
                 paths.append(Path(item))
         for directory in directories:
             paths.extend(attestations_in(directory))
-        if not paths and not rejected:
+        if not attestations and not directories:
             raise click.UsageError("give peer attestations with --attestation or --dir")
+        if not paths and not rejected:
+            raise NothingToDo(
+                f"no attestation (*.intoto.json or *.sigstore.json verdict) in "
+                f"{', '.join(map(str, directories))}: nothing to compare"
+            )
         claims, refused = load_claims(paths, trust)
     verdict = decide(
         claims, version=version, profile=profile, threshold=threshold, ours=reference, rejected=[*rejected, *refused]
     )
     if as_json:
-        report.echo(json.dumps(_verdict_json(verdict), indent=2, sort_keys=True))
+        report.echo(json.dumps(verdict_to_json(verdict), indent=2, sort_keys=True))
     else:
         _print_verdict(verdict, report)
     report.close()
     sys.exit(EXIT_OK if verdict.met else EXIT_FAILED)
 
 
-def _verdict_json(verdict: PeersVerdict) -> dict[str, Any]:
-    return {
-        "version": verdict.version,
-        "profile": verdict.profile,
-        "threshold": verdict.threshold,
-        "met": verdict.met,
-        "independent": verdict.independent,
-        "reference": verdict.reference,
-        "reference_tree_sha256": verdict.reference_sha256,
-        "agreeing": list(verdict.agreeing),
-        "dissenting": [
-            {
-                "signer": d.signer,
-                "origin": d.origin,
-                "tree_sha256": d.tree_sha256,
-                "files": None
-                if d.differences is None
-                else [{"path": f.path, "changes": list(f.changes)} for f in d.differences],
-                "note": d.note,
-            }
-            for d in verdict.dissenting
-        ],
-        "rejected": [{"origin": r.origin, "reason": r.reason} for r in verdict.rejected],
-        "notes": list(verdict.notes),
-        "summary": verdict.summary(),
-    }
-
-
 def _print_verdict(verdict: PeersVerdict, report: Report) -> None:
     report.echo(verdict.summary())
-    for signer in verdict.agreeing:
-        report.echo(f"  agrees:    {signer}")
+    report.echo(verdict.coverage())
+    for counted in verdict.counted:
+        if counted.agrees:
+            report.echo(f"  agrees:    {counted.signer} (tree {counted.tree_sha256}, {', '.join(counted.origins)})")
     for dissent in verdict.dissenting:
-        report.echo(f"  DISAGREES: {dissent.signer} (tree {dissent.tree_sha256}, {dissent.origin})")
+        report.echo(
+            f"  DISAGREES: {dissent.signer} (tree {dissent.tree_sha256}, reference tree "
+            f"{verdict.reference_sha256 or 'none'}, {dissent.origin})"
+        )
         if dissent.differences is None:
             report.echo(f"             files unknown: {dissent.note or 'no manifest'}")
             continue

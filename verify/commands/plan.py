@@ -1,6 +1,7 @@
 """``cpython-verify plan``: the CI job matrix (versions x profiles x runners) as JSON.
 
-Exit codes: 0 printed, 2 the plan is empty or the releases file is unreadable.
+Exit codes: 0 printed (an empty matrix only with ``--allow-empty``), 1 the plan is empty, 2 the releases
+file is unreadable or there are no recipes.
 """
 
 from __future__ import annotations
@@ -76,10 +77,12 @@ def plan(
       cpython-verify releases --since 2025-06-01 --json > releases.json
       cpython-verify plan --releases releases.json --runner bwrap --runner podman --allow-empty
     """
-    from verify.errors import RecipeError, VersionError
+    from verify.errors import NothingToDo, RecipeError, VersionError
     from verify.recipes import available_recipes_dir, load_recipe
     from verify.releases import Version
 
+    if not versions and releases_file is None:
+        raise click.UsageError("give the releases to plan with --version or --releases")
     available_recipes_dir()
     jobs: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -110,7 +113,9 @@ def plan(
                     }
                 )
     if not jobs and not allow_empty:
-        raise AttestationError("the plan is empty: no requested release has a recipe and profile")
+        raise NothingToDo(
+            "the plan is empty: no requested release has a recipe and profile (--allow-empty to print an empty matrix)"
+        )
     report = Report.current()
     report.echo(json.dumps({"include": jobs}, sort_keys=True))
     report.close()

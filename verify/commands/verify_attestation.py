@@ -1,6 +1,7 @@
 """``cpython-verify verify-attestation FILE``: check an attestation's signature, predicate and subjects.
 
-Exit codes: 0 verified, 1 the evidence says no (bad signature, subject mismatch), 2 cannot judge
+Exit codes: 0 verified, 1 the evidence says no (bad signature, subject mismatch, a provenance beside the
+verdict that does not verify or contradicts it), 2 cannot judge
 (unreadable input, unknown predicate version, bad arguments).
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import click
 
 from verify.attest import VerifiedAttestation, check_subjects, verify_attestation_file
-from verify.attest.verification import check_tree, mismatches
+from verify.attest.verification import check_companion, check_tree, mismatches
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK
@@ -48,7 +49,9 @@ def verify_attestation(
 ) -> None:
     """Check an attestation's signature, predicate schema, and subject digests against local files.
 
-    Reads both files `attest` writes: the rebuild verdict and the SLSA provenance beside it.
+    Judges both files `attest` writes: given the rebuild verdict NAME.intoto.json, the SLSA provenance
+    NAME.provenance.intoto.json beside it (given the provenance, the verdict beside it) must verify too
+    and agree with it; one that is there but garbage, unverifiable or contradicting fails (exit 1).
 
     \b
     Examples:
@@ -59,6 +62,7 @@ def verify_attestation(
     report = Report.current()
     trust = build_trust(keys, identities, issuers)
     verified = verify_attestation_file(attestation, trust)
+    companion = check_companion(attestation, verified, trust)
     checks = check_subjects(verified, artifacts=artifacts, result_dir=result_dir)
     tree = check_tree(verified, result_dir) if result_dir is not None else None
     failed = mismatches(checks)
@@ -92,6 +96,13 @@ def verify_attestation(
                         ],
                     },
                     "predicate": predicate_json,
+                    "companion": {
+                        "what": companion.what,
+                        "path": str(companion.path),
+                        "found": companion.found,
+                        "ok": companion.ok,
+                        "problems": list(companion.problems),
+                    },
                 },
                 indent=2,
                 sort_keys=True,
@@ -112,9 +123,12 @@ def verify_attestation(
             report.echo("subjects: not checked against local files (give --artifact or --result)")
         if tree is not None:
             report.echo(f"tree: {tree.summary()}")
+        report.echo(companion.summary())
+    for problem in companion.problems:
+        click.echo(f"cpython-verify: the {companion.what} beside it, {companion.path}: {problem}", err=True)
     for line in failed:
         click.echo(f"cpython-verify: subject digest mismatch: {line}", err=True)
     for line in differing:
         click.echo(f"cpython-verify: not as attested: {line}", err=True)
     report.close()
-    sys.exit(EXIT_FAILED if failed or differing else EXIT_OK)
+    sys.exit(EXIT_FAILED if failed or differing or not companion.ok else EXIT_OK)

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from verify import names
 from verify.environments.errors import LockFileError
 
 LOCK_SCHEMA = 1
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian Policy 5.6.1
 _VARIANTS = ("essential", "apt", "required", "minbase", "buildd")
 
@@ -239,8 +239,9 @@ def load_lock(name: str, directory: Path | None = None) -> EnvironmentLock:
 
 
 def _read(path: Path, name: str, kind: str) -> bytes:
-    if not _NAME_RE.match(name):
-        raise LockFileError(f"{name!r} is not an environment name (lower-case letters, digits, '.', '-')")
+    problem = names.environment_problem(name)
+    if problem is not None:
+        raise LockFileError(problem)
     try:
         return path.read_bytes()
     except FileNotFoundError:

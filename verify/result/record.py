@@ -15,6 +15,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from verify import names
+
 REBUILD_FORMAT: Final = "cpython-verify/rebuild/v2"
 """The format this cpython-verify writes and reads."""
 OLDER_FORMATS: Final = frozenset({"cpython-verify/rebuild/v1"})
@@ -25,6 +27,12 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 Timestamp = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")]
 """A UTC time, RFC 3339 to the second (``2025-06-11T21:35:00Z``)."""
 SettingValue = str | int | bool | None
+# The names a rebuild records follow the rules they are made by (verify.names); attest signs them and
+# every reader of an attestation applies the same rules.
+Series = Annotated[str, StringConstraints(pattern=names.SERIES_PATTERN)]
+Profile = Annotated[str, StringConstraints(pattern=names.PROFILE_PATTERN)]
+Runner = Annotated[str, StringConstraints(pattern=names.RUNNER_PATTERN)]
+EnvironmentName = Annotated[str, StringConstraints(pattern=names.ENVIRONMENT_PATTERN)]
 
 
 class _Frozen(BaseModel):
@@ -41,16 +49,16 @@ class SourceRef(_Frozen):
 class RecipeRef(_Frozen):
     """The recipe (by series and the sha256 of its bytes), the profile chosen and its configure flags."""
 
-    series: Text
+    series: Series
     sha256: Sha256
-    profile: Text
+    profile: Profile
     configure: tuple[str, ...]
 
 
 class EnvironmentRef(_Frozen):
     """The pinned build environment: its name, lock file digest and rootfs tarball digest."""
 
-    name: Text
+    name: EnvironmentName
     lock_sha256: str | None = None
     rootfs_sha256: str | None = None
 
@@ -61,7 +69,7 @@ class BuildInputs(_Frozen):
     source: SourceRef
     recipe: RecipeRef
     environment: EnvironmentRef
-    runner: Text
+    runner: Runner
     settings: dict[str, SettingValue]
     """Every :class:`verify.rebuild.settings.BuildSettings` field, plus ``make_jobs`` and ``cflags`` as used."""
     variations: tuple[str, ...]
@@ -171,6 +179,8 @@ class RebuildRecord(_Frozen):
 
     format: Literal["cpython-verify/rebuild/v2"] = REBUILD_FORMAT
     version: Text
+    """The release rebuilt, as the source verdict names it (``attest`` signs only a CPython release version;
+    the rebuild stage also builds the tests' tiny project)."""
     inputs: BuildInputs
     source_date_epoch: int | None
     pip: Text
