@@ -150,7 +150,8 @@ def test_host_debian_python_shows_its_patches(source_tree: Path) -> None:
     assert "--prefix=/usr" in report.config_args_list
     assert not report.pyc.orphans
     document = audit_to_dict(report)
-    assert document["format"] == "cpython-verify/audit/v1" and document["clean"] is False
+    assert document["format"] == "cpython-verify/audit/v2" and document["clean"] is False
+    assert document["passed"] is False and document["verdict"].startswith("AUDIT FAILED: ")
     assert audit_to_json(report) == audit_to_json(report)
 
 
@@ -574,7 +575,7 @@ def test_a_real_podman_image_with_planted_changes(
     assert document["prefix"] == "/usr" and document["out_of_scope"] == ["etc/hostname"]
     assert document["sources"]["identical"] == document["sources"]["checked"] - 3
     page = html_report.read_text()
-    assert "3 unexplained path(s)" in page and "venv/scripts/common/activate" in page
+    assert "AUDIT FAILED: 3 unexplained of " in page and "venv/scripts/common/activate" in page
     assert list((tmp_path / "work").iterdir()) == [], "the scratch directory is removed"
 
 

@@ -17,6 +17,7 @@ from verify.audit.conventions import copied_from_source, explain_extra, explain_
 from verify.audit.explain import explain_modified, split_lines
 from verify.audit.files import regular_files, resolve_link, tree_entries
 from verify.audit.layout import (
+    DISABLE_TEST_MODULES,
     FIXED_COPIES,
     LIBRARY_DIRS,
     THIRD_PARTY_DIRS,
@@ -25,7 +26,9 @@ from verify.audit.layout import (
     extension_modules,
     generated_reason,
     install_subdirs,
+    makefile_variable,
     missing_group,
+    tests_need_test_modules,
 )
 from verify.audit.model import AuditError, Finding, MissingGroup, SourceAudit
 from verify.audit.patches import FilePatch, Patch
@@ -48,6 +51,11 @@ class SourceModel:
     """``include/pythonX.Y``-relative path -> source-relative path (``Include/...``)."""
     extensions: frozenset[str]
     """Extension module names the source can build."""
+    test_only: frozenset[str] = frozenset()
+    """Stdlib-relative paths ``make install`` copies only because their directory is in ``TESTSUBDIRS``."""
+    tests_optional: bool = False
+    """True when the source's ``libinstall`` copies ``TESTSUBDIRS`` only if ``TEST_MODULES`` is ``yes`` (3.10+):
+    an installation configured ``--disable-test-modules`` has none of :attr:`test_only`."""
 
 
 def read_source_model(source_tree: Path) -> SourceModel:
@@ -57,15 +65,17 @@ def read_source_model(source_tree: Path) -> SourceModel:
     if not lib.is_dir():
         raise AuditError(f"no Lib/ directory in the source tree {source_tree}")
     try:
-        subdirs = install_subdirs(makefile.read_text(encoding="utf-8", errors="replace"))
+        makefile_text = makefile.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         # A tree without its Makefile (a test's partial unpack): fall back to every file under Lib/.
-        subdirs = None
+        makefile_text = None
     lib_files = [rel for rel, _ in regular_files(lib)]
-    if subdirs is None:
+    test_only: set[str] = set()
+    if makefile_text is None:
         copied = {rel for rel in lib_files if not rel.endswith((".pyc", ".pyo"))}
     else:
-        copied = copied_from_lib(lib_files, subdirs)
+        copied = copied_from_lib(lib_files, install_subdirs(makefile_text))
+        test_only = copied - copied_from_lib(lib_files, makefile_variable(makefile_text, "LIBSUBDIRS"))
     stdlib = {rel: f"Lib/{rel}" for rel in copied}
     for installed, origin in FIXED_COPIES.items():
         parent = installed.rpartition("/")[0]
@@ -81,7 +91,8 @@ def read_source_model(source_tree: Path) -> SourceModel:
                    if p.is_file()] if modules.is_dir() else []
     setup_py = source_tree / "setup.py"
     setup_text = setup_py.read_text(encoding="utf-8", errors="replace") if setup_py.is_file() else ""
-    return SourceModel(stdlib, headers, frozenset(extension_modules(setup_texts, setup_text)))
+    return SourceModel(stdlib, headers, frozenset(extension_modules(setup_texts, setup_text)), frozenset(test_only),
+                       makefile_text is not None and tests_need_test_modules(makefile_text))
 
 
 def _patch_index(patches: Sequence[Patch]) -> dict[str, list[tuple[str, FilePatch]]]:
@@ -106,6 +117,7 @@ class _Comparison:
     identical: int = 0
 
     def __post_init__(self) -> None:
+        self.compared: list[str] = []
         self.modified: list[Finding] = []
         self.extra: list[Finding] = []
         self.expected: list[Finding] = []
@@ -122,6 +134,7 @@ class _Comparison:
     def compare(self, shown: str, link: str | None, origin: str, label: str) -> bool:
         """Compare the installed ``shown`` with the source file ``origin``; True when they are identical."""
         self.checked += 1
+        self.compared.append(shown)
         mine = self.installed_bytes(shown, link)
         if mine is None:
             self.modified.append(Finding(shown, "modified", f"a link to {link}, outside the installation"))
@@ -181,6 +194,8 @@ def audit_sources(
     distribution: str | None = None,
     model: SourceModel | None = None,
     libdir: str,
+    package_set: bool = False,
+    without_test_modules: bool = False,
 ) -> SourceAudit:
     """Every stdlib and header file under ``prefix`` against the verified ``source_tree``, each difference explained.
 
@@ -188,6 +203,10 @@ def audit_sources(
     used for absolute links and to recognise the installation's own interpreter in a shebang.
     ``libdir`` is the library directory whose ``pythonX.Y`` is the stdlib (``lib`` or ``lib64``); the
     site-packages of the other one's ``pythonX.Y`` are counted as third-party too.
+    ``package_set`` says the input is a set of packages (absent files are "not in this package set"),
+    not an installation (absent files are "not installed"); ``without_test_modules`` that the installation
+    was configured ``--disable-test-modules``, which accounts for absent test directories where the source's
+    ``make install`` honours it.
     """
     model = model or read_source_model(source_tree)
     install_prefix = install_prefix or str(prefix)
@@ -232,14 +251,15 @@ def audit_sources(
             run.extra.append(
                 Finding(shown, "extra", f"{what} that is neither in the verified source nor made by make install")
             )
-    missing = [
-        Finding(f"{stdlib_base}/{rel}", "not-in-package-set", missing_group(rel))
-        for rel in sorted(model.stdlib.keys() - installed.keys())
-    ]
+    status = "not-in-package-set" if package_set else "not-installed"
+    # Lib/site-packages/README.txt is make install's too, but the site-packages are third-party, not the stdlib.
+    absent_stdlib = sorted(rel for rel in model.stdlib.keys() - installed.keys()
+                           if rel.split("/", 1)[0] not in THIRD_PARTY_DIRS)
+    missing = [Finding(f"{stdlib_base}/{rel}", status, missing_group(rel)) for rel in absent_stdlib]
     include_base = f"include/python{series}"
     headers = dict(tree_entries(prefix / include_base))
     _audit_headers(run, series, headers, model)
-    missing += [Finding(f"{include_base}/{rel}", "not-in-package-set", "headers")
+    missing += [Finding(f"{include_base}/{rel}", status, "headers")
                 for rel in sorted(model.headers.keys() - headers.keys())]
     if dynload:
         run.expected.append(Finding(f"{stdlib_base}/lib-dynload", "generated",
@@ -249,9 +269,13 @@ def audit_sources(
                 f"{count} file(s): site packages, not the stdlib")
         for directory, count in sorted(third_party.items())
     )
+    tests_left_out = without_test_modules and model.tests_optional
+    test_groups = {missing_group(rel) for rel in absent_stdlib if rel in model.test_only}
+    other_groups = {missing_group(rel) for rel in absent_stdlib if rel not in model.test_only}
     groups = Counter(finding.detail for finding in missing)
     missing_groups = tuple(
-        MissingGroup(group, count, package_for(distribution, group, series))
+        _missing_group(group, count, package_for(distribution, group, series),
+                       tests_left_out and group in test_groups and group not in other_groups)
         for group, count in sorted(groups.items())
     )
     return SourceAudit(
@@ -262,7 +286,20 @@ def audit_sources(
         extra=tuple(sorted(run.extra, key=lambda f: f.path)),
         expected_extra=tuple(sorted(run.expected, key=lambda f: f.path)),
         missing_groups=missing_groups,
+        compared=tuple(run.compared),
     )
+
+
+def _missing_group(group: str, count: int, package: str, left_out_by_configure: bool) -> MissingGroup:
+    """A group of absent files, with what accounts for their absence (the package that ships them, or the
+    configure option that leaves them out), if anything does."""
+    if package:
+        why = f"ships in {package}"
+    elif left_out_by_configure:
+        why = f"configured {DISABLE_TEST_MODULES}: make install leaves the test directories out"
+    else:
+        why = ""
+    return MissingGroup(group, count, package, why)
 
 
 def _other_site_packages(prefix: Path, series: str, libdir: str) -> Counter[str]:
