@@ -73,6 +73,12 @@ DEBIAN: Final = (
         "tests, tkinter, IDLE, distutils, lib2to3, ensurepip and turtledemo ship in their own packages; "
         "absent here, they are simply not importable.", _DEBIAN_PACKAGING,
     ),
+    Convention(
+        "not-packaged", "debian", "stdlib files Debian does not package",
+        "debian/rules deletes ctypes/macholib (the macOS Mach-O loader) and ensurepip's bundled wheels (Debian's "
+        "ensurepip takes its wheels from /usr/share/python-wheels); absent, ctypes.macholib is not importable.",
+        _DEBIAN_PACKAGING,
+    ),
 )
 
 ALPINE: Final = (
@@ -175,6 +181,22 @@ holding neither must add."""
 def core_packages(distribution: str | None, series: str) -> tuple[str, ...]:
     """The packages ``distribution`` ships the standard library and the interpreter in (empty: no table)."""
     return tuple(package.format(series=series) for package in CORE_PACKAGES.get(distribution or "", ()))
+
+
+NOT_PACKAGED: Final = {
+    # debian/rules (bookworm's python3.11): rm -rf .../ctypes/macholib ("remove files, which are not
+    # packaged"); rm -rf .../ensurepip/_bundled ("don't ship the prebuilt ensurepip/_bundled wheels").
+    "debian": ("ctypes/macholib", "ensurepip/_bundled"),
+}
+"""Stdlib directories (stdlib-relative) a distribution deletes from its installation and ships in no package."""
+
+
+def not_packaged(distribution: str | None, stdlib_rel: str) -> str | None:
+    """The directory of :data:`NOT_PACKAGED` that ``stdlib_rel`` lies in for ``distribution``, if any."""
+    for directory in NOT_PACKAGED.get(distribution or "", ()):
+        if stdlib_rel.startswith(directory + "/"):
+            return directory
+    return None
 
 
 def package_for(distribution: str | None, group: str, series: str) -> str:

@@ -53,8 +53,10 @@ class MissingGroup:
     package: str = ""
     """Where the distribution ships them, when its convention table says so."""
     accounted_for: str = ""
-    """Why their absence is expected, in a few words (the package that ships them, or the configure option that
-    leaves them out); empty when nothing accounts for it."""
+    """Why their absence is expected, in a few words (the package that ships them, the distribution's rules that
+    delete them, or the configure option that leaves them out); empty when nothing accounts for it."""
+    convention: str = ""
+    """The distribution's convention that accounts for it (``split-packages``, ``not-packaged``), if one does."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.audit.conventions import copied_from_source, explain_extra, explain_modified_file, package_for
+from verify.audit.conventions import (
+    copied_from_source,
+    explain_extra,
+    explain_modified_file,
+    not_packaged,
+    package_for,
+)
 from verify.audit.explain import explain_modified, split_lines
 from verify.audit.files import regular_files, resolve_link, tree_entries
 from verify.audit.layout import (
@@ -255,7 +261,8 @@ def audit_sources(
     # Lib/site-packages/README.txt is make install's too, but the site-packages are third-party, not the stdlib.
     absent_stdlib = sorted(rel for rel in model.stdlib.keys() - installed.keys()
                            if rel.split("/", 1)[0] not in THIRD_PARTY_DIRS)
-    missing = [Finding(f"{stdlib_base}/{rel}", status, missing_group(rel)) for rel in absent_stdlib]
+    removed = {rel: directory for rel in absent_stdlib if (directory := not_packaged(distribution, rel)) is not None}
+    missing = [Finding(f"{stdlib_base}/{rel}", status, removed.get(rel) or missing_group(rel)) for rel in absent_stdlib]
     include_base = f"include/python{series}"
     headers = dict(tree_entries(prefix / include_base))
     _audit_headers(run, series, headers, model)
@@ -270,12 +277,13 @@ def audit_sources(
         for directory, count in sorted(third_party.items())
     )
     tests_left_out = without_test_modules and model.tests_optional
-    test_groups = {missing_group(rel) for rel in absent_stdlib if rel in model.test_only}
-    other_groups = {missing_group(rel) for rel in absent_stdlib if rel not in model.test_only}
+    test_groups = {missing_group(rel) for rel in absent_stdlib if rel in model.test_only and rel not in removed}
+    other_groups = {missing_group(rel) for rel in absent_stdlib if rel not in model.test_only and rel not in removed}
     groups = Counter(finding.detail for finding in missing)
     missing_groups = tuple(
-        _missing_group(group, count, package_for(distribution, group, series),
-                       tests_left_out and group in test_groups and group not in other_groups)
+        _missing_group(group, count, package_for(distribution, group, series), distribution,
+                       removed=group in removed.values(),
+                       left_out_by_configure=tests_left_out and group in test_groups and group not in other_groups)
         for group, count in sorted(groups.items())
     )
     return SourceAudit(
@@ -290,16 +298,18 @@ def audit_sources(
     )
 
 
-def _missing_group(group: str, count: int, package: str, left_out_by_configure: bool) -> MissingGroup:
-    """A group of absent files, with what accounts for their absence (the package that ships them, or the
-    configure option that leaves them out), if anything does."""
+def _missing_group(group: str, count: int, package: str, distribution: str | None, *, removed: bool,
+                   left_out_by_configure: bool) -> MissingGroup:
+    """A group of absent files, with what accounts for their absence (the distribution deletes them, the
+    package that ships them, or the configure option that leaves them out), if anything does."""
+    if removed:
+        return MissingGroup(group, count, "", f"not packaged: {distribution}'s rules delete it", "not-packaged")
     if package:
-        why = f"ships in {package}"
-    elif left_out_by_configure:
-        why = f"configured {DISABLE_TEST_MODULES}: make install leaves the test directories out"
-    else:
-        why = ""
-    return MissingGroup(group, count, package, why)
+        return MissingGroup(group, count, package, f"ships in {package}", "split-packages")
+    if left_out_by_configure:
+        return MissingGroup(group, count, "", f"configured {DISABLE_TEST_MODULES}: make install leaves the test "
+                                              "directories out")
+    return MissingGroup(group, count)
 
 
 def _other_site_packages(prefix: Path, series: str, libdir: str) -> Counter[str]:

@@ -103,8 +103,9 @@ def _conventions_used(report: AuditReport) -> dict[str, dict[str, Any]]:
         used.setdefault("shebang-rewrite", []).extend(
             f.path for f in report.sources.modified if f.transform == "shebang-rewritten"
         )
-    if report.sources.missing_groups and _convention(report, "split-packages"):
-        used.setdefault("split-packages", [])
+    for group in report.sources.missing_groups:
+        if group.convention and _convention(report, group.convention):
+            used.setdefault(group.convention, [])
     described = {}
     for key, paths in sorted(used.items()):
         convention = _convention(report, key)
