@@ -131,16 +131,25 @@ def installation_paths(prefix: Path, series: str, libdir: str) -> list[str]:
         top = prefix / directory
         if not top.is_dir() or top.is_symlink():
             continue
-        for child in sorted(top.iterdir()):
+        for child in _listing(top):
             if child.name.startswith("python") and directory in LIBRARY_DIRS:
                 continue  # LIBDIR/pythonX.Y: listed above (or another version's, not this installation's)
             if child.is_dir() and not child.is_symlink():
                 if directory in LIBRARY_DIRS:
-                    paths += [f"{directory}/{child.name}/{grand.name}" for grand in sorted(child.iterdir())
+                    paths += [f"{directory}/{child.name}/{grand.name}" for grand in _listing(child)
                               if grand.name.startswith("libpython") and (grand.is_symlink() or not grand.is_dir())]
                 continue
             paths.append(f"{directory}/{child.name}")
     return paths
+
+
+def _listing(directory: Path) -> list[Path]:
+    """The entries of ``directory``, sorted; none when it cannot be read (a library directory of ``/usr`` may
+    hold another program's private directory: it is not the installation's, and not a reason to stop)."""
+    try:
+        return sorted(directory.iterdir())
+    except OSError:
+        return []
 
 
 def measure_coverage(

@@ -510,8 +510,11 @@ def interpreters_in(root: Path, series: str, *, max_depth: int = 4) -> list[str]
     while pending:
         directory, depth = pending.pop()
         candidate = directory / "bin" / f"python{series}"
-        if candidate.is_symlink() or candidate.is_file():
-            found.append(candidate.relative_to(root).as_posix())
+        try:
+            if candidate.is_symlink() or candidate.is_file():
+                found.append(candidate.relative_to(root).as_posix())
+        except OSError:
+            pass  # unreadable: not evidence of an interpreter
         if depth >= max_depth:
             continue
         try:
