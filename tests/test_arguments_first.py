@@ -96,8 +96,15 @@ CASES: dict[str, tuple[Case, str]] = {
         "unknown runner 'nosuch'",
     ),
     "peers --ours not a result": (
-        lambda t, f, u: ["peers", "3.13.5", "--ours", _occupied(t, "ours"), "--attestation", u + "/peer.intoto.json",
-                         *TRUST],
+        lambda t, f, u: [
+            "peers",
+            "3.13.5",
+            "--ours",
+            _occupied(t, "ours"),
+            "--attestation",
+            u + "/peer.intoto.json",
+            *TRUST,
+        ],
         "is not a rebuild result",
     ),
     "peers --threshold 0": (
@@ -121,13 +128,19 @@ def test_bad_argument_exits_2_before_any_side_effect(
 ) -> None:
     build, fragment = CASES[name]
     # Run from a scratch directory, so nothing lands in the checkout.
-    result = run_cli(*build(tmp_path, cpython_fixtures, server.url), cache=tmp_path / "cache", cwd=tmp_path,
-                     env={"XDG_CACHE_HOME": str(tmp_path / "xdg")}, timeout=120)
+    result = run_cli(
+        *build(tmp_path, cpython_fixtures, server.url),
+        cache=tmp_path / "cache",
+        cwd=tmp_path,
+        env={"XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        timeout=120,
+    )
     _assert_refused_first(result, 2, fragment, tmp_path, server)
 
 
-def _assert_refused_first(result: subprocess.CompletedProcess[str], code: int, fragment: str, tmp_path: Path,
-                          server: FaultyServer) -> None:
+def _assert_refused_first(
+    result: subprocess.CompletedProcess[str], code: int, fragment: str, tmp_path: Path, server: FaultyServer
+) -> None:
     """Exit ``code`` with one line holding ``fragment``, and not one side effect."""
     combined = result.stdout + result.stderr
     assert result.returncode == code, combined
@@ -139,13 +152,25 @@ def _assert_refused_first(result: subprocess.CompletedProcess[str], code: int, f
     assert not (tmp_path / "site").exists()
 
 
-def test_an_audit_input_without_python_fails_before_any_side_effect(tmp_path: Path, cpython_fixtures: Path,
-                                                                    server: FaultyServer) -> None:
+def test_an_audit_input_without_python_fails_before_any_side_effect(
+    tmp_path: Path, cpython_fixtures: Path, server: FaultyServer
+) -> None:
     """audit judges first whether the input holds an installation at all. One that holds nothing of the
     standard library nor the interpreter is not an operational error but a verdict (exit 1): it is not the
     Python it is said to be, and nothing of it could be compared."""
-    result = run_cli("audit", _occupied(tmp_path, "not-a-prefix"), "--version", "3.13.5", "--offline", "--from",
-                     cpython_fixtures, cache=tmp_path / "cache", cwd=tmp_path,
-                     env={"XDG_CACHE_HOME": str(tmp_path / "xdg")}, timeout=120)
-    _assert_refused_first(result, 1, "no file of the standard library or interpreter of Python 3.13 was in the input",
-                          tmp_path, server)
+    result = run_cli(
+        "audit",
+        _occupied(tmp_path, "not-a-prefix"),
+        "--version",
+        "3.13.5",
+        "--offline",
+        "--from",
+        cpython_fixtures,
+        cache=tmp_path / "cache",
+        cwd=tmp_path,
+        env={"XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        timeout=120,
+    )
+    _assert_refused_first(
+        result, 1, "no file of the standard library or interpreter of Python 3.13 was in the input", tmp_path, server
+    )

@@ -21,8 +21,6 @@ V3112 = Version.parse("3.11.2")
 HOST_PREFIX = Path("/usr")
 
 
-
-
 def _compile(source: Path, **kwargs: object) -> Path:
     cfile = importlib.util.cache_from_source(str(source))
     py_compile.compile(str(source), cfile=cfile, doraise=True, **kwargs)  # type: ignore[arg-type]
@@ -54,8 +52,9 @@ def installation(source_tree: Path, tmp_path: Path) -> Path:
         "build_time_vars = {'CONFIG_ARGS': \"'--prefix=/usr' '--enable-shared' 'CFLAGS=-O2 -g'\"}\n"
     )
     # An orphan in __pycache__ and a sourceless .pyc where the import system would load it.
-    shutil.copy(importlib.util.cache_from_source(str(stdlib / "heapq.py")),
-                stdlib / "__pycache__" / "ghost.cpython-311.pyc")
+    shutil.copy(
+        importlib.util.cache_from_source(str(stdlib / "heapq.py")), stdlib / "__pycache__" / "ghost.cpython-311.pyc"
+    )
     shutil.copy(importlib.util.cache_from_source(str(stdlib / "heapq.py")), stdlib / "sneaky.pyc")
     # Stale: the source changed after compiling (size no longer matches the header).
     keyword = stdlib / "keyword.py"
@@ -179,8 +178,11 @@ def _patch(name: str, path: str, old: list[str], new: list[str], start: int = 1)
     """A real unified diff of ``path`` (quilt style, a/ and b/ prefixes)."""
     import difflib
 
-    body = "".join(difflib.unified_diff([line + "\n" for line in old], [line + "\n" for line in new],
-                                        f"a/{path}", f"b/{path}", n=3))
+    body = "".join(
+        difflib.unified_diff(
+            [line + "\n" for line in old], [line + "\n" for line in new], f"a/{path}", f"b/{path}", n=3
+        )
+    )
     return f"Description: {name}\n\n{body}"
 
 
@@ -196,22 +198,29 @@ def _series(directory: Path, patches: dict[str, str]) -> Path:
 def planted(source_tree: Path, tmp_path: Path) -> tuple[Path, Path]:
     """A small installation with one planted case per explanation, and the patch series that explains some."""
     prefix = tmp_path / "usr"
-    stdlib = _install(source_tree, prefix, only=("json/", "venv/", "base64.py", "quopri.py", "uu.py", "heapq.py",
-                                                  "mailcap.py", "bisect.py"))
+    stdlib = _install(
+        source_tree,
+        prefix,
+        only=("json/", "venv/", "base64.py", "quopri.py", "uu.py", "heapq.py", "mailcap.py", "bisect.py"),
+    )
     lib = source_tree / "Lib"
     heapq = (lib / "heapq.py").read_text().splitlines()
     patched_heapq = [*heapq[:3], "# patched by the distribution", *heapq[3:]]
     activate = (lib / "venv/scripts/common/activate").read_text().splitlines()
     patched_activate = [line.replace("deactivate nondestructive", "deactivate  nondestructive") for line in activate]
     new_module = ["X = 1"]
-    patches = _series(tmp_path / "patches", {
-        "heapq.diff": _patch("heapq.diff", "Lib/heapq.py", heapq, patched_heapq),
-        "activate.diff": _patch("activate.diff", "Lib/venv/scripts/common/activate", activate, patched_activate),
-        "new-module.diff": _patch("new-module.diff", "Lib/_added.py", [], new_module).replace(
-            "--- a/Lib/_added.py", "--- /dev/null"),
-        # Newer than the installation: a security fix the installation does not have must not count.
-        "later-fix.diff": _patch("later-fix.diff", "Lib/heapq.py", heapq, [*heapq, "# a later fix"]),
-    })
+    patches = _series(
+        tmp_path / "patches",
+        {
+            "heapq.diff": _patch("heapq.diff", "Lib/heapq.py", heapq, patched_heapq),
+            "activate.diff": _patch("activate.diff", "Lib/venv/scripts/common/activate", activate, patched_activate),
+            "new-module.diff": _patch("new-module.diff", "Lib/_added.py", [], new_module).replace(
+                "--- a/Lib/_added.py", "--- /dev/null"
+            ),
+            # Newer than the installation: a security fix the installation does not have must not count.
+            "later-fix.diff": _patch("later-fix.diff", "Lib/heapq.py", heapq, [*heapq, "# a later fix"]),
+        },
+    )
     (stdlib / "heapq.py").write_text("\n".join(patched_heapq) + "\n")
     (stdlib / "venv/scripts/common/activate").write_text("\n".join(patched_activate) + "\n")
     (stdlib / "_added.py").write_text("X = 1\n")
@@ -225,26 +234,31 @@ def planted(source_tree: Path, tmp_path: Path) -> tuple[Path, Path]:
         text = (stdlib / name).read_text().split("\n", 1)
         (stdlib / name).write_text(f"#! {interpreter}\n{text[1]}")
     # A relocated prefix: every changed line is the old directory replaced by another.
-    (stdlib / "mailcap.py").write_text((lib / "mailcap.py").read_text().replace("'/usr/local/etc/mailcap'",
-                                                                                 "'/opt/python/etc/mailcap'"))
+    (stdlib / "mailcap.py").write_text(
+        (lib / "mailcap.py").read_text().replace("'/usr/local/etc/mailcap'", "'/opt/python/etc/mailcap'")
+    )
     # A change that looks like one but is not: a path added where the source had none.
-    (stdlib / "uu.py").write_text((lib / "uu.py").read_text().replace("import binascii",
-                                                                       "import binascii  # /opt/python/lib/x", 1))
+    (stdlib / "uu.py").write_text(
+        (lib / "uu.py").read_text().replace("import binascii", "import binascii  # /opt/python/lib/x", 1)
+    )
     # Debian's conventions, in the exact form, and a look-alike that is not one.
     (stdlib / "EXTERNALLY-MANAGED").write_text("[externally-managed]\n")
     (stdlib / "sitecustomize.py").symlink_to("/etc/python3.11/sitecustomize.py")
     (stdlib / "usercustomize.py").symlink_to("/etc/python3.11/sitecustomize.py")
     (stdlib / "lib-dynload").mkdir()
     shutil.copy(next(Path("/usr/lib/python3.11/lib-dynload").glob("_json.*.so")), stdlib / "lib-dynload")
-    shutil.copy(next(Path("/usr/lib/python3.11/lib-dynload").glob("_json.*.so")),
-                stdlib / "lib-dynload" / "_evil.cpython-311-x86_64-linux-gnu.so")
+    shutil.copy(
+        next(Path("/usr/lib/python3.11/lib-dynload").glob("_json.*.so")),
+        stdlib / "lib-dynload" / "_evil.cpython-311-x86_64-linux-gnu.so",
+    )
     return prefix, patches
 
 
 def test_every_planted_difference_is_explained_or_named(planted: tuple[Path, Path], source_tree: Path) -> None:
     prefix, patch_dir = planted
-    report = audit_installation(prefix, V3112, source_tree, patches=read_patch_series(patch_dir),
-                                distribution="debian", install_prefix="/usr")
+    report = audit_installation(
+        prefix, V3112, source_tree, patches=read_patch_series(patch_dir), distribution="debian", install_prefix="/usr"
+    )
     by_path = {f.path.removeprefix("lib/python3.11/"): f for f in report.sources.modified}
     assert by_path["heapq.py"].status == "patched" and by_path["heapq.py"].patches == ("heapq.diff",)
     assert by_path["venv/scripts/common/activate"].patches == ("activate.diff",)
@@ -261,10 +275,17 @@ def test_every_planted_difference_is_explained_or_named(planted: tuple[Path, Pat
     assert expected["EXTERNALLY-MANAGED"].convention == "externally-managed"
     assert expected["sitecustomize.py"].convention == "sitecustomize-etc"
     assert "1 extension module" in expected["lib-dynload"].detail
-    assert report.unexplained == tuple(f"lib/python3.11/{rel}" for rel in (
-        "json/decoder.py", "lib-dynload/_evil.cpython-311-x86_64-linux-gnu.so", "quopri.py", "usercustomize.py",
-        "uu.py", "venv/scripts/posix/activate.fish",
-    ))
+    assert report.unexplained == tuple(
+        f"lib/python3.11/{rel}"
+        for rel in (
+            "json/decoder.py",
+            "lib-dynload/_evil.cpython-311-x86_64-linux-gnu.so",
+            "quopri.py",
+            "usercustomize.py",
+            "uu.py",
+            "venv/scripts/posix/activate.fish",
+        )
+    )
     assert "+1 -0 lines left unexplained" not in by_path["json/decoder.py"].detail  # no patch touched it
     groups = {g.group: g for g in report.sources.missing_groups}
     assert groups["test"].package == "libpython3.11-testsuite" and groups["idlelib"].package == "idle-python3.11"
@@ -276,8 +297,7 @@ def test_every_planted_difference_is_explained_or_named(planted: tuple[Path, Pat
 
 def test_without_a_distribution_no_convention_is_applied(planted: tuple[Path, Path], source_tree: Path) -> None:
     prefix, patch_dir = planted
-    report = audit_installation(prefix, V3112, source_tree, patches=read_patch_series(patch_dir),
-                                install_prefix="/usr")
+    report = audit_installation(prefix, V3112, source_tree, patches=read_patch_series(patch_dir), install_prefix="/usr")
     assert {"lib/python3.11/EXTERNALLY-MANAGED", "lib/python3.11/sitecustomize.py"} <= set(report.unexplained)
     assert all(not g.package for g in report.sources.missing_groups)
 
@@ -296,11 +316,14 @@ def test_a_patch_accounting_for_part_of_a_file_leaves_the_rest_unexplained(sourc
     assert report.unexplained == ("lib/python3.11/heapq.py",)
 
 
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("up.diff", "--- a/../../etc/passwd\n+++ b/../../etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "outside the source tree"),
-    ("abs.diff", "--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "absolute"),
-    ("mid.diff", "--- a/Lib/../../x\n+++ b/Lib/../../x\n@@ -1 +1 @@\n-a\n+b\n", "outside the source tree"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("up.diff", "--- a/../../etc/passwd\n+++ b/../../etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "outside the source tree"),
+        ("abs.diff", "--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "absolute"),
+        ("mid.diff", "--- a/Lib/../../x\n+++ b/Lib/../../x\n@@ -1 +1 @@\n-a\n+b\n", "outside the source tree"),
+    ],
+)
 def test_a_patch_with_traversal_paths_is_refused(tmp_path: Path, name: str, text: str, message: str) -> None:
     (tmp_path / name).write_text(text)
     (tmp_path / "series").write_text(f"{name}\n")
@@ -362,13 +385,27 @@ def _oci_layout(directory: Path, layers: list[bytes]) -> Path:
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": f"sha256:{config}"},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": f"sha256:{blob(layer)}",
-                    "size": len(layer)} for layer in layers],
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": f"sha256:{blob(layer)}",
+                "size": len(layer),
+            }
+            for layer in layers
+        ],
     }
     manifest_digest = blob(json.dumps(manifest).encode())
     (directory / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{manifest_digest}"}]}))
+    (directory / "index.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{manifest_digest}"}
+                ],
+            }
+        )
+    )
     return directory
 
 
@@ -389,15 +426,24 @@ def _tree_entries(prefix_dir: Path, base: str) -> list[tuple[str, bytes | str | 
 def test_oci_layout_layers_applied_in_order_with_whiteouts(source_tree: Path, tmp_path: Path) -> None:
     prefix = tmp_path / "build"
     _install(source_tree, prefix, only=("json/", "heapq.py", "base64.py", "bisect.py"))
-    lower = _tar_bytes([("usr", None, "dir"), *_tree_entries(prefix, "usr"),
-                        ("usr/share/doc/python3.11/README", b"docs", "file"),
-                        ("usr/lib/python3.11/evil_in_lower.py", b"import os\n", "file")], compress=True)
-    upper = _tar_bytes([
-        ("usr/lib/python3.11/.wh.evil_in_lower.py", b"", "file"),  # deleted again by the upper layer
-        ("usr/lib/python3.11/json/.wh..wh..opq", b"", "file"),  # the lower json/ is hidden ...
-        ("usr/lib/python3.11/json/__init__.py", (source_tree / "Lib/json/__init__.py").read_bytes(), "file"),
-        ("usr/lib/python3.11/planted.py", b"print('hi')\n", "file"),
-    ], compress=True)
+    lower = _tar_bytes(
+        [
+            ("usr", None, "dir"),
+            *_tree_entries(prefix, "usr"),
+            ("usr/share/doc/python3.11/README", b"docs", "file"),
+            ("usr/lib/python3.11/evil_in_lower.py", b"import os\n", "file"),
+        ],
+        compress=True,
+    )
+    upper = _tar_bytes(
+        [
+            ("usr/lib/python3.11/.wh.evil_in_lower.py", b"", "file"),  # deleted again by the upper layer
+            ("usr/lib/python3.11/json/.wh..wh..opq", b"", "file"),  # the lower json/ is hidden ...
+            ("usr/lib/python3.11/json/__init__.py", (source_tree / "Lib/json/__init__.py").read_bytes(), "file"),
+            ("usr/lib/python3.11/planted.py", b"print('hi')\n", "file"),
+        ],
+        compress=True,
+    )
     layout = _oci_layout(tmp_path / "image", [lower, upper])
     unpacked = unpack_inputs([layout], tmp_path / "scratch")
     assert find_prefixes(unpacked.root, "3.11") == ["usr"]
@@ -419,15 +465,20 @@ def test_a_layer_digest_that_does_not_match_is_refused(tmp_path: Path) -> None:
 
 def _deb(path: Path, package: str, data: bytes) -> Path:
     """A .deb as dpkg-deb builds it: ar with debian-binary, control.tar.gz, data.tar.*."""
-    control = _tar_bytes([("./", None, "dir"), ("./control", f"Package: {package}\nVersion: 1.0\n", "file")],
-                         compress=True)
+    control = _tar_bytes(
+        [("./", None, "dir"), ("./control", f"Package: {package}\nVersion: 1.0\n", "file")], compress=True
+    )
 
     def member(name: str, payload: bytes) -> bytes:
         header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(payload):<10}`\n".encode()
         return header + payload + (b"\n" if len(payload) % 2 else b"")
 
-    path.write_bytes(b"!<arch>\n" + member("debian-binary", b"2.0\n") + member("control.tar.gz", control)
-                     + member("data.tar.gz", data))
+    path.write_bytes(
+        b"!<arch>\n"
+        + member("debian-binary", b"2.0\n")
+        + member("control.tar.gz", control)
+        + member("data.tar.gz", data)
+    )
     return path
 
 
@@ -436,12 +487,15 @@ def test_debs_and_a_relocatable_tar(source_tree: Path, tmp_path: Path) -> None:
     _install(source_tree, prefix, only=("json/", "heapq.py"))
     entries = _tree_entries(prefix, "./usr")
     half = len(entries) // 2
-    debs = [_deb(tmp_path / "a.deb", "libpython-a", _tar_bytes([("./", None, "dir"), *entries[:half]], compress=True)),
-            _deb(tmp_path / "b.deb", "libpython-b", _tar_bytes([("./", None, "dir"), *entries[half:]], compress=True))]
+    debs = [
+        _deb(tmp_path / "a.deb", "libpython-a", _tar_bytes([("./", None, "dir"), *entries[:half]], compress=True)),
+        _deb(tmp_path / "b.deb", "libpython-b", _tar_bytes([("./", None, "dir"), *entries[half:]], compress=True)),
+    ]
     unpacked = unpack_inputs(debs, tmp_path / "scratch-deb")
     assert unpacked.packages == ("libpython-a 1.0", "libpython-b 1.0")
     assert (unpacked.root / "usr/lib/python3.11/json/decoder.py").read_bytes() == (
-        source_tree / "Lib/json/decoder.py").read_bytes()
+        source_tree / "Lib/json/decoder.py"
+    ).read_bytes()
     standalone = tmp_path / "cpython-3.11.2-x86_64-unknown-linux-gnu-install_only.tar.gz"
     standalone.write_bytes(_tar_bytes(_tree_entries(prefix, "python"), compress=True))
     unpacked = unpack_inputs([standalone], tmp_path / "scratch-tar")
@@ -460,10 +514,14 @@ HOSTILE = {
     "dotdot": ([("usr/lib/python3.11/os.py", b"", "file"), ("../../escaped", b"x", "file")], "'..' in path"),
     "absolute": ([("/tmp/escaped-absolute", b"x", "file")], "absolute path"),
     "symlink-out": ([("usr", None, "dir"), ("usr/up", "../../../escaped-dir", "symlink")], "points outside the root"),
-    "under-symlink": ([("usr", None, "dir"), ("usr/link", "/", "symlink"), ("usr/link/escaped", b"x", "file")],
-                      "lies under the symlink"),
-    "whiteout-escape": ([("usr", None, "dir"), ("usr/link", "/", "symlink"), ("usr/link/.wh.etc", b"", "file")],
-                        "whiteout under a symlink"),
+    "under-symlink": (
+        [("usr", None, "dir"), ("usr/link", "/", "symlink"), ("usr/link/escaped", b"x", "file")],
+        "lies under the symlink",
+    ),
+    "whiteout-escape": (
+        [("usr", None, "dir"), ("usr/link", "/", "symlink"), ("usr/link/.wh.etc", b"", "file")],
+        "whiteout under a symlink",
+    ),
     "whiteout-dotdot": ([("usr/../.wh.escaped", b"", "file")], "'..' in path"),
     "hardlink-out": ([("usr/x", "../../etc/passwd", "hardlink")], "'..' in path"),
 }
@@ -501,8 +559,11 @@ def test_thousands_of_layers_and_a_bomb_are_refused(tmp_path: Path) -> None:
     bomb = gzip.compress(_tar_bytes([("usr/zeros", b"\0" * (64 << 20), "file")]), compresslevel=9)
     assert len(bomb) < 200_000
     with pytest.raises(InputError, match="cap"):
-        unpack_inputs([_oci_layout(tmp_path / "bomb", [bomb])], tmp_path / "w2",
-                      limits=UnpackLimits(max_total_bytes=8 << 20, max_entries=100))
+        unpack_inputs(
+            [_oci_layout(tmp_path / "bomb", [bomb])],
+            tmp_path / "w2",
+            limits=UnpackLimits(max_total_bytes=8 << 20, max_entries=100),
+        )
 
 
 def test_a_hostile_deb_and_a_hostile_patch_fail_with_one_line(tmp_path: Path, source_tree: Path) -> None:
@@ -555,14 +616,29 @@ def test_a_real_podman_image_with_planted_changes(
     subprocess.run(["podman", "import", str(tarball), tag], check=True, capture_output=True)
     try:
         saved = tmp_path / "image.tar"
-        subprocess.run(["podman", "save", "--format", image_format, "-o", str(saved), tag], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["podman", "save", "--format", image_format, "-o", str(saved), tag], check=True, capture_output=True
+        )
     finally:
         subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True)
     html_report = tmp_path / "audit.html"
-    result = run_audit(saved, "--version", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing",
-                       "openpgp", "--reference-python", sys.executable, "--work-dir", tmp_path / "work", "--json",
-                       "--html", html_report)
+    result = run_audit(
+        saved,
+        "--version",
+        "3.11.2",
+        "--from",
+        cpython_fixtures,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--reference-python",
+        sys.executable,
+        "--work-dir",
+        tmp_path / "work",
+        "--json",
+        "--html",
+        html_report,
+    )
     assert result.returncode == 1, result.stderr
     document = json.loads(result.stdout)
     assert document["unexplained"] == [
@@ -592,13 +668,18 @@ def _apt_config(base: Path) -> dict[str, str]:
         for index, path in enumerate(sorted(Path("/etc/apt").glob(pattern))):
             text = path.read_text()
             if path.suffix == ".sources":
-                text = "\n".join("Types: deb deb-src" if line.strip() == "Types: deb" else line
-                                 for line in text.splitlines()) + "\n"
+                text = (
+                    "\n".join(
+                        "Types: deb deb-src" if line.strip() == "Types: deb" else line for line in text.splitlines()
+                    )
+                    + "\n"
+                )
                 (parts / f"{index}-{path.name}").write_text(text)
             else:
                 lines = [line for line in text.splitlines() if line.startswith("deb ")]
                 (parts / f"{index}-{path.name}.list").write_text(
-                    "".join(f"{line}\n{line.replace('deb ', 'deb-src ', 1)}\n" for line in lines))
+                    "".join(f"{line}\n{line.replace('deb ', 'deb-src ', 1)}\n" for line in lines)
+                )
     for directory in ("lists/partial", "cache/archives/partial"):
         (base / directory).mkdir(parents=True)
     config = base / "apt.conf"
@@ -631,19 +712,35 @@ def debian_python311(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, li
     base = tmp_path_factory.mktemp("apt")
     env = _apt_config(base / "apt")
     subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, capture_output=True, timeout=600)
-    shown = subprocess.run(["apt-cache", "showsrc", "python3.11"], env=env, check=True, capture_output=True,
-                           text=True).stdout
-    versions = sorted({line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("Version:")},
-                      reverse=True)
+    shown = subprocess.run(
+        ["apt-cache", "showsrc", "python3.11"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    versions = sorted(
+        {line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("Version:")}, reverse=True
+    )
     for attempt, version in enumerate(versions):  # the newest whose source and binaries the mirror still serves
         download = base / f"download-{attempt}"  # a fresh directory: never a mix of two versions
         download.mkdir()
-        source = subprocess.run(["apt-get", "source", "--download-only", f"python3.11={version}"], env=env,
-                                cwd=download, capture_output=True, timeout=600, check=False)
+        source = subprocess.run(
+            ["apt-get", "source", "--download-only", f"python3.11={version}"],
+            env=env,
+            cwd=download,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
         binaries = subprocess.run(
-            ["apt-get", "download", *(f"{name}={version}" for name in
-                                      (*CORE_PACKAGES, "python3.11-venv", "python3.11"))],
-            env=env, cwd=download, capture_output=True, timeout=600, check=False)
+            [
+                "apt-get",
+                "download",
+                *(f"{name}={version}" for name in (*CORE_PACKAGES, "python3.11-venv", "python3.11")),
+            ],
+            env=env,
+            cwd=download,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
         if source.returncode == 0 and binaries.returncode == 0:
             break
     else:
@@ -658,11 +755,25 @@ EXPLAINED_MODIFIED = {"patched", "transformed", "patched+transformed", "conventi
 
 
 @pytest.mark.slow
-def test_host_debian_python_every_change_attributed(debian_python311: tuple[Path, list[Path]],
-                                                   cpython_fixtures: Path, tmp_path: Path) -> None:
+def test_host_debian_python_every_change_attributed(
+    debian_python311: tuple[Path, list[Path]], cpython_fixtures: Path, tmp_path: Path
+) -> None:
     patches, _debs = debian_python311
-    result = run_audit("/usr", "--version", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing",
-                       "openpgp", "--patches", patches, "--work-dir", tmp_path, "--json")
+    result = run_audit(
+        "/usr",
+        "--version",
+        "3.11.2",
+        "--from",
+        cpython_fixtures,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--patches",
+        patches,
+        "--work-dir",
+        tmp_path,
+        "--json",
+    )
     document = json.loads(result.stdout)
     assert result.returncode == 0 and document["unexplained"] == [], document["unexplained"]
     modified = {f["path"]: f for f in document["sources"]["modified"]}
@@ -676,26 +787,55 @@ def test_host_debian_python_every_change_attributed(debian_python311: tuple[Path
 
 
 @pytest.mark.slow
-def test_debian_packages_audited_directly(debian_python311: tuple[Path, list[Path]], cpython_fixtures: Path,
-                                          tmp_path: Path) -> None:
+def test_debian_packages_audited_directly(
+    debian_python311: tuple[Path, list[Path]], cpython_fixtures: Path, tmp_path: Path
+) -> None:
     patches, every_deb = debian_python311
     debs = _named(every_deb, "libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-venv")
-    result = run_audit(*debs, "--version", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing",
-                       "openpgp", "--patches", patches, "--work-dir", tmp_path, "--json")
+    result = run_audit(
+        *debs,
+        "--version",
+        "3.11.2",
+        "--from",
+        cpython_fixtures,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--patches",
+        patches,
+        "--work-dir",
+        tmp_path,
+        "--json",
+    )
     document = json.loads(result.stdout)
     assert result.returncode == 0 and document["unexplained"] == [], document["unexplained"]
-    assert [p.split()[0] for p in document["packages"]] == ["libpython3.11-minimal", "libpython3.11-stdlib",
-                                                            "python3.11-venv"]
+    assert [p.split()[0] for p in document["packages"]] == [
+        "libpython3.11-minimal",
+        "libpython3.11-stdlib",
+        "python3.11-venv",
+    ]
     assert document["prefix"] == "/usr" and document["distribution"] == "debian"
     groups = {g["group"]: g["package"] for g in document["sources"]["not_in_package_set"]}
     assert groups["test"] == "libpython3.11-testsuite" and groups["idlelib"] == "idle-python3.11"
     modified = {f["path"]: f for f in document["sources"]["modified"]}
     assert any("venv" in name for name in modified["lib/python3.11/venv/scripts/common/activate"]["patches"])
     # Without the patches, the same changes are unexplained: the exit code says so.
-    bare = run_audit(*debs, "--version", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing",
-                     "openpgp", "--work-dir", tmp_path, "--json")
-    assert bare.returncode == 1 and "lib/python3.11/venv/scripts/common/activate" in json.loads(bare.stdout)[
-        "unexplained"]
+    bare = run_audit(
+        *debs,
+        "--version",
+        "3.11.2",
+        "--from",
+        cpython_fixtures,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--work-dir",
+        tmp_path,
+        "--json",
+    )
+    assert (
+        bare.returncode == 1 and "lib/python3.11/venv/scripts/common/activate" in json.loads(bare.stdout)["unexplained"]
+    )
 
 
 @pytest.mark.slow
@@ -705,14 +845,25 @@ def test_bookworm_split_packages_without_the_standard_library_fail_with_what_to_
     """bookworm's python3.11 package alone holds no standard library (issue 18): one line, exit 1. The
     packages that hold it, with Debian's patches, pass, and say how much of make install they covered."""
     patches, debs = debian_python311
-    source = ("--version", "3.11.2", "--from", cpython_fixtures, "--offline", "--allow-missing", "openpgp",
-              "--work-dir", tmp_path)
+    source = (
+        "--version",
+        "3.11.2",
+        "--from",
+        cpython_fixtures,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--work-dir",
+        tmp_path,
+    )
     (python311,) = _named(debs, "python3.11")
     alone = run_audit(python311, *source)
     assert alone.returncode == 1 and alone.stdout == "", alone.stdout + alone.stderr
     assert alone.stderr.count("\n") == 1 and "Traceback" not in alone.stderr
-    assert ("no file of the standard library or interpreter of Python 3.11 was in the input "
-            f"({python311}): add libpython3.11-stdlib, libpython3.11-minimal and python3.11-minimal") in alone.stderr
+    assert (
+        "no file of the standard library or interpreter of Python 3.11 was in the input "
+        f"({python311}): add libpython3.11-stdlib, libpython3.11-minimal and python3.11-minimal"
+    ) in alone.stderr
     core = run_audit(*_named(debs, *CORE_PACKAGES), *source, "--patches", patches, "--json")
     document = json.loads(core.stdout)
     assert core.returncode == 0 and document["passed"] is True, document["verdict"]
@@ -720,7 +871,8 @@ def test_bookworm_split_packages_without_the_standard_library_fail_with_what_to_
     assert coverage["subject"] == "package set" and coverage["shortfalls"] == []
     assert coverage["parts"]["stdlib"]["compared"] > 500 and coverage["parts"]["interpreter"]["present"] == 1
     assert document["source"]["relaxed"] == [
-        "--allow-missing openpgp: no openpgp signature was found, and none was required"]
+        "--allow-missing openpgp: no openpgp signature was found, and none was required"
+    ]
     assert document["verdict"].startswith(f"AUDIT PASSED: 0 unexplained of {coverage['compared']:,} compared (stdlib ")
 
 

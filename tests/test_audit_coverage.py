@@ -60,36 +60,49 @@ def _bookworm_python311_deb(tmp_path: Path) -> Path:
     """bookworm's ``python3.11`` package, laid out as its file list is: scripts, an empty ``lib-dynload``,
     a desktop file; no standard library, no interpreter (those are in the other split packages)."""
     entries: list[tuple[str, bytes | str | None, str]] = [
-        ("./", None, "dir"), ("./usr/", None, "dir"), ("./usr/bin/", None, "dir"),
+        ("./", None, "dir"),
+        ("./usr/", None, "dir"),
+        ("./usr/bin/", None, "dir"),
         ("./usr/bin/pydoc3.11", b"#! /usr/bin/python3.11\nimport pydoc\npydoc.cli()\n", "file"),
         ("./usr/bin/pygettext3.11", b"#! /usr/bin/python3.11\n", "file"),
-        ("./usr/lib/", None, "dir"), ("./usr/lib/python3/", None, "dir"), ("./usr/lib/python3/dist-packages/", None,
-                                                                           "dir"),
-        ("./usr/lib/python3.11/", None, "dir"), ("./usr/lib/python3.11/lib-dynload/", None, "dir"),
+        ("./usr/lib/", None, "dir"),
+        ("./usr/lib/python3/", None, "dir"),
+        ("./usr/lib/python3/dist-packages/", None, "dir"),
+        ("./usr/lib/python3.11/", None, "dir"),
+        ("./usr/lib/python3.11/lib-dynload/", None, "dir"),
         ("./usr/share/applications/python3.11.desktop", b"[Desktop Entry]\n", "file"),
     ]
     return _deb(tmp_path / "python3.11_3.11.2-6+deb12u9_amd64.deb", "python3.11", _tar_bytes(entries, compress=True))
 
 
 @pytest.mark.parametrize("case", ["sysconfigdata only", "bookworm python3.11", "interpreter only"])
-def test_an_input_without_the_standard_library_fails_with_one_line(case: str, tmp_path: Path,
-                                                                    cpython_fixtures: Path) -> None:
+def test_an_input_without_the_standard_library_fails_with_one_line(
+    case: str, tmp_path: Path, cpython_fixtures: Path
+) -> None:
     if case == "sysconfigdata only":
         stdlib = tmp_path / "dir" / "lib" / "python3.13"
         stdlib.mkdir(parents=True)
         _sysconfigdata(stdlib, "'--prefix=/usr/local'")
         inputs, version = [tmp_path / "dir"], "3.13.5"
-        wanted = ["no file of the standard library or interpreter of Python 3.13 was in the input",
-                  "lib/python3.13/", "bin/python3.13"]
+        wanted = [
+            "no file of the standard library or interpreter of Python 3.13 was in the input",
+            "lib/python3.13/",
+            "bin/python3.13",
+        ]
     elif case == "bookworm python3.11":
         inputs, version = [_bookworm_python311_deb(tmp_path)], "3.11.2"
-        wanted = ["no file of the standard library or interpreter of Python 3.11 was in the input",
-                  "add libpython3.11-stdlib, libpython3.11-minimal and python3.11-minimal"]
+        wanted = [
+            "no file of the standard library or interpreter of Python 3.11 was in the input",
+            "add libpython3.11-stdlib, libpython3.11-minimal and python3.11-minimal",
+        ]
     else:
         interpreter = _tar_bytes([("./usr/bin/python3.11", Path("/bin/true").read_bytes(), "file")], compress=True)
         inputs, version = [_deb(tmp_path / "python3.11-minimal.deb", "python3.11-minimal", interpreter)], "3.11.2"
-        wanted = ["no file of the standard library of Python 3.11 was in the input",
-                  "only the interpreter (usr/bin/python3.11)", "add libpython3.11-stdlib and libpython3.11-minimal"]
+        wanted = [
+            "no file of the standard library of Python 3.11 was in the input",
+            "only the interpreter (usr/bin/python3.11)",
+            "add libpython3.11-stdlib and libpython3.11-minimal",
+        ]
     for output in ([], ["--json"]):
         result = run_audit(*inputs, "--version", version, "--from", cpython_fixtures, *SOURCE_OPTIONS, *output)
         assert result.returncode == 1, result.stdout + result.stderr
@@ -102,8 +115,9 @@ def test_an_input_without_the_standard_library_fails_with_one_line(case: str, tm
 # --- an installation short of what make install installs: not a pass --------------------------------------
 
 
-def test_an_installation_short_of_its_subject_does_not_pass(source_tree: Path, cpython_fixtures: Path,
-                                                            tmp_path: Path) -> None:
+def test_an_installation_short_of_its_subject_does_not_pass(
+    source_tree: Path, cpython_fixtures: Path, tmp_path: Path
+) -> None:
     """A plain directory holding 6 untouched stdlib files: nothing unexplained, but not an installation."""
     prefix = tmp_path / "prefix"
     _install(source_tree, prefix, only=("json/", "heapq.py"))
@@ -115,8 +129,13 @@ def test_an_installation_short_of_its_subject_does_not_pass(source_tree: Path, c
     stdlib = coverage["parts"]["stdlib"]
     assert stdlib["compared"] == stdlib["present"] == 6 and stdlib["installs"] > 2000
     assert stdlib["unaccounted"] == stdlib["absent"] == stdlib["installs"] - 6
-    assert coverage["parts"]["interpreter"] == {**coverage["parts"]["interpreter"], "installs": 1, "present": 0,
-                                                "absent": 1, "unaccounted": 1}
+    assert coverage["parts"]["interpreter"] == {
+        **coverage["parts"]["interpreter"],
+        "installs": 1,
+        "present": 0,
+        "absent": 1,
+        "unaccounted": 1,
+    }
     assert {f["status"] for f in document["sources"]["missing"]} == {"not-installed"}
     assert document["sources"]["not_in_package_set"] == []
     assert document["verdict"].startswith("AUDIT FAILED: 0 unexplained of 6 compared (stdlib 6 of ")
@@ -127,13 +146,17 @@ def test_an_installation_short_of_its_subject_does_not_pass(source_tree: Path, c
     assert text.stdout.splitlines()[-1] == document["verdict"]
 
 
-def test_the_same_files_as_packages_are_their_share_of_an_installation(source_tree: Path, cpython_fixtures: Path,
-                                                                       tmp_path: Path) -> None:
+def test_the_same_files_as_packages_are_their_share_of_an_installation(
+    source_tree: Path, cpython_fixtures: Path, tmp_path: Path
+) -> None:
     """The same 6 files in a package: the subject is the package set, what it lacks is in other packages."""
     prefix = tmp_path / "build"
     _install(source_tree, prefix, only=("json/", "heapq.py"))
-    deb = _deb(tmp_path / "libpython3.11-stdlib.deb", "libpython3.11-stdlib",
-               _tar_bytes([("./", None, "dir"), *_tree_entries(prefix, "./usr")], compress=True))
+    deb = _deb(
+        tmp_path / "libpython3.11-stdlib.deb",
+        "libpython3.11-stdlib",
+        _tar_bytes([("./", None, "dir"), *_tree_entries(prefix, "./usr")], compress=True),
+    )
     result, document = _audit_json(deb, "--from", cpython_fixtures)
     assert result.returncode == 0, document.get("verdict")
     assert document["passed"] is True and document["coverage"]["subject"] == "package set"
@@ -142,8 +165,9 @@ def test_the_same_files_as_packages_are_their_share_of_an_installation(source_tr
     assert document["verdict"].startswith("AUDIT PASSED: 0 unexplained of 6 compared (stdlib 6 of ")
 
 
-def test_a_whole_installation_passes_and_shows_its_coverage_everywhere(source_tree: Path, cpython_fixtures: Path,
-                                                                       tmp_path: Path) -> None:
+def test_a_whole_installation_passes_and_shows_its_coverage_everywhere(
+    source_tree: Path, cpython_fixtures: Path, tmp_path: Path
+) -> None:
     prefix = tmp_path / "prefix"
     _full_installation(source_tree, prefix)
     html = tmp_path / "audit.html"
@@ -160,7 +184,8 @@ def test_a_whole_installation_passes_and_shows_its_coverage_everywhere(source_tr
     assert document["verdict"] == (
         f"AUDIT PASSED: 0 unexplained of {total:,} compared (stdlib {stdlib['compared']:,} of {stdlib['installs']:,}, "
         f"interpreter 0 of 1, libpython 0 of 0 present, headers {headers['compared']:,} of {headers['installs']:,}, "
-        "config 0 of 1 present)")
+        "config 0 of 1 present)"
+    )
     text = run_audit(prefix, "--version", "3.11.2", "--from", cpython_fixtures, *SOURCE_OPTIONS)
     lines = text.stdout.splitlines()
     assert lines[-1] == document["verdict"]
@@ -195,8 +220,9 @@ def test_test_directories_are_accounted_for_only_by_disable_test_modules(source_
 # --- the source verdict and the lists: reports keep their evidence -------------------------------------------
 
 
-def test_every_audit_report_names_its_source_and_relaxations(source_tree: Path, cpython_fixtures: Path,
-                                                             tmp_path: Path) -> None:
+def test_every_audit_report_names_its_source_and_relaxations(
+    source_tree: Path, cpython_fixtures: Path, tmp_path: Path
+) -> None:
     prefix = tmp_path / "prefix"
     _install(source_tree, prefix, only=("json/",))
     html = tmp_path / "audit.html"
@@ -206,8 +232,7 @@ def test_every_audit_report_names_its_source_and_relaxations(source_tree: Path, 
     source = document["source"]
     assert source["verified"] is True and source["tarball"]["name"] == "Python-3.11.2.tgz"
     assert source["tarball"]["sha256"] == sha256 and source["tarball"]["size"] == tarball.stat().st_size
-    assert {s["kind"]: s["status"] for s in source["signatures"]} == {"openpgp": "not-required",
-                                                                      "sigstore": "verified"}
+    assert {s["kind"]: s["status"] for s in source["signatures"]} == {"openpgp": "not-required", "sigstore": "verified"}
     assert source["relaxed"] == ["--allow-missing openpgp: no openpgp signature was found, and none was required"]
     text = run_audit(prefix, "--version", "3.11.2", "--from", cpython_fixtures, *SOURCE_OPTIONS).stdout
     page = html.read_text()
@@ -216,9 +241,9 @@ def test_every_audit_report_names_its_source_and_relaxations(source_tree: Path, 
         assert "sigstore ok" in report and "openpgp  not checked" in report
 
 
-def test_a_long_unexplained_list_says_how_many_more_and_ends_with_the_verdict(source_tree: Path,
-                                                                             cpython_fixtures: Path,
-                                                                             tmp_path: Path) -> None:
+def test_a_long_unexplained_list_says_how_many_more_and_ends_with_the_verdict(
+    source_tree: Path, cpython_fixtures: Path, tmp_path: Path
+) -> None:
     prefix = tmp_path / "prefix"
     stdlib = _install(source_tree, prefix, only=("email/", "json/", "asyncio/"))
     modified = sorted(stdlib.rglob("*.py"))[:38]

@@ -56,7 +56,8 @@ def _plant(source: Path, prefix: Path, libdir: str) -> Path:
     (stdlib / "base64.py").write_text((stdlib / "base64.py").read_text() + "\n# nobody's patch\n")
     (stdlib / "_distro_addon.py").write_text("X = 1\n")
     (stdlib / "_sysconfigdata__linux_x86_64-linux-gnu.py").write_text(
-        "build_time_vars = {'CONFIG_ARGS': \"'--prefix=/usr' '--enable-shared'\"}\n")
+        "build_time_vars = {'CONFIG_ARGS': \"'--prefix=/usr' '--enable-shared'\"}\n"
+    )
     (stdlib / "site-packages" / "platpkg").mkdir(parents=True)
     (stdlib / "site-packages" / "platpkg" / "__init__.py").write_text("")
     (stdlib / "__pycache__").mkdir()
@@ -91,9 +92,16 @@ def _verdicts(report: AuditReport) -> str:
 
 def test_a_lib64_installation_audits_like_the_lib_one(source_3135: Path, tmp_path: Path) -> None:
     manifest = _rebuild_manifest(tmp_path / "rebuild")
-    reports = {libdir: audit_installation(_plant(source_3135, tmp_path / libdir / "usr", libdir), V3135, source_3135,
-                                          against=manifest, install_prefix="/usr")
-               for libdir in LIBRARY_DIRS}
+    reports = {
+        libdir: audit_installation(
+            _plant(source_3135, tmp_path / libdir / "usr", libdir),
+            V3135,
+            source_3135,
+            against=manifest,
+            install_prefix="/usr",
+        )
+        for libdir in LIBRARY_DIRS
+    }
     lib64 = reports["lib64"]
     assert lib64.stdlib.endswith("/lib64/python3.13") and lib64.notes == reports["lib"].notes
     assert lib64.unexplained == (
@@ -106,8 +114,11 @@ def test_a_lib64_installation_audits_like_the_lib_one(source_3135: Path, tmp_pat
     )
     assert (lib64.sources.checked, lib64.sources.identical) == (10, 9)  # every file planted, base64.py modified
     expected = {f.path: f.status for f in lib64.sources.expected_extra}
-    assert expected == {"lib64/python3.13/_sysconfigdata__linux_x86_64-linux-gnu.py": "generated",
-                        "lib64/python3.13/lib-dynload": "generated", "lib64/python3.13/site-packages": "third-party"}
+    assert expected == {
+        "lib64/python3.13/_sysconfigdata__linux_x86_64-linux-gnu.py": "generated",
+        "lib64/python3.13/lib-dynload": "generated",
+        "lib64/python3.13/site-packages": "third-party",
+    }
     assert lib64.elf.checked == 3 and lib64.elf.matching == 1, "_json matched with the rebuild's lib-dynload/_json"
     assert [f.path for f in lib64.elf.differing] == [f"lib64/{LIBPYTHON}"]
     assert [f.path for f in lib64.elf.not_in_rebuild] == [f"lib64/python3.13/lib-dynload/{EVIL_SO}"]
@@ -131,17 +142,23 @@ def test_fedora_layout_picks_lib64_and_says_why(source_3135: Path, cpython_fixtu
     assert (located.prefix, located.libdir, located.distribution) == (root / "usr", "lib64", None)
     image = tmp_path / "fedora-rootfs.tar.gz"
     image.write_bytes(_tar_bytes(_tree_entries(root, "."), compress=True))
-    result = run_audit(image, "--version", "3.13.5", "--from", cpython_fixtures, "--offline", "--work-dir",
-                       tmp_path / "work", "--json")
+    result = run_audit(
+        image, "--version", "3.13.5", "--from", cpython_fixtures, "--offline", "--work-dir", tmp_path / "work", "--json"
+    )
     assert result.returncode == 1, result.stderr
     document = json.loads(result.stdout)
     assert document["prefix"] == "/usr" and document["stdlib"] == "/usr/lib64/python3.13"
-    assert ("the standard library is lib64/python3.13 (it holds lib-dynload and os.py); lib/python3.13 holds only "
-            "site-packages") in " ".join(document["notes"])
-    third_party = {f["path"]: f["detail"] for f in document["sources"]["expected_extra"]
-                   if f["status"] == "third-party"}
-    assert third_party == {"lib/python3.13/site-packages": "2 file(s): site packages, not the stdlib",
-                           "lib64/python3.13/site-packages": "1 file(s): site packages, not the stdlib"}
+    assert (
+        "the standard library is lib64/python3.13 (it holds lib-dynload and os.py); lib/python3.13 holds only "
+        "site-packages"
+    ) in " ".join(document["notes"])
+    third_party = {
+        f["path"]: f["detail"] for f in document["sources"]["expected_extra"] if f["status"] == "third-party"
+    }
+    assert third_party == {
+        "lib/python3.13/site-packages": "2 file(s): site packages, not the stdlib",
+        "lib64/python3.13/site-packages": "1 file(s): site packages, not the stdlib",
+    }
     assert document["unexplained"] == [
         "lib64/python3.13/__pycache__/ghost.cpython-313.pyc",
         "lib64/python3.13/_distro_addon.py",
@@ -209,7 +226,8 @@ def test_a_link_beside_a_real_stdlib_is_never_followed(source_3135: Path, tmp_pa
     report = audit_installation(prefix, V3135, source_3135)
     assert report.stdlib == str(prefix / "lib" / "python3.13")
     assert [note for note in report.notes if "lib64" in note] == [
-        f"{prefix / 'lib64'} is a symbolic link to {tmp_path / 'outside' / 'lib64'}, outside {prefix}: not followed"]
+        f"{prefix / 'lib64'} is a symbolic link to {tmp_path / 'outside' / 'lib64'}, outside {prefix}: not followed"
+    ]
     touched = [f.path for f in (*report.findings(), *report.sources.expected_extra)]
     assert touched and not [path for path in touched if path.startswith("lib64")]
     assert report.elf.checked == 3  # the two lib-dynload modules and lib/libpython3.13.so.1.0, not the outside one
@@ -244,15 +262,29 @@ def test_choosing_the_library_directory_and_the_scope_of_a_path() -> None:
     assert stdlib_candidates({"lib": {"site-packages", "stray.py"}, "lib64": {"site-packages"}}) == ("lib",)
     assert stdlib_candidates({"lib": {"os.py"}, "lib64": {"os.py"}}) == ("lib", "lib64")
     assert stdlib_candidates({"lib": {"dist-packages"}, "lib64": set()}) == ()
-    scope = {path: installation_scope(path, "3.13", "lib64") for path in (
-        "lib64/python3.13/os.py", "lib/python3.13/os.py", "lib/python3.13/site-packages/x.py",
-        "lib64/python3.13/site-packages/y.py", "lib64/libpython3.13.so.1.0", "lib/libpython3.13.so",
-        "lib64/x86_64-linux-gnu/libpython3.13.so", "lib64/libc.so.6", "bin/python3.13")}
+    scope = {
+        path: installation_scope(path, "3.13", "lib64")
+        for path in (
+            "lib64/python3.13/os.py",
+            "lib/python3.13/os.py",
+            "lib/python3.13/site-packages/x.py",
+            "lib64/python3.13/site-packages/y.py",
+            "lib64/libpython3.13.so.1.0",
+            "lib/libpython3.13.so",
+            "lib64/x86_64-linux-gnu/libpython3.13.so",
+            "lib64/libc.so.6",
+            "bin/python3.13",
+        )
+    }
     assert scope == {
-        "lib64/python3.13/os.py": "stdlib", "lib/python3.13/os.py": None,
-        "lib/python3.13/site-packages/x.py": "third-party", "lib64/python3.13/site-packages/y.py": "third-party",
-        "lib64/libpython3.13.so.1.0": "libpython", "lib/libpython3.13.so": "libpython",
-        "lib64/x86_64-linux-gnu/libpython3.13.so": "libpython", "lib64/libc.so.6": None,
+        "lib64/python3.13/os.py": "stdlib",
+        "lib/python3.13/os.py": None,
+        "lib/python3.13/site-packages/x.py": "third-party",
+        "lib64/python3.13/site-packages/y.py": "third-party",
+        "lib64/libpython3.13.so.1.0": "libpython",
+        "lib/libpython3.13.so": "libpython",
+        "lib64/x86_64-linux-gnu/libpython3.13.so": "libpython",
+        "lib64/libc.so.6": None,
         "bin/python3.13": "interpreter",
     }
     assert installation_scope("lib/python3.13/os.py", "3.13", "lib") == "stdlib"

@@ -22,7 +22,9 @@ from verify.cli import _COMMANDS, main
 
 COMMANDS = sorted(_COMMANDS)
 REPORTING = {name: [name] for name in COMMANDS if name != "env"} | {
-    "env list": ["env", "list"], "env build": ["env", "build"], "env lock": ["env", "lock"],
+    "env list": ["env", "list"],
+    "env build": ["env", "build"],
+    "env lock": ["env", "lock"],
 }
 """Every command that prints a report (env's shell and run hand the terminal to the sandbox)."""
 
@@ -54,8 +56,17 @@ def test_usage_error_is_one_line(command: str, capsys: pytest.CaptureFixture[str
     assert_one_line_error(*run_main(capsys, [command, "--no-such-option"]))
 
 
-@pytest.mark.parametrize("args", [["compare"], ["env", "build"], ["releases", "--since", "yesterday"],
-                                  ["attest", "--key"], ["source", "3.13.5", "--require", "md5"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compare"],
+        ["env", "build"],
+        ["releases", "--since", "yesterday"],
+        ["attest", "--key"],
+        ["source", "3.13.5", "--require", "md5"],
+    ],
+    ids=" ".join,
+)
 def test_bad_arguments_are_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     # Missing arguments, bad values, options without their value: click's other usage errors.
     assert_one_line_error(*run_main(capsys, args))
@@ -84,8 +95,9 @@ OPERATIONAL_ERRORS = {
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_operational_error_is_one_line(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_operational_error_is_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CPYTHON_VERIFY_CACHE", str(tmp_path / "cache"))
     assert_one_line_error(*run_main(capsys, OPERATIONAL_ERRORS[command](tmp_path)))
 
@@ -128,8 +140,9 @@ def test_piped_compare_is_neither_coloured_nor_wrapped(tmp_path: Path, capsys: p
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
-def test_output_file_gets_the_report_and_stdout_nothing(as_json: bool, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_file_gets_the_report_and_stdout_nothing(
+    as_json: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     a, b, long_name = _trees(tmp_path)
     target = tmp_path / "report.out"
     code, out, _ = run_main(capsys, ["compare", str(a), str(b), "-o", str(target), *(["--json"] if as_json else [])])
@@ -173,8 +186,12 @@ def _on_a_terminal(args: Sequence[str], *, no_color: bool, stream: str) -> bytes
         del env["NO_COLOR"]
     other = subprocess.DEVNULL
     process = subprocess.Popen(
-        cli_command(*args), cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
-        stdout=terminal if stream == "stdout" else other, stderr=terminal if stream == "stderr" else other,
+        cli_command(*args),
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=terminal if stream == "stdout" else other,
+        stderr=terminal if stream == "stderr" else other,
     )
     os.close(terminal)
     shown = b""

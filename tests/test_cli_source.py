@@ -62,7 +62,14 @@ def test_text_verdict_names_signers(distfiles: Path, tmp_path: Path) -> None:
 def test_digest_claims_agree_and_disagree(distfiles: Path, tmp_path: Path, cpython_fixtures: Path) -> None:
     metadata = cpython_fixtures / "release-metadata" / "3.13.5.json"
     good = run_cli(
-        "source", "3.13.5", "--from", distfiles, "--offline", "--release-metadata", metadata, "--json",
+        "source",
+        "3.13.5",
+        "--from",
+        distfiles,
+        "--offline",
+        "--release-metadata",
+        metadata,
+        "--json",
         cache=tmp_path / "c",
     )
     assert good.returncode == 0, good.stderr
@@ -135,9 +142,7 @@ def _recipes_with(tmp_path: Path, old: str, new: str) -> Path:
     ],
     ids=["wrong-identity", "wrong-issuer"],
 )
-def test_wrong_sigstore_identity_or_issuer(
-    distfiles: Path, tmp_path: Path, old: str, new: str, fragment: str
-) -> None:
+def test_wrong_sigstore_identity_or_issuer(distfiles: Path, tmp_path: Path, old: str, new: str, fragment: str) -> None:
     recipes = _recipes_with(tmp_path, old, new)
     result = run_cli(
         "source", "3.13.5", "--from", distfiles, "--offline", "--recipes", recipes, "--json", cache=tmp_path / "c"
@@ -154,7 +159,15 @@ def test_wrong_series_key_is_a_failure(distfiles: Path, tmp_path: Path, keys_fix
         tmp_path, "7169605F62C751356D054A26A821E680E5FA6305", "A035C8C19219BA821ECEA86B64E628F8D684696D"
     )
     result = run_cli(
-        "source", "3.13.5", "--from", distfiles, "--offline", "--recipes", recipes, "--keys", keys_fixtures,
+        "source",
+        "3.13.5",
+        "--from",
+        distfiles,
+        "--offline",
+        "--recipes",
+        recipes,
+        "--keys",
+        keys_fixtures,
         cache=tmp_path / "c",
     )
     assert_clean_failure(result, 1, "openpgp: ")
@@ -181,7 +194,14 @@ def test_missing_signature_is_required_unless_knowingly_allowed(distfiles: Path,
     missing = run_cli("source", "3.13.5", "--from", distfiles, "--offline", cache=tmp_path / "c")
     assert_clean_failure(missing, 1, "requires it")
     allowed = run_cli(
-        "source", "3.13.5", "--from", distfiles, "--offline", "--allow-missing", "sigstore", "--json",
+        "source",
+        "3.13.5",
+        "--from",
+        distfiles,
+        "--offline",
+        "--allow-missing",
+        "sigstore",
+        "--json",
         cache=tmp_path / "c",
     )
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
@@ -194,8 +214,16 @@ def test_allowing_everything_missing_never_verifies(tmp_path: Path, cpython_fixt
     directory.mkdir()
     shutil.copyfile(cpython_fixtures / RELEASE, directory / RELEASE)
     result = run_cli(
-        "source", "3.13.5", "--from", directory, "--offline", "--allow-missing", "openpgp",
-        "--allow-missing", "sigstore", cache=tmp_path / "c",
+        "source",
+        "3.13.5",
+        "--from",
+        directory,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--allow-missing",
+        "sigstore",
+        cache=tmp_path / "c",
     )
     assert_clean_failure(result, 1, "at least one must verify")
 
@@ -208,8 +236,9 @@ def test_unsigned_hostile_tarball_is_refused(tmp_path: Path) -> None:
         block = b"\0" * (1 << 20)
         for _ in range(256):
             stream.write(block)
-    result = run_cli("source", "3.13.5", "--from", directory, "--offline", "--allow-missing", "openpgp",
-                     cache=tmp_path / "c")
+    result = run_cli(
+        "source", "3.13.5", "--from", directory, "--offline", "--allow-missing", "openpgp", cache=tmp_path / "c"
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -221,8 +250,10 @@ def test_unsigned_hostile_tarball_is_refused(tmp_path: Path) -> None:
         (["source", "3.99.1", "--offline", "--from", "."], "no recipe for CPython 3.99"),
         (["source", "3.13.5", "--offline"], "--offline needs at least one --from DIR"),
         (["source", "3.13.5", "--sha256", "xyz", "--from", "."], "expected [LABEL=]<64 hex digits>"),
-        (["source", "3.13.5", "--require", "sigstore", "--allow-missing", "sigstore", "--from", "."],
-         "both name sigstore"),
+        (
+            ["source", "3.13.5", "--require", "sigstore", "--allow-missing", "sigstore", "--from", "."],
+            "both name sigstore",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args: list[str], fragment: str, tmp_path: Path) -> None:
@@ -243,37 +274,59 @@ SHA256_3135 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
 
 def test_the_verdict_names_its_evidence_and_relaxations_in_one_closing_line(distfiles: Path, tmp_path: Path) -> None:
     """Tarball, sha256, each signature, digest claims and what was relaxed: in the last text line and in JSON."""
-    both = run_cli("source", "3.13.5", "--from", distfiles, "--offline", "--sha256", f"peer={SHA256_3135}",
-                   cache=tmp_path / "c")
+    both = run_cli(
+        "source", "3.13.5", "--from", distfiles, "--offline", "--sha256", f"peer={SHA256_3135}", cache=tmp_path / "c"
+    )
     assert both.returncode == 0, both.stderr
     assert both.stdout.splitlines()[-1] == (
         f"VERIFIED: CPython 3.13.5 source Python-3.13.5.tar.xz sha256 {SHA256_3135} (2 of 2 signature(s) verified: "
-        "openpgp ok, sigstore ok; 1 of 1 digest claim(s) agree; relaxed: nothing)")
+        "openpgp ok, sigstore ok; 1 of 1 digest claim(s) agree; relaxed: nothing)"
+    )
     assert "  relaxed  nothing" in both.stdout.splitlines()
-    unused = run_cli("source", "3.13.5", "--from", distfiles, "--offline", "--allow-missing", "openpgp", "--json",
-                     cache=tmp_path / "c2")
+    unused = run_cli(
+        "source",
+        "3.13.5",
+        "--from",
+        distfiles,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--json",
+        cache=tmp_path / "c2",
+    )
     document = json.loads(unused.stdout)
     assert document["relaxed"] == ["--allow-missing openpgp: not used (the openpgp signature was found and checked)"]
-    assert document["coverage"] == {"signatures": 2, "signatures_checked": 2, "signatures_verified": 2,
-                                    "digest_claims": 0, "digest_claims_agreeing": 0}
+    assert document["coverage"] == {
+        "signatures": 2,
+        "signatures_checked": 2,
+        "signatures_verified": 2,
+        "digest_claims": 0,
+        "digest_claims_agreeing": 0,
+    }
     assert document["verdict"].endswith("relaxed: --allow-missing openpgp (not used))")
     (distfiles / (RELEASE + ".asc")).unlink()
-    relaxed = run_cli("source", "3.13.5", "--from", distfiles, "--offline", "--allow-missing", "openpgp",
-                      cache=tmp_path / "c3")
+    relaxed = run_cli(
+        "source", "3.13.5", "--from", distfiles, "--offline", "--allow-missing", "openpgp", cache=tmp_path / "c3"
+    )
     assert relaxed.returncode == 0, relaxed.stderr
     last = relaxed.stdout.splitlines()[-1]
     assert last.startswith("VERIFIED: ") and "(1 of 2 signature(s) verified: openpgp not checked, sigstore ok;" in last
     assert last.endswith("relaxed: --allow-missing openpgp)")
-    assert ("  relaxed  --allow-missing openpgp: no openpgp signature was found, and none was required"
-            in relaxed.stdout.splitlines())
+    assert (
+        "  relaxed  --allow-missing openpgp: no openpgp signature was found, and none was required"
+        in relaxed.stdout.splitlines()
+    )
 
 
-def test_a_failed_verdict_still_ends_with_its_one_verdict_line(distfiles: Path, tmp_path: Path,
-                                                               cpython_fixtures: Path) -> None:
+def test_a_failed_verdict_still_ends_with_its_one_verdict_line(
+    distfiles: Path, tmp_path: Path, cpython_fixtures: Path
+) -> None:
     shutil.copyfile(cpython_fixtures / "Python-3.13.10.tar.xz.sigstore", distfiles / (RELEASE + ".sigstore"))
     result = run_cli("source", "3.13.5", "--from", distfiles, "--offline", cache=tmp_path / "c")
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[-1].startswith(f"NOT VERIFIED: CPython 3.13.5 source Python-3.13.5.tar.xz sha256 {SHA256_3135} "
-                                "(1 of 2 signature(s) verified: openpgp ok, sigstore FAILED;")
+    assert lines[-1].startswith(
+        f"NOT VERIFIED: CPython 3.13.5 source Python-3.13.5.tar.xz sha256 {SHA256_3135} "
+        "(1 of 2 signature(s) verified: openpgp ok, sigstore FAILED;"
+    )
     assert "sigstore: " in lines[-1] and sum("VERIFIED" in line for line in lines) == 1

@@ -17,7 +17,7 @@ from verify.manifest import Manifest, scan_tree, write_manifest
 from verify.report.compare import comparison_to_json, render_html
 
 HOST_STDLIB = Path("/usr/lib/python3.11")
-PROGRAM = '#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n'
+PROGRAM = "#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n"
 LIBRARY = "int answer(void) { return 42; }\n"
 
 
@@ -203,9 +203,12 @@ def stdlib_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (b / "abc.py").chmod(0o600)
     (b / "json" / "tool.py").unlink()
     (b / "NEWS.txt").write_text("new\n")
-    py_compile.compile(str(b / "base64.py"), cfile=str(b / "__pycache__" / "base64.cpython-311.pyc"),
-                       dfile="/usr/lib/python3.11/base64.py",
-                       invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    py_compile.compile(
+        str(b / "base64.py"),
+        cfile=str(b / "__pycache__" / "base64.cpython-311.pyc"),
+        dfile="/usr/lib/python3.11/base64.py",
+        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+    )
     (b / "__pycache__" / "bisect.cpython-311.pyc").write_bytes(
         (a / "__pycache__" / "heapq.cpython-311.pyc").read_bytes()
     )
@@ -221,8 +224,13 @@ def test_real_tree_differences_are_classified_and_explained(stdlib_pair: tuple[P
     comparison = compare_paths(*stdlib_pair)
     found = {d.path: d for d in comparison.differences}
     assert set(found) == {
-        "os.py", "_sysconfigdata__x86_64-linux-gnu.py", "abc.py", "json/tool.py", "NEWS.txt",
-        "__pycache__/base64.cpython-311.pyc", "__pycache__/bisect.cpython-311.pyc",
+        "os.py",
+        "_sysconfigdata__x86_64-linux-gnu.py",
+        "abc.py",
+        "json/tool.py",
+        "NEWS.txt",
+        "__pycache__/base64.cpython-311.pyc",
+        "__pycache__/bisect.cpython-311.pyc",
     }
     assert found["abc.py"].changes == ("mode",)
     assert found["json/tool.py"].changes == ("only-in-a",)
@@ -291,16 +299,25 @@ def test_every_compare_report_states_what_it_compared_and_ends_with_one_verdict(
     differ = run_cli("compare", a, b, "--json")
     coverage = json.loads(differ.stdout)["coverage"]
     # B lost json/tool.py and gained NEWS.txt; the other 5 differing paths are in both.
-    assert coverage == {"a_entries": entries, "b_entries": entries, "in_both": entries - 1,
-                        "same_in_both": entries - 1 - 5, "only_in_a": 1, "only_in_b": 1,
-                        "contents_compared_by": "comparators"}
+    assert coverage == {
+        "a_entries": entries,
+        "b_entries": entries,
+        "in_both": entries - 1,
+        "same_in_both": entries - 1 - 5,
+        "only_in_a": 1,
+        "only_in_b": 1,
+        "contents_compared_by": "comparators",
+    }
     text = run_cli("compare", a, b).stdout.splitlines()
-    assert text[-1] == (f"DIFFERENT: 7 path(s) differ: {entries - 1:,} path(s) in both compared, {entries - 6:,} the "
-                        f"same; 1 only in A, 1 only in B (A: {entries:,} entries, B: {entries:,} entries)")
+    assert text[-1] == (
+        f"DIFFERENT: 7 path(s) differ: {entries - 1:,} path(s) in both compared, {entries - 6:,} the "
+        f"same; 1 only in A, 1 only in B (A: {entries:,} entries, B: {entries:,} entries)"
+    )
     assert json.loads(differ.stdout)["verdict"] == text[-1]
     same = run_cli("compare", a, a).stdout.splitlines()
-    assert same[-1].startswith(f"IDENTICAL: every path, mode, link target and sha256 is the same: {entries:,} path(s) "
-                               "in both compared")
+    assert same[-1].startswith(
+        f"IDENTICAL: every path, mode, link target and sha256 is the same: {entries:,} path(s) in both compared"
+    )
     assert sum(line.startswith(("IDENTICAL", "DIFFERENT")) for line in [*text, *same]) == 2
 
 
@@ -347,8 +364,10 @@ def test_build_path_guess_is_not_fooled_by_path_like_noise_in_binary_data() -> N
 
 # --- explanations shared with audit: each category and piece of advice on a planted case ----------
 
-SYSCONFIG = "build_time_vars = {{'prefix': '{prefix}', 'BINDIR': '{prefix}/bin', 'abs_builddir': '{build}/b', " \
+SYSCONFIG = (
+    "build_time_vars = {{'prefix': '{prefix}', 'BINDIR': '{prefix}/bin', 'abs_builddir': '{build}/b', "
     "'CONFIG_ARGS': \"'--prefix={prefix}'\", 'CFLAGS': '-O2 -ffile-prefix-map={build}=.'}}\n"
+)
 
 
 def _sysconfig(prefix: str, build: str) -> bytes:
@@ -357,17 +376,38 @@ def _sysconfig(prefix: str, build: str) -> bytes:
 
 def test_a_prefix_change_is_an_install_prefix_not_a_build_path(tmp_path: Path) -> None:
     name = "lib/python3.11/_sysconfigdata__linux_x86_64-linux-gnu.py"
-    prefix_change = explain(FilePair(name, "sysconfigdata", "sysconfigdata", _sysconfig("/opt/python", "/build/x"),
-                                     _sysconfig("/usr/local", "/build/x")))
+    prefix_change = explain(
+        FilePair(
+            name,
+            "sysconfigdata",
+            "sysconfigdata",
+            _sysconfig("/opt/python", "/build/x"),
+            _sysconfig("/usr/local", "/build/x"),
+        )
+    )
     assert prefix_change.category == "install-prefix"
     assert "configured with --prefix /opt/python vs /usr/local" in prefix_change.explanation
     assert "same --prefix" in prefix_change.explanation and "fixed path" not in prefix_change.explanation
-    build_change = explain(FilePair(name, "sysconfigdata", "sysconfigdata", _sysconfig("/opt/python", "/build/one"),
-                                    _sysconfig("/opt/python", "/build/two")))
+    build_change = explain(
+        FilePair(
+            name,
+            "sysconfigdata",
+            "sysconfigdata",
+            _sysconfig("/opt/python", "/build/one"),
+            _sysconfig("/opt/python", "/build/two"),
+        )
+    )
     assert build_change.category == "build-path" and build_change.build_paths == ("/build/one", "/build/two")
     assert "use a fixed build path" in build_change.explanation
-    both = explain(FilePair(name, "sysconfigdata", "sysconfigdata", _sysconfig("/opt/python", "/build/one"),
-                            _sysconfig("/usr/local", "/build/two")))
+    both = explain(
+        FilePair(
+            name,
+            "sysconfigdata",
+            "sysconfigdata",
+            _sysconfig("/opt/python", "/build/one"),
+            _sysconfig("/usr/local", "/build/two"),
+        )
+    )
     assert both.category != "install-prefix", "a build path differs too: not only the prefix"
     # Whole trees: a script that records the prefix follows the configuration's verdict.
     for side, prefix in (("a", "/opt/python"), ("b", "/usr/local")):
@@ -392,16 +432,29 @@ def test_checked_hash_pyc_that_no_longer_matches_its_source_is_not_header_only(t
     a, b = trees
     # A: a timestamp .pyc; B: a checked-hash .pyc of the same source -> header-only, SOURCE_DATE_EPOCH helps.
     py_compile.compile(str(a / "m.py"), cfile=str(a / "__pycache__/m.cpython-311.pyc"), dfile="m.py")
-    py_compile.compile(str(b / "m.py"), cfile=str(b / "__pycache__/m.cpython-311.pyc"), dfile="m.py",
-                       invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    py_compile.compile(
+        str(b / "m.py"),
+        cfile=str(b / "__pycache__/m.cpython-311.pyc"),
+        dfile="m.py",
+        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+    )
     verdict = compare_paths(a, b).differences[0].comparison
     assert verdict is not None and verdict.category == "header-only" and "SOURCE_DATE_EPOCH" in verdict.explanation
     # A: checked-hash too, but of another source whose code compiles the same; then the source changes back.
     (a / "m.py").write_text("X = 1  # a comment changes the hash, not the code\n")
-    py_compile.compile(str(a / "m.py"), cfile=str(a / "__pycache__/m.cpython-311.pyc"), dfile="m.py",
-                       invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
-    pair = FilePair("__pycache__/m.cpython-311.pyc", "pyc", "pyc", (a / "__pycache__/m.cpython-311.pyc").read_bytes(),
-                    (b / "__pycache__/m.cpython-311.pyc").read_bytes())
+    py_compile.compile(
+        str(a / "m.py"),
+        cfile=str(a / "__pycache__/m.cpython-311.pyc"),
+        dfile="m.py",
+        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+    )
+    pair = FilePair(
+        "__pycache__/m.cpython-311.pyc",
+        "pyc",
+        "pyc",
+        (a / "__pycache__/m.cpython-311.pyc").read_bytes(),
+        (b / "__pycache__/m.cpython-311.pyc").read_bytes(),
+    )
     both_hashed = explain(pair)
     assert both_hashed.category == "source-hash" and "SOURCE_DATE_EPOCH" not in both_hashed.explanation
     assert "the sources differ" in both_hashed.explanation
@@ -410,4 +463,5 @@ def test_checked_hash_pyc_that_no_longer_matches_its_source_is_not_header_only(t
     assert verdict is not None and verdict.category == "stale-source-hash", verdict
     assert "A: its checked source hash does not match m.py" in verdict.explanation
     assert "recompile or ignore" in verdict.explanation and "SOURCE_DATE_EPOCH would change nothing" in (
-        verdict.explanation)
+        verdict.explanation
+    )

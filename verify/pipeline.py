@@ -71,9 +71,7 @@ class FetchOutcome:
     """The last operational failure met on the way (a network location that was down)."""
 
 
-def search_locations(
-    locations: Sequence[SourceLocation], version: Version, filenames: Sequence[str]
-) -> FetchOutcome:
+def search_locations(locations: Sequence[SourceLocation], version: Version, filenames: Sequence[str]) -> FetchOutcome:
     """Look for any of ``filenames`` (in order of preference): every local location first, then the network.
 
     A local copy of a less preferred name (a ``.tgz`` in ``--from``) beats a network copy of the

@@ -30,51 +30,77 @@ class Convention:
 _DEBIAN_PACKAGING: Final = "Debian's python3.11 source package (bookworm): debian/rules, debian/control, debian/patches"
 _ALPINE_APKBUILD: Final = "alpinelinux/aports: main/python3/APKBUILD (python3 3.12.5-r1)"
 _ALPINE_MARKER: Final = "alpinelinux/aports: main/python3/externally-managed, installed by main/python3/APKBUILD"
-_ARCH_PKGBUILD: Final = ("https://gitlab.archlinux.org/archlinux/packaging/packages/python: PKGBUILD "
-                         "(python 3.13.5-3; cgi.py's sed until cgi left the stdlib, e.g. 3.7.0-4)")
+_ARCH_PKGBUILD: Final = (
+    "https://gitlab.archlinux.org/archlinux/packaging/packages/python: PKGBUILD "
+    "(python 3.13.5-3; cgi.py's sed until cgi left the stdlib, e.g. 3.7.0-4)"
+)
 
 DEBIAN: Final = (
     Convention(
-        "externally-managed", "debian", "PEP 668 EXTERNALLY-MANAGED marker",
+        "externally-managed",
+        "debian",
+        "PEP 668 EXTERNALLY-MANAGED marker",
         "pip refuses to install packages into this interpreter's environment outside a virtual environment; "
-        "it changes no code that runs.", _DEBIAN_PACKAGING,
+        "it changes no code that runs.",
+        _DEBIAN_PACKAGING,
     ),
     Convention(
-        "sitecustomize-etc", "debian", "sitecustomize.py hook into /etc",
+        "sitecustomize-etc",
+        "debian",
+        "sitecustomize.py hook into /etc",
         "a startup hook: the site module imports sitecustomize at every interpreter start, so the file in "
         "/etc/pythonX.Y/ runs in every Python process; that file is configuration outside this audit.",
         _DEBIAN_PACKAGING,
     ),
     Convention(
-        "distutils-system-mod", "debian", "Debian's install-scheme module _distutils_system_mod.py",
-        "imported by distutils and setuptools to install into /usr/local and dist-packages instead of "
-        "site-packages.", _DEBIAN_PACKAGING,
+        "distutils-system-mod",
+        "debian",
+        "Debian's install-scheme module _distutils_system_mod.py",
+        "imported by distutils and setuptools to install into /usr/local and dist-packages instead of site-packages.",
+        _DEBIAN_PACKAGING,
     ),
     Convention(
-        "pic-static-library", "debian", "position-independent static libpython in the config directory",
-        "a second static library for embedding; nothing runs it.", _DEBIAN_PACKAGING,
+        "pic-static-library",
+        "debian",
+        "position-independent static libpython in the config directory",
+        "a second static library for embedding; nothing runs it.",
+        _DEBIAN_PACKAGING,
     ),
     Convention(
-        "idle-help-rebuilt", "debian", "IDLE's help page rebuilt from the documentation",
+        "idle-help-rebuilt",
+        "debian",
+        "IDLE's help page rebuilt from the documentation",
         "idlelib/help.html is regenerated from Doc/library/idle.rst at build time; it is HTML shown by "
-        "IDLE's help viewer, not code.", _DEBIAN_PACKAGING,
+        "IDLE's help viewer, not code.",
+        _DEBIAN_PACKAGING,
     ),
     Convention(
-        "graminit-header", "debian", "an empty graminit.h kept for old C extensions",
-        "an empty header, so that C extensions that still include it build; it holds no code.", _DEBIAN_PACKAGING,
+        "graminit-header",
+        "debian",
+        "an empty graminit.h kept for old C extensions",
+        "an empty header, so that C extensions that still include it build; it holds no code.",
+        _DEBIAN_PACKAGING,
     ),
     Convention(
-        "shebang-rewrite", "debian", "stdlib scripts' first line rewritten to the installed interpreter",
+        "shebang-rewrite",
+        "debian",
+        "stdlib scripts' first line rewritten to the installed interpreter",
         "running such a module as a script uses /usr/bin/pythonX.Y instead of whatever python3 is on PATH; "
-        "importing it is unaffected.", _DEBIAN_PACKAGING,
+        "importing it is unaffected.",
+        _DEBIAN_PACKAGING,
     ),
     Convention(
-        "split-packages", "debian", "stdlib split across several packages",
+        "split-packages",
+        "debian",
+        "stdlib split across several packages",
         "tests, tkinter, IDLE, distutils, lib2to3, ensurepip and turtledemo ship in their own packages; "
-        "absent here, they are simply not importable.", _DEBIAN_PACKAGING,
+        "absent here, they are simply not importable.",
+        _DEBIAN_PACKAGING,
     ),
     Convention(
-        "not-packaged", "debian", "stdlib files Debian does not package",
+        "not-packaged",
+        "debian",
+        "stdlib files Debian does not package",
         "debian/rules deletes ctypes/macholib (the macOS Mach-O loader) and ensurepip's bundled wheels (Debian's "
         "ensurepip takes its wheels from /usr/share/python-wheels); absent, ctypes.macholib is not importable.",
         _DEBIAN_PACKAGING,
@@ -83,12 +109,17 @@ DEBIAN: Final = (
 
 ALPINE: Final = (
     Convention(
-        "externally-managed", "alpine", "PEP 668 EXTERNALLY-MANAGED marker (Alpine's, pointing to apk)",
+        "externally-managed",
+        "alpine",
+        "PEP 668 EXTERNALLY-MANAGED marker (Alpine's, pointing to apk)",
         "pip refuses to install packages into this interpreter's environment outside a virtual environment "
-        "and tells the user to use apk or a venv; it changes no code that runs.", _ALPINE_MARKER,
+        "and tells the user to use apk or a venv; it changes no code that runs.",
+        _ALPINE_MARKER,
     ),
     Convention(
-        "split-packages", "alpine", "stdlib split across several packages",
+        "split-packages",
+        "alpine",
+        "stdlib split across several packages",
         "the test package (python3-tests), tkinter and idlelib (python3-tkinter), ensurepip and venv "
         "(python3-venv) ship in their own packages; absent here, they are simply not importable.",
         _ALPINE_APKBUILD,
@@ -97,23 +128,34 @@ ALPINE: Final = (
 
 ARCH: Final = (
     Convention(
-        "externally-managed", "arch", "PEP 668 EXTERNALLY-MANAGED marker (Arch's, pointing to pacman)",
+        "externally-managed",
+        "arch",
+        "PEP 668 EXTERNALLY-MANAGED marker (Arch's, pointing to pacman)",
         "pip refuses to install packages into this interpreter's environment outside a virtual environment; "
-        "it changes no code that runs.", _ARCH_PKGBUILD,
+        "it changes no code that runs.",
+        _ARCH_PKGBUILD,
     ),
     Convention(
-        "tools-scripts", "arch", "scripts from the source's Tools/ copied into the stdlib directory",
+        "tools-scripts",
+        "arch",
+        "scripts from the source's Tools/ copied into the stdlib directory",
         "Tools/i18n/msgfmt.py, Tools/i18n/pygettext.py and Tools/scripts/ are installed under "
         "lib/pythonX.Y/Tools/ (FS#46146) byte for byte as in the verified source; they run only when "
-        "someone runs them, and nothing imports them.", _ARCH_PKGBUILD,
+        "someone runs them, and nothing imports them.",
+        _ARCH_PKGBUILD,
     ),
     Convention(
-        "cgi-shebang", "arch", "cgi.py's first line rewritten to /usr/bin/python",
+        "cgi-shebang",
+        "arch",
+        "cgi.py's first line rewritten to /usr/bin/python",
         "running cgi.py as a script uses /usr/bin/python instead of /usr/local/bin/python (FS#23997); "
-        "importing it is unaffected.", _ARCH_PKGBUILD,
+        "importing it is unaffected.",
+        _ARCH_PKGBUILD,
     ),
     Convention(
-        "split-packages", "arch", "the test suite in its own package",
+        "split-packages",
+        "arch",
+        "the test suite in its own package",
         "test and idlelib/idle_test ship in python-tests; absent here, they are simply not importable.",
         _ARCH_PKGBUILD,
     ),
@@ -215,8 +257,9 @@ _ARCH_CGI_SHEBANG: Final = re.compile(rb"^#.* /usr/local/bin/python")
 
 def _arch_cgi_rewrite(upstream: bytes) -> bytes:
     """``upstream`` as Arch's sed leaves it: each matching comment line's start replaced."""
-    return b"".join(_ARCH_CGI_SHEBANG.sub(b"#!/usr/bin/python", line, count=1)
-                    for line in upstream.splitlines(keepends=True))
+    return b"".join(
+        _ARCH_CGI_SHEBANG.sub(b"#!/usr/bin/python", line, count=1) for line in upstream.splitlines(keepends=True)
+    )
 
 
 def explain_modified_file(
@@ -228,8 +271,14 @@ def explain_modified_file(
     """
     if distribution == "debian" and stdlib_rel == "idlelib/help.html":
         return "idle-help-rebuilt"
-    if (distribution == "arch" and stdlib_rel == "cgi.py" and upstream is not None and installed is not None
-            and upstream != installed and _arch_cgi_rewrite(upstream) == installed):
+    if (
+        distribution == "arch"
+        and stdlib_rel == "cgi.py"
+        and upstream is not None
+        and installed is not None
+        and upstream != installed
+        and _arch_cgi_rewrite(upstream) == installed
+    ):
         return "cgi-shebang"
     return None
 

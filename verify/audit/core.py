@@ -87,9 +87,18 @@ def audit_installation(
         model = read_source_model(source_tree)
         config_args, sysconfigdata = read_config_args(stdlib)
         configured = split_config_args(config_args) or ()
-        sources = audit_sources(prefix, version.series, source_tree, install_prefix=install_prefix,
-                                patches=patches, distribution=distribution, libdir=libdir, model=model,
-                                package_set=package_set, without_test_modules=DISABLE_TEST_MODULES in configured)
+        sources = audit_sources(
+            prefix,
+            version.series,
+            source_tree,
+            install_prefix=install_prefix,
+            patches=patches,
+            distribution=distribution,
+            libdir=libdir,
+            model=model,
+            package_set=package_set,
+            without_test_modules=DISABLE_TEST_MODULES in configured,
+        )
         pyc = audit_pyc(stdlib, version, prefix, reference_python)
         elf = audit_elf(prefix, stdlib, version, rebuild, config_args)
         present = installation_paths(prefix, version.series, libdir)
@@ -98,10 +107,19 @@ def audit_installation(
     if config_args is None:
         notes.append("no _sysconfigdata*.py with CONFIG_ARGS found: configure arguments unknown")
     coverage = measure_coverage(
-        version.series, libdir, model, sources, elf, present,
-        rebuild=None if rebuild is None else rebuild_parts(
-            (entry.path for entry in rebuild.manifest.entries if entry.kind != DIRECTORY), version.series),
-        package_set=package_set, distribution=distribution,
+        version.series,
+        libdir,
+        model,
+        sources,
+        elf,
+        present,
+        rebuild=None
+        if rebuild is None
+        else rebuild_parts(
+            (entry.path for entry in rebuild.manifest.entries if entry.kind != DIRECTORY), version.series
+        ),
+        package_set=package_set,
+        distribution=distribution,
     )
     return AuditReport(
         prefix=os.fspath(prefix),
@@ -136,8 +154,11 @@ def installation_paths(prefix: Path, series: str, libdir: str) -> list[str]:
                 continue  # LIBDIR/pythonX.Y: listed above (or another version's, not this installation's)
             if child.is_dir() and not child.is_symlink():
                 if directory in LIBRARY_DIRS:
-                    paths += [f"{directory}/{child.name}/{grand.name}" for grand in _listing(child)
-                              if grand.name.startswith("libpython") and (grand.is_symlink() or not grand.is_dir())]
+                    paths += [
+                        f"{directory}/{child.name}/{grand.name}"
+                        for grand in _listing(child)
+                        if grand.name.startswith("libpython") and (grand.is_symlink() or not grand.is_dir())
+                    ]
                 continue
             paths.append(f"{directory}/{child.name}")
     return paths
@@ -181,8 +202,9 @@ def measure_coverage(
         if not group.accounted_for:
             unaccounted_by_part[part] += group.count
     names = {posixpath.basename(path) for path in listed if installation_part(path, series, libdir) is not None}
-    stdlib_files = sum(1 for rel in model.stdlib if installation_part(f"{libdir}/python{series}/{rel}", series,
-                                                                      libdir) == STDLIB)
+    stdlib_files = sum(
+        1 for rel in model.stdlib if installation_part(f"{libdir}/python{series}/{rel}", series, libdir) == STDLIB
+    )
     installs: dict[str, int | None] = {STDLIB: stdlib_files, HEADERS: len(model.headers)}
     for part in (INTERPRETER, LIBPYTHON, CONFIG):
         if rebuild is not None:
@@ -200,18 +222,26 @@ def measure_coverage(
     not_compared = "not compared: no rebuild given (--against)"
     how = {
         STDLIB: f"{by_source[STDLIB]:,} of the {stdlib_files:,} files make install copies from Lib/ compared "
-                f"byte for byte with the verified source; extension modules "
-                + (f"compared {rebuilt}" if rebuilt else not_compared),
+        f"byte for byte with the verified source; extension modules "
+        + (f"compared {rebuilt}" if rebuilt else not_compared),
         HEADERS: "compared byte for byte with the verified source's Include/",
         INTERPRETER: f"ELF files compared {rebuilt}" if rebuilt else not_compared,
-        LIBPYTHON: (f"ELF files compared {rebuilt}; static archives (.a) are not compared" if rebuilt
-                    else not_compared),
+        LIBPYTHON: (
+            f"ELF files compared {rebuilt}; static archives (.a) are not compared" if rebuilt else not_compared
+        ),
         CONFIG: "written by make install from the build's configuration (sysconfigdata, config-X.Y/, pyconfig.h): "
-                "read for CONFIG_ARGS, not compared",
+        "read for CONFIG_ARGS, not compared",
     }
     parts = tuple(
-        PartCoverage(part, installs[part], present[part], by_source[part] + by_rebuild[part], absent_by_part[part],
-                     unaccounted_by_part[part], how[part])
+        PartCoverage(
+            part,
+            installs[part],
+            present[part],
+            by_source[part] + by_rebuild[part],
+            absent_by_part[part],
+            unaccounted_by_part[part],
+            how[part],
+        )
         for part in PARTS
     )
     return AuditCoverage(PACKAGE_SET if package_set else INSTALLATION, parts)

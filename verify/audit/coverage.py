@@ -68,8 +68,9 @@ def installation_part(prefix_rel: str, series: str, libdir: str) -> str | None:
     if re.fullmatch(rf"bin/python(?:{re.escape(series)}|{major})[a-z]?(?:-config)?", prefix_rel):
         return INTERPRETER
     directory, _, name = prefix_rel.rpartition("/")
-    if name.startswith(f"libpython{series}") and (directory in LIBRARY_DIRS
-                                                  or posixpath.dirname(directory) in LIBRARY_DIRS):
+    if name.startswith(f"libpython{series}") and (
+        directory in LIBRARY_DIRS or posixpath.dirname(directory) in LIBRARY_DIRS
+    ):
         return LIBPYTHON
     return None
 
@@ -142,10 +143,15 @@ class AuditCoverage:
         if self.compared == 0:
             reasons.append("nothing was compared with the verified source or a rebuild")
         if self.unaccounted:
-            missing = ", ".join(f"{part.unaccounted:,} {part.part}" for part in self.parts
-                                if part.part in SUBJECT_PARTS and part.unaccounted)
-            reasons.append(f"{self.unaccounted:,} file(s) make install installs are absent from this installation "
-                           f"and nothing accounts for them ({missing})")
+            missing = ", ".join(
+                f"{part.unaccounted:,} {part.part}"
+                for part in self.parts
+                if part.part in SUBJECT_PARTS and part.unaccounted
+            )
+            reasons.append(
+                f"{self.unaccounted:,} file(s) make install installs are absent from this installation "
+                f"and nothing accounts for them ({missing})"
+            )
         return tuple(reasons)
 
     @property
@@ -169,7 +175,7 @@ def rebuild_parts(paths: Iterable[str], series: str) -> dict[str, frozenset[str]
                 base = path[: -len(marker)]
                 found: dict[str, set[str]] = {part: set() for part in PARTS}
                 for full in listed:
-                    relative = full[len(base):]
+                    relative = full[len(base) :]
                     part = installation_part(relative, series, libdir) if full.startswith(base) else None
                     if part is not None and counted(relative):
                         found[part].add(relative)

@@ -69,8 +69,10 @@ def _flag_difference(installed: tuple[str, ...], rebuilt: tuple[str, ...]) -> st
     here, there = Counter(installed), Counter(rebuilt)
     only_here = sorted((here - there).elements())
     only_there = sorted((there - here).elements())
-    return (f"only here: {' '.join(shlex.quote(a) for a in only_here) or '-'}; "
-            f"only in the rebuild: {' '.join(shlex.quote(a) for a in only_there) or '-'}")
+    return (
+        f"only here: {' '.join(shlex.quote(a) for a in only_here) or '-'}; "
+        f"only in the rebuild: {' '.join(shlex.quote(a) for a in only_there) or '-'}"
+    )
 
 
 def _elf_candidates(prefix: Path, stdlib: Path, series: str) -> list[str]:
@@ -126,8 +128,7 @@ def _verdict(prefix: Path, rel: str, entry: ManifestEntry, rebuild: RebuildSide)
         size = (prefix / rel).stat().st_size
         installed = ManifestEntry(rel, kind, 0o644, size, "0" * 64)
         return digest_only_verdict(entry, installed)
-    verdict = explain_files(entry.path, os.fspath(rebuild.root / entry.path), os.fspath(prefix / rel),
-                            entry.kind, kind)
+    verdict = explain_files(entry.path, os.fspath(rebuild.root / entry.path), os.fspath(prefix / rel), entry.kind, kind)
     # The installation records no inputs; the rebuild's (PGO, LTO, build directory) complete the verdict.
     return with_recorded_inputs(verdict, recorded_inputs(rebuild.inputs, {}))
 
@@ -149,8 +150,11 @@ def audit_elf(
         return ElfAudit(len(elf_files), 0, (), (), "no rebuild given (--against): ELF files not compared")
     installed_flags = split_config_args(config_args)
     rebuilt_flags = _rebuild_config_args(against, version.series)
-    flags_match = None if installed_flags is None or rebuilt_flags is None else (
-        Counter(installed_flags) == Counter(rebuilt_flags))
+    flags_match = (
+        None
+        if installed_flags is None or rebuilt_flags is None
+        else (Counter(installed_flags) == Counter(rebuilt_flags))
+    )
     by_name: dict[str, list[ManifestEntry]] = {}
     for recorded in against.manifest.entries:
         if recorded.kind in ELF_KINDS:
@@ -169,14 +173,22 @@ def audit_elf(
             matching += 1
         elif flags_match is False:
             assert installed_flags is not None and rebuilt_flags is not None
-            differing.append(Finding(rel, "differs-from-rebuild", (
-                f"configured with other arguments than the rebuild's {entry.path} "
-                f"({_flag_difference(installed_flags, rebuilt_flags)}): rebuild with this installation's "
-                "CONFIG_ARGS to compare its binaries")))
+            differing.append(
+                Finding(
+                    rel,
+                    "differs-from-rebuild",
+                    (
+                        f"configured with other arguments than the rebuild's {entry.path} "
+                        f"({_flag_difference(installed_flags, rebuilt_flags)}): rebuild with this installation's "
+                        "CONFIG_ARGS to compare its binaries"
+                    ),
+                )
+            )
         else:
             verdict = _verdict(prefix, rel, entry, against)
-            differing.append(Finding(rel, "differs-from-rebuild", f"{verdict.category}: {verdict.explanation}",
-                                     comparison=verdict))
+            differing.append(
+                Finding(rel, "differs-from-rebuild", f"{verdict.category}: {verdict.explanation}", comparison=verdict)
+            )
     where = "its install tree" if against.root is not None else "its manifest only (digests)"
     note = f"compared with a rebuild of {len(against.manifest.entries)} entries, {where}"
     if flags_match is True:
@@ -187,5 +199,13 @@ def audit_elf(
         note += "; the configure arguments could not be compared (CONFIG_ARGS missing on one side)"
     else:
         note += "; give the rebuild result directory to read its CONFIG_ARGS and explain each difference"
-    return ElfAudit(len(elf_files), matching, tuple(differing), tuple(absent), note,
-                    rebuild_config_args=rebuilt_flags, config_args_match=flags_match, compared=tuple(compared))
+    return ElfAudit(
+        len(elf_files),
+        matching,
+        tuple(differing),
+        tuple(absent),
+        note,
+        rebuild_config_args=rebuilt_flags,
+        config_args_match=flags_match,
+        compared=tuple(compared),
+    )

@@ -255,8 +255,11 @@ def read_ar_members(stream: BinaryIO, name: str, file_size: int) -> list[tuple[s
 def _control_fields(stream: BinaryIO, name: str) -> dict[str, str]:
     """``Package`` and ``Version`` from a ``control.tar.*`` member, read without writing anything."""
     fields: dict[str, str] = {}
-    scratch = RootBuilder(Path(tempfile.mkdtemp(prefix="cpython-verify-control-")),
-                          UnpackLimits(max_total_bytes=MAX_CONTROL_BYTES, max_entries=64), max_layers=1)
+    scratch = RootBuilder(
+        Path(tempfile.mkdtemp(prefix="cpython-verify-control-")),
+        UnpackLimits(max_total_bytes=MAX_CONTROL_BYTES, max_entries=64),
+        max_layers=1,
+    )
     try:
         scratch.add_layer(stream, name)
         control = scratch.root / "control"
@@ -281,8 +284,9 @@ def _apply_deb(path: Path, builder: RootBuilder) -> str:
         package = ""
         for member_name, offset, length in members:
             if member_name.startswith("control.tar"):
-                fields = _control_fields(cast(BinaryIO, FileSlice(stream, offset, length)),
-                                         f"{path.name}: {member_name}")
+                fields = _control_fields(
+                    cast(BinaryIO, FileSlice(stream, offset, length)), f"{path.name}: {member_name}"
+                )
                 package = f"{fields.get('Package', path.name)} {fields.get('Version', '')}".strip()
         data = [member for member in members if member[0].startswith("data.tar")]
         if len(data) != 1:
@@ -315,11 +319,13 @@ def _kind(path: Path) -> str:
     return "tar"
 
 
-def unpack_inputs(inputs: Sequence[Path], scratch: Path, *, limits: UnpackLimits | None = None,
-                  max_layers: int = DEFAULT_MAX_LAYERS) -> UnpackedInputs:
+def unpack_inputs(
+    inputs: Sequence[Path], scratch: Path, *, limits: UnpackLimits | None = None, max_layers: int = DEFAULT_MAX_LAYERS
+) -> UnpackedInputs:
     """Unpack images, packages and archives (never a directory) one over the other into ``scratch/root``."""
-    builder = RootBuilder(scratch / "root", limits or UnpackLimits(max_total_bytes=8 * 1024**3,
-                                                                   max_entries=400_000), max_layers)
+    builder = RootBuilder(
+        scratch / "root", limits or UnpackLimits(max_total_bytes=8 * 1024**3, max_entries=400_000), max_layers
+    )
     descriptions: list[str] = []
     packages: list[str] = []
     try:
@@ -360,8 +366,11 @@ def _holds_stdlib(directory: Path, pattern: re.Pattern[str]) -> bool:
         if not lib.is_dir() or lib.is_symlink():
             continue
         for child in sorted(lib.iterdir()):
-            if pattern.fullmatch(child.name) and child.is_dir() and not child.is_symlink() and stdlib_candidates(
-                {libdir: {entry.name for entry in child.iterdir()}}
+            if (
+                pattern.fullmatch(child.name)
+                and child.is_dir()
+                and not child.is_symlink()
+                and stdlib_candidates({libdir: {entry.name for entry in child.iterdir()}})
             ):
                 return True
     return False
@@ -431,7 +440,11 @@ class LocatedInstallation:
 
 
 def locate_installation(
-    inputs: Sequence[Path], series: str, scratch: Path, prefix: str | None, distribution: str,
+    inputs: Sequence[Path],
+    series: str,
+    scratch: Path,
+    prefix: str | None,
+    distribution: str,
     libdir: str | None = None,
 ) -> LocatedInstallation:
     """Unpack ``inputs`` when needed and find the prefix, its library directory and the distribution whose
@@ -470,8 +483,10 @@ def locate_installation(
             # A root whose library directory is a link out of the input (or a loop) says why it has none.
             problems = [line for line, inside in linked_library_dirs(root, series, root) if not inside]
             if problems:
-                raise InputError(f"no lib/python{series} with a standard library (nor lib64/python{series}) in "
-                                 f"{', '.join(map(str, inputs))}: {problems[0]}; refused")
+                raise InputError(
+                    f"no lib/python{series} with a standard library (nor lib64/python{series}) in "
+                    f"{', '.join(map(str, inputs))}: {problems[0]}; refused"
+                )
             raise nothing_to_audit(inputs, series, root, _distribution(distribution, root, root, packages), packages)
         if len(candidates) > 1:
             shown = ", ".join(f"/{c}" if c else "/" for c in candidates)
@@ -487,8 +502,16 @@ def locate_installation(
     if not single_directory:
         out_of_scope = _out_of_scope(root, found, series, library.name)
     install_prefix = str(root.absolute()) if single_directory and found == "" and prefix is None else "/" + found
-    return LocatedInstallation(located, install_prefix, _distribution(distribution, root, located, packages),
-                               descriptions, packages, out_of_scope, tuple(notes), library.name)
+    return LocatedInstallation(
+        located,
+        install_prefix,
+        _distribution(distribution, root, located, packages),
+        descriptions,
+        packages,
+        out_of_scope,
+        tuple(notes),
+        library.name,
+    )
 
 
 def stdlib_files(prefix: Path, series: str, libdir: str) -> int:
@@ -499,8 +522,9 @@ def stdlib_files(prefix: Path, series: str, libdir: str) -> int:
     from verify.audit.files import tree_entries
 
     base = f"{libdir}/python{series}"
-    return sum(1 for rel, _ in tree_entries(prefix / base)
-               if installation_part(f"{base}/{rel}", series, libdir) == STDLIB)
+    return sum(
+        1 for rel, _ in tree_entries(prefix / base) if installation_part(f"{base}/{rel}", series, libdir) == STDLIB
+    )
 
 
 def interpreters_in(root: Path, series: str, *, max_depth: int = 4) -> list[str]:
@@ -521,13 +545,17 @@ def interpreters_in(root: Path, series: str, *, max_depth: int = 4) -> list[str]
             children = sorted(directory.iterdir())
         except OSError:
             continue
-        pending.extend((child, depth + 1) for child in children
-                       if child.is_dir() and not child.is_symlink() and child.name not in ("proc", "sys", "dev"))
+        pending.extend(
+            (child, depth + 1)
+            for child in children
+            if child.is_dir() and not child.is_symlink() and child.name not in ("proc", "sys", "dev")
+        )
     return sorted(found)
 
 
-def nothing_to_audit(inputs: Sequence[Path], series: str, root: Path, distribution: str | None,
-                     packages: Sequence[str]) -> NothingToAudit:
+def nothing_to_audit(
+    inputs: Sequence[Path], series: str, root: Path, distribution: str | None, packages: Sequence[str]
+) -> NothingToAudit:
     """The one-line failure for inputs that hold no file of the standard library: what they hold of the
     interpreter, and what to add (the distribution's packages that hold them, or what ``make install`` makes)."""
     from verify.audit.conventions import core_packages
@@ -541,13 +569,18 @@ def nothing_to_audit(inputs: Sequence[Path], series: str, root: Path, distributi
     elif distribution is not None and core_packages(distribution, series):
         add = "every package that holds them was given, yet they hold none of it: are they Python " + series + "'s?"
     else:
-        add = (f"add the standard library (lib/python{series}/, as make install installs it) and the interpreter "
-               f"(bin/python{series}), or audit the prefix that holds them")
+        add = (
+            f"add the standard library (lib/python{series}/, as make install installs it) and the interpreter "
+            f"(bin/python{series}), or audit the prefix that holds them"
+        )
     if interpreters:
-        return NothingToAudit(f"no file of the standard library of Python {series} was in the input ({shown}), "
-                              f"only the interpreter ({_joined(interpreters)}): {add}")
-    return NothingToAudit(f"no file of the standard library or interpreter of Python {series} was in the input "
-                          f"({shown}): {add}")
+        return NothingToAudit(
+            f"no file of the standard library of Python {series} was in the input ({shown}), "
+            f"only the interpreter ({_joined(interpreters)}): {add}"
+        )
+    return NothingToAudit(
+        f"no file of the standard library or interpreter of Python {series} was in the input ({shown}): {add}"
+    )
 
 
 def _listed(inputs: Sequence[Path], limit: int = 3) -> str:
@@ -567,8 +600,12 @@ def _distribution(choice: str, root: Path, prefix: Path, packages: tuple[str, ..
         return None if choice == "none" else choice
     if packages:
         return "debian"
-    return os_release_id(root / "etc" / "os-release", root / "usr" / "lib" / "os-release",
-                         prefix / "lib" / "os-release", prefix.parent / "etc" / "os-release")
+    return os_release_id(
+        root / "etc" / "os-release",
+        root / "usr" / "lib" / "os-release",
+        prefix / "lib" / "os-release",
+        prefix.parent / "etc" / "os-release",
+    )
 
 
 def _out_of_scope(root: Path, prefix: str, series: str, libdir: str) -> tuple[str, ...]:
@@ -579,7 +616,7 @@ def _out_of_scope(root: Path, prefix: str, series: str, libdir: str) -> tuple[st
     groups: set[str] = set()
     base = prefix + "/" if prefix else ""
     for relative, _link in tree_entries(root):
-        inside = relative.startswith(base) and installation_scope(relative[len(base):], series, libdir) is not None
+        inside = relative.startswith(base) and installation_scope(relative[len(base) :], series, libdir) is not None
         if not inside:
             groups.add("/".join(relative.split("/")[:2]))
     return tuple(sorted(groups))

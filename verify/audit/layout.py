@@ -35,10 +35,21 @@ site-packages (Fedora puts pure-Python packages there) or stray files, but never
 GENERATED_PREFIXES: Final = ("_sysconfigdata", "_sysconfig_vars")
 """Modules ``make install`` generates at build time: not in ``Lib/``, expected in every installation."""
 
-CONFIG_DIR_FILES: Final = frozenset({
-    "Makefile", "Setup", "Setup.bootstrap", "Setup.local", "Setup.stdlib", "config.c", "config.c.in",
-    "install-sh", "makesetup", "python-config.py", "python.o",
-})
+CONFIG_DIR_FILES: Final = frozenset(
+    {
+        "Makefile",
+        "Setup",
+        "Setup.bootstrap",
+        "Setup.local",
+        "Setup.stdlib",
+        "config.c",
+        "config.c.in",
+        "install-sh",
+        "makesetup",
+        "python-config.py",
+        "python.o",
+    }
+)
 """What ``libainstall`` writes into ``config-X.Y*`` besides libpython itself."""
 
 _MODULE_LINE_RE: Final = re.compile(r"^(?:@MODULE_\w+_TRUE@)?\s*([A-Za-z_][\w.]*)\s+\S", re.M)
@@ -67,7 +78,8 @@ def install_subdirs(makefile_text: str) -> tuple[str, ...]:
 
 
 _TEST_MODULES_GATE: Final = re.compile(
-    r'if test "\$\(TEST_MODULES\)" = yes; then\s*\\\s*\n\s*subdirs="\$\(LIBSUBDIRS\) \$\(TESTSUBDIRS\)"')
+    r'if test "\$\(TEST_MODULES\)" = yes; then\s*\\\s*\n\s*subdirs="\$\(LIBSUBDIRS\) \$\(TESTSUBDIRS\)"'
+)
 
 
 def tests_need_test_modules(makefile_text: str) -> bool:
@@ -153,8 +165,11 @@ def stdlib_candidates(listings: Mapping[str, Collection[str]]) -> tuple[str, ...
     directory with nothing but site-packages holds none. When several hold more, those with a
     :data:`STDLIB_MARKERS` name are kept: one left is the answer, several are ambiguous (the caller asks).
     """
-    holding = [libdir for libdir in LIBRARY_DIRS if libdir in listings
-               and any(name not in THIRD_PARTY_DIRS for name in listings[libdir])]
+    holding = [
+        libdir
+        for libdir in LIBRARY_DIRS
+        if libdir in listings and any(name not in THIRD_PARTY_DIRS for name in listings[libdir])
+    ]
     if len(holding) > 1:
         marked = [libdir for libdir in holding if STDLIB_MARKERS & set(listings[libdir])]
         holding = marked or holding
@@ -177,11 +192,16 @@ def installation_scope(prefix_rel: str, series: str, libdir: str) -> str | None:
         return "stdlib" if parts[0] == libdir else None
     if prefix_rel.startswith(f"include/python{series}/"):
         return "headers"
-    if prefix_rel in {f"bin/python{series}", f"bin/python{major}", f"bin/python{series}-config",
-                      f"bin/python{major}-config"}:
+    if prefix_rel in {
+        f"bin/python{series}",
+        f"bin/python{major}",
+        f"bin/python{series}-config",
+        f"bin/python{major}-config",
+    }:
         return "interpreter"
     directory, _, name = prefix_rel.rpartition("/")
-    if name.startswith(f"libpython{series}") and (directory in LIBRARY_DIRS
-                                                  or posixpath.dirname(directory) in LIBRARY_DIRS):
+    if name.startswith(f"libpython{series}") and (
+        directory in LIBRARY_DIRS or posixpath.dirname(directory) in LIBRARY_DIRS
+    ):
         return "libpython"
     return None

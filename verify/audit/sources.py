@@ -40,8 +40,17 @@ from verify.audit.model import AuditError, Finding, MissingGroup, SourceAudit
 from verify.audit.patches import FilePatch, Patch
 
 _ELF_MAGIC = b"\x7fELF"
-SOURCE_PARTS = ("Lib/", "Include/", "Modules/Setup", "Modules/xxmodule.c", "Makefile.pre.in", "setup.py", "LICENSE",
-                "Tools/i18n/", "Tools/scripts/")
+SOURCE_PARTS = (
+    "Lib/",
+    "Include/",
+    "Modules/Setup",
+    "Modules/xxmodule.c",
+    "Makefile.pre.in",
+    "setup.py",
+    "LICENSE",
+    "Tools/i18n/",
+    "Tools/scripts/",
+)
 """The parts of a source tree the audit reads: unpacking only these saves most of the unpacking time.
 
 ``Tools/`` is there for the conventions that copy scripts from it (Arch's ``tools-scripts``)."""
@@ -93,12 +102,20 @@ def read_source_model(source_tree: Path) -> SourceModel:
     if include.is_dir():
         headers = {rel: f"Include/{rel}" for rel, _ in regular_files(include) if rel.endswith(".h")}
     modules = source_tree / "Modules"
-    setup_texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(modules.glob("Setup*"))
-                   if p.is_file()] if modules.is_dir() else []
+    setup_texts = (
+        [p.read_text(encoding="utf-8", errors="replace") for p in sorted(modules.glob("Setup*")) if p.is_file()]
+        if modules.is_dir()
+        else []
+    )
     setup_py = source_tree / "setup.py"
     setup_text = setup_py.read_text(encoding="utf-8", errors="replace") if setup_py.is_file() else ""
-    return SourceModel(stdlib, headers, frozenset(extension_modules(setup_texts, setup_text)), frozenset(test_only),
-                       makefile_text is not None and tests_need_test_modules(makefile_text))
+    return SourceModel(
+        stdlib,
+        headers,
+        frozenset(extension_modules(setup_texts, setup_text)),
+        frozenset(test_only),
+        makefile_text is not None and tests_need_test_modules(makefile_text),
+    )
 
 
 def _patch_index(patches: Sequence[Patch]) -> dict[str, list[tuple[str, FilePatch]]]:
@@ -153,8 +170,11 @@ class _Comparison:
             split_lines(theirs), split_lines(mine), self.patch_index.get(origin, []), self.interpreters
         )
         detail = explanation.detail.replace("against Lib/", f"against {label}")
-        convention = explain_modified_file(origin.removeprefix("Lib/"), self.distribution, upstream=theirs,
-                                           installed=mine) if origin.startswith("Lib/") else None
+        convention = (
+            explain_modified_file(origin.removeprefix("Lib/"), self.distribution, upstream=theirs, installed=mine)
+            if origin.startswith("Lib/")
+            else None
+        )
         if not explanation.explained and convention is not None:
             self.modified.append(Finding(shown, "convention", detail, explanation.patches, convention=convention))
             return False
@@ -172,8 +192,9 @@ class _Comparison:
             return False
         convention, origin = copied
         if self.compare(shown, link, origin, f"{origin} of the source"):
-            self.expected.append(Finding(shown, "convention", f"identical to {origin} of the verified source",
-                                         convention=convention))
+            self.expected.append(
+                Finding(shown, "convention", f"identical to {origin} of the verified source", convention=convention)
+            )
         return True
 
     def added_by_patch(self, shown: str, link: str | None, origin: str) -> bool:
@@ -181,12 +202,12 @@ class _Comparison:
         candidates = [(name, fp) for name, fp in self.patch_index.get(origin, []) if fp.creates]
         if not candidates or link is not None:
             return False
-        explanation = explain_modified([], split_lines((self.prefix / shown).read_bytes()), candidates,
-                                       frozenset())
+        explanation = explain_modified([], split_lines((self.prefix / shown).read_bytes()), candidates, frozenset())
         if explanation.status != "patched":
             return False
-        self.expected.append(Finding(shown, "added-by-patch", f"added by {', '.join(explanation.patches)}",
-                                     explanation.patches))
+        self.expected.append(
+            Finding(shown, "added-by-patch", f"added by {', '.join(explanation.patches)}", explanation.patches)
+        )
         return True
 
 
@@ -249,8 +270,12 @@ def audit_sources(
             )
         elif reason is not None:
             run.expected.append(Finding(shown, "generated", reason))
-        elif parts[0] == "lib-dynload" and len(parts) == 2 and link is None and _is_extension(prefix / shown, parts[1],
-                                                                                             model.extensions):
+        elif (
+            parts[0] == "lib-dynload"
+            and len(parts) == 2
+            and link is None
+            and _is_extension(prefix / shown, parts[1], model.extensions)
+        ):
             dynload.append(shown)
         else:
             what = f"a link to {link}" if link is not None else "a file"
@@ -259,21 +284,31 @@ def audit_sources(
             )
     status = "not-in-package-set" if package_set else "not-installed"
     # Lib/site-packages/README.txt is make install's too, but the site-packages are third-party, not the stdlib.
-    absent_stdlib = sorted(rel for rel in model.stdlib.keys() - installed.keys()
-                           if rel.split("/", 1)[0] not in THIRD_PARTY_DIRS)
+    absent_stdlib = sorted(
+        rel for rel in model.stdlib.keys() - installed.keys() if rel.split("/", 1)[0] not in THIRD_PARTY_DIRS
+    )
     removed = {rel: directory for rel in absent_stdlib if (directory := not_packaged(distribution, rel)) is not None}
     missing = [Finding(f"{stdlib_base}/{rel}", status, removed.get(rel) or missing_group(rel)) for rel in absent_stdlib]
     include_base = f"include/python{series}"
     headers = dict(tree_entries(prefix / include_base))
     _audit_headers(run, series, headers, model)
-    missing += [Finding(f"{include_base}/{rel}", status, "headers")
-                for rel in sorted(model.headers.keys() - headers.keys())]
+    missing += [
+        Finding(f"{include_base}/{rel}", status, "headers") for rel in sorted(model.headers.keys() - headers.keys())
+    ]
     if dynload:
-        run.expected.append(Finding(f"{stdlib_base}/lib-dynload", "generated",
-                                    f"{len(dynload)} extension module(s) the source's Modules/ builds"))
+        run.expected.append(
+            Finding(
+                f"{stdlib_base}/lib-dynload",
+                "generated",
+                f"{len(dynload)} extension module(s) the source's Modules/ builds",
+            )
+        )
     run.expected.extend(
-        Finding(directory if "/" in directory else f"{stdlib_base}/{directory}", "third-party",
-                f"{count} file(s): site packages, not the stdlib")
+        Finding(
+            directory if "/" in directory else f"{stdlib_base}/{directory}",
+            "third-party",
+            f"{count} file(s): site packages, not the stdlib",
+        )
         for directory, count in sorted(third_party.items())
     )
     tests_left_out = without_test_modules and model.tests_optional
@@ -281,9 +316,14 @@ def audit_sources(
     other_groups = {missing_group(rel) for rel in absent_stdlib if rel not in model.test_only and rel not in removed}
     groups = Counter(finding.detail for finding in missing)
     missing_groups = tuple(
-        _missing_group(group, count, package_for(distribution, group, series), distribution,
-                       removed=group in removed.values(),
-                       left_out_by_configure=tests_left_out and group in test_groups and group not in other_groups)
+        _missing_group(
+            group,
+            count,
+            package_for(distribution, group, series),
+            distribution,
+            removed=group in removed.values(),
+            left_out_by_configure=tests_left_out and group in test_groups and group not in other_groups,
+        )
         for group, count in sorted(groups.items())
     )
     return SourceAudit(
@@ -298,8 +338,9 @@ def audit_sources(
     )
 
 
-def _missing_group(group: str, count: int, package: str, distribution: str | None, *, removed: bool,
-                   left_out_by_configure: bool) -> MissingGroup:
+def _missing_group(
+    group: str, count: int, package: str, distribution: str | None, *, removed: bool, left_out_by_configure: bool
+) -> MissingGroup:
     """A group of absent files, with what accounts for their absence (the distribution deletes them, the
     package that ships them, or the configure option that leaves them out), if anything does."""
     if removed:
@@ -307,8 +348,9 @@ def _missing_group(group: str, count: int, package: str, distribution: str | Non
     if package:
         return MissingGroup(group, count, package, f"ships in {package}", "split-packages")
     if left_out_by_configure:
-        return MissingGroup(group, count, "", f"configured {DISABLE_TEST_MODULES}: make install leaves the test "
-                                              "directories out")
+        return MissingGroup(
+            group, count, "", f"configured {DISABLE_TEST_MODULES}: make install leaves the test directories out"
+        )
     return MissingGroup(group, count)
 
 
@@ -341,10 +383,14 @@ def _audit_headers(run: _Comparison, series: str, headers: dict[str, str | None]
             run.compare(shown, link, origin, "Include/")
         elif rel == "pyconfig.h":
             run.expected.append(Finding(shown, "generated", "written by configure"))
-        elif (convention := explain_extra(f"include/{rel}", link, series, run.distribution,
-                                          size=(run.prefix / shown).lstat().st_size)) is not None:
-            run.expected.append(Finding(shown, "convention", f"see the {run.distribution} conventions",
-                                        convention=convention))
+        elif (
+            convention := explain_extra(
+                f"include/{rel}", link, series, run.distribution, size=(run.prefix / shown).lstat().st_size
+            )
+        ) is not None:
+            run.expected.append(
+                Finding(shown, "convention", f"see the {run.distribution} conventions", convention=convention)
+            )
         else:
             run.extra.append(Finding(shown, "extra", "a header that is not in the verified source's Include/"))
 

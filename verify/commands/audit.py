@@ -27,30 +27,59 @@ from verify.releases import Version
 @click.command("audit")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--version", "version_text", required=True, help="The CPython release installed, e.g. 3.11.2.")
-@click.option("--prefix", "prefix_text", metavar="PATH",
-              help="The installation prefix inside the input (e.g. usr, opt/python); default: where lib/pythonX.Y "
-                   "or lib64/pythonX.Y is.")
+@click.option(
+    "--prefix",
+    "prefix_text",
+    metavar="PATH",
+    help="The installation prefix inside the input (e.g. usr, opt/python); default: where lib/pythonX.Y "
+    "or lib64/pythonX.Y is.",
+)
 # verify.audit.layout.LIBRARY_DIRS, spelled out so that --help does not import the audit.
-@click.option("--libdir", type=click.Choice(["lib", "lib64"]),
-              help="The library directory holding the standard library when both lib/pythonX.Y and lib64/pythonX.Y "
-                   "hold one (default: the one that does).")
-@click.option("--patches", "patches_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A quilt series directory (e.g. a Debian source package's debian/patches) to attribute changes to.")
+@click.option(
+    "--libdir",
+    type=click.Choice(["lib", "lib64"]),
+    help="The library directory holding the standard library when both lib/pythonX.Y and lib64/pythonX.Y "
+    "hold one (default: the one that does).",
+)
+@click.option(
+    "--patches",
+    "patches_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A quilt series directory (e.g. a Debian source package's debian/patches) to attribute changes to.",
+)
 # The tables' names (verify.audit.conventions.DISTRIBUTIONS), spelled out so that --help does not import the audit.
-@click.option("--distribution", type=click.Choice(["auto", "debian", "alpine", "arch", "none"]), default="auto",
-              show_default=True,
-              help="Whose packaging conventions explain files (docs/audit.md); auto reads os-release and packages.")
-@click.option("--against", type=click.Path(exists=True, path_type=Path), metavar="MANIFEST-OR-RESULT",
-              help="A rebuild (result directory, install tree, or manifest file): compare ELF binaries and "
-                   "extension modules with it; with its files, each difference is explained as compare does.")
+@click.option(
+    "--distribution",
+    type=click.Choice(["auto", "debian", "alpine", "arch", "none"]),
+    default="auto",
+    show_default=True,
+    help="Whose packaging conventions explain files (docs/audit.md); auto reads os-release and packages.",
+)
+@click.option(
+    "--against",
+    type=click.Path(exists=True, path_type=Path),
+    metavar="MANIFEST-OR-RESULT",
+    help="A rebuild (result directory, install tree, or manifest file): compare ELF binaries and "
+    "extension modules with it; with its files, each difference is explained as compare does.",
+)
 @source_options
-@click.option("--reference-python", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An interpreter of the same version, not the audited one (e.g. a rebuild), to recompile .pyc.")
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to unpack the inputs and the verified source (default: a temporary directory).")
+@click.option(
+    "--reference-python",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An interpreter of the same version, not the audited one (e.g. a rebuild), to recompile .pyc.",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to unpack the inputs and the verified source (default: a temporary directory).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (docs/audit-json.md).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a self-contained HTML report to this file.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML report to this file.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every finding on the terminal.")
 @output_options
 def audit(
@@ -103,13 +132,21 @@ def audit(
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
         located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution, libdir)
         find_stdlib(located.prefix, version, located.libdir)  # fail before fetching anything if the prefix is wrong
-        source, tree = verified_source_tree(version, SourceOptions.from_params(params), Path(scratch) / "source",
-                                            parts=SOURCE_PARTS)
+        source, tree = verified_source_tree(
+            version, SourceOptions.from_params(params), Path(scratch) / "source", parts=SOURCE_PARTS
+        )
         with progress.phase(f"auditing {located.prefix}"):
             report = audit_installation(
-                located.prefix, version, tree, against=rebuild, reference_python=reference_python,
-                patches=patches, distribution=located.distribution, install_prefix=located.install_prefix,
-                libdir=located.libdir, package_set=bool(located.packages),
+                located.prefix,
+                version,
+                tree,
+                against=rebuild,
+                reference_python=reference_python,
+                patches=patches,
+                distribution=located.distribution,
+                install_prefix=located.install_prefix,
+                libdir=located.libdir,
+                package_set=bool(located.packages),
             )
     recipe = load_recipe(version.series, params.get("recipes_dir"))
     report = dataclasses.replace(

@@ -17,14 +17,32 @@ from verify.fsutil import write_atomic
 @click.argument("a", type=click.Path(exists=True, path_type=Path))
 @click.argument("b", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (cpython-verify/compare/v1).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a self-contained HTML report to this file.")
-@click.option("--diffoscope", "use_diffoscope", is_flag=True,
-              help="Also run diffoscope on each differing file (only those), with caps.")
-@click.option("--diffoscope-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
-              help="Seconds diffoscope may take per file.")
-@click.option("--diffoscope-max-output", type=click.IntRange(min=1000), default=200_000, show_default=True,
-              help="Characters of diffoscope output kept per file.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML report to this file.",
+)
+@click.option(
+    "--diffoscope",
+    "use_diffoscope",
+    is_flag=True,
+    help="Also run diffoscope on each differing file (only those), with caps.",
+)
+@click.option(
+    "--diffoscope-timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds diffoscope may take per file.",
+)
+@click.option(
+    "--diffoscope-max-output",
+    type=click.IntRange(min=1000),
+    default=200_000,
+    show_default=True,
+    help="Characters of diffoscope output kept per file.",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel hashing/comparison workers (default: CPUs).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every detail line on the terminal.")
 @output_options

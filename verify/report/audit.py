@@ -87,8 +87,10 @@ def _findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
 
 def _elf_findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
     """ELF findings with compare's verdict in compare's JSON form (docs/compare-json.md), or null."""
-    return [{**fields, "comparison": verdict_to_dict(finding.comparison)}
-            for fields, finding in zip(_findings(findings), findings, strict=True)]
+    return [
+        {**fields, "comparison": verdict_to_dict(finding.comparison)}
+        for fields, finding in zip(_findings(findings), findings, strict=True)
+    ]
 
 
 def _conventions_used(report: AuditReport) -> dict[str, dict[str, Any]]:
@@ -99,7 +101,8 @@ def _conventions_used(report: AuditReport) -> dict[str, dict[str, Any]]:
             used.setdefault(finding.convention, []).append(finding.path)
     # The generic transform and the missing groups are conventions where the distribution's table says so.
     if any(f.transform == "shebang-rewritten" for f in report.sources.modified) and _convention(
-            report, "shebang-rewrite"):
+        report, "shebang-rewrite"
+    ):
         used.setdefault("shebang-rewrite", []).extend(
             f.path for f in report.sources.modified if f.transform == "shebang-rewritten"
         )
@@ -201,8 +204,14 @@ def _describe(finding: Finding, distribution: str | None = None) -> str:
     return detail
 
 
-def _group(console: Console, title: str, findings: tuple[Finding, ...] | list[Finding], style: str,
-           verbose: bool, distribution: str | None = None) -> None:
+def _group(
+    console: Console,
+    title: str,
+    findings: tuple[Finding, ...] | list[Finding],
+    style: str,
+    verbose: bool,
+    distribution: str | None = None,
+) -> None:
     if not findings:
         return
     console.print(f"  [{style}]{title}: {len(findings)}[/]")
@@ -221,16 +230,24 @@ def _coverage_lines(coverage: AuditCoverage) -> list[str]:
     for part in coverage.parts:
         installs = f"{part.installs:,}" if part.installs is not None else "?"
         absent = f", {part.absent:,} absent" if part.absent else ""
-        unaccounted = (f" ({part.unaccounted:,} unaccounted for)" if part.unaccounted and part.part in SUBJECT_PARTS
-                       and coverage.subject != PACKAGE_SET else "")
-        lines.append(f"  {part.part:<12} {part.compared:>6,} compared of {installs:>6} make install installs; "
-                     f"{part.present:,} present{absent}{unaccounted}: {part.how}")
+        unaccounted = (
+            f" ({part.unaccounted:,} unaccounted for)"
+            if part.unaccounted and part.part in SUBJECT_PARTS and coverage.subject != PACKAGE_SET
+            else ""
+        )
+        lines.append(
+            f"  {part.part:<12} {part.compared:>6,} compared of {installs:>6} make install installs; "
+            f"{part.present:,} present{absent}{unaccounted}: {part.how}"
+        )
     if coverage.subject == PACKAGE_SET:
-        lines.append("  subject: a set of packages (its share of an installation): what it lacks is not in this "
-                     "package set")
+        lines.append(
+            "  subject: a set of packages (its share of an installation): what it lacks is not in this package set"
+        )
     else:
-        lines.append("  subject: an installation: what make install installs and the input lacks must be accounted "
-                     "for (a package that ships it, a configure option that leaves it out)")
+        lines.append(
+            "  subject: an installation: what make install installs and the input lacks must be accounted "
+            "for (a package that ships it, a configure option that leaves it out)"
+        )
     return lines
 
 
@@ -238,8 +255,10 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
     """Print the audit: the source it was compared with, the coverage, one section per question, findings
     named file by file, the unexplained, and one closing verdict line."""
     s, p, e = report.sources, report.pyc, report.elf
-    console.print(f"audit of Python {escape(report.version)} at {escape(report.prefix)} ({escape(report.stdlib)})",
-                  highlight=False)
+    console.print(
+        f"audit of Python {escape(report.version)} at {escape(report.prefix)} ({escape(report.stdlib)})",
+        highlight=False,
+    )
     for described in report.inputs:
         console.print(f"  input: {escape(described)}", highlight=False)
     if report.patch_series:
@@ -263,16 +282,25 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
     _group(console, "patched (every changed line from a patch)", by_status.get("patched", []), "green", verbose)
     _group(console, "transformed by packaging", by_status.get("transformed", []), "green", verbose)
     _group(console, "patched and transformed", by_status.get("patched+transformed", []), "green", verbose)
-    _group(console, "changed by a distribution convention", by_status.get("convention", []), "green", verbose,
-           report.distribution)
+    _group(
+        console,
+        "changed by a distribution convention",
+        by_status.get("convention", []),
+        "green",
+        verbose,
+        report.distribution,
+    )
     _group(console, "modified, UNEXPLAINED", by_status.get("modified", []), "red", verbose)
     if s.missing_groups:
         package_set = report.coverage is not None and report.coverage.subject == PACKAGE_SET
         title = "not in this package set" if package_set else "not installed"
         console.print(f"  [dim]{title}: {len(s.missing):,} file(s)[/]")
         for group in s.missing_groups:
-            why = f" ({group.accounted_for})" if group.accounted_for else (
-                "" if package_set else " (nothing accounts for it)")
+            why = (
+                f" ({group.accounted_for})"
+                if group.accounted_for
+                else ("" if package_set else " (nothing accounts for it)")
+            )
             console.print(f"    {escape(group.group)}: {group.count:,}{escape(why)}", highlight=False)
         if verbose:
             for finding in s.missing:
@@ -303,11 +331,18 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
         console.print(f"  from {escape(report.sysconfigdata or '')}:")
         console.print(f"  ./configure {escape(report.config_args)}", highlight=False, soft_wrap=True)
     if report.recipe_config_args:
-        console.print(f"  the recipe's: ./configure {escape(' '.join(report.recipe_config_args))}", highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"  the recipe's: ./configure {escape(' '.join(report.recipe_config_args))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if e.rebuild_config_args is not None:
-        console.print(f"  the rebuild's ({_FLAGS_COMPARED[e.config_args_match]}): ./configure "
-                      f"{escape(shlex.join(e.rebuild_config_args))}", highlight=False, soft_wrap=True)
+        console.print(
+            f"  the rebuild's ({_FLAGS_COMPARED[e.config_args_match]}): ./configure "
+            f"{escape(shlex.join(e.rebuild_config_args))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if report.out_of_scope:
         outside = joined(report.out_of_scope, None if verbose else MAX_OUT_OF_SCOPE, WHERE_THE_REST_ARE)
         console.print(f"[dim]out of scope (outside the installation): {escape(outside)}[/]", highlight=False)
@@ -367,26 +402,34 @@ def audit_to_html(report: AuditReport) -> str:
         f"<tr><td>conventions</td><td>{_e(report.distribution or 'none')}</td></tr>",
         "</table>",
     ]
-    parts.append(f"<div class='verdict {'same' if report.passed else 'differ'}'>{_e(audit_verdict_line(report))}"
-                 "</div>")
+    parts.append(f"<div class='verdict {'same' if report.passed else 'differ'}'>{_e(audit_verdict_line(report))}</div>")
     if report.unexplained:
         parts.append(f"<h2>Unexplained ({len(report.unexplained)} path(s))</h2><ul>")
         parts.extend(f"<li><code>{_e(path)}</code></li>" for path in report.unexplained)
         parts.append("</ul>")
     if report.source is not None:
-        parts.append("<h2>The verified source</h2><pre>"
-                     + _e("\n".join([*evidence_lines(report.source, recipe=False),
-                                      source_closing_line(report.source)])) + "</pre>")
+        parts.append(
+            "<h2>The verified source</h2><pre>"
+            + _e("\n".join([*evidence_lines(report.source, recipe=False), source_closing_line(report.source)]))
+            + "</pre>"
+        )
     if report.coverage is not None:
-        parts.append("<h2>Coverage: what make install installs, compared part by part</h2><table><tr><th>part</th>"
-                     "<th>make install installs</th><th>present</th><th>compared</th><th>absent</th>"
-                     "<th>unaccounted for</th><th>how</th></tr>")
-        parts.extend(f"<tr><td>{_e(c.part)}</td><td>{_e('?' if c.installs is None else c.installs)}</td>"
-                     f"<td>{c.present}</td><td>{c.compared}</td><td>{c.absent}</td><td>{c.unaccounted}</td>"
-                     f"<td>{_e(c.how)}</td></tr>" for c in report.coverage.parts)
+        parts.append(
+            "<h2>Coverage: what make install installs, compared part by part</h2><table><tr><th>part</th>"
+            "<th>make install installs</th><th>present</th><th>compared</th><th>absent</th>"
+            "<th>unaccounted for</th><th>how</th></tr>"
+        )
+        parts.extend(
+            f"<tr><td>{_e(c.part)}</td><td>{_e('?' if c.installs is None else c.installs)}</td>"
+            f"<td>{c.present}</td><td>{c.compared}</td><td>{c.absent}</td><td>{c.unaccounted}</td>"
+            f"<td>{_e(c.how)}</td></tr>"
+            for c in report.coverage.parts
+        )
         parts.append(f"</table><p class=note>subject: {_e(report.coverage.subject)}</p>")
-    parts.append(f"<h2>Files from the source</h2><p>{s.checked} compared byte for byte, {s.identical} identical, "
-                 f"{len(s.modified)} modified.</p>")
+    parts.append(
+        f"<h2>Files from the source</h2><p>{s.checked} compared byte for byte, {s.identical} identical, "
+        f"{len(s.modified)} modified.</p>"
+    )
     if s.modified:
         parts.append(_rows(s.modified, report.distribution))
     if s.extra:
@@ -394,34 +437,49 @@ def audit_to_html(report: AuditReport) -> str:
     if s.expected_extra:
         parts.append("<h2>Explained extras</h2>" + _rows(s.expected_extra, report.distribution))
     if s.missing_groups:
-        title = ("Not in this package set" if report.coverage is not None and report.coverage.subject == PACKAGE_SET
-                 else "Not installed")
+        title = (
+            "Not in this package set"
+            if report.coverage is not None and report.coverage.subject == PACKAGE_SET
+            else "Not installed"
+        )
         parts.append(f"<h2>{title}</h2><table><tr><th>group</th><th>files</th><th>accounted for by</th></tr>")
-        parts.extend(f"<tr><td>{_e(g.group)}</td><td>{g.count}</td><td>{_e(g.accounted_for or 'nothing')}</td></tr>"
-                     for g in s.missing_groups)
+        parts.extend(
+            f"<tr><td>{_e(g.group)}</td><td>{g.count}</td><td>{_e(g.accounted_for or 'nothing')}</td></tr>"
+            for g in s.missing_groups
+        )
         parts.append("</table>")
     conventions = _conventions_used(report)
     if conventions:
         parts.append("<h2>Conventions</h2><table><tr><th>convention</th><th>what it does</th><th>files</th></tr>")
-        parts.extend(f"<tr><td>{_e(c['title'])}</td><td>{_e(c['effect'])}</td><td>{len(c['paths'])}</td></tr>"
-                     for c in conventions.values())
+        parts.extend(
+            f"<tr><td>{_e(c['title'])}</td><td>{_e(c['effect'])}</td><td>{len(c['paths'])}</td></tr>"
+            for c in conventions.values()
+        )
         parts.append("</table>")
     pyc_findings = [*p.stale, *p.orphans, *p.unexpected, *p.unreadable, *p.mismatched]
-    parts.append(f"<h2>.pyc</h2><p>{p.checked} paired with a source, {p.header_ok} headers match; "
-                 f"recompiled {p.recompiled}, equivalent {p.equivalent}. {_e(p.reference)}</p>")
+    parts.append(
+        f"<h2>.pyc</h2><p>{p.checked} paired with a source, {p.header_ok} headers match; "
+        f"recompiled {p.recompiled}, equivalent {p.equivalent}. {_e(p.reference)}</p>"
+    )
     if pyc_findings:
         parts.append(_rows(pyc_findings))
-    parts.append(f"<h2>ELF files</h2><p>{e.checked} ELF file(s), {e.matching} identical to the rebuild. "
-                 f"{_e(e.note)}</p>")
+    parts.append(
+        f"<h2>ELF files</h2><p>{e.checked} ELF file(s), {e.matching} identical to the rebuild. {_e(e.note)}</p>"
+    )
     if e.differing or e.not_in_rebuild:
         parts.append(_rows([*e.differing, *e.not_in_rebuild]))
-    parts.append("<h2>Configure arguments</h2><table>"
-                 f"<tr><td>installation</td><td><code>{_e(report.config_args or 'not recorded')}</code></td></tr>"
-                 f"<tr><td>recipe</td><td><code>{_e(' '.join(report.recipe_config_args))}</code></td></tr>"
-                 + ("" if e.rebuild_config_args is None else
-                    f"<tr><td>rebuild ({_FLAGS_COMPARED[e.config_args_match]})</td>"
-                    f"<td><code>{_e(shlex.join(e.rebuild_config_args))}</code></td></tr>")
-                 + "</table>")
+    parts.append(
+        "<h2>Configure arguments</h2><table>"
+        f"<tr><td>installation</td><td><code>{_e(report.config_args or 'not recorded')}</code></td></tr>"
+        f"<tr><td>recipe</td><td><code>{_e(' '.join(report.recipe_config_args))}</code></td></tr>"
+        + (
+            ""
+            if e.rebuild_config_args is None
+            else f"<tr><td>rebuild ({_FLAGS_COMPARED[e.config_args_match]})</td>"
+            f"<td><code>{_e(shlex.join(e.rebuild_config_args))}</code></td></tr>"
+        )
+        + "</table>"
+    )
     if report.out_of_scope:
         parts.append("<h2>Out of scope</h2><p class=note>" + ", ".join(_e(x) for x in report.out_of_scope) + "</p>")
     if report.notes:

@@ -32,17 +32,23 @@ def check_verdict_line(outcome: CheckOutcome, entries: int | None = None) -> str
     source = rebuilt.source
     counted = _entries(outcome) if entries is None else entries
     signatures = f"{source.signatures_verified} of {len(source.signatures)} signature(s) verified"
-    relaxed = ", ".join(f"--allow-missing {kind}" for kind in source.allowed_missing
-                        if any(e.kind is kind and e.status is CheckStatus.NOT_REQUIRED for e in source.signatures))
-    parts = [f"source {source.tarball.name} sha256 {source.tarball.sha256} "
-             f"{'verified' if outcome.source_verified else 'NOT verified'} ({signatures}"
-             f"{'; relaxed: ' + relaxed if relaxed else ''})"]
+    relaxed = ", ".join(
+        f"--allow-missing {kind}"
+        for kind in source.allowed_missing
+        if any(e.kind is kind and e.status is CheckStatus.NOT_REQUIRED for e in source.signatures)
+    )
+    parts = [
+        f"source {source.tarball.name} sha256 {source.tarball.sha256} "
+        f"{'verified' if outcome.source_verified else 'NOT verified'} ({signatures}"
+        f"{'; relaxed: ' + relaxed if relaxed else ''})"
+    ]
     check = rebuilt.reproducibility
     if check is None:
         parts.append("rebuilt once: reproducibility not checked")
     elif check.reproducible:
-        parts.append(f"2 builds identical in all {counted:,} entries ({', '.join(check.variations) or 'nothing'} "
-                     "varied)")
+        parts.append(
+            f"2 builds identical in all {counted:,} entries ({', '.join(check.variations) or 'nothing'} varied)"
+        )
     else:
         state = "all explained" if check.explained else f"{len(check.unexplained):,} unexplained"
         parts.append(f"2 builds differ in {len(check.differences):,} of {counted:,} entries, {state}")
@@ -141,8 +147,9 @@ def check_text(outcome: CheckOutcome) -> str:
     lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256} ({entries:,} entries)")
     for peer in outcome.peers:
         state = "identical" if peer.comparison.passed else f"{len(peer.comparison.differences)} path(s) differ"
-        lines.append(f"  peer        {peer.location}: {state}: {coverage_summary(peer.comparison)} "
-                     f"(report {peer.report})")
+        lines.append(
+            f"  peer        {peer.location}: {state}: {coverage_summary(peer.comparison)} (report {peer.report})"
+        )
     signed = outcome.attestation.signed
     if signed is not None:
         lines.append(f"  attestation {signed.path} ({signed.content.predicate.verdict})")

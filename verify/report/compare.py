@@ -30,8 +30,13 @@ MAX_TEXT_DETAIL_LINES: Final = 12
 def _entry(entry: ManifestEntry | None) -> dict[str, Any] | None:
     if entry is None:
         return None
-    data: dict[str, Any] = {"kind": entry.kind, "mode": f"{entry.mode:04o}", "size": entry.size,
-                            "sha256": entry.sha256, "target": entry.target}
+    data: dict[str, Any] = {
+        "kind": entry.kind,
+        "mode": f"{entry.mode:04o}",
+        "size": entry.size,
+        "sha256": entry.sha256,
+        "target": entry.target,
+    }
     if entry.pyc is not None:
         data["pyc"] = entry.pyc.describe()
     return data
@@ -106,9 +111,11 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
 
 def coverage_summary(comparison: Comparison) -> str:
     """What was compared, in counts: paths in both sides out of each side's entries, and those only on one."""
-    summary = (f"{comparison.in_both:,} path(s) in both compared, {comparison.same_in_both:,} the same; "
-               f"{comparison.only_in_a:,} only in A, {comparison.only_in_b:,} only in B "
-               f"(A: {comparison.a.entries:,} entries, B: {comparison.b.entries:,} entries)")
+    summary = (
+        f"{comparison.in_both:,} path(s) in both compared, {comparison.same_in_both:,} the same; "
+        f"{comparison.only_in_a:,} only in A, {comparison.only_in_b:,} only in B "
+        f"(A: {comparison.a.entries:,} entries, B: {comparison.b.entries:,} entries)"
+    )
     return summary
 
 
@@ -117,8 +124,9 @@ def comparison_verdict_line(comparison: Comparison) -> str:
     if not comparison.compared_anything:
         return verdict_line("NOTHING COMPARED", f"neither side has a single entry ({coverage_summary(comparison)})")
     if comparison.identical:
-        return verdict_line("IDENTICAL", f"every path, mode, link target and sha256 is the same: "
-                                         f"{coverage_summary(comparison)}")
+        return verdict_line(
+            "IDENTICAL", f"every path, mode, link target and sha256 is the same: {coverage_summary(comparison)}"
+        )
     return verdict_line("DIFFERENT", f"{len(comparison.differences):,} path(s) differ: {coverage_summary(comparison)}")
 
 
@@ -151,8 +159,10 @@ def render_text(comparison: Comparison, console: Console, *, verbose: bool = Fal
     if not comparison.identical:
         console.print(f"[bold red]{len(comparison.differences):,} path(s) differ[/]")
     if comparison.build_paths:
-        console.print(f"build paths: [yellow]{escape(comparison.build_paths[0])}[/] vs "
-                      f"[yellow]{escape(comparison.build_paths[1])}[/]; build both under one fixed path")
+        console.print(
+            f"build paths: [yellow]{escape(comparison.build_paths[0])}[/] vs "
+            f"[yellow]{escape(comparison.build_paths[1])}[/]; build both under one fixed path"
+        )
     if not comparison.identical:
         table = Table(show_edge=False, pad_edge=False)
         table.add_column("kind")
@@ -173,13 +183,15 @@ def render_text(comparison: Comparison, console: Console, *, verbose: bool = Fal
             verdict = difference.comparison
             if verdict is not None:
                 console.print(f"  [cyan]{verdict.category}[/] ({verdict.comparator}): {escape(verdict.explanation)}")
-                for line in listed(verdict.details, limit, "all of them with --verbose, --json or --html",
-                                   indent="    "):
+                for line in listed(
+                    verdict.details, limit, "all of them with --verbose, --json or --html", indent="    "
+                ):
                     console.print(escape(line), highlight=False)
             if difference.diffoscope:
                 lines = difference.diffoscope.splitlines()
-                for line in listed(lines, None if limit is None else limit * 2, "all of it with --verbose or --json",
-                                   indent="    "):
+                for line in listed(
+                    lines, None if limit is None else limit * 2, "all of it with --verbose or --json", indent="    "
+                ):
                     console.print(f"[dim]{escape(line)}[/]", highlight=False)
     for note in comparison.notes:
         console.print(f"[dim]note: {escape(note)}[/]")
@@ -257,8 +269,10 @@ def render_html(comparison: Comparison, context: HtmlContext | None = None) -> s
 
     With a ``context``, the page carries its title, verdict and per-path explanations as well."""
     a, b = comparison.a, comparison.b
-    title = f"cpython-verify: {context.title}" if context else (
-        f"cpython-verify compare: {len(comparison.differences)} difference(s)"
+    title = (
+        f"cpython-verify: {context.title}"
+        if context
+        else (f"cpython-verify compare: {len(comparison.differences)} difference(s)")
     )
     names = context.side_names if context else ("", "")
     parts = [
@@ -268,10 +282,12 @@ def render_html(comparison: Comparison, context: HtmlContext | None = None) -> s
         f"<style>{_CSS}</style></head><body>",
         f"<h1>cpython-verify: {_e(context.title) if context else 'comparison'}</h1>",
         "<table class=sides>",
-        *(f"<tr><td>{side.label}{f' ({_e(name)})' if name else ''}</td><td>{_e(side.location)}</td>"
-          f"<td>{_e(side.source)}, {side.entries} entries</td>"
-          f"<td>manifest sha256 {_e(side.manifest_sha256[:16])}…</td></tr>"
-          for side, name in zip((a, b), names, strict=True)),
+        *(
+            f"<tr><td>{side.label}{f' ({_e(name)})' if name else ''}</td><td>{_e(side.location)}</td>"
+            f"<td>{_e(side.source)}, {side.entries} entries</td>"
+            f"<td>manifest sha256 {_e(side.manifest_sha256[:16])}…</td></tr>"
+            for side, name in zip((a, b), names, strict=True)
+        ),
         "</table>",
         f"<p class=note>{_e(comparison_verdict_line(comparison))}</p>",
     ]
@@ -281,17 +297,20 @@ def render_html(comparison: Comparison, context: HtmlContext | None = None) -> s
         parts.append(f"<div class='verdict {_e(colour)}'>{_e(headline)}")
         parts.extend(f"<p>{_e(line)}</p>" for line in more)
         if comparison.build_paths:
-            parts.append(f"<p>Build paths <code>{_e(comparison.build_paths[0])}</code> vs "
-                         f"<code>{_e(comparison.build_paths[1])}</code>.</p>")
+            parts.append(
+                f"<p>Build paths <code>{_e(comparison.build_paths[0])}</code> vs "
+                f"<code>{_e(comparison.build_paths[1])}</code>.</p>"
+            )
         parts.append("</div>")
     elif comparison.identical:
-        parts.append("<div class='verdict same'>Identical: every path, mode, link target and sha256 is the same."
-                     "</div>")
+        parts.append("<div class='verdict same'>Identical: every path, mode, link target and sha256 is the same.</div>")
     else:
         parts.append(f"<div class='verdict differ'>{len(comparison.differences)} path(s) differ.")
         if comparison.build_paths:
-            parts.append(f" Build paths <code>{_e(comparison.build_paths[0])}</code> vs "
-                         f"<code>{_e(comparison.build_paths[1])}</code>: build both under one fixed path.")
+            parts.append(
+                f" Build paths <code>{_e(comparison.build_paths[0])}</code> vs "
+                f"<code>{_e(comparison.build_paths[1])}</code>: build both under one fixed path."
+            )
         parts.append("</div>")
     if not comparison.identical:
         parts.append("<h2>Differences by kind</h2><table><tr><th>kind</th>")
@@ -304,8 +323,9 @@ def render_html(comparison: Comparison, context: HtmlContext | None = None) -> s
         categories = comparison.counts_by_category()
         if categories:
             parts.append("<h2>Why the contents differ</h2><table><tr><th>category</th><th>files</th></tr>")
-            parts.extend(f"<tr><td><span class='cat {_e(c)}'>{_e(c)}</span></td><td>{n}</td></tr>"
-                         for c, n in categories.items())
+            parts.extend(
+                f"<tr><td><span class='cat {_e(c)}'>{_e(c)}</span></td><td>{n}</td></tr>" for c, n in categories.items()
+            )
             parts.append("</table>")
         by_kind: dict[str, list[Difference]] = {}
         for difference in comparison.differences:
@@ -331,17 +351,23 @@ def _difference_html(difference: Difference, context: HtmlContext | None = None)
         badge += "<span class='cat unexplained'>unexplained</span>"
     elif expected:
         badge += "<span class='cat expected'>explained</span>"
-    head = (f"<summary><code>{_e(difference.path)}</code>{badge}"
-            f"<span class=changes>{_e(_change_summary(difference))}</span></summary>")
+    head = (
+        f"<summary><code>{_e(difference.path)}</code>{badge}"
+        f"<span class=changes>{_e(_change_summary(difference))}</span></summary>"
+    )
     body: list[str] = []
     if verdict is not None:
         body.append(f"<p class=why>{_e(verdict.explanation)} <span class=note>({_e(verdict.comparator)})</span></p>")
     # The recipe's reason sits next to the comparator's: what differs, then why that was expected.
-    body.extend(f"<p class=expected>Expected with the variation <b>{_e(variation)}</b>; the recipe says: {_e(why)}</p>"
-                for variation, why in expected)
+    body.extend(
+        f"<p class=expected>Expected with the variation <b>{_e(variation)}</b>; the recipe says: {_e(why)}</p>"
+        for variation, why in expected
+    )
     if unexplained:
-        body.append(f"<p class=unexplained>Not explained: no chosen variation is documented to cause "
-                    f"{_e(', '.join(unexplained))} here.</p>")
+        body.append(
+            f"<p class=unexplained>Not explained: no chosen variation is documented to cause "
+            f"{_e(', '.join(unexplained))} here.</p>"
+        )
     if verdict is not None and verdict.details:
         body.append(f"<pre>{_e(chr(10).join(verdict.details))}</pre>")
     for label, entry in (("A", difference.a), ("B", difference.b)):
@@ -349,8 +375,10 @@ def _difference_html(difference: Difference, context: HtmlContext | None = None)
             extra = f", target {entry.target}" if entry.target else ""
             extra += f", {entry.pyc.describe()}" if entry.pyc else ""
             digest = f", sha256 {entry.sha256[:16]}…" if entry.sha256 else ""
-            body.append(f"<div class=note>{label}: {_e(entry.kind)}, mode {entry.mode:04o}, {entry.size} bytes"
-                        f"{_e(digest)}{_e(extra)}</div>")
+            body.append(
+                f"<div class=note>{label}: {_e(entry.kind)}, mode {entry.mode:04o}, {entry.size} bytes"
+                f"{_e(digest)}{_e(extra)}</div>"
+            )
     if difference.diffoscope:
         body.append(f"<details><summary>diffoscope</summary><pre>{_e(difference.diffoscope)}</pre></details>")
     return f"<details>{head}{''.join(body)}</details>"

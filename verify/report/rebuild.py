@@ -42,14 +42,17 @@ def rebuild_closing_line(record: RebuildRecord, entries: int) -> str:
         return verdict_line("REBUILT", f"{what}: {manifest}; reproducibility not checked (--twice)")
     varied = _varied(check)
     if check.reproducible:
-        return verdict_line("REPRODUCIBLE", f"{what}: the build varied in {varied} is identical in all {entries:,} "
-                                            f"entries ({manifest})")
+        return verdict_line(
+            "REPRODUCIBLE", f"{what}: the build varied in {varied} is identical in all {entries:,} entries ({manifest})"
+        )
     differ = f"{len(check.differences):,} of {entries:,} entries differ"
     if check.explained:
-        return verdict_line("EXPLAINED", f"{what}: {differ}, every one as the varied {varied} is documented to "
-                                         f"cause ({manifest})")
-    return verdict_line("NOT REPRODUCIBLE", f"{what}: {differ}, {len(check.unexplained):,} unexplained (varied: "
-                                            f"{varied}; {manifest})")
+        return verdict_line(
+            "EXPLAINED", f"{what}: {differ}, every one as the varied {varied} is documented to cause ({manifest})"
+        )
+    return verdict_line(
+        "NOT REPRODUCIBLE", f"{what}: {differ}, {len(check.unexplained):,} unexplained (varied: {varied}; {manifest})"
+    )
 
 
 def _varied(check: ReproducibilityCheck) -> str:
@@ -101,9 +104,11 @@ def reproducibility_text(check: ReproducibilityCheck) -> list[str]:
     if explanation is not None:
         lines.append(explanation)
     if not check.explained:
-        unexplained = [f"{difference.path} ({', '.join(difference.changes)})"
-                       + (f": {difference.explanation}" if difference.explanation else "")
-                       for difference in check.unexplained]
+        unexplained = [
+            f"{difference.path} ({', '.join(difference.changes)})"
+            + (f": {difference.explanation}" if difference.explanation else "")
+            for difference in check.unexplained
+        ]
         lines.extend(listed(unexplained, MAX_LISTED_PER_KIND, WHERE_THE_REST_ARE, indent="  "))
     culprits = culprits_line(check)
     if culprits is not None:

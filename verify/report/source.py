@@ -79,12 +79,19 @@ def closing_line(verdict: SourceVerdict) -> str:
     """The one line that ends the text report: the verdict, on what tarball, with what evidence and relaxations."""
     signatures = ", ".join(f"{evidence.kind} {_STATUS_STYLE[evidence.status][0]}" for evidence in verdict.signatures)
     not_required = {evidence.kind for evidence in verdict.signatures if evidence.status is CheckStatus.NOT_REQUIRED}
-    relaxed = ", ".join(f"--allow-missing {kind}" + ("" if kind in not_required else " (not used)")
-                        for kind in verdict.allowed_missing) or "nothing"
-    detail = (f"CPython {verdict.version} source {verdict.tarball.name} sha256 {verdict.tarball.sha256} "
-              f"({verdict.signatures_verified} of {len(verdict.signatures)} signature(s) verified: "
-              f"{signatures or 'none'}; {verdict.digests_agreeing} of {len(verdict.digests)} digest claim(s) agree; "
-              f"relaxed: {relaxed})")
+    relaxed = (
+        ", ".join(
+            f"--allow-missing {kind}" + ("" if kind in not_required else " (not used)")
+            for kind in verdict.allowed_missing
+        )
+        or "nothing"
+    )
+    detail = (
+        f"CPython {verdict.version} source {verdict.tarball.name} sha256 {verdict.tarball.sha256} "
+        f"({verdict.signatures_verified} of {len(verdict.signatures)} signature(s) verified: "
+        f"{signatures or 'none'}; {verdict.digests_agreeing} of {len(verdict.digests)} digest claim(s) agree; "
+        f"relaxed: {relaxed})"
+    )
     if verdict.verified:
         return verdict_line("VERIFIED", detail)
     return verdict_line("NOT VERIFIED", f"{detail}: {'; '.join(verdict.failures())}")
