@@ -21,6 +21,7 @@ from test_audit import _deb, _install, _tar_bytes, _tree_entries, run_audit
 
 from verify.audit import audit_installation
 from verify.audit.coverage import PARTS
+from verify.manifest import Manifest, scan_tree
 from verify.releases import Version
 
 V3112 = Version.parse("3.11.2")
@@ -260,3 +261,26 @@ def test_a_long_unexplained_list_says_how_many_more_and_ends_with_the_verdict(
     listed = verbose.stdout.split("UNEXPLAINED: 38")[-1].splitlines()
     assert all(f"  {path.relative_to(prefix).as_posix()}" in listed for path in modified)
     assert "more (" not in verbose.stdout.split("UNEXPLAINED: 38")[-1]
+
+
+def test_against_a_rebuild_only_bin_python_x_y_is_held_against_an_installation(
+    source_tree: Path, tmp_path: Path
+) -> None:
+    """The rebuild's make install also made bin/python3 and the -config script; an installation made with
+    make altinstall has neither, and lacks nothing every configuration installs."""
+    prefix = tmp_path / "prefix"
+    _full_installation(source_tree, prefix)
+    rebuilt = tmp_path / "rebuild" / "opt" / "python"
+    shutil.copytree(prefix, rebuilt, symlinks=True)
+    (rebuilt / "bin" / "python3").symlink_to("python3.11")
+    (rebuilt / "bin" / "python3.11-config").write_text("#!/bin/sh\n")
+    report = audit_installation(prefix, V3112, source_tree, against=Manifest(entries=scan_tree(tmp_path / "rebuild")))
+    assert report.coverage is not None
+    interpreter = report.coverage.part("interpreter")
+    assert (interpreter.installs, interpreter.present, interpreter.compared) == (3, 1, 1)
+    assert (interpreter.absent, interpreter.unaccounted) == (2, 0)
+    assert report.passed, report.shortfalls()
+    (prefix / "bin" / "python3.11").unlink()
+    without = audit_installation(prefix, V3112, source_tree, against=Manifest(entries=scan_tree(tmp_path / "rebuild")))
+    assert without.coverage is not None and without.coverage.part("interpreter").unaccounted == 1
+    assert not without.passed and "(1 interpreter)" in without.shortfalls()[0]

@@ -216,8 +216,10 @@ def measure_coverage(
             absent_by_part[part] = 0 if f"python{series}" in names else 1
         else:
             installs[part] = None
-    if absent_by_part[INTERPRETER] and not package_for(distribution, INTERPRETER, series):
-        unaccounted_by_part[INTERPRETER] = absent_by_part[INTERPRETER]
+    # Held against an installation: bin/pythonX.Y alone (make altinstall installs no bin/python3; a distribution
+    # may ship the -config scripts elsewhere), unless the distribution says which package ships it.
+    if f"python{series}" not in names and not package_for(distribution, INTERPRETER, series):
+        unaccounted_by_part[INTERPRETER] = 1
     rebuilt = "with the rebuild (--against)" if rebuild is not None or elf.compared else None
     not_compared = "not compared: no rebuild given (--against)"
     how = {
