@@ -1,5 +1,6 @@
 """Every command judges its arguments before its first side effect: a bad argument exits 2 with one
-line, before any download, copy into the cache, environment build or rebuild.
+line (an audit input that holds no Python at all: 1, a verdict), before any download, copy into the cache,
+environment build or rebuild.
 
 Each case gives the command real source files (``--from`` the real fixtures, or a peer attestation
 URL on a real local HTTP server), so a check made too late would leave files in the cache directory
@@ -8,6 +9,7 @@ or requests on the server.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -85,12 +87,6 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda t, f, u: ["check", *SOURCE, f, "--out", _occupied(t, "out")],
         "exists and is not a cpython-verify result; not replacing it",
     ),
-    # audit unpacks into a private scratch directory inside --work-dir, so a work directory can no
-    # longer be "occupied"; what it must judge first is whether the input holds an installation at all.
-    "audit input without an installation": (
-        lambda t, f, u: ["audit", _occupied(t, "not-a-prefix"), "--version", "3.13.5", "--offline", "--from", f],
-        "no lib/python3.13 with a standard library",
-    ),
     "env run --env malformed": (
         lambda t, f, u: ["env", "run", "bookworm-cpython", "--env", "NOEQUALS", "true"],
         "NOEQUALS",
@@ -139,11 +135,42 @@ def test_bad_argument_exits_2_before_any_side_effect(
         env={"XDG_CACHE_HOME": str(tmp_path / "xdg")},
         timeout=120,
     )
+    _assert_refused_first(result, 2, fragment, tmp_path, server)
+
+
+def _assert_refused_first(
+    result: subprocess.CompletedProcess[str], code: int, fragment: str, tmp_path: Path, server: FaultyServer
+) -> None:
+    """Exit ``code`` with one line holding ``fragment``, and not one side effect."""
     combined = result.stdout + result.stderr
-    assert result.returncode == 2, combined
-    assert "Traceback" not in combined
+    assert result.returncode == code, combined
+    assert "Traceback" not in combined and combined.count("\n") == 1, combined
     assert fragment in combined, combined
     assert not (tmp_path / "cache").exists(), "nothing was written to the cache directory"
     assert not (tmp_path / "xdg").exists()
     assert server.requests == [], "nothing was downloaded"
     assert not (tmp_path / "site").exists()
+
+
+def test_an_audit_input_without_python_fails_before_any_side_effect(
+    tmp_path: Path, cpython_fixtures: Path, server: FaultyServer
+) -> None:
+    """audit judges first whether the input holds an installation at all. One that holds nothing of the
+    standard library nor the interpreter is not an operational error but a verdict (exit 1): it is not the
+    Python it is said to be, and nothing of it could be compared."""
+    result = run_cli(
+        "audit",
+        _occupied(tmp_path, "not-a-prefix"),
+        "--version",
+        "3.13.5",
+        "--offline",
+        "--from",
+        cpython_fixtures,
+        cache=tmp_path / "cache",
+        cwd=tmp_path,
+        env={"XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        timeout=120,
+    )
+    _assert_refused_first(
+        result, 1, "no file of the standard library or interpreter of Python 3.13 was in the input", tmp_path, server
+    )

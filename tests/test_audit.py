@@ -149,7 +149,8 @@ def test_host_debian_python_shows_its_patches(source_tree: Path) -> None:
     assert "--prefix=/usr" in report.config_args_list
     assert not report.pyc.orphans
     document = audit_to_dict(report)
-    assert document["format"] == "cpython-verify/audit/v1" and document["clean"] is False
+    assert document["format"] == "cpython-verify/audit/v2" and document["clean"] is False
+    assert document["passed"] is False and document["verdict"].startswith("AUDIT FAILED: ")
     assert audit_to_json(report) == audit_to_json(report)
 
 
@@ -650,7 +651,7 @@ def test_a_real_podman_image_with_planted_changes(
     assert document["prefix"] == "/usr" and document["out_of_scope"] == ["etc/hostname"]
     assert document["sources"]["identical"] == document["sources"]["checked"] - 3
     page = html_report.read_text()
-    assert "3 unexplained path(s)" in page and "venv/scripts/common/activate" in page
+    assert "AUDIT FAILED: 3 unexplained of " in page and "venv/scripts/common/activate" in page
     assert list((tmp_path / "work").iterdir()) == [], "the scratch directory is removed"
 
 
@@ -692,9 +693,20 @@ def _apt_config(base: Path) -> dict[str, str]:
     return dict(os.environ, APT_CONFIG=str(config))
 
 
+CORE_PACKAGES = ("libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-minimal")
+"""bookworm's packages that hold the standard library and the interpreter."""
+
+
+def _named(debs: list[Path], *names: str) -> list[Path]:
+    """The ``.deb`` files of the packages ``names`` (``NAME_VERSION_ARCH.deb``), in that order."""
+    by_name = {deb.name.split("_", 1)[0]: deb for deb in debs}
+    return [by_name[name] for name in names]
+
+
 @pytest.fixture(scope="module")
 def debian_python311(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
-    """bookworm's python3.11 debian/patches and its core .deb files, fetched now with apt-get (not stored)."""
+    """bookworm's python3.11 debian/patches and its .deb files (the core packages, python3.11-venv and
+    python3.11 itself), fetched now with apt-get (not stored)."""
     if shutil.which("apt-get") is None:
         pytest.skip("needs apt-get")
     base = tmp_path_factory.mktemp("apt")
@@ -721,7 +733,7 @@ def debian_python311(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, li
             [
                 "apt-get",
                 "download",
-                *(f"{name}={version}" for name in ("libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-venv")),
+                *(f"{name}={version}" for name in (*CORE_PACKAGES, "python3.11-venv", "python3.11")),
             ],
             env=env,
             cwd=download,
@@ -778,7 +790,8 @@ def test_host_debian_python_every_change_attributed(
 def test_debian_packages_audited_directly(
     debian_python311: tuple[Path, list[Path]], cpython_fixtures: Path, tmp_path: Path
 ) -> None:
-    patches, debs = debian_python311
+    patches, every_deb = debian_python311
+    debs = _named(every_deb, "libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-venv")
     result = run_audit(
         *debs,
         "--version",
@@ -823,6 +836,44 @@ def test_debian_packages_audited_directly(
     assert (
         bare.returncode == 1 and "lib/python3.11/venv/scripts/common/activate" in json.loads(bare.stdout)["unexplained"]
     )
+
+
+@pytest.mark.slow
+def test_bookworm_split_packages_without_the_standard_library_fail_with_what_to_add(
+    debian_python311: tuple[Path, list[Path]], cpython_fixtures: Path, tmp_path: Path
+) -> None:
+    """bookworm's python3.11 package alone holds no standard library (issue 18): one line, exit 1. The
+    packages that hold it, with Debian's patches, pass, and say how much of make install they covered."""
+    patches, debs = debian_python311
+    source = (
+        "--version",
+        "3.11.2",
+        "--from",
+        cpython_fixtures,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--work-dir",
+        tmp_path,
+    )
+    (python311,) = _named(debs, "python3.11")
+    alone = run_audit(python311, *source)
+    assert alone.returncode == 1 and alone.stdout == "", alone.stdout + alone.stderr
+    assert alone.stderr.count("\n") == 1 and "Traceback" not in alone.stderr
+    assert (
+        "no file of the standard library or interpreter of Python 3.11 was in the input "
+        f"({python311}): add libpython3.11-stdlib, libpython3.11-minimal and python3.11-minimal"
+    ) in alone.stderr
+    core = run_audit(*_named(debs, *CORE_PACKAGES), *source, "--patches", patches, "--json")
+    document = json.loads(core.stdout)
+    assert core.returncode == 0 and document["passed"] is True, document["verdict"]
+    coverage = document["coverage"]
+    assert coverage["subject"] == "package set" and coverage["shortfalls"] == []
+    assert coverage["parts"]["stdlib"]["compared"] > 500 and coverage["parts"]["interpreter"]["present"] == 1
+    assert document["source"]["relaxed"] == [
+        "--allow-missing openpgp: no openpgp signature was found, and none was required"
+    ]
+    assert document["verdict"].startswith(f"AUDIT PASSED: 0 unexplained of {coverage['compared']:,} compared (stdlib ")
 
 
 def test_the_documented_convention_table_is_the_code_s() -> None:

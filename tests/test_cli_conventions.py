@@ -83,7 +83,7 @@ OPERATIONAL_ERRORS = {
     "env": lambda t: ["env", "build", "no-such-environment"],
     "rebuild": lambda t: ["rebuild", "3.99.1", "--offline"],
     "compare": lambda t: ["compare", str(_garbage(t)), str(t)],
-    "audit": lambda t: ["audit", str(t), "--version", "3.13.5", "--offline"],
+    "audit": lambda t: ["audit", str(t), "--version", "3.13.5", "--offline", "--prefix", "../outside"],
     "attest": lambda t: ["attest", str(t), "--key", str(t / "missing.pem")],
     "verify-attestation": lambda t: ["verify-attestation", str(_garbage(t)), "--key", str(_garbage(t))],
     "peers": lambda t: ["peers", "3.13.5", "--attestation", str(_garbage(t)), "--key", str(_garbage(t))],

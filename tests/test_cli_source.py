@@ -267,3 +267,66 @@ def test_not_found_anywhere_exits_2(tmp_path: Path) -> None:
     empty.mkdir()
     result = run_cli("source", "3.13.5", "--from", empty, "--offline", cache=tmp_path / "c")
     assert_clean_failure(result, 2, "CPython 3.13.5 source not found")
+
+
+SHA256_3135 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+
+
+def test_the_verdict_names_its_evidence_and_relaxations_in_one_closing_line(distfiles: Path, tmp_path: Path) -> None:
+    """Tarball, sha256, each signature, digest claims and what was relaxed: in the last text line and in JSON."""
+    both = run_cli(
+        "source", "3.13.5", "--from", distfiles, "--offline", "--sha256", f"peer={SHA256_3135}", cache=tmp_path / "c"
+    )
+    assert both.returncode == 0, both.stderr
+    assert both.stdout.splitlines()[-1] == (
+        f"VERIFIED: CPython 3.13.5 source Python-3.13.5.tar.xz sha256 {SHA256_3135} (2 of 2 signature(s) verified: "
+        "openpgp ok, sigstore ok; 1 of 1 digest claim(s) agree; relaxed: nothing)"
+    )
+    assert "  relaxed  nothing" in both.stdout.splitlines()
+    unused = run_cli(
+        "source",
+        "3.13.5",
+        "--from",
+        distfiles,
+        "--offline",
+        "--allow-missing",
+        "openpgp",
+        "--json",
+        cache=tmp_path / "c2",
+    )
+    document = json.loads(unused.stdout)
+    assert document["relaxed"] == ["--allow-missing openpgp: not used (the openpgp signature was found and checked)"]
+    assert document["coverage"] == {
+        "signatures": 2,
+        "signatures_checked": 2,
+        "signatures_verified": 2,
+        "digest_claims": 0,
+        "digest_claims_agreeing": 0,
+    }
+    assert document["verdict"].endswith("relaxed: --allow-missing openpgp (not used))")
+    (distfiles / (RELEASE + ".asc")).unlink()
+    relaxed = run_cli(
+        "source", "3.13.5", "--from", distfiles, "--offline", "--allow-missing", "openpgp", cache=tmp_path / "c3"
+    )
+    assert relaxed.returncode == 0, relaxed.stderr
+    last = relaxed.stdout.splitlines()[-1]
+    assert last.startswith("VERIFIED: ") and "(1 of 2 signature(s) verified: openpgp not checked, sigstore ok;" in last
+    assert last.endswith("relaxed: --allow-missing openpgp)")
+    assert (
+        "  relaxed  --allow-missing openpgp: no openpgp signature was found, and none was required"
+        in relaxed.stdout.splitlines()
+    )
+
+
+def test_a_failed_verdict_still_ends_with_its_one_verdict_line(
+    distfiles: Path, tmp_path: Path, cpython_fixtures: Path
+) -> None:
+    shutil.copyfile(cpython_fixtures / "Python-3.13.10.tar.xz.sigstore", distfiles / (RELEASE + ".sigstore"))
+    result = run_cli("source", "3.13.5", "--from", distfiles, "--offline", cache=tmp_path / "c")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[-1].startswith(
+        f"NOT VERIFIED: CPython 3.13.5 source Python-3.13.5.tar.xz sha256 {SHA256_3135} "
+        "(1 of 2 signature(s) verified: openpgp ok, sigstore FAILED;"
+    )
+    assert "sigstore: " in lines[-1] and sum("VERIFIED" in line for line in lines) == 1

@@ -290,6 +290,48 @@ def test_cli_exit_codes_json_and_html(stdlib_pair: tuple[Path, Path], tmp_path: 
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
+def test_every_compare_report_states_what_it_compared_and_ends_with_one_verdict(
+    stdlib_pair: tuple[Path, Path],
+) -> None:
+    """Counts of what was compared on each side, in JSON and as the text's one closing line (issue 18)."""
+    a, b = stdlib_pair
+    entries = len(scan_tree(a))
+    differ = run_cli("compare", a, b, "--json")
+    coverage = json.loads(differ.stdout)["coverage"]
+    # B lost json/tool.py and gained NEWS.txt; the other 5 differing paths are in both.
+    assert coverage == {
+        "a_entries": entries,
+        "b_entries": entries,
+        "in_both": entries - 1,
+        "same_in_both": entries - 1 - 5,
+        "only_in_a": 1,
+        "only_in_b": 1,
+        "contents_compared_by": "comparators",
+    }
+    text = run_cli("compare", a, b).stdout.splitlines()
+    assert text[-1] == (
+        f"DIFFERENT: 7 path(s) differ: {entries - 1:,} path(s) in both compared, {entries - 6:,} the "
+        f"same; 1 only in A, 1 only in B (A: {entries:,} entries, B: {entries:,} entries)"
+    )
+    assert json.loads(differ.stdout)["verdict"] == text[-1]
+    same = run_cli("compare", a, a).stdout.splitlines()
+    assert same[-1].startswith(
+        f"IDENTICAL: every path, mode, link target and sha256 is the same: {entries:,} path(s) in both compared"
+    )
+    assert sum(line.startswith(("IDENTICAL", "DIFFERENT")) for line in [*text, *same]) == 2
+
+
+def test_two_empty_sides_compare_nothing_and_do_not_pass(tmp_path: Path) -> None:
+    """Two empty trees are identical, and prove nothing: nothing compared is never a pass."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    result = run_cli("compare", tmp_path / "a", tmp_path / "b")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("NOTHING COMPARED: neither side has a single entry")
+    document = json.loads(run_cli("compare", tmp_path / "a", tmp_path / "b", "--json").stdout)
+    assert document["identical"] is True and document["passed"] is False
+
+
 def test_reports_are_stable(stdlib_pair: tuple[Path, Path]) -> None:
     first, second = compare_paths(*stdlib_pair), compare_paths(*stdlib_pair)
     assert comparison_to_json(first) == comparison_to_json(second)

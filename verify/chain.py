@@ -174,7 +174,7 @@ class CheckOutcome:
         return (
             self.source_verified
             and self.reproducible_or_explained
-            and all(peer.comparison.identical for peer in self.peers)
+            and all(peer.comparison.passed for peer in self.peers)
         )
 
 

@@ -93,6 +93,8 @@ class SourceVerdict:
     notes: tuple[str, ...] = field(default=())
     archive_problem: str | None = None
     """Why the tarball could not be read (truncated, corrupt, hostile), if it could not."""
+    allowed_missing: tuple[SignatureKind, ...] = ()
+    """The kinds ``--allow-missing`` let be absent: the relaxations the verdict was reached under."""
 
     @property
     def patchlevel_ok(self) -> bool:
@@ -110,6 +112,32 @@ class SourceVerdict:
             and all(check.agrees for check in self.digests)
             and self.patchlevel_ok
         )
+
+    def relaxations(self) -> tuple[str, ...]:
+        """One line per relaxation the user asked for (``--allow-missing KIND``), saying whether it was used."""
+        lines = []
+        for kind in self.allowed_missing:
+            statuses = {evidence.status for evidence in self.signatures if evidence.kind is kind}
+            if CheckStatus.NOT_REQUIRED in statuses:
+                lines.append(f"--allow-missing {kind}: no {kind} signature was found, and none was required")
+            else:
+                lines.append(f"--allow-missing {kind}: not used (the {kind} signature was found and checked)")
+        return tuple(lines)
+
+    @property
+    def signatures_verified(self) -> int:
+        """How many signatures verified."""
+        return sum(1 for evidence in self.signatures if evidence.status is CheckStatus.VERIFIED)
+
+    @property
+    def signatures_checked(self) -> int:
+        """How many signatures were checked (verified or failed), as opposed to missing or not required."""
+        return sum(1 for evidence in self.signatures if evidence.status in (CheckStatus.VERIFIED, CheckStatus.FAILED))
+
+    @property
+    def digests_agreeing(self) -> int:
+        """How many independent digest claims agree with the tarball's sha256."""
+        return sum(1 for check in self.digests if check.agrees)
 
     def failures(self) -> list[str]:
         """One line per reason the source is not verified (empty when verified)."""

@@ -163,6 +163,7 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
         patchlevel_version=found,
         notes=tuple(notes),
         archive_problem=archive_problem,
+        allowed_missing=tuple(kind for kind in SignatureKind if kind in request.policy.allow_missing),
     )
 
 

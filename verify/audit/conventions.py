@@ -97,6 +97,14 @@ DEBIAN: Final = (
         "absent here, they are simply not importable.",
         _DEBIAN_PACKAGING,
     ),
+    Convention(
+        "not-packaged",
+        "debian",
+        "stdlib files Debian does not package",
+        "debian/rules deletes ctypes/macholib (the macOS Mach-O loader) and ensurepip's bundled wheels (Debian's "
+        "ensurepip takes its wheels from /usr/share/python-wheels); absent, ctypes.macholib is not importable.",
+        _DEBIAN_PACKAGING,
+    ),
 )
 
 ALPINE: Final = (
@@ -177,6 +185,8 @@ SPLIT_PACKAGES: Final = {
         ("distutils", "python3-distutils"),
         ("lib2to3", "python3-lib2to3"),
         ("ensurepip", "python{series}-venv"),
+        ("headers", "libpython{series}-dev"),
+        ("interpreter", "python{series}-minimal"),
     ),
     # Alpine: APKBUILD's package() removes idlelib and tkinter ("provided by python3-tkinter"),
     # tests() moves usr/lib/pythonX.Y/test, venv() moves ensurepip and venv.
@@ -186,6 +196,7 @@ SPLIT_PACKAGES: Final = {
         ("tkinter", "python3-tkinter"),
         ("ensurepip", "python3-venv"),
         ("venv", "python3-venv"),
+        ("headers", "python3-dev"),
     ),
     # Arch: package_python() removes {test,idlelib/idle_test}; package_python-tests() keeps test.
     "arch": (
@@ -195,8 +206,39 @@ SPLIT_PACKAGES: Final = {
 }
 """Where each distribution ships the parts of the stdlib its core package leaves out.
 
-A key is a top-level module, a test directory's group (``idlelib/idle_test``), or ``test-dir``: any
-test directory."""
+A key is a top-level module, a test directory's group (``idlelib/idle_test``), ``test-dir``: any
+test directory, ``headers`` (``include/pythonX.Y``) or ``interpreter`` (``bin/pythonX.Y``)."""
+
+CORE_PACKAGES: Final = {
+    # Debian: python3.X-minimal holds bin/python3.X, libpython3.X-minimal the core of the stdlib
+    # (os, site, encodings...), libpython3.X-stdlib the rest.
+    "debian": ("libpython{series}-stdlib", "libpython{series}-minimal", "python{series}-minimal"),
+    "alpine": ("python3",),
+    "arch": ("python",),
+}
+"""The packages of each distribution that hold the standard library and the interpreter: what an input
+holding neither must add."""
+
+
+def core_packages(distribution: str | None, series: str) -> tuple[str, ...]:
+    """The packages ``distribution`` ships the standard library and the interpreter in (empty: no table)."""
+    return tuple(package.format(series=series) for package in CORE_PACKAGES.get(distribution or "", ()))
+
+
+NOT_PACKAGED: Final = {
+    # debian/rules (bookworm's python3.11): rm -rf .../ctypes/macholib ("remove files, which are not
+    # packaged"); rm -rf .../ensurepip/_bundled ("don't ship the prebuilt ensurepip/_bundled wheels").
+    "debian": ("ctypes/macholib", "ensurepip/_bundled"),
+}
+"""Stdlib directories (stdlib-relative) a distribution deletes from its installation and ships in no package."""
+
+
+def not_packaged(distribution: str | None, stdlib_rel: str) -> str | None:
+    """The directory of :data:`NOT_PACKAGED` that ``stdlib_rel`` lies in for ``distribution``, if any."""
+    for directory in NOT_PACKAGED.get(distribution or "", ()):
+        if stdlib_rel.startswith(directory + "/"):
+            return directory
+    return None
 
 
 def package_for(distribution: str | None, group: str, series: str) -> str:

@@ -162,11 +162,14 @@ def audit_elf(
     matching = 0
     differing: list[Finding] = []
     absent: list[Finding] = []
+    compared: list[str] = []
     for rel in elf_files:
         entry = _match(rel, by_name)
         if entry is None:
             absent.append(Finding(rel, "not-in-rebuild", "no ELF file of this name in the rebuild"))
-        elif sha256_file(prefix / rel) == entry.sha256:
+            continue
+        compared.append(rel)
+        if sha256_file(prefix / rel) == entry.sha256:
             matching += 1
         elif flags_match is False:
             assert installed_flags is not None and rebuilt_flags is not None
@@ -204,4 +207,5 @@ def audit_elf(
         note,
         rebuild_config_args=rebuilt_flags,
         config_args_match=flags_match,
+        compared=tuple(compared),
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final, cast
 
 from verify.audit.conventions import TABLES
-from verify.audit.model import AuditError
+from verify.audit.model import AuditError, NothingToAudit
 from verify.audit.patches import MAX_PATCH_BYTES, Patch, PatchError, parse_patch, parse_series
 from verify.errors import UnsafeArchive
 from verify.unpack import (
@@ -454,7 +454,7 @@ def locate_installation(
     ``lib64/pythonX.Y``, else a root file system searched for one. Every other input is unpacked under
     ``scratch``. ``libdir`` (``--libdir``) names the library directory when both hold a standard library.
     """
-    from verify.audit.files import find_library_dir, linked_library_dirs
+    from verify.audit.files import find_library_dir, library_listings, linked_library_dirs
 
     notes: list[str] = []
     single_directory = len(inputs) == 1 and inputs[0].is_dir() and _kind(inputs[0]) == "directory"
@@ -482,17 +482,22 @@ def locate_installation(
         if not candidates:
             # A root whose library directory is a link out of the input (or a loop) says why it has none.
             problems = [line for line, inside in linked_library_dirs(root, series, root) if not inside]
-            why = f": {problems[0]}; refused" if problems else ""
-            raise InputError(
-                f"no lib/python{series} with a standard library (nor lib64/python{series}) in "
-                f"{', '.join(map(str, inputs))}{why}"
-            )
+            if problems:
+                raise InputError(
+                    f"no lib/python{series} with a standard library (nor lib64/python{series}) in "
+                    f"{', '.join(map(str, inputs))}: {problems[0]}; refused"
+                )
+            raise nothing_to_audit(inputs, series, root, _distribution(distribution, root, root, packages), packages)
         if len(candidates) > 1:
             shown = ", ".join(f"/{c}" if c else "/" for c in candidates)
             raise InputError(f"several Python {series} prefixes ({shown}); choose one with --prefix")
         found = candidates[0]
     located = root / found if found else root
+    if not library_listings(located, series) and not linked_library_dirs(located, series, root):
+        raise nothing_to_audit(inputs, series, root, _distribution(distribution, root, located, packages), packages)
     library = find_library_dir(located, series, boundary=root, choice=libdir)
+    if not stdlib_files(located, series, library.name):
+        raise nothing_to_audit(inputs, series, root, _distribution(distribution, root, located, packages), packages)
     notes.extend(library.notes)
     if not single_directory:
         out_of_scope = _out_of_scope(root, found, series, library.name)
@@ -507,6 +512,87 @@ def locate_installation(
         tuple(notes),
         library.name,
     )
+
+
+def stdlib_files(prefix: Path, series: str, libdir: str) -> int:
+    """How many files (and links) of the standard library ``PREFIX/LIBDIR/pythonX.Y`` holds: its site-packages,
+    its ``config-X.Y*`` directory and the configuration modules ``make install`` writes are not the stdlib
+    (:func:`verify.audit.coverage.installation_part`)."""
+    from verify.audit.coverage import STDLIB, installation_part
+    from verify.audit.files import tree_entries
+
+    base = f"{libdir}/python{series}"
+    return sum(
+        1 for rel, _ in tree_entries(prefix / base) if installation_part(f"{base}/{rel}", series, libdir) == STDLIB
+    )
+
+
+def interpreters_in(root: Path, series: str, *, max_depth: int = 4) -> list[str]:
+    """Root-relative ``PREFIX/bin/pythonX.Y`` files or links in ``root`` (links never followed on the way)."""
+    found: list[str] = []
+    pending: list[tuple[Path, int]] = [(root, 0)]
+    while pending:
+        directory, depth = pending.pop()
+        candidate = directory / "bin" / f"python{series}"
+        try:
+            if candidate.is_symlink() or candidate.is_file():
+                found.append(candidate.relative_to(root).as_posix())
+        except OSError:
+            pass  # unreadable: not evidence of an interpreter
+        if depth >= max_depth:
+            continue
+        try:
+            children = sorted(directory.iterdir())
+        except OSError:
+            continue
+        pending.extend(
+            (child, depth + 1)
+            for child in children
+            if child.is_dir() and not child.is_symlink() and child.name not in ("proc", "sys", "dev")
+        )
+    return sorted(found)
+
+
+def nothing_to_audit(
+    inputs: Sequence[Path], series: str, root: Path, distribution: str | None, packages: Sequence[str]
+) -> NothingToAudit:
+    """The one-line failure for inputs that hold no file of the standard library: what they hold of the
+    interpreter, and what to add (the distribution's packages that hold them, or what ``make install`` makes)."""
+    from verify.audit.conventions import core_packages
+
+    shown = _listed(inputs)
+    interpreters = interpreters_in(root, series)
+    given = {package.split()[0] for package in packages}
+    wanted = [package for package in core_packages(distribution, series) if package not in given]
+    if wanted:
+        add = f"add {_joined(wanted)}"
+    elif distribution is not None and core_packages(distribution, series):
+        add = "every package that holds them was given, yet they hold none of it: are they Python " + series + "'s?"
+    else:
+        add = (
+            f"add the standard library (lib/python{series}/, as make install installs it) and the interpreter "
+            f"(bin/python{series}), or audit the prefix that holds them"
+        )
+    if interpreters:
+        return NothingToAudit(
+            f"no file of the standard library of Python {series} was in the input ({shown}), "
+            f"only the interpreter ({_joined(interpreters)}): {add}"
+        )
+    return NothingToAudit(
+        f"no file of the standard library or interpreter of Python {series} was in the input ({shown}): {add}"
+    )
+
+
+def _listed(inputs: Sequence[Path], limit: int = 3) -> str:
+    names = [str(path) for path in inputs[:limit]]
+    if len(inputs) > limit:
+        names.append(f"… and {len(inputs) - limit} more")
+    return ", ".join(names)
+
+
+def _joined(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _distribution(choice: str, root: Path, prefix: Path, packages: tuple[str, ...]) -> str | None:

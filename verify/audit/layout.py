@@ -77,6 +77,21 @@ def install_subdirs(makefile_text: str) -> tuple[str, ...]:
     return tuple(makefile_variable(makefile_text, "LIBSUBDIRS") + makefile_variable(makefile_text, "TESTSUBDIRS"))
 
 
+_TEST_MODULES_GATE: Final = re.compile(
+    r'if test "\$\(TEST_MODULES\)" = yes; then\s*\\\s*\n\s*subdirs="\$\(LIBSUBDIRS\) \$\(TESTSUBDIRS\)"'
+)
+
+
+def tests_need_test_modules(makefile_text: str) -> bool:
+    """True when ``libinstall`` copies ``TESTSUBDIRS`` only if ``TEST_MODULES`` is ``yes`` (3.10+): configured
+    ``--disable-test-modules``, ``make install`` leaves the test directories out."""
+    return _TEST_MODULES_GATE.search(makefile_text) is not None
+
+
+DISABLE_TEST_MODULES: Final = "--disable-test-modules"
+"""The configure option that sets ``TEST_MODULES`` to ``no``."""
+
+
 def copied_from_lib(lib_files: Iterable[str], subdirs: Iterable[str]) -> set[str]:
     """The ``Lib/``-relative paths of ``lib_files`` that ``libinstall`` copies, given its ``subdirs``."""
     wanted = set(subdirs)

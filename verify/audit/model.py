@@ -7,12 +7,19 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
+from verify.audit.coverage import AuditCoverage
 from verify.compare.model import FileComparison
-from verify.errors import OperationalError
+from verify.errors import OperationalError, VerificationFailed
+from verify.models import SourceVerdict
 
 
 class AuditError(OperationalError):
     """The installation or the source tree cannot be audited (missing stdlib directory, unreadable files)."""
+
+
+class NothingToAudit(VerificationFailed):
+    """The input holds no file of the standard library (nor, perhaps, the interpreter): nothing it holds can be
+    compared with the source, so the audit fails (exit 1) with one line naming what to add."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,11 @@ class MissingGroup:
     count: int
     package: str = ""
     """Where the distribution ships them, when its convention table says so."""
+    accounted_for: str = ""
+    """Why their absence is expected, in a few words (the package that ships them, the distribution's rules that
+    delete them, or the configure option that leaves them out); empty when nothing accounts for it."""
+    convention: str = ""
+    """The distribution's convention that accounts for it (``split-packages``, ``not-packaged``), if one does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +68,15 @@ class SourceAudit:
     modified: tuple[Finding, ...]
     """Every file that differs, each with what accounts for the difference (status ``modified``: nothing)."""
     missing: tuple[Finding, ...]
-    """Files ``make install`` would have installed that are not in this package set; detail is the group."""
+    """Files ``make install`` would have installed that are absent (status ``not-in-package-set`` for a set of
+    packages, ``not-installed`` for an installation); detail is the group."""
     extra: tuple[Finding, ...]
     """Files inside the installation that nothing explains: the supply-chain signal."""
     expected_extra: tuple[Finding, ...]
     """Files not in the source that are explained: generated, third-party, a convention, added by a patch."""
     missing_groups: tuple[MissingGroup, ...] = ()
+    compared: tuple[str, ...] = ()
+    """Every path compared byte for byte with the verified source (``checked`` of them), in order."""
 
     def missing_by_package(self) -> dict[str, int]:
         """Missing files counted by top-level module or test directory (a distribution's split packages)."""
@@ -106,6 +121,8 @@ class ElfAudit:
     config_args_match: bool | None = None
     """True when the installation and the rebuild were configured with the same arguments (in any order);
     None when either is unknown."""
+    compared: tuple[str, ...] = ()
+    """Every ELF file compared with the rebuild's (matching or differing), prefix-relative."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +151,10 @@ class AuditReport:
     """Top directories of files outside the installation (documentation, metadata), when they were walked."""
     recipe_config_args: tuple[str, ...] = ()
     """The recipe's configure arguments, shown beside the installation's."""
+    coverage: AuditCoverage | None = None
+    """How much of what ``make install`` installs was compared, per part; None only in a report built by hand."""
+    source: SourceVerdict | None = None
+    """The verdict on the source release the installation was compared with (tarball, signatures, relaxations)."""
 
     @property
     def config_args_list(self) -> tuple[str, ...]:
@@ -180,5 +201,17 @@ class AuditReport:
 
     @property
     def clean(self) -> bool:
-        """True when nothing inside the installation is unexplained."""
+        """True when nothing inside the installation is unexplained (which alone is not a pass: see :attr:`passed`)."""
         return not self.unexplained
+
+    def shortfalls(self) -> tuple[str, ...]:
+        """Why the audit's evidence does not support a pass even if nothing is unexplained (one line each)."""
+        if self.coverage is None:
+            return ("the audit's coverage was not measured",)
+        return self.coverage.shortfalls()
+
+    @property
+    def passed(self) -> bool:
+        """The audit's verdict: nothing unexplained, and a coverage that supports it (the exit code is 0 exactly
+        when this is True)."""
+        return self.clean and not self.shortfalls()

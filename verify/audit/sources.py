@@ -13,10 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.audit.conventions import copied_from_source, explain_extra, explain_modified_file, package_for
+from verify.audit.conventions import (
+    copied_from_source,
+    explain_extra,
+    explain_modified_file,
+    not_packaged,
+    package_for,
+)
 from verify.audit.explain import explain_modified, split_lines
 from verify.audit.files import regular_files, resolve_link, tree_entries
 from verify.audit.layout import (
+    DISABLE_TEST_MODULES,
     FIXED_COPIES,
     LIBRARY_DIRS,
     THIRD_PARTY_DIRS,
@@ -25,7 +32,9 @@ from verify.audit.layout import (
     extension_modules,
     generated_reason,
     install_subdirs,
+    makefile_variable,
     missing_group,
+    tests_need_test_modules,
 )
 from verify.audit.model import AuditError, Finding, MissingGroup, SourceAudit
 from verify.audit.patches import FilePatch, Patch
@@ -57,6 +66,11 @@ class SourceModel:
     """``include/pythonX.Y``-relative path -> source-relative path (``Include/...``)."""
     extensions: frozenset[str]
     """Extension module names the source can build."""
+    test_only: frozenset[str] = frozenset()
+    """Stdlib-relative paths ``make install`` copies only because their directory is in ``TESTSUBDIRS``."""
+    tests_optional: bool = False
+    """True when the source's ``libinstall`` copies ``TESTSUBDIRS`` only if ``TEST_MODULES`` is ``yes`` (3.10+):
+    an installation configured ``--disable-test-modules`` has none of :attr:`test_only`."""
 
 
 def read_source_model(source_tree: Path) -> SourceModel:
@@ -66,15 +80,17 @@ def read_source_model(source_tree: Path) -> SourceModel:
     if not lib.is_dir():
         raise AuditError(f"no Lib/ directory in the source tree {source_tree}")
     try:
-        subdirs = install_subdirs(makefile.read_text(encoding="utf-8", errors="replace"))
+        makefile_text = makefile.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         # A tree without its Makefile (a test's partial unpack): fall back to every file under Lib/.
-        subdirs = None
+        makefile_text = None
     lib_files = [rel for rel, _ in regular_files(lib)]
-    if subdirs is None:
+    test_only: set[str] = set()
+    if makefile_text is None:
         copied = {rel for rel in lib_files if not rel.endswith((".pyc", ".pyo"))}
     else:
-        copied = copied_from_lib(lib_files, subdirs)
+        copied = copied_from_lib(lib_files, install_subdirs(makefile_text))
+        test_only = copied - copied_from_lib(lib_files, makefile_variable(makefile_text, "LIBSUBDIRS"))
     stdlib = {rel: f"Lib/{rel}" for rel in copied}
     for installed, origin in FIXED_COPIES.items():
         parent = installed.rpartition("/")[0]
@@ -93,7 +109,13 @@ def read_source_model(source_tree: Path) -> SourceModel:
     )
     setup_py = source_tree / "setup.py"
     setup_text = setup_py.read_text(encoding="utf-8", errors="replace") if setup_py.is_file() else ""
-    return SourceModel(stdlib, headers, frozenset(extension_modules(setup_texts, setup_text)))
+    return SourceModel(
+        stdlib,
+        headers,
+        frozenset(extension_modules(setup_texts, setup_text)),
+        frozenset(test_only),
+        makefile_text is not None and tests_need_test_modules(makefile_text),
+    )
 
 
 def _patch_index(patches: Sequence[Patch]) -> dict[str, list[tuple[str, FilePatch]]]:
@@ -118,6 +140,7 @@ class _Comparison:
     identical: int = 0
 
     def __post_init__(self) -> None:
+        self.compared: list[str] = []
         self.modified: list[Finding] = []
         self.extra: list[Finding] = []
         self.expected: list[Finding] = []
@@ -134,6 +157,7 @@ class _Comparison:
     def compare(self, shown: str, link: str | None, origin: str, label: str) -> bool:
         """Compare the installed ``shown`` with the source file ``origin``; True when they are identical."""
         self.checked += 1
+        self.compared.append(shown)
         mine = self.installed_bytes(shown, link)
         if mine is None:
             self.modified.append(Finding(shown, "modified", f"a link to {link}, outside the installation"))
@@ -197,6 +221,8 @@ def audit_sources(
     distribution: str | None = None,
     model: SourceModel | None = None,
     libdir: str,
+    package_set: bool = False,
+    without_test_modules: bool = False,
 ) -> SourceAudit:
     """Every stdlib and header file under ``prefix`` against the verified ``source_tree``, each difference explained.
 
@@ -204,6 +230,10 @@ def audit_sources(
     used for absolute links and to recognise the installation's own interpreter in a shebang.
     ``libdir`` is the library directory whose ``pythonX.Y`` is the stdlib (``lib`` or ``lib64``); the
     site-packages of the other one's ``pythonX.Y`` are counted as third-party too.
+    ``package_set`` says the input is a set of packages (absent files are "not in this package set"),
+    not an installation (absent files are "not installed"); ``without_test_modules`` that the installation
+    was configured ``--disable-test-modules``, which accounts for absent test directories where the source's
+    ``make install`` honours it.
     """
     model = model or read_source_model(source_tree)
     install_prefix = install_prefix or str(prefix)
@@ -252,16 +282,18 @@ def audit_sources(
             run.extra.append(
                 Finding(shown, "extra", f"{what} that is neither in the verified source nor made by make install")
             )
-    missing = [
-        Finding(f"{stdlib_base}/{rel}", "not-in-package-set", missing_group(rel))
-        for rel in sorted(model.stdlib.keys() - installed.keys())
-    ]
+    status = "not-in-package-set" if package_set else "not-installed"
+    # Lib/site-packages/README.txt is make install's too, but the site-packages are third-party, not the stdlib.
+    absent_stdlib = sorted(
+        rel for rel in model.stdlib.keys() - installed.keys() if rel.split("/", 1)[0] not in THIRD_PARTY_DIRS
+    )
+    removed = {rel: directory for rel in absent_stdlib if (directory := not_packaged(distribution, rel)) is not None}
+    missing = [Finding(f"{stdlib_base}/{rel}", status, removed.get(rel) or missing_group(rel)) for rel in absent_stdlib]
     include_base = f"include/python{series}"
     headers = dict(tree_entries(prefix / include_base))
     _audit_headers(run, series, headers, model)
     missing += [
-        Finding(f"{include_base}/{rel}", "not-in-package-set", "headers")
-        for rel in sorted(model.headers.keys() - headers.keys())
+        Finding(f"{include_base}/{rel}", status, "headers") for rel in sorted(model.headers.keys() - headers.keys())
     ]
     if dynload:
         run.expected.append(
@@ -279,9 +311,20 @@ def audit_sources(
         )
         for directory, count in sorted(third_party.items())
     )
+    tests_left_out = without_test_modules and model.tests_optional
+    test_groups = {missing_group(rel) for rel in absent_stdlib if rel in model.test_only and rel not in removed}
+    other_groups = {missing_group(rel) for rel in absent_stdlib if rel not in model.test_only and rel not in removed}
     groups = Counter(finding.detail for finding in missing)
     missing_groups = tuple(
-        MissingGroup(group, count, package_for(distribution, group, series)) for group, count in sorted(groups.items())
+        _missing_group(
+            group,
+            count,
+            package_for(distribution, group, series),
+            distribution,
+            removed=group in removed.values(),
+            left_out_by_configure=tests_left_out and group in test_groups and group not in other_groups,
+        )
+        for group, count in sorted(groups.items())
     )
     return SourceAudit(
         checked=run.checked,
@@ -291,7 +334,24 @@ def audit_sources(
         extra=tuple(sorted(run.extra, key=lambda f: f.path)),
         expected_extra=tuple(sorted(run.expected, key=lambda f: f.path)),
         missing_groups=missing_groups,
+        compared=tuple(run.compared),
     )
+
+
+def _missing_group(
+    group: str, count: int, package: str, distribution: str | None, *, removed: bool, left_out_by_configure: bool
+) -> MissingGroup:
+    """A group of absent files, with what accounts for their absence (the distribution deletes them, the
+    package that ships them, or the configure option that leaves them out), if anything does."""
+    if removed:
+        return MissingGroup(group, count, "", f"not packaged: {distribution}'s rules delete it", "not-packaged")
+    if package:
+        return MissingGroup(group, count, package, f"ships in {package}", "split-packages")
+    if left_out_by_configure:
+        return MissingGroup(
+            group, count, "", f"configured {DISABLE_TEST_MODULES}: make install leaves the test directories out"
+        )
+    return MissingGroup(group, count)
 
 
 def _other_site_packages(prefix: Path, series: str, libdir: str) -> Counter[str]:

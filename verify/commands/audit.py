@@ -99,13 +99,16 @@ def audit(
 ) -> None:
     """Audit the Python in INPUT... against its verified source release.
 
-    Exit 0 when nothing inside the installation is unexplained, 1 when something is, 2 on error.
+    Exit 0 when nothing inside the installation is unexplained and the audit compared what it was given (for
+    packages: their share of an installation; otherwise a whole installation), 1 when something is unexplained,
+    nothing was compared, or the input holds no file of the standard library; 2 on error.
 
     \b
     Examples:
       cpython-verify audit /usr --version 3.11.2 --allow-missing openpgp --patches debian/patches
       cpython-verify audit image.tar --version 3.13.5 --against rebuild-3.13.5-default
-      cpython-verify audit python3.11_*.deb --version 3.11.2 --from ~/distfiles --offline --json -o audit.json
+      cpython-verify audit libpython3.11-minimal_*.deb libpython3.11-stdlib_*.deb python3.11-minimal_*.deb \\
+        --version 3.11.2 --from ~/distfiles --offline --json -o audit.json
     """
     from verify.assembly import SourceOptions, verified_source_tree
     from verify.audit import audit_installation, find_stdlib
@@ -129,7 +132,7 @@ def audit(
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
         located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution, libdir)
         find_stdlib(located.prefix, version, located.libdir)  # fail before fetching anything if the prefix is wrong
-        _verdict, tree = verified_source_tree(
+        source, tree = verified_source_tree(
             version, SourceOptions.from_params(params), Path(scratch) / "source", parts=SOURCE_PARTS
         )
         with progress.phase(f"auditing {located.prefix}"):
@@ -143,6 +146,7 @@ def audit(
                 distribution=located.distribution,
                 install_prefix=located.install_prefix,
                 libdir=located.libdir,
+                package_set=bool(located.packages),
             )
     recipe = load_recipe(version.series, params.get("recipes_dir"))
     report = dataclasses.replace(
@@ -155,6 +159,7 @@ def audit(
         out_of_scope=located.out_of_scope,
         recipe_config_args=recipe.build.profiles["default"].configure if recipe.build is not None else (),
         notes=(*report.notes, *located.notes, *rebuild_notes),
+        source=source,
     )
     if html_path is not None:
         write_atomic(html_path, audit_to_html(report).encode("utf-8"))
@@ -163,4 +168,4 @@ def audit(
             output.echo(audit_to_json(report), nl=False)
         else:
             render_audit_text(report, output.console(), verbose=verbose)
-        sys.exit(EXIT_OK if report.clean else EXIT_FAILED)
+        sys.exit(EXIT_OK if report.passed else EXIT_FAILED)

@@ -59,7 +59,7 @@ def compare(
 ) -> None:
     """Compare A and B: each a manifest file, an install tree, or a rebuild result directory.
 
-    Exit 0 when identical, 1 when they differ, 2 on error.
+    Exit 0 when identical, 1 when they differ (or neither has a single entry: nothing compared), 2 on error.
 
     \b
     Examples:
@@ -81,7 +81,7 @@ def compare(
         if as_json:
             report.echo(comparison_to_json(comparison), nl=False)
         else:
-            render_text(comparison, report.console(), verbose=verbose)
             if html_path is not None:
                 report.echo(f"HTML report: {html_path}")
-        sys.exit(EXIT_OK if comparison.identical else EXIT_FAILED)
+            render_text(comparison, report.console(), verbose=verbose)
+        sys.exit(EXIT_OK if comparison.passed else EXIT_FAILED)

@@ -129,13 +129,14 @@ def rebuild(**params: Any) -> None:
       cpython-verify rebuild 3.13.5 --twice --bisect --runner podman --no-progress -o rebuild.txt
     """
     from verify.chain import run_rebuild
-    from verify.report.rebuild import rebuild_text
+    from verify.report.rebuild import rebuild_closing_line, rebuild_text
 
     with Report.current() as report:
         with terminate_as_interrupt():
             outcome = run_rebuild(rebuild_request(params), PhaseObserver())
         for line in rebuild_text(outcome.result, outcome.record):
             report.echo(line)
+        report.echo(rebuild_closing_line(outcome.record, len(outcome.result.read_manifest().entries)))
         check = outcome.reproducibility
         if check is not None and not check.explained:
             sys.exit(EXIT_FAILED)

@@ -94,6 +94,36 @@ class Comparison:
         return not self.differences
 
     @property
+    def in_both(self) -> int:
+        """Paths present on both sides: their type, mode, link target and content were compared."""
+        return self.a.entries - sum(1 for difference in self.differences if ONLY_IN_A in difference.changes)
+
+    @property
+    def only_in_a(self) -> int:
+        """Paths only side A has."""
+        return sum(1 for difference in self.differences if ONLY_IN_A in difference.changes)
+
+    @property
+    def only_in_b(self) -> int:
+        """Paths only side B has."""
+        return sum(1 for difference in self.differences if ONLY_IN_B in difference.changes)
+
+    @property
+    def same_in_both(self) -> int:
+        """Paths present on both sides and the same in every respect."""
+        return self.in_both - sum(1 for difference in self.differences if difference.a and difference.b)
+
+    @property
+    def compared_anything(self) -> bool:
+        """False when neither side has a single entry: two empty sides are identical, and prove nothing."""
+        return self.a.entries + self.b.entries > 0
+
+    @property
+    def passed(self) -> bool:
+        """The comparison's verdict: identical, and something was compared (the exit code is 0 exactly then)."""
+        return self.identical and self.compared_anything
+
+    @property
     def deep(self) -> bool:
         """True when both sides' bytes were available, so content differences were explained by comparators."""
         return self.a.contents_available and self.b.contents_available

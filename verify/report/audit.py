@@ -1,6 +1,8 @@
 """Render an :class:`~verify.audit.AuditReport` as text for a person, as stable JSON, or as an HTML page.
 
-JSON format ``cpython-verify/audit/v1`` is documented in ``docs/audit-json.md``.
+JSON format ``cpython-verify/audit/v2`` is documented in ``docs/audit-json.md``. v2 (from v1): the verdict is
+``passed`` (nothing unexplained *and* a coverage that supports it), no longer ``clean`` alone; ``coverage``,
+``source`` and ``verdict`` were added, and an installation's absent files have status ``not-installed``.
 """
 
 from __future__ import annotations
@@ -16,12 +18,61 @@ from rich.markup import escape
 
 from verify.audit import AuditReport, Finding
 from verify.audit.conventions import Convention, convention_of
+from verify.audit.coverage import PACKAGE_SET, SUBJECT_PARTS, AuditCoverage, PartCoverage
 from verify.report.compare import verdict_to_dict
+from verify.report.lines import joined, more_line, shown, verdict_line
+from verify.report.source import closing_line as source_closing_line
+from verify.report.source import evidence_lines
+from verify.report.source import verdict_to_dict as source_verdict_to_dict
 
-FORMAT: Final = "cpython-verify/audit/v1"
+FORMAT: Final = "cpython-verify/audit/v2"
 _FLAGS_COMPARED: Final = {True: "the same arguments", False: "other arguments", None: "not compared"}
 MAX_LISTED: Final = 25
 """Findings listed per group on a terminal; JSON lists all."""
+WHERE_THE_REST_ARE: Final = "all of them with --verbose or --json"
+MAX_OUT_OF_SCOPE: Final = 12
+
+
+def _part_summary(part: PartCoverage) -> str:
+    """``stdlib 1,456 of 2,421`` (of what make install installs), or ``config 0 of 3 present`` when unknown."""
+    if part.installs is not None:
+        return f"{part.part} {part.compared:,} of {part.installs:,}"
+    return f"{part.part} {part.compared:,} of {part.present:,} present"
+
+
+def audit_verdict_line(report: AuditReport) -> str:
+    """The closing line: passed or failed, how many unexplained of how many compared, per part, and why a
+    coverage does not support a pass."""
+    coverage = report.coverage
+    compared = coverage.compared if coverage is not None else 0
+    parts = ", ".join(_part_summary(part) for part in coverage.parts) if coverage is not None else "not measured"
+    detail = f"{len(report.unexplained):,} unexplained of {compared:,} compared ({parts})"
+    shortfalls = report.shortfalls()
+    if shortfalls:
+        detail += "; " + "; ".join(shortfalls)
+    return verdict_line("AUDIT PASSED" if report.passed else "AUDIT FAILED", detail)
+
+
+def _coverage_to_dict(coverage: AuditCoverage | None) -> dict[str, Any] | None:
+    if coverage is None:
+        return None
+    return {
+        "subject": coverage.subject,
+        "compared": coverage.compared,
+        "unaccounted": coverage.unaccounted,
+        "shortfalls": list(coverage.shortfalls()),
+        "parts": {
+            part.part: {
+                "installs": part.installs,
+                "present": part.present,
+                "compared": part.compared,
+                "absent": part.absent,
+                "unaccounted": part.unaccounted,
+                "how": part.how,
+            }
+            for part in coverage.parts
+        },
+    }
 
 
 def _findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
@@ -55,8 +106,9 @@ def _conventions_used(report: AuditReport) -> dict[str, dict[str, Any]]:
         used.setdefault("shebang-rewrite", []).extend(
             f.path for f in report.sources.modified if f.transform == "shebang-rewritten"
         )
-    if report.sources.missing_groups and _convention(report, "split-packages"):
-        used.setdefault("split-packages", [])
+    for group in report.sources.missing_groups:
+        if group.convention and _convention(report, group.convention):
+            used.setdefault(group.convention, [])
     described = {}
     for key, paths in sorted(used.items()):
         convention = _convention(report, key)
@@ -79,8 +131,13 @@ def _convention(report: AuditReport, key: str) -> Convention | None:
 def audit_to_dict(report: AuditReport) -> dict[str, Any]:
     """The JSON-ready form of an audit report."""
     s, p, e = report.sources, report.pyc, report.elf
+    package_set = report.coverage is not None and report.coverage.subject == PACKAGE_SET
     return {
         "format": FORMAT,
+        "passed": report.passed,
+        "verdict": audit_verdict_line(report),
+        "coverage": _coverage_to_dict(report.coverage),
+        "source": source_verdict_to_dict(report.source) if report.source is not None else None,
         "unexplained": list(report.unexplained),
         "clean": report.clean,
         "prefix": report.prefix,
@@ -96,7 +153,8 @@ def audit_to_dict(report: AuditReport) -> dict[str, Any]:
             "modified": _findings(s.modified),
             "missing": _findings(s.missing),
             "missing_by_package": s.missing_by_package(),
-            "not_in_package_set": [asdict(group) for group in s.missing_groups],
+            "missing_groups": [asdict(group) for group in s.missing_groups],
+            "not_in_package_set": [asdict(group) for group in s.missing_groups] if package_set else [],
             "extra": _findings(s.extra),
             "expected_extra": _findings(s.expected_extra),
         },
@@ -157,32 +215,67 @@ def _group(
     if not findings:
         return
     console.print(f"  [{style}]{title}: {len(findings)}[/]")
-    shown = findings if verbose else findings[:MAX_LISTED]
-    for finding in shown:
+    head, hidden = shown(findings, None if verbose else MAX_LISTED)
+    for finding in head:
         detail = _describe(finding, distribution)
         suffix = f"  ({escape(detail)})" if detail else ""
         console.print(f"    {escape(finding.path)}{suffix}", highlight=False)
-    if len(shown) < len(findings):
-        console.print(f"    [dim]... {len(findings) - len(shown)} more (--verbose or --json)[/]")
+    if hidden:
+        console.print(f"    [dim]{escape(more_line(hidden, WHERE_THE_REST_ARE))}[/]", highlight=False)
+
+
+def _coverage_lines(coverage: AuditCoverage) -> list[str]:
+    """The coverage table as text: one line per part, then the subject."""
+    lines = []
+    for part in coverage.parts:
+        installs = f"{part.installs:,}" if part.installs is not None else "?"
+        absent = f", {part.absent:,} absent" if part.absent else ""
+        unaccounted = (
+            f" ({part.unaccounted:,} unaccounted for)"
+            if part.unaccounted and part.part in SUBJECT_PARTS and coverage.subject != PACKAGE_SET
+            else ""
+        )
+        lines.append(
+            f"  {part.part:<12} {part.compared:>6,} compared of {installs:>6} make install installs; "
+            f"{part.present:,} present{absent}{unaccounted}: {part.how}"
+        )
+    if coverage.subject == PACKAGE_SET:
+        lines.append(
+            "  subject: a set of packages (its share of an installation): what it lacks is not in this package set"
+        )
+    else:
+        lines.append(
+            "  subject: an installation: what make install installs and the input lacks must be accounted "
+            "for (a package that ships it, a configure option that leaves it out)"
+        )
+    return lines
 
 
 def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = False) -> None:
-    """Print the audit: one section per question, findings named file by file, the unexplained last."""
+    """Print the audit: the source it was compared with, the coverage, one section per question, findings
+    named file by file, the unexplained, and one closing verdict line."""
     s, p, e = report.sources, report.pyc, report.elf
-    verdict = (
-        "[bold green]everything explained[/]"
-        if report.clean
-        else (f"[bold red]{len(report.unexplained)} unexplained path(s)[/]")
+    console.print(
+        f"audit of Python {escape(report.version)} at {escape(report.prefix)} ({escape(report.stdlib)})",
+        highlight=False,
     )
-    console.print(f"Python {escape(report.version)} at {escape(report.prefix)} ({escape(report.stdlib)}): {verdict}")
     for described in report.inputs:
         console.print(f"  input: {escape(described)}", highlight=False)
     if report.patch_series:
         console.print(f"  patches: {escape(report.patch_series)}", highlight=False)
     if report.distribution:
         console.print(f"  conventions: {escape(report.distribution)} (docs/audit.md)")
+    if report.source is not None:
+        console.rule("the verified source the installation is compared with", align="left")
+        for line in evidence_lines(report.source, recipe=False):
+            console.print(f"  {escape(line)}", highlight=False)
+        console.print(f"  {escape(source_closing_line(report.source))}", highlight=False)
+    if report.coverage is not None:
+        console.rule("coverage: what make install installs, compared part by part", align="left")
+        for line in _coverage_lines(report.coverage):
+            console.print(escape(line), highlight=False)
     console.rule("1. files from the source (Lib/, Include/) against the verified tree", align="left")
-    console.print(f"  {s.checked} compared byte for byte, {s.identical} identical")
+    console.print(f"  {s.checked:,} compared byte for byte, {s.identical:,} identical")
     by_status: dict[str, list[Finding]] = {}
     for finding in s.modified:
         by_status.setdefault(finding.status, []).append(finding)
@@ -199,10 +292,16 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
     )
     _group(console, "modified, UNEXPLAINED", by_status.get("modified", []), "red", verbose)
     if s.missing_groups:
-        console.print(f"  [dim]not in this package set: {len(s.missing)} file(s)[/]")
+        package_set = report.coverage is not None and report.coverage.subject == PACKAGE_SET
+        title = "not in this package set" if package_set else "not installed"
+        console.print(f"  [dim]{title}: {len(s.missing):,} file(s)[/]")
         for group in s.missing_groups:
-            where = f" (ships in {group.package})" if group.package else ""
-            console.print(f"    {escape(group.group)}: {group.count}{escape(where)}", highlight=False)
+            why = (
+                f" ({group.accounted_for})"
+                if group.accounted_for
+                else ("" if package_set else " (nothing accounts for it)")
+            )
+            console.print(f"    {escape(group.group)}: {group.count:,}{escape(why)}", highlight=False)
         if verbose:
             for finding in s.missing:
                 console.print(f"      {escape(finding.path)}", highlight=False)
@@ -214,15 +313,15 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
         for key, used in conventions.items():
             console.print(f"  [bold]{escape(used['title'])}[/] ({key}): {escape(used['effect'])}", soft_wrap=True)
     console.rule("2. .pyc against their sources", align="left")
-    console.print(f"  {p.checked} paired with a source, {p.header_ok} headers match")
-    console.print(f"  recompiled: {p.recompiled}, equivalent: {p.equivalent}; {escape(p.reference)}")
+    console.print(f"  {p.checked:,} paired with a source, {p.header_ok:,} headers match")
+    console.print(f"  recompiled: {p.recompiled:,}, equivalent: {p.equivalent:,}; {escape(p.reference)}")
     _group(console, "stale headers", p.stale, "red", verbose)
     _group(console, "orphan / sourceless .pyc", p.orphans, "red", verbose)
     _group(console, ".pyc in unexpected places", p.unexpected, "red", verbose)
     _group(console, "unreadable .pyc", p.unreadable, "red", verbose)
     _group(console, "code differs from the recompiled source", p.mismatched, "red", verbose)
     console.rule("3. ELF files against a rebuild", align="left")
-    console.print(f"  {e.checked} ELF file(s), {e.matching} identical to the rebuild; {escape(e.note)}")
+    console.print(f"  {e.checked:,} ELF file(s), {e.matching:,} identical to the rebuild; {escape(e.note)}")
     _group(console, "differ from the rebuild", e.differing, "red", verbose)
     _group(console, "not in the rebuild", e.not_in_rebuild, "red", verbose)
     console.rule("4. configure arguments (to rebuild like this installation)", align="left")
@@ -245,14 +344,19 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
             soft_wrap=True,
         )
     if report.out_of_scope:
-        shown = ", ".join(report.out_of_scope[:12]) + (" ..." if len(report.out_of_scope) > 12 else "")
-        console.print(f"[dim]out of scope (outside the installation): {escape(shown)}[/]")
+        outside = joined(report.out_of_scope, None if verbose else MAX_OUT_OF_SCOPE, WHERE_THE_REST_ARE)
+        console.print(f"[dim]out of scope (outside the installation): {escape(outside)}[/]", highlight=False)
     for note in report.notes:
         console.print(f"[dim]note: {escape(note)}[/]")
     if report.unexplained:
-        console.rule("[red]UNEXPLAINED[/]", align="left")
-        for path in report.unexplained if verbose else report.unexplained[:MAX_LISTED]:
+        console.rule(f"[red]UNEXPLAINED: {len(report.unexplained):,}[/]", align="left")
+        head, hidden = shown(report.unexplained, None if verbose else MAX_LISTED)
+        for path in head:
             console.print(f"  {escape(path)}", highlight=False)
+        if hidden:
+            console.print(f"  {escape(more_line(hidden, WHERE_THE_REST_ARE))}", highlight=False)
+    style = "bold green" if report.passed else "bold red"
+    console.print(f"[{style}]{escape(audit_verdict_line(report))}[/]", highlight=False)
 
 
 _CSS = """
@@ -288,7 +392,8 @@ def audit_to_html(report: AuditReport) -> str:
     parts = [
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
         "<meta name=viewport content='width=device-width,initial-scale=1'>",
-        f"<title>cpython-verify audit: {len(report.unexplained)} unexplained</title>",
+        f"<title>cpython-verify audit: {'passed' if report.passed else 'FAILED'}, {len(report.unexplained)} "
+        "unexplained</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>cpython-verify: audit of Python {_e(report.version)} at <code>{_e(report.prefix)}</code></h1>",
         "<table>",
@@ -297,12 +402,30 @@ def audit_to_html(report: AuditReport) -> str:
         f"<tr><td>conventions</td><td>{_e(report.distribution or 'none')}</td></tr>",
         "</table>",
     ]
-    if report.clean:
-        parts.append("<div class='verdict same'>Everything inside the installation is explained.</div>")
-    else:
-        parts.append(f"<div class='verdict differ'>{len(report.unexplained)} unexplained path(s).</div><ul>")
+    parts.append(f"<div class='verdict {'same' if report.passed else 'differ'}'>{_e(audit_verdict_line(report))}</div>")
+    if report.unexplained:
+        parts.append(f"<h2>Unexplained ({len(report.unexplained)} path(s))</h2><ul>")
         parts.extend(f"<li><code>{_e(path)}</code></li>" for path in report.unexplained)
         parts.append("</ul>")
+    if report.source is not None:
+        parts.append(
+            "<h2>The verified source</h2><pre>"
+            + _e("\n".join([*evidence_lines(report.source, recipe=False), source_closing_line(report.source)]))
+            + "</pre>"
+        )
+    if report.coverage is not None:
+        parts.append(
+            "<h2>Coverage: what make install installs, compared part by part</h2><table><tr><th>part</th>"
+            "<th>make install installs</th><th>present</th><th>compared</th><th>absent</th>"
+            "<th>unaccounted for</th><th>how</th></tr>"
+        )
+        parts.extend(
+            f"<tr><td>{_e(c.part)}</td><td>{_e('?' if c.installs is None else c.installs)}</td>"
+            f"<td>{c.present}</td><td>{c.compared}</td><td>{c.absent}</td><td>{c.unaccounted}</td>"
+            f"<td>{_e(c.how)}</td></tr>"
+            for c in report.coverage.parts
+        )
+        parts.append(f"</table><p class=note>subject: {_e(report.coverage.subject)}</p>")
     parts.append(
         f"<h2>Files from the source</h2><p>{s.checked} compared byte for byte, {s.identical} identical, "
         f"{len(s.modified)} modified.</p>"
@@ -314,9 +437,15 @@ def audit_to_html(report: AuditReport) -> str:
     if s.expected_extra:
         parts.append("<h2>Explained extras</h2>" + _rows(s.expected_extra, report.distribution))
     if s.missing_groups:
-        parts.append("<h2>Not in this package set</h2><table><tr><th>group</th><th>files</th><th>ships in</th></tr>")
+        title = (
+            "Not in this package set"
+            if report.coverage is not None and report.coverage.subject == PACKAGE_SET
+            else "Not installed"
+        )
+        parts.append(f"<h2>{title}</h2><table><tr><th>group</th><th>files</th><th>accounted for by</th></tr>")
         parts.extend(
-            f"<tr><td>{_e(g.group)}</td><td>{g.count}</td><td>{_e(g.package)}</td></tr>" for g in s.missing_groups
+            f"<tr><td>{_e(g.group)}</td><td>{g.count}</td><td>{_e(g.accounted_for or 'nothing')}</td></tr>"
+            for g in s.missing_groups
         )
         parts.append("</table>")
     conventions = _conventions_used(report)

@@ -1,13 +1,60 @@
-"""``check``'s outcome as JSON (``check.json``, ``--json``) and as text. Derived from the outcome alone."""
+"""``check``'s outcome as JSON (``check.json``, ``--json``) and as text. Derived from the outcome (and the
+published result's manifest, for how many entries the two builds were compared in).
+
+Both state what was checked: the source (tarball, sha256, each signature, relaxations, digest claims), the
+two rebuilds compared (in how many entries), and each peer (paths compared on each side); the text ends
+with one CHECK PASSED / CHECK FAILED line. ``cpython-verify/check/v1``: fields are only added.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from verify.models import CheckStatus
+from verify.report.compare import coverage_summary
+from verify.report.lines import verdict_line
+from verify.report.source import closing_line as source_closing_line
+
 if TYPE_CHECKING:
     from verify.chain import CheckOutcome
 
 CHECK_FORMAT: Final = "cpython-verify/check/v1"
+
+
+def _entries(outcome: CheckOutcome) -> int:
+    """How many entries the published baseline's manifest holds: what the two rebuilds were compared in."""
+    return len(outcome.rebuild.result.read_manifest().entries)
+
+
+def check_verdict_line(outcome: CheckOutcome, entries: int | None = None) -> str:
+    """The closing line: passed or failed, and for each stage what it checked."""
+    rebuilt = outcome.rebuild
+    source = rebuilt.source
+    counted = _entries(outcome) if entries is None else entries
+    signatures = f"{source.signatures_verified} of {len(source.signatures)} signature(s) verified"
+    relaxed = ", ".join(
+        f"--allow-missing {kind}"
+        for kind in source.allowed_missing
+        if any(e.kind is kind and e.status is CheckStatus.NOT_REQUIRED for e in source.signatures)
+    )
+    parts = [
+        f"source {source.tarball.name} sha256 {source.tarball.sha256} "
+        f"{'verified' if outcome.source_verified else 'NOT verified'} ({signatures}"
+        f"{'; relaxed: ' + relaxed if relaxed else ''})"
+    ]
+    check = rebuilt.reproducibility
+    if check is None:
+        parts.append("rebuilt once: reproducibility not checked")
+    elif check.reproducible:
+        parts.append(
+            f"2 builds identical in all {counted:,} entries ({', '.join(check.variations) or 'nothing'} varied)"
+        )
+    else:
+        state = "all explained" if check.explained else f"{len(check.unexplained):,} unexplained"
+        parts.append(f"2 builds differ in {len(check.differences):,} of {counted:,} entries, {state}")
+    identical = sum(1 for peer in outcome.peers if peer.comparison.passed)
+    parts.append(f"{identical} of {len(outcome.peers)} peer(s) identical" if outcome.peers else "no peer compared")
+    return verdict_line("CHECK PASSED" if outcome.ok else "CHECK FAILED", "; ".join(parts))
 
 
 def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
@@ -26,12 +73,24 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
             "public_key": str(outcome.attestation.new_public_key) if outcome.attestation.new_public_key else None,
             "new_key": outcome.attestation.new_public_key is not None,
         }
+    source = rebuilt.source
+    entries = _entries(outcome)
     return {
         "format": CHECK_FORMAT,
         "version": rebuilt.record.version,
         "result": str(rebuilt.result.path),
-        "source": {"verified": outcome.source_verified, "sha256": rebuilt.record.source.sha256},
+        "source": {
+            "verified": outcome.source_verified,
+            "sha256": rebuilt.record.source.sha256,
+            "tarball": {"name": source.tarball.name, "sha256": source.tarball.sha256, "size": source.tarball.size},
+            "signatures": [{"kind": str(e.kind), "status": str(e.status)} for e in source.signatures],
+            "digest_claims": len(source.digests),
+            "digest_claims_agreeing": source.digests_agreeing,
+            "relaxed": list(source.relaxations()),
+            "verdict": source_closing_line(source),
+        },
         "rebuild": {
+            "entries": entries,
             "manifest_sha256": rebuilt.record.manifest_sha256,
             "variations": list(check.variations) if check else [],
             "reproducible": check.reproducible if check else None,
@@ -45,11 +104,18 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
                 "differences": len(peer.comparison.differences),
                 "by_category": peer.comparison.counts_by_category(),
                 "report": str(peer.report),
+                "coverage": {
+                    "ours": peer.comparison.a.entries,
+                    "theirs": peer.comparison.b.entries,
+                    "in_both": peer.comparison.in_both,
+                    "same_in_both": peer.comparison.same_in_both,
+                },
             }
             for peer in outcome.peers
         ],
         "attestation": attestation,
         "ok": outcome.ok,
+        "verdict": check_verdict_line(outcome, entries),
     }
 
 
@@ -57,10 +123,16 @@ def check_text(outcome: CheckOutcome) -> str:
     """The human summary: one line per stage, then CHECK PASSED or CHECK FAILED."""
     rebuilt = outcome.rebuild
     check = rebuilt.reproducibility
+    verdict = rebuilt.source
     source = "verified" if outcome.source_verified else "NOT verified"
+    signatures = ", ".join(f"{e.kind} {e.status}" for e in verdict.signatures) or "none"
+    relaxed = "; ".join(verdict.relaxations()) or "nothing"
+    entries = _entries(outcome)
     lines = [
         f"CPython {rebuilt.record.version}: result in {rebuilt.result.path}",
-        f"  source      {source} (sha256 {rebuilt.record.source.sha256})",
+        f"  source      {source}: {verdict.tarball.name} sha256 {verdict.tarball.sha256} "
+        f"({verdict.tarball.size:,} bytes); signatures: {signatures}; {verdict.digests_agreeing} of "
+        f"{len(verdict.digests)} digest claim(s) agree; relaxed: {relaxed}",
     ]
     if check is None:
         lines.append("  rebuild     built once: reproducibility not checked")
@@ -72,10 +144,12 @@ def check_text(outcome: CheckOutcome) -> str:
             lines.append(f"  rebuild     {len(check.differences)} path(s) differ, all as the varied {varied} explains")
         else:
             lines.append(f"  rebuild     NOT reproducible: {len(check.differences)} path(s) differ ({varied} varied)")
-    lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256}")
+    lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256} ({entries:,} entries)")
     for peer in outcome.peers:
-        state = "identical" if peer.comparison.identical else f"{len(peer.comparison.differences)} path(s) differ"
-        lines.append(f"  peer        {peer.location}: {state} (report {peer.report})")
+        state = "identical" if peer.comparison.passed else f"{len(peer.comparison.differences)} path(s) differ"
+        lines.append(
+            f"  peer        {peer.location}: {state}: {coverage_summary(peer.comparison)} (report {peer.report})"
+        )
     signed = outcome.attestation.signed
     if signed is not None:
         lines.append(f"  attestation {signed.path} ({signed.content.predicate.verdict})")
@@ -83,5 +157,5 @@ def check_text(outcome: CheckOutcome) -> str:
             lines.append(f"              new signing key; publish {outcome.attestation.new_public_key}")
     else:
         lines.append(f"  attestation none: {outcome.attestation.why_not}")
-    lines.append("CHECK PASSED" if outcome.ok else "CHECK FAILED")
+    lines.append(check_verdict_line(outcome, entries))
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from verify.compare.model import CHANGES, Comparison, Difference, FileComparison, SideInfo
 from verify.manifest import ManifestEntry
+from verify.report.lines import listed, verdict_line
 
 FORMAT: Final = "cpython-verify/compare/v1"
 MAX_TEXT_DETAIL_LINES: Final = 12
@@ -81,6 +82,17 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
             "by_category": comparison.counts_by_category(),
         },
         "build_paths": list(comparison.build_paths) if comparison.build_paths else None,
+        "passed": comparison.passed,
+        "coverage": {
+            "a_entries": comparison.a.entries,
+            "b_entries": comparison.b.entries,
+            "in_both": comparison.in_both,
+            "same_in_both": comparison.same_in_both,
+            "only_in_a": comparison.only_in_a,
+            "only_in_b": comparison.only_in_b,
+            "contents_compared_by": "comparators" if comparison.deep else "digests",
+        },
+        "verdict": comparison_verdict_line(comparison),
         "differences": [
             {
                 "path": d.path,
@@ -95,6 +107,27 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
         ],
         "notes": list(comparison.notes),
     }
+
+
+def coverage_summary(comparison: Comparison) -> str:
+    """What was compared, in counts: paths in both sides out of each side's entries, and those only on one."""
+    summary = (
+        f"{comparison.in_both:,} path(s) in both compared, {comparison.same_in_both:,} the same; "
+        f"{comparison.only_in_a:,} only in A, {comparison.only_in_b:,} only in B "
+        f"(A: {comparison.a.entries:,} entries, B: {comparison.b.entries:,} entries)"
+    )
+    return summary
+
+
+def comparison_verdict_line(comparison: Comparison) -> str:
+    """The closing line: identical, different, or nothing compared, with what was compared."""
+    if not comparison.compared_anything:
+        return verdict_line("NOTHING COMPARED", f"neither side has a single entry ({coverage_summary(comparison)})")
+    if comparison.identical:
+        return verdict_line(
+            "IDENTICAL", f"every path, mode, link target and sha256 is the same: {coverage_summary(comparison)}"
+        )
+    return verdict_line("DIFFERENT", f"{len(comparison.differences):,} path(s) differ: {coverage_summary(comparison)}")
 
 
 def comparison_to_json(comparison: Comparison) -> str:
@@ -118,28 +151,26 @@ def _change_summary(difference: Difference) -> str:
 
 
 def render_text(comparison: Comparison, console: Console, *, verbose: bool = False) -> None:
-    """Print a comparison for a person: a verdict line, per-kind counts, then each difference explained."""
+    """Print a comparison for a person: the sides, per-kind counts, each difference explained, and one closing
+    verdict line with what was compared."""
     a, b = comparison.a, comparison.b
-    console.print(f"A: {escape(a.location)} ({a.source}, {a.entries} entries)")
-    console.print(f"B: {escape(b.location)} ({b.source}, {b.entries} entries)")
-    if comparison.identical:
-        console.print("[bold green]identical[/]: every path, mode, link target and sha256 is the same")
-        for note in comparison.notes:
-            console.print(f"[dim]note: {escape(note)}[/]")
-        return
-    console.print(f"[bold red]{len(comparison.differences)} path(s) differ[/]")
+    console.print(f"A: {escape(a.location)} ({a.source}, {a.entries:,} entries)")
+    console.print(f"B: {escape(b.location)} ({b.source}, {b.entries:,} entries)")
+    if not comparison.identical:
+        console.print(f"[bold red]{len(comparison.differences):,} path(s) differ[/]")
     if comparison.build_paths:
         console.print(
             f"build paths: [yellow]{escape(comparison.build_paths[0])}[/] vs "
             f"[yellow]{escape(comparison.build_paths[1])}[/]; build both under one fixed path"
         )
-    table = Table(show_edge=False, pad_edge=False)
-    table.add_column("kind")
-    for change in CHANGES:
-        table.add_column(change, justify="right")
-    for kind, counts in comparison.counts_by_kind().items():
-        table.add_row(kind, *[str(counts.get(change, "")) for change in CHANGES])
-    console.print(table)
+    if not comparison.identical:
+        table = Table(show_edge=False, pad_edge=False)
+        table.add_column("kind")
+        for change in CHANGES:
+            table.add_column(change, justify="right")
+        for kind, counts in comparison.counts_by_kind().items():
+            table.add_row(kind, *[str(counts.get(change, "")) for change in CHANGES])
+        console.print(table)
     by_kind: dict[str, list[Difference]] = {}
     for difference in comparison.differences:
         by_kind.setdefault(difference.kind, []).append(difference)
@@ -152,19 +183,20 @@ def render_text(comparison: Comparison, console: Console, *, verbose: bool = Fal
             verdict = difference.comparison
             if verdict is not None:
                 console.print(f"  [cyan]{verdict.category}[/] ({verdict.comparator}): {escape(verdict.explanation)}")
-                shown = verdict.details if limit is None else verdict.details[:limit]
-                for line in shown:
-                    console.print(f"    {escape(line)}", highlight=False)
-                if len(shown) < len(verdict.details):
-                    console.print(
-                        f"    [dim]... {len(verdict.details) - len(shown)} more (use --verbose, --json or --html)[/]"
-                    )
+                for line in listed(
+                    verdict.details, limit, "all of them with --verbose, --json or --html", indent="    "
+                ):
+                    console.print(escape(line), highlight=False)
             if difference.diffoscope:
                 lines = difference.diffoscope.splitlines()
-                for line in lines if limit is None else lines[: limit * 2]:
-                    console.print(f"    [dim]{escape(line)}[/]", highlight=False)
+                for line in listed(
+                    lines, None if limit is None else limit * 2, "all of it with --verbose or --json", indent="    "
+                ):
+                    console.print(f"[dim]{escape(line)}[/]", highlight=False)
     for note in comparison.notes:
         console.print(f"[dim]note: {escape(note)}[/]")
+    style = "bold green" if comparison.passed else "bold red"
+    console.print(f"[{style}]{escape(comparison_verdict_line(comparison))}[/]", highlight=False)
 
 
 # --------------------------------------------------------------------------- HTML
@@ -257,6 +289,7 @@ def render_html(comparison: Comparison, context: HtmlContext | None = None) -> s
             for side, name in zip((a, b), names, strict=True)
         ),
         "</table>",
+        f"<p class=note>{_e(comparison_verdict_line(comparison))}</p>",
     ]
     if context and context.verdict:
         headline, *more = context.verdict

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from verify.report.lines import listed, verdict_line
 from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir
 
 if TYPE_CHECKING:
     from verify.rebuild.variations import TwiceComparison
 
 MAX_LISTED_PER_KIND = 10
+WHERE_THE_REST_ARE = "all of them in the result's rebuild.json and compare.html"
 
 
 def rebuild_text(result: ResultDir, record: RebuildRecord) -> list[str]:
@@ -28,6 +30,29 @@ def rebuild_text(result: ResultDir, record: RebuildRecord) -> list[str]:
         if result.compare_html_path.is_file():
             lines.append(f"comparison report: {result.compare_html_path}")
     return lines
+
+
+def rebuild_closing_line(record: RebuildRecord, entries: int) -> str:
+    """The one line that ends ``rebuild``'s text: rebuilt (no ``--twice``), reproducible, explained or not, with
+    how many of the baseline's ``entries`` (manifest entries) differ and the manifest's digest."""
+    what = f"CPython {record.version} (profile {record.profile})"
+    manifest = f"manifest sha256 {record.manifest_sha256}, {entries:,} entries"
+    check = record.reproducibility
+    if check is None:
+        return verdict_line("REBUILT", f"{what}: {manifest}; reproducibility not checked (--twice)")
+    varied = _varied(check)
+    if check.reproducible:
+        return verdict_line(
+            "REPRODUCIBLE", f"{what}: the build varied in {varied} is identical in all {entries:,} entries ({manifest})"
+        )
+    differ = f"{len(check.differences):,} of {entries:,} entries differ"
+    if check.explained:
+        return verdict_line(
+            "EXPLAINED", f"{what}: {differ}, every one as the varied {varied} is documented to cause ({manifest})"
+        )
+    return verdict_line(
+        "NOT REPRODUCIBLE", f"{what}: {differ}, {len(check.unexplained):,} unexplained (varied: {varied}; {manifest})"
+    )
 
 
 def _varied(check: ReproducibilityCheck) -> str:
@@ -74,16 +99,17 @@ def reproducibility_text(check: ReproducibilityCheck) -> list[str]:
         paths = sorted(by_kind[kind])
         detail = ", ".join(f"{count} {change}" for change, count in sorted(changes[kind].items()))
         lines.append(f"  {kind}: {len(paths)} ({detail})")
-        lines.extend(f"    {path}" for path in paths[:MAX_LISTED_PER_KIND])
-        if len(paths) > MAX_LISTED_PER_KIND:
-            lines.append(f"    ... and {len(paths) - MAX_LISTED_PER_KIND} more")
+        lines.extend(listed(paths, MAX_LISTED_PER_KIND, WHERE_THE_REST_ARE, indent="    "))
     explanation = explanation_line(check)
     if explanation is not None:
         lines.append(explanation)
     if not check.explained:
-        for difference in check.unexplained[:MAX_LISTED_PER_KIND]:
-            why = f": {difference.explanation}" if difference.explanation else ""
-            lines.append(f"  {difference.path} ({', '.join(difference.changes)}){why}")
+        unexplained = [
+            f"{difference.path} ({', '.join(difference.changes)})"
+            + (f": {difference.explanation}" if difference.explanation else "")
+            for difference in check.unexplained
+        ]
+        lines.extend(listed(unexplained, MAX_LISTED_PER_KIND, WHERE_THE_REST_ARE, indent="  "))
     culprits = culprits_line(check)
     if culprits is not None:
         lines.append(culprits)

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from verify.models import CheckStatus, SourceVerdict
+from verify.report.lines import verdict_line
 
 FORMAT = "cpython-verify/source-verdict/v1"
 
@@ -57,6 +58,15 @@ def verdict_to_dict(verdict: SourceVerdict) -> dict[str, Any]:
         "archive_problem": verdict.archive_problem,
         "failures": verdict.failures(),
         "notes": list(verdict.notes),
+        "relaxed": list(verdict.relaxations()),
+        "coverage": {
+            "signatures": len(verdict.signatures),
+            "signatures_checked": verdict.signatures_checked,
+            "signatures_verified": verdict.signatures_verified,
+            "digest_claims": len(verdict.digests),
+            "digest_claims_agreeing": verdict.digests_agreeing,
+        },
+        "verdict": closing_line(verdict),
     }
 
 
@@ -65,11 +75,31 @@ def verdict_to_json(verdict: SourceVerdict) -> str:
     return json.dumps(verdict_to_dict(verdict), indent=2, sort_keys=True) + "\n"
 
 
-def verdict_to_text(verdict: SourceVerdict, *, verbose: bool = False, color: bool = True) -> str:
-    """A human verdict: per signature who signed, when and against which policy; per digest source, agreement.
+def closing_line(verdict: SourceVerdict) -> str:
+    """The one line that ends the text report: the verdict, on what tarball, with what evidence and relaxations."""
+    signatures = ", ".join(f"{evidence.kind} {_STATUS_STYLE[evidence.status][0]}" for evidence in verdict.signatures)
+    not_required = {evidence.kind for evidence in verdict.signatures if evidence.status is CheckStatus.NOT_REQUIRED}
+    relaxed = (
+        ", ".join(
+            f"--allow-missing {kind}" + ("" if kind in not_required else " (not used)")
+            for kind in verdict.allowed_missing
+        )
+        or "nothing"
+    )
+    detail = (
+        f"CPython {verdict.version} source {verdict.tarball.name} sha256 {verdict.tarball.sha256} "
+        f"({verdict.signatures_verified} of {len(verdict.signatures)} signature(s) verified: "
+        f"{signatures or 'none'}; {verdict.digests_agreeing} of {len(verdict.digests)} digest claim(s) agree; "
+        f"relaxed: {relaxed})"
+    )
+    if verdict.verified:
+        return verdict_line("VERIFIED", detail)
+    return verdict_line("NOT VERIFIED", f"{detail}: {'; '.join(verdict.failures())}")
 
-    ``color=False`` (``NO_COLOR``, not a terminal, a file) gives plain text without ANSI codes.
-    """
+
+def evidence_lines(verdict: SourceVerdict, *, color: bool = False, recipe: bool = True) -> list[str]:
+    """What the verdict rests on, one check per line: the tarball, each signature, each digest claim, the
+    version inside, and every relaxation. Shared by ``source`` and the reports that carry a source verdict."""
 
     def style(text: str, colour: str) -> str:
         return click.style(text, fg=colour, bold=True) if color else text
@@ -78,12 +108,15 @@ def verdict_to_text(verdict: SourceVerdict, *, verbose: bool = False, color: boo
         f"CPython {verdict.version} source: {verdict.tarball.name}",
         f"  sha256 {verdict.tarball.sha256}  ({verdict.tarball.size:,} bytes)",
         f"  from   {verdict.tarball.origin}",
-        f"  recipe cpython-{verdict.recipe_series}.toml sha256 {verdict.recipe_sha256[:16]}…",
     ]
+    if recipe:
+        lines.append(f"  recipe cpython-{verdict.recipe_series}.toml sha256 {verdict.recipe_sha256[:16]}…")
     for evidence in verdict.signatures:
         label, colour = _STATUS_STYLE[evidence.status]
         lines.append(f"  {evidence.kind:<9}{style(label, colour)}  {evidence.detail}")
         lines += [f"             note: {note}" for note in evidence.notes]
+    if not verdict.signatures:
+        lines.append(f"  {'signature':<9}{style('NONE', 'red')}  no signature was checked")
     if not verdict.digests:
         lines.append("  digests  no independent sha256 source was available to cross-check")
     for check in verdict.digests:
@@ -94,11 +127,23 @@ def verdict_to_text(verdict: SourceVerdict, *, verbose: bool = False, color: boo
     label, colour = ("ok", "green") if verdict.patchlevel_ok else ("FAILED", "red")
     found = verdict.patchlevel_version or "no PY_VERSION"
     lines.append(f"  version  {style(label, colour)}  Include/patchlevel.h says {found}")
+    relaxations = verdict.relaxations()
+    lines += [f"  relaxed  {style(line, 'yellow')}" for line in relaxations] or ["  relaxed  nothing"]
+    return lines
+
+
+def verdict_to_text(verdict: SourceVerdict, *, verbose: bool = False, color: bool = True) -> str:
+    """A human verdict: per signature who signed, when and against which policy; per digest source, agreement;
+    what was relaxed; then one closing verdict line.
+
+    ``color=False`` (``NO_COLOR``, not a terminal, a file) gives plain text without ANSI codes.
+    """
+    lines = evidence_lines(verdict, color=color)
     if verbose:
         lines += [f"  note     {note}" for note in verdict.notes]
-    if verdict.verified:
-        lines.append(style(f"VERIFIED: CPython {verdict.version} source", "green"))
-    else:
-        lines.append(style(f"NOT VERIFIED: CPython {verdict.version} source", "red"))
+    if not verdict.verified:
         lines += [f"  - {reason}" for reason in verdict.failures()]
+    last = closing_line(verdict)
+    colour = "green" if verdict.verified else "red"
+    lines.append(click.style(last, fg=colour, bold=True) if color else last)
     return "\n".join(lines)
