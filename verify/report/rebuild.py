@@ -58,9 +58,19 @@ def culprits_line(check: ReproducibilityCheck) -> str | None:
     return f"culprit variation(s): {', '.join(culprits) or 'none alone (an interaction)'}"
 
 
+def skipped_line(variation: str, why: str) -> str:
+    """The one line every report gives a requested variation the second build skipped."""
+    return f"skipped variation {variation}: does not apply to this profile: {why}"
+
+
+def skipped_lines(check: ReproducibilityCheck) -> list[str]:
+    """One line per requested variation the second build skipped, with the recipe's reason."""
+    return [skipped_line(name, why) for name, why in sorted(check.skipped.items())]
+
+
 def reproducibility_text(check: ReproducibilityCheck) -> list[str]:
     """``--twice``: identical, or the differences grouped by kind, with explanations and culprits."""
-    lines = [reproducibility_headline(check)]
+    lines = [reproducibility_headline(check), *skipped_lines(check)]
     if check.reproducible:
         return lines
     by_kind: dict[str, list[str]] = {}
@@ -83,7 +93,10 @@ def reproducibility_text(check: ReproducibilityCheck) -> list[str]:
     if not check.explained:
         for difference in check.unexplained[:MAX_LISTED_PER_KIND]:
             why = f": {difference.explanation}" if difference.explanation else ""
-            lines.append(f"  {difference.path} ({', '.join(difference.changes)}){why}")
+            category = f", category {difference.category}" if difference.category else ""
+            lines.append(f"  {difference.path} ({', '.join(difference.changes)}{category}){why}")
+        if len(check.unexplained) > MAX_LISTED_PER_KIND:
+            lines.append(f"  ... and {len(check.unexplained) - MAX_LISTED_PER_KIND} more unexplained in rebuild.json")
     culprits = culprits_line(check)
     if culprits is not None:
         lines.append(culprits)
@@ -98,7 +111,8 @@ def twice_report_html(twice: TwiceComparison, *, version: str, profile: str) -> 
     check = twice.check
     # The lines reproducibility_text prints around its per-kind listing, which the page shows itself.
     supporting = () if check.reproducible else (explanation_line(check), culprits_line(check))
-    verdict = (reproducibility_headline(check), *(line for line in supporting if line is not None))
+    verdict = (reproducibility_headline(check), *skipped_lines(check),
+               *(line for line in supporting if line is not None))
     context = HtmlContext(
         title=f"CPython {version}, profile {profile}: baseline vs. a build varied in {_varied(check)}",
         side_names=("baseline", f"varied: {_varied(check)}"),
