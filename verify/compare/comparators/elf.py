@@ -25,7 +25,13 @@ from elftools.elf.sections import NoteSection, Section, SymbolTableSection
 from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths, path_tokens, prefix_pair
-from verify.limits import ELF_MAX_DECOMPRESSED_BYTES, ELF_MAX_FILE_BYTES, ELF_MAX_SECTION_BYTES, ELF_MAX_SECTIONS
+from verify.limits import (
+    ELF_MAX_DECOMPRESSED_BYTES,
+    ELF_MAX_FILE_BYTES,
+    ELF_MAX_SECTION_BYTES,
+    ELF_MAX_SECTIONS,
+    ELF_MAX_SYMBOLS,
+)
 from verify.manifest import ELF_KINDS
 
 MAX_COMPILE_UNITS: Final = 5000
@@ -39,7 +45,7 @@ class ElfBudgetExceeded(Exception):
 
 ELF_PARSE_ERRORS: Final = (ELFError, ELFParseError, DWARFError, ConstructError, struct.error, ValueError, IndexError,
                         KeyError, UnicodeDecodeError, AttributeError, TypeError, zlib.error, AssertionError,
-                        OverflowError, RecursionError, EOFError, ElfBudgetExceeded)
+                        OverflowError, RecursionError, EOFError, ZeroDivisionError, ElfBudgetExceeded)
 """What reading a malformed or hostile ELF raises: pyelftools has no single root error, checks formats with
 ``assert``, lets ``zlib.error``, ``struct.error`` and lookup errors through, and recurses on some structures;
 :class:`ElfBudgetExceeded` is ours."""
@@ -241,6 +247,9 @@ def summarize(data: bytes, *, want_dwarf: bool, budget: DecompressionBudget | No
                 if note["n_type"] == "NT_GNU_BUILD_ID":
                     build_id = str(note["n_desc"])
     symbols = hashlib.sha256()
+    entries = sum(table.num_symbols() for table in symbol_tables)
+    if entries > ELF_MAX_SYMBOLS:
+        raise ElfBudgetExceeded(f"{entries} static symbols, over the budget of {ELF_MAX_SYMBOLS}")
     for table in symbol_tables:
         for symbol in table.iter_symbols():
             where = symbol["st_shndx"]
@@ -442,7 +451,8 @@ def compare_summaries(left: ElfSummary, right: ElfSummary, *, comparator: str = 
         where = f"; {_path_sentence(build_paths)}" if build_paths else ""
         return result(
             "debug-info",
-            f"code, data, symbols and layout are identical; only debug info differs ({_names(debug)}){where}",
+            f"code and data are identical, and so are the static symbols and the layout; only debug info differs "
+            f"({_names(debug)}){where}",
         )
     causes = []
     if dated:
