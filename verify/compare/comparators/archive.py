@@ -23,7 +23,12 @@ MAX_MEMBERS: Final = AR_MAX_MEMBERS
 _SIZE: Final = re.compile(rb"[0-9]{1,10}")
 _LONG_NAME_REFERENCE: Final = re.compile(r"/([0-9]{1,10})")
 MAX_EXPLAINED_MEMBERS: Final = 50
-"""Members explained in detail; the rest are listed by name only (a PGO rebuild changes all 343)."""
+"""Members whose explanation is in the details; the rest are listed with their category only (a PGO
+rebuild changes all 343). Every differing member is classified."""
+DWARF_MEMBERS: Final = 8
+"""Members whose DWARF compile directories are read (to name the build-path pair): pyelftools applies an
+object file's relocations to its debug sections in Python, about 4 s a member of libpython3.13.a on a
+loaded machine, and the pair is a vote that a few members settle."""
 
 
 class ArchiveError(ValueError):
@@ -148,11 +153,11 @@ def same_symbol_index(archive_a: bytes, index_a: bytes, archive_b: bytes, index_
 class ArchiveComparator(Comparator):
     """Member-by-member comparison of two ``ar`` archives.
 
-    Every differing member is classified as an ELF object (only the first :data:`MAX_EXPLAINED_MEMBERS`
-    are read for their DWARF compile directories and explained in the details), and a differing symbol
-    index must list the same symbols for the same members. The archive's category is its members' one
-    category when they all agree; otherwise ``mixed`` (several harmless categories), or ``code`` when
-    any member's code differs or a member or the index could not be shown to be harmless.
+    Every differing member is classified as an ELF object (the first :data:`DWARF_MEMBERS` are also read
+    for their DWARF compile directories, the first :data:`MAX_EXPLAINED_MEMBERS` explained in the
+    details), and a differing symbol index must list the same symbols for the same members. The
+    archive's category is its members' one category when they all agree; otherwise ``code`` when any
+    member's code differs, else ``mixed``.
     """
 
     name = "static-archive"
@@ -195,11 +200,12 @@ class ArchiveComparator(Comparator):
                     count("symbol-table")
                 continue
             detailed = explained < MAX_EXPLAINED_MEMBERS
+            dwarf = explained < DWARF_MEMBERS
             explained += 1
             try:
                 verdict = compare_summaries(
-                    summarize(left[name], want_dwarf=detailed, budget=budget_a),
-                    summarize(right[name], want_dwarf=detailed, budget=budget_b),
+                    summarize(left[name], want_dwarf=dwarf, budget=budget_a),
+                    summarize(right[name], want_dwarf=dwarf, budget=budget_b),
                 )
             except ELF_PARSE_ERRORS as error:
                 lines.append(f"member {name}: differs (not a readable ELF object: {unparseable(error)})")

@@ -20,7 +20,7 @@ from typing import Any, Final
 from elftools.common.exceptions import DWARFError, ELFError, ELFParseError
 from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import NoteSection, Section, SymbolTableSection
+from elftools.elf.sections import NoteSection, Section
 
 from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
 from verify.compare.model import FileComparison
@@ -219,14 +219,16 @@ def summarize(data: bytes, *, want_dwarf: bool, budget: DecompressionBudget | No
                                                            "p_memsz", "p_align"))).encode())
     build_id = None
     keep_budget = MAX_STRING_BYTES
-    symbol_tables = []
+    symbol_tables: list[tuple[bytes, int]] = []
+    string_tables: dict[int, bytes] = {}
     shstrndx = header["e_shstrndx"]
-    for index, section in enumerate(elf.iter_sections()):
+    all_sections = list(elf.iter_sections())
+    for index, section in enumerate(all_sections):
         content = b"" if section["sh_type"] == "SHT_NOBITS" else _section_content(section, budget, read_allowance)
         keep = content if len(content) <= keep_budget else b""
         keep_budget -= len(keep)
         info = section["sh_info"]
-        target = elf.get_section(info) if section["sh_type"] in _RELOCATIONS and 0 < info < count else None
+        target = all_sections[info] if section["sh_type"] in _RELOCATIONS and 0 < info < len(all_sections) else None
         role = section_role(section, target, names_table=index == shstrndx and index != 0)
         name = section.name
         if name in sections:  # e.g. several .group sections in an object file
@@ -240,24 +242,15 @@ def summarize(data: bytes, *, want_dwarf: bool, budget: DecompressionBudget | No
             layout.update(repr((stem, section["sh_type"], section["sh_flags"], section["sh_addr"],
                                 section["sh_addralign"], section["sh_entsize"])).encode())
         sections[name] = SectionSummary(hashlib.sha256(content).hexdigest(), len(content), role, keep)
-        if isinstance(section, SymbolTableSection) and section["sh_type"] == "SHT_SYMTAB":
-            symbol_tables.append(section)
+        if section["sh_type"] == "SHT_SYMTAB":
+            symbol_tables.append((content, section["sh_link"]))
+        elif section["sh_type"] == "SHT_STRTAB":
+            string_tables[index] = content
         if isinstance(section, NoteSection):
             for note in section.iter_notes():
                 if note["n_type"] == "NT_GNU_BUILD_ID":
                     build_id = str(note["n_desc"])
-    symbols = hashlib.sha256()
-    entries = sum(table.num_symbols() for table in symbol_tables)
-    if entries > ELF_MAX_SYMBOLS:
-        raise ElfBudgetExceeded(f"{entries} static symbols, over the budget of {ELF_MAX_SYMBOLS}")
-    for table in symbol_tables:
-        for symbol in table.iter_symbols():
-            where = symbol["st_shndx"]
-            if isinstance(where, int) and where in debug_indexes:
-                continue  # a debug section's own symbol: it moves with the debug info, not the code
-            symbols.update(repr((symbol.name, symbol["st_value"], symbol["st_size"], symbol["st_info"]["bind"],
-                                 symbol["st_info"]["type"], symbol["st_other"]["visibility"],
-                                 names_by_index.get(where, where) if isinstance(where, int) else where)).encode())
+    symbols = _symbols_digest(elf, symbol_tables, string_tables, names_by_index, debug_indexes)
     comp_dirs: set[str] = set()
     if want_dwarf and elf.has_dwarf_info():
         try:
@@ -271,8 +264,45 @@ def summarize(data: bytes, *, want_dwarf: bool, budget: DecompressionBudget | No
                     comp_dirs.add(value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value))
         except ELF_PARSE_ERRORS:
             comp_dirs.add("<unreadable DWARF>")
-    return ElfSummary(sections, build_id, frozenset(comp_dirs), len(data), layout.hexdigest(), symbols.hexdigest(),
+    return ElfSummary(sections, build_id, frozenset(comp_dirs), len(data), layout.hexdigest(), symbols,
                       str(header["e_type"]))
+
+
+_SYMBOL_FORMATS: Final = {64: ("IBBHQQ", (0, 4, 5, 1, 2, 3)), 32: ("IIIBBH", (0, 1, 2, 3, 4, 5))}
+"""Elf64_Sym / Elf32_Sym field order, and where (name, value, size, info, other, shndx) sit in it."""
+
+
+def _symbols_digest(
+    elf: ELFFile,
+    symbol_tables: list[tuple[bytes, int]],
+    string_tables: dict[int, bytes],
+    names_by_index: dict[int, str],
+    debug_indexes: set[int],
+) -> str:
+    """sha256 over the static symbols in order: (name, value, size, binding, type, visibility, section name).
+
+    The symbol entries are unpacked with :mod:`struct` (pyelftools' per-symbol parsing cost half a
+    millisecond a symbol, minutes for libpython's archive); a debug section's own symbols are left out.
+    """
+    layout, order = _SYMBOL_FORMATS[elf.elfclass]
+    fmt = ("<" if elf.little_endian else ">") + layout
+    width = struct.calcsize(fmt)
+    if sum(len(content) // width for content, _ in symbol_tables) > ELF_MAX_SYMBOLS:
+        raise ElfBudgetExceeded(f"more than {ELF_MAX_SYMBOLS} static symbols")
+    digest = hashlib.sha256()
+    for content, link in symbol_tables:
+        if len(content) % width:
+            raise ValueError(f"symbol table of {len(content)} bytes is not a whole number of {width}-byte entries")
+        strings = string_tables.get(link, b"")
+        for fields in struct.iter_unpack(fmt, content):
+            name_at, value, size, info, other, where = (fields[i] for i in order)
+            if where in debug_indexes:
+                continue  # a debug section's own symbol: it moves with the debug info, not the code
+            end = strings.find(b"\0", name_at)
+            name = strings[name_at : end if end >= 0 else len(strings)]
+            section = names_by_index.get(where, str(where))
+            digest.update(repr((name, value, size, info >> 4, info & 15, other & 3, section)).encode())
+    return digest.hexdigest()
 
 
 def unparseable(error: BaseException) -> str:
