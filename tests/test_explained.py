@@ -28,6 +28,8 @@ LIBPYTHON = "opt/python/lib/libpython3.13.a"
 SOURCES = {
     "m.o": "int answer(void) { return 42; }\n",
     "n.o": "int scaled(int x) { return x * 42 + 7; }\n",
+    # Machine code in a section named like debug info: the name is a claim, the flags say executable.
+    "d.o": '__attribute__((section(".debug_hidden"))) int hidden(void) { return 42; }\n',
 }
 
 
@@ -40,9 +42,9 @@ def _compile(directory: Path, name: str) -> bytes:
     return (directory / name).read_bytes()
 
 
-def with_code_changed(data: bytes) -> bytes:
-    """``data`` with one byte of its ``.text`` changed: the constant 42 in the machine code becomes 43."""
-    text = ELFFile(io.BytesIO(data)).get_section_by_name(".text")
+def with_code_changed(data: bytes, section: str = ".text") -> bytes:
+    """``data`` with one byte of its ``section`` changed: the constant 42 in the machine code becomes 43."""
+    text = ELFFile(io.BytesIO(data)).get_section_by_name(section)
     start, size = text["sh_offset"], text["sh_size"]
     at = data.index(b"\x2a", start, start + size)
     return data[:at] + b"\x2b" + data[at + 1 :]
@@ -100,6 +102,15 @@ def test_a_code_change_in_an_object_the_expectation_matches_stays_unexplained(
     # Only the code changed (same build directory): still code, still unexplained.
     alone = _record(tmp_path / "alone", {PYTHON_O: one}, {PYTHON_O: with_code_changed(one)})[PYTHON_O]
     assert alone.category == "code" and not alone.explained
+
+
+def test_code_in_a_section_named_like_debug_info_is_code(
+    tmp_path: Path, objects: dict[str, tuple[bytes, bytes]]
+) -> None:
+    one, _two = objects["d.o"]
+    planted = with_code_changed(one, ".debug_hidden")
+    recorded = _record(tmp_path, {PYTHON_O: one}, {PYTHON_O: planted})[PYTHON_O]
+    assert recorded.category == "code" and not recorded.explained, recorded
 
 
 def test_an_archive_with_one_member_whose_code_changed_stays_unexplained(

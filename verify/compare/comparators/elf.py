@@ -143,9 +143,10 @@ def section_role(section: Section, target: Section | None, *, names_table: bool 
     string table)."""
     name = section.name
     flags = section["sh_flags"]
-    if _is_debug(name):
+    # A name is a claim: a section the loader maps (or may execute) is code or data whatever it is called.
+    if _is_debug(name) and not flags & (_SHF_ALLOC | _SHF_EXECINSTR):
         return DEBUG
-    if name == ".note.gnu.build-id":
+    if name == ".note.gnu.build-id" and section["sh_type"] == "SHT_NOTE" and not flags & _SHF_EXECINSTR:
         return BUILD_ID
     if name.startswith(".gnu.lto_"):
         return CODE
