@@ -5,7 +5,9 @@ For each release and profile it runs the real command a user runs,
     cpython-verify rebuild VERSION --profile PROFILE --twice --vary VARY [--bisect] --from DIR --offline
 
 then reads the published result through the one record model and prints one Markdown table row:
-the verdict, how many paths differ, the culprits (with --bisect) and the wall time of the run.
+the verdict, how many paths differ, the comparator categories of the content differences (what a
+recipe's expectation must name), the variations the recipe declares inapplicable to the profile and
+skipped, the culprits (with --bisect) and the wall time of the run.
 
     .venv/bin/python bench/reproducibility_bench.py --from ../shared/fixtures/cpython \\
         --release 3.13.5 --release 3.11.2:--allow-missing=openpgp --profile default --vary all
@@ -38,8 +40,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("reproducibility-results"), help="where results go")
     arguments = parser.parse_args()
 
-    print("| release | profile | varied | verdict | differing paths | culprits | wall time |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| release | profile | varied | skipped | verdict | differing paths | content categories | culprits "
+        "| wall time |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     failed = False
     for release in arguments.release:
         version, _, extra = release.partition(":")
@@ -58,14 +63,21 @@ def main() -> int:
             if completed.returncode == 2:
                 failed = True
                 reason = (completed.stderr.strip().splitlines() or ["?"])[-1]
-                print(f"| {version} | {profile} | {arguments.vary} | error: {reason} | | | {seconds:.0f} s |")
+                print(f"| {version} | {profile} | {arguments.vary} | | error: {reason} | | | | {seconds:.0f} s |")
                 continue
             check = ResultDir.open(out).read_record().reproducibility
             assert check is not None
             verdict = "identical" if check.reproducible else "explained" if check.explained else "differs"
             culprits = ", ".join(name for name, guilty in sorted(check.culprits.items()) if guilty) or "-"
-            print(f"| {version} | {profile} | {', '.join(check.variations)} | {verdict} | "
-                  f"{len(check.differences)} | {culprits} | {seconds:.0f} s |")  # fmt: skip
+            categories: dict[str, int] = {}
+            for difference in check.differences:
+                if "content" in difference.changes:
+                    key = f"{difference.category or 'unclassified'}{'' if difference.explained else ' (unexplained)'}"
+                    categories[key] = categories.get(key, 0) + 1
+            tally = ", ".join(f"{count} {name}" for name, count in sorted(categories.items())) or "-"
+            skipped = ", ".join(sorted(check.skipped)) or "-"
+            print(f"| {version} | {profile} | {', '.join(check.variations)} | {skipped} | {verdict} | "
+                  f"{len(check.differences)} | {tally} | {culprits} | {seconds:.0f} s |")  # fmt: skip
     return 2 if failed else 0
 
 

@@ -111,6 +111,7 @@ def tiny_recipe(*configure: str) -> Recipe:
         why = "the tiny project records its build directory in its sysconfigdata"
         paths = ["**/_sysconfigdata_*.py"]
         changes = ["content"]
+        categories = ["build-path"]
         [build.expect.umask]
         why = "__pycache__ directories follow the umask"
         paths = ["**/__pycache__"]
@@ -735,20 +736,48 @@ def test_a_reused_profile_misses_objects_named_after_absolute_source_paths_under
     assert "TINY-TRAINING-RUN" not in log and "profile count data file not found" in log
     differing = {entry.path for entry in diff_manifests(trained.result.read_manifest(), varied.result.read_manifest())}
     assert differing == {"opt/tiny/lib/tiny/_sysconfigdata_tiny.py", "opt/tiny/bin/modtool"}
-    # A profile's own [build.profiles.<name>.expect] explains it for that profile's builds only.
+    # Untrained is a real code difference: an expectation on modtool's path that names the debug-info it
+    # would be if the path were the only cause explains nothing (issue 18: the comparator's category counts).
     from dataclasses import replace
 
     from verify.rebuild.variations import compare_results
-    from verify.recipes import ExpectedDifference
+    from verify.recipes import ExpectedDifference, InapplicableVariation
 
     spec = tiny_recipe().build
     assert spec is not None
-    documented = ExpectedDifference("build_path", ("**/bin/modtool",), frozenset({"content"}), "absolute source path")
+    documented = ExpectedDifference("build_path", ("**/bin/modtool",), frozenset({"content"}), "absolute source path",
+                                    frozenset({"debug-info", "build-path"}))  # fmt: skip
     pgo = replace(spec.profiles["default"], name="pgo", expect={"build_path": documented})
     spec = replace(spec, profiles={**spec.profiles, "pgo": pgo})
-    assert compare_results(trained, varied, frozenset({"build_path"}), spec, "pgo").explained
-    other_profile = compare_results(trained, varied, frozenset({"build_path"}), spec, "default")
-    assert {d.path for d in other_profile.unexplained} == {"opt/tiny/bin/modtool"}
+    check = compare_results(trained, varied, frozenset({"build_path"}), spec, "pgo")
+    modtool = next(d for d in check.differences if d.path == "opt/tiny/bin/modtool")
+    assert modtool.category == "code" and not modtool.explained and modtool.expected_by == ()
+    assert {d.path for d in check.unexplained} == {"opt/tiny/bin/modtool"}
+    # What the recipes do instead: build_path does not apply to such a profile. --twice skips it, says
+    # why, and varies the rest (hostname here), so nothing is left to "explain".
+    why = "modtool's profile is keyed to the absolute source path: another build path compiles it untrained"
+    pgo = replace(pgo, expect={}, inapplicable={"build_path": InapplicableVariation("build_path", why)})
+    spec = replace(spec, profiles={**spec.profiles, "pgo": pgo})
+    built: list[frozenset[str]] = []
+
+    def reusing(variations: frozenset[str]) -> RebuildResult:
+        built.append(variations)
+        return build(tiny, cache, "--enable-optimizations", pgo_profile=pinned, variations=variations)
+
+    skipping = rebuild_twice(reusing, frozenset({"build_path", "hostname"}), spec, "pgo")
+    assert built == [frozenset(), frozenset({"hostname"})]
+    assert skipping.variations == ("hostname",) and skipping.skipped == {"build_path": why}
+    assert skipping.reproducible
+    from verify.report.rebuild import reproducibility_text
+
+    assert reproducibility_text(skipping) == [
+        "reproducible: the build varied in hostname is identical in every file",
+        f"skipped variation build_path: does not apply to this profile: {why}",
+    ]
+    assert skipping.model_dump(mode="json")["skipped"] == {"build_path": why}
+    with pytest.raises(OperationalError, match="no requested variation applies to profile pgo: build_path: modtool"):
+        rebuild_twice(reusing, frozenset({"build_path"}), spec, "pgo")
+    assert len(built) == 2, "refused before any build"
 
 
 def test_a_cached_pgo_build_whose_profile_has_no_training_record_is_built_again(
@@ -943,15 +972,19 @@ def test_the_reasons_quoted_are_the_recipes_for_that_path_and_profile() -> None:
 
     spec = tiny_recipe().build
     assert spec is not None
-    documented = ExpectedDifference("build_path", ("**/bin/modtool",), frozenset({"content"}), "absolute source path")
+    documented = ExpectedDifference("build_path", ("**/bin/modtool",), frozenset({"content"}), "absolute source path",
+                                    frozenset({"debug-info"}))  # fmt: skip
     spec = replace(spec, profiles={**spec.profiles, "pgo": replace(spec.profiles["default"], name="pgo",
                                                                    expect={"build_path": documented})})  # fmt: skip
     modtool = RecordedDifference(path="opt/tiny/bin/modtool", kind="elf-executable", changes=("content",),
-                                 expected_by=("build_path",))  # fmt: skip
+                                 category="debug-info", expected_by=("build_path",))  # fmt: skip
     assert expected_reasons(modtool, spec, "pgo") == (("build_path", "absolute source path"),)
     assert expected_reasons(modtool, spec, "default") == ()
+    # The recipe's words are quoted only for the kind of difference it documents.
+    assert expected_reasons(modtool.model_copy(update={"category": "code"}), spec, "pgo") == ()
     sysconfig = RecordedDifference(path="opt/tiny/lib/tiny/_sysconfigdata_tiny.py", kind="sysconfigdata",
-                                   changes=("mode", "content"), expected_by=("build_path",))  # fmt: skip
+                                   changes=("mode", "content"), category="build-path",
+                                   expected_by=("build_path",))  # fmt: skip
     why = "the tiny project records its build directory in its sysconfigdata"
     assert expected_reasons(sysconfig, spec, "pgo") == (("build_path", why),)
     # Only the variations the record says explain the path are quoted.

@@ -60,27 +60,69 @@ def test_every_pgo_profile_trains_on_the_full_pgo_task_and_survives_a_failed_tes
 
 
 def test_a_profile_documents_what_a_variation_changes_in_its_own_builds_only(tmp_path: Path) -> None:
-    text = (default_recipes_dir() / "cpython-3.11.toml").read_text()
-    recipe = parse_recipe(text.encode(), Path("cpython-3.11.toml"))
-    assert recipe.build is not None
-    module = "opt/python/lib/python3.11/lib-dynload/_bisect.cpython-311-x86_64-linux-gnu.so"
-    for profile in ("pgo-lto", "pgo-lto-deterministic"):
-        assert recipe.build.explain(module, ("content",), frozenset({"build_path"}), profile) == (("build_path",), ())
-    assert recipe.build.explain(module, ("content",), frozenset({"build_path"}), "default") == ((), ("content",))
-    assert recipe.build.explain(module, ("content",), frozenset({"umask"}), "pgo-lto") == ((), ("content",))
     # LTO's fat objects record the build directory in their early debug info, in every series' LTO
-    # profiles and in no plain one.
+    # profiles and in no plain one; the comparator must also say debug-info, or nothing is explained.
     for series, shipped in load_all_recipes().items():
         assert shipped.build is not None
         python_o = f"opt/python/lib/python{series}/config-{series}-x86_64-linux-gnu/python.o"
+        varied = frozenset({"build_path"})
         for profile in ("pgo-lto", "pgo-lto-deterministic"):
-            assert shipped.build.explain(python_o, ("content",), frozenset({"build_path"}), profile)[1] == (), series
-        assert shipped.build.explain(python_o, ("content",), frozenset({"build_path"}), "default")[1] == ("content",)
+            applied, skipped = shipped.build.applicable(varied, profile)
+            if skipped:  # 3.8 to 3.11: build_path does not apply to a PGO profile (setup.py modules)
+                assert int(series.split(".")[1]) <= 11 and not applied, series
+                continue
+            explained = shipped.build.explain(python_o, ("content",), varied, profile, category="debug-info")
+            assert explained == (("build_path",), ()), series
+            for other in ("code", "build-path", None):
+                assert shipped.build.explain(python_o, ("content",), varied, profile, category=other)[1] == (
+                    "content",), (series, other)  # fmt: skip
+        assert shipped.build.explain(python_o, ("content",), varied, "default", category="debug-info")[1] == (
+            "content",)  # fmt: skip
+    text = (default_recipes_dir() / "cpython-3.13.toml").read_text()
     table = "[build.profiles.pgo-lto.expect.build_path]\nwhy"
     bad = text.replace(table, table.replace("build_path", "Build-Path"))
     assert bad != text
     with pytest.raises(RecipeError, match="'Build-Path' is not a variation name"):
-        parse_recipe(bad.encode(), Path("cpython-3.11.toml"))
+        parse_recipe(bad.encode(), default_recipes_dir() / "cpython-3.13.toml")
+
+
+_EXPECT = '[build.expect.build_path]\nwhy = "x"\npaths = ["**/python.o"]\nchanges = ["content"]\n'
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (_EXPECT + 'categories = ["debug-infos"]\n', "unknown category 'debug-infos'; known: debug-info, "),
+        (_EXPECT + 'categories = ["code"]\n', "category 'code' is a real difference, never an expected one"),
+        (_EXPECT + 'categories = ["semantic"]\n', "category 'semantic' is a real difference"),
+        (_EXPECT, "missing key 'categories'"),
+        (_EXPECT + "categories = []\n", "'categories' must name at least one category"),
+        (
+            '[build.expect.umask]\nwhy = "x"\npaths = ["**/__pycache__"]\nchanges = ["mode"]\n'
+            'categories = ["build-path"]\n',
+            "'categories' apply to content changes only",
+        ),
+        ("[build.profiles.default.inapplicable.build_path]\n", "missing key 'why'"),
+        ('[build.profiles.default.inapplicable.build_path]\nwhy = " "\n', "'why' must say, on one line"),
+        ('[build.profiles.default.inapplicable.build_path]\nwhy = "x"\nalso = 1\n', "unknown key(s): also"),
+        ('[build.profiles.default.inapplicable.Build]\nwhy = "x"\n', "'Build' is not a variation name"),
+        (
+            '[build.profiles.default.inapplicable.build_path]\nwhy = "x"\n'
+            '[build.profiles.default.expect.build_path]\nwhy = "x"\npaths = ["a"]\nchanges = ["mode"]\n',
+            "variation(s) build_path both expected and inapplicable",
+        ),
+    ],
+)
+def test_a_recipe_naming_an_unknown_category_or_a_bad_inapplicable_entry_is_refused_with_one_line(
+    table: str, message: str, tmp_path: Path
+) -> None:
+    text = _good_recipe()
+    # Keep the recipe's own tables; append the entry under test (its own [build.expect] tables replaced).
+    base = text[: text.index("# What each --vary variation")] if "# What each --vary variation" in text else text
+    with pytest.raises(RecipeError) as caught:
+        parse_recipe((base + "\n" + table).encode(), tmp_path / "cpython-3.14.toml")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_sigstore_is_not_required_before_the_series_started_publishing_it() -> None:

@@ -186,7 +186,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
     from verify.rebuild.core import check_pgo_profile, rebuild
     from verify.rebuild.settings import BuildSettings
-    from verify.rebuild.variations import bisect_variations, compare_builds
+    from verify.rebuild.variations import bisect_variations, choose_variations, compare_builds
     from verify.recipes import load_recipe
     from verify.report.rebuild import twice_report_html
 
@@ -198,6 +198,11 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
         known = ", ".join(sorted(recipe.build.profiles))
         raise OperationalError(f"the CPython {recipe.series} recipe has no profile {request.profile!r}; known: {known}")
     configure = recipe.build.profiles[request.profile].configure
+    # A variation the profile declares inapplicable is skipped (and said so), never "explained"; asking
+    # only for skipped ones is refused before anything is built.
+    applied, skipped = (
+        choose_variations(recipe.build, request.variations, request.profile) if request.twice else (frozenset(), {})
+    )
     if request.pgo_profile is not None:
         # What the profile was trained on is compared as each fact becomes known, always before the
         # first build step: release, flags and environment now; the tarball once it is downloaded and
@@ -262,8 +267,8 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
         def build_with_pinned_profile(chosen: frozenset[str]) -> RebuildResult:
             return build(chosen, pinned)
 
-        varied = build_with_pinned_profile(request.variations)
-        twice = compare_builds(baseline, varied, request.variations, recipe.build, request.profile)
+        varied = build_with_pinned_profile(applied)
+        twice = compare_builds(baseline, varied, applied, recipe.build, request.profile, skipped=skipped)
         if request.bisect and not twice.check.reproducible:
             twice = replace(twice, check=bisect_variations(build_with_pinned_profile, baseline, twice.check))
         record = record.model_copy(update={"reproducibility": twice.check})

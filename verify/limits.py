@@ -35,6 +35,8 @@ ELF_MAX_SECTION_BYTES: Final = 64 << 20
 """One section after decompression (SHF_COMPRESSED or ``.zdebug_*``): ``.debug_info`` of libpython is ~15 MiB."""
 ELF_MAX_DECOMPRESSED_BYTES: Final = 256 << 20
 """All compressed sections of one ELF file (or of all members of one ``ar`` archive), decompressed."""
+ELF_MAX_SYMBOLS: Final = 1 << 20
+"""Static symbols of one ELF file compared symbol by symbol: an unstripped ``python3.13`` has ~15,000."""
 
 # -- ar archives (verify/compare/comparators/archive.py) ---------------------------------------------------
 AR_MAX_MEMBERS: Final = 65_536

@@ -80,6 +80,43 @@ class SigstorePolicy:
 # The compare stage's names for the ways a path can differ (verify.compare.model.CHANGES); repeated here
 # as data so that recipes are validated without importing the comparison stage.
 EXPECTABLE_CHANGES = ("only-in-a", "only-in-b", "type", "mode", "link-target", "content")
+CONTENT_CHANGE = "content"
+# The comparators' categories (verify.compare.model.CATEGORIES), as data for the same reason. A content
+# difference is explained only when its category is one the entry names: the comparator's evidence must
+# match the documented cause, whatever path the glob matches.
+EXPECTABLE_CATEGORIES = (
+    "debug-info",
+    "build-id-only",
+    "lto-random-seed",
+    "build-path",
+    "embedded-date",
+    "embedded-date-and-path",
+    "header-only",
+    "reference-flags-only",
+    "path-only",
+    "whitespace",
+)
+"""Categories that name a cause leaving the code unchanged, each given only on the comparator's evidence."""
+REAL_DIFFERENCE_CATEGORIES = (
+    "code",
+    "semantic",
+    "content",
+    "settings",
+    "probed-features",
+    "install-prefix",
+    "source-hash",
+    "stale-source-hash",
+    "pyc-header",
+    "kind-changed",
+    "unreadable",
+    "layout",
+    "membership",
+    "symbol-table",
+    "mixed",
+)
+"""Categories of a real difference, or of one no comparator could show to be harmless: never expected.
+A variation whose documented effect is such a difference does not apply to that profile
+(``[build.profiles.<name>.inapplicable.<variation>]``)."""
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -112,10 +149,29 @@ class ExpectedDifference:
     changes: frozenset[str]
     """Which of :data:`EXPECTABLE_CHANGES` those paths may show."""
     why: str
+    categories: frozenset[str] = frozenset()
+    """For a ``content`` change: the comparator categories (:data:`EXPECTABLE_CATEGORIES`) the measured
+    difference showed. A content difference the comparator classifies otherwise, or not at all, is not
+    accounted for, whatever the path."""
 
-    def accounts_for(self, path: str, changes: tuple[str, ...]) -> bool:
-        """True when ``path`` matches a glob and every one of its ``changes`` is allowed."""
-        return set(changes) <= self.changes and any(glob_regex(glob).match(path) for glob in self.paths)
+    def accounts_for(self, path: str, changes: tuple[str, ...], category: str | None = None) -> bool:
+        """True when ``path`` matches a glob, every one of its ``changes`` is allowed and, for a content
+        change, the comparator's ``category`` is one this entry names."""
+        if not set(changes) <= self.changes:
+            return False
+        if CONTENT_CHANGE in changes and (category is None or category not in self.categories):
+            return False
+        return any(glob_regex(glob).match(path) for glob in self.paths)
+
+
+@dataclass(frozen=True, slots=True)
+class InapplicableVariation:
+    """A variation that does not apply to a profile (``[build.profiles.<name>.inapplicable.<variation>]``):
+    its documented effect on that profile's builds is a real code change, so varying it would test
+    nothing the recipe could explain. ``rebuild --twice`` skips it and says why."""
+
+    variation: str
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +184,9 @@ class BuildProfile:
     expect: Mapping[str, ExpectedDifference] = field(default_factory=dict)
     """``[build.profiles.<name>.expect.<variation>]``: what a variation changes in this profile's builds
     only, beside what the series-wide ``[build.expect]`` says it changes in every profile's."""
+    inapplicable: Mapping[str, InapplicableVariation] = field(default_factory=dict)
+    """``[build.profiles.<name>.inapplicable.<variation>]``: variations ``rebuild --twice`` skips for this
+    profile, each with the recipe's reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +206,30 @@ class BuildSpec:
             tables.append(self.profiles[profile].expect)
         return tuple(table[variation] for table in tables if variation in table)
 
+    def applicable(
+        self, variations: frozenset[str], profile: str | None
+    ) -> tuple[frozenset[str], tuple[InapplicableVariation, ...]]:
+        """``variations`` without those ``profile`` declares inapplicable, and those (sorted by name)."""
+        declared = self.profiles[profile].inapplicable if profile is not None and profile in self.profiles else {}
+        skipped = tuple(declared[name] for name in sorted(variations) if name in declared)
+        return frozenset(name for name in variations if name not in declared), skipped
+
     def explain(
-        self, path: str, changes: tuple[str, ...], variations: frozenset[str], profile: str | None = None
+        self,
+        path: str,
+        changes: tuple[str, ...],
+        variations: frozenset[str],
+        profile: str | None = None,
+        *,
+        category: str | None = None,
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Which chosen ``variations`` account for some of the changes, and which changes none accounts for.
 
         Each change is judged on its own: a file whose content follows the build path and whose mode
-        follows the umask is explained when both were varied and the recipe documents both. What
-        ``profile``'s own ``expect`` documents counts too, for builds of that profile only.
+        follows the umask is explained when both were varied and the recipe documents both. A content
+        change needs the comparator's ``category`` to be one the entry names (None: nothing classified
+        it, so nothing explains it). What ``profile``'s own ``expect`` documents counts too, for builds
+        of that profile only.
         """
         expected_by: set[str] = set()
         unexplained = []
@@ -162,7 +237,7 @@ class BuildSpec:
             accounting = {
                 name
                 for name in variations
-                if any(entry.accounts_for(path, (change,)) for entry in self.documented(name, profile))
+                if any(entry.accounts_for(path, (change,), category) for entry in self.documented(name, profile))
             }
             expected_by |= accounting
             if not accounting:
@@ -388,8 +463,14 @@ def _parse_build(table: _Table | None) -> BuildSpec | None:
         configure = profile_table.strings("configure")
         description = profile_table.string("description", required=False) or ""
         profile_expect = _parse_expect(profile_table.table("expect", required=False))
+        inapplicable = _parse_inapplicable(profile_table.table("inapplicable", required=False))
         profile_table.done()
-        profiles[name] = BuildProfile(name=name, configure=configure, description=description, expect=profile_expect)
+        both = sorted(set(profile_expect) & set(inapplicable))
+        if both:
+            raise profile_table._fail(f"variation(s) {', '.join(both)} both expected and inapplicable")
+        profiles[name] = BuildProfile(
+            name=name, configure=configure, description=description, expect=profile_expect, inapplicable=inapplicable
+        )
     if "default" not in profiles:
         raise table._fail("needs a [build.profiles.default]")
     expect = _parse_expect(table.table("expect", required=False))
@@ -397,8 +478,49 @@ def _parse_build(table: _Table | None) -> BuildSpec | None:
     return BuildSpec(environment=environment, profiles=profiles, expect=expect)
 
 
+_VARIATION_NAME_RE = re.compile(r"^[a-z][a-z_]{0,39}\Z")
+
+
+def _parse_inapplicable(table: _Table | None) -> dict[str, InapplicableVariation]:
+    """``[build.profiles.<name>.inapplicable.<variation>]``: a ``why`` per variation."""
+    if table is None:
+        return {}
+    inapplicable = {}
+    for name in list(table._data):
+        entry = table.table(name)
+        assert entry is not None
+        if not _VARIATION_NAME_RE.match(name):
+            raise entry._fail(f"{name!r} is not a variation name")
+        why = entry.string("why")
+        entry.done()
+        if not why or not why.strip() or "\n" in why:
+            raise entry._fail("'why' must say, on one line, why the variation does not apply")
+        inapplicable[name] = InapplicableVariation(name, why)
+    table.done()
+    return inapplicable
+
+
+def _parse_categories(entry: _Table, changes: tuple[str, ...]) -> frozenset[str]:
+    categories = entry.strings("categories", required=CONTENT_CHANGE in changes)
+    if CONTENT_CHANGE not in changes:
+        if categories:
+            raise entry._fail("'categories' apply to content changes only, and 'changes' has no 'content'")
+        return frozenset()
+    if not categories:
+        raise entry._fail("'categories' must name at least one category the content change showed")
+    for category in categories:
+        if category in REAL_DIFFERENCE_CATEGORIES:
+            raise entry._fail(
+                f"category {category!r} is a real difference, never an expected one: declare the variation "
+                "inapplicable to the profile ([build.profiles.<name>.inapplicable.<variation>]) instead"
+            )
+        if category not in EXPECTABLE_CATEGORIES:
+            raise entry._fail(f"unknown category {category!r}; known: {', '.join(EXPECTABLE_CATEGORIES)}")
+    return frozenset(categories)
+
+
 def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
-    """``[build.expect.<variation>]``: ``paths`` (globs), ``changes`` and ``why`` per variation."""
+    """``[build.expect.<variation>]``: ``paths`` (globs), ``changes``, ``categories`` and ``why`` per variation."""
     if table is None:
         return {}
     expect = {}
@@ -409,6 +531,10 @@ def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
             raise entry._fail(f"{name!r} is not a variation name")
         paths = entry.strings("paths")
         changes = entry.strings("changes")
+        unknown_changes = sorted(set(changes) - set(EXPECTABLE_CHANGES))
+        if unknown_changes:
+            raise entry._fail(f"unknown change(s) {', '.join(unknown_changes)}; known: {', '.join(EXPECTABLE_CHANGES)}")
+        categories = _parse_categories(entry, changes)
         why = entry.string("why") or ""
         entry.done()
         if not paths or not changes:
@@ -416,10 +542,7 @@ def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
         for glob in paths:
             if glob.startswith("/") or ".." in glob.split("/") or len(glob) > 512:
                 raise entry._fail(f"path glob {glob!r} must be relative to the install tree")
-        unknown = sorted(set(changes) - set(EXPECTABLE_CHANGES))
-        if unknown:
-            raise entry._fail(f"unknown change(s) {', '.join(unknown)}; known: {', '.join(EXPECTABLE_CHANGES)}")
-        expect[name] = ExpectedDifference(name, paths, frozenset(changes), why)
+        expect[name] = ExpectedDifference(name, paths, frozenset(changes), why, categories)
     table.done()
     return expect
 

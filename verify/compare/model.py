@@ -22,6 +22,43 @@ CONTENT: Final = "content"
 CHANGES: Final = (ONLY_IN_A, ONLY_IN_B, TYPE, MODE, LINK_TARGET, CONTENT)
 
 
+CATEGORIES: Final = {
+    # Harmless causes, each given only on the comparator's evidence that the code is the same.
+    "debug-info": "ELF: only debug sections (DWARF, LTO's early debug info) and the build-id differ; code, data, "
+    "static symbols and layout are identical (an archive: every differing member so)",
+    "build-id-only": "ELF: only the build-id note differs",
+    "lto-random-seed": "ELF: the same LTO bytecode under other random section-name suffixes",
+    "build-path": "the difference is one embedded directory and nothing else: B is A with that path replaced "
+    "(text, binary, config, .pyc strings), or ELF data sections whose differing strings all carry it",
+    "embedded-date": "ELF data sections whose differing strings all carry a build date or time",
+    "embedded-date-and-path": "ELF data sections whose differing strings all carry a build date or the build path",
+    "header-only": ".pyc: the same marshalled code, another header (timestamp, size, hash)",
+    "reference-flags-only": ".pyc: equal code objects, marshalled with other reference flags",
+    "path-only": ".pyc: the code differs only in co_filename",
+    "whitespace": "text: equal lines, other line endings or final newline",
+    # Real differences, or differences no comparator could show to be harmless.
+    "code": "ELF or archive: code, data, symbols or layout differ beyond any embedded path or date",
+    "semantic": ".pyc: different code",
+    "content": "text or bytes differ (or only digests were available)",
+    "settings": "configuration: keys differ (configure arguments, compiler flags)",
+    "probed-features": "configuration: configure probed other features",
+    "install-prefix": "configured with another --prefix",
+    "source-hash": ".pyc: equal code, hash-based headers with different source hashes",
+    "stale-source-hash": ".pyc: its checked source hash does not match the source beside it",
+    "pyc-header": "digest only: the .pyc headers differ, the code is unknown",
+    "kind-changed": "the file changed type",
+    "unreadable": "the file could not be read",
+    "layout": "ELF: sections identical (or only harmless ones differ) but headers, segments or padding differ; an "
+    "archive: only ar headers or padding",
+    "membership": "archive: a member is only on one side",
+    "symbol-table": "archive: the symbol index lists other symbols or members",
+    "mixed": "archive: members differ in more than one way",
+}
+"""Every category a comparator gives (:attr:`FileComparison.category`), with what it means. The first
+ones name a cause that leaves the code unchanged, shown by the comparator's evidence; a recipe may
+expect only those (``verify.recipes.EXPECTABLE_CATEGORIES``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileComparison:
     """What a comparator found out about one pair of files whose bytes differ."""
@@ -42,6 +79,10 @@ class FileComparison:
     """The two build paths this pair embeds, when they could be detected."""
     truncated: bool = False
     """True when ``details`` was cut at its cap."""
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:  # a comparator's own bug: recipes match on these names
+            raise ValueError(f"comparator {self.comparator} gave the unknown category {self.category!r}")
 
 
 @dataclass(frozen=True, slots=True)

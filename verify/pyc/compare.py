@@ -22,7 +22,16 @@ from verify.limits import PYC_MAX_LISTING_WORK
 from verify.linediff import BoundedMatcher
 from verify.pyc.disasm import decode
 from verify.pyc.load import LoadedPyc, load_pyc
-from verify.pyc.values import CodeObject, short_repr
+from verify.pyc.values import (
+    CodeObject,
+    DictValue,
+    FrozenSetValue,
+    ListValue,
+    SetValue,
+    SliceValue,
+    Value,
+    short_repr,
+)
 
 Category = Literal["identical", "header-only", "reference-flags-only", "path-only", "semantic"]
 
@@ -280,3 +289,180 @@ def _cap(lines: list[str]) -> list[str]:
     if len(lines) <= MAX_DIFF_LINES:
         return lines
     return [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines"]
+
+
+MAX_COMPARED_VALUES: Final = 2_000_000
+"""Values visited by :func:`equal_with_replaced_path` and :func:`string_constants` per file pair."""
+
+
+def _children(value: Value) -> tuple[Value, ...] | None:
+    """The values a container holds, in order (None for a scalar)."""
+    if isinstance(value, tuple):
+        return value
+    if isinstance(value, FrozenSetValue | ListValue | SetValue):
+        return value.items
+    if isinstance(value, DictValue):
+        return tuple(item for pair in value.items for item in pair)
+    if isinstance(value, SliceValue):
+        return (value.start, value.stop, value.step)
+    if isinstance(value, CodeObject):
+        return (
+            *value.consts,
+            value.filename,
+            value.name,
+            value.qualname,
+            *value.names,
+            *value.localsplusnames,
+            *value.varnames,
+            *value.freevars,
+            *value.cellvars,
+        )
+    return None
+
+
+def string_constants(code: CodeObject) -> set[str] | None:
+    """Every string in a code tree (constants, names, file names); None past :data:`MAX_COMPARED_VALUES`."""
+    found: set[str] = set()
+    pending: list[Value] = [code]
+    seen: set[int] = set()
+    visited = 0
+    while pending:
+        value = pending.pop()
+        visited += 1
+        if visited > MAX_COMPARED_VALUES:
+            return None
+        if isinstance(value, str):
+            found.add(value)
+            continue
+        children = _children(value)
+        if children is not None and id(value) not in seen:
+            seen.add(id(value))
+            pending.extend(children)
+    return found
+
+
+def _scalar_key(value: Value) -> tuple[str, str]:
+    # repr tells apart what == conflates (0.0 and -0.0, 1 and True) and makes NaN equal to itself.
+    return type(value).__name__, short_repr(value, 10_000) if not isinstance(value, int | bytes) else ""
+
+
+def location_lines(linetable: bytes) -> tuple[tuple[int, int], ...] | None:
+    """The (start line, end line) of each code unit, from a 3.11+ location table (``co_linetable``,
+    CPython's ``Objects/locations.md``), columns left out; None when the table is malformed."""
+    lines: list[tuple[int, int]] = []
+    line = 0
+    index = 0
+
+    def varint() -> int:
+        nonlocal index
+        value = shift = 0
+        while True:
+            if index >= len(linetable):
+                raise IndexError
+            byte = linetable[index]
+            index += 1
+            value |= (byte & 63) << shift
+            shift += 6
+            if not byte & 64:
+                return value
+
+    def svarint() -> int:
+        value = varint()
+        return -(value >> 1) if value & 1 else value >> 1
+
+    try:
+        while index < len(linetable):
+            first = linetable[index]
+            index += 1
+            if not first & 128:
+                return None
+            code, units = (first >> 3) & 15, (first & 7) + 1
+            if code == 15:
+                entry = (-1, -1)  # no location
+            elif code == 14:
+                line += svarint()
+                entry = (line, line + varint())
+                varint()
+                varint()
+            elif code == 13:
+                line += svarint()
+                entry = (line, line)
+            elif code >= 10:
+                line += code - 10
+                entry = (line, line)
+                index += 2
+            else:
+                entry = (line, line)
+                index += 1
+            if index > len(linetable) or len(lines) > MAX_COMPARED_VALUES:
+                return None
+            lines.extend([entry] * units)
+    except IndexError:
+        return None
+    return tuple(lines)
+
+
+def equal_with_replaced_path(
+    left: CodeObject, right: CodeObject, old: str, new: str, *, columns_in_linetable: bool
+) -> bool:
+    """True when ``right`` is ``left`` with every occurrence of ``old`` in its strings replaced by ``new``.
+
+    Everything else must be equal: bytecode, exception tables, counts and flags, the shape and every
+    non-string value of the constants, and the line numbers. With ``columns_in_linetable`` (3.11+) the
+    location tables may differ in columns only: a longer string constant moves the columns of what
+    follows it on its line, which only a traceback's caret shows. That is the evidence that two
+    ``.pyc`` differ only by a path embedded in string constants (a sysconfigdata module records the
+    build directory so). False past :data:`MAX_COMPARED_VALUES`.
+    """
+    pending: list[tuple[Value, Value]] = [(left, right)]
+    seen: set[tuple[int, int]] = set()
+    visited = 0
+    while pending:
+        a, b = pending.pop()
+        visited += 1
+        if visited > MAX_COMPARED_VALUES or type(a) is not type(b):
+            return False
+        if isinstance(a, str):
+            if a.replace(old, new) != b:
+                return False
+            continue
+        if isinstance(a, CodeObject):
+            assert isinstance(b, CodeObject)
+            if any(getattr(a, name) != getattr(b, name) for name in _SCALAR_CODE_FIELDS):
+                return False
+            if a.linetable != b.linetable and not (
+                columns_in_linetable
+                and (lines := location_lines(a.linetable)) is not None
+                and lines == location_lines(b.linetable)
+            ):
+                return False
+        children_a, children_b = _children(a), _children(b)
+        if children_a is None or children_b is None:
+            if isinstance(a, int | bytes) and not isinstance(a, bool):
+                if a != b:
+                    return False
+            elif _scalar_key(a) != _scalar_key(b):
+                return False
+            continue
+        if (id(a), id(b)) in seen:
+            continue
+        seen.add((id(a), id(b)))
+        if len(children_a) != len(children_b):
+            return False
+        pending.extend(zip(children_a, children_b, strict=True))
+    return True
+
+
+_SCALAR_CODE_FIELDS: Final = (
+    "argcount",
+    "posonlyargcount",
+    "kwonlyargcount",
+    "stacksize",
+    "flags",
+    "code",
+    "firstlineno",
+    "localspluskinds",
+    "exceptiontable",
+    "nlocals",
+)
+"""The code-object fields that hold no strings: equal, whatever the path (the line table is compared apart)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from verify.compare.engine import compare_sides, diff_manifests
 from verify.compare.model import Comparison
 from verify.compare.sides import side_from_result
+from verify.errors import OperationalError
 from verify.rebuild.core import RebuildResult
 from verify.rebuild.settings import canonical_variations
 from verify.recipes import BuildSpec
@@ -29,17 +30,21 @@ def recorded_differences(
     comparison: Comparison, spec: BuildSpec, variations: frozenset[str], profile: str | None = None
 ) -> tuple[RecordedDifference, ...]:
     """The compare stage's differences as the record keeps them, each with the variations that explain it
-    (by the series' ``[build.expect]`` and ``profile``'s own)."""
+    (by the series' ``[build.expect]`` and ``profile``'s own): the path, the change and the comparator's
+    category must all be documented."""
     recorded = []
     for difference in comparison.differences:
         verdict = difference.comparison
-        expected_by, unexplained = spec.explain(difference.path, difference.changes, variations, profile)
+        category = verdict.category if verdict else None
+        expected_by, unexplained = spec.explain(
+            difference.path, difference.changes, variations, profile, category=category
+        )
         recorded.append(
             RecordedDifference(
                 path=difference.path,
                 kind=difference.kind,
                 changes=difference.changes,
-                category=verdict.category if verdict else None,
+                category=category,
                 explanation=verdict.explanation if verdict else None,
                 expected_by=expected_by,
                 unexplained_changes=unexplained,
@@ -56,10 +61,29 @@ def expected_reasons(
     reasons: list[tuple[str, str]] = []
     for name in difference.expected_by:
         for entry in spec.documented(name, profile):
-            accounts = any(entry.accounts_for(difference.path, (change,)) for change in difference.changes)
+            accounts = any(
+                entry.accounts_for(difference.path, (change,), difference.category) for change in difference.changes
+            )
             if accounts and (name, entry.why) not in reasons:
                 reasons.append((name, entry.why))
     return tuple(reasons)
+
+
+def choose_variations(
+    spec: BuildSpec, variations: frozenset[str], profile: str | None
+) -> tuple[frozenset[str], dict[str, str]]:
+    """The variations a second build of ``profile`` applies, and the skipped ones with the recipe's reason.
+
+    A variation the profile declares inapplicable (its documented effect there is a real code change)
+    is skipped, never "explained". Raises :class:`OperationalError` when every requested variation is
+    skipped: a second build that varies nothing was not what was asked for.
+    """
+    applied, skipped = spec.applicable(canonical_variations(variations), profile)
+    reasons = {entry.variation: entry.why for entry in skipped}
+    if variations and not applied:
+        named = "; ".join(f"{name}: {why}" for name, why in reasons.items())
+        raise OperationalError(f"no requested variation applies to profile {profile}: {named}")
+    return applied, reasons
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +98,25 @@ class TwiceComparison:
 
 
 def compare_builds(
-    first: RebuildResult, second: RebuildResult, variations: frozenset[str], spec: BuildSpec, profile: str | None = None
+    first: RebuildResult,
+    second: RebuildResult,
+    variations: frozenset[str],
+    spec: BuildSpec,
+    profile: str | None = None,
+    *,
+    skipped: Mapping[str, str] | None = None,
 ) -> TwiceComparison:
-    """Compare two rebuilds' install trees (from their manifests) and explain every difference."""
+    """Compare two rebuilds' install trees (from their manifests) and explain every difference.
+
+    ``variations`` are those the second build applied; ``skipped`` the requested ones it did not, with
+    the recipe's reason (:func:`choose_variations`), recorded beside them."""
     comparison = compare_sides(
         side_from_result(first.result, "A", rescan=False), side_from_result(second.result, "B", rescan=False)
     )
     check = ReproducibilityCheck(
         variations=tuple(sorted(variations)),
         differences=recorded_differences(comparison, spec, variations, profile),
+        skipped=dict(skipped or {}),
         first=str(first.result_dir),
         second=str(second.result_dir),
     )
@@ -102,11 +136,11 @@ def compare_results(
 def rebuild_twice(
     build: BuildFunction, variations: frozenset[str], spec: BuildSpec, profile: str | None = None
 ) -> ReproducibilityCheck:
-    """Build ``profile`` without variations, then with ``variations``, and compare."""
-    variations = canonical_variations(variations)
+    """Build ``profile`` without variations, then with those of ``variations`` that apply to it, and compare."""
+    applied, skipped = choose_variations(spec, variations, profile)
     baseline = build(frozenset())
-    varied = build(variations)
-    return compare_results(baseline, varied, variations, spec, profile)
+    varied = build(applied)
+    return compare_builds(baseline, varied, applied, spec, profile, skipped=skipped).check
 
 
 def bisect_variations(

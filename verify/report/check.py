@@ -93,6 +93,7 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
             "entries": entries,
             "manifest_sha256": rebuilt.record.manifest_sha256,
             "variations": list(check.variations) if check else [],
+            "skipped": dict(check.skipped) if check else {},
             "reproducible": check.reproducible if check else None,
             "explained": check.explained if check else None,
             "differences": len(check.differences) if check else 0,
@@ -121,6 +122,8 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
 
 def check_text(outcome: CheckOutcome) -> str:
     """The human summary: one line per stage, then CHECK PASSED or CHECK FAILED."""
+    from verify.report.rebuild import skipped_line
+
     rebuilt = outcome.rebuild
     check = rebuilt.reproducibility
     verdict = rebuilt.source
@@ -144,6 +147,7 @@ def check_text(outcome: CheckOutcome) -> str:
             lines.append(f"  rebuild     {len(check.differences)} path(s) differ, all as the varied {varied} explains")
         else:
             lines.append(f"  rebuild     NOT reproducible: {len(check.differences)} path(s) differ ({varied} varied)")
+        lines.extend(f"              {skipped_line(name, why)}" for name, why in sorted(check.skipped.items()))
     lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256} ({entries:,} entries)")
     for peer in outcome.peers:
         state = "identical" if peer.comparison.passed else f"{len(peer.comparison.differences)} path(s) differ"

@@ -83,9 +83,19 @@ def culprits_line(check: ReproducibilityCheck) -> str | None:
     return f"culprit variation(s): {', '.join(culprits) or 'none alone (an interaction)'}"
 
 
+def skipped_line(variation: str, why: str) -> str:
+    """The one line every report gives a requested variation the second build skipped."""
+    return f"skipped variation {variation}: does not apply to this profile: {why}"
+
+
+def skipped_lines(check: ReproducibilityCheck) -> list[str]:
+    """One line per requested variation the second build skipped, with the recipe's reason."""
+    return [skipped_line(name, why) for name, why in sorted(check.skipped.items())]
+
+
 def reproducibility_text(check: ReproducibilityCheck) -> list[str]:
     """``--twice``: identical, or the differences grouped by kind, with explanations and culprits."""
-    lines = [reproducibility_headline(check)]
+    lines = [reproducibility_headline(check), *skipped_lines(check)]
     if check.reproducible:
         return lines
     by_kind: dict[str, list[str]] = {}
@@ -105,7 +115,9 @@ def reproducibility_text(check: ReproducibilityCheck) -> list[str]:
         lines.append(explanation)
     if not check.explained:
         unexplained = [
-            f"{difference.path} ({', '.join(difference.changes)})"
+            f"{difference.path} ({', '.join(difference.changes)}"
+            + (f", category {difference.category}" if difference.category else "")
+            + ")"
             + (f": {difference.explanation}" if difference.explanation else "")
             for difference in check.unexplained
         ]
@@ -124,7 +136,11 @@ def twice_report_html(twice: TwiceComparison, *, version: str, profile: str) -> 
     check = twice.check
     # The lines reproducibility_text prints around its per-kind listing, which the page shows itself.
     supporting = () if check.reproducible else (explanation_line(check), culprits_line(check))
-    verdict = (reproducibility_headline(check), *(line for line in supporting if line is not None))
+    verdict = (
+        reproducibility_headline(check),
+        *skipped_lines(check),
+        *(line for line in supporting if line is not None),
+    )
     context = HtmlContext(
         title=f"CPython {version}, profile {profile}: baseline vs. a build varied in {_varied(check)}",
         side_names=("baseline", f"varied: {_varied(check)}"),

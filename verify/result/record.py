@@ -138,7 +138,7 @@ class RecordedDifference(_Frozen):
     expected_by: tuple[str, ...] = ()
     """The chosen variations whose recipe ``[build.expect]`` entry accounts for some of the changes."""
     unexplained_changes: tuple[str, ...] = ()
-    """The changes no chosen variation is documented to cause."""
+    """The changes no chosen variation is documented to cause (for ``content``: with this ``category``)."""
 
     @property
     def explained(self) -> bool:
@@ -150,9 +150,14 @@ class ReproducibilityCheck(_Frozen):
     """``--twice``: a baseline and a varied build compared path by path."""
 
     variations: tuple[str, ...]
+    """The variations the second build applied."""
     differences: tuple[RecordedDifference, ...]
     culprits: dict[str, bool] = Field(default_factory=dict)
     """After ``--bisect``: variation -> whether it alone makes the outputs differ."""
+    skipped: dict[str, Text] = Field(default_factory=dict)
+    """Requested variations the second build did not apply -> why: the recipe declares them inapplicable
+    to this profile (``[build.profiles.<name>.inapplicable.<variation>]``), because their documented
+    effect there is a real code change that no expectation may explain."""
     first: str
     """The baseline's cache directory."""
     second: str

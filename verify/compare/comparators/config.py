@@ -11,7 +11,7 @@ import re
 from typing import Final
 
 from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
-from verify.compare.comparators.text import text_difference
+from verify.compare.comparators.text import replaced_everywhere, text_difference
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths
 from verify.limits import CONFIG_TEXT_MAX_BYTES, SYSCONFIGDATA_MAX_BYTES
@@ -159,7 +159,7 @@ class ConfigComparator(Comparator):
                 f"{what}: configured with --prefix {prefixes[0]} vs {prefixes[1]}; {len(keys)} key(s) record the "
                 f"installation prefix ({shown}): configure both with the same --prefix to compare them"
             )
-        elif build_paths is not None and len(path_keys) == len(keys):
+        elif build_paths is not None and len(path_keys) == len(keys) and replaced_everywhere(pair, build_paths):
             category = "build-path"
             explanation = (
                 f"{what}: {len(keys)} key(s) embed build path {build_paths[0]} vs {build_paths[1]} ({shown}); "

@@ -8,7 +8,9 @@ from verify.compare.comparators.interface import Comparator, Declined, FilePair,
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths
 from verify.manifest import PYC
-from verify.pyc import PycError, compare_pyc, parse_header
+from verify.pyc import PycError, compare_pyc, load_pyc, parse_header
+from verify.pyc.compare import equal_with_replaced_path, string_constants
+from verify.pyc.header import LEGACY_CODE_LAYOUT_SERIES
 
 _ADVICE: Final = {
     "header-only": "set SOURCE_DATE_EPOCH so compileall writes hash-based headers, or give the sources equal mtimes",
@@ -16,6 +18,7 @@ _ADVICE: Final = {
     "the .pyc files exactly as the Makefile does (same compileall -j and order)",
     "path-only": "compile with the same install path/DESTDIR (compileall -d / -s)",
     "semantic": "a real difference in the source or the compiler",
+    "build-path": "the module records the directory it was built in (sysconfigdata does); use a fixed build path",
     "source-hash": "compare the .py sources: the hash is of the source, so either the sources differ or one .pyc "
     "no longer matches its source (a checked-hash .pyc is then recompiled or ignored by CPython; an "
     "unchecked-hash one is used as it is)",
@@ -55,6 +58,15 @@ class PycComparator(Comparator):
         if build_paths is not None:
             explanation += f"; paths {build_paths[0]} vs {build_paths[1]}"
         category: str = result.category
+        replaced = _replaced_path(pair) if category == "semantic" else None
+        if replaced is not None:
+            category, build_paths = "build-path", replaced
+            explanation = (
+                f"the code is equal once {replaced[0]} is replaced by {replaced[1]} in its strings: only an "
+                "embedded path differs"
+            )
+            if result.header_differences:
+                explanation += f"; the header differs too ({'; '.join(result.header_differences)})"
         hashes = _source_hashes(pair) if category == "header-only" else None
         if hashes is not None:
             # Both .pyc are already hash-based, so SOURCE_DATE_EPOCH changes nothing: the hashes are of the
@@ -80,3 +92,25 @@ def _source_hashes(pair: FilePair) -> str | None:
     if header_a.kind in hash_kinds and header_b.kind in hash_kinds and header_a.source_hash != header_b.source_hash:
         return header_a.kind if header_a.kind == header_b.kind else "hash-based"
     return None
+
+
+def _replaced_path(pair: FilePair) -> tuple[str, str] | None:
+    """The (A, B) path pair when B's code is A's with that path replaced in every string, else None.
+
+    The pair is guessed from the strings only one side holds, then proven by comparing the whole code
+    trees with the replacement applied (:func:`verify.pyc.compare.equal_with_replaced_path`).
+    """
+    try:
+        left, right = load_pyc(pair.data_a), load_pyc(pair.data_b)
+    except PycError:
+        return None
+    if left.header.magic != right.header.magic:
+        return None
+    strings_a, strings_b = string_constants(left.code), string_constants(right.code)
+    if strings_a is None or strings_b is None:
+        return None
+    guessed = guess_build_paths(sorted(strings_a - strings_b), sorted(strings_b - strings_a))
+    columns = left.header.python_version not in LEGACY_CODE_LAYOUT_SERIES
+    if guessed is None or not equal_with_replaced_path(left.code, right.code, *guessed, columns_in_linetable=columns):
+        return None
+    return guessed

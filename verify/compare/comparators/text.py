@@ -41,6 +41,13 @@ def changed_lines(a: list[str], b: list[str]) -> tuple[list[str], list[str]]:
     return removed, added
 
 
+def replaced_everywhere(pair: FilePair, paths: tuple[str, str]) -> bool:
+    """True when B's bytes are A's with every occurrence of path ``paths[0]`` replaced by ``paths[1]``:
+    the evidence that an embedded build path is the whole difference, not one difference among others."""
+    old, new = paths[0].encode("utf-8", "surrogateescape"), paths[1].encode("utf-8", "surrogateescape")
+    return pair.data_a.replace(old, new) == pair.data_b
+
+
 def text_difference(pair: FilePair, comparator: str, what: str) -> FileComparison:
     """A capped unified diff of two texts, with the build-path pair guessed from the changed lines."""
     lines_a = pair.data_a.decode("utf-8", "replace").splitlines()
@@ -52,7 +59,7 @@ def text_difference(pair: FilePair, comparator: str, what: str) -> FileCompariso
     build_paths = guess_build_paths(removed, added)
     details, truncated = capped(diff)
     changed = max(len(removed), len(added))
-    if build_paths is not None:
+    if build_paths is not None and replaced_everywhere(pair, build_paths):
         category = "build-path"
         explanation = (
             f"{what}: {changed} line(s) differ, embedding build path {build_paths[0]} vs {build_paths[1]}; "
@@ -64,6 +71,11 @@ def text_difference(pair: FilePair, comparator: str, what: str) -> FileCompariso
     else:
         category = "content"
         explanation = f"{what}: {changed} line(s) differ"
+        if build_paths is not None:
+            explanation += (
+                f", more than the embedded build path {build_paths[0]} vs {build_paths[1]} accounts for "
+                "(replacing it does not make the files equal)"
+            )
     if cut:
         explanation += f" (diffed the first {MAX_DIFF_INPUT_LINES} lines only)"
     return FileComparison(comparator, category, explanation, details, (), build_paths, truncated or cut)
@@ -106,7 +118,7 @@ class BinaryComparator(Comparator):
             explanation = f"the file changed type: {pair.kind_a} in A, {pair.kind_b} in B"
             if pair.kind_a in ELF_KINDS or pair.kind_b in ELF_KINDS:
                 explanation += " (one side is not a valid ELF file)"
-        elif build_paths is not None:
+        elif build_paths is not None and replaced_everywhere(pair, build_paths):
             category = "build-path"
             explanation = (
                 f"binary content embeds build path {build_paths[0]} vs {build_paths[1]}; use a fixed build path"
@@ -114,4 +126,6 @@ class BinaryComparator(Comparator):
         else:
             category = "content"
             explanation = f"binary content differs from byte {first}"
+            if build_paths is not None:
+                explanation += f", more than the embedded build path {build_paths[0]} vs {build_paths[1]} accounts for"
         return FileComparison(self.name, category, explanation, tuple(details), (), build_paths)
