@@ -257,10 +257,13 @@ def _source(verdict: _Fields, verdict_sha256: str) -> dict[str, Any]:
 
 def _build(record: RebuildRecord, rebuild_sha256: str) -> dict[str, Any]:
     inputs = record.inputs
+    environment = inputs.environment.model_dump(mode="json")
+    # A rebuild in a given rootfs tarball (--rootfs) has no lock: rebuild.json records "", the predicate null.
+    environment["lock_sha256"] = environment.get("lock_sha256") or None
     return {
         "build_type": BUILD_TYPE,
         "runner": inputs.runner,
-        "environment": inputs.environment.model_dump(mode="json"),
+        "environment": environment,
         "settings": dict(inputs.settings),
         "variations": list(record.reproducibility.variations if record.reproducibility else ()),
         "rebuild_sha256": rebuild_sha256,
