@@ -49,6 +49,7 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
             for peer in outcome.peers
         ],
         "attestation": attestation,
+        "cache_notes": list(rebuilt.record.cache_notes),
         "ok": outcome.ok,
     }
 
@@ -73,6 +74,7 @@ def check_text(outcome: CheckOutcome) -> str:
         else:
             lines.append(f"  rebuild     NOT reproducible: {len(check.differences)} path(s) differ ({varied} varied)")
     lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256}")
+    lines += [f"  cache       {note}" for note in rebuilt.record.cache_notes]
     for peer in outcome.peers:
         state = "identical" if peer.comparison.identical else f"{len(peer.comparison.differences)} path(s) differ"
         lines.append(f"  peer        {peer.location}: {state} (report {peer.report})")

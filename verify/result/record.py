@@ -186,6 +186,9 @@ class RebuildRecord(_Frozen):
     finished_at: Timestamp | None = None
     """When it finished: the manifest written. The provenance's ``finishedOn``. Both are None in records
     written before they were recorded."""
+    cache_notes: tuple[Text, ...] = ()
+    """What the caches met on the way to this result that its reader should know: a cache entry that failed
+    its check and was removed and built again, never used (empty when nothing happened)."""
 
     @property
     def profile(self) -> str:
