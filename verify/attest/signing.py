@@ -24,6 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from verify import faults
 from verify.attest.errors import AttestationError
 from verify.attest.inputs import AttestationContent, RebuildInputs, build_content
 from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
@@ -321,5 +322,6 @@ def sign_result(
     out.parent.mkdir(parents=True, exist_ok=True)
     provenance_path = provenance_path_for(out)
     write_atomic(provenance_path, provenance)
+    faults.reached("attest")
     write_atomic(out, verdict)
     return SignedAttestation(out, content, provenance_path)
