@@ -18,6 +18,7 @@ Where each stage lives:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -32,7 +33,7 @@ from verify.compare.model import Comparison
 from verify.errors import OperationalError
 from verify.fsutil import write_json_atomic
 from verify.limits import PUBLISH_LOCK_TIMEOUT_SECONDS
-from verify.locking import lock_timeout, replacing
+from verify.locking import TargetLock, directory_lock, lock_timeout, replacing
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
 from verify.releases import Version
@@ -181,8 +182,14 @@ class CheckOutcome:
         )
 
 
-def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None) -> RebuildOutcome:
-    """Verify the source, build (twice with ``request.twice``), and publish the result directory."""
+def run_rebuild(
+    request: RebuildRequest, observer: RebuildObserver | None = None, *, hold_result: TargetLock | None = None
+) -> RebuildOutcome:
+    """Verify the source, build (twice with ``request.twice``), and publish the result directory.
+
+    ``hold_result``: the result directory's lock, taken just before publishing and left held for the
+    caller (``check`` adds its files to the result before another run may replace it).
+    """
     from verify import progress
     from verify.environments import get_runner, image_for
     from verify.environments.lock import load_lock
@@ -278,6 +285,8 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
         # The published record says what the cache met (an entry that failed its check, removed and
         # built again); the entry's own record does not, as the next run may meet nothing.
         record = record.model_copy(update={"cache_notes": tuple(cache_notes)})
+    if hold_result is not None:
+        hold_result.acquire()
     published = publish(baseline, record, request.result_path, compare_html=compare_html)
     return RebuildOutcome(source=verdict, baseline=baseline, result=published, record=record)
 
@@ -298,27 +307,39 @@ def run_check(
     compare: Callable[[Path, Path], Comparison] | None = None,
 ) -> CheckOutcome:
     """The whole chain for one release: verify, rebuild twice, compare with peers, attest; write check.json."""
+    from verify import progress
     from verify.compare import compare_paths
     from verify.report.check import check_to_json
     from verify.report.compare import comparison_to_dict
 
-    rebuilt = run_rebuild(replace(request.rebuild, twice=True), observer)
-    result = rebuilt.result
-    peers = []
-    for peer in request.peers:
-        comparison = (compare or compare_paths)(result.path, peer)
-        report = result.path / f"compare-{peer.name or 'peer'}.json"
-        write_json_atomic(report, comparison_to_dict(comparison))
-        peers.append(PeerOutcome(peer, comparison, report))
-    attestation = _attest(request, result)
-    outcome = CheckOutcome(rebuilt, tuple(peers), attestation)
-    write_json_atomic(result.check_path, check_to_json(outcome))
+    # From publication to check.json the result directory is held: another run replacing it (a second
+    # check with the same --out) waits, so every file of the result comes from one run.
+    held = directory_lock(
+        request.rebuild.result_path,
+        what=f"the result directory {request.rebuild.result_path}",
+        timeout=lock_timeout(PUBLISH_LOCK_TIMEOUT_SECONDS),
+        on_wait=progress.note,
+    )
+    try:
+        rebuilt = run_rebuild(replace(request.rebuild, twice=True), observer, hold_result=held)
+        result = rebuilt.result
+        peers = []
+        for peer in request.peers:
+            comparison = (compare or compare_paths)(result.path, peer)
+            report = result.path / f"compare-{peer.name or 'peer'}.json"
+            write_json_atomic(report, comparison_to_dict(comparison))
+            peers.append(PeerOutcome(peer, comparison, report))
+        attestation = _attest(request, result)
+        outcome = CheckOutcome(rebuilt, tuple(peers), attestation)
+        write_json_atomic(result.check_path, check_to_json(outcome))
+    finally:
+        held.release()
     return outcome
 
 
 def _attest(request: CheckRequest, result: ResultDir) -> AttestationOutcome:
     from verify.attest.inputs import RebuildInputs
-    from verify.attest.signing import generate_private_key, sign_result
+    from verify.attest.signing import KeyExists, generate_private_key, sign_result
 
     signer = request.signer
     if signer is None:
@@ -326,7 +347,9 @@ def _attest(request: CheckRequest, result: ResultDir) -> AttestationOutcome:
     new_public_key = None
     if isinstance(signer, OfflineKeySigner) and request.create_key and not signer.key_path.exists():
         signer.key_path.parent.mkdir(parents=True, exist_ok=True)
-        new_public_key = generate_private_key(signer.key_path)
+        # Another run (a second check beside this one) may make it first: then sign with that key.
+        with contextlib.suppress(KeyExists):
+            new_public_key = generate_private_key(signer.key_path)
     signed = sign_result(
         RebuildInputs.from_result_dir(result.path),
         signer,

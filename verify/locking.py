@@ -109,11 +109,18 @@ def _write_holder(descriptor: int) -> None:
         os.pwrite(descriptor, f"{os.getpid()} {socket.gethostname() or 'localhost'}\n".encode(), 0)
 
 
+_held_in_this_process: dict[str, int] = {}
+"""Lock files this process holds, and how many :class:`TargetLock` objects share each: flock(2) would make a
+second open of the same file wait for the first, so a step that takes a lock its caller already holds
+(``check`` holds its result directory while ``publish`` replaces it) shares it instead."""
+
+
 class TargetLock:
     """An exclusive lock on one thing being made, in the lock file ``path`` (created if needed).
 
     Use as a context manager, or :meth:`acquire` and :meth:`release`. ``what`` names the thing in the
-    messages (``the rebuild cache entry 3c85bd43…``).
+    messages (``the rebuild cache entry 3c85bd43…``). Within one process the lock is re-entrant: a second
+    :class:`TargetLock` on the same file shares the first one's hold.
     """
 
     def __init__(
@@ -124,20 +131,36 @@ class TargetLock:
         self.timeout = timeout
         self._on_wait = on_wait
         self._descriptor: int | None = None
+        self._shared = False
         self.read_only = False
         """True when the lock could not be taken because its location cannot be written."""
 
     @property
     def held(self) -> bool:
         """True while this process holds the lock."""
-        return self._descriptor is not None
+        return self._descriptor is not None or self._shared
+
+    def _key(self) -> str:
+        return str(self.path.absolute())
+
+    def _share(self) -> bool:
+        """Share a hold another :class:`TargetLock` of this process has on the same file."""
+        if self._key() in _held_in_this_process:
+            _held_in_this_process[self._key()] += 1
+            self._shared = True
+        return self._shared
+
+    def _took(self, descriptor: int) -> None:
+        self._descriptor = descriptor
+        _held_in_this_process[self._key()] = 1
+        _write_holder(descriptor)
 
     def acquire(self) -> TargetLock:
         """Wait for the lock (up to the timeout); on a read-only location, return unheld.
 
         Raises :class:`LockTimeout` naming the holder's pid when the timeout passes.
         """
-        if self._descriptor is not None:
+        if self.held or self._share():
             return self
         deadline = time.monotonic() + self.timeout
         told = False
@@ -148,8 +171,7 @@ class TargetLock:
                 return self
             if _try_flock(descriptor):
                 if _still_linked(descriptor, self.path):
-                    self._descriptor = descriptor
-                    _write_holder(descriptor)
+                    self._took(descriptor)
                     return self
                 os.close(descriptor)  # removed by whoever held it last: take the new file
                 continue
@@ -167,15 +189,14 @@ class TargetLock:
 
     def try_acquire(self) -> bool:
         """Take the lock only if nobody holds it; True when taken (False on a read-only location too)."""
-        if self._descriptor is not None:
+        if self.held or self._share():
             return True
         descriptor = self._open()
         if descriptor is None:
             self.read_only = True
             return False
         if _try_flock(descriptor) and _still_linked(descriptor, self.path):
-            self._descriptor = descriptor
-            _write_holder(descriptor)
+            self._took(descriptor)
             return True
         os.close(descriptor)
         return False
@@ -186,7 +207,13 @@ class TargetLock:
         Removing it while still holding it is safe: a waiter that opened the old file finds, once it
         has the lock, that the file is no longer linked at :attr:`path`, and starts again on a new one.
         """
+        if self._shared:
+            self._shared = False
+            if self._key() in _held_in_this_process:
+                _held_in_this_process[self._key()] -= 1
+            return
         if self._descriptor is not None:
+            _held_in_this_process.pop(self._key(), None)
             if _still_linked(self._descriptor, self.path):
                 with contextlib.suppress(OSError):
                     self.path.unlink()
@@ -425,6 +452,13 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def directory_lock(
+    target: Path, *, what: str, timeout: float, on_wait: Callable[[str], None] | None = None
+) -> TargetLock:
+    """The lock of a directory that is replaced as a whole (a result, a site): ``.NAME.lock`` beside it."""
+    return TargetLock(target.parent / f".{target.name}{LOCK_SUFFIX}", what=what, timeout=timeout, on_wait=on_wait)
+
+
 @contextlib.contextmanager
 def replacing(
     target: Path, *, what: str, timeout: float, on_wait: Callable[[str], None] | None = None, point: str = "publish"
@@ -438,7 +472,7 @@ def replacing(
     abandoned staging directories of ``target`` are removed. A read-only location is one line, exit 2.
     """
     parent, name = target.parent, target.name
-    lock = TargetLock(parent / f".{name}{LOCK_SUFFIX}", what=what, timeout=timeout, on_wait=on_wait)
+    lock = directory_lock(target, what=what, timeout=timeout, on_wait=on_wait)
     lock.acquire()
     try:
         if not lock.held:

@@ -176,6 +176,10 @@ def sign_offline(statement: bytes, private_key: PrivateKey) -> bytes:
     return (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode()
 
 
+class KeyExists(AttestationError):
+    """A new key was to be written where a key already is."""
+
+
 def generate_private_key(path: Path) -> Path:
     """Write a new Ed25519 private key (PEM, mode 0600) to ``path`` and its public key to ``path.pub``.
 
@@ -189,16 +193,24 @@ def generate_private_key(path: Path) -> Path:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     public_path = path.with_name(path.name + ".pub")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
     try:
-        # O_EXCL: never overwrite a key someone already relies on.
-        with path.open("xb") as stream:
-            path.chmod(0o600)
+        # Written whole under a temporary name, then linked into place: never overwrite a key someone
+        # already relies on (the link fails if one exists), and never show a half-written key to a
+        # second run making the same key at the same moment.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as stream:
             stream.write(private_pem)
-        public_path.write_bytes(public_pem)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.link(temporary, path)
+        write_atomic(public_path, public_pem)
     except FileExistsError:
-        raise AttestationError(f"{path} already exists; not overwriting a key") from None
+        raise KeyExists(f"{path} already exists; not overwriting a key") from None
     except OSError as error:
         raise AttestationError(f"cannot write key {path}: {error.strerror or error}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
     return public_path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from verify.commands.output import Report, output_options
-from verify.errors import EXIT_FAILED, EXIT_OK
+from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError
 
 
 @click.group("cache")
@@ -49,6 +49,9 @@ def check(cache_dir: Path | None, rebuild_cache: Path | None, as_json: bool) -> 
     from verify.sources.cache import Cache
 
     report = Report.current()
+    for given in (cache_dir, rebuild_cache):
+        if given is not None and given.exists() and not given.is_dir():
+            raise OperationalError(f"{given} is not a cache directory (not a directory)")
     downloads = Cache.at(cache_dir)
     environments = EnvironmentCache.at(cache_dir)
     kinds = [

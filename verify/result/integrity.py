@@ -187,7 +187,10 @@ def _check_recorded_digests(result: ResultDir, record: RebuildRecord) -> list[st
     except OSError as error:
         return [f"cannot read {result.manifest_path}: {error.strerror or error}"]
     if actual != manifest_sha256:
-        problems.append(f"manifest.json has sha256 {actual}, rebuild.json records {manifest_sha256}")
+        problems.append(
+            f"manifest.json has sha256 {actual} but rebuild.json records {manifest_sha256}: the result was "
+            "changed after the rebuild"
+        )
     profile = record.pgo_profile
     if profile is not None and profile.file:
         path = result.path / profile.file

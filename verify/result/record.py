@@ -201,5 +201,12 @@ class RebuildRecord(_Frozen):
         return self.inputs.source
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form written to ``rebuild.json``."""
-        return self.model_dump(mode="json")
+        """The JSON form written to ``rebuild.json``.
+
+        ``cache_notes`` appears only when there is one: a record without it is exactly what versions
+        before it wrote and read, so results and cache entries stay readable across versions.
+        """
+        data = self.model_dump(mode="json")
+        if not data["cache_notes"]:
+            del data["cache_notes"]
+        return data

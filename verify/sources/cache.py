@@ -62,6 +62,8 @@ _PLAIN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,200}$")
 _NAME_RECORD_BYTES = 128
 _CHUNK = 1024 * 1024
 _RUN_RE = re.compile(r"^run-(?P<host>.+)-(?P<pid>\d+)-[^-]+$")
+_ABANDONED_TEMP_SECONDS = 3600
+"""A name record's temporary file is written and renamed in microseconds: one this old was abandoned."""
 PARTIAL_PREFIX = "partial-"
 """A file being written (a download, a copy) before it is renamed to its digest; held by its writer."""
 
@@ -383,6 +385,12 @@ class Cache:
         names = KindCheck("names", str(self._names))
         if self._names.is_dir():
             for path in sorted(self._names.iterdir()):
+                if path.name.startswith("."):
+                    # write_atomic's temporary file, left by a run killed while recording a name.
+                    if path.name.endswith(".tmp") and time.time() - path.stat().st_mtime > _ABANDONED_TEMP_SECONDS:
+                        path.unlink(missing_ok=True)
+                        names.remove(path, "temporary file of a run that did not finish")
+                    continue
                 names.checked += 1
                 try:
                     with open_regular_file(path) as stream:
