@@ -79,7 +79,7 @@ class DebCache:
         if not path.is_file():
             return None
         if sha256_file(path) != package.sha256:
-            path.unlink()
+            _unlink(path)  # never used; a read-only cache keeps it
             return None
         self._used(path)
         return path

@@ -263,8 +263,8 @@ class Cache:
             raise FetchError(f"cannot read cache entry {path}: {exc.strerror}") from None
         if actual != sha256.lower():
             # Disk corruption or tampering: the entry must never be served. Deleting it lets the
-            # next fetch repair the cache from a real source.
-            path.unlink(missing_ok=True)
+            # next fetch repair the cache from a real source (a read-only cache keeps it, unused).
+            _unlink(path)
             return None
         self._used(path)
         return path
