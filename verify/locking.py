@@ -12,8 +12,11 @@ included), so a lock file says whether its owner lives without trusting a pid th
   *unheld* and its user may only read complete, verified entries (:attr:`TargetLock.held`).
 * :class:`Staging`: a file or directory being written before it is renamed into place, with a lock file
   beside it (``NAME.lock``) that its writer holds for as long as it lives. The lock file is made (and
-  locked) before the staging area, and removed after it, so a staging area whose lock nobody holds, or
-  that has no lock file, belongs to no live process: :func:`sweep_abandoned` removes it.
+  locked) before the staging area, and removed after it, so a staging area whose lock nobody holds
+  belongs to no live process: :func:`sweep_abandoned` removes it (one with no lock file at all was made
+  by an earlier version, and goes once it is :data:`LEGACY_STALE_SECONDS` old).
+* :func:`replacing`: a directory replaced as a whole (a result, a status site), staged beside it and
+  swapped in with two renames under its lock; a version a killed run left aside is put back first.
 """
 
 from __future__ import annotations
@@ -343,12 +346,11 @@ def abandoned(path: Path) -> bool:
         os.close(descriptor)
 
 
-def sweep_abandoned(parent: Path, prefix: str, *, keep: Callable[[Path], bool] | None = None) -> list[Path]:
+def sweep_abandoned(parent: Path, prefix: str) -> list[Path]:
     """Remove the staging areas ``parent/PREFIX*`` that no live process holds; return what was removed.
 
-    ``keep`` may spare some (a caller that recovers an entry from one). Safe at any time, from any
-    process: a staging area whose writer lives is never touched. Nothing is removed where nothing can
-    be written.
+    Safe at any time, from any process: a staging area whose writer lives is never touched. Nothing is
+    removed where nothing can be written.
     """
     removed: list[Path] = []
     try:
@@ -365,8 +367,6 @@ def sweep_abandoned(parent: Path, prefix: str, *, keep: Callable[[Path], bool] |
                 continue  # judged with its staging area below
             if _remove_if_unheld(path, None):
                 removed.append(path)
-            continue
-        if keep is not None and keep(path):
             continue
         if _remove_if_unheld(Path(f"{path}{LOCK_SUFFIX}"), path):
             removed.append(path)
@@ -401,7 +401,6 @@ def _remove_if_unheld(lock_path: Path, target: Path | None) -> bool:
         return target is None or not os.path.lexists(target)
     finally:
         os.close(descriptor)
-
 
 
 def swap_in(staging: Staging, target: Path, *, aside_prefix: str, point: str = "publish") -> None:
