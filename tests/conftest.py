@@ -234,7 +234,7 @@ def _rootfs_image(name: str, directory: Path, files: set[Path]) -> Iterator[Root
     yield image
     if shutil.which("podman"):
         subprocess.run(["podman", "rmi", "--force", image_tag(image)], capture_output=True, check=False)
-    shutil.rmtree(tarball.with_name(f"{digest}.rootfs"), ignore_errors=True)
+    shutil.rmtree(tarball.with_name(f"{digest}.unpacked"), ignore_errors=True)
     tarball.unlink()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -581,9 +582,14 @@ def test_provenance_names_the_pgo_profile_and_what_it_was_trained_on(origin: str
         environment="bookworm-cpython", rootfs_sha256="5" * 64,
     )  # fmt: skip
     reused = origin == "reused"
-    profile = PgoProfileRef(sha256="a" * 64, origin=origin, file=None if reused else "pgo-profile.tar",  # type: ignore[arg-type]
+    # A profile it trained is in the result, and the result is checked against the digest its record names.
+    digest = "a" * 64
+    if not reused:
+        directory.pgo_profile_path.write_bytes(b"a profile\n")
+        digest = hashlib.sha256(b"a profile\n").hexdigest()
+    profile = PgoProfileRef(sha256=digest, origin=origin, file=None if reused else "pgo-profile.tar",  # type: ignore[arg-type]
                             trained_on=training)  # fmt: skip
-    inputs = record.inputs.model_copy(update={"pgo_profile_sha256": "a" * 64 if reused else None})
+    inputs = record.inputs.model_copy(update={"pgo_profile_sha256": digest if reused else None})
     directory.write_record(record.model_copy(update={"pgo_profile": profile, "inputs": inputs}))
 
     provenance = build_content(RebuildInputs.from_result_dir(result), rebuilder_id="test-rebuilder").provenance
@@ -592,7 +598,7 @@ def test_provenance_names_the_pgo_profile_and_what_it_was_trained_on(origin: str
     # A reused profile is an input of this build; a profile it trained is an output others can pin.
     descriptor = (inputs_used if reused else outputs)["pgo-profile.tar"]
     assert "pgo-profile.tar" not in (outputs if reused else inputs_used)
-    assert descriptor["digest"] == {"sha256": "a" * 64}
+    assert descriptor["digest"] == {"sha256": digest}
     assert descriptor["annotations"]["trainedOn"] == {
         "version": "3.13.5", "series": "3.13", "source": {"name": TARBALL, "sha256": record.source.sha256},
         "profile": "pgo-lto", "configure": ["--prefix=/opt/python", "--enable-optimizations"],

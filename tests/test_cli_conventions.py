@@ -21,10 +21,11 @@ from verify import progress
 from verify.cli import _COMMANDS, main
 
 COMMANDS = sorted(_COMMANDS)
-REPORTING = {name: [name] for name in COMMANDS if name != "env"} | {
+REPORTING = {name: [name] for name in COMMANDS if name not in ("env", "cache")} | {
     "env list": ["env", "list"],
     "env build": ["env", "build"],
     "env lock": ["env", "lock"],
+    "cache check": ["cache", "check"],
 }
 """Every command that prints a report (env's shell and run hand the terminal to the sandbox)."""
 
@@ -91,6 +92,7 @@ OPERATIONAL_ERRORS = {
     "plan": lambda t: ["plan", "--releases", str(_garbage(t))],
     "merge": lambda t: ["merge", str(t), "--key", str(_garbage(t)), "--out", str(t / "site")],
     "check": lambda t: ["check", "3.99.1", "--offline"],
+    "cache": lambda t: ["cache", "check", "--cache", str(_garbage(t))],
 }
 
 

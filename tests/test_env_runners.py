@@ -200,7 +200,7 @@ def test_tampered_tarball_is_never_unpacked_or_imported(tiny_image: RootfsImage,
     bad = RootfsImage(name="tampered-test", tarball=tarball, sha256=tiny_image.sha256, lock_sha256="0" * 64)
     with pytest.raises(VerificationFailed, match="expected"):
         BwrapRunner().run(bad, ["true"], _spec(tmp_path))
-    assert not tarball.with_name(f"{tiny_image.sha256}.rootfs").exists()
+    assert not tarball.with_name(f"{tiny_image.sha256}.unpacked").exists()
     if _available(PodmanRunner()):
         with pytest.raises(VerificationFailed, match="expected"):
             PodmanRunner().ensure_image(bad)

@@ -16,6 +16,7 @@ from test_attest_support import TARBALL, make_result, openssl_keypair
 
 from verify.attest import AttestationError, decide
 from verify.attest.peers import Claim
+from verify.result import ResultDir
 
 
 @pytest.fixture(scope="module")
@@ -358,9 +359,12 @@ def test_an_attestation_of_our_result_with_another_tree_is_rejected(ours: dict[s
     from verify.manifest import Manifest, read_manifest, scan_tree, write_manifest
 
     manifest = ours["result"] / "manifest.json"
-    write_manifest(
+    digest = write_manifest(
         Manifest(inputs=read_manifest(manifest).inputs, entries=scan_tree(ours["result"] / "root")), manifest
     )
+    # Changed consistently (the record names the new manifest): a whole result, but not the attested one.
+    result = ResultDir(ours["result"])
+    result.write_record(result.read_record().model_copy(update={"manifest_sha256": digest}))
     completed = run_cli(
         "peers",
         "3.13.5",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from verify import faults
 from verify.errors import OperationalError, VerificationFailed
 from verify.fsutil import sha256_file
 from verify.models import CheckStatus, DigestClaim, FetchedFile, SignatureEvidence, SourceVerdict
@@ -176,6 +177,7 @@ def verify_release_source(version: Version, options: SourceOptions) -> SourceVer
     with cache.quarantine():
         with progress.phase(f"CPython {version} source: fetching, checking signatures and digests"):
             verdict = verify_source(request, source_checks(request.recipe, options, cache, verified_signatures))
+        faults.reached("verify")
         if not verdict.verified:
             return verdict
         for signature in verified_signatures:

@@ -18,6 +18,8 @@ Where each stage lives:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 from collections.abc import Callable
@@ -29,7 +31,9 @@ from verify.assembly import SourceOptions, require_verified, verify_release_sour
 from verify.attest.signing import OfflineKeySigner, SignedAttestation, SigstoreSigning
 from verify.compare.model import Comparison
 from verify.errors import OperationalError
-from verify.fsutil import make_result_directory, replace_directory, write_json_atomic
+from verify.fsutil import write_json_atomic
+from verify.limits import PUBLISH_LOCK_TIMEOUT_SECONDS
+from verify.locking import TargetLock, directory_lock, lock_timeout, replacing
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
 from verify.releases import Version
@@ -178,8 +182,14 @@ class CheckOutcome:
         )
 
 
-def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None) -> RebuildOutcome:
-    """Verify the source, build (twice with ``request.twice``), and publish the result directory."""
+def run_rebuild(
+    request: RebuildRequest, observer: RebuildObserver | None = None, *, hold_result: TargetLock | None = None
+) -> RebuildOutcome:
+    """Verify the source, build (twice with ``request.twice``), and publish the result directory.
+
+    ``hold_result``: the result directory's lock, taken just before publishing and left held for the
+    caller (``check`` adds its files to the result before another run may replace it).
+    """
     from verify import progress
     from verify.environments import get_runner, image_for
     from verify.environments.lock import load_lock
@@ -225,7 +235,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
     with progress.phase(f"environment {recipe.build.environment}: rootfs (built if not cached)"):
         image = image_for(recipe.build.environment, cache_dir=request.source.cache_dir, rootfs=request.rootfs)
     # rebuild() compares every fact again, the rootfs digest of --rootfs included, before its first step.
-    cache = RebuildCache(rebuild_cache_dir(request.source.cache_dir, request.rebuild_cache))
+    cache = RebuildCache(rebuild_cache_dir(request.source.cache_dir, request.rebuild_cache), on_wait=progress.note)
     settings = BuildSettings() if request.jobs is None else replace(BuildSettings(), jobs=request.jobs)
 
     def build(chosen: frozenset[str], pgo_profile: FetchedFile | None = request.pgo_profile) -> RebuildResult:
@@ -255,6 +265,7 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
 
     baseline = build(frozenset())
     record = baseline.record
+    cache_notes = [*image.notes, *baseline.notes]
     compare_html = None
     if request.twice:
         # A PGO baseline that trained its own profile pins it for the other builds: two independent
@@ -268,12 +279,19 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
             return build(chosen, pinned)
 
         varied = build_with_pinned_profile(applied)
+        cache_notes += varied.notes
         twice = compare_builds(baseline, varied, applied, recipe.build, request.profile, skipped=skipped)
         if request.bisect and not twice.check.reproducible:
             twice = replace(twice, check=bisect_variations(build_with_pinned_profile, baseline, twice.check))
         record = record.model_copy(update={"reproducibility": twice.check})
         # The same comparison, for people: rendered from the value just computed (no tree hashed again).
         compare_html = twice_report_html(twice, version=str(request.version), profile=request.profile)
+    if cache_notes:
+        # The published record says what the cache met (an entry that failed its check, removed and
+        # built again); the entry's own record does not, as the next run may meet nothing.
+        record = record.model_copy(update={"cache_notes": tuple(cache_notes)})
+    if hold_result is not None:
+        hold_result.acquire()
     published = publish(baseline, record, request.result_path, compare_html=compare_html)
     return RebuildOutcome(source=verdict, baseline=baseline, result=published, record=record)
 
@@ -294,27 +312,39 @@ def run_check(
     compare: Callable[[Path, Path], Comparison] | None = None,
 ) -> CheckOutcome:
     """The whole chain for one release: verify, rebuild twice, compare with peers, attest; write check.json."""
+    from verify import progress
     from verify.compare import compare_paths
     from verify.report.check import check_to_json
     from verify.report.compare import comparison_to_dict
 
-    rebuilt = run_rebuild(replace(request.rebuild, twice=True), observer)
-    result = rebuilt.result
-    peers = []
-    for peer in request.peers:
-        comparison = (compare or compare_paths)(result.path, peer)
-        report = result.path / f"compare-{peer.name or 'peer'}.json"
-        write_json_atomic(report, comparison_to_dict(comparison))
-        peers.append(PeerOutcome(peer, comparison, report))
-    attestation = _attest(request, result)
-    outcome = CheckOutcome(rebuilt, tuple(peers), attestation)
-    write_json_atomic(result.check_path, check_to_json(outcome))
+    # From publication to check.json the result directory is held: another run replacing it (a second
+    # check with the same --out) waits, so every file of the result comes from one run.
+    held = directory_lock(
+        request.rebuild.result_path,
+        what=f"the result directory {request.rebuild.result_path}",
+        timeout=lock_timeout(PUBLISH_LOCK_TIMEOUT_SECONDS),
+        on_wait=progress.note,
+    )
+    try:
+        rebuilt = run_rebuild(replace(request.rebuild, twice=True), observer, hold_result=held)
+        result = rebuilt.result
+        peers = []
+        for peer in request.peers:
+            comparison = (compare or compare_paths)(result.path, peer)
+            report = result.path / f"compare-{peer.name or 'peer'}.json"
+            write_json_atomic(report, comparison_to_dict(comparison))
+            peers.append(PeerOutcome(peer, comparison, report))
+        attestation = _attest(request, result)
+        outcome = CheckOutcome(rebuilt, tuple(peers), attestation)
+        write_json_atomic(result.check_path, check_to_json(outcome))
+    finally:
+        held.release()
     return outcome
 
 
 def _attest(request: CheckRequest, result: ResultDir) -> AttestationOutcome:
     from verify.attest.inputs import RebuildInputs
-    from verify.attest.signing import generate_private_key, sign_result
+    from verify.attest.signing import KeyExists, generate_private_key, sign_result
 
     signer = request.signer
     if signer is None:
@@ -322,7 +352,9 @@ def _attest(request: CheckRequest, result: ResultDir) -> AttestationOutcome:
     new_public_key = None
     if isinstance(signer, OfflineKeySigner) and request.create_key and not signer.key_path.exists():
         signer.key_path.parent.mkdir(parents=True, exist_ok=True)
-        new_public_key = generate_private_key(signer.key_path)
+        # Another run (a second check beside this one) may make it first: then sign with that key.
+        with contextlib.suppress(KeyExists):
+            new_public_key = generate_private_key(signer.key_path)
     signed = sign_result(
         RebuildInputs.from_result_dir(result.path),
         signer,
@@ -345,28 +377,37 @@ def publish(
     """Assemble the result directory: the baseline's files (hard links into the cache), the record and,
     after ``--twice``, ``compare_html`` (the comparison's HTML report) as ``compare.html``.
 
-    Built beside ``out_dir`` and renamed into place; an existing directory is replaced only if it is
-    an earlier result (has a record), never an unrelated directory.
+    Built beside ``out_dir``, sealed (:func:`verify.result.integrity.write_seal`) and renamed into place
+    (:func:`verify.locking.replacing`: two runs publishing to one directory take turns); an existing
+    directory is replaced only if it is an earlier result (has a record), never an unrelated directory.
     """
+    from verify import progress
+    from verify.fsutil import is_write_failure, write_failure
+    from verify.result.integrity import write_seal
+
     check_out_dir(out_dir)
     if out_dir.exists() and not ResultDir.looks_like(out_dir):
         out_dir.rmdir()
-    staging = make_result_directory(out_dir.parent, f".{out_dir.name}.")
+    what = f"publishing the result of CPython {record.version} {record.profile}"
     try:
-        staged = ResultDir(staging)
-        for name in ResultDir.PUBLISHED:
-            source = baseline.result.path / name
-            if source.is_dir():
-                shutil.copytree(source, staging / name, symlinks=True, copy_function=_link_or_copy)
-            elif source.exists():
-                shutil.copy2(source, staging / name)
-        staged.write_record(record)
-        if compare_html is not None:
-            staged.write_compare_html(compare_html)
-        _make_readable(staged)
-        replace_directory(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        timeout = lock_timeout(PUBLISH_LOCK_TIMEOUT_SECONDS)
+        lock_what = f"the result directory {out_dir}"
+        with replacing(out_dir, what=lock_what, timeout=timeout, on_wait=progress.note) as staging:
+            staged = ResultDir(staging)
+            for name in ResultDir.PUBLISHED:
+                source = baseline.result.path / name
+                if source.is_dir():
+                    _link_tree(source, staging / name)
+                elif source.exists():
+                    shutil.copy2(source, staging / name)
+            staged.write_record(record)
+            if compare_html is not None:
+                staged.write_compare_html(compare_html)
+            _make_readable(staged)
+            write_seal(staged)
+    except OSError as error:
+        if is_write_failure(error):
+            raise write_failure(error, error.filename or out_dir, what) from None
         raise
     return ResultDir(out_dir)
 
@@ -385,8 +426,28 @@ def _make_readable(result: ResultDir) -> None:
             path.chmod(0o755 if path.is_dir() else 0o644)
 
 
+def _link_tree(source: Path, destination: Path) -> None:
+    """Copy the tree ``source`` to ``destination``: files as hard links where the file system allows
+    (else copies), symlinks as symlinks, directory modes kept. The first error is raised as it is
+    (``shutil.copytree`` gathers them into one message that names no errno)."""
+    destination.mkdir()
+    with os.scandir(source) as listing:
+        children = sorted(listing, key=lambda child: child.name)
+    for child in children:
+        target = destination / child.name
+        if child.is_symlink():
+            target.symlink_to(os.readlink(child.path))  # noqa: PTH115 - the link's own text, not resolved
+        elif child.is_dir(follow_symlinks=False):
+            _link_tree(Path(child.path), target)
+        else:
+            _link_or_copy(child.path, str(target))
+    shutil.copystat(source, destination, follow_symlinks=False)
+
+
 def _link_or_copy(source: str, destination: str) -> None:
     try:
         os.link(source, destination)
-    except OSError:
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
+            raise  # a full disk is a failure, not a reason to try a copy
         shutil.copy2(source, destination)

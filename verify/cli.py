@@ -31,6 +31,7 @@ _COMMANDS: dict[str, str] = {
     "plan": "verify.commands.plan:plan",
     "merge": "verify.commands.merge:merge",
     "check": "verify.commands.check:check",
+    "cache": "verify.commands.cache:cache",
 }
 
 

@@ -7,6 +7,7 @@ behave the same wherever they are used.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -17,6 +18,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from verify.errors import OperationalError
 
 CACHE_SETTING = "CPYTHON_VERIFY_CACHE"
 """The environment variable naming the cache root (see :func:`cache_root`)."""
@@ -168,3 +171,65 @@ def replace_directory(staging: Path, target: Path) -> None:
     staging.rename(target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+class WriteFailed(OperationalError):
+    """Writing to disk failed (a full disk, a read-only location, a quota): one line naming the path, what
+    was being written and, when known, how much room it needed."""
+
+
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def write_failure(error: OSError, path: str | os.PathLike[str], what: str, *, needed: int | None = None) -> WriteFailed:
+    """The one-line error for ``error`` met while writing ``path`` for ``what`` (``downloading X``).
+
+    For a full disk it says how much was needed (``needed`` bytes, when the caller knows) and how much
+    is free where ``path`` lives.
+    """
+    reason = error.strerror or str(error)
+    detail = what
+    if error.errno in _NO_ROOM:
+        free = free_bytes(Path(path))
+        parts = [f"needs {human_bytes(needed)}"] if needed is not None else []
+        if free is not None:
+            parts.append(f"{human_bytes(free)} free there")
+        if parts:
+            detail = f"{what}: {', '.join(parts)}"
+    return WriteFailed(f"cannot write {os.fspath(path)}: {reason} ({detail})")
+
+
+def is_write_failure(error: BaseException) -> bool:
+    """True for the OSErrors of a full disk, a quota or a read-only location (not a bug, not a missing file)."""
+    return isinstance(error, OSError) and error.errno in (_NO_ROOM | {errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def free_bytes(path: Path) -> int | None:
+    """Bytes free for this user on the file system of ``path`` (or of its nearest existing parent)."""
+    for candidate in (path, *path.parents):
+        try:
+            info = os.statvfs(candidate)
+        except OSError:
+            continue
+        return info.f_bavail * info.f_frsize
+    return None
+
+
+def human_bytes(count: int) -> str:
+    """``1.5 MiB``-style sizes for messages."""
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def tree_bytes(path: Path) -> int:
+    """The bytes of the regular files under ``path`` (what a partial build had written)."""
+    total = 0
+    for directory, _dirnames, filenames in os.walk(path):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(directory, name)).st_size  # noqa: PTH118
+    return total

@@ -86,3 +86,11 @@ STATUS_LOG_MAX_BYTES: Final = 8 << 20
 """One build log copied into the site (head and tail kept): the rebuild's own cap per phase log."""
 STATUS_MAX_LOGS: Final = 64
 """Log files copied per attestation: a rebuild writes one per phase, about ten."""
+
+# -- locks (verify/locking.py; ``$CPYTHON_VERIFY_LOCK_TIMEOUT`` overrides both) -----------------------------
+BUILD_LOCK_TIMEOUT_SECONDS: Final = 4 * 3600
+"""Seconds a run waits for another run that is building (or checking) the same rebuild cache entry or
+rootfs: a 3.13.5 PGO+LTO build took ~13 min on an idle 2-core machine, several times that when loaded."""
+PUBLISH_LOCK_TIMEOUT_SECONDS: Final = 600
+"""Seconds a run waits for another that is replacing the same result directory or status site: a
+publication is seconds of hard links and copies."""

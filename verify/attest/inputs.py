@@ -22,9 +22,10 @@ from verify.attest.errors import AttestationError
 from verify.attest.predicate import BUILD_TYPE, RebuildVerdict, parse_predicate
 from verify.attest.provenance import INSTALL_TREE_SUBJECT, build_provenance, builder_uri
 from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest
-from verify.result import RebuildRecord, ResultDir, ResultDirError
+from verify.result import RebuildRecord, ResultDirError
 from verify.result import directory as result_directory
 from verify.result.directory import read_rebuild_record
+from verify.result.integrity import open_finished
 
 SOURCE_VERDICT_FORMAT: Final = "cpython-verify/source-verdict/v1"
 MANIFEST_SUBJECT: Final = "manifest.json"
@@ -56,8 +57,9 @@ class RebuildInputs:
 
     @classmethod
     def from_result_dir(cls, directory: Path) -> RebuildInputs:
-        """The files of a ``cpython-verify rebuild --out DIR`` result directory."""
-        result = ResultDir.open(directory)
+        """The files of a ``cpython-verify rebuild --out DIR`` result directory, once it has passed
+        :func:`verify.result.integrity.open_finished` (finished, and its ``root/`` is its manifest's tree)."""
+        result = open_finished(directory)
         return cls(result.manifest_path, result.source_verdict_path, result.record_path)
 
 
@@ -262,10 +264,13 @@ def _source(verdict: _Fields, verdict_sha256: str) -> dict[str, Any]:
 
 def _build(record: RebuildRecord, rebuild_sha256: str) -> dict[str, Any]:
     inputs = record.inputs
+    environment = inputs.environment.model_dump(mode="json")
+    # A rebuild in a given rootfs tarball (--rootfs) has no lock: rebuild.json records "", the predicate null.
+    environment["lock_sha256"] = environment.get("lock_sha256") or None
     return {
         "build_type": BUILD_TYPE,
         "runner": inputs.runner,
-        "environment": inputs.environment.model_dump(mode="json"),
+        "environment": environment,
         "settings": dict(inputs.settings),
         "variations": list(record.reproducibility.variations if record.reproducibility else ()),
         "rebuild_sha256": rebuild_sha256,

@@ -31,7 +31,7 @@ from verify.attest.verification import (
 from verify.compare.engine import diff_manifests
 from verify.errors import VerifyError
 from verify.manifest import Manifest
-from verify.result import ResultDir
+from verify.result.integrity import open_finished
 
 OURS: Final = "this rebuild"
 MAX_LISTED_FILES: Final = 50
@@ -530,7 +530,7 @@ def our_claim(result_dir: Path) -> Claim:
     It carries what recognises attestations of this very result: the sha256 of ``rebuild.json`` (which
     an attestation records as ``build.rebuild_sha256``) and the directory's resolved location.
     """
-    result = ResultDir.open(result_dir)
+    result = open_finished(result_dir)
     record, record_bytes = result.read_record_with_bytes()
     manifest = load_manifest(result.manifest_path)
     return Claim(

@@ -24,6 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from verify import faults
 from verify.attest.errors import AttestationError
 from verify.attest.inputs import AttestationContent, RebuildInputs, build_content
 from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
@@ -167,6 +168,10 @@ def sign_offline(statement: bytes, private_key: PrivateKey) -> bytes:
     return (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode()
 
 
+class KeyExists(AttestationError):
+    """A new key was to be written where a key already is."""
+
+
 def generate_private_key(path: Path) -> Path:
     """Write a new Ed25519 private key (PEM, mode 0600) to ``path`` and its public key to ``path.pub``.
 
@@ -180,16 +185,24 @@ def generate_private_key(path: Path) -> Path:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     public_path = path.with_name(path.name + ".pub")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
     try:
-        # O_EXCL: never overwrite a key someone already relies on.
-        with path.open("xb") as stream:
-            path.chmod(0o600)
+        # Written whole under a temporary name, then linked into place: never overwrite a key someone
+        # already relies on (the link fails if one exists), and never show a half-written key to a
+        # second run making the same key at the same moment.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as stream:
             stream.write(private_pem)
-        public_path.write_bytes(public_pem)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.link(temporary, path)
+        write_atomic(public_path, public_pem)
     except FileExistsError:
-        raise AttestationError(f"{path} already exists; not overwriting a key") from None
+        raise KeyExists(f"{path} already exists; not overwriting a key") from None
     except OSError as error:
         raise AttestationError(f"cannot write key {path}: {error.strerror or error}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
     return public_path
 
 
@@ -313,5 +326,6 @@ def sign_result(
     out.parent.mkdir(parents=True, exist_ok=True)
     provenance_path = provenance_path_for(out)
     write_atomic(provenance_path, provenance)
+    faults.reached("attest")
     write_atomic(out, verdict)
     return SignedAttestation(out, content, provenance_path)

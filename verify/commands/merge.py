@@ -16,21 +16,16 @@ from typing import Any
 
 import click
 
-from verify import names
+from verify import names, progress
 from verify.attest import AttestationError
 from verify.attest.peers import MET, attestations_in
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
-from verify.fsutil import (
-    make_result_directory,
-    replace_directory,
-    sha256_file,
-    write_atomic,
-    write_json_atomic,
-)
+from verify.fsutil import sha256_file, write_atomic, write_json_atomic
 from verify.jsonutil import read_json_file
-from verify.limits import PLAN_MAX_BYTES
+from verify.limits import PLAN_MAX_BYTES, PUBLISH_LOCK_TIMEOUT_SECONDS
+from verify.locking import lock_timeout, replacing
 from verify.status_site import SITE_MARKER
 
 ATTESTATION_SUFFIX = ".intoto.json"
@@ -111,17 +106,20 @@ def merge(
             f"no attestation to merge in {', '.join(map(str, sources))} (no *.intoto.json or *.sigstore.json verdict); "
             "the site is left as it was"
         )
-    check_site_dir(out_dir)
-    previous = read_site(out_dir)  # an unreadable previous site fails before any write, and is kept
+    check_site_dir(out_dir)  # before waiting for the site's lock; checked again once it is held
     generated_at = datetime.now(UTC).replace(microsecond=0)
     rows: list[StatusRow] = []
     rejected: list[tuple[Path, str]] = []
     notes: list[str] = []
     verified_by_link: dict[str, VerifiedAttestation] = {}
-    # The site is assembled beside --out and renamed into place: a failure half-way leaves the previous
-    # site as it was, and nothing behind.
-    staging = make_result_directory(out_dir.parent, f".{out_dir.name}.")
-    try:
+    # The site is assembled beside --out and renamed into place (verify.locking.replacing): a failure half-way
+    # leaves the previous site as it was, and nothing behind; two merges into one site take turns, the second
+    # adding to what the first wrote; a site a killed merge left aside is put back first.
+    timeout = lock_timeout(PUBLISH_LOCK_TIMEOUT_SECONDS)
+    with replacing(out_dir, what=f"the status site {out_dir}", timeout=timeout, on_wait=progress.note,
+                   point="merge") as staging:  # fmt: skip
+        check_site_dir(out_dir)
+        previous = read_site(out_dir)  # an unreadable previous site fails before any write, and is kept
         (staging / "attestations").mkdir()
         for path in paths:
             try:
@@ -161,10 +159,6 @@ def merge(
         write_json_atomic(
             staging / SITE_MARKER, site_json(title, generated_at.isoformat(), rows, history, notes, verdicts)
         )
-        replace_directory(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     for path, reason in rejected:
         click.echo(f"cpython-verify: rejected {path}: {reason}", err=True)
     for verdict in verdicts:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from verify.compare.model import SideInfo
 from verify.errors import OperationalError
-from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest, scan_tree
-from verify.result import ResultDir
+from verify.manifest import Manifest, manifest_digest, read_manifest, scan_tree
+from verify.result import ResultDir, ResultDirError
+from verify.result.integrity import describe, differing_paths, open_finished
 
 
 class SideError(OperationalError):
@@ -37,7 +38,7 @@ def load_side(path: Path, label: str, *, workers: int | None = None) -> Side:
     if not path.is_dir():
         raise SideError(f"{label}: {path} is neither a manifest file nor a directory")
     if ResultDir.looks_like(path):
-        return side_from_result(ResultDir.open(path), label, workers=workers)
+        return side_from_result(open_finished(path, tree=False), label, workers=workers)
     manifest = Manifest(inputs={}, entries=scan_tree(path, workers=workers))
     return Side(_info(label, "tree", path, manifest, contents=True), manifest, path)
 
@@ -52,22 +53,20 @@ def side_from_result(result: ResultDir, label: str, *, workers: int | None = Non
     """A rebuild result directory as a side: its install tree, with the inputs its record names.
 
     With ``rescan`` (any result handed to us) the tree is scanned again, because the bytes are the
-    truth, and a recorded manifest that disagrees with them is noted. Without it (a result this
-    process has just built and written the manifest of) the recorded manifest is used as it is.
+    truth, and a tree that is not the one its manifest describes is refused: the result is damaged or
+    was never finished (:func:`verify.result.integrity.open_finished` checked the rest). Without it (a
+    result this process has just built and written the manifest of) the recorded manifest is used as it is.
     """
     record = result.read_record()
-    notes: list[str] = []
     if not rescan:
         manifest = result.read_manifest()
         return Side(_info(label, "rebuild", result.path, manifest, contents=True), manifest, result.root)
     entries = scan_tree(result.root, workers=workers)
-    try:
-        if result.read_manifest().entries != entries:
-            notes.append(f"{label}: the rebuild's recorded manifest.json does not match its root/ tree")
-    except ManifestError as error:
-        notes.append(f"{label}: recorded manifest not used ({error.message})")
+    recorded = result.read_manifest().entries
+    if recorded != entries:
+        raise ResultDirError(describe(result.path, differing_paths(recorded, entries)))
     manifest = Manifest(inputs=record.inputs.to_json(), entries=entries)
-    return Side(_info(label, "rebuild", result.path, manifest, contents=True), manifest, result.root, tuple(notes))
+    return Side(_info(label, "rebuild", result.path, manifest, contents=True), manifest, result.root)
 
 
 def _info(label: str, source: str, path: Path, manifest: Manifest, *, contents: bool) -> SideInfo:

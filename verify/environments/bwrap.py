@@ -1,7 +1,8 @@
 """The bubblewrap runner: the default, and the lightest sandbox (no daemon, no image store).
 
 bwrap needs a directory, not a tarball, so the verified tarball is unpacked once into
-``<digest>.rootfs/`` beside it and bound read-only as ``/``.
+``<digest>.unpacked/root/`` beside it (with the tree's manifest), checked against that manifest once per
+run, and bound read-only as ``/``.
 """
 
 from __future__ import annotations
@@ -10,16 +11,21 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from verify import faults, progress
 from verify.environments.errors import EnvironmentBuildError
 from verify.environments.interface import RootfsImage, SandboxSpec
 from verify.environments.perturb import SANDBOX_TOOLS_DIR
 from verify.environments.sandbox import RUNNER_PATHS, CommandLineRunner, cpu_selection, user_ids
-from verify.errors import ToolMissing, VerificationFailed
+from verify.errors import OperationalError, ToolMissing, VerificationFailed
 from verify.fsutil import sha256_file
+from verify.limits import BUILD_LOCK_TIMEOUT_SECONDS
+from verify.locking import LOCK_SUFFIX, Staging, StagingError, TargetLock, lock_timeout, remove_path, sweep_abandoned
+from verify.manifest import Manifest, ManifestError, read_manifest, scan_tree, verify_tree, write_manifest
+
+STAGING_PREFIX = ".staging-"
 
 
 def bwrap_command(rootfs: Path, command: Sequence[str], spec: SandboxSpec, *, interactive: bool = False) -> list[str]:
@@ -70,37 +76,97 @@ def ensure_mount_points(rootfs: Path) -> None:
             target.touch(mode=0o644, exist_ok=True)
 
 
+UNPACKED_SUFFIX = ".unpacked"
+"""``<digest>.unpacked/``, beside the tarball: ``root/`` (the unpacked tree) and ``manifest.json`` (its manifest)."""
+_checked_this_run: set[Path] = set()
+"""Unpacked rootfs directories this process has checked against their manifests (once per run is enough:
+the tree is bound read-only into every sandbox)."""
+
+
+def unpacked_rootfs_dir(image: RootfsImage) -> Path:
+    """Where the unpacked rootfs of ``image`` is cached: ``<digest>.unpacked/`` beside its tarball."""
+    return image.tarball.with_name(f"{image.sha256}{UNPACKED_SUFFIX}")
+
+
+def check_unpacked_rootfs(directory: Path, sha256: str) -> list[str]:
+    """What keeps ``directory`` from being the intact unpacked rootfs of the tarball ``sha256`` (empty: nothing).
+
+    Its ``manifest.json`` must name that tarball, and ``root/`` must be exactly the manifest's tree (every
+    path's type, mode, target, size and sha256: hash speed).
+    """
+    try:
+        manifest = read_manifest(directory / "manifest.json")
+    except ManifestError as error:
+        return [error.message]
+    if manifest.inputs.get("rootfs_sha256") != sha256:
+        return [f"{directory / 'manifest.json'} is not the manifest of the rootfs {sha256}"]
+    if not (directory / "root").is_dir():
+        return [f"{directory / 'root'} is missing"]
+    return [f"root/{problem}" for problem in verify_tree(directory / "root", manifest.entries)]
+
+
 def unpacked_rootfs(image: RootfsImage) -> Path:
-    """The rootfs directory of ``image``, unpacked (after re-checking the tarball's digest) on first use."""
-    target = image.tarball.with_name(f"{image.sha256}.rootfs")
-    if target.is_dir():
-        ensure_mount_points(target)
-        return target
+    """The rootfs tree of ``image``, unpacked on first use (after re-checking the tarball's digest) and
+    checked against its manifest once per run before it is used; a damaged one is unpacked again.
+
+    The unpacked directory is a cache entry like any other: staged beside the tarball, renamed into place
+    when complete, under a lock (``.<digest>.unpacked.lock``) so two runs never unpack it at once.
+    """
+    directory = unpacked_rootfs_dir(image)
+    tree = directory / "root"
+    if directory in _checked_this_run:
+        ensure_mount_points(tree)
+        return tree
+    lock = TargetLock(
+        directory.with_name(f".{directory.name}{LOCK_SUFFIX}"),
+        what=f"the unpacked rootfs {directory.name}",
+        timeout=lock_timeout(BUILD_LOCK_TIMEOUT_SECONDS),
+        on_wait=progress.note,
+    )
+    with lock:
+        if lock.held:
+            sweep_abandoned(directory.parent, f"{STAGING_PREFIX}{image.sha256}{UNPACKED_SUFFIX}-")
+        if directory.exists():
+            problems = check_unpacked_rootfs(directory, image.sha256)
+            if not problems:
+                _checked_this_run.add(directory)
+                return tree
+            if not lock.held:
+                raise OperationalError(f"the unpacked rootfs {directory} is damaged and read-only: {problems[0]}")
+            progress.note(f"the unpacked rootfs {directory} failed its check ({problems[0]}): unpacking it again")
+            remove_path(directory)
+        if not lock.held:
+            raise StagingError(f"cannot unpack the rootfs into {directory.parent}: read-only")
+        _unpack(image, directory)
+        _checked_this_run.add(directory)
+    return tree
+
+
+def _unpack(image: RootfsImage, directory: Path) -> None:
     actual = sha256_file(image.tarball)
     if actual != image.sha256:
         raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
-    scratch = Path(tempfile.mkdtemp(dir=image.tarball.parent, prefix=f".{image.sha256[:12]}-"))
+    staging = Staging.directory(directory.parent, f"{STAGING_PREFIX}{image.sha256}{UNPACKED_SUFFIX}-")
     try:
+        tree = staging.path / "root"
+        tree.mkdir()
         # GNU tar as root keeps owners, modes and device nodes exactly as mmdebstrap wrote them.
         extract = ["tar", "--extract", "--numeric-owner", "--preserve-permissions"]
         completed = subprocess.run(
-            [*extract, "-C", str(scratch), "-f", str(image.tarball)],
-            capture_output=True,
-            check=False,
+            [*extract, "-C", str(tree), "-f", str(image.tarball)], capture_output=True, check=False
         )
         if completed.returncode != 0:
             message = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
             raise EnvironmentBuildError(f"cannot unpack {image.tarball}: {message[0]}")
-        ensure_mount_points(scratch)
-        try:
-            scratch.rename(target)
-        except OSError:
-            if not target.is_dir():  # lost a race with another unpacker: theirs is as good as ours
-                raise
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
-    return target
+        faults.reached("rootfs-unpack")
+        ensure_mount_points(tree)
+        manifest = Manifest(inputs={"rootfs_sha256": image.sha256}, entries=scan_tree(tree))
+        write_manifest(manifest, staging.path / "manifest.json")
+        staging.path.rename(directory)
+        staging.committed()
+    except BaseException:
+        staging.discard()
+        raise
 
 
 class BwrapRunner(CommandLineRunner):

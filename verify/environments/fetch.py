@@ -19,12 +19,15 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from verify.cachecheck import KindCheck
 from verify.environments.apt_sources import SNAPSHOT_SETTING
 from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
 from verify.environments.lock import LockedPackage
 from verify.errors import FetchError
 from verify.fsutil import sha256_file
+from verify.locking import sweep_abandoned
 from verify.sources.cache import (
+    PARTIAL_PREFIX,
     PendingEntry,
     evict_least_recently_used,
     pending_file,
@@ -76,7 +79,7 @@ class DebCache:
         if not path.is_file():
             return None
         if sha256_file(path) != package.sha256:
-            path.unlink()
+            _unlink(path)  # never used; a read-only cache keeps it
             return None
         self._used(path)
         return path
@@ -114,9 +117,47 @@ class DebCache:
         self._in_use.add(path.name)
         record_use(path)
 
+    def sweep(self) -> list[Path]:
+        """Remove the partial downloads of runs that were killed (no live process holds them)."""
+        return sweep_abandoned(self.directory, PARTIAL_PREFIX)
+
+    def check_all(self) -> KindCheck:
+        """Re-hash every cached ``.deb`` against the digest its name promises; remove the damaged ones and
+        abandoned partial downloads."""
+        report = KindCheck("debs", str(self.directory))
+        for path in self.sweep():
+            report.remove(path, "partial download abandoned by a run that did not finish")
+        if not self.directory.is_dir():
+            return report
+        for path in sorted(self.directory.iterdir()):
+            if not _ENTRY_RE.match(path.name):
+                if not path.name.startswith(PARTIAL_PREFIX):
+                    report.kept.append((str(path), "not a cached .deb"))
+                continue
+            report.checked += 1
+            try:
+                intact = sha256_file(path) == path.name.removesuffix(".deb")
+            except OSError as error:
+                report.damage(path, f"unreadable: {error.strerror or error}", removed=False)
+                continue
+            if not intact:
+                report.damage(path, "its bytes are not the digest its name promises", removed=_unlink(path))
+        return report
+
     def pending(self, package: LockedPackage) -> AbstractContextManager[PendingEntry]:
         """A temporary file in the cache directory that commits to ``package``'s name."""
         return pending_file(self.directory, lambda _sha256: self.path_for(package))
+
+
+def _unlink(path: Path) -> bool:
+    """Remove ``path``; False where the cache cannot be written."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def fetch_debs(
@@ -132,6 +173,7 @@ def fetch_debs(
     owned = client is None
     client = client or HttpClient.quiet()
     try:
+        cache.sweep()
         paths: dict[LockedPackage, Path] = {}
         missing = []
         for package in packages:

@@ -20,6 +20,8 @@ class RootfsImage:
     tarball: Path
     sha256: str
     lock_sha256: str
+    notes: tuple[str, ...] = ()
+    """What the environment cache met getting it (a damaged tarball removed and built again)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from verify import faults
+from verify.cachecheck import KindCheck
 from verify.environments.apt_sources import resolve_mirror, resolve_snapshot
 from verify.environments.debian import (
     deb_control,
@@ -42,9 +44,13 @@ from verify.environments.lock import (
     render_lock,
     spec_path,
 )
-from verify.errors import ToolMissing
+from verify.errors import OperationalError, ToolMissing
 from verify.fsutil import cache_root, sha256_file
+from verify.limits import BUILD_LOCK_TIMEOUT_SECONDS
+from verify.locking import LOCK_SUFFIX, Staging, TargetLock, lock_timeout, remove_path, sweep_abandoned
 
+STAGING_PREFIX = ".staging-"
+"""Tarballs being built (and rootfs trees being unpacked) in ``rootfs/``, each held by its writer."""
 MOUNT_POINTS = ("/build", "/out", "/src")
 """Empty directories the runners bind the build tree, the output and the source onto."""
 
@@ -87,6 +93,63 @@ class EnvironmentCache:
         path = self.root / "logs" / f"{name}.mmdebstrap.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def lock_for(self, sha256: str, what: str, progress: Progress = _quiet) -> TargetLock:
+        """The lock under which the rootfs ``sha256`` is checked and built (``rootfs/.<digest>.lock``)."""
+        return TargetLock(
+            self.rootfs_dir / f".{sha256}{LOCK_SUFFIX}",
+            what=what,
+            timeout=lock_timeout(BUILD_LOCK_TIMEOUT_SECONDS),
+            on_wait=progress,
+        )
+
+    def sweep(self) -> list[Path]:
+        """Remove what killed runs left in ``rootfs/``: staging tarballs and unpacked trees nobody holds."""
+        return sweep_abandoned(self.rootfs_dir, STAGING_PREFIX)
+
+    def check_all(self, *, tree: bool = True) -> KindCheck:
+        """Re-hash every cached rootfs tarball against the digest its name promises, check every unpacked
+        rootfs against its manifest, remove the damaged ones and the staging areas nobody holds."""
+        from verify.environments.bwrap import UNPACKED_SUFFIX, check_unpacked_rootfs
+
+        report = KindCheck("rootfs", str(self.rootfs_dir))
+        if not self.rootfs_dir.is_dir():
+            return report
+        for path in self.sweep():
+            report.remove(path, "staging abandoned by a run that did not finish")
+        for path in sorted(self.rootfs_dir.iterdir()):
+            name = path.name
+            digest = name.split(".", 1)[0]
+            if name.startswith(".") or len(digest) != 64:
+                if not name.startswith("."):
+                    report.kept.append((str(path), "not a cache entry (an earlier version's, or someone else's)"))
+                continue
+            if name.endswith(".mismatch.tar"):
+                report.kept.append((str(path), "a build that did not match its lock, kept for inspection"))
+                continue
+            if name not in (f"{digest}.tar", f"{digest}{UNPACKED_SUFFIX}"):
+                report.kept.append((str(path), "not a cache entry (an earlier version's, or someone else's)"))
+                continue
+            lock = TargetLock(path.with_name(f".{name}{LOCK_SUFFIX}") if name.endswith(UNPACKED_SUFFIX)
+                              else self.rootfs_dir / f".{digest}{LOCK_SUFFIX}", what=name, timeout=0)  # fmt: skip
+            if not lock.try_acquire() and not lock.read_only:
+                report.in_use.append(str(path))
+                continue
+            try:
+                report.checked += 1
+                if name.endswith(".tar"):
+                    problems = [] if sha256_file(path) == digest else ["its bytes are not the digest its name promises"]
+                elif tree:
+                    problems = check_unpacked_rootfs(path, digest)
+                else:
+                    problems = []
+                if problems:
+                    if lock.held:
+                        remove_path(path)
+                    report.damage(path, "; ".join(problems[:3]), removed=lock.held)
+            finally:
+                lock.release()
+        return report
 
     def scratch(self) -> Path:
         """A directory for temporary files on the same filesystem as the cache (atomic renames)."""
@@ -294,9 +357,12 @@ def ensure_environment(
 ) -> RootfsImage:
     """The verified rootfs of environment ``name``: from the cache if intact, else built now.
 
-    A cached tarball is re-hashed on every call; a damaged one is deleted and rebuilt, never used.
-    A fresh build whose digest differs from the lock raises :class:`RootfsMismatch` and is kept
-    beside the cache (``<digest>.mismatch.tar``) for diffoscope.
+    A cached tarball is re-hashed on every call; a damaged one (a flipped bit, a truncated copy) is
+    deleted and rebuilt, never used, and the returned image's ``notes`` say so. A fresh build whose
+    digest differs from the lock raises :class:`RootfsMismatch` and is kept beside the cache
+    (``<digest>.mismatch.tar``) for diffoscope. Checking and building happen under the digest's lock
+    (``rootfs/.<digest>.lock``): a second run waits for the first's build instead of building too.
+    A read-only cache serves an intact tarball and cannot build one.
     """
     lock = load_lock(name, locks_dir)
     _check_spec_unchanged(lock, locks_dir)
@@ -304,36 +370,53 @@ def ensure_environment(
     image = RootfsImage(
         name=name, tarball=cache.tarball(lock.rootfs_sha256), sha256=lock.rootfs_sha256, lock_sha256=lock.sha256
     )
-    if image.tarball.is_file():
-        if sha256_file(image.tarball) == lock.rootfs_sha256:
-            progress(f"cache hit: {image.tarball}")
-            return image
-        progress(f"cached rootfs {image.tarball} is damaged (digest mismatch): deleting and rebuilding")
-        image.tarball.unlink()
-    actual, built = build_rootfs(lock, cache, builder or MmdebstrapBuilder(cache, mirror, snapshot, progress))
-    if actual != lock.rootfs_sha256:
-        kept = cache.rootfs_dir / f"{actual}.mismatch.tar"
-        Path(built).replace(kept)
-        raise RootfsMismatch(
-            f"environment {name}: built rootfs has sha256 {actual}, the lock pins {lock.rootfs_sha256} (kept as {kept})"
-        )
-    Path(built).replace(image.tarball)
-    return image
+    notes: list[str] = []
+    with cache.lock_for(lock.rootfs_sha256, f"the rootfs of {name}", progress) as held:
+        if held.held:
+            cache.sweep()
+        if image.tarball.is_file():
+            if sha256_file(image.tarball) == lock.rootfs_sha256:
+                progress(f"cache hit: {image.tarball}")
+                return image
+            if not held.held:
+                raise OperationalError(
+                    f"the cached rootfs {image.tarball} is damaged (digest mismatch) and the cache is read-only"
+                )
+            note = f"the cached rootfs {image.tarball} is damaged (digest mismatch): removed and rebuilt, never used"
+            progress(note)
+            notes.append(note)
+            image.tarball.unlink()
+        if not held.held:
+            raise OperationalError(
+                f"the environment cache {cache.root} is read-only and holds no intact rootfs of {name} "
+                f"(sha256 {lock.rootfs_sha256}); give a writable --cache"
+            )
+        actual, built = build_rootfs(lock, cache, builder or MmdebstrapBuilder(cache, mirror, snapshot, progress))
+        if actual != lock.rootfs_sha256:
+            kept = cache.rootfs_dir / f"{actual}.mismatch.tar"
+            built.path.replace(kept)
+            built.committed()
+            raise RootfsMismatch(
+                f"environment {name}: built rootfs has sha256 {actual}, the lock pins {lock.rootfs_sha256} "
+                f"(kept as {kept})"
+            )
+        built.path.replace(image.tarball)
+        built.committed()
+    return dataclasses.replace(image, notes=tuple(notes))
 
 
-def build_rootfs(lock: EnvironmentLock, cache: EnvironmentCache, builder: RootfsBuilder) -> tuple[str, Path]:
-    """Build into a temporary file in the cache; return its sha256 and path (the caller places it)."""
-    cache.rootfs_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=cache.rootfs_dir, prefix=f"{lock.name}-", suffix=".tar.part")
-    os.close(handle)
-    output = Path(temporary)
+def build_rootfs(lock: EnvironmentLock, cache: EnvironmentCache, builder: RootfsBuilder) -> tuple[str, Staging]:
+    """Build into a staging file in the cache; return its sha256 and the staging file (the caller renames
+    it into place, then calls ``committed()``). A failure or a kill leaves no tarball under a digest."""
+    staging, descriptor = Staging.file(cache.rootfs_dir, f"{STAGING_PREFIX}{lock.name}-")
+    os.close(descriptor)
     try:
-        builder(lock, output)
-        output.chmod(0o644)  # mkstemp makes it private; the tarball holds nothing secret
-        return sha256_file(output), output
+        builder(lock, staging.path)
+        faults.reached("rootfs-build")
+        staging.path.chmod(0o644)  # the tarball holds nothing secret
+        return sha256_file(staging.path), staging
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            output.unlink()
+        staging.discard()
         raise
 
 
@@ -398,7 +481,9 @@ def resolve_lock(
     )
     progress(f"{len(packages)} packages pinned; building the rootfs once to record its digest")
     digest, built = build_rootfs(draft, cache, MmdebstrapBuilder(cache, mirror_url, None, progress))
-    Path(built).replace(cache.tarball(digest))
+    with cache.lock_for(digest, f"the rootfs of {spec.name}", progress):
+        built.path.replace(cache.tarball(digest))
+        built.committed()
     final = dataclasses.replace(draft, rootfs_sha256=digest)
     return parse_lock(render_lock(final), spec.name)
 

@@ -25,10 +25,11 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from verify import faults
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.environments.perturb import PROBE_SCRIPT, host_tool_versions, needs_probe, probe
 from verify.errors import EXIT_ERROR, OperationalError, UnsafeArchive, VerificationFailed
-from verify.fsutil import sha256_file
+from verify.fsutil import free_bytes, human_bytes, is_write_failure, sha256_file, tree_bytes, write_failure
 from verify.jsonutil import loads_bounded
 from verify.limits import PGO_TRAINING_MAX_BYTES
 from verify.models import FetchedFile, SourceVerdict
@@ -70,8 +71,8 @@ class SourceNotVerified(VerificationFailed):
 class BuildFailed(OperationalError):
     """A build phase exited non-zero. Carries the phase, the log and its last lines."""
 
-    def __init__(self, phase: str, returncode: int, log_path: Path, tail: Sequence[str]) -> None:
-        super().__init__(f"the {phase} phase failed (exit status {returncode}); full log: {log_path}")
+    def __init__(self, phase: str, returncode: int, log_path: Path, tail: Sequence[str], *, note: str = "") -> None:
+        super().__init__(f"the {phase} phase failed (exit status {returncode}){note}; full log: {log_path}")
         self.phase = phase
         self.returncode = returncode
         self.log_path = log_path
@@ -123,6 +124,8 @@ class RebuildResult:
     cache_key: str
     from_cache: bool
     record: RebuildRecord
+    notes: tuple[str, ...] = ()
+    """What the cache met on the way (a damaged entry removed and built again): the result's ``cache_notes``."""
 
     @property
     def result_dir(self) -> Path:
@@ -204,7 +207,7 @@ def rebuild(
                 # A profile trained before profiles carried their training record cannot be reused by
                 # anyone (check_pgo_profile refuses it): such an entry is built again like an old one.
                 if training is None or (cached_record.pgo_profile and cached_record.pgo_profile.trained_on):
-                    return RebuildResult(cached, key, from_cache=True, record=cached_record)
+                    return RebuildResult(cached, key, from_cache=True, record=cached_record, notes=cache.notes_for(key))
             except ResultDirError:
                 pass  # an entry an older cpython-verify wrote, or a damaged one: build again and replace it
 
@@ -255,11 +258,15 @@ def rebuild(
             sink.phase_started(phase)
             started = time.monotonic()
             log_path = logs / f"{phase}.log"
+            faults.while_running(phase, log_path)
             result = runner.run(image, command, spec, log_path=log_path)
+            faults.reached(phase)
             cap_log(log_path, log_cap)
             if result.returncode != 0:
+                tail = log_tail(log_path)  # read here: on a full disk the kept copy may be cut short
                 kept = _keep_failed_logs(logs, failed_logs_dir or work_dir or cache.root / "failed", key)
-                raise BuildFailed(phase, result.returncode, kept / log_path.name, log_tail(kept / log_path.name))
+                note = _disk_full_note(tail, staging)
+                raise BuildFailed(phase, result.returncode, kept / log_path.name, tail, note=note)
             timings[phase] = round(time.monotonic() - started, 3)
             sink.phase_finished(phase, timings[phase])
             if phase == "make" and pgo_profile is None and training is not None:
@@ -292,6 +299,7 @@ def rebuild(
             pgo_profile_sha256=pgo_profile.sha256 if pgo_profile else None,
         )
         manifest_sha256 = write_manifest_for(staged.root, inputs.to_json(), staged.manifest_path)
+        faults.reached("manifest")
         timings["manifest"] = round(time.monotonic() - started, 3)
         record = RebuildRecord(
             version=version,
@@ -312,11 +320,15 @@ def rebuild(
         staged.write_record(record)
         sink.phase_finished("manifest", timings["manifest"])
         entry = cache.commit(staging, key)
-    except BaseException:
+    except BaseException as error:
         # Failure, full disk, Ctrl-C: nothing half-written stays under the key.
+        written = tree_bytes(staging) if is_write_failure(error) else 0
         cache.discard(staging)
+        if isinstance(error, OSError) and is_write_failure(error):
+            what = f"building CPython {version} {profile}, which had written {written >> 20} MiB when it failed"
+            raise write_failure(error, error.filename or staging, what) from None
         raise
-    return RebuildResult(ResultDir(entry), key, from_cache=False, record=record)
+    return RebuildResult(ResultDir(entry), key, from_cache=False, record=record, notes=cache.notes_for(key))
 
 
 def _utc_now() -> str:
@@ -405,6 +417,7 @@ def unpack_release(tarball: Path, destination: Path) -> int:
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=parent))
     try:
         top = safe_unpack(tarball, staging)
+        faults.reached("unpack")
         newest = 0
         for directory, _dirnames, filenames in os.walk(top):
             for name in filenames:
@@ -617,6 +630,18 @@ def _profile(recipe: Recipe, profile: str) -> tuple[str, ...]:
 def _keep_failed_logs(logs: Path, directory: Path, key: str) -> Path:
     kept = directory / f"failed-{key[:16]}"
     shutil.rmtree(kept, ignore_errors=True)
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(logs, kept)
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(logs, kept)
+    except OSError:
+        pass  # a full disk: keep what could be copied; the failure itself is what gets reported
     return kept
+
+
+def _disk_full_note(tail: Sequence[str], staging: Path) -> str:
+    """``: no space left on device (…)`` when the failed phase's log says the disk filled up, else ""."""
+    if not any("No space left on device" in line for line in tail):
+        return ""
+    free = free_bytes(staging)
+    shown = f", {human_bytes(free)} free" if free is not None else ""
+    return f": no space left on device for the build in {staging.parent}{shown}"

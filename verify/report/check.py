@@ -115,6 +115,7 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
             for peer in outcome.peers
         ],
         "attestation": attestation,
+        "cache_notes": list(rebuilt.record.cache_notes),
         "ok": outcome.ok,
         "verdict": check_verdict_line(outcome, entries),
     }
@@ -149,6 +150,7 @@ def check_text(outcome: CheckOutcome) -> str:
             lines.append(f"  rebuild     NOT reproducible: {len(check.differences)} path(s) differ ({varied} varied)")
         lines.extend(f"              {skipped_line(name, why)}" for name, why in sorted(check.skipped.items()))
     lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256} ({entries:,} entries)")
+    lines += [f"  cache       {note}" for note in rebuilt.record.cache_notes]
     for peer in outcome.peers:
         state = "identical" if peer.comparison.passed else f"{len(peer.comparison.differences)} path(s) differ"
         lines.append(

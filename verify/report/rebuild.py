@@ -21,6 +21,7 @@ def rebuild_text(result: ResultDir, record: RebuildRecord) -> list[str]:
         f"result: {result.path}",
         f"manifest: {result.manifest_path} (sha256 {record.manifest_sha256})",
     ]
+    lines += [f"note: {note}" for note in record.cache_notes]
     if record.pgo_profile is not None:
         lines.append(f"PGO profile: sha256 {record.pgo_profile.sha256} ({record.pgo_profile.origin})")
         if record.reproducibility is not None and record.pgo_profile.origin == "trained in this build":

@@ -111,8 +111,9 @@ class ResultDir:
 
     @classmethod
     def looks_like(cls, path: Path) -> bool:
-        """True when ``path`` is a directory holding a ``rebuild.json``: a result, readable or not."""
-        return (path / cls.RECORD).is_file()
+        """True when ``path`` is a result directory, readable or not, finished or not: it holds a
+        ``rebuild.json``, or a ``manifest.json`` beside a ``root/`` (a run stopped before the record)."""
+        return (path / cls.RECORD).is_file() or ((path / cls.MANIFEST).is_file() and (path / cls.ROOT).is_dir())
 
     @property
     def record_path(self) -> Path:

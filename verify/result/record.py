@@ -201,6 +201,9 @@ class RebuildRecord(_Frozen):
     finished_at: Timestamp | None = None
     """When it finished: the manifest written. The provenance's ``finishedOn``. Both are None in records
     written before they were recorded."""
+    cache_notes: tuple[Text, ...] = ()
+    """What the caches met on the way to this result that its reader should know: a cache entry that failed
+    its check and was removed and built again, never used (empty when nothing happened)."""
 
     @property
     def profile(self) -> str:
@@ -213,5 +216,12 @@ class RebuildRecord(_Frozen):
         return self.inputs.source
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form written to ``rebuild.json``."""
-        return self.model_dump(mode="json")
+        """The JSON form written to ``rebuild.json``.
+
+        ``cache_notes`` appears only when there is one: a record without it is exactly what versions
+        before it wrote and read, so results and cache entries stay readable across versions.
+        """
+        data = self.model_dump(mode="json")
+        if not data["cache_notes"]:
+            del data["cache_notes"]
+        return data

@@ -32,15 +32,18 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from verify import faults
+from verify.cachecheck import KindCheck
 from verify.errors import FetchError, OperationalError
-from verify.fsutil import cache_root, open_regular_file, sha256_file, write_atomic
+from verify.fsutil import cache_root, open_regular_file, sha256_file, write_atomic, write_failure
+from verify.locking import LOCK_SUFFIX, Staging, StagingError, remove_path
+from verify.locking import abandoned as lock_abandoned
 from verify.models import FetchedFile
 from verify.releases import Version
 from verify.sources.interface import SourceLocation
@@ -59,6 +62,10 @@ _PLAIN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,200}$")
 _NAME_RECORD_BYTES = 128
 _CHUNK = 1024 * 1024
 _RUN_RE = re.compile(r"^run-(?P<host>.+)-(?P<pid>\d+)-[^-]+$")
+_ABANDONED_TEMP_SECONDS = 3600
+"""A name record's temporary file is written and renamed in microseconds: one this old was abandoned."""
+PARTIAL_PREFIX = "partial-"
+"""A file being written (a download, a copy) before it is renamed to its digest; held by its writer."""
 
 
 class PendingEntry:
@@ -68,18 +75,32 @@ class PendingEntry:
     path its digest names, anything else discards it.
     """
 
-    def __init__(self, stream: BinaryIO, temp_path: Path, target_for: Callable[[str], Path]) -> None:
+    def __init__(self, stream: BinaryIO, staging: Staging, target_for: Callable[[str], Path]) -> None:
         self._target_for = target_for
         self._stream = stream
-        self.temp_path = temp_path
+        self._staging = staging
+        self.temp_path = staging.path
         self._hash = hashlib.sha256()
         self.size = 0
+        self.committed = False
+        self.expected: int | None = None
+        """The whole file's size, when the writer knows it: a full disk's message says what was needed."""
 
     def write(self, data: bytes) -> None:
-        """Append ``data`` and fold it into the running digest."""
-        self._stream.write(data)
+        """Append ``data`` and fold it into the running digest.
+
+        A full disk or a read-only location is a :class:`~verify.fsutil.WriteFailed` (one line naming the
+        file), not an ``OSError``: a download loop must not retry it as if the network had failed.
+        """
+        try:
+            self._stream.write(data)
+        except OSError as error:
+            raise write_failure(
+                error, self.temp_path, f"storing a file after {self.size} bytes", needed=self.expected
+            ) from None
         self._hash.update(data)
         self.size += len(data)
+        faults.reached("download")
 
     def reset(self) -> None:
         """Forget everything written so far (a server ignored ``Range``, or the file changed)."""
@@ -96,11 +117,16 @@ class PendingEntry:
     def commit(self) -> Path:
         """Make the bytes durable and rename them to their target (``<quarantine>/<hex>`` for the
         cache, where :meth:`Cache.admit` picks them up once verified); return that path."""
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
+        try:
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+        except OSError as error:
+            raise write_failure(error, self.temp_path, f"storing a download of {self.size} bytes") from None
         self._stream.close()
         target = self._target_for(self.sha256)
         self.temp_path.replace(target)  # atomic within one file system
+        self._staging.committed()
+        self.committed = True
         _fsync_directory(target.parent)
         return target
 
@@ -111,17 +137,17 @@ def pending_file(directory: Path, target_for: Callable[[str], Path]) -> Iterator
     unless it was committed; ``target_for(sha256)`` is where :meth:`PendingEntry.commit` puts it
     (on the same file system as ``directory``)."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(prefix="partial-", dir=directory)
-    except OSError as exc:
-        raise FetchError(f"cannot write to {directory}: {exc.strerror}") from None
-    temp_path = Path(name)
+        staging, descriptor = Staging.file(directory, PARTIAL_PREFIX, mode=0o600)
+    except StagingError as error:
+        raise FetchError(error.message) from None
     stream = os.fdopen(descriptor, "w+b")
+    entry = PendingEntry(stream, staging, target_for)
     try:
-        yield PendingEntry(stream, temp_path, target_for)
+        yield entry
     finally:
         stream.close()
-        temp_path.unlink(missing_ok=True)
+        if not entry.committed:
+            staging.discard()
 
 
 def max_cache_bytes() -> int:
@@ -191,6 +217,7 @@ class Cache:
         self.root = root
         self.max_bytes = max_bytes if max_bytes is not None else max_cache_bytes()
         self._run_quarantine: Path | None = None
+        self._quarantine_staging: Staging | None = None
         self._in_use: set[str] = set()
 
     @classmethod
@@ -236,8 +263,8 @@ class Cache:
             raise FetchError(f"cannot read cache entry {path}: {exc.strerror}") from None
         if actual != sha256.lower():
             # Disk corruption or tampering: the entry must never be served. Deleting it lets the
-            # next fetch repair the cache from a real source.
-            path.unlink(missing_ok=True)
+            # next fetch repair the cache from a real source (a read-only cache keeps it, unused).
+            _unlink(path)
             return None
         self._used(path)
         return path
@@ -314,9 +341,14 @@ class Cache:
 
     def discard_quarantine(self) -> None:
         """Delete this run's quarantine and everything in it."""
+        if self._quarantine_staging is not None:
+            self._quarantine_staging.discard()
+            self._quarantine_staging = None
         if self._run_quarantine is not None:
             shutil.rmtree(self._run_quarantine, ignore_errors=True)
             self._run_quarantine = None
+            with contextlib.suppress(OSError):
+                self.quarantine_root.rmdir()  # only when empty: leave the cache as it was
 
     def evict(self) -> list[str]:
         """Delete least recently used verified entries until their total is within the size bound;
@@ -333,15 +365,69 @@ class Cache:
         self._in_use.add(path.name)
         record_use(path)
 
+    def check_all(self) -> list[KindCheck]:
+        """Re-hash every verified download, drop name records whose entry is gone or unreadable, and remove
+        the quarantines no live process holds: ``downloads``, ``names``, ``quarantine``."""
+        downloads = KindCheck("downloads", str(self._objects))
+        if self._objects.is_dir():
+            for path in sorted(self._objects.iterdir()):
+                if not _HEX_RE.match(path.name):
+                    downloads.kept.append((str(path), "not a cache entry"))
+                    continue
+                downloads.checked += 1
+                try:
+                    intact = sha256_file(path) == path.name
+                except OSError as error:
+                    downloads.damage(path, f"unreadable: {error.strerror or error}", removed=False)
+                    continue
+                if not intact:
+                    downloads.damage(path, "its bytes are not the digest its name promises", removed=_unlink(path))
+        names = KindCheck("names", str(self._names))
+        if self._names.is_dir():
+            for path in sorted(self._names.iterdir()):
+                if path.name.startswith("."):
+                    # write_atomic's temporary file, left by a run killed while recording a name.
+                    if path.name.endswith(".tmp") and time.time() - path.stat().st_mtime > _ABANDONED_TEMP_SECONDS:
+                        path.unlink(missing_ok=True)
+                        names.remove(path, "temporary file of a run that did not finish")
+                    continue
+                names.checked += 1
+                try:
+                    with open_regular_file(path) as stream:
+                        recorded = stream.read(_NAME_RECORD_BYTES).decode("ascii", "replace").strip()
+                except OSError:
+                    recorded = ""
+                if not _HEX_RE.match(recorded):
+                    names.damage(path, "not a digest record", removed=_unlink(path))
+                elif not self.path_for(recorded).is_file() and _unlink(path):
+                    names.remove(path, f"its entry {recorded[:16]}… is gone (evicted or removed)")
+        quarantine = KindCheck("quarantine", str(self.quarantine_root))
+        if self.quarantine_root.is_dir():
+            for directory in sorted(self.quarantine_root.iterdir()):
+                if directory.name.endswith(LOCK_SUFFIX) or directory == self._run_quarantine:
+                    continue
+                if _abandoned(directory):
+                    remove_path(directory)
+                    Path(f"{directory}{LOCK_SUFFIX}").unlink(missing_ok=True)
+                    quarantine.remove(directory, "quarantine of a run that is gone")
+                else:
+                    quarantine.in_use.append(str(directory))
+        return [downloads, names, quarantine]
+
     def _quarantine_dir(self) -> Path:
         if self._run_quarantine is None:
             try:
                 self.quarantine_root.mkdir(parents=True, exist_ok=True)
                 self.remove_stale_partials(only_abandoned=True)
                 prefix = f"run-{_host()}-{os.getpid()}-"
-                self._run_quarantine = Path(tempfile.mkdtemp(prefix=prefix, dir=self.quarantine_root))
+                # Held (flock) for as long as this process lives: any run, on any host sharing the
+                # cache, can tell an abandoned quarantine from a live one.
+                self._quarantine_staging = Staging.directory(self.quarantine_root, prefix, mode=0o700)
+                self._run_quarantine = self._quarantine_staging.path
             except OSError as exc:
                 raise FetchError(f"cannot write to the cache {self.root}: {exc.strerror}") from None
+            except StagingError as error:
+                raise FetchError(f"cannot write to the cache {self.root}: {error.message}") from None
         return self._run_quarantine
 
     def store_stream(
@@ -353,6 +439,8 @@ class Cache:
         hashed bytes even if the original changes meanwhile.
         """
         with self.pending() as entry:
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                entry.expected = os.fstat(source.fileno()).st_size
             while chunk := source.read(_CHUNK):
                 entry.write(chunk)
                 if max_bytes is not None and entry.size > max_bytes:
@@ -364,10 +452,9 @@ class Cache:
     def remove_stale_partials(self, *, only_abandoned: bool = False) -> int:
         """Delete quarantines and temporary files left by killed runs; return how many were removed.
 
-        With ``only_abandoned`` (done by every run before it starts its own quarantine), only
-        quarantines of processes that no longer exist on this host, and other hosts' quarantines
-        older than :data:`STALE_QUARANTINE_SECONDS`, are removed. Without it, every quarantine but
-        this run's is removed: only do that when no other cpython-verify process uses the cache.
+        With ``only_abandoned`` (done by every run before it starts its own quarantine), only the
+        quarantines no live process holds are removed (:func:`_abandoned`). Without it, every quarantine
+        but this run's is removed: only do that when no other cpython-verify process uses the cache.
         """
         removed = 0
         if not only_abandoned and self._temp.is_dir():
@@ -375,14 +462,31 @@ class Cache:
                 leftover.unlink(missing_ok=True)
                 removed += 1
         if self.quarantine_root.is_dir():
-            for directory in self.quarantine_root.iterdir():
-                if directory == self._run_quarantine:
+            for directory in sorted(self.quarantine_root.iterdir()):
+                if directory == self._run_quarantine or directory.name.endswith(LOCK_SUFFIX):
                     continue
                 if only_abandoned and not _abandoned(directory):
                     continue
-                shutil.rmtree(directory, ignore_errors=True)
+                remove_path(directory)
+                Path(f"{directory}{LOCK_SUFFIX}").unlink(missing_ok=True)
                 removed += 1
+            for lock in self.quarantine_root.glob(f"run-*{LOCK_SUFFIX}"):
+                # A lock whose quarantine is gone (its run was killed while removing it): drop it if unheld.
+                target = Path(str(lock)[: -len(LOCK_SUFFIX)])
+                if not target.exists() and lock_abandoned(lock):
+                    lock.unlink(missing_ok=True)
         return removed
+
+
+def _unlink(path: Path) -> bool:
+    """Remove ``path``; False where the cache cannot be written."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _host() -> str:
@@ -391,7 +495,11 @@ def _host() -> str:
 
 
 def _abandoned(directory: Path) -> bool:
-    """True for a quarantine whose process is gone (this host) or that is very old (any host)."""
+    """True for a quarantine no live process holds (its lock file, ``NAME.lock``, is unheld: any host);
+    for one an earlier version made without a lock file: its process is gone (this host) or it is very
+    old (any host)."""
+    if Path(f"{directory}{LOCK_SUFFIX}").exists():
+        return lock_abandoned(directory)
     match = _RUN_RE.match(directory.name)
     try:
         age = time.time() - directory.stat().st_mtime
