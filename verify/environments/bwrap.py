@@ -116,9 +116,10 @@ class BwrapRunner(CommandLineRunner):
             raise ToolMissing("taskset", "util-linux")
 
     def sandbox_command(
-        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool, name: str
     ) -> list[str]:
-        """``bwrap`` over the unpacked rootfs (unpacked on first use)."""
+        """``bwrap`` over the unpacked rootfs (unpacked on first use). No name is needed to stop it:
+        ``--die-with-parent`` and the PID namespace end every process inside when bwrap ends."""
         rootfs = unpacked_rootfs(image)
         with contextlib.suppress(OSError):
             os.utime(rootfs)  # mark as recently used, for whoever prunes the cache

@@ -7,11 +7,14 @@ The runners differ only in how they ask for isolation; what a variation means (w
 from __future__ import annotations
 
 import os
+import secrets
+import signal
 import subprocess
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from verify import interrupts
 from verify.environments.errors import RunnerError
 from verify.environments.interface import Bind, RootfsImage, Runner, RunResult, SandboxSpec
 from verify.environments.perturb import (
@@ -99,18 +102,38 @@ def check_spec(spec: SandboxSpec) -> None:
             raise SandboxSpecError(f"environment variable name {key!r} is invalid")
 
 
-def run_process(argv: Sequence[str], *, log_path: Path | None, interactive: bool) -> RunResult:
+def run_process(
+    argv: Sequence[str], *, log_path: Path | None, interactive: bool, stop: Callable[[], None] | None = None
+) -> RunResult:
     """Run a runner's command line; output goes to ``log_path`` (or the terminal), stdin is closed
-    unless interactive so a build can never wait on the user."""
+    unless interactive so a build can never wait on the user.
+
+    Interrupted (Ctrl-C, SIGTERM), ``stop`` stops the sandbox first (a container outlives the
+    engine's client process), then the command line gets SIGTERM and, after a grace period, SIGKILL;
+    the interrupt goes on only once it has ended. Interactive, Ctrl-C belongs to the shell inside.
+    """
+
+    def stopping(process: subprocess.Popen[bytes]) -> None:
+        if stop is not None:
+            stop()
+        interrupts.terminate(process)
+
     if interactive:
-        return RunResult(returncode=subprocess.run(argv, check=False).returncode, log_path=None)
+        with interrupts.ignoring(signal.SIGINT):
+            return RunResult(returncode=interrupts.run_child(argv, stop=stopping, own_group=False), log_path=None)
     if log_path is None:
-        completed = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
-        return RunResult(returncode=completed.returncode, log_path=None)
+        return RunResult(returncode=interrupts.run_child(argv, stop=stopping, stdin=subprocess.DEVNULL), log_path=None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        completed = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)
-    return RunResult(returncode=completed.returncode, log_path=log_path)
+        returncode = interrupts.run_child(
+            argv, stop=stopping, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+    return RunResult(returncode=returncode, log_path=log_path)
+
+
+def sandbox_name() -> str:
+    """A name for one sandbox run, unique on this host: ``cpython-verify-<pid>-<random>``."""
+    return f"cpython-verify-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 class CommandLineRunner(Runner):
@@ -129,15 +152,22 @@ class CommandLineRunner(Runner):
         """
         self.check_available()
         check_spec(spec)
+        name = sandbox_name()
         with host_side(spec) as prepared:
-            argv = self.sandbox_command(image, command, prepared, interactive=interactive)
-            return run_process([*personality_prefix(spec), *argv], log_path=log_path, interactive=interactive)
+            argv = self.sandbox_command(image, command, prepared, interactive=interactive, name=name)
+            return run_process([*personality_prefix(spec), *argv], log_path=log_path, interactive=interactive,
+                               stop=lambda: self.stop_sandbox(name))  # fmt: skip
 
     @abstractmethod
     def sandbox_command(
-        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool, name: str
     ) -> list[str]:
-        """The host command line running ``command`` in ``image`` (preparing the image if needed)."""
+        """The host command line running ``command`` in ``image`` (preparing the image if needed);
+        ``name`` identifies this run's sandbox to :meth:`stop_sandbox`."""
+
+    def stop_sandbox(self, name: str) -> None:
+        """Stop the sandbox ``name`` and everything in it, when ending its command line is not enough
+        (a container engine's client can die and leave the container running). Default: nothing to do."""
 
 
 def import_rootfs_image(engine: str, image: RootfsImage, tag: str, *, exists: Sequence[str]) -> str:
