@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 import textwrap
@@ -200,6 +201,42 @@ def _runner_usable(name: str) -> bool:
     except OperationalError:
         return False
     return True
+
+
+# -- the mechanism ---------------------------------------------------------------------------------------
+
+
+def test_an_interrupted_child_and_its_whole_group_are_stopped_even_if_they_ignore_sigterm(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import os, signal, threading, time
+        from verify import interrupts
+        interrupts.install()
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        started = time.monotonic()
+        try:
+            interrupts.run_child(["sh", "-c", "trap '' TERM; sleep 36.91 & sleep 36.92; wait"], grace=1.5)
+        except interrupts.Interrupted as interrupt:
+            print(interrupt.name, interrupt.exit_code, time.monotonic() - started)
+        """
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                               cwd=Path(__file__).parent.parent, check=False)  # fmt: skip
+    name, code, seconds = completed.stdout.split()
+    assert (name, code) == ("SIGTERM", "143"), completed.stderr
+    assert 2.5 <= float(seconds) < 20, "SIGTERM to the group, 1.5 s of grace, then SIGKILL to the group"
+    assert _processes_mentioning("36.91", "36.92") == [], "the child's group outlived the interrupt"
+
+
+def test_the_cli_run_in_process_leaves_its_callers_signal_handlers_as_they_were(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from verify.cli import main
+
+    before = [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)] == before
 
 
 # -- the build phases, in the sandbox ---------------------------------------------------------------

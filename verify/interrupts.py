@@ -22,6 +22,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
@@ -78,10 +79,35 @@ def install() -> None:
     A signal the caller set to be ignored stays ignored: a shell starts background jobs with SIGINT
     ignored, and ``nohup`` ignores SIGHUP, on purpose.
     """
-    handler = _FirstSignal()
+    _install(_FirstSignal())
+
+
+def _install(handler: _FirstSignal) -> None:
     for signum in INTERRUPT_SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def handling() -> Iterator[None]:
+    """:func:`install` for the duration, then the previous handlers again (a CLI run called in-process,
+    by a test, must not change its caller's signal handling), or, after an interrupt, none: the
+    signals are then ignored while the run reports it and exits. Outside the main thread, where
+    Python cannot set handlers, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in INTERRUPT_SIGNALS}
+    handler = _FirstSignal()
+    _install(handler)
+    try:
+        yield
+    finally:
+        if handler.received is not None:
+            settle()  # interrupted: the run is ending, and a second signal must not interrupt its report
+        else:
+            for signum, earlier in previous.items():
+                signal.signal(signum, earlier)
 
 
 def settle() -> None:
@@ -166,6 +192,7 @@ __all__ = [
     "DEFAULT_GRACE_SECONDS",
     "INTERRUPT_SIGNALS",
     "Interrupted",
+    "handling",
     "ignoring",
     "install",
     "run_child",
