@@ -252,8 +252,10 @@ def libfaketime_dependencies() -> set[Path]:
 
 @pytest.fixture(scope="session")
 def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RootfsImage]:
-    """A rootfs of the host's bash and a few coreutils: enough to probe a sandbox's isolation and variations."""
-    tools = ("bash", "sh", "env", "cat", "touch", "id", "nproc", "ls", "date", "uname", "getent")
+    """A rootfs of the host's bash and a few coreutils: enough to probe a sandbox's isolation and variations
+    (``find``, ``xargs``, ``sha256sum`` and ``rm``: what the sandbox probe, verify.environments.isolation, runs)."""
+    tools = ("bash", "sh", "env", "cat", "touch", "id", "nproc", "ls", "date", "uname", "getent", "find", "xargs",
+             "sha256sum", "rm")
     files = {host_program(t) for t in tools} | libfaketime_dependencies()
     yield from _rootfs_image("tiny-test", tmp_path_factory.mktemp("tiny-rootfs"), files)
 

@@ -32,6 +32,11 @@ def bwrap_command(rootfs: Path, command: Sequence[str], spec: SandboxSpec, *, in
         "bwrap",
         "--unshare-all",  # net, ipc, pid, uts, cgroup (and user when possible): no network at all
         "--die-with-parent",
+        # Run as root, bwrap would keep root's capabilities: with CAP_SYS_ADMIN the build could remount
+        # the read-only root writable (and write into the cached rootfs every later build uses), with
+        # CAP_DAC_READ_SEARCH open any file of that file system by handle. The build needs none.
+        "--cap-drop",
+        "ALL",
     ]
     if not interactive:
         argv.append("--new-session")  # no access to the caller's terminal (TIOCSTI)

@@ -1,0 +1,203 @@
+"""The sandbox's promises, checked from inside every runner's build sandbox (verify.environments.isolation).
+
+Each runner runs the probe on conftest's tiny rootfs tarball (the host's bash, find, sha256sum...), with
+real listeners on the host's addresses, real canary files in the host's home and the cache, and the
+tarball's real digest. Broken sandboxes (the shipped runners with one isolation removed) show that each
+promise's check can fail. The slow test probes the real pinned environment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from verify.environments.bwrap import BwrapRunner
+from verify.environments.interface import RootfsImage, Runner, SandboxSpec
+from verify.environments.isolation import ProbeReport, describe, host_addresses, probe_sandbox
+from verify.environments.podman import PodmanRunner
+from verify.environments.runners import get_runner
+from verify.errors import OperationalError
+
+PROMISES = ["network", "writes", "reads", "environment"]
+DUMMY_ADDRESS = "192.0.2.77"  # TEST-NET-1 (RFC 5737): never routed anywhere
+
+
+def _usable(name: str) -> Runner:
+    runner = get_runner(name)
+    try:
+        runner.check_available()
+    except OperationalError:
+        pytest.skip(f"{name} is not usable on this machine")
+    return runner
+
+
+@pytest.fixture(scope="module")
+def non_loopback_address() -> Iterator[str]:
+    """A non-loopback address of this host for the probe to listen on. The fast suite runs in a network
+    namespace of its own with only lo up (scripts/test): there a dummy interface gets one, and goes away after."""
+    existing = [address for address in host_addresses() if address not in ("127.0.0.1", "::1")]
+    if existing:
+        yield existing[0]
+        return
+    if os.readlink("/proc/self/ns/net") == os.readlink("/proc/1/ns/net"):
+        pytest.skip("no non-loopback address, and this is the host's own network namespace: not adding one")
+    subprocess.run(["ip", "link", "add", "cvprobe0", "type", "dummy"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{DUMMY_ADDRESS}/32", "dev", "cvprobe0"], check=True)
+        subprocess.run(["ip", "link", "set", "cvprobe0", "up"], check=True)
+        yield DUMMY_ADDRESS
+    finally:
+        subprocess.run(["ip", "link", "del", "cvprobe0"], check=False)
+
+
+def _probe(runner: Runner, image: RootfsImage, tmp_path: Path) -> ProbeReport:
+    cache = tmp_path / "cache"
+    return probe_sandbox(runner, image, work_dir=cache / "environments" / "tmp" / "probe", cache_root=cache)
+
+
+@pytest.mark.parametrize("runner_name", ["bwrap", "podman"])
+def test_every_runner_keeps_every_promise(
+    runner_name: str, tiny_image: RootfsImage, tmp_path: Path, non_loopback_address: str
+) -> None:
+    report = _probe(_usable(runner_name), tiny_image, tmp_path)
+    lines = describe(report)
+    assert report.kept, "\n".join(lines)
+    assert [check.promise for check in report.checks] == PROMISES
+    assert "127.0.0.1" in report.check("network").evidence and non_loopback_address in report.check("network").evidence
+    assert "interfaces inside: lo" in report.check("network").evidence
+    assert "the host's home, the cache root, another cache entry, the host's /tmp unreadable" in (
+        report.check("reads").evidence
+    )
+    assert "writes only in /build, /out (binds)" in report.check("writes").evidence
+    environment = report.check("environment").evidence
+    assert f"sha256 {tiny_image.sha256[:12]}" in environment and "nothing added" in environment
+    assert not list((tmp_path / "cache").rglob(".cpython-verify-probe-*")), "the canaries are removed"
+    assert not list(Path.home().glob(".cpython-verify-probe-*"))
+
+
+# -- broken sandboxes: each promise's check can fail ------------------------------------------------------
+
+
+class _EditedBwrap(BwrapRunner):
+    """The shipped bwrap runner with its command line edited: one isolation removed or one exposure added."""
+
+    def __init__(self, edit: object) -> None:
+        super().__init__()
+        self._edit = edit
+
+    def sandbox_command(self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool,
+                        name: str) -> list[str]:  # fmt: skip
+        argv = super().sandbox_command(image, command, spec, interactive=interactive, name=name)
+        return self._edit(argv)  # type: ignore[operator,no-any-return]
+
+
+def _insert_after(flag: str, *extra: str) -> object:
+    def edit(argv: list[str]) -> list[str]:
+        index = argv.index(flag) + 1
+        return [*argv[:index], *extra, *argv[index:]]
+
+    return edit
+
+
+def _without(*flags: str) -> object:
+    def edit(argv: list[str]) -> list[str]:
+        index = argv.index(flags[0])
+        assert argv[index : index + len(flags)] == list(flags), argv
+        return [*argv[:index], *argv[index + len(flags) :]]
+
+    return edit
+
+
+def _root_from(directory: Path) -> object:
+    def edit(argv: list[str]) -> list[str]:
+        index = argv.index("--ro-bind")
+        return [*argv[: index + 1], str(directory), *argv[index + 2 :]]
+
+    return edit
+
+
+def _broken(report: ProbeReport) -> dict[str, str]:
+    return {check.promise: check.evidence for check in report.checks if not check.kept}
+
+
+def test_a_sandbox_sharing_the_hosts_network_breaks_the_network_promise(
+    tiny_image: RootfsImage, tmp_path: Path, non_loopback_address: str
+) -> None:
+    _usable("bwrap")
+    report = _probe(_EditedBwrap(_insert_after("--unshare-all", "--share-net")), tiny_image, tmp_path)
+    broken = _broken(report)
+    assert list(broken) == ["network"], describe(report)
+    assert "from inside" in broken["network"] and "the host's listener got tcp" in broken["network"]
+    assert f"{non_loopback_address}" in broken["network"]
+
+
+def test_a_sandbox_that_sees_the_whole_cache_breaks_the_reads_promise(tiny_image: RootfsImage, tmp_path: Path) -> None:
+    """A runner that binds the cache root (not just the build's own directories) exposes every entry."""
+    _usable("bwrap")
+    cache = str(tmp_path / "cache")
+    report = _probe(_EditedBwrap(_insert_after("--clearenv", "--ro-bind", cache, cache)), tiny_image, tmp_path)
+    broken = _broken(report)
+    assert list(broken) == ["reads"], describe(report)
+    assert "the cache root is readable" in broken["reads"] and "another cache entry is readable" in broken["reads"]
+    assert f"{cache} is mounted at {cache}" in broken["reads"]
+
+
+def test_a_sandbox_that_keeps_roots_capabilities_breaks_the_writes_promise(
+    tiny_image: RootfsImage, tmp_path: Path
+) -> None:
+    """bwrap run as root keeps root's capabilities unless told otherwise: the sandbox before this check."""
+    _usable("bwrap")
+    report = _probe(_EditedBwrap(_without("--cap-drop", "ALL")), tiny_image, tmp_path)
+    broken = _broken(report)
+    assert list(broken) == ["writes"], describe(report)
+    assert "CAP_SYS_ADMIN" in broken["writes"] and "CAP_DAC_READ_SEARCH" in broken["writes"]
+
+
+def test_a_sandbox_with_a_writable_root_breaks_the_writes_promise(tiny_image: RootfsImage, tmp_path: Path) -> None:
+    _usable("bwrap")
+    root = tmp_path / "root-copy"
+    subprocess.run(["cp", "-a", str(tiny_image.tarball.with_name(f"{tiny_image.sha256}.rootfs")), str(root)],
+                   check=True)  # fmt: skip
+
+    def writable_root(argv: list[str]) -> list[str]:
+        index = argv.index("--ro-bind")
+        return [*argv[:index], "--bind", str(root), *argv[index + 2 :]]
+
+    report = _probe(_EditedBwrap(writable_root), tiny_image, tmp_path)
+    assert "/ took a write" in _broken(report)["writes"], describe(report)
+
+
+def test_a_sandbox_on_a_changed_rootfs_breaks_the_environment_promise(
+    tiny_image: RootfsImage, tmp_path: Path
+) -> None:
+    _usable("bwrap")
+    root = tmp_path / "root-copy"
+    subprocess.run(["cp", "-a", str(tiny_image.tarball.with_name(f"{tiny_image.sha256}.rootfs")), str(root)],
+                   check=True)  # fmt: skip
+    with (root / "usr" / "bin" / "cat").open("ab") as changed:
+        changed.write(b"\0")
+    (root / "usr" / "bin" / "extra-tool").write_text("#!/bin/sh\n")
+    report = _probe(_EditedBwrap(_root_from(root)), tiny_image, tmp_path)
+    broken = _broken(report)
+    assert list(broken) == ["environment"], describe(report)
+    assert "inside, /usr/bin/cat differs: size" in broken["environment"] and "sha256" in broken["environment"]
+    assert "inside, /usr/bin/extra-tool is not in the tarball" in broken["environment"]
+
+
+def test_a_podman_sandbox_on_the_hosts_network_breaks_the_network_promise(
+    tiny_image: RootfsImage, tmp_path: Path
+) -> None:
+    _usable("podman")
+
+    class HostNetworkPodman(PodmanRunner):
+        def sandbox_command(self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *,
+                            interactive: bool, name: str) -> list[str]:  # fmt: skip
+            argv = super().sandbox_command(image, command, spec, interactive=interactive, name=name)
+            return [("--network=host" if word == "--network=none" else word) for word in argv]
+
+    report = _probe(HostNetworkPodman(), tiny_image, tmp_path)
+    assert list(_broken(report)) == ["network"], describe(report)
