@@ -8,8 +8,11 @@ promise's check can fail. The slow test probes the real pinned environment.
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -18,8 +21,9 @@ import pytest
 from verify.environments.bwrap import BwrapRunner
 from verify.environments.interface import RootfsImage, Runner, SandboxSpec
 from verify.environments.isolation import ProbeReport, describe, host_addresses, probe_sandbox
-from verify.environments.podman import PodmanRunner
+from verify.environments.podman import PodmanRunner, image_tag
 from verify.environments.runners import get_runner
+from verify.environments.sandbox import image_layers
 from verify.errors import OperationalError
 
 PROMISES = ["network", "writes", "reads", "environment"]
@@ -201,3 +205,49 @@ def test_a_podman_sandbox_on_the_hosts_network_breaks_the_network_promise(
 
     report = _probe(HostNetworkPodman(), tiny_image, tmp_path)
     assert list(_broken(report)) == ["network"], describe(report)
+
+
+# -- the environment a runner finds in its cache is the pinned one ------------------------------------------
+
+
+def _private_copy(image: RootfsImage, directory: Path, name: str) -> RootfsImage:
+    """``image``'s tarball in a directory of the test's own (so its unpacked copy is the test's too)."""
+    directory.mkdir()
+    tarball = directory / "rootfs.tar"
+    shutil.copyfile(image.tarball, tarball)
+    return RootfsImage(name=name, tarball=tarball, sha256=image.sha256, lock_sha256=image.lock_sha256)
+
+
+def test_a_changed_unpacked_rootfs_is_never_used_bwrap_unpacks_it_again(
+    tiny_image: RootfsImage, tmp_path: Path
+) -> None:
+    _usable("bwrap")
+    image = _private_copy(tiny_image, tmp_path / "environments", "tiny-changed")
+    assert BwrapRunner().run(image, ["bash", "-c", ":"], SandboxSpec(env={"PATH": "/usr/bin"})).returncode == 0
+    unpacked = image.tarball.with_name(f"{image.sha256}.rootfs")
+    with (unpacked / "usr" / "bin" / "cat").open("ab") as changed:
+        changed.write(b"#")
+    (unpacked / "usr" / "bin" / "intruder").write_text("#!/bin/sh\n")
+    (unpacked / "usr" / "bin" / "ls").chmod(0o4755)
+    report = _probe(BwrapRunner(), image, tmp_path)
+    assert report.kept, describe(report)
+    assert not (unpacked / "usr" / "bin" / "intruder").exists()
+    assert (unpacked / "usr" / "bin" / "ls").stat().st_mode & 0o7777 == 0o755
+    assert sorted(path.name for path in image.tarball.parent.iterdir()) == sorted(["rootfs.tar", unpacked.name])
+
+
+def test_podman_never_runs_another_image_tagged_as_the_environment(tiny_image: RootfsImage, tmp_path: Path) -> None:
+    runner = _usable("podman")
+    image = _private_copy(tiny_image, tmp_path / "environments", "tiny-retagged")
+    tag = image_tag(image)
+    other = tmp_path / "other.tar"
+    with tarfile.open(other, "w") as archive:
+        info = tarfile.TarInfo("etc/not-the-environment")
+        archive.addfile(info, io.BytesIO(b""))
+    subprocess.run(["podman", "import", "--quiet", str(other), tag], check=True, capture_output=True)
+    try:
+        report = _probe(runner, image, tmp_path)
+        assert report.kept, describe(report)
+        assert image_layers("podman", tag) == [f"sha256:{image.sha256}"]
+    finally:
+        subprocess.run(["podman", "rmi", "--force", tag], check=False, capture_output=True)

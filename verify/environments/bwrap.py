@@ -14,10 +14,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from verify import progress
 from verify.environments.errors import EnvironmentBuildError
 from verify.environments.interface import RootfsImage, SandboxSpec
 from verify.environments.perturb import SANDBOX_TOOLS_DIR
 from verify.environments.sandbox import RUNNER_PATHS, CommandLineRunner, cpu_selection, user_ids
+from verify.environments.trees import differences, directory_tree, runner_addition, summarize, tarball_tree
 from verify.errors import ToolMissing, VerificationFailed
 from verify.fsutil import sha256_file
 
@@ -75,12 +77,28 @@ def ensure_mount_points(rootfs: Path) -> None:
             target.touch(mode=0o644, exist_ok=True)
 
 
-def unpacked_rootfs(image: RootfsImage) -> Path:
-    """The rootfs directory of ``image``, unpacked (after re-checking the tarball's digest) on first use."""
+def unpacked_rootfs(image: RootfsImage, *, verified: set[Path] | None = None) -> Path:
+    """The rootfs directory of ``image``: unpacked (after re-checking the tarball's digest) on first use,
+    and checked against the tarball before its first use in each process (``verified`` remembers it).
+
+    The directory is a copy of the pinned environment in a cache others may write: one that differs from
+    its tarball in any entry (a changed, added or missing file, a mode, an owner) is set aside, with a
+    note, and unpacked again; it is never used.
+    """
     target = image.tarball.with_name(f"{image.sha256}.rootfs")
     if target.is_dir():
-        ensure_mount_points(target)
-        return target
+        if verified is not None and target in verified:
+            ensure_mount_points(target)
+            return target
+        problems = unpacked_differences(target, image)
+        if not problems:
+            ensure_mount_points(target)
+            if verified is not None:
+                verified.add(target)
+            return target
+        progress.note(f"{target} differs from its rootfs tarball ({'; '.join(summarize(problems, 2))}): "
+                      "unpacking it again")  # fmt: skip
+        _set_aside(target)
     actual = sha256_file(image.tarball)
     if actual != image.sha256:
         raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
@@ -105,13 +123,36 @@ def unpacked_rootfs(image: RootfsImage) -> Path:
     finally:
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
+    if verified is not None:
+        verified.add(target)
     return target
+
+
+def unpacked_differences(directory: Path, image: RootfsImage) -> list[str]:
+    """How ``directory`` differs from ``image``'s tarball (empty when it is an exact copy); raises
+    :class:`VerificationFailed` when the tarball itself is not the one with ``image``'s digest."""
+    digest, expected = tarball_tree(image.tarball)
+    if digest != image.sha256:
+        raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {digest}, expected {image.sha256}")
+    return differences(expected, directory_tree(directory), allowed_extra=runner_addition)
+
+
+def _set_aside(directory: Path) -> None:
+    """Move a bad unpacked rootfs out of the way, then delete it. A rename first: a sandbox still running
+    on it keeps its mount, and no later run can pick it up while it is being deleted."""
+    aside = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name[:12]}-bad-"))
+    directory.rename(aside / directory.name)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 class BwrapRunner(CommandLineRunner):
     """Runs commands with bubblewrap (``bwrap --unshare-all --clearenv``)."""
 
     name = "bwrap"
+
+    def __init__(self) -> None:
+        self._verified: set[Path] = set()
+        """Unpacked rootfs directories this runner checked against their tarballs (once per process)."""
 
     def check_available(self) -> None:
         """bwrap must be on PATH."""
@@ -125,7 +166,7 @@ class BwrapRunner(CommandLineRunner):
     ) -> list[str]:
         """``bwrap`` over the unpacked rootfs (unpacked on first use). No name is needed to stop it:
         ``--die-with-parent`` and the PID namespace end every process inside when bwrap ends."""
-        rootfs = unpacked_rootfs(image)
+        rootfs = unpacked_rootfs(image, verified=self._verified)
         with contextlib.suppress(OSError):
             os.utime(rootfs)  # mark as recently used, for whoever prunes the cache
         return bwrap_command(rootfs, command, spec, interactive=interactive)

@@ -6,6 +6,7 @@ The runners differ only in how they ask for isolation; what a variation means (w
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -174,10 +175,16 @@ def import_rootfs_image(engine: str, image: RootfsImage, tag: str, *, exists: Se
     """Import ``image``'s tarball into a container engine (podman, docker) as ``tag``, unless present.
 
     ``exists`` is the engine's command that succeeds when ``tag`` is already there. The tarball's
-    digest is checked before import, so a tampered tarball never becomes an image.
+    digest is checked before import, so a tampered tarball never becomes an image. An image already
+    tagged ``tag`` is used only if its one layer is that tarball (``import`` keeps the tarball as the
+    layer, so the layer's digest is the environment digest); a tag on anything else (another image
+    tagged so, by mistake or on purpose) is removed and the tarball imported again.
     """
     if subprocess.run([engine, *exists, tag], capture_output=True, check=False).returncode == 0:
-        return tag
+        if image_layers(engine, tag) == [f"sha256:{image.sha256}"]:
+            return tag
+        untag = ["untag", tag, tag] if engine == "podman" else ["rmi", tag]
+        subprocess.run([engine, *untag], capture_output=True, check=False)
     actual = sha256_file(image.tarball)
     if actual != image.sha256:
         raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
@@ -187,3 +194,17 @@ def import_rootfs_image(engine: str, image: RootfsImage, tag: str, *, exists: Se
         message = imported.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
         raise RunnerError(f"{engine} import of {image.tarball} failed: {message[0]}")
     return tag
+
+
+def image_layers(engine: str, tag: str) -> list[str] | None:
+    """The layer digests (``sha256:...``) of the image ``tag`` in ``engine``, or None if it cannot say."""
+    inspected = subprocess.run(
+        [engine, "image", "inspect", "--format", "{{json .RootFS.Layers}}", tag], capture_output=True, check=False
+    )
+    if inspected.returncode != 0:
+        return None
+    try:
+        layers = json.loads(inspected.stdout)
+    except ValueError:
+        return None
+    return [str(layer) for layer in layers] if isinstance(layers, list) else None
