@@ -81,6 +81,17 @@ def shared_rebuild_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(configured) if configured else tmp_path_factory.mktemp("shared-rebuilds")
 
 
+@pytest.fixture(scope="session")
+def real_image(tmp_path_factory: pytest.TempPathFactory) -> RootfsImage:
+    """bookworm-cpython, built for real (or reused from $CPYTHON_VERIFY_TEST_CACHE between CI runs): one
+    build per session for every slow test that runs in the real environment."""
+    from verify.environments import ensure_environment
+
+    configured = os.environ.get("CPYTHON_VERIFY_TEST_CACHE")
+    cache = Path(configured) if configured else tmp_path_factory.getbasetemp() / "env-cache"
+    return ensure_environment("bookworm-cpython", cache_dir=cache)
+
+
 # -- the command line as a user runs it ---------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from verify.cli import _COMMANDS, main
 COMMANDS = sorted(_COMMANDS)
 REPORTING = {name: [name] for name in COMMANDS if name != "env"} | {
     "env list": ["env", "list"], "env build": ["env", "build"], "env lock": ["env", "lock"],
+    "env probe": ["env", "probe"],
 }
 """Every command that prints a report (env's shell and run hand the terminal to the sandbox)."""
 

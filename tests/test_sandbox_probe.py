@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from verify.environments.bwrap import BwrapRunner
 from verify.environments.interface import RootfsImage, Runner, SandboxSpec
@@ -251,3 +252,22 @@ def test_podman_never_runs_another_image_tagged_as_the_environment(tiny_image: R
         assert image_layers("podman", tag) == [f"sha256:{image.sha256}"]
     finally:
         subprocess.run(["podman", "rmi", "--force", tag], check=False, capture_output=True)
+
+
+# -- the real pinned environment (slow) -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner_name", ["bwrap", "podman"])
+def test_env_probe_of_the_real_environment_passes_for_every_runner(runner_name: str, real_image: RootfsImage) -> None:
+    get_runner(runner_name).check_available()  # both must work here: a skip would hide a broken runner
+    cache = real_image.tarball.parents[2]  # <cache>/environments/rootfs/<digest>.tar
+    completed = run_cli("env", "probe", "bookworm-cpython", "--runner", runner_name, "--cache-dir", cache,
+                        "--no-progress", timeout=900)  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    lines = completed.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:4]] == PROMISES
+    assert all(": kept: " in line for line in lines[:4]), completed.stdout
+    assert lines[4] == f"PROBE PASSED: the {runner_name} sandbox of bookworm-cpython (rootfs {real_image.sha256})"
+    assert "entries equal inside" in lines[3] and "the pinned one" in lines[3]
+    assert completed.stderr == ""

@@ -26,7 +26,9 @@ the host gathers on its own side as well:
 ``environment``
     The root file system is the tarball whose digest the lock names: the tarball is hashed, and every
     entry inside (type, mode, owner, size, sha256, link target), listed by ``find`` and ``sha256sum``
-    in the sandbox, equals its member; nothing is missing or added outside the runner's mount points.
+    in the sandbox, equals its member; nothing is missing or added outside the runner's mount points
+    (``/`` itself is one: its mode is the runner's mount's). In a user namespace (bwrap's), an owner
+    the namespace does not map shows as the kernel's overflow id: such entries are counted and said.
 
 The script needs ``bash``, ``find``, ``xargs``, ``sha256sum`` and ``rm`` in the environment (every
 Debian rootfs has them).
@@ -35,12 +37,14 @@ Debian rootfs has them).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import ipaddress
 import secrets
 import shutil
 import socket
 import struct
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +97,8 @@ while IFS= read -r line; do echo "netdev $line"; done </proc/net/dev
 while IFS= read -r line; do case $line in *"$token"*) echo "unix-listed $line";; esac; done </proc/net/unix
 count=0; for pid in /proc/[0-9]*; do count=$((count + 1)); done; echo "processes $count"
 while read -r key value _; do [ "$key" = CapEff: ] && echo "capabilities $value"; done </proc/self/status
+while read -r inside outside count; do echo "uidmap $inside $outside $count"; done </proc/self/uid_map
+while read -r inside outside count; do echo "gidmap $inside $outside $count"; done </proc/self/gid_map
 while IFS= read -r path; do
   [ -n "$path" ] || continue
   if (: <"$path") 2>/dev/null; then echo "read yes $path"; else echo "read no $path"; fi
@@ -339,6 +345,8 @@ class HostFacts:
     pinned_sha256: str
     tarball: Mapping[str, TreeEntry]
     inside: Mapping[str, TreeEntry]
+    overflow_id: int = 65534
+    """The kernel's overflow uid/gid (``/proc/sys/kernel/overflowuid``): what an unmapped owner shows as."""
 
 
 def probe_sandbox(
@@ -407,10 +415,18 @@ def probe_sandbox(
                 pinned_sha256=pinned,
                 tarball=tarball,
                 inside=inside_tree((out / "tree").read_bytes(), (out / "sums").read_bytes()),
+                overflow_id=_overflow_id(),
             )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return ProbeReport(runner=runner.name, rootfs_sha256=image.sha256, checks=judge(output, facts))
+
+
+def _overflow_id() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/overflowuid").read_text())
+    except (OSError, ValueError):
+        return 65534
 
 
 def _host_devices() -> frozenset[str]:
@@ -532,9 +548,15 @@ def _judge_environment(lines: Sequence[str], mounts: Sequence[Mount], facts: Hos
     points = [mount.point for mount in mounts if mount.point != "/"]
 
     def hidden(path: str) -> bool:
-        return any(_is_within(path, point) for point in points)
+        # "/" is the runner's root mount: its own mode and owner are the mount's (podman shows 0555).
+        return path == "/" or any(_is_within(path, point) for point in points)
 
-    found = differences(facts.tarball, facts.inside, hidden=hidden, allowed_extra=runner_addition)
+    # In a user namespace (bwrap's), owners it does not map show as the overflow id: the same file,
+    # seen without its owner. Counted and said, not taken for a difference in the environment.
+    uids, gids = _id_map(lines, "uidmap"), _id_map(lines, "gidmap")
+    expected = {path: _as_seen(entry, uids, gids, facts.overflow_id) for path, entry in facts.tarball.items()}
+    unmapped = sum(1 for path, entry in facts.tarball.items() if not hidden(path) and expected[path] != entry)
+    found = differences(expected, facts.inside, hidden=hidden, allowed_extra=runner_addition)
     problems += [f"inside, {problem}" for problem in summarize(found)]
     if not facts.tarball:
         problems.append("the tarball has no entries: nothing was compared")
@@ -542,17 +564,56 @@ def _judge_environment(lines: Sequence[str], mounts: Sequence[Mount], facts: Hos
     added = sorted(path for path, entry in facts.inside.items()
                    if path not in facts.tarball and not hidden(path) and runner_addition(path, entry))  # fmt: skip
     covered = sorted({point for point in points for path in facts.tarball if _is_within(path, point)})
+    owners = (f" ({unmapped} with an owner the sandbox's user namespace does not map, shown as "
+              f"{facts.overflow_id})" if unmapped else "")  # fmt: skip
     evidence = (f"rootfs tarball sha256 {facts.tarball_sha256[:12]}… (the pinned one); {compared} of its "
-                f"{len(facts.tarball)} entries equal inside in type, mode, owner, size, sha256 and link target; "
-                f"nothing added{' but the runner' + chr(39) + 's ' + ', '.join(added) if added else ''}; "
+                f"{len(facts.tarball)} entries equal inside in type, mode, owner, size, sha256 and link target"
+                f"{owners}; nothing added{' but the runner' + chr(39) + 's ' + ', '.join(added) if added else ''}; "
                 f"{len(facts.tarball) - compared} lie under the runner's mounts ({', '.join(covered) or 'none'})")
     return _check("environment", problems, evidence)
+
+
+def _id_map(lines: Sequence[str], key: str) -> list[tuple[int, int, int]] | None:
+    """The sandbox's ``uid_map`` or ``gid_map`` as (inside, outside, count) ranges; None when the script
+    printed none (then ids are taken as the host's)."""
+    ranges = [tuple(int(word) for word in line.split()[1:4]) for line in lines if line.startswith(f"{key} ")]
+    return [(inside, outside, count) for inside, outside, count in ranges] or None
+
+
+def _as_seen(entry: TreeEntry, uids: list[tuple[int, int, int]] | None, gids: list[tuple[int, int, int]] | None,
+             overflow: int) -> TreeEntry:  # fmt: skip
+    """``entry`` as a process in a user namespace with these maps sees it: unmapped owners as ``overflow``."""
+    return dataclasses.replace(entry, uid=_seen_id(entry.uid, uids, overflow), gid=_seen_id(entry.gid, gids, overflow))
+
+
+def _seen_id(host_id: int, ranges: list[tuple[int, int, int]] | None, overflow: int) -> int:
+    if ranges is None:
+        return host_id
+    for inside, outside, count in ranges:
+        if outside <= host_id < outside + count:
+            return inside + host_id - outside
+    return overflow
 
 
 def _check(promise: str, problems: Sequence[str], evidence: str) -> PromiseCheck:
     if problems:
         return PromiseCheck(promise, False, "; ".join(problems))
     return PromiseCheck(promise, True, evidence)
+
+
+def probe_environment(name: str, runner: Runner, *, cache_dir: Path | None = None) -> ProbeReport:
+    """Probe ``runner``'s build sandbox of the pinned environment ``name`` (built if not cached), with
+    the build's directories in the environment cache's scratch space, as a build has them in the cache."""
+    from verify.environments.lock import load_lock
+    from verify.environments.rootfs import EnvironmentCache, ensure_environment
+    from verify.fsutil import cache_root
+
+    runner.check_available()
+    image = ensure_environment(name, cache_dir=cache_dir)
+    scratch = EnvironmentCache.at(cache_dir).scratch()
+    work = Path(tempfile.mkdtemp(dir=scratch, prefix="probe-"))
+    return probe_sandbox(runner, image, work_dir=work, cache_root=cache_root(cache_dir),
+                         pinned_sha256=load_lock(name).rootfs_sha256)  # fmt: skip
 
 
 def describe(report: ProbeReport) -> list[str]:
@@ -572,5 +633,6 @@ __all__ = [
     "inside_tree",
     "judge",
     "parse_mountinfo",
+    "probe_environment",
     "probe_sandbox",
 ]
