@@ -193,9 +193,12 @@ def _run_mmdebstrap(command: Sequence[str], env: dict[str, str], log: Path) -> N
         raise ToolMissing("mmdebstrap", "mmdebstrap")
     with log.open("wb") as handle:
         # Interrupted, mmdebstrap gets SIGTERM and time for its own cleanup: killed outright, it would
-        # leave apt or dpkg running in the chroot and its mounts behind.
-        returncode = interrupts.run_child(command, grace=MMDEBSTRAP_GRACE_SECONDS, env=env, stdout=handle,
-                                          stderr=subprocess.STDOUT)  # fmt: skip
+        # leave apt or dpkg running in the chroot and its mounts behind. No stdin: in its own process
+        # group it must never wait on the terminal.
+        returncode = interrupts.run_child(
+            command, grace=MMDEBSTRAP_GRACE_SECONDS, env=env, stdin=subprocess.DEVNULL, stdout=handle,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
     if returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
         raise EnvironmentBuildError(f"mmdebstrap failed with exit {returncode}: {tail[0]} (log: {log})")
