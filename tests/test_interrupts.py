@@ -119,11 +119,19 @@ def tiny_release(tmp_path_factory: pytest.TempPathFactory, tinyproject_image: Ro
 # -- running and interrupting the CLI ----------------------------------------------------------------
 
 
+def _default_signal_dispositions() -> None:
+    # The CLI keeps a signal its caller ignores (a background job's SIGINT, nohup's SIGHUP), as it
+    # should; a test suite started that way must not pass that on to the CLI under test.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _start(*args: object) -> subprocess.Popen[str]:
     # A fresh session: a signal the test sends reaches the CLI alone, as `kill` from a CI runner does
     # (a terminal's Ctrl-C would reach its children too; the CLI must not depend on that).
     return subprocess.Popen(cli_command(*args), env=cli_environment(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_signal_dispositions)  # fmt: skip
 
 
 def _wait_until(condition: object, child: subprocess.Popen[str], what: str, timeout: float = 120) -> None:
@@ -183,8 +191,16 @@ def _containers_of(pid: int) -> list[str]:
 
 def _leftovers(cache: Path) -> list[str]:
     """What an interrupted run must never leave in the cache: staging directories and quarantines."""
-    left = [f"rebuilds/{path.name}" for path in cache.glob("rebuilds/.*")]
-    return left + [f"quarantine/{path.name}" for path in cache.glob("quarantine/*")]
+    left = [f"rebuilds/{path.name}" for path in cache.glob("rebuilds/.staging-*")]
+    return left + [f"quarantine/{path.name}" for path in cache.glob("quarantine/run-*")]
+
+
+def _rebuild_entries(cache: Path) -> list[str]:
+    """The rebuild cache's entries (its hidden files, staging or locks, aside)."""
+    rebuilds = cache / "rebuilds"
+    if not rebuilds.is_dir():
+        return []
+    return sorted(path.name for path in rebuilds.iterdir() if not path.name.startswith("."))
 
 
 def assert_clean_exit(status: int, stderr: str, signum: signal.Signals) -> None:
@@ -221,7 +237,8 @@ def test_an_interrupted_child_and_its_whole_group_are_stopped_even_if_they_ignor
         """
     )
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                               cwd=Path(__file__).parent.parent, check=False)  # fmt: skip
+                               cwd=Path(__file__).parent.parent, check=False,
+                               preexec_fn=_default_signal_dispositions)  # fmt: skip
     name, code, seconds = completed.stdout.split()
     assert (name, code) == ("SIGTERM", "143"), completed.stderr
     assert 2.5 <= float(seconds) < 20, "SIGTERM to the group, 1.5 s of grace, then SIGKILL to the group"
@@ -276,7 +293,7 @@ def test_interrupt_in_a_build_phase_stops_the_sandbox_and_leaves_nothing(
     assert _processes_mentioning(SLEEP, *staging) == [], "a process of the interrupted build is still running"
     assert _containers_of(child.pid) == [], "the interrupted build's container is still there"
     assert _leftovers(cache) == []
-    assert not (cache / "rebuilds").exists() or list((cache / "rebuilds").iterdir()) == [], "no entry either"
+    assert _rebuild_entries(cache) == [], "no entry either"
     assert not out.exists(), "no partial result"
     # The cache serves the next run: the release rebuilds with its verified source from the cache alone.
     empty = tmp_path / "empty"

@@ -9,8 +9,9 @@ promise's check can fail. The slow test probes the real pinned environment.
 from __future__ import annotations
 
 import io
-import os
+import ipaddress
 import shutil
+import socket
 import subprocess
 import tarfile
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ from verify.environments.sandbox import image_layers
 from verify.errors import OperationalError
 
 PROMISES = ["network", "writes", "reads", "environment"]
-DUMMY_ADDRESS = "192.0.2.77"  # TEST-NET-1 (RFC 5737): never routed anywhere
+EXTRA_ADDRESS = "192.0.2.77"  # TEST-NET-1 (RFC 5737): never routed anywhere
 
 
 def _usable(name: str) -> Runner:
@@ -43,20 +44,19 @@ def _usable(name: str) -> Runner:
 @pytest.fixture(scope="module")
 def non_loopback_address() -> Iterator[str]:
     """A non-loopback address of this host for the probe to listen on. The fast suite runs in a network
-    namespace of its own with only lo up (scripts/test): there a dummy interface gets one, and goes away after."""
-    existing = [address for address in host_addresses() if address not in ("127.0.0.1", "::1")]
+    namespace of its own with only lo (scripts/test): there lo gets a second address, removed after."""
+    existing = [address for address in host_addresses() if not ipaddress.ip_address(address).is_loopback]
     if existing:
         yield existing[0]
         return
-    if os.readlink("/proc/self/ns/net") == os.readlink("/proc/1/ns/net"):
-        pytest.skip("no non-loopback address, and this is the host's own network namespace: not adding one")
-    subprocess.run(["ip", "link", "add", "cvprobe0", "type", "dummy"], check=True)
+    if [name for _, name in socket.if_nameindex()] != ["lo"]:
+        pytest.skip("no non-loopback address, and interfaces other than lo: not adding one to a real network")
+    subprocess.run(["ip", "addr", "add", f"{EXTRA_ADDRESS}/32", "dev", "lo"], check=True)
     try:
-        subprocess.run(["ip", "addr", "add", f"{DUMMY_ADDRESS}/32", "dev", "cvprobe0"], check=True)
-        subprocess.run(["ip", "link", "set", "cvprobe0", "up"], check=True)
-        yield DUMMY_ADDRESS
+        assert EXTRA_ADDRESS in host_addresses()
+        yield EXTRA_ADDRESS
     finally:
-        subprocess.run(["ip", "link", "del", "cvprobe0"], check=False)
+        subprocess.run(["ip", "addr", "del", f"{EXTRA_ADDRESS}/32", "dev", "lo"], check=False)
 
 
 def _probe(runner: Runner, image: RootfsImage, tmp_path: Path) -> ProbeReport:

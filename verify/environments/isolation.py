@@ -38,12 +38,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import ipaddress
 import secrets
 import shutil
 import socket
-import struct
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -233,14 +231,17 @@ def _is_within(path: str, root: str) -> bool:
 
 
 def host_addresses() -> list[str]:
-    """Every address of this host to listen on: loopback and each interface's IPv4 and global IPv6."""
+    """Every address of this host to listen on: 127.0.0.1, and every other local IPv4 address (from the
+    kernel's routing table, secondary addresses included) and non-link-local IPv6 address."""
     found = ["127.0.0.1"]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        for _, name in socket.if_nameindex():
-            with contextlib.suppress(OSError):
-                request = struct.pack("256s", name.encode()[:15])
-                answer = fcntl.ioctl(probe.fileno(), 0x8915, request)  # SIOCGIFADDR
-                found.append(socket.inet_ntoa(answer[20:24]))
+    with contextlib.suppress(OSError):
+        last = None
+        for line in Path("/proc/net/fib_trie").read_text().splitlines():
+            words = line.split()
+            if len(words) == 2 and words[0] == "|--":
+                last = words[1]
+            elif words[:3] == ["/32", "host", "LOCAL"] and last is not None:
+                found.append(last)
     with contextlib.suppress(OSError), Path("/proc/net/if_inet6").open() as table:
         for line in table:
             address = ipaddress.IPv6Address(int(line.split()[0], 16))
