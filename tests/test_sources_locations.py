@@ -226,6 +226,23 @@ def test_a_dripping_mirror_is_abandoned_after_the_speed_window_and_the_next_one_
     assert measured is not None and 20 <= int(measured.group(1)) <= 200, note
 
 
+def test_a_mirror_that_never_answers_is_abandoned_after_the_speed_window(server: FaultyServer, cache: Cache) -> None:
+    # Accepts the connection, never sends a status line: a read timeout of 30 s and five attempts would
+    # cost minutes per file; the speed window ends it once, and the next location is used.
+    dead_path = f"/dead/3.13.5/{TARBALL}"
+    server.always(dead_path, Fault(delay=120))
+    client = HttpClient.quiet(HttpSettings(attempts=5, backoff=0.01, read_timeout=30, speed_window=1.0))
+    dead = UpstreamLocation.mirror(server.url + "/dead", client=client, cache=cache)
+    good = UpstreamLocation.mirror(server.url + "/ftp/python", client=client, cache=cache)
+    started = time.monotonic()
+    fetched, notes = fetch_first([dead, good], V3135, TARBALL)
+    assert fetched is not None and fetched.origin == f"{server.url}/ftp/python/3.13.5/{TARBALL}"
+    assert time.monotonic() - started < 10
+    assert len(server.requests_for(dead_path)) == 1
+    assert notes == [f"{TARBALL}: {server.url}/dead: {server.url}{dead_path}: no answer in 1 s, below the speed "
+                     "floor of 1.0 KiB/s; this location is abandoned"]  # fmt: skip
+
+
 # --- factory ---------------------------------------------------------------------------------
 
 

@@ -10,9 +10,9 @@ Policy in one place:
 * A body larger than the size cap, a redirect loop, too many redirects, a redirect from https to
   anything else, and other 4xx statuses are errors at once.
 * A transfer slower than the speed floor for a whole window (curl's ``--speed-limit`` and
-  ``--speed-time``: by default under 1 KiB/s for 30 s, a stall included) is abandoned with
-  :class:`TooSlow`, without a retry: a mirror that drips bytes would only drip them again, so the
-  caller moves on to its next location, and the message names the measured rate.
+  ``--speed-time``: by default under 1 KiB/s for 30 s, a stall or a server that never answers
+  included) is abandoned with :class:`TooSlow`, without a retry: a mirror that drips bytes would only
+  drip them again, so the caller moves on to its next location, and the message names the measured rate.
 * Every download also has an overall deadline besides the per-read timeout: a server that sends just
   above the floor cannot hold a download longer than the deadline either. The deadline covers every
   attempt and back-off, and scales with the bytes at stake (see :func:`download_deadline`); a caller
@@ -458,16 +458,20 @@ class HttpClient:
         settings = self.settings
         current = url
         seen = {url}
+        # Waiting for an answer is 0 B/s too: a server that accepts the connection and never answers
+        # (a dead mirror) is below the speed floor once a whole window has passed.
+        window = settings.speed_window if settings.speed_floor > 0 else float("inf")
         for _ in range(settings.max_redirects + 1):
             clock.check()
             left = max(clock.remaining(), 0.001)
+            answer_wait = min(settings.read_timeout, left, window)
             try:
                 response = self._session.get(
                     current,
                     headers=headers,
                     stream=True,
                     allow_redirects=False,
-                    timeout=(min(settings.connect_timeout, left), min(settings.read_timeout, left)),
+                    timeout=(min(settings.connect_timeout, left), answer_wait),
                     verify=str(settings.ca_bundle) if settings.ca_bundle else True,
                 )
             except requests.exceptions.SSLError as exc:
@@ -478,6 +482,11 @@ class HttpClient:
                 raise FetchError(f"{url}: unsupported URL scheme") from None
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 clock.check()
+                if isinstance(exc, requests.exceptions.ReadTimeout) and answer_wait == window:
+                    raise TooSlow(
+                        f"{current}: no answer in {window:g} s, below the speed floor of "
+                        f"{format_rate(settings.speed_floor)}; this location is abandoned"
+                    ) from None
                 raise _Transient(_describe(exc)) from None
             if not response.is_redirect:
                 return response, current
