@@ -81,6 +81,17 @@ def shared_rebuild_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(configured) if configured else tmp_path_factory.mktemp("shared-rebuilds")
 
 
+@pytest.fixture(scope="session")
+def real_image(tmp_path_factory: pytest.TempPathFactory) -> RootfsImage:
+    """bookworm-cpython, built for real (or reused from $CPYTHON_VERIFY_TEST_CACHE between CI runs): one
+    build per session for every slow test that runs in the real environment."""
+    from verify.environments import ensure_environment
+
+    configured = os.environ.get("CPYTHON_VERIFY_TEST_CACHE")
+    cache = Path(configured) if configured else tmp_path_factory.getbasetemp() / "env-cache"
+    return ensure_environment("bookworm-cpython", cache_dir=cache)
+
+
 # -- the command line as a user runs it ---------------------------------------------------------------------
 
 
@@ -252,8 +263,25 @@ def libfaketime_dependencies() -> set[Path]:
 
 @pytest.fixture(scope="session")
 def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RootfsImage]:
-    """A rootfs of the host's bash and a few coreutils: enough to probe a sandbox's isolation and variations."""
-    tools = ("bash", "sh", "env", "cat", "touch", "id", "nproc", "ls", "date", "uname", "getent")
+    """A rootfs of the host's bash and a few coreutils: enough to probe a sandbox's isolation and variations
+    (``find``, ``xargs``, ``sha256sum`` and ``rm``: what the sandbox probe, verify.environments.isolation, runs)."""
+    tools = (
+        "bash",
+        "sh",
+        "env",
+        "cat",
+        "touch",
+        "id",
+        "nproc",
+        "ls",
+        "date",
+        "uname",
+        "getent",
+        "find",
+        "xargs",
+        "sha256sum",
+        "rm",
+    )
     files = {host_program(t) for t in tools} | libfaketime_dependencies()
     yield from _rootfs_image("tiny-test", tmp_path_factory.mktemp("tiny-rootfs"), files)
 

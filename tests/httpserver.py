@@ -54,7 +54,10 @@ class Fault:
     no_length: bool = False
     """Send no Content-Length: the body ends when the connection closes (HTTP/1.0 style)."""
     drip: float | None = None
-    """Send the body one byte every this many seconds (no read ever times out; only a deadline helps)."""
+    """Send the body one byte every this many seconds (no read ever times out: only the speed floor or
+    the deadline stops it)."""
+    drip_after: int = 0
+    """With ``drip``: send this many body bytes at once first (a fast start, then a slow finish)."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault.drip is not None:
             stop = self.server.state.stop
-            for offset in range(len(payload)):
+            if fault.drip_after:
+                self.wfile.write(payload[: fault.drip_after])
+                self.wfile.flush()
+            for offset in range(fault.drip_after, len(payload)):
                 try:
                     self.wfile.write(payload[offset : offset + 1])
                     self.wfile.flush()

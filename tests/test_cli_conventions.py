@@ -26,6 +26,7 @@ REPORTING = {name: [name] for name in COMMANDS if name not in ("env", "cache")} 
     "env build": ["env", "build"],
     "env lock": ["env", "lock"],
     "cache check": ["cache", "check"],
+    "env probe": ["env", "probe"],
 }
 """Every command that prints a report (env's shell and run hand the terminal to the sandbox)."""
 

@@ -204,6 +204,27 @@ def test_download_goes_through_the_http_client_and_resumes_after_a_reset(
     assert int(second.headers["Range"].removeprefix("bytes=").rstrip("-")) > 0, "resumed, not restarted"
 
 
+def test_a_mirror_below_the_speed_floor_is_left_for_the_snapshot_archive(
+    real_deb: tuple[LockedPackage, bytes], tmp_path: Path
+) -> None:
+    package, data = real_deb
+    notes: list[str] = []
+    client = HttpClient.quiet(HttpSettings(read_timeout=30.0, attempts=3, backoff=0.01, speed_window=0.5))
+    with FaultyServer() as server:
+        server.add(f"/debian/{package.path}", data)
+        server.always(f"/debian/{package.path}", Fault(drip=0.05))
+        server.add(f"/snapshot/{package.path}", data)
+        started = time.monotonic()
+        paths = fetch_debs([package], DebCache(tmp_path / "cache"), mirror=f"{server.url}/debian",
+                           snapshot=f"{server.url}/snapshot", client=client, progress=notes.append)  # fmt: skip
+        assert time.monotonic() - started < 5
+        assert len(server.requests_for(f"/debian/{package.path}")) == 1
+    assert paths[package].read_bytes() == data
+    [note] = [line for line in notes if "speed floor" in line]
+    assert f"{server.url}/debian/{package.path}: slower than the speed floor of 1.0 KiB/s for 0.5 s" in note
+    assert note.endswith(f"; trying {server.url}/snapshot")
+
+
 def _locked(deb: Path) -> LockedPackage:
     data = deb.read_bytes()
     name, version, _ = deb.name.split("_")

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from verify.environments import ensure_environment
 from verify.environments.bwrap import BwrapRunner, bwrap_command
 from verify.environments.docker import DockerRunner, docker_run_command
 from verify.environments.errors import RunnerError
@@ -334,14 +333,6 @@ def test_user_names() -> None:
 
 
 # -- the real environment (slow) --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def real_image(tmp_path_factory: pytest.TempPathFactory) -> RootfsImage:
-    """bookworm-cpython, built for real (or reused from $CPYTHON_VERIFY_TEST_CACHE between CI runs)."""
-    configured = os.environ.get("CPYTHON_VERIFY_TEST_CACHE")
-    cache = Path(configured) if configured else tmp_path_factory.getbasetemp() / "env-cache"
-    return ensure_environment("bookworm-cpython", cache_dir=cache)
 
 
 @pytest.mark.slow

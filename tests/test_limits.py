@@ -149,6 +149,26 @@ def test_every_budget_is_in_the_one_table_with_its_value() -> None:
         assert int(amount.replace(",", "")) * factor == value, (name, shown, value)
 
 
+def test_every_download_limit_is_in_the_table_with_its_value() -> None:
+    """The HTTP client's budgets stay beside it (verify.sources.http); each one is a row with its value."""
+    from verify.sources import http
+
+    table = (ROOT / "docs" / "limits.md").read_text()
+    rows = {match.group(1): match.group(2).strip() for match in
+            re.finditer(r"^\| `verify\.sources\.http\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)}  # fmt: skip
+    constants = {name: value for name, value in vars(http).items()
+                 if name.isupper() and not name.startswith("_") and isinstance(value, int | float)}  # fmt: skip
+    assert {"SPEED_FLOOR_BYTES_PER_SECOND", "SPEED_WINDOW_SECONDS"} <= set(constants)
+    assert set(constants) <= set(rows), set(constants) - set(rows)
+    factors = {"": 1, "s": 1, "B/s": 1, "KiB": 1 << 10, "KiB/s": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+    for name, value in constants.items():
+        amount, _, unit = rows[name].partition(" ")
+        assert float(amount.replace(",", "")) * factors[unit] == value, (name, rows[name], value)
+    settings = http.HttpSettings()
+    assert (settings.speed_floor, settings.speed_window) == (constants["SPEED_FLOOR_BYTES_PER_SECOND"],
+                                                             constants["SPEED_WINDOW_SECONDS"])  # fmt: skip
+
+
 def test_compressed_elf_section_that_inflates_to_a_gib_is_refused_from_its_header(
     tmp_path: Path, gib_stream: bytes
 ) -> None:

@@ -20,9 +20,12 @@ from verify.sources.http import (
     DEADLINE_BASE_SECONDS,
     DEFAULT_MAX_BYTES,
     MIN_THROUGHPUT_BYTES_PER_SECOND,
+    SPEED_FLOOR_BYTES_PER_SECOND,
+    SPEED_WINDOW_SECONDS,
     DeadlineExceeded,
     HttpClient,
     HttpSettings,
+    TooSlow,
     check_redirect,
     download_deadline,
     parse_content_range,
@@ -216,6 +219,56 @@ def test_drip_feed_fails_at_the_download_deadline(server: FaultyServer, cache: C
     assert message.startswith(f"{server.url}{PATH}: not complete after the download deadline of 1.0 s (")
     assert entries(cache) == []
     assert len(server.requests_for(PATH)) == 1, "a missed deadline is not retried"
+
+
+def test_drip_below_the_speed_floor_is_abandoned_after_the_window_without_retry(
+    server: FaultyServer, cache: Cache
+) -> None:
+    server.always(PATH, Fault(drip=0.02))  # ~50 B/s: no read ever times out
+    start = time.monotonic()
+    with pytest.raises(TooSlow) as raised:
+        client(read_timeout=30.0, attempts=3, speed_floor=1024, speed_window=0.8).download(server.url + PATH, cache)
+    elapsed = time.monotonic() - start
+    assert 0.8 <= elapsed < 1.6, elapsed
+    message = raised.value.message
+    assert message.startswith(f"{server.url}{PATH}: slower than the speed floor of 1.0 KiB/s for 0.8 s (measured ")
+    assert message.endswith("this location is abandoned") and "\n" not in message
+    assert len(server.requests_for(PATH)) == 1, "not retried: the same mirror would drip again"
+    assert entries(cache) == []
+
+
+def test_a_stall_counts_as_below_the_speed_floor(server: FaultyServer, cache: Cache) -> None:
+    # The read timeout is far longer than the window: the socket's wait is cut to the window's end.
+    server.always(PATH, Fault(stall_after=1000))
+    start = time.monotonic()
+    with pytest.raises(TooSlow, match=r"measured 0 B/s: 0 bytes in the last 0\.\d s, 1000 received in all"):
+        client(read_timeout=30.0, speed_window=0.5).download(server.url + PATH, cache)
+    assert time.monotonic() - start < 1.2
+
+
+def test_a_fast_start_does_not_excuse_a_slow_finish(server: FaultyServer) -> None:
+    # 200,000 bytes at once, then ~50 B/s: averaged from the start the rate stays far above the floor
+    # for over a minute; measured window by window it is below the floor half a second after the burst.
+    server.add("/tail", b"x" * 200_000)
+    server.always("/tail", Fault(drip=0.02, drip_after=190_000))
+    started = time.monotonic()
+    with pytest.raises(TooSlow, match=r"floor of 1\.0 KiB/s for 0\.5 s \(measured \d+ B/s: \d+ bytes in the last "
+                                      r"0\.5 s, 19\d{4} received in all\)"):  # fmt: skip
+        client(speed_floor=1024, speed_window=0.5).get_bytes(server.url + "/tail")
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_transfer_above_the_floor_is_never_cut(server: FaultyServer) -> None:
+    server.add("/steady", b"y" * 40)
+    server.always("/steady", Fault(drip=0.02))  # 50 B/s for 0.8 s: above a floor of 10 B/s throughout
+    assert client(speed_floor=10, speed_window=0.3).get_bytes(server.url + "/steady") == b"y" * 40
+    assert client(speed_floor=0, speed_window=0.01).get_bytes(server.url + "/steady") == b"y" * 40, "0: no floor"
+
+
+def test_speed_floor_defaults() -> None:
+    settings = HttpSettings()
+    assert (settings.speed_floor, settings.speed_window) == (SPEED_FLOOR_BYTES_PER_SECOND, SPEED_WINDOW_SECONDS)
+    assert (SPEED_FLOOR_BYTES_PER_SECOND, SPEED_WINDOW_SECONDS) == (1024, 30.0)
 
 
 def test_stall_near_the_deadline_does_not_outlast_it(server: FaultyServer, cache: Cache) -> None:

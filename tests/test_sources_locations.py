@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -197,6 +199,48 @@ def test_fetch_first_skips_a_broken_mirror(server: FaultyServer, cache: Cache, t
     assert fetched is not None and fetched.sha256 == TARBALL_SHA256
     assert notes[0] == f"{TARBALL}: not at local {tmp_path}"
     assert "HTTP 500" in notes[1] and "/broken/3.13.5/" in notes[1]
+
+
+def test_a_dripping_mirror_is_abandoned_after_the_speed_window_and_the_next_one_used(
+    server: FaultyServer, cache: Cache, cpython_fixtures: Path
+) -> None:
+    # One byte every 10 ms (~100 B/s) never trips a read timeout, and the size-scaled deadline would
+    # give a 22 MB tarball ~12 minutes; the speed floor gives up after its window.
+    drip_path = f"/dripping/3.13.5/{TARBALL}"
+    server.add(drip_path, (cpython_fixtures / TARBALL).read_bytes())
+    server.always(drip_path, Fault(drip=0.01))
+    client = HttpClient.quiet(HttpSettings(attempts=3, backoff=0.01, read_timeout=30, speed_window=1.0))
+    dripping = UpstreamLocation.mirror(server.url + "/dripping", client=client, cache=cache)
+    good = UpstreamLocation.mirror(server.url + "/ftp/python", client=client, cache=cache)
+    started = time.monotonic()
+    fetched, notes = fetch_first([dripping, good], V3135, TARBALL)
+    elapsed = time.monotonic() - started
+    assert fetched is not None and fetched.sha256 == TARBALL_SHA256
+    assert fetched.origin == f"{server.url}/ftp/python/3.13.5/{TARBALL}", "the next location was used"
+    assert elapsed < 10, elapsed
+    assert len(server.requests_for(drip_path)) == 1, "a location below the floor is not retried"
+    [note] = notes
+    assert note.startswith(f"{TARBALL}: {server.url}/dripping: {server.url}{drip_path}: slower than the speed "
+                           "floor of 1.0 KiB/s for 1 s (measured "), note  # fmt: skip
+    measured = re.search(r"measured (\d+) B/s", note)
+    assert measured is not None and 20 <= int(measured.group(1)) <= 200, note
+
+
+def test_a_mirror_that_never_answers_is_abandoned_after_the_speed_window(server: FaultyServer, cache: Cache) -> None:
+    # Accepts the connection, never sends a status line: a read timeout of 30 s and five attempts would
+    # cost minutes per file; the speed window ends it once, and the next location is used.
+    dead_path = f"/dead/3.13.5/{TARBALL}"
+    server.always(dead_path, Fault(delay=120))
+    client = HttpClient.quiet(HttpSettings(attempts=5, backoff=0.01, read_timeout=30, speed_window=1.0))
+    dead = UpstreamLocation.mirror(server.url + "/dead", client=client, cache=cache)
+    good = UpstreamLocation.mirror(server.url + "/ftp/python", client=client, cache=cache)
+    started = time.monotonic()
+    fetched, notes = fetch_first([dead, good], V3135, TARBALL)
+    assert fetched is not None and fetched.origin == f"{server.url}/ftp/python/3.13.5/{TARBALL}"
+    assert time.monotonic() - started < 10
+    assert len(server.requests_for(dead_path)) == 1
+    assert notes == [f"{TARBALL}: {server.url}/dead: {server.url}{dead_path}: no answer in 1 s, below the speed "
+                     "floor of 1.0 KiB/s; this location is abandoned"]  # fmt: skip
 
 
 # --- factory ---------------------------------------------------------------------------------

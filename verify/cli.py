@@ -3,6 +3,9 @@
 Subcommands live in ``verify/commands/`` and are imported only when invoked, so that ``cpython-verify
 source`` does not pay for importing the build or comparison stages. Every error the tool raises on
 purpose is a :class:`verify.errors.VerifyError`; here it becomes one line on stderr and its exit code.
+Ctrl-C, SIGTERM and SIGHUP become :class:`verify.interrupts.Interrupted` (the entry point,
+``verify/__main__.py``, installs that before these imports; :func:`main` for its own run): here, one
+line and ``128 + signal``, after every cleanup on the way out has run.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from verify import __version__, progress
+from verify import __version__, interrupts, progress
 from verify.errors import EXIT_ERROR, VerifyError
 
 # name -> "module:attribute" of the click command; imported on first use.
@@ -79,8 +82,13 @@ def main(argv: list[str] | None = None) -> NoReturn:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     progress.configure(enabled=True)  # --quiet / --no-progress turn it off while the options are parsed
     try:
-        # Without standalone mode click returns a command's exit code instead of exiting.
-        result = cli.main(args=argv, prog_name="cpython-verify", standalone_mode=False)
+        with interrupts.handling():
+            # Without standalone mode click returns a command's exit code instead of exiting.
+            result = cli.main(args=argv, prog_name="cpython-verify", standalone_mode=False)
+    except interrupts.Interrupted as interrupt:
+        # The cleanups ran on the way here (staging, quarantine, the sandbox and its children).
+        click.echo(f"cpython-verify: interrupted by {interrupt.name}", err=True)
+        sys.exit(interrupt.exit_code)
     except VerifyError as error:
         click.echo(f"cpython-verify: error: {error.message}", err=True)
         sys.exit(error.exit_code)

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from verify.commands.output import Report
-from verify.commands.rebuild import PhaseObserver, rebuild_request, terminate_as_interrupt
+from verify.commands.rebuild import PhaseObserver, rebuild_request
 from verify.commands.rebuild import rebuild as rebuild_command
 from verify.errors import EXIT_FAILED, EXIT_OK
 
@@ -95,8 +95,7 @@ def check(
         create_key=True,
     )
     with Report.current() as report:
-        with terminate_as_interrupt():
-            outcome = run_check(check_request, PhaseObserver())
+        outcome = run_check(check_request, PhaseObserver())
         if as_json:
             report.echo(json.dumps(check_to_json(outcome), indent=2, sort_keys=True))
         else:

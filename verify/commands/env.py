@@ -17,7 +17,7 @@ from verify.environments.interface import Bind, SandboxSpec
 from verify.environments.lock import EnvironmentLock, environments_dir, load_lock, load_spec, parse_lock
 from verify.environments.rootfs import ensure_environment, resolve_lock, write_lock
 from verify.environments.runners import DEFAULT_RUNNER, RUNNERS, get_runner
-from verify.errors import OperationalError
+from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -50,6 +50,7 @@ def env() -> None:
     Examples:
       cpython-verify env list
       cpython-verify env build bookworm-cpython
+      cpython-verify env probe bookworm-cpython --runner podman
       cpython-verify env run bookworm-cpython --src . --out out -- make -C /src
       cpython-verify env lock bookworm-cpython --mirror http://deb.example/debian
     """
@@ -131,6 +132,32 @@ def build(name: str, mirror: str | None, snapshot: str | None, cache_dir: Path |
         image = ensure_environment(name, cache_dir=cache_dir, mirror=mirror, snapshot=snapshot, progress=_progress)
     report.echo(f"{image.tarball}\nsha256 {image.sha256} (matches {name}.lock)")
     report.close()
+
+
+@env.command()
+@click.argument("name")
+@_runner_option
+@_cache_option
+@output_options
+def probe(name: str, runner: str, cache_dir: Path | None) -> None:
+    """Check, from inside, that NAME's build sandbox keeps its promises.
+
+    No network (not even the host's services on 127.0.0.1), writes only in the build and output
+    directories, no read of the host's home or of the cache's other entries, and a root file system
+    equal, entry by entry, to the rootfs tarball whose digest NAME.lock names. One line per promise;
+    exit 0 when every one is kept, 1 when one is broken.
+    """
+    from verify.environments.isolation import describe, probe_environment
+
+    report = Report.current()
+    with progress.phase(f"env probe {name}: the {runner} sandbox (the rootfs is built if not cached)"):
+        result = probe_environment(name, get_runner(runner), cache_dir=cache_dir)
+    for line in describe(result):
+        report.echo(line)
+    verdict = "PROBE PASSED" if result.kept else "PROBE FAILED"
+    report.echo(f"{verdict}: the {runner} sandbox of {name} (rootfs {result.rootfs_sha256})")
+    report.close()
+    sys.exit(EXIT_OK if result.kept else EXIT_FAILED)
 
 
 @dataclass(frozen=True)

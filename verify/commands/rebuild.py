@@ -8,12 +8,8 @@ are documented to cause), 1 source not verified or unexplained differences, 2 op
 
 from __future__ import annotations
 
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -57,20 +53,6 @@ class PhaseObserver:
         if self._display is not None:
             self._display.stop()
             self._display = None
-
-
-@contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt so a terminated rebuild cleans up like a Ctrl-C one."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command("rebuild")
@@ -132,8 +114,7 @@ def rebuild(**params: Any) -> None:
     from verify.report.rebuild import rebuild_closing_line, rebuild_text
 
     with Report.current() as report:
-        with terminate_as_interrupt():
-            outcome = run_rebuild(rebuild_request(params), PhaseObserver())
+        outcome = run_rebuild(rebuild_request(params), PhaseObserver())
         for line in rebuild_text(outcome.result, outcome.record):
             report.echo(line)
         report.echo(rebuild_closing_line(outcome.record, len(outcome.result.read_manifest().entries)))

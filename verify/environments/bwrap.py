@@ -38,6 +38,11 @@ def bwrap_command(rootfs: Path, command: Sequence[str], spec: SandboxSpec, *, in
         "bwrap",
         "--unshare-all",  # net, ipc, pid, uts, cgroup (and user when possible): no network at all
         "--die-with-parent",
+        # Run as root, bwrap would keep root's capabilities: with CAP_SYS_ADMIN the build could remount
+        # the read-only root writable (and write into the cached rootfs every later build uses), with
+        # CAP_DAC_READ_SEARCH open any file of that file system by handle. The build needs none.
+        "--cap-drop",
+        "ALL",
     ]
     if not interactive:
         argv.append("--new-session")  # no access to the caller's terminal (TIOCSTI)
@@ -182,9 +187,10 @@ class BwrapRunner(CommandLineRunner):
             raise ToolMissing("taskset", "util-linux")
 
     def sandbox_command(
-        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool, name: str
     ) -> list[str]:
-        """``bwrap`` over the unpacked rootfs (unpacked on first use)."""
+        """``bwrap`` over the unpacked rootfs (unpacked on first use). No name is needed to stop it:
+        ``--die-with-parent`` and the PID namespace end every process inside when bwrap ends."""
         rootfs = unpacked_rootfs(image)
         with contextlib.suppress(OSError):
             os.utime(rootfs)  # mark as recently used, for whoever prunes the cache

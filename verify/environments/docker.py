@@ -12,12 +12,14 @@ from collections.abc import Sequence
 
 from verify.environments.errors import RunnerError
 from verify.environments.interface import RootfsImage, SandboxSpec
-from verify.environments.podman import container_run_options, image_tag
+from verify.environments.podman import container_run_options, image_tag, remove_container
 from verify.environments.sandbox import CommandLineRunner, import_rootfs_image
 from verify.errors import ToolMissing
 
 
-def docker_run_command(tag: str, command: Sequence[str], spec: SandboxSpec, *, interactive: bool = False) -> list[str]:
+def docker_run_command(
+    tag: str, command: Sequence[str], spec: SandboxSpec, *, interactive: bool = False, name: str | None = None
+) -> list[str]:
     """The full ``docker run`` command line.
 
     Docker has no ``--read-only-tmpfs``: ``/tmp`` and ``/run`` are private tmpfs mounts explicitly.
@@ -31,7 +33,7 @@ def docker_run_command(tag: str, command: Sequence[str], spec: SandboxSpec, *, i
         "/tmp",  # noqa: S108 (a private tmpfs inside the container)
         "--tmpfs",
         "/run",
-        *container_run_options(spec, interactive=interactive),
+        *container_run_options(spec, interactive=interactive, name=name),
         tag,
         *command,
     ]
@@ -57,7 +59,11 @@ class DockerRunner(CommandLineRunner):
         return import_rootfs_image("docker", image, image_tag(image, engine="docker"), exists=("image", "inspect"))
 
     def sandbox_command(
-        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool, name: str
     ) -> list[str]:
-        """``docker run`` of the imported image (imported on first use)."""
-        return docker_run_command(self.ensure_image(image), command, spec, interactive=interactive)
+        """``docker run`` of the imported image (imported on first use), as container ``name``."""
+        return docker_run_command(self.ensure_image(image), command, spec, interactive=interactive, name=name)
+
+    def stop_sandbox(self, name: str) -> None:
+        """Kill and remove container ``name``: the engine keeps it running when the client dies."""
+        remove_container("docker", name)

@@ -185,7 +185,8 @@ def fetch_debs(
         if missing:
             progress(f"downloading {len(missing)} of {len(packages)} .deb files")
         for package in missing:
-            paths[package] = _download(package, cache, mirror=mirror, snapshot=snapshot, client=client)
+            paths[package] = _download(package, cache, mirror=mirror, snapshot=snapshot, client=client,
+                                       progress=progress)  # fmt: skip
         return paths
     finally:
         if owned:
@@ -193,15 +194,33 @@ def fetch_debs(
 
 
 def _download(
-    package: LockedPackage, cache: DebCache, *, mirror: str, snapshot: str | None, client: HttpClient
+    package: LockedPackage,
+    cache: DebCache,
+    *,
+    mirror: str,
+    snapshot: str | None,
+    client: HttpClient,
+    progress: Progress = _quiet,
 ) -> Path:
-    tried = []
-    for base in [mirror, *([snapshot] if snapshot else [])]:
+    """The package from the mirror, else the snapshot archive. A location that fails operationally
+    (down, or slower than the speed floor) is noted and the next one tried; a wrong digest is not
+    (the lock says what the bytes must be, and a location serving others is a finding)."""
+    bases = [mirror, *([snapshot] if snapshot else [])]
+    failure: PackageUnavailable | None = None
+    for index, base in enumerate(bases):
         url = f"{base.rstrip('/')}/{package.path}"
-        result = _download_one(url, package, cache, client)
+        try:
+            result = _download_one(url, package, cache, client)
+        except PackageUnavailable as error:
+            if index == len(bases) - 1:
+                raise
+            progress(f"{package.filename}: {error.message}; trying {bases[index + 1]}")
+            failure = error
+            continue
         if result is not None:
             return result
-        tried.append(url)
+    if failure is not None:
+        raise failure
     hint = (
         f"the snapshot archive {snapshot} does not have it either"
         if snapshot

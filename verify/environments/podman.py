@@ -7,8 +7,10 @@ cgroups) crun cannot set rlimits, so runc is used and the ulimits are capped at 
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import shutil
+import subprocess
 from collections.abc import Sequence
 
 from verify.environments.interface import RootfsImage, SandboxSpec
@@ -17,6 +19,8 @@ from verify.errors import ToolMissing
 
 NOFILE = 20000
 NPROC = 8192
+REMOVE_TIMEOUT_SECONDS = 60.0
+"""How long removing an interrupted build's container may take before the interrupt goes on without it."""
 
 
 def image_tag(image: RootfsImage, engine: str = "podman") -> str:
@@ -35,9 +39,12 @@ def capped_ulimits() -> dict[str, int]:
     return {"nofile": cap(NOFILE, resource.RLIMIT_NOFILE), "nproc": cap(NPROC, resource.RLIMIT_NPROC)}
 
 
-def container_run_options(spec: SandboxSpec, *, interactive: bool) -> list[str]:
-    """The ``run`` options podman and docker share: no network, read-only root, fixed hostname, binds, env."""
+def container_run_options(spec: SandboxSpec, *, interactive: bool, name: str | None = None) -> list[str]:
+    """The ``run`` options podman and docker share: no network, read-only root, fixed hostname, binds, env;
+    ``name`` names the container, so that it can be stopped when the client is interrupted."""
     options = ["--rm", "--network=none", "--read-only", "--hostname", spec.hostname, "--workdir", spec.cwd]
+    if name is not None:
+        options += ["--name", name]
     if interactive:
         options += ["--interactive", "--tty"]
     uid, gid = user_ids(spec.user)
@@ -71,18 +78,24 @@ def identity_maps(uid: int, gid: int) -> list[str]:
 
 
 def podman_run_command(
-    tag: str, command: Sequence[str], spec: SandboxSpec, *, ulimits: dict[str, int], interactive: bool = False
+    tag: str,
+    command: Sequence[str],
+    spec: SandboxSpec,
+    *,
+    ulimits: dict[str, int],
+    interactive: bool = False,
+    name: str | None = None,
 ) -> list[str]:
     """The full ``podman run`` command line."""
     # --no-hosts: podman's own /etc/hosts copies the host's entries and a random container name; the
     # runner binds its own (verify.environments.perturb.hosts_file_text) instead.
     argv = ["podman", "run", "--runtime", "runc", "--pull=never", "--unsetenv-all", "--no-hosts"]
     argv += identity_maps(*user_ids(spec.user))
-    for name, value in sorted(ulimits.items()):
-        argv += ["--ulimit", f"{name}={value}:{value}"]
+    for limit, value in sorted(ulimits.items()):
+        argv += ["--ulimit", f"{limit}={value}:{value}"]
     # /tmp, /var/tmp and /run are private tmpfs under --read-only (podman's --read-only-tmpfs default);
     # /dev/shm is a tmpfs and /dev/ptmx a devpts in every podman container.
-    argv += ["--read-only-tmpfs", *container_run_options(spec, interactive=interactive), tag, *command]
+    argv += ["--read-only-tmpfs", *container_run_options(spec, interactive=interactive, name=name), tag, *command]
     return argv
 
 
@@ -103,9 +116,24 @@ class PodmanRunner(CommandLineRunner):
         return import_rootfs_image("podman", image, image_tag(image), exists=("image", "exists"))
 
     def sandbox_command(
-        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool, name: str
     ) -> list[str]:
-        """``podman run`` of the imported image (imported on first use)."""
+        """``podman run`` of the imported image (imported on first use), as container ``name``."""
         return podman_run_command(
-            self.ensure_image(image), command, spec, ulimits=capped_ulimits(), interactive=interactive
+            self.ensure_image(image), command, spec, ulimits=capped_ulimits(), interactive=interactive, name=name
         )
+
+    def stop_sandbox(self, name: str) -> None:
+        """Kill and remove container ``name`` at once: killing ``podman run`` would leave it running."""
+        remove_container("podman", name)
+
+
+def remove_container(engine: str, name: str) -> None:
+    """``ENGINE rm --force`` of container ``name`` (its processes get SIGKILL), bounded in time.
+
+    podman waits for a stop signal first unless told not to (``--time 0``): the build's PID 1 is a
+    shell, which ignores SIGTERM.
+    """
+    argv = [engine, "rm", "--force", *(["--time", "0"] if engine == "podman" else []), name]
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(argv, capture_output=True, check=False, timeout=REMOVE_TIMEOUT_SECONDS)

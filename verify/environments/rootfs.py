@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify import faults
+from verify import faults, interrupts
 from verify.cachecheck import KindCheck
 from verify.environments.apt_sources import resolve_mirror, resolve_snapshot
 from verify.environments.debian import (
@@ -245,14 +245,25 @@ def _mmdebstrap_env(epoch: int, tmpdir: Path) -> dict[str, str]:
     }
 
 
+MMDEBSTRAP_GRACE_SECONDS = 60.0
+"""How long an interrupted mmdebstrap may take to clean up (kill apt and dpkg in its chroot, unmount,
+remove its temporary directory) after SIGTERM, before it is killed."""
+
+
 def _run_mmdebstrap(command: Sequence[str], env: dict[str, str], log: Path) -> None:
     if shutil.which("mmdebstrap") is None:
         raise ToolMissing("mmdebstrap", "mmdebstrap")
     with log.open("wb") as handle:
-        completed = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
-    if completed.returncode != 0:
+        # Interrupted, mmdebstrap gets SIGTERM and time for its own cleanup: killed outright, it would
+        # leave apt or dpkg running in the chroot and its mounts behind. No stdin: in its own process
+        # group it must never wait on the terminal.
+        returncode = interrupts.run_child(
+            command, grace=MMDEBSTRAP_GRACE_SECONDS, env=env, stdin=subprocess.DEVNULL, stdout=handle,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    if returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-        raise EnvironmentBuildError(f"mmdebstrap failed with exit {completed.returncode}: {tail[0]} (log: {log})")
+        raise EnvironmentBuildError(f"mmdebstrap failed with exit {returncode}: {tail[0]} (log: {log})")
 
 
 def _link_or_copy(source: Path, destination: Path) -> None:

@@ -6,12 +6,16 @@ The runners differ only in how they ask for isolation; what a variation means (w
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
+import signal
 import subprocess
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from verify import interrupts
 from verify.environments.errors import RunnerError
 from verify.environments.interface import Bind, RootfsImage, Runner, RunResult, SandboxSpec
 from verify.environments.perturb import (
@@ -99,18 +103,38 @@ def check_spec(spec: SandboxSpec) -> None:
             raise SandboxSpecError(f"environment variable name {key!r} is invalid")
 
 
-def run_process(argv: Sequence[str], *, log_path: Path | None, interactive: bool) -> RunResult:
+def run_process(
+    argv: Sequence[str], *, log_path: Path | None, interactive: bool, stop: Callable[[], None] | None = None
+) -> RunResult:
     """Run a runner's command line; output goes to ``log_path`` (or the terminal), stdin is closed
-    unless interactive so a build can never wait on the user."""
+    unless interactive so a build can never wait on the user.
+
+    Interrupted (Ctrl-C, SIGTERM), ``stop`` stops the sandbox first (a container outlives the
+    engine's client process), then the command line gets SIGTERM and, after a grace period, SIGKILL;
+    the interrupt goes on only once it has ended. Interactive, Ctrl-C belongs to the shell inside.
+    """
+
+    def stopping(process: subprocess.Popen[bytes]) -> None:
+        if stop is not None:
+            stop()
+        interrupts.terminate(process)
+
     if interactive:
-        return RunResult(returncode=subprocess.run(argv, check=False).returncode, log_path=None)
+        with interrupts.ignoring(signal.SIGINT):
+            return RunResult(returncode=interrupts.run_child(argv, stop=stopping, own_group=False), log_path=None)
     if log_path is None:
-        completed = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
-        return RunResult(returncode=completed.returncode, log_path=None)
+        return RunResult(returncode=interrupts.run_child(argv, stop=stopping, stdin=subprocess.DEVNULL), log_path=None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        completed = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)
-    return RunResult(returncode=completed.returncode, log_path=log_path)
+        returncode = interrupts.run_child(
+            argv, stop=stopping, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+    return RunResult(returncode=returncode, log_path=log_path)
+
+
+def sandbox_name() -> str:
+    """A name for one sandbox run, unique on this host: ``cpython-verify-<pid>-<random>``."""
+    return f"cpython-verify-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 class CommandLineRunner(Runner):
@@ -129,25 +153,38 @@ class CommandLineRunner(Runner):
         """
         self.check_available()
         check_spec(spec)
+        name = sandbox_name()
         with host_side(spec) as prepared:
-            argv = self.sandbox_command(image, command, prepared, interactive=interactive)
-            return run_process([*personality_prefix(spec), *argv], log_path=log_path, interactive=interactive)
+            argv = self.sandbox_command(image, command, prepared, interactive=interactive, name=name)
+            return run_process([*personality_prefix(spec), *argv], log_path=log_path, interactive=interactive,
+                               stop=lambda: self.stop_sandbox(name))  # fmt: skip
 
     @abstractmethod
     def sandbox_command(
-        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool
+        self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool, name: str
     ) -> list[str]:
-        """The host command line running ``command`` in ``image`` (preparing the image if needed)."""
+        """The host command line running ``command`` in ``image`` (preparing the image if needed);
+        ``name`` identifies this run's sandbox to :meth:`stop_sandbox`."""
+
+    def stop_sandbox(self, name: str) -> None:
+        """Stop the sandbox ``name`` and everything in it, when ending its command line is not enough
+        (a container engine's client can die and leave the container running). Default: nothing to do."""
 
 
 def import_rootfs_image(engine: str, image: RootfsImage, tag: str, *, exists: Sequence[str]) -> str:
     """Import ``image``'s tarball into a container engine (podman, docker) as ``tag``, unless present.
 
     ``exists`` is the engine's command that succeeds when ``tag`` is already there. The tarball's
-    digest is checked before import, so a tampered tarball never becomes an image.
+    digest is checked before import, so a tampered tarball never becomes an image. An image already
+    tagged ``tag`` is used only if its one layer is that tarball (``import`` keeps the tarball as the
+    layer, so the layer's digest is the environment digest); a tag on anything else (another image
+    tagged so, by mistake or on purpose) is removed and the tarball imported again.
     """
     if subprocess.run([engine, *exists, tag], capture_output=True, check=False).returncode == 0:
-        return tag
+        if image_layers(engine, tag) == [f"sha256:{image.sha256}"]:
+            return tag
+        untag = ["untag", tag, tag] if engine == "podman" else ["rmi", tag]
+        subprocess.run([engine, *untag], capture_output=True, check=False)
     actual = sha256_file(image.tarball)
     if actual != image.sha256:
         raise VerificationFailed(f"rootfs tarball {image.tarball} has sha256 {actual}, expected {image.sha256}")
@@ -157,3 +194,17 @@ def import_rootfs_image(engine: str, image: RootfsImage, tag: str, *, exists: Se
         message = imported.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
         raise RunnerError(f"{engine} import of {image.tarball} failed: {message[0]}")
     return tag
+
+
+def image_layers(engine: str, tag: str) -> list[str] | None:
+    """The layer digests (``sha256:...``) of the image ``tag`` in ``engine``, or None if it cannot say."""
+    inspected = subprocess.run(
+        [engine, "image", "inspect", "--format", "{{json .RootFS.Layers}}", tag], capture_output=True, check=False
+    )
+    if inspected.returncode != 0:
+        return None
+    try:
+        layers = json.loads(inspected.stdout)
+    except ValueError:
+        return None
+    return [str(layer) for layer in layers] if isinstance(layers, list) else None

@@ -9,10 +9,14 @@ Policy in one place:
   the data stopped, or a server that ignores ``Range``, discards the partial data and starts over.
 * A body larger than the size cap, a redirect loop, too many redirects, a redirect from https to
   anything else, and other 4xx statuses are errors at once.
-* Every download has an overall deadline besides the per-read timeout: a server that drips one byte
-  per second never times out a read, but it cannot hold a download longer than the deadline. The
-  deadline covers every attempt and back-off, and scales with the bytes at stake (see
-  :func:`download_deadline`); a caller may give its own.
+* A transfer slower than the speed floor for a whole window (curl's ``--speed-limit`` and
+  ``--speed-time``: by default under 1 KiB/s for 30 s, a stall or a server that never answers
+  included) is abandoned with :class:`TooSlow`, without a retry: a mirror that drips bytes would only
+  drip them again, so the caller moves on to its next location, and the message names the measured rate.
+* Every download also has an overall deadline besides the per-read timeout: a server that sends just
+  above the floor cannot hold a download longer than the deadline either. The deadline covers every
+  attempt and back-off, and scales with the bytes at stake (see :func:`download_deadline`); a caller
+  may give its own.
 * Bytes are taken as sent (no transparent gzip decoding): the digest is of the file the server holds.
 * Downloads go into the cache's quarantine only once complete; the cache admits them under their digest
   only once they are verified (see :mod:`verify.sources.cache`).
@@ -44,6 +48,12 @@ DEADLINE_BASE_SECONDS = 120.0
 MIN_THROUGHPUT_BYTES_PER_SECOND = 32 * 1024
 """The slowest transfer rate a download may average; the deadline grants this rate for the bytes at
 stake (a 22 MB tarball gets about 12 minutes, the 200 MB cap about 1 h 50 min)."""
+SPEED_FLOOR_BYTES_PER_SECOND = 1024
+"""The speed floor: a transfer that averages less than this over a whole :data:`SPEED_WINDOW_SECONDS`
+is abandoned for the next location (a 22 MB tarball at the floor would still take over 6 hours)."""
+SPEED_WINDOW_SECONDS = 30.0
+"""How long a transfer may stay below the speed floor: long enough for a congested link to recover,
+short enough that a mirror dripping one byte per second costs half a minute, not the whole deadline."""
 _CHUNK = 256 * 1024
 _NOT_HERE = frozenset({404, 410})
 _RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
@@ -66,6 +76,10 @@ class HttpSettings:
     max_redirects: int = 5
     deadline_base: float = DEADLINE_BASE_SECONDS
     min_throughput: int = MIN_THROUGHPUT_BYTES_PER_SECOND
+    speed_floor: int = SPEED_FLOOR_BYTES_PER_SECOND
+    """Bytes per second a transfer must average over each ``speed_window``; 0 turns the check off."""
+    speed_window: float = SPEED_WINDOW_SECONDS
+    """Seconds a transfer may stay below ``speed_floor`` before its location is abandoned."""
     ca_bundle: Path | None = None
     """A CA bundle to trust instead of the default (a private mirror's own CA)."""
 
@@ -106,6 +120,55 @@ class BodyTooLarge(FetchError):
 
 class DeadlineExceeded(FetchError):
     """A download did not finish within its overall deadline (however steadily bytes arrived)."""
+
+
+class TooSlow(FetchError):
+    """A transfer stayed below the speed floor for a whole window: its location is abandoned, not retried."""
+
+
+def format_rate(bytes_per_second: float) -> str:
+    """``12 B/s``, ``3.4 KiB/s``, ``1.2 MiB/s``: a rate as a note shows it."""
+    if bytes_per_second < 1024:
+        return f"{bytes_per_second:.0f} B/s"
+    if bytes_per_second < 1024 * 1024:
+        return f"{bytes_per_second / 1024:.1f} KiB/s"
+    return f"{bytes_per_second / (1024 * 1024):.1f} MiB/s"
+
+
+class _SpeedMeter:
+    """curl's low-speed check for one attempt's body: fewer than ``floor * window`` bytes since the
+    last mark, once ``window`` seconds have passed since it, is too slow. The mark moves forward each
+    time that many bytes have arrived, so a fast start does not excuse a slow finish."""
+
+    def __init__(self, url: str, settings: HttpSettings, received: int) -> None:
+        self._url = url
+        self._floor = max(settings.speed_floor, 0)
+        self._window = settings.speed_window
+        self._mark_time = time.monotonic()
+        self._mark_bytes = received
+
+    def remaining(self) -> float:
+        """Seconds until the current window ends (infinite when the check is off)."""
+        if not self._floor:
+            return float("inf")
+        return max(self._window - (time.monotonic() - self._mark_time), 0.0)
+
+    def check(self, received: int) -> None:
+        """Move the mark after enough bytes; raise :class:`TooSlow` when a whole window was below the floor."""
+        if not self._floor:
+            return
+        now = time.monotonic()
+        if received - self._mark_bytes >= self._floor * self._window:
+            self._mark_time, self._mark_bytes = now, received
+            return
+        elapsed = now - self._mark_time
+        if elapsed >= self._window:
+            got = received - self._mark_bytes
+            raise TooSlow(
+                f"{self._url}: slower than the speed floor of {format_rate(self._floor)} for {self._window:g} s "
+                f"(measured {format_rate(got / elapsed)}: {got} bytes in the last {elapsed:.1f} s, "
+                f"{received} received in all); this location is abandoned"
+            )
 
 
 def download_deadline(size: int, settings: HttpSettings) -> float:
@@ -354,12 +417,14 @@ class HttpClient:
         clock: _Clock,
     ) -> None:
         self._progress.start(label, total, sink.size)
+        meter = _SpeedMeter(url, self.settings, sink.size)
         try:
             # read1 without decoding: the bytes on the wire are the file's bytes, and each chunk is
             # whatever has arrived (so a stall after N bytes leaves exactly N bytes to resume from).
             while True:
                 clock.check(sink.size)
-                self._limit_next_read(response, clock)
+                meter.check(sink.size)
+                self._limit_next_read(response, clock, meter)
                 chunk = response.raw.read1(_CHUNK, decode_content=False)
                 if not chunk:
                     break
@@ -369,6 +434,7 @@ class HttpClient:
                     raise BodyTooLarge(f"{url}: body exceeds the size cap of {max_bytes} bytes")
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
             clock.check(sink.size)  # a read cut short by the deadline is the deadline's failure
+            meter.check(sink.size)  # and one cut short at the end of a slow window is the speed floor's
             raise _Transient(f"{_describe(exc)} after {sink.size} bytes") from None
         finally:
             self._progress.finish()
@@ -377,29 +443,35 @@ class HttpClient:
                 sink.reset()
             raise _Transient(f"body ended after {sink.size} of {total} bytes")
 
-    def _limit_next_read(self, response: requests.Response, clock: _Clock) -> None:
-        """Cut the socket's timeout to what is left of the deadline, so a stall near the end of the
-        deadline cannot outlast it by a whole read timeout."""
+    def _limit_next_read(self, response: requests.Response, clock: _Clock, meter: _SpeedMeter) -> None:
+        """Cut the socket's timeout to what is left of the deadline and of the speed window, so a stall
+        near the end of either cannot outlast it by a whole read timeout."""
         connection = response.raw.connection
         sock = getattr(connection, "sock", None) if connection is not None else None
         if sock is not None:
-            sock.settimeout(max(min(self.settings.read_timeout, clock.remaining()), 0.001))
+            # A hair past the window's end, so the check after the timeout sees the window complete.
+            window_left = meter.remaining() + 0.01
+            sock.settimeout(max(min(self.settings.read_timeout, clock.remaining(), window_left), 0.001))
 
     def _open(self, url: str, headers: dict[str, str], clock: _Clock) -> tuple[requests.Response, str]:
         """GET ``url`` following redirects under the redirect policy; return the response and its URL."""
         settings = self.settings
         current = url
         seen = {url}
+        # Waiting for an answer is 0 B/s too: a server that accepts the connection and never answers
+        # (a dead mirror) is below the speed floor once a whole window has passed.
+        window = settings.speed_window if settings.speed_floor > 0 else float("inf")
         for _ in range(settings.max_redirects + 1):
             clock.check()
             left = max(clock.remaining(), 0.001)
+            answer_wait = min(settings.read_timeout, left, window)
             try:
                 response = self._session.get(
                     current,
                     headers=headers,
                     stream=True,
                     allow_redirects=False,
-                    timeout=(min(settings.connect_timeout, left), min(settings.read_timeout, left)),
+                    timeout=(min(settings.connect_timeout, left), answer_wait),
                     verify=str(settings.ca_bundle) if settings.ca_bundle else True,
                 )
             except requests.exceptions.SSLError as exc:
@@ -410,6 +482,11 @@ class HttpClient:
                 raise FetchError(f"{url}: unsupported URL scheme") from None
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 clock.check()
+                if isinstance(exc, requests.exceptions.ReadTimeout) and answer_wait == window:
+                    raise TooSlow(
+                        f"{current}: no answer in {window:g} s, below the speed floor of "
+                        f"{format_rate(settings.speed_floor)}; this location is abandoned"
+                    ) from None
                 raise _Transient(_describe(exc)) from None
             if not response.is_redirect:
                 return response, current
