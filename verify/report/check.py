@@ -37,6 +37,14 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
             "reproducible": check.reproducible if check else None,
             "explained": check.explained if check else None,
             "differences": len(check.differences) if check else 0,
+            "pgo_training": (
+                {
+                    **check.pgo_training.model_dump(mode="json"),
+                    "counters_identical": check.pgo_training.counters_identical,
+                }
+                if check and check.pgo_training
+                else None
+            ),
         },
         "peers": [
             {
@@ -72,6 +80,10 @@ def check_text(outcome: CheckOutcome) -> str:
             lines.append(f"  rebuild     {len(check.differences)} path(s) differ, all as the varied {varied} explains")
         else:
             lines.append(f"  rebuild     NOT reproducible: {len(check.differences)} path(s) differ ({varied} varied)")
+    if check is not None and check.pgo_training is not None:
+        from verify.report.rebuild import training_line
+
+        lines.append(f"  pgo         {training_line(check.pgo_training)}")
     lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256}")
     for peer in outcome.peers:
         state = "identical" if peer.comparison.identical else f"{len(peer.comparison.differences)} path(s) differ"
