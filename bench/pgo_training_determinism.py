@@ -30,6 +30,7 @@ Tasks (``--task NAME``, repeatable; default all):
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -47,6 +48,7 @@ from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.rebuild.core import PGO_TRAINER_PATH, PGO_TRAINER_RECORD_PATH, pgo_trainer
 from verify.rebuild.settings import BUILD_MOUNT, DEFAULT_BUILD_DIR, BuildSettings
+from verify.rebuild.training import counters_digest
 from verify.recipes import load_recipe
 
 REGRTEST17 = (
@@ -137,12 +139,15 @@ def instrumented_build(tarball: Path, pristine: Path, sandbox: Sandbox) -> None:
     (pristine / ".instrumented").touch()
 
 
-def fresh_copy(pristine: Path, copy: Path) -> None:
-    """``copy`` becomes a copy of the untouched instrumented tree, with both trainers beside it."""
+def fresh_copy(pristine: Path, copy: Path, *, keep_counters: bool) -> None:
+    """``copy`` becomes a copy of the untouched instrumented tree, with both trainers beside it. The
+    instrumented build ran ``./python`` itself (sysconfig; 3.11's setup.py), which left counters: the
+    shipped trainer must remove them itself (``keep_counters``); for the other tasks they go now."""
     shutil.rmtree(copy, ignore_errors=True)
     subprocess.run(["cp", "-a", "--reflink=auto", str(pristine), str(copy)], check=True)
-    if any(copy.rglob("*.gcda")):
-        raise SystemExit(f"{pristine} holds .gcda files: it is not an untouched instrumented build")
+    if not keep_counters:
+        for stale in copy.rglob("*.gcda"):
+            stale.unlink()
     (copy / Path(PLAIN_TRAINER_PATH).name).write_text(TRAINER)
     (copy / Path(PGO_TRAINER_PATH).name).write_bytes(pgo_trainer())
 
@@ -194,6 +199,12 @@ def main() -> int:
         raise SystemExit(f"unknown task(s) {unknown}; known: {', '.join(known)}")
     runner = get_runner(args.runner)
     sandbox = Sandbox(runner, image_for(args.environment, cache_dir=args.cache), args.work)
+    args.work.mkdir(parents=True, exist_ok=True)
+    lock = (args.work / ".lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another run of this bench is using {args.work}") from None
     pristine = args.work / "instrumented"
     if not (pristine / ".instrumented").exists():
         instrumented_build(args.tarball, pristine, sandbox)
@@ -201,8 +212,8 @@ def main() -> int:
         return 0
 
     print(f"{args.tarball.name}: {'concurrent' if args.concurrent else 'sequential'} pairs, {args.hog} CPU hog(s)")
-    print("| training task | pair | .gcda files | differing between the two runs | trainer records |")
-    print("|---|---|---|---|---|")
+    print("| training task | pair | .gcda files | differing between the two runs | counters digest | trainer records |")
+    print("|---|---|---|---|---|---|")
     all_identical = True
     hogs = hog(args.hog)
     try:
@@ -211,7 +222,7 @@ def main() -> int:
             for pair in range(1, args.pairs + 1):
                 copies = [args.work / f"run-{side}" for side in "ab"]
                 for copy in copies:
-                    fresh_copy(pristine, copy)
+                    fresh_copy(pristine, copy, keep_counters=name == "shipped")
 
                 def train(copy: Path, name: str = name, pair: int = pair, task: Task = task) -> None:
                     sandbox.run(copy, task.command, f"train-{name}-{pair}-{copy.name}.log", aslr=task.aslr)
@@ -224,14 +235,20 @@ def main() -> int:
                     for copy in copies:
                         train(copy)
                 first, second = (counters(copy) for copy in copies)
+                digests = " / ".join(
+                    counters_digest(copy / SOURCE, sorted((copy / SOURCE).rglob("*.gcda")))[:12] for copy in copies
+                )
                 if not first or not second:
                     raise SystemExit(f"{name} pair {pair}: a training wrote no .gcda file (logs in {args.work})")
                 differing = sorted(path for path in first.keys() | second.keys() if first.get(path) != second.get(path))
                 all_identical &= not differing
                 shown = f"{len(differing)}" + (f" ({', '.join(differing[:12])})" if differing else "")
                 records = " / ".join(summary for copy in copies if (summary := training_summary(copy)))
-                print(f"| {name} | {pair} | {len(first)} | {shown} | {records} |", flush=True)
+                print(f"| {name} | {pair} | {len(first)} | {shown} | {digests} | {records} |", flush=True)
                 for copy in copies:
+                    record = copy / Path(PGO_TRAINER_RECORD_PATH).name
+                    if record.is_file():
+                        shutil.copyfile(record, args.work / f"record-{name}-{pair}-{copy.name}.json")
                     shutil.rmtree(copy)
     finally:
         for process in hogs:
