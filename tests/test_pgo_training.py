@@ -33,6 +33,7 @@ from verify.rebuild.core import (
     pgo_trainer_for,
 )
 from verify.recipes import load_recipe
+from verify.report.rebuild import rebuild_text, training_line
 from verify.result import PgoTrainingRun
 from verify.result.record import BlockedCall
 
@@ -188,6 +189,13 @@ def test_the_second_build_of_twice_trains_its_own_profile_unless_told_to_reuse(
     assert "TINY-TRAINING-RUN" in (second / "logs" / "make.log").read_text()
     assert trainings.first_sha256 == baseline.record.pgo_profile.sha256  # type: ignore[union-attr]
     assert trainings.counters_identical and twice.check.reproducible
+    record = baseline.record.model_copy(update={"reproducibility": twice.check})
+    text = "\n".join(rebuild_text(baseline.result, record))
+    assert (
+        f"two independent trainings: profiles sha256 {trainings.first_sha256} and {trainings.second_sha256}, "
+        "counters identical (1 .gcda files)" in text
+    )
+    assert "training: ran 2 tests: 0 failures, 0 errors, 1 skipped; 1 process/thread/timer calls blocked" in text
 
     reuse = second_training(trained_profile(baseline), pinned=None, reuse_profile=True, deterministic=deterministic,
                             profile="default")  # fmt: skip
@@ -195,6 +203,7 @@ def test_the_second_build_of_twice_trains_its_own_profile_unless_told_to_reuse(
     assert reused.check.pgo_training is not None and reused.check.pgo_training.mode == "the baseline's profile reused"
     assert reused.check.pgo_training.second_sha256 == trainings.first_sha256
     assert "TINY-TRAINING-RUN" not in (Path(reused.check.second) / "logs" / "make.log").read_text()
+    assert "the baseline's profile reused (sha256 " in training_line(reused.check.pgo_training)
 
 
 def test_only_the_trainers_profiles_train_twice_and_pgo_lto_says_why_it_reuses() -> None:
