@@ -9,6 +9,7 @@ determinism on a real instrumented CPython: bench/pgo_training_determinism.py's 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -145,6 +146,29 @@ def test_the_trainer_trains_with_aslr_off_in_its_own_environment_and_records_it(
     run, problems = read_training_run(trainer.with_name(TRAINER_RECORD_NAME))
     assert run is not None and problems == ()
     assert run.summary().startswith("ran 3 tests: 0 failures, 0 errors, 0 skipped; 0 process/thread/timer calls")
+
+
+def test_the_trainer_pins_its_personality_stack_limit_and_descriptors_whatever_it_inherits(tmp_path: Path) -> None:
+    """A 2.6 uname personality, an unlimited stack (another memory layout) and an inherited descriptor (make's
+    jobserver pipe with -j) are all set back before the training starts."""
+    build, trainer = _build_dir(tmp_path, {"test_personality": TEST_MODULE})
+    read_end, write_end = os.pipe()
+    try:
+        completed = subprocess.run(
+            ["setarch", os.uname().machine, "--uname-2.6", "/bin/sh", "-c",
+             'ulimit -s unlimited && exec "$@"', "sh", sys.executable, str(trainer),
+             "test_personality"],
+            cwd=build, capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"},
+            pass_fds=(read_end,),
+        )  # fmt: skip
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert completed.returncode == 0, completed.stderr
+    record = json.loads(trainer.with_name(TRAINER_RECORD_NAME).read_text())
+    assert record["aslr"]["personality"] == "0x00040000", "exactly ASLR off: the 2.6 uname is gone"
+    assert record["stack_limit"] == str(8 << 20)
+    assert record["descriptors_closed"] >= 1
 
 
 def test_every_process_thread_and_timer_a_test_starts_is_refused_skipped_and_named(tmp_path: Path) -> None:

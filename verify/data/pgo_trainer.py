@@ -66,6 +66,10 @@ KEPT = ("LD_LIBRARY_PATH", "LLVM_PROFILE_FILE", "GCOV_PREFIX", "GCOV_PREFIX_STRI
 the instrumented binary writes its counters."""
 RANDOM_SEED = 0
 UMASK = 0o022
+STACK_LIMIT = 8 << 20
+"""The soft stack limit of the training process. With ASLR off, the kernel still places memory maps below
+a gap sized by the stack limit (at least 128 MiB), and an unlimited stack selects another layout
+altogether: pinning it keeps object addresses, and so identity hashes, the same on every host."""
 _STAGE = "CPYTHON_VERIFY_PGO_TRAINING"
 _ADDR_NO_RANDOMIZE = 0x0040000
 _QUERY_PERSONALITY = 0xFFFFFFFF
@@ -117,20 +121,46 @@ def training_environment(current: dict[str, str]) -> tuple[dict[str, str], list[
 
 
 def disable_aslr() -> str | None:
-    """Turn ASLR off for the next ``exec`` with personality(2); None if this interpreter has no ctypes,
-    else how it went (``"ok"`` or the error)."""
+    """Make the next ``exec`` run with exactly ``PER_LINUX | ADDR_NO_RANDOMIZE`` (ASLR off, and no other
+    flag such as a 2.6 uname) with personality(2); None if this interpreter has no ctypes, else how it
+    went (``"ok"`` or the error)."""
     try:
         import ctypes
     except ImportError:
         return None
     libc = ctypes.CDLL(None, use_errno=True)
-    # personality(2) takes an unsigned long: a plain int argument would be sign-extended, and 0xffffffff
-    # (the query) would reach the kernel as another value, which a seccomp profile compares exactly.
+    # personality(2) takes an unsigned long: a plain int argument would be sign-extended, and a seccomp
+    # profile compares the value exactly.
     libc.personality.argtypes = [ctypes.c_ulong]
-    current = libc.personality(_QUERY_PERSONALITY)
-    if current == -1 or libc.personality(current | _ADDR_NO_RANDOMIZE) == -1:
+    if libc.personality(_ADDR_NO_RANDOMIZE) == -1:
         return os.strerror(ctypes.get_errno())
     return "ok"
+
+
+def pin_process_state() -> tuple[str, int]:
+    """Before the re-execution: the soft stack limit set to :data:`STACK_LIMIT`, and every descriptor but
+    0, 1 and 2 closed (make's jobserver pipe, for one, is inherited with ``-j`` and not with ``-j1``).
+    Returns the stack limit as set (or why not) and how many descriptors were closed."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    if hard != resource.RLIM_INFINITY and hard < STACK_LIMIT:
+        stack = f"left at its hard limit {hard} (below {STACK_LIMIT})"
+    else:
+        resource.setrlimit(resource.RLIMIT_STACK, (STACK_LIMIT, hard))
+        stack = str(STACK_LIMIT)
+    try:
+        inherited = [int(path.name) for path in Path("/proc/self/fd").iterdir() if int(path.name) > 2]
+    except OSError:
+        inherited = []
+    closed = 0
+    for descriptor in inherited:
+        try:
+            os.close(descriptor)
+            closed += 1
+        except OSError:
+            pass  # the descriptor listdir itself used, already gone
+    return stack, closed
 
 
 def reexecute(modules: list[str], record: dict[str, Any]) -> int:
@@ -138,7 +168,7 @@ def reexecute(modules: list[str], record: dict[str, Any]) -> int:
     environment, removed = training_environment(dict(os.environ))
     environment["CPYTHON_VERIFY_PGO_REMOVED"] = ",".join(removed)
     command = [sys.executable, str(Path(__file__).resolve()), *modules]
-    if aslr_is_off():
+    if personality() == _ADDR_NO_RANDOMIZE:
         environment["CPYTHON_VERIFY_PGO_ASLR"] = "off before the task started"
     else:
         outcome = disable_aslr()
@@ -158,6 +188,8 @@ def reexecute(modules: list[str], record: dict[str, Any]) -> int:
             )
         else:
             environment["CPYTHON_VERIFY_PGO_ASLR"] = "turned off by personality(ADDR_NO_RANDOMIZE)"
+    stack, closed = pin_process_state()
+    environment["CPYTHON_VERIFY_PGO_PROCESS"] = f"{stack},{closed}"
     try:
         os.execvpe(command[0], command, environment)  # noqa: S606 - a fixed argument list, the fixed PATH
     except OSError as error:
@@ -338,8 +370,11 @@ def train(modules: list[str], record: dict[str, Any]) -> int:
     if not record["aslr"]["off"]:
         return refuse(record, "ASLR is still on after the task turned it off")
     removed = os.environ.get("CPYTHON_VERIFY_PGO_REMOVED", "")
-    for name in ("CPYTHON_VERIFY_PGO_ASLR", "CPYTHON_VERIFY_PGO_REMOVED"):
+    stack, _, closed = os.environ.get("CPYTHON_VERIFY_PGO_PROCESS", ",").partition(",")
+    for name in ("CPYTHON_VERIFY_PGO_ASLR", "CPYTHON_VERIFY_PGO_REMOVED", "CPYTHON_VERIFY_PGO_PROCESS"):
         os.environ.pop(name, None)
+    record["stack_limit"] = stack
+    record["descriptors_closed"] = int(closed) if closed.isdigit() else None
     record["environment"] = {name: os.environ[name] for name in sorted(os.environ) if name != _STAGE}
     record["environment_removed"] = [name for name in removed.split(",") if name]
     record["hash_randomization"] = sys.flags.hash_randomization

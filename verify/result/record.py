@@ -142,6 +142,11 @@ class PgoTrainingRun(_Frozen):
     hash_randomization: int | None = None
     """``sys.flags.hash_randomization`` in the training process: 0 when ``PYTHONHASHSEED=0`` held."""
     umask: Listed | None = None
+    stack_limit: Listed | None = None
+    """The training process's soft stack limit, as the trainer set it (it sizes the gap below which memory
+    maps go, so object addresses depend on it even with ASLR off)."""
+    descriptors_closed: Count | None = None
+    """Descriptors beyond 0, 1 and 2 the trainer closed before re-executing (make's jobserver pipe...)."""
     random_seed: int | None = None
     """The seed of ``random`` before every test, and of every ``random.Random()`` made without one."""
     counters_removed: Count | None = None
