@@ -139,8 +139,8 @@ def instrumented_build(tarball: Path, pristine: Path, sandbox: Sandbox) -> None:
     (pristine / ".instrumented").touch()
 
 
-def fresh_copy(pristine: Path, copy: Path, *, keep_counters: bool) -> None:
-    """``copy`` becomes a copy of the untouched instrumented tree, with both trainers beside it. The
+def fresh_copy(pristine: Path, copy: Path, *, keep_counters: bool, trainer: bytes) -> None:
+    """``copy`` becomes a copy of the untouched instrumented tree, with the task's trainer beside it. The
     instrumented build ran ``./python`` itself (sysconfig; 3.11's setup.py), which left counters: the
     shipped trainer must remove them itself (``keep_counters``); for the other tasks they go now."""
     shutil.rmtree(copy, ignore_errors=True)
@@ -148,8 +148,12 @@ def fresh_copy(pristine: Path, copy: Path, *, keep_counters: bool) -> None:
     if not keep_counters:
         for stale in copy.rglob("*.gcda"):
             stale.unlink()
-    (copy / Path(PLAIN_TRAINER_PATH).name).write_text(TRAINER)
-    (copy / Path(PGO_TRAINER_PATH).name).write_bytes(pgo_trainer())
+    # Only the trainer the task runs sits beside the build directory, as in a real build: the trainer's own
+    # directory is the first entry of sys.path, and what the import system finds listed there is counted.
+    if keep_counters:
+        (copy / Path(PGO_TRAINER_PATH).name).write_bytes(trainer)
+    else:
+        (copy / Path(PLAIN_TRAINER_PATH).name).write_text(TRAINER)
 
 
 def counters(tree: Path) -> dict[str, str]:
@@ -191,6 +195,7 @@ def main() -> int:
     parser.add_argument("--concurrent", action="store_true", help="run the two trainings of a pair side by side")
     parser.add_argument("--hog", type=int, default=0, help="busy-looping processes kept beside the trainings")
     parser.add_argument("--build-only", action="store_true", help="make the instrumented build and stop")
+    parser.add_argument("--keep-differing", action="store_true", help="keep the trees of a pair that differs")
     args = parser.parse_args()
     known = tasks(series_of(args.tarball))
     chosen = args.task or list(known)
@@ -211,7 +216,11 @@ def main() -> int:
     if args.build_only:
         return 0
 
-    print(f"{args.tarball.name}: {'concurrent' if args.concurrent else 'sequential'} pairs, {args.hog} CPU hog(s)")
+    trainer = pgo_trainer()  # read once: every run of this bench trains with the same trainer
+    print(
+        f"{args.tarball.name}: {'concurrent' if args.concurrent else 'sequential'} pairs, {args.hog} CPU hog(s), "
+        f"trainer sha256 {hashlib.sha256(trainer).hexdigest()[:12]}"
+    )
     print("| training task | pair | .gcda files | differing between the two runs | counters digest | trainer records |")
     print("|---|---|---|---|---|---|")
     all_identical = True
@@ -222,7 +231,7 @@ def main() -> int:
             for pair in range(1, args.pairs + 1):
                 copies = [args.work / f"run-{side}" for side in "ab"]
                 for copy in copies:
-                    fresh_copy(pristine, copy, keep_counters=name == "shipped")
+                    fresh_copy(pristine, copy, keep_counters=name == "shipped", trainer=trainer)
 
                 def train(copy: Path, name: str = name, pair: int = pair, task: Task = task) -> None:
                     sandbox.run(copy, task.command, f"train-{name}-{pair}-{copy.name}.log", aslr=task.aslr)
@@ -249,7 +258,10 @@ def main() -> int:
                     record = copy / Path(PGO_TRAINER_RECORD_PATH).name
                     if record.is_file():
                         shutil.copyfile(record, args.work / f"record-{name}-{pair}-{copy.name}.json")
-                    shutil.rmtree(copy)
+                    if differing and args.keep_differing:
+                        copy.rename(args.work / f"differing-{name}-{pair}-{copy.name}")
+                    else:
+                        shutil.rmtree(copy)
     finally:
         for process in hogs:
             process.kill()
