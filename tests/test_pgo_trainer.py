@@ -143,6 +143,9 @@ def test_the_trainer_trains_with_aslr_off_in_its_own_environment_and_records_it(
     assert record["environment"]["PYTHONHASHSEED"] == "0" and record["environment"]["HOME"] == "/tmp"
     assert {"FAKETIME", "LD_PRELOAD"} <= set(record["environment_removed"])
     assert record["counters_removed"] == 1 and record["tests"]["run"] == 3 and record["blocked"] == []
+    # Every entry of the build directory (and beside the trainer) got one access time with a fixed fraction.
+    assert record["access_times_pinned"] >= 4
+    assert {os.stat(path).st_atime_ns % 10**9 for path in (build, build / "Objects", trainer)} == {500_000_000}
     run, problems = read_training_run(trainer.with_name(TRAINER_RECORD_NAME))
     assert run is not None and problems == ()
     assert run.summary().startswith("ran 3 tests: 0 failures, 0 errors, 0 skipped; 0 process/thread/timer calls")

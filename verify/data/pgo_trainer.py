@@ -42,6 +42,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 import unittest
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,8 @@ KEPT = ("LD_LIBRARY_PATH", "LLVM_PROFILE_FILE", "GCOV_PREFIX", "GCOV_PREFIX_STRI
 the instrumented binary writes its counters."""
 RANDOM_SEED = 0
 UMASK = 0o022
+ACCESS_TIME_AHEAD = 86400
+ACCESS_TIME_FRACTION = 500_000_000
 STACK_LIMIT = 8 << 20
 """The soft stack limit of the training process. With ASLR off, the kernel still places memory maps below
 a gap sized by the stack limit (at least 128 MiB), and an unlimited stack selects another layout
@@ -137,6 +140,34 @@ def disable_aslr() -> str | None:
     return "ok"
 
 
+def pin_access_times(tops: list[Path]) -> int:
+    """Give every file, directory and link under ``tops`` one access time, a day ahead, with a fixed
+    fraction of a second; return how many entries were set.
+
+    The training stats files, and each timestamp becomes a Python int: a nanosecond part of 0 (a file
+    unpacked from the tarball and never read since) is a cached small int, any other an allocated one,
+    so counters in posixmodule, longobject and object followed which files happened to have been read
+    before, by the build, by a copy, or not at all on a noatime mount. An access time after the change
+    time is not updated again by a read on a relatime or noatime mount, so every stat in the training
+    sees this value."""
+    target = (int(time.time()) + ACCESS_TIME_AHEAD) * 10**9 + ACCESS_TIME_FRACTION
+    pinned = 0
+    pending = list(tops)
+    while pending:
+        top = pending.pop()
+        try:
+            os.utime(str(top), ns=(target, os.lstat(str(top)).st_mtime_ns), follow_symlinks=False)
+            pinned += 1
+            if not top.is_dir() or top.is_symlink():
+                continue
+            with os.scandir(str(top)) as entries:
+                for entry in entries:
+                    pending.append(Path(entry.path))
+        except OSError:
+            continue  # gone or not ours to change: left as it is
+    return pinned
+
+
 def pin_process_state() -> tuple[str, int]:
     """Before the re-execution: the soft stack limit set to :data:`STACK_LIMIT`, and every descriptor but
     0, 1 and 2 closed (make's jobserver pipe, for one, is inherited with ``-j`` and not with ``-j1``).
@@ -189,7 +220,11 @@ def reexecute(modules: list[str], record: dict[str, Any]) -> int:
         else:
             environment["CPYTHON_VERIFY_PGO_ASLR"] = "turned off by personality(ADDR_NO_RANDOMIZE)"
     stack, closed = pin_process_state()
-    environment["CPYTHON_VERIFY_PGO_PROCESS"] = f"{stack},{closed}"
+    # The build tree and the trainer beside it: everything of the build the training can stat.
+    beside, build = Path(__file__).resolve().parent, Path.cwd()
+    inside = str(build).startswith(str(beside) + os.sep)
+    pinned = pin_access_times([beside] if inside else [beside, build])
+    environment["CPYTHON_VERIFY_PGO_PROCESS"] = f"{stack},{closed},{pinned}"
     try:
         os.execvpe(command[0], command, environment)  # noqa: S606 - a fixed argument list, the fixed PATH
     except OSError as error:
@@ -370,11 +405,12 @@ def train(modules: list[str], record: dict[str, Any]) -> int:
     if not record["aslr"]["off"]:
         return refuse(record, "ASLR is still on after the task turned it off")
     removed = os.environ.get("CPYTHON_VERIFY_PGO_REMOVED", "")
-    stack, _, closed = os.environ.get("CPYTHON_VERIFY_PGO_PROCESS", ",").partition(",")
+    stack, closed, pinned = (os.environ.get("CPYTHON_VERIFY_PGO_PROCESS", "") + ",,").split(",")[:3]
     for name in ("CPYTHON_VERIFY_PGO_ASLR", "CPYTHON_VERIFY_PGO_REMOVED", "CPYTHON_VERIFY_PGO_PROCESS"):
         os.environ.pop(name, None)
     record["stack_limit"] = stack
     record["descriptors_closed"] = int(closed) if closed.isdigit() else None
+    record["access_times_pinned"] = int(pinned) if pinned.isdigit() else None
     record["environment"] = {name: os.environ[name] for name in sorted(os.environ) if name != _STAGE}
     record["environment_removed"] = [name for name in removed.split(",") if name]
     record["hash_randomization"] = sys.flags.hash_randomization

@@ -147,6 +147,9 @@ class PgoTrainingRun(_Frozen):
     maps go, so object addresses depend on it even with ASLR off)."""
     descriptors_closed: Count | None = None
     """Descriptors beyond 0, 1 and 2 the trainer closed before re-executing (make's jobserver pipe...)."""
+    access_times_pinned: Count | None = None
+    """Entries under the build directory and the trainer's whose access time the trainer set to one value
+    (a timestamp's nanoseconds decide which int path stat takes, so the counters followed them)."""
     random_seed: int | None = None
     """The seed of ``random`` before every test, and of every ``random.Random()`` made without one."""
     counters_removed: Count | None = None
