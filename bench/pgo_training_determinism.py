@@ -139,6 +139,17 @@ def instrumented_build(tarball: Path, pristine: Path, sandbox: Sandbox) -> None:
     (pristine / ".instrumented").touch()
 
 
+def access_times_as_unpacked(tree: Path) -> None:
+    """Every file's access time set to its modification time, as a tree unpacked and never read since has
+    them (the first copy of a fresh build, or a noatime mount): the other copy of a pair keeps the
+    access times the copy gave it."""
+    for directory, _dirnames, filenames in os.walk(tree):
+        for name in filenames:
+            path = os.path.join(directory, name)
+            status = os.lstat(path)
+            os.utime(path, ns=(status.st_mtime_ns, status.st_mtime_ns), follow_symlinks=False)
+
+
 def fresh_copy(pristine: Path, copy: Path, *, keep_counters: bool, trainer: bytes) -> None:
     """``copy`` becomes a copy of the untouched instrumented tree, with the task's trainer beside it. The
     instrumented build ran ``./python`` itself (sysconfig; 3.11's setup.py), which left counters: the
@@ -196,6 +207,11 @@ def main() -> int:
     parser.add_argument("--hog", type=int, default=0, help="busy-looping processes kept beside the trainings")
     parser.add_argument("--build-only", action="store_true", help="make the instrumented build and stop")
     parser.add_argument("--keep-differing", action="store_true", help="keep the trees of a pair that differs")
+    parser.add_argument(
+        "--vary-access-times",
+        action="store_true",
+        help="the first tree of each pair gets the access times of a tree never read since it was unpacked",
+    )
     args = parser.parse_args()
     known = tasks(series_of(args.tarball))
     chosen = args.task or list(known)
@@ -219,6 +235,7 @@ def main() -> int:
     trainer = pgo_trainer()  # read once: every run of this bench trains with the same trainer
     print(
         f"{args.tarball.name}: {'concurrent' if args.concurrent else 'sequential'} pairs, {args.hog} CPU hog(s), "
+        f"{'access times varied, ' if args.vary_access_times else ''}"
         f"trainer sha256 {hashlib.sha256(trainer).hexdigest()[:12]}"
     )
     print("| training task | pair | .gcda files | differing between the two runs | counters digest | trainer records |")
@@ -232,6 +249,8 @@ def main() -> int:
                 copies = [args.work / f"run-{side}" for side in "ab"]
                 for copy in copies:
                     fresh_copy(pristine, copy, keep_counters=name == "shipped", trainer=trainer)
+                if args.vary_access_times:
+                    access_times_as_unpacked(copies[0])
 
                 def train(copy: Path, name: str = name, pair: int = pair, task: Task = task) -> None:
                     sandbox.run(copy, task.command, f"train-{name}-{pair}-{copy.name}.log", aslr=task.aslr)
