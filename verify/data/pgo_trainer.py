@@ -168,6 +168,27 @@ def pin_access_times(tops: list[Path]) -> int:
     return pinned
 
 
+def reset_signals() -> int:
+    """Every signal's disposition back to the default and none blocked; return how many were ignored.
+
+    An ignored disposition and the blocked mask survive ``exec``, and the interpreter looks at each
+    signal's disposition as it starts: the counters of signalmodule (and of object and longobject,
+    through the handler objects) followed whether the build was started by ``nohup``, in the
+    background of a shell (SIGINT and SIGQUIT ignored) or by a CI runner."""
+    import signal
+
+    ignored = 0
+    for signum in sorted(signal.valid_signals()):
+        try:
+            if signal.getsignal(signum) == signal.SIG_IGN:
+                ignored += 1
+            signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError):
+            continue  # SIGKILL, SIGSTOP and the real-time signals the C library keeps for itself
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    return ignored
+
+
 def pin_process_state() -> tuple[str, int]:
     """Before the re-execution: the soft stack limit set to :data:`STACK_LIMIT`, and every descriptor but
     0, 1 and 2 closed (make's jobserver pipe, for one, is inherited with ``-j`` and not with ``-j1``).
@@ -220,11 +241,12 @@ def reexecute(modules: list[str], record: dict[str, Any]) -> int:
         else:
             environment["CPYTHON_VERIFY_PGO_ASLR"] = "turned off by personality(ADDR_NO_RANDOMIZE)"
     stack, closed = pin_process_state()
+    ignored = reset_signals()
     # The build tree and the trainer beside it: everything of the build the training can stat.
     beside, build = Path(__file__).resolve().parent, Path.cwd()
     inside = str(build).startswith(str(beside) + os.sep)
     pinned = pin_access_times([beside] if inside else [beside, build])
-    environment["CPYTHON_VERIFY_PGO_PROCESS"] = f"{stack},{closed},{pinned}"
+    environment["CPYTHON_VERIFY_PGO_PROCESS"] = f"{stack},{closed},{pinned},{ignored}"
     try:
         os.execvpe(command[0], command, environment)  # noqa: S606 - a fixed argument list, the fixed PATH
     except OSError as error:
@@ -405,12 +427,13 @@ def train(modules: list[str], record: dict[str, Any]) -> int:
     if not record["aslr"]["off"]:
         return refuse(record, "ASLR is still on after the task turned it off")
     removed = os.environ.get("CPYTHON_VERIFY_PGO_REMOVED", "")
-    stack, closed, pinned = (os.environ.get("CPYTHON_VERIFY_PGO_PROCESS", "") + ",,").split(",")[:3]
+    stack, closed, pinned, ignored = (os.environ.get("CPYTHON_VERIFY_PGO_PROCESS", "") + ",,,").split(",")[:4]
     for name in ("CPYTHON_VERIFY_PGO_ASLR", "CPYTHON_VERIFY_PGO_REMOVED", "CPYTHON_VERIFY_PGO_PROCESS"):
         os.environ.pop(name, None)
     record["stack_limit"] = stack
     record["descriptors_closed"] = int(closed) if closed.isdigit() else None
     record["access_times_pinned"] = int(pinned) if pinned.isdigit() else None
+    record["signals_reset"] = int(ignored) if ignored.isdigit() else None
     record["environment"] = {name: os.environ[name] for name in sorted(os.environ) if name != _STAGE}
     record["environment_removed"] = [name for name in removed.split(",") if name]
     record["hash_randomization"] = sys.flags.hash_randomization

@@ -150,6 +150,9 @@ class PgoTrainingRun(_Frozen):
     access_times_pinned: Count | None = None
     """Entries under the build directory and the trainer's whose access time the trainer set to one value
     (a timestamp's nanoseconds decide which int path stat takes, so the counters followed them)."""
+    signals_reset: Count | None = None
+    """Signals the training was started with ignored, which the trainer set back to their default (an
+    ignored disposition survives exec, and the interpreter's start-up looks at each)."""
     random_seed: int | None = None
     """The seed of ``random`` before every test, and of every ``random.Random()`` made without one."""
     counters_removed: Count | None = None
