@@ -298,6 +298,42 @@ def tinyproject_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Root
     yield from _rootfs_image("tinyproject-test", directory, files)
 
 
+PYTHON_STDLIB_LEFT_OUT = frozenset({
+    "test", "idlelib", "tkinter", "turtledemo", "lib2to3", "site-packages", "dist-packages", "__pycache__",
+    "pydoc_data", "ensurepip",
+})  # fmt: skip
+"""Parts of the host's standard library a training in the tiny project never imports (it needs venv and ctypes)."""
+
+
+def _python_files() -> set[Path]:
+    """The host's python3, its standard library (less :data:`PYTHON_STDLIB_LEFT_OUT`) and its extension modules."""
+    python = host_program("python3")
+    where = "import os, sysconfig, _ctypes as c; print(sysconfig.get_paths()['stdlib'], os.path.dirname(c.__file__))"
+    completed = subprocess.run([str(python), "-c", where], capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        pytest.skip(f"the host's python3 has no ctypes: {completed.stderr.strip()[-200:]}")
+    stdlib, dynload = completed.stdout.split()
+    files = {python}
+    for top in {Path(stdlib), Path(dynload)}:
+        for directory, dirnames, filenames in os.walk(top):
+            dirnames[:] = [name for name in dirnames if name not in PYTHON_STDLIB_LEFT_OUT]
+            files |= {Path(directory) / name for name in filenames if not name.endswith(".pyc")}
+    return files
+
+
+@pytest.fixture(scope="session")
+def tinyproject_python_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RootfsImage]:
+    """:func:`tinyproject_image` plus the host's python3 (standard library, venv, ctypes): enough to run
+    cpython-verify's trainer as the tiny project's training task."""
+    directory = tmp_path_factory.mktemp("tinyproject-python-rootfs")
+    scratch = directory / "probe"
+    scratch.mkdir()
+    files = {host_program(name) for name in TINYPROJECT_PROGRAMS} | _compiler_files(scratch) | _python_files()
+    files |= libfaketime_dependencies()
+    shutil.rmtree(scratch)
+    yield from _rootfs_image("tinyproject-python-test", directory, files)
+
+
 class BwrapWithoutDevShmAndPtmx(BwrapRunner):
     """The shipped bwrap runner with a bare ``/dev``: no tmpfs ``/dev/shm``, no devpts ``/dev/ptmx``.
 

@@ -1,21 +1,28 @@
 """cpython-verify's deterministic PGO training task (verify/data/pgo_trainer.py), run for real.
 
 The interpreter here stands in for a build's instrumented ./python: the trainer must re-execute itself
-with ASLR off, remove the counters earlier runs left in the build directory, and run the named test
-modules in one process. (Its determinism on a real instrumented CPython is bench/pgo_training_determinism.py's
-"shipped" task.)"""
+with ASLR off in an environment it sets itself, remove the counters earlier runs left in the build
+directory, run the named test modules in one process with every process, thread and timer refused,
+and write the record the rebuild reads. (Inside a real sandboxed build: tests/test_pgo_training.py; its
+determinism on a real instrumented CPython: bench/pgo_training_determinism.py's "shipped" task.)"""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
-from verify.rebuild.core import pgo_trainer
+from verify.rebuild.core import PGO_TRAINER_RECORD_PATH, pgo_trainer
+from verify.rebuild.training import TRAINER_RECORD_NAME, read_training_run
 
 TEST_MODULE = textwrap.dedent(
     """\
+    import os
+    import random
     import unittest
 
     class Personality(unittest.TestCase):
@@ -23,49 +30,204 @@ TEST_MODULE = textwrap.dedent(
             with open("/proc/self/personality") as personality:
                 self.assertTrue(int(personality.read(), 16) & 0x0040000)
 
-        def test_a_failure_is_counted_not_fatal(self):
-            self.fail("a failing test still trains")
+        def test_runs_in_the_environment_the_trainer_set(self):
+            self.assertEqual(os.environ["PYTHONHASHSEED"], "0")
+            self.assertEqual(os.environ["LC_ALL"], "C.UTF-8")
+            self.assertEqual(os.environ["TZ"], "UTC")
+            self.assertNotIn("LD_PRELOAD", os.environ)
+            self.assertNotIn("FAKETIME", os.environ)
+
+        def test_randomness_is_seeded(self):
+            self.assertEqual(random.random(), random.Random(0).random())
+            self.assertEqual(random.Random().random(), random.Random(0).random())
+    """
+)
+STARTS_THINGS = textwrap.dedent(
+    """\
+    import faulthandler
+    import multiprocessing
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import unittest
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Starts(unittest.TestCase):
+        def test_subprocess(self):
+            subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
+
+        def test_fork(self):
+            if os.fork() == 0:
+                os._exit(0)
+
+        def test_posix_spawn(self):
+            os.posix_spawn("/bin/true", ["true"], {})
+
+        def test_system(self):
+            os.system("true")
+
+        def test_exec(self):
+            os.execv("/bin/true", ["true"])
+
+        def test_multiprocessing(self):
+            process = multiprocessing.get_context("forkserver").Process(target=print)
+            process.start()
+            process.join()
+
+        def test_thread(self):
+            threading.Thread(target=print).start()
+
+        def test_timer(self):
+            threading.Timer(0.01, print).start()
+
+        def test_executor(self):
+            with ThreadPoolExecutor() as pool:
+                pool.submit(print).result()
+
+        def test_alarm(self):
+            signal.alarm(1)
+
+        def test_itimer(self):
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+
+        def test_watchdog(self):
+            faulthandler.dump_traceback_later(10)
     """
 )
 
 
-def _trainer(tmp_path: Path) -> Path:
-    path = tmp_path / "trainer.py"
-    path.write_bytes(pgo_trainer())
-    return path
-
-
-def _build_dir(tmp_path: Path) -> Path:
+def _build_dir(tmp_path: Path, modules: dict[str, str]) -> tuple[Path, Path]:
+    """A build directory holding a stale counter, and the trainer beside it; in a real build ./python finds
+    the ``test`` package in its own Lib/, here it sits beside the trainer (the script's directory is on
+    sys.path, and the trainer sets PYTHONPATH aside with the rest of the environment)."""
     build = tmp_path / "build"
-    (build / "test").mkdir(parents=True)
-    (build / "test" / "__init__.py").write_text("")
-    (build / "test" / "test_personality.py").write_text(TEST_MODULE)
-    (build / "Objects").mkdir()
+    (build / "Objects").mkdir(parents=True)
     (build / "Objects" / "dictobject.gcda").write_bytes(b"counts from a run with ASLR on")
-    return build
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "__init__.py").write_text("")
+    for name, text in modules.items():
+        (tmp_path / "test" / f"{name}.py").write_text(text)
+    trainer = tmp_path / "trainer.py"
+    trainer.write_bytes(pgo_trainer())
+    return build, trainer
 
 
-def test_the_trainer_runs_the_modules_with_aslr_off_after_removing_earlier_counters(tmp_path: Path) -> None:
-    build = _build_dir(tmp_path)
-    # In a real build ./python finds the test package in the source tree's Lib/; here PYTHONPATH stands in.
+def _train(build: Path, trainer: Path, *modules: str, env: dict[str, str] | None = None) -> tuple[int, str, Any]:
     completed = subprocess.run(
-        [sys.executable, str(_trainer(tmp_path)), "test_personality"],
-        cwd=build, capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(build)},
+        [sys.executable, str(trainer), *modules], cwd=build, capture_output=True, text=True, check=False,
+        env=env or {"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr
-    assert "removed 1 earlier .gcda files; ran 2 tests, 1 failures, 0 errors" in completed.stdout
+    record_path = trainer.with_name(TRAINER_RECORD_NAME)
+    record = json.loads(record_path.read_text()) if record_path.exists() else None
+    return completed.returncode, completed.stdout + completed.stderr, record
+
+
+def test_the_record_is_where_the_rebuild_reads_it() -> None:
+    assert Path(PGO_TRAINER_RECORD_PATH).name == TRAINER_RECORD_NAME
+    assert f'RECORD_NAME = "{TRAINER_RECORD_NAME}"' in pgo_trainer().decode()
+
+
+def test_the_trainer_trains_with_aslr_off_in_its_own_environment_and_records_it(tmp_path: Path) -> None:
+    build, trainer = _build_dir(tmp_path, {"test_personality": TEST_MODULE})
+    varied = {"PATH": "/usr/bin:/bin", "LC_ALL": "fr_CH.UTF-8", "TZ": "GMT+12", "PYTHONHASHSEED": "random",
+              "LD_PRELOAD": "", "FAKETIME": "+397d", "HOME": "/nonexistent"}  # fmt: skip
+    status, output, record = _train(build, trainer, "test_personality", env=varied)
+    assert status == 0, output
+    assert "removed 1 earlier .gcda files; ran 3 tests, 0 failures, 0 errors, 0 skipped" in output
     assert not list(build.rglob("*.gcda"))
+    assert record["status"] == "trained" and record["reason"] is None
+    assert record["aslr"]["off"] and record["aslr"]["personality"] == "0x00040000"
+    assert record["hash_randomization"] == 0 and record["random_seed"] == 0 and record["umask"] == "022"
+    assert record["environment"]["PYTHONHASHSEED"] == "0" and record["environment"]["HOME"] == "/tmp"
+    assert {"FAKETIME", "LD_PRELOAD"} <= set(record["environment_removed"])
+    assert record["counters_removed"] == 1 and record["tests"]["run"] == 3 and record["blocked"] == []
+    # Every entry of the build directory (and beside the trainer) got one access time with a fixed fraction.
+    assert record["access_times_pinned"] >= 4
+    assert {os.stat(path).st_atime_ns % 10**9 for path in (build, build / "Objects", trainer)} == {500_000_000}
+    run, problems = read_training_run(trainer.with_name(TRAINER_RECORD_NAME))
+    assert run is not None and problems == ()
+    assert run.summary().startswith("ran 3 tests: 0 failures, 0 errors, 0 skipped; 0 process/thread/timer calls")
 
 
-def test_the_trainer_fails_when_it_has_nothing_to_train_on(tmp_path: Path) -> None:
-    build = _build_dir(tmp_path)
-    trainer = _trainer(tmp_path)
-    bare = subprocess.run([sys.executable, str(trainer)], cwd=build, capture_output=True, text=True, check=False)
-    assert bare.returncode == 2 and "name the test modules" in bare.stderr
-    missing = subprocess.run(
-        [sys.executable, str(trainer), "test_nonexistent"], cwd=build, capture_output=True, text=True, check=False,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(build)},
-    )  # fmt: skip
-    # An unimportable module is one errored test in unittest, not zero: the training still fails the
-    # build only when no test ran at all, so a module list with a typo is visible in the counts.
-    assert "ran 1 tests, 0 failures, 1 errors" in missing.stdout
+def test_the_trainer_pins_its_personality_stack_limit_and_descriptors_whatever_it_inherits(tmp_path: Path) -> None:
+    """A 2.6 uname personality, an unlimited stack (another memory layout) and an inherited descriptor (make's
+    jobserver pipe with -j) are all set back before the training starts."""
+    build, trainer = _build_dir(tmp_path, {"test_personality": TEST_MODULE})
+    read_end, write_end = os.pipe()
+    try:
+        completed = subprocess.run(
+            ["setarch", os.uname().machine, "--uname-2.6", "/bin/sh", "-c",
+             'ulimit -s unlimited && exec "$@"', "sh", sys.executable, str(trainer),
+             "test_personality"],
+            cwd=build, capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"},
+            pass_fds=(read_end,),
+        )  # fmt: skip
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert completed.returncode == 0, completed.stderr
+    record = json.loads(trainer.with_name(TRAINER_RECORD_NAME).read_text())
+    assert record["aslr"]["personality"] == "0x00040000", "exactly ASLR off: the 2.6 uname is gone"
+    assert record["stack_limit"] == str(8 << 20)
+    assert record["descriptors_closed"] >= 1
+
+
+def test_every_process_thread_and_timer_a_test_starts_is_refused_skipped_and_named(tmp_path: Path) -> None:
+    """Whatever a test module contains, the training stays one process and one thread: each way to start a
+    process (a -I child would even ignore the hash seed), a thread or a timer skips its test instead."""
+    build, trainer = _build_dir(tmp_path, {"test_starts": STARTS_THINGS})
+    status, output, record = _train(build, trainer, "test_starts")
+    assert status == 0, output
+    assert record["tests"]["run"] == 12 and record["tests"]["skipped"] == 12, record["tests"]
+    blocked = {entry["test"].rsplit(".", 1)[1]: entry["call"] for entry in record["blocked"]}
+    assert blocked == {
+        "test_subprocess": "subprocess.Popen._execute_child",
+        "test_fork": "os.fork",
+        "test_posix_spawn": "os.posix_spawn",
+        "test_system": "os.system",
+        "test_exec": "os.execv",
+        "test_multiprocessing": "_posixsubprocess.fork_exec",
+        "test_thread": "threading.Thread.start",
+        "test_timer": "threading.Thread.start",
+        "test_executor": "threading.Thread.start",
+        "test_alarm": "signal.alarm",
+        "test_itimer": "signal.setitimer",
+        "test_watchdog": "faulthandler.dump_traceback_later",
+    }
+    assert record["blocked_total"] == 12
+    assert "12 calls blocked" in output
+
+
+def test_a_training_with_a_failure_or_an_unimportable_module_says_so_and_exits_non_zero(tmp_path: Path) -> None:
+    failing = "import unittest\nclass F(unittest.TestCase):\n    def test_f(self):\n        self.fail('TINY')\n"
+    build, trainer = _build_dir(tmp_path, {"test_failing": failing})
+    status, output, record = _train(build, trainer, "test_failing", "test_nonexistent")
+    assert status == 1, output
+    assert record["status"] == "failed" and record["reason"] == "1 failures, 1 errors, 0 unexpected successes"
+    assert record["tests"]["failures"] == [{"test": "test.test_failing.F.test_f", "message": "AssertionError: TINY"}]
+    assert record["tests"]["errors"][0]["message"] == "ModuleNotFoundError: No module named 'test.test_nonexistent'"
+    run, problems = read_training_run(trainer.with_name(TRAINER_RECORD_NAME))
+    assert run is not None and run.status == "failed"
+    assert "1 test(s) failed (first: test.test_failing.F.test_f: AssertionError: TINY)" in problems
+
+
+def test_a_module_that_skips_itself_on_import_counts_as_a_skip(tmp_path: Path) -> None:
+    skipping = "import unittest\nraise unittest.SkipTest('not on this platform')\n"
+    build, trainer = _build_dir(tmp_path, {"test_personality": TEST_MODULE, "test_windows": skipping})
+    status, output, record = _train(build, trainer, "test_personality", "test_windows")
+    assert status == 0, output
+    assert record["tests"]["run"] == 4 and record["tests"]["skipped"] == 1
+    assert record["tests"]["skips"] == [{"test": "test.test_windows", "message": "not on this platform"}]
+
+
+def test_the_trainer_refuses_without_modules_and_in_a_second_stage_it_did_not_set_up(tmp_path: Path) -> None:
+    build, trainer = _build_dir(tmp_path, {"test_personality": TEST_MODULE})
+    status, output, record = _train(build, trainer)
+    assert status == 2 and "no test module was named" in output and record["status"] == "refused"
+    # Started as if re-executed, without the environment the trainer sets (nor ASLR off): refused, recorded.
+    status, output, record = _train(build, trainer, "test_personality",
+                                    env={"PATH": "/usr/bin:/bin", "CPYTHON_VERIFY_PGO_TRAINING": "1"})  # fmt: skip
+    assert status == 1 and record["status"] == "refused", output
+    assert list(build.rglob("*.gcda")), "a refused training removes nothing"

@@ -22,10 +22,10 @@ import contextlib
 import errno
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from verify.assembly import SourceOptions, require_verified, verify_release_source
 from verify.attest.signing import OfflineKeySigner, SignedAttestation, SigstoreSigning
@@ -37,7 +37,12 @@ from verify.locking import TargetLock, directory_lock, lock_timeout, replacing
 from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
 from verify.releases import Version
-from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir
+from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir, TwoTrainings
+from verify.result.record import TrainingMode
+
+if TYPE_CHECKING:
+    from verify.rebuild.variations import TwiceComparison
+    from verify.recipes import BuildSpec
 
 # What differs between two rebuilders' machines and must not change a byte: the clock, the CPU count,
 # and the host's name, locale and time zone (the sandbox pins the last three; varying them shows the
@@ -92,6 +97,9 @@ class RebuildRequest:
     bisect: bool = False
     pgo_profile: FetchedFile | None = None
     """A digest-pinned ``pgo-profile.tar`` replacing the training run."""
+    reuse_profile: bool = False
+    """With ``twice``: the second build reuses the profile the baseline trained even when the profile's
+    training is deterministic (by default such a profile is trained again, independently)."""
     force: bool = False
     jobs: int | None = None
     out_dir: Path | None = None
@@ -100,6 +108,8 @@ class RebuildRequest:
     def __post_init__(self) -> None:
         if self.bisect and not self.twice:
             raise OperationalError("--bisect needs --twice")
+        if self.reuse_profile and not self.twice:
+            raise OperationalError("--reuse-profile needs --twice")
 
     @property
     def result_path(self) -> Path:
@@ -194,9 +204,9 @@ def run_rebuild(
     from verify.environments import get_runner, image_for
     from verify.environments.lock import load_lock
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
-    from verify.rebuild.core import check_pgo_profile, rebuild
+    from verify.rebuild.core import check_pgo_profile, pgo_trainer_for, rebuild
     from verify.rebuild.settings import BuildSettings
-    from verify.rebuild.variations import bisect_variations, choose_variations, compare_builds
+    from verify.rebuild.variations import choose_variations
     from verify.recipes import load_recipe
     from verify.report.rebuild import twice_report_html
 
@@ -238,7 +248,9 @@ def run_rebuild(
     cache = RebuildCache(rebuild_cache_dir(request.source.cache_dir, request.rebuild_cache), on_wait=progress.note)
     settings = BuildSettings() if request.jobs is None else replace(BuildSettings(), jobs=request.jobs)
 
-    def build(chosen: frozenset[str], pgo_profile: FetchedFile | None = request.pgo_profile) -> RebuildResult:
+    def build(
+        chosen: frozenset[str], pgo_profile: FetchedFile | None = request.pgo_profile, independent_training: int = 1
+    ) -> RebuildResult:
         label = f"{request.version} {request.profile}" + (f" [{','.join(sorted(chosen))}]" if chosen else "")
         sink = watcher.build_started(label)
         try:
@@ -256,6 +268,7 @@ def run_rebuild(
                 force=request.force,
                 progress=sink,
                 pgo_profile=pgo_profile,
+                independent_training=independent_training,
             )
         except BuildFailed as failure:
             watcher.build_failed(label, failure)
@@ -268,21 +281,24 @@ def run_rebuild(
     cache_notes = [*image.notes, *baseline.notes]
     compare_html = None
     if request.twice:
-        # A PGO baseline that trained its own profile pins it for the other builds: two independent
-        # training runs give different .gcda counters, so without this --twice would measure the
-        # training's nondeterminism rather than the build's (docs/reproducibility.md). The profile is
-        # an input like the tarball: its digest is in both records and in the cache key.
-        trained = trained_profile(baseline)
-        pinned = request.pgo_profile or trained
-
-        def build_with_pinned_profile(chosen: frozenset[str]) -> RebuildResult:
-            return build(chosen, pinned)
-
-        varied = build_with_pinned_profile(applied)
-        cache_notes += varied.notes
-        twice = compare_builds(baseline, varied, applied, recipe.build, request.profile, skipped=skipped)
-        if request.bisect and not twice.check.reproducible:
-            twice = replace(twice, check=bisect_variations(build_with_pinned_profile, baseline, twice.check))
+        plan = second_training(
+            trained_profile(baseline),
+            pinned=request.pgo_profile,
+            reuse_profile=request.reuse_profile,
+            deterministic=pgo_trainer_for(configure) is not None,
+            profile=request.profile,
+        )
+        twice, second_notes = build_twice(
+            baseline,
+            build,
+            plan,
+            recipe.build,
+            applied,
+            skipped=skipped,
+            profile=request.profile,
+            bisect=request.bisect,
+        )
+        cache_notes += second_notes
         record = record.model_copy(update={"reproducibility": twice.check})
         # The same comparison, for people: rendered from the value just computed (no tree hashed again).
         compare_html = twice_report_html(twice, version=str(request.version), profile=request.profile)
@@ -294,6 +310,107 @@ def run_rebuild(
         hold_result.acquire()
     published = publish(baseline, record, request.result_path, compare_html=compare_html)
     return RebuildOutcome(source=verdict, baseline=baseline, result=published, record=record)
+
+
+@dataclass(frozen=True)
+class SecondTraining:
+    """Where the second build of ``--twice`` gets its PGO profile: its own training (``profile`` None) or a
+    pinned profile; ``mode`` is None for a build without PGO."""
+
+    mode: TrainingMode | None
+    why: str
+    profile: FetchedFile | None
+
+
+SecondBuild = Callable[[frozenset[str], FetchedFile | None, int], RebuildResult]
+"""Builds the second (or a bisecting) build of ``--twice``: variations, pinned profile, independent training number."""
+
+
+def build_twice(
+    baseline: RebuildResult,
+    build: SecondBuild,
+    plan: SecondTraining,
+    spec: BuildSpec,
+    variations: frozenset[str],
+    *,
+    skipped: Mapping[str, str],
+    profile: str,
+    bisect: bool = False,
+) -> tuple[TwiceComparison, tuple[str, ...]]:
+    """``--twice`` after its baseline: the second build (its profile as ``plan`` says), the comparison,
+    the account of both profiles and, with ``bisect``, the culprits; with what the caches met on the way
+    to the second build.
+
+    ``variations`` are those the second build applies, ``skipped`` the requested ones the recipe declares
+    inapplicable to ``profile``, with its reason."""
+    from verify.rebuild.variations import bisect_variations, compare_builds
+
+    def build_second(chosen: frozenset[str]) -> RebuildResult:
+        return build(chosen, plan.profile, 2 if plan.mode == "two independent trainings" else 1)
+
+    second = build_second(variations)
+    twice = compare_builds(baseline, second, variations, spec, profile, skipped=skipped)
+    trainings = two_trainings(plan, baseline, second)
+    if trainings is not None:
+        twice = replace(twice, check=twice.check.model_copy(update={"pgo_training": trainings}))
+    if bisect and not twice.check.reproducible:
+        twice = replace(twice, check=bisect_variations(build_second, baseline, twice.check))
+    return twice, tuple(second.notes)
+
+
+def second_training(
+    trained: FetchedFile | None,
+    *,
+    pinned: FetchedFile | None,
+    reuse_profile: bool,
+    deterministic: bool,
+    profile: str,
+) -> SecondTraining:
+    """Decide how the second build of ``--twice`` gets its profile (``trained``: the one the baseline trained;
+    ``pinned``: ``--pgo-profile``; ``reuse_profile``: ``--reuse-profile``).
+
+    A profile whose training is deterministic (cpython-verify's trainer) is trained again, from the second
+    build's own instrumented build: nothing is shared but the recipe, the verified tarball and the pinned
+    rootfs, which is what two rebuilders who never met have. ``--reuse-profile`` pins the baseline's
+    profile instead. Any other training (CPython's own ``--pgo`` task) is not deterministic: two trainings
+    write different counters, so the second build reuses the baseline's profile, pinned by its digest,
+    and --twice measures the build rather than the training's randomness.
+    """
+    if pinned is not None:
+        return SecondTraining("one pinned profile", "both builds used the profile given with --pgo-profile", pinned)
+    if trained is None:
+        return SecondTraining(None, "no PGO profile", None)
+    if reuse_profile:
+        why = "--reuse-profile: the second build reused the profile the baseline trained, pinned by its digest"
+        return SecondTraining("the baseline's profile reused", why, trained)
+    if deterministic:
+        why = (
+            "the profile trains with cpython-verify's deterministic trainer, so the second build trained its own "
+            "from its own instrumented build, sharing only the recipe, the verified tarball and the pinned rootfs"
+        )
+        return SecondTraining("two independent trainings", why, None)
+    why = (
+        f"profile {profile!r} trains with CPython's own task, which is not deterministic (two trainings "
+        "write different counters: docs/reproducibility.md), so the second build reused the baseline's "
+        "profile, pinned by its digest"
+    )
+    return SecondTraining("the baseline's profile reused", why, trained)
+
+
+def two_trainings(plan: SecondTraining, first: RebuildResult, second: RebuildResult) -> TwoTrainings | None:
+    """The record's account of both builds' profiles (None when either has none)."""
+    ours, theirs = first.record.pgo_profile, second.record.pgo_profile
+    if plan.mode is None or ours is None or theirs is None:
+        return None
+    return TwoTrainings(
+        mode=plan.mode,
+        why=plan.why,
+        first_sha256=ours.sha256,
+        second_sha256=theirs.sha256,
+        first_counters_sha256=ours.counters_sha256,
+        second_counters_sha256=theirs.counters_sha256,
+        counters=ours.counters,
+    )
 
 
 def trained_profile(result: RebuildResult) -> FetchedFile | None:

@@ -86,6 +86,12 @@ class PhaseObserver:
     metavar="HEX",
     help="The pinned sha256 of --pgo-profile (required with it: an unpinned profile is never used).",
 )
+@click.option(
+    "--reuse-profile",
+    is_flag=True,
+    help="With --twice and a PGO profile whose training is deterministic: the second build reuses the profile "
+    "the baseline trained instead of training its own (by default it trains again, independently).",
+)
 @click.option("--force", is_flag=True, help="Rebuild even when the cache has this exact build.")
 @click.option("--jobs", type=click.IntRange(min=1), help="make -j (default: the number of CPUs).")
 @click.option(
@@ -143,6 +149,7 @@ def rebuild_request(params: dict[str, Any]) -> RebuildRequest:
         variations=variations,
         bisect=params["bisect"],
         pgo_profile=_pinned_pgo_profile(params["pgo_profile"], params["pgo_profile_sha256"]),
+        reuse_profile=params["reuse_profile"],
         force=params["force"],
         jobs=params["jobs"],
         out_dir=params["out_dir"],

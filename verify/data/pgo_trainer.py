@@ -1,38 +1,257 @@
 """cpython-verify's deterministic PGO training task: ``PROFILE_TASK=<this file> TEST_MODULE...``.
 
 Run by a CPython build's instrumented ``./python`` in place of the test suite. Two independent
-trainings with this task write identical ``.gcda`` files, so two rebuilders who share nothing get
-the same optimized binaries (measured with ``bench/pgo_training_determinism.py``). Three things
-make it so, each the cause of differing counters in CPython's own training:
+trainings with this task are meant to write identical ``.gcda`` files, so two rebuilders who share
+nothing get the same optimized binaries (measured with ``bench/pgo_training_determinism.py``;
+docs/reproducibility.md says on which releases and how). What the counters depend on, the task sets
+itself, whatever the build's sandbox, its variations or a future test module do:
 
-1. ASLR off. With ASLR, object addresses (``id()``, hashes of objects without ``__hash__``) change
-   from run to run, and dict and set layouts with them. The task re-executes itself under
-   ``setarch -R`` and refuses to train if ASLR is still on.
-2. Only the training's own counts. The instrumented build runs ``./python`` itself (sysconfig,
+1. ASLR off. With ASLR, object addresses (``id()``, hashes of objects without ``__hash__``, the
+   type method cache's slots) change from run to run, and dict and set layouts with them. The task
+   turns randomization off for itself (``personality(ADDR_NO_RANDOMIZE)``, else ``setarch -R``)
+   and re-executes itself; it refuses to train if ASLR is still on.
+2. Its own environment. The re-executed task gets exactly :data:`ENVIRONMENT` (hash seed 0,
+   C.UTF-8, UTC, a fixed HOME, TMPDIR and PATH) plus the few variables that say how ``./python``
+   itself runs (:data:`KEPT`); everything else (a preloaded libfaketime, a varied locale) is
+   removed. It refuses to train if string hashing is still randomized. ``random`` is seeded before
+   every test, and ``random.Random()`` without a seed gets the same fixed seed.
+3. Only the training's own counts. The instrumented build runs ``./python`` itself (sysconfig,
    setup.py, frozen modules) with ASLR on, and the first process here ran before the re-execution:
    every ``.gcda`` file under the build directory is removed before the tests run.
-3. No timing, no threads, no subprocesses. The named test modules run in this one process and
-   their outcome goes to a bare ``unittest.TestResult``: unittest's text runner prints "Ran N
-   tests in 1.234s", and formatting that float alone changes the counters of ``Python/dtoa.c``.
+4. No process, thread or timer. Whatever a test module contains, starting a process (``fork``,
+   ``exec``, ``posix_spawn``, ``subprocess``, ``multiprocessing``, ``os.system``: a child started
+   with ``-I`` would even ignore the hash seed), a thread (``threading``, ``_thread``, executors) or
+   a timer (``signal.alarm``, ``signal.setitimer``, ``faulthandler.dump_traceback_later``) raises
+   ``unittest.SkipTest`` instead: the test is skipped and the record names it and the call.
+5. No timing. The outcome goes to a bare ``unittest.TestResult``: unittest's text runner prints
+   "Ran N tests in 1.234s", and formatting that float alone changes ``Python/dtoa.c``'s counters.
+
+The task writes what it ran to ``cpython-verify-pgo-training-run.json`` beside itself: the tests
+run, each failure and error, the skips, every blocked call, the ASLR state, the counters removed,
+the environment it set and removed. The rebuild reads that record after the training: a missing
+record, a refusal, or any failure or error (a test module that does not import is one) fails the
+build, in every series, whatever CPython's Makefile does with this task's exit status (3.8 to 3.11
+run ``$(PROFILE_TASK) || true``).
 
 The build's instrumented interpreter runs this file, so it keeps to what Python 3.8 understands.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
+import time
 import unittest
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
-_RE_EXECUTED = "CPYTHON_VERIFY_PGO_TRAINING"
+FORMAT = "cpython-verify/pgo-training-run/v1"
+RECORD_NAME = "cpython-verify-pgo-training-run.json"
+"""The record's file name, in the trainer's own directory (the rebuild knows the same name)."""
+ENVIRONMENT = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/tmp",  # noqa: S108 - the sandbox's private tmpfs
+    "TMPDIR": "/tmp",  # noqa: S108
+    "LC_ALL": "C.UTF-8",
+    "LANG": "C.UTF-8",
+    "TZ": "UTC",
+    "PYTHONHASHSEED": "0",
+    "TERM": "dumb",
+}
+"""The whole environment of the training process, beside :data:`KEPT` and the stage marker."""
+KEPT = ("LD_LIBRARY_PATH", "LLVM_PROFILE_FILE", "GCOV_PREFIX", "GCOV_PREFIX_STRIP")
+"""Kept from the build when set: how a shared ``./python`` finds its library (``RUNSHARED``) and where
+the instrumented binary writes its counters."""
+RANDOM_SEED = 0
+UMASK = 0o022
+ACCESS_TIME_AHEAD = 86400
+ACCESS_TIME_FRACTION = 500_000_000
+STACK_LIMIT = 8 << 20
+"""The soft stack limit of the training process. With ASLR off, the kernel still places memory maps below
+a gap sized by the stack limit (at least 128 MiB), and an unlimited stack selects another layout
+altogether: pinning it keeps object addresses, and so identity hashes, the same on every host."""
+_STAGE = "CPYTHON_VERIFY_PGO_TRAINING"
 _ADDR_NO_RANDOMIZE = 0x0040000
+_QUERY_PERSONALITY = 0xFFFFFFFF
+_LISTED = 100
+"""At most this many failures, errors, skips or blocked calls are listed one by one (all are counted)."""
+
+
+def personality() -> int:
+    """This process's personality(2) flags."""
+    with open("/proc/self/personality") as flags:
+        return int(flags.read(), 16)
 
 
 def aslr_is_off() -> bool:
     """True when this process runs with address space layout randomisation turned off."""
-    with open("/proc/self/personality") as personality:
-        return int(personality.read(), 16) & _ADDR_NO_RANDOMIZE != 0
+    return personality() & _ADDR_NO_RANDOMIZE != 0
+
+
+def record_path() -> Path:
+    """Where this trainer writes its record: beside itself."""
+    return Path(__file__).resolve().with_name(RECORD_NAME)
+
+
+def write_record(record: dict[str, Any]) -> None:
+    """Write the record atomically (a reader never sees half of it)."""
+    path = record_path()
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)
+
+
+def refuse(record: dict[str, Any], reason: str) -> int:
+    """Record and print why the task will not train; the exit status of a refusal."""
+    record.update(status="refused", reason=reason)
+    write_record(record)
+    print("pgo_trainer: refusing to train:", reason, file=sys.stderr)
+    return 1
+
+
+def training_environment(current: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The environment the training runs with, and the names removed from ``current``."""
+    environment = dict(ENVIRONMENT)
+    for name in KEPT:
+        if name in current:
+            environment[name] = current[name]
+    environment[_STAGE] = "1"
+    removed = sorted(name for name in current if name not in environment)
+    return environment, removed
+
+
+def disable_aslr() -> str | None:
+    """Make the next ``exec`` run with exactly ``PER_LINUX | ADDR_NO_RANDOMIZE`` (ASLR off, and no other
+    flag such as a 2.6 uname) with personality(2); None if this interpreter has no ctypes, else how it
+    went (``"ok"`` or the error)."""
+    try:
+        import ctypes
+    except ImportError:
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    # personality(2) takes an unsigned long: a plain int argument would be sign-extended, and a seccomp
+    # profile compares the value exactly.
+    libc.personality.argtypes = [ctypes.c_ulong]
+    if libc.personality(_ADDR_NO_RANDOMIZE) == -1:
+        return os.strerror(ctypes.get_errno())
+    return "ok"
+
+
+def pin_access_times(tops: list[Path]) -> int:
+    """Give every file, directory and link under ``tops`` one access time, a day ahead, with a fixed
+    fraction of a second; return how many entries were set.
+
+    The training stats files, and each timestamp becomes a Python int: a nanosecond part of 0 (a file
+    unpacked from the tarball and never read since) is a cached small int, any other an allocated one,
+    so counters in posixmodule, longobject and object followed which files happened to have been read
+    before, by the build, by a copy, or not at all on a noatime mount. An access time after the change
+    time is not updated again by a read on a relatime or noatime mount, so every stat in the training
+    sees this value."""
+    target = (int(time.time()) + ACCESS_TIME_AHEAD) * 10**9 + ACCESS_TIME_FRACTION
+    pinned = 0
+    pending = list(tops)
+    while pending:
+        top = pending.pop()
+        try:
+            os.utime(str(top), ns=(target, os.lstat(str(top)).st_mtime_ns), follow_symlinks=False)
+            pinned += 1
+            if not top.is_dir() or top.is_symlink():
+                continue
+            with os.scandir(str(top)) as entries:
+                for entry in entries:
+                    pending.append(Path(entry.path))
+        except OSError:
+            continue  # gone or not ours to change: left as it is
+    return pinned
+
+
+def reset_signals() -> int:
+    """Every signal's disposition back to the default and none blocked; return how many were ignored.
+
+    An ignored disposition and the blocked mask survive ``exec``, and the interpreter looks at each
+    signal's disposition as it starts: the counters of signalmodule (and of object and longobject,
+    through the handler objects) followed whether the build was started by ``nohup``, in the
+    background of a shell (SIGINT and SIGQUIT ignored) or by a CI runner."""
+    import signal
+
+    ignored = 0
+    for signum in sorted(signal.valid_signals()):
+        try:
+            if signal.getsignal(signum) == signal.SIG_IGN:
+                ignored += 1
+            signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError):
+            continue  # SIGKILL, SIGSTOP and the real-time signals the C library keeps for itself
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    return ignored
+
+
+def pin_process_state() -> tuple[str, int]:
+    """Before the re-execution: the soft stack limit set to :data:`STACK_LIMIT`, and every descriptor but
+    0, 1 and 2 closed (make's jobserver pipe, for one, is inherited with ``-j`` and not with ``-j1``).
+    Returns the stack limit as set (or why not) and how many descriptors were closed."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    if hard != resource.RLIM_INFINITY and hard < STACK_LIMIT:
+        stack = f"left at its hard limit {hard} (below {STACK_LIMIT})"
+    else:
+        resource.setrlimit(resource.RLIMIT_STACK, (STACK_LIMIT, hard))
+        stack = str(STACK_LIMIT)
+    try:
+        inherited = [int(path.name) for path in Path("/proc/self/fd").iterdir() if int(path.name) > 2]
+    except OSError:
+        inherited = []
+    closed = 0
+    for descriptor in inherited:
+        try:
+            os.close(descriptor)
+            closed += 1
+        except OSError:
+            pass  # the descriptor listdir itself used, already gone
+    return stack, closed
+
+
+def reexecute(modules: list[str], record: dict[str, Any]) -> int:
+    """Start the training again in its own environment with ASLR off (does not return unless it fails)."""
+    environment, removed = training_environment(dict(os.environ))
+    environment["CPYTHON_VERIFY_PGO_REMOVED"] = ",".join(removed)
+    command = [sys.executable, str(Path(__file__).resolve()), *modules]
+    if personality() == _ADDR_NO_RANDOMIZE:
+        environment["CPYTHON_VERIFY_PGO_ASLR"] = "off before the task started"
+    else:
+        outcome = disable_aslr()
+        if outcome is None:
+            # No ctypes in this build: setarch (util-linux) makes the same call, then executes the task.
+            environment["CPYTHON_VERIFY_PGO_ASLR"] = "turned off by setarch -R"
+            command = ["setarch", os.uname().machine, "-R", *command]
+            # Left in place only if setarch itself fails (it prints why): the re-executed task replaces it.
+            record.update(reason="setarch -R could not turn ASLR off or start the task (its message is in the log)")
+            write_record(record)
+        elif outcome != "ok":
+            return refuse(
+                record,
+                f"personality(ADDR_NO_RANDOMIZE) was denied ({outcome}): this sandbox cannot turn ASLR off "
+                "(a container engine's default seccomp profile denies it; cpython-verify's bwrap and podman "
+                "runners allow it)",
+            )
+        else:
+            environment["CPYTHON_VERIFY_PGO_ASLR"] = "turned off by personality(ADDR_NO_RANDOMIZE)"
+    stack, closed = pin_process_state()
+    ignored = reset_signals()
+    # The build tree and the trainer beside it: everything of the build the training can stat.
+    beside, build = Path(__file__).resolve().parent, Path.cwd()
+    inside = str(build).startswith(str(beside) + os.sep)
+    pinned = pin_access_times([beside] if inside else [beside, build])
+    environment["CPYTHON_VERIFY_PGO_PROCESS"] = f"{stack},{closed},{pinned},{ignored}"
+    try:
+        os.execvpe(command[0], command, environment)  # noqa: S606 - a fixed argument list, the fixed PATH
+    except OSError as error:
+        return refuse(record, f"cannot re-execute the task ({command[0]}: {error.strerror})")
+    return 1  # not reached: exec replaced this process
 
 
 def remove_counters(top: Path) -> int:
@@ -43,27 +262,235 @@ def remove_counters(top: Path) -> int:
     return len(counters)
 
 
+class Guard:
+    """Replaces every way to start a process, a thread or a timer with a call that skips the test."""
+
+    def __init__(self) -> None:
+        self.current_test: str | None = None
+        self.blocked: list[dict[str, str | None]] = []
+        self.blocked_total = 0
+
+    def blocker(self, what: str) -> Callable[..., NoReturn]:
+        """A stand-in for ``what`` that records the attempt and skips the running test."""
+
+        def blocked(*args: object, **kwargs: object) -> NoReturn:
+            self.blocked_total += 1
+            if len(self.blocked) < _LISTED:
+                self.blocked.append({"test": self.current_test, "call": what})
+            raise unittest.SkipTest(f"pgo_trainer: {what} is not run in a deterministic training")
+
+        return blocked
+
+    def replace(self, owner: object, names: tuple[str, ...], prefix: str) -> None:
+        """Replace each of ``owner``'s ``names`` it has."""
+        for name in names:
+            if hasattr(owner, name):
+                setattr(owner, name, self.blocker(f"{prefix}.{name}"))
+
+    def install(self) -> None:
+        """Block processes, threads and timers at every level Python code reaches them from."""
+        import _thread
+        import faulthandler
+        import signal
+        import subprocess
+        import threading
+
+        self.replace(os, PROCESS_CALLS, "os")
+        try:
+            import _posixsubprocess
+        except ImportError:
+            pass
+        else:
+            self.replace(_posixsubprocess, ("fork_exec",), "_posixsubprocess")
+        self.replace(subprocess, ("_fork_exec",), "subprocess")
+        self.replace(subprocess.Popen, ("_execute_child",), "subprocess.Popen")
+        self.replace(_thread, ("start_new_thread", "start_new", "start_joinable_thread"), "_thread")
+        self.replace(threading, ("_start_new_thread", "_start_joinable_thread"), "threading")
+        self.replace(threading.Thread, ("start",), "threading.Thread")
+        self.replace(signal, ("alarm", "setitimer"), "signal")
+        self.replace(faulthandler, ("dump_traceback_later",), "faulthandler")
+
+
+PROCESS_CALLS = (
+    "fork", "forkpty", "vfork", "posix_spawn", "posix_spawnp", "system", "popen",
+    "execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe",
+    "spawnv", "spawnve", "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe",
+)  # fmt: skip
+"""Every ``os`` function that starts or replaces a process (``multiprocessing`` and ``pty`` use these too)."""
+
+
+def seed_randomness() -> None:
+    """Seed ``random`` now, and make ``random.Random()`` without a seed use the same fixed seed."""
+    import random
+
+    unseeded = random.Random.seed
+
+    def seed(self: random.Random, a: Any = None, *args: Any, **kwargs: Any) -> None:
+        unseeded(self, RANDOM_SEED if a is None else a, *args, **kwargs)
+
+    random.Random.seed = seed  # type: ignore[method-assign]
+    # The module's functions are bound methods of one hidden instance, bound at import: bind seed again.
+    random.seed = random._inst.seed
+    random.seed(RANDOM_SEED)
+
+
+class RecordingResult(unittest.TestResult):
+    """A bare ``TestResult`` (prints nothing, times nothing) that tells the guard which test runs and
+    reseeds ``random`` before each."""
+
+    def __init__(self, guard: Guard) -> None:
+        super().__init__()
+        self.guard = guard
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        """Start ``test`` with ``random`` seeded afresh."""
+        import random
+
+        self.guard.current_test = test.id()
+        random.seed(RANDOM_SEED)
+        super().startTest(test)
+
+    def stopTest(self, test: unittest.TestCase) -> None:
+        """``test`` has ended."""
+        super().stopTest(test)
+        self.guard.current_test = None
+
+
+def _listed(pairs: list[tuple[unittest.TestCase, str]]) -> list[dict[str, str]]:
+    return [{"test": test.id(), "message": _last_line(text)} for test, text in pairs[:_LISTED]]
+
+
+def _last_line(text: str) -> str:
+    """A traceback's last line (the exception and its message), or a skip's reason; at most 300 characters."""
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else "")[:300]
+
+
+class _NotLoaded(unittest.TestCase):
+    """Stands for a test module that could not be loaded, so its outcome is counted like a test's."""
+
+    def __init__(self, module: str) -> None:
+        super().__init__("runTest")
+        self.module = module
+
+    def id(self) -> str:
+        """The module's name: what the record lists."""
+        return "test." + self.module
+
+    def runTest(self) -> None:
+        """Never run: the loader reports the outcome directly."""
+
+
+def load(modules: list[str], guard: Guard, result: RecordingResult) -> unittest.TestSuite:
+    """The named modules' tests. A module that skips itself on import counts as one skipped test, one
+    that fails to import as one error (as unittest counts them)."""
+    suite = unittest.TestSuite()
+    for module in modules:
+        guard.current_test = "(loading test." + module + ")"
+        try:
+            suite.addTest(unittest.defaultTestLoader.loadTestsFromName("test." + module))
+        except unittest.SkipTest as skip:
+            placeholder = _NotLoaded(module)
+            result.testsRun += 1
+            result.addSkip(placeholder, str(skip))
+        except Exception:  # noqa: BLE001 - any failure to load is the module's error, recorded with its traceback
+            placeholder = _NotLoaded(module)
+            result.testsRun += 1
+            result.addError(placeholder, sys.exc_info())
+    guard.current_test = None
+    return suite
+
+
+def outcome(result: RecordingResult) -> dict[str, Any]:
+    """The counts (and the first failures, errors and skips by name) of a finished run."""
+    return {
+        "run": result.testsRun,
+        "failures": _listed(result.failures),
+        "failures_total": len(result.failures),
+        "errors": _listed(result.errors),
+        "errors_total": len(result.errors),
+        "unexpected_successes": [test.id() for test in result.unexpectedSuccesses[:_LISTED]],
+        "unexpected_successes_total": len(result.unexpectedSuccesses),
+        "expected_failures": len(result.expectedFailures),
+        "skipped": len(result.skipped),
+        "skips": _listed(result.skipped),
+    }
+
+
+def train(modules: list[str], record: dict[str, Any]) -> int:
+    """The training itself, in the re-executed process; the task's exit status."""
+    record["aslr"] = {
+        "off": aslr_is_off(),
+        "personality": f"{personality():#010x}",
+        "how": os.environ.get("CPYTHON_VERIFY_PGO_ASLR", ""),
+    }
+    if not record["aslr"]["off"]:
+        return refuse(record, "ASLR is still on after the task turned it off")
+    removed = os.environ.get("CPYTHON_VERIFY_PGO_REMOVED", "")
+    stack, closed, pinned, ignored = (os.environ.get("CPYTHON_VERIFY_PGO_PROCESS", "") + ",,,").split(",")[:4]
+    for name in ("CPYTHON_VERIFY_PGO_ASLR", "CPYTHON_VERIFY_PGO_REMOVED", "CPYTHON_VERIFY_PGO_PROCESS"):
+        os.environ.pop(name, None)
+    record["stack_limit"] = stack
+    record["descriptors_closed"] = int(closed) if closed.isdigit() else None
+    record["access_times_pinned"] = int(pinned) if pinned.isdigit() else None
+    record["signals_reset"] = int(ignored) if ignored.isdigit() else None
+    record["environment"] = {name: os.environ[name] for name in sorted(os.environ) if name != _STAGE}
+    record["environment_removed"] = [name for name in removed.split(",") if name]
+    record["hash_randomization"] = sys.flags.hash_randomization
+    own = {name: value for name, value in record["environment"].items() if name not in KEPT}
+    if own != ENVIRONMENT:
+        return refuse(record, "the environment is not the one the task sets (it was started in its second stage)")
+    if sys.flags.hash_randomization or sys.flags.ignore_environment or os.environ.get("PYTHONHASHSEED") != "0":
+        return refuse(record, "string hashing is still randomized (PYTHONHASHSEED=0 was not in effect)")
+    os.umask(UMASK)
+    record.update(umask=f"{UMASK:03o}", random_seed=RANDOM_SEED)
+    record["counters_removed"] = remove_counters(Path.cwd())
+    guard = Guard()
+    guard.install()
+    seed_randomness()
+    result = RecordingResult(guard)
+    suite = load(modules, guard, result)
+    suite.run(result)
+    record["tests"] = outcome(result)
+    record["blocked"] = guard.blocked
+    record["blocked_total"] = guard.blocked_total
+    problems = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    if not result.testsRun:
+        record.update(status="failed", reason="no test ran")
+    elif problems:
+        record.update(
+            status="failed",
+            reason=f"{len(result.failures)} failures, {len(result.errors)} errors, "
+            f"{len(result.unexpectedSuccesses)} unexpected successes",
+        )
+    else:
+        record["status"] = "trained"
+    write_record(record)
+    print(
+        "pgo_trainer: removed", record["counters_removed"], "earlier .gcda files; ran", result.testsRun, "tests,",
+        len(result.failures), "failures,", len(result.errors), "errors,", len(result.skipped), "skipped,",
+        guard.blocked_total, "calls blocked (processes, threads, timers)",
+    )  # fmt: skip
+    return 0 if record["status"] == "trained" else 1
+
+
 def main(modules: list[str]) -> int:
     """Train on ``modules`` (names under ``test``); the exit status of the training run."""
+    record = {
+        "format": FORMAT,
+        "status": "refused",
+        "reason": None,
+        "modules": list(modules),
+        "python": sys.version.split()[0],
+    }
     if not modules:
-        print("pgo_trainer: name the test modules to train on (test_codecs ...)", file=sys.stderr)
+        refuse(record, "no test module was named (PROFILE_TASK=<trainer> test_codecs ...)")
         return 2
-    if os.environ.get(_RE_EXECUTED) != "1":
-        os.environ[_RE_EXECUTED] = "1"
-        command = ["setarch", os.uname().machine, "-R", sys.executable, str(Path(__file__).resolve()), *modules]
-        os.execvp(command[0], command)  # noqa: S606 (a fixed argument list; PATH is the sandbox's)
-    if not aslr_is_off():
-        print("pgo_trainer: ASLR is still on after setarch -R; refusing to train", file=sys.stderr)
-        return 1
-    removed = remove_counters(Path.cwd())
-    suite = unittest.defaultTestLoader.loadTestsFromNames(["test." + name for name in modules])
-    result = unittest.TestResult()
-    suite.run(result)
-    print(
-        "pgo_trainer: removed", removed, "earlier .gcda files; ran", result.testsRun, "tests,",
-        len(result.failures), "failures,", len(result.errors), "errors,", len(result.skipped), "skipped",
-    )  # fmt: skip
-    return 0 if result.testsRun else 1
+    if os.environ.get(_STAGE) != "1":
+        with contextlib.suppress(FileNotFoundError):
+            record_path().unlink()
+        return reexecute(modules, record)
+    return train(modules, record)
 
 
 if __name__ == "__main__":

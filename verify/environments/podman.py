@@ -8,14 +8,20 @@ cgroups) crun cannot set rlimits, so runc is used and the ulimits are capped at 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import json
 import resource
 import shutil
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from verify.environments.interface import RootfsImage, SandboxSpec
 from verify.environments.sandbox import CommandLineRunner, cpu_selection, import_rootfs_image, user_ids
 from verify.errors import ToolMissing
+from verify.fsutil import write_atomic
 
 NOFILE = 20000
 NPROC = 8192
@@ -27,6 +33,54 @@ def image_tag(image: RootfsImage, engine: str = "podman") -> str:
     """The local image reference of a rootfs: its name and full digest."""
     prefix = "localhost/" if engine == "podman" else ""
     return f"{prefix}cpython-verify-env/{image.name}:{image.sha256}"
+
+
+ADDR_NO_RANDOMIZE = 0x0040000
+UNAME26 = 0x0020000
+ASLR_OFF_PERSONALITIES = (ADDR_NO_RANDOMIZE, ADDR_NO_RANDOMIZE | UNAME26)
+"""The personality(2) values a process in the container may set on top of the default profile's: ASLR off,
+alone or with the 2.6 uname the ``kernel`` variation sets (``setarch -R`` and cpython-verify's PGO trainer
+ask for the current personality plus ``ADDR_NO_RANDOMIZE``). Nothing else is granted."""
+
+
+def seccomp_granting_aslr_off(default: dict[str, Any]) -> dict[str, Any]:
+    """``default`` (a container engine's seccomp profile) with exactly one more thing allowed: turning
+    ASLR off with personality(2), which default profiles (podman's, docker's) deny."""
+    grant = [
+        {
+            "names": ["personality"],
+            "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 0, "value": value, "op": "SCMP_CMP_EQ"}],
+        }
+        for value in ASLR_OFF_PERSONALITIES
+    ]
+    return {**default, "syscalls": [*default.get("syscalls", []), *grant]}
+
+
+@functools.cache
+def podman_default_seccomp() -> Path | None:
+    """The seccomp profile podman applies by default (``podman info``), or None when seccomp is off or
+    the profile cannot be found (then nothing is granted, and a training that needs ASLR off refuses)."""
+    info = subprocess.run(["podman", "info", "--format", "json"], capture_output=True, check=False, timeout=60)
+    if info.returncode != 0:
+        return None
+    try:
+        security = json.loads(info.stdout)["host"]["security"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    path = security.get("seccompProfilePath") if security.get("seccompEnabled") else None
+    return Path(path) if path and Path(path).is_file() else None
+
+
+def aslr_off_seccomp_file(default: Path, directory: Path) -> Path:
+    """The profile of :func:`seccomp_granting_aslr_off` as a file in ``directory`` (named by its digest, so
+    written once and never half-written)."""
+    profile = seccomp_granting_aslr_off(json.loads(default.read_bytes()))
+    data = json.dumps(profile, indent=1, sort_keys=True).encode()
+    path = directory / f"seccomp-aslr-off-{hashlib.sha256(data).hexdigest()[:16]}.json"
+    if not path.is_file():
+        write_atomic(path, data)
+    return path
 
 
 def capped_ulimits() -> dict[str, int]:
@@ -85,14 +139,17 @@ def podman_run_command(
     ulimits: dict[str, int],
     interactive: bool = False,
     name: str | None = None,
+    seccomp: Path | None = None,
 ) -> list[str]:
-    """The full ``podman run`` command line."""
+    """The full ``podman run`` command line (``seccomp``: a profile replacing podman's default)."""
     # --no-hosts: podman's own /etc/hosts copies the host's entries and a random container name; the
     # runner binds its own (verify.environments.perturb.hosts_file_text) instead.
     argv = ["podman", "run", "--runtime", "runc", "--pull=never", "--unsetenv-all", "--no-hosts"]
     argv += identity_maps(*user_ids(spec.user))
     for limit, value in sorted(ulimits.items()):
         argv += ["--ulimit", f"{limit}={value}:{value}"]
+    if seccomp is not None:
+        argv += ["--security-opt", f"seccomp={seccomp}"]
     # /tmp, /var/tmp and /run are private tmpfs under --read-only (podman's --read-only-tmpfs default);
     # /dev/shm is a tmpfs and /dev/ptmx a devpts in every podman container.
     argv += ["--read-only-tmpfs", *container_run_options(spec, interactive=interactive, name=name), tag, *command]
@@ -118,9 +175,19 @@ class PodmanRunner(CommandLineRunner):
     def sandbox_command(
         self, image: RootfsImage, command: Sequence[str], spec: SandboxSpec, *, interactive: bool, name: str
     ) -> list[str]:
-        """``podman run`` of the imported image (imported on first use), as container ``name``."""
+        """``podman run`` of the imported image (imported on first use), as container ``name``, under podman's
+        default seccomp profile plus the one grant a deterministic PGO training needs
+        (:func:`seccomp_granting_aslr_off`)."""
+        default = podman_default_seccomp()
+        seccomp = aslr_off_seccomp_file(default, image.tarball.parent) if default is not None else None
         return podman_run_command(
-            self.ensure_image(image), command, spec, ulimits=capped_ulimits(), interactive=interactive, name=name
+            self.ensure_image(image),
+            command,
+            spec,
+            ulimits=capped_ulimits(),
+            interactive=interactive,
+            name=name,
+            seccomp=seccomp,
         )
 
     def stop_sandbox(self, name: str) -> None:

@@ -37,12 +37,14 @@ from verify.rebuild.cache import RebuildCache, cache_key
 from verify.rebuild.logs import DEFAULT_LOG_CAP, cap_log, log_tail
 from verify.rebuild.outputs import write_manifest_for
 from verify.rebuild.settings import BUILD_MOUNT, OUT_MOUNT, BuildSettings, apply_variations, canonical_variations
+from verify.rebuild.training import TRAINER_RECORD_NAME, counters_digest, read_training_run
 from verify.recipes import Recipe
 from verify.result import (
     BuildInputs,
     EnvironmentRef,
     PgoProfileRef,
     PgoTraining,
+    PgoTrainingRun,
     RebuildRecord,
     RecipeRef,
     ResultDir,
@@ -60,6 +62,8 @@ PGO_TRAINER_PATH = f"{BUILD_MOUNT}/cpython-verify-pgo-trainer.py"
 """Where a build finds cpython-verify's deterministic training task (``verify/data/pgo_trainer.py``)
 when its recipe profile names it in ``PROFILE_TASK``: beside, not in, the build directory, so every
 variation of the build path runs the same command."""
+PGO_TRAINER_RECORD_PATH = f"{BUILD_MOUNT}/{TRAINER_RECORD_NAME}"
+"""Where the trainer writes the record of what it ran: beside itself (:mod:`verify.rebuild.training`)."""
 PHASES = ("configure", "make", "install", "manifest")
 _READ_CHUNK = 1024 * 1024
 
@@ -77,6 +81,21 @@ class BuildFailed(OperationalError):
         self.returncode = returncode
         self.log_path = log_path
         self.tail = tuple(tail)
+
+
+class PgoTrainingFailed(BuildFailed):
+    """The PGO training did not prove it trained: the trainer's record is missing, or says it refused, or a
+    test failed or errored. Raised after the make phase whatever make's exit status was (3.8 to 3.11's
+    Makefile ignores the training's)."""
+
+    def __init__(self, problems: Sequence[str], log_path: Path, tail: Sequence[str], record_path: Path | None) -> None:
+        super().__init__("pgo-training", 0, log_path, tail)
+        self.problems = tuple(problems)
+        self.record_path = record_path
+        where = f"training record: {record_path}; " if record_path is not None else ""
+        self.args = (
+            " ".join(f"the PGO training did not train: {'; '.join(problems)}; {where}full log: {log_path}".split()),
+        )
 
 
 class UnusablePgoProfile(OperationalError):
@@ -150,6 +169,7 @@ def rebuild(
     log_cap: int = DEFAULT_LOG_CAP,
     failed_logs_dir: Path | None = None,
     pgo_profile: FetchedFile | None = None,
+    independent_training: int = 1,
 ) -> RebuildResult:
     """Rebuild a verified CPython source tarball and return its result directory (cached by inputs).
 
@@ -157,7 +177,10 @@ def rebuild(
     verified, names the same sha256 as ``tarball``, and the file still has that sha256 as it is
     copied. ``pgo_profile`` is a digest-pinned tar of ``.gcda`` files (the ``pgo-profile.tar`` an
     earlier ``--enable-optimizations`` rebuild produced): it replaces the training run, so every
-    rebuilder optimises with the same profile. ``work_dir`` is only the default place for a failed
+    rebuilder optimises with the same profile. ``independent_training`` numbers the independent trainings
+    of one set of inputs: a build that trains with a number above 1 has its own cache entry, so it trains
+    afresh instead of returning the first training's result (``--twice`` with a deterministic training).
+    ``work_dir`` is only the default place for a failed
     build's logs: staging happens inside the cache so a finished result is committed with one rename.
     """
     sink = progress or _Silent()
@@ -178,12 +201,14 @@ def rebuild(
         )
     variations = canonical_variations(variations)
     effective = apply_variations(settings, variations)
-    build_section = {
+    build_section: dict[str, Any] = {
         "environment": recipe.build.environment if recipe.build else None,
         "profile": profile,
         "configure": list(build_profile),
         "pgo_profile_sha256": pgo_profile.sha256 if pgo_profile else None,
     }
+    if training is not None and pgo_profile is None and independent_training > 1:
+        build_section["independent_training"] = independent_training
     # The host tools a variation uses (libfaketime, setarch, disorderfs) are not in the rootfs: their
     # versions are recorded with the settings instead, and a missing one stops the build before it starts.
     host_tools = _host_tools_record(effective)
@@ -204,9 +229,10 @@ def rebuild(
             try:
                 cached = ResultDir(hit)
                 cached_record = cached.read_record()
-                # A profile trained before profiles carried their training record cannot be reused by
-                # anyone (check_pgo_profile refuses it): such an entry is built again like an old one.
-                if training is None or (cached_record.pgo_profile and cached_record.pgo_profile.trained_on):
+                # A profile trained before profiles carried their training record (or, for the trainer's
+                # profiles, the record of the training run) cannot be reused by anyone (check_pgo_profile
+                # refuses it): such an entry is built again like an old one.
+                if training is None or _proves_its_training(cached_record, trainer is not None):
                     return RebuildResult(cached, key, from_cache=True, record=cached_record, notes=cache.notes_for(key))
             except ResultDirError:
                 pass  # an entry an older cpython-verify wrote, or a damaged one: build again and replace it
@@ -270,11 +296,21 @@ def rebuild(
             timings[phase] = round(time.monotonic() - started, 3)
             sink.phase_finished(phase, timings[phase])
             if phase == "make" and pgo_profile is None and training is not None:
+                run = None
+                if trainer is not None:
+                    run = _proven_training_run(
+                        build_host, logs, log_path, failed_logs_dir or work_dir or cache.root / "failed", key
+                    )
                 # Stored before the build tree is deleted, so other rebuilders can reuse it.
-                trained_here = training.model_copy(update={"build_dir": effective.build_dir})
+                trained_here = training.model_copy(update={"build_dir": effective.build_dir, "run": run})
                 produced = _collect_pgo_profile(source_host, staging / ResultDir.PGO_PROFILE, effective, trained_here)
                 profile_record = PgoProfileRef(
-                    sha256=produced, origin="trained in this build", file=ResultDir.PGO_PROFILE, trained_on=trained_here
+                    sha256=produced.sha256,
+                    origin="trained in this build",
+                    file=ResultDir.PGO_PROFILE,
+                    trained_on=trained_here,
+                    counters=produced.counters,
+                    counters_sha256=produced.counters_sha256,
                 )
 
         sink.phase_started("manifest")
@@ -329,6 +365,30 @@ def rebuild(
             raise write_failure(error, error.filename or staging, what) from None
         raise
     return RebuildResult(ResultDir(entry), key, from_cache=False, record=record, notes=cache.notes_for(key))
+
+
+def _proves_its_training(record: RebuildRecord, by_trainer: bool) -> bool:
+    """Whether a cached PGO build's profile carries what a profile must carry now: its training record and,
+    when cpython-verify's trainer trained it, the record of the training run."""
+    profile = record.pgo_profile
+    if profile is None or profile.trained_on is None:
+        return False
+    return profile.origin == "reused" or not by_trainer or profile.trained_on.run is not None
+
+
+def _proven_training_run(build_host: Path, logs: Path, make_log: Path, failed_logs: Path, key: str) -> PgoTrainingRun:
+    """The trainer's record of the training that just ran; raise :class:`PgoTrainingFailed` (keeping the
+    logs and the record) unless it proves a training."""
+    record_path = build_host / TRAINER_RECORD_NAME
+    run, problems = read_training_run(record_path)
+    if run is not None and not problems:
+        return run
+    written = record_path.is_file()
+    if written:
+        shutil.copyfile(record_path, logs / TRAINER_RECORD_NAME)
+    kept = _keep_failed_logs(logs, failed_logs, key)
+    kept_record = kept / TRAINER_RECORD_NAME if written else None
+    raise PgoTrainingFailed(problems, kept / make_log.name, log_tail(kept / make_log.name), kept_record)
 
 
 def _utc_now() -> str:
@@ -483,8 +543,19 @@ def pgo_training(version: str, recipe: Recipe, profile: str, tarball: FetchedFil
     )
 
 
-def _collect_pgo_profile(source_dir: Path, output: Path, settings: BuildSettings, training: PgoTraining) -> str:
-    """Store every ``.gcda`` of the build tree, after the training record, in a deterministic tar; return its sha256.
+@dataclass(frozen=True, slots=True)
+class CollectedProfile:
+    """A stored ``pgo-profile.tar``: its digest, and how many ``.gcda`` files it holds with their digest."""
+
+    sha256: str
+    counters: int
+    counters_sha256: str
+
+
+def _collect_pgo_profile(
+    source_dir: Path, output: Path, settings: BuildSettings, training: PgoTraining
+) -> CollectedProfile:
+    """Store every ``.gcda`` of the build tree, after the training record, in a deterministic tar.
 
     Record first, then sorted names; fixed owner and mtime: the same profile always gives the same
     digest, so it can be pinned in a recipe or published beside an attestation, and the record of
@@ -492,7 +563,14 @@ def _collect_pgo_profile(source_dir: Path, output: Path, settings: BuildSettings
     """
     profiles = sorted(path for path in source_dir.rglob("*.gcda") if path.is_file())
     mtime = settings.source_date_epoch or 0
-    record = (json.dumps(training.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()
+    record = (
+        json.dumps(
+            training.model_dump(mode="json", exclude={"run"} if training.run is None else None),
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n"
+    ).encode()
     with tarfile.open(output, mode="w", format=tarfile.GNU_FORMAT) as archive:
         info = tarfile.TarInfo(PGO_TRAINING_MEMBER)
         info.size, info.mtime, info.mode = len(record), mtime, 0o644
@@ -504,7 +582,7 @@ def _collect_pgo_profile(source_dir: Path, output: Path, settings: BuildSettings
             info.mode = 0o644
             with path.open("rb") as data:
                 archive.addfile(info, data)
-    return sha256_file(output)
+    return CollectedProfile(sha256_file(output), len(profiles), counters_digest(source_dir, profiles))
 
 
 def check_pgo_profile(
@@ -552,6 +630,19 @@ def check_pgo_profile(
             raise UnusablePgoProfile(
                 f"refusing to use {profile.name}: it was trained for {described.format(shown[0])}, "
                 f"this build is for {described.format(shown[1])}"
+            )
+    if pgo_trainer_for(configure_flags) is not None:
+        # The trainer's profiles carry the record of their training run: a profile whose run did not train
+        # (or that predates the record) proves nothing about its counters.
+        if training.run is None:
+            raise UnusablePgoProfile(
+                f"refusing to use {profile.name}: it carries no record of its training run (it was trained before "
+                "cpython-verify's trainer kept one): train it again with this cpython-verify"
+            )
+        problems = training.run.problems()
+        if problems:
+            raise UnusablePgoProfile(
+                f"refusing to use {profile.name}: its training did not train: {'; '.join(problems)}"
             )
     return training
 

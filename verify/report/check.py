@@ -97,6 +97,14 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
             "reproducible": check.reproducible if check else None,
             "explained": check.explained if check else None,
             "differences": len(check.differences) if check else 0,
+            "pgo_training": (
+                {
+                    **check.pgo_training.model_dump(mode="json"),
+                    "counters_identical": check.pgo_training.counters_identical,
+                }
+                if check and check.pgo_training
+                else None
+            ),
         },
         "peers": [
             {
@@ -149,6 +157,10 @@ def check_text(outcome: CheckOutcome) -> str:
         else:
             lines.append(f"  rebuild     NOT reproducible: {len(check.differences)} path(s) differ ({varied} varied)")
         lines.extend(f"              {skipped_line(name, why)}" for name, why in sorted(check.skipped.items()))
+    if check is not None and check.pgo_training is not None:
+        from verify.report.rebuild import training_line
+
+        lines.append(f"  pgo         {training_line(check.pgo_training)}")
     lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256} ({entries:,} entries)")
     lines += [f"  cache       {note}" for note in rebuilt.record.cache_notes]
     for peer in outcome.peers:

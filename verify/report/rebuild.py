@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from verify.report.lines import listed, verdict_line
-from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir
+from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir, TwoTrainings
 
 if TYPE_CHECKING:
     from verify.rebuild.variations import TwiceComparison
@@ -24,8 +24,11 @@ def rebuild_text(result: ResultDir, record: RebuildRecord) -> list[str]:
     lines += [f"note: {note}" for note in record.cache_notes]
     if record.pgo_profile is not None:
         lines.append(f"PGO profile: sha256 {record.pgo_profile.sha256} ({record.pgo_profile.origin})")
-        if record.reproducibility is not None and record.pgo_profile.origin == "trained in this build":
-            lines.append("  the second build reused this profile, pinned by that digest, instead of training again")
+        run = record.pgo_profile.trained_on.run if record.pgo_profile.trained_on else None
+        if run is not None:
+            lines.append(f"  training: {run.summary()}")
+        if record.reproducibility is not None and record.reproducibility.pgo_training is not None:
+            lines.append(f"  {training_line(record.reproducibility.pgo_training)}")
     if record.reproducibility is not None:
         lines.extend(reproducibility_text(record.reproducibility))
         if result.compare_html_path.is_file():
@@ -53,6 +56,19 @@ def rebuild_closing_line(record: RebuildRecord, entries: int) -> str:
         )
     return verdict_line(
         "NOT REPRODUCIBLE", f"{what}: {differ}, {len(check.unexplained):,} unexplained (varied: {varied}; {manifest})"
+    )
+
+
+def training_line(trainings: TwoTrainings) -> str:
+    """How the two builds got their profiles: two independent trainings (with both digests and whether their
+    counters agree) or one profile reused, and why."""
+    if trainings.mode != "two independent trainings":
+        return f"{trainings.mode} (sha256 {trainings.second_sha256}): {trainings.why}"
+    agree = trainings.counters_identical
+    counters = f" ({trainings.counters} .gcda files)" if trainings.counters is not None else ""
+    verdict = {True: f"counters identical{counters}", False: "counters DIFFER", None: "counters not compared"}[agree]
+    return (
+        f"two independent trainings: profiles sha256 {trainings.first_sha256} and {trainings.second_sha256}, {verdict}"
     )
 
 
@@ -137,9 +153,11 @@ def twice_report_html(twice: TwiceComparison, *, version: str, profile: str) -> 
     check = twice.check
     # The lines reproducibility_text prints around its per-kind listing, which the page shows itself.
     supporting = () if check.reproducible else (explanation_line(check), culprits_line(check))
+    trainings = (training_line(check.pgo_training),) if check.pgo_training is not None else ()
     verdict = (
         reproducibility_headline(check),
         *skipped_lines(check),
+        *trainings,
         *(line for line in supporting if line is not None),
     )
     context = HtmlContext(

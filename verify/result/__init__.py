@@ -7,11 +7,13 @@ from verify.result.record import (
     EnvironmentRef,
     PgoProfileRef,
     PgoTraining,
+    PgoTrainingRun,
     RebuildRecord,
     RecipeRef,
     RecordedDifference,
     ReproducibilityCheck,
     SourceRef,
+    TwoTrainings,
 )
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "EnvironmentRef",
     "PgoProfileRef",
     "PgoTraining",
+    "PgoTrainingRun",
     "RebuildRecord",
     "RecipeRef",
     "RecordedDifference",
@@ -27,4 +30,5 @@ __all__ = [
     "ResultDir",
     "ResultDirError",
     "SourceRef",
+    "TwoTrainings",
 ]

@@ -81,6 +81,138 @@ class BuildInputs(_Frozen):
         return self.model_dump(mode="json")
 
 
+PGO_TRAINING_RUN_FORMAT: Final = "cpython-verify/pgo-training-run/v1"
+"""The format of the record cpython-verify's trainer (``verify/data/pgo_trainer.py``) writes of its run."""
+Count = Annotated[int, Field(ge=0)]
+Listed = Annotated[str, StringConstraints(max_length=4096)]
+
+
+class TrainingTestOutcome(_Frozen):
+    """One test the training listed by name (a failure, an error or a skip) and its last message line."""
+
+    test: Listed
+    message: Listed
+
+
+class TrainingTests(_Frozen):
+    """What the training's test run counted (the first 100 of each list are named)."""
+
+    run: Count
+    failures: tuple[TrainingTestOutcome, ...] = Field(max_length=100)
+    failures_total: Count
+    errors: tuple[TrainingTestOutcome, ...] = Field(max_length=100)
+    """A test module that does not import is one error."""
+    errors_total: Count
+    unexpected_successes: tuple[Listed, ...] = Field(max_length=100)
+    unexpected_successes_total: Count
+    expected_failures: Count
+    skipped: Count
+    skips: tuple[TrainingTestOutcome, ...] = Field(max_length=100)
+
+
+class BlockedCall(_Frozen):
+    """A process, thread or timer a test tried to start, which the trainer refused (the test was skipped)."""
+
+    test: Listed | None = None
+    """The test that tried (or what was running: loading a module); None between tests."""
+    call: Listed
+
+
+class TrainingAslr(_Frozen):
+    """The training process's address space layout randomisation, as it saw it."""
+
+    off: bool
+    personality: Listed
+    """``/proc/self/personality`` (hex)."""
+    how: Listed
+    """How it was turned off: already off, ``personality(ADDR_NO_RANDOMIZE)`` or ``setarch -R``."""
+
+
+class PgoTrainingRun(_Frozen):
+    """The record cpython-verify's trainer wrote of one training run: what it ran, what it set, how it went.
+
+    The rebuild reads it after the training and fails the build unless :meth:`problems` is empty,
+    whatever CPython's Makefile did with the trainer's exit status. It travels in the profile's
+    training record (``pgo-profile.tar``) and in ``rebuild.json``."""
+
+    format: Literal["cpython-verify/pgo-training-run/v1"] = PGO_TRAINING_RUN_FORMAT
+    status: Literal["trained", "refused", "failed"]
+    reason: Listed | None = None
+    """Why the trainer refused or failed (None when it trained)."""
+    modules: tuple[Listed, ...] = Field(max_length=1000)
+    python: Listed
+    """The instrumented interpreter's version."""
+    aslr: TrainingAslr | None = None
+    environment: dict[str, Listed] = Field(default_factory=dict, max_length=100)
+    """The whole environment the training ran with, as the trainer set it."""
+    environment_removed: tuple[Listed, ...] = Field(default=(), max_length=1000)
+    """Names of the build's variables the trainer removed (a preloaded libfaketime, a varied locale...)."""
+    hash_randomization: int | None = None
+    """``sys.flags.hash_randomization`` in the training process: 0 when ``PYTHONHASHSEED=0`` held."""
+    umask: Listed | None = None
+    stack_limit: Listed | None = None
+    """The training process's soft stack limit, as the trainer set it (it sizes the gap below which memory
+    maps go, so object addresses depend on it even with ASLR off)."""
+    descriptors_closed: Count | None = None
+    """Descriptors beyond 0, 1 and 2 the trainer closed before re-executing (make's jobserver pipe...)."""
+    access_times_pinned: Count | None = None
+    """Entries under the build directory and the trainer's whose access time the trainer set to one value
+    (a timestamp's nanoseconds decide which int path stat takes, so the counters followed them)."""
+    signals_reset: Count | None = None
+    """Signals the training was started with ignored, which the trainer set back to their default (an
+    ignored disposition survives exec, and the interpreter's start-up looks at each)."""
+    random_seed: int | None = None
+    """The seed of ``random`` before every test, and of every ``random.Random()`` made without one."""
+    counters_removed: Count | None = None
+    """``.gcda`` files removed before the tests ran (the build's own runs of ``./python`` left them)."""
+    tests: TrainingTests | None = None
+    blocked: tuple[BlockedCall, ...] = Field(default=(), max_length=100)
+    blocked_total: Count = 0
+
+    def problems(self) -> tuple[str, ...]:
+        """Why this run does not count as a training (empty when it does), judged from the counts and
+        states themselves, not only from the trainer's own status."""
+        if self.status == "refused":
+            return (f"the trainer refused: {self.reason or 'no reason given'}",)
+        found = []
+        if self.aslr is None or not self.aslr.off:
+            found.append("ASLR was not off in the training process")
+        if self.hash_randomization != 0 or self.environment.get("PYTHONHASHSEED") != "0":
+            found.append("string hashing was not fixed (PYTHONHASHSEED=0)")
+        if self.tests is None:
+            found.append("no test outcome was recorded")
+        else:
+            if not self.tests.run:
+                found.append("no test ran")
+            for total, named, what in (
+                (self.tests.failures_total, self.tests.failures, "failed"),
+                (self.tests.errors_total, self.tests.errors, "errored"),
+            ):
+                if total:
+                    first = f" (first: {named[0].test}: {named[0].message})" if named else ""
+                    found.append(f"{total} test(s) {what}{first}")
+            if self.tests.unexpected_successes_total:
+                found.append(f"{self.tests.unexpected_successes_total} unexpected success(es)")
+        if self.status != "trained" and not found:
+            found.append(f"the trainer {self.status}: {self.reason or 'no reason given'}")
+        return tuple(found)
+
+    def summary(self) -> str:
+        """One line: the tests, the blocked calls, ASLR, the hash seed and the counters removed."""
+        tests = self.tests
+        ran = (
+            f"ran {tests.run} tests: {tests.failures_total} failures, {tests.errors_total} errors, "
+            f"{tests.skipped} skipped"
+            if tests
+            else "ran no test"
+        )
+        aslr = "ASLR off" if self.aslr and self.aslr.off else "ASLR ON"
+        seed = f"PYTHONHASHSEED={self.environment.get('PYTHONHASHSEED', 'unset')}"
+        removed = f"{self.counters_removed} earlier counters removed" if self.counters_removed is not None else ""
+        parts = [ran, f"{self.blocked_total} process/thread/timer calls blocked", aslr, seed, removed]
+        return "; ".join(part for part in parts if part)
+
+
 PGO_TRAINING_FORMAT: Final = "cpython-verify/pgo-training/v1"
 """The format of the training record stored inside ``pgo-profile.tar``."""
 
@@ -110,6 +242,9 @@ class PgoTraining(_Frozen):
     """The sandbox build directory the training ran in (None in records written before it was kept).
     Objects compiled from absolute source paths (3.11's setup.py modules) find their profile only under
     this same directory: GCC names their ``.gcda`` files and identifies their static functions by it."""
+    run: PgoTrainingRun | None = None
+    """The trainer's record of the training run, for a profile trained by cpython-verify's trainer (None for
+    CPython's own training task, and in records written before the trainer kept one)."""
 
 
 class PgoProfileRef(_Frozen):
@@ -121,6 +256,11 @@ class PgoProfileRef(_Frozen):
     """``pgo-profile.tar`` in the result directory when this build trained it."""
     trained_on: PgoTraining | None = None
     """The profile's training record (None only in records written before profiles carried one)."""
+    counters: Count | None = None
+    """How many ``.gcda`` files the profile holds (None in records written before it was kept)."""
+    counters_sha256: Sha256 | None = None
+    """The sha256 of the sorted ``<sha256>  <path>`` lines of those files: equal for two trainings that wrote
+    the same counters, whatever else their training records say."""
 
 
 class RecordedDifference(_Frozen):
@@ -146,6 +286,32 @@ class RecordedDifference(_Frozen):
         return not self.unexplained_changes
 
 
+TrainingMode = Literal["two independent trainings", "the baseline's profile reused", "one pinned profile"]
+
+
+class TwoTrainings(_Frozen):
+    """How the two PGO builds of ``--twice`` got their profiles, with both profiles' digests."""
+
+    mode: TrainingMode
+    why: Text
+    first_sha256: Sha256
+    """The baseline's profile (``pgo-profile.tar``)."""
+    second_sha256: Sha256
+    """The second build's: the same digest unless it trained its own."""
+    first_counters_sha256: Sha256 | None = None
+    """The digest of the baseline profile's ``.gcda`` files alone (None for a reused or older profile)."""
+    second_counters_sha256: Sha256 | None = None
+    counters: Count | None = None
+    """How many ``.gcda`` files the baseline's profile holds."""
+
+    @property
+    def counters_identical(self) -> bool | None:
+        """For two trainings: whether they wrote the same ``.gcda`` files (None when that is not known)."""
+        if self.first_counters_sha256 is None or self.second_counters_sha256 is None:
+            return None
+        return self.first_counters_sha256 == self.second_counters_sha256
+
+
 class ReproducibilityCheck(_Frozen):
     """``--twice``: a baseline and a varied build compared path by path."""
 
@@ -162,6 +328,8 @@ class ReproducibilityCheck(_Frozen):
     """The baseline's cache directory."""
     second: str
     """The varied build's cache directory."""
+    pgo_training: TwoTrainings | None = None
+    """For a PGO profile: whether the second build trained its own profile or reused one, and both digests."""
 
     @property
     def reproducible(self) -> bool:
