@@ -38,7 +38,7 @@ from verify.pyc import (
 )
 from verify.pyc.header import MAGIC_RANGES
 from verify.pyc.opcodes import OPCODE_TABLES
-from verify.pyc.values import FrozenSetValue, SliceValue
+from verify.pyc.values import FrozenDictValue, FrozenSetValue, SliceValue, short_repr
 
 DATA = Path(__file__).parent / "data" / "pyc"
 SAMPLE = DATA / "sample.py"
@@ -335,6 +335,40 @@ def test_hand_encoded_3_14_pyc_with_a_slice_constant() -> None:
     assert loaded.code.consts == (SliceValue(1, None, None), 2.5)
     # No 3.14 opcode table is shipped: instructions are shown by number, never by a guessed name.
     assert [i.opname for i in decode(loaded.code, magic=3627, python_version="3.14")] == ["<151>", "<100>", "<83>"]
+
+
+def test_hand_encoded_3_15_pyc_with_a_frozendict_constant() -> None:
+    # marshal format 6 (3.15): '}' is a frozendict, NULL-terminated like a dict, its reference reserved first.
+    pairs = short_ascii("a") + b"i" + w_long(1) + short_ascii("b") + b"N" + b"0"
+    loaded = load_pyc(pyc(3666, code_311(b")\x02" + b"\xfd" + pairs + b"r" + w_long(0))))
+    frozen = loaded.code.consts[0]
+    assert loaded.code.consts[1] is frozen and loaded.back_references == 1
+    assert loaded.header.python_version == "3.15" and loaded.header.marshal_version == 6
+    assert frozen == FrozenDictValue((("a", 1), ("b", None)))
+    assert short_repr(frozen) == "frozendict({...})"
+    # A dict of the same items is another value: the digest tells them apart.
+    as_dict = pyc(3666, code_311(b")\x01" + b"{" + pairs))
+    assert semantic_digest(as_dict) != semantic_digest(pyc(3666, code_311(b")\x01" + b"}" + pairs)))
+    # Insertion order is part of a frozendict, unlike a frozenset's order.
+    swapped = short_ascii("b") + b"N" + short_ascii("a") + b"i" + w_long(1) + b"0"
+    assert semantic_digest(pyc(3666, code_311(b")\x01}" + swapped))) != semantic_digest(
+        pyc(3666, code_311(b")\x01}" + pairs))
+    )
+
+
+@pytest.mark.parametrize(
+    ("magic", "constant", "code"),
+    [
+        (3627, b"}" + b"0", "0x7d"),  # frozendict in a 3.14 .pyc: marshal format 5 has no such type
+        (3571, b":" + b"NNN", "0x3a"),  # slice in a 3.13 .pyc: format 4 has none
+        (3495, b":" + b"NNN", "0x3a"),
+    ],
+)
+def test_a_type_code_newer_than_the_series_marshal_format_is_refused(magic: int, constant: bytes, code: str) -> None:
+    with pytest.raises(MarshalError, match=f"type code {code} at offset .* is not in marshal format"):
+        load_pyc(pyc(magic, code_311(b")\x01" + constant)))
+    # The same constant is read in a file of the series that introduced it.
+    load_pyc(pyc(3666, code_311(b")\x01" + constant)))
 
 
 def test_frozenset_order_and_string_representation_do_not_change_the_digest() -> None:

@@ -2,7 +2,8 @@
 
 Everything is a frozen value: plain Python scalars (None, bool, int, float, complex, str, bytes, Ellipsis),
 tuples, and the small wrappers below for what has no immutable Python twin (frozensets keep their stream
-order so the file's own order stays visible; lists, dicts and sets; slices; the StopIteration singleton).
+order so the file's own order stays visible; lists, dicts, frozendicts and sets; slices; the StopIteration
+singleton).
 Comparing two loaded trees with ``==`` works for ordinary files, but untrusted input should be compared by
 :func:`verify.pyc.semantic_digest`: shared references can make ``==`` and ``hash`` walk a tree exponentially.
 """
@@ -51,6 +52,13 @@ class SetValue:
 @dataclass(frozen=True, slots=True)
 class DictValue:
     """A dict as (key, value) pairs in file order."""
+
+    items: tuple[tuple[Value, Value], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenDictValue:
+    """A frozendict (marshal format 6, Python 3.15+) as (key, value) pairs in file order."""
 
     items: tuple[tuple[Value, Value], ...]
 
@@ -118,6 +126,7 @@ Value: TypeAlias = (
     | ListValue
     | SetValue
     | DictValue
+    | FrozenDictValue
     | SliceValue
     | CodeObject
     | None
@@ -153,6 +162,8 @@ def _bounded_repr(value: Value, depth: int) -> str:
         return f"{opener}{inner}{', ...' if len(value.items) > 8 else ''}{closer}"
     if isinstance(value, DictValue):
         return "{...}" if value.items else "{}"
+    if isinstance(value, FrozenDictValue):
+        return "frozendict({...})" if value.items else "frozendict()"
     if isinstance(value, SliceValue):
         return "slice(...)"
     if isinstance(value, str | bytes) and len(value) > 200:
