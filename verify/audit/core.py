@@ -13,6 +13,7 @@ from verify.audit.layout import LIBRARY_DIRS
 from verify.audit.model import AuditError, AuditReport
 from verify.audit.patches import Patch
 from verify.audit.pyc import audit_pyc
+from verify.audit.release import check_release, release_witnesses
 from verify.audit.sources import audit_sources
 from verify.manifest import Manifest
 from verify.releases import Version
@@ -42,6 +43,7 @@ def audit_installation(
     distribution: str | None = None,
     install_prefix: str = "",
     libdir: str | None = None,
+    packages: Sequence[str] = (),
 ) -> AuditReport:
     """Audit the Python ``version`` installed under ``prefix`` against the verified ``source_tree``.
 
@@ -52,7 +54,9 @@ def audit_installation(
     ``install_prefix`` is where ``prefix`` lives on its own system (default: ``prefix`` itself).
     ``libdir`` is the library directory holding ``pythonX.Y`` (``lib`` or ``lib64``), when the caller
     has found it already; by default it is found here, under ``prefix``, and the report says why.
-    Raises :class:`AuditError` when the prefix or the source tree is not what it should be.
+    ``packages`` are the Debian packages (``name version``) the installation was unpacked from.
+    Raises :class:`AuditError` when the prefix or the source tree is not what it should be, and
+    :class:`~verify.audit.release.ReleaseMismatch` when the installation records another release.
     """
     notes: list[str] = []
     if libdir is None:
@@ -60,6 +64,13 @@ def audit_installation(
         libdir = library.name
         notes.extend(library.notes)
     stdlib = find_stdlib(prefix, version, libdir)
+    witnesses = release_witnesses(prefix, stdlib, version.series, packages)
+    check_release(version, witnesses)
+    if witnesses:
+        notes.append(f"release {version}, as recorded by {', '.join(sorted({w.source for w in witnesses}))}")
+    else:
+        notes.append(f"nothing in the installation records its release (no build-details.json, patchlevel.h or "
+                     f"Debian package version): audited as {version}")
     if not (source_tree / "Lib").is_dir():
         raise AuditError(f"no Lib/ directory in the source tree {source_tree}")
     try:

@@ -82,6 +82,7 @@ def audit(
     from verify.audit import audit_installation, find_stdlib
     from verify.audit.elf import RebuildSide
     from verify.audit.inputs import locate_installation, read_patch_series
+    from verify.audit.release import check_release, release_witnesses
     from verify.audit.sources import SOURCE_PARTS
     from verify.compare.sides import load_side
     from verify.recipes import load_recipe
@@ -99,14 +100,16 @@ def audit(
         work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
         located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution, libdir)
-        find_stdlib(located.prefix, version, located.libdir)  # fail before fetching anything if the prefix is wrong
+        # Fail before fetching anything if the prefix is wrong or the installation is another release.
+        stdlib = find_stdlib(located.prefix, version, located.libdir)
+        check_release(version, release_witnesses(located.prefix, stdlib, version.series, located.packages))
         _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), Path(scratch) / "source",
                                               parts=SOURCE_PARTS)
         with progress.phase(f"auditing {located.prefix}"):
             report = audit_installation(
                 located.prefix, version, tree, against=rebuild, reference_python=reference_python,
                 patches=patches, distribution=located.distribution, install_prefix=located.install_prefix,
-                libdir=located.libdir,
+                libdir=located.libdir, packages=located.packages,
             )
     recipe = load_recipe(version.series, params.get("recipes_dir"))
     report = dataclasses.replace(
