@@ -113,7 +113,7 @@ def test_another_release_is_one_line_naming_it_and_where_it_is_recorded() -> Non
 
 
 def test_witnesses_that_disagree_among_themselves_are_refused_too() -> None:
-    with pytest.raises(ReleaseMismatch, match="several releases.*patchlevel.h says 3.14.10"):
+    with pytest.raises(ReleaseMismatch, match=r"several releases.*patchlevel\.h says 3\.14\.10"):
         check_release(
             Version.parse("3.14.4"),
             [ReleaseWitness("3.14.4", "lib/python3.14/build-details.json"),
@@ -123,7 +123,7 @@ def test_witnesses_that_disagree_among_themselves_are_refused_too() -> None:
 
 def test_audit_installation_refuses_before_comparing(tmp_path: Path, source_tree: Path) -> None:
     prefix = planted_prefix(tmp_path / "newer", details=None, patchlevel="3.11.4", series="3.11")
-    with pytest.raises(ReleaseMismatch, match="is Python 3.11.4, not 3.11.2"):
+    with pytest.raises(ReleaseMismatch, match=r"is Python 3\.11\.4, not 3\.11\.2"):
         audit_installation(prefix, Version.parse("3.11.2"), source_tree)
     same = planted_prefix(tmp_path / "same", details=None, patchlevel="3.11.2", series="3.11")
     report = audit_installation(same, Version.parse("3.11.2"), source_tree)

@@ -112,6 +112,10 @@ class RebuildOutcome:
     result: ResultDir
     record: RebuildRecord
     """The published record: the baseline's, with the ``--twice`` comparison when there was one."""
+    measured_on: tuple[str, ...] = ()
+    """The releases the recipe says its profile was measured on (empty: an unmeasured profile)."""
+    recipe_status: str = ""
+    """One line saying so, for reports (:meth:`verify.recipes.BuildProfile.status`)."""
 
     @property
     def reproducibility(self) -> ReproducibilityCheck | None:
@@ -270,7 +274,15 @@ def run_rebuild(request: RebuildRequest, observer: RebuildObserver | None = None
         # The same comparison, for people: rendered from the value just computed (no tree hashed again).
         compare_html = twice_report_html(twice, version=str(request.version), profile=request.profile)
     published = publish(baseline, record, request.result_path, compare_html=compare_html)
-    return RebuildOutcome(source=verdict, baseline=baseline, result=published, record=record)
+    chosen_profile = recipe.build.profiles[request.profile]
+    return RebuildOutcome(
+        source=verdict,
+        baseline=baseline,
+        result=published,
+        record=record,
+        measured_on=chosen_profile.measured,
+        recipe_status=chosen_profile.status(recipe.series),
+    )
 
 
 def trained_profile(result: RebuildResult) -> FetchedFile | None:

@@ -136,6 +136,7 @@ def rebuild(**params: Any) -> None:
             outcome = run_rebuild(rebuild_request(params), PhaseObserver())
         for line in rebuild_text(outcome.result, outcome.record):
             report.echo(line)
+        report.echo(outcome.recipe_status)
         check = outcome.reproducibility
         if check is not None and not check.explained:
             sys.exit(EXIT_FAILED)

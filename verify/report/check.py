@@ -31,6 +31,7 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
         "version": rebuilt.record.version,
         "result": str(rebuilt.result.path),
         "source": {"verified": outcome.source_verified, "sha256": rebuilt.record.source.sha256},
+        "recipe": {"profile": rebuilt.record.inputs.recipe.profile, "measured_on": list(rebuilt.measured_on)},
         "rebuild": {
             "manifest_sha256": rebuilt.record.manifest_sha256,
             "variations": list(check.variations) if check else [],
@@ -73,6 +74,8 @@ def check_text(outcome: CheckOutcome) -> str:
         else:
             lines.append(f"  rebuild     NOT reproducible: {len(check.differences)} path(s) differ ({varied} varied)")
     lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256}")
+    if rebuilt.recipe_status:
+        lines.append(f"  recipe      {rebuilt.recipe_status}")
     for peer in outcome.peers:
         state = "identical" if peer.comparison.identical else f"{len(peer.comparison.differences)} path(s) differ"
         lines.append(f"  peer        {peer.location}: {state} (report {peer.report})")
