@@ -19,16 +19,18 @@ from verify.manifest import Manifest
 from verify.releases import Version
 
 
-def find_stdlib(prefix: Path, version: Version, libdir: str | None = None) -> Path:
-    """``PREFIX/LIBDIR/pythonX.Y``, ``LIBDIR`` being ``libdir`` or else where the standard library is
-    (``lib`` or ``lib64``: :func:`verify.audit.files.find_library_dir`); raise :class:`AuditError` if it is not there.
+def find_stdlib(prefix: Path, version: Version, libdir: str | None = None, abi: str = "") -> Path:
+    """``PREFIX/LIBDIR/pythonX.Y`` (``pythonX.Yt`` for a free-threaded build, ``abi`` ``t``), ``LIBDIR`` being
+    ``libdir`` or else where the standard library is (``lib`` or ``lib64``:
+    :func:`verify.audit.files.find_library_dir`); raise :class:`AuditError` if it is not there.
     """
-    name = libdir or find_library_dir(prefix, version.series).name
+    layout = version.series + abi
+    name = libdir or find_library_dir(prefix, layout).name
     if name not in LIBRARY_DIRS:
         raise AuditError(f"{name!r} is not a library directory: expected one of {', '.join(LIBRARY_DIRS)}")
-    stdlib = prefix / name / f"python{version.series}"
+    stdlib = prefix / name / f"python{layout}"
     if not stdlib.is_dir() or stdlib.is_symlink():
-        raise AuditError(f"no standard library at {stdlib}: is {prefix} a Python {version.series} prefix?")
+        raise AuditError(f"no standard library at {stdlib}: is {prefix} a Python {layout} prefix?")
     return stdlib
 
 
@@ -44,6 +46,7 @@ def audit_installation(
     install_prefix: str = "",
     libdir: str | None = None,
     packages: Sequence[str] = (),
+    abi: str = "",
 ) -> AuditReport:
     """Audit the Python ``version`` installed under ``prefix`` against the verified ``source_tree``.
 
@@ -54,16 +57,18 @@ def audit_installation(
     ``install_prefix`` is where ``prefix`` lives on its own system (default: ``prefix`` itself).
     ``libdir`` is the library directory holding ``pythonX.Y`` (``lib`` or ``lib64``), when the caller
     has found it already; by default it is found here, under ``prefix``, and the report says why.
-    ``packages`` are the Debian packages (``name version``) the installation was unpacked from.
+    ``packages`` are the Debian packages (``name version``) the installation was unpacked from. ``abi`` is
+    ``t`` for a free-threaded build, whose files are named ``pythonX.Yt`` (PEP 703), else empty.
     Raises :class:`AuditError` when the prefix or the source tree is not what it should be, and
     :class:`~verify.audit.release.ReleaseMismatch` when the installation records another release.
     """
     notes: list[str] = []
+    layout = version.series + abi
     if libdir is None:
-        library = find_library_dir(prefix, version.series)
+        library = find_library_dir(prefix, layout)
         libdir = library.name
         notes.extend(library.notes)
-    stdlib = find_stdlib(prefix, version, libdir)
+    stdlib = find_stdlib(prefix, version, libdir, abi)
     witnesses = release_witnesses(prefix, stdlib, version.series, packages)
     check_release(version, witnesses)
     if witnesses:
@@ -74,12 +79,12 @@ def audit_installation(
     if not (source_tree / "Lib").is_dir():
         raise AuditError(f"no Lib/ directory in the source tree {source_tree}")
     try:
-        sources = audit_sources(prefix, version.series, source_tree, install_prefix=install_prefix,
+        sources = audit_sources(prefix, layout, source_tree, install_prefix=install_prefix,
                                 patches=patches, distribution=distribution, libdir=libdir)
         pyc = audit_pyc(stdlib, version, prefix, reference_python)
         config_args, sysconfigdata = read_config_args(stdlib)
         rebuild = RebuildSide(against, None, against.inputs) if isinstance(against, Manifest) else against
-        elf = audit_elf(prefix, stdlib, version, rebuild, config_args)
+        elf = audit_elf(prefix, stdlib, version, rebuild, config_args, layout=layout)
     except OSError as error:
         raise AuditError(f"cannot read {error.filename or prefix}: {error.strerror or error}") from error
     if config_args is None:

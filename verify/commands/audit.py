@@ -34,6 +34,9 @@ from verify.releases import Version
 @click.option("--libdir", type=click.Choice(["lib", "lib64"]),
               help="The library directory holding the standard library when both lib/pythonX.Y and lib64/pythonX.Y "
                    "hold one (default: the one that does).")
+@click.option("--free-threaded", is_flag=True,
+              help="Audit the free-threaded build (pythonX.Yt) where both builds are installed (default: the one there "
+                   "is; the default build when both are).")
 @click.option("--patches", "patches_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A quilt series directory (e.g. a Debian source package's debian/patches) to attribute changes to.")
 # The tables' names (verify.audit.conventions.DISTRIBUTIONS), spelled out so that --help does not import the audit.
@@ -58,6 +61,7 @@ def audit(
     version_text: str,
     prefix_text: str | None,
     libdir: str | None,
+    free_threaded: bool,
     patches_dir: Path | None,
     distribution: str,
     against: Path | None,
@@ -99,9 +103,10 @@ def audit(
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
-        located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution, libdir)
+        located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution, libdir,
+                                      free_threaded)
         # Fail before fetching anything if the prefix is wrong or the installation is another release.
-        stdlib = find_stdlib(located.prefix, version, located.libdir)
+        stdlib = find_stdlib(located.prefix, version, located.libdir, located.abi)
         check_release(version, release_witnesses(located.prefix, stdlib, version.series, located.packages))
         _verdict, tree = verified_source_tree(version, SourceOptions.from_params(params), Path(scratch) / "source",
                                               parts=SOURCE_PARTS)
@@ -109,13 +114,13 @@ def audit(
             report = audit_installation(
                 located.prefix, version, tree, against=rebuild, reference_python=reference_python,
                 patches=patches, distribution=located.distribution, install_prefix=located.install_prefix,
-                libdir=located.libdir, packages=located.packages,
+                libdir=located.libdir, packages=located.packages, abi=located.abi,
             )
     recipe = load_recipe(version.series, params.get("recipes_dir"))
     report = dataclasses.replace(
         report,
         prefix=located.install_prefix,
-        stdlib=f"{located.install_prefix.rstrip('/')}/{located.libdir}/python{version.series}",
+        stdlib=f"{located.install_prefix.rstrip('/')}/{located.libdir}/python{version.series}{located.abi}",
         inputs=located.descriptions,
         packages=located.packages,
         patch_series=str(patches_dir) if patches_dir is not None else None,
