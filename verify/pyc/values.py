@@ -63,13 +63,17 @@ class FrozenDictValue:
     items: tuple[tuple[Value, Value], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class SliceValue:
     """A slice constant (marshal format 5, Python 3.14+)."""
 
     start: Value
     stop: Value
     step: Value
+
+    def __repr__(self) -> str:
+        # As Python shows the slice (3.14's dis: LOAD_CONST slice(1, 2, None)).
+        return _bounded_repr(self, depth=3)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -165,7 +169,9 @@ def _bounded_repr(value: Value, depth: int) -> str:
     if isinstance(value, FrozenDictValue):
         return "frozendict({...})" if value.items else "frozendict()"
     if isinstance(value, SliceValue):
-        return "slice(...)"
+        if depth <= 0:
+            return "slice(...)"
+        return f"slice({', '.join(_bounded_repr(part, depth - 1) for part in (value.start, value.stop, value.step))})"
     if isinstance(value, str | bytes) and len(value) > 200:
         return repr(value[:200]) + "..."
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _MAX_SHOWN_INT_BITS:
