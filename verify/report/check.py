@@ -75,7 +75,7 @@ def check_text(outcome: CheckOutcome) -> str:
             lines.append(f"  rebuild     NOT reproducible: {len(check.differences)} path(s) differ ({varied} varied)")
     lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256}")
     if rebuilt.recipe_status:
-        lines.append(f"  recipe      {rebuilt.recipe_status}")
+        lines.append(f"  recipe      {rebuilt.recipe_status.removeprefix('recipe ')}")
     for peer in outcome.peers:
         state = "identical" if peer.comparison.identical else f"{len(peer.comparison.differences)} path(s) differ"
         lines.append(f"  peer        {peer.location}: {state} (report {peer.report})")
