@@ -285,6 +285,26 @@ def test_stored_pairs_are_classified(tag: str) -> None:
     assert loads_one, bytecode[0].detail
 
 
+@pytest.mark.parametrize("series", [("314", 3627), ("315", 3666)])
+@pytest.mark.parametrize("name", ["sample.checked-hash", "sample.unchecked-hash", "changed", "path-a"])
+def test_a_free_threaded_build_writes_the_same_code_with_other_reference_flags(
+    name: str, series: tuple[str, int]
+) -> None:
+    # Real files from the rebuilt 3.14.4/3.14.4t and 3.15.0rc1/3.15.0rc1t (--disable-gil): one magic number, one cache tag, the
+    # same code objects. The bytes differ: marshal sets FLAG_REF by reference count, and the counts differ
+    # in the free-threaded build; the semantic digest erases exactly that.
+    digits, magic = series
+    default = (DATA / f"{name}.cpython-{digits}.pyc").read_bytes()
+    threaded = (DATA / f"{name}.cpython-{digits}t.pyc").read_bytes()
+    assert default != threaded
+    assert parse_header(default) == parse_header(threaded)
+    result = compare_pyc(default, threaded)
+    assert result.category == "reference-flags-only", result.explanation
+    assert semantic_digest(default) == semantic_digest(threaded)
+    expected = json.loads((DATA / f"expected.cpython-{digits}t.json").read_text())
+    assert (expected["magic"], expected["cache_tag"], expected["free_threaded"]) == (magic, f"cpython-{digits}", True)
+
+
 def test_different_versions_are_semantic() -> None:
     result = compare_pyc(
         (DATA / "sample.timestamp.cpython-312.pyc").read_bytes(),
