@@ -33,6 +33,8 @@ def test_check_verifies_rebuilds_compares_and_attests(
     assert summary["source"]["sha256"] == "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
     assert summary["rebuild"]["reproducible"] is True, summary["rebuild"]
     assert summary["attestation"]["signed"] and summary["attestation"]["new_key"]
+    # The recipe's own record of where its profile was measured (docs/reproducibility.md, "Recipe status").
+    assert summary["recipe"] == {"profile": "default", "measured_on": ["3.13.5"]}
     assert json.loads((first / "check.json").read_text()) == summary
     # The two builds' comparison, as compare's HTML report in the record's words.
     report = (first / "compare.html").read_text()

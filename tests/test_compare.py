@@ -422,6 +422,34 @@ def test_a_prefix_change_is_an_install_prefix_not_a_build_path(tmp_path: Path) -
     assert comparison.build_paths is None
 
 
+def test_3_14_sysconfig_vars_json_is_compared_key_by_key(tmp_path: Path) -> None:
+    # 3.14 installs the same variables as _sysconfigdata*.py a second time, as one JSON object.
+    name = "_sysconfig_vars__linux_x86_64-linux-gnu.json"
+    for side, build in (("a", "/build/cpython"), ("b", "/build/varied-build-path/cpython-rebuild")):
+        stdlib = tmp_path / side / "opt/python/lib/python3.14"
+        stdlib.mkdir(parents=True)
+        variables = {
+            "prefix": "/opt/python",
+            "abs_builddir": build,
+            "abs_srcdir": build,
+            "Py_DEBUG": 0,
+            "CFLAGS": f"-O3 -ffile-prefix-map={build}=.",
+            "TZPATH": "/usr/share/zoneinfo",
+        }
+        (stdlib / name).write_text(json.dumps(variables, indent=2))
+    kinds = {entry.path: entry.kind for entry in scan_tree(tmp_path / "a")}
+    assert kinds[f"opt/python/lib/python3.14/{name}"] == "sysconfigdata"
+    comparison = compare_paths(tmp_path / "a", tmp_path / "b")
+    (difference,) = comparison.differences
+    assert difference.comparison is not None
+    assert difference.comparison.category == "build-path", difference.comparison
+    assert difference.comparison.details[0].startswith("CFLAGS: ")
+    assert [line.split(":")[0] for line in difference.comparison.details] == ["CFLAGS", "abs_builddir", "abs_srcdir"]
+    # Not a JSON object: compared as lines, never an error.
+    broken = FilePair(name, "sysconfigdata", "sysconfigdata", b"[1, 2]", b"{not json")
+    assert explain(broken).category != "build-path"
+
+
 def test_checked_hash_pyc_that_no_longer_matches_its_source_is_not_header_only(tmp_path: Path) -> None:
     trees = []
     for side in ("a", "b"):

@@ -100,8 +100,14 @@ def test_resolve_mirror_prefers_argument_then_setting_then_host(
     assert resolve_mirror("bookworm", root=tmp_path) == "http://setting.invalid/debian"
     assert resolve_mirror("bookworm", "file:///srv/mirror", root=tmp_path) == "file:///srv/mirror"
     monkeypatch.delenv(MIRROR_SETTING)
+    # A Debian release no stanza names is served by the host's mirror of the same archive (trixie on a
+    # bookworm host, for environments of newer series); the security archive only by a security source.
+    assert resolve_mirror("trixie", root=tmp_path) == "http://primary.invalid/debian"
+    assert resolve_mirror("trixie-updates", root=tmp_path) == "http://primary.invalid/debian"
+    assert resolve_mirror("trixie-security", root=tmp_path) == "http://security.invalid/debian-security"
+    # ...but never for another distribution's suite.
     with pytest.raises(MirrorError, match="--mirror") as error:
-        resolve_mirror("buster", root=tmp_path)
+        resolve_mirror("noble", root=tmp_path)
     assert error.value.exit_code == EXIT_ERROR
     with pytest.raises(MirrorError, match="must be"):
         resolve_mirror("bookworm", "ftp://old.invalid/debian", root=tmp_path)
@@ -230,10 +236,11 @@ def test_missing_lock_says_how_to_make_one(tmp_path: Path) -> None:
         load_lock("../etc", tmp_path)
 
 
-def test_shipped_bookworm_lock_pins_the_spec_closure() -> None:
-    spec = load_spec("bookworm-cpython")
-    lock = load_lock("bookworm-cpython")
-    assert lock.spec_sha256 == spec.sha256, "bookworm-cpython.toml changed: run `cpython-verify env lock`"
+@pytest.mark.parametrize("name", ["bookworm-cpython", "trixie-cpython"])
+def test_shipped_lock_pins_the_spec_closure(name: str) -> None:
+    spec = load_spec(name)
+    lock = load_lock(name)
+    assert lock.spec_sha256 == spec.sha256, f"{name}.toml changed: run `cpython-verify env lock`"
     assert (lock.suites, lock.variant, lock.include) == (spec.suites, spec.variant, spec.include)
     names = {package.name for package in lock.packages}
     assert set(spec.include) <= names
@@ -253,7 +260,6 @@ def test_shipped_bookworm_lock_pins_the_spec_closure() -> None:
         "pkg-config",
         "xz-utils",
         "build-essential",
-        "gcc-12",
         "make",
         "dpkg",
         "bash",
@@ -261,13 +267,27 @@ def test_shipped_bookworm_lock_pins_the_spec_closure() -> None:
         assert wanted in names
     assert all(package.path.startswith("pool/main/") for package in lock.packages)
     assert lock.source_date_epoch > 1_600_000_000
-    assert render_lock(lock) == load_lock_bytes()
+    assert render_lock(lock) == load_lock_bytes(name)
 
 
-def load_lock_bytes() -> bytes:
+def test_each_recipe_builds_in_a_shipped_environment_with_what_its_series_needs() -> None:
+    """3.14+ build _decimal from the system mpdecimal (3.15 has no copy of its own) and _zstd from libzstd:
+    their environment must have both, or the rebuild silently lacks the modules. Bookworm has no mpdecimal."""
+    from verify.recipes import load_all_recipes
+
+    for series, recipe in load_all_recipes().items():
+        assert recipe.build is not None
+        lock = load_lock(recipe.build.environment)
+        names = {package.name for package in lock.packages}
+        if int(series.split(".")[1]) >= 14:
+            assert {"libmpdec-dev", "libzstd-dev"} <= names, series
+    assert "libmpdec-dev" not in {package.name for package in load_lock("bookworm-cpython").packages}
+
+
+def load_lock_bytes(name: str = "bookworm-cpython") -> bytes:
     from verify.environments.lock import lock_path
 
-    return lock_path("bookworm-cpython").read_bytes()
+    return lock_path(name).read_bytes()
 
 
 # -- Debian archive data -----------------------------------------------------------------------------

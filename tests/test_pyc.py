@@ -13,6 +13,7 @@ import marshal
 import opcode
 import py_compile
 import random
+import re
 import struct
 import sys
 import time
@@ -38,7 +39,7 @@ from verify.pyc import (
 )
 from verify.pyc.header import MAGIC_RANGES
 from verify.pyc.opcodes import OPCODE_TABLES
-from verify.pyc.values import FrozenSetValue, SliceValue
+from verify.pyc.values import FrozenDictValue, FrozenSetValue, SliceValue, short_repr
 
 DATA = Path(__file__).parent / "data" / "pyc"
 SAMPLE = DATA / "sample.py"
@@ -75,8 +76,14 @@ def hash_header(source: bytes) -> bytes:
 # -- headers -------------------------------------------------------------------------------------------
 
 
-def test_stored_data_covers_five_versions_besides_the_host() -> None:
-    assert STORED_TAGS == ["cpython-310", "cpython-311", "cpython-312", "cpython-313", "cpython-38", "cpython-39"]
+def test_stored_data_covers_every_series_and_the_free_threaded_builds() -> None:
+    every = ["cpython-38", "cpython-39", "cpython-310", "cpython-311", "cpython-312", "cpython-313", "cpython-314",
+             "cpython-314t", "cpython-315", "cpython-315t"]  # fmt: skip
+    assert sorted(every) == STORED_TAGS
+    # Every series with stored data has its own interpreter's opcode table, keyed by the magic it wrote.
+    for tag in STORED_TAGS:
+        expected = json.loads((DATA / f"expected.{tag}.json").read_text())
+        assert expected["magic"] in OPCODE_TABLES, tag
 
 
 @pytest.mark.parametrize("mode", list(py_compile.PycInvalidationMode))
@@ -201,7 +208,10 @@ def test_stored_pycs_match_what_their_interpreter_said(tag: str) -> None:
                 record["cellvars"],
             )
         instructions = decode(code, magic=loaded.header.magic, python_version=loaded.header.python_version)
-        assert [[i.offset, i.opname, i.arg] for i in instructions] == record["instructions"]
+        assert [[i.offset, i.opname, i.arg] for i in instructions] == [r[:3] for r in record["instructions"]]
+        for ours, theirs in zip(instructions, record["instructions"], strict=True):
+            if len(theirs) == 4:  # the name dis resolved a name instruction's argument to (3.14's data on)
+                assert ours.argrepr.removeprefix("NULL + ") == theirs[3], (ours, theirs)
         reprs = [
             "<code>" if isinstance(c, CodeObject) else repr(c) for c in code.consts if not isinstance(c, FrozenSetValue)
         ]
@@ -268,7 +278,31 @@ def test_stored_pairs_are_classified(tag: str) -> None:
     bytecode = [d for d in changed.code_differences if d.field == "code"]
     assert [d.path for d in bytecode] == ["<module>/outer/inner"]
     added = [line for line in bytecode[0].detail if line.startswith("+ ")]
-    assert any("LOAD_CONST" in line and "(1)" in line for line in added), bytecode[0].detail
+    # Every instruction is named by its release's own table: no raw "<93>" where dis says STORE_NAME.
+    assert not [line for line in bytecode[0].detail if re.search(r" <\d+>", line)], bytecode[0].detail
+    # The constant 1 the changed line adds, by each release's own instruction (3.14: LOAD_SMALL_INT).
+    loads_one = [line for line in added if ("LOAD_CONST" in line or "LOAD_SMALL_INT" in line) and "(1)" in line]
+    assert loads_one, bytecode[0].detail
+
+
+@pytest.mark.parametrize("series", [("314", 3627), ("315", 3666)])
+@pytest.mark.parametrize("name", ["sample.checked-hash", "sample.unchecked-hash", "changed", "path-a"])
+def test_a_free_threaded_build_writes_the_same_code_with_other_reference_flags(
+    name: str, series: tuple[str, int]
+) -> None:
+    # Real files from the rebuilt 3.14.4/3.14.4t and 3.15.0rc1/3.15.0rc1t (--disable-gil): one magic
+    # number, one cache tag, the same code objects. The bytes differ: marshal sets FLAG_REF by reference
+    # count, and the counts differ in the free-threaded build; the semantic digest erases exactly that.
+    digits, magic = series
+    default = (DATA / f"{name}.cpython-{digits}.pyc").read_bytes()
+    threaded = (DATA / f"{name}.cpython-{digits}t.pyc").read_bytes()
+    assert default != threaded
+    assert parse_header(default) == parse_header(threaded)
+    result = compare_pyc(default, threaded)
+    assert result.category == "reference-flags-only", result.explanation
+    assert semantic_digest(default) == semantic_digest(threaded)
+    expected = json.loads((DATA / f"expected.cpython-{digits}t.json").read_text())
+    assert (expected["magic"], expected["cache_tag"], expected["free_threaded"]) == (magic, f"cpython-{digits}", True)
 
 
 def test_different_versions_are_semantic() -> None:
@@ -330,11 +364,50 @@ def pyc(magic: int, body: bytes) -> bytes:
 
 def test_hand_encoded_3_14_pyc_with_a_slice_constant() -> None:
     consts = b")\x02" + b":" + b"i" + w_long(1) + b"N" + b"N" + b"g" + struct.pack("<d", 2.5)
-    loaded = load_pyc(pyc(3627, code_311(consts)))
+    # 3.14.4's own numbers: RESUME 0, LOAD_CONST 0, RETURN_VALUE (3.14 renumbered RESUME to 128).
+    body = code_311(consts, code=bytes([128, 0, 82, 0, 35, 0]))
+    loaded = load_pyc(pyc(3627, body))
     assert loaded.header.python_version == "3.14"
     assert loaded.code.consts == (SliceValue(1, None, None), 2.5)
-    # No 3.14 opcode table is shipped: instructions are shown by number, never by a guessed name.
-    assert [i.opname for i in decode(loaded.code, magic=3627, python_version="3.14")] == ["<151>", "<100>", "<83>"]
+    instructions = decode(loaded.code, magic=3627, python_version="3.14")
+    assert [i.text for i in instructions] == ["RESUME 0", "LOAD_CONST 0 (slice(1, None, None))", "RETURN_VALUE"]
+    # A pre-release magic without a table (3.14rc2's 3626): instructions by number, never by a guessed name.
+    unknown = load_pyc(pyc(3626, body))
+    assert [i.opname for i in decode(unknown.code, magic=3626, python_version="3.14")] == ["<128>", "<82>", "<35>"]
+
+
+def test_hand_encoded_3_15_pyc_with_a_frozendict_constant() -> None:
+    # marshal format 6 (3.15): '}' is a frozendict, NULL-terminated like a dict, its reference reserved first.
+    pairs = short_ascii("a") + b"i" + w_long(1) + short_ascii("b") + b"N" + b"0"
+    loaded = load_pyc(pyc(3666, code_311(b")\x02" + b"\xfd" + pairs + b"r" + w_long(0))))
+    frozen = loaded.code.consts[0]
+    assert loaded.code.consts[1] is frozen and loaded.back_references == 1
+    assert loaded.header.python_version == "3.15" and loaded.header.marshal_version == 6
+    assert frozen == FrozenDictValue((("a", 1), ("b", None)))
+    assert short_repr(frozen) == "frozendict({...})"
+    # A dict of the same items is another value: the digest tells them apart.
+    as_dict = pyc(3666, code_311(b")\x01" + b"{" + pairs))
+    assert semantic_digest(as_dict) != semantic_digest(pyc(3666, code_311(b")\x01" + b"}" + pairs)))
+    # Insertion order is part of a frozendict, unlike a frozenset's order.
+    swapped = short_ascii("b") + b"N" + short_ascii("a") + b"i" + w_long(1) + b"0"
+    assert semantic_digest(pyc(3666, code_311(b")\x01}" + swapped))) != semantic_digest(
+        pyc(3666, code_311(b")\x01}" + pairs))
+    )
+
+
+@pytest.mark.parametrize(
+    ("magic", "constant", "code"),
+    [
+        (3627, b"}" + b"0", "0x7d"),  # frozendict in a 3.14 .pyc: marshal format 5 has no such type
+        (3571, b":" + b"NNN", "0x3a"),  # slice in a 3.13 .pyc: format 4 has none
+        (3495, b":" + b"NNN", "0x3a"),
+    ],
+)
+def test_a_type_code_newer_than_the_series_marshal_format_is_refused(magic: int, constant: bytes, code: str) -> None:
+    with pytest.raises(MarshalError, match=f"type code {code} at offset .* is not in marshal format"):
+        load_pyc(pyc(magic, code_311(b")\x01" + constant)))
+    # The same constant is read in a file of the series that introduced it.
+    load_pyc(pyc(3666, code_311(b")\x01" + constant)))
 
 
 def test_frozenset_order_and_string_representation_do_not_change_the_digest() -> None:

@@ -125,6 +125,54 @@ def test_a_recipe_naming_an_unknown_category_or_a_bad_inapplicable_entry_is_refu
     assert "\n" not in str(caught.value)
 
 
+UNMEASURED_SERIES = ("3.8", "3.9", "3.10", "3.12", "3.16", "3.17")
+
+
+def _recipe_status_table() -> dict[tuple[str, str], tuple[str, ...]]:
+    """docs/reproducibility.md's "Recipe status" table: (series, profile) -> the releases it lists."""
+    text = (Path(__file__).parent.parent / "docs" / "reproducibility.md").read_text()
+    section = text.split("## Recipe status", 1)[1].split("\n## ", 1)[0]
+    table: dict[tuple[str, str], tuple[str, ...]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("3."):
+            releases = () if cells[2].startswith("unmeasured") else tuple(r.strip() for r in cells[2].split(","))
+            table[(cells[0], cells[1])] = releases
+    return table
+
+
+def test_each_recipe_says_which_profiles_were_measured_and_the_docs_say_the_same() -> None:
+    recipes = load_all_recipes()
+    for series in UNMEASURED_SERIES:
+        assert not recipes[series].measured, series
+        profile = recipes[series].build.profiles["default"]  # type: ignore[union-attr]
+        assert "UNMEASURED" in profile.status(series)
+    assert recipes["3.13"].measured and recipes["3.11"].measured
+    measured = recipes["3.13"].build.profiles["default"]  # type: ignore[union-attr]
+    assert measured.status("3.13") == "recipe 3.13 profile default: measured on 3.13.5 (docs/reproducibility.md)"
+    documented = _recipe_status_table()
+    shipped = {
+        (series, name): profile.measured
+        for series, recipe in recipes.items()
+        for name, profile in recipe.build.profiles.items()  # type: ignore[union-attr]
+    }
+    assert documented == shipped
+
+
+@pytest.mark.parametrize(
+    ("measured", "message"),
+    [
+        ('["3.13.5"]', "measured release '3.13.5' is not a 3.14 release"),
+        ('["3.14"]', "measured release '3.14' is not a CPython version"),
+        ('"3.14.4"', "'measured' must be"),
+    ],
+)
+def test_a_measured_list_names_releases_of_its_own_series(measured: str, message: str, tmp_path: Path) -> None:
+    text = _good_recipe().replace("[build.profiles.default]\n", f"[build.profiles.default]\nmeasured = {measured}\n")
+    with pytest.raises(RecipeError, match=message):
+        parse_recipe(text.encode(), tmp_path / "cpython-3.14.toml")
+
+
 def test_sigstore_is_not_required_before_the_series_started_publishing_it() -> None:
     recipe = load_recipe("3.9")
     assert recipe.published_signatures(Version.parse("3.9.2")) == ("openpgp",)

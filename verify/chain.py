@@ -126,6 +126,10 @@ class RebuildOutcome:
     result: ResultDir
     record: RebuildRecord
     """The published record: the baseline's, with the ``--twice`` comparison when there was one."""
+    measured_on: tuple[str, ...] = ()
+    """The releases the recipe says its profile was measured on (empty: an unmeasured profile)."""
+    recipe_status: str = ""
+    """One line saying so, for reports (:meth:`verify.recipes.BuildProfile.status`)."""
 
     @property
     def reproducibility(self) -> ReproducibilityCheck | None:
@@ -309,7 +313,15 @@ def run_rebuild(
     if hold_result is not None:
         hold_result.acquire()
     published = publish(baseline, record, request.result_path, compare_html=compare_html)
-    return RebuildOutcome(source=verdict, baseline=baseline, result=published, record=record)
+    chosen_profile = recipe.build.profiles[request.profile]
+    return RebuildOutcome(
+        source=verdict,
+        baseline=baseline,
+        result=published,
+        record=record,
+        measured_on=chosen_profile.measured,
+        recipe_status=chosen_profile.status(recipe.series),
+    )
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,8 @@ def detect_kind(name: str, head: bytes) -> str:
         return PYC
     if not _is_text(head):
         return BINARY
+    if name.startswith("_sysconfig_vars") and name.endswith(".json") and head.lstrip().startswith(b"{"):
+        return SYSCONFIGDATA  # 3.14+: the same variables as sysconfigdata, as one JSON object
     if name.endswith(".py"):
         if name.startswith(("_sysconfigdata", "_sysconfig_vars")) and b"build_time_vars" in head:
             return SYSCONFIGDATA

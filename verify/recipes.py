@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from verify import names
-from verify.errors import RecipeError
+from verify.errors import RecipeError, VersionError
 from verify.fsutil import read_regular_file
 from verify.limits import RECIPE_MAX_BYTES
 from verify.releases import Version
@@ -187,6 +187,19 @@ class BuildProfile:
     inapplicable: Mapping[str, InapplicableVariation] = field(default_factory=dict)
     """``[build.profiles.<name>.inapplicable.<variation>]``: variations ``rebuild --twice`` skips for this
     profile, each with the recipe's reason."""
+    measured: tuple[str, ...] = ()
+    """Releases this profile was rebuilt from and measured with ``rebuild --twice`` (docs/reproducibility.md).
+    Empty: the profile is unmeasured, its flags and expectations carried over from other series untested."""
+
+    def status(self, series: str) -> str:
+        """One line for reports: on which releases this profile was measured, or that it never was."""
+        if self.measured:
+            releases = ", ".join(self.measured)
+            return f"recipe {series} profile {self.name}: measured on {releases} (docs/reproducibility.md)"
+        return (
+            f"recipe {series} profile {self.name}: UNMEASURED: no {series} release has been rebuilt and compared "
+            f"with it; its settings and expectations are carried over from measured series"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +273,11 @@ class Recipe:
     sigstore: SigstorePolicy | None
     build: BuildSpec | None
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def measured(self) -> bool:
+        """True when at least one build profile of this series has been measured on a real release."""
+        return self.build is not None and any(profile.measured for profile in self.build.profiles.values())
 
     def published_signatures(self, version: Version) -> tuple[str, ...]:
         """The signature kinds python.org publishes for ``version`` (Sigstore only from ``since``)."""
@@ -400,7 +418,7 @@ def parse_recipe(text: bytes, path: Path) -> Recipe:
         if kind not in publishes and policy is not None:
             raise signatures._fail(f"has a [signatures.{kind}] signer but does not list it in 'publishes'")
 
-    build = _parse_build(top.table("build", required=False))
+    build = _parse_build(top.table("build", required=False), series)
     top.done()
     return Recipe(
         series=series,
@@ -448,7 +466,7 @@ def _parse_sigstore(table: _Table | None) -> SigstorePolicy | None:
     return SigstorePolicy(identity=identity, issuer=issuer, since=since)
 
 
-def _parse_build(table: _Table | None) -> BuildSpec | None:
+def _parse_build(table: _Table | None, series: str) -> BuildSpec | None:
     if table is None:
         return None
     environment = table.string("environment")
@@ -464,12 +482,25 @@ def _parse_build(table: _Table | None) -> BuildSpec | None:
         description = profile_table.string("description", required=False) or ""
         profile_expect = _parse_expect(profile_table.table("expect", required=False))
         inapplicable = _parse_inapplicable(profile_table.table("inapplicable", required=False))
+        measured = profile_table.strings("measured", required=False)
+        for release in measured:
+            try:
+                parsed = Version.parse(release)
+            except VersionError:
+                raise profile_table._fail(f"measured release {release!r} is not a CPython version") from None
+            if parsed.series != series:
+                raise profile_table._fail(f"measured release {release!r} is not a {series} release")
         profile_table.done()
         both = sorted(set(profile_expect) & set(inapplicable))
         if both:
             raise profile_table._fail(f"variation(s) {', '.join(both)} both expected and inapplicable")
         profiles[name] = BuildProfile(
-            name=name, configure=configure, description=description, expect=profile_expect, inapplicable=inapplicable
+            name=name,
+            configure=configure,
+            description=description,
+            expect=profile_expect,
+            inapplicable=inapplicable,
+            measured=measured,
         )
     if "default" not in profiles:
         raise table._fail("needs a [build.profiles.default]")

@@ -30,21 +30,24 @@ from verify.audit.layout import DISABLE_TEST_MODULES, LIBRARY_DIRS
 from verify.audit.model import AuditError, AuditReport, ElfAudit, SourceAudit
 from verify.audit.patches import Patch
 from verify.audit.pyc import audit_pyc
+from verify.audit.release import check_release, release_witnesses
 from verify.audit.sources import SourceModel, audit_sources, read_source_model
 from verify.manifest import DIRECTORY, Manifest
 from verify.releases import Version
 
 
-def find_stdlib(prefix: Path, version: Version, libdir: str | None = None) -> Path:
-    """``PREFIX/LIBDIR/pythonX.Y``, ``LIBDIR`` being ``libdir`` or else where the standard library is
-    (``lib`` or ``lib64``: :func:`verify.audit.files.find_library_dir`); raise :class:`AuditError` if it is not there.
+def find_stdlib(prefix: Path, version: Version, libdir: str | None = None, abi: str = "") -> Path:
+    """``PREFIX/LIBDIR/pythonX.Y`` (``pythonX.Yt`` for a free-threaded build, ``abi`` ``t``), ``LIBDIR`` being
+    ``libdir`` or else where the standard library is (``lib`` or ``lib64``:
+    :func:`verify.audit.files.find_library_dir`); raise :class:`AuditError` if it is not there.
     """
-    name = libdir or find_library_dir(prefix, version.series).name
+    layout = version.series + abi
+    name = libdir or find_library_dir(prefix, layout).name
     if name not in LIBRARY_DIRS:
         raise AuditError(f"{name!r} is not a library directory: expected one of {', '.join(LIBRARY_DIRS)}")
-    stdlib = prefix / name / f"python{version.series}"
+    stdlib = prefix / name / f"python{layout}"
     if not stdlib.is_dir() or stdlib.is_symlink():
-        raise AuditError(f"no standard library at {stdlib}: is {prefix} a Python {version.series} prefix?")
+        raise AuditError(f"no standard library at {stdlib}: is {prefix} a Python {layout} prefix?")
     return stdlib
 
 
@@ -59,7 +62,8 @@ def audit_installation(
     distribution: str | None = None,
     install_prefix: str = "",
     libdir: str | None = None,
-    package_set: bool = False,
+    packages: Sequence[str] = (),
+    abi: str = "",
 ) -> AuditReport:
     """Audit the Python ``version`` installed under ``prefix`` against the verified ``source_tree``.
 
@@ -70,16 +74,29 @@ def audit_installation(
     ``install_prefix`` is where ``prefix`` lives on its own system (default: ``prefix`` itself).
     ``libdir`` is the library directory holding ``pythonX.Y`` (``lib`` or ``lib64``), when the caller
     has found it already; by default it is found here, under ``prefix``, and the report says why.
-    ``package_set`` says the input was a set of packages: the subject is their share of an installation,
-    not a whole one (:mod:`verify.audit.coverage`).
-    Raises :class:`AuditError` when the prefix or the source tree is not what it should be.
+    ``packages`` are the Debian packages (``name version``) the installation was unpacked from: then the
+    subject is their share of an installation, not a whole one (:mod:`verify.audit.coverage`). ``abi`` is
+    ``t`` for a free-threaded build, whose files are named ``pythonX.Yt`` (PEP 703), else empty.
+    Raises :class:`AuditError` when the prefix or the source tree is not what it should be, and
+    :class:`~verify.audit.release.ReleaseMismatch` when the installation records another release.
     """
     notes: list[str] = []
+    layout = version.series + abi
+    package_set = bool(packages)
     if libdir is None:
-        library = find_library_dir(prefix, version.series)
+        library = find_library_dir(prefix, layout)
         libdir = library.name
         notes.extend(library.notes)
-    stdlib = find_stdlib(prefix, version, libdir)
+    stdlib = find_stdlib(prefix, version, libdir, abi)
+    witnesses = release_witnesses(prefix, stdlib, version.series, packages)
+    check_release(version, witnesses)
+    if witnesses:
+        notes.append(f"release {version}, as recorded by {', '.join(sorted({w.source for w in witnesses}))}")
+    else:
+        notes.append(
+            f"nothing in the installation records its release (no build-details.json, patchlevel.h or "
+            f"Debian package version): audited as {version}"
+        )
     if not (source_tree / "Lib").is_dir():
         raise AuditError(f"no Lib/ directory in the source tree {source_tree}")
     rebuild = RebuildSide(against, None, against.inputs) if isinstance(against, Manifest) else against
@@ -89,7 +106,7 @@ def audit_installation(
         configured = split_config_args(config_args) or ()
         sources = audit_sources(
             prefix,
-            version.series,
+            layout,
             source_tree,
             install_prefix=install_prefix,
             patches=patches,
@@ -100,14 +117,14 @@ def audit_installation(
             without_test_modules=DISABLE_TEST_MODULES in configured,
         )
         pyc = audit_pyc(stdlib, version, prefix, reference_python)
-        elf = audit_elf(prefix, stdlib, version, rebuild, config_args)
-        present = installation_paths(prefix, version.series, libdir)
+        elf = audit_elf(prefix, stdlib, version, rebuild, config_args, layout=layout)
+        present = installation_paths(prefix, layout, libdir)
     except OSError as error:
         raise AuditError(f"cannot read {error.filename or prefix}: {error.strerror or error}") from error
     if config_args is None:
         notes.append("no _sysconfigdata*.py with CONFIG_ARGS found: configure arguments unknown")
     coverage = measure_coverage(
-        version.series,
+        layout,
         libdir,
         model,
         sources,
@@ -115,9 +132,7 @@ def audit_installation(
         present,
         rebuild=None
         if rebuild is None
-        else rebuild_parts(
-            (entry.path for entry in rebuild.manifest.entries if entry.kind != DIRECTORY), version.series
-        ),
+        else rebuild_parts((entry.path for entry in rebuild.manifest.entries if entry.kind != DIRECTORY), layout),
         package_set=package_set,
         distribution=distribution,
     )

@@ -56,7 +56,8 @@ def _rebuild_config_args(rebuild: RebuildSide, series: str) -> tuple[str, ...] |
         return None
     for entry in rebuild.manifest.entries:
         parent, _, name = entry.path.rpartition("/")
-        in_stdlib = _without_libdir(parent).endswith(f"lib/python{series}")
+        # The rebuild's own stdlib, free-threaded (pythonX.Yt) or not, whatever the installation's is.
+        in_stdlib = _without_libdir(parent).endswith((f"lib/python{series}", f"lib/python{series}t"))
         if entry.kind == SYSCONFIGDATA and in_stdlib and name.endswith(".py"):
             text, _ = read_config_args(rebuild.root / parent)
             if text is not None:
@@ -134,7 +135,13 @@ def _verdict(prefix: Path, rel: str, entry: ManifestEntry, rebuild: RebuildSide)
 
 
 def audit_elf(
-    prefix: Path, stdlib: Path, version: Version, against: RebuildSide | None, config_args: str | None = None
+    prefix: Path,
+    stdlib: Path,
+    version: Version,
+    against: RebuildSide | None,
+    config_args: str | None = None,
+    *,
+    layout: str | None = None,
 ) -> ElfAudit:
     """The installation's ELF files against the rebuild ``against`` (only counted when None).
 
@@ -145,7 +152,8 @@ def audit_elf(
     ``compare``'s comparators when both sides' configure arguments are known to be equal (or cannot
     be compared but the rebuild's bytes are there); when they differ, the difference is the flags.
     """
-    elf_files = _elf_candidates(prefix, stdlib, version.series)
+    layout = layout or version.series  # "3.14t" for a free-threaded build's python3.14t, libpython3.14t
+    elf_files = _elf_candidates(prefix, stdlib, layout)
     if against is None:
         return ElfAudit(len(elf_files), 0, (), (), "no rebuild given (--against): ELF files not compared")
     installed_flags = split_config_args(config_args)

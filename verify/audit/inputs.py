@@ -376,12 +376,20 @@ def _holds_stdlib(directory: Path, pattern: re.Pattern[str]) -> bool:
     return False
 
 
-def find_prefixes(root: Path, series: str | None, *, max_depth: int = 4) -> list[str]:
+def _stdlib_name(series: str | None, abi: str | None) -> re.Pattern[str]:
+    """``pythonX.Y`` (``abi`` ``""``), ``pythonX.Yt`` (``"t"``, free-threaded) or either (None)."""
+    version = re.escape(series) if series else r"\d+\.\d+"
+    suffix = "t?" if abi is None else re.escape(abi)
+    return re.compile(rf"python{version}{suffix}")
+
+
+def find_prefixes(root: Path, series: str | None, *, max_depth: int = 4, abi: str | None = "") -> list[str]:
     """Root-relative prefixes holding ``lib/pythonX.Y`` or ``lib64/pythonX.Y`` with more than site-packages in it
-    ('' for the root). Links are never followed: a root's ``lib64 -> usr/lib64`` is found as ``usr``."""
+    ('' for the root). Links are never followed: a root's ``lib64 -> usr/lib64`` is found as ``usr``.
+    ``abi`` ``t`` looks for a free-threaded build's ``pythonX.Yt`` instead, None for either."""
     found: list[str] = []
     pending: list[tuple[str, int]] = [("", 0)]
-    pattern = re.compile(rf"python{re.escape(series)}" if series else r"python\d+\.\d+")
+    pattern = _stdlib_name(series, abi)
     while pending:
         relative, depth = pending.pop()
         directory = root / relative if relative else root
@@ -437,6 +445,8 @@ class LocatedInstallation:
     notes: tuple[str, ...]
     libdir: str = "lib"
     """The library directory whose ``pythonX.Y`` is the standard library: ``lib``, or ``lib64`` (Fedora's)."""
+    abi: str = ""
+    """``t`` when the installation is a free-threaded build (``pythonX.Yt``, PEP 703), else empty."""
 
 
 def locate_installation(
@@ -446,6 +456,7 @@ def locate_installation(
     prefix: str | None,
     distribution: str,
     libdir: str | None = None,
+    free_threaded: bool = False,
 ) -> LocatedInstallation:
     """Unpack ``inputs`` when needed and find the prefix, its library directory and the distribution whose
     conventions apply.
@@ -453,6 +464,8 @@ def locate_installation(
     A single directory is audited in place: it is a prefix when it holds ``lib/pythonX.Y`` or
     ``lib64/pythonX.Y``, else a root file system searched for one. Every other input is unpacked under
     ``scratch``. ``libdir`` (``--libdir``) names the library directory when both hold a standard library.
+    A free-threaded build (``pythonX.Yt``) is audited when ``free_threaded`` asks for it, or when it is the
+    only build of the series in the prefix (the notes say so).
     """
     from verify.audit.files import find_library_dir, library_listings, linked_library_dirs
 
@@ -465,7 +478,7 @@ def locate_installation(
         root = inputs[0]
         descriptions: tuple[str, ...] = (f"{root} (directory)",)
         notes.append("a directory is audited in place: files outside the installation were not walked")
-        if prefix is None and _holds_stdlib(root, re.compile(rf"python{re.escape(series)}")):
+        if prefix is None and _holds_stdlib(root, _stdlib_name(series, None)):
             found = ""
     else:
         unpacked = unpack_inputs(inputs, scratch / "inputs")
@@ -478,7 +491,7 @@ def locate_installation(
             raise InputError(f"--prefix {prefix!r}: must be a path inside the input")
         found = relative if relative != "." else ""
     elif found is None:
-        candidates = find_prefixes(root, series)
+        candidates = find_prefixes(root, series, abi="t" if free_threaded else None)
         if not candidates:
             # A root whose library directory is a link out of the input (or a loop) says why it has none.
             problems = [line for line, inside in linked_library_dirs(root, series, root) if not inside]
@@ -493,14 +506,22 @@ def locate_installation(
             raise InputError(f"several Python {series} prefixes ({shown}); choose one with --prefix")
         found = candidates[0]
     located = root / found if found else root
-    if not library_listings(located, series) and not linked_library_dirs(located, series, root):
+    plain = _holds_stdlib(located, _stdlib_name(series, ""))
+    threaded = _holds_stdlib(located, _stdlib_name(series, "t"))
+    abi = "t" if free_threaded or (threaded and not plain) else ""
+    if abi and not free_threaded:
+        notes.append(f"a free-threaded build (python{series}t, PEP 703): its files are named python{series}t")
+    elif threaded and not abi:
+        notes.append(f"a free-threaded python{series}t is installed beside it and was not audited (--free-threaded)")
+    layout = series + abi
+    if not library_listings(located, layout) and not linked_library_dirs(located, layout, root):
         raise nothing_to_audit(inputs, series, root, _distribution(distribution, root, located, packages), packages)
-    library = find_library_dir(located, series, boundary=root, choice=libdir)
-    if not stdlib_files(located, series, library.name):
+    library = find_library_dir(located, layout, boundary=root, choice=libdir)
+    if not stdlib_files(located, layout, library.name):
         raise nothing_to_audit(inputs, series, root, _distribution(distribution, root, located, packages), packages)
     notes.extend(library.notes)
     if not single_directory:
-        out_of_scope = _out_of_scope(root, found, series, library.name)
+        out_of_scope = _out_of_scope(root, found, series + abi, library.name)
     install_prefix = str(root.absolute()) if single_directory and found == "" and prefix is None else "/" + found
     return LocatedInstallation(
         located,
@@ -511,6 +532,7 @@ def locate_installation(
         out_of_scope,
         tuple(notes),
         library.name,
+        abi,
     )
 
 

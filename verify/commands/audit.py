@@ -42,6 +42,12 @@ from verify.releases import Version
     "hold one (default: the one that does).",
 )
 @click.option(
+    "--free-threaded",
+    is_flag=True,
+    help="Audit the free-threaded build (pythonX.Yt) where both builds are installed (default: the one there "
+    "is; the default build when both are).",
+)
+@click.option(
     "--patches",
     "patches_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -87,6 +93,7 @@ def audit(
     version_text: str,
     prefix_text: str | None,
     libdir: str | None,
+    free_threaded: bool,
     patches_dir: Path | None,
     distribution: str,
     against: Path | None,
@@ -114,6 +121,7 @@ def audit(
     from verify.audit import audit_installation, find_stdlib
     from verify.audit.elf import RebuildSide
     from verify.audit.inputs import locate_installation, read_patch_series
+    from verify.audit.release import check_release, release_witnesses
     from verify.audit.sources import SOURCE_PARTS
     from verify.compare.sides import load_side
     from verify.recipes import load_recipe
@@ -130,8 +138,12 @@ def audit(
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
-        located = locate_installation(inputs, version.series, Path(scratch), prefix_text, distribution, libdir)
-        find_stdlib(located.prefix, version, located.libdir)  # fail before fetching anything if the prefix is wrong
+        located = locate_installation(
+            inputs, version.series, Path(scratch), prefix_text, distribution, libdir, free_threaded
+        )
+        # Fail before fetching anything if the prefix is wrong or the installation is another release.
+        stdlib = find_stdlib(located.prefix, version, located.libdir, located.abi)
+        check_release(version, release_witnesses(located.prefix, stdlib, version.series, located.packages))
         source, tree = verified_source_tree(
             version, SourceOptions.from_params(params), Path(scratch) / "source", parts=SOURCE_PARTS
         )
@@ -146,13 +158,14 @@ def audit(
                 distribution=located.distribution,
                 install_prefix=located.install_prefix,
                 libdir=located.libdir,
-                package_set=bool(located.packages),
+                packages=located.packages,
+                abi=located.abi,
             )
     recipe = load_recipe(version.series, params.get("recipes_dir"))
     report = dataclasses.replace(
         report,
         prefix=located.install_prefix,
-        stdlib=f"{located.install_prefix.rstrip('/')}/{located.libdir}/python{version.series}",
+        stdlib=f"{located.install_prefix.rstrip('/')}/{located.libdir}/python{version.series}{located.abi}",
         inputs=located.descriptions,
         packages=located.packages,
         patch_series=str(patches_dir) if patches_dir is not None else None,

@@ -123,6 +123,7 @@ def rebuild(**params: Any) -> None:
         outcome = run_rebuild(rebuild_request(params), PhaseObserver())
         for line in rebuild_text(outcome.result, outcome.record):
             report.echo(line)
+        report.echo(outcome.recipe_status)
         report.echo(rebuild_closing_line(outcome.record, len(outcome.result.read_manifest().entries)))
         check = outcome.reproducibility
         if check is not None and not check.explained:

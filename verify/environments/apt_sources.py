@@ -2,7 +2,8 @@
 
 No registry host is written into the project: the mirror comes from ``--mirror`` /
 ``$CPYTHON_VERIFY_DEBIAN_MIRROR`` or from the entries in ``/etc/apt/sources.list.d/*.sources``
-(deb822) and ``/etc/apt/sources.list`` (one-line format) that serve the wanted suite.
+(deb822) and ``/etc/apt/sources.list`` (one-line format) that serve the wanted suite, or else another
+suite of the same Debian archive (a bookworm host's mirror serves trixie).
 """
 
 from __future__ import annotations
@@ -87,9 +88,51 @@ def choose_mirror(suite: str, sources: Sequence[AptSource], component: str = "ma
     return None
 
 
+DEBIAN_RELEASES = frozenset({
+    "buzz", "rex", "bo", "hamm", "slink", "potato", "woody", "sarge", "etch", "lenny", "squeeze", "wheezy",
+    "jessie", "stretch", "buster", "bullseye", "bookworm", "trixie", "forky", "duke", "sid", "experimental",
+    "oldoldstable", "oldstable", "stable", "testing", "unstable",
+})  # fmt: skip
+"""Debian's release codenames and suite names: one archive serves them all (``dists/<suite>``)."""
+
+
+def _debian_family(suite: str) -> str | None:
+    """``archive`` for a suite of Debian's main archive (``trixie``, ``trixie-updates``), ``security`` for
+    one of its security archive (``trixie-security``), None for anything else (another distribution's)."""
+    release, _, pocket = suite.partition("-")
+    if release not in DEBIAN_RELEASES:
+        return None
+    return "security" if pocket == "security" else "archive"
+
+
+def debian_archive_mirror(suite: str, sources: Sequence[AptSource], component: str = "main") -> str | None:
+    """A configured mirror of the Debian archive ``suite`` belongs to, when none names ``suite`` itself.
+
+    A Debian mirror serves every current release under ``dists/``: the host's mirror for bookworm serves
+    trixie too (a partial mirror that does not fails at the first download, saying which URL). Only a
+    source serving a suite of the same archive counts (the security archive is another one), so an
+    Ubuntu host's mirror is never taken for Debian's.
+    """
+    family = _debian_family(suite)
+    if family is None:
+        return None
+    for source in sources:
+        serves_same_archive = any(_debian_family(other) == family for other in source.suites)
+        if serves_same_archive and component in source.components and source.uri.startswith(("http:", "https:")):
+            return source.uri
+    return None
+
+
 def resolve_mirror(suite: str, mirror: str | None = None, *, root: Path = Path("/")) -> str:
-    """The mirror to use for ``suite``: the argument, the setting, or the host's apt configuration."""
-    chosen = mirror or os.environ.get(MIRROR_SETTING) or choose_mirror(suite, host_apt_sources(root))
+    """The mirror to use for ``suite``: the argument, the setting, or the host's apt configuration (the source
+    that names ``suite``, else one that serves another suite of the same Debian archive)."""
+    configured = host_apt_sources(root) if not (mirror or os.environ.get(MIRROR_SETTING)) else []
+    chosen = (
+        mirror
+        or os.environ.get(MIRROR_SETTING)
+        or choose_mirror(suite, configured)
+        or debian_archive_mirror(suite, configured)
+    )
     if not chosen:
         raise MirrorError(
             f"no Debian mirror for suite {suite!r}: pass --mirror URL or set {MIRROR_SETTING} "

@@ -106,11 +106,14 @@ def _argrepr(code: CodeObject, name: str, arg: int, version: tuple[int, int], ta
         return ""  # without the release's table a name could mean another opcode; show the number only
     if name in _CONST_OPS:
         return short_repr(code.consts[arg]) if 0 <= arg < len(code.consts) else "?"
+    if name == "LOAD_SMALL_INT":
+        return str(arg)  # 3.14+: the argument is the value itself
     if name in _NAME_OPS:
         shift = 0
         if (name == "LOAD_GLOBAL" and version >= (3, 11)) or (name == "LOAD_ATTR" and version >= (3, 12)):
             shift = 1
-        elif name == "LOAD_SUPER_ATTR":
+        elif name == "LOAD_SUPER_ATTR" or (name == "IMPORT_NAME" and version >= (3, 15)):
+            # 3.15's IMPORT_NAME keeps the lazy/eager import flags in the two low bits (dis: arg // 4).
             shift = 2
         resolved = _pick(code.names, arg >> shift)
         # The low bit of LOAD_GLOBAL's argument (3.11+) says a NULL is pushed first, as dis shows it.

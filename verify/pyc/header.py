@@ -31,6 +31,21 @@ MAGIC_RANGES: tuple[tuple[int, int, str], ...] = (
     (3650, 3699, "3.15"),
 )
 
+# The marshal format each series writes (Py_MARSHAL_VERSION), which is also the newest its reader knows:
+# format 5 added slices (3.14), format 6 frozendicts (3.15). An older series' marshal refuses the newer
+# type codes as unknown, so a .pyc is read with its own series' format.
+MARSHAL_VERSIONS: dict[str, int] = {
+    "3.8": 4,
+    "3.9": 4,
+    "3.10": 4,
+    "3.11": 4,
+    "3.12": 4,
+    "3.13": 4,
+    "3.14": 5,
+    "3.15": 6,
+}
+LATEST_MARSHAL_VERSION = max(MARSHAL_VERSIONS.values())
+
 # Series whose marshalled code objects still carry nlocals, varnames, freevars and cellvars.
 # 3.11 replaced them with localsplusnames/localspluskinds and added qualname and the exception table.
 LEGACY_CODE_LAYOUT_SERIES = frozenset({"3.8", "3.9", "3.10"})
@@ -56,6 +71,11 @@ class PycHeader:
     """The 8-byte SipHash of the source for hash-based ``.pyc``; else None."""
     flags: int = 0
     """The raw flags word, kept because a timestamp ``.pyc`` may still carry the meaningless check bit."""
+
+    @property
+    def marshal_version(self) -> int:
+        """The marshal format this series writes and reads (4 up to 3.13, 5 in 3.14, 6 in 3.15)."""
+        return MARSHAL_VERSIONS[self.python_version]
 
     def describe(self) -> str:
         """One line for reports, e.g. ``3.13 (magic 3571), checked-hash 0123abcd...``."""

@@ -52,7 +52,10 @@ def load_pyc(data: bytes) -> LoadedPyc:
         raise PycError(f"a .pyc of {len(data)} bytes exceeds the budget of {PYC_MAX_BYTES >> 20} MiB; not read")
     header = parse_header(data)
     reader = MarshalReader(
-        data, legacy_code_layout=header.python_version in LEGACY_CODE_LAYOUT_SERIES, offset=HEADER_SIZE
+        data,
+        legacy_code_layout=header.python_version in LEGACY_CODE_LAYOUT_SERIES,
+        marshal_version=header.marshal_version,
+        offset=HEADER_SIZE,
     )
     value, enc = reader.read()
     if not isinstance(value, CodeObject):

@@ -1,6 +1,6 @@
 """A marshal reader that does not depend on the running interpreter's version.
 
-It follows CPython's ``Python/marshal.c`` (``r_object``) for formats 2-5, with the code-object field layout
+It follows CPython's ``Python/marshal.c`` (``r_object``) for formats 2-6, with the code-object field layout
 chosen by the caller (3.8-3.10 or 3.11+), and computes a canonical digest of every value while reading:
 
 * FLAG_REF and TYPE_REF only say which objects were shared when the file was written (they follow reference
@@ -25,9 +25,11 @@ from typing import Final, TypeAlias
 
 from verify.limits import PYC_MAX_DEPTH, PYC_MAX_LONG_DIGITS, PYC_MAX_OBJECTS
 from verify.pyc.errors import MarshalError
+from verify.pyc.header import LATEST_MARSHAL_VERSION
 from verify.pyc.values import (
     CodeObject,
     DictValue,
+    FrozenDictValue,
     FrozenSetValue,
     ListValue,
     SetValue,
@@ -64,6 +66,7 @@ TYPE_REF: Final = ord("r")
 TYPE_TUPLE: Final = ord("(")
 TYPE_LIST: Final = ord("[")
 TYPE_DICT: Final = ord("{")
+TYPE_FROZENDICT: Final = ord("}")
 TYPE_CODE: Final = ord("c")
 TYPE_UNICODE: Final = ord("u")
 TYPE_SET: Final = ord("<")
@@ -74,6 +77,9 @@ TYPE_ASCII_INTERNED: Final = ord("A")
 TYPE_SMALL_TUPLE: Final = ord(")")
 TYPE_SHORT_ASCII: Final = ord("z")
 TYPE_SHORT_ASCII_INTERNED: Final = ord("Z")
+
+# The marshal format that introduced each newer type code; a reader of an older format refuses them as unknown.
+_INTRODUCED_IN: Final = {TYPE_SLICE: 5, TYPE_FROZENDICT: 6}
 
 _DIGEST_DOMAIN: Final = b"cpython-verify/pyc-semantic-digest/v1\0"
 
@@ -193,12 +199,22 @@ class MarshalReader:
     """Reads one marshalled object from ``data`` starting at ``offset``.
 
     ``legacy_code_layout`` selects the 3.8-3.10 code-object layout; otherwise the 3.11+ one.
+    ``marshal_version`` is the format of the series that wrote the data (``verify.pyc.header.MARSHAL_VERSIONS``):
+    type codes of a newer format are refused, as that series' own marshal refuses them.
     After :meth:`read`, ``end`` is the offset just past the object and :meth:`encoding` gives the
     canonical encoding of any value that was read.
     """
 
-    def __init__(self, data: bytes, *, legacy_code_layout: bool, offset: int = 0) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        legacy_code_layout: bool,
+        marshal_version: int = LATEST_MARSHAL_VERSION,
+        offset: int = 0,
+    ) -> None:
         self._data = data
+        self._marshal_version = marshal_version
         self._pos = offset
         self._schedule = _CODE_FIELDS_38 if legacy_code_layout else _CODE_FIELDS_311
         # The reference table: (value, encoding), or None while a container is reserved but unfinished.
@@ -354,6 +370,11 @@ class MarshalReader:
                 self._pos = offset + 5
                 self.back_references += 1
                 return entry
+        if _INTRODUCED_IN.get(kind, 0) > self._marshal_version:
+            raise MarshalError(
+                f"bad marshal data: type code {code:#04x} at offset {offset} is not in marshal format "
+                f"{self._marshal_version} (it came with format {_INTRODUCED_IN[kind]})"
+            )
         if kind == TYPE_NULL:
             return _NULL, _NULL_ENC  # checked by the receiving container
         if kind == TYPE_NONE:
@@ -413,7 +434,7 @@ class MarshalReader:
         if kind in (TYPE_TUPLE, TYPE_SMALL_TUPLE, TYPE_LIST, TYPE_SET, TYPE_FROZENSET):
             count = self._byte("small tuple size") if kind == TYPE_SMALL_TUPLE else self._size("container size")
             builder = _Builder(kind, self._reserve(flag), count)
-        elif kind == TYPE_DICT:
+        elif kind in (TYPE_DICT, TYPE_FROZENDICT):
             builder = _Builder(kind, self._reserve(flag), -1)
         elif kind == TYPE_SLICE:
             builder = _Builder(kind, self._reserve(flag), 3)
@@ -422,7 +443,7 @@ class MarshalReader:
             self._advance_code(builder)
         else:
             raise MarshalError(f"bad marshal data: unknown type code {code:#04x} at offset {offset}")
-        if kind != TYPE_CODE and kind != TYPE_DICT:
+        if kind not in (TYPE_CODE, TYPE_DICT, TYPE_FROZENDICT):
             builder.done = builder.expected == 0
         if builder.done:
             return self._finish(builder)
@@ -443,7 +464,7 @@ class MarshalReader:
 
     def _add_child(self, builder: _Builder, child: _Child) -> None:
         value, enc = child
-        if builder.type_code == TYPE_DICT:
+        if builder.type_code in (TYPE_DICT, TYPE_FROZENDICT):
             if builder.dict_key is None:
                 if isinstance(value, _Null):
                     builder.done = True
@@ -488,6 +509,10 @@ class MarshalReader:
         elif kind == TYPE_DICT:
             value = DictValue(tuple(builder.items))  # type: ignore[arg-type]  # pairs were appended above
             enc = _container_enc(b"{", builder.encs)
+        elif kind == TYPE_FROZENDICT:
+            # Insertion order is part of a frozendict (iteration shows it) and does not follow the hash seed.
+            value = FrozenDictValue(tuple(builder.items))  # type: ignore[arg-type]  # pairs, as for a dict
+            enc = _container_enc(b"}", builder.encs)
         elif kind == TYPE_SLICE:
             value = SliceValue(*builder.items)
             enc = _container_enc(b":", builder.encs)
@@ -545,7 +570,9 @@ def digest_from_encoding(enc: bytes) -> str:
     return hashlib.sha256(_DIGEST_DOMAIN + enc).hexdigest()
 
 
-def read_marshal(data: bytes, *, legacy_code_layout: bool = False) -> Value:
+def read_marshal(
+    data: bytes, *, legacy_code_layout: bool = False, marshal_version: int = LATEST_MARSHAL_VERSION
+) -> Value:
     """Read one marshalled value from ``data`` (no ``.pyc`` header) with this module's own reader."""
-    value, _enc = MarshalReader(data, legacy_code_layout=legacy_code_layout).read()
+    value, _enc = MarshalReader(data, legacy_code_layout=legacy_code_layout, marshal_version=marshal_version).read()
     return value

@@ -2,9 +2,10 @@
 
 The tables live in ``opcodes.json`` beside this module, written by ``tests/data/pyc/make_opcode_tables.py``
 running under each release's interpreter (the file records which: 3.8.18, 3.9.18, 3.10.13, 3.11.2, 3.12.1,
-3.13.0; 3.13.5 prints the same table). Each is keyed by the magic number that interpreter writes, so it is
-never applied to bytecode from another release. Pre-release magic numbers and 3.14+ have no table: their
-instructions are shown by number (``<81>``).
+3.13.0, and the 3.14.4 and 3.15.0rc1 cpython-verify rebuilt, run in their own environment; 3.13.5 prints the
+same table as 3.13.0). Each is keyed by the magic number that interpreter writes, so it is never applied to
+bytecode from another release. Other magic numbers (pre-releases, 3.16+) have no table: their instructions
+are shown by number (``<81>``).
 """
 
 from __future__ import annotations

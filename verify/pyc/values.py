@@ -2,7 +2,8 @@
 
 Everything is a frozen value: plain Python scalars (None, bool, int, float, complex, str, bytes, Ellipsis),
 tuples, and the small wrappers below for what has no immutable Python twin (frozensets keep their stream
-order so the file's own order stays visible; lists, dicts and sets; slices; the StopIteration singleton).
+order so the file's own order stays visible; lists, dicts, frozendicts and sets; slices; the StopIteration
+singleton).
 Comparing two loaded trees with ``==`` works for ordinary files, but untrusted input should be compared by
 :func:`verify.pyc.semantic_digest`: shared references can make ``==`` and ``hash`` walk a tree exponentially.
 """
@@ -56,12 +57,23 @@ class DictValue:
 
 
 @dataclass(frozen=True, slots=True)
+class FrozenDictValue:
+    """A frozendict (marshal format 6, Python 3.15+) as (key, value) pairs in file order."""
+
+    items: tuple[tuple[Value, Value], ...]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class SliceValue:
     """A slice constant (marshal format 5, Python 3.14+)."""
 
     start: Value
     stop: Value
     step: Value
+
+    def __repr__(self) -> str:
+        # As Python shows the slice (3.14's dis: LOAD_CONST slice(1, 2, None)).
+        return _bounded_repr(self, depth=3)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -118,6 +130,7 @@ Value: TypeAlias = (
     | ListValue
     | SetValue
     | DictValue
+    | FrozenDictValue
     | SliceValue
     | CodeObject
     | None
@@ -153,8 +166,12 @@ def _bounded_repr(value: Value, depth: int) -> str:
         return f"{opener}{inner}{', ...' if len(value.items) > 8 else ''}{closer}"
     if isinstance(value, DictValue):
         return "{...}" if value.items else "{}"
+    if isinstance(value, FrozenDictValue):
+        return "frozendict({...})" if value.items else "frozendict()"
     if isinstance(value, SliceValue):
-        return "slice(...)"
+        if depth <= 0:
+            return "slice(...)"
+        return f"slice({', '.join(_bounded_repr(part, depth - 1) for part in (value.start, value.stop, value.step))})"
     if isinstance(value, str | bytes) and len(value) > 200:
         return repr(value[:200]) + "..."
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _MAX_SHOWN_INT_BITS:

@@ -89,6 +89,7 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
             "relaxed": list(source.relaxations()),
             "verdict": source_closing_line(source),
         },
+        "recipe": {"profile": rebuilt.record.inputs.recipe.profile, "measured_on": list(rebuilt.measured_on)},
         "rebuild": {
             "entries": entries,
             "manifest_sha256": rebuilt.record.manifest_sha256,
@@ -162,6 +163,8 @@ def check_text(outcome: CheckOutcome) -> str:
 
         lines.append(f"  pgo         {training_line(check.pgo_training)}")
     lines.append(f"  manifest    sha256 {rebuilt.record.manifest_sha256} ({entries:,} entries)")
+    if rebuilt.recipe_status:
+        lines.append(f"  recipe      {rebuilt.recipe_status.removeprefix('recipe ')}")
     lines += [f"  cache       {note}" for note in rebuilt.record.cache_notes]
     for peer in outcome.peers:
         state = "identical" if peer.comparison.passed else f"{len(peer.comparison.differences)} path(s) differ"

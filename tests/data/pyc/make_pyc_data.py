@@ -1,6 +1,7 @@
 """Write real ``.pyc`` test inputs with the interpreter that runs this script.
 
-Usage: ``pythonX.Y make_pyc_data.py OUTDIR`` (run from this directory). It writes, for that version:
+Usage: ``pythonX.Y make_pyc_data.py OUTDIR`` (run from this directory). It writes, for that version
+(``<tag>`` is ``cpython-XY``, plus ``t`` for a free-threaded interpreter such as ``python3.14t``):
 
 * ``sample.<tag>.<mode>.pyc`` for each PEP 552 invalidation mode (``py_compile``);
 * ``refs-a.<tag>.pyc`` / ``refs-b.<tag>.pyc``: one code object marshalled twice, the second time while an
@@ -17,10 +18,13 @@ import json
 import marshal
 import py_compile
 import sys
+import sysconfig
 import types
 
 OUT = sys.argv[1]
-TAG = "cpython-{}{}".format(*sys.version_info[:2])
+# A free-threaded build writes the same cache tag and magic number; "t" keeps its files apart here.
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+TAG = "cpython-{}{}".format(*sys.version_info[:2]) + ("t" if FREE_THREADED else "")
 MODES = {
     "timestamp": py_compile.PycInvalidationMode.TIMESTAMP,
     "checked-hash": py_compile.PycInvalidationMode.CHECKED_HASH,
@@ -76,8 +80,9 @@ py_compile.compile(
 
 
 def describe(co):
+    # A name instruction also records the name dis resolves its argument to (from 3.14's data on).
     instructions = [
-        [ins.offset, ins.opname, ins.arg]
+        [ins.offset, ins.opname, ins.arg] + ([ins.argval] if ins.opcode in dis.hasname else [])
         for ins in dis.get_instructions(co)
         if ins.opname not in ("EXTENDED_ARG", "CACHE")
     ]
@@ -110,6 +115,8 @@ with open(f"{OUT}/expected.{TAG}.json", "w") as f:
             "version": "{}.{}".format(*sys.version_info[:2]),
             "full_version": sys.version.split()[0],
             "magic": int.from_bytes(importlib.util.MAGIC_NUMBER[:2], "little"),
+            "cache_tag": sys.implementation.cache_tag,
+            "free_threaded": FREE_THREADED,
             "code_objects": describe(loaded),
         },
         f,

@@ -1,4 +1,5 @@
-"""Build configuration files: ``_sysconfigdata*.py``, the installed ``Makefile``, ``pyconfig.h``.
+"""Build configuration files: ``_sysconfigdata*.py`` (and 3.14's ``_sysconfig_vars_*.json``), the installed
+``Makefile``, ``pyconfig.h``.
 
 They differ by key, so they are compared by key: which variables changed and to what. Build paths
 (``abs_builddir``, ``abs_srcdir``) and features configure probed (``HAVE_*``) are named as such.
@@ -14,6 +15,7 @@ from verify.compare.comparators.interface import Comparator, Declined, FilePair,
 from verify.compare.comparators.text import replaced_everywhere, text_difference
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths
+from verify.jsonutil import loads_bounded
 from verify.limits import CONFIG_TEXT_MAX_BYTES, SYSCONFIGDATA_MAX_BYTES
 from verify.manifest import SYSCONFIGDATA, TEXT_KINDS
 
@@ -64,6 +66,17 @@ def sysconfig_vars(text: str) -> dict[str, object] | None:
             except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
                 return None
     return None
+
+
+def sysconfig_json_vars(text: str) -> dict[str, object] | None:
+    """The variables of 3.14's ``_sysconfig_vars_*.json`` (one JSON object), or None when it is not one."""
+    if len(text) > SYSCONFIGDATA_MAX_BYTES:
+        return None
+    try:
+        value = loads_bounded(text)
+    except ValueError:
+        return None
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else None
 
 
 def makefile_vars(text: str) -> dict[str, object]:
@@ -124,7 +137,8 @@ class ConfigComparator(Comparator):
         text_b = pair.data_b.decode("utf-8", "replace")
         if pair.kind_a == SYSCONFIGDATA:
             what = "sysconfigdata"
-            vars_a, vars_b = sysconfig_vars(text_a), sysconfig_vars(text_b)
+            read = sysconfig_json_vars if pair.name.endswith(".json") else sysconfig_vars
+            vars_a, vars_b = read(text_a), read(text_b)
             if vars_a is None or vars_b is None:
                 return text_difference(pair, self.name, "sysconfigdata (not a plain build_time_vars dict)")
         elif pair.name == "pyconfig.h":
