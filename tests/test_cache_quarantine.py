@@ -134,7 +134,7 @@ def test_interrupted_download_leaves_no_quarantine(server: FaultyServer, tmp_pat
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            partial = list((cache / "quarantine").glob("run-*/partial-*"))
+            partial = [path for path in (cache / "quarantine").glob("run-*/partial-*") if path.suffix != ".lock"]
             if partial and partial[0].stat().st_size >= 1_000_000:
                 break
             time.sleep(0.05)
@@ -145,7 +145,7 @@ def test_interrupted_download_leaves_no_quarantine(server: FaultyServer, tmp_pat
     finally:
         if process.poll() is None:
             process.kill()
-            process.wait()
+        process.communicate()  # reap it and close its pipes, whatever happened above
     assert process.returncode != 0
     assert b"Traceback" not in stderr
     assert quarantined(cache) == []
