@@ -106,6 +106,12 @@ def test_pyc_comparison_and_its_comparator(data: bytes) -> None:
     _assert_verdict(explain(FilePair("m.pyc", "pyc", "pyc", HOST_PYC, data)))
 
 
+def test_a_pyc_pair_of_equal_bytes_gets_a_verdict_with_a_known_category() -> None:
+    # Found by the fuzzer above: a mutation that changes nothing made the .pyc comparator answer "identical",
+    # which is no difference category, and the verdict raised instead of being given.
+    _assert_verdict(explain(FilePair("m.pyc", "pyc", "pyc", HOST_PYC, bytes(HOST_PYC))))
+
+
 # -- ELF and ar -----------------------------------------------------------------------------------------
 
 

@@ -168,7 +168,8 @@ def test_each_recipe_says_which_profiles_were_measured_and_the_docs_say_the_same
     ],
 )
 def test_a_measured_list_names_releases_of_its_own_series(measured: str, message: str, tmp_path: Path) -> None:
-    text = _good_recipe().replace("[build.profiles.default]\n", f"[build.profiles.default]\nmeasured = {measured}\n")
+    unmeasured = "".join(line for line in _good_recipe().splitlines(keepends=True) if not line.startswith("measured ="))
+    text = unmeasured.replace("[build.profiles.default]\n", f"[build.profiles.default]\nmeasured = {measured}\n")
     with pytest.raises(RecipeError, match=message):
         parse_recipe(text.encode(), tmp_path / "cpython-3.14.toml")
 
@@ -236,3 +237,78 @@ def test_fingerprints_must_be_full(tmp_path: Path) -> None:
 def test_missing_recipe_is_a_clear_error() -> None:
     with pytest.raises(RecipeError, match=r"no recipe for CPython 3\.99"):
         load_recipe("3.99")
+
+
+# Two runs of 3.14.4t's own compileall (-j1, ASLR off, PYTHONHASHSEED=0) over its standard library wrote
+# random.cpython-314.opt-1.pyc with other reference flags: the free-threaded marshal's FLAG_REF follows object
+# ownership and shared reference counts (CPython gh-129724). Real bytes, not a synthesised pair.
+_FREE_THREADED_RUNS = [
+    Path(__file__).parent / "data" / "pyc" / f"compileall-run-{run}.cpython-314t.pyc" for run in "ab"
+]
+_FT_PYC = "opt/python/lib/python3.14t/__pycache__/random.cpython-314.opt-1.pyc"
+
+
+def _two_builds(tmp_path: Path, a: bytes, b: bytes) -> tuple[Path, Path]:
+    roots = []
+    for name, content in (("a", a), ("b", b)):
+        target = tmp_path / name / _FT_PYC
+        target.parent.mkdir(parents=True)
+        target.write_bytes(content)
+        roots.append(tmp_path / name)
+    return roots[0], roots[1]
+
+
+def test_a_free_threaded_pyc_that_differs_in_reference_flags_between_unvaried_builds_is_explained_on_evidence(
+    tmp_path: Path,
+) -> None:
+    from verify.compare import compare_paths
+    from verify.rebuild.variations import recorded_differences
+
+    spec = load_recipe("3.14").build
+    assert spec is not None
+    a, b = _two_builds(tmp_path, *(path.read_bytes() for path in _FREE_THREADED_RUNS))
+    (recorded,) = recorded_differences(compare_paths(a, b), spec, frozenset(), "free-threaded")
+    assert recorded.category == "reference-flags-only"
+    assert (recorded.expected_by, recorded.unexplained_changes) == (("nondeterministic",), ())
+    # The default profile has no such entry: the same bytes there are unexplained.
+    (plain,) = recorded_differences(compare_paths(a, b), spec, frozenset(), "default")
+    assert plain.unexplained_changes == ("content",)
+    # A real change of the code in the same file stays unexplained in the free-threaded profile too.
+    semantic = (Path(__file__).parent / "data" / "pyc" / "changed.cpython-314t.pyc").read_bytes()
+    c, d = _two_builds(
+        tmp_path / "semantic",
+        (Path(__file__).parent / "data" / "pyc" / "path-a.cpython-314t.pyc").read_bytes(),
+        semantic,
+    )
+    (changed,) = recorded_differences(compare_paths(c, d), spec, frozenset(), "free-threaded")
+    assert changed.category not in (None, "reference-flags-only") and changed.unexplained_changes == ("content",)
+
+
+_NONDETERMINISTIC = '[build.profiles.default.nondeterministic]\nwhy = "x"\npaths = ["**/*.pyc"]\n'
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (_NONDETERMINISTIC + 'changes = ["mode"]\n', "'changes' must be ['content']"),
+        (_NONDETERMINISTIC + 'changes = ["content"]\n', "missing key 'categories'"),
+        (_NONDETERMINISTIC + 'changes = ["content"]\ncategories = ["semantic"]\n', "is a real difference"),
+        (
+            '[build.profiles.default.nondeterministic]\nwhy = "a\\nb"\npaths = ["**/*.pyc"]\nchanges = ["content"]\n'
+            'categories = ["reference-flags-only"]\n',
+            "'why' must say, on one line",
+        ),
+        (
+            '[build.profiles.default.nondeterministic]\nwhy = "x"\npaths = ["../*.pyc"]\nchanges = ["content"]\n'
+            'categories = ["reference-flags-only"]\n',
+            "must be relative to the install tree",
+        ),
+    ],
+)
+def test_a_bad_nondeterministic_entry_is_refused_with_one_line(table: str, message: str, tmp_path: Path) -> None:
+    text = _good_recipe()
+    base = text[: text.index("# What each --vary variation")] if "# What each --vary variation" in text else text
+    with pytest.raises(RecipeError) as caught:
+        parse_recipe((base + "\n" + table).encode(), tmp_path / "cpython-3.14.toml")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -81,6 +81,9 @@ class SigstorePolicy:
 # as data so that recipes are validated without importing the comparison stage.
 EXPECTABLE_CHANGES = ("only-in-a", "only-in-b", "type", "mode", "link-target", "content")
 CONTENT_CHANGE = "content"
+NONDETERMINISTIC = "nondeterministic"
+"""The name under which a profile's :attr:`BuildProfile.nondeterministic` entry explains a difference: not
+a variation, since such a difference appears between two builds that varied nothing."""
 # The comparators' categories (verify.compare.model.CATEGORIES), as data for the same reason. A content
 # difference is explained only when its category is one the entry names: the comparator's evidence must
 # match the documented cause, whatever path the glob matches.
@@ -187,6 +190,10 @@ class BuildProfile:
     inapplicable: Mapping[str, InapplicableVariation] = field(default_factory=dict)
     """``[build.profiles.<name>.inapplicable.<variation>]``: variations ``rebuild --twice`` skips for this
     profile, each with the recipe's reason."""
+    nondeterministic: ExpectedDifference | None = None
+    """``[build.profiles.<name>.nondeterministic]``: content differences this profile's builds show between
+    any two builds, varied or not (an upstream nondeterminism, e.g. the free-threaded build's marshal), each
+    only with the comparator categories the measurement showed. None: every difference needs a variation."""
     measured: tuple[str, ...] = ()
     """Releases this profile was rebuilt from and measured with ``rebuild --twice`` (docs/reproducibility.md).
     Empty: the profile is unmeasured, its flags and expectations carried over from other series untested."""
@@ -214,9 +221,12 @@ class BuildSpec:
     def documented(self, variation: str, profile: str | None) -> tuple[ExpectedDifference, ...]:
         """What ``variation`` is documented to change in ``profile``'s builds: the series-wide entry, then
         the profile's own (a profile the recipe does not have, or None, adds nothing)."""
+        own = self.profiles.get(profile) if profile is not None else None
+        if variation == NONDETERMINISTIC:
+            return (own.nondeterministic,) if own is not None and own.nondeterministic is not None else ()
         tables = [self.expect]
-        if profile is not None and profile in self.profiles:
-            tables.append(self.profiles[profile].expect)
+        if own is not None:
+            tables.append(own.expect)
         return tuple(table[variation] for table in tables if variation in table)
 
     def applicable(
@@ -242,14 +252,18 @@ class BuildSpec:
         follows the umask is explained when both were varied and the recipe documents both. A content
         change needs the comparator's ``category`` to be one the entry names (None: nothing classified
         it, so nothing explains it). What ``profile``'s own ``expect`` documents counts too, for builds
-        of that profile only.
+        of that profile only, and so does its ``nondeterministic`` entry (named :data:`NONDETERMINISTIC`),
+        whatever was varied.
         """
+        candidates = set(variations)
+        if profile is not None and profile in self.profiles and self.profiles[profile].nondeterministic:
+            candidates.add(NONDETERMINISTIC)
         expected_by: set[str] = set()
         unexplained = []
         for change in changes:
             accounting = {
                 name
-                for name in variations
+                for name in candidates
                 if any(entry.accounts_for(path, (change,), category) for entry in self.documented(name, profile))
             }
             expected_by |= accounting
@@ -482,6 +496,7 @@ def _parse_build(table: _Table | None, series: str) -> BuildSpec | None:
         description = profile_table.string("description", required=False) or ""
         profile_expect = _parse_expect(profile_table.table("expect", required=False))
         inapplicable = _parse_inapplicable(profile_table.table("inapplicable", required=False))
+        nondeterministic = _parse_nondeterministic(profile_table.table("nondeterministic", required=False))
         measured = profile_table.strings("measured", required=False)
         for release in measured:
             try:
@@ -500,6 +515,7 @@ def _parse_build(table: _Table | None, series: str) -> BuildSpec | None:
             description=description,
             expect=profile_expect,
             inapplicable=inapplicable,
+            nondeterministic=nondeterministic,
             measured=measured,
         )
     if "default" not in profiles:
@@ -550,6 +566,36 @@ def _parse_categories(entry: _Table, changes: tuple[str, ...]) -> frozenset[str]
     return frozenset(categories)
 
 
+def _check_globs(table: _Table, paths: tuple[str, ...]) -> None:
+    for glob in paths:
+        if glob.startswith("/") or ".." in glob.split("/") or len(glob) > 512:
+            raise table._fail(f"path glob {glob!r} must be relative to the install tree")
+
+
+def _parse_nondeterministic(table: _Table | None) -> ExpectedDifference | None:
+    """``[build.profiles.<name>.nondeterministic]``: ``paths``, ``changes`` (content only), ``categories``
+    and ``why``, on one line, naming the upstream cause."""
+    if table is None:
+        return None
+    paths = table.strings("paths")
+    changes = table.strings("changes")
+    if tuple(changes) != (CONTENT_CHANGE,):
+        # Only a comparator can show that two contents mean the same; a mode, a type or a missing file that
+        # changes from build to build has no such evidence.
+        raise table._fail(
+            f"'changes' must be [{CONTENT_CHANGE!r}]: only content differences carry a comparator's evidence"
+        )
+    categories = _parse_categories(table, changes)
+    why = table.string("why") or ""
+    table.done()
+    if not paths:
+        raise table._fail("needs at least one path glob")
+    if not why.strip() or "\n" in why:
+        raise table._fail("'why' must say, on one line, what upstream makes builds differ")
+    _check_globs(table, paths)
+    return ExpectedDifference(NONDETERMINISTIC, paths, frozenset(changes), why, categories)
+
+
 def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
     """``[build.expect.<variation>]``: ``paths`` (globs), ``changes``, ``categories`` and ``why`` per variation."""
     if table is None:
@@ -570,9 +616,7 @@ def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
         entry.done()
         if not paths or not changes:
             raise entry._fail("needs at least one of 'paths' and of 'changes'")
-        for glob in paths:
-            if glob.startswith("/") or ".." in glob.split("/") or len(glob) > 512:
-                raise entry._fail(f"path glob {glob!r} must be relative to the install tree")
+        _check_globs(entry, paths)
         expect[name] = ExpectedDifference(name, paths, frozenset(changes), why, categories)
     table.done()
     return expect

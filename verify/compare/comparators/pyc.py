@@ -15,7 +15,8 @@ from verify.pyc.header import LEGACY_CODE_LAYOUT_SERIES
 _ADVICE: Final = {
     "header-only": "set SOURCE_DATE_EPOCH so compileall writes hash-based headers, or give the sources equal mtimes",
     "reference-flags-only": "marshal's reference flags follow reference counts (CPython #78274/#98819); compile "
-    "the .pyc files exactly as the Makefile does (same compileall -j and order)",
+    "the .pyc files exactly as the Makefile does (same compileall -j and order); a free-threaded build's marshal "
+    "follows object ownership too and differs from run to run even so (CPython gh-129724)",
     "path-only": "compile with the same install path/DESTDIR (compileall -d / -s)",
     "semantic": "a real difference in the source or the compiler",
     "build-path": "the module records the directory it was built in (sysconfigdata does); use a fixed build path",
@@ -39,6 +40,9 @@ class PycComparator(Comparator):
         except PycError as error:
             # Unreadable code: the byte comparator says where the bytes differ, this says why.
             return Declined(f"unreadable .pyc: {error.message}")
+        if result.category == "identical":
+            # Equal bytes are no difference to classify (the engine only asks about differing files).
+            return Declined("the two .pyc are byte-identical")
         code_lines: list[str] = []
         filenames_a: list[str] = []
         filenames_b: list[str] = []
