@@ -18,6 +18,11 @@ class SignatureKind(StrEnum):
     OPENPGP = "openpgp"
     SIGSTORE = "sigstore"
 
+    @property
+    def file_suffix(self) -> str:
+        """What python.org appends to the tarball's name for this kind's signature file."""
+        return {"openpgp": ".asc", "sigstore": ".sigstore"}[self.value]
+
 
 class CheckStatus(StrEnum):
     """The outcome of one check; only ``VERIFIED`` counts as evidence."""
