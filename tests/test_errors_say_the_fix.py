@@ -109,3 +109,24 @@ def test_offline_uses_the_cache_alone(cpython_fixtures: Path, tmp_path: Path) ->
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[-1].startswith("VERIFIED: CPython 3.13.5 source Python-3.13.5.tar.xz")
     assert "2 of 2 signature(s) verified" in again.stdout
+
+
+def test_a_truncated_tarball_is_named_incomplete_when_metadata_gives_its_size(
+    cpython_fixtures: Path, tmp_path: Path
+) -> None:
+    distfiles = tmp_path / "distfiles"
+    distfiles.mkdir()
+    with (cpython_fixtures / TARBALL).open("rb") as whole:
+        (distfiles / TARBALL).write_bytes(whole.read(10_000_000))
+    for name in (f"{TARBALL}.asc", f"{TARBALL}.sigstore"):
+        shutil.copyfile(cpython_fixtures / name, distfiles / name)
+    metadata = cpython_fixtures / "release-metadata" / "3.13.5.json"
+    result = run_cli(
+        "source", "3.13.5", "--from", distfiles, "--offline", "--release-metadata", metadata, cache=tmp_path / "c"
+    )
+    assert result.returncode == 1, result.stderr
+    verdict = result.stdout.splitlines()[-1]
+    assert verdict.startswith("NOT VERIFIED")
+    # The cause first, then the failures it causes (which stay: a cut file is not verified either).
+    assert ": the tarball is incomplete: 10,000,000 of 22,856,016 bytes (the size " in verdict, verdict
+    assert "BAD signature" in verdict
