@@ -121,7 +121,8 @@ def test_the_unexplained_file_s_diff_in_text_and_html(
     assert plain.returncode == 1, plain.stderr
     assert "+def heappush(heap, item):  # changed" not in plain.stdout  # the diff only when asked for
     assert "next: see what changed in the 1 unexplained text file(s): --diff" in plain.stdout
-    assert plain.stdout.splitlines()[-2].startswith("AUDIT FAILED: 1 unexplained")  # the verdict, then the step
+    lines = plain.stdout.splitlines()
+    assert lines[-1].startswith("AUDIT FAILED: 1 unexplained") and lines[-2].startswith("next: ")  # verdict last
     for flag in ("--diff", "-v"):
         shown = run_cli(*_audit_args(changed_installation, cpython_fixtures, flag), cache=tmp_path / "c")
         assert shown.returncode == 1, shown.stderr

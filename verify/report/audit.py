@@ -294,8 +294,8 @@ def render_audit_text(
     work_dir: str | None = None,
 ) -> None:
     """Print the audit: the source it was compared with, the coverage, one section per question, findings
-    named file by file, the unexplained (with their diffs when ``diffs`` or ``verbose``), one closing verdict
-    line and the next steps. ``work_dir`` is where ``--work-dir`` kept the inputs and the verified source."""
+    named file by file, the unexplained (with their diffs when ``diffs`` or ``verbose``), the next steps and
+    one closing verdict line. ``work_dir`` is where ``--work-dir`` kept the inputs and the verified source."""
     diffs = diffs or verbose
     s, p, e = report.sources, report.pyc, report.elf
     console.print(
@@ -404,10 +404,11 @@ def render_audit_text(
         for finding in with_diff:
             for line in _diff_lines(finding):
                 console.print(escape(line), highlight=False, markup=False)
-    style = "bold green" if report.passed else "bold red"
-    console.print(f"[{style}]{escape(audit_verdict_line(report))}[/]", highlight=False)
+    # The next steps come just before the verdict, which stays the report's last line (tail -1).
     for step in next_steps(report, diffs_shown=diffs, work_dir=work_dir):
         console.print(f"next: {escape(step)}", highlight=False)
+    style = "bold green" if report.passed else "bold red"
+    console.print(f"[{style}]{escape(audit_verdict_line(report))}[/]", highlight=False)
 
 
 _CSS = """
