@@ -248,7 +248,9 @@ def test_unsigned_hostile_tarball_is_refused(tmp_path: Path) -> None:
     [
         (["source", "3.13"], "not a CPython release version"),
         (["source", "3.99.1", "--offline", "--from", "."], "no recipe for CPython 3.99"),
-        (["source", "3.13.5", "--offline"], "--offline needs at least one --from DIR"),
+        # --offline alone uses the cache: an empty one has nothing, and the error says what to give.
+        (["source", "3.13.5", "--offline"], "source not found (Python-3.13.5.tar.xz, Python-3.13.5.tgz) at: cache"),
+        (["source", "3.13.5", "--offline"], "give a directory that holds it with --from DIR"),
         (["source", "3.13.5", "--sha256", "xyz", "--from", "."], "expected [LABEL=]<64 hex digits>"),
         (
             ["source", "3.13.5", "--require", "sigstore", "--allow-missing", "sigstore", "--from", "."],

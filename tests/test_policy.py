@@ -58,7 +58,10 @@ def test_missing_required_is_a_failure_unless_allowed() -> None:
     assert _actions(decisions) == {PGP: Action.MISSING, SIG: Action.CHECK}
     missing = decisions[0].evidence()
     assert missing is not None and missing.status is CheckStatus.MISSING
-    assert missing.detail == "openpgp signature not found, and CPython 3.13.5 requires it"
+    assert missing.detail == (
+        "openpgp signature not found, and CPython 3.13.5 requires it: put the tarball's .asc file beside it in a "
+        "--from DIR, or verify without it: --allow-missing openpgp"
+    )
 
     relaxed = _policy("3.13.5", allow_missing=["openpgp"]).decide({SIG})
     assert _actions(relaxed) == {PGP: Action.NOT_REQUIRED, SIG: Action.CHECK}

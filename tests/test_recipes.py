@@ -237,6 +237,9 @@ def test_fingerprints_must_be_full(tmp_path: Path) -> None:
 def test_missing_recipe_is_a_clear_error() -> None:
     with pytest.raises(RecipeError, match=r"no recipe for CPython 3\.99"):
         load_recipe("3.99")
+    # An unsupported series says so and names the ones that are.
+    with pytest.raises(RecipeError, match=r"3\.7 is not a supported series; supported: 3\.8, .*3\.13, "):
+        load_recipe("3.7")
 
 
 # Two runs of 3.14.4t's own compileall (-j1, ASLR off, PYTHONHASHSEED=0) over its standard library wrote

@@ -22,9 +22,15 @@ def test_parse(text: str, series: str, base: str, pre: bool) -> None:
     assert (str(version), version.series, version.base, version.is_prerelease) == (text, series, base, pre)
 
 
-@pytest.mark.parametrize("text", ["3.13", "3.13.5.1", "2.7.18", "3.13.5-rc1", "3.13.5+", "v3.13.5", "", "3.13.5rc"])
+@pytest.mark.parametrize("text", ["3.13", "3.13.5.1", "3.13.5-rc1", "3.13.5+", "v3.13.5", "", "3.13.5rc"])
 def test_reject(text: str) -> None:
     with pytest.raises(VersionError, match="not a CPython release version"):
+        Version.parse(text)
+
+
+@pytest.mark.parametrize(("text", "series"), [("2.7.18", "2.7"), ("4.0.0", "4.0"), ("2.7.0rc1", "2.7")])
+def test_another_major_s_release_names_its_series_and_the_supported_ones(text: str, series: str) -> None:
+    with pytest.raises(VersionError, match=rf"CPython {series} is not a supported series; supported: 3\.8, 3\.9, "):
         Version.parse(text)
 
 

@@ -101,8 +101,6 @@ def source_checks(
 
     if options.offline and (options.mirrors or options.debian):
         raise OperationalError("--offline uses only --from directories; drop --mirror/--debian or --offline")
-    if options.offline and not options.from_dirs:
-        raise OperationalError("--offline needs at least one --from DIR")
     cache = cache if cache is not None else Cache.at(options.cache_dir)
     vouched = verified_signatures if verified_signatures is not None else []
     client = HttpClient(HttpSettings())

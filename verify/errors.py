@@ -57,6 +57,15 @@ class VersionError(OperationalError):
 class FetchError(OperationalError):
     """A file could not be obtained from any configured source."""
 
+    local: bool = False
+    """The failure is a file on this machine (there, but unreadable), not a network location's."""
+
+
+class LocalFileError(FetchError):
+    """A release file in a local directory is there but cannot be read (permissions, a directory, I/O)."""
+
+    local = True
+
 
 class SignatureError(VerificationFailed):
     """A signature is missing, malformed, or does not verify against the pinned signer."""

@@ -60,7 +60,10 @@ def write_atomic(
     """
     destination = Path(path)
     digest = hashlib.sha256()
-    descriptor, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _naming(error, destination) from error
     try:
         os.fchmod(descriptor, mode)
         with os.fdopen(descriptor, "wb") as stream:
@@ -70,10 +73,24 @@ def write_atomic(
             stream.flush()
             os.fsync(stream.fileno())
         Path(temporary).replace(destination)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        named = _naming(error, destination, temporary)
+        if named is error:
+            raise
+        raise named from error
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return digest.hexdigest()
+
+
+def _naming(error: OSError, destination: Path, temporary: str | None = None) -> OSError:
+    """``error`` naming ``destination``, the path the caller (and the user) gave, rather than the temporary file
+    beside it that the user never asked for; the same class and errno, so callers' checks still hold."""
+    if error.filename is not None and error.filename != temporary and temporary is not None:
+        return error  # about another file (the data's source, say): its name is the right one
+    return type(error)(error.errno, error.strerror, os.fspath(destination))
 
 
 def json_bytes(data: Any) -> bytes:

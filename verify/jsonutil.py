@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from verify.filekind import HEAD_BYTES, describe_head, looks_like_json_object
 from verify.limits import JSON_MAX_DEPTH
 
 if TYPE_CHECKING:  # only the type: the commands that never validate a model do not import pydantic for it
@@ -37,6 +38,12 @@ def loads_bounded(raw: bytes | str, *, max_depth: int = JSON_MAX_DEPTH) -> Any:
         value = json.loads(raw)
     except RecursionError:
         raise JsonLimitError(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError as error:
+        head = (raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw)[:HEAD_BYTES]
+        if looks_like_json_object(head) or head.lstrip(b" \t\r\n").startswith(b"["):
+            raise  # meant as JSON: the parser's own words say where it breaks
+        # Not meant as JSON (an archive, a script): say what it is rather than where the parser gave up.
+        raise ValueError(f"it is {describe_head(head)}, not JSON") from error
     check_depth(value, max_depth=max_depth)
     return value
 

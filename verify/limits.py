@@ -56,6 +56,10 @@ DIFF_MAX_WORK: Final = 2_000_000
 """Line visits of one bounded diff; past it, the rest is shown as replaced rather than aligned."""
 DIFF_MAX_EXACT_CELLS: Final = 10_000
 """Largest region (lines A x lines B) handed to difflib's exact matcher, which is cubic in the worst case."""
+AUDIT_DIFF_MAX_LINES_PER_FILE: Final = 200
+"""Lines of the unified diff the audit keeps for one unexplained file; the report says how many it cut."""
+AUDIT_DIFF_MAX_LINES: Final = 5_000
+"""Lines of unified diff the audit keeps in all; later unexplained files say their diff was not kept."""
 
 # -- JSON documents (verify/jsonutil.py) -------------------------------------------------------------------
 JSON_MAX_DEPTH: Final = 64

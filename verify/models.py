@@ -18,6 +18,11 @@ class SignatureKind(StrEnum):
     OPENPGP = "openpgp"
     SIGSTORE = "sigstore"
 
+    @property
+    def file_suffix(self) -> str:
+        """What python.org appends to the tarball's name for this kind's signature file."""
+        return {"openpgp": ".asc", "sigstore": ".sigstore"}[self.value]
+
 
 class CheckStatus(StrEnum):
     """The outcome of one check; only ``VERIFIED`` counts as evidence."""
@@ -68,6 +73,8 @@ class DigestClaim:
 
     source: str
     sha256: str
+    size: int | None = None
+    """The file's size in bytes, where the source states it (release metadata, a Debian index)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +146,21 @@ class SourceVerdict:
         """How many independent digest claims agree with the tarball's sha256."""
         return sum(1 for check in self.digests if check.agrees)
 
+    def incomplete(self) -> str | None:
+        """``incomplete: 10,000,000 of 22,856,016 bytes (...)`` when a digest claim states a larger size than
+        the tarball has: a cut download or copy, the cause of the bad signature and digest that follow."""
+        for check in self.digests:
+            stated = check.claim.size
+            if stated is not None and self.tarball.size < stated:
+                return f"incomplete: {self.tarball.size:,} of {stated:,} bytes (the size {check.claim.source} states)"
+        return None
+
     def failures(self) -> list[str]:
-        """One line per reason the source is not verified (empty when verified)."""
-        reasons = [
+        """One line per reason the source is not verified (empty when verified), the tarball's being
+        incomplete first when a claim says so: it explains the others."""
+        incomplete = self.incomplete()
+        reasons = [] if incomplete is None else [f"the tarball is {incomplete}"]
+        reasons += [
             f"{evidence.kind}: {evidence.detail}"
             for evidence in self.signatures
             if evidence.status in (CheckStatus.FAILED, CheckStatus.MISSING)

@@ -29,7 +29,7 @@ from verify.releases import Version, patchlevel_version
 from verify.signatures.policy import SignaturePolicy
 from verify.sources.interface import SourceLocation
 
-SIGNATURE_SUFFIXES = {SignatureKind.OPENPGP: ".asc", SignatureKind.SIGSTORE: ".sigstore"}
+SIGNATURE_SUFFIXES = {kind: kind.file_suffix for kind in SignatureKind}
 PATCHLEVEL_MAX_BYTES = 64 * 1024
 
 OpenPGPCheck = Callable[[FetchedFile, FetchedFile, OpenPGPPolicy], SignatureEvidence]
@@ -89,7 +89,8 @@ def search_locations(locations: Sequence[SourceLocation], version: Version, file
                     fetched = location.fetch(version, filename)
                 except FetchError as error:
                     notes.append(f"{filename}: {location.description}: {error.message}")
-                    last_error = error
+                    if last_error is None or not last_error.local:
+                        last_error = error  # a local file that cannot be read stays the error to report
                     continue
                 if fetched is not None:
                     return FetchOutcome(fetched, location, notes, last_error)
@@ -113,6 +114,17 @@ def fetch_first(
     return outcome.fetched, outcome.notes
 
 
+def _with_offline_hint(error: FetchError) -> FetchError:
+    """``error`` (no location had the file, a network one failed) with the options that verify without the
+    network; a local file's failure (permission denied) is returned as it is: its fix is the file's."""
+    if error.local:
+        return error
+    return FetchError(
+        f"{error.message}; to verify without the network, put the release files (the tarball and its .asc "
+        "and .sigstore) in a directory and give --from DIR --offline"
+    )
+
+
 def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict:
     """Fetch a release's tarball and signatures and establish what can be proven about them.
 
@@ -124,11 +136,13 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
     notes = list(search.notes)
     tarball = search.fetched
     if tarball is None and search.error is not None:
-        raise search.error
+        raise _with_offline_hint(search.error)
     if tarball is None:
         names = ", ".join(recipe.source.filenames_for(version))
         where = "; ".join(location.description for location in checks.locations) or "no location given"
-        raise FetchError(f"CPython {version} source not found ({names}) at: {where}")
+        raise FetchError(
+            f"CPython {version} source not found ({names}) at: {where}; give a directory that holds it with --from DIR"
+        )
 
     # With the tarball on local disk, a network location that is down is a note beside a missing
     # signature (the policy then decides), never an error that throws the local tarball away.
@@ -194,7 +208,8 @@ def _fetch_signatures(
         if kind not in policy.required and kind not in policy.signers:
             continue
         outcome = search_locations(checks.locations, request.version, (tarball.name + SIGNATURE_SUFFIXES[kind],))
-        if outcome.fetched is None and outcome.error is not None and not tolerate_network:
+        if outcome.fetched is None and outcome.error is not None and (outcome.error.local or not tolerate_network):
+            # A file that is there but cannot be read (permission denied) is not a missing signature.
             raise outcome.error
         if outcome.fetched is None:
             notes += outcome.notes

@@ -23,6 +23,8 @@ from verify.fsutil import read_regular_file
 from verify.limits import RECIPE_MAX_BYTES
 from verify.releases import Version
 
+_RECIPE_NAME_RE = re.compile(r"cpython-(?P<series>[0-9]{1,2}\.[0-9]{1,2})\.toml", re.ASCII)
+
 SIGNATURE_KINDS = ("openpgp", "sigstore")
 _FINGERPRINT_RE = re.compile(r"^[0-9A-F]{40}$")
 _SERIES_RE = re.compile(r"3\.[0-9]{1,2}", re.ASCII)
@@ -636,6 +638,26 @@ def available_recipes_dir(recipes_dir: Path | None = None) -> Path:
     return directory
 
 
+def supported_series(recipes_dir: Path | None = None) -> list[str]:
+    """The series with a recipe (``cpython-X.Y.toml``) in ``recipes_dir``, oldest first; empty when unreadable."""
+    directory = recipes_dir or default_recipes_dir()
+    try:
+        names = [path.name for path in directory.glob("cpython-*.toml")]
+    except OSError:
+        return []
+    found = [match["series"] for name in names if (match := _RECIPE_NAME_RE.fullmatch(name))]
+    return sorted(found, key=lambda series: tuple(int(part) for part in series.split(".")))
+
+
+def supported_series_text(recipes_dir: Path | None = None) -> str:
+    """``supported: 3.8, 3.9, ... (one recipe each in DIR)``, for an error about a series that is not."""
+    directory = recipes_dir or default_recipes_dir()
+    series = supported_series(directory)
+    if not series:
+        return f"no series is supported: {directory} holds no recipe (check --recipes / CPYTHON_VERIFY_RECIPES)"
+    return f"supported: {', '.join(series)} (one recipe each in {directory})"
+
+
 def recipe_path(series: str, recipes_dir: Path | None = None) -> Path:
     """Where the recipe of ``series`` lives."""
     return (recipes_dir or default_recipes_dir()) / f"cpython-{series}.toml"
@@ -665,7 +687,9 @@ def load_recipe(series: str, recipes_dir: Path | None = None) -> Recipe:
         text = read_recipe_bytes(path)
     except FileNotFoundError:
         available_recipes_dir(path.parent)  # a missing directory says so, rather than "no recipe for 3.13"
-        raise RecipeError(f"no recipe for CPython {series}: {path} does not exist") from None
+        raise RecipeError(
+            f"no recipe for CPython {series}: {series} is not a supported series; {supported_series_text(path.parent)}"
+        ) from None
     recipe = parse_recipe(text, path)
     if recipe.series != series:
         raise RecipeError(f"{path.name}: says series {recipe.series}, expected {series}")

@@ -15,6 +15,8 @@ _VERSION_RE = re.compile(
     re.VERBOSE | re.ASCII,
 )
 _PRE_ORDER = {"a": 0, "b": 1, "rc": 2}
+_OTHER_MAJOR_RE = re.compile(r"(?P<series>[0-9]{1,2}\.[0-9]{1,2})\.[0-9]{1,3}(?:(?:a|b|rc)[0-9]{1,3})?", re.ASCII)
+"""A release of another major version (Python 2.7.18): well formed, but of a series no recipe can exist for."""
 
 
 @total_ordering
@@ -32,6 +34,11 @@ class Version:
     def parse(cls, text: str) -> Version:
         """Parse a CPython release version; raise :class:`VersionError` for anything else."""
         match = _VERSION_RE.fullmatch(text.strip())
+        other = _OTHER_MAJOR_RE.fullmatch(text.strip()) if match is None else None
+        if other is not None:
+            from verify.recipes import supported_series_text  # lazily: recipes imports this module
+
+            raise VersionError(f"CPython {other['series']} is not a supported series; {supported_series_text()}")
         if match is None:
             raise VersionError(
                 f"not a CPython release version: {text!r} (expected X.Y.Z, X.Y.ZaN, X.Y.ZbN or X.Y.ZrcN)"

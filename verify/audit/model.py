@@ -38,6 +38,11 @@ class Finding:
     """The id of the distribution convention that explains the file (``docs/audit.md``)."""
     comparison: FileComparison | None = None
     """An ELF file that differs from a rebuild: ``compare``'s verdict (side A the rebuild, B this installation)."""
+    diff: tuple[str, ...] = ()
+    """An unexplained text file: the unified diff of the verified source's file against the installed one
+    (bounded, see ``diff_note``)."""
+    diff_note: str = ""
+    """What of the diff was left out and why (cut at a bound, not a text file); empty when it is whole."""
 
 
 UNEXPLAINED_MODIFIED: Final = frozenset({"modified"})

@@ -36,8 +36,10 @@ from verify.audit.layout import (
     missing_group,
     tests_need_test_modules,
 )
-from verify.audit.model import AuditError, Finding, MissingGroup, SourceAudit
+from verify.audit.model import UNEXPLAINED_MODIFIED, AuditError, Finding, MissingGroup, SourceAudit
 from verify.audit.patches import FilePatch, Patch
+from verify.limits import AUDIT_DIFF_MAX_LINES, AUDIT_DIFF_MAX_LINES_PER_FILE
+from verify.linediff import unified_diff
 
 _ELF_MAGIC = b"\x7fELF"
 SOURCE_PARTS = (
@@ -140,6 +142,7 @@ class _Comparison:
     identical: int = 0
 
     def __post_init__(self) -> None:
+        self.diff_lines = 0
         self.compared: list[str] = []
         self.modified: list[Finding] = []
         self.extra: list[Finding] = []
@@ -178,8 +181,47 @@ class _Comparison:
         if not explanation.explained and convention is not None:
             self.modified.append(Finding(shown, "convention", detail, explanation.patches, convention=convention))
             return False
-        self.modified.append(Finding(shown, explanation.status, detail, explanation.patches, explanation.transform))
+        diff, diff_note = (
+            self.bounded_diff(theirs, mine, origin, shown) if explanation.status in UNEXPLAINED_MODIFIED else ((), "")
+        )
+        self.modified.append(
+            Finding(
+                shown,
+                explanation.status,
+                detail,
+                explanation.patches,
+                explanation.transform,
+                diff=diff,
+                diff_note=diff_note,
+            )
+        )
         return False
+
+    def bounded_diff(self, theirs: bytes, mine: bytes, origin: str, shown: str) -> tuple[tuple[str, ...], str]:
+        """The unified diff of the source's ``origin`` against the installed ``shown``, and what was left out.
+
+        Each file's diff is cut at :data:`~verify.limits.AUDIT_DIFF_MAX_LINES_PER_FILE` lines and all of them
+        together at :data:`~verify.limits.AUDIT_DIFF_MAX_LINES`, so that a hostile installation cannot fill
+        memory or a report; what was cut is said, never silently dropped.
+        """
+        if b"\0" in theirs or b"\0" in mine:
+            return (), "no diff: not a text file"
+        try:
+            upstream, installed = theirs.decode("utf-8"), mine.decode("utf-8")
+        except UnicodeDecodeError:
+            return (), "no diff: not UTF-8 text"
+        left = AUDIT_DIFF_MAX_LINES - self.diff_lines
+        if left <= 0:
+            return (), f"no diff kept: the audit keeps at most {AUDIT_DIFF_MAX_LINES:,} diff lines in all"
+        lines = list(unified_diff(upstream.splitlines(), installed.splitlines(), f"a/{origin}", f"b/{shown}"))
+        keep = min(len(lines), AUDIT_DIFF_MAX_LINES_PER_FILE, left)
+        self.diff_lines += keep
+        if keep == len(lines):
+            return tuple(lines), ""
+        return tuple(lines[:keep]), (
+            f"{len(lines) - keep:,} of its {len(lines):,} diff lines cut (at most "
+            f"{AUDIT_DIFF_MAX_LINES_PER_FILE:,} per file, {AUDIT_DIFF_MAX_LINES:,} in all)"
+        )
 
     def copied_by_convention(self, shown: str, rel: str, link: str | None) -> bool:
         """True (and recorded) when a convention copies ``rel`` from the source tree and the source has it.

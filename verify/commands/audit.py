@@ -8,9 +8,11 @@ is ever executed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +79,14 @@ from verify.releases import Version
 @click.option(
     "--work-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where to unpack the inputs and the verified source (default: a temporary directory).",
+    help="Unpack the inputs and the verified source into a new directory inside this one and keep it, to diff "
+    "by hand (default: a temporary directory, removed afterwards).",
+)
+@click.option(
+    "--diff",
+    "show_diffs",
+    is_flag=True,
+    help="Show the unified diff of each unexplained text file against the verified source (also with -v).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (docs/audit-json.md).")
 @click.option(
@@ -102,6 +111,7 @@ def audit(
     as_json: bool,
     html_path: Path | None,
     verbose: bool,
+    show_diffs: bool,
     **params: Any,
 ) -> None:
     """Audit the Python in INPUT... against its verified source release.
@@ -135,9 +145,11 @@ def audit(
         side = load_side(against, "rebuild")
         rebuild = RebuildSide(side.manifest, side.root, side.manifest.inputs)
         rebuild_notes = side.notes
+    kept: Path | None = None
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-", dir=work_dir) as scratch:
+        kept = Path(tempfile.mkdtemp(prefix="cpython-verify-audit-", dir=work_dir))
+    with _scratch_directory(kept) as scratch:
         located = locate_installation(
             inputs, version.series, Path(scratch), prefix_text, distribution, libdir, free_threaded
         )
@@ -171,14 +183,30 @@ def audit(
         patch_series=str(patches_dir) if patches_dir is not None else None,
         out_of_scope=located.out_of_scope,
         recipe_config_args=recipe.build.profiles["default"].configure if recipe.build is not None else (),
-        notes=(*report.notes, *located.notes, *rebuild_notes),
+        notes=(
+            *report.notes,
+            *located.notes,
+            *rebuild_notes,
+            *([f"the inputs and the verified source are kept in {kept} (--work-dir)"] if kept else []),
+        ),
         source=source,
     )
+    kept_text = str(kept) if kept is not None else None
     if html_path is not None:
-        write_atomic(html_path, audit_to_html(report).encode("utf-8"))
+        write_atomic(html_path, audit_to_html(report, work_dir=kept_text).encode("utf-8"))
     with Report.current() as output:
         if as_json:
             output.echo(audit_to_json(report), nl=False)
         else:
-            render_audit_text(report, output.console(), verbose=verbose)
+            render_audit_text(report, output.console(), verbose=verbose, diffs=show_diffs, work_dir=kept_text)
         sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
+
+
+@contextlib.contextmanager
+def _scratch_directory(kept: Path | None) -> Iterator[str]:
+    """``kept`` (the user's ``--work-dir``, left in place afterwards), or a temporary directory removed after."""
+    if kept is not None:
+        yield str(kept)
+        return
+    with tempfile.TemporaryDirectory(prefix="cpython-verify-audit-") as scratch:
+        yield scratch

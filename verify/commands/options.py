@@ -39,7 +39,8 @@ def source_options(function: F) -> F:
         click.option(
             "--offline",
             is_flag=True,
-            help="Use only --from directories: no python.org, mirrors or Debian.",
+            help="Use only --from directories and the cache (release files verified before): no python.org, "
+            "mirrors or Debian.",
         ),
         click.option(
             "--sha256",

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 _META = "cpython_verify.output"
 _UNWRAPPED_WIDTH = 10_000
 """Columns for rich when not writing to a terminal: tables lay out on one line per row, nothing wraps."""
+DECORATION_WIDTH = 80
+"""The widest a rule may be when the report is not on a terminal (a log, a file): content keeps its length."""
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -106,11 +108,12 @@ class Report:
 
     def console(self) -> Console:
         """A rich console writing into the report: soft-wrapped, coloured only when :attr:`color`."""
-        from rich.console import Console
+        from verify.report.console import ReportConsole
 
         stream = self._buffer if self._buffer is not None else sys.stdout
         terminal = self._buffer is None and sys.stdout.isatty()
-        return Console(
+        return ReportConsole(
+            decoration_width=None if terminal else DECORATION_WIDTH,
             file=stream,
             no_color=not self.color,
             color_system="auto" if self.color else None,

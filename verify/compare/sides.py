@@ -7,6 +7,7 @@ from pathlib import Path
 
 from verify.compare.model import SideInfo
 from verify.errors import OperationalError
+from verify.filekind import describe_head, looks_like_json_object, read_head
 from verify.manifest import Manifest, manifest_digest, read_manifest, scan_tree
 from verify.result import ResultDir, ResultDirError
 from verify.result.integrity import describe, differing_paths, open_finished
@@ -33,6 +34,7 @@ def load_side(path: Path, label: str, *, workers: int | None = None) -> Side:
     inputs; if the recorded manifest disagrees with the tree, a note says so.
     """
     if path.is_file():
+        _check_is_manifest(path, label)
         manifest = read_manifest(path)
         return Side(_info(label, "manifest", path, manifest, contents=False), manifest, None)
     if not path.is_dir():
@@ -41,6 +43,24 @@ def load_side(path: Path, label: str, *, workers: int | None = None) -> Side:
         return side_from_result(open_finished(path, tree=False), label, workers=workers)
     manifest = Manifest(inputs={}, entries=scan_tree(path, workers=workers))
     return Side(_info(label, "tree", path, manifest, contents=True), manifest, path)
+
+
+def _check_is_manifest(path: Path, label: str) -> None:
+    """Refuse a file that is not a JSON object, naming what compare reads and what ``path`` is instead."""
+    try:
+        head = read_head(path)
+    except OSError as error:
+        raise SideError(f"{label}: cannot read {path}: {error.strerror or error}") from error
+    if looks_like_json_object(head):
+        return
+    kind = describe_head(head)
+    hint = (
+        "; unpack it and compare the directory" if kind.endswith(("compressed file", "archive", "tar archive")) else ""
+    )
+    raise SideError(
+        f"{label}: {path} is {kind}, not a manifest: compare reads a manifest (a JSON file such as a rebuild's "
+        f"manifest.json), an install tree or a rebuild result directory{hint}"
+    )
 
 
 def side_from_tree(root: Path, label: str, *, workers: int | None = None) -> Side:

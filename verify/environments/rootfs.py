@@ -89,7 +89,7 @@ class EnvironmentCache:
         return self.rootfs_dir / f"{sha256}.tar"
 
     def log(self, name: str) -> Path:
-        """The log of the latest mmdebstrap run for environment ``name``."""
+        """The log of the latest mmdebstrap run for environment ``name`` (kept: errors name it)."""
         path = self.root / "logs" / f"{name}.mmdebstrap.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
@@ -461,7 +461,10 @@ def resolve_lock(
         sources.write_text(deb822_sources(spec, mirror_url), encoding="utf-8")
         progress(f"resolving {', '.join(spec.include)} in {' '.join(spec.suites)} from {mirror_url}")
         _run_mmdebstrap(
-            mmdebstrap_resolve_command(spec, mirror_url, sources, work), _mmdebstrap_env(0, work), work / "resolve.log"
+            mmdebstrap_resolve_command(spec, mirror_url, sources, work),
+            _mmdebstrap_env(0, work),
+            # In the cache, not the scratch directory: a failure names this log, and the scratch is removed.
+            cache.log(f"{spec.name}.resolve"),
         )
         lists = work / "lists"
         indexes = [path.read_text(encoding="utf-8") for path in sorted(lists.glob("*_Packages"))]

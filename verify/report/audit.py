@@ -53,6 +53,30 @@ def audit_verdict_line(report: AuditReport) -> str:
     return verdict_line("AUDIT PASSED" if report.passed else "AUDIT FAILED", detail)
 
 
+def next_steps(report: AuditReport, *, diffs_shown: bool, work_dir: str | None = None) -> list[str]:
+    """What the person reading the report can do next, one line each (none when there is nothing to do).
+
+    ``diffs_shown`` says whether this report already shows the unexplained files' diffs; ``work_dir`` is where
+    the verified source was kept (``--work-dir``), to diff by hand.
+    """
+    steps = []
+    unexplained_text = [f for f in report.sources.unexplained_modified if f.diff]
+    changed = len(report.sources.unexplained_modified)
+    if report.distribution and report.patch_series is None and changed:
+        steps.append(
+            f"{changed:,} changed file(s) are unexplained and the {report.distribution} "
+            "conventions are in use: give the distribution's patch series with --patches DIR (for Debian, "
+            "debian/patches of the source package, e.g. from apt-get source) to attribute changes to its patches"
+        )
+    if unexplained_text and not diffs_shown:
+        steps.append(
+            f"see what changed in the {len(unexplained_text):,} unexplained text file(s): --diff (or --html FILE)"
+        )
+    if work_dir is not None and report.sources.unexplained_modified:
+        steps.append(f"the verified source and the unpacked inputs are kept in {work_dir} to diff by hand")
+    return steps
+
+
 def _coverage_to_dict(coverage: AuditCoverage | None) -> dict[str, Any] | None:
     if coverage is None:
         return None
@@ -80,7 +104,9 @@ def _findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
     listed = []
     for finding in findings:
         fields = asdict(finding)
-        del fields["comparison"]
+        # The diff is for a person (text with --diff, HTML); JSON keeps audit/v2's fields.
+        for only_shown in ("comparison", "diff", "diff_note"):
+            del fields[only_shown]
         listed.append(fields)
     return listed
 
@@ -251,9 +277,26 @@ def _coverage_lines(coverage: AuditCoverage) -> list[str]:
     return lines
 
 
-def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = False) -> None:
+def _diff_lines(finding: Finding) -> list[str]:
+    """A finding's unified diff, then what was left out of it (or why there is none)."""
+    lines = list(finding.diff)
+    if finding.diff_note:
+        lines.append(f"[{finding.path}: {finding.diff_note}]")
+    return lines
+
+
+def render_audit_text(
+    report: AuditReport,
+    console: Console,
+    *,
+    verbose: bool = False,
+    diffs: bool = False,
+    work_dir: str | None = None,
+) -> None:
     """Print the audit: the source it was compared with, the coverage, one section per question, findings
-    named file by file, the unexplained, and one closing verdict line."""
+    named file by file, the unexplained (with their diffs when ``diffs`` or ``verbose``), the next steps and
+    one closing verdict line. ``work_dir`` is where ``--work-dir`` kept the inputs and the verified source."""
+    diffs = diffs or verbose
     s, p, e = report.sources, report.pyc, report.elf
     console.print(
         f"audit of Python {escape(report.version)} at {escape(report.prefix)} ({escape(report.stdlib)})",
@@ -355,6 +398,15 @@ def render_audit_text(report: AuditReport, console: Console, *, verbose: bool = 
             console.print(f"  {escape(path)}", highlight=False)
         if hidden:
             console.print(f"  {escape(more_line(hidden, WHERE_THE_REST_ARE))}", highlight=False)
+    with_diff = [f for f in report.sources.unexplained_modified if f.diff or f.diff_note]
+    if diffs and with_diff:
+        console.rule(f"diffs of the unexplained files against the verified source ({len(with_diff):,})", align="left")
+        for finding in with_diff:
+            for line in _diff_lines(finding):
+                console.print(escape(line), highlight=False, markup=False)
+    # The next steps come just before the verdict, which stays the report's last line (tail -1).
+    for step in next_steps(report, diffs_shown=diffs, work_dir=work_dir):
+        console.print(f"next: {escape(step)}", highlight=False)
     style = "bold green" if report.passed else "bold red"
     console.print(f"[{style}]{escape(audit_verdict_line(report))}[/]", highlight=False)
 
@@ -386,8 +438,9 @@ def _rows(findings: tuple[Finding, ...] | list[Finding], distribution: str | Non
     return "<table><tr><th>path</th><th>status</th><th>why</th></tr>" + "".join(rows) + "</table>"
 
 
-def audit_to_html(report: AuditReport) -> str:
-    """A self-contained page (no scripts, no external resources) in the style of ``compare --html``."""
+def audit_to_html(report: AuditReport, *, work_dir: str | None = None) -> str:
+    """A self-contained page (no scripts, no external resources) in the style of ``compare --html``, with the
+    unexplained files' diffs; ``work_dir`` as for :func:`render_audit_text`."""
     s, p, e = report.sources, report.pyc, report.elf
     parts = [
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
@@ -403,10 +456,20 @@ def audit_to_html(report: AuditReport) -> str:
         "</table>",
     ]
     parts.append(f"<div class='verdict {'same' if report.passed else 'differ'}'>{_e(audit_verdict_line(report))}</div>")
+    for step in next_steps(report, diffs_shown=True, work_dir=work_dir):
+        parts.append(f"<p class=note>next: {_e(step)}</p>")
     if report.unexplained:
         parts.append(f"<h2>Unexplained ({len(report.unexplained)} path(s))</h2><ul>")
         parts.extend(f"<li><code>{_e(path)}</code></li>" for path in report.unexplained)
         parts.append("</ul>")
+    with_diff = [f for f in report.sources.unexplained_modified if f.diff or f.diff_note]
+    if with_diff:
+        parts.append("<h2>Diffs of the unexplained files against the verified source</h2>")
+        parts.extend(
+            f"<details open><summary><code>{_e(f.path)}</code></summary><pre>{_e(chr(10).join(_diff_lines(f)))}"
+            "</pre></details>"
+            for f in with_diff
+        )
     if report.source is not None:
         parts.append(
             "<h2>The verified source</h2><pre>"

@@ -15,7 +15,6 @@ from typing import Any, Final
 
 from rich.console import Console
 from rich.markup import escape
-from rich.rule import Rule
 from rich.table import Table
 
 from verify.compare.model import CHANGES, Comparison, Difference, FileComparison, SideInfo
@@ -176,8 +175,7 @@ def render_text(comparison: Comparison, console: Console, *, verbose: bool = Fal
         by_kind.setdefault(difference.kind, []).append(difference)
     limit = None if verbose else MAX_TEXT_DETAIL_LINES
     for kind, differences in sorted(by_kind.items()):
-        # A rule spans the console's width; unbounded when not a terminal (no wrapping), so cap it.
-        console.print(Rule(f"{kind} ({len(differences)})", align="left"), width=min(console.width, 100))
+        console.rule(f"{kind} ({len(differences)})", align="left")
         for difference in differences:
             console.print(f"[bold]{escape(difference.path)}[/]: {escape(_change_summary(difference))}")
             verdict = difference.comparison

@@ -137,7 +137,11 @@ class SignaturePolicy:
             else:
                 decisions.append(
                     SignatureDecision(
-                        kind, Action.MISSING, f"{kind} signature not found, and CPython {self.version} requires it"
+                        kind,
+                        Action.MISSING,
+                        f"{kind} signature not found, and CPython {self.version} requires it: put the tarball's "
+                        f"{kind.file_suffix} file beside it in a --from DIR, or verify without it: "
+                        f"--allow-missing {kind}",
                     )
                 )
         return tuple(decisions)

@@ -424,6 +424,7 @@ class DebianArchive(SourceLocation):
                     f"{'' if match.authenticated else ', InRelease signature not checked'})"
                 ),
                 sha256=match.file.sha256,
+                size=match.file.size,
             )
             for match in matches
         ]

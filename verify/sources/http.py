@@ -270,6 +270,8 @@ class HttpClient:
         self.settings = settings or HttpSettings()
         self._progress = progress if progress is not None else default_progress()
         self._sleep = sleep
+        self._unreachable: dict[str, str] = {}
+        """Hosts no attempt reached in this client's life, with the last problem met."""
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         # Ask for the bytes as stored: a server that gzips a .tgz on the fly would change the digest.
@@ -341,8 +343,13 @@ class HttpClient:
     def _transfer(self, url: str, sink: Sink, max_bytes: int, label: str, clock: _Clock) -> str | None:
         """Fill ``sink`` with the body of ``url``; return the final URL, or None when not there."""
         settings = self.settings
+        host = urlsplit(url).netloc
+        unreachable = self._unreachable.get(host)
+        if unreachable is not None:
+            raise FetchError(f"{url}: {unreachable} (every attempt at {host} failed earlier in this run; not retried)")
         validator: str | None = None
         problem = ""
+        answered = False
         for attempt in range(1, max(settings.attempts, 1) + 1):
             if attempt > 1:
                 self._sleep(min(settings.backoff * 2 ** (attempt - 2), settings.backoff_max, clock.remaining()))
@@ -357,6 +364,7 @@ class HttpClient:
             except _Transient as exc:
                 problem = str(exc)
                 continue
+            answered = True
             with response:
                 status = response.status_code
                 if status in _NOT_HERE:
@@ -383,6 +391,10 @@ class HttpClient:
                     problem = str(exc)
                     continue
             return final_url
+        if not answered:
+            # No attempt got an answer (name not resolved, refused, unreachable): the host's other files
+            # would spend the same back-off for the same failure, so this run does not try it again.
+            self._unreachable[host] = problem
         raise FetchError(f"{url}: {problem} (gave up after {settings.attempts} attempts)")
 
     def _expected_total(self, url: str, response: requests.Response, sink: Sink) -> int | None:

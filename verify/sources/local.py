@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from verify.errors import FetchError
+from verify.errors import LocalFileError
 from verify.fsutil import open_regular_file
 from verify.models import FetchedFile
 from verify.releases import Version
@@ -67,13 +67,13 @@ class LocalDirectory(SourceLocation):
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except IsADirectoryError:
-                raise FetchError(f"{path}: is a directory, not a release file") from None
+                raise LocalFileError(f"{path}: is a directory, not a release file") from None
             except OSError as exc:
-                raise FetchError(f"{path}: cannot read: {exc.strerror}") from None
+                raise LocalFileError(f"{path}: cannot read: {exc.strerror}") from None
             with stream:
                 try:
                     cached, digest, size = self._cache.store_stream(stream, max_bytes=self._max_bytes, what=str(path))
                 except OSError as exc:
-                    raise FetchError(f"{path}: cannot read: {exc.strerror}") from None
+                    raise LocalFileError(f"{path}: cannot read: {exc.strerror}") from None
             return FetchedFile(name=filename, path=cached, sha256=digest, size=size, origin=str(path))
         return None

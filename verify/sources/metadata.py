@@ -43,6 +43,13 @@ def _digest(value: object) -> str | None:
     return value.lower()
 
 
+def _size(value: object) -> int | None:
+    """A record's ``filesize``: a positive integer, else None (the size is a hint for messages, not a check)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
 def _records(data: object) -> list[Mapping[str, Any]]:
     if isinstance(data, Mapping) and isinstance(data.get("results"), list):
         data = data["results"]  # a paginated API answer
@@ -66,17 +73,24 @@ def claims_from_release_metadata(data: object, filename: str, *, origin: str) ->
             if _basename(str(raw.get("url", ""))) != filename:
                 continue
             published = _digest(raw.get("sha256"))
+            size = _size(raw.get("filesize"))
             if published:
-                claims.append(DigestClaim(f"python.org release-file sha256 (as recorded by {origin})", published))
+                claims.append(DigestClaim(f"python.org release-file sha256 (as recorded by {origin})", published, size))
             computed = _digest(record.get("sha256"))
             if computed:
-                claims.append(DigestClaim(f"cpython-release-tracker's own sha256 of the download ({origin})", computed))
+                claims.append(
+                    DigestClaim(f"cpython-release-tracker's own sha256 of the download ({origin})", computed, size)
+                )
         elif "url" in record:  # python.org's API
             if _basename(str(record["url"])) != filename:
                 continue
             published = _digest(record.get("sha256_sum"))
             if published:
-                claims.append(DigestClaim(f"python.org release API sha256_sum ({origin})", published))
+                claims.append(
+                    DigestClaim(
+                        f"python.org release API sha256_sum ({origin})", published, _size(record.get("filesize"))
+                    )
+                )
         else:
             raise MetadataError(f"{origin}: a record has neither 'raw' nor 'url'")
     return claims
