@@ -25,6 +25,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from verify.unpack import extract_all_data
+
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "3.11.2"
 TARBALL = f"Python-{VERSION}.tgz"
@@ -66,7 +68,7 @@ def floor(fixtures: Path, installed: Path, work: Path) -> float:
     started = time.perf_counter()
     with tarfile.open(fixtures / TARBALL) as archive:
         members = [m for m in archive.getmembers() if m.name.startswith(f"Python-{VERSION}/Lib/")]
-        archive.extractall(target, members=members, filter="data")
+        extract_all_data(archive, target, members)
     seconds += time.perf_counter() - started
     seconds += sha256_tree(target) + sha256_tree(installed)
     shutil.rmtree(target)
@@ -105,7 +107,7 @@ def make_install_tree(fixtures: Path, work: Path) -> Path:
     with tarfile.open(fixtures / TARBALL) as archive:
         wanted = ("Lib/", "Include/", "Modules/Setup", "Makefile.pre.in", "setup.py", "LICENSE")
         members = [m for m in archive.getmembers() if m.name.startswith(tuple(f"Python-{VERSION}/{w}" for w in wanted))]
-        archive.extractall(source, members=members, filter="data")
+        extract_all_data(archive, source, members)
     tree = source / f"Python-{VERSION}"
     prefix = work / "rootfs" / "opt" / "python"
     model = read_source_model(tree)

@@ -25,6 +25,7 @@ from verify.audit import audit_installation
 from verify.compare import compare_paths
 from verify.manifest import scan_tree
 from verify.releases import Version
+from verify.unpack import extract_all_data
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +134,7 @@ def main() -> None:
             source = work / "source"
             with tarfile.open(args.source_tarball) as archive:
                 members = [m for m in archive.getmembers() if "/Lib/" in m.name]
-                archive.extractall(source, members=members, filter="data")
+                extract_all_data(archive, source, members)
             tree = next(source.iterdir())
             report, _ = timed(
                 "audit /usr (3.11.2), headers only",

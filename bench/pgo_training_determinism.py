@@ -50,6 +50,7 @@ from verify.rebuild.core import PGO_TRAINER_PATH, PGO_TRAINER_RECORD_PATH, pgo_t
 from verify.rebuild.settings import BUILD_MOUNT, DEFAULT_BUILD_DIR, BuildSettings
 from verify.rebuild.training import counters_digest
 from verify.recipes import load_recipe
+from verify.unpack import extract_all_data
 
 REGRTEST17 = (
     "test_array test_bytes test_codecs test_collections test_datetime test_decimal test_difflib test_float "
@@ -132,7 +133,7 @@ def instrumented_build(tarball: Path, pristine: Path, sandbox: Sandbox) -> None:
     pristine.mkdir(parents=True)
     with tarfile.open(tarball) as archive:
         top = archive.getmembers()[0].name.split("/")[0]
-        archive.extractall(pristine, filter="data")
+        extract_all_data(archive, pristine)
     (pristine / top).rename(pristine / SOURCE)
     sandbox.run(pristine, f"{CONFIGURE} >/dev/null", "configure.log")
     sandbox.run(pristine, f"make -j{len(os.sched_getaffinity(0))} profile-gen-stamp", "instrumented-build.log")

@@ -17,6 +17,7 @@ from verify.environments.bwrap import BwrapRunner, bwrap_command, unpacked_rootf
 from verify.environments.interface import RootfsImage, RunResult, SandboxSpec
 from verify.environments.podman import image_tag
 from verify.environments.sandbox import check_spec, run_process
+from verify.unpack import extract_all_data
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,8 +50,7 @@ def unpack_audited_parts(tarball: Path, top: str, target: Path) -> Path:
 
     with tarfile.open(tarball) as archive:
         prefixes = tuple(f"{top}/{part}" for part in SOURCE_PARTS)
-        archive.extractall(target, members=[m for m in archive.getmembers() if m.name.startswith(prefixes)],
-                           filter="data")  # fmt: skip
+        extract_all_data(archive, target, [m for m in archive.getmembers() if m.name.startswith(prefixes)])
     return target / top
 
 

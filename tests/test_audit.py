@@ -16,6 +16,7 @@ from verify.audit import AuditError, audit_installation
 from verify.manifest import Manifest, scan_tree
 from verify.releases import Version
 from verify.report.audit import audit_to_dict, audit_to_json
+from verify.unpack import extract_all_data
 
 V3112 = Version.parse("3.11.2")
 HOST_PREFIX = Path("/usr")
@@ -748,7 +749,7 @@ def debian_python311(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, li
         pytest.fail(f"no python3.11 version could be downloaded: {versions}")
     (debian_tar,) = download.glob("python3.11_*.debian.tar.*")
     with tarfile.open(debian_tar) as archive:
-        archive.extractall(base / "debian", filter="data")
+        extract_all_data(archive, base / "debian")
     return base / "debian" / "debian" / "patches", sorted(download.glob("*.deb"))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from verify import unpack
 from verify.errors import OperationalError, UnsafeArchive
 from verify.unpack import MAX_METADATA_BYTES, UnpackWriteError, read_member, safe_unpack
 
@@ -269,3 +270,57 @@ def test_real_patchlevel_without_unpacking(cpython_fixtures: Path) -> None:
         data = read_member(cpython_fixtures / name, "Include/patchlevel.h", max_bytes=64 * 1024)
         assert data is not None
         assert b'#define PY_VERSION              "' + version + b'"' in data
+
+
+# -- the data policy with and without PEP 706's filters (Debian 12's own python3, 3.11.2, has none) ----
+
+WITH_AND_WITHOUT_FILTERS = pytest.mark.parametrize(
+    "filters", [pytest.param(True, id="pep706-filters"), pytest.param(False, id="without-filters")]
+)
+
+
+def _use_filters(monkeypatch: pytest.MonkeyPatch, filters: bool) -> None:
+    if filters and not unpack.HAS_EXTRACTION_FILTERS:
+        pytest.skip("this interpreter has no PEP 706 extraction filters")
+    monkeypatch.setattr(unpack, "HAS_EXTRACTION_FILTERS", filters)
+
+
+@WITH_AND_WITHOUT_FILTERS
+def test_a_good_archive_unpacks_the_same_with_or_without_extraction_filters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filters: bool
+) -> None:
+    _use_filters(monkeypatch, filters)
+    risky = _info("pkg/setuid", size=2)
+    risky.mode = 0o4777
+    tarball = _make(tmp_path / "good.tar.xz", *GOOD, lambda archive: archive.addfile(risky, io.BytesIO(b"x\n")))
+    root = safe_unpack(tarball, tmp_path / "dest")
+    assert (root / "link").read_bytes() == b'#define PY_VERSION "3.99.1"\n'
+    assert (root / "hard").read_bytes() == b"readme\n"
+    # No set-id bit and no group or other write, whatever the archive says.
+    assert stat.S_IMODE((root / "setuid").stat().st_mode) == 0o755
+
+
+@WITH_AND_WITHOUT_FILTERS
+@pytest.mark.parametrize(
+    ("member", "fragment"),
+    [
+        (_info("../escape"), "outside the destination"),
+        (_info("pkg/up", tarfile.SYMTYPE, link="../../outside"), "outside the destination"),
+        (_info("pkg/abs", tarfile.SYMTYPE, link="/etc/passwd"), ""),
+        (_info("pkg/hard", tarfile.LNKTYPE, link="../outside"), ""),
+        (_info("pkg/device", tarfile.CHRTYPE), ""),
+        (_info("pkg/fifo", tarfile.FIFOTYPE), ""),
+    ],
+    ids=["dotdot", "symlink-up", "symlink-absolute", "hardlink-up", "device", "fifo"],
+)
+def test_the_data_policy_refuses_what_leaves_the_destination_with_or_without_filters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filters: bool, member: tarfile.TarInfo, fragment: str
+) -> None:
+    _use_filters(monkeypatch, filters)
+    tarball = _make(tmp_path / "one.tar", lambda archive: archive.addfile(member), mode="w")
+    destination = tmp_path / "dest"
+    destination.mkdir()
+    with tarfile.open(tarball) as archive, pytest.raises(unpack.RefusedMember, match=fragment or None):
+        unpack.extract_data_member(archive, archive.getmembers()[0], destination)
+    assert list(destination.iterdir()) == []
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "escape").exists()

@@ -13,6 +13,7 @@ checks as a second, independent floor.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import lzma
 import os
@@ -21,10 +22,10 @@ import shutil
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO, cast
 
 from verify.errors import OperationalError, UnsafeArchive
@@ -378,11 +379,64 @@ def _checked_members(archive: tarfile.TarFile, ledger: _Ledger) -> Iterator[tarf
         yield member
 
 
+HAS_EXTRACTION_FILTERS = hasattr(tarfile, "data_filter")
+"""PEP 706's extraction filters exist (Python 3.11.4+). Debian 12's own python3 is 3.11.2 and has none."""
+
+
+class RefusedMember(ValueError):
+    """A member the ``data`` extraction policy refuses (a path or link leaving the destination, a device)."""
+
+
+def extract_data_member(archive: tarfile.TarFile, member: tarfile.TarInfo, destination: Path) -> None:
+    """Extract ``member`` under tarfile's ``data`` policy: nothing outside ``destination``, no device or
+    FIFO, no set-id or group/other-write bits, no owner taken from the archive. Where the interpreter has
+    PEP 706's filters, they apply it; on an older 3.11 the same rules are applied here. Raises
+    :class:`RefusedMember`."""
+    if HAS_EXTRACTION_FILTERS:
+        try:
+            archive.extract(member, destination, filter="data")
+        except tarfile.FilterError as error:
+            raise RefusedMember(str(error)) from None
+        return
+    archive.extract(_as_data(member, destination), destination, set_attrs=True)
+
+
+def extract_all_data(
+    archive: tarfile.TarFile, destination: Path, members: Iterable[tarfile.TarInfo] | None = None
+) -> None:
+    """:func:`extract_data_member` for ``members`` (default: every member), in order."""
+    for member in archive.getmembers() if members is None else members:
+        extract_data_member(archive, member, destination)
+
+
+def _as_data(member: tarfile.TarInfo, destination: Path) -> tarfile.TarInfo:
+    """A copy of ``member`` that the ``data`` policy lets through, or :class:`RefusedMember`."""
+    root = destination.resolve()
+
+    def inside(path: PurePosixPath) -> bool:
+        return not path.is_absolute() and (root / path).resolve().is_relative_to(root)
+
+    name = PurePosixPath(member.name)
+    if not inside(name):
+        raise RefusedMember(f"{member.name!r} would be extracted outside the destination")
+    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        raise RefusedMember(f"{member.name!r} is a special file (device or FIFO)")
+    link = PurePosixPath(member.linkname)
+    # A symbolic link's target is relative to its own directory, a hard link's to the archive's root.
+    if (member.issym() and not inside(name.parent / link)) or (member.islnk() and not inside(link)):
+        raise RefusedMember(f"{member.name!r} is a link to {member.linkname!r}, outside the destination")
+    data = copy.copy(member)
+    data.uid, data.gid, data.uname, data.gname = os.getuid(), os.getgid(), "", ""
+    mode = member.mode & 0o755
+    data.mode = mode | 0o700 if member.isdir() else (mode | 0o600 if member.isfile() else mode)
+    return data
+
+
 def _extract_one(archive: tarfile.TarFile, member: tarfile.TarInfo, staging: Path, archive_name: str) -> None:
-    """Extract one already-checked member, with tarfile's ``data`` filter as the second line of defence."""
+    """Extract one already-checked member, with the ``data`` policy as the second line of defence."""
     try:
-        archive.extract(member, staging, filter="data")
-    except tarfile.FilterError as error:
+        extract_data_member(archive, member, staging)
+    except RefusedMember as error:
         raise UnsafeArchive(f"{archive_name}: refused entry {member.name!r}: {error}") from None
     except _CORRUPT_ERRORS as error:
         raise _corrupt(archive_name, error) from None

@@ -51,7 +51,7 @@ from verify.result import (
     ResultDirError,
     SourceRef,
 )
-from verify.unpack import safe_unpack
+from verify.unpack import RefusedMember, extract_data_member, safe_unpack
 
 LTO_RANDOM_SEED = "-frandom-seed=cpython-verify"
 PGO_RUN_STAMP = "profile-run-stamp"
@@ -703,8 +703,9 @@ def _install_pgo_profile(profile: FetchedFile, scratch: Path, source_dir: Path) 
         if not all(member.isfile() and member.name.endswith(".gcda") for member in members):
             raise UnsafePgoProfile(f"{profile.name}: a PGO profile may hold only .gcda files")
         try:
-            archive.extractall(source_dir, members=members, filter="data")
-        except tarfile.FilterError as error:
+            for member in members:
+                extract_data_member(archive, member, source_dir)
+        except RefusedMember as error:
             raise UnsafePgoProfile(f"{profile.name}: refused to unpack: {error}") from None
     (source_dir / PGO_RUN_STAMP).touch()
 
