@@ -268,7 +268,7 @@ class SigstoreSigning:
         if raw is None:
             raise AttestationError(
                 "no OIDC credential for Sigstore signing: run in CI with 'id-token: write' (GitHub Actions) "
-                "or pass --identity-token; offline, sign with --key"
+                "or pass --identity-token; offline, sign with --signing-key"
             )
         try:
             return IdentityToken(raw)

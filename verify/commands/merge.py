@@ -95,8 +95,9 @@ def merge(
 
     \b
     Examples:
-      cpython-verify merge attestations/ --plan plan.json --out site --key rebuilder.pem.pub
-      cpython-verify merge alice/ bob/ carol/ --out site --key alice.pub --key bob.pub --key carol.pub --threshold 2
+      cpython-verify merge attestations/ --plan plan.json --out site --public-key rebuilder.pem.pub
+      cpython-verify merge alice/ bob/ carol/ --out site --threshold 2 \\
+          --public-key alice.pub --public-key bob.pub --public-key carol.pub
       cpython-verify merge attestations/ --out site --identity https://github.com/ORG/REPO/... \\
           --issuer https://token.actions.githubusercontent.com
     """

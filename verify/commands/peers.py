@@ -88,7 +88,8 @@ def peers(
 
     \b
     Examples:
-      cpython-verify peers 3.13.5 --dir attestations/ --key alice.pub --key bob.pub --ours rebuild-3.13.5-default
+      cpython-verify peers 3.13.5 --dir attestations/ --public-key alice.pub --public-key bob.pub \\
+          --ours rebuild-3.13.5-default
       cpython-verify peers 3.13.5 --attestation https://example.org/3.13.5.sigstore.json \\
           --identity https://github.com/ORG/REPO/... --issuer https://token.actions.githubusercontent.com --json
     """

@@ -58,7 +58,8 @@ def verify_attestation(
 
     \b
     Examples:
-      cpython-verify verify-attestation 3.13.5.intoto.json --key rebuilder.pem.pub --result rebuild-3.13.5-default
+      cpython-verify verify-attestation 3.13.5.intoto.json --public-key rebuilder.pem.pub \\
+          --result rebuild-3.13.5-default
       cpython-verify verify-attestation 3.13.5.sigstore.json --identity https://github.com/ORG/REPO/... \\
           --issuer https://token.actions.githubusercontent.com --artifact Python-3.13.5.tar.xz --json
     """
