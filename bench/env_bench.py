@@ -6,7 +6,7 @@
 - start-up: median wall time of running ``true`` in each available runner, against running
   ``true`` directly (the first run of each runner unpacks/imports the image and is reported apart).
 
-Run: .venv/bin/python bench/env_bench.py [--env bookworm-cpython] [--cache-dir DIR] [--runs 10] [--cold-debs]
+Run: .venv/bin/python bench/env_bench.py [--env bookworm-cpython] [--cache DIR] [--runs 10] [--cold-debs]
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def _seconds(action: Callable[[], object]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="bookworm-cpython")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="default: a fresh temporary directory")
+    parser.add_argument(
+        "--cache", dest="cache_dir", type=Path, default=None, help="default: a fresh temporary directory"
+    )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--cold-debs", action="store_true", help="also empty the .deb cache before the cold build")
     args = parser.parse_args()

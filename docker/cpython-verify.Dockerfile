@@ -10,8 +10,8 @@
 #   wheels/      the wheels of docker/requirements.lock and docker/pip.lock, cpython-verify's own wheel,
 #                and requirements.lock (the docker lock plus that wheel's hash)
 #
-#   scripts/build-tool-image rebuild-3.13.5-default --key rebuilder.pem.pub                 # podman
-#   scripts/build-tool-image rebuild-3.13.5-default --key rebuilder.pem.pub --engine docker
+#   scripts/build-tool-image rebuild-3.13.5-default --public-key rebuilder.pem.pub                # podman
+#   scripts/build-tool-image rebuild-3.13.5-default --public-key rebuilder.pem.pub --engine docker
 #   podman run --rm -v ~/distfiles:/src:ro cpython-verify source 3.13.5 --from /src --offline
 #
 # The debs and wheels are bind-mounted for the one RUN that installs them (RUN --mount, BuildKit and

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from schema_support import check_cli_json
 
 from verify.environments.bwrap import BwrapRunner, bwrap_command, unpacked_rootfs
 from verify.environments.interface import RootfsImage, RunResult, SandboxSpec
@@ -123,8 +124,9 @@ def run_cli(
     """Run the CLI in a subprocess and wait: exit code, stdout and stderr exactly as a user sees them.
 
     ``env`` holds variables added to :func:`cli_environment`'s. Output that is not UTF-8 (a file name's
-    raw bytes) is kept as surrogate escapes, so a test can still look for a traceback in it."""
-    return subprocess.run(
+    raw bytes) is kept as surrogate escapes, so a test can still look for a traceback in it. A ``--json``
+    report is checked against its schema (:func:`schema_support.check_cli_json`)."""
+    completed = subprocess.run(
         cli_command(*args),
         capture_output=True,
         text=True,
@@ -134,6 +136,9 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+    # Every --json report a test produces is a real output: it must match the schema the package ships.
+    check_cli_json(args, completed.returncode, completed.stdout)
+    return completed
 
 
 # -- tiny rootfs tarballs made from this host's own programs -------------------------------------------

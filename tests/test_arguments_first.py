@@ -69,7 +69,7 @@ CASES: dict[str, tuple[Case, str]] = {
     ),
     "rebuild --runner nosuch": (
         lambda t, f, u: ["rebuild", *SOURCE, f, "--runner", "nosuch"],
-        "unknown runner 'nosuch'",
+        "'nosuch' is not one of 'bwrap', 'docker', 'podman'",
     ),
     "rebuild --pgo-profile-sha256 malformed": (
         lambda t, f, u: ["rebuild", *SOURCE, f, "--pgo-profile", _pgo_profile(t), "--pgo-profile-sha256", "abc"],
@@ -80,7 +80,7 @@ CASES: dict[str, tuple[Case, str]] = {
         "exists and is not a cpython-verify result; not replacing it",
     ),
     "check --key unusable": (
-        lambda t, f, u: ["check", *SOURCE, f, "--key", _garbage_key(t)],
+        lambda t, f, u: ["check", *SOURCE, f, "--signing-key", _garbage_key(t)],
         "is not a PEM private key",
     ),
     "check --out occupied": (
@@ -92,8 +92,8 @@ CASES: dict[str, tuple[Case, str]] = {
         "NOEQUALS",
     ),
     "plan --runner nosuch": (
-        lambda t, f, u: ["plan", "--version", "3.13.5", "--runner", "nosuch"],
-        "unknown runner 'nosuch'",
+        lambda t, f, u: ["plan", "3.13.5", "--runner", "nosuch"],
+        "'nosuch' is not one of 'bwrap', 'docker', 'podman'",
     ),
     "peers --ours not a result": (
         lambda t, f, u: [
@@ -113,7 +113,7 @@ CASES: dict[str, tuple[Case, str]] = {
     ),
     "releases --since malformed": (lambda t, f, u: ["releases", "--since", "yesterday"], "--since"),
     "compare missing input": (lambda t, f, u: ["compare", t / "a", t / "b"], "does not exist"),
-    "attest missing result": (lambda t, f, u: ["attest", t / "no-result", "--key", t / "new.pem"], "no-result"),
+    "attest missing result": (lambda t, f, u: ["attest", t / "no-result", "--signing-key", t / "new.pem"], "no-result"),
     "verify-attestation missing file": (
         lambda t, f, u: ["verify-attestation", t / "no.intoto.json", *TRUST],
         "no.intoto.json",
@@ -160,9 +160,8 @@ def test_an_audit_input_without_python_fails_before_any_side_effect(
     Python it is said to be, and nothing of it could be compared."""
     result = run_cli(
         "audit",
-        _occupied(tmp_path, "not-a-prefix"),
-        "--version",
         "3.13.5",
+        _occupied(tmp_path, "not-a-prefix"),
         "--offline",
         "--from",
         cpython_fixtures,

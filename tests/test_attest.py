@@ -50,7 +50,7 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def signed(result: Path, keys: tuple[Path, Path]) -> Path:
-    completed = run_cli("attest", result, "--key", keys[0], "--rebuilder-id", "test-rebuilder")
+    completed = run_cli("attest", result, "--signing-key", keys[0], "--rebuilder-id", "test-rebuilder")
     assert completed.returncode == 0, completed.stderr
     return result / "attestation.intoto.json"
 
@@ -63,7 +63,9 @@ def _resign(document: dict, statement: dict, key: Path, path: Path) -> Path:
 
 
 def test_attest_then_verify_accepts_the_real_files(signed: Path, result: Path, keys, tarball: Path) -> None:
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result, "--artifact", tarball)
+    completed = run_cli(
+        "verify-attestation", signed, "--public-key", keys[1], "--result", result, "--artifact", tarball
+    )
     assert completed.returncode == 0, completed.stderr
     assert "signature: verified" in completed.stdout
     assert completed.stdout.count("ok      ") == 4  # tarball, manifest, python3.13, libpython
@@ -87,7 +89,7 @@ def test_attest_then_verify_accepts_the_real_files(signed: Path, result: Path, k
 def test_the_provenance_beside_a_clean_verdict_is_judged_and_said(signed: Path, keys) -> None:
     provenance = signed.with_name("attestation.provenance.intoto.json")
     for given, other in ((signed, provenance), (provenance, signed)):
-        completed = run_cli("verify-attestation", given, "--key", keys[1], "--json")
+        completed = run_cli("verify-attestation", given, "--public-key", keys[1], "--json")
         assert completed.returncode == 0, completed.stderr
         assert json.loads(completed.stdout)["companion"] == {
             "what": "provenance" if given == signed else "verdict",
@@ -97,7 +99,7 @@ def test_the_provenance_beside_a_clean_verdict_is_judged_and_said(signed: Path, 
             "problems": [],
         }
     provenance.unlink()
-    completed = run_cli("verify-attestation", signed, "--key", keys[1])
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1])
     assert completed.returncode == 0
     assert f"provenance: none at {provenance}; only the file given was checked" in completed.stdout
 
@@ -105,7 +107,7 @@ def test_the_provenance_beside_a_clean_verdict_is_judged_and_said(signed: Path, 
 def _other_provenance(tmp_path: Path, tarball: Path, key: Path) -> Path:
     """The provenance of another rebuild (another install tree), signed by ``key``."""
     other = make_result(tmp_path / "other", tarball, variant=" (another tree)")
-    assert run_cli("attest", other, "--key", key).returncode == 0
+    assert run_cli("attest", other, "--signing-key", key).returncode == 0
     return other / "attestation.provenance.intoto.json"
 
 
@@ -132,14 +134,14 @@ def test_a_bad_provenance_beside_the_verdict_fails_with_its_reason(
         shutil.copyfile(_other_provenance(tmp_path, tarball, keys[0]), provenance)
     else:
         shutil.copyfile(signed, provenance)
-    completed = run_cli("verify-attestation", signed, "--key", keys[1])
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1])
     assert completed.returncode == 1, completed.stdout
     assert "Traceback" not in completed.stderr
     assert f"the provenance beside it, {provenance}: " in completed.stderr and reason in completed.stderr
     assert f"provenance: {provenance} FAILED" in completed.stdout
     # Given the provenance, the verdict beside it is judged the same way.
     if planted == "another rebuild's provenance":
-        completed = run_cli("verify-attestation", provenance, "--key", keys[1])
+        completed = run_cli("verify-attestation", provenance, "--public-key", keys[1])
         assert completed.returncode == 1 and f"the verdict beside it, {signed}: " in completed.stderr
 
 
@@ -168,7 +170,7 @@ def test_cli_rejects_a_byte_change_with_exit_1(signed: Path, keys, tmp_path: Pat
     document["payload"] = base64.b64encode(statement.replace(b'"reproducible":true', b'"reproducible":null')).decode()
     tampered = tmp_path / "tampered.intoto.json"
     tampered.write_text(json.dumps(document))
-    completed = run_cli("verify-attestation", tampered, "--key", keys[1])
+    completed = run_cli("verify-attestation", tampered, "--public-key", keys[1])
     assert completed.returncode == 1
     assert "no signature verifies" in completed.stderr
     assert "Traceback" not in completed.stderr
@@ -176,7 +178,7 @@ def test_cli_rejects_a_byte_change_with_exit_1(signed: Path, keys, tmp_path: Pat
 
 def test_wrong_key_is_rejected(signed: Path, tmp_path: Path) -> None:
     _, other_public = openssl_keypair(tmp_path, "someone-else")
-    completed = run_cli("verify-attestation", signed, "--key", other_public)
+    completed = run_cli("verify-attestation", signed, "--public-key", other_public)
     assert completed.returncode == 1
     assert "wrong key" in completed.stderr
 
@@ -186,14 +188,14 @@ def test_subject_digest_mismatch_is_exit_1(signed: Path, result: Path, keys, tmp
     data = bytearray(binary.read_bytes())
     data[-1] ^= 0xFF
     binary.write_bytes(bytes(data))
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1], "--result", result)
     assert completed.returncode == 1
     assert "MISMATCH opt/python/bin/python3.13" in completed.stdout
     assert "subject digest mismatch" in completed.stderr
 
     stranger = tmp_path / "Python-3.13.4.tar.xz"
     stranger.write_bytes(b"not it")
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--artifact", stranger)
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1], "--artifact", stranger)
     assert completed.returncode == 1
     assert "is not a subject" in completed.stderr
 
@@ -258,7 +260,7 @@ def _file_to_directory(root: Path) -> None:
 def test_a_tampered_tree_is_not_verified(signed: Path, result: Path, keys, tamper, path: str, words: str) -> None:
     """Issue #10: each change to root/ after attesting is exit 1, with one line naming the path."""
     tamper(result / "root" / PREFIX)
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1], "--result", result)
     assert completed.returncode == 1, completed.stdout
     assert "Traceback" not in completed.stderr
     [line] = _not_as_attested(completed.stderr)
@@ -272,7 +274,7 @@ def test_the_issue_10_tampering_is_three_findings(signed: Path, result: Path, ke
     _delete_interpreter(root)
     _rewrite(root / "lib" / "python3.13" / "os.py", "import evil\n")
     _add_executable(root)
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1], "--result", result)
     assert completed.returncode == 1
     assert "Traceback" not in completed.stderr
     lines = _not_as_attested(completed.stderr)
@@ -290,7 +292,7 @@ def test_one_path_with_several_changes_is_one_line(signed: Path, result: Path, k
     os_py = result / "root" / PREFIX / "lib" / "python3.13" / "os.py"
     os_py.write_text("import evil\n")
     os_py.chmod(0o755)
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result, "--json")
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1], "--result", result, "--json")
     assert completed.returncode == 1
     [line] = _not_as_attested(completed.stderr)
     assert "content changed" in line and "mode changed: 0755, attested 0644" in line
@@ -306,11 +308,11 @@ def test_one_path_with_several_changes_is_one_line(signed: Path, result: Path, k
 
 
 def test_a_clean_result_is_verified_with_its_whole_tree(signed: Path, result: Path, keys) -> None:
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result, "--json")
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1], "--result", result, "--json")
     assert completed.returncode == 0, completed.stderr
     tree = json.loads(completed.stdout)["tree"]
     assert tree == {"root": str(result / "root"), "ok": True, "attested_paths": 10, "problems": [], "findings": []}
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1], "--result", result)
     assert completed.returncode == 0
     assert f"tree: {result / 'root'} is the attested tree (10 paths)" in completed.stdout
     assert completed.stderr == ""
@@ -323,7 +325,7 @@ def test_a_rewritten_manifest_does_not_cover_a_changed_tree(signed: Path, result
     _add_executable(result / "root" / PREFIX)
     inputs = read_manifest(result / "manifest.json").inputs
     write_manifest(Manifest(inputs=inputs, entries=scan_tree(result / "root")), result / "manifest.json")
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1], "--result", result)
     assert completed.returncode == 1
     assert "MISMATCH manifest.json" in completed.stdout
     [line] = _not_as_attested(completed.stderr)
@@ -335,7 +337,7 @@ def test_result_without_an_install_tree_cannot_be_judged(signed: Path, result: P
     import shutil
 
     shutil.rmtree(result / "root")
-    completed = run_cli("verify-attestation", signed, "--key", keys[1], "--result", result)
+    completed = run_cli("verify-attestation", signed, "--public-key", keys[1], "--result", result)
     assert completed.returncode == 2
     assert "has no root/ tree" in completed.stderr
     assert "Traceback" not in completed.stderr
@@ -346,7 +348,7 @@ def test_signed_but_tampered_predicate_fails_the_schema(signed: Path, keys, tmp_
     statement["predicate"]["result"]["reproducible"] = "yes"
     statement["predicate"]["unexpected"] = 1
     forged = _resign({}, statement, keys[0], tmp_path / "forged.intoto.json")
-    completed = run_cli("verify-attestation", forged, "--key", keys[1])
+    completed = run_cli("verify-attestation", forged, "--public-key", keys[1])
     assert completed.returncode == 1
     assert "does not match the" in completed.stderr and "schema" in completed.stderr
 
@@ -364,13 +366,13 @@ def test_unknown_predicate_version_is_exit_2(signed: Path, keys, tmp_path: Path)
     statement = json.loads(base64.b64decode(json.loads(signed.read_text())["payload"]))
     statement["predicateType"] = statement["predicateType"].replace("/v1", "/v2")
     newer = _resign({}, statement, keys[0], tmp_path / "newer.intoto.json")
-    completed = run_cli("verify-attestation", newer, "--key", keys[1])
+    completed = run_cli("verify-attestation", newer, "--public-key", keys[1])
     assert completed.returncode == 2
     assert "predicate version" in completed.stderr and "unknown" in completed.stderr
 
     statement["predicateType"] = "https://slsa.dev/provenance/v1"
     other = _resign({}, statement, keys[0], tmp_path / "slsa.intoto.json")
-    completed = run_cli("verify-attestation", other, "--key", keys[1])
+    completed = run_cli("verify-attestation", other, "--public-key", keys[1])
     assert completed.returncode == 2
     assert "not a cpython-verify rebuild attestation" in completed.stderr
 
@@ -388,7 +390,7 @@ def test_unknown_predicate_version_is_exit_2(signed: Path, keys, tmp_path: Path)
 def test_hostile_files_are_refused_with_exit_2(tmp_path: Path, keys, content: bytes, message: str) -> None:
     hostile = tmp_path / "hostile.intoto.json"
     hostile.write_bytes(content)
-    completed = run_cli("verify-attestation", hostile, "--key", keys[1])
+    completed = run_cli("verify-attestation", hostile, "--public-key", keys[1])
     assert completed.returncode == 2
     assert message in completed.stderr
     assert "Traceback" not in completed.stderr
@@ -398,8 +400,8 @@ def test_p256_keys_sign_and_verify(result: Path, tmp_path: Path) -> None:
     private, public = openssl_keypair(tmp_path, "p256", algorithm="ec")
     assert isinstance(load_private_key(private), ec.EllipticCurvePrivateKey)
     out = tmp_path / "p256.intoto.json"
-    assert run_cli("attest", result, "--key", private, "--out", out).returncode == 0
-    completed = run_cli("verify-attestation", out, "--key", public, "--result", result)
+    assert run_cli("attest", result, "--signing-key", private, "--out", out).returncode == 0
+    completed = run_cli("verify-attestation", out, "--public-key", public, "--result", result)
     assert completed.returncode == 0, completed.stderr
 
 
@@ -459,7 +461,7 @@ def test_pae_matches_the_dsse_spec_example() -> None:
 )
 def test_inconsistent_results_are_not_attested(result: Path, keys, edit, message: str) -> None:
     edit(result)
-    completed = run_cli("attest", result, "--key", keys[0])
+    completed = run_cli("attest", result, "--signing-key", keys[0])
     assert completed.returncode == 2
     assert message in completed.stderr
     assert not (result / "attestation.intoto.json").exists()
@@ -469,7 +471,7 @@ def test_unverified_source_is_not_attested(result: Path, keys) -> None:
     verdict = json.loads((result / "source-verdict.json").read_text())
     verdict["verified"] = False
     (result / "source-verdict.json").write_text(json.dumps(verdict))
-    completed = run_cli("attest", result, "--key", keys[0])
+    completed = run_cli("attest", result, "--signing-key", keys[0])
     assert completed.returncode == 2
     assert "not verified" in completed.stderr
 
@@ -477,7 +479,7 @@ def test_unverified_source_is_not_attested(result: Path, keys) -> None:
 def test_not_reproducible_result_is_attested_with_its_differences(tmp_path: Path, tarball: Path, keys) -> None:
     differing = [{"path": "opt/python/lib/python3.13/os.py", "kind": "python-source", "changes": ["content"]}]
     result = make_result(tmp_path / "differs", tarball, reproducible=False, differences=differing)
-    assert run_cli("attest", result, "--key", keys[0]).returncode == 0
+    assert run_cli("attest", result, "--signing-key", keys[0]).returncode == 0
     verified = verify_attestation_file(result / "attestation.intoto.json", TrustedKeys((load_public_key(keys[1]),)))
     assert verified.predicate.verdict == "differs"
     assert verified.predicate.result.differences[0].path == "opt/python/lib/python3.13/os.py"
@@ -533,12 +535,14 @@ def test_sigstore_verification_path_with_a_real_bundle(cpython_fixtures: Path) -
 
 
 def test_bundle_with_key_and_envelope_with_identity_are_told_apart(cpython_fixtures: Path, signed: Path, keys) -> None:
-    completed = run_cli("verify-attestation", cpython_fixtures / "Python-3.13.5.tar.xz.sigstore", "--key", keys[1])
+    completed = run_cli(
+        "verify-attestation", cpython_fixtures / "Python-3.13.5.tar.xz.sigstore", "--public-key", keys[1]
+    )
     assert completed.returncode == 2
     assert "--identity" in completed.stderr
     completed = run_cli("verify-attestation", signed, "--identity", "x@example.org", "--issuer", "https://example.org")
     assert completed.returncode == 2
-    assert "--key" in completed.stderr
+    assert "--public-key" in completed.stderr
 
 
 def test_token_source_is_consulted_only_without_an_explicit_token() -> None:
@@ -558,10 +562,10 @@ def test_an_encrypted_key_is_opened_with_the_passphrase_variable(result: Path, t
     key = tmp_path / "encrypted.pem"
     subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-aes256", "-pass", "pass:s3cret", "-out", key],
                    check=True)  # fmt: skip
-    without = run_cli("attest", result, "--key", key)
+    without = run_cli("attest", result, "--signing-key", key)
     assert without.returncode == 2 and PASSPHRASE_VARIABLE in without.stderr
     assert len(without.stderr.strip().splitlines()) == 1
-    signed = run_cli("attest", result, "--key", key, env={PASSPHRASE_VARIABLE: "s3cret"})
+    signed = run_cli("attest", result, "--signing-key", key, env={PASSPHRASE_VARIABLE: "s3cret"})
     assert signed.returncode == 0, signed.stderr
     os.environ[PASSPHRASE_VARIABLE] = "s3cret"
     try:

@@ -59,7 +59,7 @@ def attested(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     ]
     result = make_result(base / "result", cpython_fixtures / TARBALL, reproducible=False, differences=differing)
     private, public = openssl_keypair(base, "packager", request.param)
-    completed = run_cli("attest", result, "--key", private, "--rebuilder-id", "rebuilder.example.org")
+    completed = run_cli("attest", result, "--signing-key", private, "--rebuilder-id", "rebuilder.example.org")
     assert completed.returncode == 0, completed.stderr
     verdict, provenance = result / "attestation.intoto.json", result / "attestation.provenance.intoto.json"
     assert f"provenance: {provenance}" in completed.stdout
@@ -167,21 +167,21 @@ def test_verify_attestation_reads_the_provenance_and_checks_the_tree(attested, t
     verified = verify_attestation_file(provenance, TrustedKeys((load_public_key(public),)))
     assert isinstance(verified, VerifiedProvenance)
     assert (verified.version, verified.profile) == ("3.13.5", "default")
-    completed = run_cli("verify-attestation", provenance, "--key", public, "--result", result)
+    completed = run_cli("verify-attestation", provenance, "--public-key", public, "--result", result)
     assert completed.returncode == 0, completed.stderr
     assert "SLSA provenance" in completed.stdout and "is the attested tree" in completed.stdout
 
     # The source tarball is checked as the attested input (a resolved dependency), never as a subject.
     forged = tmp_path / TARBALL
     forged.write_bytes(b"not the release")
-    completed = run_cli("verify-attestation", provenance, "--key", public, "--artifact", forged)
+    completed = run_cli("verify-attestation", provenance, "--public-key", public, "--artifact", forged)
     assert completed.returncode == 1
     assert "the attested source tarball: an input" in completed.stdout and "subject digest mismatch" in completed.stderr
 
     copy = tmp_path / "copy"
     shutil.copytree(result, copy, symlinks=True)
     (copy / "root" / "opt" / "python" / "lib" / "python3.13" / "extra.py").write_text("x = 1\n")
-    completed = run_cli("verify-attestation", provenance, "--key", public, "--result", copy)
+    completed = run_cli("verify-attestation", provenance, "--public-key", public, "--result", copy)
     assert completed.returncode == 1
     assert "extra" in completed.stderr and "not as attested" in completed.stderr
 
@@ -194,7 +194,7 @@ def test_the_retired_predicate_is_one_line_exit_2(attested, tmp_path: Path) -> N
     statement["predicateType"] = "https://cpython-verify.dev/attestation/rebuild-verdict/v1"
     old = tmp_path / "old.intoto.json"
     old.write_bytes(sign_offline(json.dumps(statement).encode(), load_private_key(public.with_suffix(".pem"))))
-    completed = run_cli("verify-attestation", old, "--key", public)
+    completed = run_cli("verify-attestation", old, "--public-key", public)
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1
     assert "retired form" in completed.stderr and "re-attest" in completed.stderr

@@ -535,7 +535,7 @@ def test_hostile_image_layers_fail_with_one_line_and_write_nothing_outside(case:
     work = tmp_path / "a" / "b" / "work"
     work.parent.mkdir(parents=True)
     before = {p for p in tmp_path.rglob("*") if not p.is_relative_to(work)}
-    result = run_audit(image, "--version", "3.11.2", "--work-dir", work, "--offline", "--from", tmp_path)
+    result = run_audit("3.11.2", image, "--work-dir", work, "--offline", "--from", tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
     after = {p for p in tmp_path.rglob("*") if not p.is_relative_to(work)}
@@ -554,7 +554,7 @@ def test_thousands_of_layers_and_a_bomb_are_refused(tmp_path: Path) -> None:
     new_digest = hashlib.sha256(data).hexdigest()
     (layout / "blobs/sha256" / new_digest).write_bytes(data)
     (layout / "index.json").write_text(json.dumps({"manifests": [{"digest": f"sha256:{new_digest}"}]}))
-    result = run_audit(layout, "--version", "3.11.2", "--work-dir", tmp_path / "w1", "--offline", "--from", tmp_path)
+    result = run_audit("3.11.2", layout, "--work-dir", tmp_path / "w1", "--offline", "--from", tmp_path)
     assert result.returncode == 2 and "5000 layers, more than 128" in result.stderr, result.stderr
     # A layer that inflates past the cap stops at the cap, not at the end of the bomb.
     bomb = gzip.compress(_tar_bytes([("usr/zeros", b"\0" * (64 << 20), "file")]), compresslevel=9)
@@ -570,12 +570,12 @@ def test_thousands_of_layers_and_a_bomb_are_refused(tmp_path: Path) -> None:
 def test_a_hostile_deb_and_a_hostile_patch_fail_with_one_line(tmp_path: Path, source_tree: Path) -> None:
     deb = _deb(tmp_path / "evil.deb", "evil", _tar_bytes([("./", None, "dir"), ("./../../escaped", b"x", "file")]))
     work = tmp_path / "w" / "work"
-    result = run_audit(deb, "--version", "3.11.2", "--work-dir", work, "--offline", "--from", tmp_path)
+    result = run_audit("3.11.2", deb, "--work-dir", work, "--offline", "--from", tmp_path)
     assert result.returncode == 2 and "'..' in path" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "w" / "escaped").exists()
     truncated = tmp_path / "short.deb"
     truncated.write_bytes(deb.read_bytes()[:200])
-    result = run_audit(truncated, "--version", "3.11.2", "--offline", "--from", tmp_path)
+    result = run_audit("3.11.2", truncated, "--offline", "--from", tmp_path)
     assert result.returncode == 2 and "runs past the end" in result.stderr, result.stderr
     patches = tmp_path / "patches"
     patches.mkdir()
@@ -583,7 +583,7 @@ def test_a_hostile_deb_and_a_hostile_patch_fail_with_one_line(tmp_path: Path, so
     (patches / "evil.diff").write_text("--- a/../../etc/passwd\n+++ b/../../etc/passwd\n@@ -1 +1 @@\n-a\n+b\n")
     prefix = tmp_path / "prefix"
     _install(source_tree, prefix, only=("heapq.py",))
-    result = run_audit(prefix, "--version", "3.11.2", "--patches", patches, "--offline", "--from", tmp_path)
+    result = run_audit("3.11.2", prefix, "--patches", patches, "--offline", "--from", tmp_path)
     assert result.returncode == 2 and "outside the source tree" in result.stderr and result.stderr.count("\n") == 1
 
 
@@ -624,9 +624,8 @@ def test_a_real_podman_image_with_planted_changes(
         subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True)
     html_report = tmp_path / "audit.html"
     result = run_audit(
-        saved,
-        "--version",
         "3.11.2",
+        saved,
         "--from",
         cpython_fixtures,
         "--offline",
@@ -762,9 +761,8 @@ def test_host_debian_python_every_change_attributed(
 ) -> None:
     patches, _debs = debian_python311
     result = run_audit(
-        "/usr",
-        "--version",
         "3.11.2",
+        "/usr",
         "--from",
         cpython_fixtures,
         "--offline",
@@ -795,9 +793,8 @@ def test_debian_packages_audited_directly(
     patches, every_deb = debian_python311
     debs = _named(every_deb, "libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-venv")
     result = run_audit(
-        *debs,
-        "--version",
         "3.11.2",
+        *debs,
         "--from",
         cpython_fixtures,
         "--offline",
@@ -823,9 +820,8 @@ def test_debian_packages_audited_directly(
     assert any("venv" in name for name in modified["lib/python3.11/venv/scripts/common/activate"]["patches"])
     # Without the patches, the same changes are unexplained: the exit code says so.
     bare = run_audit(
-        *debs,
-        "--version",
         "3.11.2",
+        *debs,
         "--from",
         cpython_fixtures,
         "--offline",
@@ -848,8 +844,6 @@ def test_bookworm_split_packages_without_the_standard_library_fail_with_what_to_
     packages that hold it, with Debian's patches, pass, and say how much of make install they covered."""
     patches, debs = debian_python311
     source = (
-        "--version",
-        "3.11.2",
         "--from",
         cpython_fixtures,
         "--offline",
@@ -859,14 +853,14 @@ def test_bookworm_split_packages_without_the_standard_library_fail_with_what_to_
         tmp_path,
     )
     (python311,) = _named(debs, "python3.11")
-    alone = run_audit(python311, *source)
+    alone = run_audit("3.11.2", python311, *source)
     assert alone.returncode == 1 and alone.stdout == "", alone.stdout + alone.stderr
     assert alone.stderr.count("\n") == 1 and "Traceback" not in alone.stderr
     assert (
         "no file of the standard library or interpreter of Python 3.11 was in the input "
         f"({python311}): add libpython3.11-stdlib, libpython3.11-minimal and python3.11-minimal"
     ) in alone.stderr
-    core = run_audit(*_named(debs, *CORE_PACKAGES), *source, "--patches", patches, "--json")
+    core = run_audit("3.11.2", *_named(debs, *CORE_PACKAGES), *source, "--patches", patches, "--json")
     document = json.loads(core.stdout)
     assert core.returncode == 0 and document["passed"] is True, document["verdict"]
     coverage = document["coverage"]

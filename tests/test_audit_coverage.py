@@ -49,7 +49,7 @@ def _full_installation(source_tree: Path, prefix: Path, *, config_args: str = "'
 
 
 def _audit_json(*args: object) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
-    result = run_audit(*args, "--version", "3.11.2", *SOURCE_OPTIONS, "--json")
+    result = run_audit("3.11.2", *args, *SOURCE_OPTIONS, "--json")
     assert "Traceback" not in result.stderr, result.stderr
     return result, json.loads(result.stdout) if result.stdout.strip() else {}
 
@@ -105,7 +105,7 @@ def test_an_input_without_the_standard_library_fails_with_one_line(
             "add libpython3.11-stdlib and libpython3.11-minimal",
         ]
     for output in ([], ["--json"]):
-        result = run_audit(*inputs, "--version", version, "--from", cpython_fixtures, *SOURCE_OPTIONS, *output)
+        result = run_audit(version, *inputs, "--from", cpython_fixtures, *SOURCE_OPTIONS, *output)
         assert result.returncode == 1, result.stdout + result.stderr
         assert result.stdout == "" and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
         for fragment in wanted:
@@ -141,7 +141,7 @@ def test_an_installation_short_of_its_subject_does_not_pass(
     assert document["sources"]["not_in_package_set"] == []
     assert document["verdict"].startswith("AUDIT FAILED: 0 unexplained of 6 compared (stdlib 6 of ")
     assert "absent from this installation and nothing accounts for them" in document["verdict"]
-    text = run_audit(prefix, "--version", "3.11.2", "--from", cpython_fixtures, *SOURCE_OPTIONS)
+    text = run_audit("3.11.2", prefix, "--from", cpython_fixtures, *SOURCE_OPTIONS)
     assert text.returncode == 1
     assert "not in this package set" not in text.stdout and "not installed: " in text.stdout
     assert text.stdout.splitlines()[-1] == document["verdict"]
@@ -187,7 +187,7 @@ def test_a_whole_installation_passes_and_shows_its_coverage_everywhere(
         f"interpreter 0 of 1, libpython 0 of 0 present, headers {headers['compared']:,} of {headers['installs']:,}, "
         "config 0 of 1 present)"
     )
-    text = run_audit(prefix, "--version", "3.11.2", "--from", cpython_fixtures, *SOURCE_OPTIONS)
+    text = run_audit("3.11.2", prefix, "--from", cpython_fixtures, *SOURCE_OPTIONS)
     lines = text.stdout.splitlines()
     assert lines[-1] == document["verdict"]
     for part in PARTS:
@@ -235,7 +235,7 @@ def test_every_audit_report_names_its_source_and_relaxations(
     assert source["tarball"]["sha256"] == sha256 and source["tarball"]["size"] == tarball.stat().st_size
     assert {s["kind"]: s["status"] for s in source["signatures"]} == {"openpgp": "not-required", "sigstore": "verified"}
     assert source["relaxed"] == ["--allow-missing openpgp: no openpgp signature was found, and none was required"]
-    text = run_audit(prefix, "--version", "3.11.2", "--from", cpython_fixtures, *SOURCE_OPTIONS).stdout
+    text = run_audit("3.11.2", prefix, "--from", cpython_fixtures, *SOURCE_OPTIONS).stdout
     page = html.read_text()
     for report in (text, page):
         assert sha256 in report and "--allow-missing openpgp" in report and "Python-3.11.2.tgz" in report
@@ -251,13 +251,13 @@ def test_a_long_unexplained_list_says_how_many_more_and_ends_with_the_verdict(
     assert len(modified) == 38
     for path in modified:
         path.write_text(path.read_text() + "# planted\n")
-    text = run_audit(prefix, "--version", "3.11.2", "--from", cpython_fixtures, *SOURCE_OPTIONS)
+    text = run_audit("3.11.2", prefix, "--from", cpython_fixtures, *SOURCE_OPTIONS)
     assert text.returncode == 1
     lines = text.stdout.splitlines()
     assert "  … and 13 more (all of them with --verbose or --json)" in lines
     assert lines[-1].startswith("AUDIT FAILED: 38 unexplained of ")
     assert sum(line.startswith("AUDIT ") for line in lines) == 1
-    verbose = run_audit(prefix, "--version", "3.11.2", "--from", cpython_fixtures, *SOURCE_OPTIONS, "--verbose")
+    verbose = run_audit("3.11.2", prefix, "--from", cpython_fixtures, *SOURCE_OPTIONS, "--verbose")
     listed = verbose.stdout.split("UNEXPLAINED: 38")[-1].splitlines()
     assert all(f"  {path.relative_to(prefix).as_posix()}" in listed for path in modified)
     assert "more (" not in verbose.stdout.split("UNEXPLAINED: 38")[-1]

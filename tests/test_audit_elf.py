@@ -140,8 +140,6 @@ def test_cli_against_a_rebuild_tree_json_and_text(
     installation = _prefix(tmp_path / "usr", CONFIG_ARGS, {SO: builds["moved"], OTHER_SO: builds["other-rebuilt"]})
     root = _rebuild(tmp_path, builds)
     common = (
-        "--version",
-        "3.11.2",
         "--from",
         cpython_fixtures,
         "--offline",
@@ -150,7 +148,7 @@ def test_cli_against_a_rebuild_tree_json_and_text(
         "--against",
         root,
     )
-    result = run_audit(installation, *common, "--json")
+    result = run_audit("3.11.2", installation, *common, "--json")
     assert result.returncode == 1, result.stderr
     elf = json.loads(result.stdout)["elf"]
     assert elf["config_args_match"] is True and elf["matching"] == 1
@@ -158,8 +156,8 @@ def test_cli_against_a_rebuild_tree_json_and_text(
     (differing,) = elf["differing"]
     assert differing["comparison"]["comparator"] == "elf" and differing["comparison"]["category"] == "debug-info"
     assert differing["comparison"]["build_paths"] == [str(tmp_path / "build-one"), str(tmp_path / "build-two")]
-    text = run_audit(installation, *common)
+    text = run_audit("3.11.2", installation, *common)
     assert "debug-info: code and data are identical" in text.stdout, text.stdout
     assert "the rebuild's (the same arguments): ./configure --prefix=/opt/python --with-ensurepip=no" in text.stdout
-    missing = run_audit(installation, *common[:-1], tmp_path / "not-there")
+    missing = run_audit("3.11.2", installation, *common[:-1], tmp_path / "not-there")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr

@@ -143,7 +143,7 @@ def test_fedora_layout_picks_lib64_and_says_why(source_3135: Path, cpython_fixtu
     image = tmp_path / "fedora-rootfs.tar.gz"
     image.write_bytes(_tar_bytes(_tree_entries(root, "."), compress=True))
     result = run_audit(
-        image, "--version", "3.13.5", "--from", cpython_fixtures, "--offline", "--work-dir", tmp_path / "work", "--json"
+        "3.13.5", image, "--from", cpython_fixtures, "--offline", "--work-dir", tmp_path / "work", "--json"
     )
     assert result.returncode == 1, result.stderr
     document = json.loads(result.stdout)
@@ -167,7 +167,7 @@ def test_fedora_layout_picks_lib64_and_says_why(source_3135: Path, cpython_fixtu
         "lib64/python3.13/sneaky.pyc",
     ]
     assert document["out_of_scope"] == ["etc/os-release", "lib64"]
-    text = run_audit(image, "--version", "3.13.5", "--from", cpython_fixtures, "--offline")
+    text = run_audit("3.13.5", image, "--from", cpython_fixtures, "--offline")
     shown = " ".join(text.stdout.split())  # the terminal wraps the long note
     assert "(/usr/lib64/python3.13)" in shown and "lib/python3.13 holds only site-packages" in shown
 
@@ -178,7 +178,7 @@ def test_no_stdlib_in_either_is_the_one_line_failure(tmp_path: Path) -> None:
     for libdir in LIBRARY_DIRS:
         (prefix / libdir / "python3.13" / "site-packages").mkdir(parents=True)
         (prefix / libdir / "python3.13" / "site-packages" / "pkg.py").write_text("")
-    result = run_audit(tmp_path, "--version", "3.13.5", "--offline", "--from", tmp_path)
+    result = run_audit("3.13.5", tmp_path, "--offline", "--from", tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr and result.stdout == ""
     assert "no file of the standard library or interpreter of Python 3.13 was in the input" in result.stderr
@@ -210,7 +210,7 @@ def test_a_linked_library_directory_is_refused_with_one_line(case: str, tmp_path
         target = tmp_path / "image.tar"
         target.write_bytes(_tar_bytes([*_tree_entries(prefix, "."), ("lib64", "/", "symlink")]))
         message = "lib64 is a symbolic link to /, outside"
-    result = run_audit(target, "--version", "3.13.5", "--offline", "--from", tmp_path, "--work-dir", tmp_path / "w")
+    result = run_audit("3.13.5", target, "--offline", "--from", tmp_path, "--work-dir", tmp_path / "w")
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert message in result.stderr and "refused" in result.stderr, result.stderr

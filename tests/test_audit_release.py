@@ -1,4 +1,4 @@
-"""The audit refuses an installation of another release than --version, in one line, before comparing anything.
+"""The audit refuses an installation of another release than VERSION, in one line, before comparing anything.
 
 The planted trees carry what a real installation records about its release: ``build-details.json`` as
 ``make install`` writes it from 3.14 on (and as Debian names it), ``patchlevel.h``, and the ``name
@@ -108,7 +108,7 @@ def test_another_release_is_one_line_naming_it_and_where_it_is_recorded() -> Non
         check_release(Version.parse("3.14.4"), [ReleaseWitness("3.14.10", "lib/python3.14/build-details.json")])
     message = str(caught.value)
     assert "\n" not in message
-    assert "is Python 3.14.10, not 3.14.4" in message and "--version 3.14.10" in message
+    assert "is Python 3.14.10, not 3.14.4" in message and "cpython-verify audit 3.14.10 ..." in message
     assert isinstance(caught.value, AuditError)
 
 
@@ -137,7 +137,7 @@ def test_audit_installation_refuses_before_comparing(tmp_path: Path, source_tree
 
 def test_the_command_refuses_a_planted_3_14_tree_of_another_release(tmp_path: Path, cpython_fixtures: Path) -> None:
     prefix = planted_prefix(tmp_path / "opt/python", details=build_details(10), patchlevel="3.14.10")
-    completed = run_cli("audit", prefix, "--version", "3.14.4", "--from", cpython_fixtures, "--offline")
+    completed = run_cli("audit", "3.14.4", prefix, "--from", cpython_fixtures, "--offline")
     assert completed.returncode == 2, completed
     assert completed.stdout == ""
     lines = completed.stderr.strip().splitlines()
@@ -194,9 +194,9 @@ def test_a_real_debian_package_of_a_newer_3_14_is_refused_against_3_14_4(cpython
         assert release is not None
         if release == "3.14.4":
             pytest.skip("Debian serves 3.14.4 itself: no newer release to refuse")
-        completed = run_cli("audit", *debs, "--version", "3.14.4", "--from", cpython_fixtures, "--offline")
+        completed = run_cli("audit", "3.14.4", *debs, "--from", cpython_fixtures, "--offline")
     assert completed.returncode == 2, completed
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and completed.stdout == ""
     assert f"the installation is Python {release}, not 3.14.4" in lines[0]
-    assert f"--version {release}" in lines[0]
+    assert f"cpython-verify audit {release} ..." in lines[0]

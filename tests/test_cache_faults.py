@@ -279,7 +279,7 @@ def test_a_publication_killed_between_its_two_renames_loses_nothing(
     assert killed.returncode == SIGKILLED
     assert not out.exists(), "killed between the renames: the old result is aside"
     # A reader meanwhile finds no result, never a half-made one.
-    assert_one_line_error(run_cli("attest", out, "--key", tmp_path / "k.pem"), 2, str(out))
+    assert_one_line_error(run_cli("attest", out, "--signing-key", tmp_path / "k.pem"), 2, str(out))
     rerun = run_cli(*tiny_release.rebuild_args(out), cache=cache, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert_finished(out, reference)
@@ -295,23 +295,23 @@ def test_check_killed_while_attesting_leaves_no_verdict_and_the_rerun_attests(
     private, public = openssl_keypair(tmp_path, "rebuilder")
     cache, out = tmp_path / "cache", tmp_path / "out"
     assert run_cli(*tiny_release.rebuild_args(out), cache=cache, cwd=tmp_path).returncode == 0
-    killed = run_cli("attest", out, "--key", private, env={KILL_AT_SETTING: "attest"})
+    killed = run_cli("attest", out, "--signing-key", private, env={KILL_AT_SETTING: "attest"})
     assert killed.returncode == SIGKILLED
     assert not (out / "attestation.intoto.json").exists(), "no verdict signed"
     # The result itself is untouched: still finished and intact.
     from verify.result.integrity import open_finished
 
     open_finished(out)
-    again = run_cli("attest", out, "--key", private)
+    again = run_cli("attest", out, "--signing-key", private)
     assert again.returncode == 0, again.stderr
-    verified = run_cli("verify-attestation", out / "attestation.intoto.json", "--key", public, "--result", out)
+    verified = run_cli("verify-attestation", out / "attestation.intoto.json", "--public-key", public, "--result", out)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     full_check(cache)
 
 
 def _attest_into(tiny_release: TinyRelease, out: Path, private: Path, directory: Path, rebuilder: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    signed = run_cli("attest", out, "--key", private, "--rebuilder-id", rebuilder, "--out",
+    signed = run_cli("attest", out, "--signing-key", private, "--rebuilder-id", rebuilder, "--out",
                      directory / f"{rebuilder}.intoto.json")  # fmt: skip
     assert signed.returncode == 0, signed.stderr
 
@@ -332,12 +332,14 @@ def test_merge_killed_between_its_two_renames_keeps_the_previous_site_and_its_hi
     assert run_cli(*tiny_release.rebuild_args(out), cache=tmp_path / "cache", cwd=tmp_path).returncode == 0
     _attest_into(tiny_release, out, private, tmp_path / "night-1", "night-1")
     _attest_into(tiny_release, out, private, tmp_path / "night-2", "night-2")
-    assert run_cli("merge", tmp_path / "night-1", "--out", site, "--key", public).returncode == 0
+    assert run_cli("merge", tmp_path / "night-1", "--out", site, "--public-key", public).returncode == 0
     first = _site_runs(site)
-    killed = run_cli("merge", tmp_path / "night-2", "--out", site, "--key", public, env={KILL_AT_SETTING: "merge"})
+    killed = run_cli(
+        "merge", tmp_path / "night-2", "--out", site, "--public-key", public, env={KILL_AT_SETTING: "merge"}
+    )
     assert killed.returncode == SIGKILLED
     assert not site.exists(), "killed between the renames: the previous site is aside"
-    rerun = run_cli("merge", tmp_path / "night-2", "--out", site, "--key", public)
+    rerun = run_cli("merge", tmp_path / "night-2", "--out", site, "--public-key", public)
     assert rerun.returncode == 0, rerun.stderr
     runs = _site_runs(site)
     assert len(runs) == 2 and set(first) <= set(runs), "the first night's row is in the history, not lost"
@@ -414,7 +416,7 @@ def test_two_merges_into_one_site_take_turns_and_lose_no_row(tiny_release: TinyR
         for n, log in zip((1, 2), logs, strict=True):
             with log.open("w") as stderr:
                 merges.append(subprocess.Popen(
-                    cli_command("merge", tmp_path / f"job-{n}", "--out", site, "--key", public),
+                    cli_command("merge", tmp_path / f"job-{n}", "--out", site, "--public-key", public),
                     env=cli_environment(cache=tmp_path / "cache"), cwd=tmp_path, stdout=subprocess.DEVNULL,
                     stderr=stderr))  # fmt: skip
         _wait_for(lambda: all("waiting for the status site" in log.read_text() for log in logs), "both to wait")
@@ -805,14 +807,14 @@ def test_attest_compare_and_peers_refuse_a_result_that_is_unfinished_or_damaged(
     copy = tmp_path / "copy"
     shutil.copytree(finished, copy, symlinks=True)
     UNFINISHED[state](copy)
-    attest = run_cli("attest", copy, "--key", private)
+    attest = run_cli("attest", copy, "--signing-key", private)
     assert attest.returncode == 2 and "Traceback" not in attest.stderr, attest.stderr
     assert not (copy / "attestation.intoto.json").exists()
     compare = run_cli("compare", copy, finished)
     assert compare.returncode == 2 and "Traceback" not in compare.stderr, compare.stdout + compare.stderr
     assert str(copy) in compare.stderr
     peers = run_cli("peers", VERSION, "--ours", copy, "--attestation", tmp_path / "none.intoto.json",
-                    "--key", public)  # fmt: skip
+                    "--public-key", public)  # fmt: skip
     assert peers.returncode == 2 and str(copy) in peers.stderr, peers.stdout + peers.stderr
 
 
@@ -823,7 +825,7 @@ def test_two_checks_of_one_release_into_one_result_with_a_new_key_both_pass(
     one key to create. Both pass, and what is left is one consistent, attested result."""
     cache, out, key = tmp_path / "cache", tmp_path / "out", tmp_path / "keys" / "rebuilder.pem"
     args = ["check", VERSION, *tiny_release.source_args(), "--rootfs", str(tiny_release.rootfs), "--out", str(out),
-            "--key", str(key), "--json"]  # fmt: skip
+            "--signing-key", str(key), "--create-key", "--json"]  # fmt: skip
     runs = [_start(args, cache, tmp_path) for _ in range(2)]
     try:
         results = [run.communicate(timeout=600) for run in runs]
@@ -837,7 +839,9 @@ def test_two_checks_of_one_release_into_one_result_with_a_new_key_both_pass(
     assert_finished(out, reference)
     check = json.loads((out / "check.json").read_text())
     assert check["ok"] is True and check["rebuild"]["manifest_sha256"] == reference
-    verified = run_cli("verify-attestation", out / "attestation.intoto.json", "--key", f"{key}.pub", "--result", out)
+    verified = run_cli(
+        "verify-attestation", out / "attestation.intoto.json", "--public-key", f"{key}.pub", "--result", out
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     full_check(cache)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]

@@ -24,7 +24,7 @@ def test_check_verifies_rebuilds_compares_and_attests(
     # use it) fills: both builds really run here, and the local workflow and tool image tests reuse them.
     key = tmp_path / "rebuilder.pem"
     first = tmp_path / "first"
-    args = ("check", "3.13.5", "--from", cpython_fixtures, "--offline", "--key", key,
+    args = ("check", "3.13.5", "--from", cpython_fixtures, "--offline", "--signing-key", key, "--create-key",
             "--rebuild-cache", shared_rebuild_cache)  # fmt: skip
     result = run_cli(*args, "--out", first, "--json", timeout=3600)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -49,12 +49,12 @@ def test_check_verifies_rebuilds_compares_and_attests(
     # A third party checks the attestation with the public key and the published result.
     attestation = first / "attestation.intoto.json"
     public_key = Path(str(key) + ".pub")
-    checked = run_cli("verify-attestation", attestation, "--key", public_key, "--result", first)
+    checked = run_cli("verify-attestation", attestation, "--public-key", public_key, "--result", first)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     data = bytearray(attestation.read_bytes())
     data[len(data) // 2] ^= 0x01
     tampered = tmp_path / "tampered.intoto.json"
     tampered.write_bytes(bytes(data))
-    rejected = run_cli("verify-attestation", tampered, "--key", public_key, "--result", first)
+    rejected = run_cli("verify-attestation", tampered, "--public-key", public_key, "--result", first)
     assert rejected.returncode in (1, 2), rejected.stdout + rejected.stderr
     assert "Traceback" not in rejected.stdout + rejected.stderr

@@ -27,6 +27,7 @@ REPORTING = {name: [name] for name in COMMANDS if name not in ("env", "cache")} 
     "env lock": ["env", "lock"],
     "cache check": ["cache", "check"],
     "env probe": ["env", "probe"],
+    "docs": ["docs"],
 }
 """Every command that prints a report (env's shell and run hand the terminal to the sandbox)."""
 
@@ -64,7 +65,7 @@ def test_usage_error_is_one_line(command: str, capsys: pytest.CaptureFixture[str
         ["compare"],
         ["env", "build"],
         ["releases", "--since", "yesterday"],
-        ["attest", "--key"],
+        ["attest", "--signing-key"],
         ["source", "3.13.5", "--require", "md5"],
     ],
     ids=" ".join,
@@ -85,15 +86,16 @@ OPERATIONAL_ERRORS = {
     "env": lambda t: ["env", "build", "no-such-environment"],
     "rebuild": lambda t: ["rebuild", "3.99.1", "--offline"],
     "compare": lambda t: ["compare", str(_garbage(t)), str(t)],
-    "audit": lambda t: ["audit", str(t), "--version", "3.13.5", "--offline", "--prefix", "../outside"],
-    "attest": lambda t: ["attest", str(t), "--key", str(t / "missing.pem")],
-    "verify-attestation": lambda t: ["verify-attestation", str(_garbage(t)), "--key", str(_garbage(t))],
-    "peers": lambda t: ["peers", "3.13.5", "--attestation", str(_garbage(t)), "--key", str(_garbage(t))],
+    "audit": lambda t: ["audit", "3.13.5", str(t), "--offline", "--prefix", "../outside"],
+    "attest": lambda t: ["attest", str(t), "--signing-key", str(t / "missing.pem")],
+    "verify-attestation": lambda t: ["verify-attestation", str(_garbage(t)), "--public-key", str(_garbage(t))],
+    "peers": lambda t: ["peers", "3.13.5", "--attestation", str(_garbage(t)), "--public-key", str(_garbage(t))],
     "releases": lambda t: ["releases", "--url", str(t / "no-such-feed.json")],
     "plan": lambda t: ["plan", "--releases", str(_garbage(t))],
-    "merge": lambda t: ["merge", str(t), "--key", str(_garbage(t)), "--out", str(t / "site")],
+    "merge": lambda t: ["merge", str(t), "--public-key", str(_garbage(t)), "--out", str(t / "site")],
     "check": lambda t: ["check", "3.99.1", "--offline"],
     "cache": lambda t: ["cache", "check", "--cache", str(_garbage(t))],
+    "docs": lambda t: ["docs", "no-such-page"],
 }
 
 
@@ -159,7 +161,7 @@ def test_output_file_gets_the_report_and_stdout_nothing(
 
 def test_no_output_file_after_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "report.out"
-    code, _, _ = run_main(capsys, ["plan", "--version", "2.7.18", "-o", str(target)])
+    code, _, _ = run_main(capsys, ["plan", "2.7.18", "-o", str(target)])
     assert code == 1 and not target.exists()  # nothing to do: a failure, and no empty report left behind
 
 
@@ -167,10 +169,10 @@ def test_quiet_prints_nothing_and_keeps_the_exit_code(tmp_path: Path, capsys: py
     a, b, _ = _trees(tmp_path)
     assert run_main(capsys, ["compare", str(a), str(b), "-q"]) == (1, "", "")
     assert run_main(capsys, ["compare", str(a), str(a), "--quiet"]) == (0, "", "")
-    assert run_main(capsys, ["plan", "--version", "3.13.5", "-q"]) == (0, "", "")
+    assert run_main(capsys, ["plan", "3.13.5", "-q"]) == (0, "", "")
 
 
-@pytest.mark.parametrize("words", [["plan", "--version", "3.13.5"], ["env", "list"]], ids=" ".join)
+@pytest.mark.parametrize("words", [["plan", "3.13.5"], ["env", "list"]], ids=" ".join)
 def test_output_file_for_other_commands(words: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     printed = run_main(capsys, words)
     target = tmp_path / "out.txt"

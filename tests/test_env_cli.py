@@ -18,7 +18,7 @@ def test_env_list_shows_the_locked_digest() -> None:
 
 
 def test_env_build_of_an_unknown_environment_is_one_line_exit_2(tmp_path: Path) -> None:
-    result = run_cli("env", "build", "no-such-env", "--cache-dir", str(tmp_path))
+    result = run_cli("env", "build", "no-such-env", "--cache", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "env lock no-such-env" in result.stderr
     assert "Traceback" not in result.stderr
@@ -46,6 +46,6 @@ def test_describe_changes_is_a_reviewable_summary() -> None:
 
 
 def test_env_run_rejects_a_malformed_env_before_building_anything(tmp_path: Path) -> None:
-    result = run_cli("env", "run", "bookworm-cpython", "--cache-dir", str(tmp_path), "--env", "NOEQUALS", "true")
+    result = run_cli("env", "run", "bookworm-cpython", "--cache", str(tmp_path), "--env", "NOEQUALS", "true")
     assert result.returncode == 2 and "NOEQUALS" in result.stderr
     assert list(tmp_path.iterdir()) == [], "nothing was downloaded or built for a command that could not run"

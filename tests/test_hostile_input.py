@@ -254,13 +254,13 @@ def test_source_with_arabic_indic_digits_exits_2_with_one_line() -> None:
 
 
 def test_plan_with_an_unknown_runner_is_a_usage_error() -> None:
-    completed = run_cli("plan", "--version", "3.13.5", "--runner", "no-such")
+    completed = run_cli("plan", "3.13.5", "--runner", "no-such")
     assert completed.returncode == 2 and completed.stdout == ""
     assert completed.stderr == (
-        "cpython-verify: error: Invalid value for '--runner': unknown runner 'no-such'; "
-        "choose from bwrap, docker, podman (see 'cpython-verify plan --help')\n"
+        "cpython-verify: error: Invalid value for '--runner': 'no-such' is not one of 'bwrap', 'docker', 'podman'. "
+        "(see 'cpython-verify plan --help')\n"
     )
-    known = run_cli("plan", "--version", "3.13.5", "--runner", "podman")
+    known = run_cli("plan", "3.13.5", "--runner", "podman", "--json")
     assert known.returncode == 0 and '"runner": "podman"' in known.stdout
 
 
@@ -351,7 +351,7 @@ def test_attest_refuses_hostile_result_files_in_one_line(
     private, _ = openssl_keypair(tmp_path, "rebuilder")
     (result / name).unlink()
     hostile(result / name)
-    _assert_one_line_exit_2(run_cli("attest", result, "--key", private), message)
+    _assert_one_line_exit_2(run_cli("attest", result, "--signing-key", private), message)
     assert not (result / "attestation.intoto.json").exists()
 
 
@@ -363,7 +363,11 @@ def test_verify_attestation_refuses_deep_json_and_a_fifo(tmp_path: Path) -> None
     _, public = openssl_keypair(tmp_path, "rebuilder")
     deep = tmp_path / "deep.intoto.json"
     deep.write_text('{"payload": ' + NESTED_100 + "}")
-    _assert_one_line_exit_2(run_cli("verify-attestation", deep, "--key", public), "nested too deeply (over 64 levels)")
+    _assert_one_line_exit_2(
+        run_cli("verify-attestation", deep, "--public-key", public), "nested too deeply (over 64 levels)"
+    )
     fifo = tmp_path / "fifo.intoto.json"
     os.mkfifo(fifo)
-    _assert_one_line_exit_2(run_cli("verify-attestation", fifo, "--key", public, timeout=60), "not a regular file")
+    _assert_one_line_exit_2(
+        run_cli("verify-attestation", fifo, "--public-key", public, timeout=60), "not a regular file"
+    )

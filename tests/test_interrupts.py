@@ -394,7 +394,7 @@ def test_interrupt_while_mmdebstrap_builds_the_rootfs_stops_it_and_leaves_nothin
     cache = tmp_path / "cache"
     _seed_debs(cache)
     before = set(Path("/tmp").glob("cpython-verify-rootfs-*"))
-    child = _start("env", "build", "bookworm-cpython", "--cache-dir", cache, "--quiet")
+    child = _start("env", "build", "bookworm-cpython", "--cache", cache, "--quiet")
 
     def mmdebstrap_running() -> bool:
         mine = set(Path("/tmp").glob("cpython-verify-rootfs-*")) - before

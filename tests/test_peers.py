@@ -31,7 +31,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> d
         result = make_result(base / name, cpython_fixtures / TARBALL, variant=variant, runner=runner)
         private, public = openssl_keypair(base, name)
         out = published / f"{name}.intoto.json"
-        assert run_cli("attest", result, "--key", private, "--rebuilder-id", name, "--out", out).returncode == 0
+        assert run_cli("attest", result, "--signing-key", private, "--rebuilder-id", name, "--out", out).returncode == 0
         shutil.copyfile(result / "manifest.json", published / f"{name}.manifest.json")
         paths[name], paths[f"{name}.pub"], paths[f"{name}.result"] = out, public, result
     paths["published"] = published
@@ -39,7 +39,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> d
 
 
 def _trust(fleet: dict[str, Path], *names: str) -> list[str]:
-    return [argument for name in names for argument in ("--key", str(fleet[f"{name}.pub"]))]
+    return [argument for name in names for argument in ("--public-key", str(fleet[f"{name}.pub"]))]
 
 
 def test_two_of_three_agree(fleet: dict[str, Path]) -> None:
@@ -182,7 +182,7 @@ def ours(tmp_path: Path, cpython_fixtures: Path) -> dict[str, Path]:
     """Our result directory, attested the way ``check`` does it: into RESULT/attestation.intoto.json."""
     result = make_result(tmp_path / "ours", cpython_fixtures / TARBALL, runner="bwrap-ours")
     private, public = openssl_keypair(tmp_path, "ours")
-    assert run_cli("attest", result, "--key", private, "--rebuilder-id", "us").returncode == 0
+    assert run_cli("attest", result, "--signing-key", private, "--rebuilder-id", "us").returncode == 0
     return {"result": result, "attestation": result / "attestation.intoto.json", "key": private, "pub": public}
 
 
@@ -195,7 +195,7 @@ def test_our_own_attestation_is_not_a_second_rebuilder(ours: dict[str, Path]) ->
         ours["result"],
         "--attestation",
         ours["attestation"],
-        "--key",
+        "--public-key",
         ours["pub"],
         "--threshold",
         "2",
@@ -212,7 +212,7 @@ def test_our_own_attestation_is_not_a_second_rebuilder(ours: dict[str, Path]) ->
         ours["result"],
         "--attestation",
         ours["attestation"],
-        "--key",
+        "--public-key",
         ours["pub"],
         "--threshold",
         "2",
@@ -239,7 +239,7 @@ def test_a_copy_of_our_attestation_elsewhere_is_still_ours(ours: dict[str, Path]
         ours["result"],
         "--dir",
         elsewhere.parent,
-        "--key",
+        "--public-key",
         ours["pub"],
         "--threshold",
         "2",
@@ -257,7 +257,7 @@ def test_a_second_attestation_by_our_key_counts_once_as_ours(
     """Our key signs the same tree again, from another result directory (another rebuild.json): still ours."""
     again = make_result(tmp_path / "again", cpython_fixtures / TARBALL, runner="podman-ours")
     second = tmp_path / "again.intoto.json"
-    assert run_cli("attest", again, "--key", ours["key"], "--out", second).returncode == 0
+    assert run_cli("attest", again, "--signing-key", ours["key"], "--out", second).returncode == 0
     completed = run_cli(
         "peers",
         "3.13.5",
@@ -267,7 +267,7 @@ def test_a_second_attestation_by_our_key_counts_once_as_ours(
         ours["attestation"],
         "--attestation",
         second,
-        "--key",
+        "--public-key",
         ours["pub"],
         "--threshold",
         "2",
@@ -290,7 +290,7 @@ def test_an_attestation_inside_our_result_directory_is_ours(
     other = make_result(tmp_path / "other", cpython_fixtures / TARBALL, runner="podman-other")
     private, public = openssl_keypair(tmp_path, "second-key")
     inside = ours["result"] / "old" / "attestation.intoto.json"
-    assert run_cli("attest", other, "--key", private, "--out", inside).returncode == 0
+    assert run_cli("attest", other, "--signing-key", private, "--out", inside).returncode == 0
     completed = run_cli(
         "peers",
         "3.13.5",
@@ -298,7 +298,7 @@ def test_an_attestation_inside_our_result_directory_is_ours(
         ours["result"],
         "--attestation",
         inside,
-        "--key",
+        "--public-key",
         public,
         "--threshold",
         "2",
@@ -322,7 +322,7 @@ def test_an_independent_peer_still_meets_the_threshold_with_ours(ours: dict[str,
         ours["attestation"],
         "--attestation",
         fleet["alice"],
-        "--key",
+        "--public-key",
         ours["pub"],
         *_trust(fleet, "alice"),
         "--threshold",
@@ -343,7 +343,7 @@ def test_an_independent_peer_still_meets_the_threshold_with_ours(ours: dict[str,
         ours["attestation"],
         "--attestation",
         fleet["alice"],
-        "--key",
+        "--public-key",
         ours["pub"],
         *_trust(fleet, "alice"),
         "--threshold",
@@ -372,7 +372,7 @@ def test_an_attestation_of_our_result_with_another_tree_is_rejected(ours: dict[s
         ours["result"],
         "--attestation",
         ours["attestation"],
-        "--key",
+        "--public-key",
         ours["pub"],
         "--threshold",
         "1",

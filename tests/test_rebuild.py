@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BwrapWithoutDevShmAndPtmx, run_cli
+from schema_support import assert_file_matches_schema
 
 from verify.compare.engine import diff_manifests
 from verify.environments.bwrap import BwrapRunner
@@ -213,6 +214,10 @@ def test_rebuild_writes_the_documented_result_layout(tiny: FetchedFile, build: B
     assert manifest.inputs == record.inputs.to_json(), "the manifest and the record name the same inputs"
     assert record.manifest_sha256 == hashlib.sha256(result.result.manifest_path.read_bytes()).hexdigest()
     assert json.loads((result.result_dir / "source-verdict.json").read_text())["verified"] is True
+    # The record and manifest a real build wrote match the schemas the package ships (the source verdict
+    # here is the test's own; real ones are checked in test_schemas).
+    assert_file_matches_schema(result.result.record_path, "cpython-verify/rebuild/v2")
+    assert_file_matches_schema(result.result.manifest_path, "cpython-verify/manifest/v1")
     assert {p.name for p in (result.result_dir / "logs").iterdir()} == {"configure.log", "make.log", "install.log"}
     assert not (result.result_dir / "build").exists(), "the build tree is not part of the result"
 

@@ -156,7 +156,8 @@ def test_since_filters_by_release_date(server: str) -> None:
     completed = run_cli(
         "releases", "--url", f"{server}/api/v2/downloads/release/", "--since", "2030-01-01", "--allow-empty", "--json"
     )
-    assert completed.returncode == 0 and json.loads(completed.stdout) == {"releases": []}
+    assert completed.returncode == 0
+    assert json.loads(completed.stdout) == {"format": "cpython-verify/releases/v1", "releases": []}
 
 
 @pytest.mark.parametrize(
@@ -220,12 +221,11 @@ def test_plan_from_discovered_releases(server: str, tmp_path: Path) -> None:
     listing.write_text(discovered.stdout)
     completed = run_cli(
         "plan",
+        "3.12.10",
+        "2.7.18",
         "--releases",
         listing,
-        "--version",
-        "3.12.10",
-        "--version",
-        "2.7.18",
+        "--json",
         "--profile",
         "default",
         "--profile",
@@ -237,7 +237,8 @@ def test_plan_from_discovered_releases(server: str, tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     matrix = json.loads(completed.stdout)
-    assert set(matrix) == {"include"}  # anything else would become a matrix dimension in GitHub Actions
+    # The workflow hands GitHub Actions "include" alone: another key would become a matrix dimension.
+    assert set(matrix) == {"format", "include"} and matrix["format"] == "cpython-verify/plan/v1"
     jobs = {(job["version"], job["profile"], job["runner"]) for job in matrix["include"]}
     assert ("3.13.5", "default", "podman") in jobs and ("3.12.10", "default", "bwrap") in jobs
     assert len(jobs) == 6 * 2  # five 3.13 releases + 3.12.10, two runners, one existing profile
@@ -246,7 +247,7 @@ def test_plan_from_discovered_releases(server: str, tmp_path: Path) -> None:
 
 def test_empty_plan_is_exit_1_in_one_line(tmp_path: Path) -> None:
     """Nothing to do is a failure (exit 1), not an operational error, and an empty matrix only on request."""
-    completed = run_cli("plan", "--version", "2.7.18")
+    completed = run_cli("plan", "2.7.18")
     assert completed.returncode == 1 and "plan is empty" in completed.stderr
     assert completed.stdout == "" and len(completed.stderr.strip().splitlines()) == 2  # the skip note, the verdict
     listing = tmp_path / "releases.json"
@@ -256,10 +257,13 @@ def test_empty_plan_is_exit_1_in_one_line(tmp_path: Path) -> None:
         "cpython-verify: error: the plan is empty: no requested release has a recipe and profile (--allow-empty "
         "to print an empty matrix)"
     ]
-    completed = run_cli("plan", "--releases", listing, "--allow-empty")
-    assert completed.returncode == 0 and json.loads(completed.stdout) == {"include": []}
+    completed = run_cli("plan", "--releases", listing, "--allow-empty", "--json")
+    assert completed.returncode == 0 and json.loads(completed.stdout) == {
+        "format": "cpython-verify/plan/v1",
+        "include": [],
+    }
     completed = run_cli("plan")
-    assert completed.returncode == 2 and "--version or --releases" in completed.stderr
+    assert completed.returncode == 2 and "VERSION arguments or --releases" in completed.stderr
 
 
 @pytest.mark.parametrize("recipes", ["missing", "empty"])
@@ -268,6 +272,6 @@ def test_plan_without_recipes_is_an_error_not_an_empty_matrix(recipes: str, tmp_
     directory = tmp_path / "recipes"
     if recipes == "empty":
         directory.mkdir()
-    completed = run_cli("plan", "--version", "3.13.5", "--allow-empty", env={"CPYTHON_VERIFY_RECIPES": str(directory)})
+    completed = run_cli("plan", "3.13.5", "--allow-empty", env={"CPYTHON_VERIFY_RECIPES": str(directory)})
     assert completed.returncode == 2, completed.stdout
     assert completed.stderr.startswith("cpython-verify: error: recipes directory") and completed.stdout == ""

@@ -32,11 +32,13 @@ def test_every_reader_reads_the_same_record(result: Path, tmp_path: Path) -> Non
     assert json.loads(completed.stdout)["a"]["inputs"] == record.inputs.to_json()
     # attest, then verify-attestation --result and peers --ours: all through the model.
     private, public = openssl_keypair(tmp_path, "rebuilder")
-    assert run_cli("attest", result, "--key", private).returncode == 0
-    verified = run_cli("verify-attestation", result / "attestation.intoto.json", "--key", public, "--result", result)
+    assert run_cli("attest", result, "--signing-key", private).returncode == 0
+    verified = run_cli(
+        "verify-attestation", result / "attestation.intoto.json", "--public-key", public, "--result", result
+    )
     assert verified.returncode == 0, verified.stderr
     peers = run_cli("peers", "3.13.5", "--ours", result, "--attestation", result / "attestation.intoto.json",
-                    "--key", public, "--threshold", "1", "--json")  # fmt: skip
+                    "--public-key", public, "--threshold", "1", "--json")  # fmt: skip
     assert peers.returncode == 0, peers.stderr
     assert json.loads(peers.stdout)["independent"] == 1
 
@@ -70,11 +72,11 @@ def test_a_broken_record_is_one_line_and_exit_2_for_every_reader(
     private, public = openssl_keypair(tmp_path, "k")
     # A valid peer attestation, so that only our broken record can make peers fail.
     peer = make_result(tmp_path / "peer", cpython_fixtures / TARBALL)
-    assert run_cli("attest", peer, "--key", private).returncode == 0
+    assert run_cli("attest", peer, "--signing-key", private).returncode == 0
     damage, message = BREAKERS[breaker]
     damage(result)
     arguments = {
-        "attest": ("attest", result, "--key", private),
+        "attest": ("attest", result, "--signing-key", private),
         "peers": (
             "peers",
             "3.13.5",
@@ -82,7 +84,7 @@ def test_a_broken_record_is_one_line_and_exit_2_for_every_reader(
             result,
             "--attestation",
             peer / "attestation.intoto.json",
-            "--key",
+            "--public-key",
             public,
         ),
         "compare": ("compare", result, result),

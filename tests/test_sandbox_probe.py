@@ -263,7 +263,7 @@ def test_podman_never_runs_another_image_tagged_as_the_environment(tiny_image: R
 def test_env_probe_of_the_real_environment_passes_for_every_runner(runner_name: str, real_image: RootfsImage) -> None:
     get_runner(runner_name).check_available()  # both must work here: a skip would hide a broken runner
     cache = real_image.tarball.parents[2]  # <cache>/environments/rootfs/<digest>.tar
-    completed = run_cli("env", "probe", "bookworm-cpython", "--runner", runner_name, "--cache-dir", cache,
+    completed = run_cli("env", "probe", "bookworm-cpython", "--runner", runner_name, "--cache", cache,
                         "--no-progress", timeout=900)  # fmt: skip
     assert completed.returncode == 0, completed.stdout + completed.stderr
     lines = completed.stdout.splitlines()

@@ -177,8 +177,8 @@ def test_audit_of_the_rebuilt_tree_is_clean_and_names_exactly_a_planted_edit(
     version, _profile, result = rebuilt
     python, stdlib = _layout(result)
     prefix = python.parent.parent
-    common = ("--version", version, "--from", cpython_fixtures, "--offline", "--against", result, "--json")
-    pristine = run_cli("audit", prefix, *common, timeout=1800)
+    common = ("--from", cpython_fixtures, "--offline", "--against", result, "--json")
+    pristine = run_cli("audit", version, prefix, *common, timeout=1800)
     assert pristine.returncode == 0, pristine.stdout[-3000:] + pristine.stderr
     report = json.loads(pristine.stdout)
     assert report["clean"] and report["sources"]["checked"] > 2000, report["sources"]["checked"]
@@ -192,7 +192,7 @@ def test_audit_of_the_rebuilt_tree_is_clean_and_names_exactly_a_planted_edit(
     text = edited.read_text()
     edited.unlink()
     edited.write_text(text + "\n__import__('os').system('true')\n")
-    planted = run_cli("audit", copy, *common, timeout=1800)
+    planted = run_cli("audit", version, copy, *common, timeout=1800)
     assert planted.returncode == 1, planted.stdout[-3000:] + planted.stderr
     found = json.loads(planted.stdout)
     relative = edited.relative_to(copy).as_posix()

@@ -37,7 +37,7 @@ def rebuilders(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path)
         result = make_result(base / name, cpython_fixtures / TARBALL, variant=variant, runner=runner)
         private, public = openssl_keypair(base, name)
         out = incoming / f"{name}.intoto.json"
-        completed = run_cli("attest", result, "--key", private, "--rebuilder-id", name, "--out", out)
+        completed = run_cli("attest", result, "--signing-key", private, "--rebuilder-id", name, "--out", out)
         assert completed.returncode == 0, completed.stderr
         shutil.copyfile(result / "manifest.json", incoming / f"{name}.manifest.json")
         paths[name], paths[f"{name}.pem"], paths[f"{name}.pub"], paths[f"{name}.result"] = out, private, public, result
@@ -45,7 +45,7 @@ def rebuilders(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path)
 
 
 def _keys(paths: dict[str, Path], *names: str) -> list[object]:
-    return [argument for name in names for argument in ("--key", paths[f"{name}.pub"])]
+    return [argument for name in names for argument in ("--public-key", paths[f"{name}.pub"])]
 
 
 def _tree(result: Path) -> str:
@@ -417,7 +417,7 @@ def test_attest_refuses_a_rebuild_record_whose_names_break_the_rules(
     record["inputs"]["recipe"][field] = value
     (result / "rebuild.json").write_text(json.dumps(record))
     private, _ = openssl_keypair(tmp_path, "key")
-    completed = run_cli("attest", result, "--key", private)
+    completed = run_cli("attest", result, "--signing-key", private)
     assert completed.returncode == 2, completed.stdout
     assert f"inputs.recipe.{field}" in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
     assert not (result / "attestation.intoto.json").exists()

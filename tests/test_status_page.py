@@ -59,7 +59,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Pa
     for name, options in cases.items():
         result = make_result(base / name, cpython_fixtures / TARBALL, **options)
         out = incoming / f"{name}.intoto.json"
-        assert run_cli("attest", result, "--key", private, "--out", out, "--rebuilder-id", f"ci-{name}").returncode == 0
+        assert (
+            run_cli("attest", result, "--signing-key", private, "--out", out, "--rebuilder-id", f"ci-{name}").returncode
+            == 0
+        )
     shutil.copyfile(base / "differs" / "manifest.json", incoming / "differs.manifest.json")
     (incoming / "differs.compare.html").write_text(
         "<!DOCTYPE html><html><head><title>report</title></head><body><p>diff</p>"
@@ -71,7 +74,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Pa
     (incoming / "differs.logs" / "stolen.log").symlink_to(base / "secret.log")
     (incoming / "reproducible.manifest.json").write_text("{}\n")
     rogue = make_result(base / "rogue", cpython_fixtures / TARBALL)
-    assert run_cli("attest", rogue, "--key", stranger, "--out", incoming / "rogue.intoto.json").returncode == 0
+    assert run_cli("attest", rogue, "--signing-key", stranger, "--out", incoming / "rogue.intoto.json").returncode == 0
     plan = base / "plan.json"
     plan.write_text(
         json.dumps(
@@ -83,7 +86,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Pa
             }
         )
     )
-    completed = run_cli("merge", incoming, "--key", public, "--plan", plan, "--out", base / "out")
+    completed = run_cli("merge", incoming, "--public-key", public, "--plan", plan, "--out", base / "out")
     assert completed.returncode == 1, completed.stderr  # the rogue attestation was rejected
     assert "5 row(s), 1 rejected" in completed.stdout
     return base / "out"
@@ -324,12 +327,12 @@ def test_merge_never_makes_a_path_of_signed_text_and_keeps_the_old_site_on_failu
     result = make_result(tmp_path / "result", cpython_fixtures / TARBALL)
     incoming = tmp_path / "incoming"
     incoming.mkdir()
-    assert run_cli("attest", result, "--key", private, "--out", incoming / "good.intoto.json").returncode == 0
+    assert run_cli("attest", result, "--signing-key", private, "--out", incoming / "good.intoto.json").returncode == 0
     statement = json.loads(base64.b64decode(json.loads((incoming / "good.intoto.json").read_text())["payload"]))
     statement["predicate"]["recipe"]["profile"] = "../../escape/evil"
     (incoming / "evil.intoto.json").write_bytes(sign_offline(json.dumps(statement).encode(), load_private_key(private)))
     site = tmp_path / "site"
-    first = run_cli("merge", incoming, "--key", public, "--out", site)
+    first = run_cli("merge", incoming, "--public-key", public, "--out", site)
     assert first.returncode == 1, first.stderr
     assert "rejected" in first.stderr and "recipe.profile" in first.stderr
     assert [p.parent for p in site.rglob("*.intoto.json")] == [site / "attestations"]
@@ -337,7 +340,7 @@ def test_merge_never_makes_a_path_of_signed_text_and_keeps_the_old_site_on_failu
     before = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
     bad_plan = tmp_path / "plan.json"
     bad_plan.write_text('{"include": [{"version": 3}]}')
-    failed = run_cli("merge", incoming, "--key", public, "--plan", bad_plan, "--out", site)
+    failed = run_cli("merge", incoming, "--public-key", public, "--plan", bad_plan, "--out", site)
     assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1
     assert {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "no staging left behind"
@@ -477,7 +480,7 @@ def test_a_second_merge_adds_to_the_first_and_a_failed_one_loses_nothing(
             run_cli(
                 "attest",
                 result,
-                "--key",
+                "--signing-key",
                 private,
                 "--out",
                 incoming / "a.intoto.json",
@@ -490,13 +493,13 @@ def test_a_second_merge_adds_to_the_first_and_a_failed_one_loses_nothing(
         (incoming / "a.logs" / "make.log").write_text(f"night {night}\n")
         nights[night] = incoming
     podman = make_result(tmp_path / "podman", cpython_fixtures / TARBALL, reproducible=None, runner="podman")
-    assert run_cli("attest", podman, "--key", private, "--out", nights["one"] / "p.intoto.json").returncode == 0
+    assert run_cli("attest", podman, "--signing-key", private, "--out", nights["one"] / "p.intoto.json").returncode == 0
     site = tmp_path / "site"
-    first = run_cli("merge", nights["one"], "--key", public, "--out", site)
+    first = run_cli("merge", nights["one"], "--public-key", public, "--out", site)
     assert first.returncode == 0, first.stderr
     before = json.loads((site / "status.json").read_text())
     one = _row_of(before, "differs")
-    second = run_cli("merge", nights["two"], "--key", public, "--out", site)
+    second = run_cli("merge", nights["two"], "--public-key", public, "--out", site)
     assert second.returncode == 0, second.stderr
     after = json.loads((site / "status.json").read_text())
     # Tonight's result replaces the row; the row not rebuilt tonight (podman) stays, with its attestation.
@@ -522,7 +525,7 @@ def test_a_second_merge_adds_to_the_first_and_a_failed_one_loses_nothing(
     assert 'data-verdict="differs"' in history and before["generated_at"] in history
     assert f'href="../{one["attestation"]}"' in history and "night-one" in history
     # Merging the same night again is not another run.
-    again = run_cli("merge", nights["two"], "--key", public, "--out", site)
+    again = run_cli("merge", nights["two"], "--public-key", public, "--out", site)
     assert again.returncode == 0 and len(json.loads((site / "status.json").read_text())["history"]) == 1
     # A merge that fails half-way (a linked file of the old site is now a symbolic link, so it is not
     # copied) leaves the site exactly as it was.
@@ -530,7 +533,7 @@ def test_a_second_merge_adds_to_the_first_and_a_failed_one_loses_nothing(
     kept.unlink()
     kept.symlink_to(tmp_path / "ci.pub")
     snapshot = {p.relative_to(site): (p.is_symlink(), p.read_bytes()) for p in site.rglob("*") if p.is_file()}
-    failed = run_cli("merge", nights["two"], "--key", public, "--out", site)
+    failed = run_cli("merge", nights["two"], "--public-key", public, "--out", site)
     assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
     assert "a symbolic link" in failed.stderr
     assert {p.relative_to(site): (p.is_symlink(), p.read_bytes()) for p in site.rglob("*") if p.is_file()} == snapshot
@@ -542,7 +545,7 @@ def test_an_unreadable_previous_site_stops_merge_before_any_write(tmp_path: Path
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     result = make_result(tmp_path / "result", cpython_fixtures / TARBALL)
-    assert run_cli("attest", result, "--key", private, "--out", incoming / "a.intoto.json").returncode == 0
+    assert run_cli("attest", result, "--signing-key", private, "--out", incoming / "a.intoto.json").returncode == 0
     site = tmp_path / "site"
     site.mkdir()
     for status in (
@@ -551,7 +554,7 @@ def test_an_unreadable_previous_site_stops_merge_before_any_write(tmp_path: Path
         ' "attestation": "../../etc/passwd"}]}',
     ):
         (site / "status.json").write_text(status)
-        failed = run_cli("merge", incoming, "--key", public, "--out", site)
+        failed = run_cli("merge", incoming, "--public-key", public, "--out", site)
         assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
         assert "cannot add to the site" in failed.stderr
         assert [p.name for p in site.iterdir()] == ["status.json"]

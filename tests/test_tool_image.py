@@ -50,8 +50,8 @@ def test_the_image_starts_from_nothing_and_installs_only_hashed_wheels() -> None
         ([], "usage"),
         (["/nonexistent"], "is not a directory"),
         (["{empty}"], "say who must have signed"),
-        (["{empty}", "--key", "k.pub", "--engine", "kaniko"], "--engine must be"),
-        (["{empty}", "--key", "k.pub"], "has no attestation"),
+        (["{empty}", "--public-key", "k.pub", "--engine", "kaniko"], "--engine must be"),
+        (["{empty}", "--public-key", "k.pub"], "has no attestation"),
     ],
 )
 def test_bad_arguments_and_unattested_results_are_refused_before_any_build(
@@ -80,8 +80,9 @@ def verified_result(
     """A `check`ed, attested 3.13.5 result and its public key (the builds come from the shared cache)."""
     directory = tmp_path_factory.mktemp("tool-image-result")
     key, out = directory / "rebuilder.pem", directory / "result"
-    completed = run_cli("check", "3.13.5", "--from", cpython_fixtures, "--offline", "--key", key,
-                        "--rebuild-cache", shared_rebuild_cache, "--out", out, timeout=7200)  # fmt: skip
+    completed = run_cli("check", "3.13.5", "--from", cpython_fixtures, "--offline", "--signing-key", key,
+                        "--create-key", "--rebuild-cache", shared_rebuild_cache, "--out", out,
+                        timeout=7200)  # fmt: skip
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return out, Path(f"{key}.pub")
 
@@ -101,7 +102,7 @@ def test_tool_image_built_from_its_own_verified_rebuild_runs_source(
         pytest.skip("podman is not usable here")
     result, public_key = verified_result
     digest_file = tmp_path / "digest.txt"
-    built = _build(result, "--key", public_key, "--tag", image_tag, "--digest-file", digest_file)
+    built = _build(result, "--public-key", public_key, "--tag", image_tag, "--digest-file", digest_file)
     assert built.returncode == 0, built.stderr[-3000:]
     assert "signature: verified" in built.stderr, "the attestation was not checked before the build"
     recorded = dict(line.split(" ", 1) for line in digest_file.read_text().splitlines())
@@ -138,7 +139,7 @@ def test_a_result_changed_after_attestation_is_refused(verified_result: tuple[Pa
     data = victim.read_bytes()
     victim.unlink()
     victim.write_bytes(data + b"\n# changed after the attestation was signed\n")
-    completed = _build(tampered, "--key", public_key, "--tag", "localhost/cpython-verify-test:never")
+    completed = _build(tampered, "--public-key", public_key, "--tag", "localhost/cpython-verify-test:never")
     assert completed.returncode == 2
     assert "does not verify: not building an image from it" in completed.stderr
     assert "podman build" not in completed.stderr

@@ -107,12 +107,12 @@ def test_attest_publishes_the_compare_report_and_merge_links_it_from_the_rows_pa
     report = render_html(compare_paths(result.path, other))
     result.compare_html_path.write_text(report)
 
-    attested = _step(nightly_work, "attest", JOB, "--key", nightly_work / "rebuilder.pem")
+    attested = _step(nightly_work, "attest", JOB, "--signing-key", nightly_work / "rebuilder.pem")
     assert attested.returncode == 0, attested.stderr
     published = nightly_work / "publish" / f"{JOB}.compare.html"
     assert published.read_text() == report and not published.is_symlink()
     shutil.copytree(nightly_work / "publish", nightly_work / "attestations")
-    merged = _step(nightly_work, "merge", "attestations", "--key", nightly_work / "rebuilder.pub")
+    merged = _step(nightly_work, "merge", "attestations", "--public-key", nightly_work / "rebuilder.pub")
     assert merged.returncode == 0, merged.stdout + merged.stderr
 
     site = nightly_work / "site"
@@ -136,7 +136,7 @@ def test_attest_never_follows_a_compare_report_that_is_a_symbolic_link(nightly_w
     (nightly_work / "publish").mkdir()
     (nightly_work / "publish" / f"{JOB}.compare.html").write_text("<p>last night's report</p>")
 
-    attested = _step(nightly_work, "attest", JOB, "--key", nightly_work / "rebuilder.pem")
+    attested = _step(nightly_work, "attest", JOB, "--signing-key", nightly_work / "rebuilder.pem")
     assert attested.returncode == 0, attested.stderr
     published = sorted(path.name for path in (nightly_work / "publish").iterdir())
     assert published == [f"{JOB}.intoto.json", f"{JOB}.manifest.json", f"{JOB}.provenance.intoto.json"]
@@ -224,7 +224,7 @@ def test_nightly_workflow_runs_end_to_end_locally(
     # The page's attestation verifies for a third party with the public key, against the result.
     attestation = work / "site" / row["attestation"]
     checked = subprocess.run(
-        [*command.split(), "verify-attestation", str(attestation), "--key", str(work / "rebuilder.pem.pub"),
+        [*command.split(), "verify-attestation", str(attestation), "--public-key", str(work / "rebuilder.pem.pub"),
          "--result", str(work / "result" / "3.13.5-default-bwrap")],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip

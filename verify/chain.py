@@ -477,7 +477,7 @@ def _attest(request: CheckRequest, result: ResultDir) -> AttestationOutcome:
 
     signer = request.signer
     if signer is None:
-        return AttestationOutcome(None, "no --key or --sigstore given: the result is not attested")
+        return AttestationOutcome(None, "no --signing-key or --sigstore given: the result is not attested")
     new_public_key = None
     if isinstance(signer, OfflineKeySigner) and request.create_key and not signer.key_path.exists():
         signer.key_path.parent.mkdir(parents=True, exist_ok=True)

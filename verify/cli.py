@@ -35,6 +35,7 @@ _COMMANDS: dict[str, str] = {
     "merge": "verify.commands.merge:merge",
     "check": "verify.commands.check:check",
     "cache": "verify.commands.cache:cache",
+    "docs": "verify.commands.docs:docs",
 }
 
 
@@ -71,6 +72,10 @@ def cli() -> None:
     """Verify that a CPython is exactly what its release managers signed, rebuilt bit for bit.
 
     Exit codes: 0 verified / identical, 1 verification failed / differences, 2 operational error.
+
+    The pages --help texts name as docs/NAME.md are installed with the tool: `cpython-verify docs` lists
+    them, `cpython-verify docs NAME` prints one. -v/--verbose means the same in every command: show what
+    the report otherwise shortens.
     """
 
 

@@ -25,6 +25,7 @@ from verify.releases import Version
 DEFAULT_RELEASES_URL: Final = "https://www.python.org/api/v2/downloads/release/"
 RELEASES_URL_VARIABLE: Final = "CPYTHON_VERIFY_RELEASES_URL"
 MAX_FEED_BYTES: Final = 32 << 20
+RELEASES_FORMAT: Final = "cpython-verify/releases/v1"
 """The real feed is a few hundred kilobytes; a larger answer is not the feed."""
 
 
@@ -50,6 +51,11 @@ class ReleaseInfo:
             "pre_release": self.pre_release,
             "page": self.page,
         }
+
+
+def releases_to_json(releases: Iterable[ReleaseInfo]) -> dict[str, Any]:
+    """What ``releases --json`` prints: the releases, newest first, with the format id."""
+    return {"format": RELEASES_FORMAT, "releases": [release.to_json() for release in releases]}
 
 
 def default_feed_url() -> str:

@@ -42,6 +42,7 @@ from verify.attest.inputs import load_manifest
 from verify.attest.peers import Claim, PeersVerdict, Rejected, claim_of, decide
 from verify.attest.verification import TrustPolicy, VerifiedAttestation, verify_attestation_file
 from verify.errors import VerifyError
+from verify.formats import SITE_FORMAT
 from verify.fsutil import open_regular_file, write_atomic
 from verify.jsonutil import read_json_file, validation_summary
 from verify.limits import (
@@ -316,6 +317,7 @@ def site_json(
     """``status.json``: the page's rows, each with its row page, the ``peers`` verdict of each release x
     profile (as ``peers --json`` prints it, with its page), the history and the notes, as data."""
     return {
+        "format": SITE_FORMAT,
         "title": title,
         "generated_at": generated_at,
         "agreement": [agreement_json(verdict) for verdict in agreement],

@@ -192,6 +192,14 @@ class PeersVerdict:
         )
 
 
+PEERS_FORMAT: Final = "cpython-verify/peers/v1"
+
+
+def peers_to_json(verdict: PeersVerdict) -> dict[str, Any]:
+    """What ``peers --json`` prints: the verdict (:func:`verdict_to_json`) with its format id."""
+    return {"format": PEERS_FORMAT, **verdict_to_json(verdict)}
+
+
 def verdict_to_json(verdict: PeersVerdict) -> dict[str, Any]:
     """The verdict as data: what ``peers --json`` prints and the status site's ``status.json`` carries."""
     return {

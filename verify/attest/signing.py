@@ -206,6 +206,32 @@ def generate_private_key(path: Path) -> Path:
     return public_path
 
 
+def check_signing_key(path: Path, passphrase: bytes | None, *, create: bool) -> None:
+    """Refuse, before any work, a signing key that cannot sign: one that is missing (unless ``create``:
+    then it is made when the signature is due, :func:`ensure_signing_key`) or unreadable."""
+    if path.exists():
+        load_private_key(path, passphrase)
+    elif not create:
+        raise AttestationError(
+            f"signing key {path} does not exist; give the key that should sign, or --create-key to make a new one there"
+        )
+
+
+def ensure_signing_key(path: Path, *, create: bool) -> Path | None:
+    """With ``create`` and no key at ``path``: a new Ed25519 key there; the new public key's path, else None.
+
+    A signing key is never made unless asked for: a mistyped path would otherwise sign with a key nobody
+    trusts, and the attestation would look fine until someone tried to verify it.
+    """
+    if not create or path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return generate_private_key(path)
+    except KeyExists:
+        return None  # another run made it first: sign with that one
+
+
 # --------------------------------------------------------------------------- Sigstore keyless
 
 TokenSource = Callable[[], str | None]
@@ -242,7 +268,7 @@ class SigstoreSigning:
         if raw is None:
             raise AttestationError(
                 "no OIDC credential for Sigstore signing: run in CI with 'id-token: write' (GitHub Actions) "
-                "or pass --identity-token; offline, sign with --key"
+                "or pass --identity-token; offline, sign with --signing-key"
             )
         try:
             return IdentityToken(raw)

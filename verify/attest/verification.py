@@ -177,7 +177,7 @@ class TrustedIdentities(TrustPolicy):
         from verify.signatures.sigstore import MALFORMED_BUNDLE_ERRORS
 
         if "mediaType" not in document:
-            raise AttestationError(f"{where} is a DSSE envelope signed with a key: verify it with --key")
+            raise AttestationError(f"{where} is a DSSE envelope signed with a key: verify it with --public-key")
         try:
             bundle = Bundle.from_json(raw)
         except (SigstoreError, *MALFORMED_BUNDLE_ERRORS) as error:

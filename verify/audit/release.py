@@ -3,7 +3,7 @@
 Auditing the files of one release against the source of another would list every file that changed
 between the two as "modified": a thousand differences that say nothing about the installation. So the
 audit first reads what the installation itself records about its release, and refuses in one line when
-any of it names another release than ``--version``. The witnesses, each read without running anything:
+any of it names another release than the VERSION audited. The witnesses, each read without running anything:
 
 * ``build-details*.json`` in the standard library (PEP 739, installed from 3.14 on; Debian names it
   ``build-details..<multiarch>.json``): ``language.version_info``;
@@ -11,7 +11,7 @@ any of it names another release than ``--version``. The witnesses, each read wit
 * the Debian packages the installation came from (``libpythonX.Y-stdlib 3.14.10-1``): the upstream part
   of the version of each package of the ``pythonX.Y`` family.
 
-An installation with no witness (an old series without the headers) is audited as ``--version`` says;
+An installation with no witness (an old series without the headers) is audited as VERSION says;
 the report's notes say that nothing recorded the release.
 """
 
@@ -128,7 +128,8 @@ def check_release(version: Version, witnesses: Sequence[ReleaseWitness]) -> None
         more = f" and {len(witnesses) - 4} more" if len(witnesses) > 4 else ""
         raise ReleaseMismatch(
             f"the installation is Python {releases[0]}, not {version} (recorded by {sources}{more}): refusing to "
-            f"compare it with {version}'s source; audit it against its own release (--version {releases[0]})"
+            f"compare it with {version}'s source; audit it against its own release "
+            f"(cpython-verify audit {releases[0]} ...)"
         )
     said = ", ".join(f"{witness.source} says {witness.release}" for witness in witnesses[:6])
     raise ReleaseMismatch(

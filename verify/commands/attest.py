@@ -6,6 +6,7 @@ Exit codes: 0 signed, 2 cannot sign (unreadable input, no OIDC credential, bad a
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -13,9 +14,10 @@ from pathlib import Path
 import click
 
 from verify.attest import RebuildInputs, SigstoreSigning
-from verify.attest.inputs import describe_subjects
-from verify.attest.signing import OfflineKeySigner, sign_result
+from verify.attest.signing import OfflineKeySigner, check_signing_key, ensure_signing_key, sign_result
+from verify.commands.options import signing_options
 from verify.commands.output import Report, output_options
+from verify.report.attest import attest_text, attest_to_json
 from verify.result import ResultDir
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -35,9 +37,7 @@ def default_rebuilder_id() -> str:
 @click.option("--manifest", type=_FILE, help="manifest.json (default: in RESULT_DIR).")
 @click.option("--source-verdict", type=_FILE, help="source-verdict.json (default: in RESULT_DIR).")
 @click.option("--rebuild", "rebuild_record", type=_FILE, help="rebuild.json (default: in RESULT_DIR).")
-@click.option("--key", "key_path", type=_FILE, help="Sign offline with this PEM private key (Ed25519 or P-256).")
-@click.option("--sigstore", is_flag=True, help="Sign keyless with Sigstore (the CI's ambient OIDC identity).")
-@click.option("--identity-token", envvar="SIGSTORE_ID_TOKEN", help="OIDC token for --sigstore (default: ambient).")
+@signing_options
 @click.option(
     "--rebuilder-id",
     help="Who rebuilt: a URI, or a name made into urn:cpython-verify:rebuilder:NAME "
@@ -49,17 +49,20 @@ def default_rebuilder_id() -> str:
     type=_FILE,
     help="Where to write the verdict; the SLSA provenance goes beside it (NAME.provenance.intoto.json).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (docs/attestation.md).")
 @output_options
 def attest(
     result_dir: Path | None,
     manifest: Path | None,
     source_verdict: Path | None,
     rebuild_record: Path | None,
-    key_path: Path | None,
+    signing_key: Path | None,
+    create_key: bool,
     sigstore: bool,
     identity_token: str | None,
     rebuilder_id: str | None,
     out_path: Path | None,
+    as_json: bool,
 ) -> None:
     """Sign in-toto attestations of a rebuild result (RESULT_DIR from `cpython-verify rebuild --out`).
 
@@ -70,11 +73,13 @@ def attest(
 
     \b
     Examples:
-      cpython-verify attest rebuild-3.13.5-default --key ~/.config/cpython-verify/rebuilder.pem
+      cpython-verify attest rebuild-3.13.5-default --signing-key ~/.config/cpython-verify/rebuilder.pem
       cpython-verify attest result/3.13.5 --sigstore --out publish/3.13.5.sigstore.json
     """
-    if (key_path is None) == (not sigstore):
-        raise click.UsageError("choose exactly one of --key KEY (offline) or --sigstore (keyless)")
+    if (signing_key is None) == (not sigstore):
+        raise click.UsageError("choose exactly one of --signing-key KEY (offline) or --sigstore (keyless)")
+    if create_key and signing_key is None:
+        raise click.UsageError("--create-key needs --signing-key KEY")
     defaults = RebuildInputs.from_result_dir(result_dir) if result_dir is not None else None
     manifest = manifest or (defaults.manifest if defaults else None)
     source_verdict = source_verdict or (defaults.source_verdict if defaults else None)
@@ -83,19 +88,21 @@ def attest(
         raise click.UsageError("give RESULT_DIR, or all of --manifest, --source-verdict and --rebuild")
     inputs = RebuildInputs(manifest=manifest, source_verdict=source_verdict, rebuild=rebuild_record)
     signer: OfflineKeySigner | SigstoreSigning = (
-        OfflineKeySigner.from_environment(key_path) if key_path is not None else SigstoreSigning(token=identity_token)
+        OfflineKeySigner.from_environment(signing_key)
+        if signing_key is not None
+        else SigstoreSigning(token=identity_token)
     )
+    new_public_key = None
+    if isinstance(signer, OfflineKeySigner):
+        check_signing_key(signer.key_path, signer.passphrase, create=create_key)
+        new_public_key = ensure_signing_key(signer.key_path, create=create_key)
     default_name = ResultDir.SIGSTORE_ATTESTATION if signer.sigstore else ResultDir.OFFLINE_ATTESTATION
     target = out_path or (result_dir / default_name if result_dir is not None else Path(default_name))
     report = Report.current()
     signed = sign_result(inputs, signer, rebuilder_id=rebuilder_id or default_rebuilder_id(), out=target)
-    content = signed.content
-    report.echo(f"attestation: {target}")
-    report.echo(f"provenance: {signed.provenance_path}")
-    report.echo(
-        f"predicate: {content.predicate.verdict} (CPython {content.predicate.version}, "
-        f"profile {content.predicate.recipe.profile})"
-    )
-    for line in describe_subjects(content.subjects):
-        report.echo(f"  subject {line}")
-    report.close()
+    with report:
+        if as_json:
+            report.echo(json.dumps(attest_to_json(signed, new_public_key), indent=2, sort_keys=True))
+        else:
+            for line in attest_text(signed, new_public_key):
+                report.echo(line)

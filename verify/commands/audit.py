@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from verify import progress
+from verify.commands.aliases import version_and_inputs
 from verify.commands.options import source_options
 from verify.commands.output import Report, output_options
 from verify.errors import EXIT_FAILED, EXIT_OK
@@ -27,8 +28,9 @@ from verify.releases import Version
 
 
 @click.command("audit")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--version", "version_text", required=True, help="The CPython release installed, e.g. 3.11.2.")
+@click.argument("arguments", nargs=-1, required=True, metavar="VERSION INPUT...")
+# The old spelling `audit INPUT... --version X.Y.Z`, for one release.
+@click.option("--version", "old_version", hidden=True)
 @click.option(
     "--prefix",
     "prefix_text",
@@ -95,11 +97,10 @@ from verify.releases import Version
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a self-contained HTML report to this file.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="List every finding on the terminal.")
 @output_options
 def audit(
-    inputs: tuple[Path, ...],
-    version_text: str,
+    arguments: tuple[str, ...],
+    old_version: str | None,
     prefix_text: str | None,
     libdir: str | None,
     free_threaded: bool,
@@ -110,11 +111,10 @@ def audit(
     work_dir: Path | None,
     as_json: bool,
     html_path: Path | None,
-    verbose: bool,
     show_diffs: bool,
     **params: Any,
 ) -> None:
-    """Audit the Python in INPUT... against its verified source release.
+    """Audit the Python in INPUT... against CPython VERSION's verified source release.
 
     Exit 0 when nothing inside the installation is unexplained and the audit compared what it was given (for
     packages: their share of an installation; otherwise a whole installation), 1 when something is unexplained,
@@ -122,10 +122,10 @@ def audit(
 
     \b
     Examples:
-      cpython-verify audit /usr --version 3.11.2 --allow-missing openpgp --patches debian/patches
-      cpython-verify audit image.tar --version 3.13.5 --against rebuild-3.13.5-default
-      cpython-verify audit libpython3.11-minimal_*.deb libpython3.11-stdlib_*.deb python3.11-minimal_*.deb \\
-        --version 3.11.2 --from ~/distfiles --offline --json -o audit.json
+      cpython-verify audit 3.11.2 /usr --allow-missing openpgp --patches debian/patches
+      cpython-verify audit 3.13.5 image.tar --against rebuild-3.13.5-default
+      cpython-verify audit 3.11.2 libpython3.11-minimal_*.deb libpython3.11-stdlib_*.deb python3.11-minimal_*.deb \\
+        --from ~/distfiles --offline --json -o audit.json
     """
     from verify.assembly import SourceOptions, verified_source_tree
     from verify.audit import audit_installation, find_stdlib
@@ -137,6 +137,7 @@ def audit(
     from verify.recipes import load_recipe
     from verify.report.audit import audit_to_html, audit_to_json, render_audit_text
 
+    version_text, inputs = version_and_inputs(arguments, old_version)
     version = Version.parse(version_text)
     patches = read_patch_series(patches_dir) if patches_dir is not None else []
     rebuild_notes: tuple[str, ...] = ()
@@ -198,7 +199,7 @@ def audit(
         if as_json:
             output.echo(audit_to_json(report), nl=False)
         else:
-            render_audit_text(report, output.console(), verbose=verbose, diffs=show_diffs, work_dir=kept_text)
+            render_audit_text(report, output.console(), verbose=output.verbose, diffs=show_diffs, work_dir=kept_text)
         sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from verify.commands.aliases import used_old_spelling
+from verify.commands.options import signing_options
 from verify.commands.output import Report
 from verify.commands.rebuild import PhaseObserver, rebuild_request
 from verify.commands.rebuild import rebuild as rebuild_command
@@ -33,22 +35,14 @@ _NOT_FOR_CHECK = {"version", "twice", "bisect"}
     type=click.Path(exists=True, path_type=Path),
     help="A peer's or published build to compare with: manifest, install tree or rebuild result. Repeatable.",
 )
-@click.option(
-    "--key",
-    "key_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Sign the attestation with this Ed25519/P-256 PEM key; a new Ed25519 key is created if the file "
-    "does not exist (its public key is written beside it as KEY.pub). An encrypted key's passphrase is read "
-    "from $CPYTHON_VERIFY_KEY_PASSPHRASE.",
-)
-@click.option("--sigstore", is_flag=True, help="Sign keyless with Sigstore (the CI's ambient OIDC identity).")
-@click.option("--identity-token", envvar="SIGSTORE_ID_TOKEN", help="OIDC token for --sigstore (default: ambient).")
+@signing_options
 @click.option("--rebuilder-id", help="Who rebuilt (default: the GitHub Actions run URL, else the host name).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (also written to RESULT/check.json).")
 def check(
     version: str,
     peers: tuple[Path, ...],
-    key_path: Path | None,
+    signing_key: Path | None,
+    create_key: bool,
     sigstore: bool,
     identity_token: str | None,
     rebuilder_id: str | None,
@@ -62,29 +56,30 @@ def check(
 
     \b
     Examples:
-      cpython-verify check 3.13.5 --key ~/.config/cpython-verify/rebuilder.pem
+      cpython-verify check 3.13.5 --signing-key ~/.config/cpython-verify/rebuilder.pem --create-key
       cpython-verify check 3.13.5 --from ~/distfiles --offline --peer published/manifest.json --json
       cpython-verify check 3.13.5 --sigstore --quiet; echo "exit $?"
     """
-    from verify.attest.signing import OfflineKeySigner, SigstoreSigning
+    from verify.attest.signing import OfflineKeySigner, SigstoreSigning, check_signing_key
     from verify.chain import CHECK_VARIATIONS, CheckRequest, run_check
     from verify.commands.attest import default_rebuilder_id
     from verify.report.check import check_text, check_to_json
 
-    if key_path is not None and sigstore:
-        raise click.UsageError("choose one of --key KEY (offline) or --sigstore (keyless)")
+    if signing_key is not None and sigstore:
+        raise click.UsageError("choose one of --signing-key KEY (offline) or --sigstore (keyless)")
+    if create_key and signing_key is None:
+        raise click.UsageError("--create-key needs --signing-key KEY")
+    # The old `check --key` created a missing key; its deprecated spelling keeps doing so for one release.
+    create_key = create_key or used_old_spelling("signing_key")
     params.update(version=version, twice=True, bisect=False)
     request = rebuild_request(params)
     if not params.get("vary"):
         request = replace(request, variations=CHECK_VARIATIONS)
     signer: OfflineKeySigner | SigstoreSigning | None = None
-    if key_path is not None:
-        signer = OfflineKeySigner.from_environment(key_path)
-        if key_path.exists():
-            from verify.attest.signing import load_private_key
-
-            # A key that cannot sign must be refused now, not after two builds.
-            load_private_key(key_path, signer.passphrase)
+    if signing_key is not None:
+        signer = OfflineKeySigner.from_environment(signing_key)
+        # A key that cannot sign, or is missing without --create-key, is refused now, not after two builds.
+        check_signing_key(signing_key, signer.passphrase, create=create_key)
     elif sigstore:
         signer = SigstoreSigning(token=identity_token)
     check_request = CheckRequest(
@@ -92,7 +87,7 @@ def check(
         peers=peers,
         signer=signer,
         rebuilder_id=rebuilder_id or default_rebuilder_id(),
-        create_key=True,
+        create_key=create_key,
     )
     with Report.current() as report:
         outcome = run_check(check_request, PhaseObserver())

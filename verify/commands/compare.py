@@ -44,7 +44,6 @@ from verify.fsutil import write_atomic
     help="Characters of diffoscope output kept per file.",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel hashing/comparison workers (default: CPUs).")
-@click.option("-v", "--verbose", is_flag=True, help="Show every detail line on the terminal.")
 @output_options
 def compare(
     a: Path,
@@ -55,7 +54,6 @@ def compare(
     diffoscope_timeout: float,
     diffoscope_max_output: int,
     workers: int | None,
-    verbose: bool,
 ) -> None:
     """Compare A and B: each a manifest file, an install tree, or a rebuild result directory.
 
@@ -83,5 +81,5 @@ def compare(
         else:
             if html_path is not None:
                 report.echo(f"HTML report: {html_path}")
-            render_text(comparison, report.console(), verbose=verbose)
+            render_text(comparison, report.console(), verbose=report.verbose)
         sys.exit(EXIT_OK if comparison.passed else EXIT_FAILED)

@@ -12,11 +12,13 @@ from typing import Any, NoReturn
 import click
 
 from verify import progress
+from verify.commands.aliases import renamed
+from verify.commands.options import RUNNER_CHOICE, F
 from verify.commands.output import Report, output_options
 from verify.environments.interface import Bind, SandboxSpec
 from verify.environments.lock import EnvironmentLock, environments_dir, load_lock, load_spec, parse_lock
 from verify.environments.rootfs import ensure_environment, resolve_lock, write_lock
-from verify.environments.runners import DEFAULT_RUNNER, RUNNERS, get_runner
+from verify.environments.runners import DEFAULT_RUNNER, get_runner
 from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -27,14 +29,25 @@ _mirror_option = click.option(
     envvar="CPYTHON_VERIFY_DEBIAN_MIRROR",
     help="Debian mirror (default: the one the host's apt configuration uses for the suite).",
 )
-_cache_option = click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="CPYTHON_VERIFY_CACHE",
-    help="Cache root; .deb files and rootfs tarballs go in environments/ (default: $XDG_CACHE_HOME/cpython-verify).",
-)
+_CACHE_TYPE = click.Path(file_okay=False, path_type=Path)
+
+
+def _cache_option(function: F) -> F:
+    """``--cache`` as in every other command; ``--cache-dir``, its old spelling here, for one release."""
+    function = renamed("--cache-dir", "--cache", "cache_dir", type=_CACHE_TYPE)(function)
+    option = click.option(
+        "--cache",
+        "cache_dir",
+        type=_CACHE_TYPE,
+        envvar="CPYTHON_VERIFY_CACHE",
+        help="Cache root; .deb files and rootfs tarballs go in environments/ "
+        "(default: $XDG_CACHE_HOME/cpython-verify).",
+    )
+    return option(function)
+
+
 _runner_option = click.option(
-    "--runner", type=click.Choice(sorted(RUNNERS)), default=DEFAULT_RUNNER, show_default=True, help="Sandbox to use."
+    "--runner", type=RUNNER_CHOICE, default=DEFAULT_RUNNER, show_default=True, help="Sandbox to use."
 )
 
 

@@ -7,18 +7,19 @@ attestation at all; 2 cannot judge (unreadable plan or previous site, bad argume
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
 from verify import names, progress
 from verify.attest import AttestationError
-from verify.attest.peers import MET, attestations_in
+from verify.attest.peers import MET, PeersVerdict, attestations_in, verdict_to_json
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
@@ -29,6 +30,21 @@ from verify.locking import lock_timeout, replacing
 from verify.status_site import SITE_MARKER
 
 ATTESTATION_SUFFIX = ".intoto.json"
+MERGE_FORMAT: Final = "cpython-verify/merge/v1"
+
+
+def merge_to_json(
+    out_dir: Path, *, rows: int, rejected: Sequence[tuple[Path, str]], verdicts: Sequence[PeersVerdict]
+) -> dict[str, Any]:
+    """What ``merge --json`` prints: the site written, what was rejected, and each release x profile's verdict."""
+    return {
+        "format": MERGE_FORMAT,
+        "site": str(out_dir),
+        "index": str(out_dir / "index.html"),
+        "rows": rows,
+        "rejected": [{"path": str(path), "reason": reason} for path, reason in rejected],
+        "agreement": [verdict_to_json(verdict) for verdict in verdicts],
+    }
 
 
 @click.command("merge")
@@ -57,6 +73,7 @@ ATTESTATION_SUFFIX = ".intoto.json"
     "profile (the `peers` verdict the page shows).",
 )
 @click.option("--title", default="CPython reproducible builds", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (cpython-verify/merge/v1).")
 @output_options
 def merge(
     sources: tuple[Path, ...],
@@ -67,6 +84,7 @@ def merge(
     out_dir: Path,
     threshold: int,
     title: str,
+    as_json: bool,
 ) -> None:
     """Verify the attestations from many CI jobs and merge them into one HTML status page.
 
@@ -77,8 +95,9 @@ def merge(
 
     \b
     Examples:
-      cpython-verify merge attestations/ --plan plan.json --out site --key rebuilder.pem.pub
-      cpython-verify merge alice/ bob/ carol/ --out site --key alice.pub --key bob.pub --key carol.pub --threshold 2
+      cpython-verify merge attestations/ --plan plan.json --out site --public-key rebuilder.pem.pub
+      cpython-verify merge alice/ bob/ carol/ --out site --threshold 2 \\
+          --public-key alice.pub --public-key bob.pub --public-key carol.pub
       cpython-verify merge attestations/ --out site --identity https://github.com/ORG/REPO/... \\
           --issuer https://token.actions.githubusercontent.com
     """
@@ -161,13 +180,17 @@ def merge(
         )
     for path, reason in rejected:
         click.echo(f"cpython-verify: rejected {path}: {reason}", err=True)
-    for verdict in verdicts:
-        report.echo(f"{verdict.version} {verdict.profile}: {verdict.summary()}")
     unmet = [verdict for verdict in verdicts if verdict.state != MET]
-    report.echo(
-        f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(rejected)} rejected; "
-        f"{len(verdicts)} release x profile, {len(unmet)} not met or disagreeing)"
-    )
+    if as_json:
+        summary = merge_to_json(out_dir, rows=len(rows), rejected=rejected, verdicts=verdicts)
+        report.echo(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        for verdict in verdicts:
+            report.echo(f"{verdict.version} {verdict.profile}: {verdict.summary()}")
+        report.echo(
+            f"status page: {out_dir / 'index.html'} ({len(rows)} row(s), {len(rejected)} rejected; "
+            f"{len(verdicts)} release x profile, {len(unmet)} not met or disagreeing)"
+        )
     report.close()
     sys.exit(EXIT_FAILED if rejected or unmet else EXIT_OK)
 

@@ -12,6 +12,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 SIGNATURE_CHOICE = click.Choice(["openpgp", "sigstore"])
 
+RUNNER_NAMES = ("bwrap", "docker", "podman")
+"""The sandboxes ``--runner`` chooses from in every command (verify.environments.runners.RUNNERS, spelled
+out so that ``--help`` does not import the sandboxes; a test keeps the two equal)."""
+
+RUNNER_CHOICE = click.Choice(RUNNER_NAMES)
+
 
 def source_options(function: F) -> F:
     """Decorate a command with the options that say where source bytes and trust come from."""
@@ -95,6 +101,38 @@ def source_options(function: F) -> F:
             type=click.Path(exists=True, file_okay=False, path_type=Path),
             envvar="CPYTHON_VERIFY_RECIPES",
             help="Directory of recipes (default: the ones installed with the package, verify/data/recipes).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def signing_options(function: F) -> F:
+    """``--signing-key FILE`` (must exist) with ``--create-key``, or ``--sigstore``: how ``attest`` and
+    ``check`` sign. The old ``--key`` stays one release as a hidden, warned alias of ``--signing-key``."""
+    from verify.commands.aliases import renamed
+
+    key_type = click.Path(dir_okay=False, path_type=Path)
+    decorators = [
+        click.option(
+            "--signing-key",
+            "signing_key",
+            type=key_type,
+            help="Sign offline with this PEM private key (Ed25519 or P-256; an encrypted key's passphrase is read "
+            "from $CPYTHON_VERIFY_KEY_PASSPHRASE). It must exist, unless --create-key. Verifiers use its public "
+            "key with --public-key.",
+        ),
+        click.option(
+            "--create-key",
+            is_flag=True,
+            help="If --signing-key's file does not exist, create a new Ed25519 key there (its public key beside "
+            "it as KEY.pub). Never replaces a key.",
+        ),
+        renamed("--key", "--signing-key", "signing_key", type=key_type),
+        click.option("--sigstore", is_flag=True, help="Sign keyless with Sigstore (the CI's ambient OIDC identity)."),
+        click.option(
+            "--identity-token", envvar="SIGSTORE_ID_TOKEN", help="OIDC token for --sigstore (default: ambient)."
         ),
     ]
     for decorator in reversed(decorators):

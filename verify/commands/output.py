@@ -1,6 +1,7 @@
-"""Where a command's report goes and how it looks: ``-o/--output``, ``-q/--quiet``, ``--no-progress``.
+"""Where a command's report goes and how it looks: ``-o/--output``, ``-q/--quiet``, ``-v/--verbose``,
+``--no-progress``.
 
-Every command that reports takes these three options (:func:`output_options`) and prints through a
+Every command that reports takes these four options (:func:`output_options`) and prints through a
 :class:`Report`. The report goes to standard output, or with ``-o FILE`` to FILE (written atomically
 once the command has a verdict; never a partial report after an error); ``--quiet`` prints nothing but
 errors, the exit code carrying the verdict. Colour only on a terminal and never with ``NO_COLOR``
@@ -32,6 +33,12 @@ DECORATION_WIDTH = 80
 """The widest a rule may be when the report is not on a terminal (a log, a file): content keeps its length."""
 
 
+VERBOSE_HELP = (
+    "Show what the report otherwise shortens or leaves out: every item of every list, every detail line, "
+    "where each file was looked for. The same in every command; --json always has everything."
+)
+
+
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     ctx.meta.setdefault(_META, {})[param.name] = value
     if param.name in ("quiet", "no_progress") and value:
@@ -40,7 +47,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 def output_options(function: F) -> F:
-    """Decorate a command with ``-o/--output FILE``, ``-q/--quiet`` and ``--no-progress``."""
+    """Decorate a command with ``-o/--output FILE``, ``-q/--quiet``, ``-v/--verbose`` and ``--no-progress``."""
     options = [
         click.option(
             "-o",
@@ -57,6 +64,14 @@ def output_options(function: F) -> F:
             expose_value=False,
             callback=_remember,
             help="Print nothing but errors (and no progress); the exit code gives the verdict.",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            expose_value=False,
+            callback=_remember,
+            help=VERBOSE_HELP,
         ),
         click.option(
             "--no-progress",
@@ -83,16 +98,18 @@ class Report:
     written to the ``-o`` file; on an error nothing is written.
     """
 
-    def __init__(self, output: Path | None = None, *, quiet: bool = False) -> None:
+    def __init__(self, output: Path | None = None, *, quiet: bool = False, verbose: bool = False) -> None:
         self.output = output
         self.quiet = quiet
+        self.verbose = verbose
+        """``-v``: show in full what the report otherwise shortens (:data:`VERBOSE_HELP`)."""
         self._buffer = io.StringIO() if output is not None or quiet else None
 
     @classmethod
     def current(cls) -> Report:
         """The report the running command's options ask for."""
         chosen = click.get_current_context().meta.get(_META, {})
-        return cls(chosen.get("output"), quiet=bool(chosen.get("quiet")))
+        return cls(chosen.get("output"), quiet=bool(chosen.get("quiet")), verbose=bool(chosen.get("verbose")))
 
     @property
     def color(self) -> bool:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import click
 
 from verify.attest import AttestationError, decide, load_claims, our_claim
-from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in, verdict_to_json
+from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in, peers_to_json
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
@@ -70,7 +70,7 @@ def _download_attestation(url: str, into: Path) -> Path:
     help="k: independent rebuilders (ours included) that must produce the reference tree.",
 )
 @trust_options
-@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON (cpython-verify/peers/v1).")
 @output_options
 def peers(
     version: str,
@@ -88,7 +88,8 @@ def peers(
 
     \b
     Examples:
-      cpython-verify peers 3.13.5 --dir attestations/ --key alice.pub --key bob.pub --ours rebuild-3.13.5-default
+      cpython-verify peers 3.13.5 --dir attestations/ --public-key alice.pub --public-key bob.pub \\
+          --ours rebuild-3.13.5-default
       cpython-verify peers 3.13.5 --attestation https://example.org/3.13.5.sigstore.json \\
           --identity https://github.com/ORG/REPO/... --issuer https://token.actions.githubusercontent.com --json
     """
@@ -127,7 +128,7 @@ def peers(
         claims, version=version, profile=profile, threshold=threshold, ours=reference, rejected=[*rejected, *refused]
     )
     if as_json:
-        report.echo(json.dumps(verdict_to_json(verdict), indent=2, sort_keys=True))
+        report.echo(json.dumps(peers_to_json(verdict), indent=2, sort_keys=True))
     else:
         _print_verdict(verdict, report)
     report.close()
@@ -149,10 +150,11 @@ def _print_verdict(verdict: PeersVerdict, report: Report) -> None:
             report.echo(f"             files unknown: {dissent.note or 'no manifest'}")
             continue
         report.echo(f"             {len(dissent.differences)} path(s) differ")
-        for difference in dissent.differences[:MAX_LISTED_FILES]:
+        limit = len(dissent.differences) if report.verbose else MAX_LISTED_FILES
+        for difference in dissent.differences[:limit]:
             report.echo(f"             {','.join(difference.changes):18} {difference.path}")
-        if len(dissent.differences) > MAX_LISTED_FILES:
-            report.echo(f"             ... and {len(dissent.differences) - MAX_LISTED_FILES} more")
+        if len(dissent.differences) > limit:
+            report.echo(f"             ... and {len(dissent.differences) - limit} more (all of them with -v or --json)")
     for rejected in verdict.rejected:
         report.echo(f"  rejected:  {rejected.origin}: {rejected.reason}")
     for note in verdict.notes:

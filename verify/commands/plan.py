@@ -13,21 +13,13 @@ from pathlib import Path
 import click
 
 from verify.attest import AttestationError
+from verify.commands.aliases import renamed
+from verify.commands.options import RUNNER_CHOICE
 from verify.commands.output import Report, output_options
 from verify.jsonutil import read_json_file
 from verify.limits import PLAN_MAX_BYTES
 
-
-def _known_runners_only(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
-    """Refuse a runner no sandbox implements, as a usage error (exit 2), before planning jobs that cannot run."""
-    if value:
-        from verify.environments.runners import known_runners  # only when asked: it imports the sandboxes
-
-        known = known_runners()
-        for name in value:
-            if name not in known:
-                raise click.BadParameter(f"unknown runner {name!r}; choose from {', '.join(known)}")
-    return value
+PLAN_FORMAT = "cpython-verify/plan/v1"
 
 
 def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[str]:
@@ -47,7 +39,8 @@ def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[
 
 
 @click.command("plan")
-@click.option("--version", "versions", multiple=True, help="A release to plan (repeatable).")
+@click.argument("versions", nargs=-1, metavar="[VERSION]...")
+@renamed("--version", "the VERSION arguments (plan VERSION...)", "versions", multiple=True)
 @click.option(
     "--releases",
     "releases_file",
@@ -55,8 +48,14 @@ def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[
     help="Plan every release in this `releases --json` output.",
 )
 @click.option("--profile", "profiles", multiple=True, help="Recipe build profiles (default: default).")
-@click.option("--runner", "runners", multiple=True, callback=_known_runners_only, help="Runners (default: bwrap).")
+@click.option("--runner", "runners", multiple=True, type=RUNNER_CHOICE, help="Runners (default: bwrap; repeatable).")
 @click.option("--allow-empty", is_flag=True, help="Print an empty matrix instead of failing (a night with no release).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print the matrix as JSON, {"include": [...]}: what CI reads (docs/attestation.md).',
+)
 @output_options
 def plan(
     versions: tuple[str, ...],
@@ -64,8 +63,11 @@ def plan(
     profiles: tuple[str, ...],
     runners: tuple[str, ...],
     allow_empty: bool,
+    as_json: bool,
 ) -> None:
-    """Print a CI job matrix (versions x profiles x runners) as JSON: {"include": [...]}.
+    """Plan a CI job matrix: each VERSION (and each release in --releases) x profiles x runners.
+
+    One job per line; with --json the matrix GitHub Actions reads, {"include": [...]}.
 
     Releases whose series has no recipe, or whose recipe lacks a profile, are left out with a note on
     stderr, so the matrix holds only jobs that can run. A missing or empty recipes directory is an
@@ -73,16 +75,16 @@ def plan(
 
     \b
     Examples:
-      cpython-verify plan --version 3.13.5 --version 3.12.10
+      cpython-verify plan 3.13.5 3.12.10
       cpython-verify releases --since 2025-06-01 --json > releases.json
-      cpython-verify plan --releases releases.json --runner bwrap --runner podman --allow-empty
+      cpython-verify plan --releases releases.json --runner bwrap --runner podman --allow-empty --json -o plan.json
     """
     from verify.errors import NothingToDo, RecipeError, VersionError
     from verify.recipes import available_recipes_dir, load_recipe
     from verify.releases import Version
 
     if not versions and releases_file is None:
-        raise click.UsageError("give the releases to plan with --version or --releases")
+        raise click.UsageError("give the releases to plan: VERSION arguments or --releases FILE")
     available_recipes_dir()
     jobs: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -117,5 +119,10 @@ def plan(
             "the plan is empty: no requested release has a recipe and profile (--allow-empty to print an empty matrix)"
         )
     report = Report.current()
-    report.echo(json.dumps({"include": jobs}, sort_keys=True))
+    if as_json:
+        report.echo(json.dumps({"format": PLAN_FORMAT, "include": jobs}, sort_keys=True))
+    else:
+        for job in jobs:
+            report.echo(f"{job['id']}\t{job['version']} {job['profile']} {job['runner']}")
+        report.echo(f"{len(jobs)} job(s)")
     report.close()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from verify import progress
-from verify.commands.options import source_options
+from verify.commands.options import RUNNER_CHOICE, source_options
 from verify.commands.output import Report, output_options
 from verify.errors import EXIT_FAILED, OperationalError
 from verify.models import FetchedFile
@@ -59,9 +59,7 @@ class PhaseObserver:
 @click.argument("version")
 @source_options
 @click.option("--profile", default="default", show_default=True, help="Recipe build profile (e.g. default, pgo-lto).")
-@click.option(
-    "--runner", "runner_name", default="bwrap", show_default=True, help="Sandbox runner: bwrap, podman, docker."
-)
+@click.option("--runner", "runner_name", type=RUNNER_CHOICE, default="bwrap", show_default=True, help="Sandbox runner.")
 @click.option(
     "--rootfs",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

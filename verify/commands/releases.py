@@ -35,7 +35,7 @@ def _check_series(ctx: click.Context, param: click.Parameter, value: tuple[str, 
 @click.option(
     "--series", "series", multiple=True, callback=_check_series, help="Only these series, e.g. 3.13 (repeatable)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (the input `plan --releases` reads).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (releases/v1: what `plan --releases` reads).")
 @click.option(
     "--allow-empty",
     is_flag=True,
@@ -56,7 +56,14 @@ def releases(
       cpython-verify releases --series 3.13 --prereleases --json -o releases.json
       cpython-verify releases --url mirror/releases.json
     """
-    from verify.releases_feed import check_selection, default_feed_url, fetch_feed, parse_feed, select
+    from verify.releases_feed import (
+        check_selection,
+        default_feed_url,
+        fetch_feed,
+        parse_feed,
+        releases_to_json,
+        select,
+    )
 
     report = Report.current()
     feed = url or default_feed_url()
@@ -66,7 +73,7 @@ def releases(
         found, chosen, feed=feed, since=since, include_prereleases=prereleases, series=series, allow_empty=allow_empty
     )
     if as_json:
-        report.echo(json.dumps({"releases": [release.to_json() for release in chosen]}, indent=2, sort_keys=True))
+        report.echo(json.dumps(releases_to_json(chosen), indent=2, sort_keys=True))
     else:
         for release in chosen:
             when = release.released_at.date().isoformat() if release.released_at else "(no date)"

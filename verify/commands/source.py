@@ -17,9 +17,8 @@ from verify.releases import Version
 @click.argument("version")
 @source_options
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON (docs/source-verdict.md).")
-@click.option("-v", "--verbose", is_flag=True, help="Show where each file was looked for.")
 @output_options
-def source(version: str, as_json: bool, verbose: bool, **params: Any) -> None:
+def source(version: str, as_json: bool, **params: Any) -> None:
     """Fetch CPython VERSION's source tarball and signatures, and verify them.
 
     Checks every signature the series publishes (OpenPGP against the pinned release-manager key,
@@ -41,5 +40,5 @@ def source(version: str, as_json: bool, verbose: bool, **params: Any) -> None:
         if as_json:
             report.echo(verdict_to_json(verdict), nl=False)
         else:
-            report.echo(verdict_to_text(verdict, verbose=verbose, color=report.color))
+            report.echo(verdict_to_text(verdict, verbose=report.verbose, color=report.color))
         raise click.exceptions.Exit(EXIT_OK if verdict.verified else EXIT_FAILED)

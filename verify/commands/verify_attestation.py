@@ -18,6 +18,7 @@ from verify.attest.verification import check_companion, check_tree, mismatches
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.errors import EXIT_FAILED, EXIT_OK
+from verify.report.attest import verification_to_json
 
 
 @click.command("verify-attestation")
@@ -36,7 +37,9 @@ from verify.errors import EXIT_FAILED, EXIT_OK
     type=click.Path(file_okay=False, path_type=Path),
     help="A rebuild result directory: check its manifest.json and root/ outputs.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the verified predicate as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the checks and the predicate as JSON (verify-attestation/v1)."
+)
 @output_options
 def verify_attestation(
     attestation: Path,
@@ -55,7 +58,8 @@ def verify_attestation(
 
     \b
     Examples:
-      cpython-verify verify-attestation 3.13.5.intoto.json --key rebuilder.pem.pub --result rebuild-3.13.5-default
+      cpython-verify verify-attestation 3.13.5.intoto.json --public-key rebuilder.pem.pub \\
+          --result rebuild-3.13.5-default
       cpython-verify verify-attestation 3.13.5.sigstore.json --identity https://github.com/ORG/REPO/... \\
           --issuer https://token.actions.githubusercontent.com --artifact Python-3.13.5.tar.xz --json
     """
@@ -68,46 +72,7 @@ def verify_attestation(
     failed = mismatches(checks)
     differing = tree.failures() if tree is not None else []
     if as_json:
-        from dataclasses import asdict
-
-        from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
-        from verify.attest.provenance import PROVENANCE_TYPE
-
-        if isinstance(verified, VerifiedAttestation):
-            predicate_type, predicate_json = PREDICATE_TYPE, predicate_to_json(verified.predicate)
-        else:
-            predicate_type, predicate_json = PROVENANCE_TYPE, asdict(verified.provenance)
-        report.echo(
-            json.dumps(
-                {
-                    "predicate_type": predicate_type,
-                    "signer": verified.signer,
-                    "subjects": [{"name": s.name, "sha256": s.sha256} for s in verified.subjects],
-                    "checked": [{"name": c.name, "path": str(c.path), "ok": c.ok, "input": c.is_input} for c in checks],
-                    "tree": None
-                    if tree is None
-                    else {
-                        "root": str(tree.root),
-                        "ok": tree.ok,
-                        "attested_paths": tree.attested_paths,
-                        "problems": list(tree.problems),
-                        "findings": [
-                            {"path": f.path, "changes": list(f.changes), "detail": f.detail} for f in tree.findings
-                        ],
-                    },
-                    "predicate": predicate_json,
-                    "companion": {
-                        "what": companion.what,
-                        "path": str(companion.path),
-                        "found": companion.found,
-                        "ok": companion.ok,
-                        "problems": list(companion.problems),
-                    },
-                },
-                indent=2,
-                sort_keys=True,
-            )
-        )
+        report.echo(json.dumps(verification_to_json(verified, checks, tree, companion), indent=2, sort_keys=True))
     else:
         report.echo(f"signature: verified, signed by {verified.signer}")
         what = verified.predicate.verdict if isinstance(verified, VerifiedAttestation) else "SLSA provenance"
