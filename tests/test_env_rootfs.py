@@ -138,10 +138,12 @@ def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # trixie-cpython's two builds passed by hand (`-k trixie` with CPYTHON_VERIFY_ROOTFS_TESTS=all; 722 s on the
-# loaded 2-core machine, debs downloaded into a fresh cache); in CI the 3.14 rebuild of test_series_real
-# builds it once and checks the lock's digest, which is the code path this test covers for bookworm.
+# loaded 2-core machine, debs downloaded into a fresh cache). They are in the release tier (docs/testing.md:
+# scripts/test-releases sets CPYTHON_VERIFY_ROOTFS_TESTS=all), beside test_series_real's 3.14 rebuild, which
+# builds it once and checks the lock's digest; CI builds bookworm-cpython, its pinned environment.
 ALL_ROOTFS = os.environ.get("CPYTHON_VERIFY_ROOTFS_TESTS") == "all"
-ROOTFS_TESTED = ["bookworm-cpython", *(["trixie-cpython"] if ALL_ROOTFS else [])]
+TRIXIE = pytest.param("trixie-cpython", marks=pytest.mark.release)
+ROOTFS_TESTED = ["bookworm-cpython", *([TRIXIE] if ALL_ROOTFS else [])]
 
 
 @pytest.mark.slow
