@@ -162,7 +162,8 @@ def test_real_rootfs_matches_the_lock_on_two_builds(name: str, tmp_path_factory:
     elsewhere = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="cpython-verify-envtest-"))
     cache = EnvironmentCache.at(elsewhere)
     try:
-        digest, second = build_rootfs(lock, cache, MmdebstrapBuilder(cache))
+        digest, staging = build_rootfs(lock, cache, MmdebstrapBuilder(cache))
+        second = staging.path  # a staging file of the cache, held until discarded below
         assert digest == lock.rootfs_sha256
         with tarfile.open(second) as archive:
             names = set(archive.getnames())
@@ -177,5 +178,6 @@ def test_real_rootfs_matches_the_lock_on_two_builds(name: str, tmp_path_factory:
         # The scratch paths of this build appear nowhere in the image.
         assert not any(elsewhere.name in name for name in names)
         assert str(cache.root).encode() not in second.read_bytes()
+        staging.discard()
     finally:
         shutil.rmtree(elsewhere)
