@@ -29,6 +29,15 @@ def fixtures_root() -> Path:
     return Path(configured) if configured else PROJECT_ROOT.parent / "shared" / "fixtures"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A ``release`` test (a real release build CI does not make, docs/testing.md) is also ``slow``: the fast
+    suite (``-m "not slow"``) never runs one, whatever its module says. ``tryfirst``: before ``-m`` selects."""
+    for item in items:
+        if item.get_closest_marker("release") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     """The real release data (tarballs, signatures, bundles, keys, checksums)."""
@@ -71,13 +80,14 @@ def keys_fixtures(fixtures: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_rebuild_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ``--rebuild-cache`` of the slow tests that run the CLI on the real 3.13.5 (check, the local
-    nightly workflow, the tool's image). A real rebuild takes minutes: test_check_real builds 3.13.5
-    twice (check's variations) and the later tests find both builds here, with the source verdicts the
-    CLI wrote (test_rebuild_real's builds carry a bare test verdict, which `attest` rightly refuses).
+    """The ``--rebuild-cache`` of the slow tests that use the real 3.13.5. CI's tier (``slow and not release``)
+    makes exactly one real build, the recipe's ``default`` profile with no variation: the first test that
+    needs it (test_rebuild_real's ``baseline``) builds it here with a real source verdict, and every later
+    one (the tool image's ``rebuild`` + ``attest``, ...) finds it in this cache. The ``release`` tier adds its
+    builds (check's varied build, varied build paths, other releases) to the same cache.
 
-    ``$CPYTHON_VERIFY_TEST_REBUILD_CACHE`` names a cache to reuse across sessions instead (then
-    test_check_real no longer rebuilds either: for working on the later tests, not for CI)."""
+    ``$CPYTHON_VERIFY_TEST_REBUILD_CACHE`` names a cache to reuse across sessions instead (then nothing is
+    rebuilt that is already there: for working on the later tests, not for CI)."""
     configured = os.environ.get("CPYTHON_VERIFY_TEST_REBUILD_CACHE")
     return Path(configured) if configured else tmp_path_factory.mktemp("shared-rebuilds")
 

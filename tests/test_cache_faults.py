@@ -267,6 +267,45 @@ def test_a_rebuild_killed_at_each_phase_leaves_nothing_half_made_and_the_next_ru
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")], "nothing left beside the result"
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_rebuild_killed_while_make_runs_takes_its_sandbox_down_and_the_rerun_removes_its_staging(
+    tiny_release: TinyRelease, tmp_path: Path
+) -> None:
+    """What test_cache_faults_real checks on a real 3.13.5 build (release tier), here in CI: SIGKILL (no
+    handler runs) while the sandboxed make is still running (the ``slow`` profile's make sleeps), and the
+    sandbox dies with the run; the next run removes the killed run's staging directory and finishes."""
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    args = tiny_release.rebuild_args(out, "--profile", "slow")
+    killed = run_cli(*args, cache=cache, cwd=tmp_path, env={KILL_AT_SETTING: "make"})
+    assert killed.returncode == SIGKILLED, killed.stdout + killed.stderr
+    assert "make ..." in killed.stderr and "make done" not in killed.stderr, killed.stderr
+    staging = sorted((cache / "rebuilds").glob(".staging-*"))
+    assert staging and all(path.name.endswith(".lock") or (path / "build").is_dir() for path in staging)
+    # The kernel ends the sandbox as the run dies; allow it a second to finish dying (make sleeps 4 s, so a
+    # sandbox that outlived the run is still there after it).
+    deadline = time.monotonic() + 1
+    while _processes_mentioning(str(cache)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _processes_mentioning(str(cache)), "the sandbox outlived the killed run"
+    assert not out.exists()
+
+    rerun = run_cli(*args, cache=cache, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert not list((cache / "rebuilds").glob(".staging-*")), "the killed run's staging directory was removed"
+    full_check(cache)
+
+
 def test_a_publication_killed_between_its_two_renames_loses_nothing(
     tiny_release: TinyRelease, reference: str, tmp_path: Path
 ) -> None:

@@ -138,10 +138,12 @@ def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # trixie-cpython's two builds passed by hand (`-k trixie` with CPYTHON_VERIFY_ROOTFS_TESTS=all; 722 s on the
-# loaded 2-core machine, debs downloaded into a fresh cache); in CI the 3.14 rebuild of test_series_real
-# builds it once and checks the lock's digest, which is the code path this test covers for bookworm.
+# loaded 2-core machine, debs downloaded into a fresh cache). They are in the release tier (docs/testing.md:
+# scripts/test-releases sets CPYTHON_VERIFY_ROOTFS_TESTS=all), beside test_series_real's 3.14 rebuild, which
+# builds it once and checks the lock's digest; CI builds bookworm-cpython, its pinned environment.
 ALL_ROOTFS = os.environ.get("CPYTHON_VERIFY_ROOTFS_TESTS") == "all"
-ROOTFS_TESTED = ["bookworm-cpython", *(["trixie-cpython"] if ALL_ROOTFS else [])]
+TRIXIE = pytest.param("trixie-cpython", marks=pytest.mark.release)
+ROOTFS_TESTED = ["bookworm-cpython", *([TRIXIE] if ALL_ROOTFS else [])]
 
 
 @pytest.mark.slow
@@ -160,7 +162,8 @@ def test_real_rootfs_matches_the_lock_on_two_builds(name: str, tmp_path_factory:
     elsewhere = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="cpython-verify-envtest-"))
     cache = EnvironmentCache.at(elsewhere)
     try:
-        digest, second = build_rootfs(lock, cache, MmdebstrapBuilder(cache))
+        digest, staging = build_rootfs(lock, cache, MmdebstrapBuilder(cache))
+        second = staging.path  # a staging file of the cache, held until discarded below
         assert digest == lock.rootfs_sha256
         with tarfile.open(second) as archive:
             names = set(archive.getnames())
@@ -175,5 +178,6 @@ def test_real_rootfs_matches_the_lock_on_two_builds(name: str, tmp_path_factory:
         # The scratch paths of this build appear nowhere in the image.
         assert not any(elsewhere.name in name for name in names)
         assert str(cache.root).encode() not in second.read_bytes()
+        staging.discard()
     finally:
         shutil.rmtree(elsewhere)

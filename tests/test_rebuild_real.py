@@ -31,6 +31,9 @@ from verify.recipes import BuildSpec, load_recipe
 from verify.result import ResultDir
 
 pytestmark = pytest.mark.slow
+SECOND_BUILD = pytest.mark.release
+"""The release tier (docs/testing.md): a test that needs a second real build of 3.13.5 (a varied or PGO one).
+CI makes one real build, the baseline; the mechanisms are tested on the tiny project (tests/test_rebuild.py)."""
 
 TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"  # fixtures/README.md
 
@@ -68,8 +71,10 @@ def _spec() -> BuildSpec:
 
 @pytest.fixture(scope="session")
 def cache(shared_rebuild_cache: Path) -> RebuildCache:
-    """The rebuild cache the CLI slow tests share: test_check_real has built the baseline and check's
-    varied build there already (same rootfs, settings and source), so those two are cache hits here."""
+    """The rebuild cache the real 3.13.5 tests share (conftest's ``shared_rebuild_cache``): the baseline
+    built here is the one real build CI makes, and the CLI tests after this module find it there. In the
+    release tier test_check_real has built the baseline and check's varied build already (same rootfs,
+    settings and source), so those two are cache hits here."""
     return RebuildCache(shared_rebuild_cache)
 
 
@@ -120,6 +125,7 @@ def test_real_rebuild_produces_a_working_python_with_reproducible_pyc(baseline: 
     assert "not installed" in record.pip
 
 
+@SECOND_BUILD
 def test_fixed_build_path_builds_are_identical_in_every_file(
     baseline: RebuildResult, build: Callable[[frozenset[str]], RebuildResult]
 ) -> None:
@@ -129,6 +135,7 @@ def test_fixed_build_path_builds_are_identical_in_every_file(
     assert comparison.reproducible, [(d.path, d.changes) for d in comparison.differences[:20]]
 
 
+@SECOND_BUILD
 def test_varied_build_path_time_umask_locale_change_only_the_explained_files(
     baseline: RebuildResult, build: Callable[[frozenset[str]], RebuildResult]
 ) -> None:
@@ -184,6 +191,7 @@ def test_ensurepip_leaks_destdir_into_pips_pyc(baseline: RebuildResult, image: R
     assert all(d.kind == "pyc" and "/site-packages/pip/" in d.path for d in differences)
 
 
+@SECOND_BUILD
 def test_command_end_to_end_reports_explained_differences_and_hits_the_cache_fast(
     image: RootfsImage, cache: RebuildCache, cpython_fixtures: Path, tmp_path: Path,
     build: Callable[[frozenset[str]], RebuildResult],
@@ -231,6 +239,7 @@ configure = ["--prefix=/opt/python", "--with-ensurepip=no", "--enable-optimizati
 """  # noqa: E501
 
 
+@SECOND_BUILD
 def test_pgo_lto_build_reusing_its_stored_profile_is_identical_in_every_file(
     tarball: FetchedFile, image: RootfsImage, runner: Runner, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -1,7 +1,7 @@
 """Slow tests: a real rebuild of a release of the newest series, checked by CPython's own tests and marshal.
 
-CI builds 3.14.4 in its ``default`` profile (``Python-3.14.4.tar.xz``, Sigstore only) through the real
-``rebuild`` command, into the session's shared rebuild cache, and then:
+The release tier (scripts/test-releases) builds 3.14.4 in its ``default`` profile (``Python-3.14.4.tar.xz``,
+Sigstore only) through the real ``rebuild`` command, into the session's shared rebuild cache, and then:
 
 * the rebuilt interpreter runs (in the environment it was built in), says it is that release, has every
   extension module configure knows (none ``missing``), was built with the JIT and the tail-calling
@@ -33,7 +33,9 @@ from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, SandboxSpec
 from verify.releases import Version
 
-pytestmark = pytest.mark.slow
+# The release tier (docs/testing.md): another release, built in another pinned environment (trixie-cpython,
+# whose rootfs is built too). CI's one real build is 3.13.5's default profile.
+pytestmark = [pytest.mark.slow, pytest.mark.release]
 
 DEFAULT_BUILDS = "3.14.4:default"
 CPYTHON_TESTS = ("test_re", "test_json", "test_ssl", "test_sqlite3", "test_ctypes", "test_decimal")

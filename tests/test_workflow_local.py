@@ -23,11 +23,14 @@ import pytest
 import yaml
 from conftest import PROJECT_ROOT, cli_environment
 from test_attest_support import TARBALL, make_result, openssl_keypair
+from test_cache_faults import TinyRelease, tiny_release
 
 from verify.chain import CHECK_VARIATIONS
 from verify.compare import compare_paths
 from verify.report.compare import render_html
 from verify.result import ResultDir
+
+__all__ = ["tiny_release"]  # the fixture, imported to be used here
 
 STEP = PROJECT_ROOT / "scripts" / "nightly-step"
 LOCAL = PROJECT_ROOT / "scripts" / "nightly-local"
@@ -152,17 +155,25 @@ def _runs_as(user: str, python: str, pythonpath: str) -> bool:
     return subprocess.run(probe, capture_output=True, cwd="/", check=False).returncode == 0
 
 
-def _tool_command_for(user: str | None) -> tuple[str, str]:
+def _tool_command_for(user: str | None, directory: Path) -> tuple[str, str]:
     """``CPYTHON_VERIFY`` and ``PYTHONPATH`` running this checkout's ``verify`` with this interpreter's
     packages, for ``user`` too: a venv whose interpreter lives in root's home (pyenv) cannot be run by
-    another user, so the system's interpreter of the same version is used with the same packages."""
+    another user, so that user's steps (attest, merge) use the system's interpreter of the same series with
+    the same packages, while root's step (the rebuild) keeps this interpreter, as the workflow's `sudo`
+    rebuild keeps the checkout's (the system's may be an older patch release: bookworm's 3.11.2 has no
+    tarfile extraction filters, which unpacking a release needs). The choice is by user id, in a wrapper
+    script written to ``directory``."""
     pythonpath = os.pathsep.join([str(PROJECT_ROOT), sysconfig.get_paths()["purelib"]])
     if user is None or _runs_as(user, sys.executable, pythonpath):
         return f"{sys.executable} -m verify", pythonpath
     system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
     if not _runs_as(user, system, pythonpath):
         pytest.skip(f"no interpreter with this checkout's packages that {user} may run")
-    return f"{system} -m verify", pythonpath
+    wrapper = directory / "cpython-verify-by-user"
+    wrapper.write_text(f'#!/bin/sh\nif [ "$(id -u)" = 0 ]; then exec {sys.executable} -m verify "$@"; fi\n'
+                       f'exec {system} -m verify "$@"\n')  # fmt: skip
+    wrapper.chmod(0o755)
+    return str(wrapper), pythonpath
 
 
 @pytest.fixture
@@ -178,32 +189,28 @@ def _committed_rebuilds(cache: Path) -> set[str]:
     return {entry.name for entry in cache.iterdir() if (entry / "rebuild.json").is_file()} if cache.is_dir() else set()
 
 
-@pytest.mark.slow
-def test_nightly_workflow_runs_end_to_end_locally(
-    cpython_fixtures: Path, shared_rebuild_cache: Path, world_readable_dir: Path
-) -> None:
-    # As in CI: the rebuild runs as root, attest and merge as an unprivileged user who must read the
-    # result; root's umask is 077 so any file the tool leaves private is caught.
+def _run_nightly_local(
+    work: Path, *options: object, extra_env: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """Run scripts/nightly-local for 3.13.5 into ``work`` as CI runs the workflow: the rebuild as root, attest
+    and merge as an unprivileged user who must read the result; root's umask is 077 so any file the tool
+    leaves private is caught. Returns its output and the environment the tool ran in."""
     step_user = "nobody" if os.geteuid() == 0 else None
-    command, pythonpath = _tool_command_for(step_user)
-    built_before = _committed_rebuilds(shared_rebuild_cache)
-    work = world_readable_dir / "work"
-    argv = [str(LOCAL), "--work", str(work), "--versions", "3.13.5", "--from", str(cpython_fixtures), "--offline",
-            "--rebuild-cache", str(shared_rebuild_cache)]  # fmt: skip
+    command, pythonpath = _tool_command_for(step_user, work.parent)
+    argv = [str(LOCAL), "--work", str(work), "--versions", "3.13.5", *map(str, options)]
     if step_user:
         argv += ["--step-user", step_user]
-    env = dict(os.environ, CPYTHON_VERIFY=command, PYTHONPATH=pythonpath, NO_COLOR="1")
+    env = dict(os.environ, CPYTHON_VERIFY=command, PYTHONPATH=pythonpath, NO_COLOR="1", **(extra_env or {}))
     completed = subprocess.run(["sh", "-c", 'umask 077 && exec "$@"', "sh", *argv], capture_output=True, text=True,
                                env=env, timeout=7200, check=False)  # fmt: skip
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-3000:]
+    return output, env
 
-    # test_check_real built 3.13.5 twice with check's variations into the shared cache: the workflow's
-    # rebuild must only verify the source and find both builds (unless this test runs alone).
-    if len(built_before) >= 2:
-        assert output.count("cached result") == 2 and "configure" not in output, output[-3000:]
-        assert _committed_rebuilds(shared_rebuild_cache) == built_before, "the workflow rebuilt instead of reusing"
 
+def _assert_published_reproducible(work: Path, env: dict[str, str]) -> None:
+    """The status page has one reproducible, source-verified row for 3.13.5 (default profile, bwrap), links the
+    rebuild's comparison report in the record's words, and its attestation verifies for a third party."""
     status = json.loads((work / "site" / "status.json").read_text())
     rows = [row for row in status["rows"] if row["version"] == "3.13.5"]
     assert len(rows) == 1 and not status["notes"], status
@@ -224,8 +231,42 @@ def test_nightly_workflow_runs_end_to_end_locally(
     # The page's attestation verifies for a third party with the public key, against the result.
     attestation = work / "site" / row["attestation"]
     checked = subprocess.run(
-        [*command.split(), "verify-attestation", str(attestation), "--public-key", str(work / "rebuilder.pem.pub"),
-         "--result", str(work / "result" / "3.13.5-default-bwrap")],
+        [*env["CPYTHON_VERIFY"].split(), "verify-attestation", str(attestation), "--public-key",
+         str(work / "rebuilder.pem.pub"), "--result", str(work / "result" / "3.13.5-default-bwrap")],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_nightly_workflow_runs_end_to_end_locally_on_the_tiny_release(
+    tiny_release: TinyRelease, world_readable_dir: Path
+) -> None:
+    """CI's run of the whole workflow (the real 3.13.5's is in the release tier: its rebuild --twice is a
+    second real build): the tiny release dressed as 3.13.5, its recipe, its rootfs, the same steps."""
+    # Copies the step user can read (pytest's tmp_path is under a 0700 directory).
+    recipes = shutil.copytree(tiny_release.recipes, world_readable_dir / "recipes")
+    distfiles = shutil.copytree(tiny_release.distfiles, world_readable_dir / "distfiles")
+    work = world_readable_dir / "work"
+    _output, env = _run_nightly_local(work, "--from", distfiles, "--offline", "--rootfs", tiny_release.rootfs,
+                                      "--cache", world_readable_dir / "cache",
+                                      extra_env={"CPYTHON_VERIFY_RECIPES": str(recipes)})  # fmt: skip
+    _assert_published_reproducible(work, env)
+
+
+@pytest.mark.slow
+@pytest.mark.release  # rebuild --twice: a second real build (docs/testing.md); CI runs it on the tiny release
+def test_nightly_workflow_runs_end_to_end_locally(
+    cpython_fixtures: Path, shared_rebuild_cache: Path, world_readable_dir: Path
+) -> None:
+    built_before = _committed_rebuilds(shared_rebuild_cache)
+    work = world_readable_dir / "work"
+    output, env = _run_nightly_local(work, "--from", cpython_fixtures, "--offline",
+                                     "--rebuild-cache", shared_rebuild_cache)  # fmt: skip
+
+    # test_check_real built 3.13.5 twice with check's variations into the shared cache: the workflow's
+    # rebuild must only verify the source and find both builds (unless this test runs alone).
+    if len(built_before) >= 2:
+        assert output.count("cached result") == 2 and "configure" not in output, output[-3000:]
+        assert _committed_rebuilds(shared_rebuild_cache) == built_before, "the workflow rebuilt instead of reusing"
+
+    _assert_published_reproducible(work, env)
