@@ -24,7 +24,7 @@ from pathlib import Path
 from verify.audit import audit_installation
 from verify.compare import compare_paths
 from verify.manifest import scan_tree
-from verify.releases import Version
+from verify.source.releases import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 

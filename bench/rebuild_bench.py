@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from verify.environments import image_from_tarball
 from verify.environments.bwrap import BwrapRunner, unpacked_rootfs
 from verify.environments.interface import Bind, SandboxSpec
-from verify.models import FetchedFile
 from verify.rebuild import BuildSettings, RebuildCache, rebuild, unpack_release
 from verify.rebuild.outputs import write_manifest_for
-from verify.recipes import load_recipe
+from verify.source.models import FetchedFile
+from verify.source.recipes import load_recipe
 
 DEFAULT_TARBALL = Path(__file__).resolve().parent.parent.parent / "shared/fixtures/cpython/Python-3.13.5.tar.xz"
 

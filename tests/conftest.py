@@ -252,8 +252,8 @@ def _rootfs_image(name: str, directory: Path, files: set[Path]) -> Iterator[Root
 def libfaketime_dependencies() -> set[Path]:
     """The libraries the host's libfaketime loads (libm): a real rootfs has them, a tiny one must too.
     libfaketime itself is never in a rootfs: the runner binds it from the host."""
+    from verify.common.errors import ToolMissing
     from verify.environments.perturb import find_libfaketime
-    from verify.errors import ToolMissing
 
     try:
         return _shared_libraries(find_libfaketime())

@@ -20,15 +20,6 @@ from typing import Any
 from conftest import run_cli as run_cli
 
 from verify.manifest import Manifest, scan_tree, write_manifest
-from verify.models import (
-    CheckStatus,
-    DigestCheck,
-    DigestClaim,
-    FetchedFile,
-    SignatureEvidence,
-    SignatureKind,
-    SourceVerdict,
-)
 from verify.report.source import verdict_to_json
 from verify.result import (
     BuildInputs,
@@ -39,6 +30,15 @@ from verify.result import (
     ReproducibilityCheck,
     ResultDir,
     SourceRef,
+)
+from verify.source.models import (
+    CheckStatus,
+    DigestCheck,
+    DigestClaim,
+    FetchedFile,
+    SignatureEvidence,
+    SignatureKind,
+    SourceVerdict,
 )
 
 TARBALL = "Python-3.13.5.tar.xz"

@@ -16,8 +16,8 @@ import pytest
 from conftest import PROJECT_ROOT, cli_command, cli_environment, run_cli
 from httpserver import Fault, FaultyServer
 
-from verify.models import FetchedFile
-from verify.sources.cache import MAX_CACHE_BYTES_SETTING, Cache
+from verify.source.locations.cache import MAX_CACHE_BYTES_SETTING, Cache
+from verify.source.models import FetchedFile
 
 RELEASE = "Python-3.13.5.tar.xz"
 RELEASE_PATH = f"/ftp/python/3.13.5/{RELEASE}"

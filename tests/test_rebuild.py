@@ -29,11 +29,7 @@ from pathlib import Path
 import pytest
 from conftest import BwrapWithoutDevShmAndPtmx, run_cli
 
-from verify.compare.engine import diff_manifests
-from verify.environments.bwrap import BwrapRunner
-from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
-from verify.environments.runners import get_runner
-from verify.errors import (
+from verify.common.errors import (
     EXIT_ERROR,
     EXIT_FAILED,
     OperationalError,
@@ -42,9 +38,12 @@ from verify.errors import (
     VerificationFailed,
     VerifyError,
 )
-from verify.fsutil import make_result_directory, write_json_atomic
+from verify.common.fsutil import make_result_directory, write_json_atomic
+from verify.compare.engine import diff_manifests
+from verify.environments.bwrap import BwrapRunner
+from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
+from verify.environments.runners import get_runner
 from verify.manifest import read_manifest
-from verify.models import FetchedFile
 from verify.rebuild import (
     VARIATIONS,
     BuildFailed,
@@ -62,8 +61,9 @@ from verify.rebuild import (
 from verify.rebuild.core import PGO_TRAINING_MEMBER
 from verify.rebuild.logs import cap_log, log_tail
 from verify.rebuild.variations import bisect_variations, rebuild_twice
-from verify.recipes import Recipe, parse_recipe
 from verify.result import ResultDir
+from verify.source.models import FetchedFile
+from verify.source.recipes import Recipe, parse_recipe
 
 TINY = Path(__file__).parent / "data" / "tinyproject"
 TINY_MTIME = 1_700_000_000
@@ -744,7 +744,7 @@ def test_a_reused_profile_misses_objects_named_after_absolute_source_paths_under
     from dataclasses import replace
 
     from verify.rebuild.variations import compare_results
-    from verify.recipes import ExpectedDifference, InapplicableVariation
+    from verify.source.recipes import ExpectedDifference, InapplicableVariation
 
     spec = tiny_recipe().build
     assert spec is not None
@@ -970,8 +970,8 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
 
 def test_the_reasons_quoted_are_the_recipes_for_that_path_and_profile() -> None:
     from verify.rebuild.variations import expected_reasons
-    from verify.recipes import ExpectedDifference
     from verify.result import RecordedDifference
+    from verify.source.recipes import ExpectedDifference
 
     spec = tiny_recipe().build
     assert spec is not None
@@ -1233,7 +1233,7 @@ def test_a_profile_record_that_is_a_link_is_refused(tmp_path: Path) -> None:
 def _real_pgo_lto_record(fixture_tarball: Path) -> dict[str, object]:
     """The training record a profile for the recipe's 3.13.5 ``pgo-lto`` build in its pinned environment has."""
     from verify.environments.lock import load_lock
-    from verify.recipes import load_recipe
+    from verify.source.recipes import load_recipe
 
     recipe = load_recipe("3.13")
     assert recipe.build is not None

@@ -24,11 +24,11 @@ from verify.compare.engine import diff_manifests
 from verify.environments import get_runner, image_for, image_from_tarball
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.manifest import Manifest, scan_tree
-from verify.models import FetchedFile
 from verify.rebuild import BuildSettings, RebuildCache, RebuildResult, rebuild, unpack_release
 from verify.rebuild.variations import compare_results
-from verify.recipes import BuildSpec, load_recipe
 from verify.result import ResultDir
+from verify.source.models import FetchedFile
+from verify.source.recipes import BuildSpec, load_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -79,8 +79,8 @@ def build(
 ) -> Callable[[frozenset[str]], RebuildResult]:
     # The real source stage (both signatures, offline, about a second), so that every build this
     # module adds to the shared cache carries a real verdict that `attest` accepts.
-    from verify.assembly import SourceOptions, require_verified, verify_release_source
-    from verify.releases import Version
+    from verify.source.assembly import SourceOptions, require_verified, verify_release_source
+    from verify.source.releases import Version
 
     verdict = verify_release_source(Version.parse("3.13.5"), SourceOptions(from_dirs=(cpython_fixtures,), offline=True))
     tarball = require_verified(verdict)
@@ -234,7 +234,7 @@ configure = ["--prefix=/opt/python", "--with-ensurepip=no", "--enable-optimizati
 def test_pgo_lto_build_reusing_its_stored_profile_is_identical_in_every_file(
     tarball: FetchedFile, image: RootfsImage, runner: Runner, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from verify.recipes import parse_recipe, recipe_path
+    from verify.source.recipes import parse_recipe, recipe_path
 
     path = recipe_path("3.13")
     recipe = parse_recipe(path.read_bytes() + PGO_PROFILE_TOML.encode(), path)

@@ -15,7 +15,7 @@ from typing import ClassVar
 import pytest
 from conftest import run_cli
 
-from verify.releases_feed import FeedError, parse_feed, select
+from verify.site.releases_feed import FeedError, parse_feed, select
 
 
 def _real_feed(cpython_fixtures: Path) -> list[dict]:

@@ -31,7 +31,7 @@ from conftest import PROJECT_ROOT, run_cli
 
 from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, SandboxSpec
-from verify.releases import Version
+from verify.source.releases import Version
 
 pytestmark = pytest.mark.slow
 

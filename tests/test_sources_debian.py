@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 from httpserver import Fault, FaultyServer
 
-from verify.environments.apt_sources import parse_deb822_sources, parse_one_line_sources
-from verify.errors import FetchError
-from verify.releases import Version
-from verify.sources.cache import Cache
-from verify.sources.debian import (
+from verify.common.errors import FetchError
+from verify.source.locations.apt_sources import parse_deb822_sources, parse_one_line_sources
+from verify.source.locations.cache import Cache
+from verify.source.locations.debian import (
     ALLOW_EXPIRED_SETTING,
     MIRROR_SETTING,
     DebianArchive,
@@ -36,7 +35,8 @@ from verify.sources.debian import (
     resolve_debian_mirror,
     upstream_of,
 )
-from verify.sources.http import HttpClient, HttpSettings
+from verify.source.locations.http import HttpClient, HttpSettings
+from verify.source.releases import Version
 
 DATA = Path(__file__).parent / "data" / "debian"
 V3135 = Version.parse("3.13.5")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from httpserver import Fault, FaultyServer
 
-from verify.errors import EXIT_ERROR, FetchError
-from verify.sources.cache import Cache
-from verify.sources.http import (
+from verify.common.errors import EXIT_ERROR, FetchError
+from verify.source.locations.cache import Cache
+from verify.source.locations.http import (
     DEADLINE_BASE_SECONDS,
     DEFAULT_MAX_BYTES,
     MIN_THROUGHPUT_BYTES_PER_SECOND,
@@ -399,8 +399,8 @@ def test_parse_content_range() -> None:
 _KILLED_DOWNLOAD = """
 import sys
 from pathlib import Path
-from verify.sources.cache import Cache
-from verify.sources.http import HttpClient
+from verify.source.locations.cache import Cache
+from verify.source.locations.http import HttpClient
 HttpClient.quiet().download(sys.argv[1], Cache(Path(sys.argv[2])))
 """
 

@@ -14,19 +14,19 @@ import pytest
 from conftest import run_cli
 from httpserver import Fault, FaultyServer
 
+from verify.common.errors import FetchError
+from verify.common.fsutil import cache_root
 from verify.environments.rootfs import EnvironmentCache
-from verify.errors import FetchError
-from verify.fsutil import cache_root
-from verify.pipeline import fetch_first
 from verify.rebuild import rebuild_cache_dir
-from verify.recipes import load_recipe
-from verify.releases import Version
-from verify.sources.cache import Cache, CachedReleaseFiles
-from verify.sources.debian import DebianArchive
-from verify.sources.http import HttpClient, HttpSettings
-from verify.sources.local import LocalDirectory
-from verify.sources.select import build_locations
-from verify.sources.upstream import UpstreamLocation
+from verify.source.checks import fetch_first
+from verify.source.locations.cache import Cache, CachedReleaseFiles
+from verify.source.locations.debian import DebianArchive
+from verify.source.locations.http import HttpClient, HttpSettings
+from verify.source.locations.local import LocalDirectory
+from verify.source.locations.select import build_locations
+from verify.source.locations.upstream import UpstreamLocation
+from verify.source.recipes import load_recipe
+from verify.source.releases import Version
 
 V3135 = Version.parse("3.13.5")
 TARBALL = "Python-3.13.5.tar.xz"
@@ -312,8 +312,8 @@ def test_an_unreachable_network_location_is_a_note_beside_a_local_tarball(
     """`source 3.11.2 --from DIR` with the network down: the local .tgz is verified; the .asc fetch is a note."""
     import dataclasses
 
-    from verify.assembly import SourceOptions, source_checks, source_request
-    from verify.pipeline import verify_source
+    from verify.source.assembly import SourceOptions, source_checks, source_request
+    from verify.source.checks import verify_source
 
     options = SourceOptions(
         from_dirs=(cpython_fixtures,), offline=True, allow_missing=("openpgp",), cache_dir=cache.root

@@ -7,8 +7,8 @@ reproducibility check whether the two builds agree, each comparison whether a pe
 
 Where each stage lives:
 
-* source: :func:`verify.assembly.verify_release_source` (wires :mod:`verify.pipeline`'s source stage to
-  :mod:`verify.sources` and :mod:`verify.signatures`);
+* source: :func:`verify.source.assembly.verify_release_source` (wires :mod:`verify.source.checks`'s source stage to
+  :mod:`verify.source.locations` and :mod:`verify.source.signatures`);
 * environment and sandbox: :mod:`verify.environments`;
 * rebuild: :func:`verify.rebuild.core.rebuild`, ``--twice``/``--bisect``: :mod:`verify.rebuild.variations`;
 * result directory and record: :mod:`verify.result`;
@@ -27,22 +27,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from verify.assembly import SourceOptions, require_verified, verify_release_source
 from verify.attest.signing import OfflineKeySigner, SignedAttestation, SigstoreSigning
+from verify.common.errors import OperationalError
+from verify.common.fsutil import write_json_atomic
+from verify.common.limits import PUBLISH_LOCK_TIMEOUT_SECONDS
+from verify.common.locking import TargetLock, directory_lock, lock_timeout, replacing
 from verify.compare.model import Comparison
-from verify.errors import OperationalError
-from verify.fsutil import write_json_atomic
-from verify.limits import PUBLISH_LOCK_TIMEOUT_SECONDS
-from verify.locking import TargetLock, directory_lock, lock_timeout, replacing
-from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
-from verify.releases import Version
 from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir, TwoTrainings
 from verify.result.record import TrainingMode
+from verify.source.assembly import SourceOptions, require_verified, verify_release_source
+from verify.source.models import FetchedFile, SourceVerdict
+from verify.source.releases import Version
 
 if TYPE_CHECKING:
     from verify.rebuild.variations import TwiceComparison
-    from verify.recipes import BuildSpec
+    from verify.source.recipes import BuildSpec
 
 # What differs between two rebuilders' machines and must not change a byte: the clock, the CPU count,
 # and the host's name, locale and time zone (the sandbox pins the last three; varying them shows the
@@ -129,7 +129,7 @@ class RebuildOutcome:
     measured_on: tuple[str, ...] = ()
     """The releases the recipe says its profile was measured on (empty: an unmeasured profile)."""
     recipe_status: str = ""
-    """One line saying so, for reports (:meth:`verify.recipes.BuildProfile.status`)."""
+    """One line saying so, for reports (:meth:`verify.source.recipes.BuildProfile.status`)."""
 
     @property
     def reproducibility(self) -> ReproducibilityCheck | None:
@@ -204,15 +204,15 @@ def run_rebuild(
     ``hold_result``: the result directory's lock, taken just before publishing and left held for the
     caller (``check`` adds its files to the result before another run may replace it).
     """
-    from verify import progress
+    from verify.common import progress
     from verify.environments import get_runner, image_for
     from verify.environments.lock import load_lock
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
     from verify.rebuild.core import check_pgo_profile, pgo_trainer_for, rebuild
     from verify.rebuild.settings import BuildSettings
     from verify.rebuild.variations import choose_variations
-    from verify.recipes import load_recipe
     from verify.report.rebuild import twice_report_html
+    from verify.source.recipes import load_recipe
 
     watcher: RebuildObserver = observer or _Quiet()
     recipe = load_recipe(request.version.series, request.source.recipes_dir)
@@ -441,7 +441,7 @@ def run_check(
     compare: Callable[[Path, Path], Comparison] | None = None,
 ) -> CheckOutcome:
     """The whole chain for one release: verify, rebuild twice, compare with peers, attest; write check.json."""
-    from verify import progress
+    from verify.common import progress
     from verify.compare import compare_paths
     from verify.report.check import check_to_json
     from verify.report.compare import comparison_to_dict
@@ -507,11 +507,11 @@ def publish(
     after ``--twice``, ``compare_html`` (the comparison's HTML report) as ``compare.html``.
 
     Built beside ``out_dir``, sealed (:func:`verify.result.integrity.write_seal`) and renamed into place
-    (:func:`verify.locking.replacing`: two runs publishing to one directory take turns); an existing
+    (:func:`verify.common.locking.replacing`: two runs publishing to one directory take turns); an existing
     directory is replaced only if it is an earlier result (has a record), never an unrelated directory.
     """
-    from verify import progress
-    from verify.fsutil import is_write_failure, write_failure
+    from verify.common import progress
+    from verify.common.fsutil import is_write_failure, write_failure
     from verify.result.integrity import write_seal
 
     check_out_dir(out_dir)

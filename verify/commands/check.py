@@ -19,7 +19,7 @@ import click
 from verify.commands.output import Report
 from verify.commands.rebuild import PhaseObserver, rebuild_request
 from verify.commands.rebuild import rebuild as rebuild_command
-from verify.errors import EXIT_FAILED, EXIT_OK
+from verify.common.errors import EXIT_FAILED, EXIT_OK
 
 _NOT_FOR_CHECK = {"version", "twice", "bisect"}
 

@@ -93,7 +93,7 @@ def source_options(function: F) -> F:
             "recipes_dir",
             type=click.Path(exists=True, file_okay=False, path_type=Path),
             envvar="CPYTHON_VERIFY_RECIPES",
-            help="Directory of recipes (default: the ones installed with the package, verify/data/recipes).",
+            help="Directory of recipes (default: the ones installed with the package, recipes/).",
         ),
     ]
     for decorator in reversed(decorators):

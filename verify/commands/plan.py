@@ -14,8 +14,8 @@ import click
 
 from verify.attest import AttestationError
 from verify.commands.output import Report, output_options
-from verify.jsonutil import read_json_file
-from verify.limits import PLAN_MAX_BYTES
+from verify.common.jsonutil import read_json_file
+from verify.common.limits import PLAN_MAX_BYTES
 
 
 def _known_runners_only(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -77,9 +77,9 @@ def plan(
       cpython-verify releases --since 2025-06-01 --json > releases.json
       cpython-verify plan --releases releases.json --runner bwrap --runner podman --allow-empty
     """
-    from verify.errors import NothingToDo, RecipeError, VersionError
-    from verify.recipes import available_recipes_dir, load_recipe
-    from verify.releases import Version
+    from verify.common.errors import NothingToDo, RecipeError, VersionError
+    from verify.source.recipes import available_recipes_dir, load_recipe
+    from verify.source.releases import Version
 
     if not versions and releases_file is None:
         raise click.UsageError("give the releases to plan with --version or --releases")

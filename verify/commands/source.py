@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 
-from verify.assembly import SourceOptions, verify_release_source
 from verify.commands.options import source_options
 from verify.commands.output import Report, output_options
-from verify.errors import EXIT_FAILED, EXIT_OK
-from verify.releases import Version
+from verify.common.errors import EXIT_FAILED, EXIT_OK
+from verify.source.assembly import SourceOptions, verify_release_source
+from verify.source.releases import Version
 
 
 @click.command()

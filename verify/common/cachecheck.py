@@ -1,6 +1,6 @@
 """``cache check``'s model: what a full check of every kind of cache entry found and removed.
 
-Each cache checks its own entries (:meth:`verify.sources.cache.Cache.check_all`,
+Each cache checks its own entries (:meth:`verify.source.locations.cache.Cache.check_all`,
 :meth:`verify.environments.fetch.DebCache.check_all`, :meth:`verify.environments.rootfs.EnvironmentCache.check_all`,
 :meth:`verify.rebuild.cache.RebuildCache.check_all`) the way it checks one before use, and reports into a
 :class:`KindCheck`; this module only holds the results and judges them. An entry that fails its check is

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from verify.errors import OperationalError
+from verify.common.errors import OperationalError
 
 CACHE_SETTING = "CPYTHON_VERIFY_CACHE"
 """The environment variable naming the cache root (see :func:`cache_root`)."""

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verify.limits import JSON_MAX_DEPTH
+from verify.common.limits import JSON_MAX_DEPTH
 
 if TYPE_CHECKING:  # only the type: the commands that never validate a model do not import pydantic for it
     from pydantic import ValidationError
@@ -73,7 +73,7 @@ def read_json_document(path: Path, max_bytes: int) -> tuple[Any, bytes]:
     Too large a file raises :class:`JsonTooLarge`, too deep a document :class:`JsonLimitError` (both
     ``ValueError``), so a caller can word each refusal its own way.
     """
-    from verify.fsutil import read_regular_file
+    from verify.common.fsutil import read_regular_file
 
     raw = read_regular_file(path, max_bytes)
     if len(raw) > max_bytes:

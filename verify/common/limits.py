@@ -51,13 +51,13 @@ memory per source byte on hostile input."""
 CONFIG_TEXT_MAX_BYTES: Final = 4 << 20
 """The installed ``Makefile`` or ``pyconfig.h`` read key by key: real ones are ~150 KiB and ~50 KiB."""
 
-# -- line diffs (verify/linediff.py: text, config and bytecode diffs) --------------------------------------
+# -- line diffs (verify/common/linediff.py: text, config and bytecode diffs) --------------------------------------
 DIFF_MAX_WORK: Final = 2_000_000
 """Line visits of one bounded diff; past it, the rest is shown as replaced rather than aligned."""
 DIFF_MAX_EXACT_CELLS: Final = 10_000
 """Largest region (lines A x lines B) handed to difflib's exact matcher, which is cubic in the worst case."""
 
-# -- JSON documents (verify/jsonutil.py) -------------------------------------------------------------------
+# -- JSON documents (verify/common/jsonutil.py) -------------------------------------------------------------------
 JSON_MAX_DEPTH: Final = 64
 """Nesting of any JSON document read (bundles, DSSE, release metadata, manifests' inputs, plans): the
 formats read here nest under 10 levels."""
@@ -68,11 +68,11 @@ PLAN_MAX_BYTES: Final = 16 << 20
 PGO_TRAINING_MAX_BYTES: Final = 64 << 10
 """The training record inside a ``pgo-profile.tar`` (``cpython-verify-pgo.json``): real ones are under 1 KiB."""
 
-# -- recipes (verify/recipes.py) ---------------------------------------------------------------------------
+# -- recipes (verify/source/recipes.py) ---------------------------------------------------------------------------
 RECIPE_MAX_BYTES: Final = 256 << 10
 """A recipe file: real ones are ~2 KiB."""
 
-# -- the status page site (verify/status_site.py, ``merge``) -----------------------------------------------
+# -- the status page site (verify/site/status_site.py, ``merge``) -----------------------------------------------
 STATUS_MAX_BYTES: Final = 64 << 20
 """The previous site's ``status.json``, read back so ``merge`` can add to it: a night of a few dozen rows with
 their differences is well under 1 MiB."""
@@ -87,7 +87,7 @@ STATUS_LOG_MAX_BYTES: Final = 8 << 20
 STATUS_MAX_LOGS: Final = 64
 """Log files copied per attestation: a rebuild writes one per phase, about ten."""
 
-# -- locks (verify/locking.py; ``$CPYTHON_VERIFY_LOCK_TIMEOUT`` overrides both) -----------------------------
+# -- locks (verify/common/locking.py; ``$CPYTHON_VERIFY_LOCK_TIMEOUT`` overrides both) -----------------------------
 BUILD_LOCK_TIMEOUT_SECONDS: Final = 4 * 3600
 """Seconds a run waits for another run that is building (or checking) the same rebuild cache entry or
 rootfs: a 3.13.5 PGO+LTO build took ~13 min on an idle 2-core machine, several times that when loaded."""

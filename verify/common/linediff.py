@@ -6,10 +6,10 @@ the input, which is most of a bytecode listing. :class:`BoundedMatcher` keeps di
 output format and bounds the work instead:
 
 1. lines shared at the start and end of a region match (cheap, and most of any real difference);
-2. a region small enough (:data:`~verify.limits.DIFF_MAX_EXACT_CELLS`) is handed to difflib's exact matcher;
+2. a region small enough (:data:`~verify.common.limits.DIFF_MAX_EXACT_CELLS`) is handed to difflib's exact matcher;
 3. a larger region is split at the lines that occur exactly once on each side and keep their order (the
    "patience" anchors, a longest increasing subsequence), and each gap is treated the same way;
-4. once :data:`~verify.limits.DIFF_MAX_WORK` line visits are spent, what is left is shown as replaced.
+4. once :data:`~verify.common.limits.DIFF_MAX_WORK` line visits are spent, what is left is shown as replaced.
 
 The result is always a correct diff (every line is kept, removed or added); only its minimality is given up
 on hostile input.
@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
-from verify.limits import DIFF_MAX_EXACT_CELLS, DIFF_MAX_WORK
+from verify.common.limits import DIFF_MAX_EXACT_CELLS, DIFF_MAX_WORK
 
 
 class BoundedMatcher(difflib.SequenceMatcher[Any]):

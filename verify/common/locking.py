@@ -6,8 +6,8 @@ included), so a lock file says whether its owner lives without trusting a pid th
 
 * :class:`TargetLock`: one lock file per thing being made or replaced (a rebuild's cache key, a rootfs
   digest, a result or site directory). A second process waits for it, saying once which pid holds it,
-  up to a timeout (:data:`verify.limits.BUILD_LOCK_TIMEOUT_SECONDS` or
-  :data:`verify.limits.PUBLISH_LOCK_TIMEOUT_SECONDS`, or ``$CPYTHON_VERIFY_LOCK_TIMEOUT``), then fails
+  up to a timeout (:data:`verify.common.limits.BUILD_LOCK_TIMEOUT_SECONDS` or
+  :data:`verify.common.limits.PUBLISH_LOCK_TIMEOUT_SECONDS`, or ``$CPYTHON_VERIFY_LOCK_TIMEOUT``), then fails
   with one line naming that pid. On a read-only location no lock can be taken: the lock is then
   *unheld* and its user may only read complete, verified entries (:attr:`TargetLock.held`).
 * :class:`Staging`: a file or directory being written before it is renamed into place, with a lock file
@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-from verify import faults
-from verify.errors import OperationalError
+from verify.common import faults
+from verify.common.errors import OperationalError
 
 LOCK_TIMEOUT_SETTING = "CPYTHON_VERIFY_LOCK_TIMEOUT"
 """The environment variable that overrides every lock timeout (a number of seconds)."""
@@ -408,7 +408,7 @@ def swap_in(staging: Staging, target: Path, *, aside_prefix: str, point: str = "
     There is no atomic directory swap: an old ``target`` is first renamed aside (to a held name
     ``PARENT/ASIDE_PREFIX<random>``), so at every instant ``target`` is the whole old version, nothing,
     or the whole new one. A run killed between the two renames leaves the old version aside;
-    :func:`recover_aside` puts it back. ``point`` is the :mod:`verify.faults` point between the renames.
+    :func:`recover_aside` puts it back. ``point`` is the :mod:`verify.common.faults` point between the renames.
     """
     aside = None
     if os.path.lexists(target):

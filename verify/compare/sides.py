@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from verify.common.errors import OperationalError
 from verify.compare.model import SideInfo
-from verify.errors import OperationalError
 from verify.manifest import Manifest, manifest_digest, read_manifest, scan_tree
 from verify.result import ResultDir, ResultDirError
 from verify.result.integrity import describe, differing_paths, open_finished

@@ -25,20 +25,18 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from verify import faults
+from verify.common import faults
+from verify.common.errors import EXIT_ERROR, OperationalError, UnsafeArchive, VerificationFailed
+from verify.common.fsutil import free_bytes, human_bytes, is_write_failure, sha256_file, tree_bytes, write_failure
+from verify.common.jsonutil import loads_bounded
+from verify.common.limits import PGO_TRAINING_MAX_BYTES
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.environments.perturb import PROBE_SCRIPT, host_tool_versions, needs_probe, probe
-from verify.errors import EXIT_ERROR, OperationalError, UnsafeArchive, VerificationFailed
-from verify.fsutil import free_bytes, human_bytes, is_write_failure, sha256_file, tree_bytes, write_failure
-from verify.jsonutil import loads_bounded
-from verify.limits import PGO_TRAINING_MAX_BYTES
-from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.cache import RebuildCache, cache_key
 from verify.rebuild.logs import DEFAULT_LOG_CAP, cap_log, log_tail
 from verify.rebuild.outputs import write_manifest_for
 from verify.rebuild.settings import BUILD_MOUNT, OUT_MOUNT, BuildSettings, apply_variations, canonical_variations
 from verify.rebuild.training import TRAINER_RECORD_NAME, counters_digest, read_training_run
-from verify.recipes import Recipe
 from verify.result import (
     BuildInputs,
     EnvironmentRef,
@@ -51,7 +49,9 @@ from verify.result import (
     ResultDirError,
     SourceRef,
 )
-from verify.unpack import safe_unpack
+from verify.source.models import FetchedFile, SourceVerdict
+from verify.source.recipes import Recipe
+from verify.source.unpack import safe_unpack
 
 LTO_RANDOM_SEED = "-frandom-seed=cpython-verify"
 PGO_RUN_STAMP = "profile-run-stamp"
@@ -59,7 +59,7 @@ PGO_RUN_STAMP = "profile-run-stamp"
 PGO_TRAINING_MEMBER = "cpython-verify-pgo.json"
 """The one member of a ``pgo-profile.tar`` that is not a ``.gcda`` file: what the profile was trained on."""
 PGO_TRAINER_PATH = f"{BUILD_MOUNT}/cpython-verify-pgo-trainer.py"
-"""Where a build finds cpython-verify's deterministic training task (``verify/data/pgo_trainer.py``)
+"""Where a build finds cpython-verify's deterministic training task (``verify/rebuild/pgo_trainer.py``)
 when its recipe profile names it in ``PROFILE_TASK``: beside, not in, the build directory, so every
 variation of the build path runs the same command."""
 PGO_TRAINER_RECORD_PATH = f"{BUILD_MOUNT}/{TRAINER_RECORD_NAME}"
@@ -409,7 +409,7 @@ def _host_variations(settings: BuildSettings) -> dict[str, Any]:
 
 def _host_tools_record(settings: BuildSettings) -> dict[str, str]:
     """``{"host_tool_<name>": "<package> <version>, <file> sha256 <hex>"}`` for the tools the varied
-    settings need (nothing for a baseline); raises :class:`~verify.errors.ToolMissing` if one is absent."""
+    settings need (nothing for a baseline); raises :class:`~verify.common.errors.ToolMissing` if one is absent."""
     spec = SandboxSpec(**_host_variations(settings))
     return {f"host_tool_{name}": version for name, version in host_tool_versions(spec).items()}
 
@@ -419,8 +419,8 @@ def _uses_pgo(configure_flags: Sequence[str]) -> bool:
 
 
 def pgo_trainer() -> bytes:
-    """The source of cpython-verify's deterministic training task (``verify/data/pgo_trainer.py``)."""
-    return (resources.files("verify.data") / "pgo_trainer.py").read_bytes()
+    """The source of cpython-verify's deterministic training task (``verify/rebuild/pgo_trainer.py``)."""
+    return (resources.files("verify.rebuild") / "pgo_trainer.py").read_bytes()
 
 
 def pgo_trainer_for(configure_flags: Sequence[str]) -> bytes | None:
@@ -468,7 +468,7 @@ def _append_to_variable(flags: list[str], name: str, extra: str) -> None:
 def unpack_release(tarball: Path, destination: Path) -> int:
     """Unpack a release tarball's single top-level directory as ``destination``; return its newest file mtime.
 
-    :func:`verify.unpack.safe_unpack` refuses traversal, links out of the tree, devices, more than one
+    :func:`verify.source.unpack.safe_unpack` refuses traversal, links out of the tree, devices, more than one
     top-level directory and bombs. The newest mtime is taken over files and symlinks only: directory
     mtimes are rewritten by extraction itself.
     """

@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from verify.common.errors import OperationalError
 from verify.compare.engine import compare_sides, diff_manifests
 from verify.compare.model import Comparison
 from verify.compare.sides import side_from_result
-from verify.errors import OperationalError
 from verify.rebuild.core import RebuildResult
 from verify.rebuild.settings import canonical_variations
-from verify.recipes import BuildSpec
 from verify.result import RecordedDifference, ReproducibilityCheck
+from verify.source.recipes import BuildSpec
 
 BuildFunction = Callable[[frozenset[str]], RebuildResult]
 

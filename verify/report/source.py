@@ -1,4 +1,4 @@
-"""Render a :class:`~verify.models.SourceVerdict` as text or as stable JSON.
+"""Render a :class:`~verify.source.models.SourceVerdict` as text or as stable JSON.
 
 The JSON format (``cpython-verify/source-verdict/v1``) is documented in ``docs/source-verdict.md``;
 fields are only ever added, never renamed or removed, within v1.
@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from verify.models import CheckStatus, SourceVerdict
 from verify.report.lines import verdict_line
+from verify.source.models import CheckStatus, SourceVerdict
 
 FORMAT = "cpython-verify/source-verdict/v1"
 

@@ -16,11 +16,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from verify.errors import FetchError, NothingToDo, OperationalError, VersionError
-from verify.fsutil import read_regular_file
-from verify.jsonutil import JsonLimitError, loads_bounded
-from verify.limits import JSON_MAX_DEPTH
-from verify.releases import Version
+from verify.common.errors import FetchError, NothingToDo, OperationalError, VersionError
+from verify.common.fsutil import read_regular_file
+from verify.common.jsonutil import JsonLimitError, loads_bounded
+from verify.common.limits import JSON_MAX_DEPTH
+from verify.source.releases import Version
 
 DEFAULT_RELEASES_URL: Final = "https://www.python.org/api/v2/downloads/release/"
 RELEASES_URL_VARIABLE: Final = "CPYTHON_VERIFY_RELEASES_URL"
@@ -163,7 +163,7 @@ def check_selection(
 def fetch_feed(url: str, *, timeout: float = 30.0) -> bytes:
     """The feed's bytes from an http(s) URL, a ``file://`` URL or a local path."""
     if url.startswith(("http://", "https://")):
-        from verify.sources.http import HttpClient, HttpSettings
+        from verify.source.locations.http import HttpClient, HttpSettings
 
         client = HttpClient.quiet(
             HttpSettings(connect_timeout=timeout, read_timeout=timeout, attempts=3, max_bytes=MAX_FEED_BYTES)

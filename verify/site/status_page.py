@@ -7,7 +7,7 @@ whole verdict, the files published with it and the earlier runs. The HTML is sel
 CSS, no scripts, no external assets — every link is relative (the site can be moved or served from
 any path), and every value is escaped.
 
-This module only renders: what the site holds and where its files come from is ``verify.status_site``.
+This module only renders: what the site holds and where its files come from is ``verify.site.status_site``.
 """
 
 from __future__ import annotations
@@ -175,8 +175,8 @@ def row_from_predicate(
 
 
 def _version_key(text: str) -> tuple[Any, ...]:
-    from verify.errors import VersionError
-    from verify.releases import Version
+    from verify.common.errors import VersionError
+    from verify.source.releases import Version
 
     try:
         return (0, Version.parse(text))

@@ -15,7 +15,7 @@ Files published with an attestation sit next to it in the incoming directory, na
 * ``NAME.logs/*.log``: the build logs, each capped (head and tail kept), published as ``.txt``.
 
 None of them is followed through a symbolic link, and each is read up to its budget in
-``verify.limits``; a file that breaks a rule is left out with a note, never fatal.
+``verify.common.limits``; a file that breaks a rule is left out with a note, never fatal.
 
 ``merge`` adds to the previous site: a row whose release x profile x runner is not in this run stays
 as it was (with its files); one that is replaced moves into its page's history (verdict, dates,
@@ -41,10 +41,10 @@ from verify.attest.errors import AttestationError
 from verify.attest.inputs import load_manifest
 from verify.attest.peers import Claim, PeersVerdict, Rejected, claim_of, decide
 from verify.attest.verification import TrustPolicy, VerifiedAttestation, verify_attestation_file
-from verify.errors import VerifyError
-from verify.fsutil import open_regular_file, write_atomic
-from verify.jsonutil import read_json_file, validation_summary
-from verify.limits import (
+from verify.common.errors import VerifyError
+from verify.common.fsutil import open_regular_file, write_atomic
+from verify.common.jsonutil import read_json_file, validation_summary
+from verify.common.limits import (
     STATUS_COMPARE_HTML_MAX_BYTES,
     STATUS_HISTORY_MAX_RUNS,
     STATUS_LOG_MAX_BYTES,
@@ -52,7 +52,7 @@ from verify.limits import (
     STATUS_MAX_BYTES,
     STATUS_MAX_LOGS,
 )
-from verify.status_page import Artifact, HistoryEntry, StatusRow, agreement_json, page_path
+from verify.site.status_page import Artifact, HistoryEntry, StatusRow, agreement_json, page_path
 
 SITE_MARKER: Final = "status.json"
 """What makes a directory a site ``merge`` may replace."""

@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verify import faults
-from verify.errors import OperationalError, VerificationFailed
-from verify.fsutil import sha256_file
-from verify.models import CheckStatus, DigestClaim, FetchedFile, SignatureEvidence, SourceVerdict
-from verify.pipeline import PATCHLEVEL_MAX_BYTES, ClaimProvider, SourceChecks, SourceRequest, verify_source
-from verify.recipes import OpenPGPPolicy, Recipe, SigstorePolicy, load_recipe
-from verify.releases import Version
-from verify.signatures.policy import SignaturePolicy
+from verify.common import faults
+from verify.common.errors import OperationalError, VerificationFailed
+from verify.common.fsutil import sha256_file
+from verify.source.checks import PATCHLEVEL_MAX_BYTES, ClaimProvider, SourceChecks, SourceRequest, verify_source
+from verify.source.models import CheckStatus, DigestClaim, FetchedFile, SignatureEvidence, SourceVerdict
+from verify.source.recipes import OpenPGPPolicy, Recipe, SigstorePolicy, load_recipe
+from verify.source.releases import Version
+from verify.source.signatures.policy import SignaturePolicy
 
 if TYPE_CHECKING:
-    from verify.sources.cache import Cache
+    from verify.source.locations.cache import Cache
 
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -91,13 +91,13 @@ def source_checks(
     """
     # Imported here: the CLI imports this module for every source-using command, and the HTTP and
     # signature stacks are only needed once a verification actually runs.
-    from verify.signatures.gpg import verify_openpgp
-    from verify.signatures.sigstore import verify_sigstore
-    from verify.sources.cache import Cache
-    from verify.sources.http import HttpClient, HttpSettings
-    from verify.sources.metadata import PythonOrgReleaseAPI, ReleaseMetadataFiles
-    from verify.sources.select import build_locations
-    from verify.unpack import read_member
+    from verify.source.locations.cache import Cache
+    from verify.source.locations.http import HttpClient, HttpSettings
+    from verify.source.locations.metadata import PythonOrgReleaseAPI, ReleaseMetadataFiles
+    from verify.source.locations.select import build_locations
+    from verify.source.signatures.gpg import verify_openpgp
+    from verify.source.signatures.sigstore import verify_sigstore
+    from verify.source.unpack import read_member
 
     if options.offline and (options.mirrors or options.debian):
         raise OperationalError("--offline uses only --from directories; drop --mirror/--debian or --offline")
@@ -168,8 +168,8 @@ def verify_release_source(version: Version, options: SourceOptions) -> SourceVer
     the signature files that verified into the cache (the returned verdict names their cached
     paths); anything else fetched is deleted when this returns or raises, Ctrl-C included.
     """
-    from verify import progress
-    from verify.sources.cache import Cache
+    from verify.common import progress
+    from verify.source.locations.cache import Cache
 
     request = source_request(version, options)
     cache = Cache.at(options.cache_dir)
@@ -205,7 +205,7 @@ def verified_source_tree(
     The tarball is hashed again just before unpacking, so a cache entry changed after verification
     is refused rather than unpacked. Returns the verdict and the unpacked top-level directory.
     """
-    from verify.unpack import safe_unpack
+    from verify.source.unpack import safe_unpack
 
     verdict = verify_release_source(version, options)
     tarball = require_verified(verdict)

@@ -1,5 +1,5 @@
 """The source stage: fetch the tarball and its signatures, verify them, cross-check digests, check
-``Include/patchlevel.h``, and return one :class:`verify.models.SourceVerdict`.
+``Include/patchlevel.h``, and return one :class:`verify.source.models.SourceVerdict`.
 
 The order of the whole chain (source -> rebuild -> compare -> attest) lives in :mod:`verify.chain`;
 this module is its first link. Every I/O edge (where bytes come from, how signatures are checked,
@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.errors import FetchError, UnsafeArchive
-from verify.models import (
+from verify.common.errors import FetchError, UnsafeArchive
+from verify.source.locations.interface import SourceLocation
+from verify.source.models import (
     DigestCheck,
     DigestClaim,
     FetchedFile,
@@ -24,10 +25,9 @@ from verify.models import (
     SignatureKind,
     SourceVerdict,
 )
-from verify.recipes import OpenPGPPolicy, Recipe, SigstorePolicy
-from verify.releases import Version, patchlevel_version
-from verify.signatures.policy import SignaturePolicy
-from verify.sources.interface import SourceLocation
+from verify.source.recipes import OpenPGPPolicy, Recipe, SigstorePolicy
+from verify.source.releases import Version, patchlevel_version
+from verify.source.signatures.policy import SignaturePolicy
 
 SIGNATURE_SUFFIXES = {SignatureKind.OPENPGP: ".asc", SignatureKind.SIGSTORE: ".sigstore"}
 PATCHLEVEL_MAX_BYTES = 64 * 1024

@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from verify.errors import VersionError
-from verify.releases import Version
+from verify.common.errors import VersionError
+from verify.source.releases import Version
 
 PROFILE_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """A recipe profile (``default``, ``pgo-lto``): lower-case letters, digits, ``-`` and ``_``, first a letter or

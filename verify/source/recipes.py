@@ -1,4 +1,4 @@
-"""Load and validate per-series recipes (``verify/data/recipes/cpython-X.Y.toml``).
+"""Load and validate per-series recipes (``recipes/cpython-X.Y.toml``).
 
 A recipe is data: where a release's source lives, who may sign it, and how to build it. Loading is
 strict: a missing key, a wrong type or an unknown key is a :class:`RecipeError`, because a typo in a
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verify import names
-from verify.errors import RecipeError, VersionError
-from verify.fsutil import read_regular_file
-from verify.limits import RECIPE_MAX_BYTES
-from verify.releases import Version
+from verify.common.errors import RecipeError, VersionError
+from verify.common.fsutil import read_regular_file
+from verify.common.limits import RECIPE_MAX_BYTES
+from verify.source import names
+from verify.source.releases import Version
 
 SIGNATURE_KINDS = ("openpgp", "sigstore")
 _FINGERPRINT_RE = re.compile(r"^[0-9A-F]{40}$")
@@ -34,9 +34,9 @@ def default_recipes_dir() -> Path:
     configured = os.environ.get("CPYTHON_VERIFY_RECIPES")
     if configured:
         return Path(configured)
-    from verify.data import shipped_dir
+    from verify.source.shipped import shipped_dir
 
-    return shipped_dir("recipes")
+    return shipped_dir()
 
 
 @dataclass(frozen=True, slots=True)

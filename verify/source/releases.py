@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
-from verify.errors import VersionError
+from verify.common.errors import VersionError
 
 # [0-9] and re.ASCII: \d and int() also accept other scripts' digits, so "3.١٣.5" parsed as 3.13.5.
 _VERSION_RE = re.compile(

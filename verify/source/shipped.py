@@ -1,7 +1,8 @@
-"""Data shipped inside the package: recipes, release managers' keys and environment locks.
+"""Data shipped with the package: recipes, release managers' keys and environment specs and locks.
 
-They are package data (in the wheel and the sdist), found with :mod:`importlib.resources` so that an
-installed ``cpython-verify`` finds them wherever it was installed, not only in a source checkout.
+They live in the checkout's top-level ``recipes/`` folder, which the wheel installs as the data package
+``verify.recipes`` (pyproject's ``package-dir``); :mod:`importlib.resources` finds them wherever
+``cpython-verify`` was installed, not only in a source checkout (``scripts/check-dist`` proves it).
 """
 
 from __future__ import annotations
@@ -9,19 +10,21 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from verify.errors import OperationalError
+from verify.common.errors import OperationalError
+
+SHIPPED_PACKAGE = "verify.recipes"
 
 
 def shipped_dir(*parts: str) -> Path:
-    """The directory ``parts`` under ``verify/data`` as a real filesystem path.
+    """The directory ``parts`` under the shipped recipes as a real filesystem path.
 
     Recipes name key files relative to themselves and environments are globbed, so a path is needed,
     not just a readable resource: a package imported from a zip archive cannot provide one.
     """
-    resource = files(__name__).joinpath(*parts)
+    resource = files(SHIPPED_PACKAGE).joinpath(*parts)
     if not isinstance(resource, Path):
         raise OperationalError(
-            f"the shipped data {'/'.join(parts)} is not on the filesystem ({resource}); "
+            f"the shipped data {'/'.join(('recipes', *parts))} is not on the filesystem ({resource}); "
             "set CPYTHON_VERIFY_RECIPES / CPYTHON_VERIFY_ENVIRONMENTS to an unpacked copy"
         )
     return resource

@@ -3,7 +3,7 @@
 A release tarball is a single top-level directory of regular files, directories and a few in-tree
 symlinks. Everything else — absolute names, ``..``, links that leave the tree, device nodes, FIFOs,
 a second top-level entry, more bytes or entries than the caps allow — is refused with
-:class:`~verify.errors.UnsafeArchive` naming the offending entry.
+:class:`~verify.common.errors.UnsafeArchive` naming the offending entry.
 
 The archive is read as a stream (``tarfile`` stream mode over our own decompressor): memory stays
 bounded, every cap is checked before the entry's bytes are written, and a decompression bomb stops
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
-from verify.errors import OperationalError, UnsafeArchive
+from verify.common.errors import OperationalError, UnsafeArchive
 
 DEFAULT_MAX_TOTAL_BYTES = 2 * 1024**3
 DEFAULT_MAX_ENTRIES = 100_000

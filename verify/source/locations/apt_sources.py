@@ -13,12 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.environments.errors import MirrorError
-from verify.sources.deb822 import iter_paragraphs
+from verify.common.errors import OperationalError
+from verify.source.locations.deb822 import iter_paragraphs
 
 MIRROR_SETTING = "CPYTHON_VERIFY_DEBIAN_MIRROR"
 SNAPSHOT_SETTING = "CPYTHON_VERIFY_DEBIAN_SNAPSHOT"
 """A snapshot archive URL (``.../archive/debian/<YYYYMMDDTHHMMSSZ>``) used when the mirror dropped a pinned version."""
+
+
+class MirrorError(OperationalError):
+    """No Debian mirror is configured, or the configured one cannot be used.
+
+    Defined here, below both the source stage (Debian's source packages) and the environment stage
+    (rootfs packages), which read the same apt configuration; :mod:`verify.environments.errors` re-exports it.
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ evicted (use is the modification time, refreshed by every lookup and admission),
 current run has looked up or admitted.
 
 Every lookup re-hashes the entry (about 20 ms for a CPython tarball): a corrupt or tampered entry is
-deleted and reported as absent, never used. The digest in a :class:`~verify.models.FetchedFile` is
+deleted and reported as absent, never used. The digest in a :class:`~verify.source.models.FetchedFile` is
 therefore always the digest of the bytes a later stage reads.
 """
 
@@ -38,15 +38,15 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from verify import faults
-from verify.cachecheck import KindCheck
-from verify.errors import FetchError, OperationalError
-from verify.fsutil import cache_root, open_regular_file, sha256_file, write_atomic, write_failure
-from verify.locking import LOCK_SUFFIX, Staging, StagingError, remove_path
-from verify.locking import abandoned as lock_abandoned
-from verify.models import FetchedFile
-from verify.releases import Version
-from verify.sources.interface import SourceLocation
+from verify.common import faults
+from verify.common.cachecheck import KindCheck
+from verify.common.errors import FetchError, OperationalError
+from verify.common.fsutil import cache_root, open_regular_file, sha256_file, write_atomic, write_failure
+from verify.common.locking import LOCK_SUFFIX, Staging, StagingError, remove_path
+from verify.common.locking import abandoned as lock_abandoned
+from verify.source.locations.interface import SourceLocation
+from verify.source.models import FetchedFile
+from verify.source.releases import Version
 
 DEFAULT_MAX_CACHE_BYTES = 2 * 1024 * 1024 * 1024
 """Total size of the verified entries under ``sha256/`` (about sixty CPython tarballs with their
@@ -89,7 +89,7 @@ class PendingEntry:
     def write(self, data: bytes) -> None:
         """Append ``data`` and fold it into the running digest.
 
-        A full disk or a read-only location is a :class:`~verify.fsutil.WriteFailed` (one line naming the
+        A full disk or a read-only location is a :class:`~verify.common.fsutil.WriteFailed` (one line naming the
         file), not an ``OSError``: a download loop must not retry it as if the network had failed.
         """
         try:
@@ -222,7 +222,7 @@ class Cache:
 
     @classmethod
     def at(cls, explicit_root: Path | None = None) -> Cache:
-        """The download cache: the cache root itself (:func:`verify.fsutil.cache_root`)."""
+        """The download cache: the cache root itself (:func:`verify.common.fsutil.cache_root`)."""
         return cls(cache_root(explicit_root))
 
     @property

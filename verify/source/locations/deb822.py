@@ -4,7 +4,7 @@ control files and apt's ``.sources`` files.
 Why not ``python-debian``'s ``debian.deb822``: without ``apt_pkg`` (python3-apt, not installable from
 PyPI) it parsed bookworm's 50 MB ``main/binary-amd64/Packages`` (63,440 paragraphs) in 10-13 s,
 against 1.3 s here, and it has no notion of an input limit. Size caps belong to the code that reads
-the bytes (see :mod:`verify.sources.debian`), which knows where they came from.
+the bytes (see :mod:`verify.source.locations.debian`), which knows where they came from.
 
 Rules (Debian Policy 5.1): paragraphs are separated by blank lines (whitespace only); a line
 starting with ``#`` is a comment; a line starting with a space or tab continues the previous field

@@ -33,14 +33,14 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from verify.environments.apt_sources import AptSource, host_apt_sources
-from verify.errors import FetchError
-from verify.models import DigestClaim, FetchedFile
-from verify.releases import Version
-from verify.sources.cache import Cache
-from verify.sources.deb822 import first_paragraph
-from verify.sources.http import HttpClient
-from verify.sources.interface import SourceLocation
+from verify.common.errors import FetchError
+from verify.source.locations.apt_sources import AptSource, host_apt_sources
+from verify.source.locations.cache import Cache
+from verify.source.locations.deb822 import first_paragraph
+from verify.source.locations.http import HttpClient
+from verify.source.locations.interface import SourceLocation
+from verify.source.models import DigestClaim, FetchedFile
+from verify.source.releases import Version
 
 MIRROR_SETTING = "CPYTHON_VERIFY_DEBIAN_MIRROR"
 ALLOW_EXPIRED_SETTING = "CPYTHON_VERIFY_DEBIAN_ALLOW_EXPIRED"

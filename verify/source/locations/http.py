@@ -19,7 +19,7 @@ Policy in one place:
   may give its own.
 * Bytes are taken as sent (no transparent gzip decoding): the digest is of the file the server holds.
 * Downloads go into the cache's quarantine only once complete; the cache admits them under their digest
-  only once they are verified (see :mod:`verify.sources.cache`).
+  only once they are verified (see :mod:`verify.source.locations.cache`).
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ import requests
 import urllib3
 
 from verify import __version__
-from verify.errors import FetchError
-from verify.models import FetchedFile
-from verify.sources.cache import Cache
-from verify.sources.progress import NoProgress, ProgressReporter, default_progress
+from verify.common.errors import FetchError
+from verify.source.locations.cache import Cache
+from verify.source.locations.progress import NoProgress, ProgressReporter, default_progress
+from verify.source.models import FetchedFile
 
 USER_AGENT = f"cpython-verify/{__version__} (reproducible-build verifier for CPython)"
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -85,7 +85,7 @@ class HttpSettings:
 
 
 class Sink(Protocol):
-    """Where a transfer writes: a cache entry (:class:`~verify.sources.cache.PendingEntry`) or memory.
+    """Where a transfer writes: a cache entry (:class:`~verify.source.locations.cache.PendingEntry`) or memory.
 
     ``reset`` is called when the partial data must be thrown away (a resume the server did not honour).
     """

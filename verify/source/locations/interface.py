@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from verify.models import DigestClaim, FetchedFile
-from verify.releases import Version
+from verify.source.models import DigestClaim, FetchedFile
+from verify.source.releases import Version
 
 
 class SourceLocation(ABC):
@@ -25,7 +25,7 @@ class SourceLocation(ABC):
     def fetch(self, version: Version, filename: str) -> FetchedFile | None:
         """Obtain ``filename`` of ``version``; ``None`` when this location does not have it.
 
-        Raises :class:`verify.errors.FetchError` when the location has the file but it cannot be
+        Raises :class:`verify.common.errors.FetchError` when the location has the file but it cannot be
         obtained whole (network failure, size cap, truncated body).
         """
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from verify.errors import FetchError
-from verify.fsutil import open_regular_file
-from verify.models import FetchedFile
-from verify.releases import Version
-from verify.sources.cache import Cache
-from verify.sources.debian import debian_name
-from verify.sources.http import DEFAULT_MAX_BYTES
-from verify.sources.interface import SourceLocation
+from verify.common.errors import FetchError
+from verify.common.fsutil import open_regular_file
+from verify.source.locations.cache import Cache
+from verify.source.locations.debian import debian_name
+from verify.source.locations.http import DEFAULT_MAX_BYTES
+from verify.source.locations.interface import SourceLocation
+from verify.source.models import FetchedFile
+from verify.source.releases import Version
 
 
 class LocalDirectory(SourceLocation):

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from verify.errors import FetchError, OperationalError
-from verify.fsutil import read_regular_file
-from verify.jsonutil import loads_bounded
-from verify.models import DigestClaim
-from verify.releases import Version
-from verify.sources.http import HttpClient
+from verify.common.errors import FetchError, OperationalError
+from verify.common.fsutil import read_regular_file
+from verify.common.jsonutil import loads_bounded
+from verify.source.locations.http import HttpClient
+from verify.source.models import DigestClaim
+from verify.source.releases import Version
 
 PYTHON_ORG_API = "https://www.python.org/api/v2/downloads"
 MAX_METADATA_BYTES = 32 * 1024 * 1024

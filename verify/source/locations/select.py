@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from verify.recipes import Recipe
-from verify.sources.cache import Cache, CachedReleaseFiles
-from verify.sources.debian import DEFAULT_KEYRING, DEFAULT_SUITES, DebianArchive, default_package
-from verify.sources.http import HttpClient
-from verify.sources.interface import SourceLocation
-from verify.sources.local import LocalDirectory
-from verify.sources.upstream import UpstreamLocation
+from verify.source.locations.cache import Cache, CachedReleaseFiles
+from verify.source.locations.debian import DEFAULT_KEYRING, DEFAULT_SUITES, DebianArchive, default_package
+from verify.source.locations.http import HttpClient
+from verify.source.locations.interface import SourceLocation
+from verify.source.locations.local import LocalDirectory
+from verify.source.locations.upstream import UpstreamLocation
+from verify.source.recipes import Recipe
 
 
 def build_locations(
@@ -31,7 +31,7 @@ def build_locations(
     verified runs left in ``cache``, the user's mirrors, python.org, then Debian's source archive.
 
     ``upstream=False`` (``--offline``) leaves python.org out; mirrors and Debian are only used when
-    asked for. Raises :class:`verify.errors.FetchError` for a malformed mirror URL, or when
+    asked for. Raises :class:`verify.common.errors.FetchError` for a malformed mirror URL, or when
     ``debian`` is set and no Debian mirror is configured anywhere.
     """
     package = recipe.source.debian_package or default_package(recipe.series)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from verify.errors import FetchError
-from verify.models import FetchedFile
-from verify.recipes import Recipe
-from verify.releases import Version
-from verify.sources.cache import Cache
-from verify.sources.http import HttpClient
-from verify.sources.interface import SourceLocation
+from verify.common.errors import FetchError
+from verify.source.locations.cache import Cache
+from verify.source.locations.http import HttpClient
+from verify.source.locations.interface import SourceLocation
+from verify.source.models import FetchedFile
+from verify.source.recipes import Recipe
+from verify.source.releases import Version
 
 UrlsFor = Callable[[Version, str], Sequence[str]]
 

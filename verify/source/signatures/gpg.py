@@ -5,7 +5,7 @@ every candidate key file is first imported into a separate scratch home, and onl
 exported from there into the verification home. A key file can therefore never smuggle in an extra
 key, and the signer gpg reports is, by construction, a pinned one.
 
-A failed check is :class:`~verify.models.SignatureEvidence` with status FAILED and a one-line
+A failed check is :class:`~verify.source.models.SignatureEvidence` with status FAILED and a one-line
 detail; only operational trouble (no gpg binary, an unreadable key file) raises.
 
 Expiry is judged at signing time: a release signed in 2025 stays good after its key expires in
@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from verify.errors import OperationalError, ToolMissing
-from verify.models import CheckStatus, SignatureEvidence, SignatureKind
-from verify.recipes import OpenPGPPolicy
+from verify.common.errors import OperationalError, ToolMissing
+from verify.source.models import CheckStatus, SignatureEvidence, SignatureKind
+from verify.source.recipes import OpenPGPPolicy
 
 KEY_FILE_SUFFIXES = (".asc", ".gpg")
 # Options for every gpg call: no agent, no keyserver or WKD lookups, no tty.

@@ -18,10 +18,10 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from verify.errors import OperationalError, SignatureError
-from verify.models import CheckStatus, SignatureEvidence, SignatureKind
-from verify.recipes import Recipe
-from verify.releases import Version
+from verify.common.errors import OperationalError, SignatureError
+from verify.source.models import CheckStatus, SignatureEvidence, SignatureKind
+from verify.source.recipes import Recipe
+from verify.source.releases import Version
 
 
 class SignaturePolicyError(OperationalError):

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from verify.errors import OperationalError
-from verify.fsutil import sha256_file
-from verify.jsonutil import loads_bounded
-from verify.limits import SIGSTORE_MAX_BUNDLE_BYTES
-from verify.models import CheckStatus, SignatureEvidence, SignatureKind
-from verify.recipes import SigstorePolicy
+from verify.common.errors import OperationalError
+from verify.common.fsutil import sha256_file
+from verify.common.jsonutil import loads_bounded
+from verify.common.limits import SIGSTORE_MAX_BUNDLE_BYTES
+from verify.source.models import CheckStatus, SignatureEvidence, SignatureKind
+from verify.source.recipes import SigstorePolicy
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
