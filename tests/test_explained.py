@@ -19,7 +19,7 @@ from elftools.elf.elffile import ELFFile
 from verify.common.errors import OperationalError
 from verify.compare.engine import compare_sides
 from verify.compare.sides import side_from_tree
-from verify.rebuild.variations import recorded_differences
+from verify.compare.twice import recorded_differences
 from verify.source.recipes import BuildSpec, load_recipe
 
 SERIES = "3.13"

@@ -40,6 +40,7 @@ from verify.common.errors import (
 )
 from verify.common.fsutil import make_result_directory, write_json_atomic
 from verify.compare.engine import diff_manifests
+from verify.compare.twice import bisect_variations, rebuild_twice
 from verify.environments.bwrap import BwrapRunner
 from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
 from verify.environments.runners import get_runner
@@ -60,7 +61,6 @@ from verify.rebuild import (
 )
 from verify.rebuild.core import PGO_TRAINING_MEMBER
 from verify.rebuild.logs import cap_log, log_tail
-from verify.rebuild.variations import bisect_variations, rebuild_twice
 from verify.result import ResultDir
 from verify.source.models import FetchedFile
 from verify.source.recipes import Recipe, parse_recipe
@@ -743,7 +743,7 @@ def test_a_reused_profile_misses_objects_named_after_absolute_source_paths_under
     # would be if the path were the only cause explains nothing (issue 18: the comparator's category counts).
     from dataclasses import replace
 
-    from verify.rebuild.variations import compare_results
+    from verify.compare.twice import compare_results
     from verify.source.recipes import ExpectedDifference, InapplicableVariation
 
     spec = tiny_recipe().build
@@ -899,7 +899,7 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
     """A real --twice (build path and umask varied): the result gains compare.html, compare's own report of
     the one comparison, in the record's words, with the recipe's reason beside the explained change."""
     from verify.chain import publish
-    from verify.rebuild.variations import compare_builds
+    from verify.compare.twice import compare_builds
     from verify.report.compare import render_html
     from verify.report.rebuild import rebuild_text, reproducibility_text, twice_report_html
 
@@ -969,7 +969,7 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
 
 
 def test_the_reasons_quoted_are_the_recipes_for_that_path_and_profile() -> None:
-    from verify.rebuild.variations import expected_reasons
+    from verify.compare.twice import expected_reasons
     from verify.result import RecordedDifference
     from verify.source.recipes import ExpectedDifference
 

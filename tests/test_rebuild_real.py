@@ -21,11 +21,11 @@ from conftest import BwrapWithoutDevShmAndPtmx, run_cli
 
 from verify.chain import CHECK_VARIATIONS
 from verify.compare.engine import diff_manifests
+from verify.compare.twice import compare_results
 from verify.environments import get_runner, image_for, image_from_tarball
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.manifest import Manifest, scan_tree
 from verify.rebuild import BuildSettings, RebuildCache, RebuildResult, rebuild, unpack_release
-from verify.rebuild.variations import compare_results
 from verify.result import ResultDir
 from verify.source.models import FetchedFile
 from verify.source.recipes import BuildSpec, load_recipe

@@ -13,8 +13,8 @@ from test_rebuild import NEEDS_BWRAP, Build, build, tiny, tiny_recipe  # noqa: F
 
 from verify.chain import CheckOutcome, PeerOutcome, RebuildOutcome, publish
 from verify.compare import compare_paths
+from verify.compare.twice import compare_builds
 from verify.rebuild.cache import RebuildCache
-from verify.rebuild.variations import compare_builds
 from verify.report.check import check_text, check_to_json
 from verify.report.rebuild import rebuild_closing_line, reproducibility_text
 from verify.source.assembly import SourceOptions, verify_release_source

@@ -1,6 +1,8 @@
-"""``--twice`` and ``--bisect``: build again with variations, compare, and name the culprits.
+"""``--twice`` and ``--bisect``: compare two rebuilds, explain each difference, and name the culprits.
 
-The comparison is the compare stage's own (:func:`verify.compare.engine.compare_sides`) on the two
+This is the compare stage's side of ``--twice``: the rebuild stage builds (and chooses the variations,
+:func:`verify.rebuild.variations.choose_variations`), :mod:`verify.chain` passes the builds here. The
+comparison is the compare stage's own (:func:`verify.compare.engine.compare_sides`) on the two
 manifests the builds have just written, so ``rebuild --twice`` and ``compare`` name and explain the
 same differences in the same words. Which differences a variation may cause is recipe data
 (``[build.expect.<variation>]``), not code.
@@ -14,12 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from verify.common.errors import OperationalError
 from verify.compare.engine import compare_sides, diff_manifests
 from verify.compare.model import Comparison
 from verify.compare.sides import side_from_result
 from verify.rebuild.core import RebuildResult
-from verify.rebuild.settings import canonical_variations
+from verify.rebuild.variations import choose_variations
 from verify.result import RecordedDifference, ReproducibilityCheck
 from verify.source.recipes import BuildSpec
 
@@ -67,23 +68,6 @@ def expected_reasons(
             if accounts and (name, entry.why) not in reasons:
                 reasons.append((name, entry.why))
     return tuple(reasons)
-
-
-def choose_variations(
-    spec: BuildSpec, variations: frozenset[str], profile: str | None
-) -> tuple[frozenset[str], dict[str, str]]:
-    """The variations a second build of ``profile`` applies, and the skipped ones with the recipe's reason.
-
-    A variation the profile declares inapplicable (its documented effect there is a real code change)
-    is skipped, never "explained". Raises :class:`OperationalError` when every requested variation is
-    skipped: a second build that varies nothing was not what was asked for.
-    """
-    applied, skipped = spec.applicable(canonical_variations(variations), profile)
-    reasons = {entry.variation: entry.why for entry in skipped}
-    if variations and not applied:
-        named = "; ".join(f"{name}: {why}" for name, why in reasons.items())
-        raise OperationalError(f"no requested variation applies to profile {profile}: {named}")
-    return applied, reasons
 
 
 @dataclass(frozen=True, slots=True)

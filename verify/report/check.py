@@ -16,7 +16,7 @@ from verify.report.source import closing_line as source_closing_line
 from verify.source.models import CheckStatus
 
 if TYPE_CHECKING:
-    from verify.chain import CheckOutcome
+    from verify.outcomes import CheckOutcome
 
 CHECK_FORMAT: Final = "cpython-verify/check/v1"
 

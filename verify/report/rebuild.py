@@ -9,7 +9,7 @@ from verify.report.lines import listed, verdict_line
 from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir, TwoTrainings
 
 if TYPE_CHECKING:
-    from verify.rebuild.variations import TwiceComparison
+    from verify.compare.twice import TwiceComparison
 
 MAX_LISTED_PER_KIND = 10
 WHERE_THE_REST_ARE = "all of them in the result's rebuild.json and compare.html"
