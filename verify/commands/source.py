@@ -34,7 +34,7 @@ def source(version: str, as_json: bool, verbose: bool, **params: Any) -> None:
       cpython-verify source 3.13.5 --from ~/distfiles --offline
       cpython-verify source 3.13.5 --debian --sha256 peer=93e583f2...d640 --json -o verdict.json
     """
-    from verify.report.source import verdict_to_json, verdict_to_text
+    from verify.source.report import verdict_to_json, verdict_to_text
 
     with Report.current() as report:
         verdict = verify_release_source(Version.parse(version), SourceOptions.from_params(params))

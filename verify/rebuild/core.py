@@ -491,7 +491,7 @@ def unpack_release(tarball: Path, destination: Path) -> int:
 def _require_verified(tarball: FetchedFile, verdict: SourceVerdict | Mapping[str, Any]) -> tuple[str, Any]:
     """The version and JSON form of a verdict that says ``tarball`` is verified; raise otherwise."""
     if isinstance(verdict, SourceVerdict):
-        from verify.report.source import verdict_to_dict
+        from verify.source.report import verdict_to_dict
 
         verified, digest, version = verdict.verified, verdict.tarball.sha256, verdict.version
         reasons = "; ".join(verdict.failures())

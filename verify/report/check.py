@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from verify.common.lines import verdict_line
 from verify.report.compare import coverage_summary
-from verify.report.lines import verdict_line
-from verify.report.source import closing_line as source_closing_line
 from verify.source.models import CheckStatus
+from verify.source.report import closing_line as source_closing_line
 
 if TYPE_CHECKING:
     from verify.outcomes import CheckOutcome

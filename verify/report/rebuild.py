@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from verify.report.lines import listed, verdict_line
+from verify.common.lines import listed, verdict_line
 from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir, TwoTrainings
 
 if TYPE_CHECKING:

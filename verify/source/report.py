@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from verify.report.lines import verdict_line
+from verify.common.lines import verdict_line
 from verify.source.models import CheckStatus, SourceVerdict
 
 FORMAT = "cpython-verify/source-verdict/v1"
