@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,23 +35,6 @@ TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d6
 TARBALL_SIZE = 22_856_016
 PATH = f"/ftp/python/3.13.5/{TARBALL}"
 ASC_PATH = PATH + ".asc"
-
-
-@pytest.fixture(scope="module")
-def ftp_root(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Path:
-    """python.org's layout, made of symbolic links to the real fixture files."""
-    root = tmp_path_factory.mktemp("www")
-    release = root / "ftp" / "python" / "3.13.5"
-    release.mkdir(parents=True)
-    for name in (TARBALL, TARBALL + ".asc", TARBALL + ".sigstore"):
-        (release / name).symlink_to(cpython_fixtures / name)
-    return root
-
-
-@pytest.fixture
-def server(ftp_root: Path) -> Iterator[FaultyServer]:
-    with FaultyServer(ftp_root) as running:
-        yield running
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -148,22 +147,6 @@ def test_cache_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 # --- upstream layout over real HTTP -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ftp_root(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Path:
-    root = tmp_path_factory.mktemp("www")
-    release = root / "ftp" / "python" / "3.13.5"
-    release.mkdir(parents=True)
-    for name in (TARBALL, TARBALL + ".asc", TARBALL + ".sigstore"):
-        (release / name).symlink_to(cpython_fixtures / name)
-    return root
-
-
-@pytest.fixture
-def server(ftp_root: Path) -> Iterator[FaultyServer]:
-    with FaultyServer(ftp_root) as running:
-        yield running
 
 
 def test_mirror_layout_uses_the_base_version(server: FaultyServer, cache: Cache) -> None:
