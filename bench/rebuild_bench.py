@@ -73,7 +73,9 @@ def main() -> None:
     cache = RebuildCache(work / "cache")
     verdict = {"verified": True, "version": "3.13.5", "tarball": {"sha256": digest}}
     started = time.monotonic()
-    built = rebuild(tarball, verdict, recipe, "default", image, runner, BuildSettings(), frozenset(), None, cache)
+    built = rebuild(
+        tarball=tarball, verdict=verdict, recipe=recipe, profile_name="default", image=image, runner=runner, cache=cache
+    )
     full = time.monotonic() - started
     print(f"rebuild(): {full:.1f} s; phases {built.record['phase_seconds']}")
     if bare:
@@ -89,7 +91,9 @@ def main() -> None:
     print(f"manifest: {ours:.2f} s vs find|xargs sha256sum {theirs:.2f} s: {ours / theirs:.2f}x (target <= 1.0x)")
 
     started = time.monotonic()
-    hit = rebuild(tarball, verdict, recipe, "default", image, runner, BuildSettings(), frozenset(), None, cache)
+    hit = rebuild(
+        tarball=tarball, verdict=verdict, recipe=recipe, profile_name="default", image=image, runner=runner, cache=cache
+    )
     assert hit.from_cache
     print(f"cache hit: {time.monotonic() - started:.3f} s (target <= 3 s)")
     print(f"scratch: {work}")

@@ -175,7 +175,7 @@ def test_the_second_build_of_twice_trains_its_own_profile_unless_told_to_reuse(
     baseline = build_in(image, tiny, cache, *flags)
 
     def build(chosen: frozenset[str], profile: FetchedFile | None, independent_training: int) -> RebuildResult:
-        return build_in(image, tiny, cache, *flags, variations=chosen, pgo_profile=profile,  # type: ignore[no-any-return]
+        return build_in(image, tiny, cache, *flags, variations=chosen, pgo_profile_tar=profile,  # type: ignore[no-any-return]
                         independent_training=independent_training)  # fmt: skip
 
     deterministic = pgo_trainer_for(recipe.build.profiles["default"].configure) is not None

@@ -88,7 +88,16 @@ def build(
     recipe = load_recipe("3.13")
 
     def one(variations: frozenset[str]) -> RebuildResult:
-        return rebuild(tarball, verdict, recipe, "default", image, runner, BuildSettings(), variations, None, cache)
+        return rebuild(
+            tarball=tarball,
+            verdict=verdict,
+            recipe=recipe,
+            profile_name="default",
+            image=image,
+            runner=runner,
+            cache=cache,
+            variations=variations,
+        )
 
     return one
 
@@ -242,8 +251,8 @@ def test_pgo_lto_build_reusing_its_stored_profile_is_identical_in_every_file(
 
     def pgo(cache_name: str, profile: FetchedFile | None) -> RebuildResult:
         cache = RebuildCache(tmp_path_factory.mktemp(cache_name))
-        return rebuild(tarball, verdict, recipe, "pgo-lto-pinned", image, runner, BuildSettings(), frozenset(), None,
-                       cache, pgo_profile=profile)  # fmt: skip
+        return rebuild(tarball=tarball, verdict=verdict, recipe=recipe, profile_name="pgo-lto-pinned", image=image,
+                       runner=runner, cache=cache, pgo_profile_tar=profile)  # fmt: skip
 
     trained = pgo("pgo-trained", None)
     stored = trained.result_dir / "pgo-profile.tar"

@@ -199,19 +199,18 @@ def run_rebuild(
         sink = watcher.build_started(label)
         try:
             result = rebuild(
-                tarball,
-                verdict,
-                recipe,
-                request.profile,
-                image,
-                runner,
-                settings,
-                chosen,
-                None,
-                cache,
+                tarball=tarball,
+                verdict=verdict,
+                recipe=recipe,
+                profile_name=request.profile,
+                image=image,
+                runner=runner,
+                cache=cache,
+                settings=settings,
+                variations=chosen,
                 force=request.force,
                 progress=sink,
-                pgo_profile=pgo_profile,
+                pgo_profile_tar=pgo_profile,
                 independent_training=independent_training,
             )
         except BuildFailed as failure:
