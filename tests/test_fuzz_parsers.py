@@ -38,7 +38,7 @@ from verify.source.unpack import safe_unpack
 ROOT = Path(__file__).resolve().parent.parent
 HOST_PYC = Path("/usr/lib/python3.11/__pycache__/bisect.cpython-311.pyc").read_bytes()
 LIBZ = Path("/usr/lib/x86_64-linux-gnu/libz.so.1").resolve().read_bytes()
-RECIPE = (ROOT / "verify" / "data" / "recipes" / "cpython-3.13.toml").read_bytes()
+RECIPE = (ROOT / "recipes" / "cpython-3.13.toml").read_bytes()
 SYSCONFIG = Path("/usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py").read_text()
 
 FAST = settings(
@@ -239,7 +239,7 @@ def test_sigstore_bundle_reader(raw: bytes) -> None:
 )
 def test_recipe_parser(text: bytes) -> None:
     with contextlib.suppress(VerifyError):
-        parse_recipe(text, ROOT / "verify" / "data" / "recipes" / "cpython-3.13.toml")
+        parse_recipe(text, ROOT / "recipes" / "cpython-3.13.toml")
 
 
 # Arabic-Indic digits (U+0660-U+0669) among the ASCII ones: Version.parse must refuse them.
