@@ -138,7 +138,7 @@ def test_every_budget_is_in_the_one_table_with_its_value() -> None:
     table = (ROOT / "docs" / "limits.md").read_text()
     rows = {
         match.group(1): match.group(2)
-        for match in re.finditer(r"^\| `verify\.limits\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)
+        for match in re.finditer(r"^\| `verify\.common\.limits\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)
     }
     constants = {name: value for name, value in vars(limits).items() if name.isupper()}
     assert set(constants) == set(rows), set(constants) ^ set(rows)
@@ -155,7 +155,7 @@ def test_every_download_limit_is_in_the_table_with_its_value() -> None:
 
     table = (ROOT / "docs" / "limits.md").read_text()
     rows = {match.group(1): match.group(2).strip() for match in
-            re.finditer(r"^\| `verify\.sources\.http\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)}  # fmt: skip
+            re.finditer(r"^\| `verify\.source\.locations\.http\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)}  # fmt: skip
     constants = {name: value for name, value in vars(http).items()
                  if name.isupper() and not name.startswith("_") and isinstance(value, int | float)}  # fmt: skip
     assert {"SPEED_FLOOR_BYTES_PER_SECOND", "SPEED_WINDOW_SECONDS"} <= set(constants)
