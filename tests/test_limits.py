@@ -154,8 +154,8 @@ def test_every_download_limit_is_in_the_table_with_its_value() -> None:
     from verify.source.locations import http
 
     table = (ROOT / "docs" / "limits.md").read_text()
-    rows = {match.group(1): match.group(2).strip() for match in
-            re.finditer(r"^\| `verify\.source\.locations\.http\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)}  # fmt: skip
+    row = r"^\| `verify\.source\.locations\.http\.(\w+)`[^|]*\| ([^|]+) \|"
+    rows = {match.group(1): match.group(2).strip() for match in re.finditer(row, table, re.MULTILINE)}
     constants = {name: value for name, value in vars(http).items()
                  if name.isupper() and not name.startswith("_") and isinstance(value, int | float)}  # fmt: skip
     assert {"SPEED_FLOOR_BYTES_PER_SECOND", "SPEED_WINDOW_SECONDS"} <= set(constants)
