@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from verify.unpack import extract_all_data
+from verify.source.unpack import extract_all_data
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "3.11.2"

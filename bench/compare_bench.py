@@ -24,8 +24,8 @@ from pathlib import Path
 from verify.audit import audit_installation
 from verify.compare import compare_paths
 from verify.manifest import scan_tree
-from verify.releases import Version
-from verify.unpack import extract_all_data
+from verify.source.releases import Version
+from verify.source.unpack import extract_all_data
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from verify.common.errors import OperationalError
 from verify.environments import ensure_environment, get_runner
 from verify.environments.interface import SandboxSpec
 from verify.environments.rootfs import EnvironmentCache
-from verify.errors import OperationalError
 
 
 def _seconds(action: Callable[[], object]) -> float:

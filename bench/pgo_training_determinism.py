@@ -22,7 +22,7 @@ Tasks (``--task NAME``, repeatable; default all):
                   unittest.TestResult (nothing formats elapsed times), ASLR off
   plain4-aslr     the same with ASLR on
   shipped         the recipe's pgo-lto-deterministic PROFILE_TASK for the release's series:
-                  cpython-verify's trainer (verify/data/pgo_trainer.py), started with ASLR on and
+                  cpython-verify's trainer (verify/rebuild/pgo_trainer.py), started with ASLR on and
                   after a ./python run has left counters behind, as inside a real build; its
                   training record is read and summarised
 """
@@ -49,8 +49,8 @@ from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.rebuild.core import PGO_TRAINER_PATH, PGO_TRAINER_RECORD_PATH, pgo_trainer
 from verify.rebuild.settings import BUILD_MOUNT, DEFAULT_BUILD_DIR, BuildSettings
 from verify.rebuild.training import counters_digest
-from verify.recipes import load_recipe
-from verify.unpack import extract_all_data
+from verify.source.recipes import load_recipe
+from verify.source.unpack import extract_all_data
 
 REGRTEST17 = (
     "test_array test_bytes test_codecs test_collections test_datetime test_decimal test_difflib test_float "

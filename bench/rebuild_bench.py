@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from verify.environments import image_from_tarball
 from verify.environments.bwrap import BwrapRunner, unpacked_rootfs
 from verify.environments.interface import Bind, SandboxSpec
-from verify.models import FetchedFile
 from verify.rebuild import BuildSettings, RebuildCache, rebuild, unpack_release
 from verify.rebuild.outputs import write_manifest_for
-from verify.recipes import load_recipe
+from verify.source.models import FetchedFile
+from verify.source.recipes import load_recipe
 
 DEFAULT_TARBALL = Path(__file__).resolve().parent.parent.parent / "shared/fixtures/cpython/Python-3.13.5.tar.xz"
 
@@ -73,7 +73,9 @@ def main() -> None:
     cache = RebuildCache(work / "cache")
     verdict = {"verified": True, "version": "3.13.5", "tarball": {"sha256": digest}}
     started = time.monotonic()
-    built = rebuild(tarball, verdict, recipe, "default", image, runner, BuildSettings(), frozenset(), None, cache)
+    built = rebuild(
+        tarball=tarball, verdict=verdict, recipe=recipe, profile_name="default", image=image, runner=runner, cache=cache
+    )
     full = time.monotonic() - started
     print(f"rebuild(): {full:.1f} s; phases {built.record['phase_seconds']}")
     if bare:
@@ -89,7 +91,9 @@ def main() -> None:
     print(f"manifest: {ours:.2f} s vs find|xargs sha256sum {theirs:.2f} s: {ours / theirs:.2f}x (target <= 1.0x)")
 
     started = time.monotonic()
-    hit = rebuild(tarball, verdict, recipe, "default", image, runner, BuildSettings(), frozenset(), None, cache)
+    hit = rebuild(
+        tarball=tarball, verdict=verdict, recipe=recipe, profile_name="default", image=image, runner=runner, cache=cache
+    )
     assert hit.from_cache
     print(f"cache hit: {time.monotonic() - started:.3f} s (target <= 3 s)")
     print(f"scratch: {work}")

@@ -38,7 +38,7 @@ def main() -> int:
     args = parser.parse_args()
     cpython = args.fixtures / "cpython"
     tarball = cpython / "Python-3.13.5.tar.xz"
-    key = ROOT / "verify" / "data" / "recipes" / "keys" / "thomas-wouters.debian-trixie-python3.13.asc"
+    key = ROOT / "recipes" / "keys" / "thomas-wouters.debian-trixie-python3.13.asc"
 
     with tempfile.TemporaryDirectory() as scratch:
         keyring = Path(scratch) / "keyring.gpg"

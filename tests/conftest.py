@@ -12,13 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from httpserver import FaultyServer
 from schema_support import check_cli_json
 
 from verify.environments.bwrap import BwrapRunner, bwrap_command, unpacked_rootfs
 from verify.environments.interface import RootfsImage, RunResult, SandboxSpec
 from verify.environments.podman import image_tag
 from verify.environments.sandbox import check_spec, run_process
-from verify.unpack import extract_all_data
+from verify.source.unpack import extract_all_data
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +52,25 @@ def fixtures() -> Path:
 def cpython_fixtures(fixtures: Path) -> Path:
     """``fixtures/cpython``: real tarballs, ``.asc`` and ``.sigstore`` files, release metadata."""
     return fixtures / "cpython"
+
+
+@pytest.fixture(scope="session")
+def ftp_root(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Path:
+    """python.org's layout for 3.13.5 (tarball, ``.asc``, ``.sigstore``), made of symbolic links to the real
+    fixture files: the document root of :func:`server`."""
+    root = tmp_path_factory.mktemp("www")
+    release = root / "ftp" / "python" / "3.13.5"
+    release.mkdir(parents=True)
+    for name in ("Python-3.13.5.tar.xz", "Python-3.13.5.tar.xz.asc", "Python-3.13.5.tar.xz.sigstore"):
+        (release / name).symlink_to(cpython_fixtures / name)
+    return root
+
+
+@pytest.fixture
+def server(ftp_root: Path) -> Iterator[FaultyServer]:
+    """A real HTTP server on 127.0.0.1 serving :func:`ftp_root` (a python.org mirror), faults on demand."""
+    with FaultyServer(ftp_root) as running:
+        yield running
 
 
 def unpack_audited_parts(tarball: Path, top: str, target: Path) -> Path:
@@ -267,8 +287,8 @@ def _rootfs_image(name: str, directory: Path, files: set[Path]) -> Iterator[Root
 def libfaketime_dependencies() -> set[Path]:
     """The libraries the host's libfaketime loads (libm): a real rootfs has them, a tiny one must too.
     libfaketime itself is never in a rootfs: the runner binds it from the host."""
+    from verify.common.errors import ToolMissing
     from verify.environments.perturb import find_libfaketime
-    from verify.errors import ToolMissing
 
     try:
         return _shared_libraries(find_libfaketime())

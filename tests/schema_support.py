@@ -9,7 +9,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from verify.formats import load_schema
+from verify.site.formats import load_schema
 
 # The commands whose --json report goes to stdout; `env run` passes its arguments to a sandboxed command.
 REPORTING_COMMANDS = frozenset(

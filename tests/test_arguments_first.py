@@ -19,7 +19,7 @@ from httpserver import FaultyServer
 
 
 @pytest.fixture
-def server() -> Iterator[FaultyServer]:
+def peer_server() -> Iterator[FaultyServer]:
     with FaultyServer() as running:
         running.add("/peer.intoto.json", b"{}")
         yield running
@@ -124,22 +124,22 @@ CASES: dict[str, tuple[Case, str]] = {
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_argument_exits_2_before_any_side_effect(
-    name: str, tmp_path: Path, cpython_fixtures: Path, server: FaultyServer
+    name: str, tmp_path: Path, cpython_fixtures: Path, peer_server: FaultyServer
 ) -> None:
     build, fragment = CASES[name]
     # Run from a scratch directory, so nothing lands in the checkout.
     result = run_cli(
-        *build(tmp_path, cpython_fixtures, server.url),
+        *build(tmp_path, cpython_fixtures, peer_server.url),
         cache=tmp_path / "cache",
         cwd=tmp_path,
         env={"XDG_CACHE_HOME": str(tmp_path / "xdg")},
         timeout=120,
     )
-    _assert_refused_first(result, 2, fragment, tmp_path, server)
+    _assert_refused_first(result, 2, fragment, tmp_path, peer_server)
 
 
 def _assert_refused_first(
-    result: subprocess.CompletedProcess[str], code: int, fragment: str, tmp_path: Path, server: FaultyServer
+    result: subprocess.CompletedProcess[str], code: int, fragment: str, tmp_path: Path, peer_server: FaultyServer
 ) -> None:
     """Exit ``code`` with one line holding ``fragment``, and not one side effect."""
     combined = result.stdout + result.stderr
@@ -148,12 +148,12 @@ def _assert_refused_first(
     assert fragment in combined, combined
     assert not (tmp_path / "cache").exists(), "nothing was written to the cache directory"
     assert not (tmp_path / "xdg").exists()
-    assert server.requests == [], "nothing was downloaded"
+    assert peer_server.requests == [], "nothing was downloaded"
     assert not (tmp_path / "site").exists()
 
 
 def test_an_audit_input_without_python_fails_before_any_side_effect(
-    tmp_path: Path, cpython_fixtures: Path, server: FaultyServer
+    tmp_path: Path, cpython_fixtures: Path, peer_server: FaultyServer
 ) -> None:
     """audit judges first whether the input holds an installation at all. One that holds nothing of the
     standard library nor the interpreter is not an operational error but a verdict (exit 1): it is not the
@@ -171,5 +171,9 @@ def test_an_audit_input_without_python_fails_before_any_side_effect(
         timeout=120,
     )
     _assert_refused_first(
-        result, 1, "no file of the standard library or interpreter of Python 3.13 was in the input", tmp_path, server
+        result,
+        1,
+        "no file of the standard library or interpreter of Python 3.13 was in the input",
+        tmp_path,
+        peer_server,
     )

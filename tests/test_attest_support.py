@@ -20,16 +20,6 @@ from typing import Any
 from conftest import run_cli as run_cli
 
 from verify.manifest import Manifest, scan_tree, write_manifest
-from verify.models import (
-    CheckStatus,
-    DigestCheck,
-    DigestClaim,
-    FetchedFile,
-    SignatureEvidence,
-    SignatureKind,
-    SourceVerdict,
-)
-from verify.report.source import verdict_to_json
 from verify.result import (
     BuildInputs,
     EnvironmentRef,
@@ -40,6 +30,16 @@ from verify.result import (
     ResultDir,
     SourceRef,
 )
+from verify.source.models import (
+    CheckStatus,
+    DigestCheck,
+    DigestClaim,
+    FetchedFile,
+    SignatureEvidence,
+    SignatureKind,
+    SourceVerdict,
+)
+from verify.source.report import verdict_to_json
 
 TARBALL = "Python-3.13.5.tar.xz"
 TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"

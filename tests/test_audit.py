@@ -14,9 +14,9 @@ import pytest
 
 from verify.audit import AuditError, audit_installation
 from verify.manifest import Manifest, scan_tree
-from verify.releases import Version
 from verify.report.audit import audit_to_dict, audit_to_json
-from verify.unpack import extract_all_data
+from verify.source.releases import Version
+from verify.source.unpack import extract_all_data
 
 V3112 = Version.parse("3.11.2")
 HOST_PREFIX = Path("/usr")
@@ -347,7 +347,7 @@ import subprocess  # noqa: E402
 from conftest import PROJECT_ROOT, run_cli  # noqa: E402
 
 from verify.audit.inputs import InputError, find_prefixes, unpack_inputs  # noqa: E402
-from verify.unpack import UnpackLimits  # noqa: E402
+from verify.source.unpack import UnpackLimits  # noqa: E402
 
 
 def _tar_bytes(entries: list[tuple[str, bytes | str | None, str]], *, compress: bool = False) -> bytes:

@@ -18,8 +18,8 @@ from verify.audit import AuditReport, audit_installation
 from verify.audit.conventions import DISTRIBUTIONS, TABLES
 from verify.audit.inputs import locate_installation, os_release_id
 from verify.commands.audit import audit as audit_command
-from verify.releases import Version
 from verify.report.audit import audit_to_dict, render_audit_text
+from verify.source.releases import Version
 
 V3112 = Version.parse("3.11.2")
 ALPINE_MARKER = (

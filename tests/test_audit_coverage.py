@@ -22,7 +22,7 @@ from test_audit import _deb, _install, _tar_bytes, _tree_entries, run_audit
 from verify.audit import audit_installation
 from verify.audit.coverage import PARTS
 from verify.manifest import Manifest, scan_tree
-from verify.releases import Version
+from verify.source.releases import Version
 
 V3112 = Version.parse("3.11.2")
 SOURCE_OPTIONS = ("--offline", "--allow-missing", "openpgp")

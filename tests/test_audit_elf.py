@@ -17,7 +17,7 @@ from verify.audit import audit_installation
 from verify.audit.elf import RebuildSide
 from verify.compare.comparators import FilePair, explain
 from verify.manifest import Manifest, scan_tree
-from verify.releases import Version
+from verify.source.releases import Version
 
 V3112 = Version.parse("3.11.2")
 SO = "_planted.cpython-311-x86_64-linux-gnu.so"

@@ -16,7 +16,7 @@ from conftest import unpack_audited_parts
 
 from verify.audit import audit_installation
 from verify.audit.inputs import locate_installation
-from verify.releases import Version
+from verify.source.releases import Version
 
 V3144 = Version.parse("3.14.4")
 

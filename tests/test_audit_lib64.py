@@ -23,8 +23,8 @@ from verify.audit.layout import LIBRARY_DIRS, installation_scope, stdlib_candida
 from verify.audit.sources import read_source_model
 from verify.commands.audit import audit as audit_command
 from verify.manifest import Manifest, scan_tree
-from verify.releases import Version
 from verify.report.audit import audit_to_dict
+from verify.source.releases import Version
 
 V3135 = Version.parse("3.13.5")
 HOST_DYNLOAD = Path("/usr/lib/python3.11/lib-dynload")

@@ -26,7 +26,7 @@ from verify.audit.release import (
     check_release,
     release_witnesses,
 )
-from verify.releases import Version
+from verify.source.releases import Version
 
 
 def build_details(micro: int, level: str = "final", serial: int = 0, series: tuple[int, int] = (3, 14)) -> str:

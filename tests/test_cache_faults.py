@@ -8,7 +8,7 @@ recipe (``--recipes``) that pins that key; it is built in the tiny rootfs tarbal
 ``tinyproject_image``) by the shipped bwrap runner. Everything but the release's size is what a real
 release meets: the source stage, the cache, the sandbox, publication, attestation and the status site.
 
-A process is killed at a precise point by ``$CPYTHON_VERIFY_TEST_KILL_AT`` (``verify.faults``): it sends
+A process is killed at a precise point by ``$CPYTHON_VERIFY_TEST_KILL_AT`` (``verify.common.faults``): it sends
 itself SIGKILL there, so no handler or ``finally`` runs, and the point does not depend on timing.
 """
 
@@ -48,7 +48,7 @@ TARBALL = f"tiny-{VERSION}.tar.gz"
 MTIME = 1_700_000_000
 SIGKILLED = -signal.SIGKILL
 KILL_AT_SETTING = "CPYTHON_VERIFY_TEST_KILL_AT"
-"""verify.faults.KILL_AT_SETTING, spelled out: the tests name the interface, not import it."""
+"""verify.common.faults.KILL_AT_SETTING, spelled out: the tests name the interface, not import it."""
 LOCK_TIMEOUT_SETTING = "CPYTHON_VERIFY_LOCK_TIMEOUT"
 
 
@@ -196,10 +196,10 @@ def cache_check(cache: Path) -> dict[str, object]:
 def full_check(cache: Path) -> None:
     """What ``cache check`` checks, in this process (the command itself is run by the tests about it): every
     entry of every kind intact, nothing removed, nothing in use."""
-    from verify.cachecheck import CacheCheck
+    from verify.common.cachecheck import CacheCheck
     from verify.environments.rootfs import EnvironmentCache
     from verify.rebuild.cache import RebuildCache
-    from verify.sources.cache import Cache
+    from verify.source.locations.cache import Cache
 
     environments = EnvironmentCache.at(cache)
     kinds = [*Cache(cache).check_all(), environments.debs.check_all(), environments.check_all(),

@@ -9,15 +9,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ROOT, cli_command, cli_environment, run_cli
 from httpserver import Fault, FaultyServer
 
-from verify.models import FetchedFile
-from verify.sources.cache import MAX_CACHE_BYTES_SETTING, Cache
+from verify.source.locations.cache import MAX_CACHE_BYTES_SETTING, Cache
+from verify.source.models import FetchedFile
 
 RELEASE = "Python-3.13.5.tar.xz"
 RELEASE_PATH = f"/ftp/python/3.13.5/{RELEASE}"
@@ -25,23 +24,6 @@ SIGNATURES = (RELEASE + ".asc", RELEASE + ".sigstore")
 CAPTIVE_PORTAL = (
     b"<!DOCTYPE html><html><body><form action='/login'>Please sign in to the hotel Wi-Fi</form></body></html>"
 )
-
-
-@pytest.fixture(scope="module")
-def ftp_root(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Path:
-    """python.org's layout, made of symbolic links to the real fixture files."""
-    root = tmp_path_factory.mktemp("www")
-    release = root / "ftp" / "python" / "3.13.5"
-    release.mkdir(parents=True)
-    for name in (RELEASE, *SIGNATURES):
-        (release / name).symlink_to(cpython_fixtures / name)
-    return root
-
-
-@pytest.fixture
-def server(ftp_root: Path) -> Iterator[FaultyServer]:
-    with FaultyServer(ftp_root) as running:
-        yield running
 
 
 # python.org's release API (an extra digest witness) is unreachable here, fast, even on a machine

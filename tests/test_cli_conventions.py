@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT_ROOT, cli_command, cli_environment, run_cli
 
-from verify import progress
 from verify.cli import _COMMANDS, main
+from verify.common import progress
 
 COMMANDS = sorted(_COMMANDS)
 REPORTING = {name: [name] for name in COMMANDS if name not in ("env", "cache")} | {

@@ -126,7 +126,7 @@ def test_bundle_for_another_file(distfiles: Path, tmp_path: Path, cpython_fixtur
 
 def _recipes_with(tmp_path: Path, old: str, new: str) -> Path:
     recipes = tmp_path / "recipes"
-    shutil.copytree(PROJECT_ROOT / "verify" / "data" / "recipes", recipes)
+    shutil.copytree(PROJECT_ROOT / "recipes", recipes)
     path = recipes / "cpython-3.13.toml"
     text = path.read_text()
     assert old in text

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from verify.environments.apt_sources import parse_deb822_sources
 from verify.environments.debian import InstalledPackage, lock_packages
 from verify.environments.errors import LockFileError
-from verify.sources.deb822 import first_paragraph, iter_paragraphs
-from verify.sources.debian import DebianIndexError, find_package
+from verify.source.locations.apt_sources import parse_deb822_sources
+from verify.source.locations.deb822 import first_paragraph, iter_paragraphs
+from verify.source.locations.debian import DebianIndexError, find_package
 
 DATA = Path(__file__).parent / "data" / "debian"
 

@@ -14,6 +14,7 @@ import pytest
 from httpserver import Fault, FaultyServer
 from test_env_lock import build_deb
 
+from verify.common.errors import EXIT_ERROR, EXIT_FAILED, OperationalError
 from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
 from verify.environments.fetch import (
     DEFAULT_MAX_DEB_CACHE_BYTES,
@@ -22,8 +23,7 @@ from verify.environments.fetch import (
     fetch_debs,
 )
 from verify.environments.lock import LockedPackage
-from verify.errors import EXIT_ERROR, EXIT_FAILED, OperationalError
-from verify.sources.http import HttpClient, HttpSettings
+from verify.source.locations.http import HttpClient, HttpSettings
 
 
 def fast_client() -> HttpClient:

@@ -8,15 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from verify.environments.apt_sources import (
-    MIRROR_SETTING,
-    AptSource,
-    choose_mirror,
-    host_apt_sources,
-    parse_deb822_sources,
-    parse_one_line_sources,
-    resolve_mirror,
-)
+from verify.common.errors import EXIT_ERROR
 from verify.environments.debian import (
     InstalledPackage,
     deb_control,
@@ -28,8 +20,16 @@ from verify.environments.debian import (
 )
 from verify.environments.errors import LockFileError, MirrorError
 from verify.environments.lock import LockedPackage, load_lock, load_spec, parse_lock, parse_spec, render_lock
-from verify.errors import EXIT_ERROR
-from verify.sources.deb822 import iter_paragraphs
+from verify.source.locations.apt_sources import (
+    MIRROR_SETTING,
+    AptSource,
+    choose_mirror,
+    host_apt_sources,
+    parse_deb822_sources,
+    parse_one_line_sources,
+    resolve_mirror,
+)
+from verify.source.locations.deb822 import iter_paragraphs
 
 # Placeholder hosts under the reserved .invalid TLD: never resolvable, never a real registry.
 DEB822 = """\
@@ -273,7 +273,7 @@ def test_shipped_lock_pins_the_spec_closure(name: str) -> None:
 def test_each_recipe_builds_in_a_shipped_environment_with_what_its_series_needs() -> None:
     """3.14+ build _decimal from the system mpdecimal (3.15 has no copy of its own) and _zstd from libzstd:
     their environment must have both, or the rebuild silently lacks the modules. Bookworm has no mpdecimal."""
-    from verify.recipes import load_all_recipes
+    from verify.source.recipes import load_all_recipes
 
     for series, recipe in load_all_recipes().items():
         assert recipe.build is not None

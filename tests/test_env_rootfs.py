@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from verify.common.errors import EXIT_FAILED
+from verify.common.fsutil import sha256_file
 from verify.environments.errors import LockFileError, RootfsMismatch
 from verify.environments.lock import EnvironmentLock, LockedPackage, load_lock, render_lock
 from verify.environments.rootfs import (
@@ -21,8 +23,6 @@ from verify.environments.rootfs import (
     ensure_environment,
     mmdebstrap_build_command,
 )
-from verify.errors import EXIT_FAILED
-from verify.fsutil import sha256_file
 
 GOOD = b"a rootfs tarball's bytes\n"
 

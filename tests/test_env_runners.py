@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from verify.common.errors import OperationalError, ToolMissing, VerificationFailed
 from verify.environments.bwrap import BwrapRunner, bwrap_command
 from verify.environments.docker import DockerRunner, docker_run_command
 from verify.environments.errors import RunnerError
@@ -27,7 +28,6 @@ from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.environments.podman import PodmanRunner, capped_ulimits, image_tag, podman_run_command
 from verify.environments.runners import get_runner
 from verify.environments.sandbox import SandboxSpecError, cpu_selection, user_ids
-from verify.errors import OperationalError, ToolMissing, VerificationFailed
 
 SPEC_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LC_ALL": "C", "REPRO": "1"}
 # What each runner adds on its own: constants or values from the spec, never from the host.

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT_ROOT, cli_command, cli_environment, run_cli
 
-from verify.errors import FetchError
-from verify.releases import Version
-from verify.sources.cache import Cache
-from verify.sources.http import HttpClient, HttpSettings
-from verify.sources.upstream import UpstreamLocation
+from verify.common.errors import FetchError
+from verify.source.locations.cache import Cache
+from verify.source.locations.http import HttpClient, HttpSettings
+from verify.source.locations.upstream import UpstreamLocation
+from verify.source.releases import Version
 
 V3135 = Version.parse("3.13.5")
 TARBALL = "Python-3.13.5.tar.xz"
@@ -83,8 +83,8 @@ def test_an_unreachable_host_is_given_its_retries_once_per_run(tmp_path: Path) -
 
 
 def test_a_network_failure_suggests_from_and_offline(tmp_path: Path) -> None:
-    from verify.assembly import SourceOptions, source_checks, source_request
-    from verify.pipeline import verify_source
+    from verify.source.assembly import SourceOptions, source_checks, source_request
+    from verify.source.checks import verify_source
 
     cache = Cache(tmp_path / "cache")
     options = SourceOptions(offline=True, cache_dir=cache.root)

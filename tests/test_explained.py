@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from verify.common.errors import OperationalError
 from verify.compare.engine import compare_sides
 from verify.compare.sides import side_from_tree
-from verify.errors import OperationalError
-from verify.rebuild.variations import recorded_differences
-from verify.recipes import BuildSpec, load_recipe
+from verify.compare.twice import recorded_differences
+from verify.source.recipes import BuildSpec, load_recipe
 
 SERIES = "3.13"
 PYTHON_O = "opt/python/lib/python3.13/config-3.13-x86_64-linux-gnu/python.o"
@@ -140,7 +140,7 @@ def test_a_plain_profile_explains_no_debug_info_difference_of_lto_objects(
 
 def test_the_recipes_category_names_are_the_comparators_own() -> None:
     from verify.compare.model import CATEGORIES
-    from verify.recipes import EXPECTABLE_CATEGORIES, REAL_DIFFERENCE_CATEGORIES
+    from verify.source.recipes import EXPECTABLE_CATEGORIES, REAL_DIFFERENCE_CATEGORIES
 
     assert set(EXPECTABLE_CATEGORIES) | set(REAL_DIFFERENCE_CATEGORIES) == set(CATEGORIES)
     assert not set(EXPECTABLE_CATEGORIES) & set(REAL_DIFFERENCE_CATEGORIES)
@@ -149,7 +149,7 @@ def test_the_recipes_category_names_are_the_comparators_own() -> None:
 
 def test_every_content_expectation_of_every_shipped_recipe_names_its_categories() -> None:
     from verify.rebuild.settings import VARIATIONS
-    from verify.recipes import load_all_recipes
+    from verify.source.recipes import load_all_recipes
 
     for series, recipe in load_all_recipes().items():
         assert recipe.build is not None

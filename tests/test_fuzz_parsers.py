@@ -21,24 +21,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from verify.attest.verification import TrustedIdentities, parse_document
+from verify.common.errors import VerifyError
+from verify.common.jsonutil import loads_bounded
 from verify.compare.comparators import FilePair, explain
 from verify.compare.comparators.archive import ArchiveError, ar_members
 from verify.compare.comparators.config import makefile_vars, pyconfig_vars, sysconfig_vars
 from verify.compare.model import FileComparison
-from verify.errors import VerifyError
-from verify.jsonutil import loads_bounded
 from verify.manifest import read_manifest
 from verify.pyc import compare_pyc, load_pyc
-from verify.recipes import parse_recipe
-from verify.releases import Version
-from verify.sources.http import HttpClient, HttpSettings
-from verify.sources.metadata import claims_from_release_metadata, load_json
-from verify.unpack import safe_unpack
+from verify.source.locations.http import HttpClient, HttpSettings
+from verify.source.locations.metadata import claims_from_release_metadata, load_json
+from verify.source.recipes import parse_recipe
+from verify.source.releases import Version
+from verify.source.unpack import safe_unpack
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_PYC = Path("/usr/lib/python3.11/__pycache__/bisect.cpython-311.pyc").read_bytes()
 LIBZ = Path("/usr/lib/x86_64-linux-gnu/libz.so.1").resolve().read_bytes()
-RECIPE = (ROOT / "verify" / "data" / "recipes" / "cpython-3.13.toml").read_bytes()
+RECIPE = (ROOT / "recipes" / "cpython-3.13.toml").read_bytes()
 SYSCONFIG = Path("/usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py").read_text()
 
 FAST = settings(
@@ -223,9 +223,9 @@ def test_attestation_and_bundle_readers(value: Any) -> None:
 @settings(FAST, max_examples=25)
 @given(st.one_of(_json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=60)))
 def test_sigstore_bundle_reader(raw: bytes) -> None:
-    from verify.models import CheckStatus
-    from verify.recipes import SigstorePolicy
-    from verify.signatures.sigstore import verify_sigstore
+    from verify.source.models import CheckStatus
+    from verify.source.recipes import SigstorePolicy
+    from verify.source.signatures.sigstore import verify_sigstore
 
     policy = SigstorePolicy(identity="thomas@python.org", issuer="https://accounts.google.com", since=None)
     evidence = verify_sigstore("0" * 64, raw, policy)
@@ -245,7 +245,7 @@ def test_sigstore_bundle_reader(raw: bytes) -> None:
 )
 def test_recipe_parser(text: bytes) -> None:
     with contextlib.suppress(VerifyError):
-        parse_recipe(text, ROOT / "verify" / "data" / "recipes" / "cpython-3.13.toml")
+        parse_recipe(text, ROOT / "recipes" / "cpython-3.13.toml")
 
 
 # Arabic-Indic digits (U+0660-U+0669) among the ASCII ones: Version.parse must refuse them.

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from verify.errors import ToolMissing
-from verify.models import CheckStatus, SignatureKind
-from verify.recipes import OpenPGPPolicy, load_recipe
-from verify.signatures.gpg import KeyFileError, verify_openpgp
+from verify.common.errors import ToolMissing
+from verify.source.models import CheckStatus, SignatureKind
+from verify.source.recipes import OpenPGPPolicy, load_recipe
+from verify.source.signatures.gpg import KeyFileError, verify_openpgp
 
 THOMAS = "7169605F62C751356D054A26A821E680E5FA6305"
 STEVE = "7ED10B6531D7C8E1BC296021FC624643487034E5"

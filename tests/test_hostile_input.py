@@ -17,10 +17,10 @@ from verify.attest.errors import AttestationRejected
 from verify.attest.verification import TrustedIdentities, verify_attestation_file
 from verify.compare.comparators import FilePair, explain
 from verify.manifest import MANIFEST_FORMAT, ManifestError, read_manifest
-from verify.models import CheckStatus
 from verify.pyc.values import short_repr
-from verify.recipes import SigstorePolicy
-from verify.signatures.sigstore import verify_sigstore
+from verify.source.models import CheckStatus
+from verify.source.recipes import SigstorePolicy
+from verify.source.signatures.sigstore import verify_sigstore
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBZ = Path("/usr/lib/x86_64-linux-gnu/libz.so.1").resolve()
@@ -218,8 +218,8 @@ issuer = "https://accounts.google.com"
 def test_recipe_templates_take_only_bare_known_placeholders(
     tmp_path: Path, filename: str, url: str, message: str
 ) -> None:
-    from verify.errors import RecipeError
-    from verify.recipes import parse_recipe
+    from verify.common.errors import RecipeError
+    from verify.source.recipes import parse_recipe
 
     text = RECIPE.format(filename=filename, url=url).encode()
     with pytest.raises(RecipeError, match=message):
@@ -227,8 +227,8 @@ def test_recipe_templates_take_only_bare_known_placeholders(
 
 
 def test_recipe_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
-    from verify.errors import RecipeError
-    from verify.recipes import parse_recipe
+    from verify.common.errors import RecipeError
+    from verify.source.recipes import parse_recipe
 
     with pytest.raises(RecipeError, match="nested too deeply"):
         parse_recipe(b"x = " + b"[" * 50_000 + b"]" * 50_000, tmp_path / "cpython-3.13.toml")
@@ -236,8 +236,8 @@ def test_recipe_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", ["3.\u0661\u0663.5", "3.13.\u0665", "\uff13.13.5", "3.13.5rc\u0661", "3.13.5\n\n1"])
 def test_version_digits_are_ascii_only(text: str) -> None:
-    from verify.errors import VersionError
-    from verify.releases import Version
+    from verify.common.errors import VersionError
+    from verify.source.releases import Version
 
     with pytest.raises(VersionError):
         Version.parse(text)
@@ -316,7 +316,7 @@ def _oversized(path: Path, size: int) -> Path:
 def test_release_feed_file_refuses_deep_json_an_oversized_file_and_a_fifo(tmp_path: Path) -> None:
     import os
 
-    from verify.releases_feed import MAX_FEED_BYTES
+    from verify.site.releases_feed import MAX_FEED_BYTES
 
     deep = tmp_path / "deep.json"
     deep.write_text(NESTED_100)

@@ -212,8 +212,8 @@ def assert_clean_exit(status: int, stderr: str, signum: signal.Signals) -> None:
 
 
 def _runner_usable(name: str) -> bool:
+    from verify.common.errors import OperationalError
     from verify.environments.runners import get_runner
-    from verify.errors import OperationalError
 
     try:
         get_runner(name).check_available()
@@ -229,7 +229,7 @@ def test_an_interrupted_child_and_its_whole_group_are_stopped_even_if_they_ignor
     script = textwrap.dedent(
         """
         import os, signal, threading, time
-        from verify import interrupts
+        from verify.common import interrupts
         interrupts.install()
         threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
         started = time.monotonic()
@@ -377,7 +377,7 @@ def _seed_debs(cache: Path) -> None:
     download); whatever is missing, ``env build`` downloads as usual."""
     debs = cache / "environments" / "debs"
     debs.mkdir(parents=True)
-    from verify.fsutil import cache_root
+    from verify.common.fsutil import cache_root
 
     candidates = [Path(os.environ["CPYTHON_VERIFY_TEST_CACHE"])] if os.environ.get("CPYTHON_VERIFY_TEST_CACHE") else []
     for source in [*candidates, cache_root()]:

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from verify import limits
+from verify.common import limits
+from verify.common.errors import OperationalError
 from verify.compare.comparators import FilePair, explain
-from verify.errors import OperationalError
-from verify.recipes import load_recipe
-from verify.sources.http import HttpClient, HttpSettings
-from verify.sources.local import LocalDirectory
-from verify.sources.metadata import MetadataError, load_json
+from verify.source.locations.http import HttpClient, HttpSettings
+from verify.source.locations.local import LocalDirectory
+from verify.source.locations.metadata import MetadataError, load_json
+from verify.source.recipes import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBZ = Path("/usr/lib/x86_64-linux-gnu/libz.so.1").resolve()
@@ -57,8 +57,8 @@ _CHILD = textwrap.dedent(
         except PycError as error:
             result = f"refused: {error.message}"
     elif kind == "metadata":
-        from verify.sources.http import HttpClient, HttpSettings
-        from verify.sources.metadata import MetadataError, load_json
+        from verify.source.locations.http import HttpClient, HttpSettings
+        from verify.source.locations.metadata import MetadataError, load_json
         try:
             load_json(args[0], client=HttpClient(HttpSettings()))
             result = "loaded"
@@ -138,7 +138,7 @@ def test_every_budget_is_in_the_one_table_with_its_value() -> None:
     table = (ROOT / "docs" / "limits.md").read_text()
     rows = {
         match.group(1): match.group(2)
-        for match in re.finditer(r"^\| `verify\.limits\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)
+        for match in re.finditer(r"^\| `verify\.common\.limits\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)
     }
     constants = {name: value for name, value in vars(limits).items() if name.isupper()}
     assert set(constants) == set(rows), set(constants) ^ set(rows)
@@ -150,12 +150,12 @@ def test_every_budget_is_in_the_one_table_with_its_value() -> None:
 
 
 def test_every_download_limit_is_in_the_table_with_its_value() -> None:
-    """The HTTP client's budgets stay beside it (verify.sources.http); each one is a row with its value."""
-    from verify.sources import http
+    """The HTTP client's budgets stay beside it (verify.source.locations.http); each one is a row with its value."""
+    from verify.source.locations import http
 
     table = (ROOT / "docs" / "limits.md").read_text()
-    rows = {match.group(1): match.group(2).strip() for match in
-            re.finditer(r"^\| `verify\.sources\.http\.(\w+)`[^|]*\| ([^|]+) \|", table, re.MULTILINE)}  # fmt: skip
+    row = r"^\| `verify\.source\.locations\.http\.(\w+)`[^|]*\| ([^|]+) \|"
+    rows = {match.group(1): match.group(2).strip() for match in re.finditer(row, table, re.MULTILINE)}
     constants = {name: value for name, value in vars(http).items()
                  if name.isupper() and not name.startswith("_") and isinstance(value, int | float)}  # fmt: skip
     assert {"SPEED_FLOOR_BYTES_PER_SECOND", "SPEED_WINDOW_SECONDS"} <= set(constants)
@@ -265,8 +265,8 @@ def test_release_metadata_nested_100000_deep(tmp_path: Path) -> None:
 
 
 def test_a_fifo_named_like_the_tarball_is_refused_at_once(tmp_path: Path) -> None:
-    from verify.releases import Version
-    from verify.sources.cache import Cache
+    from verify.source.locations.cache import Cache
+    from verify.source.releases import Version
 
     directory = tmp_path / "from"
     directory.mkdir()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from verify.fsutil import write_atomic
+from verify.common.fsutil import write_atomic
 
 
 def _one_line(stderr: str) -> str:

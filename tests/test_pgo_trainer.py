@@ -1,4 +1,4 @@
-"""cpython-verify's deterministic PGO training task (verify/data/pgo_trainer.py), run for real.
+"""cpython-verify's deterministic PGO training task (verify/rebuild/pgo_trainer.py), run for real.
 
 The interpreter here stands in for a build's instrumented ./python: the trainer must re-execute itself
 with ASLR off in an environment it sets itself, remove the counters earlier runs left in the build

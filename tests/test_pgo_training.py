@@ -21,7 +21,6 @@ from verify.chain import build_twice, second_training, trained_profile
 from verify.compare.engine import diff_manifests
 from verify.environments.interface import RootfsImage
 from verify.environments.podman import PodmanRunner, capped_ulimits, podman_run_command
-from verify.models import FetchedFile
 from verify.rebuild.cache import RebuildCache
 from verify.rebuild.core import (
     PGO_TRAINER_PATH,
@@ -32,10 +31,11 @@ from verify.rebuild.core import (
     check_pgo_profile,
     pgo_trainer_for,
 )
-from verify.recipes import load_recipe
 from verify.report.rebuild import rebuild_text, training_line
 from verify.result import PgoTrainingRun
 from verify.result.record import BlockedCall
+from verify.source.models import FetchedFile
+from verify.source.recipes import load_recipe
 
 NEEDS_PODMAN = pytest.mark.skipif(
     shutil.which("podman") is None or shutil.which("runc") is None, reason="podman/runc not installed"
@@ -175,7 +175,7 @@ def test_the_second_build_of_twice_trains_its_own_profile_unless_told_to_reuse(
     baseline = build_in(image, tiny, cache, *flags)
 
     def build(chosen: frozenset[str], profile: FetchedFile | None, independent_training: int) -> RebuildResult:
-        return build_in(image, tiny, cache, *flags, variations=chosen, pgo_profile=profile,  # type: ignore[no-any-return]
+        return build_in(image, tiny, cache, *flags, variations=chosen, pgo_profile_tar=profile,  # type: ignore[no-any-return]
                         independent_training=independent_training)  # fmt: skip
 
     deterministic = pgo_trainer_for(recipe.build.profiles["default"].configure) is not None

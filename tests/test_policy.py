@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from verify.errors import SignatureError
-from verify.models import CheckStatus, SignatureEvidence, SignatureKind
-from verify.recipes import load_recipe
-from verify.releases import Version
-from verify.signatures.policy import (
+from verify.common.errors import SignatureError
+from verify.source.models import CheckStatus, SignatureEvidence, SignatureKind
+from verify.source.recipes import load_recipe
+from verify.source.releases import Version
+from verify.source.signatures.policy import (
     Action,
     SignatureDecision,
     SignaturePolicy,

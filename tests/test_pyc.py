@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from verify.errors import OperationalError
+from verify.common.errors import OperationalError
 from verify.pyc import (
     CodeObject,
     MarshalError,

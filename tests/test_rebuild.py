@@ -30,11 +30,7 @@ import pytest
 from conftest import BwrapWithoutDevShmAndPtmx, run_cli
 from schema_support import assert_file_matches_schema
 
-from verify.compare.engine import diff_manifests
-from verify.environments.bwrap import BwrapRunner
-from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
-from verify.environments.runners import get_runner
-from verify.errors import (
+from verify.common.errors import (
     EXIT_ERROR,
     EXIT_FAILED,
     OperationalError,
@@ -43,9 +39,13 @@ from verify.errors import (
     VerificationFailed,
     VerifyError,
 )
-from verify.fsutil import make_result_directory, write_json_atomic
+from verify.common.fsutil import make_result_directory, write_json_atomic
+from verify.compare.engine import diff_manifests
+from verify.compare.twice import bisect_variations, rebuild_twice
+from verify.environments.bwrap import BwrapRunner
+from verify.environments.interface import RootfsImage, Runner, RunResult, SandboxSpec
+from verify.environments.runners import get_runner
 from verify.manifest import read_manifest
-from verify.models import FetchedFile
 from verify.rebuild import (
     VARIATIONS,
     BuildFailed,
@@ -62,9 +62,9 @@ from verify.rebuild import (
 )
 from verify.rebuild.core import PGO_TRAINING_MEMBER
 from verify.rebuild.logs import cap_log, log_tail
-from verify.rebuild.variations import bisect_variations, rebuild_twice
-from verify.recipes import Recipe, parse_recipe
 from verify.result import ResultDir
+from verify.source.models import FetchedFile
+from verify.source.recipes import Recipe, parse_recipe
 
 TINY = Path(__file__).parent / "data" / "tinyproject"
 TINY_MTIME = 1_700_000_000
@@ -150,16 +150,15 @@ def build_in(image: RootfsImage, tarball: FetchedFile, cache: RebuildCache, *con
     """Rebuild the tiny project in ``image`` (with the shipped bwrap runner unless ``runner`` is given)."""
     runner = kw.pop("runner", None) or BwrapRunner()
     return rebuild(
-        tarball,
-        kw.pop("verdict", None) or verdict_for(tarball),
-        tiny_recipe(*configure),
-        "default",
-        image,
-        runner,
-        kw.pop("settings", BuildSettings()),
-        variations,
-        None,
-        cache,
+        tarball=tarball,
+        verdict=kw.pop("verdict", None) or verdict_for(tarball),
+        recipe=tiny_recipe(*configure),
+        profile_name="default",
+        image=image,
+        runner=runner,
+        cache=cache,
+        settings=kw.pop("settings", BuildSettings()),
+        variations=variations,
         **kw,
     )
 
@@ -707,7 +706,7 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
     assert "-frandom-seed=cpython-verify" in " ".join(trained.record.commands["configure"])
 
     profile = FetchedFile(stored.name, stored, trained.record.pgo_profile.sha256, stored.stat().st_size, "a")
-    reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile=profile)
+    reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile_tar=profile)
     assert reused.record.pgo_profile is not None
     assert reused.record.pgo_profile.model_dump() == {
         "sha256": profile.sha256, "origin": "reused", "file": None,
@@ -737,9 +736,9 @@ def test_a_reused_profile_misses_objects_named_after_absolute_source_paths_under
     assert trained_on is not None and trained_on.build_dir == BuildSettings().build_dir
     with tarfile.open(pinned.path) as archive:
         assert f"objs{BuildSettings().build_dir}/mod.gcda" in archive.getnames()
-    same_path = build(tiny, RebuildCache(tmp_path / "same"), "--enable-optimizations", pgo_profile=pinned)
+    same_path = build(tiny, RebuildCache(tmp_path / "same"), "--enable-optimizations", pgo_profile_tar=pinned)
     assert diff_manifests(trained.result.read_manifest(), same_path.result.read_manifest()) == ()
-    varied = build(tiny, cache, "--enable-optimizations", pgo_profile=pinned, variations=frozenset({"build_path"}))
+    varied = build(tiny, cache, "--enable-optimizations", pgo_profile_tar=pinned, variations=frozenset({"build_path"}))
     log = (varied.result_dir / "logs/make.log").read_text()
     assert "TINY-TRAINING-RUN" not in log and "profile count data file not found" in log
     differing = {entry.path for entry in diff_manifests(trained.result.read_manifest(), varied.result.read_manifest())}
@@ -748,8 +747,8 @@ def test_a_reused_profile_misses_objects_named_after_absolute_source_paths_under
     # would be if the path were the only cause explains nothing (issue 18: the comparator's category counts).
     from dataclasses import replace
 
-    from verify.rebuild.variations import compare_results
-    from verify.recipes import ExpectedDifference, InapplicableVariation
+    from verify.compare.twice import compare_results
+    from verify.source.recipes import ExpectedDifference, InapplicableVariation
 
     spec = tiny_recipe().build
     assert spec is not None
@@ -770,7 +769,7 @@ def test_a_reused_profile_misses_objects_named_after_absolute_source_paths_under
 
     def reusing(variations: frozenset[str]) -> RebuildResult:
         built.append(variations)
-        return build(tiny, cache, "--enable-optimizations", pgo_profile=pinned, variations=variations)
+        return build(tiny, cache, "--enable-optimizations", pgo_profile_tar=pinned, variations=variations)
 
     skipping = rebuild_twice(reusing, frozenset({"build_path", "hostname"}), spec, "pgo")
     assert built == [frozenset(), frozenset({"hostname"})]
@@ -829,12 +828,12 @@ def test_twice_pins_the_profile_its_baseline_trained_for_the_varied_build(
     pinned = trained_profile(trained)
     assert pinned is not None and trained.record.pgo_profile is not None
     assert pinned.sha256 == trained.record.pgo_profile.sha256 == hashlib.sha256(pinned.path.read_bytes()).hexdigest()
-    varied = build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations", pgo_profile=pinned,
+    varied = build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations", pgo_profile_tar=pinned,
                    variations=frozenset({"hostname", "locale"}))  # fmt: skip
     assert varied.record.pgo_profile is not None and varied.record.pgo_profile.origin == "reused"
     assert "TINY-TRAINING-RUN" not in (varied.result_dir / "logs/make.log").read_text()
     assert diff_manifests(trained.result.read_manifest(), varied.result.read_manifest()) == ()
-    reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile=pinned)
+    reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile_tar=pinned)
     assert trained_profile(reused) is None, "only a profile trained in this build is pinned for the next"
 
 
@@ -850,9 +849,9 @@ def test_a_pgo_profile_must_match_its_digest_and_hold_only_gcda_files(
     digest = hashlib.sha256(bogus.read_bytes()).hexdigest()
     cache = RebuildCache(tmp_path / "cache")
     with pytest.raises(UnsafeArchive, match=r"only \.gcda"):
-        build(tiny, cache, "--enable-optimizations", pgo_profile=FetchedFile("p.tar", bogus, digest, 1, "x"))
+        build(tiny, cache, "--enable-optimizations", pgo_profile_tar=FetchedFile("p.tar", bogus, digest, 1, "x"))
     with pytest.raises(SourceNotVerified, match="changed since verification"):
-        build(tiny, cache, "--enable-optimizations", pgo_profile=FetchedFile("p.tar", bogus, "0" * 64, 1, "x"))
+        build(tiny, cache, "--enable-optimizations", pgo_profile_tar=FetchedFile("p.tar", bogus, "0" * 64, 1, "x"))
     assert entries(cache) == [] and staging_left(cache) == []
 
 
@@ -904,7 +903,7 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
     """A real --twice (build path and umask varied): the result gains compare.html, compare's own report of
     the one comparison, in the record's words, with the recipe's reason beside the explained change."""
     from verify.chain import publish
-    from verify.rebuild.variations import compare_builds
+    from verify.compare.twice import compare_builds
     from verify.report.compare import render_html
     from verify.report.rebuild import rebuild_text, reproducibility_text, twice_report_html
 
@@ -974,9 +973,9 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
 
 
 def test_the_reasons_quoted_are_the_recipes_for_that_path_and_profile() -> None:
-    from verify.rebuild.variations import expected_reasons
-    from verify.recipes import ExpectedDifference
+    from verify.compare.twice import expected_reasons
     from verify.result import RecordedDifference
+    from verify.source.recipes import ExpectedDifference
 
     spec = tiny_recipe().build
     assert spec is not None
@@ -1081,9 +1080,9 @@ def test_an_unusable_pgo_profile_is_refused_before_any_build_step(tiny: FetchedF
     runner = CountingRunner()
     cache = RebuildCache(tmp_path / "cache")
     with pytest.raises(SourceNotVerified):
-        rebuild(tiny, verdict_for(tiny), tiny_recipe("--enable-optimizations"), "default",
-                RootfsImage("unused", tmp_path / "none.tar", "0" * 64, None), runner, BuildSettings(),
-                frozenset(), None, cache, pgo_profile=pinned(good, "2" * 64))  # fmt: skip
+        rebuild(tarball=tiny, verdict=verdict_for(tiny), recipe=tiny_recipe("--enable-optimizations"),
+                profile_name="default", image=RootfsImage("unused", tmp_path / "none.tar", "0" * 64, None),
+                runner=runner, cache=cache, pgo_profile_tar=pinned(good, "2" * 64))  # fmt: skip
     assert runner.commands == [] and entries(cache) == [] and staging_left(cache) == []
 
 
@@ -1219,7 +1218,7 @@ def test_a_pgo_profile_for_another_build_or_without_a_usable_record_is_refused_b
     runner = CountingRunner()
     cache = RebuildCache(tmp_path / "cache")
     with pytest.raises(VerifyError) as refused:
-        build_in(tinyproject_image, tiny, cache, "--enable-optimizations", runner=runner, pgo_profile=profile)
+        build_in(tinyproject_image, tiny, cache, "--enable-optimizations", runner=runner, pgo_profile_tar=profile)
     assert message in str(refused.value) and "\n" not in str(refused.value)
     assert refused.value.exit_code == EXIT_ERROR
     assert runner.commands == [] and entries(cache) == [] and staging_left(cache) == []
@@ -1238,7 +1237,7 @@ def test_a_profile_record_that_is_a_link_is_refused(tmp_path: Path) -> None:
 def _real_pgo_lto_record(fixture_tarball: Path) -> dict[str, object]:
     """The training record a profile for the recipe's 3.13.5 ``pgo-lto`` build in its pinned environment has."""
     from verify.environments.lock import load_lock
-    from verify.recipes import load_recipe
+    from verify.source.recipes import load_recipe
 
     recipe = load_recipe("3.13")
     assert recipe.build is not None

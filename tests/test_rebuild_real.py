@@ -21,14 +21,14 @@ from conftest import BwrapWithoutDevShmAndPtmx, run_cli
 
 from verify.chain import CHECK_VARIATIONS
 from verify.compare.engine import diff_manifests
+from verify.compare.twice import compare_results
 from verify.environments import get_runner, image_for, image_from_tarball
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.manifest import Manifest, scan_tree
-from verify.models import FetchedFile
 from verify.rebuild import BuildSettings, RebuildCache, RebuildResult, rebuild, unpack_release
-from verify.rebuild.variations import compare_results
-from verify.recipes import BuildSpec, load_recipe
 from verify.result import ResultDir
+from verify.source.models import FetchedFile
+from verify.source.recipes import BuildSpec, load_recipe
 
 pytestmark = pytest.mark.slow
 SECOND_BUILD = pytest.mark.release
@@ -84,8 +84,8 @@ def build(
 ) -> Callable[[frozenset[str]], RebuildResult]:
     # The real source stage (both signatures, offline, about a second), so that every build this
     # module adds to the shared cache carries a real verdict that `attest` accepts.
-    from verify.assembly import SourceOptions, require_verified, verify_release_source
-    from verify.releases import Version
+    from verify.source.assembly import SourceOptions, require_verified, verify_release_source
+    from verify.source.releases import Version
 
     verdict = verify_release_source(Version.parse("3.13.5"), SourceOptions(from_dirs=(cpython_fixtures,), offline=True))
     tarball = require_verified(verdict)
@@ -93,7 +93,16 @@ def build(
     recipe = load_recipe("3.13")
 
     def one(variations: frozenset[str]) -> RebuildResult:
-        return rebuild(tarball, verdict, recipe, "default", image, runner, BuildSettings(), variations, None, cache)
+        return rebuild(
+            tarball=tarball,
+            verdict=verdict,
+            recipe=recipe,
+            profile_name="default",
+            image=image,
+            runner=runner,
+            cache=cache,
+            variations=variations,
+        )
 
     return one
 
@@ -243,7 +252,7 @@ configure = ["--prefix=/opt/python", "--with-ensurepip=no", "--enable-optimizati
 def test_pgo_lto_build_reusing_its_stored_profile_is_identical_in_every_file(
     tarball: FetchedFile, image: RootfsImage, runner: Runner, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from verify.recipes import parse_recipe, recipe_path
+    from verify.source.recipes import parse_recipe, recipe_path
 
     path = recipe_path("3.13")
     recipe = parse_recipe(path.read_bytes() + PGO_PROFILE_TOML.encode(), path)
@@ -251,8 +260,8 @@ def test_pgo_lto_build_reusing_its_stored_profile_is_identical_in_every_file(
 
     def pgo(cache_name: str, profile: FetchedFile | None) -> RebuildResult:
         cache = RebuildCache(tmp_path_factory.mktemp(cache_name))
-        return rebuild(tarball, verdict, recipe, "pgo-lto-pinned", image, runner, BuildSettings(), frozenset(), None,
-                       cache, pgo_profile=profile)  # fmt: skip
+        return rebuild(tarball=tarball, verdict=verdict, recipe=recipe, profile_name="pgo-lto-pinned", image=image,
+                       runner=runner, cache=cache, pgo_profile_tar=profile)  # fmt: skip
 
     trained = pgo("pgo-trained", None)
     stored = trained.result_dir / "pgo-profile.tar"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from verify.errors import RecipeError
+from verify.common.errors import RecipeError
 from verify.rebuild.core import PGO_TRAINER_PATH, pgo_trainer_for
-from verify.recipes import default_recipes_dir, load_all_recipes, load_recipe, parse_recipe
-from verify.releases import Version
+from verify.source.recipes import default_recipes_dir, load_all_recipes, load_recipe, parse_recipe
+from verify.source.releases import Version
 
 EXPECTED_SIGNERS = {
     "3.8": ("E3FF2839C048B25C084DEBE9B26995E310250568", "lukasz@langa.pl", "https://github.com/login/oauth"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from verify.errors import VersionError
-from verify.releases import Version, patchlevel_version
+from verify.common.errors import VersionError
+from verify.source.releases import Version, patchlevel_version
 
 
 @pytest.mark.parametrize(

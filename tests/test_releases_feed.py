@@ -15,7 +15,7 @@ from typing import ClassVar
 import pytest
 from conftest import run_cli
 
-from verify.releases_feed import FeedError, parse_feed, select
+from verify.site.releases_feed import FeedError, parse_feed, select
 
 
 def _real_feed(cpython_fixtures: Path) -> list[dict]:
@@ -91,7 +91,7 @@ class _Feed(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server(cpython_fixtures: Path) -> Iterator[str]:
+def feed_server(cpython_fixtures: Path) -> Iterator[str]:
     _Feed.routes = {
         "/api/v2/downloads/release/": (200, json.dumps(_real_feed(cpython_fixtures)).encode()),
         "/broken/": (500, b"oops"),
@@ -123,8 +123,8 @@ def server(cpython_fixtures: Path) -> Iterator[str]:
         httpd.server_close()
 
 
-def test_lists_the_real_releases_newest_first(server: str) -> None:
-    completed = run_cli("releases", "--url", f"{server}/api/v2/downloads/release/", "--json")
+def test_lists_the_real_releases_newest_first(feed_server: str) -> None:
+    completed = run_cli("releases", "--url", f"{feed_server}/api/v2/downloads/release/", "--json")
     assert completed.returncode == 0, completed.stderr
     versions = [r["version"] for r in json.loads(completed.stdout)["releases"]]
     assert versions[:3] == ["3.14.4", "3.14.3", "3.14.2"]
@@ -134,11 +134,11 @@ def test_lists_the_real_releases_newest_first(server: str) -> None:
     assert "not published" in completed.stderr
 
 
-def test_since_filters_by_release_date(server: str) -> None:
+def test_since_filters_by_release_date(feed_server: str) -> None:
     completed = run_cli(
         "releases",
         "--url",
-        f"{server}/api/v2/downloads/release/",
+        f"{feed_server}/api/v2/downloads/release/",
         "--since",
         "2025-06-11",
         "--series",
@@ -149,12 +149,18 @@ def test_since_filters_by_release_date(server: str) -> None:
     assert [r["version"] for r in releases][-1] == "3.13.5"  # 3.13.5 was signed on 2025-06-11
     assert all(r["released_at"] >= "2025-06-11" for r in releases)
     # Nothing since then: a failure in one line, unless an empty night is expected.
-    completed = run_cli("releases", "--url", f"{server}/api/v2/downloads/release/", "--since", "2030-01-01")
+    completed = run_cli("releases", "--url", f"{feed_server}/api/v2/downloads/release/", "--since", "2030-01-01")
     assert completed.returncode == 1 and completed.stdout == ""
     assert completed.stderr.startswith("cpython-verify: error: no release in the feed matches (since 2030-01-01")
     assert "Traceback" not in completed.stderr
     completed = run_cli(
-        "releases", "--url", f"{server}/api/v2/downloads/release/", "--since", "2030-01-01", "--allow-empty", "--json"
+        "releases",
+        "--url",
+        f"{feed_server}/api/v2/downloads/release/",
+        "--since",
+        "2030-01-01",
+        "--allow-empty",
+        "--json",
     )
     assert completed.returncode == 0
     assert json.loads(completed.stdout) == {"format": "cpython-verify/releases/v1", "releases": []}
@@ -170,22 +176,22 @@ def test_since_filters_by_release_date(server: str) -> None:
     ],
 )
 def test_a_feed_or_series_without_releases_is_exit_1_in_one_line(
-    server: str, path: str, args: list[str], message: str
+    feed_server: str, path: str, args: list[str], message: str
 ) -> None:
     """Issue 18: a feed holding no release record, and --series 3.99, printed nothing and exited 0."""
-    completed = run_cli("releases", "--url", f"{server}{path}", *args, "--json")
+    completed = run_cli("releases", "--url", f"{feed_server}{path}", *args, "--json")
     assert completed.returncode == 1, completed.stdout
     assert completed.stdout == "" and message in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
 
 
-def test_a_malformed_series_is_a_usage_error(server: str) -> None:
-    completed = run_cli("releases", "--url", f"{server}/api/v2/downloads/release/", "--series", "3.x")
+def test_a_malformed_series_is_a_usage_error(feed_server: str) -> None:
+    completed = run_cli("releases", "--url", f"{feed_server}/api/v2/downloads/release/", "--series", "3.x")
     assert completed.returncode == 2 and "not a release series" in completed.stderr
 
 
-def test_prereleases_on_request(server: str) -> None:
-    completed = run_cli("releases", "--url", f"{server}/api/v2/downloads/release/", "--prereleases")
+def test_prereleases_on_request(feed_server: str) -> None:
+    completed = run_cli("releases", "--url", f"{feed_server}/api/v2/downloads/release/", "--prereleases")
     assert "3.15.0a1" in completed.stdout and "pre-release" in completed.stdout
 
 
@@ -193,8 +199,8 @@ def test_prereleases_on_request(server: str) -> None:
     ("path", "message"),
     [("/broken/", "HTTP 500"), ("/html/", "not valid JSON"), ("/object/", "not a JSON list"), ("/missing/", "404")],
 )
-def test_feed_failures_are_exit_2(server: str, path: str, message: str) -> None:
-    completed = run_cli("releases", "--url", f"{server}{path}")
+def test_feed_failures_are_exit_2(feed_server: str, path: str, message: str) -> None:
+    completed = run_cli("releases", "--url", f"{feed_server}{path}")
     assert completed.returncode == 2
     assert message in completed.stderr, completed.stderr
     assert "Traceback" not in completed.stderr
@@ -215,9 +221,9 @@ def test_a_local_mirror_file(tmp_path: Path, cpython_fixtures: Path) -> None:
         parse_feed(b"[" * 100_000)
 
 
-def test_plan_from_discovered_releases(server: str, tmp_path: Path) -> None:
+def test_plan_from_discovered_releases(feed_server: str, tmp_path: Path) -> None:
     listing = tmp_path / "releases.json"
-    discovered = run_cli("releases", "--url", f"{server}/api/v2/downloads/release/", "--series", "3.13", "--json")
+    discovered = run_cli("releases", "--url", f"{feed_server}/api/v2/downloads/release/", "--series", "3.13", "--json")
     listing.write_text(discovered.stdout)
     completed = run_cli(
         "plan",

@@ -18,7 +18,7 @@ from conftest import PROJECT_ROOT, cli_command, cli_environment, run_cli
 
 from verify.audit import audit_installation
 from verify.audit.sources import read_source_model
-from verify.releases import Version
+from verify.source.releases import Version
 
 RULE = "─"
 PIPED_DECORATION_WIDTH = 80
@@ -135,7 +135,7 @@ def test_the_unexplained_file_s_diff_in_text_and_html(
 
 
 def test_a_long_diff_says_how_much_was_cut(source_tree: Path, tmp_path: Path) -> None:
-    from verify.limits import AUDIT_DIFF_MAX_LINES_PER_FILE
+    from verify.common.limits import AUDIT_DIFF_MAX_LINES_PER_FILE
 
     prefix = tmp_path / "usr"
     stdlib = _install(source_tree, prefix, ("argparse.py",))

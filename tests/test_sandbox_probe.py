@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from verify.common.errors import OperationalError
 from verify.environments import bwrap
 from verify.environments.bwrap import BwrapRunner, unpacked_rootfs_dir
 from verify.environments.interface import RootfsImage, Runner, SandboxSpec
@@ -27,7 +28,6 @@ from verify.environments.isolation import ProbeReport, describe, host_addresses,
 from verify.environments.podman import PodmanRunner, image_tag
 from verify.environments.runners import get_runner
 from verify.environments.sandbox import image_layers
-from verify.errors import OperationalError
 
 PROMISES = ["network", "writes", "reads", "environment"]
 EXTRA_ADDRESS = "192.0.2.77"  # TEST-NET-1 (RFC 5737): never routed anywhere

@@ -31,7 +31,7 @@ from conftest import PROJECT_ROOT, run_cli
 
 from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, SandboxSpec
-from verify.releases import Version
+from verify.source.releases import Version
 
 # The release tier (docs/testing.md): another release, built in another pinned environment (trixie-cpython,
 # whose rootfs is built too). CI's one real build is 3.13.5's default profile.

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from verify.models import CheckStatus, SignatureKind
-from verify.recipes import SigstorePolicy, load_recipe
-from verify.signatures.sigstore import verify_sigstore
+from verify.source.models import CheckStatus, SignatureKind
+from verify.source.recipes import SigstorePolicy, load_recipe
+from verify.source.signatures.sigstore import verify_sigstore
 
 TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
 _BUNDLE_NAME = re.compile(r"^Python-(?P<version>3\.(?P<minor>\d+)\.\d+(?:(?:a|b|rc)\d+)?)\.(tar\.xz|tgz)\.sigstore$")
@@ -154,9 +154,9 @@ def test_import_and_one_verification_time(cpython_fixtures: Path) -> None:
     """The CLI's speed target counts import time: measure it in a fresh interpreter."""
     script = (
         "import time, sys; t0 = time.perf_counter()\n"
-        "import verify.signatures.sigstore as s\n"
+        "import verify.source.signatures.sigstore as s\n"
         "t1 = time.perf_counter()\n"
-        "from pathlib import Path\nfrom verify.recipes import load_recipe\n"
+        "from pathlib import Path\nfrom verify.source.recipes import load_recipe\n"
         "d = Path(sys.argv[1])\n"
         "e = s.verify_sigstore(d / 'Python-3.13.5.tar.xz', (d / 'Python-3.13.5.tar.xz.sigstore').read_bytes(),"
         " load_recipe('3.13').sigstore)\n"

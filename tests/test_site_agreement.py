@@ -392,8 +392,8 @@ def test_a_provenance_with_a_hostile_profile_is_rejected(rebuilders: dict[str, P
 
 @pytest.mark.parametrize("profile", ["x/../../../../tmp/pwned", "..", "Default", "a" * 65])
 def test_a_recipe_profile_that_is_not_a_profile_name_is_refused(profile: str, tmp_path: Path) -> None:
-    from verify.errors import RecipeError
-    from verify.recipes import load_recipe, parse_recipe
+    from verify.common.errors import RecipeError
+    from verify.source.recipes import load_recipe, parse_recipe
 
     text = (
         load_recipe("3.13")

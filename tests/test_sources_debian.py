@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 from httpserver import Fault, FaultyServer
 
-from verify.environments.apt_sources import parse_deb822_sources, parse_one_line_sources
-from verify.errors import FetchError
-from verify.releases import Version
-from verify.sources.cache import Cache
-from verify.sources.debian import (
+from verify.common.errors import FetchError
+from verify.source.locations.apt_sources import parse_deb822_sources, parse_one_line_sources
+from verify.source.locations.cache import Cache
+from verify.source.locations.debian import (
     ALLOW_EXPIRED_SETTING,
     MIRROR_SETTING,
     DebianArchive,
@@ -36,7 +35,8 @@ from verify.sources.debian import (
     resolve_debian_mirror,
     upstream_of,
 )
-from verify.sources.http import HttpClient, HttpSettings
+from verify.source.locations.http import HttpClient, HttpSettings
+from verify.source.releases import Version
 
 DATA = Path(__file__).parent / "data" / "debian"
 V3135 = Version.parse("3.13.5")
@@ -258,18 +258,18 @@ def mirror_root(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path
 
 
 @pytest.fixture
-def server(mirror_root: Path) -> Iterator[FaultyServer]:
+def mirror_server(mirror_root: Path) -> Iterator[FaultyServer]:
     with FaultyServer(mirror_root) as running:
         yield running
 
 
 def archive(
-    server: FaultyServer, tmp_path: Path, keyring: Path | None, *, cache: Cache | None = None, **kwargs: object
+    mirror_server: FaultyServer, tmp_path: Path, keyring: Path | None, *, cache: Cache | None = None, **kwargs: object
 ) -> DebianArchive:
     client = HttpClient.quiet(HttpSettings(attempts=2, backoff=0.01, read_timeout=5))
     return DebianArchive(
         "python3.13",
-        mirror=server.url,
+        mirror=mirror_server.url,
         client=client,
         cache=cache or Cache(tmp_path / "cache"),
         keyring=keyring,
@@ -277,57 +277,63 @@ def archive(
     )
 
 
-def test_fetch_real_tarball_and_signature_by_debian_names(server: FaultyServer, tmp_path: Path, signer: Signer) -> None:
-    debian = archive(server, tmp_path, signer.keyring, suites=("bookworm", "trixie", "sid"))
+def test_fetch_real_tarball_and_signature_by_debian_names(
+    mirror_server: FaultyServer, tmp_path: Path, signer: Signer
+) -> None:
+    debian = archive(mirror_server, tmp_path, signer.keyring, suites=("bookworm", "trixie", "sid"))
     fetched = debian.fetch(V3135, TARBALL)
     assert fetched is not None
     assert (fetched.name, fetched.sha256, fetched.size) == (TARBALL, TARBALL_SHA256, 22_856_016)
-    assert fetched.origin == f"{server.url}/{POOL}/python3.13_3.13.5.orig.tar.xz"
+    assert fetched.origin == f"{mirror_server.url}/{POOL}/python3.13_3.13.5.orig.tar.xz"
     signature = debian.fetch(V3135, TARBALL + ".asc")
     assert signature is not None and signature.sha256 == ASC_SHA256 and signature.name == TARBALL + ".asc"
     assert debian.fetch(V3135, TARBALL + ".sigstore") is None
     assert debian.fetch(Version.parse("3.13.6"), "Python-3.13.6.tar.xz") is None
-    assert debian.notes == [f"Debian suite bookworm: no InRelease at {server.url}/dists/bookworm"]
-    assert debian.description == f"Debian {server.url} (bookworm trixie sid)"
+    assert debian.notes == [f"Debian suite bookworm: no InRelease at {mirror_server.url}/dists/bookworm"]
+    assert debian.description == f"Debian {mirror_server.url} (bookworm trixie sid)"
 
 
-def test_digest_claim_is_labelled_and_authenticated(server: FaultyServer, tmp_path: Path, signer: Signer) -> None:
-    claims = archive(server, tmp_path, signer.keyring).digest_claims(V3135, TARBALL)
+def test_digest_claim_is_labelled_and_authenticated(
+    mirror_server: FaultyServer, tmp_path: Path, signer: Signer
+) -> None:
+    claims = archive(mirror_server, tmp_path, signer.keyring).digest_claims(V3135, TARBALL)
     assert [(claim.source, claim.sha256) for claim in claims] == [
         ("Debian trixie Sources index (python3.13 3.13.5-2+deb13u5)", TARBALL_SHA256)
     ]
 
 
-def test_second_fetch_uses_the_cache(server: FaultyServer, tmp_path: Path, signer: Signer) -> None:
+def test_second_fetch_uses_the_cache(mirror_server: FaultyServer, tmp_path: Path, signer: Signer) -> None:
     cache = Cache(tmp_path / "cache")
-    fetched = archive(server, tmp_path, signer.keyring, cache=cache).fetch(V3135, TARBALL)
+    fetched = archive(mirror_server, tmp_path, signer.keyring, cache=cache).fetch(V3135, TARBALL)
     assert fetched is not None
     cache.admit(fetched)  # as a verified source verdict does: an unverified download is not kept
-    archive(server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
-    assert len(server.requests_for(f"/{POOL}/python3.13_3.13.5.orig.tar.xz")) == 1
-    assert len(server.requests_for("/dists/trixie/main/source/Sources.xz")) == 1, "index cached by its signed digest"
-    assert len(server.requests_for("/dists/trixie/InRelease")) == 2, "the signed InRelease is read every time"
+    archive(mirror_server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
+    assert len(mirror_server.requests_for(f"/{POOL}/python3.13_3.13.5.orig.tar.xz")) == 1
+    assert len(mirror_server.requests_for("/dists/trixie/main/source/Sources.xz")) == 1, (
+        "index cached by its signed digest"
+    )
+    assert len(mirror_server.requests_for("/dists/trixie/InRelease")) == 2, "the signed InRelease is read every time"
 
 
-def test_signature_by_another_key_is_refused(server: FaultyServer, tmp_path: Path, other_signer: Signer) -> None:
+def test_signature_by_another_key_is_refused(mirror_server: FaultyServer, tmp_path: Path, other_signer: Signer) -> None:
     with pytest.raises(DebianIndexError, match="InRelease signature does not verify"):
-        archive(server, tmp_path, other_signer.keyring).fetch(V3135, TARBALL)
+        archive(mirror_server, tmp_path, other_signer.keyring).fetch(V3135, TARBALL)
 
 
 def test_digest_claims_swallow_index_errors_into_notes(
-    server: FaultyServer, tmp_path: Path, other_signer: Signer
+    mirror_server: FaultyServer, tmp_path: Path, other_signer: Signer
 ) -> None:
-    debian = archive(server, tmp_path, other_signer.keyring)
+    debian = archive(mirror_server, tmp_path, other_signer.keyring)
     assert debian.digest_claims(V3135, TARBALL) == []
     assert any("InRelease signature does not verify" in note for note in debian.notes)
 
 
 def test_tampered_index_is_refused(tmp_path: Path, cpython_fixtures: Path, signer: Signer, mirror_root: Path) -> None:
-    with FaultyServer(mirror_root) as server:
+    with FaultyServer(mirror_root) as mirror_server:
         forged = (DATA / "trixie-python3.13.Sources").read_text().replace(TARBALL_SHA256, "0" * 64)
-        server.add("/dists/trixie/main/source/Sources.xz", lzma.compress(forged.encode()))
+        mirror_server.add("/dists/trixie/main/source/Sources.xz", lzma.compress(forged.encode()))
         with pytest.raises(DebianIndexError, match=r"is not \w+ as the signed InRelease states"):
-            archive(server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
+            archive(mirror_server, tmp_path, signer.keyring).fetch(V3135, TARBALL)
     # The live run holds its (empty) quarantine by a lock file beside it; anything else would be kept data.
     kept = [path for path in (tmp_path / "cache").rglob("*") if path.is_file() and not path.name.startswith("run-")]
     assert kept == [], "the forged index is neither cached nor left in the quarantine"
@@ -338,10 +344,12 @@ def test_inrelease_of_another_suite_is_refused(tmp_path: Path, signer: Signer, c
     root = tmp_path / "mirror"
     write_suite(root, "trixie", (DATA / "trixie-python3.13.Sources").read_text(), signer, codename="bookworm")
     (root / "dists" / "sid").symlink_to(root / "dists" / "trixie")
-    with FaultyServer(root) as server:
-        assert len(archive(server, tmp_path, signer.keyring, suites=("trixie",)).digest_claims(V3135, TARBALL)) == 1
+    with FaultyServer(root) as mirror_server:
+        assert (
+            len(archive(mirror_server, tmp_path, signer.keyring, suites=("trixie",)).digest_claims(V3135, TARBALL)) == 1
+        )
         with pytest.raises(DebianIndexError, match="is for suite trixie/bookworm, not sid"):
-            archive(server, tmp_path, signer.keyring, suites=("sid",)).fetch(V3135, TARBALL)
+            archive(mirror_server, tmp_path, signer.keyring, suites=("sid",)).fetch(V3135, TARBALL)
 
 
 # --- InRelease freshness: a replayed old index, a forged future one --------------------------------
@@ -374,13 +382,13 @@ EXPIRED = f"Date: {release_time(timedelta(days=-10))}\nValid-Until: {release_tim
 def test_stale_or_future_inrelease_is_refused(
     tmp_path: Path, signer: Signer, cpython_fixtures: Path, dates: str, error: str
 ) -> None:
-    with FaultyServer(_mirror_with_dates(tmp_path, signer, cpython_fixtures, dates)) as server:
-        debian = archive(server, tmp_path, signer.keyring, suites=("trixie",))
+    with FaultyServer(_mirror_with_dates(tmp_path, signer, cpython_fixtures, dates)) as mirror_server:
+        debian = archive(mirror_server, tmp_path, signer.keyring, suites=("trixie",))
         with pytest.raises(DebianIndexError, match=error) as raised:
             debian.fetch(V3135, TARBALL)
         assert "\n" not in raised.value.message
-        assert not server.requests_for("/dists/trixie/main/source/Sources.xz"), "the index is not even fetched"
-        assert archive(server, tmp_path, signer.keyring, suites=("trixie",)).digest_claims(V3135, TARBALL) == []
+        assert not mirror_server.requests_for("/dists/trixie/main/source/Sources.xz"), "the index is not even fetched"
+        assert archive(mirror_server, tmp_path, signer.keyring, suites=("trixie",)).digest_claims(V3135, TARBALL) == []
 
 
 @pytest.mark.parametrize(
@@ -392,8 +400,8 @@ def test_stale_or_future_inrelease_is_refused(
     ids=["small-skew", "still-valid"],
 )
 def test_current_inrelease_is_accepted(tmp_path: Path, signer: Signer, cpython_fixtures: Path, dates: str) -> None:
-    with FaultyServer(_mirror_with_dates(tmp_path, signer, cpython_fixtures, dates)) as server:
-        debian = archive(server, tmp_path, signer.keyring, suites=("trixie",))
+    with FaultyServer(_mirror_with_dates(tmp_path, signer, cpython_fixtures, dates)) as mirror_server:
+        debian = archive(mirror_server, tmp_path, signer.keyring, suites=("trixie",))
         fetched = debian.fetch(V3135, TARBALL)
         assert fetched is not None and fetched.sha256 == TARBALL_SHA256
         assert debian.notes == []
@@ -402,11 +410,11 @@ def test_current_inrelease_is_accepted(tmp_path: Path, signer: Signer, cpython_f
 def test_expired_snapshot_is_accepted_when_allowed_and_noted(
     tmp_path: Path, signer: Signer, cpython_fixtures: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with FaultyServer(_mirror_with_dates(tmp_path, signer, cpython_fixtures, EXPIRED)) as server:
+    with FaultyServer(_mirror_with_dates(tmp_path, signer, cpython_fixtures, EXPIRED)) as mirror_server:
         monkeypatch.setenv(ALLOW_EXPIRED_SETTING, "1")
         debian = DebianArchive.from_settings(
             "python3.13",
-            mirror=server.url,
+            mirror=mirror_server.url,
             client=HttpClient.quiet(HttpSettings(attempts=1)),
             cache=Cache(tmp_path / "cache"),
             suites=("trixie",),
@@ -419,7 +427,7 @@ def test_expired_snapshot_is_accepted_when_allowed_and_noted(
         monkeypatch.setenv(ALLOW_EXPIRED_SETTING, "yes please")
         with pytest.raises(FetchError, match=f"{ALLOW_EXPIRED_SETTING}='yes please': expected 1 or 0"):
             DebianArchive.from_settings(
-                "python3.13", mirror=server.url, client=HttpClient.quiet(), cache=Cache(tmp_path)
+                "python3.13", mirror=mirror_server.url, client=HttpClient.quiet(), cache=Cache(tmp_path)
             )
 
 
@@ -437,14 +445,14 @@ def test_freshness_rules() -> None:
 
 
 def test_without_keyring_claims_say_unauthenticated_and_gz_is_used(
-    server: FaultyServer, tmp_path: Path, mirror_root: Path
+    mirror_server: FaultyServer, tmp_path: Path, mirror_root: Path
 ) -> None:
-    server.always("/dists/trixie/main/source/Sources.xz", Fault(status=404))
-    debian = archive(server, tmp_path, None, suites=("trixie",))
+    mirror_server.always("/dists/trixie/main/source/Sources.xz", Fault(status=404))
+    debian = archive(mirror_server, tmp_path, None, suites=("trixie",))
     (claim,) = debian.digest_claims(V3135, TARBALL)
     assert claim.source == "Debian trixie Sources index (python3.13 3.13.5-2+deb13u5, InRelease signature not checked)"
-    assert server.requests_for("/dists/trixie/main/source/Sources.gz")
-    assert not server.requests_for("/dists/trixie/InRelease")
+    assert mirror_server.requests_for("/dists/trixie/main/source/Sources.gz")
+    assert not mirror_server.requests_for("/dists/trixie/InRelease")
 
 
 def test_no_mirror_anywhere_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

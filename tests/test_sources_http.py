@@ -8,15 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from httpserver import Fault, FaultyServer
 
-from verify.errors import EXIT_ERROR, FetchError
-from verify.sources.cache import Cache
-from verify.sources.http import (
+from verify.common.errors import EXIT_ERROR, FetchError
+from verify.source.locations.cache import Cache
+from verify.source.locations.http import (
     DEADLINE_BASE_SECONDS,
     DEFAULT_MAX_BYTES,
     MIN_THROUGHPUT_BYTES_PER_SECOND,
@@ -36,23 +35,6 @@ TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d6
 TARBALL_SIZE = 22_856_016
 PATH = f"/ftp/python/3.13.5/{TARBALL}"
 ASC_PATH = PATH + ".asc"
-
-
-@pytest.fixture(scope="module")
-def ftp_root(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Path:
-    """python.org's layout, made of symbolic links to the real fixture files."""
-    root = tmp_path_factory.mktemp("www")
-    release = root / "ftp" / "python" / "3.13.5"
-    release.mkdir(parents=True)
-    for name in (TARBALL, TARBALL + ".asc", TARBALL + ".sigstore"):
-        (release / name).symlink_to(cpython_fixtures / name)
-    return root
-
-
-@pytest.fixture
-def server(ftp_root: Path) -> Iterator[FaultyServer]:
-    with FaultyServer(ftp_root) as running:
-        yield running
 
 
 @pytest.fixture
@@ -399,8 +381,8 @@ def test_parse_content_range() -> None:
 _KILLED_DOWNLOAD = """
 import sys
 from pathlib import Path
-from verify.sources.cache import Cache
-from verify.sources.http import HttpClient
+from verify.source.locations.cache import Cache
+from verify.source.locations.http import HttpClient
 HttpClient.quiet().download(sys.argv[1], Cache(Path(sys.argv[2])))
 """
 

@@ -7,26 +7,25 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
 from httpserver import Fault, FaultyServer
 
+from verify.common.errors import FetchError
+from verify.common.fsutil import cache_root
 from verify.environments.rootfs import EnvironmentCache
-from verify.errors import FetchError
-from verify.fsutil import cache_root
-from verify.pipeline import fetch_first
 from verify.rebuild import rebuild_cache_dir
-from verify.recipes import load_recipe
-from verify.releases import Version
-from verify.sources.cache import Cache, CachedReleaseFiles
-from verify.sources.debian import DebianArchive
-from verify.sources.http import HttpClient, HttpSettings
-from verify.sources.local import LocalDirectory
-from verify.sources.select import build_locations
-from verify.sources.upstream import UpstreamLocation
+from verify.source.checks import fetch_first
+from verify.source.locations.cache import Cache, CachedReleaseFiles
+from verify.source.locations.debian import DebianArchive
+from verify.source.locations.http import HttpClient, HttpSettings
+from verify.source.locations.local import LocalDirectory
+from verify.source.locations.select import build_locations
+from verify.source.locations.upstream import UpstreamLocation
+from verify.source.recipes import load_recipe
+from verify.source.releases import Version
 
 V3135 = Version.parse("3.13.5")
 TARBALL = "Python-3.13.5.tar.xz"
@@ -148,22 +147,6 @@ def test_cache_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 # --- upstream layout over real HTTP -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ftp_root(tmp_path_factory: pytest.TempPathFactory, cpython_fixtures: Path) -> Path:
-    root = tmp_path_factory.mktemp("www")
-    release = root / "ftp" / "python" / "3.13.5"
-    release.mkdir(parents=True)
-    for name in (TARBALL, TARBALL + ".asc", TARBALL + ".sigstore"):
-        (release / name).symlink_to(cpython_fixtures / name)
-    return root
-
-
-@pytest.fixture
-def server(ftp_root: Path) -> Iterator[FaultyServer]:
-    with FaultyServer(ftp_root) as running:
-        yield running
 
 
 def test_mirror_layout_uses_the_base_version(server: FaultyServer, cache: Cache) -> None:
@@ -312,8 +295,8 @@ def test_an_unreachable_network_location_is_a_note_beside_a_local_tarball(
     """`source 3.11.2 --from DIR` with the network down: the local .tgz is verified; the .asc fetch is a note."""
     import dataclasses
 
-    from verify.assembly import SourceOptions, source_checks, source_request
-    from verify.pipeline import verify_source
+    from verify.source.assembly import SourceOptions, source_checks, source_request
+    from verify.source.checks import verify_source
 
     options = SourceOptions(
         from_dirs=(cpython_fixtures,), offline=True, allow_missing=("openpgp",), cache_dir=cache.root

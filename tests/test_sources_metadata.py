@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from httpserver import Fault, FaultyServer
 
-from verify.releases import Version
-from verify.sources.http import HttpClient, HttpSettings
-from verify.sources.metadata import (
+from verify.source.locations.http import HttpClient, HttpSettings
+from verify.source.locations.metadata import (
     MetadataError,
     PythonOrgReleaseAPI,
     ReleaseMetadataFiles,
     claims_from_release_metadata,
     load_json,
 )
+from verify.source.releases import Version
 
 TARBALL_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
 V31312_XZ = "2a84cd31dd8d8ea8aaff75de66fc1b4b0127dd5799aa50a64ae9a313885b4593"

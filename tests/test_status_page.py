@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_attest_support import TARBALL, make_result, openssl_keypair, run_cli
 
-from verify.status_page import DifferenceRow, HistoryEntry, StatusRow, render, render_row_page
+from verify.site.status_page import DifferenceRow, HistoryEntry, StatusRow, render, render_row_page
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(

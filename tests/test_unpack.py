@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from verify import unpack
-from verify.errors import OperationalError, UnsafeArchive
-from verify.unpack import MAX_METADATA_BYTES, UnpackWriteError, read_member, safe_unpack
+from verify.common.errors import OperationalError, UnsafeArchive
+from verify.source import unpack
+from verify.source.unpack import MAX_METADATA_BYTES, UnpackWriteError, read_member, safe_unpack
 
 Adder = Callable[[tarfile.TarFile], None]
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 from test_rebuild import NEEDS_BWRAP, Build, build, tiny, tiny_recipe  # noqa: F401 - build, tiny: fixtures
 
-from verify.assembly import SourceOptions, verify_release_source
 from verify.chain import CheckOutcome, PeerOutcome, RebuildOutcome, publish
 from verify.compare import compare_paths
-from verify.models import FetchedFile
+from verify.compare.twice import compare_builds
 from verify.rebuild.cache import RebuildCache
-from verify.rebuild.variations import compare_builds
-from verify.releases import Version
 from verify.report.check import check_text, check_to_json
 from verify.report.rebuild import rebuild_closing_line, reproducibility_text
+from verify.source.assembly import SourceOptions, verify_release_source
+from verify.source.models import FetchedFile
+from verify.source.releases import Version
 
 pytestmark = NEEDS_BWRAP
 SHA256_3135 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"

@@ -1,13 +1,13 @@
 """``python -m verify`` and the ``cpython-verify`` console script.
 
 The interrupt handlers go in before the command line's own imports, so that Ctrl-C during start-up is
-handled like Ctrl-C anywhere else (see :mod:`verify.interrupts`).
+handled like Ctrl-C anywhere else (see :mod:`verify.common.interrupts`).
 """
 
 import sys
 from typing import NoReturn
 
-from verify import interrupts
+from verify.common import interrupts
 
 
 def main() -> NoReturn:

@@ -7,10 +7,11 @@ reproducibility check whether the two builds agree, each comparison whether a pe
 
 Where each stage lives:
 
-* source: :func:`verify.assembly.verify_release_source` (wires :mod:`verify.pipeline`'s source stage to
-  :mod:`verify.sources` and :mod:`verify.signatures`);
+* source: :func:`verify.source.assembly.verify_release_source` (wires :mod:`verify.source.checks`'s source stage to
+  :mod:`verify.source.locations` and :mod:`verify.source.signatures`);
 * environment and sandbox: :mod:`verify.environments`;
-* rebuild: :func:`verify.rebuild.core.rebuild`, ``--twice``/``--bisect``: :mod:`verify.rebuild.variations`;
+* rebuild: :func:`verify.rebuild.core.rebuild`; ``--twice``/``--bisect``: :mod:`verify.rebuild.variations` chooses
+  the variations, :mod:`verify.compare.twice` compares the builds (the rebuild stage never imports compare);
 * result directory and record: :mod:`verify.result`;
 * compare: :mod:`verify.compare.engine`;
 * attest: :func:`verify.attest.signing.sign_result`.
@@ -23,26 +24,32 @@ import errno
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from verify.assembly import SourceOptions, require_verified, verify_release_source
-from verify.attest.signing import OfflineKeySigner, SignedAttestation, SigstoreSigning
+from verify.attest.signing import OfflineKeySigner, SigstoreSigning
+from verify.common.errors import OperationalError
+from verify.common.fsutil import write_json_atomic
+from verify.common.limits import PUBLISH_LOCK_TIMEOUT_SECONDS
+from verify.common.locking import TargetLock, directory_lock, lock_timeout, replacing
 from verify.compare.model import Comparison
-from verify.errors import OperationalError
-from verify.fsutil import write_json_atomic
-from verify.limits import PUBLISH_LOCK_TIMEOUT_SECONDS
-from verify.locking import TargetLock, directory_lock, lock_timeout, replacing
-from verify.models import FetchedFile, SourceVerdict
+
+# Re-exported: the chain's outcomes are defined below the renderer (report/), which must not import the chain.
+from verify.outcomes import AttestationOutcome as AttestationOutcome
+from verify.outcomes import CheckOutcome as CheckOutcome
+from verify.outcomes import PeerOutcome as PeerOutcome
+from verify.outcomes import RebuildOutcome as RebuildOutcome
 from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
-from verify.releases import Version
-from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir, TwoTrainings
+from verify.result import RebuildRecord, ResultDir, TwoTrainings
 from verify.result.record import TrainingMode
+from verify.source.assembly import SourceOptions, require_verified, verify_release_source
+from verify.source.models import FetchedFile
+from verify.source.releases import Version
 
 if TYPE_CHECKING:
-    from verify.rebuild.variations import TwiceComparison
-    from verify.recipes import BuildSpec
+    from verify.compare.twice import TwiceComparison
+    from verify.source.recipes import BuildSpec
 
 # What differs between two rebuilders' machines and must not change a byte: the clock, the CPU count,
 # and the host's name, locale and time zone (the sandbox pins the last three; varying them shows the
@@ -118,26 +125,6 @@ class RebuildRequest:
 
 
 @dataclass(frozen=True)
-class RebuildOutcome:
-    """A published rebuild: the source verdict it rests on, the baseline build, and the result directory."""
-
-    source: SourceVerdict
-    baseline: RebuildResult
-    result: ResultDir
-    record: RebuildRecord
-    """The published record: the baseline's, with the ``--twice`` comparison when there was one."""
-    measured_on: tuple[str, ...] = ()
-    """The releases the recipe says its profile was measured on (empty: an unmeasured profile)."""
-    recipe_status: str = ""
-    """One line saying so, for reports (:meth:`verify.recipes.BuildProfile.status`)."""
-
-    @property
-    def reproducibility(self) -> ReproducibilityCheck | None:
-        """The ``--twice`` comparison, if one ran."""
-        return self.record.reproducibility
-
-
-@dataclass(frozen=True)
 class CheckRequest:
     """``check``: rebuild twice, compare with peers, and attest when a signer is given."""
 
@@ -149,53 +136,6 @@ class CheckRequest:
     """With an offline signer whose key file does not exist: create a new Ed25519 key there first."""
 
 
-@dataclass(frozen=True)
-class PeerOutcome:
-    """Our result compared with one peer's or published build."""
-
-    location: Path
-    comparison: Comparison
-    report: Path
-
-
-@dataclass(frozen=True)
-class AttestationOutcome:
-    """The attestation ``check`` signed, or why it signed none."""
-
-    signed: SignedAttestation | None
-    why_not: str | None = None
-    new_public_key: Path | None = None
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """Everything ``check`` established about one release."""
-
-    rebuild: RebuildOutcome
-    peers: tuple[PeerOutcome, ...] = ()
-    attestation: AttestationOutcome = field(default_factory=lambda: AttestationOutcome(None, "not attested"))
-
-    @property
-    def source_verified(self) -> bool:
-        """What the source verdict says (the rebuild refuses unverified source, so it is True here)."""
-        return self.rebuild.source.verified
-
-    @property
-    def reproducible_or_explained(self) -> bool:
-        """True when the two rebuilds agree, identically or only as the variations explain."""
-        check = self.rebuild.reproducibility
-        return check is not None and check.explained
-
-    @property
-    def ok(self) -> bool:
-        """The check passes: verified source, agreeing rebuilds, every peer identical."""
-        return (
-            self.source_verified
-            and self.reproducible_or_explained
-            and all(peer.comparison.passed for peer in self.peers)
-        )
-
-
 def run_rebuild(
     request: RebuildRequest, observer: RebuildObserver | None = None, *, hold_result: TargetLock | None = None
 ) -> RebuildOutcome:
@@ -204,15 +144,15 @@ def run_rebuild(
     ``hold_result``: the result directory's lock, taken just before publishing and left held for the
     caller (``check`` adds its files to the result before another run may replace it).
     """
-    from verify import progress
+    from verify.common import progress
     from verify.environments import get_runner, image_for
     from verify.environments.lock import load_lock
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
     from verify.rebuild.core import check_pgo_profile, pgo_trainer_for, rebuild
     from verify.rebuild.settings import BuildSettings
     from verify.rebuild.variations import choose_variations
-    from verify.recipes import load_recipe
     from verify.report.rebuild import twice_report_html
+    from verify.source.recipes import load_recipe
 
     watcher: RebuildObserver = observer or _Quiet()
     recipe = load_recipe(request.version.series, request.source.recipes_dir)
@@ -259,19 +199,18 @@ def run_rebuild(
         sink = watcher.build_started(label)
         try:
             result = rebuild(
-                tarball,
-                verdict,
-                recipe,
-                request.profile,
-                image,
-                runner,
-                settings,
-                chosen,
-                None,
-                cache,
+                tarball=tarball,
+                verdict=verdict,
+                recipe=recipe,
+                profile_name=request.profile,
+                image=image,
+                runner=runner,
+                cache=cache,
+                settings=settings,
+                variations=chosen,
                 force=request.force,
                 progress=sink,
-                pgo_profile=pgo_profile,
+                pgo_profile_tar=pgo_profile,
                 independent_training=independent_training,
             )
         except BuildFailed as failure:
@@ -355,7 +294,7 @@ def build_twice(
 
     ``variations`` are those the second build applies, ``skipped`` the requested ones the recipe declares
     inapplicable to ``profile``, with its reason."""
-    from verify.rebuild.variations import bisect_variations, compare_builds
+    from verify.compare.twice import bisect_variations, compare_builds
 
     def build_second(chosen: frozenset[str]) -> RebuildResult:
         return build(chosen, plan.profile, 2 if plan.mode == "two independent trainings" else 1)
@@ -441,7 +380,7 @@ def run_check(
     compare: Callable[[Path, Path], Comparison] | None = None,
 ) -> CheckOutcome:
     """The whole chain for one release: verify, rebuild twice, compare with peers, attest; write check.json."""
-    from verify import progress
+    from verify.common import progress
     from verify.compare import compare_paths
     from verify.report.check import check_to_json
     from verify.report.compare import comparison_to_dict
@@ -507,11 +446,11 @@ def publish(
     after ``--twice``, ``compare_html`` (the comparison's HTML report) as ``compare.html``.
 
     Built beside ``out_dir``, sealed (:func:`verify.result.integrity.write_seal`) and renamed into place
-    (:func:`verify.locking.replacing`: two runs publishing to one directory take turns); an existing
+    (:func:`verify.common.locking.replacing`: two runs publishing to one directory take turns); an existing
     directory is replaced only if it is an earlier result (has a record), never an unrelated directory.
     """
-    from verify import progress
-    from verify.fsutil import is_write_failure, write_failure
+    from verify.common import progress
+    from verify.common.fsutil import is_write_failure, write_failure
     from verify.result.integrity import write_seal
 
     check_out_dir(out_dir)

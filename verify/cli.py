@@ -2,8 +2,8 @@
 
 Subcommands live in ``verify/commands/`` and are imported only when invoked, so that ``cpython-verify
 source`` does not pay for importing the build or comparison stages. Every error the tool raises on
-purpose is a :class:`verify.errors.VerifyError`; here it becomes one line on stderr and its exit code.
-Ctrl-C, SIGTERM and SIGHUP become :class:`verify.interrupts.Interrupted` (the entry point,
+purpose is a :class:`verify.common.errors.VerifyError`; here it becomes one line on stderr and its exit code.
+Ctrl-C, SIGTERM and SIGHUP become :class:`verify.common.interrupts.Interrupted` (the entry point,
 ``verify/__main__.py``, installs that before these imports; :func:`main` for its own run): here, one
 line and ``128 + signal``, after every cleanup on the way out has run.
 """
@@ -17,8 +17,9 @@ from typing import NoReturn
 
 import click
 
-from verify import __version__, interrupts, progress
-from verify.errors import EXIT_ERROR, VerifyError
+from verify import __version__
+from verify.common import interrupts, progress
+from verify.common.errors import EXIT_ERROR, VerifyError
 
 # name -> "module:attribute" of the click command; imported on first use.
 _COMMANDS: dict[str, str] = {

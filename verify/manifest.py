@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from verify.errors import OperationalError
-from verify.fsutil import open_regular_file, sha256_file, write_atomic
-from verify.jsonutil import JsonLimitError, check_depth
-from verify.limits import JSON_MAX_DEPTH
+from verify.common.errors import OperationalError
+from verify.common.fsutil import open_regular_file, sha256_file, write_atomic
+from verify.common.jsonutil import JsonLimitError, check_depth
+from verify.common.limits import JSON_MAX_DEPTH
 from verify.pyc import PycError, parse_header
 
 MANIFEST_FORMAT: Final = "cpython-verify/manifest/v1"

@@ -1,5 +1,10 @@
 """Signed in-toto attestations of CPython rebuilds, and the k-of-n comparison of independent ones.
 
+In: a rebuild's result directory (record, manifest, the source verdict it rests on) and a signer.
+Out: signed in-toto Statements (the rebuild verdict and a SLSA provenance); verified attestations
+when reading others'.
+Next: :mod:`verify.site` (the feed, status page and site are built from attestations).
+
 ``inputs`` reads a rebuild result into subjects, a verdict and a SLSA provenance (``provenance``);
 ``signing`` builds the two Statements and signs them (offline key as a DSSE envelope, or Sigstore
 keyless); ``verification`` checks signature,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from verify.errors import OperationalError, VerificationFailed
+from verify.common.errors import OperationalError, VerificationFailed
 
 
 class AttestationError(OperationalError):

@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from verify import __version__, fsutil
+from verify import __version__
 from verify.attest.errors import AttestationError
 from verify.attest.predicate import BUILD_TYPE, RebuildVerdict, parse_predicate
 from verify.attest.provenance import INSTALL_TREE_SUBJECT, build_provenance, builder_uri
+from verify.common import fsutil
 from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest
 from verify.result import RebuildRecord, ResultDirError
 from verify.result import directory as result_directory
@@ -74,7 +75,7 @@ class AttestationContent:
 
 
 def sha256_file(path: Path) -> str:
-    """:func:`verify.fsutil.sha256_file`, with a file that cannot be read an :class:`AttestationError`."""
+    """:func:`verify.common.fsutil.sha256_file`, with a file that cannot be read an :class:`AttestationError`."""
     try:
         return fsutil.sha256_file(path)
     except OSError as error:

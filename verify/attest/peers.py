@@ -28,8 +28,8 @@ from verify.attest.verification import (
     VerifiedProvenance,
     verify_published,
 )
+from verify.common.errors import VerifyError
 from verify.compare.engine import diff_manifests
-from verify.errors import VerifyError
 from verify.manifest import Manifest
 from verify.result.integrity import open_finished
 

@@ -24,13 +24,13 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
-from verify import names
 from verify.attest.errors import AttestationRejected
+from verify.common.errors import VerifyError
+from verify.common.jsonutil import validation_summary
 from verify.compare.model import CHANGES
-from verify.errors import VerifyError
-from verify.jsonutil import validation_summary
 from verify.manifest import KINDS, check_relative_path
-from verify.releases import Version
+from verify.source import names
+from verify.source.releases import Version
 
 PROJECT_URI: Final = "https://github.com/cpython-verify/cpython-verify"
 """The project's repository: every URI the project mints (predicate and build types) lives under it."""
@@ -55,12 +55,12 @@ def _relative_path(text: str) -> str:
 
 
 # Every name the tool uses as a path component, a file name or a key follows the rule it is made by
-# (verify.names): a trusted signature says who wrote a name, not that it is one.
+# (verify.source.names): a trusted signature says who wrote a name, not that it is one.
 Sha256 = Annotated[str, Field(pattern=names.SHA256_PATTERN)]
 ReleaseVersion = Annotated[
     str, Field(pattern=r"^3\.[0-9]{1,2}\.[0-9]{1,3}((a|b|rc)[0-9]{1,3})?$"), AfterValidator(names.check_release_version)
 ]
-"""A release version exactly as :class:`verify.releases.Version` writes it (``3.13.05`` is refused)."""
+"""A release version exactly as :class:`verify.source.releases.Version` writes it (``3.13.05`` is refused)."""
 Profile = Annotated[str, Field(pattern=names.PROFILE_PATTERN)]
 Runner = Annotated[str, Field(pattern=names.RUNNER_PATTERN)]
 EnvironmentName = Annotated[str, Field(pattern=names.ENVIRONMENT_PATTERN)]
@@ -128,7 +128,7 @@ class RecipeSection:
     """The recipe (SLSA: external parameters) and the profile chosen from it."""
 
     series: Annotated[str, Field(pattern=names.SERIES_PATTERN)]
-    """The release's series (:attr:`verify.releases.Version.series` of ``version``)."""
+    """The release's series (:attr:`verify.source.releases.Version.series` of ``version``)."""
     sha256: Sha256
     profile: Profile
     configure: tuple[Line, ...]

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
-from verify import __version__, names
+from verify import __version__
 from verify.attest.errors import AttestationError, AttestationRejected
 from verify.attest.predicate import (
     BUILD_TYPE,
@@ -35,8 +35,9 @@ from verify.attest.predicate import (
     SettingName,
     VariationName,
 )
-from verify.jsonutil import validation_summary
+from verify.common.jsonutil import validation_summary
 from verify.result import PgoProfileRef, RebuildRecord
+from verify.source import names
 
 PROVENANCE_TYPE: Final = "https://slsa.dev/provenance/v1"
 INSTALL_TREE_SUBJECT: Final = "install-tree"

@@ -24,12 +24,12 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from verify import faults
 from verify.attest.errors import AttestationError
 from verify.attest.inputs import AttestationContent, RebuildInputs, build_content
 from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
 from verify.attest.provenance import PROVENANCE_TYPE
-from verify.fsutil import write_atomic
+from verify.common import faults
+from verify.common.fsutil import write_atomic
 
 PASSPHRASE_VARIABLE: Final = "CPYTHON_VERIFY_KEY_PASSPHRASE"  # noqa: S105 (the variable's name, not a secret)
 """The environment variable that holds an encrypted offline key's passphrase (never a command-line flag)."""

@@ -31,7 +31,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from verify import names
 from verify.attest.errors import AttestationError, AttestationRejected
 from verify.attest.inputs import MANIFEST_SUBJECT, AttestedSubject, load_manifest, sha256_file, tree_digest
 from verify.attest.predicate import PREDICATE_TYPE, RETIRED_PREDICATE_TYPES, RebuildVerdict, parse_predicate
@@ -44,13 +43,14 @@ from verify.attest.provenance import (
     parse_provenance,
 )
 from verify.attest.signing import PAYLOAD_TYPE, STATEMENT_TYPE, PublicKey, key_id, pae, provenance_path_for
+from verify.common.errors import VerifyError
+from verify.common.fsutil import read_regular_file
+from verify.common.jsonutil import JsonLimitError, loads_bounded
+from verify.common.limits import JSON_MAX_DEPTH
 from verify.compare import model as compare_model
 from verify.compare.engine import diff_manifests
-from verify.errors import VerifyError
-from verify.fsutil import read_regular_file
-from verify.jsonutil import JsonLimitError, loads_bounded
-from verify.limits import JSON_MAX_DEPTH
 from verify.manifest import Manifest, check_relative_path, scan_tree
+from verify.source import names
 
 MAX_ATTESTATION_BYTES: Final = 16 << 20
 """A rebuild attestation is a few kilobytes (tens with many differences); larger files are refused unread."""
@@ -174,7 +174,7 @@ class TrustedIdentities(TrustPolicy):
         from sigstore.models import Bundle
         from sigstore.verify.policy import Identity
 
-        from verify.signatures.sigstore import MALFORMED_BUNDLE_ERRORS
+        from verify.source.signatures.sigstore import MALFORMED_BUNDLE_ERRORS
 
         if "mediaType" not in document:
             raise AttestationError(f"{where} is a DSSE envelope signed with a key: verify it with --public-key")

@@ -1,5 +1,10 @@
 """Audit an installed CPython (a server's ``/usr``, an unpacked container image) against verified source.
 
+In: an installation's root, a :class:`~verify.source.models.SourceVerdict` with its unpacked source
+tree, and optionally a rebuild's manifest.
+Out: an :class:`AuditReport` (findings per question below).
+Next: none in the chain: it is a side branch after the source stage (and after a rebuild, for ELF files).
+
 Four questions, each answered as data in an :class:`AuditReport`:
 
 1. Is every stdlib ``.py`` the one in the verified source tarball's ``Lib/``? Modified, missing and

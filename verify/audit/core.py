@@ -33,7 +33,7 @@ from verify.audit.pyc import audit_pyc
 from verify.audit.release import check_release, release_witnesses
 from verify.audit.sources import SourceModel, audit_sources, read_source_model
 from verify.manifest import DIRECTORY, Manifest
-from verify.releases import Version
+from verify.source.releases import Version
 
 
 def find_stdlib(prefix: Path, version: Version, libdir: str | None = None, abi: str = "") -> Path:

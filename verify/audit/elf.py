@@ -21,12 +21,12 @@ from verify.audit.config import read_config_args
 from verify.audit.files import regular_files
 from verify.audit.layout import LIBRARY_DIRS
 from verify.audit.model import ElfAudit, Finding
+from verify.common.fsutil import sha256_file
 from verify.compare.engine import digest_only_verdict, explain_files
 from verify.compare.model import FileComparison
 from verify.compare.recorded import recorded_inputs, with_recorded_inputs
-from verify.fsutil import sha256_file
 from verify.manifest import ELF_KINDS, SYSCONFIGDATA, Manifest, ManifestEntry, detect_kind
-from verify.releases import Version
+from verify.source.releases import Version
 
 
 @dataclass(frozen=True, slots=True)

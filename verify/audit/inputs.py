@@ -1,6 +1,6 @@
 """Reading what the user hands the audit: a quilt patch directory, and the installation inputs.
 
-Nothing here executes anything from an input; archives are unpacked by :mod:`verify.unpack` under
+Nothing here executes anything from an input; archives are unpacked by :mod:`verify.source.unpack` under
 its hostile-archive rules.
 """
 
@@ -24,8 +24,8 @@ from typing import Any, BinaryIO, Final, cast
 from verify.audit.conventions import TABLES
 from verify.audit.model import AuditError, NothingToAudit
 from verify.audit.patches import MAX_PATCH_BYTES, Patch, PatchError, parse_patch, parse_series
-from verify.errors import UnsafeArchive
-from verify.unpack import (
+from verify.common.errors import UnsafeArchive
+from verify.source.unpack import (
     DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_LAYERS,
     BoundedTarInfo,

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from verify.audit.coverage import AuditCoverage
+from verify.common.errors import OperationalError, VerificationFailed
 from verify.compare.model import FileComparison
-from verify.errors import OperationalError, VerificationFailed
-from verify.models import SourceVerdict
+from verify.source.models import SourceVerdict
 
 
 class AuditError(OperationalError):

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
-from verify.errors import OperationalError
+from verify.common.errors import OperationalError
 
 MAX_PATCHES: Final = 2000
 MAX_PATCH_BYTES: Final = 16 * 1024 * 1024

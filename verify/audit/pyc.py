@@ -20,7 +20,7 @@ from typing import Final
 from verify.audit.files import EXPECTED_EXTRA_DIRS, regular_files
 from verify.audit.model import Finding, PycAudit
 from verify.pyc import PycError, compare_pyc, parse_header
-from verify.releases import Version
+from verify.source.releases import Version
 
 EQUIVALENT_CATEGORIES: Final = frozenset({"identical", "header-only", "reference-flags-only", "path-only"})
 RECOMPILE_TIMEOUT: Final = 600.0

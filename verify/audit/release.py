@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from verify.audit.model import AuditError
-from verify.errors import VersionError
-from verify.fsutil import NotARegularFile, read_regular_file
-from verify.releases import Version
+from verify.common.errors import VersionError
+from verify.common.fsutil import NotARegularFile, read_regular_file
+from verify.source.releases import Version
 
 WITNESS_MAX_BYTES: Final = 64 << 10
 """A ``patchlevel.h`` or ``build-details.json`` is a few KiB; a larger one is not read."""

@@ -38,8 +38,8 @@ from verify.audit.layout import (
 )
 from verify.audit.model import UNEXPLAINED_MODIFIED, AuditError, Finding, MissingGroup, SourceAudit
 from verify.audit.patches import FilePatch, Patch
-from verify.limits import AUDIT_DIFF_MAX_LINES, AUDIT_DIFF_MAX_LINES_PER_FILE
-from verify.linediff import unified_diff
+from verify.common.limits import AUDIT_DIFF_MAX_LINES, AUDIT_DIFF_MAX_LINES_PER_FILE
+from verify.common.linediff import unified_diff
 
 _ELF_MAGIC = b"\x7fELF"
 SOURCE_PARTS = (
@@ -200,8 +200,8 @@ class _Comparison:
     def bounded_diff(self, theirs: bytes, mine: bytes, origin: str, shown: str) -> tuple[tuple[str, ...], str]:
         """The unified diff of the source's ``origin`` against the installed ``shown``, and what was left out.
 
-        Each file's diff is cut at :data:`~verify.limits.AUDIT_DIFF_MAX_LINES_PER_FILE` lines and all of them
-        together at :data:`~verify.limits.AUDIT_DIFF_MAX_LINES`, so that a hostile installation cannot fill
+        Each file's diff is cut at :data:`~verify.common.limits.AUDIT_DIFF_MAX_LINES_PER_FILE` lines and all of them
+        together at :data:`~verify.common.limits.AUDIT_DIFF_MAX_LINES`, so that a hostile installation cannot fill
         memory or a report; what was cut is said, never silently dropped.
         """
         if b"\0" in theirs or b"\0" in mine:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import click
 
-from verify.commands.options import F
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 _META = "cpython_verify.renamed"
 

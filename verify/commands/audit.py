@@ -18,13 +18,13 @@ from typing import Any
 
 import click
 
-from verify import progress
 from verify.commands.aliases import version_and_inputs
 from verify.commands.options import source_options
 from verify.commands.output import Report, output_options
-from verify.errors import EXIT_FAILED, EXIT_OK
-from verify.fsutil import write_atomic
-from verify.releases import Version
+from verify.common import progress
+from verify.common.errors import EXIT_FAILED, EXIT_OK
+from verify.common.fsutil import write_atomic
+from verify.source.releases import Version
 
 
 @click.command("audit")
@@ -127,15 +127,15 @@ def audit(
       cpython-verify audit 3.11.2 libpython3.11-minimal_*.deb libpython3.11-stdlib_*.deb python3.11-minimal_*.deb \\
         --from ~/distfiles --offline --json -o audit.json
     """
-    from verify.assembly import SourceOptions, verified_source_tree
     from verify.audit import audit_installation, find_stdlib
     from verify.audit.elf import RebuildSide
     from verify.audit.inputs import locate_installation, read_patch_series
     from verify.audit.release import check_release, release_witnesses
     from verify.audit.sources import SOURCE_PARTS
     from verify.compare.sides import load_side
-    from verify.recipes import load_recipe
     from verify.report.audit import audit_to_html, audit_to_json, render_audit_text
+    from verify.source.assembly import SourceOptions, verified_source_tree
+    from verify.source.recipes import load_recipe
 
     version_text, inputs = version_and_inputs(arguments, old_version)
     version = Version.parse(version_text)

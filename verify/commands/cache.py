@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from verify.commands.output import Report, output_options
-from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError
+from verify.common.errors import EXIT_FAILED, EXIT_OK, OperationalError
 
 
 @click.group("cache")
@@ -51,10 +51,10 @@ def check(cache_dir: Path | None, rebuild_cache: Path | None, as_json: bool) -> 
     staging areas that no live process holds (a killed run's) are removed too. Entries another run
     is building at the time are left alone.
     """
-    from verify.cachecheck import CacheCheck
+    from verify.common.cachecheck import CacheCheck
     from verify.environments.rootfs import EnvironmentCache
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
-    from verify.sources.cache import Cache
+    from verify.source.locations.cache import Cache
 
     report = Report.current()
     for given in (cache_dir, rebuild_cache):

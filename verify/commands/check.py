@@ -21,7 +21,7 @@ from verify.commands.options import signing_options
 from verify.commands.output import Report
 from verify.commands.rebuild import PhaseObserver, rebuild_request
 from verify.commands.rebuild import rebuild as rebuild_command
-from verify.errors import EXIT_FAILED, EXIT_OK
+from verify.common.errors import EXIT_FAILED, EXIT_OK
 
 _NOT_FOR_CHECK = {"version", "twice", "bisect"}
 

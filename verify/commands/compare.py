@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from verify import progress
 from verify.commands.output import Report, output_options
-from verify.errors import EXIT_FAILED, EXIT_OK
-from verify.fsutil import write_atomic
+from verify.common import progress
+from verify.common.errors import EXIT_FAILED, EXIT_OK
+from verify.common.fsutil import write_atomic
 
 
 @click.command("compare")

@@ -22,7 +22,7 @@ def docs(name: str | None, path_only: bool) -> None:
       cpython-verify docs audit-json
       cpython-verify docs docs/attestation.md --path
     """
-    from verify import shipped_docs
+    from verify.common import shipped_docs
 
     with Report.current() as report:
         if name is None:

@@ -11,15 +11,15 @@ from typing import Any, NoReturn
 
 import click
 
-from verify import progress
 from verify.commands.aliases import renamed
 from verify.commands.options import RUNNER_CHOICE, F
 from verify.commands.output import Report, output_options
+from verify.common import progress
+from verify.common.errors import EXIT_FAILED, EXIT_OK, OperationalError
 from verify.environments.interface import Bind, SandboxSpec
 from verify.environments.lock import EnvironmentLock, environments_dir, load_lock, load_spec, parse_lock
 from verify.environments.rootfs import ensure_environment, resolve_lock, write_lock
 from verify.environments.runners import DEFAULT_RUNNER, get_runner
-from verify.errors import EXIT_FAILED, EXIT_OK, OperationalError
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

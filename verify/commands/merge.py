@@ -17,17 +17,18 @@ from typing import Any, Final
 
 import click
 
-from verify import names, progress
 from verify.attest import AttestationError
 from verify.attest.peers import MET, PeersVerdict, attestations_in, verdict_to_json
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
-from verify.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
-from verify.fsutil import sha256_file, write_atomic, write_json_atomic
-from verify.jsonutil import read_json_file
-from verify.limits import PLAN_MAX_BYTES, PUBLISH_LOCK_TIMEOUT_SECONDS
-from verify.locking import lock_timeout, replacing
-from verify.status_site import SITE_MARKER
+from verify.common import progress
+from verify.common.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
+from verify.common.fsutil import sha256_file, write_atomic, write_json_atomic
+from verify.common.jsonutil import read_json_file
+from verify.common.limits import PLAN_MAX_BYTES, PUBLISH_LOCK_TIMEOUT_SECONDS
+from verify.common.locking import lock_timeout, replacing
+from verify.site.status_site import SITE_MARKER
+from verify.source import names
 
 ATTESTATION_SUFFIX = ".intoto.json"
 MERGE_FORMAT: Final = "cpython-verify/merge/v1"
@@ -103,8 +104,8 @@ def merge(
     """
     from verify.attest.verification import VerifiedAttestation, VerifiedProvenance
     from verify.attest.verification import verify_published as verify_file
-    from verify.status_page import StatusRow, render, row_from_predicate
-    from verify.status_site import (
+    from verify.site.status_page import StatusRow, render, row_from_predicate
+    from verify.site.status_site import (
         agreement,
         carry_forward,
         copy_from_previous,
@@ -131,7 +132,7 @@ def merge(
     rejected: list[tuple[Path, str]] = []
     notes: list[str] = []
     verified_by_link: dict[str, VerifiedAttestation] = {}
-    # The site is assembled beside --out and renamed into place (verify.locking.replacing): a failure half-way
+    # The site is assembled beside --out and renamed into place (verify.common.locking.replacing): a failure half-way
     # leaves the previous site as it was, and nothing behind; two merges into one site take turns, the second
     # adding to what the first wrote; a site a killed merge left aside is put back first.
     timeout = lock_timeout(PUBLISH_LOCK_TIMEOUT_SECONDS)
@@ -199,7 +200,7 @@ def _write_agreement_pages(
     staging: Path, verdicts: Sequence[Any], rows: Sequence[Any], *, title: str, generated_at: datetime
 ) -> None:
     """One page per release x profile: the ``peers`` verdict in full, with each dissent's comparison."""
-    from verify.status_page import agreement_path, rebuilder_names, render_agreement_page
+    from verify.site.status_page import agreement_path, rebuilder_names, render_agreement_page
 
     names = rebuilder_names(rows)
     (staging / "agreement").mkdir()
@@ -212,7 +213,7 @@ def _write_row_pages(
     staging: Path, rows: Sequence[Any], history: Sequence[Any], *, title: str, generated_at: datetime
 ) -> None:
     """One page per release x profile x runner: its current rows, and its history."""
-    from verify.status_page import page_path, render_row_page
+    from verify.site.status_page import page_path, render_row_page
 
     pages: dict[str, tuple[list[Any], list[Any]]] = {}
     for row in rows:
@@ -238,7 +239,7 @@ def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str, str | None]]:
     for job in jobs:
         if not isinstance(job, dict) or not all(isinstance(job.get(k), str) for k in ("version", "profile", "runner")):
             raise AttestationError(f"{plan_file}: a job lacks version, profile or runner")
-        # The plan's names become rows' keys beside the signed ones: the same rules (verify.names) hold.
+        # The plan's names become rows' keys beside the signed ones: the same rules (verify.source.names) hold.
         problem = (
             names.release_version_problem(job["version"])
             or names.profile_problem(job["profile"])
@@ -252,7 +253,7 @@ def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str, str | None]]:
 
 
 def _missing_rows(planned: Sequence[tuple[str, str, str, str | None]], rows: Sequence[Any]) -> list[Any]:
-    from verify.status_page import StatusRow
+    from verify.site.status_page import StatusRow
 
     present = {(row.version, row.profile, row.runner) for row in rows}
     return [
@@ -268,8 +269,8 @@ def _rejected_rows(
     """A row per rejected attestation, with the reason. Nothing inside a rejected attestation is believed:
     it takes a planned job's release, profile and runner only when its file is named after the job's id
     (as the nightly workflow publishes ``ID.intoto.json``); otherwise the row names only the file."""
-    from verify.status_page import StatusRow
-    from verify.status_site import attestation_stem
+    from verify.site.status_page import StatusRow
+    from verify.site.status_site import attestation_stem
 
     jobs = {job_id: (version, profile, runner) for version, profile, runner, job_id in planned if job_id}
     rows = []

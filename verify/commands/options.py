@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from verify.commands.aliases import renamed
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 SIGNATURE_CHOICE = click.Choice(["openpgp", "sigstore"])
@@ -100,7 +102,7 @@ def source_options(function: F) -> F:
             "recipes_dir",
             type=click.Path(exists=True, file_okay=False, path_type=Path),
             envvar="CPYTHON_VERIFY_RECIPES",
-            help="Directory of recipes (default: the ones installed with the package, verify/data/recipes).",
+            help="Directory of recipes (default: the ones installed with the package, recipes/).",
         ),
     ]
     for decorator in reversed(decorators):
@@ -111,8 +113,6 @@ def source_options(function: F) -> F:
 def signing_options(function: F) -> F:
     """``--signing-key FILE`` (must exist) with ``--create-key``, or ``--sigstore``: how ``attest`` and
     ``check`` sign. The old ``--key`` stays one release as a hidden, warned alias of ``--signing-key``."""
-    from verify.commands.aliases import renamed
-
     key_type = click.Path(dir_okay=False, path_type=Path)
     decorators = [
         click.option(

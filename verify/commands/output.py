@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from verify import progress
 from verify.commands.options import F
-from verify.fsutil import write_atomic
+from verify.common import progress
+from verify.common.fsutil import write_atomic
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -18,13 +18,13 @@ from verify.attest import AttestationError, decide, load_claims, our_claim
 from verify.attest.peers import MAX_LISTED_FILES, PeersVerdict, Rejected, attestations_in, peers_to_json
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
-from verify.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
+from verify.common.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
 
 
 def _download_attestation(url: str, into: Path) -> Path:
     """Fetch an attestation URL and the manifest published beside it into ``into``."""
     from verify.attest.verification import MAX_ATTESTATION_BYTES
-    from verify.sources.http import HttpClient, HttpSettings
+    from verify.source.locations.http import HttpClient, HttpSettings
 
     name = urlsplit(url).path.rsplit("/", 1)[-1] or "attestation.intoto.json"
     client = HttpClient.quiet(HttpSettings(attempts=2))
@@ -93,8 +93,8 @@ def peers(
       cpython-verify peers 3.13.5 --attestation https://example.org/3.13.5.sigstore.json \\
           --identity https://github.com/ORG/REPO/... --issuer https://token.actions.githubusercontent.com --json
     """
-    from verify import names
-    from verify.releases import Version
+    from verify.source import names
+    from verify.source.releases import Version
 
     report = Report.current()
     version = str(Version.parse(version))

@@ -16,8 +16,8 @@ from verify.attest import AttestationError
 from verify.commands.aliases import renamed
 from verify.commands.options import RUNNER_CHOICE
 from verify.commands.output import Report, output_options
-from verify.jsonutil import read_json_file
-from verify.limits import PLAN_MAX_BYTES
+from verify.common.jsonutil import read_json_file
+from verify.common.limits import PLAN_MAX_BYTES
 
 PLAN_FORMAT = "cpython-verify/plan/v1"
 
@@ -79,9 +79,9 @@ def plan(
       cpython-verify releases --since 2025-06-01 --json > releases.json
       cpython-verify plan --releases releases.json --runner bwrap --runner podman --allow-empty --json -o plan.json
     """
-    from verify.errors import NothingToDo, RecipeError, VersionError
-    from verify.recipes import available_recipes_dir, load_recipe
-    from verify.releases import Version
+    from verify.common.errors import NothingToDo, RecipeError, VersionError
+    from verify.source.recipes import available_recipes_dir, load_recipe
+    from verify.source.releases import Version
 
     if not versions and releases_file is None:
         raise click.UsageError("give the releases to plan: VERSION arguments or --releases FILE")

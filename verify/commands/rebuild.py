@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from verify import progress
 from verify.commands.options import RUNNER_CHOICE, source_options
 from verify.commands.output import Report, output_options
-from verify.errors import EXIT_FAILED, OperationalError
-from verify.models import FetchedFile
-from verify.progress import PhaseLog
+from verify.common import progress
+from verify.common.errors import EXIT_FAILED, OperationalError
+from verify.common.progress import PhaseLog
 from verify.rebuild.settings import VARIATIONS, parse_variations
+from verify.source.models import FetchedFile
 
 if TYPE_CHECKING:
     from verify.chain import RebuildRequest
@@ -130,9 +130,9 @@ def rebuild(**params: Any) -> None:
 
 def rebuild_request(params: dict[str, Any]) -> RebuildRequest:
     """The chain's request from the option values of ``rebuild`` (and ``check``, which shares them)."""
-    from verify.assembly import SourceOptions
     from verify.chain import RebuildRequest
-    from verify.releases import Version
+    from verify.source.assembly import SourceOptions
+    from verify.source.releases import Version
 
     version = Version.parse(params["version"])
     if params["vary"] and not params["twice"]:

@@ -20,7 +20,7 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 def _check_series(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
-    from verify import names
+    from verify.source import names
 
     for text in value:
         if not names.matches(names.SERIES_PATTERN, text):
@@ -56,7 +56,7 @@ def releases(
       cpython-verify releases --series 3.13 --prereleases --json -o releases.json
       cpython-verify releases --url mirror/releases.json
     """
-    from verify.releases_feed import (
+    from verify.site.releases_feed import (
         check_selection,
         default_feed_url,
         fetch_feed,

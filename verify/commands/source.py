@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 
-from verify.assembly import SourceOptions, verify_release_source
 from verify.commands.options import source_options
 from verify.commands.output import Report, output_options
-from verify.errors import EXIT_FAILED, EXIT_OK
-from verify.releases import Version
+from verify.common.errors import EXIT_FAILED, EXIT_OK
+from verify.source.assembly import SourceOptions, verify_release_source
+from verify.source.releases import Version
 
 
 @click.command()
@@ -33,7 +33,7 @@ def source(version: str, as_json: bool, **params: Any) -> None:
       cpython-verify source 3.13.5 --from ~/distfiles --offline
       cpython-verify source 3.13.5 --debian --sha256 peer=93e583f2...d640 --json -o verdict.json
     """
-    from verify.report.source import verdict_to_json, verdict_to_text
+    from verify.source.report import verdict_to_json, verdict_to_text
 
     with Report.current() as report:
         verdict = verify_release_source(Version.parse(version), SourceOptions.from_params(params))

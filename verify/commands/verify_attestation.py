@@ -17,7 +17,7 @@ from verify.attest import VerifiedAttestation, check_subjects, verify_attestatio
 from verify.attest.verification import check_companion, check_tree, mismatches
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
-from verify.errors import EXIT_FAILED, EXIT_OK
+from verify.common.errors import EXIT_FAILED, EXIT_OK
 from verify.report.attest import verification_to_json
 
 

@@ -1,5 +1,10 @@
 """Compare install trees and manifests: classified, explained differences.
 
+In: two sides, each a directory, a rebuild result or a manifest (or two rebuild results from
+``--twice``, ``twice``).
+Out: a :class:`Comparison`: every difference, classified and explained by a per-format comparator.
+Next: :mod:`verify.attest` (``check`` attests a result whose twice-comparison agrees).
+
 ``compare_paths(a, b)`` is the entry point; ``diff_manifests`` is the pure manifest diff; the per-format
 comparators live in ``verify.compare.comparators``.
 """

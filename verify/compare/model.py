@@ -56,7 +56,7 @@ CATEGORIES: Final = {
 }
 """Every category a comparator gives (:attr:`FileComparison.category`), with what it means. The first
 ones name a cause that leaves the code unchanged, shown by the comparator's evidence; a recipe may
-expect only those (``verify.recipes.EXPECTABLE_CATEGORIES``)."""
+expect only those (``verify.source.recipes.EXPECTABLE_CATEGORIES``)."""
 
 
 @dataclass(frozen=True, slots=True)

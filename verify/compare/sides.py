@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from verify.common.errors import OperationalError
+from verify.common.filekind import describe_head, looks_like_json_object, read_head
 from verify.compare.model import SideInfo
-from verify.errors import OperationalError
-from verify.filekind import describe_head, looks_like_json_object, read_head
 from verify.manifest import Manifest, manifest_digest, read_manifest, scan_tree
 from verify.result import ResultDir, ResultDirError
 from verify.result.integrity import describe, differing_paths, open_finished

@@ -1,5 +1,10 @@
 """Pinned build environments: lock files, reproducible rootfs tarballs, and the sandboxes that run them.
 
+In: a recipe's environment name (``recipes/environments/NAME.toml`` and its ``.lock``), or a given rootfs tarball.
+Out: a verified :class:`~verify.environments.interface.RootfsImage` and a
+:class:`~verify.environments.interface.Runner` (bwrap, podman, docker) that runs a sandbox on it.
+Next: :mod:`verify.rebuild`.
+
 The build stage needs three calls: :func:`load_lock` (whose ``sha256`` goes into results),
 :func:`image_for` (a given rootfs tarball, or :func:`ensure_environment`'s verified rootfs, built if
 not cached) and :func:`get_runner`.

@@ -14,15 +14,23 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from verify import faults, progress
+from verify.common import faults, progress
+from verify.common.errors import OperationalError, ToolMissing, VerificationFailed
+from verify.common.fsutil import sha256_file
+from verify.common.limits import BUILD_LOCK_TIMEOUT_SECONDS
+from verify.common.locking import (
+    LOCK_SUFFIX,
+    Staging,
+    StagingError,
+    TargetLock,
+    lock_timeout,
+    remove_path,
+    sweep_abandoned,
+)
 from verify.environments.errors import EnvironmentBuildError
 from verify.environments.interface import RootfsImage, SandboxSpec
 from verify.environments.perturb import SANDBOX_TOOLS_DIR
 from verify.environments.sandbox import RUNNER_PATHS, CommandLineRunner, cpu_selection, user_ids
-from verify.errors import OperationalError, ToolMissing, VerificationFailed
-from verify.fsutil import sha256_file
-from verify.limits import BUILD_LOCK_TIMEOUT_SECONDS
-from verify.locking import LOCK_SUFFIX, Staging, StagingError, TargetLock, lock_timeout, remove_path, sweep_abandoned
 from verify.manifest import Manifest, ManifestError, read_manifest, scan_tree, verify_tree, write_manifest
 
 STAGING_PREFIX = ".staging-"

@@ -15,7 +15,7 @@ from email.utils import formatdate, parsedate_to_datetime
 
 from verify.environments.errors import LockFileError
 from verify.environments.lock import LockedPackage
-from verify.sources.deb822 import first_paragraph, iter_paragraphs
+from verify.source.locations.deb822 import first_paragraph, iter_paragraphs
 
 _AR_MAGIC = b"!<arch>\n"
 _AR_HEADER = 60

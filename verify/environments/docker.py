@@ -10,11 +10,11 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
+from verify.common.errors import ToolMissing
 from verify.environments.errors import RunnerError
 from verify.environments.interface import RootfsImage, SandboxSpec
 from verify.environments.podman import container_run_options, image_tag, remove_container
 from verify.environments.sandbox import CommandLineRunner, import_rootfs_image
-from verify.errors import ToolMissing
 
 
 def docker_run_command(

@@ -1,21 +1,28 @@
 """Errors raised by the environment stage (lock files, rootfs builds, runners).
 
-They subclass the shared roots in :mod:`verify.errors`, so the CLI maps them to exit codes without
+They subclass the shared roots in :mod:`verify.common.errors`, so the CLI maps them to exit codes without
 knowing about environments: evidence that something is wrong (a digest mismatch) exits 1, being
 unable to reach a verdict (a missing tool, an unreachable mirror) exits 2.
 """
 
 from __future__ import annotations
 
-from verify.errors import DigestMismatch, FetchError, OperationalError, VerificationFailed
+from verify.common.errors import DigestMismatch, FetchError, OperationalError, VerificationFailed
+from verify.source.locations.apt_sources import MirrorError
+
+__all__ = [
+    "EnvironmentBuildError",
+    "LockFileError",
+    "MirrorError",
+    "PackageDigestMismatch",
+    "PackageUnavailable",
+    "RootfsMismatch",
+    "RunnerError",
+]
 
 
 class LockFileError(OperationalError):
     """An environment spec or lock file is missing, malformed, or inconsistent with its spec."""
-
-
-class MirrorError(OperationalError):
-    """No Debian mirror is configured, or the configured one cannot be used."""
 
 
 class PackageUnavailable(FetchError):

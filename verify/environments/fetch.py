@@ -1,12 +1,12 @@
 """Download locked ``.deb`` files into a cache keyed by sha256, checking every byte against the lock.
 
-Downloads go through the one HTTP client (:class:`verify.sources.http.HttpClient`: timeouts, retries
+Downloads go through the one HTTP client (:class:`verify.source.locations.http.HttpClient`: timeouts, retries
 with back-off, ``Range`` resume, https downgrades refused), capped at the size the lock pins. The
 mirror is tried first; when it no longer serves a pinned version (Debian drops superseded versions
 from its mirrors), the snapshot archive is tried if one is configured, and otherwise the error says
 how to configure one. A file whose bytes differ from the pinned digest is never cached.
 
-The cache is bounded like the download cache (:mod:`verify.sources.cache`): past
+The cache is bounded like the download cache (:mod:`verify.source.locations.cache`): past
 :data:`DEFAULT_MAX_DEB_CACHE_BYTES` (or ``$CPYTHON_VERIFY_DEB_CACHE_MAX_BYTES``) the least recently used
 ``.deb`` files are deleted after each addition, never one the current run has looked up or added. Old
 locks' packages therefore go, and the packages of the environment being built stay.
@@ -19,14 +19,14 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from verify.cachecheck import KindCheck
-from verify.environments.apt_sources import SNAPSHOT_SETTING
+from verify.common.cachecheck import KindCheck
+from verify.common.errors import FetchError
+from verify.common.fsutil import sha256_file
+from verify.common.locking import sweep_abandoned
 from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
 from verify.environments.lock import LockedPackage
-from verify.errors import FetchError
-from verify.fsutil import sha256_file
-from verify.locking import sweep_abandoned
-from verify.sources.cache import (
+from verify.source.locations.apt_sources import SNAPSHOT_SETTING
+from verify.source.locations.cache import (
     PARTIAL_PREFIX,
     PendingEntry,
     evict_least_recently_used,
@@ -34,7 +34,7 @@ from verify.sources.cache import (
     record_use,
     size_bound_setting,
 )
-from verify.sources.http import BodyTooLarge, HttpClient
+from verify.source.locations.http import BodyTooLarge, HttpClient
 
 _CHUNK = 1 << 20
 _ENTRY_RE = re.compile(r"^[0-9a-f]{64}\.deb$")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from verify.common.fsutil import sha256_file
 from verify.environments.interface import RootfsImage
 from verify.environments.rootfs import ensure_environment
-from verify.fsutil import sha256_file
 
 
 def image_from_tarball(name: str, tarball: Path) -> RootfsImage:

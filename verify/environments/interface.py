@@ -77,7 +77,7 @@ class Runner(ABC):
 
     @abstractmethod
     def check_available(self) -> None:
-        """Raise :class:`verify.errors.ToolMissing` (naming the Debian package) if this runner cannot run here."""
+        """Raise :class:`verify.common.errors.ToolMissing` (naming the Debian package) when this runner cannot run."""
 
     @abstractmethod
     def run(

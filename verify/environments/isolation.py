@@ -48,9 +48,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from verify.common.errors import OperationalError
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.environments.trees import TreeEntry, differences, runner_addition, summarize, tarball_tree
-from verify.errors import OperationalError
 
 BUILD = "/build"
 OUT = "/out"
@@ -613,9 +613,9 @@ def _check(promise: str, problems: Sequence[str], evidence: str) -> PromiseCheck
 def probe_environment(name: str, runner: Runner, *, cache_dir: Path | None = None) -> ProbeReport:
     """Probe ``runner``'s build sandbox of the pinned environment ``name`` (built if not cached), with
     the build's directories in the environment cache's scratch space, as a build has them in the cache."""
+    from verify.common.fsutil import cache_root
     from verify.environments.lock import load_lock
     from verify.environments.rootfs import EnvironmentCache, ensure_environment
-    from verify.fsutil import cache_root
 
     runner.check_available()
     image = ensure_environment(name, cache_dir=cache_dir)

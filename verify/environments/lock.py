@@ -1,6 +1,6 @@
 """Environment specs (what a packager asks for) and lock files (exactly what gets installed).
 
-``verify/data/recipes/environments/NAME.toml`` is the short, hand-written spec: Debian suite(s),
+``recipes/environments/NAME.toml`` is the short, hand-written spec: Debian suite(s),
 architecture, mmdebstrap variant and the top-level packages. ``NAME.lock`` beside it is generated from
 it by ``cpython-verify env lock NAME``: every package of the closure with its exact version, pool
 path, size and ``.deb`` sha256, the ``SOURCE_DATE_EPOCH`` of the environment and the sha256 of the
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verify import names
 from verify.environments.errors import LockFileError
+from verify.source import names
 
 LOCK_SCHEMA = 1
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -33,9 +33,9 @@ def environments_dir() -> Path:
     configured = os.environ.get("CPYTHON_VERIFY_ENVIRONMENTS")
     if configured:
         return Path(configured)
-    from verify.data import shipped_dir
+    from verify.source.shipped import shipped_dir
 
-    return shipped_dir("recipes", "environments")
+    return shipped_dir("environments")
 
 
 @dataclass(frozen=True, slots=True)

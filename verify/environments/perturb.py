@@ -5,7 +5,7 @@ directory order (disorderfs).
 These tools run on the host (setarch and disorderfs) or are bound read-only into the sandbox from the
 host (libfaketime), so the rootfs tarball — and the environment digest a result records — stays the
 same; a result records the tools' versions instead (:func:`host_tool_versions`). A tool that is
-missing is a one-line :class:`~verify.errors.ToolMissing` naming its Debian package: a variation is
+missing is a one-line :class:`~verify.common.errors.ToolMissing` naming its Debian package: a variation is
 never skipped silently. :func:`probe` proves, inside the sandbox, that each one is in effect.
 """
 
@@ -24,9 +24,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+from verify.common.errors import OperationalError, ToolMissing
+from verify.common.fsutil import sha256_file
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
-from verify.errors import OperationalError, ToolMissing
-from verify.fsutil import sha256_file
 
 HOSTS_PATH = "/etc/hosts"
 SANDBOX_TOOLS_DIR = "/run/cpython-verify"

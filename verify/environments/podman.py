@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from verify.common.errors import ToolMissing
+from verify.common.fsutil import write_atomic
 from verify.environments.interface import RootfsImage, SandboxSpec
 from verify.environments.sandbox import CommandLineRunner, cpu_selection, import_rootfs_image, user_ids
-from verify.errors import ToolMissing
-from verify.fsutil import write_atomic
 
 NOFILE = 20000
 NPROC = 8192

@@ -21,9 +21,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify import faults, interrupts
-from verify.cachecheck import KindCheck
-from verify.environments.apt_sources import resolve_mirror, resolve_snapshot
+from verify.common import faults, interrupts
+from verify.common.cachecheck import KindCheck
+from verify.common.errors import OperationalError, ToolMissing
+from verify.common.fsutil import cache_root, sha256_file
+from verify.common.limits import BUILD_LOCK_TIMEOUT_SECONDS
+from verify.common.locking import LOCK_SUFFIX, Staging, TargetLock, lock_timeout, remove_path, sweep_abandoned
 from verify.environments.debian import (
     deb_control,
     flat_packages_index,
@@ -44,10 +47,7 @@ from verify.environments.lock import (
     render_lock,
     spec_path,
 )
-from verify.errors import OperationalError, ToolMissing
-from verify.fsutil import cache_root, sha256_file
-from verify.limits import BUILD_LOCK_TIMEOUT_SECONDS
-from verify.locking import LOCK_SUFFIX, Staging, TargetLock, lock_timeout, remove_path, sweep_abandoned
+from verify.source.locations.apt_sources import resolve_mirror, resolve_snapshot
 
 STAGING_PREFIX = ".staging-"
 """Tarballs being built (and rootfs trees being unpacked) in ``rootfs/``, each held by its writer."""

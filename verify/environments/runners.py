@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from verify.common.errors import OperationalError
 from verify.environments.bwrap import BwrapRunner
 from verify.environments.docker import DockerRunner
 from verify.environments.interface import Runner
 from verify.environments.podman import PodmanRunner
-from verify.errors import OperationalError
 
 DEFAULT_RUNNER = "bwrap"
 RUNNERS: dict[str, type[Runner]] = {"bwrap": BwrapRunner, "podman": PodmanRunner, "docker": DockerRunner}

@@ -15,7 +15,9 @@ from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from verify import interrupts
+from verify.common import interrupts
+from verify.common.errors import OperationalError, VerificationFailed
+from verify.common.fsutil import sha256_file
 from verify.environments.errors import RunnerError
 from verify.environments.interface import Bind, RootfsImage, Runner, RunResult, SandboxSpec
 from verify.environments.perturb import (
@@ -25,8 +27,6 @@ from verify.environments.perturb import (
     host_side,
     personality_prefix,
 )
-from verify.errors import OperationalError, VerificationFailed
-from verify.fsutil import sha256_file
 
 NOBODY = (65534, 65534)
 """uid/gid of Debian's ``nobody``/``nogroup``: the unprivileged build user of the ``user`` variation."""

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from verify.common.errors import OperationalError
 from verify.environments.perturb import HOSTS_PATH, SANDBOX_TOOLS_DIR
-from verify.errors import OperationalError
 
 
 class TreeError(OperationalError):

@@ -1,5 +1,10 @@
 """``.pyc`` understanding: PEP 552 headers, a version-independent marshal reader, semantic digests, comparison.
 
+In: ``.pyc`` bytes (any CPython 3.8-3.15).
+Out: a parsed header, code objects, a semantic digest, and a comparison of two ``.pyc`` files.
+Next: not a stage of the chain but a library below it: :mod:`verify.manifest` records headers,
+:mod:`verify.compare` and :mod:`verify.audit` compare code objects.
+
 Nothing here uses the host interpreter's ``marshal`` or ``dis``: a 3.11 host reads 3.8-3.15 files.
 """
 

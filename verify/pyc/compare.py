@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Final, Literal
 
-from verify.limits import PYC_MAX_LISTING_WORK
-from verify.linediff import BoundedMatcher
+from verify.common.limits import PYC_MAX_LISTING_WORK
+from verify.common.linediff import BoundedMatcher
 from verify.pyc.disasm import decode
 from verify.pyc.load import LoadedPyc, load_pyc
 from verify.pyc.values import (
@@ -44,7 +44,7 @@ _COMPARED_FIELDS: Final = tuple(f.name for f in fields(CodeObject) if f.name not
 
 @dataclass(slots=True)
 class _ListingBudget:
-    """What is left of :data:`~verify.limits.PYC_MAX_LISTING_WORK` for one comparison."""
+    """What is left of :data:`~verify.common.limits.PYC_MAX_LISTING_WORK` for one comparison."""
 
     remaining: int = PYC_MAX_LISTING_WORK
 

@@ -6,7 +6,7 @@ a comparator that meets one should fall back to comparing bytes and say why, not
 
 from __future__ import annotations
 
-from verify.errors import OperationalError
+from verify.common.errors import OperationalError
 
 
 class PycError(OperationalError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from verify.limits import PYC_MAX_BYTES
+from verify.common.limits import PYC_MAX_BYTES
 from verify.pyc.errors import MarshalError, PycError
 from verify.pyc.header import HEADER_SIZE, LEGACY_CODE_LAYOUT_SERIES, PycHeader, parse_header
 from verify.pyc.marshal import MarshalReader, digest_from_encoding

@@ -23,7 +23,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
-from verify.limits import PYC_MAX_DEPTH, PYC_MAX_LONG_DIGITS, PYC_MAX_OBJECTS
+from verify.common.limits import PYC_MAX_DEPTH, PYC_MAX_LONG_DIGITS, PYC_MAX_OBJECTS
 from verify.pyc.errors import MarshalError
 from verify.pyc.header import LATEST_MARSHAL_VERSION
 from verify.pyc.values import (
@@ -38,7 +38,7 @@ from verify.pyc.values import (
     Value,
 )
 
-# CPython's MAX_MARSHAL_STACK_DEPTH on Linux (Python/marshal.c); the budgets live in verify.limits.
+# CPython's MAX_MARSHAL_STACK_DEPTH on Linux (Python/marshal.c); the budgets live in verify.common.limits.
 MAX_DEPTH: Final = PYC_MAX_DEPTH
 # Every object takes at least one byte, so the input size bounds this too; the cap keeps memory bounded.
 MAX_OBJECTS: Final = PYC_MAX_OBJECTS

@@ -1,8 +1,17 @@
 """The reproducible CPython rebuild: verified source in, install tree and manifest out.
 
-Public API: :func:`rebuild` (one build), :func:`rebuild_twice` / :func:`bisect_variations`
-(``--twice`` / ``--bisect``), :class:`BuildSettings` and :func:`apply_variations` (every
-reproducibility setting in one place), :class:`RebuildCache`.
+In: a :class:`~verify.source.models.SourceVerdict` with its verified tarball, the recipe's
+:class:`~verify.source.recipes.BuildSpec` and profile, an environment image and runner
+(:mod:`verify.environments`).
+Out: a :class:`~verify.rebuild.core.RebuildResult`: the result directory (:mod:`verify.result`) with the
+install tree, its manifest and the rebuild record.
+Next: :mod:`verify.compare` (``--twice`` compares two rebuilds there: :mod:`verify.chain` hands them
+over, this stage never imports compare), then :mod:`verify.attest`.
+
+Public API: :func:`rebuild` (one build), :func:`~verify.rebuild.variations.choose_variations` (what a
+second build varies), :class:`BuildSettings` and :func:`apply_variations` (every reproducibility setting
+in one place), :class:`RebuildCache`; ``pgo_trainer.py`` is the deterministic PGO training task the
+sandbox runs (data, not imported).
 """
 
 from verify.rebuild.cache import RebuildCache, cache_key, rebuild_cache_dir

@@ -5,7 +5,7 @@ the recipe's build section (environment name, profile, configure flags), the env
 the build settings and the variations.
 
 * **Complete or absent.** A result is built in a staging directory beside the entries
-  (``.staging-KEY-*``, held by its builder through ``flock``: :class:`verify.locking.Staging`), sealed
+  (``.staging-KEY-*``, held by its builder through ``flock``: :class:`verify.common.locking.Staging`), sealed
   (:func:`verify.result.integrity.write_seal`) and renamed into place. A killed build leaves a staging
   directory nobody holds, which the next run (or ``cache check``) removes.
 * **Checked before served.** :meth:`RebuildCache.lookup` checks an entry's seal, its record, its manifest
@@ -14,7 +14,7 @@ the build settings and the variations.
   again: it is never used.
 * **One builder per key.** Looking up and building a key happen under the key's lock
   (``.KEY.lock``): a second run of the same build waits (up to
-  :data:`verify.limits.BUILD_LOCK_TIMEOUT_SECONDS`, naming the holder's pid) and then finds the entry
+  :data:`verify.common.limits.BUILD_LOCK_TIMEOUT_SECONDS`, naming the holder's pid) and then finds the entry
   the first one made; nothing is built twice into one entry.
 * **Read-only.** A cache that cannot be written (restored read-only in CI, a read-only NFS share) takes
   no locks: it still serves its intact entries, and a build it does not have fails with one line.
@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from verify import faults, fsutil
-from verify.cachecheck import KindCheck
-from verify.limits import BUILD_LOCK_TIMEOUT_SECONDS
-from verify.locking import Staging, StagingError, TargetLock, lock_timeout, remove_path, swap_in, sweep_abandoned
+from verify.common import faults, fsutil
+from verify.common.cachecheck import KindCheck
+from verify.common.limits import BUILD_LOCK_TIMEOUT_SECONDS
+from verify.common.locking import Staging, StagingError, TargetLock, lock_timeout, remove_path, swap_in, sweep_abandoned
 from verify.result import ResultDir
 from verify.result.integrity import check_result, write_seal
 
@@ -70,7 +70,7 @@ def cache_key(
 def rebuild_cache_dir(cache_root: Path | None = None, explicit: Path | None = None) -> Path:
     """Where finished rebuilds are cached: ``explicit`` (``--rebuild-cache``), else ``<cache root>/rebuilds``.
 
-    ``cache_root`` is the ``--cache`` option (or None); the root itself is :func:`verify.fsutil.cache_root`.
+    ``cache_root`` is the ``--cache`` option (or None); the root itself is :func:`verify.common.fsutil.cache_root`.
     """
     if explicit is not None:
         return explicit

@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -25,20 +25,18 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from verify import faults
+from verify.common import faults
+from verify.common.errors import EXIT_ERROR, OperationalError, UnsafeArchive, VerificationFailed
+from verify.common.fsutil import free_bytes, human_bytes, is_write_failure, sha256_file, tree_bytes, write_failure
+from verify.common.jsonutil import loads_bounded
+from verify.common.limits import PGO_TRAINING_MAX_BYTES
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.environments.perturb import PROBE_SCRIPT, host_tool_versions, needs_probe, probe
-from verify.errors import EXIT_ERROR, OperationalError, UnsafeArchive, VerificationFailed
-from verify.fsutil import free_bytes, human_bytes, is_write_failure, sha256_file, tree_bytes, write_failure
-from verify.jsonutil import loads_bounded
-from verify.limits import PGO_TRAINING_MAX_BYTES
-from verify.models import FetchedFile, SourceVerdict
 from verify.rebuild.cache import RebuildCache, cache_key
 from verify.rebuild.logs import DEFAULT_LOG_CAP, cap_log, log_tail
 from verify.rebuild.outputs import write_manifest_for
 from verify.rebuild.settings import BUILD_MOUNT, OUT_MOUNT, BuildSettings, apply_variations, canonical_variations
 from verify.rebuild.training import TRAINER_RECORD_NAME, counters_digest, read_training_run
-from verify.recipes import Recipe
 from verify.result import (
     BuildInputs,
     EnvironmentRef,
@@ -51,7 +49,9 @@ from verify.result import (
     ResultDirError,
     SourceRef,
 )
-from verify.unpack import RefusedMember, extract_data_member, safe_unpack
+from verify.source.models import FetchedFile, SourceVerdict
+from verify.source.recipes import Recipe
+from verify.source.unpack import RefusedMember, extract_data_member, safe_unpack
 
 LTO_RANDOM_SEED = "-frandom-seed=cpython-verify"
 PGO_RUN_STAMP = "profile-run-stamp"
@@ -59,7 +59,7 @@ PGO_RUN_STAMP = "profile-run-stamp"
 PGO_TRAINING_MEMBER = "cpython-verify-pgo.json"
 """The one member of a ``pgo-profile.tar`` that is not a ``.gcda`` file: what the profile was trained on."""
 PGO_TRAINER_PATH = f"{BUILD_MOUNT}/cpython-verify-pgo-trainer.py"
-"""Where a build finds cpython-verify's deterministic training task (``verify/data/pgo_trainer.py``)
+"""Where a build finds cpython-verify's deterministic training task (``verify/rebuild/pgo_trainer.py``)
 when its recipe profile names it in ``PROFILE_TASK``: beside, not in, the build directory, so every
 variation of the build path runs the same command."""
 PGO_TRAINER_RECORD_PATH = f"{BUILD_MOUNT}/{TRAINER_RECORD_NAME}"
@@ -153,47 +153,125 @@ class RebuildResult:
 
 
 def rebuild(
+    *,
     tarball: FetchedFile,
     verdict: SourceVerdict | Mapping[str, Any],
     recipe: Recipe,
-    profile: str,
+    profile_name: str,
     image: RootfsImage,
     runner: Runner,
-    settings: BuildSettings,
-    variations: frozenset[str],
-    work_dir: Path | None,
     cache: RebuildCache,
-    *,
+    settings: BuildSettings | None = None,
+    variations: frozenset[str] = frozenset(),
     force: bool = False,
     progress: ProgressSink | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
     failed_logs_dir: Path | None = None,
-    pgo_profile: FetchedFile | None = None,
+    pgo_profile_tar: FetchedFile | None = None,
     independent_training: int = 1,
 ) -> RebuildResult:
     """Rebuild a verified CPython source tarball and return its result directory (cached by inputs).
 
     ``verdict`` is the source stage's verdict (or its JSON form); nothing is unpacked unless it says
     verified, names the same sha256 as ``tarball``, and the file still has that sha256 as it is
-    copied. ``pgo_profile`` is a digest-pinned tar of ``.gcda`` files (the ``pgo-profile.tar`` an
-    earlier ``--enable-optimizations`` rebuild produced): it replaces the training run, so every
-    rebuilder optimises with the same profile. ``independent_training`` numbers the independent trainings
-    of one set of inputs: a build that trains with a number above 1 has its own cache entry, so it trains
+    copied. ``profile_name`` names the recipe's build profile (its configure flags). ``pgo_profile_tar``
+    is a digest-pinned tar of ``.gcda`` files (the ``pgo-profile.tar`` an earlier
+    ``--enable-optimizations`` rebuild produced): it replaces the training run, so every rebuilder
+    optimises with the same profile. ``independent_training`` numbers the independent trainings of one
+    set of inputs: a build that trains with a number above 1 has its own cache entry, so it trains
     afresh instead of returning the first training's result (``--twice`` with a deterministic training).
-    ``work_dir`` is only the default place for a failed
-    build's logs: staging happens inside the cache so a finished result is committed with one rename.
+    A failed build's logs are kept in ``failed_logs_dir`` (default: ``failed/`` in the cache); staging
+    happens inside the cache so a finished result is committed with one rename.
     """
-    sink = progress or _Silent()
+    plan = _plan_build(
+        tarball=tarball,
+        verdict=verdict,
+        recipe=recipe,
+        profile_name=profile_name,
+        image=image,
+        settings=settings or BuildSettings(),
+        variations=variations,
+        pgo_profile_tar=pgo_profile_tar,
+        independent_training=independent_training,
+    )
+    if not force:
+        hit = _cached_result(cache, plan)
+        if hit is not None:
+            return hit
+    build = _BuildRun(
+        plan=plan,
+        tarball=tarball,
+        recipe=recipe,
+        image=image,
+        runner=runner,
+        cache=cache,
+        sink=progress or _Silent(),
+        log_cap=log_cap,
+        failed_logs=failed_logs_dir or cache.root / "failed",
+        pgo_profile_tar=pgo_profile_tar,
+    )
+    staging = cache.staging(plan.key)
+    try:
+        record = build.run(staging)
+        entry = cache.commit(staging, plan.key)
+    except BaseException as error:
+        # Failure, full disk, Ctrl-C: nothing half-written stays under the key.
+        written = tree_bytes(staging) if is_write_failure(error) else 0
+        cache.discard(staging)
+        if isinstance(error, OSError) and is_write_failure(error):
+            what = (
+                f"building CPython {plan.version} {profile_name}, which had written {written >> 20} MiB when it failed"
+            )
+            raise write_failure(error, error.filename or staging, what) from None
+        raise
+    return RebuildResult(ResultDir(entry), plan.key, from_cache=False, record=record, notes=cache.notes_for(plan.key))
+
+
+@dataclass(frozen=True, slots=True)
+class _BuildPlan:
+    """What :func:`rebuild` decided before its first step: every input of the cache key, each judged once."""
+
+    version: str
+    verdict_json: Any
+    profile_name: str
+    """The recipe's build profile (a key of ``[build.profiles]``)."""
+    configure_flags: tuple[str, ...]
+    """That profile's configure flags."""
+    training: PgoTraining | None
+    """What the profile's PGO training is (or, with a pinned ``.gcda`` tarball, was) trained on."""
+    trainer: bytes | None
+    """cpython-verify's deterministic training task, when the profile's ``PROFILE_TASK`` runs it."""
+    variations: frozenset[str]
+    settings: BuildSettings
+    """The settings with the variations applied."""
+    host_tools: dict[str, str]
+    key: str
+
+
+def _plan_build(
+    *,
+    tarball: FetchedFile,
+    verdict: SourceVerdict | Mapping[str, Any],
+    recipe: Recipe,
+    profile_name: str,
+    image: RootfsImage,
+    settings: BuildSettings,
+    variations: frozenset[str],
+    pgo_profile_tar: FetchedFile | None,
+    independent_training: int,
+) -> _BuildPlan:
+    """Judge the verdict, the profile and a pinned ``.gcda`` tarball, and compute the cache key."""
     version, verdict_json = _require_verified(tarball, verdict)
-    build_profile = _profile(recipe, profile)
-    training = pgo_training(version, recipe, profile, tarball, image) if _uses_pgo(build_profile) else None
-    if pgo_profile is not None:
+    configure_flags = _profile(recipe, profile_name)
+    uses_pgo = _uses_pgo(configure_flags)
+    training = pgo_training(version, recipe, profile_name, tarball, image) if uses_pgo else None
+    if pgo_profile_tar is not None:
         # Judged before the cache, the staging area or any build step: a wrong, tampered or hostile
         # profile, or one trained for another build, must cost nothing. The bytes are hashed again as
         # they are copied in (make phase).
         training = check_pgo_profile(
-            pgo_profile,
-            build_profile,
+            pgo_profile_tar,
+            configure_flags,
             version=version,
             environment=image.name,
             source_sha256=tarball.sha256,
@@ -203,16 +281,16 @@ def rebuild(
     effective = apply_variations(settings, variations)
     build_section: dict[str, Any] = {
         "environment": recipe.build.environment if recipe.build else None,
-        "profile": profile,
-        "configure": list(build_profile),
-        "pgo_profile_sha256": pgo_profile.sha256 if pgo_profile else None,
+        "profile": profile_name,
+        "configure": list(configure_flags),
+        "pgo_profile_sha256": pgo_profile_tar.sha256 if pgo_profile_tar else None,
     }
-    if training is not None and pgo_profile is None and independent_training > 1:
+    if training is not None and pgo_profile_tar is None and independent_training > 1:
         build_section["independent_training"] = independent_training
     # The host tools a variation uses (libfaketime, setarch, disorderfs) are not in the rootfs: their
     # versions are recorded with the settings instead, and a missing one stops the build before it starts.
     host_tools = _host_tools_record(effective)
-    trainer = pgo_trainer_for(build_profile)
+    trainer = pgo_trainer_for(configure_flags)
     if trainer is not None:
         # The trainer decides the profile, so its digest is an input like the host tools' versions.
         host_tools["pgo_trainer_sha256"] = hashlib.sha256(trainer).hexdigest()
@@ -223,148 +301,206 @@ def rebuild(
         settings={**effective.to_json(), **host_tools},
         variations=variations,
     )
-    if not force:
-        hit = cache.lookup(key)
-        if hit is not None:
-            try:
-                cached = ResultDir(hit)
-                cached_record = cached.read_record()
-                # A profile trained before profiles carried their training record (or, for the trainer's
-                # profiles, the record of the training run) cannot be reused by anyone (check_pgo_profile
-                # refuses it): such an entry is built again like an old one.
-                if training is None or _proves_its_training(cached_record, trainer is not None):
-                    return RebuildResult(cached, key, from_cache=True, record=cached_record, notes=cache.notes_for(key))
-            except ResultDirError:
-                pass  # an entry an older cpython-verify wrote, or a damaged one: build again and replace it
+    return _BuildPlan(
+        version, verdict_json, profile_name, configure_flags, training, trainer, variations, effective, host_tools, key
+    )
 
-    staging = cache.staging(key)
+
+def _cached_result(cache: RebuildCache, plan: _BuildPlan) -> RebuildResult | None:
+    """The cached result of these inputs, unless there is none or it cannot be reused as it is."""
+    hit = cache.lookup(plan.key)
+    if hit is None:
+        return None
     try:
+        cached = ResultDir(hit)
+        cached_record = cached.read_record()
+    except ResultDirError:
+        return None  # an entry an older cpython-verify wrote, or a damaged one: build again and replace it
+    # A profile trained before profiles carried their training record (or, for the trainer's profiles,
+    # the record of the training run) cannot be reused by anyone (check_pgo_profile refuses it): such an
+    # entry is built again like an old one.
+    if plan.training is not None and not _proves_its_training(cached_record, plan.trainer is not None):
+        return None
+    return RebuildResult(cached, plan.key, from_cache=True, record=cached_record, notes=cache.notes_for(plan.key))
+
+
+@dataclass(slots=True)
+class _BuildRun:
+    """One build in a staging directory: unpack, run the phases in the sandbox, write manifest and record."""
+
+    plan: _BuildPlan
+    tarball: FetchedFile
+    recipe: Recipe
+    image: RootfsImage
+    runner: Runner
+    cache: RebuildCache
+    sink: ProgressSink
+    log_cap: int
+    failed_logs: Path
+    pgo_profile_tar: FetchedFile | None
+    timings: dict[str, float] = field(default_factory=dict)
+    profile_record: PgoProfileRef | None = None
+
+    def run(self, staging: Path) -> RebuildRecord:
+        """Build into ``staging`` and return the record written there."""
         started_at = _utc_now()
         logs = staging / "logs"
         logs.mkdir()
-        private_copy = staging / "source" / tarball.name
-        _copy_verified_bytes(tarball, private_copy)
-        build_host = staging / "build"
-        source_host = build_host / PurePosixPath(effective.build_dir).relative_to(BUILD_MOUNT)
-        newest_mtime = unpack_release(private_copy, source_host)
-        private_copy.unlink()
-        if trainer is not None:
-            (build_host / PurePosixPath(PGO_TRAINER_PATH).relative_to(BUILD_MOUNT)).write_bytes(trainer)
-        if effective.source_date_epoch is None:
-            effective = replace(effective, source_date_epoch=newest_mtime)
+        build_host, source_host, settings = self._unpack(staging)
         out_host = staging / "out"
         out_host.mkdir()
         spec = SandboxSpec(
             binds=(Bind(build_host, BUILD_MOUNT, writable=True), Bind(out_host, OUT_MOUNT, writable=True)),
-            env=effective.environment(),
-            hostname=effective.hostname,
-            cwd=effective.build_dir,
-            user=effective.user,
-            cpus=effective.cpus,
-            **_host_variations(effective),
+            env=settings.environment(),
+            hostname=settings.hostname,
+            cwd=settings.build_dir,
+            user=settings.user,
+            cpus=settings.cpus,
+            **_host_variations(settings),
         )
-        timings: dict[str, float] = {}
-        commands = phase_commands(build_profile, effective)
-        profile_record: PgoProfileRef | None = None
+        commands = phase_commands(self.plan.configure_flags, settings)
         if needs_probe(spec):
-            # Proof, inside this very sandbox, that each host-applied variation is in effect (a
-            # preload that failed to load or a personality lost on the way would otherwise be silent).
-            started = time.monotonic()
-            report = probe(runner, image, spec, logs / "variations-probe.log")
-            with (logs / "variations-probe.log").open("a") as log:
-                log.writelines(f"PROVED {name}: {proof}\n" for name, proof in sorted(report.proofs.items()))
-            timings["probe"] = round(time.monotonic() - started, 3)
+            self._probe(spec, logs)
             commands = [("probe", ["/bin/sh", "-c", PROBE_SCRIPT]), *commands]
         for phase, command in commands:
-            if phase == "probe":
-                continue
-            if phase == "make" and pgo_profile is not None:
-                _install_pgo_profile(pgo_profile, staging / "pgo-input", source_host)
-                profile_record = PgoProfileRef(sha256=pgo_profile.sha256, origin="reused", trained_on=training)
-            sink.phase_started(phase)
-            started = time.monotonic()
-            log_path = logs / f"{phase}.log"
-            faults.while_running(phase, log_path)
-            result = runner.run(image, command, spec, log_path=log_path)
-            faults.reached(phase)
-            cap_log(log_path, log_cap)
-            if result.returncode != 0:
-                tail = log_tail(log_path)  # read here: on a full disk the kept copy may be cut short
-                kept = _keep_failed_logs(logs, failed_logs_dir or work_dir or cache.root / "failed", key)
-                note = _disk_full_note(tail, staging)
-                raise BuildFailed(phase, result.returncode, kept / log_path.name, tail, note=note)
-            timings[phase] = round(time.monotonic() - started, 3)
-            sink.phase_finished(phase, timings[phase])
-            if phase == "make" and pgo_profile is None and training is not None:
-                run = None
-                if trainer is not None:
-                    run = _proven_training_run(
-                        build_host, logs, log_path, failed_logs_dir or work_dir or cache.root / "failed", key
-                    )
-                # Stored before the build tree is deleted, so other rebuilders can reuse it.
-                trained_here = training.model_copy(update={"build_dir": effective.build_dir, "run": run})
-                produced = _collect_pgo_profile(source_host, staging / ResultDir.PGO_PROFILE, effective, trained_here)
-                profile_record = PgoProfileRef(
-                    sha256=produced.sha256,
-                    origin="trained in this build",
-                    file=ResultDir.PGO_PROFILE,
-                    trained_on=trained_here,
-                    counters=produced.counters,
-                    counters_sha256=produced.counters_sha256,
-                )
+            if phase != "probe":
+                self._run_phase(phase, command, spec, staging, build_host, source_host, settings)
+        return self._record(staging, build_host, out_host, settings, commands, started_at)
 
-        sink.phase_started("manifest")
+    def _unpack(self, staging: Path) -> tuple[Path, Path, BuildSettings]:
+        """Copy the verified bytes, unpack them where the build finds them, and place the trainer beside them."""
+        settings = self.plan.settings
+        private_copy = staging / "source" / self.tarball.name
+        _copy_verified_bytes(self.tarball, private_copy)
+        build_host = staging / "build"
+        source_host = build_host / PurePosixPath(settings.build_dir).relative_to(BUILD_MOUNT)
+        newest_mtime = unpack_release(private_copy, source_host)
+        private_copy.unlink()
+        if self.plan.trainer is not None:
+            (build_host / PurePosixPath(PGO_TRAINER_PATH).relative_to(BUILD_MOUNT)).write_bytes(self.plan.trainer)
+        if settings.source_date_epoch is None:
+            settings = replace(settings, source_date_epoch=newest_mtime)
+        return build_host, source_host, settings
+
+    def _probe(self, spec: SandboxSpec, logs: Path) -> None:
+        """Prove, inside this very sandbox, that each host-applied variation is in effect (a preload that
+        failed to load or a personality lost on the way would otherwise be silent)."""
+        started = time.monotonic()
+        report = probe(self.runner, self.image, spec, logs / "variations-probe.log")
+        with (logs / "variations-probe.log").open("a") as log:
+            log.writelines(f"PROVED {name}: {proof}\n" for name, proof in sorted(report.proofs.items()))
+        self.timings["probe"] = round(time.monotonic() - started, 3)
+
+    def _run_phase(
+        self,
+        phase: str,
+        command: list[str],
+        spec: SandboxSpec,
+        staging: Path,
+        build_host: Path,
+        source_host: Path,
+        settings: BuildSettings,
+    ) -> None:
+        """Run one phase in the sandbox; keep its logs and raise :class:`BuildFailed` when it fails."""
+        plan, pinned = self.plan, self.pgo_profile_tar
+        if phase == "make" and pinned is not None:
+            _install_pgo_profile(pinned, staging / "pgo-input", source_host)
+            self.profile_record = PgoProfileRef(sha256=pinned.sha256, origin="reused", trained_on=plan.training)
+        self.sink.phase_started(phase)
+        started = time.monotonic()
+        log_path = staging / "logs" / f"{phase}.log"
+        faults.while_running(phase, log_path)
+        result = self.runner.run(self.image, command, spec, log_path=log_path)
+        faults.reached(phase)
+        cap_log(log_path, self.log_cap)
+        if result.returncode != 0:
+            tail = log_tail(log_path)  # read here: on a full disk the kept copy may be cut short
+            kept = _keep_failed_logs(staging / "logs", self.failed_logs, plan.key)
+            note = _disk_full_note(tail, staging)
+            raise BuildFailed(phase, result.returncode, kept / log_path.name, tail, note=note)
+        self.timings[phase] = round(time.monotonic() - started, 3)
+        self.sink.phase_finished(phase, self.timings[phase])
+        if phase == "make" and pinned is None and plan.training is not None:
+            self._keep_trained_profile(staging, build_host, source_host, settings, log_path)
+
+    def _keep_trained_profile(
+        self, staging: Path, build_host: Path, source_host: Path, settings: BuildSettings, make_log: Path
+    ) -> None:
+        """Store the profile this build trained (before the build tree is deleted), so others can reuse it."""
+        assert self.plan.training is not None
+        run = None
+        if self.plan.trainer is not None:
+            run = _proven_training_run(build_host, staging / "logs", make_log, self.failed_logs, self.plan.key)
+        trained_here = self.plan.training.model_copy(update={"build_dir": settings.build_dir, "run": run})
+        produced = _collect_pgo_profile(source_host, staging / ResultDir.PGO_PROFILE, settings, trained_here)
+        self.profile_record = PgoProfileRef(
+            sha256=produced.sha256,
+            origin="trained in this build",
+            file=ResultDir.PGO_PROFILE,
+            trained_on=trained_here,
+            counters=produced.counters,
+            counters_sha256=produced.counters_sha256,
+        )
+
+    def _record(
+        self,
+        staging: Path,
+        build_host: Path,
+        out_host: Path,
+        settings: BuildSettings,
+        commands: list[tuple[str, list[str]]],
+        started_at: str,
+    ) -> RebuildRecord:
+        """Move the install tree into the result, write its manifest, the source verdict and the record."""
+        plan = self.plan
+        self.sink.phase_started("manifest")
         started = time.monotonic()
         # The build tree is large and not part of the result; the install tree moves to root/.
         shutil.rmtree(build_host)
-        install_host = out_host / PurePosixPath(effective.destdir).relative_to(OUT_MOUNT)
+        install_host = out_host / PurePosixPath(settings.destdir).relative_to(OUT_MOUNT)
         if not install_host.is_dir():
-            raise OperationalError(f"make install produced nothing at {effective.destdir}")
+            raise OperationalError(f"make install produced nothing at {settings.destdir}")
         staged = ResultDir(staging)
         install_host.rename(staged.root)
         shutil.rmtree(out_host)
         inputs = BuildInputs(
-            source=SourceRef(name=tarball.name, sha256=tarball.sha256),
+            source=SourceRef(name=self.tarball.name, sha256=self.tarball.sha256),
             recipe=RecipeRef(
-                series=recipe.series, sha256=recipe.sha256, profile=profile, configure=tuple(build_profile)
+                series=self.recipe.series,
+                sha256=self.recipe.sha256,
+                profile=plan.profile_name,
+                configure=plan.configure_flags,
             ),
-            environment=EnvironmentRef(name=image.name, lock_sha256=image.lock_sha256, rootfs_sha256=image.sha256),
-            runner=runner.name,
-            settings={**effective.to_json(), **host_tools},
-            variations=tuple(sorted(variations)),
-            pgo_profile_sha256=pgo_profile.sha256 if pgo_profile else None,
+            environment=EnvironmentRef(
+                name=self.image.name, lock_sha256=self.image.lock_sha256, rootfs_sha256=self.image.sha256
+            ),
+            runner=self.runner.name,
+            settings={**settings.to_json(), **plan.host_tools},
+            variations=tuple(sorted(plan.variations)),
+            pgo_profile_sha256=self.pgo_profile_tar.sha256 if self.pgo_profile_tar else None,
         )
         manifest_sha256 = write_manifest_for(staged.root, inputs.to_json(), staged.manifest_path)
         faults.reached("manifest")
-        timings["manifest"] = round(time.monotonic() - started, 3)
+        self.timings["manifest"] = round(time.monotonic() - started, 3)
         record = RebuildRecord(
-            version=version,
+            version=plan.version,
             inputs=inputs,
-            source_date_epoch=effective.source_date_epoch,
+            source_date_epoch=settings.source_date_epoch,
             pip="not installed (--with-ensurepip=no)"
-            if "--with-ensurepip=no" in build_profile
+            if "--with-ensurepip=no" in plan.configure_flags
             else "installed by the recipe's configure flags",
-            cache_key=key,
-            phase_seconds=dict(timings),
+            cache_key=plan.key,
+            phase_seconds=dict(self.timings),
             commands={phase: tuple(command) for phase, command in commands},
-            pgo_profile=profile_record,
+            pgo_profile=self.profile_record,
             manifest_sha256=manifest_sha256,
             started_at=started_at,
             finished_at=_utc_now(),
         )
-        staged.write_source_verdict(verdict_json)
+        staged.write_source_verdict(plan.verdict_json)
         staged.write_record(record)
-        sink.phase_finished("manifest", timings["manifest"])
-        entry = cache.commit(staging, key)
-    except BaseException as error:
-        # Failure, full disk, Ctrl-C: nothing half-written stays under the key.
-        written = tree_bytes(staging) if is_write_failure(error) else 0
-        cache.discard(staging)
-        if isinstance(error, OSError) and is_write_failure(error):
-            what = f"building CPython {version} {profile}, which had written {written >> 20} MiB when it failed"
-            raise write_failure(error, error.filename or staging, what) from None
-        raise
-    return RebuildResult(ResultDir(entry), key, from_cache=False, record=record, notes=cache.notes_for(key))
+        self.sink.phase_finished("manifest", self.timings["manifest"])
+        return record
 
 
 def _proves_its_training(record: RebuildRecord, by_trainer: bool) -> bool:
@@ -409,7 +545,7 @@ def _host_variations(settings: BuildSettings) -> dict[str, Any]:
 
 def _host_tools_record(settings: BuildSettings) -> dict[str, str]:
     """``{"host_tool_<name>": "<package> <version>, <file> sha256 <hex>"}`` for the tools the varied
-    settings need (nothing for a baseline); raises :class:`~verify.errors.ToolMissing` if one is absent."""
+    settings need (nothing for a baseline); raises :class:`~verify.common.errors.ToolMissing` if one is absent."""
     spec = SandboxSpec(**_host_variations(settings))
     return {f"host_tool_{name}": version for name, version in host_tool_versions(spec).items()}
 
@@ -419,8 +555,8 @@ def _uses_pgo(configure_flags: Sequence[str]) -> bool:
 
 
 def pgo_trainer() -> bytes:
-    """The source of cpython-verify's deterministic training task (``verify/data/pgo_trainer.py``)."""
-    return (resources.files("verify.data") / "pgo_trainer.py").read_bytes()
+    """The source of cpython-verify's deterministic training task (``verify/rebuild/pgo_trainer.py``)."""
+    return (resources.files("verify.rebuild") / "pgo_trainer.py").read_bytes()
 
 
 def pgo_trainer_for(configure_flags: Sequence[str]) -> bytes | None:
@@ -468,7 +604,7 @@ def _append_to_variable(flags: list[str], name: str, extra: str) -> None:
 def unpack_release(tarball: Path, destination: Path) -> int:
     """Unpack a release tarball's single top-level directory as ``destination``; return its newest file mtime.
 
-    :func:`verify.unpack.safe_unpack` refuses traversal, links out of the tree, devices, more than one
+    :func:`verify.source.unpack.safe_unpack` refuses traversal, links out of the tree, devices, more than one
     top-level directory and bombs. The newest mtime is taken over files and symlinks only: directory
     mtimes are rewritten by extraction itself.
     """
@@ -491,7 +627,7 @@ def unpack_release(tarball: Path, destination: Path) -> int:
 def _require_verified(tarball: FetchedFile, verdict: SourceVerdict | Mapping[str, Any]) -> tuple[str, Any]:
     """The version and JSON form of a verdict that says ``tarball`` is verified; raise otherwise."""
     if isinstance(verdict, SourceVerdict):
-        from verify.report.source import verdict_to_dict
+        from verify.source.report import verdict_to_dict
 
         verified, digest, version = verdict.verified, verdict.tarball.sha256, verdict.version
         reasons = "; ".join(verdict.failures())

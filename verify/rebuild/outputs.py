@@ -2,7 +2,7 @@
 
 The manifest format belongs to ``verify.manifest`` (the manifest stage); :func:`write_manifest_for`
 is the one call the rebuild makes. Comparing two rebuilds is the compare stage's job
-(:mod:`verify.rebuild.variations` calls it on these manifests).
+(:mod:`verify.compare.twice` calls it on these manifests).
 """
 
 from __future__ import annotations

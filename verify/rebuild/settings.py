@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from verify.errors import OperationalError
+from verify.common.errors import OperationalError
 
 # The sandbox sees the rootfs read-only; only these mount points (created empty in every rootfs)
 # are writable. Build paths are chosen *below* them so a varied path needs no new mount point.

@@ -1,6 +1,6 @@
 """What a PGO training proved: the trainer's record of its run, read and judged after the training.
 
-cpython-verify's trainer (``verify/data/pgo_trainer.py``) writes :data:`TRAINER_RECORD_NAME` beside
+cpython-verify's trainer (``verify/rebuild/pgo_trainer.py``) writes :data:`TRAINER_RECORD_NAME` beside
 itself. A build whose profile it trained fails unless that record exists, parses, and shows a run
 that trained: ASLR off, the hash seed fixed, tests run and none failed or errored
 (:meth:`verify.result.record.PgoTrainingRun.problems`). CPython's Makefile decides nothing here: 3.8 to
@@ -15,12 +15,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from verify.jsonutil import loads_bounded
-from verify.limits import PGO_TRAINING_MAX_BYTES
+from verify.common.jsonutil import loads_bounded
+from verify.common.limits import PGO_TRAINING_MAX_BYTES
 from verify.result import PgoTrainingRun
 
 TRAINER_RECORD_NAME = "cpython-verify-pgo-training-run.json"
-"""The file the trainer writes in its own directory (``verify/data/pgo_trainer.py``'s ``RECORD_NAME``)."""
+"""The file the trainer writes in its own directory (``verify/rebuild/pgo_trainer.py``'s ``RECORD_NAME``)."""
 
 
 def read_training_run(path: Path) -> tuple[PgoTrainingRun | None, tuple[str, ...]]:

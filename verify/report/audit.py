@@ -19,11 +19,11 @@ from rich.markup import escape
 from verify.audit import AuditReport, Finding
 from verify.audit.conventions import Convention, convention_of
 from verify.audit.coverage import PACKAGE_SET, SUBJECT_PARTS, AuditCoverage, PartCoverage
+from verify.common.lines import joined, more_line, shown, verdict_line
 from verify.report.compare import verdict_to_dict
-from verify.report.lines import joined, more_line, shown, verdict_line
-from verify.report.source import closing_line as source_closing_line
-from verify.report.source import evidence_lines
-from verify.report.source import verdict_to_dict as source_verdict_to_dict
+from verify.source.report import closing_line as source_closing_line
+from verify.source.report import evidence_lines
+from verify.source.report import verdict_to_dict as source_verdict_to_dict
 
 FORMAT: Final = "cpython-verify/audit/v2"
 _FLAGS_COMPARED: Final = {True: "the same arguments", False: "other arguments", None: "not compared"}

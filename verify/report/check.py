@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from verify.models import CheckStatus
+from verify.common.lines import verdict_line
 from verify.report.compare import coverage_summary
-from verify.report.lines import verdict_line
-from verify.report.source import closing_line as source_closing_line
+from verify.source.models import CheckStatus
+from verify.source.report import closing_line as source_closing_line
 
 if TYPE_CHECKING:
-    from verify.chain import CheckOutcome
+    from verify.outcomes import CheckOutcome
 
 CHECK_FORMAT: Final = "cpython-verify/check/v1"
 

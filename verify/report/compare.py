@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from verify.common.lines import listed, verdict_line
 from verify.compare.model import CHANGES, Comparison, Difference, FileComparison, SideInfo
 from verify.manifest import ManifestEntry
-from verify.report.lines import listed, verdict_line
 
 FORMAT: Final = "cpython-verify/compare/v1"
 MAX_TEXT_DETAIL_LINES: Final = 12

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from verify.report.lines import listed, verdict_line
+from verify.common.lines import listed, verdict_line
 from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir, TwoTrainings
 
 if TYPE_CHECKING:
-    from verify.rebuild.variations import TwiceComparison
+    from verify.compare.twice import TwiceComparison
 
 MAX_LISTED_PER_KIND = 10
 WHERE_THE_REST_ARE = "all of them in the result's rebuild.json and compare.html"

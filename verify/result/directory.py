@@ -25,9 +25,9 @@ from typing import Any, ClassVar, Final
 
 from pydantic import ValidationError
 
-from verify.errors import OperationalError
-from verify.fsutil import write_atomic, write_json_atomic
-from verify.jsonutil import JsonTooLarge, read_json_document, validation_summary
+from verify.common.errors import OperationalError
+from verify.common.fsutil import write_atomic, write_json_atomic
+from verify.common.jsonutil import JsonTooLarge, read_json_document, validation_summary
 from verify.manifest import Manifest, read_manifest
 from verify.result.record import OLDER_FORMATS, REBUILD_FORMAT, RebuildRecord
 

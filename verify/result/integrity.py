@@ -30,8 +30,8 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from verify.fsutil import sha256_file, write_json_atomic
-from verify.jsonutil import validation_summary
+from verify.common.fsutil import sha256_file, write_json_atomic
+from verify.common.jsonutil import validation_summary
 from verify.manifest import ManifestEntry, ManifestError, verify_tree
 from verify.result.directory import ResultDir, ResultDirError, read_json_object
 from verify.result.record import RebuildRecord, Sha256

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from verify import names
+from verify.source import names
 
 REBUILD_FORMAT: Final = "cpython-verify/rebuild/v2"
 """The format this cpython-verify writes and reads."""
@@ -27,7 +27,7 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 Timestamp = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")]
 """A UTC time, RFC 3339 to the second (``2025-06-11T21:35:00Z``)."""
 SettingValue = str | int | bool | None
-# The names a rebuild records follow the rules they are made by (verify.names); attest signs them and
+# The names a rebuild records follow the rules they are made by (verify.source.names); attest signs them and
 # every reader of an attestation applies the same rules.
 Series = Annotated[str, StringConstraints(pattern=names.SERIES_PATTERN)]
 Profile = Annotated[str, StringConstraints(pattern=names.PROFILE_PATTERN)]
@@ -82,7 +82,7 @@ class BuildInputs(_Frozen):
 
 
 PGO_TRAINING_RUN_FORMAT: Final = "cpython-verify/pgo-training-run/v1"
-"""The format of the record cpython-verify's trainer (``verify/data/pgo_trainer.py``) writes of its run."""
+"""The format of the record cpython-verify's trainer (``verify/rebuild/pgo_trainer.py``) writes of its run."""
 Count = Annotated[int, Field(ge=0)]
 Listed = Annotated[str, StringConstraints(max_length=4096)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from verify.common.limits import AR_MAX_MEMBERS, AR_MAX_NAME_BYTES
 from verify.compare.comparators.elf import (
     ELF_PARSE_ERRORS,
     DecompressionBudget,
@@ -15,7 +16,6 @@ from verify.compare.comparators.elf import (
 from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
 from verify.compare.model import FileComparison
 from verify.compare.paths import most_common_pair
-from verify.limits import AR_MAX_MEMBERS, AR_MAX_NAME_BYTES
 from verify.manifest import STATIC_ARCHIVE
 
 AR_MAGIC: Final = b"!<arch>\n"

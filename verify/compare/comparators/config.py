@@ -11,12 +11,12 @@ import ast
 import re
 from typing import Final
 
+from verify.common.jsonutil import loads_bounded
+from verify.common.limits import CONFIG_TEXT_MAX_BYTES, SYSCONFIGDATA_MAX_BYTES
 from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
 from verify.compare.comparators.text import replaced_everywhere, text_difference
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths
-from verify.jsonutil import loads_bounded
-from verify.limits import CONFIG_TEXT_MAX_BYTES, SYSCONFIGDATA_MAX_BYTES
 from verify.manifest import SYSCONFIGDATA, TEXT_KINDS
 
 MAX_VALUE_CHARS: Final = 300
@@ -43,7 +43,7 @@ def _only_prefix_differs(value_a: object, value_b: object, prefixes: tuple[str, 
 def sysconfig_vars(text: str) -> dict[str, object] | None:
     """``build_time_vars`` of a sysconfigdata module, read with ``ast.literal_eval`` (never executed).
 
-    None when the text is not such a module, or is larger than :data:`~verify.limits.SYSCONFIGDATA_MAX_BYTES`:
+    None when the text is not such a module, or is larger than :data:`~verify.common.limits.SYSCONFIGDATA_MAX_BYTES`:
     ``ast`` costs hundreds of bytes per source byte, so a 4 MB file took 1.9 GB.
     """
     if len(text) > SYSCONFIGDATA_MAX_BYTES:

@@ -22,16 +22,16 @@ from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import NoteSection, Section
 
-from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
-from verify.compare.model import FileComparison
-from verify.compare.paths import guess_build_paths, path_tokens, prefix_pair
-from verify.limits import (
+from verify.common.limits import (
     ELF_MAX_DECOMPRESSED_BYTES,
     ELF_MAX_FILE_BYTES,
     ELF_MAX_SECTION_BYTES,
     ELF_MAX_SECTIONS,
     ELF_MAX_SYMBOLS,
 )
+from verify.compare.comparators.interface import Comparator, Declined, FilePair, capped
+from verify.compare.model import FileComparison
+from verify.compare.paths import guess_build_paths, path_tokens, prefix_pair
 from verify.manifest import ELF_KINDS
 
 MAX_COMPILE_UNITS: Final = 5000
@@ -40,7 +40,7 @@ MAX_STRING_BYTES: Final = 64 << 20
 
 
 class ElfBudgetExceeded(Exception):
-    """The file asks for more work than :mod:`verify.limits` allows (size, sections, decompressed bytes)."""
+    """The file asks for more work than :mod:`verify.common.limits` allows (size, sections, decompressed bytes)."""
 
 
 ELF_PARSE_ERRORS: Final = (

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from verify.common.linediff import BoundedMatcher, unified_diff
 from verify.compare.comparators.interface import Comparator, FilePair, capped
 from verify.compare.model import FileComparison
 from verify.compare.paths import guess_build_paths
-from verify.linediff import BoundedMatcher, unified_diff
 from verify.manifest import ELF_KINDS, TEXT_KINDS
 
 MAX_DIFF_INPUT_LINES: Final = 20_000
-"""Longer texts are diffed by their first lines only (and :mod:`verify.linediff` bounds the work of the rest)."""
+"""Longer texts are diffed by their first lines only (and :mod:`verify.common.linediff` bounds the work of the rest)."""
 MAX_COUNTED_BYTES: Final = 1 << 20
 _CHUNK: Final = 1 << 16
 _PRINTABLE: Final = re.compile(rb"[\x20-\x7e]{6,}")

@@ -1,0 +1,147 @@
+"""``--twice`` and ``--bisect``: compare two rebuilds, explain each difference, and name the culprits.
+
+This is the compare stage's side of ``--twice``: the rebuild stage builds (and chooses the variations,
+:func:`verify.rebuild.variations.choose_variations`), :mod:`verify.chain` passes the builds here. The
+comparison is the compare stage's own (:func:`verify.compare.engine.compare_sides`) on the two
+manifests the builds have just written, so ``rebuild --twice`` and ``compare`` name and explain the
+same differences in the same words. Which differences a variation may cause is recipe data
+(``[build.expect.<variation>]``), not code.
+
+Both functions take a ``build`` function (variations -> :class:`RebuildResult`), so the order of builds
+and the verdict logic are independent of how a build is run; the cache makes a repeated baseline free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from verify.compare.engine import compare_sides, diff_manifests
+from verify.compare.model import Comparison
+from verify.compare.sides import side_from_result
+from verify.rebuild.core import RebuildResult
+from verify.rebuild.variations import choose_variations
+from verify.result import RecordedDifference, ReproducibilityCheck
+from verify.source.recipes import BuildSpec
+
+BuildFunction = Callable[[frozenset[str]], RebuildResult]
+
+
+def recorded_differences(
+    comparison: Comparison, spec: BuildSpec, variations: frozenset[str], profile: str | None = None
+) -> tuple[RecordedDifference, ...]:
+    """The compare stage's differences as the record keeps them, each with the variations that explain it
+    (by the series' ``[build.expect]`` and ``profile``'s own): the path, the change and the comparator's
+    category must all be documented."""
+    recorded = []
+    for difference in comparison.differences:
+        verdict = difference.comparison
+        category = verdict.category if verdict else None
+        expected_by, unexplained = spec.explain(
+            difference.path, difference.changes, variations, profile, category=category
+        )
+        recorded.append(
+            RecordedDifference(
+                path=difference.path,
+                kind=difference.kind,
+                changes=difference.changes,
+                category=category,
+                explanation=verdict.explanation if verdict else None,
+                expected_by=expected_by,
+                unexplained_changes=unexplained,
+            )
+        )
+    return tuple(recorded)
+
+
+def expected_reasons(
+    difference: RecordedDifference, spec: BuildSpec, profile: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """``(variation, why)`` for each variation that explains ``difference``: the recipe's own words
+    (``[build.expect.<variation>]``'s ``why``, and ``profile``'s), which the record names only by variation."""
+    reasons: list[tuple[str, str]] = []
+    for name in difference.expected_by:
+        for entry in spec.documented(name, profile):
+            accounts = any(
+                entry.accounts_for(difference.path, (change,), difference.category) for change in difference.changes
+            )
+            if accounts and (name, entry.why) not in reasons:
+                reasons.append((name, entry.why))
+    return tuple(reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class TwiceComparison:
+    """``--twice``'s one comparison, in both forms: the compare stage's (for compare's own reports) and
+    the record's (each difference with the variations that explain it)."""
+
+    comparison: Comparison
+    check: ReproducibilityCheck
+    reasons: Mapping[str, tuple[tuple[str, str], ...]]
+    """Path -> ``(variation, why)`` from the recipe, for each difference some variation explains."""
+
+
+def compare_builds(
+    first: RebuildResult,
+    second: RebuildResult,
+    variations: frozenset[str],
+    spec: BuildSpec,
+    profile: str | None = None,
+    *,
+    skipped: Mapping[str, str] | None = None,
+) -> TwiceComparison:
+    """Compare two rebuilds' install trees (from their manifests) and explain every difference.
+
+    ``variations`` are those the second build applied; ``skipped`` the requested ones it did not, with
+    the recipe's reason (:func:`choose_variations`), recorded beside them."""
+    comparison = compare_sides(
+        side_from_result(first.result, "A", rescan=False), side_from_result(second.result, "B", rescan=False)
+    )
+    check = ReproducibilityCheck(
+        variations=tuple(sorted(variations)),
+        differences=recorded_differences(comparison, spec, variations, profile),
+        skipped=dict(skipped or {}),
+        first=str(first.result_dir),
+        second=str(second.result_dir),
+    )
+    reasons = {
+        difference.path: why for difference in check.differences if (why := expected_reasons(difference, spec, profile))
+    }
+    return TwiceComparison(comparison, check, reasons)
+
+
+def compare_results(
+    first: RebuildResult, second: RebuildResult, variations: frozenset[str], spec: BuildSpec, profile: str | None = None
+) -> ReproducibilityCheck:
+    """:func:`compare_builds`, as the record keeps it."""
+    return compare_builds(first, second, variations, spec, profile).check
+
+
+def rebuild_twice(
+    build: BuildFunction, variations: frozenset[str], spec: BuildSpec, profile: str | None = None
+) -> ReproducibilityCheck:
+    """Build ``profile`` without variations, then with those of ``variations`` that apply to it, and compare."""
+    applied, skipped = choose_variations(spec, variations, profile)
+    baseline = build(frozenset())
+    varied = build(applied)
+    return compare_builds(baseline, varied, applied, spec, profile, skipped=skipped).check
+
+
+def bisect_variations(
+    build: BuildFunction, baseline: RebuildResult, check: ReproducibilityCheck
+) -> ReproducibilityCheck:
+    """Re-run with one variation at a time to name the variation(s) that change the output.
+
+    Each single-variation build is compared with the baseline (manifest against manifest: which paths
+    differ is all a culprit needs). Interactions (two variations that only matter together) show up
+    as a varied build that differs with no single culprit.
+    """
+    if check.reproducible or len(check.variations) < 2:
+        culprits = {name: not check.reproducible for name in check.variations}
+    else:
+        reference = baseline.result.read_manifest()
+        culprits = {}
+        for name in check.variations:
+            single = build(frozenset({name}))
+            culprits[name] = bool(diff_manifests(reference, single.result.read_manifest()))
+    return check.model_copy(update={"culprits": culprits})

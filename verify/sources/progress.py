@@ -1,7 +1,0 @@
-"""Download progress, as the HTTP client sees it: the process's one progress display (:mod:`verify.progress`)."""
-
-from __future__ import annotations
-
-from verify.progress import NoProgress, ProgressReporter, RichProgress, default_progress
-
-__all__ = ["NoProgress", "ProgressReporter", "RichProgress", "default_progress"]
