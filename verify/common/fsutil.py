@@ -250,3 +250,14 @@ def tree_bytes(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(directory, name)).st_size  # noqa: PTH118
     return total
+
+
+def unlink_if_writable(path: Path) -> bool:
+    """Remove ``path`` (absent is fine); False where it cannot be removed (a read-only cache keeps it)."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from verify.common.cachecheck import KindCheck
 from verify.common.errors import FetchError
-from verify.common.fsutil import sha256_file
+from verify.common.fsutil import sha256_file, unlink_if_writable
 from verify.common.locking import sweep_abandoned
 from verify.environments.errors import PackageDigestMismatch, PackageUnavailable
 from verify.environments.lock import LockedPackage
@@ -79,7 +79,7 @@ class DebCache:
         if not path.is_file():
             return None
         if sha256_file(path) != package.sha256:
-            _unlink(path)  # never used; a read-only cache keeps it
+            unlink_if_writable(path)  # never used; a read-only cache keeps it
             return None
         self._used(path)
         return path
@@ -141,23 +141,12 @@ class DebCache:
                 report.damage(path, f"unreadable: {error.strerror or error}", removed=False)
                 continue
             if not intact:
-                report.damage(path, "its bytes are not the digest its name promises", removed=_unlink(path))
+                report.damage(path, "its bytes are not the digest its name promises", removed=unlink_if_writable(path))
         return report
 
     def pending(self, package: LockedPackage) -> AbstractContextManager[PendingEntry]:
         """A temporary file in the cache directory that commits to ``package``'s name."""
         return pending_file(self.directory, lambda _sha256: self.path_for(package))
-
-
-def _unlink(path: Path) -> bool:
-    """Remove ``path``; False where the cache cannot be written."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def fetch_debs(

@@ -41,7 +41,14 @@ from typing import BinaryIO
 from verify.common import faults
 from verify.common.cachecheck import KindCheck
 from verify.common.errors import FetchError, OperationalError
-from verify.common.fsutil import cache_root, open_regular_file, sha256_file, write_atomic, write_failure
+from verify.common.fsutil import (
+    cache_root,
+    open_regular_file,
+    sha256_file,
+    unlink_if_writable,
+    write_atomic,
+    write_failure,
+)
 from verify.common.locking import LOCK_SUFFIX, Staging, StagingError, remove_path
 from verify.common.locking import abandoned as lock_abandoned
 from verify.source.locations.interface import SourceLocation
@@ -264,7 +271,7 @@ class Cache:
         if actual != sha256.lower():
             # Disk corruption or tampering: the entry must never be served. Deleting it lets the
             # next fetch repair the cache from a real source (a read-only cache keeps it, unused).
-            _unlink(path)
+            unlink_if_writable(path)
             return None
         self._used(path)
         return path
@@ -381,7 +388,9 @@ class Cache:
                     downloads.damage(path, f"unreadable: {error.strerror or error}", removed=False)
                     continue
                 if not intact:
-                    downloads.damage(path, "its bytes are not the digest its name promises", removed=_unlink(path))
+                    downloads.damage(
+                        path, "its bytes are not the digest its name promises", removed=unlink_if_writable(path)
+                    )
         names = KindCheck("names", str(self._names))
         if self._names.is_dir():
             for path in sorted(self._names.iterdir()):
@@ -398,8 +407,8 @@ class Cache:
                 except OSError:
                     recorded = ""
                 if not _HEX_RE.match(recorded):
-                    names.damage(path, "not a digest record", removed=_unlink(path))
-                elif not self.path_for(recorded).is_file() and _unlink(path):
+                    names.damage(path, "not a digest record", removed=unlink_if_writable(path))
+                elif not self.path_for(recorded).is_file() and unlink_if_writable(path):
                     names.remove(path, f"its entry {recorded[:16]}… is gone (evicted or removed)")
         quarantine = KindCheck("quarantine", str(self.quarantine_root))
         if self.quarantine_root.is_dir():
@@ -476,17 +485,6 @@ class Cache:
                 if not target.exists() and lock_abandoned(lock):
                     lock.unlink(missing_ok=True)
         return removed
-
-
-def _unlink(path: Path) -> bool:
-    """Remove ``path``; False where the cache cannot be written."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _host() -> str:
