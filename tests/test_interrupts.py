@@ -231,8 +231,8 @@ def test_an_interrupted_child_and_its_whole_group_are_stopped_even_if_they_ignor
         import os, signal, threading, time
         from verify.common import interrupts
         interrupts.install()
+        started = time.monotonic()  # before the timer starts, so that 1.0 s + 1.5 s of grace is a lower bound
         threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
-        started = time.monotonic()
         try:
             interrupts.run_child(["sh", "-c", "trap '' TERM; sleep 36.91 & sleep 36.92; wait"], grace=1.5)
         except interrupts.Interrupted as interrupt:
