@@ -402,3 +402,18 @@ def _replaced(argv: list[str], old: list[str], new: list[str]) -> list[str]:
         if argv[index : index + len(old)] == old:
             return [*argv[:index], *new, *argv[index + len(old) :]]
     raise AssertionError(f"the shipped bwrap command line no longer has {old}: update this test runner")
+
+
+def processes_mentioning(*needles: str) -> list[str]:
+    """Command lines of live processes (zombies have none) that contain any of ``needles``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").replace("\0", " ")
+        except OSError:
+            continue
+        if any(needle in argv for needle in needles):
+            found.append(f"{proc.name}: {argv[:160]}")
+    return found

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import TINYPROJECT, cli_command, cli_environment, run_cli
+from conftest import TINYPROJECT, cli_command, cli_environment, processes_mentioning, run_cli
 from httpserver import FaultyServer
 
 from verify.environments.interface import RootfsImage
@@ -267,18 +267,6 @@ def test_a_rebuild_killed_at_each_phase_leaves_nothing_half_made_and_the_next_ru
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")], "nothing left beside the result"
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if text in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-    return found
-
-
 def test_a_rebuild_killed_while_make_runs_takes_its_sandbox_down_and_the_rerun_removes_its_staging(
     tiny_release: TinyRelease, tmp_path: Path
 ) -> None:
@@ -295,9 +283,9 @@ def test_a_rebuild_killed_while_make_runs_takes_its_sandbox_down_and_the_rerun_r
     # The kernel ends the sandbox as the run dies; allow it a second to finish dying (make sleeps 4 s, so a
     # sandbox that outlived the run is still there after it).
     deadline = time.monotonic() + 1
-    while _processes_mentioning(str(cache)) and time.monotonic() < deadline:
+    while processes_mentioning(str(cache)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _processes_mentioning(str(cache)), "the sandbox outlived the killed run"
+    assert not processes_mentioning(str(cache)), "the sandbox outlived the killed run"
     assert not out.exists()
 
     rerun = run_cli(*args, cache=cache, cwd=tmp_path)

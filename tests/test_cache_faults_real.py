@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import processes_mentioning, run_cli
 
 # The release tier (docs/testing.md): a second real build of 3.13.5 (the killed one reaches make). CI covers
 # the mechanism on the tiny release: test_cache_faults.py kills a rebuild at every phase, make included.
@@ -21,18 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.release]
 KILL_AT_SETTING = "CPYTHON_VERIFY_TEST_KILL_AT"
 MANIFEST_SHA256 = "3c85bd4337a831bd4ef873df23686db240d911002e49eb5e99ae96a84639609a"
 """The manifest of the plain 3.13.5 rebuild in the pinned environment (as the issue measured it)."""
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if text in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-    return found
 
 
 def test_a_real_rebuild_killed_during_make_leaves_nothing_and_the_rerun_gives_the_reference_tree(
@@ -50,7 +38,7 @@ def test_a_real_rebuild_killed_during_make_leaves_nothing_and_the_rerun_gives_th
     assert "make ..." in killed.stderr and "make done" not in killed.stderr
     staging = sorted(shared_rebuild_cache.glob(".staging-*"))
     assert staging and all(path.name.endswith(".lock") or (path / "build").is_dir() for path in staging)
-    assert not _processes_mentioning(str(shared_rebuild_cache)), "the sandbox died with the killed run"
+    assert not processes_mentioning(str(shared_rebuild_cache)), "the sandbox died with the killed run"
     assert not out.exists()
 
     rerun = run_cli(*args, timeout=3600)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import TINYPROJECT, cli_command, cli_environment
+from conftest import TINYPROJECT, cli_command, cli_environment, processes_mentioning
 from httpserver import Fault, FaultyServer
 
 from verify.environments.interface import RootfsImage
@@ -169,21 +169,6 @@ def _interrupt(child: subprocess.Popen[str], signum: signal.Signals) -> tuple[in
     return child.returncode, stderr, time.monotonic() - sent
 
 
-def _processes_mentioning(*needles: str) -> list[str]:
-    """Command lines of live processes (zombies have none) that contain any of ``needles``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().decode(errors="replace").replace("\0", " ")
-        except OSError:
-            continue
-        if any(needle in argv for needle in needles):
-            found.append(f"{proc.name}: {argv[:160]}")
-    return found
-
-
 def _containers_of(pid: int) -> list[str]:
     if shutil.which("podman") is None:
         return []
@@ -245,7 +230,7 @@ def test_an_interrupted_child_and_its_whole_group_are_stopped_even_if_they_ignor
     name, code, seconds = completed.stdout.split()
     assert (name, code) == ("SIGTERM", "143"), completed.stderr
     assert 2.5 <= float(seconds) < 20, "SIGTERM to the group, 1.5 s of grace, then SIGKILL to the group"
-    assert _processes_mentioning("36.91", "36.92") == [], "the child's group outlived the interrupt"
+    assert processes_mentioning("36.91", "36.92") == [], "the child's group outlived the interrupt"
 
 
 def test_the_cli_run_in_process_leaves_its_callers_signal_handlers_as_they_were(
@@ -293,7 +278,7 @@ def test_interrupt_in_a_build_phase_stops_the_sandbox_and_leaves_nothing(
     staging = [str(path) for path in cache.glob("rebuilds/.staging-*")]
     status, stderr, _ = _interrupt(child, signum)
     assert_clean_exit(status, stderr, signum)
-    assert _processes_mentioning(SLEEP, *staging) == [], "a process of the interrupted build is still running"
+    assert processes_mentioning(SLEEP, *staging) == [], "a process of the interrupted build is still running"
     assert _containers_of(child.pid) == [], "the interrupted build's container is still there"
     assert _leftovers(cache) == []
     assert _rebuild_entries(cache) == [], "no entry either"
@@ -365,7 +350,7 @@ def test_interrupt_at_any_moment_of_a_run_twice_leaves_a_complete_result_or_noth
         assert_clean_exit(status, stderr, signal.SIGINT)
         assert not out.exists(), f"a partial result after an interrupt at {moment:.1f} s"
         assert _leftovers(cache) == [], moment
-        assert _processes_mentioning(str(cache)) == [], moment
+        assert processes_mentioning(str(cache)) == [], moment
     assert EXIT[signal.SIGINT] in seen, "no moment fell inside the run: the test proved nothing"
 
 
@@ -398,14 +383,14 @@ def test_interrupt_while_mmdebstrap_builds_the_rootfs_stops_it_and_leaves_nothin
 
     def mmdebstrap_running() -> bool:
         mine = set(Path("/tmp").glob("cpython-verify-rootfs-*")) - before
-        return any(_processes_mentioning(f"{work}/mmdebstrap.") for work in mine)
+        return any(processes_mentioning(f"{work}/mmdebstrap.") for work in mine)
 
     _wait_until(mmdebstrap_running, child, "mmdebstrap installing packages", timeout=600)
     [work] = set(Path("/tmp").glob("cpython-verify-rootfs-*")) - before
     time.sleep(5)  # into apt and dpkg's work in the chroot
     status, stderr, seconds = _interrupt(child, signal.SIGTERM)
     assert_clean_exit(status, stderr, signal.SIGTERM)
-    assert _processes_mentioning(str(work), str(cache)) == [], "mmdebstrap or its apt/dpkg outlived the build"
+    assert processes_mentioning(str(work), str(cache)) == [], "mmdebstrap or its apt/dpkg outlived the build"
     assert not work.exists(), "the build's scratch directory (its chroot, its repository) is left"
     assert str(work) not in Path("/proc/self/mountinfo").read_text(), "a mount of the chroot is left"
     assert list((cache / "environments" / "rootfs").glob("*")) == [], "a partial rootfs tarball is left"

@@ -51,7 +51,7 @@ from verify.result import (
 )
 from verify.source.models import FetchedFile, SourceVerdict
 from verify.source.recipes import Recipe
-from verify.source.unpack import RefusedMember, extract_data_member, safe_unpack
+from verify.source.unpack import RefusedMember, extract_all_data, safe_unpack
 
 LTO_RANDOM_SEED = "-frandom-seed=cpython-verify"
 PGO_RUN_STAMP = "profile-run-stamp"
@@ -839,8 +839,7 @@ def _install_pgo_profile(profile: FetchedFile, scratch: Path, source_dir: Path) 
         if not all(member.isfile() and member.name.endswith(".gcda") for member in members):
             raise UnsafePgoProfile(f"{profile.name}: a PGO profile may hold only .gcda files")
         try:
-            for member in members:
-                extract_data_member(archive, member, source_dir)
+            extract_all_data(archive, source_dir, members)
         except RefusedMember as error:
             raise UnsafePgoProfile(f"{profile.name}: refused to unpack: {error}") from None
     (source_dir / PGO_RUN_STAMP).touch()

@@ -398,7 +398,7 @@ def extract_data_member(archive: tarfile.TarFile, member: tarfile.TarInfo, desti
         except tarfile.FilterError as error:
             raise RefusedMember(str(error)) from None
         return
-    archive.extract(_as_data(member, destination), destination, set_attrs=True)
+    archive.extract(_as_data(member, destination), destination)
 
 
 def extract_all_data(
