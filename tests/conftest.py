@@ -417,3 +417,19 @@ def processes_mentioning(*needles: str) -> list[str]:
         if any(needle in argv for needle in needles):
             found.append(f"{proc.name}: {argv[:160]}")
     return found
+
+
+def read_terminal(controller: int) -> bytes:
+    """Everything a child wrote to a pseudo-terminal, read from its ``controller`` end until the child closed
+    it (Linux then answers EIO); the controller is closed afterwards."""
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    return shown

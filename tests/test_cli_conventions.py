@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, cli_command, cli_environment, run_cli
+from conftest import PROJECT_ROOT, cli_command, cli_environment, read_terminal, run_cli
 
 from verify.cli import _COMMANDS, main
 from verify.common import progress
@@ -199,16 +199,7 @@ def _on_a_terminal(args: Sequence[str], *, no_color: bool, stream: str) -> bytes
         stderr=terminal if stream == "stderr" else other,
     )
     os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(controller)
+    shown = read_terminal(controller)
     process.wait(timeout=120)
     return shown
 

@@ -14,7 +14,7 @@ import termios
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, cli_command, cli_environment, run_cli
+from conftest import PROJECT_ROOT, cli_command, cli_environment, read_terminal, run_cli
 
 from verify.audit import audit_installation
 from verify.audit.sources import read_source_model
@@ -92,16 +92,7 @@ def _on_a_terminal_of(columns: int, args: list[object], cache: Path) -> str:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(controller)
+    shown = read_terminal(controller)
     process.wait(timeout=300)
     return shown.decode().replace("\r\n", "\n")
 
