@@ -13,6 +13,9 @@ binaries.
 
 ``--concurrent`` runs the two trainings of a pair side by side (two copies, two sandboxes), as two
 rebuilders on one loaded machine would; ``--hog N`` keeps N busy-looping processes beside them.
+``--vary NAME[,NAME...]`` trains the second run of each pair in a sandbox varied as ``rebuild --vary``
+varies a build (``check``'s defaults: ``cpus,hostname,locale,time,timezone``): what the varied sandbox
+changes in the training alone, with the instrumented build left the same.
 Exit status 0 when every pair of every task wrote identical ``.gcda`` files, 1 otherwise.
 
 Tasks (``--task NAME``, repeatable; default all):
@@ -47,7 +50,7 @@ from pathlib import Path
 from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.rebuild.core import PGO_TRAINER_PATH, PGO_TRAINER_RECORD_PATH, pgo_trainer
-from verify.rebuild.settings import BUILD_MOUNT, DEFAULT_BUILD_DIR, BuildSettings
+from verify.rebuild.settings import BUILD_MOUNT, DEFAULT_BUILD_DIR, BuildSettings, apply_variations
 from verify.rebuild.training import counters_digest
 from verify.source.recipes import load_recipe
 from verify.source.unpack import extract_all_data
@@ -69,7 +72,10 @@ print("ran", result.testsRun, "failures", len(result.failures), "errors", len(re
 PLAIN_TRAINER_PATH = f"{BUILD_MOUNT}/trainer.py"
 # The environment of every real build's commands (PYTHONHASHSEED fixed among them); the epoch only
 # matters to tools that stamp dates, which the training does not.
-ENV = replace(BuildSettings(), source_date_epoch=0).environment()
+BASELINE = replace(BuildSettings(), source_date_epoch=0)
+ENV = BASELINE.environment()
+TRAINING_ONLY_UNSUPPORTED = frozenset({"build_path", "user_group"})
+"""Variations that change where the tree is or who owns it: they need their own instrumented build."""
 SOURCE = Path(DEFAULT_BUILD_DIR).relative_to(BUILD_MOUNT)
 """Where the source tree sits under each copy's ``/build``: the path a real build uses."""
 CONFIGURE = "./configure --prefix=/opt/python --with-ensurepip=no --enable-optimizations"
@@ -117,9 +123,20 @@ class Sandbox:
     def __init__(self, runner: Runner, image: RootfsImage, logs: Path) -> None:
         self.runner, self.image, self.logs = runner, image, logs
 
-    def run(self, tree: Path, command: str, log: str, *, aslr: bool = True) -> None:
-        """Run ``command`` with ``tree`` as ``/build``; raise SystemExit if it fails."""
-        spec = SandboxSpec(binds=(Bind(tree, BUILD_MOUNT, writable=True),), env=ENV, cwd=DEFAULT_BUILD_DIR, aslr=aslr)
+    def run(self, tree: Path, command: str, log: str, *, aslr: bool = True, settings: BuildSettings = BASELINE) -> None:
+        """Run ``command`` with ``tree`` as ``/build`` in the sandbox ``settings`` describe (the baseline's
+        unless a pair's second run is varied); raise SystemExit if it fails."""
+        spec = SandboxSpec(
+            binds=(Bind(tree, BUILD_MOUNT, writable=True),),
+            env=settings.environment(),
+            hostname=settings.hostname,
+            cwd=DEFAULT_BUILD_DIR,
+            cpus=settings.cpus,
+            clock_offset=settings.clock_offset,
+            uname_2_6=settings.uname_2_6,
+            aslr=aslr and settings.aslr,
+            reversed_directory_order=settings.reversed_directory_order,
+        )
         started = time.monotonic()
         result = self.runner.run(self.image, ["/bin/sh", "-c", command], spec, log_path=self.logs / log)
         print(f"{log}: exit {result.returncode}, {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
@@ -213,7 +230,16 @@ def main() -> int:
         action="store_true",
         help="the first tree of each pair gets the access times of a tree never read since it was unpacked",
     )
+    parser.add_argument(
+        "--vary",
+        default="",
+        help="comma-separated variations (rebuild --vary's names) applied to the second training of each pair",
+    )
     args = parser.parse_args()
+    varied_names = frozenset(name for name in args.vary.split(",") if name)
+    if varied_names & TRAINING_ONLY_UNSUPPORTED:
+        raise SystemExit(f"--vary {', '.join(sorted(varied_names & TRAINING_ONLY_UNSUPPORTED))}: needs its own build")
+    varied = apply_variations(BASELINE, varied_names)
     known = tasks(series_of(args.tarball))
     chosen = args.task or list(known)
     unknown = [name for name in chosen if name not in known]
@@ -237,6 +263,7 @@ def main() -> int:
     print(
         f"{args.tarball.name}: {'concurrent' if args.concurrent else 'sequential'} pairs, {args.hog} CPU hog(s), "
         f"{'access times varied, ' if args.vary_access_times else ''}"
+        f"{'second run varied: ' + ','.join(sorted(varied_names)) + ', ' if varied_names else ''}"
         f"trainer sha256 {hashlib.sha256(trainer).hexdigest()[:12]}"
     )
     print("| training task | pair | .gcda files | differing between the two runs | counters digest | trainer records |")
@@ -254,7 +281,10 @@ def main() -> int:
                     access_times_as_unpacked(copies[0])
 
                 def train(copy: Path, name: str = name, pair: int = pair, task: Task = task) -> None:
-                    sandbox.run(copy, task.command, f"train-{name}-{pair}-{copy.name}.log", aslr=task.aslr)
+                    settings = varied if copy.name == "run-b" else BASELINE
+                    sandbox.run(
+                        copy, task.command, f"train-{name}-{pair}-{copy.name}.log", aslr=task.aslr, settings=settings
+                    )
 
                 if args.concurrent:
                     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -37,6 +37,20 @@ TEST_MODULE = textwrap.dedent(
             self.assertNotIn("LD_PRELOAD", os.environ)
             self.assertNotIn("FAKETIME", os.environ)
 
+        def test_starts_with_exactly_the_environment_the_trainer_set(self):
+            # The initial environment, not os.environ: a value the first stage passed and the second popped
+            # was still allocated, and its length moved every later object.
+            with open("/proc/self/environ", "rb") as initial:
+                names = sorted(entry.split(b"=", 1)[0] for entry in initial.read().split(b"\\0") if entry)
+            self.assertEqual(names, [b"CPYTHON_VERIFY_PGO_TRAINING", b"HOME", b"LANG", b"LC_ALL", b"PATH",
+                                     b"PYTHONHASHSEED", b"TERM", b"TMPDIR", b"TZ"])
+
+        def test_sees_one_view_of_the_host(self):
+            import socket
+            self.assertEqual(os.uname()[:4], ("Linux", "build", "0.0.0", "#1"))
+            self.assertEqual(socket.gethostname(), "build")
+            self.assertEqual(os.cpu_count(), 1)
+
         def test_randomness_is_seeded(self):
             self.assertEqual(random.random(), random.Random(0).random())
             self.assertEqual(random.Random().random(), random.Random(0).random())
@@ -121,6 +135,9 @@ def _train(build: Path, trainer: Path, *modules: str, env: dict[str, str] | None
     )  # fmt: skip
     record_path = trainer.with_name(TRAINER_RECORD_NAME)
     record = json.loads(record_path.read_text()) if record_path.exists() else None
+    run, _problems = read_training_run(record_path)
+    if run is not None:  # the record as the rebuild reads it: with the first stage's facts merged in
+        record = run.model_dump(mode="json")
     return completed.returncode, completed.stdout + completed.stderr, record
 
 
@@ -135,20 +152,21 @@ def test_the_trainer_trains_with_aslr_off_in_its_own_environment_and_records_it(
               "LD_PRELOAD": "", "FAKETIME": "+397d", "HOME": "/nonexistent"}  # fmt: skip
     status, output, record = _train(build, trainer, "test_personality", env=varied)
     assert status == 0, output
-    assert "removed 1 earlier .gcda files; ran 3 tests, 0 failures, 0 errors, 0 skipped" in output
+    assert "removed 1 earlier .gcda files; ran 5 tests, 0 failures, 0 errors, 0 skipped" in output
     assert not list(build.rglob("*.gcda"))
     assert record["status"] == "trained" and record["reason"] is None
     assert record["aslr"]["off"] and record["aslr"]["personality"] == "0x00040000"
     assert record["hash_randomization"] == 0 and record["random_seed"] == 0 and record["umask"] == "022"
     assert record["environment"]["PYTHONHASHSEED"] == "0" and record["environment"]["HOME"] == "/tmp"
     assert {"FAKETIME", "LD_PRELOAD"} <= set(record["environment_removed"])
-    assert record["counters_removed"] == 1 and record["tests"]["run"] == 3 and record["blocked"] == []
+    assert record["counters_removed"] == 1 and record["tests"]["run"] == 5 and record["blocked"] == []
+    assert record["host"]["nodename"] == os.uname().nodename and record["host_view"]["nodename"] == "build"
     # Every entry of the build directory (and beside the trainer) got one access time with a fixed fraction.
     assert record["access_times_pinned"] >= 4
     assert {os.stat(path).st_atime_ns % 10**9 for path in (build, build / "Objects", trainer)} == {500_000_000}
     run, problems = read_training_run(trainer.with_name(TRAINER_RECORD_NAME))
     assert run is not None and problems == ()
-    assert run.summary().startswith("ran 3 tests: 0 failures, 0 errors, 0 skipped; 0 process/thread/timer calls")
+    assert run.summary().startswith("ran 5 tests: 0 failures, 0 errors, 0 skipped; 0 process/thread/timer calls")
 
 
 def test_the_trainer_pins_its_personality_stack_limit_and_descriptors_whatever_it_inherits(tmp_path: Path) -> None:
@@ -168,7 +186,9 @@ def test_the_trainer_pins_its_personality_stack_limit_and_descriptors_whatever_i
         os.close(read_end)
         os.close(write_end)
     assert completed.returncode == 0, completed.stderr
-    record = json.loads(trainer.with_name(TRAINER_RECORD_NAME).read_text())
+    run, problems = read_training_run(trainer.with_name(TRAINER_RECORD_NAME))
+    assert run is not None and problems == (), problems
+    record = run.model_dump(mode="json")
     assert record["aslr"]["personality"] == "0x00040000", "exactly ASLR off: the 2.6 uname is gone"
     assert record["stack_limit"] == str(8 << 20)
     assert record["descriptors_closed"] >= 1
@@ -218,7 +238,7 @@ def test_a_module_that_skips_itself_on_import_counts_as_a_skip(tmp_path: Path) -
     build, trainer = _build_dir(tmp_path, {"test_personality": TEST_MODULE, "test_windows": skipping})
     status, output, record = _train(build, trainer, "test_personality", "test_windows")
     assert status == 0, output
-    assert record["tests"]["run"] == 4 and record["tests"]["skipped"] == 1
+    assert record["tests"]["run"] == 6 and record["tests"]["skipped"] == 1
     assert record["tests"]["skips"] == [{"test": "test.test_windows", "message": "not on this platform"}]
 
 

@@ -92,16 +92,22 @@ def test_a_training_records_what_it_ran_and_the_record_travels_in_the_profile_an
 def test_two_independent_trainings_write_the_same_counters_whatever_the_build_varies(
     tiny: FetchedFile, image: RootfsImage, tmp_path: Path
 ) -> None:
-    """The trainer sets its own environment: a preloaded libfaketime, another locale and time zone and
-    one CPU change nothing in the counters, and two builds with nothing shared are identical."""
-    first = build_in(image, tiny, RebuildCache(tmp_path / "a"), *pgo("test_tiny"))
-    second = build_in(image, tiny, RebuildCache(tmp_path / "b"), *pgo("test_tiny"),
+    """The trainer sets its own environment and view of the host: a preloaded libfaketime, another locale,
+    time zone and hostname and one CPU change nothing in the counters (test_tiny_host's work follows the
+    training process's initial environment and its uname, hostname and CPU count), and two builds with
+    nothing shared are identical."""
+    first = build_in(image, tiny, RebuildCache(tmp_path / "a"), *pgo("test_tiny", "test_tiny_host"))
+    second = build_in(image, tiny, RebuildCache(tmp_path / "b"), *pgo("test_tiny", "test_tiny_host"),
                       variations=frozenset({"time", "locale", "timezone", "cpus", "hostname"}))  # fmt: skip
     ours, theirs = first.record.pgo_profile, second.record.pgo_profile
     assert ours is not None and theirs is not None
     assert ours.counters_sha256 == theirs.counters_sha256
     assert run_of(first).environment == run_of(second).environment
     assert {"FAKETIME", "LD_PRELOAD"} <= set(run_of(second).environment_removed)
+    # What each host said is kept (read by the first stage); what the training saw is one view.
+    hosts = [run_of(result).host for result in (first, second)]
+    assert [host.nodename for host in hosts if host] == ["build", "reprotest-varied"]
+    assert run_of(first).host_view == run_of(second).host_view and run_of(first).host_view is not None
     assert diff_manifests(first.result.read_manifest(), second.result.read_manifest()) == ()
 
 

@@ -15,15 +15,26 @@ itself, whatever the build's sandbox, its variations or a future test module do:
    itself runs (:data:`KEPT`); everything else (a preloaded libfaketime, a varied locale) is
    removed. It refuses to train if string hashing is still randomized. ``random`` is seeded before
    every test, and ``random.Random()`` without a seed gets the same fixed seed.
-3. Only the training's own counts. The instrumented build runs ``./python`` itself (sysconfig,
+   Nothing else of the first stage reaches the training process: what it saw and did (the names it
+   removed, how ASLR went off, the descriptors it closed, the host) goes to :data:`STAGE_NAME`, which
+   only the rebuild reads and merges into the record. Every string the instrumented process handles,
+   before, during or after the tests (until it exits and writes its counters), is allocated and
+   parsed by counted code, so a varying one (an environment value listing the removed names, a
+   hostname in the record) moves every later object and changes the counters of identity-hashed
+   tables (``_json``'s and ``_pickle``'s memos, sets, dicts) and of the JSON codec itself.
+3. One view of the host. The kernel's name for the host and its release (``os.uname()``, which
+   ``test.support`` calls on import; ``socket.gethostname()``) and the number of CPUs differ from
+   machine to machine and, allocated as strings, moved objects the same way: the training sees
+   :data:`HOST_UNAME` and :data:`HOST_CPU_COUNT` instead, and the record keeps both the view and what the host said.
+4. Only the training's own counts. The instrumented build runs ``./python`` itself (sysconfig,
    setup.py, frozen modules) with ASLR on, and the first process here ran before the re-execution:
    every ``.gcda`` file under the build directory is removed before the tests run.
-4. No process, thread or timer. Whatever a test module contains, starting a process (``fork``,
+5. No process, thread or timer. Whatever a test module contains, starting a process (``fork``,
    ``exec``, ``posix_spawn``, ``subprocess``, ``multiprocessing``, ``os.system``: a child started
    with ``-I`` would even ignore the hash seed), a thread (``threading``, ``_thread``, executors) or
    a timer (``signal.alarm``, ``signal.setitimer``, ``faulthandler.dump_traceback_later``) raises
    ``unittest.SkipTest`` instead: the test is skipped and the record names it and the call.
-5. No timing. The outcome goes to a bare ``unittest.TestResult``: unittest's text runner prints
+6. No timing. The outcome goes to a bare ``unittest.TestResult``: unittest's text runner prints
    "Ran N tests in 1.234s", and formatting that float alone changes ``Python/dtoa.c``'s counters.
 
 The task writes what it ran to ``cpython-verify-pgo-training-run.json`` beside itself: the tests
@@ -66,6 +77,14 @@ KEPT = ("LD_LIBRARY_PATH", "LLVM_PROFILE_FILE", "GCOV_PREFIX", "GCOV_PREFIX_STRI
 """Kept from the build when set: how a shared ``./python`` finds its library (``RUNSHARED``) and where
 the instrumented binary writes its counters."""
 RANDOM_SEED = 0
+HOST_UNAME = ("Linux", "build", "0.0.0", "#1")
+"""What the training's ``os.uname()`` says but its ``machine`` (the interpreter's own, from its multiarch
+triplet): sysname, nodename (``socket.gethostname()`` too), release and version, the same everywhere."""
+HOST_CPU_COUNT = 1
+"""What the training's ``os.cpu_count()`` and ``os.process_cpu_count()`` say."""
+STAGE_NAME = RECORD_NAME + ".first-stage"
+"""What the first stage saw and did, beside the record; the second stage only checks that it exists (the
+rebuild knows the same name and merges it into the record)."""
 UMASK = 0o022
 ACCESS_TIME_AHEAD = 86400
 ACCESS_TIME_FRACTION = 500_000_000
@@ -94,6 +113,11 @@ def aslr_is_off() -> bool:
 def record_path() -> Path:
     """Where this trainer writes its record: beside itself."""
     return Path(__file__).resolve().with_name(RECORD_NAME)
+
+
+def stage_path() -> Path:
+    """Where the first stage leaves what it saw and did for the second: beside the record."""
+    return Path(__file__).resolve().with_name(STAGE_NAME)
 
 
 def write_record(record: dict[str, Any]) -> None:
@@ -216,17 +240,20 @@ def pin_process_state() -> tuple[str, int]:
 
 
 def reexecute(modules: list[str], record: dict[str, Any]) -> int:
-    """Start the training again in its own environment with ASLR off (does not return unless it fails)."""
+    """Start the training again in its own environment with ASLR off (does not return unless it fails).
+
+    The second stage's environment is :func:`training_environment`'s and nothing else, the same on every
+    host: what this stage saw and did goes to :func:`stage_path` instead."""
     environment, removed = training_environment(dict(os.environ))
-    environment["CPYTHON_VERIFY_PGO_REMOVED"] = ",".join(removed)
+    first_stage: dict[str, Any] = {"environment_removed": removed}
     command = [sys.executable, str(Path(__file__).resolve()), *modules]
     if personality() == _ADDR_NO_RANDOMIZE:
-        environment["CPYTHON_VERIFY_PGO_ASLR"] = "off before the task started"
+        first_stage["aslr"] = "off before the task started"
     else:
         outcome = disable_aslr()
         if outcome is None:
             # No ctypes in this build: setarch (util-linux) makes the same call, then executes the task.
-            environment["CPYTHON_VERIFY_PGO_ASLR"] = "turned off by setarch -R"
+            first_stage["aslr"] = "turned off by setarch -R"
             command = ["setarch", os.uname().machine, "-R", *command]
             # Left in place only if setarch itself fails (it prints why): the re-executed task replaces it.
             record.update(reason="setarch -R could not turn ASLR off or start the task (its message is in the log)")
@@ -239,19 +266,61 @@ def reexecute(modules: list[str], record: dict[str, Any]) -> int:
                 "runners allow it)",
             )
         else:
-            environment["CPYTHON_VERIFY_PGO_ASLR"] = "turned off by personality(ADDR_NO_RANDOMIZE)"
-    stack, closed = pin_process_state()
-    ignored = reset_signals()
+            first_stage["aslr"] = "turned off by personality(ADDR_NO_RANDOMIZE)"
+    first_stage["stack_limit"], first_stage["descriptors_closed"] = pin_process_state()
+    first_stage["signals_reset"] = reset_signals()
     # The build tree and the trainer beside it: everything of the build the training can stat.
     beside, build = Path(__file__).resolve().parent, Path.cwd()
     inside = str(build).startswith(str(beside) + os.sep)
-    pinned = pin_access_times([beside] if inside else [beside, build])
-    environment["CPYTHON_VERIFY_PGO_PROCESS"] = f"{stack},{closed},{pinned},{ignored}"
+    first_stage["access_times_pinned"] = pin_access_times([beside] if inside else [beside, build])
+    host = os.uname()
+    first_stage["host"] = {
+        "sysname": host.sysname, "nodename": host.nodename, "release": host.release, "version": host.version,
+        "machine": host.machine, "cpu_count": os.cpu_count(),
+    }  # fmt: skip
+    stage = stage_path()
+    partial = stage.with_name(stage.name + ".partial")
+    partial.write_text(json.dumps(first_stage, sort_keys=True) + "\n")
+    partial.replace(stage)
     try:
         os.execvpe(command[0], command, environment)  # noqa: S606 - a fixed argument list, the fixed PATH
     except OSError as error:
         return refuse(record, f"cannot re-execute the task ({command[0]}: {error.strerror})")
     return 1  # not reached: exec replaced this process
+
+
+def machine() -> str:
+    """This interpreter's machine (``x86_64``), from its multiarch triplet: no call to the kernel."""
+    multiarch = getattr(sys.implementation, "_multiarch", "") or "unknown"
+    return str(multiarch).split("-")[0]
+
+
+def pin_host_view() -> dict[str, Any]:
+    """Make ``os.uname()``, ``socket.gethostname()`` and the CPU counts answer :data:`HOST_UNAME` and
+    :data:`HOST_CPU_COUNT`; return the view as the record shows it."""
+    import _socket
+
+    sysname, nodename, release, version = HOST_UNAME
+    uname = os.uname_result((sysname, nodename, release, version, machine()))
+
+    def pinned_uname() -> os.uname_result:
+        return uname
+
+    def pinned_hostname() -> str:
+        return nodename
+
+    def pinned_cpu_count() -> int:
+        return HOST_CPU_COUNT
+
+    os.uname = pinned_uname
+    _socket.gethostname = pinned_hostname
+    os.cpu_count = pinned_cpu_count
+    if hasattr(os, "process_cpu_count"):  # 3.13+
+        os.process_cpu_count = pinned_cpu_count
+    return {
+        "sysname": sysname, "nodename": nodename, "release": release, "version": version, "machine": machine(),
+        "cpu_count": HOST_CPU_COUNT,
+    }  # fmt: skip
 
 
 def remove_counters(top: Path) -> int:
@@ -418,30 +487,21 @@ def outcome(result: RecordingResult) -> dict[str, Any]:
 
 
 def train(modules: list[str], record: dict[str, Any]) -> int:
-    """The training itself, in the re-executed process; the task's exit status."""
-    record["aslr"] = {
-        "off": aslr_is_off(),
-        "personality": f"{personality():#010x}",
-        "how": os.environ.get("CPYTHON_VERIFY_PGO_ASLR", ""),
-    }
+    """The training itself, in the re-executed process; the task's exit status.
+
+    Nothing this process handles varies from host to host but the tests' own outcome: the first stage's
+    file is only checked for, never read."""
+    record["aslr"] = {"off": aslr_is_off(), "personality": f"{personality():#010x}"}
     if not record["aslr"]["off"]:
         return refuse(record, "ASLR is still on after the task turned it off")
-    removed = os.environ.get("CPYTHON_VERIFY_PGO_REMOVED", "")
-    stack, closed, pinned, ignored = (os.environ.get("CPYTHON_VERIFY_PGO_PROCESS", "") + ",,,").split(",")[:4]
-    for name in ("CPYTHON_VERIFY_PGO_ASLR", "CPYTHON_VERIFY_PGO_REMOVED", "CPYTHON_VERIFY_PGO_PROCESS"):
-        os.environ.pop(name, None)
-    record["stack_limit"] = stack
-    record["descriptors_closed"] = int(closed) if closed.isdigit() else None
-    record["access_times_pinned"] = int(pinned) if pinned.isdigit() else None
-    record["signals_reset"] = int(ignored) if ignored.isdigit() else None
     record["environment"] = {name: os.environ[name] for name in sorted(os.environ) if name != _STAGE}
-    record["environment_removed"] = [name for name in removed.split(",") if name]
     record["hash_randomization"] = sys.flags.hash_randomization
     own = {name: value for name, value in record["environment"].items() if name not in KEPT}
-    if own != ENVIRONMENT:
+    if own != ENVIRONMENT or not stage_path().is_file():
         return refuse(record, "the environment is not the one the task sets (it was started in its second stage)")
     if sys.flags.hash_randomization or sys.flags.ignore_environment or os.environ.get("PYTHONHASHSEED") != "0":
         return refuse(record, "string hashing is still randomized (PYTHONHASHSEED=0 was not in effect)")
+    record["host_view"] = pin_host_view()
     os.umask(UMASK)
     record.update(umask=f"{UMASK:03o}", random_seed=RANDOM_SEED)
     record["counters_removed"] = remove_counters(Path.cwd())
@@ -487,8 +547,9 @@ def main(modules: list[str]) -> int:
         refuse(record, "no test module was named (PROFILE_TASK=<trainer> test_codecs ...)")
         return 2
     if os.environ.get(_STAGE) != "1":
-        with contextlib.suppress(FileNotFoundError):
-            record_path().unlink()
+        for stale in (record_path(), stage_path()):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
         return reexecute(modules, record)
     return train(modules, record)
 

@@ -10,8 +10,10 @@ that trained: ASLR off, the hash seed fixed, tests run and none failed or errore
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -21,6 +23,13 @@ from verify.result import PgoTrainingRun
 
 TRAINER_RECORD_NAME = "cpython-verify-pgo-training-run.json"
 """The file the trainer writes in its own directory (``verify/rebuild/pgo_trainer.py``'s ``RECORD_NAME``)."""
+FIRST_STAGE_NAME = TRAINER_RECORD_NAME + ".first-stage"
+"""What the trainer's first stage saw and did (``pgo_trainer.py``'s ``STAGE_NAME``), beside the record: the
+training process never reads it, because every varying string it handled would change its counters."""
+FIRST_STAGE_FIELDS = (
+    "stack_limit", "descriptors_closed", "access_times_pinned", "signals_reset", "environment_removed", "host",
+)  # fmt: skip
+"""The record's fields the first stage's file supplies (and ``aslr.how``, from its ``aslr``)."""
 
 
 def read_training_run(path: Path) -> tuple[PgoTrainingRun | None, tuple[str, ...]]:
@@ -38,12 +47,45 @@ def read_training_run(path: Path) -> tuple[PgoTrainingRun | None, tuple[str, ...
     if len(raw) > PGO_TRAINING_MAX_BYTES:
         return None, (f"the trainer's record is larger than {PGO_TRAINING_MAX_BYTES >> 10} KiB",)
     try:
-        loads_bounded(raw)
-        run = PgoTrainingRun.model_validate_json(raw)
+        document = loads_bounded(raw)
+        first_stage, missing = _first_stage(path.with_name(FIRST_STAGE_NAME), document)
+        run = PgoTrainingRun.model_validate_json(json.dumps(_merged(document, first_stage)))
     except (ValueError, ValidationError) as error:
         reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
         return None, (f"the trainer's record is not a training record: {reason}",)
-    return run, run.problems()
+    return run, (*missing, *run.problems())
+
+
+def _first_stage(path: Path, record: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The first stage's file beside the record, and the problem its absence is (none for a refusal, which
+    may come before the first stage wrote it)."""
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(PGO_TRAINING_MAX_BYTES + 1)
+    except FileNotFoundError:
+        if isinstance(record, dict) and record.get("status") == "refused":
+            return {}, ()
+        return {}, ("the trainer's first stage left no record of what it set (it was not started by the trainer)",)
+    if len(raw) > PGO_TRAINING_MAX_BYTES:
+        raise ValueError(f"{path.name} is larger than {PGO_TRAINING_MAX_BYTES >> 10} KiB")
+    facts = loads_bounded(raw)
+    if not isinstance(facts, dict):
+        raise ValueError(f"{path.name} is not a JSON object")
+    return facts, ()
+
+
+def _merged(record: Any, first_stage: dict[str, Any]) -> Any:
+    """The record with the first stage's facts in their fields (the record's own values win)."""
+    if not isinstance(record, dict) or not first_stage:
+        return record
+    merged = {name: first_stage[name] for name in FIRST_STAGE_FIELDS if name in first_stage} | record
+    aslr = record.get("aslr")
+    if isinstance(aslr, dict) and "how" not in aslr and "aslr" in first_stage:
+        merged["aslr"] = {**aslr, "how": first_stage["aslr"]}
+    unknown = first_stage.keys() - {*FIRST_STAGE_FIELDS, "aslr"}
+    if unknown:
+        raise ValueError(f"the first stage's record has fields a training record lacks: {', '.join(sorted(unknown))}")
+    return merged
 
 
 def counters_digest(top: Path, paths: Iterable[Path]) -> str:

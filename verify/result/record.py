@@ -124,8 +124,20 @@ class TrainingAslr(_Frozen):
     off: bool
     personality: Listed
     """``/proc/self/personality`` (hex)."""
-    how: Listed
-    """How it was turned off: already off, ``personality(ADDR_NO_RANDOMIZE)`` or ``setarch -R``."""
+    how: Listed = ""
+    """How it was turned off: already off, ``personality(ADDR_NO_RANDOMIZE)`` or ``setarch -R`` (empty in a
+    refusal written before the first stage's record was read)."""
+
+
+class TrainingHost(_Frozen):
+    """A host as ``os.uname()`` and ``os.cpu_count()`` describe it."""
+
+    sysname: Listed
+    nodename: Listed
+    release: Listed
+    version: Listed
+    machine: Listed
+    cpu_count: Count | None = None
 
 
 class PgoTrainingRun(_Frozen):
@@ -161,6 +173,11 @@ class PgoTrainingRun(_Frozen):
     signals_reset: Count | None = None
     """Signals the training was started with ignored, which the trainer set back to their default (an
     ignored disposition survives exec, and the interpreter's start-up looks at each)."""
+    host: TrainingHost | None = None
+    """What the host said about itself, read by the first stage (never seen by the tests)."""
+    host_view: TrainingHost | None = None
+    """What the training saw instead: the same on every host (the hostname, kernel release and CPU count
+    were allocated as the training ran, so they moved objects and changed identity-hashed counters)."""
     random_seed: int | None = None
     """The seed of ``random`` before every test, and of every ``random.Random()`` made without one."""
     counters_removed: Count | None = None
