@@ -43,7 +43,7 @@ TEST_MODULE = textwrap.dedent(
             with open("/proc/self/environ", "rb") as initial:
                 names = sorted(entry.split(b"=", 1)[0] for entry in initial.read().split(b"\\0") if entry)
             self.assertEqual(names, [b"CPYTHON_VERIFY_PGO_TRAINING", b"HOME", b"LANG", b"LC_ALL", b"PATH",
-                                     b"PYTHONHASHSEED", b"TERM", b"TMPDIR", b"TZ"])
+                                     b"PYTHONHASHSEED", b"PYTHONPYCACHEPREFIX", b"TERM", b"TMPDIR", b"TZ"])
 
         def test_sees_one_view_of_the_host(self):
             import socket

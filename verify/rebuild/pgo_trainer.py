@@ -49,15 +49,21 @@ The build's instrumented interpreter runs this file, so it keeps to what Python 
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import sys
-import time
-import unittest
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NoReturn
+
+# Neither stage writes a .pyc into the build tree: which modules the first stage imports depends on its
+# path (ctypes only when ASLR was on), and a __pycache__ entry the second stage lists changes its counters.
+sys.dont_write_bytecode = True
+
+import contextlib  # noqa: E402 - after the line above, so that not even these imports write bytecode
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+import unittest  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, NoReturn  # noqa: E402
 
 FORMAT = "cpython-verify/pgo-training-run/v1"
 RECORD_NAME = "cpython-verify-pgo-training-run.json"
@@ -82,6 +88,8 @@ HOST_UNAME = ("Linux", "build", "0.0.0", "#1")
 triplet): sysname, nodename (``socket.gethostname()`` too), release and version, the same everywhere."""
 HOST_CPU_COUNT = 1
 """What the training's ``os.cpu_count()`` and ``os.process_cpu_count()`` say."""
+PYCACHE_NAME = "cpython-verify-pgo-pycache"
+"""The training's bytecode cache (``PYTHONPYCACHEPREFIX``), beside the trainer, made empty by the first stage."""
 STAGE_NAME = RECORD_NAME + ".first-stage"
 """What the first stage saw and did, beside the record; the second stage only checks that it exists (the
 rebuild knows the same name and merges it into the record)."""
@@ -115,6 +123,11 @@ def record_path() -> Path:
     return Path(__file__).resolve().with_name(RECORD_NAME)
 
 
+def pycache_dir() -> Path:
+    """Where the training reads and writes ``.pyc`` files: its own empty directory, beside the trainer."""
+    return Path(__file__).resolve().with_name(PYCACHE_NAME)
+
+
 def stage_path() -> Path:
     """Where the first stage leaves what it saw and did for the second: beside the record."""
     return Path(__file__).resolve().with_name(STAGE_NAME)
@@ -138,7 +151,7 @@ def refuse(record: dict[str, Any], reason: str) -> int:
 
 def training_environment(current: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """The environment the training runs with, and the names removed from ``current``."""
-    environment = dict(ENVIRONMENT)
+    environment = dict(ENVIRONMENT, PYTHONPYCACHEPREFIX=str(pycache_dir()))
     for name in KEPT:
         if name in current:
             environment[name] = current[name]
@@ -269,6 +282,10 @@ def reexecute(modules: list[str], record: dict[str, Any]) -> int:
             first_stage["aslr"] = "turned off by personality(ADDR_NO_RANDOMIZE)"
     first_stage["stack_limit"], first_stage["descriptors_closed"] = pin_process_state()
     first_stage["signals_reset"] = reset_signals()
+    # Every module the training imports is compiled from its source into an empty cache, whatever .pyc
+    # files the build, an earlier run or this first stage (ctypes, for ASLR) left in __pycache__.
+    shutil.rmtree(str(pycache_dir()), ignore_errors=True)
+    pycache_dir().mkdir()
     # The build tree and the trainer beside it: everything of the build the training can stat.
     beside, build = Path(__file__).resolve().parent, Path.cwd()
     inside = str(build).startswith(str(beside) + os.sep)
@@ -321,6 +338,54 @@ def pin_host_view() -> dict[str, Any]:
         "sysname": sysname, "nodename": nodename, "release": release, "version": version, "machine": machine(),
         "cpu_count": HOST_CPU_COUNT,
     }  # fmt: skip
+
+
+class _Listed:
+    """What ``os.scandir`` returns, over entries already read and sorted."""
+
+    def __init__(self, entries: list[os.DirEntry[Any]]) -> None:
+        self._entries = iter(entries)
+
+    def __iter__(self) -> _Listed:
+        return self
+
+    def __next__(self) -> os.DirEntry[Any]:
+        return next(self._entries)
+
+    def __enter__(self) -> _Listed:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing is open: the directory was read and closed already."""
+        self._entries = iter(())
+
+
+def sort_directory_listings() -> None:
+    """From now on, ``os.listdir`` and ``os.scandir`` (the import system's, ``glob``'s, ``os.walk``'s,
+    ``pathlib``'s) list names in sorted order, and the import system lists every directory again.
+
+    The order a file system lists a directory in is its own (ext4 orders large directories by a hash
+    seeded when the file system was made; disorderfs reverses it): the import system builds a set of the
+    names in that order, and a set's probe counts follow its insertion order."""
+    import importlib
+    import posix
+
+    real_listdir, real_scandir = posix.listdir, posix.scandir
+
+    def listdir(path: Any = None) -> list[Any]:
+        return sorted(real_listdir() if path is None else real_listdir(path))
+
+    def scandir(path: Any = None) -> _Listed:
+        with real_scandir() if path is None else real_scandir(path) as entries:
+            return _Listed(sorted(entries, key=lambda entry: entry.name))
+
+    posix.listdir = os.listdir = listdir
+    posix.scandir = os.scandir = scandir  # type: ignore[assignment]
+    sys.path_importer_cache.clear()
+    importlib.invalidate_caches()
 
 
 def remove_counters(top: Path) -> int:
@@ -497,11 +562,13 @@ def train(modules: list[str], record: dict[str, Any]) -> int:
     record["environment"] = {name: os.environ[name] for name in sorted(os.environ) if name != _STAGE}
     record["hash_randomization"] = sys.flags.hash_randomization
     own = {name: value for name, value in record["environment"].items() if name not in KEPT}
-    if own != ENVIRONMENT or not stage_path().is_file():
+    expected = dict(ENVIRONMENT, PYTHONPYCACHEPREFIX=str(pycache_dir()))
+    if own != expected or not stage_path().is_file() or sys.pycache_prefix != expected["PYTHONPYCACHEPREFIX"]:
         return refuse(record, "the environment is not the one the task sets (it was started in its second stage)")
     if sys.flags.hash_randomization or sys.flags.ignore_environment or os.environ.get("PYTHONHASHSEED") != "0":
         return refuse(record, "string hashing is still randomized (PYTHONHASHSEED=0 was not in effect)")
     record["host_view"] = pin_host_view()
+    sort_directory_listings()
     os.umask(UMASK)
     record.update(umask=f"{UMASK:03o}", random_seed=RANDOM_SEED)
     record["counters_removed"] = remove_counters(Path.cwd())
