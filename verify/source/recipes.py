@@ -9,28 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-import string
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-from pydantic import AfterValidator, Field, model_validator
-
-from verify.common.errors import RecipeError, VersionError
+from verify.common.errors import RecipeError
 from verify.common.fsutil import read_regular_file
 from verify.common.limits import RECIPE_MAX_BYTES
-from verify.common.strict import StrictModel, load_toml, parse_model, table_error
-from verify.source import names
+from verify.source.recipe_terms import CONTENT_CHANGE, NONDETERMINISTIC
+from verify.source.recipe_terms import EXPECTABLE_CATEGORIES as EXPECTABLE_CATEGORIES
+from verify.source.recipe_terms import EXPECTABLE_CHANGES as EXPECTABLE_CHANGES
+from verify.source.recipe_terms import REAL_DIFFERENCE_CATEGORIES as REAL_DIFFERENCE_CATEGORIES
+from verify.source.recipe_terms import SIGNATURE_KINDS as SIGNATURE_KINDS
 from verify.source.releases import Version
 from verify.source.shipped import default_recipes_dir, supported_series_text
 
-RECIPE_SCHEMA = 1
-SIGNATURE_KINDS = ("openpgp", "sigstore")
-_VARIATION_NAME_RE = re.compile(r"^[a-z][a-z_]{0,39}\Z")
-_FINGERPRINT_RE = re.compile(r"^[0-9A-F]{40}$")
-_SERIES_RE = re.compile(r"3\.[0-9]{1,2}", re.ASCII)
-_PLACEHOLDERS = frozenset({"version", "base", "series", "filename"})
+if TYPE_CHECKING:  # the file format's models are imported when a recipe is parsed (they import pydantic)
+    from verify.source.recipe_file import BuildTable, ExpectEntry, NondeterministicEntry, OpenPGPTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,51 +65,6 @@ class SigstorePolicy:
     issuer: str
     since: Version | None
     """First release of the series with a Sigstore bundle; earlier ones publish none."""
-
-
-# The compare stage's names for the ways a path can differ (verify.compare.model.CHANGES); repeated here
-# as data so that recipes are validated without importing the comparison stage.
-EXPECTABLE_CHANGES = ("only-in-a", "only-in-b", "type", "mode", "link-target", "content")
-CONTENT_CHANGE = "content"
-NONDETERMINISTIC = "nondeterministic"
-"""The name under which a profile's :attr:`BuildProfile.nondeterministic` entry explains a difference: not
-a variation, since such a difference appears between two builds that varied nothing."""
-# The comparators' categories (verify.compare.model.CATEGORIES), as data for the same reason. A content
-# difference is explained only when its category is one the entry names: the comparator's evidence must
-# match the documented cause, whatever path the glob matches.
-EXPECTABLE_CATEGORIES = (
-    "debug-info",
-    "build-id-only",
-    "lto-random-seed",
-    "build-path",
-    "embedded-date",
-    "embedded-date-and-path",
-    "header-only",
-    "reference-flags-only",
-    "path-only",
-    "whitespace",
-)
-"""Categories that name a cause leaving the code unchanged, each given only on the comparator's evidence."""
-REAL_DIFFERENCE_CATEGORIES = (
-    "code",
-    "semantic",
-    "content",
-    "settings",
-    "probed-features",
-    "install-prefix",
-    "source-hash",
-    "stale-source-hash",
-    "pyc-header",
-    "kind-changed",
-    "unreadable",
-    "layout",
-    "membership",
-    "symbol-table",
-    "mixed",
-)
-"""Categories of a real difference, or of one no comparator could show to be harmless: never expected.
-A variation whose documented effect is such a difference does not apply to that profile
-(``[build.profiles.<name>.inapplicable.<variation>]``)."""
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -301,311 +252,15 @@ def _expand(template: str, version: Version, filename: str = "") -> str:
     return template.format(version=str(version), base=version.base, series=version.series, filename=filename)
 
 
-# -- the recipe file format: one frozen, strict model per table -------------------------------------------
-# The models are the format; parse_recipe turns one into the Recipe the stages use.
-
-
-def _template(template: str, allowed: frozenset[str]) -> str:
-    """Allow only bare known placeholders: ``str.format`` would also follow ``{version.attr}``, index
-    ``{version[0]}``, convert ``{version!r}`` and pad ``{version:>300000000}`` (300 MB from a 30-byte recipe)."""
-    try:
-        fields = list(string.Formatter().parse(template))
-    except ValueError as error:
-        raise ValueError(f"is not a valid template ({error}): {template!r}") from None
-    unknown = {name for _literal, name, _spec, _conversion in fields if name is not None} - allowed
-    if unknown:
-        raise ValueError(f"uses unknown placeholder(s) {sorted(unknown)}: {template!r}")
-    for _literal, name, spec, conversion in fields:
-        if name is not None and (spec or conversion is not None):
-            raise ValueError(f"placeholder {{{name}}} takes no format spec or conversion: {template!r}")
-    return template
-
-
-def _filename_template(template: str) -> str:
-    _template(template, _PLACEHOLDERS - {"filename"})
-    if "/" in template or template in ("", ".", "..") or "\0" in template:
-        raise ValueError(f"must be a plain file name: {template!r}")
-    return template
-
-
-def _url_template(template: str) -> str:
-    _template(template, _PLACEHOLDERS)
-    if not template.startswith("https://"):
-        raise ValueError(f"must use https: {template!r}")
-    return template
-
-
-def _at_least_one(message: str) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
-    def check(values: tuple[str, ...]) -> tuple[str, ...]:
-        if not values:
-            raise ValueError(message)
-        return values
-
-    return check
-
-
-def _schema(value: int) -> int:
-    if value != RECIPE_SCHEMA:
-        raise ValueError(f"names unsupported schema {value}; this cpython-verify reads schema {RECIPE_SCHEMA}")
-    return value
-
-
-def _series(value: str) -> str:
-    if not _SERIES_RE.fullmatch(value):
-        raise ValueError(f"must be of the form 3.N, not {value!r}")
-    return value
-
-
-def _fingerprint(value: str) -> str:
-    if not _FINGERPRINT_RE.match(value):
-        raise ValueError(f"is not a full 40-hex-digit upper-case fingerprint: {value!r}")
-    return value
-
-
-def _signature_kind(value: str) -> str:
-    if value not in SIGNATURE_KINDS:
-        raise ValueError(f"is an unknown signature kind {value!r}; known: {', '.join(SIGNATURE_KINDS)}")
-    return value
-
-
-def _https(value: str) -> str:
-    if not value.startswith("https://"):
-        raise ValueError(f"must be an https URL, not {value!r}")
-    return value
-
-
-def _release(value: str) -> str:
-    if value:  # empty: no release of the series publishes one yet
-        try:
-            Version.parse(value)
-        except VersionError:
-            raise ValueError(f"must be a CPython version, not {value!r}") from None
-    return value
-
-
-def _glob(glob: str) -> str:
-    if glob.startswith("/") or ".." in glob.split("/") or len(glob) > 512:
-        raise ValueError(f"must be relative to the install tree (at most 512 characters): {glob!r}")
-    return glob
-
-
-def _one_line(purpose: str) -> Callable[[str], str]:
-    def check(why: str) -> str:
-        if not why.strip() or "\n" in why:
-            raise ValueError(f"must say, on one line, {purpose}")
-        return why
-
-    return check
-
-
-def _name(problem: Callable[[object], str | None]) -> Callable[[str], str]:
-    def check(name: str) -> str:
-        found = problem(name)
-        if found is not None:
-            raise ValueError(found)
-        return name
-
-    return check
-
-
-def _inapplicable_name(name: str) -> str:
-    if not _VARIATION_NAME_RE.match(name):
-        raise ValueError(f"{name!r} is not a variation name")
-    return name
-
-
-def _check_categories(categories: tuple[str, ...] | None, changes: tuple[str, ...]) -> None:
-    """A content change names the comparator categories its measurement showed; no other change does."""
-    if CONTENT_CHANGE not in changes:
-        if categories:
-            raise table_error("'categories' apply to content changes only, and 'changes' has no 'content'")
-        return
-    if categories is None:
-        raise table_error("missing key 'categories'")
-    if not categories:
-        raise table_error("'categories' must name at least one category the content change showed")
-    for category in categories:
-        if category in REAL_DIFFERENCE_CATEGORIES:
-            raise table_error(
-                f"category {category!r} is a real difference, never an expected one: declare the variation "
-                "inapplicable to the profile ([build.profiles.<name>.inapplicable.<variation>]) instead"
-            )
-        if category not in EXPECTABLE_CATEGORIES:
-            raise table_error(f"unknown category {category!r}; known: {', '.join(EXPECTABLE_CATEGORIES)}")
-
-
-# TOML arrays arrive as lists: each list field takes one (lax for the container only; its items stay strict).
-_Strings = Annotated[tuple[str, ...], Field(strict=False)]
-_Globs = Annotated[tuple[Annotated[str, AfterValidator(_glob)], ...], Field(strict=False)]
-_VariationName = Annotated[str, AfterValidator(_name(names.variation_problem))]
-
-
-class _SourceTable(StrictModel):
-    """``[source]``."""
-
-    filenames: Annotated[
-        tuple[Annotated[str, AfterValidator(_filename_template)], ...],
-        Field(strict=False),
-        AfterValidator(_at_least_one("must name at least one file")),
-    ]
-    urls: Annotated[tuple[Annotated[str, AfterValidator(_url_template)], ...], Field(strict=False)]
-    debian_package: str | None = None
-
-
-class _OpenPGPTable(StrictModel):
-    """``[signatures.openpgp]``."""
-
-    fingerprints: Annotated[
-        tuple[Annotated[str, AfterValidator(_fingerprint)], ...],
-        Field(strict=False),
-        AfterValidator(_at_least_one("must pin at least one key")),
-    ]
-    keys: _Strings
-    """Key files, relative to the recipe's directory."""
-
-
-class _SigstoreTable(StrictModel):
-    """``[signatures.sigstore]``."""
-
-    identity: str
-    issuer: Annotated[str, AfterValidator(_https)]
-    since: Annotated[str, AfterValidator(_release)] = ""
-
-
-class _SignaturesTable(StrictModel):
-    """``[signatures]``: what the series publishes and who may sign it."""
-
-    publishes: Annotated[
-        tuple[Annotated[str, AfterValidator(_signature_kind)], ...],
-        Field(strict=False),
-        AfterValidator(_at_least_one("must name at least one signature kind")),
-    ]
-    openpgp: _OpenPGPTable | None = None
-    sigstore: _SigstoreTable | None = None
-
-    @model_validator(mode="after")
-    def _each_published_kind_has_a_signer(self) -> _SignaturesTable:
-        for kind, policy in (("openpgp", self.openpgp), ("sigstore", self.sigstore)):
-            if kind in self.publishes and policy is None:
-                raise table_error(f"publishes {kind} but has no [signatures.{kind}] signer")
-            if kind not in self.publishes and policy is not None:
-                raise table_error(f"has a [signatures.{kind}] signer but does not list it in 'publishes'")
-        return self
-
-
-class _ExpectEntry(StrictModel):
-    """``[build.expect.<variation>]`` or ``[build.profiles.<name>.expect.<variation>]``."""
-
-    why: str
-    paths: _Globs
-    changes: _Strings
-    categories: _Strings | None = None
-
-    @model_validator(mode="after")
-    def _holds_together(self) -> _ExpectEntry:
-        unknown = sorted(set(self.changes) - set(EXPECTABLE_CHANGES))
-        if unknown:
-            raise table_error(f"unknown change(s) {', '.join(unknown)}; known: {', '.join(EXPECTABLE_CHANGES)}")
-        _check_categories(self.categories, self.changes)
-        if not self.paths or not self.changes:
-            raise table_error("needs at least one of 'paths' and of 'changes'")
-        return self
-
-
-def _content_only(changes: tuple[str, ...]) -> tuple[str, ...]:
-    # Only a comparator can show that two contents mean the same; a mode, a type or a missing file that
-    # changes from build to build has no such evidence.
-    if changes != (CONTENT_CHANGE,):
-        raise ValueError(f"must be [{CONTENT_CHANGE!r}]: only content differences carry a comparator's evidence")
-    return changes
-
-
-class _NondeterministicEntry(StrictModel):
-    """``[build.profiles.<name>.nondeterministic]``."""
-
-    why: Annotated[str, AfterValidator(_one_line("what upstream makes builds differ"))]
-    paths: Annotated[_Globs, AfterValidator(_at_least_one("needs at least one path glob"))]
-    changes: Annotated[_Strings, AfterValidator(_content_only)]
-    categories: _Strings | None = None
-
-    @model_validator(mode="after")
-    def _categories_shown(self) -> _NondeterministicEntry:
-        _check_categories(self.categories, self.changes)
-        return self
-
-
-class _InapplicableEntry(StrictModel):
-    """``[build.profiles.<name>.inapplicable.<variation>]``."""
-
-    why: Annotated[str, AfterValidator(_one_line("why the variation does not apply"))]
-
-
-class _ProfileTable(StrictModel):
-    """``[build.profiles.<name>]``."""
-
-    configure: _Strings
-    description: str = ""
-    expect: dict[_VariationName, _ExpectEntry] = Field(default_factory=dict)
-    inapplicable: dict[Annotated[str, AfterValidator(_inapplicable_name)], _InapplicableEntry] = Field(
-        default_factory=dict
-    )
-    nondeterministic: _NondeterministicEntry | None = None
-    measured: _Strings = ()
-
-    @model_validator(mode="after")
-    def _expected_or_inapplicable(self) -> _ProfileTable:
-        both = sorted(set(self.expect) & set(self.inapplicable))
-        if both:
-            raise table_error(f"variation(s) {', '.join(both)} both expected and inapplicable")
-        return self
-
-
-class _BuildTable(StrictModel):
-    """``[build]``."""
-
-    environment: str
-    # A profile name becomes a directory name (rebuild-VERSION-PROFILE), a plan job's id and an
-    # attestation's recipe.profile, which every reader checks by this same rule.
-    profiles: dict[Annotated[str, AfterValidator(_name(names.profile_problem))], _ProfileTable]
-    expect: dict[_VariationName, _ExpectEntry] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _has_a_default_profile(self) -> _BuildTable:
-        if "default" not in self.profiles:
-            raise table_error("needs a [build.profiles.default]")
-        return self
-
-
-class _RecipeFile(StrictModel):
-    """A recipe file, ``cpython-X.Y.toml``."""
-
-    schema_: Annotated[int, AfterValidator(_schema)] = Field(alias="schema")
-    series: Annotated[str, AfterValidator(_series)]
-    notes: _Strings = ()
-    source: _SourceTable
-    signatures: _SignaturesTable
-    build: _BuildTable | None = None
-
-    @model_validator(mode="after")
-    def _measured_releases_are_of_the_series(self) -> _RecipeFile:
-        for name, profile in (self.build.profiles if self.build else {}).items():
-            for release in profile.measured:
-                where = f"build.profiles.{name}: measured release {release!r}"
-                try:
-                    parsed = Version.parse(release)
-                except VersionError:
-                    raise table_error(f"{where} is not a CPython version") from None
-                if parsed.series != self.series:
-                    raise table_error(f"{where} is not a {self.series} release")
-        return self
-
-
 def parse_recipe(text: bytes, path: Path) -> Recipe:
     """Validate the bytes of one recipe file and return the :class:`Recipe`."""
     if len(text) > RECIPE_MAX_BYTES:
         raise RecipeError(f"{path.name}: larger than {RECIPE_MAX_BYTES >> 10} KiB; not a recipe")
+    from verify.common.strict import load_toml, parse_model
+    from verify.source.recipe_file import RecipeFile
+
     data = load_toml(text, where=path.name, error=RecipeError)
-    recipe = parse_model(_RecipeFile, data, where=path.name, error=RecipeError)
+    recipe = parse_model(RecipeFile, data, where=path.name, error=RecipeError)
     signatures = recipe.signatures
     return Recipe(
         series=recipe.series,
@@ -632,7 +287,7 @@ def parse_recipe(text: bytes, path: Path) -> Recipe:
     )
 
 
-def _openpgp_policy(table: _OpenPGPTable, path: Path) -> OpenPGPPolicy:
+def _openpgp_policy(table: OpenPGPTable, path: Path) -> OpenPGPPolicy:
     key_files = []
     for name in table.keys:
         key_path = (path.parent / name).resolve()
@@ -642,7 +297,7 @@ def _openpgp_policy(table: _OpenPGPTable, path: Path) -> OpenPGPPolicy:
     return OpenPGPPolicy(fingerprints=table.fingerprints, key_files=tuple(key_files))
 
 
-def _build_spec(table: _BuildTable) -> BuildSpec:
+def _build_spec(table: BuildTable) -> BuildSpec:
     return BuildSpec(
         environment=table.environment,
         profiles={
@@ -668,11 +323,11 @@ def _build_spec(table: _BuildTable) -> BuildSpec:
     )
 
 
-def _expected(table: Mapping[str, _ExpectEntry]) -> dict[str, ExpectedDifference]:
+def _expected(table: Mapping[str, ExpectEntry]) -> dict[str, ExpectedDifference]:
     return {variation: _expected_difference(variation, entry) for variation, entry in table.items()}
 
 
-def _expected_difference(variation: str, entry: _ExpectEntry | _NondeterministicEntry) -> ExpectedDifference:
+def _expected_difference(variation: str, entry: ExpectEntry | NondeterministicEntry) -> ExpectedDifference:
     return ExpectedDifference(
         variation, entry.paths, frozenset(entry.changes), entry.why, frozenset(entry.categories or ())
     )
