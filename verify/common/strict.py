@@ -47,7 +47,8 @@ class StrictModel(BaseModel):
 
 
 def parse_model(model: type[Model], data: object, *, where: str, error: Callable[[str], Exception]) -> Model:
-    """``data`` validated as ``model``; a failure raises ``error("WHERE: KEY: what it must be")``, one line."""
+    """``data`` validated as ``model``; a failure raises ``error(f"{where}: {first_problem(...)}")``, one line
+    (``cpython-3.13.toml: signatures.sigstore: 'issuer' must be an https URL, not 'http://x'``)."""
     try:
         return model.model_validate(data)
     except ValidationError as problem:
