@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import run_cli
 
 from verify.commands.env import describe_changes
@@ -22,6 +23,22 @@ def test_env_build_of_an_unknown_environment_is_one_line_exit_2(tmp_path: Path) 
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "env lock no-such-env" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("lock", "message"),
+    [
+        ("schema = = 1\n", "demo.lock: not valid TOML"),
+        ("schema = 1\nsurprise = 1\n", "demo.lock: missing keys 'architecture', 'include', 'name',"),
+        ("x = " + "[" * 50_000 + "]" * 50_000, "demo.lock: not valid TOML: nested too deeply"),
+    ],
+)
+def test_a_malformed_lock_is_one_line_exit_2(tmp_path: Path, lock: str, message: str) -> None:
+    (tmp_path / "demo.lock").write_text(lock)
+    result = run_cli("env", "list", env={"CPYTHON_VERIFY_ENVIRONMENTS": str(tmp_path)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "pydantic" not in result.stderr
 
 
 def test_env_run_rejects_unknown_runner() -> None:

@@ -170,6 +170,8 @@ def test_lock_round_trips_through_render() -> None:
         ({"spec_sha256": '"abc"'}, "spec_sha256"),
         ({"name": '"other"'}, "names environment"),
         ({"schema": "2"}, "schema"),
+        ({"schema": "true"}, r"demo\.lock: 'schema' must be an integer, not a boolean"),  # strict: true is not 1
+        ({"suites": "{ bookworm = 1 }"}, r"demo\.lock: 'suites' must be a list, not a table"),
         ({"source_date_epoch": '"1700000000"'}, "source_date_epoch"),
         ({"extra": "1"}, "unknown key"),
         ({"release_date": "DROP"}, "missing key"),
@@ -204,8 +206,9 @@ def test_lock_round_trips_through_render() -> None:
     ],
 )
 def test_malformed_locks_are_refused(override: dict[str, str], message: str) -> None:
-    with pytest.raises(LockFileError, match=message):
+    with pytest.raises(LockFileError, match=message) as error:
         parse_lock(_lock_text(**override), "demo")
+    assert "\n" not in error.value.message
 
 
 def test_not_toml_is_a_one_line_error() -> None:

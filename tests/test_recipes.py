@@ -227,6 +227,12 @@ def _good_recipe() -> str:
         (lambda t: t.replace("{base}/{filename}", "{bsae}/{filename}"), "unknown placeholder(s) ['bsae']"),
         (lambda t: t.replace("[build.profiles.default]", "[build.profiles.plain]"), "needs a [build.profiles.default]"),
         (lambda t: t + "\n[[[broken\n", "not valid TOML"),
+        (
+            lambda t: t.replace(
+                'issuer = "https://github.com/login/oauth"', 'issuer = "https://github.com/login/oauth"\nsince = "3.x"'
+            ),
+            "cpython-3.14.toml: signatures.sigstore: 'since' must be a CPython version, not '3.x'",
+        ),
     ],
 )
 def test_malformed_recipes_are_rejected_with_one_line(mutation, message: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

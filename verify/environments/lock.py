@@ -13,12 +13,14 @@ import hashlib
 import json
 import os
 import re
-import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, Field, model_validator
+
+from verify.common.strict import StrictModel, load_toml, parse_model
 from verify.environments.errors import LockFileError
 from verify.source import names
 
@@ -100,30 +102,127 @@ class EnvironmentLock:
         return self.suites[0]
 
 
+def _non_empty(value: str) -> str:
+    if not value:
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _non_empty_list(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not values:
+        raise ValueError("must be a non-empty list")
+    return values
+
+
+def _schema(value: int) -> int:
+    if value != LOCK_SCHEMA:
+        raise ValueError(f"names unsupported schema {value!r}; this cpython-verify reads schema {LOCK_SCHEMA}")
+    return value
+
+
+def _sha256(value: str) -> str:
+    if not _SHA256_RE.match(value):
+        raise ValueError(f"must be a sha256 (64 lower-case hex digits), not {value!r}")
+    return value
+
+
+def _package_name(value: str) -> str:
+    if not _PACKAGE_RE.match(value):
+        raise ValueError(f"must be a Debian package name, not {value!r}")
+    return value
+
+
+def _variant(value: str) -> str:
+    if value not in _VARIANTS:
+        raise ValueError(f"must be one of {', '.join(_VARIANTS)}, not {value!r}")
+    return value
+
+
+def _pool_path(value: str) -> str:
+    # The path is joined onto mirror URLs and cache directories: refuse anything that could leave the pool.
+    if not value.startswith("pool/") or ".." in value.split("/") or not value.endswith(".deb") or "\\" in value:
+        raise ValueError(f"is not a .deb under pool/: {value!r}")
+    return value
+
+
+def _positive(value: int) -> int:
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _not_negative(value: int) -> int:
+    if value < 0:
+        raise ValueError("must be a non-negative integer")
+    return value
+
+
+_Text = Annotated[str, AfterValidator(_non_empty)]
+# TOML arrays arrive as lists: a tuple field takes them (lax for the container only; items stay strict).
+_Texts = Annotated[tuple[_Text, ...], Field(strict=False)]
+_Sha256 = Annotated[str, AfterValidator(_sha256)]
+_PackageName = Annotated[str, AfterValidator(_package_name)]
+_Schema = Annotated[int, AfterValidator(_schema)]
+_Variant = Annotated[str, AfterValidator(_variant)]
+
+
+class _SpecFile(StrictModel):
+    """``NAME.toml``, as written by a packager."""
+
+    schema_: _Schema = Field(alias="schema")
+    comment: str = ""
+    suites: Annotated[_Texts, AfterValidator(_non_empty_list)]
+    components: _Texts
+    architecture: _Text
+    variant: _Variant
+    include: Annotated[tuple[_PackageName, ...], Field(strict=False), AfterValidator(_non_empty_list)]
+
+
+class _LockFileEntry(StrictModel):
+    """One element of a lock file's ``packages``."""
+
+    name: _PackageName
+    version: _Text
+    architecture: _Text
+    size: Annotated[int, AfterValidator(_positive)]
+    sha256: _Sha256
+    path: Annotated[str, AfterValidator(_pool_path)]
+
+
+class _LockFile(StrictModel):
+    """``NAME.lock``, as :func:`render_lock` writes it."""
+
+    schema_: _Schema = Field(alias="schema")
+    name: _Text
+    spec_sha256: _Sha256
+    suites: _Texts
+    architecture: _Text
+    variant: _Text
+    include: _Texts
+    source_date_epoch: Annotated[int, AfterValidator(_not_negative)]
+    release_date: _Text
+    rootfs_sha256: _Sha256
+    packages: Annotated[tuple[_LockFileEntry, ...], Field(strict=False), AfterValidator(_non_empty_list)]
+
+    @model_validator(mode="after")
+    def _each_package_once(self) -> _LockFile:
+        keys = [(package.name, package.architecture) for package in self.packages]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a package is listed twice")
+        return self
+
+
 def parse_spec(text: bytes, name: str) -> EnvironmentSpec:
     """Validate the bytes of a spec file."""
-    data = _load_toml(text, f"{name}.toml")
     where = f"{name}.toml"
-    _expect_keys(data, where, {"schema", "suites", "components", "architecture", "variant", "include"}, {"comment"})
-    if data["schema"] != LOCK_SCHEMA:
-        raise LockFileError(f"{where}: unsupported schema {data['schema']!r}")
-    variant = _string(data, "variant", where)
-    if variant not in _VARIANTS:
-        raise LockFileError(f"{where}: variant {variant!r} is not one of {', '.join(_VARIANTS)}")
-    suites = _strings(data, "suites", where)
-    include = _strings(data, "include", where)
-    if not suites or not include:
-        raise LockFileError(f"{where}: 'suites' and 'include' must not be empty")
-    for package in include:
-        if not _PACKAGE_RE.match(package):
-            raise LockFileError(f"{where}: {package!r} is not a Debian package name")
+    spec = parse_model(_SpecFile, load_toml(text, where=where, error=LockFileError), where=where, error=LockFileError)
     return EnvironmentSpec(
         name=name,
-        suites=suites,
-        components=_strings(data, "components", where),
-        architecture=_string(data, "architecture", where),
-        variant=variant,
-        include=include,
+        suites=spec.suites,
+        components=spec.components,
+        architecture=spec.architecture,
+        variant=spec.variant,
+        include=spec.include,
         sha256=hashlib.sha256(text).hexdigest(),
     )
 
@@ -131,52 +230,30 @@ def parse_spec(text: bytes, name: str) -> EnvironmentSpec:
 def parse_lock(text: bytes, name: str) -> EnvironmentLock:
     """Validate the bytes of a lock file; every digest must be 64 lower-case hex digits."""
     where = f"{name}.lock"
-    data = _load_toml(text, where)
-    _expect_keys(
-        data,
-        where,
-        {
-            "schema",
-            "name",
-            "spec_sha256",
-            "suites",
-            "architecture",
-            "variant",
-            "include",
-            "source_date_epoch",
-            "release_date",
-            "rootfs_sha256",
-            "packages",
-        },
-        set(),
-    )
-    if data["schema"] != LOCK_SCHEMA:
-        raise LockFileError(f"{where}: unsupported schema {data['schema']!r}")
-    if data["name"] != name:
-        raise LockFileError(f"{where}: names environment {data['name']!r}, expected {name!r}")
-    epoch = data["source_date_epoch"]
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise LockFileError(f"{where}: 'source_date_epoch' must be a non-negative integer")
-    packages_data = data["packages"]
-    if not isinstance(packages_data, list) or not packages_data:
-        raise LockFileError(f"{where}: 'packages' must be a non-empty list")
-    packages = tuple(_parse_package(entry, where, index) for index, entry in enumerate(packages_data))
-    names = [(package.name, package.architecture) for package in packages]
-    if len(set(names)) != len(names):
-        raise LockFileError(f"{where}: a package is listed twice")
-    for key in ("spec_sha256", "rootfs_sha256"):
-        _sha256(data, key, where)
+    lock = parse_model(_LockFile, load_toml(text, where=where, error=LockFileError), where=where, error=LockFileError)
+    if lock.name != name:
+        raise LockFileError(f"{where}: names environment {lock.name!r}, expected {name!r}")
     return EnvironmentLock(
         name=name,
-        spec_sha256=data["spec_sha256"],
-        suites=_strings(data, "suites", where),
-        architecture=_string(data, "architecture", where),
-        variant=_string(data, "variant", where),
-        include=_strings(data, "include", where),
-        source_date_epoch=epoch,
-        release_date=_string(data, "release_date", where),
-        rootfs_sha256=data["rootfs_sha256"],
-        packages=packages,
+        spec_sha256=lock.spec_sha256,
+        suites=lock.suites,
+        architecture=lock.architecture,
+        variant=lock.variant,
+        include=lock.include,
+        source_date_epoch=lock.source_date_epoch,
+        release_date=lock.release_date,
+        rootfs_sha256=lock.rootfs_sha256,
+        packages=tuple(
+            LockedPackage(
+                name=package.name,
+                version=package.version,
+                architecture=package.architecture,
+                path=package.path,
+                size=package.size,
+                sha256=package.sha256,
+            )
+            for package in lock.packages
+        ),
         sha256=hashlib.sha256(text).hexdigest(),
     )
 
@@ -249,65 +326,3 @@ def _read(path: Path, name: str, kind: str) -> bytes:
         raise LockFileError(f"no {kind} for environment {name!r}: {path} does not exist{hint}") from None
     except OSError as exc:
         raise LockFileError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _load_toml(text: bytes, where: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise LockFileError(f"{where}: not valid TOML: {exc}") from None
-
-
-def _expect_keys(data: Mapping[str, Any], where: str, required: set[str], optional: set[str]) -> None:
-    missing = required - data.keys()
-    unknown = data.keys() - required - optional
-    if missing:
-        raise LockFileError(f"{where}: missing key(s) {', '.join(sorted(missing))}")
-    if unknown:
-        raise LockFileError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-
-
-def _string(data: Mapping[str, Any], key: str, where: str) -> str:
-    value = data[key]
-    if not isinstance(value, str) or not value:
-        raise LockFileError(f"{where}: {key!r} must be a non-empty string")
-    return value
-
-
-def _strings(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = data[key]
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise LockFileError(f"{where}: {key!r} must be a list of non-empty strings")
-    return tuple(value)
-
-
-def _sha256(data: Mapping[str, Any], key: str, where: str) -> str:
-    value = data[key]
-    if not isinstance(value, str) or not _SHA256_RE.match(value):
-        raise LockFileError(f"{where}: {key!r} must be a sha256 (64 lower-case hex digits), not {value!r}")
-    return value
-
-
-def _parse_package(entry: Any, where: str, index: int) -> LockedPackage:
-    here = f"{where}: packages[{index}]"
-    if not isinstance(entry, dict):
-        raise LockFileError(f"{here} must be a table")
-    _expect_keys(entry, here, {"name", "version", "architecture", "size", "sha256", "path"}, set())
-    size = entry["size"]
-    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-        raise LockFileError(f"{here}: 'size' must be a positive integer")
-    path = _string(entry, "path", here)
-    # The path is joined onto mirror URLs and cache directories: refuse anything that could leave the pool.
-    if not path.startswith("pool/") or ".." in path.split("/") or not path.endswith(".deb") or "\\" in path:
-        raise LockFileError(f"{here}: path {path!r} is not a .deb under pool/")
-    name = _string(entry, "name", here)
-    if not _PACKAGE_RE.match(name):
-        raise LockFileError(f"{here}: {name!r} is not a Debian package name")
-    return LockedPackage(
-        name=name,
-        version=_string(entry, "version", here),
-        architecture=_string(entry, "architecture", here),
-        path=path,
-        size=size,
-        sha256=_sha256(entry, "sha256", here),
-    )

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-import string
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from verify.common.errors import RecipeError, VersionError
+from verify.common.errors import RecipeError
 from verify.common.fsutil import read_regular_file
 from verify.common.limits import RECIPE_MAX_BYTES
-from verify.source import names
+from verify.source.recipe_terms import CONTENT_CHANGE, NONDETERMINISTIC
+from verify.source.recipe_terms import EXPECTABLE_CATEGORIES as EXPECTABLE_CATEGORIES
+from verify.source.recipe_terms import EXPECTABLE_CHANGES as EXPECTABLE_CHANGES
+from verify.source.recipe_terms import REAL_DIFFERENCE_CATEGORIES as REAL_DIFFERENCE_CATEGORIES
+from verify.source.recipe_terms import SIGNATURE_KINDS as SIGNATURE_KINDS
 from verify.source.releases import Version
 from verify.source.shipped import default_recipes_dir, supported_series_text
 
-SIGNATURE_KINDS = ("openpgp", "sigstore")
-_FINGERPRINT_RE = re.compile(r"^[0-9A-F]{40}$")
-_SERIES_RE = re.compile(r"3\.[0-9]{1,2}", re.ASCII)
-_PLACEHOLDERS = {"version", "base", "series", "filename"}
+if TYPE_CHECKING:  # the file format's models are imported when a recipe is parsed (they import pydantic)
+    from verify.source.recipe_file import BuildTable, ExpectEntry, NondeterministicEntry, OpenPGPTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,51 +65,6 @@ class SigstorePolicy:
     issuer: str
     since: Version | None
     """First release of the series with a Sigstore bundle; earlier ones publish none."""
-
-
-# The compare stage's names for the ways a path can differ (verify.compare.model.CHANGES); repeated here
-# as data so that recipes are validated without importing the comparison stage.
-EXPECTABLE_CHANGES = ("only-in-a", "only-in-b", "type", "mode", "link-target", "content")
-CONTENT_CHANGE = "content"
-NONDETERMINISTIC = "nondeterministic"
-"""The name under which a profile's :attr:`BuildProfile.nondeterministic` entry explains a difference: not
-a variation, since such a difference appears between two builds that varied nothing."""
-# The comparators' categories (verify.compare.model.CATEGORIES), as data for the same reason. A content
-# difference is explained only when its category is one the entry names: the comparator's evidence must
-# match the documented cause, whatever path the glob matches.
-EXPECTABLE_CATEGORIES = (
-    "debug-info",
-    "build-id-only",
-    "lto-random-seed",
-    "build-path",
-    "embedded-date",
-    "embedded-date-and-path",
-    "header-only",
-    "reference-flags-only",
-    "path-only",
-    "whitespace",
-)
-"""Categories that name a cause leaving the code unchanged, each given only on the comparator's evidence."""
-REAL_DIFFERENCE_CATEGORIES = (
-    "code",
-    "semantic",
-    "content",
-    "settings",
-    "probed-features",
-    "install-prefix",
-    "source-hash",
-    "stale-source-hash",
-    "pyc-header",
-    "kind-changed",
-    "unreadable",
-    "layout",
-    "membership",
-    "symbol-table",
-    "mixed",
-)
-"""Categories of a real difference, or of one no comparator could show to be harmless: never expected.
-A variation whose documented effect is such a difference does not apply to that profile
-(``[build.profiles.<name>.inapplicable.<variation>]``)."""
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -297,319 +252,85 @@ def _expand(template: str, version: Version, filename: str = "") -> str:
     return template.format(version=str(version), base=version.base, series=version.series, filename=filename)
 
 
-class _Table:
-    """A TOML table being validated: take keys by type, then insist nothing is left over."""
-
-    def __init__(self, data: Mapping[str, Any], where: str, origin: Path) -> None:
-        self._data = dict(data)
-        self._where = where
-        self._origin = origin
-
-    def _fail(self, message: str) -> RecipeError:
-        return RecipeError(f"{self._origin.name}: {self._where}: {message}")
-
-    def _take(self, key: str, kind: type, required: bool) -> Any:
-        if key not in self._data:
-            if required:
-                raise self._fail(f"missing key '{key}'")
-            return None
-        value = self._data.pop(key)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self._fail(f"'{key}' must be a {kind.__name__}, not {type(value).__name__}")
-        return value
-
-    def string(self, key: str, *, required: bool = True) -> str | None:
-        value: str | None = self._take(key, str, required)
-        return value
-
-    def strings(self, key: str, *, required: bool = True) -> tuple[str, ...]:
-        values = self._take(key, list, required)
-        if values is None:
-            return ()
-        if not all(isinstance(item, str) for item in values):
-            raise self._fail(f"'{key}' must be a list of strings")
-        return tuple(values)
-
-    def integer(self, key: str, *, required: bool = True) -> int | None:
-        value: int | None = self._take(key, int, required)
-        return value
-
-    def table(self, key: str, *, required: bool = True) -> _Table | None:
-        value = self._take(key, dict, required)
-        if value is None:
-            return None
-        return _Table(value, f"{self._where}.{key}" if self._where != "top level" else key, self._origin)
-
-    def tables(self, key: str) -> dict[str, _Table]:
-        """A table of tables (e.g. ``[build.profiles.NAME]``)."""
-        parent = self.table(key)
-        assert parent is not None
-        return {name: parent.table(name) for name in list(parent._data)}  # type: ignore[misc]
-
-    def done(self) -> None:
-        if self._data:
-            raise self._fail(f"unknown key(s): {', '.join(sorted(self._data))}")
-
-
-def _check_template(template: str, table: _Table, allowed: set[str]) -> None:
-    """Allow only bare known placeholders: ``str.format`` would also follow ``{version.attr}``, index
-    ``{version[0]}``, convert ``{version!r}`` and pad ``{version:>300000000}`` (300 MB from a 30-byte recipe)."""
-    try:
-        fields = list(string.Formatter().parse(template))
-    except ValueError as error:
-        raise table._fail(f"template {template!r} is not a valid template: {error}") from None
-    names = {name for _literal, name, _spec, _conversion in fields if name is not None}
-    unknown = names - allowed
-    if unknown:
-        raise table._fail(f"template {template!r} uses unknown placeholder(s) {sorted(unknown)}")
-    for _literal, name, spec, conversion in fields:
-        if name is not None and (spec or conversion is not None):
-            raise table._fail(f"template {template!r}: placeholder {{{name}}} takes no format spec or conversion")
-
-
 def parse_recipe(text: bytes, path: Path) -> Recipe:
     """Validate the bytes of one recipe file and return the :class:`Recipe`."""
     if len(text) > RECIPE_MAX_BYTES:
         raise RecipeError(f"{path.name}: larger than {RECIPE_MAX_BYTES >> 10} KiB; not a recipe")
-    try:
-        data = tomllib.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise RecipeError(f"{path.name}: not valid TOML: {exc}") from None
-    except RecursionError:
-        # tomllib recurses once per nested array or inline table.
-        raise RecipeError(f"{path.name}: not valid TOML: nested too deeply") from None
-    top = _Table(data, "top level", path)
-    schema = top.integer("schema")
-    if schema != 1:
-        raise top._fail(f"unsupported schema {schema}; this cpython-verify reads schema 1")
-    series = top.string("series")
-    assert series is not None
-    if not _SERIES_RE.fullmatch(series):
-        raise top._fail(f"series {series!r} is not of the form 3.N")
-    notes = top.strings("notes", required=False)
+    from verify.common.strict import load_toml, parse_model
+    from verify.source.recipe_file import RecipeFile
 
-    source_table = top.table("source")
-    assert source_table is not None
-    filenames = source_table.strings("filenames")
-    urls = source_table.strings("urls")
-    for template in filenames:
-        _check_template(template, source_table, _PLACEHOLDERS - {"filename"})
-        if "/" in template or template in ("", ".", "..") or "\0" in template:
-            raise source_table._fail(f"file name template {template!r} must be a plain file name")
-    for template in urls:
-        _check_template(template, source_table, _PLACEHOLDERS)
-        if not template.startswith("https://"):
-            raise source_table._fail(f"upstream URL {template!r} must use https")
-    if not filenames:
-        raise source_table._fail("'filenames' must name at least one file")
-    debian_package = source_table.string("debian_package", required=False)
-    source_table.done()
-
-    signatures = top.table("signatures")
-    assert signatures is not None
-    publishes = signatures.strings("publishes")
-    for kind in publishes:
-        if kind not in SIGNATURE_KINDS:
-            raise signatures._fail(f"unknown signature kind {kind!r}; known: {', '.join(SIGNATURE_KINDS)}")
-    if not publishes:
-        raise signatures._fail("'publishes' must name at least one signature kind")
-    openpgp = _parse_openpgp(signatures.table("openpgp", required=False), path)
-    sigstore = _parse_sigstore(signatures.table("sigstore", required=False))
-    signatures.done()
-    for kind, policy in (("openpgp", openpgp), ("sigstore", sigstore)):
-        if kind in publishes and policy is None:
-            raise signatures._fail(f"publishes {kind} but has no [signatures.{kind}] signer")
-        if kind not in publishes and policy is not None:
-            raise signatures._fail(f"has a [signatures.{kind}] signer but does not list it in 'publishes'")
-
-    build = _parse_build(top.table("build", required=False), series)
-    top.done()
+    data = load_toml(text, where=path.name, error=RecipeError)
+    recipe = parse_model(RecipeFile, data, where=path.name, error=RecipeError)
+    signatures = recipe.signatures
     return Recipe(
-        series=series,
+        series=recipe.series,
         path=path,
         sha256=hashlib.sha256(text).hexdigest(),
-        source=SourceSpec(filenames=filenames, url_templates=urls, debian_package=debian_package),
-        publishes=publishes,
-        openpgp=openpgp,
-        sigstore=sigstore,
-        build=build,
-        notes=notes,
+        source=SourceSpec(
+            filenames=recipe.source.filenames,
+            url_templates=recipe.source.urls,
+            debian_package=recipe.source.debian_package,
+        ),
+        publishes=signatures.publishes,
+        openpgp=_openpgp_policy(signatures.openpgp, path) if signatures.openpgp else None,
+        sigstore=(
+            SigstorePolicy(
+                identity=signatures.sigstore.identity,
+                issuer=signatures.sigstore.issuer,
+                since=Version.parse(signatures.sigstore.since) if signatures.sigstore.since else None,
+            )
+            if signatures.sigstore
+            else None
+        ),
+        build=_build_spec(recipe.build) if recipe.build else None,
+        notes=recipe.notes,
     )
 
 
-def _parse_openpgp(table: _Table | None, path: Path) -> OpenPGPPolicy | None:
-    if table is None:
-        return None
-    fingerprints = table.strings("fingerprints")
-    for fingerprint in fingerprints:
-        if not _FINGERPRINT_RE.match(fingerprint):
-            raise table._fail(f"{fingerprint!r} is not a full 40-hex-digit upper-case fingerprint")
-    if not fingerprints:
-        raise table._fail("'fingerprints' must pin at least one key")
+def _openpgp_policy(table: OpenPGPTable, path: Path) -> OpenPGPPolicy:
     key_files = []
-    for name in table.strings("keys"):
+    for name in table.keys:
         key_path = (path.parent / name).resolve()
         if not key_path.is_file():
-            raise table._fail(f"key file {name!r} does not exist")
+            raise RecipeError(f"{path.name}: signatures.openpgp: key file {name!r} does not exist")
         key_files.append(key_path)
-    table.done()
-    return OpenPGPPolicy(fingerprints=fingerprints, key_files=tuple(key_files))
+    return OpenPGPPolicy(fingerprints=table.fingerprints, key_files=tuple(key_files))
 
 
-def _parse_sigstore(table: _Table | None) -> SigstorePolicy | None:
-    if table is None:
-        return None
-    identity = table.string("identity")
-    issuer = table.string("issuer")
-    assert identity is not None and issuer is not None
-    if not issuer.startswith("https://"):
-        raise table._fail(f"issuer {issuer!r} must be an https URL")
-    since_text = table.string("since", required=False)
-    table.done()
-    since = Version.parse(since_text) if since_text else None
-    return SigstorePolicy(identity=identity, issuer=issuer, since=since)
-
-
-def _parse_build(table: _Table | None, series: str) -> BuildSpec | None:
-    if table is None:
-        return None
-    environment = table.string("environment")
-    assert environment is not None
-    profiles: dict[str, BuildProfile] = {}
-    for name, profile_table in table.tables("profiles").items():
-        problem = names.profile_problem(name)
-        if problem is not None:
-            # A profile name becomes a directory name (rebuild-VERSION-PROFILE), a plan job's id and an
-            # attestation's recipe.profile, which every reader checks by this same rule.
-            raise table._fail(problem)
-        configure = profile_table.strings("configure")
-        description = profile_table.string("description", required=False) or ""
-        profile_expect = _parse_expect(profile_table.table("expect", required=False))
-        inapplicable = _parse_inapplicable(profile_table.table("inapplicable", required=False))
-        nondeterministic = _parse_nondeterministic(profile_table.table("nondeterministic", required=False))
-        measured = profile_table.strings("measured", required=False)
-        for release in measured:
-            try:
-                parsed = Version.parse(release)
-            except VersionError:
-                raise profile_table._fail(f"measured release {release!r} is not a CPython version") from None
-            if parsed.series != series:
-                raise profile_table._fail(f"measured release {release!r} is not a {series} release")
-        profile_table.done()
-        both = sorted(set(profile_expect) & set(inapplicable))
-        if both:
-            raise profile_table._fail(f"variation(s) {', '.join(both)} both expected and inapplicable")
-        profiles[name] = BuildProfile(
-            name=name,
-            configure=configure,
-            description=description,
-            expect=profile_expect,
-            inapplicable=inapplicable,
-            nondeterministic=nondeterministic,
-            measured=measured,
-        )
-    if "default" not in profiles:
-        raise table._fail("needs a [build.profiles.default]")
-    expect = _parse_expect(table.table("expect", required=False))
-    table.done()
-    return BuildSpec(environment=environment, profiles=profiles, expect=expect)
-
-
-_VARIATION_NAME_RE = re.compile(r"^[a-z][a-z_]{0,39}\Z")
-
-
-def _parse_inapplicable(table: _Table | None) -> dict[str, InapplicableVariation]:
-    """``[build.profiles.<name>.inapplicable.<variation>]``: a ``why`` per variation."""
-    if table is None:
-        return {}
-    inapplicable = {}
-    for name in list(table._data):
-        entry = table.table(name)
-        assert entry is not None
-        if not _VARIATION_NAME_RE.match(name):
-            raise entry._fail(f"{name!r} is not a variation name")
-        why = entry.string("why")
-        entry.done()
-        if not why or not why.strip() or "\n" in why:
-            raise entry._fail("'why' must say, on one line, why the variation does not apply")
-        inapplicable[name] = InapplicableVariation(name, why)
-    table.done()
-    return inapplicable
-
-
-def _parse_categories(entry: _Table, changes: tuple[str, ...]) -> frozenset[str]:
-    categories = entry.strings("categories", required=CONTENT_CHANGE in changes)
-    if CONTENT_CHANGE not in changes:
-        if categories:
-            raise entry._fail("'categories' apply to content changes only, and 'changes' has no 'content'")
-        return frozenset()
-    if not categories:
-        raise entry._fail("'categories' must name at least one category the content change showed")
-    for category in categories:
-        if category in REAL_DIFFERENCE_CATEGORIES:
-            raise entry._fail(
-                f"category {category!r} is a real difference, never an expected one: declare the variation "
-                "inapplicable to the profile ([build.profiles.<name>.inapplicable.<variation>]) instead"
+def _build_spec(table: BuildTable) -> BuildSpec:
+    return BuildSpec(
+        environment=table.environment,
+        profiles={
+            name: BuildProfile(
+                name=name,
+                configure=profile.configure,
+                description=profile.description,
+                expect=_expected(profile.expect),
+                inapplicable={
+                    variation: InapplicableVariation(variation, entry.why)
+                    for variation, entry in profile.inapplicable.items()
+                },
+                nondeterministic=(
+                    _expected_difference(NONDETERMINISTIC, profile.nondeterministic)
+                    if profile.nondeterministic
+                    else None
+                ),
+                measured=profile.measured,
             )
-        if category not in EXPECTABLE_CATEGORIES:
-            raise entry._fail(f"unknown category {category!r}; known: {', '.join(EXPECTABLE_CATEGORIES)}")
-    return frozenset(categories)
+            for name, profile in table.profiles.items()
+        },
+        expect=_expected(table.expect),
+    )
 
 
-def _check_globs(table: _Table, paths: tuple[str, ...]) -> None:
-    for glob in paths:
-        if glob.startswith("/") or ".." in glob.split("/") or len(glob) > 512:
-            raise table._fail(f"path glob {glob!r} must be relative to the install tree")
+def _expected(table: Mapping[str, ExpectEntry]) -> dict[str, ExpectedDifference]:
+    return {variation: _expected_difference(variation, entry) for variation, entry in table.items()}
 
 
-def _parse_nondeterministic(table: _Table | None) -> ExpectedDifference | None:
-    """``[build.profiles.<name>.nondeterministic]``: ``paths``, ``changes`` (content only), ``categories``
-    and ``why``, on one line, naming the upstream cause."""
-    if table is None:
-        return None
-    paths = table.strings("paths")
-    changes = table.strings("changes")
-    if tuple(changes) != (CONTENT_CHANGE,):
-        # Only a comparator can show that two contents mean the same; a mode, a type or a missing file that
-        # changes from build to build has no such evidence.
-        raise table._fail(
-            f"'changes' must be [{CONTENT_CHANGE!r}]: only content differences carry a comparator's evidence"
-        )
-    categories = _parse_categories(table, changes)
-    why = table.string("why") or ""
-    table.done()
-    if not paths:
-        raise table._fail("needs at least one path glob")
-    if not why.strip() or "\n" in why:
-        raise table._fail("'why' must say, on one line, what upstream makes builds differ")
-    _check_globs(table, paths)
-    return ExpectedDifference(NONDETERMINISTIC, paths, frozenset(changes), why, categories)
-
-
-def _parse_expect(table: _Table | None) -> dict[str, ExpectedDifference]:
-    """``[build.expect.<variation>]``: ``paths`` (globs), ``changes``, ``categories`` and ``why`` per variation."""
-    if table is None:
-        return {}
-    expect = {}
-    for name in list(table._data):
-        entry = table.table(name)
-        assert entry is not None
-        if names.variation_problem(name) is not None:
-            raise entry._fail(f"{name!r} is not a variation name")
-        paths = entry.strings("paths")
-        changes = entry.strings("changes")
-        unknown_changes = sorted(set(changes) - set(EXPECTABLE_CHANGES))
-        if unknown_changes:
-            raise entry._fail(f"unknown change(s) {', '.join(unknown_changes)}; known: {', '.join(EXPECTABLE_CHANGES)}")
-        categories = _parse_categories(entry, changes)
-        why = entry.string("why") or ""
-        entry.done()
-        if not paths or not changes:
-            raise entry._fail("needs at least one of 'paths' and of 'changes'")
-        _check_globs(entry, paths)
-        expect[name] = ExpectedDifference(name, paths, frozenset(changes), why, categories)
-    table.done()
-    return expect
+def _expected_difference(variation: str, entry: ExpectEntry | NondeterministicEntry) -> ExpectedDifference:
+    return ExpectedDifference(
+        variation, entry.paths, frozenset(entry.changes), entry.why, frozenset(entry.categories or ())
+    )
 
 
 def available_recipes_dir(recipes_dir: Path | None = None) -> Path:
