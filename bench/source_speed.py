@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -116,10 +117,23 @@ def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     return result
 
 
-def _time_ours(release: Release, env: dict[str, str]) -> float:
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class Sample:
+    """One timed side of a pair: wall-clock seconds and the CPU seconds (user + system) its processes used."""
+
+    wall: float
+    cpu: float
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time_ours(release: Release, env: dict[str, str]) -> Sample:
+    cpu, start = _children_cpu(), time.perf_counter()
     result = _run(release.ours, env)
-    elapsed = time.perf_counter() - start
+    elapsed = Sample(time.perf_counter() - start, _children_cpu() - cpu)
     verdict = json.loads(result.stdout)
     verified = sorted(s["kind"] for s in verdict["signatures"] if s["status"] == "verified")
     if not verdict["verified"] or tuple(verified) != release.kinds or not verdict["patchlevel"]["ok"]:
@@ -127,18 +141,18 @@ def _time_ours(release: Release, env: dict[str, str]) -> float:
     return elapsed
 
 
-def _time_peers(release: Release, env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def _time_peers(release: Release, env: dict[str, str]) -> Sample:
+    cpu, start = _children_cpu(), time.perf_counter()
     for command in release.peers:
         _run(command, env)
-    return time.perf_counter() - start
+    return Sample(time.perf_counter() - start, _children_cpu() - cpu)
 
 
-def _bench(release: Release, pairs: int, env: dict[str, str]) -> tuple[list[float], list[float]]:
+def _bench(release: Release, pairs: int, env: dict[str, str]) -> tuple[list[Sample], list[Sample]]:
     _time_ours(release, env)  # untimed: page cache, .pyc files, the tool's cache directory
     _time_peers(release, env)
-    ours: list[float] = []
-    peers: list[float] = []
+    ours: list[Sample] = []
+    peers: list[Sample] = []
     for pair in range(pairs):
         if pair % 2 == 0:
             ours.append(_time_ours(release, env))
@@ -178,20 +192,29 @@ def main() -> int:
             except (BenchError, subprocess.CalledProcessError, OSError, ValueError) as error:
                 print(f"source_speed: {error}", file=sys.stderr)
                 return 2
-            ratios = [mine / theirs for mine, theirs in zip(ours, peers, strict=True)]
+            ratios = [mine.wall / theirs.wall for mine, theirs in zip(ours, peers, strict=True)]
             median = statistics.median(ratios)
             worst = max(worst, median)
             kinds = ", ".join(release.kinds)
             print(f"\n{version}: {release.tarball.name}, signatures {kinds} (+ patchlevel.h in ours)")
-            print(f"{'pair':>4}  {'order':<5}  {'ours s':>7}  {'peers s':>7}  {'ratio':>6}")
+            header = ("pair", "order", "ours s", "peers s", "ratio", "ours cpu", "peers cpu")
+            print("{:>4}  {:<5}  {:>7}  {:>7}  {:>6}  {:>8}  {:>9}".format(*header))
             for index, (mine, theirs, ratio) in enumerate(zip(ours, peers, ratios, strict=True)):
                 order = "A B" if index % 2 == 0 else "B A"
-                print(f"{index + 1:>4}  {order:<5}  {mine:7.3f}  {theirs:7.3f}  {ratio:6.2f}")
+                print(
+                    f"{index + 1:>4}  {order:<5}  {mine.wall:7.3f}  {theirs.wall:7.3f}  {ratio:6.2f}  "
+                    f"{mine.cpu:8.3f}  {theirs.cpu:9.3f}"
+                )
+            ours_cpu = statistics.median(sample.cpu for sample in ours)
+            peers_cpu = statistics.median(sample.cpu for sample in peers)
             print(
-                f"median: ours {statistics.median(ours):.3f} s, reference {statistics.median(peers):.3f} s, "
-                f"ratio {median:.2f}x over {len(ratios)} pairs (target <= {args.max_ratio:.2f}x)"
+                f"median: ours {statistics.median(s.wall for s in ours):.3f} s, "
+                f"reference {statistics.median(s.wall for s in peers):.3f} s, "
+                f"ratio {median:.2f}x over {len(ratios)} pairs (target <= {args.max_ratio:.2f}x); "
+                f"CPU (user + system) ours {ours_cpu:.3f} s, reference {peers_cpu:.3f} s"
             )
     verdict = "within" if worst <= args.max_ratio else "OVER"
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print(f"\nworst median ratio {worst:.2f}x: {verdict} the target {args.max_ratio:.2f}x against {REFERENCE}")
     return 0 if worst <= args.max_ratio else 1
 
