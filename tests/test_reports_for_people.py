@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import shlex
 import shutil
 import struct
 import subprocess
@@ -18,10 +19,12 @@ from conftest import PROJECT_ROOT, cli_command, cli_environment, read_terminal, 
 
 from verify.audit import audit_installation
 from verify.audit.sources import read_source_model
+from verify.report.audit import _shell_lines
 from verify.source.releases import Version
 
 RULE = "─"
 PIPED_DECORATION_WIDTH = 80
+PIPED_LINE_WIDTH = 200
 
 
 def _install(source_tree: Path, prefix: Path, names: tuple[str, ...]) -> Path:
@@ -68,6 +71,30 @@ def test_piped_audit_rules_are_at_most_80_columns(
     assert len(rules) >= 4, result.stdout  # one per section
     assert max(len(line) for line in rules) <= PIPED_DECORATION_WIDTH, max(rules, key=len)
     assert len(result.stdout) < 20_000  # a screenful of report, not thousands of rule characters
+
+
+def test_piped_audit_lines_are_at_most_200_columns(
+    changed_installation: Path, cpython_fixtures: Path, tmp_path: Path
+) -> None:
+    """Not only the rules: the source verdict, the coverage lines and the conventions' explanations wrap too;
+    the closing verdict stays one line (``tail -1``), however long."""
+    result = run_cli(*_audit_args(changed_installation, cpython_fixtures), cache=tmp_path / "cache")
+    assert result.returncode == 1, result.stderr
+    *lines, verdict = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= PIPED_LINE_WIDTH, max(lines, key=len)
+    assert verdict.startswith("AUDIT FAILED: 1 unexplained") and verdict.endswith(")"), verdict
+
+
+def test_a_long_configure_line_wraps_into_shell_continuations() -> None:
+    configure = "  ./configure " + " ".join(f"'--with-option-{n}=/usr/lib/x86_64-linux-gnu'" for n in range(12))
+    configure += " 'CFLAGS=-g   -O2 -fstack-protector-strong '"
+    wrapped = _shell_lines(configure, 120)
+    lines = wrapped.splitlines()
+    assert len(lines) > 1 and max(len(line) for line in lines) <= 120, lines
+    assert all(line.endswith(" \\") for line in lines[:-1]), lines
+    # The shell reads the same words, quoting and spacing inside quotes kept.
+    assert shlex.split(wrapped.replace("\\\n", "")) == shlex.split(configure)
+    assert _shell_lines(configure, None) == configure
 
 
 def test_piped_compare_rules_are_at_most_80_columns(tmp_path: Path) -> None:

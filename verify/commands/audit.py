@@ -199,7 +199,8 @@ def audit(
         if as_json:
             output.echo(audit_to_json(report), nl=False)
         else:
-            render_audit_text(report, output.console(), verbose=output.verbose, diffs=show_diffs, work_dir=kept_text)
+            console = output.console(bounded_lines=True)
+            render_audit_text(report, console, verbose=output.verbose, diffs=show_diffs, work_dir=kept_text)
         sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
 

@@ -31,6 +31,8 @@ _UNWRAPPED_WIDTH = 10_000
 """Columns for rich when not writing to a terminal: tables lay out on one line per row, nothing wraps."""
 DECORATION_WIDTH = 80
 """The widest a rule may be when the report is not on a terminal (a log, a file): content keeps its length."""
+PIPED_LINE_WIDTH = 200
+"""The widest any line of a bounded report (the audit) may be off a terminal: longer prose wraps."""
 
 
 VERBOSE_HELP = (
@@ -123,14 +125,19 @@ class Report:
         else:
             click.echo(text, nl=nl, color=self.color)
 
-    def console(self) -> Console:
-        """A rich console writing into the report: soft-wrapped, coloured only when :attr:`color`."""
+    def console(self, *, bounded_lines: bool = False) -> Console:
+        """A rich console writing into the report: soft-wrapped, coloured only when :attr:`color`.
+
+        ``bounded_lines``: off a terminal, no line is wider than :data:`PIPED_LINE_WIDTH` (for reports of
+        prose; a table's rows keep their length, for ``grep``, unless this is asked for).
+        """
         from verify.report.console import ReportConsole
 
         stream = self._buffer if self._buffer is not None else sys.stdout
         terminal = self._buffer is None and sys.stdout.isatty()
         return ReportConsole(
             decoration_width=None if terminal else DECORATION_WIDTH,
+            line_width=PIPED_LINE_WIDTH if bounded_lines and not terminal else None,
             file=stream,
             no_color=not self.color,
             color_system="auto" if self.color else None,

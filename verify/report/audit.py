@@ -21,6 +21,7 @@ from verify.audit.conventions import Convention, convention_of
 from verify.audit.coverage import PACKAGE_SET, SUBJECT_PARTS, AuditCoverage, PartCoverage
 from verify.common.lines import joined, more_line, shown, verdict_line
 from verify.report.compare import verdict_to_dict
+from verify.report.console import print_whole
 from verify.source.report import closing_line as source_closing_line
 from verify.source.report import evidence_lines
 from verify.source.report import verdict_to_dict as source_verdict_to_dict
@@ -277,6 +278,32 @@ def _coverage_lines(coverage: AuditCoverage) -> list[str]:
     return lines
 
 
+def _shell_lines(command: str, width: int | None) -> str:
+    """``command`` as one line, or, when wider than ``width``, as lines of at most ``width`` columns joined
+    by `` \\`` continuations (indented like its first line), so that a bounded report's command still pastes
+    into a shell. Quoting is kept as written; a word wider than ``width`` stays whole on its own line."""
+    if width is None or len(command) <= width:
+        return command
+    indent = command[: len(command) - len(command.lstrip())]
+    try:
+        lexer = shlex.shlex(command, posix=False)
+        lexer.whitespace_split = True
+        words = list(lexer)
+    except ValueError:  # unbalanced quotes: show it as written
+        return command
+    lines: list[str] = []
+    line = indent
+    for word in words:
+        candidate = f"{line} {word}" if line.strip() else f"{line}{word}"
+        if line.strip() and len(candidate) + 2 > width:
+            lines.append(line + " \\")
+            line = f"{indent}    {word}"
+        else:
+            line = candidate
+    lines.append(line)
+    return "\n".join(lines)
+
+
 def _diff_lines(finding: Finding) -> list[str]:
     """A finding's unified diff, then what was left out of it (or why there is none)."""
     lines = list(finding.diff)
@@ -372,7 +399,8 @@ def render_audit_text(
         console.print("  [yellow]not recorded[/]")
     else:
         console.print(f"  from {escape(report.sysconfigdata or '')}:")
-        console.print(f"  ./configure {escape(report.config_args)}", highlight=False, soft_wrap=True)
+        configure = _shell_lines(f"  ./configure {report.config_args}", getattr(console, "line_width", None))
+        console.print(escape(configure), highlight=False, soft_wrap=True)
     if report.recipe_config_args:
         console.print(
             f"  the recipe's: ./configure {escape(' '.join(report.recipe_config_args))}",
@@ -408,7 +436,7 @@ def render_audit_text(
     for step in next_steps(report, diffs_shown=diffs, work_dir=work_dir):
         console.print(f"next: {escape(step)}", highlight=False)
     style = "bold green" if report.passed else "bold red"
-    console.print(f"[{style}]{escape(audit_verdict_line(report))}[/]", highlight=False)
+    print_whole(console, f"[{style}]{escape(audit_verdict_line(report))}[/]", highlight=False, soft_wrap=True)
 
 
 _CSS = """

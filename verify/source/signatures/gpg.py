@@ -1,9 +1,10 @@
 """OpenPGP verification of a release tarball against the series' pinned signing keys.
 
 gpg runs in a throwaway GNUPGHOME that holds only keys whose primary fingerprint the recipe pins:
-every candidate key file is first imported into a separate scratch home, and only pinned keys are
-exported from there into the verification home. A key file can therefore never smuggle in an extra
-key, and the signer gpg reports is, by construction, a pinned one.
+every candidate key file is first imported into a scratch home, and only pinned keys are exported from
+there into a separate verification home (when every key found is pinned, the scratch home already is
+that keyring and verifies itself). A key file can therefore never smuggle in an extra key, and the signer
+gpg reports is, by construction, a pinned one.
 
 A failed check is :class:`~verify.source.models.SignatureEvidence` with status FAILED and a one-line
 detail; only operational trouble (no gpg binary, an unreadable key file) raises.
@@ -117,16 +118,23 @@ def verify_openpgp(
             imported = scratch.import_keys(_read_key_file(key_file))
             if not imported.fingerprints:
                 notes.append(f"{key_file.name}: no OpenPGP public key found in it; ignored")
-        candidates = {key["fingerprint"]: key for key in scratch.list_keys()}
+        listed = scratch.list_keys()
+        candidates = {key["fingerprint"]: key for key in listed}
         usable = [fingerprint for fingerprint in pinned if fingerprint in candidates]
         for fingerprint, key in sorted(candidates.items()):
             if fingerprint not in pinned:
                 notes.append(f"ignored key {fingerprint} ({_user_id(key)}): not pinned for this series")
 
-        keyring = gnupg.GPG(gnupghome=str(verify_home), options=_GPG_OPTIONS)
-        if usable:
-            keyring.import_keys(scratch.export_keys(usable, armor=True))
-        keys = {key["fingerprint"]: _key_info(key) for key in keyring.list_keys()}
+        if set(candidates) <= set(pinned):
+            # Every key the files held is pinned: the scratch home already is a keyring of pinned keys
+            # only, so it verifies; copying the keys into a second home would only spawn four more gpg.
+            keyring, listing = scratch, listed
+        else:
+            keyring = gnupg.GPG(gnupghome=str(verify_home), options=_GPG_OPTIONS)
+            if usable:
+                keyring.import_keys(scratch.export_keys(usable, armor=True))
+            listing = keyring.list_keys()
+        keys = {key["fingerprint"]: _key_info(key) for key in listing}
 
         signature_path = verify_home / "signature"
         signature_path.write_bytes(signature)

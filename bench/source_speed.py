@@ -1,0 +1,223 @@
+"""Benchmark: ``cpython-verify source VERSION --from DIR --offline`` against the peer CLIs, side by side.
+
+Reference (named in the output): the same verifications done by the tools a careful person runs by hand,
+one after another on the same files:
+
+  1. sigstore-python's ``python -m sigstore verify identity --offline`` (its embedded trust root) with the
+     recipe's identity and OIDC issuer, when the release has a ``.sigstore`` bundle;
+  2. ``gpgv`` with a keyring of the recipe's pinned key files, when the release has an ``.asc``;
+  3. ``sha256sum`` of the tarball.
+
+cpython-verify does all of that plus reading ``Include/patchlevel.h`` from the tarball and copying the
+tarball into its cache, and its own start-up counts. Runs are interleaved in pairs (A B, B A, ...), after
+one untimed run of each side; the ratio of each pair is ours / reference, and the median ratio of each
+release is compared with ``--max-ratio``. Every timed run must succeed: a peer that fails, or a verdict
+that does not list every signature as verified, stops the benchmark (exit 2).
+
+Run: .venv/bin/python bench/source_speed.py [VERSION ...] [--from DIR] [--pairs 7] [--max-ratio 1.0]
+(default versions 3.13.5, both signatures, and 3.14.4, Sigstore only; default DIR: the fixtures' cpython/).
+Exit 0 when every median ratio is within --max-ratio, 1 when one is not, 2 when a run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from verify.source.recipes import Recipe, load_recipe  # noqa: E402
+from verify.source.releases import Version  # noqa: E402
+
+REFERENCE = "peer CLIs one after another: python -m sigstore verify identity --offline, gpgv, sha256sum"
+
+
+class BenchError(Exception):
+    """A run failed or the setup is incomplete: no timing is meaningful."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release's files in DIR and the commands that verify them."""
+
+    version: str
+    tarball: Path
+    ours: list[str]
+    peers: list[list[str]]
+    kinds: tuple[str, ...]
+
+
+def _default_from_dir() -> Path:
+    fixtures = os.environ.get("CPYTHON_VERIFY_FIXTURES")
+    base = Path(fixtures) if fixtures else ROOT.parent / "shared" / "fixtures"
+    return base / "cpython"
+
+
+def _our_cli() -> list[str]:
+    script = Path(sys.executable).parent / "cpython-verify"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "verify"]
+
+
+def _keyring(recipe: Recipe, scratch: Path) -> Path:
+    """A binary keyring of the recipe's pinned key files, for gpgv (made once, not timed)."""
+    assert recipe.openpgp is not None
+    keyring = scratch / f"pinned-{recipe.series}.gpg"
+    with keyring.open("wb") as out:
+        for key_file in recipe.openpgp.key_files:
+            dearmored = subprocess.run(
+                ["gpg", "--batch", "--dearmor"], input=key_file.read_bytes(), capture_output=True, check=True
+            )
+            out.write(dearmored.stdout)
+    return keyring
+
+
+def _release(version_text: str, from_dir: Path, scratch: Path) -> Release:
+    version = Version.parse(version_text)
+    recipe = load_recipe(version.series)
+    names = [name for name in recipe.source.filenames_for(version) if (from_dir / name).is_file()]
+    if not names:
+        raise BenchError(f"{version_text}: no tarball in {from_dir}")
+    tarball = from_dir / names[0]
+    peers: list[list[str]] = []
+    kinds: list[str] = []
+    bundle = Path(f"{tarball}.sigstore")
+    if recipe.sigstore is not None and bundle.is_file():
+        kinds.append("sigstore")
+        peers.append(
+            [sys.executable, "-m", "sigstore", "verify", "identity", "--offline",
+             "--cert-identity", recipe.sigstore.identity, "--cert-oidc-issuer", recipe.sigstore.issuer,
+             "--bundle", str(bundle), str(tarball)]
+        )  # fmt: skip
+    signature = Path(f"{tarball}.asc")
+    if recipe.openpgp is not None and signature.is_file():
+        kinds.append("openpgp")
+        peers.append(["gpgv", "--keyring", str(_keyring(recipe, scratch)), str(signature), str(tarball)])
+    peers.append(["sha256sum", str(tarball)])
+    ours = [*_our_cli(), "source", version_text, "--from", str(from_dir), "--offline", "--json"]
+    return Release(version_text, tarball, ours, peers, tuple(sorted(kinds)))
+
+
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    result = subprocess.run(command, capture_output=True, env=env)
+    if result.returncode != 0:
+        tail = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise BenchError(f"{' '.join(command[:4])} … exited {result.returncode}: {tail[0]}")
+    return result
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timed side of a pair: wall-clock seconds and the CPU seconds (user + system) its processes used."""
+
+    wall: float
+    cpu: float
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time_ours(release: Release, env: dict[str, str]) -> Sample:
+    cpu, start = _children_cpu(), time.perf_counter()
+    result = _run(release.ours, env)
+    elapsed = Sample(time.perf_counter() - start, _children_cpu() - cpu)
+    verdict = json.loads(result.stdout)
+    verified = sorted(s["kind"] for s in verdict["signatures"] if s["status"] == "verified")
+    if not verdict["verified"] or tuple(verified) != release.kinds or not verdict["patchlevel"]["ok"]:
+        raise BenchError(f"{release.version}: the verdict does not verify {release.kinds} and patchlevel.h")
+    return elapsed
+
+
+def _time_peers(release: Release, env: dict[str, str]) -> Sample:
+    cpu, start = _children_cpu(), time.perf_counter()
+    for command in release.peers:
+        _run(command, env)
+    return Sample(time.perf_counter() - start, _children_cpu() - cpu)
+
+
+def _bench(release: Release, pairs: int, env: dict[str, str]) -> tuple[list[Sample], list[Sample]]:
+    _time_ours(release, env)  # untimed: page cache, .pyc files, the tool's cache directory
+    _time_peers(release, env)
+    ours: list[Sample] = []
+    peers: list[Sample] = []
+    for pair in range(pairs):
+        if pair % 2 == 0:
+            ours.append(_time_ours(release, env))
+            peers.append(_time_peers(release, env))
+        else:
+            peers.append(_time_peers(release, env))
+            ours.append(_time_ours(release, env))
+    return ours, peers
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("versions", nargs="*", default=["3.13.5", "3.14.4"])
+    parser.add_argument("--from", dest="from_dir", type=Path, default=_default_from_dir())
+    parser.add_argument("--pairs", type=int, default=7, help="interleaved pairs per release (default 7)")
+    parser.add_argument("--max-ratio", type=float, default=1.0, help="fail above this median ratio (default 1.0)")
+    args = parser.parse_args()
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
+    for tool in ("gpg", "gpgv", "sha256sum"):
+        if shutil.which(tool) is None:
+            print(f"source_speed: {tool} is not installed", file=sys.stderr)
+            return 2
+
+    print(f"reference: {REFERENCE}")
+    print(f"ours:      {' '.join(_our_cli())} source VERSION --from {args.from_dir} --offline --json")
+    load = os.getloadavg()[0]
+    print(f"machine:   {os.cpu_count()} cores, load average {load:.1f}, Python {platform.python_version()}")
+    worst = 0.0
+    with tempfile.TemporaryDirectory(prefix="source-speed-") as scratch_name:
+        scratch = Path(scratch_name)
+        env = dict(os.environ, CPYTHON_VERIFY_CACHE=str(scratch / "cache"), NO_COLOR="1")
+        for version in args.versions:
+            try:
+                release = _release(version, args.from_dir, scratch)
+                ours, peers = _bench(release, args.pairs, env)
+            except (BenchError, subprocess.CalledProcessError, OSError, ValueError) as error:
+                print(f"source_speed: {error}", file=sys.stderr)
+                return 2
+            ratios = [mine.wall / theirs.wall for mine, theirs in zip(ours, peers, strict=True)]
+            median = statistics.median(ratios)
+            worst = max(worst, median)
+            kinds = ", ".join(release.kinds)
+            print(f"\n{version}: {release.tarball.name}, signatures {kinds} (+ patchlevel.h in ours)")
+            header = ("pair", "order", "ours s", "peers s", "ratio", "ours cpu", "peers cpu")
+            print("{:>4}  {:<5}  {:>7}  {:>7}  {:>6}  {:>8}  {:>9}".format(*header))
+            for index, (mine, theirs, ratio) in enumerate(zip(ours, peers, ratios, strict=True)):
+                order = "A B" if index % 2 == 0 else "B A"
+                print(
+                    f"{index + 1:>4}  {order:<5}  {mine.wall:7.3f}  {theirs.wall:7.3f}  {ratio:6.2f}  "
+                    f"{mine.cpu:8.3f}  {theirs.cpu:9.3f}"
+                )
+            ours_cpu = statistics.median(sample.cpu for sample in ours)
+            peers_cpu = statistics.median(sample.cpu for sample in peers)
+            print(
+                f"median: ours {statistics.median(s.wall for s in ours):.3f} s, "
+                f"reference {statistics.median(s.wall for s in peers):.3f} s, "
+                f"ratio {median:.2f}x over {len(ratios)} pairs (target <= {args.max_ratio:.2f}x); "
+                f"CPU (user + system) ours {ours_cpu:.3f} s, reference {peers_cpu:.3f} s"
+            )
+    verdict = "within" if worst <= args.max_ratio else "OVER"
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    print(f"\nworst median ratio {worst:.2f}x: {verdict} the target {args.max_ratio:.2f}x against {REFERENCE}")
+    return 0 if worst <= args.max_ratio else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
