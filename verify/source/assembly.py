@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from verify.common import faults
 from verify.common.errors import OperationalError, VerificationFailed
@@ -31,7 +31,8 @@ _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 @dataclass(frozen=True, slots=True)
 class SourceOptions:
-    """Where source bytes and trust come from; mirrors the options of ``verify.commands.options``."""
+    """Where source bytes and trust come from: the values of the options ``verify.commands.options.source_options``
+    declares, one field each."""
 
     from_dirs: tuple[Path, ...] = ()
     mirrors: tuple[str, ...] = ()
@@ -45,16 +46,6 @@ class SourceOptions:
     sigstore_online: bool = False
     cache_dir: Path | None = None
     recipes_dir: Path | None = None
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> SourceOptions:
-        """Build from a click command's keyword arguments (ignores the ones that are not source options)."""
-        names = cls.__slots__
-        values = {name: params[name] for name in names if name in params}
-        for name, value in list(values.items()):
-            if isinstance(value, list):
-                values[name] = tuple(value)
-        return cls(**values)
 
 
 def parse_digest_claims(values: Sequence[str]) -> tuple[DigestClaim, ...]:
