@@ -160,7 +160,10 @@ def audit(
         # Fail before fetching anything if the prefix is wrong or the installation is another release.
         stdlib = find_stdlib(located.prefix, version, located.libdir, located.abi)
         check_release(version, release_witnesses(located.prefix, stdlib, version.series, located.packages))
-        verdict, tree = verified_source_tree(version, source, Path(scratch) / "source", parts=SOURCE_PARTS)
+        recipe = load_recipe(version.series, source.recipes_dir)
+        verdict, tree = verified_source_tree(
+            version, source, Path(scratch) / "source", parts=SOURCE_PARTS, recipe=recipe
+        )
         with progress.phase(f"auditing {located.prefix}"):
             report = audit_installation(
                 located.prefix,
@@ -175,7 +178,6 @@ def audit(
                 packages=located.packages,
                 abi=located.abi,
             )
-    recipe = load_recipe(version.series, source.recipes_dir)
     report = dataclasses.replace(
         report,
         prefix=located.install_prefix,

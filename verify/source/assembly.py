@@ -60,9 +60,10 @@ def parse_digest_claims(values: Sequence[str]) -> tuple[DigestClaim, ...]:
     return tuple(claims)
 
 
-def source_request(version: Version, options: SourceOptions) -> SourceRequest:
-    """The verification request for ``version`` under ``options``."""
-    recipe = load_recipe(version.series, options.recipes_dir)
+def source_request(version: Version, options: SourceOptions, recipe: Recipe | None = None) -> SourceRequest:
+    """The verification request for ``version`` under ``options``, judged by ``recipe`` (default: the series'
+    recipe, loaded from ``options.recipes_dir``; a caller that has loaded it passes it, so it is read once)."""
+    recipe = recipe or load_recipe(version.series, options.recipes_dir)
     policy = SignaturePolicy.for_release(recipe, version, require=options.require, allow_missing=options.allow_missing)
     return SourceRequest(
         version=version, recipe=recipe, policy=policy, user_claims=parse_digest_claims(options.sha256_claims)
@@ -150,8 +151,9 @@ def _noting_verified(
     return evidence
 
 
-def verify_release_source(version: Version, options: SourceOptions) -> SourceVerdict:
-    """Fetch and verify the source of ``version``: the ``source`` stage, fully assembled.
+def verify_release_source(version: Version, options: SourceOptions, *, recipe: Recipe | None = None) -> SourceVerdict:
+    """Fetch and verify the source of ``version``: the ``source`` stage, fully assembled (``recipe``: as for
+    :func:`source_request`).
 
     Files are fetched into the cache's quarantine. Only a verified verdict admits its tarball and
     the signature files that verified into the cache (the returned verdict names their cached
@@ -160,7 +162,7 @@ def verify_release_source(version: Version, options: SourceOptions) -> SourceVer
     from verify.common import progress
     from verify.source.locations.cache import Cache
 
-    request = source_request(version, options)
+    request = source_request(version, options, recipe)
     cache = Cache.at(options.cache_dir)
     verified_signatures: list[FetchedFile] = []
     with cache.quarantine():
@@ -185,7 +187,12 @@ def require_verified(verdict: SourceVerdict) -> FetchedFile:
 
 
 def verified_source_tree(
-    version: Version, options: SourceOptions, work_dir: Path, *, parts: tuple[str, ...] | None = None
+    version: Version,
+    options: SourceOptions,
+    work_dir: Path,
+    *,
+    parts: tuple[str, ...] | None = None,
+    recipe: Recipe | None = None,
 ) -> tuple[SourceVerdict, Path]:
     """Verify ``version``'s source, then unpack exactly the verified bytes under ``work_dir``.
 
@@ -196,7 +203,7 @@ def verified_source_tree(
     """
     from verify.source.unpack import safe_unpack
 
-    verdict = verify_release_source(version, options)
+    verdict = verify_release_source(version, options, recipe=recipe)
     tarball = require_verified(verdict)
     recheck_digest(tarball)
     return verdict, safe_unpack(tarball.path, work_dir, parts=parts)
