@@ -450,7 +450,7 @@ def test_pae_matches_the_dsse_spec_example() -> None:
         ),
         (
             lambda d: (d / "source-verdict.json").write_text(
-                '{"format": "cpython-verify/source-verdict/v1", "version": "3.13.4"}'
+                (d / "source-verdict.json").read_text().replace('"3.13.5"', '"3.13.4"')
             ),
             "source verdict is about 3.13.4",
         ),
@@ -608,3 +608,32 @@ def test_provenance_names_the_pgo_profile_and_what_it_was_trained_on(origin: str
         "profile": "pgo-lto", "configure": ["--prefix=/opt/python", "--enable-optimizations"],
         "environment": "bookworm-cpython", "rootfsSha256": "5" * 64,
     }  # fmt: skip
+
+
+def test_a_source_verdict_whose_evidence_does_not_verify_is_not_attested_though_it_says_verified(
+    result: Path, keys: tuple[Path, Path]
+) -> None:
+    # An edited verdict that still says "verified": true over a failed signature: attest reads the evidence
+    # back into the source stage's value, whose verdict is the evidence's, and the cache's check reads it so too.
+    path = result / "source-verdict.json"
+    verdict = json.loads(path.read_text())
+    assert verdict["verified"] is True
+    verdict["signatures"][0]["status"] = "failed"
+    path.write_text(json.dumps(verdict))
+    completed = run_cli("attest", result, "--signing-key", keys[0])
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    refused = "malformed source verdict: it says the source is verified, but the evidence it lists shows it not"
+    assert refused in completed.stderr
+    assert len(completed.stderr.splitlines()) == 1 and not (result / "attestation.intoto.json").exists()
+
+
+def test_a_source_verdict_reads_back_as_the_value_it_was_written_from(result: Path) -> None:
+    from verify.result import ResultDir
+    from verify.source.releases import Version
+    from verify.source.report import verdict_to_dict
+
+    written = json.loads((result / "source-verdict.json").read_text())
+    verdict, raw = ResultDir(result).read_source_verdict()
+    assert raw == (result / "source-verdict.json").read_bytes()
+    assert verdict.version == Version.parse("3.13.5") and verdict.verified
+    assert verdict_to_dict(verdict) == written

@@ -39,6 +39,7 @@ from verify.source.models import (
     SignatureKind,
     SourceVerdict,
 )
+from verify.source.releases import Version
 from verify.source.report import verdict_to_json
 
 TARBALL = "Python-3.13.5.tar.xz"
@@ -76,7 +77,7 @@ def sha256(path: Path) -> str:
 def source_verdict(tarball: Path) -> str:
     """The source report's JSON for the real 3.13.5 tarball, with the evidence the fixtures document."""
     verdict = SourceVerdict(
-        version="3.13.5",
+        version=Version.parse("3.13.5"),
         recipe_series="3.13",
         recipe_sha256=RECIPE_SHA256,
         tarball=FetchedFile(TARBALL, tarball, sha256(tarball), tarball.stat().st_size, str(tarball)),

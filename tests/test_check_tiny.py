@@ -70,3 +70,43 @@ def test_check_verifies_rebuilds_compares_with_a_peer_and_attests_the_tiny_relea
     rejected = run_cli("verify-attestation", tampered, "--public-key", public_key, "--result", first)
     assert rejected.returncode in (1, 2), rejected.stdout + rejected.stderr
     assert "Traceback" not in rejected.stdout + rejected.stderr
+
+
+def test_a_rebuild_reads_its_recipe_once_for_the_source_stage_and_the_build(
+    tiny_release: TinyRelease, tmp_path: Path
+) -> None:
+    """The chain loads the recipe once and hands it down: the source stage and the build are judged by the
+    same bytes, read once (counted as the process opens the file, through a real rebuild of the tiny release)."""
+    import os
+    import sys
+
+    from verify.chain import RebuildRequest, run_rebuild
+    from verify.source.assembly import SourceOptions
+    from verify.source.releases import Version
+
+    recipe_file = os.fspath(tiny_release.recipes / "cpython-3.13.toml")
+    opened: list[str] = []
+    counting = [True]
+
+    def count_opens(event: str, args: tuple[object, ...]) -> None:
+        path = args[0] if event == "open" and counting[0] else None
+        if isinstance(path, str | bytes | os.PathLike) and os.fsdecode(path) == recipe_file:
+            opened.append(event)
+
+    sys.addaudithook(count_opens)  # audit hooks cannot be removed: this one stops counting when the test ends
+    try:
+        source = SourceOptions(
+            from_dirs=(tiny_release.distfiles,),
+            offline=True,
+            recipes_dir=tiny_release.recipes,
+            cache_dir=tmp_path / "cache",
+        )
+        request = RebuildRequest(
+            version=Version.parse(VERSION), source=source, rootfs=tiny_release.rootfs, out_dir=tmp_path / "out"
+        )
+        outcome = run_rebuild(request)
+    finally:
+        counting[0] = False
+    assert outcome.source.verified and outcome.record.version == VERSION
+    assert (tmp_path / "out" / "rebuild.json").is_file()
+    assert len(opened) == 1, f"the recipe was read {len(opened)} times for one build"

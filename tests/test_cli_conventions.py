@@ -255,3 +255,33 @@ def test_shell_completion_as_the_readme_documents_it() -> None:
     assert completed.stdout.splitlines() == ["plain,verify-attestation"], completed
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert "_CPYTHON_VERIFY_COMPLETE=bash_source cpython-verify" in readme
+
+
+@pytest.mark.parametrize("name", ["check", "rebuild", "source", "audit"])
+def test_a_command_declares_its_options_and_receives_them_as_typed_values(name: str) -> None:
+    """No ``**params``: every option is declared on the command, and each group of them (VERSION, the source
+    options, the build options) reaches the function as one typed value, not as a dictionary."""
+    import importlib
+    import inspect
+
+    module_name, attribute = _COMMANDS[name].split(":")
+    command = getattr(importlib.import_module(module_name), attribute)
+    function = inspect.unwrap(command.callback)
+    parameters = inspect.signature(function).parameters.values()
+    variadic = [p.name for p in parameters if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    assert variadic == [], f"{name} takes {variadic}"
+    hints = {p.name: str(p.annotation) for p in parameters}
+    assert "Any" not in " ".join(hints.values()), hints
+
+
+def test_check_declares_the_rebuild_options_itself_and_reads_version_as_a_version() -> None:
+    from verify.commands.check import check
+    from verify.commands.rebuild import rebuild
+    from verify.source.releases import Version
+
+    # Its own options, not rebuild's copied onto it: each is a parameter of check alone.
+    assert not [param.name for param in check.params if any(param is theirs for theirs in rebuild.params)]
+    assert {param.name for param in rebuild.params} - {param.name for param in check.params} == {"twice", "bisect"}
+    for command in (check, rebuild):
+        version = next(param for param in command.params if param.name == "version")
+        assert version.type.convert("3.14.0rc1", version, None) == Version.parse("3.14.0rc1")

@@ -50,6 +50,7 @@ from verify.rebuild import (
     VARIATIONS,
     BuildFailed,
     BuildSettings,
+    ChosenProfile,
     RebuildCache,
     RebuildResult,
     SourceNotVerified,
@@ -63,8 +64,9 @@ from verify.rebuild import (
 from verify.rebuild.core import PGO_TRAINING_MEMBER
 from verify.rebuild.logs import cap_log, log_tail
 from verify.result import ResultDir
-from verify.source.models import FetchedFile
+from verify.source.models import CheckStatus, FetchedFile, SignatureEvidence, SignatureKind, SourceVerdict
 from verify.source.recipes import Recipe, parse_recipe
+from verify.source.releases import Version
 
 TINY = Path(__file__).parent / "data" / "tinyproject"
 TINY_MTIME = 1_700_000_000
@@ -122,10 +124,22 @@ def tiny_recipe(*configure: str) -> Recipe:
     return parse_recipe(text.encode(), Path("cpython-3.13.toml"))
 
 
-def verdict_for(tarball: FetchedFile, *, verified: bool = True) -> dict[str, object]:
-    """The JSON form of a source verdict about ``tarball``."""
-    failures = [] if verified else ["openpgp: BAD signature"]
-    return {"verified": verified, "version": "1.0", "tarball": {"sha256": tarball.sha256}, "failures": failures}
+TINY_VERSION = Version.parse("3.13.0")
+"""The release the tiny project is built as (its recipe is the 3.13 series')."""
+
+
+def verdict_for(tarball: FetchedFile, *, verified: bool = True, about: str | None = None) -> SourceVerdict:
+    """A source verdict about ``tarball`` (or, ``about``, a tarball with that sha256): its signature good or BAD."""
+    status, detail = (CheckStatus.VERIFIED, "good signature") if verified else (CheckStatus.FAILED, "BAD signature")
+    return SourceVerdict(
+        version=TINY_VERSION,
+        recipe_series="3.13",
+        recipe_sha256="0" * 64,
+        tarball=replace(tarball, sha256=about or tarball.sha256),
+        signatures=(SignatureEvidence(SignatureKind.OPENPGP, status, detail),),
+        digests=(),
+        patchlevel_version=str(TINY_VERSION),
+    )
 
 
 class CountingRunner(BwrapRunner):
@@ -152,8 +166,7 @@ def build_in(image: RootfsImage, tarball: FetchedFile, cache: RebuildCache, *con
     return rebuild(
         tarball=tarball,
         verdict=kw.pop("verdict", None) or verdict_for(tarball),
-        recipe=tiny_recipe(*configure),
-        profile_name="default",
+        build_profile=ChosenProfile.of(tiny_recipe(*configure), "default"),
         image=image,
         runner=runner,
         cache=cache,
@@ -193,7 +206,7 @@ def test_rebuild_writes_the_documented_result_layout(tiny: FetchedFile, build: B
     record = ResultDir.open(result.result_dir).read_record()
     assert record == result.record
     assert json.loads(result.result.record_path.read_text())["format"] == "cpython-verify/rebuild/v2"
-    assert record.version == "1.0" and record.profile == "default" and record.inputs.runner == "bwrap"
+    assert record.version == "3.13.0" and record.profile == "default" and record.inputs.runner == "bwrap"
     assert record.inputs.environment.name == "tinyproject-test"
     assert record.reproducibility is None and record.inputs.variations == ()
     # SOURCE_DATE_EPOCH comes from the release (the newest mtime in the tarball) and is recorded.
@@ -305,7 +318,7 @@ def test_unverified_source_is_never_unpacked_or_built(tiny: FetchedFile, build: 
     with pytest.raises(SourceNotVerified, match="BAD signature") as caught:
         build(tiny, cache, runner=runner, verdict=verdict_for(tiny, verified=False))
     assert caught.value.exit_code == EXIT_FAILED
-    other = {"verified": True, "version": "1.0", "tarball": {"sha256": "0" * 64}}
+    other = verdict_for(tiny, about="0" * 64)
     with pytest.raises(SourceNotVerified, match="the verdict is about sha256"):
         build(tiny, cache, runner=runner, verdict=other)
     assert runner.commands == [] and not cache.root.exists()
@@ -694,7 +707,7 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
     assert trained.record.pgo_profile.trained_on.run is None
     assert stored_record == trained.record.pgo_profile.trained_on.model_dump(mode="json", exclude={"run"})
     assert stored_record == {
-        "format": "cpython-verify/pgo-training/v1", "version": "1.0", "series": "3.13",
+        "format": "cpython-verify/pgo-training/v1", "version": "3.13.0", "series": "3.13",
         "source": {"name": tiny.name, "sha256": tiny.sha256}, "profile": "default",
         "configure": ["--prefix=/opt/tiny", "--enable-optimizations"],
         "environment": trained.record.inputs.environment.name,
@@ -915,12 +928,12 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
     twice = compare_builds(baseline, build(tiny, cache, variations=chosen), chosen, spec, "default")
     record = baseline.record.model_copy(update={"reproducibility": twice.check})
     result = publish(baseline, record, tmp_path / "result",
-                     compare_html=twice_report_html(twice, version="1.0", profile="default"))  # fmt: skip
+                     compare_html=twice_report_html(twice, version=TINY_VERSION, profile="default"))  # fmt: skip
 
     page = result.compare_html_path.read_text()
     assert stat.S_IMODE(result.compare_html_path.stat().st_mode) == 0o644
     assert ResultDir.open(result.path).read_record() == record
-    title = "CPython 1.0, profile default: baseline vs. a build varied in build_path, umask"
+    title = "CPython 3.13.0, profile default: baseline vs. a build varied in build_path, umask"
     assert f"<title>cpython-verify: {title}</title>" in page and f"<h1>cpython-verify: {title}</h1>" in page
     assert "<td>A (baseline)</td>" in page and "<td>B (varied: build_path, umask)</td>" in page
     # The verdict is the record's, word for word, and coloured as a difference nothing explains (the
@@ -958,7 +971,7 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
     # Only the build path varied: every difference is explained.
     explained = compare_builds(baseline, build(tiny, cache, variations=frozenset({"build_path"})),
                                frozenset({"build_path"}), spec, "default")  # fmt: skip
-    page = twice_report_html(explained, version="1.0", profile="default")
+    page = twice_report_html(explained, version=TINY_VERSION, profile="default")
     assert (
         "<div class='verdict explained'>NOT reproducible bit for bit: 1 path(s) differ (varied: build_path)"
         "<p>all differences are of the kinds the chosen variations are documented to cause</p>"
@@ -966,7 +979,7 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
     assert "<span class='cat expected'>explained</span>" in page and "Not explained" not in page
     # Nothing varied that changes anything: the record's "reproducible" line, and no difference listed.
     same = compare_builds(baseline, build(tiny, cache, variations=frozenset({"locale"})), frozenset({"locale"}), spec)
-    page = twice_report_html(same, version="1.0", profile="default")
+    page = twice_report_html(same, version=TINY_VERSION, profile="default")
     assert (
         "<div class='verdict same'>reproducible: the build varied in locale is identical in every file</div>" in page
     ) and "<details>" not in page
@@ -1080,8 +1093,9 @@ def test_an_unusable_pgo_profile_is_refused_before_any_build_step(tiny: FetchedF
     runner = CountingRunner()
     cache = RebuildCache(tmp_path / "cache")
     with pytest.raises(SourceNotVerified):
-        rebuild(tarball=tiny, verdict=verdict_for(tiny), recipe=tiny_recipe("--enable-optimizations"),
-                profile_name="default", image=RootfsImage("unused", tmp_path / "none.tar", "0" * 64, None),
+        chosen = ChosenProfile.of(tiny_recipe("--enable-optimizations"), "default")
+        rebuild(tarball=tiny, verdict=verdict_for(tiny), build_profile=chosen,
+                image=RootfsImage("unused", tmp_path / "none.tar", "0" * 64, None),
                 runner=runner, cache=cache, pgo_profile_tar=pinned(good, "2" * 64))  # fmt: skip
     assert runner.commands == [] and entries(cache) == [] and staging_left(cache) == []
 
@@ -1092,7 +1106,7 @@ def test_an_unusable_pgo_profile_is_refused_before_any_build_step(tiny: FetchedF
 def training_record(**changes: object) -> dict[str, object]:
     """A PGO training record (the JSON of ``cpython-verify-pgo.json``), with ``changes`` applied."""
     record: dict[str, object] = {
-        "format": "cpython-verify/pgo-training/v1", "version": "1.0", "series": "3.13",
+        "format": "cpython-verify/pgo-training/v1", "version": "3.13.0", "series": "3.13",
         "source": {"name": "tiny-1.0.tar.gz", "sha256": "0" * 64}, "profile": "default",
         "configure": ["--prefix=/opt/tiny", "--enable-optimizations"],
         "environment": "tinyproject-test", "rootfs_sha256": "0" * 64, "build_dir": "/build/cpython",
@@ -1133,8 +1147,8 @@ def _deep(levels: int) -> bytes:
 # case -> (the matching record -> the archive's members besides a .gcda, a fragment of the one-line refusal)
 UNUSABLE_PROFILES: dict[str, tuple[Callable[[dict[str, object]], Members], str]] = {
     "another version": (
-        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "version": "1.1"}))],
-        "it was trained for CPython 1.1, this build is for CPython 1.0",
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "version": "3.13.1"}))],
+        "it was trained for CPython 3.13.1, this build is for CPython 3.13.0",
     ),
     "another tarball": (
         lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "source": {"name": "tiny-1.0.tgz", "sha256": "e" * 64}}))],
@@ -1204,7 +1218,7 @@ def test_a_pgo_profile_for_another_build_or_without_a_usable_record_is_refused_b
         environment=tinyproject_image.name,
         rootfs_sha256=tinyproject_image.sha256,
     )
-    facts = {"version": "1.0", "environment": tinyproject_image.name, "source_sha256": tiny.sha256,
+    facts = {"version": TINY_VERSION, "environment": tinyproject_image.name, "source_sha256": tiny.sha256,
              "rootfs_sha256": tinyproject_image.sha256}  # fmt: skip
     flags = ["--prefix=/opt/tiny", "--enable-optimizations"]
     gcda = [("Modules/main.gcda", b"gcda")]

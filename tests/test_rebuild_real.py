@@ -25,7 +25,7 @@ from verify.compare.twice import compare_results
 from verify.environments import get_runner, image_for, image_from_tarball
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.manifest import Manifest, scan_tree
-from verify.rebuild import BuildSettings, RebuildCache, RebuildResult, rebuild, unpack_release
+from verify.rebuild import BuildSettings, ChosenProfile, RebuildCache, RebuildResult, rebuild, unpack_release
 from verify.result import ResultDir
 from verify.source.models import FetchedFile
 from verify.source.recipes import BuildSpec, load_recipe
@@ -96,8 +96,7 @@ def build(
         return rebuild(
             tarball=tarball,
             verdict=verdict,
-            recipe=recipe,
-            profile_name="default",
+            build_profile=ChosenProfile.of(recipe, "default"),
             image=image,
             runner=runner,
             cache=cache,
@@ -252,15 +251,21 @@ configure = ["--prefix=/opt/python", "--with-ensurepip=no", "--enable-optimizati
 def test_pgo_lto_build_reusing_its_stored_profile_is_identical_in_every_file(
     tarball: FetchedFile, image: RootfsImage, runner: Runner, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    from verify.source.assembly import SourceOptions, verify_release_source
     from verify.source.recipes import parse_recipe, recipe_path
+    from verify.source.releases import Version
 
     path = recipe_path("3.13")
     recipe = parse_recipe(path.read_bytes() + PGO_PROFILE_TOML.encode(), path)
-    verdict = {"verified": True, "version": "3.13.5", "tarball": {"sha256": TARBALL_SHA256}}
+    # The real source stage's verdict about the fixture tarball (offline, about a second).
+    options = SourceOptions(from_dirs=(tarball.path.parent,), offline=True)
+    verdict = verify_release_source(Version.parse("3.13.5"), options)
+    assert verdict.verified and verdict.tarball.sha256 == TARBALL_SHA256
+    pinned_recipe = ChosenProfile.of(recipe, "pgo-lto-pinned")
 
     def pgo(cache_name: str, profile: FetchedFile | None) -> RebuildResult:
         cache = RebuildCache(tmp_path_factory.mktemp(cache_name))
-        return rebuild(tarball=tarball, verdict=verdict, recipe=recipe, profile_name="pgo-lto-pinned", image=image,
+        return rebuild(tarball=tarball, verdict=verdict, build_profile=pinned_recipe, image=image,
                        runner=runner, cache=cache, pgo_profile_tar=profile)  # fmt: skip
 
     trained = pgo("pgo-trained", None)

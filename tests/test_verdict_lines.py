@@ -39,7 +39,7 @@ def test_rebuild_and_check_end_with_one_verdict_line_stating_what_was_compared(
     entries = len(once.read_manifest().entries)
     digest = baseline.record.manifest_sha256
     assert rebuild_closing_line(baseline.record, entries) == (
-        f"REBUILT: CPython 1.0 (profile default): manifest sha256 {digest}, {entries} entries; reproducibility not "
+        f"REBUILT: CPython 3.13.0 (profile default): manifest sha256 {digest}, {entries} entries; reproducibility not "
         "checked (--twice)"
     )
 
@@ -47,14 +47,14 @@ def test_rebuild_and_check_end_with_one_verdict_line_stating_what_was_compared(
     explained = compare_builds(baseline, build(tiny, cache, variations=by_path), by_path, spec, "default")
     record = baseline.record.model_copy(update={"reproducibility": explained.check})
     assert rebuild_closing_line(record, entries) == (
-        f"EXPLAINED: CPython 1.0 (profile default): 1 of {entries} entries differ, every one as the varied build_path "
-        f"is documented to cause (manifest sha256 {digest}, {entries} entries)"
+        f"EXPLAINED: CPython 3.13.0 (profile default): 1 of {entries} entries differ, every one as the varied "
+        f"build_path is documented to cause (manifest sha256 {digest}, {entries} entries)"
     )
     both = frozenset({"build_path", "umask"})
     unexplained = compare_builds(baseline, build(tiny, cache, variations=both), both, spec, "default")
     failed = baseline.record.model_copy(update={"reproducibility": unexplained.check})
     assert rebuild_closing_line(failed, entries).startswith(
-        f"NOT REPRODUCIBLE: CPython 1.0 (profile default): 9 of {entries} entries differ, 9 unexplained (varied: "
+        f"NOT REPRODUCIBLE: CPython 3.13.0 (profile default): 9 of {entries} entries differ, 9 unexplained (varied: "
         "build_path, umask;"
     )
     assert "  … and" not in "\n".join(reproducibility_text(unexplained.check)), "9 fit in the lists: none cut"

@@ -148,24 +148,23 @@ def run_rebuild(
     from verify.environments import get_runner, image_for
     from verify.environments.lock import load_lock
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
-    from verify.rebuild.core import check_pgo_profile, pgo_trainer_for, rebuild
+    from verify.rebuild.core import ChosenProfile, check_pgo_profile, pgo_trainer_for, rebuild
     from verify.rebuild.settings import BuildSettings
     from verify.rebuild.variations import choose_variations
     from verify.report.rebuild import twice_report_html
     from verify.source.recipes import load_recipe
 
     watcher: RebuildObserver = observer or _Quiet()
+    # Loaded once for the whole run: the source stage and every build are judged by these same bytes.
     recipe = load_recipe(request.version.series, request.source.recipes_dir)
-    if recipe.build is None:
-        raise OperationalError(f"the CPython {recipe.series} recipe has no [build] section")
-    if request.profile not in recipe.build.profiles:
-        known = ", ".join(sorted(recipe.build.profiles))
-        raise OperationalError(f"the CPython {recipe.series} recipe has no profile {request.profile!r}; known: {known}")
-    configure = recipe.build.profiles[request.profile].configure
+    build_profile = ChosenProfile.of(recipe, request.profile)
+    configure = build_profile.configure_flags
     # A variation the profile declares inapplicable is skipped (and said so), never "explained"; asking
     # only for skipped ones is refused before anything is built.
     applied, skipped = (
-        choose_variations(recipe.build, request.variations, request.profile) if request.twice else (frozenset(), {})
+        choose_variations(build_profile.spec, request.variations, request.profile)
+        if request.twice
+        else (frozenset(), {})
     )
     if request.pgo_profile is not None:
         # What the profile was trained on is compared as each fact becomes known, always before the
@@ -174,20 +173,20 @@ def run_rebuild(
         check_pgo_profile(
             request.pgo_profile,
             configure,
-            version=str(request.version),
-            environment=recipe.build.environment,
-            rootfs_sha256=None if request.rootfs else load_lock(recipe.build.environment).rootfs_sha256,
+            version=request.version,
+            environment=build_profile.spec.environment,
+            rootfs_sha256=None if request.rootfs else load_lock(build_profile.spec.environment).rootfs_sha256,
         )
     runner = get_runner(request.runner)
     runner.check_available()
     # Every argument is judged before the first download or environment build.
     check_out_dir(request.result_path)
-    verdict = verify_release_source(request.version, request.source)
+    verdict = verify_release_source(request.version, request.source, recipe=recipe)
     tarball = require_verified(verdict)
     if request.pgo_profile is not None:
         check_pgo_profile(request.pgo_profile, configure, source_sha256=tarball.sha256)
-    with progress.phase(f"environment {recipe.build.environment}: rootfs (built if not cached)"):
-        image = image_for(recipe.build.environment, cache_dir=request.source.cache_dir, rootfs=request.rootfs)
+    with progress.phase(f"environment {build_profile.spec.environment}: rootfs (built if not cached)"):
+        image = image_for(build_profile.spec.environment, cache_dir=request.source.cache_dir, rootfs=request.rootfs)
     # rebuild() compares every fact again, the rootfs digest of --rootfs included, before its first step.
     cache = RebuildCache(rebuild_cache_dir(request.source.cache_dir, request.rebuild_cache), on_wait=progress.note)
     settings = BuildSettings() if request.jobs is None else replace(BuildSettings(), jobs=request.jobs)
@@ -201,8 +200,7 @@ def run_rebuild(
             result = rebuild(
                 tarball=tarball,
                 verdict=verdict,
-                recipe=recipe,
-                profile_name=request.profile,
+                build_profile=build_profile,
                 image=image,
                 runner=runner,
                 cache=cache,
@@ -235,7 +233,7 @@ def run_rebuild(
             baseline,
             build,
             plan,
-            recipe.build,
+            build_profile.spec,
             applied,
             skipped=skipped,
             profile=request.profile,
@@ -244,7 +242,7 @@ def run_rebuild(
         cache_notes += second_notes
         record = record.model_copy(update={"reproducibility": twice.check})
         # The same comparison, for people: rendered from the value just computed (no tree hashed again).
-        compare_html = twice_report_html(twice, version=str(request.version), profile=request.profile)
+        compare_html = twice_report_html(twice, version=request.version, profile=request.profile)
     if cache_notes:
         # The published record says what the cache met (an entry that failed its check, removed and
         # built again); the entry's own record does not, as the next run may meet nothing.
@@ -252,14 +250,13 @@ def run_rebuild(
     if hold_result is not None:
         hold_result.acquire()
     published = publish(baseline, record, request.result_path, compare_html=compare_html)
-    chosen_profile = recipe.build.profiles[request.profile]
     return RebuildOutcome(
         source=verdict,
         baseline=baseline,
         result=published,
         record=record,
-        measured_on=chosen_profile.measured,
-        recipe_status=chosen_profile.status(recipe.series),
+        measured_on=build_profile.profile.measured,
+        recipe_status=build_profile.profile.status(recipe.series),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,15 +24,12 @@ from verify.attest.provenance import INSTALL_TREE_SUBJECT, build_provenance, bui
 from verify.common import fsutil
 from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest
 from verify.result import RebuildRecord, ResultDirError
-from verify.result import directory as result_directory
-from verify.result.directory import read_rebuild_record
+from verify.result.directory import read_rebuild_record, read_source_verdict
 from verify.result.integrity import open_finished
+from verify.source.models import SourceVerdict
 
-SOURCE_VERDICT_FORMAT: Final = "cpython-verify/source-verdict/v1"
 MANIFEST_SUBJECT: Final = "manifest.json"
 """The file name of the manifest in a result directory and beside a published attestation."""
-MAX_INPUT_BYTES: Final = 16 << 20
-"""``rebuild.json`` and ``source-verdict.json`` are kilobytes; anything this large is not one."""
 
 # The outputs worth naming as subjects of their own: the interpreter and libpython. A user holding one
 # installed file can check it against the attestation without the manifest.
@@ -82,96 +79,28 @@ def sha256_file(path: Path) -> str:
         raise AttestationError(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def read_json_object(path: Path, what: str, *, max_bytes: int = MAX_INPUT_BYTES) -> tuple[dict[str, Any], str]:
-    """Read a JSON object of at most ``max_bytes`` (the result directory's one reader); return it and the
-    sha256 of the bytes read. Its errors become attestation errors."""
-    try:
-        value, data = result_directory.read_json_object(path, what, max_bytes=max_bytes)
-    except ResultDirError as error:
-        raise AttestationError(error.message) from None
-    return value, hashlib.sha256(data).hexdigest()
-
-
-class _Fields:
-    """Typed access to one JSON object; every error names the file and the key."""
-
-    def __init__(self, data: Mapping[str, Any], where: str) -> None:
-        self._data = data
-        self._where = where
-
-    def _fail(self, key: str, expected: str) -> AttestationError:
-        return AttestationError(f"{self._where}: '{key}' must be {expected}")
-
-    def string(self, key: str) -> str:
-        value = self._data.get(key)
-        if not isinstance(value, str) or not value:
-            raise self._fail(key, "a non-empty string")
-        return value
-
-    def optional_string(self, key: str) -> str | None:
-        value = self._data.get(key)
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            raise self._fail(key, "a string or null")
-        return value
-
-    def boolean(self, key: str, *, optional: bool = False) -> bool | None:
-        value = self._data.get(key)
-        if value is None and optional:
-            return None
-        if not isinstance(value, bool):
-            raise self._fail(key, "true or false" + (" or null" if optional else ""))
-        return value
-
-    def obj(self, key: str, *, optional: bool = False) -> _Fields:
-        value = self._data.get(key)
-        if value is None and optional:
-            return _Fields({}, f"{self._where}: {key}")
-        if not isinstance(value, dict):
-            raise self._fail(key, "an object")
-        return _Fields(value, f"{self._where}: {key}")
-
-    def objects(self, key: str) -> list[_Fields]:
-        value = self._data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise self._fail(key, "a list of objects")
-        return [_Fields(item, f"{self._where}: {key}[{index}]") for index, item in enumerate(value)]
-
-    def strings(self, key: str) -> list[str]:
-        value = self._data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise self._fail(key, "a list of strings")
-        return list(value)
-
-    def raw(self, key: str) -> Any:
-        return self._data.get(key)
-
-
 def build_content(inputs: RebuildInputs, *, rebuilder_id: str, now: datetime | None = None) -> AttestationContent:
     """Read, cross-check and convert one rebuild result into the subjects and predicate to sign."""
-    verdict_data, verdict_sha256 = read_json_object(inputs.source_verdict, "source verdict")
     try:
+        # The source verdict is read as the cache's check of a result reads it, into the source stage's value.
+        verdict, verdict_bytes = read_source_verdict(inputs.source_verdict)
         record, record_bytes = read_rebuild_record(inputs.rebuild)
     except ResultDirError as error:
         raise AttestationError(error.message) from None
+    verdict_sha256 = hashlib.sha256(verdict_bytes).hexdigest()
     rebuild_sha256 = hashlib.sha256(record_bytes).hexdigest()
     manifest_sha256 = sha256_file(inputs.manifest)
-    verdict = _Fields(verdict_data, inputs.source_verdict.name)
 
-    if verdict.raw("format") != SOURCE_VERDICT_FORMAT:
-        raise AttestationError(f"{inputs.source_verdict.name}: format is not {SOURCE_VERDICT_FORMAT}")
-    version = verdict.string("version")
+    version = str(verdict.version)
     if record.version != version:
         raise AttestationError(f"the rebuild is of {record.version} but the source verdict is about {version}")
-    if verdict.boolean("verified") is not True:
+    if not verdict.verified:
         # The rebuild stage refuses unverified source; a result claiming otherwise was not made by it.
         raise AttestationError(f"{inputs.source_verdict.name}: the source was not verified; refusing to attest")
-    tarball = verdict.obj("tarball")
-    if record.source.sha256 != tarball.string("sha256"):
+    if record.source.sha256 != verdict.tarball.sha256:
         raise AttestationError(
             f"the rebuild used tarball sha256 {record.source.sha256} but the source verdict is about "
-            f"{tarball.string('sha256')}"
+            f"{verdict.tarball.sha256}"
         )
     if record.manifest_sha256 != manifest_sha256:
         raise AttestationError(
@@ -232,33 +161,32 @@ def _recipe(record: RebuildRecord) -> dict[str, Any]:
     }
 
 
-def _source(verdict: _Fields, verdict_sha256: str) -> dict[str, Any]:
-    tarball = verdict.obj("tarball")
-    size = tarball.raw("size")
+def _source(verdict: SourceVerdict, verdict_sha256: str) -> dict[str, Any]:
+    tarball = verdict.tarball
     return {
         "verified": True,
         "tarball": {
-            "name": tarball.string("name"),
-            "sha256": tarball.string("sha256"),
-            "size": size if isinstance(size, int) and not isinstance(size, bool) else None,
-            "origin": tarball.optional_string("origin"),
+            "name": tarball.name,
+            "sha256": tarball.sha256,
+            "size": tarball.size,
+            "origin": tarball.origin or None,
         },
         "signatures": [
             {
-                "kind": signature.string("kind"),
-                "status": signature.string("status"),
-                "detail": signature.string("detail"),
-                "signer": signature.optional_string("signer"),
-                "signer_name": signature.optional_string("signer_name"),
-                "signed_at": signature.optional_string("signed_at"),
+                "kind": str(signature.kind),
+                "status": str(signature.status),
+                "detail": signature.detail,
+                "signer": signature.signer or None,
+                "signer_name": signature.signer_name or None,
+                "signed_at": signature.signed_at.isoformat() if signature.signed_at else None,
             }
-            for signature in verdict.objects("signatures")
+            for signature in verdict.signatures
         ],
         "digests": [
-            {"source": digest.string("source"), "sha256": digest.string("sha256"), "agrees": digest.boolean("agrees")}
-            for digest in verdict.objects("digests")
+            {"source": check.claim.source, "sha256": check.claim.sha256, "agrees": check.agrees}
+            for check in verdict.digests
         ],
-        "patchlevel": verdict.obj("patchlevel", optional=True).optional_string("found"),
+        "patchlevel": verdict.patchlevel_version or None,
         "verdict_sha256": verdict_sha256,
     }
 

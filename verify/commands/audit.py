@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -25,6 +25,9 @@ from verify.common import progress
 from verify.common.errors import EXIT_FAILED, EXIT_OK
 from verify.common.fsutil import write_atomic
 from verify.source.releases import Version
+
+if TYPE_CHECKING:
+    from verify.source.assembly import SourceOptions
 
 
 @click.command("audit")
@@ -107,12 +110,12 @@ def audit(
     patches_dir: Path | None,
     distribution: str,
     against: Path | None,
+    source: SourceOptions,
     reference_python: Path | None,
     work_dir: Path | None,
     as_json: bool,
     html_path: Path | None,
     show_diffs: bool,
-    **params: Any,
 ) -> None:
     """Audit the Python in INPUT... against CPython VERSION's verified source release.
 
@@ -134,7 +137,7 @@ def audit(
     from verify.audit.sources import SOURCE_PARTS
     from verify.compare.sides import load_side
     from verify.report.audit import audit_to_html, audit_to_json, render_audit_text
-    from verify.source.assembly import SourceOptions, verified_source_tree
+    from verify.source.assembly import verified_source_tree
     from verify.source.recipes import load_recipe
 
     version_text, inputs = version_and_inputs(arguments, old_version)
@@ -157,8 +160,9 @@ def audit(
         # Fail before fetching anything if the prefix is wrong or the installation is another release.
         stdlib = find_stdlib(located.prefix, version, located.libdir, located.abi)
         check_release(version, release_witnesses(located.prefix, stdlib, version.series, located.packages))
-        source, tree = verified_source_tree(
-            version, SourceOptions.from_params(params), Path(scratch) / "source", parts=SOURCE_PARTS
+        recipe = load_recipe(version.series, source.recipes_dir)
+        verdict, tree = verified_source_tree(
+            version, source, Path(scratch) / "source", parts=SOURCE_PARTS, recipe=recipe
         )
         with progress.phase(f"auditing {located.prefix}"):
             report = audit_installation(
@@ -174,7 +178,6 @@ def audit(
                 packages=located.packages,
                 abi=located.abi,
             )
-    recipe = load_recipe(version.series, params.get("recipes_dir"))
     report = dataclasses.replace(
         report,
         prefix=located.install_prefix,
@@ -190,7 +193,7 @@ def audit(
             *rebuild_notes,
             *([f"the inputs and the verified source are kept in {kept} (--work-dir)"] if kept else []),
         ),
-        source=source,
+        source=verdict,
     )
     kept_text = str(kept) if kept is not None else None
     if html_path is not None:

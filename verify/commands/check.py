@@ -10,24 +10,22 @@ error. The order lives in :mod:`verify.chain`; this module parses options and re
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from verify.commands.aliases import used_old_spelling
-from verify.commands.options import signing_options
-from verify.commands.output import Report
-from verify.commands.rebuild import PhaseObserver, rebuild_request
-from verify.commands.rebuild import rebuild as rebuild_command
+from verify.commands.options import rebuild_options, signing_options
+from verify.commands.output import Report, output_options
+from verify.commands.rebuild import PhaseObserver
 from verify.common.errors import EXIT_FAILED, EXIT_OK
 
-_NOT_FOR_CHECK = {"version", "twice", "bisect"}
+if TYPE_CHECKING:
+    from verify.chain import RebuildRequest
 
 
 @click.command("check")
-@click.argument("version")
 @click.option(
     "--peer",
     "peers",
@@ -38,8 +36,10 @@ _NOT_FOR_CHECK = {"version", "twice", "bisect"}
 @signing_options
 @click.option("--rebuilder-id", help="Who rebuilt (default: the GitHub Actions run URL, else the host name).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (also written to RESULT/check.json).")
+@rebuild_options(for_check=True)
+@output_options
 def check(
-    version: str,
+    request: RebuildRequest,
     peers: tuple[Path, ...],
     signing_key: Path | None,
     create_key: bool,
@@ -47,7 +47,6 @@ def check(
     identity_token: str | None,
     rebuilder_id: str | None,
     as_json: bool,
-    **params: Any,
 ) -> None:
     """Verify, rebuild twice, compare with peers and attest CPython VERSION: the whole chain.
 
@@ -61,7 +60,7 @@ def check(
       cpython-verify check 3.13.5 --sigstore --quiet; echo "exit $?"
     """
     from verify.attest.signing import OfflineKeySigner, SigstoreSigning, check_signing_key
-    from verify.chain import CHECK_VARIATIONS, CheckRequest, run_check
+    from verify.chain import CheckRequest, run_check
     from verify.commands.attest import default_rebuilder_id
     from verify.report.check import check_text, check_to_json
 
@@ -71,10 +70,6 @@ def check(
         raise click.UsageError("--create-key needs --signing-key KEY")
     # The old `check --key` created a missing key; its deprecated spelling keeps doing so for one release.
     create_key = create_key or used_old_spelling("signing_key")
-    params.update(version=version, twice=True, bisect=False)
-    request = rebuild_request(params)
-    if not params.get("vary"):
-        request = replace(request, variations=CHECK_VARIATIONS)
     signer: OfflineKeySigner | SigstoreSigning | None = None
     if signing_key is not None:
         signer = OfflineKeySigner.from_environment(signing_key)
@@ -96,7 +91,3 @@ def check(
         else:
             report.echo(check_text(outcome))
         raise click.exceptions.Exit(EXIT_OK if outcome.ok else EXIT_FAILED)
-
-
-# check takes every option of rebuild but the ones it decides itself.
-check.params.extend(param for param in rebuild_command.params if param.name not in _NOT_FOR_CHECK)

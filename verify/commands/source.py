@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from verify.commands.options import source_options
+from verify.commands.options import VERSION, source_options
 from verify.commands.output import Report, output_options
 from verify.common.errors import EXIT_FAILED, EXIT_OK
-from verify.source.assembly import SourceOptions, verify_release_source
-from verify.source.releases import Version
+from verify.source.assembly import verify_release_source
+
+if TYPE_CHECKING:
+    from verify.source.assembly import SourceOptions
+    from verify.source.releases import Version
 
 
 @click.command()
-@click.argument("version")
+@click.argument("version", type=VERSION)
 @source_options
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON (docs/source-verdict.md).")
 @output_options
-def source(version: str, as_json: bool, **params: Any) -> None:
+def source(version: Version, source: SourceOptions, as_json: bool) -> None:
     """Fetch CPython VERSION's source tarball and signatures, and verify them.
 
     Checks every signature the series publishes (OpenPGP against the pinned release-manager key,
@@ -36,7 +39,7 @@ def source(version: str, as_json: bool, **params: Any) -> None:
     from verify.source.report import verdict_to_json, verdict_to_text
 
     with Report.current() as report:
-        verdict = verify_release_source(Version.parse(version), SourceOptions.from_params(params))
+        verdict = verify_release_source(version, source)
         if as_json:
             report.echo(verdict_to_json(verdict), nl=False)
         else:

@@ -18,6 +18,7 @@ from verify.rebuild.cache import RebuildCache, cache_key, rebuild_cache_dir
 from verify.rebuild.core import (
     PHASES,
     BuildFailed,
+    ChosenProfile,
     ProgressSink,
     RebuildResult,
     SourceNotVerified,
@@ -32,6 +33,7 @@ __all__ = [
     "VARIATIONS",
     "BuildFailed",
     "BuildSettings",
+    "ChosenProfile",
     "ProgressSink",
     "RebuildCache",
     "RebuildResult",

@@ -16,7 +16,7 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -50,7 +50,8 @@ from verify.result import (
     SourceRef,
 )
 from verify.source.models import FetchedFile, SourceVerdict
-from verify.source.recipes import Recipe
+from verify.source.recipes import BuildProfile, BuildSpec, Recipe
+from verify.source.releases import Version
 from verify.source.unpack import RefusedMember, extract_all_data, safe_unpack
 
 LTO_RANDOM_SEED = "-frandom-seed=cpython-verify"
@@ -136,6 +137,38 @@ class _Silent:
 
 
 @dataclass(frozen=True, slots=True)
+class ChosenProfile:
+    """A recipe and the build profile chosen from it, checked once where it is chosen (:meth:`of`)."""
+
+    recipe: Recipe
+    spec: BuildSpec
+    """The recipe's ``[build]`` section."""
+    profile: BuildProfile
+
+    @classmethod
+    def of(cls, recipe: Recipe, profile_name: str) -> ChosenProfile:
+        """The recipe's profile ``profile_name``; one line (exit 2) when the recipe has no such profile."""
+        if recipe.build is None:
+            raise OperationalError(f"the CPython {recipe.series} recipe has no [build] section")
+        if profile_name not in recipe.build.profiles:
+            known = ", ".join(sorted(recipe.build.profiles))
+            raise OperationalError(
+                f"the CPython {recipe.series} recipe has no profile {profile_name!r}; known: {known}"
+            )
+        return cls(recipe, recipe.build, recipe.build.profiles[profile_name])
+
+    @property
+    def name(self) -> str:
+        """The profile's name (a key of the recipe's ``[build.profiles]``)."""
+        return self.profile.name
+
+    @property
+    def configure_flags(self) -> tuple[str, ...]:
+        """The profile's configure flags."""
+        return self.profile.configure
+
+
+@dataclass(frozen=True, slots=True)
 class RebuildResult:
     """A finished rebuild: its result directory in the cache and the record it holds."""
 
@@ -155,9 +188,8 @@ class RebuildResult:
 def rebuild(
     *,
     tarball: FetchedFile,
-    verdict: SourceVerdict | Mapping[str, Any],
-    recipe: Recipe,
-    profile_name: str,
+    verdict: SourceVerdict,
+    build_profile: ChosenProfile,
     image: RootfsImage,
     runner: Runner,
     cache: RebuildCache,
@@ -172,9 +204,9 @@ def rebuild(
 ) -> RebuildResult:
     """Rebuild a verified CPython source tarball and return its result directory (cached by inputs).
 
-    ``verdict`` is the source stage's verdict (or its JSON form); nothing is unpacked unless it says
-    verified, names the same sha256 as ``tarball``, and the file still has that sha256 as it is
-    copied. ``profile_name`` names the recipe's build profile (its configure flags). ``pgo_profile_tar``
+    ``verdict`` is the source stage's verdict; nothing is unpacked unless it says verified, names the
+    same sha256 as ``tarball``, and the file still has that sha256 as it is copied. ``build_profile`` is the
+    recipe and its build profile (its configure flags). ``pgo_profile_tar``
     is a digest-pinned tar of ``.gcda`` files (the ``pgo-profile.tar`` an earlier
     ``--enable-optimizations`` rebuild produced): it replaces the training run, so every rebuilder
     optimises with the same profile. ``independent_training`` numbers the independent trainings of one
@@ -186,8 +218,7 @@ def rebuild(
     plan = _plan_build(
         tarball=tarball,
         verdict=verdict,
-        recipe=recipe,
-        profile_name=profile_name,
+        build_profile=build_profile,
         image=image,
         settings=settings or BuildSettings(),
         variations=variations,
@@ -201,7 +232,7 @@ def rebuild(
     build = _BuildRun(
         plan=plan,
         tarball=tarball,
-        recipe=recipe,
+        recipe=build_profile.recipe,
         image=image,
         runner=runner,
         cache=cache,
@@ -220,7 +251,8 @@ def rebuild(
         cache.discard(staging)
         if isinstance(error, OSError) and is_write_failure(error):
             what = (
-                f"building CPython {plan.version} {profile_name}, which had written {written >> 20} MiB when it failed"
+                f"building CPython {plan.version} {build_profile.name}, "
+                f"which had written {written >> 20} MiB when it failed"
             )
             raise write_failure(error, error.filename or staging, what) from None
         raise
@@ -231,8 +263,8 @@ def rebuild(
 class _BuildPlan:
     """What :func:`rebuild` decided before its first step: every input of the cache key, each judged once."""
 
-    version: str
-    verdict_json: Any
+    version: Version
+    verdict: SourceVerdict
     profile_name: str
     """The recipe's build profile (a key of ``[build.profiles]``)."""
     configure_flags: tuple[str, ...]
@@ -251,9 +283,8 @@ class _BuildPlan:
 def _plan_build(
     *,
     tarball: FetchedFile,
-    verdict: SourceVerdict | Mapping[str, Any],
-    recipe: Recipe,
-    profile_name: str,
+    verdict: SourceVerdict,
+    build_profile: ChosenProfile,
     image: RootfsImage,
     settings: BuildSettings,
     variations: frozenset[str],
@@ -261,10 +292,9 @@ def _plan_build(
     independent_training: int,
 ) -> _BuildPlan:
     """Judge the verdict, the profile and a pinned ``.gcda`` tarball, and compute the cache key."""
-    version, verdict_json = _require_verified(tarball, verdict)
-    configure_flags = _profile(recipe, profile_name)
-    uses_pgo = _uses_pgo(configure_flags)
-    training = pgo_training(version, recipe, profile_name, tarball, image) if uses_pgo else None
+    _require_verified(tarball, verdict)
+    version, configure_flags = verdict.version, build_profile.configure_flags
+    training = pgo_training(version, build_profile, tarball, image) if _uses_pgo(configure_flags) else None
     if pgo_profile_tar is not None:
         # Judged before the cache, the staging area or any build step: a wrong, tampered or hostile
         # profile, or one trained for another build, must cost nothing. The bytes are hashed again as
@@ -280,8 +310,8 @@ def _plan_build(
     variations = canonical_variations(variations)
     effective = apply_variations(settings, variations)
     build_section: dict[str, Any] = {
-        "environment": recipe.build.environment if recipe.build else None,
-        "profile": profile_name,
+        "environment": build_profile.spec.environment,
+        "profile": build_profile.name,
         "configure": list(configure_flags),
         "pgo_profile_sha256": pgo_profile_tar.sha256 if pgo_profile_tar else None,
     }
@@ -302,7 +332,7 @@ def _plan_build(
         variations=variations,
     )
     return _BuildPlan(
-        version, verdict_json, profile_name, configure_flags, training, trainer, variations, effective, host_tools, key
+        version, verdict, build_profile.name, configure_flags, training, trainer, variations, effective, host_tools, key
     )
 
 
@@ -483,7 +513,7 @@ class _BuildRun:
         faults.reached("manifest")
         self.timings["manifest"] = round(time.monotonic() - started, 3)
         record = RebuildRecord(
-            version=plan.version,
+            version=str(plan.version),
             inputs=inputs,
             source_date_epoch=settings.source_date_epoch,
             pip="not installed (--with-ensurepip=no)"
@@ -497,7 +527,7 @@ class _BuildRun:
             started_at=started_at,
             finished_at=_utc_now(),
         )
-        staged.write_source_verdict(plan.verdict_json)
+        staged.write_source_verdict(plan.verdict)
         staged.write_record(record)
         self.sink.phase_finished("manifest", self.timings["manifest"])
         return record
@@ -624,27 +654,15 @@ def unpack_release(tarball: Path, destination: Path) -> int:
     return newest
 
 
-def _require_verified(tarball: FetchedFile, verdict: SourceVerdict | Mapping[str, Any]) -> tuple[str, Any]:
-    """The version and JSON form of a verdict that says ``tarball`` is verified; raise otherwise."""
-    if isinstance(verdict, SourceVerdict):
-        from verify.source.report import verdict_to_dict
-
-        verified, digest, version = verdict.verified, verdict.tarball.sha256, verdict.version
-        reasons = "; ".join(verdict.failures())
-        verdict_json: Any = verdict_to_dict(verdict)
-    else:
-        verified = verdict.get("verified") is True
-        digest = str((verdict.get("tarball") or {}).get("sha256", ""))
-        version = str(verdict.get("version", ""))
-        reasons = "; ".join(str(reason) for reason in verdict.get("failures", ())) or "verdict says not verified"
-        verdict_json = dict(verdict)
-    if not verified:
-        raise SourceNotVerified(f"refusing to build unverified source {tarball.name}: {reasons}")
+def _require_verified(tarball: FetchedFile, verdict: SourceVerdict) -> None:
+    """Raise unless ``verdict`` says ``tarball`` is verified."""
+    if not verdict.verified:
+        raise SourceNotVerified(f"refusing to build unverified source {tarball.name}: {'; '.join(verdict.failures())}")
+    digest = verdict.tarball.sha256
     if digest != tarball.sha256:
         raise SourceNotVerified(
             f"refusing to build {tarball.name}: the verdict is about sha256 {digest}, the tarball is {tarball.sha256}"
         )
-    return version, verdict_json
 
 
 def _copy_verified_bytes(tarball: FetchedFile, destination: Path) -> None:
@@ -666,14 +684,16 @@ def _copy_verified_bytes(tarball: FetchedFile, destination: Path) -> None:
         )
 
 
-def pgo_training(version: str, recipe: Recipe, profile: str, tarball: FetchedFile, image: RootfsImage) -> PgoTraining:
-    """What a build of ``tarball`` with ``recipe``'s ``profile`` in ``image`` trains (or reuses) a profile for."""
+def pgo_training(
+    version: Version, build_profile: ChosenProfile, tarball: FetchedFile, image: RootfsImage
+) -> PgoTraining:
+    """What a build of ``tarball`` with the ``build_profile`` profile in ``image`` trains (or reuses) a profile for."""
     return PgoTraining(
-        version=version,
-        series=recipe.series,
+        version=str(version),
+        series=build_profile.recipe.series,
         source=SourceRef(name=tarball.name, sha256=tarball.sha256),
-        profile=profile,
-        configure=tuple(_profile(recipe, profile)),
+        profile=build_profile.name,
+        configure=build_profile.configure_flags,
         environment=image.name,
         rootfs_sha256=image.sha256,
     )
@@ -725,7 +745,7 @@ def check_pgo_profile(
     profile: FetchedFile,
     configure_flags: Sequence[str],
     *,
-    version: str | None = None,
+    version: Version | None = None,
     environment: str | None = None,
     source_sha256: str | None = None,
     rootfs_sha256: str | None = None,
@@ -754,7 +774,7 @@ def check_pgo_profile(
         )
     training = _read_training_record(profile)
     facts = (
-        (version, training.version, "CPython {}"),
+        (None if version is None else str(version), training.version, "CPython {}"),
         (source_sha256, training.source.sha256, "a tarball with sha256 {}"),
         (tuple(configure_flags), training.configure, "configure flags {}"),
         (environment, training.environment, "environment {}"),
@@ -843,15 +863,6 @@ def _install_pgo_profile(profile: FetchedFile, scratch: Path, source_dir: Path) 
         except RefusedMember as error:
             raise UnsafePgoProfile(f"{profile.name}: refused to unpack: {error}") from None
     (source_dir / PGO_RUN_STAMP).touch()
-
-
-def _profile(recipe: Recipe, profile: str) -> tuple[str, ...]:
-    if recipe.build is None:
-        raise OperationalError(f"the CPython {recipe.series} recipe has no [build] section")
-    if profile not in recipe.build.profiles:
-        known = ", ".join(sorted(recipe.build.profiles))
-        raise OperationalError(f"the CPython {recipe.series} recipe has no profile {profile!r}; known: {known}")
-    return recipe.build.profiles[profile].configure
 
 
 def _keep_failed_logs(logs: Path, directory: Path, key: str) -> Path:

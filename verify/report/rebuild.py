@@ -10,6 +10,7 @@ from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir, TwoTra
 
 if TYPE_CHECKING:
     from verify.compare.twice import TwiceComparison
+    from verify.source.releases import Version
 
 MAX_LISTED_PER_KIND = 10
 WHERE_THE_REST_ARE = "all of them in the result's rebuild.json and compare.html"
@@ -145,7 +146,7 @@ def reproducibility_text(check: ReproducibilityCheck) -> list[str]:
     return lines
 
 
-def twice_report_html(twice: TwiceComparison, *, version: str, profile: str) -> str:
+def twice_report_html(twice: TwiceComparison, *, version: Version, profile: str) -> str:
     """``--twice``'s comparison as ``compare --html`` renders it, titled with the release, profile and
     variations, with the record's verdict and the recipe's reason beside each explained difference."""
     from verify.report.compare import HtmlContext, render_html

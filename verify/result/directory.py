@@ -30,6 +30,8 @@ from verify.common.fsutil import write_atomic, write_json_atomic
 from verify.common.jsonutil import JsonTooLarge, read_json_document, validation_summary
 from verify.manifest import Manifest, read_manifest
 from verify.result.record import OLDER_FORMATS, REBUILD_FORMAT, RebuildRecord
+from verify.source.models import SourceVerdict
+from verify.source.report import verdict_from_json, verdict_to_dict
 
 MAX_RECORD_BYTES: Final = 16 << 20
 """``rebuild.json`` and ``source-verdict.json`` are kilobytes (a --twice record with every file
@@ -78,6 +80,17 @@ def read_rebuild_record(path: Path) -> tuple[RebuildRecord, bytes]:
         return RebuildRecord.model_validate_json(raw), raw
     except ValidationError as error:
         raise ResultDirError(f"{path}: malformed rebuild record: {validation_summary(error)}") from None
+
+
+def read_source_verdict(path: Path) -> tuple[SourceVerdict, bytes]:
+    """Parse a ``source-verdict.json`` (wherever it is); return it with the exact bytes read.
+
+    The one reader of the file: the cache's check of an entry and ``attest`` both read it here."""
+    _data, raw = read_json_object(path, "source verdict")  # size, depth and "an object" first, as for the record
+    try:
+        return verdict_from_json(raw), raw
+    except ValueError as error:
+        raise ResultDirError(f"{path}: malformed source verdict: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +192,10 @@ class ResultDir:
         """Write ``compare.html`` atomically (mode 0644); return its sha256."""
         return write_atomic(self.compare_html_path, page.encode())
 
-    def read_source_verdict(self) -> tuple[dict[str, Any], bytes]:
-        """``source-verdict.json`` as a JSON object, with the exact bytes read."""
-        return read_json_object(self.source_verdict_path, "source verdict")
+    def read_source_verdict(self) -> tuple[SourceVerdict, bytes]:
+        """Parse ``source-verdict.json``; return it with the exact bytes read (to hash them)."""
+        return read_source_verdict(self.source_verdict_path)
 
-    def write_source_verdict(self, verdict: Any) -> str:
-        """Write the source stage's verdict (its JSON form) atomically; return its sha256."""
-        return write_json_atomic(self.source_verdict_path, verdict)
+    def write_source_verdict(self, verdict: SourceVerdict) -> str:
+        """Write the source stage's verdict atomically (mode 0644); return its sha256."""
+        return write_json_atomic(self.source_verdict_path, verdict_to_dict(verdict))

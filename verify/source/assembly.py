@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from verify.common import faults
 from verify.common.errors import OperationalError, VerificationFailed
@@ -31,7 +31,8 @@ _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 @dataclass(frozen=True, slots=True)
 class SourceOptions:
-    """Where source bytes and trust come from; mirrors the options of ``verify.commands.options``."""
+    """Where source bytes and trust come from: the values of the options ``verify.commands.options.source_options``
+    declares, one field each."""
 
     from_dirs: tuple[Path, ...] = ()
     mirrors: tuple[str, ...] = ()
@@ -46,16 +47,6 @@ class SourceOptions:
     cache_dir: Path | None = None
     recipes_dir: Path | None = None
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> SourceOptions:
-        """Build from a click command's keyword arguments (ignores the ones that are not source options)."""
-        names = cls.__slots__
-        values = {name: params[name] for name in names if name in params}
-        for name, value in list(values.items()):
-            if isinstance(value, list):
-                values[name] = tuple(value)
-        return cls(**values)
-
 
 def parse_digest_claims(values: Sequence[str]) -> tuple[DigestClaim, ...]:
     """``--sha256 [LABEL=]HEX`` values as claims; a malformed value is an operational error."""
@@ -69,9 +60,10 @@ def parse_digest_claims(values: Sequence[str]) -> tuple[DigestClaim, ...]:
     return tuple(claims)
 
 
-def source_request(version: Version, options: SourceOptions) -> SourceRequest:
-    """The verification request for ``version`` under ``options``."""
-    recipe = load_recipe(version.series, options.recipes_dir)
+def source_request(version: Version, options: SourceOptions, recipe: Recipe | None = None) -> SourceRequest:
+    """The verification request for ``version`` under ``options``, judged by ``recipe`` (default: the series'
+    recipe, loaded from ``options.recipes_dir``; a caller that has loaded it passes it, so it is read once)."""
+    recipe = recipe or load_recipe(version.series, options.recipes_dir)
     policy = SignaturePolicy.for_release(recipe, version, require=options.require, allow_missing=options.allow_missing)
     return SourceRequest(
         version=version, recipe=recipe, policy=policy, user_claims=parse_digest_claims(options.sha256_claims)
@@ -170,8 +162,9 @@ def _noting_verified(
     return evidence
 
 
-def verify_release_source(version: Version, options: SourceOptions) -> SourceVerdict:
-    """Fetch and verify the source of ``version``: the ``source`` stage, fully assembled.
+def verify_release_source(version: Version, options: SourceOptions, *, recipe: Recipe | None = None) -> SourceVerdict:
+    """Fetch and verify the source of ``version``: the ``source`` stage, fully assembled (``recipe``: as for
+    :func:`source_request`).
 
     Files are fetched into the cache's quarantine. Only a verified verdict admits its tarball and
     the signature files that verified into the cache (the returned verdict names their cached
@@ -180,7 +173,7 @@ def verify_release_source(version: Version, options: SourceOptions) -> SourceVer
     from verify.common import progress
     from verify.source.locations.cache import Cache
 
-    request = source_request(version, options)
+    request = source_request(version, options, recipe)
     cache = Cache.at(options.cache_dir)
     verified_signatures: list[FetchedFile] = []
     with cache.quarantine():
@@ -205,7 +198,12 @@ def require_verified(verdict: SourceVerdict) -> FetchedFile:
 
 
 def verified_source_tree(
-    version: Version, options: SourceOptions, work_dir: Path, *, parts: tuple[str, ...] | None = None
+    version: Version,
+    options: SourceOptions,
+    work_dir: Path,
+    *,
+    parts: tuple[str, ...] | None = None,
+    recipe: Recipe | None = None,
 ) -> tuple[SourceVerdict, Path]:
     """Verify ``version``'s source, then unpack exactly the verified bytes under ``work_dir``.
 
@@ -216,7 +214,7 @@ def verified_source_tree(
     """
     from verify.source.unpack import safe_unpack
 
-    verdict = verify_release_source(version, options)
+    verdict = verify_release_source(version, options, recipe=recipe)
     tarball = require_verified(verdict)
     recheck_digest(tarball)
     return verdict, safe_unpack(tarball.path, work_dir, parts=parts)

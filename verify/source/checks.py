@@ -168,7 +168,7 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
         notes += getattr(edge, "notes", [])
 
     return SourceVerdict(
-        version=str(version),
+        version=version,
         recipe_series=recipe.series,
         recipe_sha256=recipe.sha256,
         tarball=tarball,

@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+from verify.source.releases import Version
+
 
 class SignatureKind(StrEnum):
     """A kind of release signature python.org publishes."""
@@ -89,7 +91,7 @@ class DigestCheck:
 class SourceVerdict:
     """The evidence about one release's source tarball: signatures, digests, unpacked version."""
 
-    version: str
+    version: Version
     recipe_series: str
     recipe_sha256: str
     tarball: FetchedFile
@@ -106,7 +108,7 @@ class SourceVerdict:
     @property
     def patchlevel_ok(self) -> bool:
         """True when the tarball's own version string is the requested version."""
-        return self.patchlevel_version == self.version
+        return self.patchlevel_version == str(self.version)
 
     @property
     def verified(self) -> bool:
