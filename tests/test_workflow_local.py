@@ -56,7 +56,7 @@ def test_every_workflow_step_is_a_nightly_step_sub_command() -> None:
                 called.add(match.group(1))
             else:
                 assert line.startswith("  --") or line.startswith("--"), f"unexpected workflow command: {line}"
-    assert called == {"plan", "rebuild", "attest", "merge"}
+    assert called == {"plan", "rebuild", "attest", "merge", "gate"}
     local = LOCAL.read_text()
     for sub_command in called:
         assert f'"$step" {sub_command}' in local, f"scripts/nightly-local never runs nightly-step {sub_command}"
@@ -190,7 +190,7 @@ def _committed_rebuilds(cache: Path) -> set[str]:
 
 
 def _run_nightly_local(
-    work: Path, *options: object, extra_env: dict[str, str] | None = None
+    work: Path, *options: object, extra_env: dict[str, str] | None = None, exit_code: int = 0
 ) -> tuple[str, dict[str, str]]:
     """Run scripts/nightly-local for 3.13.5 into ``work`` as CI runs the workflow: the rebuild as root, attest
     and merge as an unprivileged user who must read the result; root's umask is 077 so any file the tool
@@ -204,7 +204,7 @@ def _run_nightly_local(
     completed = subprocess.run(["sh", "-c", 'umask 077 && exec "$@"', "sh", *argv], capture_output=True, text=True,
                                env=env, timeout=7200, check=False)  # fmt: skip
     output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output[-3000:]
+    assert completed.returncode == exit_code, output[-3000:]
     return output, env
 
 
@@ -251,6 +251,68 @@ def test_nightly_workflow_runs_end_to_end_locally_on_the_tiny_release(
                                       "--cache", world_readable_dir / "cache",
                                       extra_env={"CPYTHON_VERIFY_RECIPES": str(recipes)})  # fmt: skip
     _assert_published_reproducible(work, env)
+
+
+# The planted disagreement: job b's result replaced, before it is attested, by a result whose tree differs (one
+# installed file), as a machine that built something else would leave it.
+_PLANT = """
+import shutil, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_attest_support import make_result
+if sys.argv[1].endswith("-b"):
+    shutil.rmtree(Path("result", sys.argv[1]))
+    make_result(Path("result", sys.argv[1]), Path({tarball!r}), variant=" (built elsewhere)")
+"""
+
+
+def _tiny_two_jobs(tiny_release: TinyRelease, directory: Path) -> tuple[list[object], dict[str, str]]:
+    recipes = shutil.copytree(tiny_release.recipes, directory / "recipes")
+    distfiles = shutil.copytree(tiny_release.distfiles, directory / "distfiles")
+    options: list[object] = ["--profiles", "default", "--independent-rebuilds", "default=2", "--from", distfiles,
+                             "--offline", "--rootfs", tiny_release.rootfs, "--cache", directory / "cache"]  # fmt: skip
+    return options, {"CPYTHON_VERIFY_RECIPES": str(recipes)}
+
+
+def test_two_rebuild_jobs_with_separate_caches_agree_locally_on_the_tiny_release(
+    tiny_release: TinyRelease, world_readable_dir: Path
+) -> None:
+    """The workflow's two runner jobs of one release x profile, on this machine: each rebuilds with its own
+    rebuild cache, both are signed by the one key, and the page says their runs agree (one signer)."""
+    options, extra_env = _tiny_two_jobs(tiny_release, world_readable_dir)
+    work = world_readable_dir / "work"
+    output, _env = _run_nightly_local(work, *options, extra_env=extra_env)
+    assert output.count("nightly-local: rebuild ") == 2 and "nightly-local: gate" in output
+    # Separate rebuild caches: job a's (the cache root's rebuilds/) and job b's own, each with its builds.
+    own = _committed_rebuilds(work / "rebuild-caches" / "3.13.5-default-bwrap-b")
+    assert own and _committed_rebuilds(world_readable_dir / "cache" / "rebuilds"), output[-3000:]
+    status = json.loads((work / "site" / "status.json").read_text())
+    assert sorted((row["job"], row["verdict"]) for row in status["rows"]) == [
+        ("3.13.5-default-bwrap-a", "reproducible"), ("3.13.5-default-bwrap-b", "reproducible")]  # fmt: skip
+    [verdict] = status["agreement"]
+    assert verdict["state"] == "met" and verdict["independent"] == 1
+    [runs] = verdict["runs"]
+    assert runs["agree"] and len(runs["runs"]) == 2 and len(runs["machines"]) == 1  # one machine here, said so
+    assert "one rebuilder (one signer), 2 runs on 1 machine agree" in (work / "site" / "index.html").read_text()
+
+
+def test_a_planted_disagreement_between_two_jobs_shows_red_and_fails_nightly_local(
+    tiny_release: TinyRelease, world_readable_dir: Path, cpython_fixtures: Path
+) -> None:
+    options, extra_env = _tiny_two_jobs(tiny_release, world_readable_dir)
+    plant = world_readable_dir / "plant.py"
+    plant.write_text(_PLANT.format(tests=str(Path(__file__).parent), tarball=str(cpython_fixtures / TARBALL)))
+    work = world_readable_dir / "work"
+    hook = f"umask 022; {sys.executable} {plant}"
+    output, _env = _run_nightly_local(work, *options, "--before-attest", hook, extra_env=extra_env, exit_code=1)
+    assert "nightly-step: 3.13.5 default disagree: " in output and "DISAGREE (1 signer" in output
+    status = json.loads((work / "site" / "status.json").read_text())
+    [verdict] = status["agreement"]
+    assert verdict["state"] == "disagree" and not verdict["runs"][0]["agree"]
+    trees = verdict["runs"][0]["trees"]
+    page = (work / "site" / "index.html").read_text()
+    assert len(trees) == 2 and all(f"<code>{tree}</code>" in page for tree in trees)
+    assert "RUNS OF ONE REBUILDER DISAGREE" in page
 
 
 @pytest.mark.slow
