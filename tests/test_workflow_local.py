@@ -208,11 +208,12 @@ def _run_nightly_local(
     return output, env
 
 
-def _assert_published_reproducible(work: Path, env: dict[str, str]) -> None:
-    """The status page has one reproducible, source-verified row for 3.13.5 (default profile, bwrap), links the
-    rebuild's comparison report in the record's words, and its attestation verifies for a third party."""
+def _assert_published_reproducible(work: Path, env: dict[str, str], job: str = "3.13.5-default-bwrap") -> None:
+    """The status page has one reproducible, source-verified row for 3.13.5 (default profile, bwrap) from
+    ``job``, links the rebuild's comparison report in the record's words, and its attestation verifies for a
+    third party."""
     status = json.loads((work / "site" / "status.json").read_text())
-    rows = [row for row in status["rows"] if row["version"] == "3.13.5"]
+    rows = [row for row in status["rows"] if row["version"] == "3.13.5" and row["job"] == job]
     assert len(rows) == 1 and not status["notes"], status
     row = rows[0]
     assert row["profile"] == "default" and row["runner"] == "bwrap"
@@ -232,7 +233,7 @@ def _assert_published_reproducible(work: Path, env: dict[str, str]) -> None:
     attestation = work / "site" / row["attestation"]
     checked = subprocess.run(
         [*env["CPYTHON_VERIFY"].split(), "verify-attestation", str(attestation), "--public-key",
-         str(work / "rebuilder.pem.pub"), "--result", str(work / "result" / "3.13.5-default-bwrap")],
+         str(work / "rebuilder.pem.pub"), "--result", str(work / "result" / job)],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -320,15 +321,23 @@ def test_a_planted_disagreement_between_two_jobs_shows_red_and_fails_nightly_loc
 def test_nightly_workflow_runs_end_to_end_locally(
     cpython_fixtures: Path, shared_rebuild_cache: Path, world_readable_dir: Path
 ) -> None:
+    """Two runner jobs of 3.13.5 default, as the workflow runs pgo-lto-deterministic's (a PGO build is not for
+    a test run): job a with the session's rebuild cache, job b rebuilding twice in a cache of its own."""
     built_before = _committed_rebuilds(shared_rebuild_cache)
     work = world_readable_dir / "work"
-    output, env = _run_nightly_local(work, "--from", cpython_fixtures, "--offline",
+    output, env = _run_nightly_local(work, "--from", cpython_fixtures, "--offline", "--profiles", "default",
+                                     "--independent-rebuilds", "default=2",
                                      "--rebuild-cache", shared_rebuild_cache)  # fmt: skip
 
-    # test_check_real built 3.13.5 twice with check's variations into the shared cache: the workflow's
-    # rebuild must only verify the source and find both builds (unless this test runs alone).
+    # test_check_real built 3.13.5 twice with check's variations into the shared cache: job a's rebuild must
+    # only verify the source and find both builds (unless this test runs alone); job b shares no cache.
+    job_a = output.split("nightly-local: rebuild 3.13.5-default-bwrap-b", 1)[0]
     if len(built_before) >= 2:
-        assert output.count("cached result") == 2 and "configure" not in output, output[-3000:]
+        assert job_a.count("cached result") == 2 and "configure" not in job_a, output[-3000:]
         assert _committed_rebuilds(shared_rebuild_cache) == built_before, "the workflow rebuilt instead of reusing"
+    assert _committed_rebuilds(work / "rebuild-caches" / "3.13.5-default-bwrap-b"), "job b did not rebuild"
 
-    _assert_published_reproducible(work, env)
+    for job in ("3.13.5-default-bwrap-a", "3.13.5-default-bwrap-b"):
+        _assert_published_reproducible(work, env, job)
+    [verdict] = json.loads((work / "site" / "status.json").read_text())["agreement"]
+    assert verdict["state"] == "met" and verdict["runs"][0]["agree"], verdict
