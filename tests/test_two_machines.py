@@ -117,6 +117,8 @@ def test_the_signed_verdict_names_the_job_and_the_machine(two_jobs: Path) -> Non
     statement = json.loads(base64_payload(two_jobs / "publish" / f"{JOBS[0]}.intoto.json"))
     rebuilder = statement["predicate"]["rebuilder"]
     assert (rebuilder["job"], rebuilder["machine"]) == (JOBS[0], "runner-vm-1")
+    provenance = json.loads(base64_payload(two_jobs / "publish" / f"{JOBS[0]}.provenance.intoto.json"))
+    assert provenance["predicate"]["runDetails"]["metadata"]["invocationId"] == JOBS[0]
 
     # The nightly step signs its job id and this host's name, as a runner job would sign its machine's.
     attested = _step(two_jobs, "attest", JOBS[1], "--signing-key", two_jobs / "rebuilder.pem")
