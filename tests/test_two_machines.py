@@ -180,7 +180,11 @@ def test_two_agreeing_jobs_of_one_signer_are_two_machines_not_two_rebuilders(two
     table = page.split('<table id="agreement">', 1)[1].split("</table>", 1)[0]
     assert "one rebuilder (one signer), 2 runs on 2 machines agree" in table
     assert 'data-runs-agree="true"' in table and "job 3.13.5-default-bwrap-b on machine runner-vm-2" in table
-    assert "job 3.13.5-default-bwrap-a on machine runner-vm-1" in page.split('id="status"', 1)[1]
+    results = page.split('id="status"', 1)[1]
+    assert "job 3.13.5-default-bwrap-a on machine runner-vm-1" in results
+    assert results.count("the only rebuilder (one signer); 2 runs on 2 machines agree") == 2
+    row_page = (site / status["rows"][0]["page"]).read_text()
+    assert "<dt>Machine</dt><dd>runner-vm-1</dd>" in row_page and "<dt>Machine</dt><dd>runner-vm-2</dd>" in row_page
     agreement_page = (site / verdict["page"]).read_text()
     assert '<ul id="runs">' in agreement_page and f"<code>{tree}</code>" in agreement_page
 

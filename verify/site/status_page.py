@@ -423,6 +423,8 @@ def _result_section(row: StatusRow) -> str:
         ("Reason", _e(row.detail) if row.detail else ""),
         ("Source", source if row.version else ""),
         ("Rebuilder", _e(row.rebuilder) if row.rebuilder else ""),
+        ("Job", _e(row.job) if row.job else ""),
+        ("Machine", _e(row.machine) if row.machine else ""),
         ("Signed by", _e(row.signer) if row.signer else ""),
         ("Attested at", _e(row.attested_at) if row.attested_at else ""),
         ("Install tree", f"<code>{_e(row.tree_sha256)}</code>" if row.tree_sha256 else ""),
@@ -439,7 +441,7 @@ def _result_section(row: StatusRow) -> str:
     listed = f"<h3>Differing files</h3><ul>{''.join(differences)}</ul>" if differences else ""
     if row.verdict == "reproducible":
         listed = "<p>Two builds identical in every file, link and mode.</p>"
-    who = _e(row.rebuilder or row.signer or "no rebuilder")
+    who = _e(row.rebuilder or row.signer or "no rebuilder") + (f", job {_e(row.job)}" if row.job else "")
     return (
         f'<section class="result" data-verdict="{_e(row.verdict)}">'
         f'<h2 class="v-{_e(row.verdict)}">{label} — {who}</h2><dl>{body}</dl>{listed}</section>'
@@ -647,11 +649,12 @@ def _role_cell(row: StatusRow, role: AgreementRole | None) -> str:
         )
     if role.role == "agrees":
         css = "a-met" if verdict.independent > 1 else "a-single"
-        text = (
-            f"agrees: {len(verdict.agreeing)} of {verdict.independent} rebuilders on this tree"
-            if verdict.independent > 1
-            else "the only rebuilder: nothing to compare with"
-        )
+        if verdict.independent > 1:
+            text = f"agrees: {len(verdict.agreeing)} of {verdict.independent} rebuilders on this tree"
+        elif verdict.runs:
+            text = f"the only rebuilder (one signer); {_runs_words(verdict)}"
+        else:
+            text = "the only rebuilder: nothing to compare with"
         return (
             f'<td class="agreement {css}" data-label="Agreement" data-role="agrees">'
             f'<a href="{page}">{_e(text)}</a></td>'
