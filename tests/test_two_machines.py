@@ -194,6 +194,12 @@ def test_two_agreeing_jobs_of_one_signer_are_two_machines_not_two_rebuilders(two
     assert strict.returncode == 1, strict.stdout + strict.stderr
     assert "NOT MET: threshold 2 cannot be met, only 1 independent rebuilder(s) counted" in strict.stdout
 
+    text = run_cli("peers", "3.13.5", "--dir", two_jobs / "publish", "--public-key", two_jobs / "rebuilder.pub",
+                   "--threshold", "1")  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert "  runs:      2 runs on 2 machines agree (1 signer: key:" in text.stdout
+    assert f"job {JOBS[1]}, machine runner-vm-2: tree {tree}" in text.stdout
+
     # peers says the same, from the same code.
     peers = run_cli("peers", "3.13.5", "--dir", two_jobs / "publish", "--public-key", two_jobs / "rebuilder.pub",
                     "--threshold", "1", "--json")  # fmt: skip
