@@ -277,3 +277,18 @@ def test_agreeing_jobs_pass_the_gate_and_a_missing_job_is_shown(two_jobs: Path) 
     assert merged.returncode == 0, merged.stderr
     rows = json.loads((two_jobs / "site" / "status.json").read_text())["rows"]
     assert sorted((row["job"], row["verdict"]) for row in rows) == [(JOBS[0], "reproducible"), (JOBS[1], "missing")]
+
+
+def test_the_nightly_plans_pgo_lto_deterministic_on_two_runner_jobs(tmp_path: Path) -> None:
+    """What the workflow's plan step plans, by default: every release with `default` once and
+    `pgo-lto-deterministic` as two jobs, rebuilder a and b."""
+    planned = _step(tmp_path, "plan", "--version", "3.13.5")
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.strip() == "3"
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert_matches_schema(plan, "cpython-verify/plan/v1")
+    assert [(job["id"], job["rebuilder"]) for job in plan["include"]] == [
+        ("3.13.5-default-bwrap", "a"),
+        ("3.13.5-pgo-lto-deterministic-bwrap-a", "a"),
+        ("3.13.5-pgo-lto-deterministic-bwrap-b", "b"),
+    ]
