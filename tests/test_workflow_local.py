@@ -56,7 +56,7 @@ def test_every_workflow_step_is_a_nightly_step_sub_command() -> None:
                 called.add(match.group(1))
             else:
                 assert line.startswith("  --") or line.startswith("--"), f"unexpected workflow command: {line}"
-    assert called == {"plan", "rebuild", "attest", "merge"}
+    assert called == {"plan", "rebuild", "attest", "merge", "gate"}
     local = LOCAL.read_text()
     for sub_command in called:
         assert f'"$step" {sub_command}' in local, f"scripts/nightly-local never runs nightly-step {sub_command}"
@@ -190,7 +190,7 @@ def _committed_rebuilds(cache: Path) -> set[str]:
 
 
 def _run_nightly_local(
-    work: Path, *options: object, extra_env: dict[str, str] | None = None
+    work: Path, *options: object, extra_env: dict[str, str] | None = None, exit_code: int = 0
 ) -> tuple[str, dict[str, str]]:
     """Run scripts/nightly-local for 3.13.5 into ``work`` as CI runs the workflow: the rebuild as root, attest
     and merge as an unprivileged user who must read the result; root's umask is 077 so any file the tool
@@ -204,15 +204,16 @@ def _run_nightly_local(
     completed = subprocess.run(["sh", "-c", 'umask 077 && exec "$@"', "sh", *argv], capture_output=True, text=True,
                                env=env, timeout=7200, check=False)  # fmt: skip
     output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output[-3000:]
+    assert completed.returncode == exit_code, output[-3000:]
     return output, env
 
 
-def _assert_published_reproducible(work: Path, env: dict[str, str]) -> None:
-    """The status page has one reproducible, source-verified row for 3.13.5 (default profile, bwrap), links the
-    rebuild's comparison report in the record's words, and its attestation verifies for a third party."""
+def _assert_published_reproducible(work: Path, env: dict[str, str], job: str = "3.13.5-default-bwrap") -> None:
+    """The status page has one reproducible, source-verified row for 3.13.5 (default profile, bwrap) from
+    ``job``, links the rebuild's comparison report in the record's words, and its attestation verifies for a
+    third party."""
     status = json.loads((work / "site" / "status.json").read_text())
-    rows = [row for row in status["rows"] if row["version"] == "3.13.5"]
+    rows = [row for row in status["rows"] if row["version"] == "3.13.5" and row["job"] == job]
     assert len(rows) == 1 and not status["notes"], status
     row = rows[0]
     assert row["profile"] == "default" and row["runner"] == "bwrap"
@@ -232,7 +233,7 @@ def _assert_published_reproducible(work: Path, env: dict[str, str]) -> None:
     attestation = work / "site" / row["attestation"]
     checked = subprocess.run(
         [*env["CPYTHON_VERIFY"].split(), "verify-attestation", str(attestation), "--public-key",
-         str(work / "rebuilder.pem.pub"), "--result", str(work / "result" / "3.13.5-default-bwrap")],
+         str(work / "rebuilder.pem.pub"), "--result", str(work / "result" / job)],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -253,20 +254,90 @@ def test_nightly_workflow_runs_end_to_end_locally_on_the_tiny_release(
     _assert_published_reproducible(work, env)
 
 
+# The planted disagreement: job b's result replaced, before it is attested, by a result whose tree differs (one
+# installed file), as a machine that built something else would leave it.
+_PLANT = """
+import shutil, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_attest_support import make_result
+if sys.argv[1].endswith("-b"):
+    shutil.rmtree(Path("result", sys.argv[1]))
+    make_result(Path("result", sys.argv[1]), Path({tarball!r}), variant=" (built elsewhere)")
+"""
+
+
+def _tiny_two_jobs(tiny_release: TinyRelease, directory: Path) -> tuple[list[object], dict[str, str]]:
+    recipes = shutil.copytree(tiny_release.recipes, directory / "recipes")
+    distfiles = shutil.copytree(tiny_release.distfiles, directory / "distfiles")
+    options: list[object] = ["--profiles", "default", "--independent-rebuilds", "default=2", "--from", distfiles,
+                             "--offline", "--rootfs", tiny_release.rootfs, "--cache", directory / "cache"]  # fmt: skip
+    return options, {"CPYTHON_VERIFY_RECIPES": str(recipes)}
+
+
+def test_two_rebuild_jobs_with_separate_caches_agree_locally_on_the_tiny_release(
+    tiny_release: TinyRelease, world_readable_dir: Path
+) -> None:
+    """The workflow's two runner jobs of one release x profile, on this machine: each rebuilds with its own
+    rebuild cache, both are signed by the one key, and the page says their runs agree (one signer)."""
+    options, extra_env = _tiny_two_jobs(tiny_release, world_readable_dir)
+    work = world_readable_dir / "work"
+    output, _env = _run_nightly_local(work, *options, extra_env=extra_env)
+    assert output.count("nightly-local: rebuild ") == 2 and "nightly-local: gate" in output
+    # Separate rebuild caches: job a's (the cache root's rebuilds/) and job b's own, each with its builds.
+    own = _committed_rebuilds(work / "rebuild-caches" / "3.13.5-default-bwrap-b")
+    assert own and _committed_rebuilds(world_readable_dir / "cache" / "rebuilds"), output[-3000:]
+    status = json.loads((work / "site" / "status.json").read_text())
+    assert sorted((row["job"], row["verdict"]) for row in status["rows"]) == [
+        ("3.13.5-default-bwrap-a", "reproducible"), ("3.13.5-default-bwrap-b", "reproducible")]  # fmt: skip
+    [verdict] = status["agreement"]
+    assert verdict["state"] == "met" and verdict["independent"] == 1
+    [runs] = verdict["runs"]
+    assert runs["agree"] and len(runs["runs"]) == 2 and len(runs["machines"]) == 1  # one machine here, said so
+    assert "one rebuilder (one signer), 2 runs on 1 machine agree" in (work / "site" / "index.html").read_text()
+
+
+def test_a_planted_disagreement_between_two_jobs_shows_red_and_fails_nightly_local(
+    tiny_release: TinyRelease, world_readable_dir: Path, cpython_fixtures: Path
+) -> None:
+    options, extra_env = _tiny_two_jobs(tiny_release, world_readable_dir)
+    plant = world_readable_dir / "plant.py"
+    plant.write_text(_PLANT.format(tests=str(Path(__file__).parent), tarball=str(cpython_fixtures / TARBALL)))
+    work = world_readable_dir / "work"
+    hook = f"umask 022; {sys.executable} {plant}"
+    output, _env = _run_nightly_local(work, *options, "--before-attest", hook, extra_env=extra_env, exit_code=1)
+    assert "nightly-step: 3.13.5 default disagree: " in output and "DISAGREE (1 signer" in output
+    status = json.loads((work / "site" / "status.json").read_text())
+    [verdict] = status["agreement"]
+    assert verdict["state"] == "disagree" and not verdict["runs"][0]["agree"]
+    trees = verdict["runs"][0]["trees"]
+    page = (work / "site" / "index.html").read_text()
+    assert len(trees) == 2 and all(f"<code>{tree}</code>" in page for tree in trees)
+    assert "RUNS OF ONE REBUILDER DISAGREE" in page
+
+
 @pytest.mark.slow
 @pytest.mark.release  # rebuild --twice: a second real build (docs/testing.md); CI runs it on the tiny release
 def test_nightly_workflow_runs_end_to_end_locally(
     cpython_fixtures: Path, shared_rebuild_cache: Path, world_readable_dir: Path
 ) -> None:
+    """Two runner jobs of 3.13.5 default, as the workflow runs pgo-lto-deterministic's (a PGO build is not for
+    a test run): job a with the session's rebuild cache, job b rebuilding twice in a cache of its own."""
     built_before = _committed_rebuilds(shared_rebuild_cache)
     work = world_readable_dir / "work"
-    output, env = _run_nightly_local(work, "--from", cpython_fixtures, "--offline",
+    output, env = _run_nightly_local(work, "--from", cpython_fixtures, "--offline", "--profiles", "default",
+                                     "--independent-rebuilds", "default=2",
                                      "--rebuild-cache", shared_rebuild_cache)  # fmt: skip
 
-    # test_check_real built 3.13.5 twice with check's variations into the shared cache: the workflow's
-    # rebuild must only verify the source and find both builds (unless this test runs alone).
+    # test_check_real built 3.13.5 twice with check's variations into the shared cache: job a's rebuild must
+    # only verify the source and find both builds (unless this test runs alone); job b shares no cache.
+    job_a = output.split("nightly-local: rebuild 3.13.5-default-bwrap-b", 1)[0]
     if len(built_before) >= 2:
-        assert output.count("cached result") == 2 and "configure" not in output, output[-3000:]
+        assert job_a.count("cached result") == 2 and "configure" not in job_a, output[-3000:]
         assert _committed_rebuilds(shared_rebuild_cache) == built_before, "the workflow rebuilt instead of reusing"
+    assert _committed_rebuilds(work / "rebuild-caches" / "3.13.5-default-bwrap-b"), "job b did not rebuild"
 
-    _assert_published_reproducible(work, env)
+    for job in ("3.13.5-default-bwrap-a", "3.13.5-default-bwrap-b"):
+        _assert_published_reproducible(work, env, job)
+    [verdict] = json.loads((work / "site" / "status.json").read_text())["agreement"]
+    assert verdict["state"] == "met" and verdict["runs"][0]["agree"], verdict

@@ -79,8 +79,21 @@ def sha256_file(path: Path) -> str:
         raise AttestationError(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def build_content(inputs: RebuildInputs, *, rebuilder_id: str, now: datetime | None = None) -> AttestationContent:
-    """Read, cross-check and convert one rebuild result into the subjects and predicate to sign."""
+@dataclass(frozen=True, slots=True)
+class RunIdentity:
+    """Which run of a rebuilder this is: the planned job and the machine it ran on (signed in the verdict's
+    ``rebuilder.job`` and ``rebuilder.machine``)."""
+
+    job: str
+    machine: str
+
+
+def build_content(
+    inputs: RebuildInputs, *, rebuilder_id: str, now: datetime | None = None, run: RunIdentity | None = None
+) -> AttestationContent:
+    """Read, cross-check and convert one rebuild result into the subjects and predicate to sign.
+
+    ``run`` names the job and machine when the rebuild ran as one job of a plan (the nightly workflow)."""
     try:
         # The source verdict is read as the cache's check of a result reads it, into the source stage's value.
         verdict, verdict_bytes = read_source_verdict(inputs.source_verdict)
@@ -119,6 +132,7 @@ def build_content(inputs: RebuildInputs, *, rebuilder_id: str, now: datetime | N
             "id": builder_uri(rebuilder_id),
             "name": rebuilder_id.strip(),
             "tool": f"cpython-verify {__version__}",
+            **({"job": run.job, "machine": run.machine} if run is not None else {}),
         },
         "attested_at": (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

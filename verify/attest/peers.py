@@ -72,6 +72,10 @@ class Claim:
     """sha256 of the ``rebuild.json`` the claim was made from: the identity of one rebuild's result."""
     location: Path | None = None
     """Where the claim lies on this machine (resolved): an attestation file, or our result directory."""
+    job: str | None = None
+    """The planned job that rebuilt, as the signed verdict names it (``rebuilder.job``), if it does."""
+    machine: str | None = None
+    """The machine that job ran on, as the signed verdict names it (``rebuilder.machine``), if it does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,64 @@ class Counted:
     """True when its tree is the reference tree."""
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One rebuild (one ``rebuild.json``) of a rebuilder: where it ran, as its signed verdict says, and its tree."""
+
+    origin: str
+    tree_sha256: str
+    job: str | None
+    machine: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RebuilderRuns:
+    """The runs of one rebuilder (what :func:`group_rebuilders` groups: one signer, or the signers of one
+    rebuild) when it attested more than one rebuild of a release and profile, e.g. the nightly workflow's
+    two jobs of ``plan --independent-rebuilds``.
+
+    Their agreement says the build reproduces across runs and machines; it is never a second independent
+    rebuilder (the k of n counts signers). Their disagreement is the rebuilder disagreeing with itself:
+    :attr:`PeersVerdict.inconsistent`, red."""
+
+    signer: str
+    signers: int
+    """How many signers the rebuilder is (one, unless one rebuild was signed by several)."""
+    runs: tuple[Run, ...]
+
+    @property
+    def trees(self) -> tuple[str, ...]:
+        """The distinct install trees the runs produced, sorted."""
+        return tuple(sorted({run.tree_sha256 for run in self.runs}))
+
+    @property
+    def agree(self) -> bool:
+        """True when every run produced the same install tree."""
+        return len(self.trees) == 1
+
+    @property
+    def machines(self) -> tuple[str, ...]:
+        """The distinct machines the signed verdicts name, in order of first appearance."""
+        return tuple(dict.fromkeys(run.machine for run in self.runs if run.machine is not None))
+
+    def counts(self) -> str:
+        """ "2 runs on 2 machines": a run whose verdict names no machine is counted as a run, never as a machine."""
+        machines = len(self.machines)
+        unnamed = sum(run.machine is None for run in self.runs)
+        where = f"{len(self.runs)} runs on {machines} machine{'s' if machines != 1 else ''}"
+        if unnamed:
+            where += f" ({unnamed} run(s) name no machine)"
+        return where
+
+    def summary(self) -> str:
+        """One line, e.g. "2 runs on 2 machines agree (1 signer: ...), tree ..."."""
+        where = self.counts()
+        who = f"({self.signers} signer{'s' if self.signers != 1 else ''}: {self.signer})"
+        if self.agree:
+            return f"{where} agree {who}, tree {self.trees[0]}"
+        return f"{where} DISAGREE {who}: trees {', '.join(self.trees)}"
+
+
 MET: Final = "met"
 NOT_MET: Final = "not-met"
 DISAGREE: Final = "disagree"
@@ -134,6 +196,9 @@ class PeersVerdict:
     rebuilder that disagrees with itself."""
     considered: int = 0
     """How many attestations were judged (our result aside): the verified claims and the rejected ones."""
+    runs: tuple[RebuilderRuns, ...] = ()
+    """Each rebuilder (other than us) that attested more than one rebuild: whether its runs agree. Reported
+    apart from the k of n, which counts signers."""
 
     @property
     def independent(self) -> int:
@@ -166,6 +231,7 @@ class PeersVerdict:
         agree = f"{len(self.agreeing)} of {self.independent} independent rebuilders agree"
         dissent = f"; {len(self.dissenting)} DISAGREE" if self.dissenting else ""
         dissent += f"; {len(self.inconsistent)} attested two different trees" if self.inconsistent else ""
+        dissent += "".join(f"; {runs.summary()}" for runs in self.runs)
         if self.reference_sha256 is None:
             return f"NOT MET: no reference tree ({self.reference}); threshold {self.threshold}{dissent}"
         if self.threshold > self.independent:
@@ -237,6 +303,21 @@ def verdict_to_json(verdict: PeersVerdict) -> dict[str, Any]:
             for d in verdict.dissenting
         ],
         "inconsistent": list(verdict.inconsistent),
+        "runs": [
+            {
+                "signer": runs.signer,
+                "signers": runs.signers,
+                "agree": runs.agree,
+                "trees": list(runs.trees),
+                "machines": list(runs.machines),
+                "runs": [
+                    {"origin": run.origin, "job": run.job, "machine": run.machine, "tree_sha256": run.tree_sha256}
+                    for run in runs.runs
+                ],
+                "summary": runs.summary(),
+            }
+            for runs in verdict.runs
+        ],
         "rejected": [{"origin": r.origin, "reason": r.reason} for r in verdict.rejected],
         "notes": list(verdict.notes),
         "summary": verdict.summary(),
@@ -273,6 +354,7 @@ def decide(
     notes: list[str] = []
     counted: list[tuple[Claim, tuple[str, ...]]] = []
     inconsistent: list[str] = []
+    several_runs: list[RebuilderRuns] = []
     grouping = group_rebuilders(claims, ours)
     for index, why in grouping.ours.items():
         claim = claims[index]
@@ -295,6 +377,9 @@ def decide(
             continue
         label = _label(signed)
         trees = {claim.tree_sha256 for claim in signed}
+        runs = _runs(signed)
+        if len(runs) > 1:
+            several_runs.append(RebuilderRuns(label, len(_signers(signed)), runs))
         if len(trees) > 1:
             inconsistent.append(label)
             refused.extend(
@@ -342,6 +427,7 @@ def decide(
         ),
         inconsistent=tuple(inconsistent),
         considered=considered,
+        runs=tuple(several_runs),
     )
 
 
@@ -410,6 +496,16 @@ def _why_ours(claim: Claim, ours: Claim) -> str | None:
     if claim.location is not None and ours.location is not None and claim.location.is_relative_to(ours.location):
         return f"it lies inside our result directory {ours.location}"
     return None
+
+
+def _runs(claims: Sequence[Claim]) -> tuple[Run, ...]:
+    """One :class:`Run` per rebuild among one rebuilder's claims: attestations of one ``rebuild.json`` (by
+    several signers, or twice) are one run."""
+    runs: dict[str, Run] = {}
+    for claim in claims:
+        key = claim.rebuild_sha256 or f"origin:{claim.origin}"
+        runs.setdefault(key, Run(claim.origin, claim.tree_sha256, claim.job, claim.machine))
+    return tuple(runs.values())
 
 
 def _signers(claims: Sequence[Claim]) -> list[str]:
@@ -498,6 +594,8 @@ def claim_of(
         note=note,
         rebuild_sha256=predicate.build.rebuild_sha256,
         location=location,
+        job=predicate.rebuilder.job,
+        machine=predicate.rebuilder.machine,
     )
 
 

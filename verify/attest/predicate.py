@@ -202,6 +202,14 @@ class Rebuilder:
     """``cpython-verify <version>``."""
     name: Line | None = None
     """The rebuilder id as configured (a host name, an organisation), for people reading a status page."""
+    job: Line | None = None
+    """The job that rebuilt, as the workflow that ran it names it (the ``plan`` job id, ``attest --job``):
+    two jobs of one rebuilder (one signer) are two runs, told apart by this signed field, never by file names.
+    None outside a planned job."""
+    machine: Line | None = None
+    """The machine that job ran on, as the job saw it (its host name, or ``attest --machine``); None outside
+    a planned job. The signer vouches for it as for the rest of the verdict: ``peers`` counts two runs of one
+    signer on two machines as "reproducible across machines", never as two independent rebuilders."""
 
 
 @dataclass(config=_STRICT)

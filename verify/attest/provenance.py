@@ -145,7 +145,14 @@ def build_provenance(verdict: RebuildVerdict, record: RebuildRecord, *, source_v
             _descriptor("pgo-profile.tar", record.inputs.pgo_profile_sha256, annotations=_trained_on(profile))
         )
     metadata = {
-        key: value for key, value in (("startedOn", record.started_at), ("finishedOn", record.finished_at)) if value
+        key: value
+        for key, value in (
+            # SLSA's "this particular build invocation": the planned job, as the verdict signs it.
+            ("invocationId", verdict.rebuilder.job),
+            ("startedOn", record.started_at),
+            ("finishedOn", record.finished_at),
+        )
+        if value
     }
     run_details: dict[str, Any] = {
         "builder": {"id": verdict.rebuilder.id, "version": {"cpython-verify": __version__}},

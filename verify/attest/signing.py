@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from verify.attest.errors import AttestationError
-from verify.attest.inputs import AttestationContent, RebuildInputs, build_content
+from verify.attest.inputs import AttestationContent, RebuildInputs, RunIdentity, build_content
 from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
 from verify.attest.provenance import PROVENANCE_TYPE
 from verify.common import faults
@@ -339,14 +339,19 @@ def provenance_path_for(verdict_path: Path) -> Path:
 
 
 def sign_result(
-    inputs: RebuildInputs, signer: OfflineKeySigner | SigstoreSigning, *, rebuilder_id: str, out: Path
+    inputs: RebuildInputs,
+    signer: OfflineKeySigner | SigstoreSigning,
+    *,
+    rebuilder_id: str,
+    out: Path,
+    run: RunIdentity | None = None,
 ) -> SignedAttestation:
     """Read a rebuild result, build its two Statements, sign them and write them (0644): the verdict to
     ``out``, the SLSA provenance beside it (:func:`provenance_path_for`).
 
     The one signing sequence: ``attest`` and ``check`` both call it, so they cannot drift apart.
     """
-    content = build_content(inputs, rebuilder_id=rebuilder_id)
+    content = build_content(inputs, rebuilder_id=rebuilder_id, run=run)
     verdict = signer.sign(build_statement(content))
     provenance = signer.sign(build_provenance_statement(content))
     out.parent.mkdir(parents=True, exist_ok=True)

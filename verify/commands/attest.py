@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from verify.attest import RebuildInputs, SigstoreSigning
+from verify.attest.inputs import RunIdentity
 from verify.attest.signing import OfflineKeySigner, check_signing_key, ensure_signing_key, sign_result
 from verify.commands.options import signing_options
 from verify.commands.output import Report, output_options
@@ -44,6 +45,15 @@ def default_rebuilder_id() -> str:
     "(default: the GitHub Actions run URL, else the host name).",
 )
 @click.option(
+    "--job",
+    help="The planned job this rebuild ran as (the `plan` job id): signed as rebuilder.job with the machine, "
+    "so two jobs of one signer are told apart as two runs on two machines (docs/attestation.md).",
+)
+@click.option(
+    "--machine",
+    help="The machine the job ran on, signed as rebuilder.machine (default: this host's name; only with --job).",
+)
+@click.option(
     "--out",
     "out_path",
     type=_FILE,
@@ -61,6 +71,8 @@ def attest(
     sigstore: bool,
     identity_token: str | None,
     rebuilder_id: str | None,
+    job: str | None,
+    machine: str | None,
     out_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -80,6 +92,11 @@ def attest(
         raise click.UsageError("choose exactly one of --signing-key KEY (offline) or --sigstore (keyless)")
     if create_key and signing_key is None:
         raise click.UsageError("--create-key needs --signing-key KEY")
+    if machine is not None and job is None:
+        raise click.UsageError("--machine needs --job (a machine is recorded for a planned job's run)")
+    if (job is not None and not job.strip()) or (machine is not None and not machine.strip()):
+        raise click.UsageError("--job and --machine must not be empty")
+    run = RunIdentity(job, machine or socket.gethostname()) if job is not None else None
     defaults = RebuildInputs.from_result_dir(result_dir) if result_dir is not None else None
     manifest = manifest or (defaults.manifest if defaults else None)
     source_verdict = source_verdict or (defaults.source_verdict if defaults else None)
@@ -99,7 +116,7 @@ def attest(
     default_name = ResultDir.SIGSTORE_ATTESTATION if signer.sigstore else ResultDir.OFFLINE_ATTESTATION
     target = out_path or (result_dir / default_name if result_dir is not None else Path(default_name))
     report = Report.current()
-    signed = sign_result(inputs, signer, rebuilder_id=rebuilder_id or default_rebuilder_id(), out=target)
+    signed = sign_result(inputs, signer, rebuilder_id=rebuilder_id or default_rebuilder_id(), out=target, run=run)
     with report:
         if as_json:
             report.echo(json.dumps(attest_to_json(signed, new_public_key), indent=2, sort_keys=True))

@@ -255,12 +255,22 @@ def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str, str | None]]:
 def _missing_rows(planned: Sequence[tuple[str, str, str, str | None]], rows: Sequence[Any]) -> list[Any]:
     from verify.site.status_page import StatusRow
 
-    present = {(row.version, row.profile, row.runner) for row in rows}
-    return [
-        StatusRow(version, profile, runner, "missing", detail="the job produced no verified attestation")
-        for version, profile, runner, _ in planned
-        if (version, profile, runner) not in present
-    ]
+    # A job is present when a row's signed job id is its id; rows that name no job (attested without
+    # --job) stand for their release x profile x runner, as long as no row of it names a job.
+    jobs = {row.job for row in rows if row.job}
+    by_job = {(row.version, row.profile, row.runner) for row in rows if row.job}
+    unnamed = {(row.version, row.profile, row.runner) for row in rows if not row.job}
+    missing = []
+    for version, profile, runner, job_id in planned:
+        key = (version, profile, runner)
+        if job_id in jobs or (key in unnamed and key not in by_job):
+            continue
+        missing.append(
+            StatusRow(
+                version, profile, runner, "missing", detail="the job produced no verified attestation", job=job_id
+            )
+        )
+    return missing
 
 
 def _rejected_rows(
@@ -275,8 +285,10 @@ def _rejected_rows(
     jobs = {job_id: (version, profile, runner) for version, profile, runner, job_id in planned if job_id}
     rows = []
     for path, reason in rejected:
-        version, profile, runner = jobs.get(attestation_stem(path), ("", "", ""))
-        rows.append(StatusRow(version, profile, runner, "rejected", detail=reason, origin=path.name))
+        stem = attestation_stem(path)
+        version, profile, runner = jobs.get(stem, ("", "", ""))
+        job = stem if stem in jobs else None
+        rows.append(StatusRow(version, profile, runner, "rejected", detail=reason, origin=path.name, job=job))
     return rows
 
 

@@ -155,6 +155,12 @@ def _print_verdict(verdict: PeersVerdict, report: Report) -> None:
             report.echo(f"             {','.join(difference.changes):18} {difference.path}")
         if len(dissent.differences) > limit:
             report.echo(f"             ... and {len(dissent.differences) - limit} more (all of them with -v or --json)")
+    for runs in verdict.runs:  # several rebuilds by one rebuilder: reproducible across machines, counted once
+        report.echo(f"  runs:      {runs.summary()}")
+        for run in runs.runs:
+            job = f"job {run.job}" if run.job else "no job named"
+            machine = f"machine {run.machine}" if run.machine else "no machine named"
+            report.echo(f"             {job}, {machine}: tree {run.tree_sha256} ({run.origin})")
     for rejected in verdict.rejected:
         report.echo(f"  rejected:  {rejected.origin}: {rejected.reason}")
     for note in verdict.notes:

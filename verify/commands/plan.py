@@ -20,6 +20,22 @@ from verify.common.jsonutil import read_json_file
 from verify.common.limits import PLAN_MAX_BYTES
 
 PLAN_FORMAT = "cpython-verify/plan/v1"
+REBUILDER_LETTERS = "abcdefghij"
+"""The ``rebuilder`` of each of a job's independent rebuilds, in order (``--independent-rebuilds``' bound)."""
+
+
+def _independent_rebuilds(values: Sequence[str]) -> dict[str, int]:
+    """``PROFILE=N`` options -> profile -> N; a malformed one is a usage error (exit 2)."""
+    counts: dict[str, int] = {}
+    for value in values:
+        profile, equals, number = value.partition("=")
+        if not equals or not profile or not number.isdigit() or not 1 <= int(number) <= len(REBUILDER_LETTERS):
+            raise click.BadParameter(
+                f"{value!r} is not PROFILE=N with N from 1 to {len(REBUILDER_LETTERS)}",
+                param_hint="--independent-rebuilds",
+            )
+        counts[profile] = int(number)
+    return counts
 
 
 def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[str]:
@@ -49,6 +65,14 @@ def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[
 )
 @click.option("--profile", "profiles", multiple=True, help="Recipe build profiles (default: default).")
 @click.option("--runner", "runners", multiple=True, type=RUNNER_CHOICE, help="Runners (default: bwrap; repeatable).")
+@click.option(
+    "--independent-rebuilds",
+    "independent",
+    multiple=True,
+    metavar="PROFILE=N",
+    help="Plan N jobs (rebuilder a, b, ...) for each release x runner of PROFILE: independent rebuilds on "
+    "separate machines, whose install trees must agree (repeatable; default 1).",
+)
 @click.option("--allow-empty", is_flag=True, help="Print an empty matrix instead of failing (a night with no release).")
 @click.option(
     "--json",
@@ -62,12 +86,18 @@ def plan(
     releases_file: Path | None,
     profiles: tuple[str, ...],
     runners: tuple[str, ...],
+    independent: tuple[str, ...],
     allow_empty: bool,
     as_json: bool,
 ) -> None:
     """Plan a CI job matrix: each VERSION (and each release in --releases) x profiles x runners.
 
     One job per line; with --json the matrix GitHub Actions reads, {"include": [...]}.
+
+    With --independent-rebuilds PROFILE=N, each release x runner of PROFILE is N jobs, rebuilder a, b,
+    ... (ids ending -a, -b): each rebuilds from scratch on its own machine, and `merge` shows whether
+    their install trees agree. They share a signer in CI, so they are runs of one rebuilder, not N
+    independent rebuilders (docs/attestation.md).
 
     Releases whose series has no recipe, or whose recipe lacks a profile, are left out with a note on
     stderr, so the matrix holds only jobs that can run. A missing or empty recipes directory is an
@@ -85,6 +115,7 @@ def plan(
 
     if not versions and releases_file is None:
         raise click.UsageError("give the releases to plan: VERSION arguments or --releases FILE")
+    rebuild_counts = _independent_rebuilds(independent)
     available_recipes_dir()
     jobs: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -104,16 +135,24 @@ def plan(
                     f"plan: skipping {version} {profile}: the {version.series} recipe has no such profile", err=True
                 )
                 continue
+            count = rebuild_counts.get(profile, 1)
             for runner in runners or ("bwrap",):
-                jobs.append(
-                    {
-                        "version": str(version),
-                        "series": version.series,
-                        "profile": profile,
-                        "runner": runner,
-                        "id": f"{version}-{profile}-{runner}",
-                    }
-                )
+                for rebuilder in REBUILDER_LETTERS[:count]:
+                    # One job keeps the id it always had (its status page history goes on).
+                    suffix = f"-{rebuilder}" if count > 1 else ""
+                    jobs.append(
+                        {
+                            "version": str(version),
+                            "series": version.series,
+                            "profile": profile,
+                            "runner": runner,
+                            "rebuilder": rebuilder,
+                            "id": f"{version}-{profile}-{runner}{suffix}",
+                        }
+                    )
+    planned_profiles = set(profiles or ("default",))
+    for profile in sorted(set(rebuild_counts) - planned_profiles):
+        click.echo(f"plan: --independent-rebuilds names {profile}, a profile not planned (--profile)", err=True)
     if not jobs and not allow_empty:
         raise NothingToDo(
             "the plan is empty: no requested release has a recipe and profile (--allow-empty to print an empty matrix)"
@@ -123,6 +162,6 @@ def plan(
         report.echo(json.dumps({"format": PLAN_FORMAT, "include": jobs}, sort_keys=True))
     else:
         for job in jobs:
-            report.echo(f"{job['id']}\t{job['version']} {job['profile']} {job['runner']}")
+            report.echo(f"{job['id']}\t{job['version']} {job['profile']} {job['runner']} rebuilder {job['rebuilder']}")
         report.echo(f"{len(jobs)} job(s)")
     report.close()

@@ -98,6 +98,11 @@ class StatusRow:
     artifacts: tuple[Artifact, ...] = ()
     origin: str | None = None
     """The file name the attestation arrived under (shown for rejected ones, which prove nothing else)."""
+    job: str | None = None
+    """The planned job (``plan`` id) the result came from: signed (``rebuilder.job``) for a verified
+    attestation; for a rejected one or a missing result, the plan's job it stands for."""
+    machine: str | None = None
+    """The machine the job ran on, as the signed verdict names it (``rebuilder.machine``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +166,8 @@ def row_from_predicate(
         source_verified=predicate.source.verified,
         signer=signer,
         rebuilder=predicate.rebuilder.name or predicate.rebuilder.id,
+        job=predicate.rebuilder.job,
+        machine=predicate.rebuilder.machine,
         attested_at=predicate.attested_at,
         tree_sha256=predicate.result.tree_sha256,
         attestation=attestation,
@@ -331,10 +338,19 @@ def _row(row: StatusRow, role: AgreementRole | None = None) -> str:
 def _rebuilder(row: StatusRow) -> str:
     """The rebuilder's own id; who signed (a key id or a Sigstore identity) is in the tooltip."""
     shown = row.rebuilder or row.signer
+    run = _run_words(row.job, row.machine)
     if not shown:
-        return "—"
+        return f'<div class="run">{_e(run)}</div>' if run else "—"
     title = f"signed by {row.signer}" if row.signer else shown
-    return f'<span class="rebuilder" title="{_e(title)}">{_e(shown)}</span>'
+    job = f'<div class="run">{_e(run)}</div>' if run else ""
+    return f'<span class="rebuilder" title="{_e(title)}">{_e(shown)}</span>{job}'
+
+
+def _run_words(job: str | None, machine: str | None) -> str:
+    """ "job J on machine M": which run of a rebuilder a result is, as its signed verdict says."""
+    words = [f"job {job}"] if job else []
+    words += [f"on machine {machine}"] if machine else []
+    return " ".join(words)
 
 
 def _difference(entry: DifferenceRow) -> str:
@@ -407,6 +423,8 @@ def _result_section(row: StatusRow) -> str:
         ("Reason", _e(row.detail) if row.detail else ""),
         ("Source", source if row.version else ""),
         ("Rebuilder", _e(row.rebuilder) if row.rebuilder else ""),
+        ("Job", _e(row.job) if row.job else ""),
+        ("Machine", _e(row.machine) if row.machine else ""),
         ("Signed by", _e(row.signer) if row.signer else ""),
         ("Attested at", _e(row.attested_at) if row.attested_at else ""),
         ("Install tree", f"<code>{_e(row.tree_sha256)}</code>" if row.tree_sha256 else ""),
@@ -423,7 +441,7 @@ def _result_section(row: StatusRow) -> str:
     listed = f"<h3>Differing files</h3><ul>{''.join(differences)}</ul>" if differences else ""
     if row.verdict == "reproducible":
         listed = "<p>Two builds identical in every file, link and mode.</p>"
-    who = _e(row.rebuilder or row.signer or "no rebuilder")
+    who = _e(row.rebuilder or row.signer or "no rebuilder") + (f", job {_e(row.job)}" if row.job else "")
     return (
         f'<section class="result" data-verdict="{_e(row.verdict)}">'
         f'<h2 class="v-{_e(row.verdict)}">{label} — {who}</h2><dl>{body}</dl>{listed}</section>'
@@ -517,6 +535,10 @@ def agreement_roles(verdicts: Iterable[PeersVerdict]) -> dict[str, AgreementRole
                     roles[origin] = AgreementRole(
                         verdict, "disagrees", counted.tree_sha256, dissent_of.get(counted.origins[0])
                     )
+        for runs in verdict.runs:
+            if not runs.agree:  # one rebuilder's runs disagree: each run is red, with every tree it is set against
+                for run in runs.runs:
+                    roles[run.origin] = AgreementRole(verdict, "disagrees", run.tree_sha256, reason=runs.summary())
         for rejected in verdict.rejected:
             roles.setdefault(rejected.origin, AgreementRole(verdict, "not counted", reason=rejected.reason))
     return roles
@@ -552,14 +574,39 @@ def agreement_label(verdict: PeersVerdict) -> str:
     """A few words for the verdict's cell (its one-line summary follows it)."""
     k, n = len(verdict.agreeing), verdict.independent
     if verdict.state == DISAGREE:
+        if not verdict.dissenting and any(not runs.agree for runs in verdict.runs):
+            return f"RUNS OF ONE REBUILDER DISAGREE: {_runs_words(verdict)}"
         return f"REBUILDERS DISAGREE ({k} of {n} on the reference tree)"
     if verdict.state == MET:
+        if n == 1 and verdict.runs:
+            return f"one rebuilder (one signer), {_runs_words(verdict)}; no second signer to compare with"
         if n == 1:
             return f"one rebuilder, nothing to compare with (threshold {verdict.threshold})"
         return f"{k} of {n} rebuilders agree (threshold {verdict.threshold} met)"
     if n == 0:
         return "no verified attestation"
     return f"not confirmed: {k} of {n} rebuilder(s) agree, {verdict.threshold} needed"
+
+
+def _runs_words(verdict: PeersVerdict) -> str:
+    """How the runs of the rebuilders that rebuilt more than once compare, in a few words: "2 runs on 2
+    machines agree"."""
+    return "; ".join(f"{runs.counts()} {'agree' if runs.agree else 'DISAGREE'}" for runs in verdict.runs)
+
+
+def _runs_list(verdict: PeersVerdict, names: Mapping[str, str]) -> list[str]:
+    """One list item per run of each rebuilder that rebuilt more than once: its job, machine and tree; red
+    when that rebuilder's runs disagree, with every tree."""
+    items = []
+    for runs in verdict.runs:
+        css = "" if runs.agree else ' class="a-disagree"'
+        each = "".join(
+            f"<li>{_e(names.get(run.origin) or runs.signer)}: {_e(_run_words(run.job, run.machine) or 'a run')}, "
+            f"tree <code>{_e(run.tree_sha256)}</code></li>"
+            for run in runs.runs
+        )
+        items.append(f'<li{css} data-runs-agree="{str(runs.agree).lower()}">{_e(runs.summary())}<ul>{each}</ul></li>')
+    return items
 
 
 def _short(digest: str | None) -> str:
@@ -587,22 +634,27 @@ def _role_cell(row: StatusRow, role: AgreementRole | None) -> str:
     verdict = role.verdict
     page = _e(agreement_path(verdict.version, verdict.profile))
     if role.role == "disagrees":
-        shown = (
-            _dissent_line(verdict, role.dissent)
-            if role.dissent is not None
-            else f"DISAGREES: tree {_short(role.tree_sha256)}"
-        )
+        if role.dissent is not None:
+            shown = _dissent_line(verdict, role.dissent)
+        elif role.reason is not None:
+            shown = (
+                f'<span class="why">DISAGREES: tree <code>{_e(role.tree_sha256 or "none")}</code>; '
+                f"{_e(role.reason)}</span>"
+            )
+        else:
+            shown = f"DISAGREES: tree {_short(role.tree_sha256)}"
         return (
             f'<td class="agreement a-disagree" data-label="Agreement" data-role="disagrees">'
             f'{shown} <a href="{page}">(all rebuilders)</a></td>'
         )
     if role.role == "agrees":
         css = "a-met" if verdict.independent > 1 else "a-single"
-        text = (
-            f"agrees: {len(verdict.agreeing)} of {verdict.independent} rebuilders on this tree"
-            if verdict.independent > 1
-            else "the only rebuilder: nothing to compare with"
-        )
+        if verdict.independent > 1:
+            text = f"agrees: {len(verdict.agreeing)} of {verdict.independent} rebuilders on this tree"
+        elif verdict.runs:
+            text = f"the only rebuilder (one signer); {_runs_words(verdict)}"
+        else:
+            text = "the only rebuilder: nothing to compare with"
         return (
             f'<td class="agreement {css}" data-label="Agreement" data-role="agrees">'
             f'<a href="{page}">{_e(text)}</a></td>'
@@ -632,6 +684,7 @@ def _agreement_table(verdicts: Sequence[PeersVerdict], names: Mapping[str, str])
             else:
                 line = _dissent_line(verdict, dissent_of[counted.origins[0]])
                 rebuilders.append(f'<li class="a-disagree">{_who(counted, names)}: {line}</li>')
+        rebuilders += _runs_list(verdict, names)
         rebuilders += [
             f'<li><span class="why">not counted: {_e(rejected.origin)}: {_e(rejected.reason)}</span></li>'
             for rejected in verdict.rejected
@@ -650,7 +703,8 @@ def _agreement_table(verdicts: Sequence[PeersVerdict], names: Mapping[str, str])
         "<h2>Agreement between rebuilders</h2>"
         "<p>For each release and profile: the <code>peers</code> verdict over every verified attestation shown "
         "below. Independent rebuilders (counted by signing key or identity) agree when their install trees "
-        "have the same digest.</p>"
+        "have the same digest. Several runs of one signer (the nightly workflow's jobs on separate machines) "
+        "are listed as runs: their agreement shows the build reproduces across machines, and counts once.</p>"
         '<table id="agreement"><thead><tr><th>Release</th><th>Profile</th><th>Verdict</th><th>Rebuilders</th>'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
@@ -715,6 +769,12 @@ def render_agreement_page(
             listed += f"<li>… and {more} more (the two published manifests hold them all)</li>"
         parts.append(
             f"<h3>{len(dissent.differences)} path(s) differ from the reference tree</h3><ul>{listed}</ul></section>"
+        )
+    if verdict.runs:
+        parts.append(
+            "<h2>Runs of one rebuilder</h2><p>Each counts once in the k of n above (rebuilders are counted by "
+            "signer); whether its runs, on the machines their signed verdicts name, produced one tree:</p>"
+            f'<ul id="runs">{"".join(_runs_list(verdict, names or {}))}</ul>'
         )
     if verdict.rejected:
         parts.append(
