@@ -38,6 +38,14 @@ CLOCK_SHIFT = "+397d"
 more than a year so a year, a month and a day all change)."""
 
 
+CONFIGURE_ANSWERS: Mapping[str, str] = {"ac_cv_broken_nice": "no"}
+"""Answers configure is given, as autoconf cache variables in the environment, instead of finding them by
+probing the build's own process. CPython's "broken nice()" probe calls ``nice(1)`` then ``nice(2)`` and
+calls ``nice()`` broken when both return the same value, which they do at niceness 18 and 19: a build
+started under ``nice -n 19`` (a CI runner, a background job) got ``HAVE_BROKEN_NICE``, so another
+``pyconfig.h``, sysconfigdata and interpreter, under the same cache key. Linux's ``nice()`` is not broken."""
+
+
 @dataclass(frozen=True, slots=True)
 class Variation:
     """One thing a second build may change, with a one-line description for reports."""
@@ -138,6 +146,7 @@ class BuildSettings:
             "PYTHONHASHSEED": self.pythonhashseed,
             # Not inherited from the host, but pinned so no tool guesses from a terminal.
             "TERM": "dumb",
+            **CONFIGURE_ANSWERS,
         }
         return env
 
@@ -155,6 +164,9 @@ class BuildSettings:
                 del record[name]
         record["make_jobs"] = self.make_jobs()
         record["cflags"] = self.cflags()
+        # Part of the cache key: a build made before configure was given these answers (possibly at niceness
+        # 18 or more) is not served as one made with them.
+        record["configure_answers"] = " ".join(f"{name}={value}" for name, value in sorted(CONFIGURE_ANSWERS.items()))
         return record
 
 
