@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from verify.rebuild.core import PGO_TRAINER_RECORD_PATH, pgo_trainer
-from verify.rebuild.training import TRAINER_RECORD_NAME, read_training_run
+from verify.rebuild.training import FIRST_STAGE_NAME, TRAINER_RECORD_NAME, read_training_run
 
 TEST_MODULE = textwrap.dedent(
     """\
@@ -144,6 +144,28 @@ def _train(build: Path, trainer: Path, *modules: str, env: dict[str, str] | None
 def test_the_record_is_where_the_rebuild_reads_it() -> None:
     assert Path(PGO_TRAINER_RECORD_PATH).name == TRAINER_RECORD_NAME
     assert f'RECORD_NAME = "{TRAINER_RECORD_NAME}"' in pgo_trainer().decode()
+    assert FIRST_STAGE_NAME == TRAINER_RECORD_NAME + ".first-stage"
+    assert 'STAGE_NAME = RECORD_NAME + ".first-stage"' in pgo_trainer().decode()
+
+
+def test_a_fifo_in_place_of_a_record_is_a_problem_not_a_hang(tmp_path: Path) -> None:
+    """The build writes these files: a FIFO planted at either name is refused at once, in one line."""
+    record = tmp_path / TRAINER_RECORD_NAME
+    os.mkfifo(record)
+    run, problems = read_training_run(record)
+    assert run is None and problems == (
+        "the trainer's record cannot be read: not a regular file (a FIFO, socket or device)",
+    )
+    record.unlink()
+    record.write_text(
+        json.dumps(
+            {"format": "cpython-verify/pgo-training-run/v1", "status": "trained", "modules": ["x"], "python": "3.13.5"}
+        )
+    )
+    os.mkfifo(tmp_path / FIRST_STAGE_NAME)
+    run, problems = read_training_run(record)
+    assert run is None and len(problems) == 1
+    assert problems[0].startswith(f"the trainer's record is not a training record: {FIRST_STAGE_NAME} cannot be read")
 
 
 def test_the_trainer_trains_with_aslr_off_in_its_own_environment_and_records_it(tmp_path: Path) -> None:

@@ -335,7 +335,7 @@ def pin_host_view() -> dict[str, Any]:
     if hasattr(os, "process_cpu_count"):  # 3.13+
         os.process_cpu_count = pinned_cpu_count
     return {
-        "sysname": sysname, "nodename": nodename, "release": release, "version": version, "machine": machine(),
+        "sysname": sysname, "nodename": nodename, "release": release, "version": version, "machine": uname.machine,
         "cpu_count": HOST_CPU_COUNT,
     }  # fmt: skip
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from verify.common.fsutil import read_regular_file
 from verify.common.jsonutil import loads_bounded
 from verify.common.limits import PGO_TRAINING_MAX_BYTES
 from verify.result import PgoTrainingRun
@@ -38,8 +39,7 @@ def read_training_run(path: Path) -> tuple[PgoTrainingRun | None, tuple[str, ...
     A missing, oversized or unreadable record is a problem, never an exception: the caller fails the
     build with every problem named."""
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(PGO_TRAINING_MAX_BYTES + 1)
+        raw = read_regular_file(path, PGO_TRAINING_MAX_BYTES)
     except FileNotFoundError:
         return None, ("the trainer wrote no record of its run (it did not run, or it was stopped before the end)",)
     except OSError as error:
@@ -60,12 +60,13 @@ def _first_stage(path: Path, record: Any) -> tuple[dict[str, Any], tuple[str, ..
     """The first stage's file beside the record, and the problem its absence is (none for a refusal, which
     may come before the first stage wrote it)."""
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(PGO_TRAINING_MAX_BYTES + 1)
+        raw = read_regular_file(path, PGO_TRAINING_MAX_BYTES)
     except FileNotFoundError:
         if isinstance(record, dict) and record.get("status") == "refused":
             return {}, ()
         return {}, ("the trainer's first stage left no record of what it set (it was not started by the trainer)",)
+    except OSError as error:
+        raise ValueError(f"{path.name} cannot be read: {error.strerror or error}") from None
     if len(raw) > PGO_TRAINING_MAX_BYTES:
         raise ValueError(f"{path.name} is larger than {PGO_TRAINING_MAX_BYTES >> 10} KiB")
     facts = loads_bounded(raw)
