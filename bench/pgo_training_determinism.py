@@ -48,8 +48,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from verify.environments import get_runner, image_for
-from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
-from verify.rebuild.core import PGO_TRAINER_PATH, PGO_TRAINER_RECORD_PATH, pgo_trainer
+from verify.environments.interface import Bind, RootfsImage, Runner
+from verify.rebuild.core import PGO_TRAINER_PATH, PGO_TRAINER_RECORD_PATH, pgo_trainer, sandbox_spec
 from verify.rebuild.settings import BUILD_MOUNT, DEFAULT_BUILD_DIR, BuildSettings, apply_variations
 from verify.rebuild.training import counters_digest
 from verify.source.recipes import load_recipe
@@ -126,17 +126,9 @@ class Sandbox:
     def run(self, tree: Path, command: str, log: str, *, aslr: bool = True, settings: BuildSettings = BASELINE) -> None:
         """Run ``command`` with ``tree`` as ``/build`` in the sandbox ``settings`` describe (the baseline's
         unless a pair's second run is varied); raise SystemExit if it fails."""
-        spec = SandboxSpec(
-            binds=(Bind(tree, BUILD_MOUNT, writable=True),),
-            env=settings.environment(),
-            hostname=settings.hostname,
-            cwd=DEFAULT_BUILD_DIR,
-            cpus=settings.cpus,
-            clock_offset=settings.clock_offset,
-            uname_2_6=settings.uname_2_6,
-            aslr=aslr and settings.aslr,
-            reversed_directory_order=settings.reversed_directory_order,
-        )
+        # The sandbox a real build with these settings gets; a task that turns ASLR off turns it off for itself.
+        spec = sandbox_spec(settings, (Bind(tree, BUILD_MOUNT, writable=True),))
+        spec = replace(spec, aslr=aslr and spec.aslr)
         started = time.monotonic()
         result = self.runner.run(self.image, ["/bin/sh", "-c", command], spec, log_path=self.logs / log)
         print(f"{log}: exit {result.returncode}, {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)

@@ -379,14 +379,8 @@ class _BuildRun:
         build_host, source_host, settings = self._unpack(staging)
         out_host = staging / "out"
         out_host.mkdir()
-        spec = SandboxSpec(
-            binds=(Bind(build_host, BUILD_MOUNT, writable=True), Bind(out_host, OUT_MOUNT, writable=True)),
-            env=settings.environment(),
-            hostname=settings.hostname,
-            cwd=settings.build_dir,
-            user=settings.user,
-            cpus=settings.cpus,
-            **_host_variations(settings),
+        spec = sandbox_spec(
+            settings, (Bind(build_host, BUILD_MOUNT, writable=True), Bind(out_host, OUT_MOUNT, writable=True))
         )
         commands = phase_commands(self.plan.configure_flags, settings)
         if needs_probe(spec):
@@ -561,6 +555,20 @@ def _utc_now() -> str:
     """The wall-clock time in UTC, to the second, as the record stores it (RFC 3339)."""
     # Wall clock, not monotonic: these are when the build ran, for the provenance's startedOn/finishedOn.
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sandbox_spec(settings: BuildSettings, binds: tuple[Bind, ...]) -> SandboxSpec:
+    """The sandbox every command of a build with ``settings`` runs in, with ``binds``: its environment,
+    hostname, build directory, user, CPUs and the variations applied from the host."""
+    return SandboxSpec(
+        binds=binds,
+        env=settings.environment(),
+        hostname=settings.hostname,
+        cwd=settings.build_dir,
+        user=settings.user,
+        cpus=settings.cpus,
+        **_host_variations(settings),
+    )
 
 
 def _host_variations(settings: BuildSettings) -> dict[str, Any]:
