@@ -216,15 +216,8 @@ def parse_spec(text: bytes, name: str) -> EnvironmentSpec:
     """Validate the bytes of a spec file."""
     where = f"{name}.toml"
     spec = parse_model(_SpecFile, load_toml(text, where=where, error=LockFileError), where=where, error=LockFileError)
-    return EnvironmentSpec(
-        name=name,
-        suites=spec.suites,
-        components=spec.components,
-        architecture=spec.architecture,
-        variant=spec.variant,
-        include=spec.include,
-        sha256=hashlib.sha256(text).hexdigest(),
-    )
+    fields = spec.model_dump(exclude={"schema_", "comment"})
+    return EnvironmentSpec(name=name, sha256=hashlib.sha256(text).hexdigest(), **fields)
 
 
 def parse_lock(text: bytes, name: str) -> EnvironmentLock:
@@ -233,29 +226,9 @@ def parse_lock(text: bytes, name: str) -> EnvironmentLock:
     lock = parse_model(_LockFile, load_toml(text, where=where, error=LockFileError), where=where, error=LockFileError)
     if lock.name != name:
         raise LockFileError(f"{where}: names environment {lock.name!r}, expected {name!r}")
-    return EnvironmentLock(
-        name=name,
-        spec_sha256=lock.spec_sha256,
-        suites=lock.suites,
-        architecture=lock.architecture,
-        variant=lock.variant,
-        include=lock.include,
-        source_date_epoch=lock.source_date_epoch,
-        release_date=lock.release_date,
-        rootfs_sha256=lock.rootfs_sha256,
-        packages=tuple(
-            LockedPackage(
-                name=package.name,
-                version=package.version,
-                architecture=package.architecture,
-                path=package.path,
-                size=package.size,
-                sha256=package.sha256,
-            )
-            for package in lock.packages
-        ),
-        sha256=hashlib.sha256(text).hexdigest(),
-    )
+    fields = lock.model_dump(exclude={"schema_", "name", "packages"})
+    packages = tuple(LockedPackage(**package.model_dump()) for package in lock.packages)
+    return EnvironmentLock(name=name, packages=packages, sha256=hashlib.sha256(text).hexdigest(), **fields)
 
 
 def render_lock(lock: EnvironmentLock) -> bytes:
