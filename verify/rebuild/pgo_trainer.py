@@ -149,9 +149,14 @@ def refuse(record: dict[str, Any], reason: str) -> int:
     return 1
 
 
+def own_environment() -> dict[str, str]:
+    """The variables the trainer sets itself: :data:`ENVIRONMENT` and its own bytecode cache."""
+    return dict(ENVIRONMENT, PYTHONPYCACHEPREFIX=str(pycache_dir()))
+
+
 def training_environment(current: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """The environment the training runs with, and the names removed from ``current``."""
-    environment = dict(ENVIRONMENT, PYTHONPYCACHEPREFIX=str(pycache_dir()))
+    environment = own_environment()
     for name in KEPT:
         if name in current:
             environment[name] = current[name]
@@ -562,7 +567,7 @@ def train(modules: list[str], record: dict[str, Any]) -> int:
     record["environment"] = {name: os.environ[name] for name in sorted(os.environ) if name != _STAGE}
     record["hash_randomization"] = sys.flags.hash_randomization
     own = {name: value for name, value in record["environment"].items() if name not in KEPT}
-    expected = dict(ENVIRONMENT, PYTHONPYCACHEPREFIX=str(pycache_dir()))
+    expected = own_environment()
     if own != expected or not stage_path().is_file() or sys.pycache_prefix != expected["PYTHONPYCACHEPREFIX"]:
         return refuse(record, "the environment is not the one the task sets (it was started in its second stage)")
     if sys.flags.hash_randomization or sys.flags.ignore_environment or os.environ.get("PYTHONHASHSEED") != "0":
