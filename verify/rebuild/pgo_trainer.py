@@ -26,15 +26,25 @@ itself, whatever the build's sandbox, its variations or a future test module do:
    ``test.support`` calls on import; ``socket.gethostname()``) and the number of CPUs differ from
    machine to machine and, allocated as strings, moved objects the same way: the training sees
    :data:`HOST_UNAME` and :data:`HOST_CPU_COUNT` instead, and the record keeps both the view and what the host said.
-4. Only the training's own counts. The instrumented build runs ``./python`` itself (sysconfig,
+4. One file system. What the training reads of the build (the interpreter, ``pybuilddir.txt``,
+   ``Modules/Setup.local``, ``Lib/`` and the directory of the built extension modules) is copied, in
+   sorted order and without bytecode caches, to :data:`COPY_ROOT` on the sandbox's own fresh tmpfs, and
+   the training runs from there. Every ``stat`` result becomes Python ints: the device and inode numbers
+   of the build's file system (a cached small int on tmpfs, an allocated one on ext4), a directory's
+   size and the order the file system lists names in all changed the counters, so two trainings of one
+   build on ext4 and on tmpfs differed in 171 of 264 files. The tmpfs's inode numbers are first moved
+   past the small ints. A tree that is not a CPython build directory (no ``pybuilddir.txt`` beside the
+   interpreter) trains in place, and the record says so.
+5. Only the training's own counts. The instrumented build runs ``./python`` itself (sysconfig,
    setup.py, frozen modules) with ASLR on, and the first process here ran before the re-execution:
-   every ``.gcda`` file under the build directory is removed before the tests run.
-5. No process, thread or timer. Whatever a test module contains, starting a process (``fork``,
+   every ``.gcda`` file under the build directory is removed (by the first stage, so that the
+   training process never lists the build's file system) before the tests run.
+6. No process, thread or timer. Whatever a test module contains, starting a process (``fork``,
    ``exec``, ``posix_spawn``, ``subprocess``, ``multiprocessing``, ``os.system``: a child started
    with ``-I`` would even ignore the hash seed), a thread (``threading``, ``_thread``, executors) or
    a timer (``signal.alarm``, ``signal.setitimer``, ``faulthandler.dump_traceback_later``) raises
    ``unittest.SkipTest`` instead: the test is skipped and the record names it and the call.
-6. No timing. The outcome goes to a bare ``unittest.TestResult``: unittest's text runner prints
+7. No timing. The outcome goes to a bare ``unittest.TestResult``: unittest's text runner prints
    "Ran N tests in 1.234s", and formatting that float alone changes ``Python/dtoa.c``'s counters.
 
 The task writes what it ran to ``cpython-verify-pgo-training-run.json`` beside itself: the tests
@@ -90,6 +100,16 @@ HOST_CPU_COUNT = 1
 """What the training's ``os.cpu_count()`` and ``os.process_cpu_count()`` say."""
 PYCACHE_NAME = "cpython-verify-pgo-pycache"
 """The training's bytecode cache (``PYTHONPYCACHEPREFIX``), beside the trainer, made empty by the first stage."""
+COPY_ROOT = "/tmp/cpython-verify-pgo-training"  # noqa: S108 - the sandbox's private tmpfs
+"""Where the first stage copies what the training reads, on the sandbox's own tmpfs (every runner gives
+its sandbox a private ``/tmp``): the trainer, its bytecode cache and the copy of the build directory."""
+COPIED_PARTS = ("python", "pybuilddir.txt", "Modules/Setup.local", "Lib")
+"""What the training reads of a CPython build directory, beside the extension modules' directory that
+``pybuilddir.txt`` names (the interpreter finds its ``Lib/`` through ``Modules/Setup.local`` up to 3.10
+and through ``pybuilddir.txt`` from 3.11). The recipes build in the source tree (``VPATH`` is ``.``), so
+``Lib/`` is beside the interpreter."""
+SMALL_INTS = 256
+"""CPython's cached small ints end here: a device or inode number at or below it takes another path."""
 STAGE_NAME = RECORD_NAME + ".first-stage"
 """What the first stage saw and did, beside the record; the second stage only checks that it exists (the
 rebuild knows the same name and merges it into the record)."""
@@ -119,13 +139,16 @@ def aslr_is_off() -> bool:
 
 
 def record_path() -> Path:
-    """Where this trainer writes its record: beside itself."""
+    """Where this trainer writes its record: beside the trainer the build started (the second stage, which
+    may run from a copy, is told that directory by the first)."""
+    if _STAGE in os.environ:
+        return Path(os.environ[_STAGE]) / RECORD_NAME
     return Path(__file__).resolve().with_name(RECORD_NAME)
 
 
-def pycache_dir() -> Path:
-    """Where the training reads and writes ``.pyc`` files: its own empty directory, beside the trainer."""
-    return Path(__file__).resolve().with_name(PYCACHE_NAME)
+def pycache_dir(trainer_dir: Path) -> Path:
+    """Where the training reads and writes ``.pyc`` files: its own empty directory, beside the trainer it runs."""
+    return trainer_dir / PYCACHE_NAME
 
 
 def stage_path() -> Path:
@@ -149,18 +172,21 @@ def refuse(record: dict[str, Any], reason: str) -> int:
     return 1
 
 
-def own_environment() -> dict[str, str]:
-    """The variables the trainer sets itself: :data:`ENVIRONMENT` and its own bytecode cache."""
-    return dict(ENVIRONMENT, PYTHONPYCACHEPREFIX=str(pycache_dir()))
+def own_environment(trainer_dir: Path) -> dict[str, str]:
+    """The variables the trainer sets itself when the training runs the trainer in ``trainer_dir``:
+    :data:`ENVIRONMENT` and its own bytecode cache."""
+    return dict(ENVIRONMENT, PYTHONPYCACHEPREFIX=str(pycache_dir(trainer_dir)))
 
 
-def training_environment(current: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """The environment the training runs with, and the names removed from ``current``."""
-    environment = own_environment()
+def training_environment(current: dict[str, str], trainer_dir: Path) -> tuple[dict[str, str], list[str]]:
+    """The environment the training runs with (its trainer in ``trainer_dir``), and the names removed from
+    ``current``. The stage marker names the directory of the trainer the build started, where the record
+    goes: the same path in every build (``/build``)."""
+    environment = own_environment(trainer_dir)
     for name in KEPT:
         if name in current:
             environment[name] = current[name]
-    environment[_STAGE] = "1"
+    environment[_STAGE] = str(Path(__file__).resolve().parent)
     removed = sorted(name for name in current if name not in environment)
     return environment, removed
 
@@ -208,6 +234,84 @@ def pin_access_times(tops: list[Path]) -> int:
         except OSError:
             continue  # gone or not ours to change: left as it is
     return pinned
+
+
+def copy_sorted(source: Path, destination: Path) -> int:
+    """Copy the file or tree ``source`` to ``destination``, entries created in sorted name order (a fresh
+    tmpfs numbers inodes, and lists names, in creation order), links followed (the build links its
+    extension modules), bytecode caches and counters left out; return how many files were copied."""
+    if not source.is_dir():
+        shutil.copy2(str(source), str(destination))
+        return 1
+    destination.mkdir()
+    copied = 0
+    for child in sorted(source.iterdir(), key=lambda entry: entry.name):
+        if child.name == "__pycache__" or child.name.endswith((".pyc", ".gcda", ".gcno")):
+            continue
+        copied += copy_sorted(child, destination / child.name)
+    shutil.copystat(str(source), str(destination))
+    return copied
+
+
+def mount_of(path: str) -> tuple[str, str]:
+    """The mount point and file system type ``path`` is on, from ``/proc/self/mountinfo``."""
+    best = ("", "unknown")
+    try:
+        with open("/proc/self/mountinfo") as mounts:
+            for line in mounts:
+                fields = line.split()
+                point, fstype = fields[4], fields[fields.index("-") + 1]
+                inside = path == point or path.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best[0]):
+                    best = (point, fstype)
+    except (OSError, ValueError, IndexError):
+        pass
+    return best
+
+
+def move_inode_numbers_past_small_ints(scratch: Path) -> int:
+    """Create and remove empty files under ``scratch`` until the file system hands out an inode number
+    past :data:`SMALL_INTS` (a fresh tmpfs starts at 1 and never reuses one); return the last number."""
+    scratch.mkdir()
+    number = 0
+    for index in range(4 * SMALL_INTS):
+        path = scratch / str(index)
+        path.touch()
+        number = os.lstat(str(path)).st_ino
+        path.unlink()
+        if number > SMALL_INTS:
+            break
+    scratch.rmdir()
+    return number
+
+
+def training_copy(build: Path) -> dict[str, Any]:
+    """Copy what the training reads of the CPython build directory ``build``, and the trainer, under
+    :data:`COPY_ROOT`; return what the record says of it (``skipped`` and why, for a tree that is not a
+    CPython build directory)."""
+    marker = build / "pybuilddir.txt"
+    if not (build / "python").is_file() or not marker.is_file():
+        return {"skipped": "not a CPython build directory (no python and pybuilddir.txt in it): trained in place"}
+    root = Path(COPY_ROOT)
+    shutil.rmtree(str(root), ignore_errors=True)
+    root.mkdir()
+    last_inode = move_inode_numbers_past_small_ints(root / "inodes")
+    copy = root / build.name
+    copy.mkdir()
+    shutil.copy2(str(Path(__file__).resolve()), str(root / Path(__file__).name))
+    copied = 0
+    for relative in (*COPIED_PARTS, marker.read_text().strip()):
+        # A part missing from the build is not made up; one inside a part already copied is not copied twice.
+        if not relative or not os.path.lexists(str(build / relative)) or os.path.lexists(str(copy / relative)):
+            continue
+        (copy / relative).parent.mkdir(parents=True, exist_ok=True)
+        copied += copy_sorted(build / relative, copy / relative)
+    pycache_dir(root).mkdir()
+    point, fstype = mount_of(COPY_ROOT)
+    return {
+        "directory": str(copy), "files": copied, "mount": point, "file_system": fstype,
+        "device": os.lstat(str(root)).st_dev, "first_inode": last_inode,
+    }  # fmt: skip
 
 
 def reset_signals() -> int:
@@ -262,9 +366,16 @@ def reexecute(modules: list[str], record: dict[str, Any]) -> int:
 
     The second stage's environment is :func:`training_environment`'s and nothing else, the same on every
     host: what this stage saw and did goes to :func:`stage_path` instead."""
-    environment, removed = training_environment(dict(os.environ))
-    first_stage: dict[str, Any] = {"environment_removed": removed}
-    command = [sys.executable, str(Path(__file__).resolve()), *modules]
+    build = Path.cwd()
+    first_stage: dict[str, Any] = {"counters_removed": remove_counters(build)}
+    try:
+        first_stage["training_copy"] = copied = training_copy(build)
+    except OSError as error:
+        return refuse(record, f"cannot copy the build directory for the training: {error}")
+    trainer_dir = Path(COPY_ROOT) if "directory" in copied else Path(__file__).resolve().parent
+    environment, first_stage["environment_removed"] = training_environment(dict(os.environ), trainer_dir)
+    interpreter = str(Path(copied["directory"]) / "python") if "directory" in copied else sys.executable
+    command = [interpreter, str(trainer_dir / Path(__file__).name), *modules]
     if personality() == _ADDR_NO_RANDOMIZE:
         first_stage["aslr"] = "off before the task started"
     else:
@@ -289,22 +400,29 @@ def reexecute(modules: list[str], record: dict[str, Any]) -> int:
     first_stage["signals_reset"] = reset_signals()
     # Every module the training imports is compiled from its source into an empty cache, whatever .pyc
     # files the build, an earlier run or this first stage (ctypes, for ASLR) left in __pycache__.
-    shutil.rmtree(str(pycache_dir()), ignore_errors=True)
-    pycache_dir().mkdir()
-    # The build tree and the trainer beside it: everything of the build the training can stat.
-    beside, build = Path(__file__).resolve().parent, Path.cwd()
+    if "directory" not in copied:
+        shutil.rmtree(str(pycache_dir(trainer_dir)), ignore_errors=True)
+        pycache_dir(trainer_dir).mkdir()
+    # Everything of the build the training can stat: the copy, or the build tree and the trainer beside it.
+    beside = Path(__file__).resolve().parent
     inside = str(build).startswith(str(beside) + os.sep)
-    first_stage["access_times_pinned"] = pin_access_times([beside] if inside else [beside, build])
+    tops = [Path(COPY_ROOT)] if "directory" in copied else [beside] if inside else [beside, build]
+    first_stage["access_times_pinned"] = pin_access_times(tops)
     host = os.uname()
     first_stage["host"] = {
         "sysname": host.sysname, "nodename": host.nodename, "release": host.release, "version": host.version,
         "machine": host.machine, "cpu_count": os.cpu_count(),
     }  # fmt: skip
-    stage = stage_path()
-    partial = stage.with_name(stage.name + ".partial")
-    partial.write_text(json.dumps(first_stage, sort_keys=True) + "\n")
-    partial.replace(stage)
+    # The rebuild reads the first stage's facts beside the record; the training only checks that a file
+    # of that name is beside the trainer it runs.
+    for stage in dict.fromkeys((stage_path(), trainer_dir / STAGE_NAME)):
+        partial = stage.with_name(stage.name + ".partial")
+        partial.write_text(json.dumps(first_stage, sort_keys=True) + "\n")
+        partial.replace(stage)
+    print("pgo_trainer: removed", first_stage["counters_removed"], "earlier .gcda files; training from",
+          copied.get("directory", "the build directory itself"), flush=True)  # fmt: skip
     try:
+        os.chdir(copied.get("directory", str(build)))
         os.execvpe(command[0], command, environment)  # noqa: S606 - a fixed argument list, the fixed PATH
     except OSError as error:
         return refuse(record, f"cannot re-execute the task ({command[0]}: {error.strerror})")
@@ -567,7 +685,7 @@ def train(modules: list[str], record: dict[str, Any]) -> int:
     record["environment"] = {name: os.environ[name] for name in sorted(os.environ) if name != _STAGE}
     record["hash_randomization"] = sys.flags.hash_randomization
     own = {name: value for name, value in record["environment"].items() if name not in KEPT}
-    expected = own_environment()
+    expected = own_environment(Path(__file__).resolve().parent)
     if own != expected or not stage_path().is_file() or sys.pycache_prefix != expected["PYTHONPYCACHEPREFIX"]:
         return refuse(record, "the environment is not the one the task sets (it was started in its second stage)")
     if sys.flags.hash_randomization or sys.flags.ignore_environment or os.environ.get("PYTHONHASHSEED") != "0":
@@ -576,7 +694,6 @@ def train(modules: list[str], record: dict[str, Any]) -> int:
     sort_directory_listings()
     os.umask(UMASK)
     record.update(umask=f"{UMASK:03o}", random_seed=RANDOM_SEED)
-    record["counters_removed"] = remove_counters(Path.cwd())
     guard = Guard()
     guard.install()
     seed_randomness()
@@ -599,7 +716,7 @@ def train(modules: list[str], record: dict[str, Any]) -> int:
         record["status"] = "trained"
     write_record(record)
     print(
-        "pgo_trainer: removed", record["counters_removed"], "earlier .gcda files; ran", result.testsRun, "tests,",
+        "pgo_trainer: ran", result.testsRun, "tests,",
         len(result.failures), "failures,", len(result.errors), "errors,", len(result.skipped), "skipped,",
         guard.blocked_total, "calls blocked (processes, threads, timers)",
     )  # fmt: skip
@@ -618,7 +735,7 @@ def main(modules: list[str]) -> int:
     if not modules:
         refuse(record, "no test module was named (PROFILE_TASK=<trainer> test_codecs ...)")
         return 2
-    if os.environ.get(_STAGE) != "1":
+    if _STAGE not in os.environ:
         for stale in (record_path(), stage_path()):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()

@@ -29,6 +29,7 @@ FIRST_STAGE_NAME = TRAINER_RECORD_NAME + ".first-stage"
 training process never reads it, because every varying string it handled would change its counters."""
 FIRST_STAGE_FIELDS = (
     "stack_limit", "descriptors_closed", "access_times_pinned", "signals_reset", "environment_removed", "host",
+    "counters_removed", "training_copy",
 )  # fmt: skip
 """The record's fields the first stage's file supplies (and ``aslr.how``, from its ``aslr``)."""
 

@@ -140,6 +140,21 @@ class TrainingHost(_Frozen):
     cpu_count: Count | None = None
 
 
+class TrainingCopy(_Frozen):
+    """Where the training ran: a sorted copy of the build directory on the sandbox's own tmpfs, or, for a
+    tree that is not a CPython build directory, the build directory itself (``skipped`` says why)."""
+
+    directory: Listed | None = None
+    files: Count | None = None
+    mount: Listed | None = None
+    file_system: Listed | None = None
+    device: Count | None = None
+    """The copy's device number (its file system's; a cached small int up to 256, allocated above)."""
+    first_inode: Count | None = None
+    """The inode number the file system had reached before the copy (moved past the small ints)."""
+    skipped: Listed | None = None
+
+
 class PgoTrainingRun(_Frozen):
     """The record cpython-verify's trainer wrote of one training run: what it ran, what it set, how it went.
 
@@ -182,6 +197,8 @@ class PgoTrainingRun(_Frozen):
     """The seed of ``random`` before every test, and of every ``random.Random()`` made without one."""
     counters_removed: Count | None = None
     """``.gcda`` files removed before the tests ran (the build's own runs of ``./python`` left them)."""
+    training_copy: TrainingCopy | None = None
+    """Where the training read the build from (the first stage copied it; absent from older records)."""
     tests: TrainingTests | None = None
     blocked: tuple[BlockedCall, ...] = Field(default=(), max_length=100)
     blocked_total: Count = 0
