@@ -8,12 +8,14 @@ determinism on a real instrumented CPython: bench/pgo_training_determinism.py's 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from verify.rebuild.core import PGO_TRAINER_RECORD_PATH, pgo_trainer
@@ -112,6 +114,11 @@ STARTS_THINGS = textwrap.dedent(
 )
 
 
+PGO_TRAINER_SOURCE = Path(__file__).resolve().parent.parent / "verify" / "rebuild" / "pgo_trainer.py"
+TRAINING_COPY_FIELDS = ("directory", "files", "mount", "file_system", "device", "first_inode", "skipped")
+NOT_A_BUILD = "not a CPython build directory (no python and pybuilddir.txt in it): trained in place"
+
+
 def _build_dir(tmp_path: Path, modules: dict[str, str]) -> tuple[Path, Path]:
     """A build directory holding a stale counter, and the trainer beside it; in a real build ./python finds
     the ``test`` package in its own Lib/, here it sits beside the trainer (the script's directory is on
@@ -174,7 +181,9 @@ def test_the_trainer_trains_with_aslr_off_in_its_own_environment_and_records_it(
               "LD_PRELOAD": "", "FAKETIME": "+397d", "HOME": "/nonexistent"}  # fmt: skip
     status, output, record = _train(build, trainer, "test_personality", env=varied)
     assert status == 0, output
-    assert "removed 1 earlier .gcda files; ran 5 tests, 0 failures, 0 errors, 0 skipped" in output
+    assert "removed 1 earlier .gcda files; training from the build directory itself" in output
+    assert "ran 5 tests, 0 failures, 0 errors, 0 skipped" in output
+    assert record["training_copy"] == {**dict.fromkeys(TRAINING_COPY_FIELDS), "skipped": NOT_A_BUILD}
     assert not list(build.rglob("*.gcda"))
     assert record["status"] == "trained" and record["reason"] is None
     assert record["aslr"]["off"] and record["aslr"]["personality"] == "0x00040000"
@@ -273,3 +282,50 @@ def test_the_trainer_refuses_without_modules_and_in_a_second_stage_it_did_not_se
                                     env={"PATH": "/usr/bin:/bin", "CPYTHON_VERIFY_PGO_TRAINING": "1"})  # fmt: skip
     assert status == 1 and record["status"] == "refused", output
     assert list(build.rglob("*.gcda")), "a refused training removes nothing"
+
+
+def _trainer_module(copy_root: Path) -> ModuleType:
+    """The trainer, imported as a module (as the build's interpreter runs it), copying under ``copy_root``."""
+    spec = importlib.util.spec_from_file_location("pgo_trainer_under_test", PGO_TRAINER_SOURCE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.COPY_ROOT = str(copy_root)  # type: ignore[attr-defined]
+    return module
+
+
+def test_the_training_reads_a_sorted_copy_of_the_build_without_bytecode_or_counters(tmp_path: Path) -> None:
+    """What the interpreter reads of a CPython build directory is copied: links followed (build/lib.*/
+    links to Modules/*.so), no __pycache__, .pyc or counters, entries made in sorted order, the trainer and an
+    empty bytecode cache beside; a part missing from the build is not made up."""
+    build = tmp_path / "cpython"
+    (build / "Lib" / "encodings" / "__pycache__").mkdir(parents=True)
+    (build / "Modules").mkdir()
+    (build / "build" / "lib.linux-x86_64-3.13").mkdir(parents=True)
+    (build / "python").write_bytes(b"\x7fELF interpreter")
+    (build / "pybuilddir.txt").write_text("build/lib.linux-x86_64-3.13")
+    (build / "Modules" / "Setup.local").write_text("")
+    (build / "Modules" / "_json.so").write_bytes(b"module")
+    (build / "Modules" / "_json.gcda").write_bytes(b"counts")
+    os.symlink("../../Modules/_json.so", build / "build" / "lib.linux-x86_64-3.13" / "_json.so")
+    for name in ("zzz.py", "aaa.py", "encodings/utf_8.py", "encodings/__pycache__/utf_8.cpython-313.pyc"):
+        (build / "Lib" / name).write_text(name)
+    (build / "Lib" / "stale.pyc").write_bytes(b"bytecode")
+    trainer = _trainer_module(tmp_path / "copy")
+    copied = trainer.training_copy(build)
+    copy = tmp_path / "copy" / "cpython"
+    assert copied["directory"] == str(copy) and copied["files"] == 7
+    assert copied["first_inode"] > 256 and copied["file_system"] != "unknown"
+    assert sorted(str(path.relative_to(copy)) for path in copy.rglob("*")) == [
+        "Lib", "Lib/aaa.py", "Lib/encodings", "Lib/encodings/utf_8.py", "Lib/zzz.py", "Modules", "Modules/Setup.local",
+        "build", "build/lib.linux-x86_64-3.13", "build/lib.linux-x86_64-3.13/_json.so", "pybuilddir.txt", "python",
+    ]  # fmt: skip
+    linked = copy / "build" / "lib.linux-x86_64-3.13" / "_json.so"
+    assert not linked.is_symlink() and linked.read_bytes() == b"module"
+    # Made in sorted order: a file system that numbers inodes as it creates them (a fresh tmpfs) numbers them so.
+    made = [os.lstat(copy / "Lib" / name).st_ino for name in ("aaa.py", "encodings", "zzz.py")]
+    assert made == sorted(made) or copied["file_system"] != "tmpfs"
+    assert (tmp_path / "copy" / PGO_TRAINER_SOURCE.name).read_bytes() == PGO_TRAINER_SOURCE.read_bytes()
+    assert list((tmp_path / "copy" / "cpython-verify-pgo-pycache").iterdir()) == []
+    # Not a CPython build directory: nothing is copied, and the record says why.
+    assert trainer.training_copy(tmp_path / "copy" / "cpython" / "Lib") == {"skipped": NOT_A_BUILD}

@@ -77,6 +77,12 @@ def test_a_training_records_what_it_ran_and_the_record_travels_in_the_profile_an
     assert run.environment["PYTHONHASHSEED"] == "0" and run.environment["LC_ALL"] == "C.UTF-8"
     # hello's and modtool's own runs left counters, as CPython's ./python runs do: the trainer removed them.
     assert run.counters_removed == 2
+    # The training read the build from a sorted copy on the sandbox's own tmpfs, and compiled into its cache.
+    copy = run.training_copy
+    assert copy is not None and copy.directory == "/tmp/cpython-verify-pgo-training/cpython", copy
+    assert copy.file_system == "tmpfs" and copy.mount == "/tmp" and copy.files == 3
+    assert copy.first_inode is not None and copy.first_inode > 256
+    assert run.environment["PYTHONPYCACHEPREFIX"] == "/tmp/cpython-verify-pgo-training/cpython-verify-pgo-pycache"
     with tarfile.open(result.result_dir / "pgo-profile.tar") as archive:
         assert archive.getnames() == [PGO_TRAINING_MEMBER, "objs/build/cpython/mod.gcda"]
         stream = archive.extractfile(PGO_TRAINING_MEMBER)

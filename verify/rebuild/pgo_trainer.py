@@ -141,8 +141,9 @@ def aslr_is_off() -> bool:
 def record_path() -> Path:
     """Where this trainer writes its record: beside the trainer the build started (the second stage, which
     may run from a copy, is told that directory by the first)."""
-    if _STAGE in os.environ:
-        return Path(os.environ[_STAGE]) / RECORD_NAME
+    told = os.environ.get(_STAGE, "")
+    if Path(told).is_absolute():  # a string test only: the training process never stats the build's file system
+        return Path(told) / RECORD_NAME
     return Path(__file__).resolve().with_name(RECORD_NAME)
 
 

@@ -9,7 +9,7 @@ import unittest
 
 class Training(unittest.TestCase):
     def test_runs_the_instrumented_code(self):
-        library = ctypes.CDLL(os.path.abspath("libtiny.so"))
+        library = ctypes.CDLL(os.path.abspath("build/lib/libtiny.so"))
         self.assertIsInstance(library.tiny_train(100000), int)
 
     def test_starts_a_process(self):

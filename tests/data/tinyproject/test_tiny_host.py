@@ -14,5 +14,5 @@ class HostView(unittest.TestCase):
         with open("/proc/self/environ", "rb") as initial:
             environment = initial.read()
         seen = len(environment) + len("".join(os.uname())) + len(socket.gethostname()) + (os.cpu_count() or 0)
-        library = ctypes.CDLL(os.path.abspath("libtiny.so"))
+        library = ctypes.CDLL(os.path.abspath("build/lib/libtiny.so"))
         self.assertIsInstance(library.tiny_train(1000 * seen), int)
