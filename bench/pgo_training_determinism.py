@@ -13,7 +13,8 @@ binaries.
 
 ``--concurrent`` runs the two trainings of a pair side by side (two copies, two sandboxes), as two
 rebuilders on one loaded machine would; ``--hog N`` keeps N busy-looping processes beside them.
-``--vary NAME[,NAME...]`` trains the second run of each pair in a sandbox varied as ``rebuild --vary``
+``--second-work DIR`` keeps the second copy of each pair in DIR (another file system: ``/dev/shm`` is a
+tmpfs). ``--vary NAME[,NAME...]`` trains the second run of each pair in a sandbox varied as ``rebuild --vary``
 varies a build (``check``'s defaults: ``cpus,hostname,locale,time,timezone``): what the varied sandbox
 changes in the training alone, with the instrumented build left the same.
 Exit status 0 when every pair of every task wrote identical ``.gcda`` files, 1 otherwise.
@@ -35,7 +36,6 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -51,7 +51,7 @@ from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, RootfsImage, Runner
 from verify.rebuild.core import PGO_TRAINER_PATH, PGO_TRAINER_RECORD_PATH, pgo_trainer, sandbox_spec
 from verify.rebuild.settings import BUILD_MOUNT, DEFAULT_BUILD_DIR, BuildSettings, apply_variations
-from verify.rebuild.training import counters_digest
+from verify.rebuild.training import counters_digest, read_training_run
 from verify.source.recipes import load_recipe
 from verify.source.unpack import extract_all_data
 
@@ -190,12 +190,16 @@ def training_summary(tree: Path) -> str:
     path = tree / Path(PGO_TRAINER_RECORD_PATH).name
     if not path.is_file():
         return ""
-    run = json.loads(path.read_text())
-    tests = run.get("tests", {})
+    # Read as the rebuild reads it: with the first stage's facts (counters removed, the copy) merged in.
+    run, problems = read_training_run(path)
+    if run is None or run.tests is None:
+        return f"unreadable: {'; '.join(problems)}"
+    tests, copy = run.tests, run.training_copy
+    where = f"from a copy on {copy.file_system}" if copy and copy.directory else "in place"
     return (
-        f"{run.get('status')}: {tests.get('run')} tests, {len(tests.get('failures', []))} failures, "
-        f"{len(tests.get('errors', []))} errors, {tests.get('skipped')} skipped, "
-        f"{len(run.get('blocked', []))} blocked calls, {run.get('counters_removed')} counters removed"
+        f"{run.status}: {tests.run} tests, {tests.failures_total} failures, {tests.errors_total} errors, "
+        f"{tests.skipped} skipped, {run.blocked_total} blocked calls, {run.counters_removed} counters removed, "
+        f"trained {where}"
     )
 
 
@@ -215,6 +219,12 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=1, help="pairs of trainings per task (default 1)")
     parser.add_argument("--concurrent", action="store_true", help="run the two trainings of a pair side by side")
     parser.add_argument("--hog", type=int, default=0, help="busy-looping processes kept beside the trainings")
+    parser.add_argument(
+        "--second-work",
+        type=Path,
+        default=None,
+        help="put the second copy of each pair here instead (e.g. on another file system: /dev/shm for tmpfs)",
+    )
     parser.add_argument("--build-only", action="store_true", help="make the instrumented build and stop")
     parser.add_argument("--keep-differing", action="store_true", help="keep the trees of a pair that differs")
     parser.add_argument(
@@ -240,6 +250,8 @@ def main() -> int:
     runner = get_runner(args.runner)
     sandbox = Sandbox(runner, image_for(args.environment, cache_dir=args.cache), args.work)
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.second_work is not None:
+        args.second_work.mkdir(parents=True, exist_ok=True)
     lock = (args.work / ".lock").open("w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -255,6 +267,7 @@ def main() -> int:
     print(
         f"{args.tarball.name}: {'concurrent' if args.concurrent else 'sequential'} pairs, {args.hog} CPU hog(s), "
         f"{'access times varied, ' if args.vary_access_times else ''}"
+        f"{f'second copy in {args.second_work}, ' if args.second_work else ''}"
         f"{'second run varied: ' + ','.join(sorted(varied_names)) + ', ' if varied_names else ''}"
         f"trainer sha256 {hashlib.sha256(trainer).hexdigest()[:12]}"
     )
@@ -266,7 +279,7 @@ def main() -> int:
         for name in chosen:
             task = known[name]
             for pair in range(1, args.pairs + 1):
-                copies = [args.work / f"run-{side}" for side in "ab"]
+                copies = [args.work / "run-a", (args.second_work or args.work) / "run-b"]
                 for copy in copies:
                     fresh_copy(pristine, copy, keep_counters=name == "shipped", trainer=trainer)
                 if args.vary_access_times:
@@ -301,7 +314,7 @@ def main() -> int:
                     if record.is_file():
                         shutil.copyfile(record, args.work / f"record-{name}-{pair}-{copy.name}.json")
                     if differing and args.keep_differing:
-                        copy.rename(args.work / f"differing-{name}-{pair}-{copy.name}")
+                        shutil.move(copy, args.work / f"differing-{name}-{pair}-{copy.name}")
                     else:
                         shutil.rmtree(copy)
     finally:
