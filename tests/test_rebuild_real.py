@@ -87,10 +87,11 @@ def build(
     from verify.source.assembly import SourceOptions, require_verified, verify_release_source
     from verify.source.releases import Version
 
-    verdict = verify_release_source(Version.parse("3.13.5"), SourceOptions(from_dirs=(cpython_fixtures,), offline=True))
+    recipe = load_recipe("3.13")
+    options = SourceOptions(from_dirs=(cpython_fixtures,), offline=True)
+    verdict = verify_release_source(Version.parse("3.13.5"), options, recipe=recipe)
     tarball = require_verified(verdict)
     assert tarball.sha256 == TARBALL_SHA256
-    recipe = load_recipe("3.13")
 
     def one(variations: frozenset[str]) -> RebuildResult:
         return rebuild(
@@ -259,7 +260,7 @@ def test_pgo_lto_build_reusing_its_stored_profile_is_identical_in_every_file(
     recipe = parse_recipe(path.read_bytes() + PGO_PROFILE_TOML.encode(), path)
     # The real source stage's verdict about the fixture tarball (offline, about a second).
     options = SourceOptions(from_dirs=(tarball.path.parent,), offline=True)
-    verdict = verify_release_source(Version.parse("3.13.5"), options)
+    verdict = verify_release_source(Version.parse("3.13.5"), options, recipe=load_recipe("3.13"))
     assert verdict.verified and verdict.tarball.sha256 == TARBALL_SHA256
     pinned_recipe = ChosenProfile.of(recipe, "pgo-lto-pinned")
 
