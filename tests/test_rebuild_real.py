@@ -26,6 +26,7 @@ from verify.environments import get_runner, image_for, image_from_tarball
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.manifest import Manifest, scan_tree
 from verify.rebuild import BuildSettings, ChosenProfile, RebuildCache, RebuildResult, rebuild, unpack_release
+from verify.rebuild.core import check_pgo_profile
 from verify.result import ResultDir
 from verify.source.models import FetchedFile
 from verify.source.recipes import BuildSpec, load_recipe
@@ -266,8 +267,9 @@ def test_pgo_lto_build_reusing_its_stored_profile_is_identical_in_every_file(
 
     def pgo(cache_name: str, profile: FetchedFile | None) -> RebuildResult:
         cache = RebuildCache(tmp_path_factory.mktemp(cache_name))
+        pinned = None if profile is None else check_pgo_profile(profile, pinned_recipe.configure_flags)
         return rebuild(tarball=tarball, verdict=verdict, build_profile=pinned_recipe, image=image,
-                       runner=runner, cache=cache, pgo_profile_tar=profile)  # fmt: skip
+                       runner=runner, cache=cache, pgo_profile_tar=pinned)  # fmt: skip
 
     trained = pgo("pgo-trained", None)
     stored = trained.result_dir / "pgo-profile.tar"
