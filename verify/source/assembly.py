@@ -63,9 +63,14 @@ def parse_digest_claims(values: Sequence[str]) -> tuple[DigestClaim, ...]:
 def source_request(version: Version, options: SourceOptions, recipe: Recipe) -> SourceRequest:
     """The verification request for ``version`` under ``options``, judged by ``recipe``: the series' recipe,
     loaded once by whoever starts the chain (:func:`verify.source.recipes.load_recipe`) and handed down."""
+    filenames = recipe.source.filenames_for(version)
     policy = SignaturePolicy.for_release(recipe, version, require=options.require, allow_missing=options.allow_missing)
     return SourceRequest(
-        version=version, recipe=recipe, policy=policy, user_claims=parse_digest_claims(options.sha256_claims)
+        version=version,
+        recipe=recipe,
+        policy=policy,
+        filenames=filenames,
+        user_claims=parse_digest_claims(options.sha256_claims),
     )
 
 
