@@ -40,7 +40,7 @@ from verify.outcomes import AttestationOutcome as AttestationOutcome
 from verify.outcomes import CheckOutcome as CheckOutcome
 from verify.outcomes import PeerOutcome as PeerOutcome
 from verify.outcomes import RebuildOutcome as RebuildOutcome
-from verify.rebuild.core import BuildFailed, PinnedPgoProfile, ProgressSink, RebuildResult
+from verify.rebuild.core import BuildFailed, PinnedPgoProfile, ProgressSink, RebuildResult, check_pgo_profile
 from verify.result import RebuildRecord, ResultDir, TwoTrainings
 from verify.result.record import TrainingMode
 from verify.source.assembly import SourceOptions, require_verified, verify_release_source
@@ -148,7 +148,7 @@ def run_rebuild(
     from verify.environments import get_runner, image_for
     from verify.environments.lock import load_lock
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
-    from verify.rebuild.core import ChosenProfile, check_pgo_profile, rebuild
+    from verify.rebuild.core import ChosenProfile, rebuild
     from verify.rebuild.settings import BuildSettings
     from verify.rebuild.variations import choose_variations
     from verify.report.rebuild import twice_report_html
@@ -366,8 +366,6 @@ def trained_profile(result: RebuildResult) -> PinnedPgoProfile | None:
     """The ``pgo-profile.tar`` a build trained, pinned by the digest its record gives and read
     (:func:`~verify.rebuild.core.check_pgo_profile`, for the configure flags the build recorded); None when
     the build trained none."""
-    from verify.rebuild.core import check_pgo_profile
-
     ref = result.record.pgo_profile
     if ref is None or ref.origin != "trained in this build":
         return None
