@@ -50,7 +50,7 @@ def main() -> None:
     flags = list(recipe.build.profiles["default"].configure)
     # The real source stage (offline, from the tarball's directory with its signatures), outside every timing.
     verdict = verify_release_source(
-        Version.parse("3.13.5"), SourceOptions(from_dirs=(args.tarball.parent,), offline=True)
+        Version.parse("3.13.5"), SourceOptions(from_dirs=(args.tarball.parent,), offline=True), recipe=recipe
     )
     tarball = require_verified(verdict)
     build_profile = ChosenProfile.of(recipe, "default")

@@ -17,6 +17,7 @@ from verify.common.errors import FetchError
 from verify.source.locations.cache import Cache
 from verify.source.locations.http import HttpClient, HttpSettings
 from verify.source.locations.upstream import UpstreamLocation
+from verify.source.recipes import load_recipe
 from verify.source.releases import Version
 
 V3135 = Version.parse("3.13.5")
@@ -88,8 +89,8 @@ def test_a_network_failure_suggests_from_and_offline(tmp_path: Path) -> None:
 
     cache = Cache(tmp_path / "cache")
     options = SourceOptions(offline=True, cache_dir=cache.root)
-    request = source_request(V3135, options)
-    checks = source_checks(request.recipe, options)
+    request = source_request(V3135, options, load_recipe(V3135.series))
+    checks = source_checks(request.recipe, options, cache)
     quiet = HttpClient.quiet(HttpSettings(attempts=2, backoff=0.01))
     down = UpstreamLocation.mirror(_closed_port_url(), client=quiet, cache=cache)
     checks = dataclasses.replace(checks, locations=[*checks.locations, down], claim_providers=())

@@ -26,13 +26,15 @@ from verify.rebuild.core import (
     PGO_TRAINER_PATH,
     PGO_TRAINING_MEMBER,
     PgoTrainingFailed,
+    PinnedPgoProfile,
     RebuildResult,
     UnusablePgoProfile,
     check_pgo_profile,
     pgo_trainer_for,
+    runs_pgo_trainer,
 )
 from verify.report.rebuild import rebuild_text, training_line
-from verify.result import PgoTrainingRun
+from verify.result import PgoTraining, PgoTrainingRun
 from verify.result.record import BlockedCall
 from verify.source.models import FetchedFile
 from verify.source.recipes import load_recipe
@@ -186,11 +188,11 @@ def test_the_second_build_of_twice_trains_its_own_profile_unless_told_to_reuse(
     cache = RebuildCache(tmp_path / "cache")
     baseline = build_in(image, tiny, cache, *flags)
 
-    def build(chosen: frozenset[str], profile: FetchedFile | None, independent_training: int) -> RebuildResult:
+    def build(chosen: frozenset[str], profile: PinnedPgoProfile | None, independent_training: int) -> RebuildResult:
         return build_in(image, tiny, cache, *flags, variations=chosen, pgo_profile_tar=profile,  # type: ignore[no-any-return]
                         independent_training=independent_training)  # fmt: skip
 
-    deterministic = pgo_trainer_for(recipe.build.profiles["default"].configure) is not None
+    deterministic = runs_pgo_trainer(recipe.build.profiles["default"].configure)
     plan = second_training(trained_profile(baseline), pinned=None, reuse_profile=False, deterministic=deterministic,
                            profile="default")  # fmt: skip
     twice, _ = build_twice(baseline, build, plan, recipe.build, frozenset(), skipped={}, profile="default")
@@ -226,7 +228,14 @@ def test_only_the_trainers_profiles_train_twice_and_pgo_lto_says_why_it_reuses()
     profiles = recipe.build.profiles
     assert pgo_trainer_for(profiles["pgo-lto-deterministic"].configure) is not None
     assert pgo_trainer_for(profiles["pgo-lto"].configure) is None
-    baseline_profile = FetchedFile("pgo-profile.tar", Path("pgo-profile.tar"), "a" * 64, 1, "baseline")
+    assert runs_pgo_trainer(profiles["pgo-lto-deterministic"].configure)
+    assert not runs_pgo_trainer(profiles["pgo-lto"].configure)
+    from test_rebuild import training_record
+
+    baseline_profile = PinnedPgoProfile(
+        FetchedFile("pgo-profile.tar", Path("pgo-profile.tar"), "a" * 64, 1, "baseline"),
+        PgoTraining.model_validate_json(json.dumps(training_record())),
+    )
     plan = second_training(baseline_profile, pinned=None, reuse_profile=False, deterministic=False, profile="pgo-lto")
     assert plan.mode == "the baseline's profile reused" and plan.profile is baseline_profile
     assert "CPython's own task, which is not deterministic" in plan.why
@@ -253,7 +262,7 @@ def test_a_pinned_trainer_profile_must_carry_a_run_that_trained(tmp_path: Path) 
         write_profile_tar(path, [(PGO_TRAINING_MEMBER, json.dumps(body).encode()), ("x.gcda", b"gcda")])
         return FetchedFile(path.name, path, hashlib.sha256(path.read_bytes()).hexdigest(), 1, "test")
 
-    assert check_pgo_profile(pinned(good_run), flags).run is not None
+    assert check_pgo_profile(pinned(good_run), flags).training.run is not None
     with pytest.raises(UnusablePgoProfile, match="carries no record of its training run"):
         check_pgo_profile(pinned(None), flags)
     errored = {**good_run, "tests": {**good_run["tests"], "errors_total": 1,  # type: ignore[dict-item]
@@ -269,7 +278,7 @@ def test_a_pinned_trainer_profile_must_carry_a_run_that_trained(tmp_path: Path) 
     # CPython's own training task keeps no run record: its profiles need none.
     plain = ["--enable-optimizations", "PROFILE_TASK=-m test --pgo"]
     record["configure"] = plain
-    assert check_pgo_profile(pinned(None), plain).run is None
+    assert check_pgo_profile(pinned(None), plain).training.run is None
 
 
 def test_the_seccomp_grant_is_the_default_profile_plus_exactly_aslr_off() -> None:

@@ -61,7 +61,7 @@ from verify.rebuild import (
     rebuild,
     unpack_release,
 )
-from verify.rebuild.core import PGO_TRAINING_MEMBER
+from verify.rebuild.core import PGO_TRAINING_MEMBER, PgoProfileNotPinned, check_pgo_profile
 from verify.rebuild.logs import cap_log, log_tail
 from verify.result import ResultDir
 from verify.source.models import CheckStatus, FetchedFile, SignatureEvidence, SignatureKind, SourceVerdict
@@ -161,12 +161,17 @@ def tiny(tmp_path: Path) -> FetchedFile:
 
 def build_in(image: RootfsImage, tarball: FetchedFile, cache: RebuildCache, *configure: str,  # type: ignore[no-untyped-def]
              variations: frozenset[str] = frozenset(), **kw):  # fmt: skip
-    """Rebuild the tiny project in ``image`` (with the shipped bwrap runner unless ``runner`` is given)."""
+    """Rebuild the tiny project in ``image`` (with the shipped bwrap runner unless ``runner`` is given); a
+    ``pgo_profile`` file is read as the chain reads ``--pgo-profile`` (:func:`check_pgo_profile`)."""
     runner = kw.pop("runner", None) or BwrapRunner()
+    chosen = ChosenProfile.of(tiny_recipe(*configure), "default")
+    profile = kw.pop("pgo_profile", None)
+    if profile is not None:
+        kw["pgo_profile_tar"] = check_pgo_profile(profile, chosen.configure_flags)
     return rebuild(
         tarball=tarball,
         verdict=kw.pop("verdict", None) or verdict_for(tarball),
-        build_profile=ChosenProfile.of(tiny_recipe(*configure), "default"),
+        build_profile=chosen,
         image=image,
         runner=runner,
         cache=cache,
@@ -719,7 +724,7 @@ def test_pgo_profile_is_trained_once_stored_and_reused_for_identical_output(
     assert "-frandom-seed=cpython-verify" in " ".join(trained.record.commands["configure"])
 
     profile = FetchedFile(stored.name, stored, trained.record.pgo_profile.sha256, stored.stat().st_size, "a")
-    reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile_tar=profile)
+    reused = build(tiny, RebuildCache(tmp_path / "b"), "--enable-optimizations", pgo_profile=profile)
     assert reused.record.pgo_profile is not None
     assert reused.record.pgo_profile.model_dump() == {
         "sha256": profile.sha256, "origin": "reused", "file": None,
@@ -747,7 +752,7 @@ def test_a_reused_profile_misses_objects_named_after_absolute_source_paths_under
     assert pinned is not None and trained.record.pgo_profile is not None
     trained_on = trained.record.pgo_profile.trained_on
     assert trained_on is not None and trained_on.build_dir == BuildSettings().build_dir
-    with tarfile.open(pinned.path) as archive:
+    with tarfile.open(pinned.file.path) as archive:
         assert f"objs{BuildSettings().build_dir}/mod.gcda" in archive.getnames()
     same_path = build(tiny, RebuildCache(tmp_path / "same"), "--enable-optimizations", pgo_profile_tar=pinned)
     assert diff_manifests(trained.result.read_manifest(), same_path.result.read_manifest()) == ()
@@ -840,7 +845,9 @@ def test_twice_pins_the_profile_its_baseline_trained_for_the_varied_build(
     trained = build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations")
     pinned = trained_profile(trained)
     assert pinned is not None and trained.record.pgo_profile is not None
-    assert pinned.sha256 == trained.record.pgo_profile.sha256 == hashlib.sha256(pinned.path.read_bytes()).hexdigest()
+    assert (
+        pinned.sha256 == trained.record.pgo_profile.sha256 == hashlib.sha256(pinned.file.path.read_bytes()).hexdigest()
+    )
     varied = build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations", pgo_profile_tar=pinned,
                    variations=frozenset({"hostname", "locale"}))  # fmt: skip
     assert varied.record.pgo_profile is not None and varied.record.pgo_profile.origin == "reused"
@@ -862,9 +869,30 @@ def test_a_pgo_profile_must_match_its_digest_and_hold_only_gcda_files(
     digest = hashlib.sha256(bogus.read_bytes()).hexdigest()
     cache = RebuildCache(tmp_path / "cache")
     with pytest.raises(UnsafeArchive, match=r"only \.gcda"):
-        build(tiny, cache, "--enable-optimizations", pgo_profile_tar=FetchedFile("p.tar", bogus, digest, 1, "x"))
+        build(tiny, cache, "--enable-optimizations", pgo_profile=FetchedFile("p.tar", bogus, digest, 1, "x"))
     with pytest.raises(SourceNotVerified, match="changed since verification"):
-        build(tiny, cache, "--enable-optimizations", pgo_profile_tar=FetchedFile("p.tar", bogus, "0" * 64, 1, "x"))
+        build(tiny, cache, "--enable-optimizations", pgo_profile=FetchedFile("p.tar", bogus, "0" * 64, 1, "x"))
+    assert entries(cache) == [] and staging_left(cache) == []
+
+
+def test_a_pgo_profile_rewritten_after_it_was_read_is_refused_as_the_build_copies_it(
+    tiny: FetchedFile, build: Build, tmp_path: Path
+) -> None:
+    """The profile is read (hashed, its record judged) once, before the first build step; the bytes the build
+    installs are hashed again as they are copied, so bytes rewritten in between are refused like any profile
+    that is not its pin: one line, exit 2, nothing cached."""
+    from verify.chain import trained_profile
+
+    trained = trained_profile(build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations"))
+    assert trained is not None
+    path = tmp_path / "pgo-profile.tar"
+    shutil.copyfile(trained.file.path, path)
+    read = check_pgo_profile(replace(trained.file, path=path), trained.training.configure)
+    path.write_bytes(path.read_bytes() + b"\0" * 512)  # another tar end block: still a tar, not the pinned bytes
+    cache = RebuildCache(tmp_path / "b")
+    with pytest.raises(PgoProfileNotPinned, match="its bytes changed since verification") as refused:
+        build(tiny, cache, "--enable-optimizations", pgo_profile_tar=read)
+    assert refused.value.exit_code == EXIT_ERROR and "\n" not in str(refused.value)
     assert entries(cache) == [] and staging_left(cache) == []
 
 
@@ -1069,7 +1097,6 @@ def test_the_atomic_writer_publishes_0644_whatever_the_umask(tmp_path: Path) -> 
 def test_an_unusable_pgo_profile_is_refused_before_any_build_step(tiny: FetchedFile, tmp_path: Path) -> None:
     """A wrong digest, a hostile member path, or a profile for a build without PGO: refused before the
     runner runs anything, with nothing left in the cache."""
-    from verify.rebuild.core import check_pgo_profile
 
     def profile_tar(name: str) -> Path:
         path = tmp_path / f"{len(list(tmp_path.iterdir()))}.tar"
@@ -1090,13 +1117,14 @@ def test_an_unusable_pgo_profile_is_refused_before_any_build_step(tiny: FetchedF
     with pytest.raises(OperationalError, match="no --enable-optimizations"):
         check_pgo_profile(pinned(good), ["--prefix=/opt/tiny"])
 
+    # rebuild() judges the profile it is handed (read for a PGO build) against its own build profile.
     runner = CountingRunner()
     cache = RebuildCache(tmp_path / "cache")
-    with pytest.raises(SourceNotVerified):
-        chosen = ChosenProfile.of(tiny_recipe("--enable-optimizations"), "default")
-        rebuild(tarball=tiny, verdict=verdict_for(tiny), build_profile=chosen,
+    read = check_pgo_profile(pinned(good), ["--enable-optimizations"])
+    with pytest.raises(OperationalError, match="no --enable-optimizations"):
+        rebuild(tarball=tiny, verdict=verdict_for(tiny), build_profile=ChosenProfile.of(tiny_recipe(), "default"),
                 image=RootfsImage("unused", tmp_path / "none.tar", "0" * 64, None),
-                runner=runner, cache=cache, pgo_profile_tar=pinned(good, "2" * 64))  # fmt: skip
+                runner=runner, cache=cache, pgo_profile_tar=read)  # fmt: skip
     assert runner.commands == [] and entries(cache) == [] and staging_left(cache) == []
 
 
@@ -1211,8 +1239,6 @@ UNUSABLE_PROFILES: dict[str, tuple[Callable[[dict[str, object]], Members], str]]
 def test_a_pgo_profile_for_another_build_or_without_a_usable_record_is_refused_before_any_build_step(
     case: str, tiny: FetchedFile, tinyproject_image: RootfsImage, tmp_path: Path
 ) -> None:
-    from verify.rebuild.core import check_pgo_profile
-
     matching = training_record(
         source={"name": tiny.name, "sha256": tiny.sha256},
         environment=tinyproject_image.name,
@@ -1225,22 +1251,20 @@ def test_a_pgo_profile_for_another_build_or_without_a_usable_record_is_refused_b
     # The same archive with the matching record is accepted: the refusal below is about the record.
     accepted = pinned_profile(write_profile_tar(tmp_path / "good.tar", [(PGO_TRAINING_MEMBER, _record_bytes(matching)),
                                                                         *gcda]))  # fmt: skip
-    assert check_pgo_profile(accepted, flags, **facts).model_dump(mode="json", exclude={"run"}) == matching
+    assert check_pgo_profile(accepted, flags, **facts).training.model_dump(mode="json", exclude={"run"}) == matching
 
     members, message = UNUSABLE_PROFILES[case]
     profile = pinned_profile(write_profile_tar(tmp_path / "profile.tar", [*members(matching), *gcda]))
     runner = CountingRunner()
     cache = RebuildCache(tmp_path / "cache")
     with pytest.raises(VerifyError) as refused:
-        build_in(tinyproject_image, tiny, cache, "--enable-optimizations", runner=runner, pgo_profile_tar=profile)
+        build_in(tinyproject_image, tiny, cache, "--enable-optimizations", runner=runner, pgo_profile=profile)
     assert message in str(refused.value) and "\n" not in str(refused.value)
     assert refused.value.exit_code == EXIT_ERROR
     assert runner.commands == [] and entries(cache) == [] and staging_left(cache) == []
 
 
 def test_a_profile_record_that_is_a_link_is_refused(tmp_path: Path) -> None:
-    from verify.rebuild.core import check_pgo_profile
-
     profile = write_profile_tar(tmp_path / "p.tar", [("Modules/main.gcda", b"gcda")],
                                 links={PGO_TRAINING_MEMBER: "/etc/passwd"})  # fmt: skip
     with pytest.raises(UnsafeArchive, match=r"may hold only \.gcda files and cpython-verify-pgo\.json") as refused:

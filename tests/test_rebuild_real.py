@@ -26,6 +26,7 @@ from verify.environments import get_runner, image_for, image_from_tarball
 from verify.environments.interface import Bind, RootfsImage, Runner, SandboxSpec
 from verify.manifest import Manifest, scan_tree
 from verify.rebuild import BuildSettings, ChosenProfile, RebuildCache, RebuildResult, rebuild, unpack_release
+from verify.rebuild.core import check_pgo_profile
 from verify.result import ResultDir
 from verify.source.models import FetchedFile
 from verify.source.recipes import BuildSpec, load_recipe
@@ -87,10 +88,11 @@ def build(
     from verify.source.assembly import SourceOptions, require_verified, verify_release_source
     from verify.source.releases import Version
 
-    verdict = verify_release_source(Version.parse("3.13.5"), SourceOptions(from_dirs=(cpython_fixtures,), offline=True))
+    recipe = load_recipe("3.13")
+    options = SourceOptions(from_dirs=(cpython_fixtures,), offline=True)
+    verdict = verify_release_source(Version.parse("3.13.5"), options, recipe=recipe)
     tarball = require_verified(verdict)
     assert tarball.sha256 == TARBALL_SHA256
-    recipe = load_recipe("3.13")
 
     def one(variations: frozenset[str]) -> RebuildResult:
         return rebuild(
@@ -259,14 +261,15 @@ def test_pgo_lto_build_reusing_its_stored_profile_is_identical_in_every_file(
     recipe = parse_recipe(path.read_bytes() + PGO_PROFILE_TOML.encode(), path)
     # The real source stage's verdict about the fixture tarball (offline, about a second).
     options = SourceOptions(from_dirs=(tarball.path.parent,), offline=True)
-    verdict = verify_release_source(Version.parse("3.13.5"), options)
+    verdict = verify_release_source(Version.parse("3.13.5"), options, recipe=load_recipe("3.13"))
     assert verdict.verified and verdict.tarball.sha256 == TARBALL_SHA256
     pinned_recipe = ChosenProfile.of(recipe, "pgo-lto-pinned")
 
     def pgo(cache_name: str, profile: FetchedFile | None) -> RebuildResult:
         cache = RebuildCache(tmp_path_factory.mktemp(cache_name))
+        pinned = None if profile is None else check_pgo_profile(profile, pinned_recipe.configure_flags)
         return rebuild(tarball=tarball, verdict=verdict, build_profile=pinned_recipe, image=image,
-                       runner=runner, cache=cache, pgo_profile_tar=profile)  # fmt: skip
+                       runner=runner, cache=cache, pgo_profile_tar=pinned)  # fmt: skip
 
     trained = pgo("pgo-trained", None)
     stored = trained.result_dir / "pgo-profile.tar"

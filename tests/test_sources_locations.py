@@ -301,8 +301,8 @@ def test_an_unreachable_network_location_is_a_note_beside_a_local_tarball(
     options = SourceOptions(
         from_dirs=(cpython_fixtures,), offline=True, allow_missing=("openpgp",), cache_dir=cache.root
     )
-    request = source_request(V3112, options)
-    checks = source_checks(request.recipe, options)
+    request = source_request(V3112, options, load_recipe(V3112.series))
+    checks = source_checks(request.recipe, options, cache)
     down = UpstreamLocation.mirror(_closed_port_url(), client=quiet_client(), cache=cache)
     checks = dataclasses.replace(checks, locations=[down, *checks.locations], claim_providers=())
     verdict = verify_source(request, checks)

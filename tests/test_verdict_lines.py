@@ -19,6 +19,7 @@ from verify.report.check import check_text, check_to_json
 from verify.report.rebuild import rebuild_closing_line, reproducibility_text
 from verify.source.assembly import SourceOptions, verify_release_source
 from verify.source.models import FetchedFile
+from verify.source.recipes import load_recipe
 from verify.source.releases import Version
 
 pytestmark = NEEDS_BWRAP
@@ -62,6 +63,7 @@ def test_rebuild_and_check_end_with_one_verdict_line_stating_what_was_compared(
     verdict = verify_release_source(
         Version.parse("3.13.5"),
         SourceOptions(from_dirs=(cpython_fixtures,), offline=True, cache_dir=tmp_path / "source-cache"),
+        recipe=load_recipe("3.13"),
     )
     result = publish(baseline, record, tmp_path / "result")
     same = PeerOutcome(result.path, compare_paths(result.path, result.path), tmp_path / "same.json")

@@ -40,7 +40,7 @@ from verify.outcomes import AttestationOutcome as AttestationOutcome
 from verify.outcomes import CheckOutcome as CheckOutcome
 from verify.outcomes import PeerOutcome as PeerOutcome
 from verify.outcomes import RebuildOutcome as RebuildOutcome
-from verify.rebuild.core import BuildFailed, ProgressSink, RebuildResult
+from verify.rebuild.core import BuildFailed, PinnedPgoProfile, ProgressSink, RebuildResult, check_pgo_profile
 from verify.result import RebuildRecord, ResultDir, TwoTrainings
 from verify.result.record import TrainingMode
 from verify.source.assembly import SourceOptions, require_verified, verify_release_source
@@ -148,7 +148,7 @@ def run_rebuild(
     from verify.environments import get_runner, image_for
     from verify.environments.lock import load_lock
     from verify.rebuild.cache import RebuildCache, rebuild_cache_dir
-    from verify.rebuild.core import ChosenProfile, check_pgo_profile, pgo_trainer_for, rebuild
+    from verify.rebuild.core import ChosenProfile, rebuild
     from verify.rebuild.settings import BuildSettings
     from verify.rebuild.variations import choose_variations
     from verify.report.rebuild import twice_report_html
@@ -166,11 +166,12 @@ def run_rebuild(
         if request.twice
         else (frozenset(), {})
     )
+    pinned = None
     if request.pgo_profile is not None:
-        # What the profile was trained on is compared as each fact becomes known, always before the
+        # Read once. What it was trained on is compared as each fact becomes known, always before the
         # first build step: release, flags and environment now; the tarball once it is downloaded and
-        # verified; the rootfs digest from the lock now, or from --rootfs once it is hashed.
-        check_pgo_profile(
+        # verified; the rootfs digest from the lock now, or from --rootfs once it is hashed (by rebuild()).
+        pinned = check_pgo_profile(
             request.pgo_profile,
             configure,
             version=request.version,
@@ -183,8 +184,8 @@ def run_rebuild(
     check_out_dir(request.result_path)
     verdict = verify_release_source(request.version, request.source, recipe=recipe)
     tarball = require_verified(verdict)
-    if request.pgo_profile is not None:
-        check_pgo_profile(request.pgo_profile, configure, source_sha256=tarball.sha256)
+    if pinned is not None:
+        pinned.check(configure, source_sha256=tarball.sha256)
     with progress.phase(f"environment {build_profile.spec.environment}: rootfs (built if not cached)"):
         image = image_for(build_profile.spec.environment, cache_dir=request.source.cache_dir, rootfs=request.rootfs)
     # rebuild() compares every fact again, the rootfs digest of --rootfs included, before its first step.
@@ -192,7 +193,7 @@ def run_rebuild(
     settings = BuildSettings() if request.jobs is None else replace(BuildSettings(), jobs=request.jobs)
 
     def build(
-        chosen: frozenset[str], pgo_profile: FetchedFile | None = request.pgo_profile, independent_training: int = 1
+        chosen: frozenset[str], pgo_profile: PinnedPgoProfile | None = pinned, independent_training: int = 1
     ) -> RebuildResult:
         label = f"{request.version} {request.profile}" + (f" [{','.join(sorted(chosen))}]" if chosen else "")
         sink = watcher.build_started(label)
@@ -224,9 +225,9 @@ def run_rebuild(
     if request.twice:
         plan = second_training(
             trained_profile(baseline),
-            pinned=request.pgo_profile,
+            pinned=pinned,
             reuse_profile=request.reuse_profile,
-            deterministic=pgo_trainer_for(configure) is not None,
+            deterministic=build_profile.trains_deterministically,
             profile=request.profile,
         )
         twice, second_notes = build_twice(
@@ -267,10 +268,10 @@ class SecondTraining:
 
     mode: TrainingMode | None
     why: str
-    profile: FetchedFile | None
+    profile: PinnedPgoProfile | None
 
 
-SecondBuild = Callable[[frozenset[str], FetchedFile | None, int], RebuildResult]
+SecondBuild = Callable[[frozenset[str], PinnedPgoProfile | None, int], RebuildResult]
 """Builds the second (or a bisecting) build of ``--twice``: variations, pinned profile, independent training number."""
 
 
@@ -307,9 +308,9 @@ def build_twice(
 
 
 def second_training(
-    trained: FetchedFile | None,
+    trained: PinnedPgoProfile | None,
     *,
-    pinned: FetchedFile | None,
+    pinned: PinnedPgoProfile | None,
     reuse_profile: bool,
     deterministic: bool,
     profile: str,
@@ -361,13 +362,16 @@ def two_trainings(plan: SecondTraining, first: RebuildResult, second: RebuildRes
     )
 
 
-def trained_profile(result: RebuildResult) -> FetchedFile | None:
-    """The ``pgo-profile.tar`` a build trained, pinned by the digest its record gives; None otherwise."""
+def trained_profile(result: RebuildResult) -> PinnedPgoProfile | None:
+    """The ``pgo-profile.tar`` a build trained, pinned by the digest its record gives and read
+    (:func:`~verify.rebuild.core.check_pgo_profile`, for the configure flags the build recorded); None when
+    the build trained none."""
     ref = result.record.pgo_profile
     if ref is None or ref.origin != "trained in this build":
         return None
     path = result.result.pgo_profile_path
-    return FetchedFile(path.name, path, ref.sha256, path.stat().st_size, f"trained by the baseline build ({path})")
+    trained = FetchedFile(path.name, path, ref.sha256, path.stat().st_size, f"trained by the baseline build ({path})")
+    return check_pgo_profile(trained, result.record.inputs.recipe.configure)
 
 
 def run_check(

@@ -36,10 +36,11 @@ def source(version: Version, source: SourceOptions, as_json: bool) -> None:
       cpython-verify source 3.13.5 --from ~/distfiles --offline
       cpython-verify source 3.13.5 --debian --sha256 peer=93e583f2...d640 --json -o verdict.json
     """
+    from verify.source.recipes import load_recipe
     from verify.source.report import verdict_to_json, verdict_to_text
 
     with Report.current() as report:
-        verdict = verify_release_source(version, source)
+        verdict = verify_release_source(version, source, recipe=load_recipe(version.series, source.recipes_dir))
         if as_json:
             report.echo(verdict_to_json(verdict), nl=False)
         else:

@@ -1,7 +1,7 @@
 """Compare install trees and manifests: classified, explained differences.
 
 In: two sides, each a directory, a rebuild result or a manifest (or two rebuild results from
-``--twice``, ``twice``).
+``--twice`` with the recipe's ``[build.expect]`` entries, which ``twice`` judges their differences by).
 Out: a :class:`Comparison`: every difference, classified and explained by a per-format comparator.
 Next: :mod:`verify.attest` (``check`` attests a result whose twice-comparison agrees).
 

@@ -13,6 +13,7 @@ and the verdict logic are independent of how a build is run; the cache makes a r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -22,9 +23,89 @@ from verify.compare.sides import side_from_result
 from verify.rebuild.core import RebuildResult
 from verify.rebuild.variations import choose_variations
 from verify.result import RecordedDifference, ReproducibilityCheck
-from verify.source.recipes import BuildSpec
+from verify.source.recipe_terms import CONTENT_CHANGE, NONDETERMINISTIC
+from verify.source.recipes import BuildSpec, ExpectedDifference
 
 BuildFunction = Callable[[frozenset[str]], RebuildResult]
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A path glob of ``[build.expect]`` as a regex: ``**/`` is any number of directories, ``*`` and ``?``
+    stay in one segment."""
+    parts = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            parts.append("(?:[^/]+/)*")
+            index += 3
+        elif pattern[index] == "*":
+            parts.append("[^/]*")
+            index += 1
+        elif pattern[index] == "?":
+            parts.append("[^/]")
+            index += 1
+        else:
+            parts.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("".join(parts) + r"\Z")
+
+
+def accounts_for(entry: ExpectedDifference, path: str, changes: tuple[str, ...], category: str | None = None) -> bool:
+    """True when ``path`` matches one of ``entry``'s globs, every one of its ``changes`` is one ``entry``
+    allows and, for a content change, the comparator's ``category`` is one ``entry`` names."""
+    if not set(changes) <= entry.changes:
+        return False
+    if CONTENT_CHANGE in changes and (category is None or category not in entry.categories):
+        return False
+    return any(glob_regex(glob).match(path) for glob in entry.paths)
+
+
+def documented(spec: BuildSpec, variation: str, profile: str | None) -> tuple[ExpectedDifference, ...]:
+    """What ``variation`` is documented to change in ``profile``'s builds: the series-wide entry, then the
+    profile's own (a profile the recipe does not have, or None, adds nothing)."""
+    own = spec.profiles.get(profile) if profile is not None else None
+    if variation == NONDETERMINISTIC:
+        return (own.nondeterministic,) if own is not None and own.nondeterministic is not None else ()
+    tables = [spec.expect]
+    if own is not None:
+        tables.append(own.expect)
+    return tuple(table[variation] for table in tables if variation in table)
+
+
+def explain(
+    spec: BuildSpec,
+    path: str,
+    changes: tuple[str, ...],
+    variations: frozenset[str],
+    profile: str | None = None,
+    *,
+    category: str | None = None,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Which chosen ``variations`` account for some of the changes, and which changes none accounts for.
+
+    Each change is judged on its own: a file whose content follows the build path and whose mode
+    follows the umask is explained when both were varied and the recipe documents both. A content
+    change needs the comparator's ``category`` to be one the entry names (None: nothing classified
+    it, so nothing explains it). What ``profile``'s own ``expect`` documents counts too, for builds
+    of that profile only, and so does its ``nondeterministic`` entry (named :data:`NONDETERMINISTIC`),
+    whatever was varied.
+    """
+    candidates = set(variations)
+    own = spec.profiles.get(profile) if profile is not None else None
+    if own is not None and own.nondeterministic:
+        candidates.add(NONDETERMINISTIC)
+    expected_by: set[str] = set()
+    unexplained = []
+    for change in changes:
+        accounting = {
+            name
+            for name in candidates
+            if any(accounts_for(entry, path, (change,), category) for entry in documented(spec, name, profile))
+        }
+        expected_by |= accounting
+        if not accounting:
+            unexplained.append(change)
+    return tuple(sorted(expected_by)), tuple(unexplained)
 
 
 def recorded_differences(
@@ -37,8 +118,8 @@ def recorded_differences(
     for difference in comparison.differences:
         verdict = difference.comparison
         category = verdict.category if verdict else None
-        expected_by, unexplained = spec.explain(
-            difference.path, difference.changes, variations, profile, category=category
+        expected_by, unexplained = explain(
+            spec, difference.path, difference.changes, variations, profile, category=category
         )
         recorded.append(
             RecordedDifference(
@@ -61,9 +142,9 @@ def expected_reasons(
     (``[build.expect.<variation>]``'s ``why``, and ``profile``'s), which the record names only by variation."""
     reasons: list[tuple[str, str]] = []
     for name in difference.expected_by:
-        for entry in spec.documented(name, profile):
+        for entry in documented(spec, name, profile):
             accounts = any(
-                entry.accounts_for(difference.path, (change,), difference.category) for change in difference.changes
+                accounts_for(entry, difference.path, (change,), difference.category) for change in difference.changes
             )
             if accounts and (name, entry.why) not in reasons:
                 reasons.append((name, entry.why))

@@ -1,8 +1,9 @@
 """The reproducible CPython rebuild: verified source in, install tree and manifest out.
 
-In: a :class:`~verify.source.models.SourceVerdict` with its verified tarball, the recipe's
-:class:`~verify.source.recipes.BuildSpec` and profile, an environment image and runner
-(:mod:`verify.environments`).
+In: a :class:`~verify.source.models.SourceVerdict` with its verified tarball, the recipe's profile as
+chosen once (:class:`~verify.rebuild.core.ChosenProfile`), an environment image and runner
+(:mod:`verify.environments`) and, with ``--pgo-profile``, the profile read once
+(:class:`~verify.rebuild.core.PinnedPgoProfile`, from :func:`~verify.rebuild.core.check_pgo_profile`).
 Out: a :class:`~verify.rebuild.core.RebuildResult`: the result directory (:mod:`verify.result`) with the
 install tree, its manifest and the rebuild record.
 Next: :mod:`verify.compare` (``--twice`` compares two rebuilds there: :mod:`verify.chain` hands them

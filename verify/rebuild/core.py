@@ -167,6 +167,11 @@ class ChosenProfile:
         """The profile's configure flags."""
         return self.profile.configure
 
+    @property
+    def trains_deterministically(self) -> bool:
+        """Whether the profile's PGO training runs cpython-verify's deterministic trainer (:func:`runs_pgo_trainer`)."""
+        return runs_pgo_trainer(self.configure_flags)
+
 
 @dataclass(frozen=True, slots=True)
 class RebuildResult:
@@ -199,19 +204,20 @@ def rebuild(
     progress: ProgressSink | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
     failed_logs_dir: Path | None = None,
-    pgo_profile_tar: FetchedFile | None = None,
+    pgo_profile_tar: PinnedPgoProfile | None = None,
     independent_training: int = 1,
 ) -> RebuildResult:
     """Rebuild a verified CPython source tarball and return its result directory (cached by inputs).
 
     ``verdict`` is the source stage's verdict; nothing is unpacked unless it says verified, names the
     same sha256 as ``tarball``, and the file still has that sha256 as it is copied. ``build_profile`` is the
-    recipe and its build profile (its configure flags). ``pgo_profile_tar``
-    is a digest-pinned tar of ``.gcda`` files (the ``pgo-profile.tar`` an earlier
-    ``--enable-optimizations`` rebuild produced): it replaces the training run, so every rebuilder
-    optimises with the same profile. ``independent_training`` numbers the independent trainings of one
-    set of inputs: a build that trains with a number above 1 has its own cache entry, so it trains
-    afresh instead of returning the first training's result (``--twice`` with a deterministic training).
+    recipe and its build profile (its configure flags). ``pgo_profile_tar`` is a digest-pinned tar of
+    ``.gcda`` files (the ``pgo-profile.tar`` an earlier ``--enable-optimizations`` rebuild produced), read
+    once by :func:`check_pgo_profile`: it replaces the training run, so every rebuilder optimises with the
+    same profile, and what it was trained on is compared with this build's inputs before the first step.
+    ``independent_training`` numbers the independent trainings of one set of inputs: a build that trains
+    with a number above 1 has its own cache entry, so it trains afresh instead of returning the first
+    training's result (``--twice`` with a deterministic training).
     A failed build's logs are kept in ``failed_logs_dir`` (default: ``failed/`` in the cache); staging
     happens inside the cache so a finished result is committed with one rename.
     """
@@ -288,7 +294,7 @@ def _plan_build(
     image: RootfsImage,
     settings: BuildSettings,
     variations: frozenset[str],
-    pgo_profile_tar: FetchedFile | None,
+    pgo_profile_tar: PinnedPgoProfile | None,
     independent_training: int,
 ) -> _BuildPlan:
     """Judge the verdict, the profile and a pinned ``.gcda`` tarball, and compute the cache key."""
@@ -296,17 +302,17 @@ def _plan_build(
     version, configure_flags = verdict.version, build_profile.configure_flags
     training = pgo_training(version, build_profile, tarball, image) if _uses_pgo(configure_flags) else None
     if pgo_profile_tar is not None:
-        # Judged before the cache, the staging area or any build step: a wrong, tampered or hostile
-        # profile, or one trained for another build, must cost nothing. The bytes are hashed again as
-        # they are copied in (make phase).
-        training = check_pgo_profile(
-            pgo_profile_tar,
+        # Judged before the cache, the staging area or any build step: a profile trained for another
+        # build must cost nothing. Its bytes and record were judged when it was read; the bytes are
+        # hashed again as they are copied in (make phase).
+        training = pgo_profile_tar.check(
             configure_flags,
             version=version,
             environment=image.name,
             source_sha256=tarball.sha256,
             rootfs_sha256=image.sha256,
         )
+    trainer = pgo_trainer_for(configure_flags)
     variations = canonical_variations(variations)
     effective = apply_variations(settings, variations)
     build_section: dict[str, Any] = {
@@ -320,7 +326,6 @@ def _plan_build(
     # The host tools a variation uses (libfaketime, setarch, disorderfs) are not in the rootfs: their
     # versions are recorded with the settings instead, and a missing one stops the build before it starts.
     host_tools = _host_tools_record(effective)
-    trainer = pgo_trainer_for(configure_flags)
     if trainer is not None:
         # The trainer decides the profile, so its digest is an input like the host tools' versions.
         host_tools["pgo_trainer_sha256"] = hashlib.sha256(trainer).hexdigest()
@@ -367,7 +372,7 @@ class _BuildRun:
     sink: ProgressSink
     log_cap: int
     failed_logs: Path
-    pgo_profile_tar: FetchedFile | None
+    pgo_profile_tar: PinnedPgoProfile | None
     timings: dict[str, float] = field(default_factory=dict)
     profile_record: PgoProfileRef | None = None
 
@@ -428,7 +433,7 @@ class _BuildRun:
         """Run one phase in the sandbox; keep its logs and raise :class:`BuildFailed` when it fails."""
         plan, pinned = self.plan, self.pgo_profile_tar
         if phase == "make" and pinned is not None:
-            _install_pgo_profile(pinned, staging / "pgo-input", source_host)
+            _install_pgo_profile(pinned.file, staging / "pgo-input", source_host)
             self.profile_record = PgoProfileRef(sha256=pinned.sha256, origin="reused", trained_on=plan.training)
         self.sink.phase_started(phase)
         started = time.monotonic()
@@ -597,13 +602,17 @@ def pgo_trainer() -> bytes:
     return (resources.files("verify.rebuild") / "pgo_trainer.py").read_bytes()
 
 
+def runs_pgo_trainer(configure_flags: Sequence[str]) -> bool:
+    """Whether a build profile with ``configure_flags`` trains with cpython-verify's deterministic trainer:
+    it uses PGO, and its ``PROFILE_TASK`` runs the trainer."""
+    return _uses_pgo(configure_flags) and any(
+        flag.startswith("PROFILE_TASK=") and PGO_TRAINER_PATH in flag for flag in configure_flags
+    )
+
+
 def pgo_trainer_for(configure_flags: Sequence[str]) -> bytes | None:
     """:func:`pgo_trainer`, if a PGO profile's ``PROFILE_TASK`` runs it (else None)."""
-    if not _uses_pgo(configure_flags):
-        return None
-    if not any(flag.startswith("PROFILE_TASK=") and PGO_TRAINER_PATH in flag for flag in configure_flags):
-        return None
-    return pgo_trainer()
+    return pgo_trainer() if runs_pgo_trainer(configure_flags) else None
 
 
 def phase_commands(configure_flags: Sequence[str], settings: BuildSettings) -> list[tuple[str, list[str]]]:
@@ -673,8 +682,11 @@ def _require_verified(tarball: FetchedFile, verdict: SourceVerdict) -> None:
         )
 
 
-def _copy_verified_bytes(tarball: FetchedFile, destination: Path) -> None:
-    """Copy the tarball into the private staging area, hashing exactly the bytes copied.
+def _copy_verified_bytes(
+    tarball: FetchedFile, destination: Path, refused: type[SourceNotVerified] = SourceNotVerified
+) -> None:
+    """Copy the tarball into the private staging area, hashing exactly the bytes copied; raise ``refused``
+    when they are not the verified digest.
 
     Unpacking the private copy (not the original path) is what makes "the bytes unpacked are the
     bytes verified" true even if someone rewrites the original file meanwhile.
@@ -686,7 +698,7 @@ def _copy_verified_bytes(tarball: FetchedFile, destination: Path) -> None:
             digest.update(chunk)
             target.write(chunk)
     if digest.hexdigest() != tarball.sha256:
-        raise SourceNotVerified(
+        raise refused(
             f"refusing to build {tarball.name}: its bytes changed since verification "
             f"(verified {tarball.sha256}, now {digest.hexdigest()})"
         )
@@ -757,15 +769,14 @@ def check_pgo_profile(
     environment: str | None = None,
     source_sha256: str | None = None,
     rootfs_sha256: str | None = None,
-) -> PgoTraining:
-    """Refuse a pinned PGO profile that cannot be used here; return its training record.
+) -> PinnedPgoProfile:
+    """Read a pinned PGO profile once and refuse it if it cannot be used here; return it with its training record.
 
     Refused (one line, exit 2): a build profile without PGO, bytes that are not the pinned digest, an
     archive holding anything but ``.gcda`` files at relative paths and one training record, no record
-    (a profile stored before records existed must be trained again), or a record of another build:
-    other configure flags, and each of ``version``, ``environment``, ``source_sha256`` and
-    ``rootfs_sha256`` that is given. A fact the caller does not know yet is None and is compared by
-    a later call: the chain calls this again as each becomes known, always before any build step.
+    (a profile stored before records existed must be trained again), or a record of another build
+    (:meth:`PinnedPgoProfile.check`, with the facts given here). A fact the caller does not know yet is
+    None: the returned value compares it, without reading the archive again, once it is known.
     """
     if not _uses_pgo(configure_flags):
         raise OperationalError(
@@ -780,35 +791,76 @@ def check_pgo_profile(
             f"refusing to use {profile.name}: its bytes changed since verification or never matched the pin "
             f"(pinned {profile.sha256}, found {actual})"
         )
-    training = _read_training_record(profile)
-    facts = (
-        (None if version is None else str(version), training.version, "CPython {}"),
-        (source_sha256, training.source.sha256, "a tarball with sha256 {}"),
-        (tuple(configure_flags), training.configure, "configure flags {}"),
-        (environment, training.environment, "environment {}"),
-        (rootfs_sha256, training.rootfs_sha256, "a rootfs with sha256 {}"),
+    pinned = PinnedPgoProfile(profile, _read_training_record(profile))
+    pinned.check(
+        configure_flags,
+        version=version,
+        environment=environment,
+        source_sha256=source_sha256,
+        rootfs_sha256=rootfs_sha256,
     )
-    for wanted, recorded, described in facts:
-        if wanted is not None and wanted != recorded:
-            shown = [list(value) if isinstance(value, tuple) else value for value in (recorded, wanted)]
-            raise UnusablePgoProfile(
-                f"refusing to use {profile.name}: it was trained for {described.format(shown[0])}, "
-                f"this build is for {described.format(shown[1])}"
+    return pinned
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedPgoProfile:
+    """A ``pgo-profile.tar`` whose bytes matched their pin and whose members and training record were judged,
+    once, by :func:`check_pgo_profile`. What it was trained on is compared with each fact of a build as the
+    fact becomes known (:meth:`check`, no I/O); a build copies the bytes and hashes them again as it
+    installs them."""
+
+    file: FetchedFile
+    training: PgoTraining
+    """The record of what the profile was trained on (its ``cpython-verify-pgo.json``)."""
+
+    @property
+    def sha256(self) -> str:
+        """The pinned digest of the archive."""
+        return self.file.sha256
+
+    def check(
+        self,
+        configure_flags: Sequence[str],
+        *,
+        version: Version | None = None,
+        environment: str | None = None,
+        source_sha256: str | None = None,
+        rootfs_sha256: str | None = None,
+    ) -> PgoTraining:
+        """Refuse the profile (one line, exit 2) for a build with ``configure_flags`` and each fact given that
+        it was not trained for, or whose training run (cpython-verify's trainer) did not train; return its
+        training record. A fact that is None is not compared."""
+        name, training = self.file.name, self.training
+        if not _uses_pgo(configure_flags):
+            raise OperationalError(
+                f"{name}: this build profile has no --enable-optimizations, so a PGO profile cannot apply"
             )
-    if pgo_trainer_for(configure_flags) is not None:
-        # The trainer's profiles carry the record of their training run: a profile whose run did not train
-        # (or that predates the record) proves nothing about its counters.
-        if training.run is None:
-            raise UnusablePgoProfile(
-                f"refusing to use {profile.name}: it carries no record of its training run (it was trained before "
-                "cpython-verify's trainer kept one): train it again with this cpython-verify"
-            )
-        problems = training.run.problems()
-        if problems:
-            raise UnusablePgoProfile(
-                f"refusing to use {profile.name}: its training did not train: {'; '.join(problems)}"
-            )
-    return training
+        facts = (
+            (None if version is None else str(version), training.version, "CPython {}"),
+            (source_sha256, training.source.sha256, "a tarball with sha256 {}"),
+            (tuple(configure_flags), training.configure, "configure flags {}"),
+            (environment, training.environment, "environment {}"),
+            (rootfs_sha256, training.rootfs_sha256, "a rootfs with sha256 {}"),
+        )
+        for wanted, recorded, described in facts:
+            if wanted is not None and wanted != recorded:
+                shown = [list(value) if isinstance(value, tuple) else value for value in (recorded, wanted)]
+                raise UnusablePgoProfile(
+                    f"refusing to use {name}: it was trained for {described.format(shown[0])}, "
+                    f"this build is for {described.format(shown[1])}"
+                )
+        if runs_pgo_trainer(configure_flags):
+            # The trainer's profiles carry the record of their training run: a profile whose run did not train
+            # (or that predates the record) proves nothing about its counters.
+            if training.run is None:
+                raise UnusablePgoProfile(
+                    f"refusing to use {name}: it carries no record of its training run (it was trained before "
+                    "cpython-verify's trainer kept one): train it again with this cpython-verify"
+                )
+            problems = training.run.problems()
+            if problems:
+                raise UnusablePgoProfile(f"refusing to use {name}: its training did not train: {'; '.join(problems)}")
+        return training
 
 
 def _read_training_record(profile: FetchedFile) -> PgoTraining:
@@ -859,9 +911,9 @@ def _install_pgo_profile(profile: FetchedFile, scratch: Path, source_dir: Path) 
     """Put a pinned profile's ``.gcda`` files in the build tree and mark the training run as done.
 
     The training record stays out of the build tree: it was read, from the same pinned bytes, before
-    any build step."""
+    any build step. Bytes changed since then are refused like any other profile that is not its pin (exit 2)."""
     copy = scratch / profile.name
-    _copy_verified_bytes(profile, copy)
+    _copy_verified_bytes(profile, copy, PgoProfileNotPinned)
     with tarfile.open(copy) as archive:
         members = [member for member in archive.getmembers() if member.name != PGO_TRAINING_MEMBER]
         if not all(member.isfile() and member.name.endswith(".gcda") for member in members):

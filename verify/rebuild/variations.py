@@ -20,8 +20,10 @@ def choose_variations(
     is skipped, never "explained". Raises :class:`OperationalError` when every requested variation is
     skipped: a second build that varies nothing was not what was asked for.
     """
-    applied, skipped = spec.applicable(canonical_variations(variations), profile)
-    reasons = {entry.variation: entry.why for entry in skipped}
+    canonical = canonical_variations(variations)
+    declared = spec.profiles[profile].inapplicable if profile is not None and profile in spec.profiles else {}
+    reasons = {name: declared[name].why for name in sorted(canonical) if name in declared}
+    applied = frozenset(name for name in canonical if name not in declared)
     if variations and not applied:
         named = "; ".join(f"{name}: {why}" for name, why in reasons.items())
         raise OperationalError(f"no requested variation applies to profile {profile}: {named}")

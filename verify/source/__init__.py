@@ -1,7 +1,8 @@
 """The source stage: is this tarball exactly what CPython's release managers signed?
 
-In: a :class:`~verify.source.releases.Version` and :class:`~verify.source.assembly.SourceOptions`
-(where to look, which signatures may be missing, digest claims).
+In: a :class:`~verify.source.releases.Version`, its series' :class:`~verify.source.recipes.Recipe` (loaded
+once, by whoever starts the chain: :func:`~verify.source.recipes.load_recipe`) and
+:class:`~verify.source.assembly.SourceOptions` (where to look, which signatures may be missing, digest claims).
 Out: a :class:`~verify.source.models.SourceVerdict` (the tarball, each signature and digest check,
 ``Include/patchlevel.h``) and the verified tarball, fetched into the download cache.
 Next: :mod:`verify.environments` and :mod:`verify.rebuild` (also :mod:`verify.audit`, which compares an

@@ -19,7 +19,7 @@ from verify.common.errors import OperationalError, VerificationFailed
 from verify.common.fsutil import sha256_file
 from verify.source.checks import PATCHLEVEL_MAX_BYTES, ClaimProvider, SourceChecks, SourceRequest, verify_source
 from verify.source.models import CheckStatus, DigestClaim, FetchedFile, SignatureEvidence, SourceVerdict
-from verify.source.recipes import OpenPGPPolicy, Recipe, SigstorePolicy, load_recipe
+from verify.source.recipes import OpenPGPPolicy, Recipe, SigstorePolicy
 from verify.source.releases import Version
 from verify.source.signatures.policy import SignaturePolicy
 
@@ -60,26 +60,31 @@ def parse_digest_claims(values: Sequence[str]) -> tuple[DigestClaim, ...]:
     return tuple(claims)
 
 
-def source_request(version: Version, options: SourceOptions, recipe: Recipe | None = None) -> SourceRequest:
-    """The verification request for ``version`` under ``options``, judged by ``recipe`` (default: the series'
-    recipe, loaded from ``options.recipes_dir``; a caller that has loaded it passes it, so it is read once)."""
-    recipe = recipe or load_recipe(version.series, options.recipes_dir)
+def source_request(version: Version, options: SourceOptions, recipe: Recipe) -> SourceRequest:
+    """The verification request for ``version`` under ``options``, judged by ``recipe``: the series' recipe,
+    loaded once by whoever starts the chain (:func:`verify.source.recipes.load_recipe`) and handed down."""
+    filenames = recipe.source.filenames_for(version)
     policy = SignaturePolicy.for_release(recipe, version, require=options.require, allow_missing=options.allow_missing)
     return SourceRequest(
-        version=version, recipe=recipe, policy=policy, user_claims=parse_digest_claims(options.sha256_claims)
+        version=version,
+        recipe=recipe,
+        policy=policy,
+        filenames=filenames,
+        user_claims=parse_digest_claims(options.sha256_claims),
     )
 
 
 def source_checks(
     recipe: Recipe,
     options: SourceOptions,
-    cache: Cache | None = None,
+    cache: Cache,
     verified_signatures: list[FetchedFile] | None = None,
 ) -> SourceChecks:
     """The concrete locations, signature checkers and digest-claim providers for ``options``.
 
-    Files are fetched into ``cache``'s quarantine (default: the cache of ``options``); each signature
-    file whose check verified is appended to ``verified_signatures``, for the caller to admit.
+    Files are fetched into ``cache``'s quarantine (the run's one cache: :meth:`Cache.at` of
+    ``options.cache_dir`` for a command); each signature file whose check verified is appended to
+    ``verified_signatures``, for the caller to admit.
     """
     # Imported here: the CLI imports this module for every source-using command, and the HTTP and
     # signature stacks are only needed once a verification actually runs.
@@ -94,14 +99,12 @@ def source_checks(
         PreloadedVerifier(offline=True) if recipe.sigstore is not None and not options.sigstore_online else None
     )
 
-    from verify.source.locations.cache import Cache
     from verify.source.locations.http import HttpClient, HttpSettings
     from verify.source.locations.metadata import PythonOrgReleaseAPI, ReleaseMetadataFiles
     from verify.source.locations.select import build_locations
     from verify.source.signatures.gpg import verify_openpgp
     from verify.source.unpack import read_member
 
-    cache = cache if cache is not None else Cache.at(options.cache_dir)
     vouched = verified_signatures if verified_signatures is not None else []
     client = HttpClient(HttpSettings())
     locations = build_locations(
@@ -162,7 +165,7 @@ def _noting_verified(
     return evidence
 
 
-def verify_release_source(version: Version, options: SourceOptions, *, recipe: Recipe | None = None) -> SourceVerdict:
+def verify_release_source(version: Version, options: SourceOptions, *, recipe: Recipe) -> SourceVerdict:
     """Fetch and verify the source of ``version``: the ``source`` stage, fully assembled (``recipe``: as for
     :func:`source_request`).
 
@@ -178,7 +181,8 @@ def verify_release_source(version: Version, options: SourceOptions, *, recipe: R
     verified_signatures: list[FetchedFile] = []
     with cache.quarantine():
         with progress.phase(f"CPython {version} source: fetching, checking signatures and digests"):
-            verdict = verify_source(request, source_checks(request.recipe, options, cache, verified_signatures))
+            checks = source_checks(request.recipe, options, cache, verified_signatures)
+            verdict = verify_source(request, checks)
         faults.reached("verify")
         if not verdict.verified:
             return verdict
@@ -202,8 +206,8 @@ def verified_source_tree(
     options: SourceOptions,
     work_dir: Path,
     *,
+    recipe: Recipe,
     parts: tuple[str, ...] | None = None,
-    recipe: Recipe | None = None,
 ) -> tuple[SourceVerdict, Path]:
     """Verify ``version``'s source, then unpack exactly the verified bytes under ``work_dir``.
 

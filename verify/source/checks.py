@@ -51,11 +51,14 @@ class SourceChecks:
 
 @dataclass(frozen=True)
 class SourceRequest:
-    """What the user asked to verify, under which signature policy, with which digests to hold it to."""
+    """What the user asked to verify: which release, under which recipe and signature policy, by which file
+    names, and with which digests to hold it to."""
 
     version: Version
     recipe: Recipe
     policy: SignaturePolicy
+    filenames: tuple[str, ...]
+    """The tarball's names for ``version``, most preferred first (the recipe's ``[source] filenames``)."""
     user_claims: tuple[DigestClaim, ...] = ()
 
 
@@ -132,13 +135,13 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
     reached (no tarball anywhere, a network failure on every location).
     """
     version, recipe = request.version, request.recipe
-    search = search_locations(checks.locations, version, recipe.source.filenames_for(version))
+    search = search_locations(checks.locations, version, request.filenames)
     notes = list(search.notes)
     tarball = search.fetched
     if tarball is None and search.error is not None:
         raise _with_offline_hint(search.error)
     if tarball is None:
-        names = ", ".join(recipe.source.filenames_for(version))
+        names = ", ".join(request.filenames)
         where = "; ".join(location.description for location in checks.locations) or "no location given"
         raise FetchError(
             f"CPython {version} source not found ({names}) at: {where}; give a directory that holds it with --from DIR"

@@ -8,7 +8,6 @@ trust policy must never silently weaken it.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,9 @@ from typing import TYPE_CHECKING
 from verify.common.errors import RecipeError
 from verify.common.fsutil import read_regular_file
 from verify.common.limits import RECIPE_MAX_BYTES
-from verify.source.recipe_terms import CONTENT_CHANGE, NONDETERMINISTIC
 from verify.source.recipe_terms import EXPECTABLE_CATEGORIES as EXPECTABLE_CATEGORIES
 from verify.source.recipe_terms import EXPECTABLE_CHANGES as EXPECTABLE_CHANGES
+from verify.source.recipe_terms import NONDETERMINISTIC
 from verify.source.recipe_terms import REAL_DIFFERENCE_CATEGORIES as REAL_DIFFERENCE_CATEGORIES
 from verify.source.recipe_terms import SIGNATURE_KINDS as SIGNATURE_KINDS
 from verify.source.releases import Version
@@ -67,26 +66,6 @@ class SigstorePolicy:
     """First release of the series with a Sigstore bundle; earlier ones publish none."""
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A path glob as a regex: ``**/`` is any number of directories, ``*`` and ``?`` stay in one segment."""
-    parts = []
-    index = 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:[^/]+/)*")
-            index += 3
-        elif pattern[index] == "*":
-            parts.append("[^/]*")
-            index += 1
-        elif pattern[index] == "?":
-            parts.append("[^/]")
-            index += 1
-        else:
-            parts.append(re.escape(pattern[index]))
-            index += 1
-    return re.compile("".join(parts) + r"\Z")
-
-
 @dataclass(frozen=True, slots=True)
 class ExpectedDifference:
     """What one variation is documented to change (``[build.expect.<variation>]``), and why."""
@@ -100,16 +79,7 @@ class ExpectedDifference:
     categories: frozenset[str] = frozenset()
     """For a ``content`` change: the comparator categories (:data:`EXPECTABLE_CATEGORIES`) the measured
     difference showed. A content difference the comparator classifies otherwise, or not at all, is not
-    accounted for, whatever the path."""
-
-    def accounts_for(self, path: str, changes: tuple[str, ...], category: str | None = None) -> bool:
-        """True when ``path`` matches a glob, every one of its ``changes`` is allowed and, for a content
-        change, the comparator's ``category`` is one this entry names."""
-        if not set(changes) <= self.changes:
-            return False
-        if CONTENT_CHANGE in changes and (category is None or category not in self.categories):
-            return False
-        return any(glob_regex(glob).match(path) for glob in self.paths)
+    accounted for, whatever the path (the compare stage judges: :func:`verify.compare.twice.explain`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,60 +131,10 @@ class BuildSpec:
     environment: str
     profiles: Mapping[str, BuildProfile]
     expect: Mapping[str, ExpectedDifference] = field(default_factory=dict)
-    """Variation name -> the differences it is documented to cause; a variation not listed may change nothing."""
+    """Variation name -> the differences it is documented to cause; a variation not listed may change nothing.
 
-    def documented(self, variation: str, profile: str | None) -> tuple[ExpectedDifference, ...]:
-        """What ``variation`` is documented to change in ``profile``'s builds: the series-wide entry, then
-        the profile's own (a profile the recipe does not have, or None, adds nothing)."""
-        own = self.profiles.get(profile) if profile is not None else None
-        if variation == NONDETERMINISTIC:
-            return (own.nondeterministic,) if own is not None and own.nondeterministic is not None else ()
-        tables = [self.expect]
-        if own is not None:
-            tables.append(own.expect)
-        return tuple(table[variation] for table in tables if variation in table)
-
-    def applicable(
-        self, variations: frozenset[str], profile: str | None
-    ) -> tuple[frozenset[str], tuple[InapplicableVariation, ...]]:
-        """``variations`` without those ``profile`` declares inapplicable, and those (sorted by name)."""
-        declared = self.profiles[profile].inapplicable if profile is not None and profile in self.profiles else {}
-        skipped = tuple(declared[name] for name in sorted(variations) if name in declared)
-        return frozenset(name for name in variations if name not in declared), skipped
-
-    def explain(
-        self,
-        path: str,
-        changes: tuple[str, ...],
-        variations: frozenset[str],
-        profile: str | None = None,
-        *,
-        category: str | None = None,
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Which chosen ``variations`` account for some of the changes, and which changes none accounts for.
-
-        Each change is judged on its own: a file whose content follows the build path and whose mode
-        follows the umask is explained when both were varied and the recipe documents both. A content
-        change needs the comparator's ``category`` to be one the entry names (None: nothing classified
-        it, so nothing explains it). What ``profile``'s own ``expect`` documents counts too, for builds
-        of that profile only, and so does its ``nondeterministic`` entry (named :data:`NONDETERMINISTIC`),
-        whatever was varied.
-        """
-        candidates = set(variations)
-        if profile is not None and profile in self.profiles and self.profiles[profile].nondeterministic:
-            candidates.add(NONDETERMINISTIC)
-        expected_by: set[str] = set()
-        unexplained = []
-        for change in changes:
-            accounting = {
-                name
-                for name in candidates
-                if any(entry.accounts_for(path, (change,), category) for entry in self.documented(name, profile))
-            }
-            expected_by |= accounting
-            if not accounting:
-                unexplained.append(change)
-        return tuple(sorted(expected_by)), tuple(unexplained)
+    Data only: the rebuild stage chooses the variations (:func:`verify.rebuild.variations.choose_variations`),
+    the compare stage explains the differences by these entries (:func:`verify.compare.twice.explain`)."""
 
 
 @dataclass(frozen=True, slots=True)
