@@ -256,9 +256,12 @@ class _Worker:
 
     @classmethod
     def start(cls, offline: bool, command: Sequence[str] | None) -> _Worker:
-        errors = tempfile.TemporaryFile()  # noqa: SIM115 - the worker object owns it and closes it in stop()
-        request_read, request_write = os.pipe()
-        answer_read, answer_write = os.pipe()
+        try:
+            errors = tempfile.TemporaryFile()  # noqa: SIM115 - the worker object owns it and closes it in stop()
+            request_read, request_write = os.pipe()
+            answer_read, answer_write = os.pipe()
+        except OSError as error:
+            raise SigstoreWorkerError(f"cannot start the Sigstore worker: {error.strerror}") from None
         try:
             if command is None and threading.active_count() == 1:
                 pid = os.fork()
