@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import re
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 from verify import __version__
@@ -38,8 +39,10 @@ from verify.source.locations.cache import Cache
 from verify.source.locations.progress import NoProgress, ProgressReporter, default_progress
 from verify.source.models import FetchedFile
 
-if TYPE_CHECKING:  # requests and urllib3 are imported when the first request is made: a run that stays
-    # offline (``--from DIR --offline``) builds a client it never uses and should not pay for them
+# requests and urllib3 are imported when the first request is made: a run that stays offline (``--from DIR
+# --offline``) builds a client it never uses and should not pay for them. (``typing.TYPE_CHECKING``, not the
+# bare name: this module's upper-case numbers are its budgets, each a row of docs/limits.md.)
+if typing.TYPE_CHECKING:
     import requests
 
 USER_AGENT = f"cpython-verify/{__version__} (reproducible-build verifier for CPython)"
