@@ -2,8 +2,9 @@
 
 sigstore-python's import and its trust root are most of a ``source`` run's CPU time, and all of it is Python
 code holding the GIL: in a thread of the main process it takes turns with the copy, the archive read and the
-OpenPGP check instead of running beside them. :class:`SigstoreWorker` starts a second interpreter that imports
-sigstore-python and loads the trust root at once, then waits on its standard input for one request: the
+OpenPGP check instead of running beside them. :class:`SigstoreWorker` starts a second process (a fork of this
+one, or a new interpreter) that imports sigstore-python and loads the trust root at once, then waits on its
+standard input for one request: the
 tarball's sha256 (taken by the main process while it copied the bytes into the cache), the bundle's bytes and
 the recipe's identity and issuer. It answers with the evidence :func:`verify_sigstore` gives, the same
 function, policy and messages as a check in the main process.
