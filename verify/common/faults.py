@@ -26,6 +26,7 @@ KILL_AT_SETTING: Final = "CPYTHON_VERIFY_TEST_KILL_AT"
 """The environment variable naming the point at which the process kills itself (tests only)."""
 POINTS: Final = (
     "download",
+    "sigstore-worker",
     "verify",
     "unpack",
     "rootfs-build",
@@ -39,7 +40,8 @@ POINTS: Final = (
     "attest",
     "merge",
 )
-"""Where a process can be told to die: while bytes arrive in the download quarantine; after the source
+"""Where a process can be told to die: while bytes arrive in the download quarantine; in the Sigstore worker
+process, with its request read and before it answers (the worker dies, not the command); after the source
 checks, before admission; with the source half unpacked; with a rootfs tarball half written; with the
 sandbox's rootfs half unpacked; during each sandboxed build phase; with the manifest written but not
 the record; with a finished entry sealed but not yet renamed into the cache; between the two renames

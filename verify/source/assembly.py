@@ -25,6 +25,7 @@ from verify.source.signatures.policy import SignaturePolicy
 
 if TYPE_CHECKING:
     from verify.source.locations.cache import Cache
+    from verify.source.signatures.sigstore_worker import SigstoreWorker
 
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -79,25 +80,23 @@ def source_checks(
     options: SourceOptions,
     cache: Cache,
     verified_signatures: list[FetchedFile] | None = None,
+    sigstore_worker: SigstoreWorker | None = None,
 ) -> SourceChecks:
     """The concrete locations, signature checkers and digest-claim providers for ``options``.
 
     Files are fetched into ``cache``'s quarantine (the run's one cache: :meth:`Cache.at` of
     ``options.cache_dir`` for a command); each signature file whose check verified is appended to
-    ``verified_signatures``, for the caller to admit.
+    ``verified_signatures``, for the caller to admit. Sigstore bundles are checked by ``sigstore_worker``
+    (default: a worker process started when a bundle is there to check; the caller that passes one
+    closes it).
     """
     # Imported here: the CLI imports this module for every source-using command, and the HTTP and
     # signature stacks are only needed once a verification actually runs.
-    from verify.source.signatures.sigstore import PreloadedVerifier, verify_sigstore
+    from verify.source.signatures.sigstore_worker import SigstoreWorker
 
     if options.offline and (options.mirrors or options.debian):
         raise OperationalError("--offline uses only --from directories; drop --mirror/--debian or --offline")
-    # sigstore-python's import and trust root take most of a verification's time; with the embedded
-    # trust root (no network), they load in the background while the files are fetched and hashed.
-    # A refreshed trust root is only fetched once a bundle is there to check.
-    sigstore_verifier = (
-        PreloadedVerifier(offline=True) if recipe.sigstore is not None and not options.sigstore_online else None
-    )
+    worker = sigstore_worker or SigstoreWorker(offline=not options.sigstore_online, preload=False)
 
     from verify.source.locations.http import HttpClient, HttpSettings
     from verify.source.locations.metadata import PythonOrgReleaseAPI, ReleaseMetadataFiles
@@ -135,15 +134,13 @@ def source_checks(
         return _noting_verified(evidence, signature, vouched)
 
     def check_sigstore(tarball: FetchedFile, bundle: FetchedFile, policy: SigstorePolicy) -> SignatureEvidence:
-        evidence = verify_sigstore(
+        evidence = worker.check(
             # The digest taken while the tarball was copied into the cache: the bytes gpg and every later
             # stage read are exactly these (hashing them again would only cost time).
             tarball.sha256,
             bundle.path.read_bytes(),
             policy,
-            offline=not options.sigstore_online,
             bundle_origin=bundle.origin,
-            verifier=sigstore_verifier,
         )
         return _noting_verified(evidence, bundle, vouched)
 
@@ -175,13 +172,19 @@ def verify_release_source(version: Version, options: SourceOptions, *, recipe: R
     """
     from verify.common import progress
     from verify.source.locations.cache import Cache
+    from verify.source.signatures.sigstore_worker import SigstoreWorker
 
     request = source_request(version, options, recipe)
     cache = Cache.at(options.cache_dir)
     verified_signatures: list[FetchedFile] = []
-    with cache.quarantine():
+    # sigstore-python's import and trust root take most of a verification's CPU time: with the embedded
+    # trust root (no network) a worker process loads them from now on, on another core, while this one
+    # fetches, hashes, runs gpg and reads the archive. A refreshed trust root is only fetched (by a worker
+    # started then) once a bundle is there to check.
+    preload = not options.sigstore_online and request.recipe.sigstore is not None
+    with SigstoreWorker(offline=not options.sigstore_online, preload=preload) as worker, cache.quarantine():
         with progress.phase(f"CPython {version} source: fetching, checking signatures and digests"):
-            checks = source_checks(request.recipe, options, cache, verified_signatures)
+            checks = source_checks(request.recipe, options, cache, verified_signatures, sigstore_worker=worker)
             verdict = verify_source(request, checks)
         faults.reached("verify")
         if not verdict.verified:

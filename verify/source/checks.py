@@ -150,11 +150,13 @@ def verify_source(request: SourceRequest, checks: SourceChecks) -> SourceVerdict
     # With the tarball on local disk, a network location that is down is a note beside a missing
     # signature (the policy then decides), never an error that throws the local tarball away.
     local_tarball = search.location is not None and search.location.is_local
-    signatures = _fetch_signatures(tarball, request, checks, notes, tolerate_network=local_tarball)
     # The checks are independent and each waits on something different (gpg runs as a subprocess,
-    # xz decompression releases the GIL, Sigstore is Python), so they run side by side.
+    # xz decompression releases the GIL, Sigstore runs in a worker process), so they run side by side.
+    # The archive read is the longest: it starts as soon as the tarball is there, before the signatures
+    # are fetched.
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="source-check") as pool:
         patchlevel_job = pool.submit(_read_patchlevel, checks, tarball)
+        signatures = _fetch_signatures(tarball, request, checks, notes, tolerate_network=local_tarball)
         evidence_jobs = [pool.submit(check) for check in _signature_checks(tarball, signatures, request, checks)]
         evidence = [job.result() for job in evidence_jobs]
         found, archive_problem = patchlevel_job.result()

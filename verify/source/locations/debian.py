@@ -37,6 +37,10 @@ from verify.common.errors import FetchError
 from verify.source.locations.apt_sources import AptSource, host_apt_sources
 from verify.source.locations.cache import Cache
 from verify.source.locations.deb822 import first_paragraph
+from verify.source.locations.debian_names import DEFAULT_KEYRING as DEFAULT_KEYRING
+from verify.source.locations.debian_names import DEFAULT_SUITES as DEFAULT_SUITES
+from verify.source.locations.debian_names import debian_name
+from verify.source.locations.debian_names import debian_upstream_version as debian_upstream_version
 from verify.source.locations.http import HttpClient
 from verify.source.locations.interface import SourceLocation
 from verify.source.models import DigestClaim, FetchedFile
@@ -47,16 +51,11 @@ ALLOW_EXPIRED_SETTING = "CPYTHON_VERIFY_DEBIAN_ALLOW_EXPIRED"
 """Set to ``1`` to accept an ``InRelease`` past its ``Valid-Until`` (an archived snapshot as the mirror)."""
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 """How far in the future an ``InRelease`` ``Date`` may be: clocks of mirrors and users disagree a little."""
-DEFAULT_SUITES = ("bookworm", "trixie", "sid")
-DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 """Cap on a compressed Sources file (trixie's is ~10 MB)."""
 MAX_UNCOMPRESSED_INDEX_BYTES = 512 * 1024 * 1024
 """Cap on a decompressed Sources file (trixie's is ~57 MB): an index is not allowed to be a bomb."""
 _MAX_RELEASE_BYTES = 4 * 1024 * 1024
-# python.org name suffix -> Debian .orig suffix. Signatures follow their tarball's name.
-_ORIG_SUFFIXES = ((".tar.xz", ".orig.tar.xz"), (".tgz", ".orig.tar.gz"))
-_SIGNATURE_SUFFIXES = ("", ".asc")
 
 
 class DebianIndexError(FetchError):
@@ -64,13 +63,6 @@ class DebianIndexError(FetchError):
 
 
 # --- names and versions (pure) ---------------------------------------------------------------
-
-
-def debian_upstream_version(version: Version) -> str:
-    """The upstream version as Debian spells it: ``3.14.0rc1`` sorts before ``3.14.0`` as ``3.14.0~rc1``."""
-    if version.pre_kind:
-        return f"{version.base}~{version.pre_kind}{version.pre_num}"
-    return version.base
 
 
 def upstream_of(debian_version: str) -> str:
@@ -81,27 +73,6 @@ def upstream_of(debian_version: str) -> str:
     without_epoch = debian_version.split(":", 1)[1] if ":" in debian_version else debian_version
     upstream = without_epoch.rsplit("-", 1)[0] if "-" in without_epoch else without_epoch
     return upstream.replace("~", "")
-
-
-def debian_name(package: str, version: Version, filename: str) -> str | None:
-    """Debian's name for python.org's ``filename`` (``Python-3.13.5.tar.xz`` -> ``python3.13_3.13.5.orig.tar.xz``).
-
-    ``None`` for files Debian does not carry under an ``.orig`` name (e.g. ``.sigstore`` bundles).
-    """
-    prefix = f"Python-{version}"
-    if not filename.startswith(prefix):
-        return None
-    rest = filename[len(prefix) :]
-    for upstream_suffix, orig_suffix in _ORIG_SUFFIXES:
-        for signature in _SIGNATURE_SUFFIXES:
-            if rest == upstream_suffix + signature:
-                return f"{package}_{debian_upstream_version(version)}{orig_suffix}{signature}"
-    return None
-
-
-def default_package(series: str) -> str:
-    """Debian's source package for a series when a recipe names none: ``python3.13``."""
-    return f"python{series}"
 
 
 # --- Sources and Release parsing (pure) -----------------------------------------------------

@@ -26,20 +26,24 @@ from __future__ import annotations
 
 import re
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
-import requests
-import urllib3
-
 from verify import __version__
 from verify.common.errors import FetchError
 from verify.source.locations.cache import Cache
 from verify.source.locations.progress import NoProgress, ProgressReporter, default_progress
 from verify.source.models import FetchedFile
+
+# requests and urllib3 are imported when the first request is made: a run that stays offline (``--from DIR
+# --offline``) builds a client it never uses and should not pay for them. (``typing.TYPE_CHECKING``, not the
+# bare name: this module's upper-case numbers are its budgets, each a row of docs/limits.md.)
+if typing.TYPE_CHECKING:
+    import requests
 
 USER_AGENT = f"cpython-verify/{__version__} (reproducible-build verifier for CPython)"
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -272,19 +276,30 @@ class HttpClient:
         self._sleep = sleep
         self._unreachable: dict[str, str] = {}
         """Hosts no attempt reached in this client's life, with the last problem met."""
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = USER_AGENT
-        # Ask for the bytes as stored: a server that gzips a .tgz on the fly would change the digest.
-        self._session.headers["Accept-Encoding"] = "identity"
+        self._opened: requests.Session | None = None
 
     @classmethod
     def quiet(cls, settings: HttpSettings | None = None) -> HttpClient:
         """A client that never draws a progress bar."""
         return cls(settings, progress=NoProgress())
 
+    @property
+    def _session(self) -> requests.Session:
+        """The connection pool, made on first use."""
+        if self._opened is None:
+            import requests
+
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            # Ask for the bytes as stored: a server that gzips a .tgz on the fly would change the digest.
+            session.headers["Accept-Encoding"] = "identity"
+            self._opened = session
+        return self._opened
+
     def close(self) -> None:
         """Close pooled connections."""
-        self._session.close()
+        if self._opened is not None:
+            self._opened.close()
 
     def download(
         self,
@@ -428,6 +443,9 @@ class HttpClient:
         total: int | None,
         clock: _Clock,
     ) -> None:
+        import requests  # loaded by now: a response exists
+        import urllib3
+
         self._progress.start(label, total, sink.size)
         meter = _SpeedMeter(url, self.settings, sink.size)
         try:
@@ -467,6 +485,9 @@ class HttpClient:
 
     def _open(self, url: str, headers: dict[str, str], clock: _Clock) -> tuple[requests.Response, str]:
         """GET ``url`` following redirects under the redirect policy; return the response and its URL."""
+        import requests
+        import urllib3
+
         settings = self.settings
         current = url
         seen = {url}

@@ -12,7 +12,7 @@ from pathlib import Path
 from verify.common.errors import LocalFileError
 from verify.common.fsutil import open_regular_file
 from verify.source.locations.cache import Cache
-from verify.source.locations.debian import debian_name
+from verify.source.locations.debian_names import debian_name
 from verify.source.locations.http import DEFAULT_MAX_BYTES
 from verify.source.locations.interface import SourceLocation
 from verify.source.models import FetchedFile

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verify.source.locations.cache import Cache, CachedReleaseFiles
-from verify.source.locations.debian import DEFAULT_KEYRING, DEFAULT_SUITES, DebianArchive, default_package
+from verify.source.locations.debian_names import DEFAULT_KEYRING, DEFAULT_SUITES, default_package
 from verify.source.locations.http import HttpClient
 from verify.source.locations.interface import SourceLocation
 from verify.source.locations.local import LocalDirectory
-from verify.source.locations.upstream import UpstreamLocation
 from verify.source.recipes import Recipe
 
 
@@ -41,6 +40,11 @@ def build_locations(
     ]
     # The cache is local too: a release verified before is used even with the network down (issue 12).
     locations.append(CachedReleaseFiles(cache))
+    if not (mirrors or upstream or debian):
+        return locations  # an offline run does not load the network locations' code
+    from verify.source.locations.debian import DebianArchive
+    from verify.source.locations.upstream import UpstreamLocation
+
     locations += [UpstreamLocation.mirror(url, client=client, cache=cache) for url in mirrors]
     if upstream:
         locations.append(UpstreamLocation.python_org(recipe, client=client, cache=cache))

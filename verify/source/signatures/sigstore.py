@@ -9,15 +9,15 @@ The artifact can be the file itself or its sha256 in hex: sigstore signs the dig
 whose tarball is not at hand can be checked against a digest from independent sources.
 
 sigstore is imported lazily: its import costs about half a second, which commands that never check a
-Sigstore bundle should not pay. A command that will check one starts :class:`PreloadedVerifier` early, so
-the import and the trust root load overlap with fetching and hashing the tarball and with the OpenPGP check.
+Sigstore bundle should not pay. The source stage runs this check in a worker process
+(:mod:`verify.source.signatures.sigstore_worker`) started early, so the import and the trust root load
+run on another core while the tarball is fetched, hashed and read and the OpenPGP signature is checked.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -66,25 +66,6 @@ def load_verifier(*, offline: bool = True) -> Verifier:
         raise SigstoreTrustRootError(f"cannot load the {mode} Sigstore trust root: {error}") from None
 
 
-class PreloadedVerifier:
-    """A verifier loaded in a background thread from the moment it is created (import and trust root).
-
-    Calling it waits for the load and returns the verifier, or raises what the load raised, at the
-    point where a synchronous :func:`load_verifier` would have: nothing is decided earlier. If it is
-    never called, the thread still finishes (the process waits for it at exit).
-    """
-
-    def __init__(self, *, offline: bool = True) -> None:
-        """Start loading now; ``offline`` as for :func:`load_verifier`."""
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigstore-preload")
-        self._future: Future[Verifier] = pool.submit(load_verifier, offline=offline)
-        pool.shutdown(wait=False)  # the load runs on; the pool takes no more work
-
-    def __call__(self) -> Verifier:
-        """The loaded verifier (waits for the load)."""
-        return self._future.result()
-
-
 def verify_sigstore(
     artifact: Path | str,
     bundle: bytes,
@@ -102,8 +83,8 @@ def verify_sigstore(
     evidence with the identity, issuer and the transparency log's integration time, or FAILED
     evidence with a one-line reason. Raises only when the trust root cannot be loaded.
 
-    ``verifier`` supplies the loaded verifier (a :class:`PreloadedVerifier`); by default it is loaded
-    here, for ``offline``.
+    ``verifier`` supplies the loaded verifier (the worker process's, loaded before its request came); by
+    default it is loaded here, for ``offline``.
     """
     from sigstore.errors import Error as SigstoreError
     from sigstore.errors import VerificationError
