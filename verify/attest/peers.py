@@ -642,7 +642,7 @@ def our_claim(result_dir: Path) -> Claim:
     return Claim(
         str(result_dir),
         OURS,
-        record.version,
+        str(record.version),
         record.profile,
         tree_digest(manifest),
         manifest,

@@ -77,7 +77,7 @@ def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
     entries = _entries(outcome)
     return {
         "format": CHECK_FORMAT,
-        "version": rebuilt.record.version,
+        "version": str(rebuilt.record.version),
         "result": str(rebuilt.result.path),
         "source": {
             "verified": outcome.source_verified,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 from typing import Any, Final
 
 from verify.common.errors import OperationalError
@@ -108,3 +109,26 @@ def generated_schemas() -> dict[str, dict[str, Any]]:
         "site-v1.json": site,
         "rebuild-verdict-v1.json": predicate_json_schema(),
     }
+
+
+def schema_bytes(schema: dict[str, Any]) -> bytes:
+    """A schema file's bytes, as committed: sorted keys, two-space indent, one trailing newline."""
+    return (json.dumps(schema, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def write_generated_schemas(directory: Path) -> list[str]:
+    """Write every generated schema into ``directory`` (``verify/schemas`` of a checkout); return the names of
+    the files whose bytes changed."""
+    changed = []
+    for name, schema in generated_schemas().items():
+        path = directory / name
+        data = schema_bytes(schema)
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
+            changed.append(name)
+    return changed
+
+
+if __name__ == "__main__":  # python -m verify.site.formats: regenerate the committed schemas after a model changed
+    for written in write_generated_schemas(Path(__file__).resolve().parent.parent / "schemas"):
+        print(f"wrote verify/schemas/{written}")

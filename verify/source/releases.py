@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import total_ordering
+from typing import TYPE_CHECKING, Any, Final
 
 from verify.common.errors import VersionError
 
@@ -17,6 +18,13 @@ _VERSION_RE = re.compile(
 _PRE_ORDER = {"a": 0, "b": 1, "rc": 2}
 _OTHER_MAJOR_RE = re.compile(r"(?P<series>[0-9]{1,2}\.[0-9]{1,2})\.[0-9]{1,3}(?:(?:a|b|rc)[0-9]{1,3})?", re.ASCII)
 """A release of another major version (Python 2.7.18): well formed, but of a series no recipe can exist for."""
+VERSION_PATTERN: Final = r"^3\.(0|[1-9][0-9]?)\.(0|[1-9][0-9]{0,2})((a|b|rc)(0|[1-9][0-9]{0,2}))?$"
+"""A version as the formats write it (``str(version)``): what :meth:`Version.parse` reads, without leading zeros
+or surrounding blanks, so that a version read from a file is written back as the same bytes."""
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+    from pydantic_core import CoreSchema
 
 
 @total_ordering
@@ -79,6 +87,38 @@ class Version:
     def __str__(self) -> str:
         pre = f"{self.pre_kind}{self.pre_num}" if self.pre_kind else ""
         return f"{self.base}{pre}"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        """A format's ``version`` field: read from its string (``"3.13.5"``), written as ``str(version)``.
+
+        pydantic is imported here, not at the top: the commands that only hold a version do not pay for it."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            _version_field,
+            serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="json"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        """The string form, as its pattern."""
+        return {"type": "string", "pattern": VERSION_PATTERN}
+
+
+def _version_field(value: object) -> Version:
+    """A format's version: a :class:`Version`, or its canonical string; anything else names what it must be."""
+    if isinstance(value, Version):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"must be a CPython release version string, not {type(value).__name__}")
+    try:
+        version = Version.parse(value)
+    except VersionError as error:
+        raise ValueError(error.message) from None
+    if str(version) != value:
+        raise ValueError(f"must be written {str(version)!r}, not {value!r}")
+    return version
 
 
 def patchlevel_version(patchlevel_h: str) -> str | None:
