@@ -152,8 +152,8 @@ _HEAD = f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n'
     [
         ("{not json", "not valid JSON"),
         ('{"format":"cpython-verify/manifest/v9","inputs":{},"entries":[]}', "format"),
-        ('{"format":"cpython-verify/manifest/v1","inputs":{},"entries":[],"x":1}', "unknown keys"),
-        ("[1,2]", "not a JSON object"),
+        ('{"format":"cpython-verify/manifest/v1","inputs":{},"entries":[],"x":1}', r"unknown key\(s\): x"),
+        ("[1,2]", "must be an object, not a list"),
         (
             _HEAD + f"{_line({**GOOD, 'path': '../etc/passwd'})}\n]}}\n",
             "traversal",
@@ -186,14 +186,14 @@ _HEAD = f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n'
         ),
         (
             _HEAD + f"{_line({**GOOD, 'kind': 'exe'})}\n]}}\n",
-            "unknown kind",
+            "'kind' is not a manifest kind",
         ),
         (
             _HEAD + f"{_line({**GOOD, 'evil': 1})}\n]}}\n",
-            "unknown keys",
+            r"entry 2: unknown key\(s\): evil",
         ),
         (f'{{"format":"{MANIFEST_FORMAT}","inputs":[],"entries":[\n]}}\n', "inputs"),
-        ("[" * 100_000, "not valid JSON"),
+        ("[" * 100_000, "nested deeper than 64 levels"),
     ],
 )
 def test_bad_manifests_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:

@@ -1,10 +1,11 @@
 """Every JSON document cpython-verify writes, by its ``format`` id, and the JSON Schema (2020-12) of each.
 
 The schemas ship in the package (``verify/schemas/*.json``, package data). Those of formats that are
-pydantic models (the rebuild record, the status site's rows and history) are generated from the models
-by :func:`generated_schemas`; a test keeps the committed files equal to what it generates. The others
-are written by hand, closed (``additionalProperties: false``) wherever the format is, and tests
-validate real outputs of the CLI against them.
+pydantic models (the rebuild record, the plan, the release listing, the manifest, the status site's rows
+and history, the rebuild verdict predicate) are generated from the models by :func:`generated_schemas`
+(``python -m verify.site.formats`` writes them); a test keeps the committed files equal to what it
+generates. The others are written by hand, closed (``additionalProperties: false``) wherever the format
+is, and tests validate real outputs of the CLI against them.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ def generated_schemas() -> dict[str, dict[str, Any]]:
     from pydantic import TypeAdapter
 
     from verify.attest.predicate import predicate_json_schema
+    from verify.manifest_file import ManifestDocument
     from verify.result.record import REBUILD_FORMAT, RebuildRecord
+    from verify.site.plan import plan_json_schema
+    from verify.site.release_listing import ReleaseListing
     from verify.site.status_page import HistoryEntry, StatusRow
 
     record = RebuildRecord.model_json_schema()
@@ -108,6 +112,38 @@ def generated_schemas() -> dict[str, dict[str, Any]]:
         },
         "site-v1.json": site,
         "rebuild-verdict-v1.json": predicate_json_schema(),
+        "manifest-v1.json": _document(
+            "manifest-v1.json",
+            "cpython-verify manifest v1",
+            "manifest.json: one entry per path of an install tree, sorted by path (docs/manifest.md). Generated "
+            "from verify.manifest_file.ManifestDocument.",
+            ManifestDocument.model_json_schema(),
+        ),
+        "plan-v1.json": _document(
+            "plan-v1.json",
+            "cpython-verify plan v1",
+            "`plan --json`: the CI job matrix; GitHub Actions is given `include` alone, and `merge --plan` reads "
+            "either (docs/attestation.md). Generated from verify.site.plan.Plan.",
+            plan_json_schema(),
+        ),
+        "releases-v1.json": _document(
+            "releases-v1.json",
+            "cpython-verify releases v1",
+            "`releases --json`: what `plan --releases` reads (docs/attestation.md). Generated from "
+            "verify.site.release_listing.ReleaseListing.",
+            ReleaseListing.model_json_schema(),
+        ),
+    }
+
+
+def _document(name: str, title: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A generated schema as a committed file: the dialect, its own URL, a title and what it describes."""
+    return {
+        **schema,
+        "$schema": SCHEMA_DIALECT,
+        "$id": SCHEMA_BASE + name,
+        "title": title,
+        "description": description,
     }
 
 

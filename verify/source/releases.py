@@ -107,18 +107,16 @@ class Version:
 
 
 def _version_field(value: object) -> Version:
-    """A format's version: a :class:`Version`, or its canonical string; anything else names what it must be."""
+    """A format's version: a :class:`Version`, or the string it prints; anything else names what it must be."""
     if isinstance(value, Version):
         return value
-    if not isinstance(value, str):
-        raise ValueError(f"must be a CPython release version string, not {type(value).__name__}")
-    try:
-        version = Version.parse(value)
-    except VersionError as error:
-        raise ValueError(error.message) from None
-    if str(version) != value:
-        raise ValueError(f"must be written {str(version)!r}, not {value!r}")
-    return version
+    from verify.source.names import release_version_problem  # names imports this module
+
+    problem = release_version_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    assert isinstance(value, str)  # release_version_problem refuses anything else
+    return Version.parse(value)
 
 
 def patchlevel_version(patchlevel_h: str) -> str | None:
