@@ -14,7 +14,8 @@ from jsonschema import Draft202012Validator
 from schema_support import assert_file_matches_schema, assert_matches_schema, schema_problems
 from test_attest_support import TARBALL, make_result, openssl_keypair
 
-from verify.site.formats import SCHEMAS, generated_schemas, load_schema
+from verify.report.schemas import generated_schemas
+from verify.site.formats import SCHEMAS, load_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "verify" / "schemas"
 
@@ -34,7 +35,7 @@ def test_every_format_has_a_valid_schema_that_names_it() -> None:
 @pytest.mark.parametrize("name", sorted(generated_schemas()))
 def test_committed_schemas_are_the_ones_generated_from_the_models(name: str) -> None:
     committed = json.loads((SCHEMA_DIR / name).read_text())
-    assert committed == generated_schemas()[name], f"regenerate verify/schemas/{name} (verify.site.formats)"
+    assert committed == generated_schemas()[name], f"regenerate verify/schemas/{name} (python -m verify.report.schemas)"
 
 
 def test_a_field_the_format_does_not_have_is_refused(cpython_fixtures: Path, tmp_path: Path) -> None:

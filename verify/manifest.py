@@ -22,20 +22,32 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, Annotated, Any, Final, Literal
+
+from pydantic import Field, ValidationError, model_validator
 
 from verify.common.errors import OperationalError
 from verify.common.fsutil import open_regular_file, sha256_file, write_atomic
+from verify.common.strict import (
+    OMITTED,
+    Count,
+    Omittable,
+    OneOf,
+    StrictModel,
+    first_problem,
+    load_json,
+    parse_model,
+    rule,
+    table_error,
+)
 from verify.pyc import PycError, parse_header
-
-if TYPE_CHECKING:
-    from verify.manifest_file import ManifestHeader
 
 MANIFEST_FORMAT: Final = "cpython-verify/manifest/v1"
 
@@ -393,6 +405,155 @@ def _disk_kind_of(kind: str) -> str:
     return "special file"
 
 
+# --------------------------------------------------------------------------- the JSON form's models
+#
+# The format's specification: the first line (or the document's top level) is a ManifestHeader, each entry
+# an EntryDocument; write_manifest writes every line through them and read_manifest reads every line with
+# them, and verify/schemas/manifest-v1.json is generated from ManifestDocument. In memory each entry is the
+# slotted ManifestEntry above: a model per entry would hold ten times the memory (~1 KiB against ~90 bytes),
+# and a manifest can hold millions. Paths and link targets are plain strings checked by Python rules:
+# pydantic's string constraints refuse the lone surrogates that stand for undecodable bytes in file names.
+
+_SHA256_PATTERN: Final = "^[0-9a-f]{64}$"
+"""verify.source.names.SHA256_PATTERN (the manifest sits below the source stage)."""
+_MODE: Final = re.compile(r"[0-7]{4}")
+_SHA256: Final = re.compile(_SHA256_PATTERN.removeprefix("^").removesuffix("$"))
+_INTERNED: Final = {kind: kind for kind in KINDS}
+"""Each kind as one string object: a million entries share thirteen strings instead of holding one each."""
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _path_problem(text: str) -> str | None:
+    problem = check_relative_path(text)
+    return None if problem is None else f"{problem}: {_short(text)}"
+
+
+def _mode_problem(text: str) -> str | None:
+    return None if _MODE.fullmatch(text) else f"must be four octal digits (0644), not {_short(text)}"
+
+
+def _sha256_problem(text: str) -> str | None:
+    return None if _SHA256.fullmatch(text) else f"must be 64 lower-case hex digits, not {_short(text)}"
+
+
+def _target_problem(text: str) -> str | None:
+    return None if text and "\x00" not in text else f"must be a non-empty link target without NUL, not {_short(text)}"
+
+
+class PycHeader(StrictModel):
+    """A ``.pyc`` entry's PEP 552 header (:class:`verify.manifest.PycFields`)."""
+
+    magic: int
+    python_version: str
+    invalidation: Literal["timestamp", "checked-hash", "unchecked-hash"]
+    mtime: Omittable[Count] = OMITTED
+    """A timestamp ``.pyc``'s source mtime (left out otherwise)."""
+    source_size: Omittable[Count] = OMITTED
+    """A timestamp ``.pyc``'s source size (left out otherwise)."""
+    source_hash: Omittable[Annotated[str, Field(pattern=r"^[0-9a-f]*$")]] = OMITTED
+    """Hex of the 8-byte SipHash of the source (hash-based ``.pyc`` only; left out otherwise)."""
+
+    def fields(self) -> PycFields:
+        """The header as the manifest value holds it."""
+        return PycFields(
+            self.magic, self.python_version, self.invalidation, self.mtime, self.source_size, self.source_hash
+        )
+
+
+class EntryDocument(StrictModel):
+    """One path of the install tree, as one line of the manifest."""
+
+    path: Annotated[str, rule(_path_problem)]
+    """Relative, POSIX, normalised: no ``.``/``..`` or empty components, no leading or trailing ``/``."""
+    kind: Annotated[str, OneOf(sorted(KINDS), "a manifest kind")]
+    """Detected from the bytes (``elf-executable``, ``pyc``, ``text``...), never from the name alone."""
+    mode: Annotated[str, rule(_mode_problem), Field(json_schema_extra={"pattern": "^[0-7]{4}$"})]
+    """Permission bits, setuid/setgid/sticky included, as four octal digits."""
+    size: Omittable[Count] = OMITTED
+    """A regular file's bytes (only a regular file has one)."""
+    sha256: Omittable[Annotated[str, rule(_sha256_problem), Field(json_schema_extra={"pattern": _SHA256_PATTERN})]] = (
+        OMITTED
+    )
+    """A regular file's sha256 (only a regular file has one)."""
+    target: Omittable[Annotated[str, rule(_target_problem), Field(json_schema_extra={"minLength": 1})]] = OMITTED
+    """A symlink's target, exactly as stored (only a symlink has one)."""
+    pyc: Omittable[PycHeader] = OMITTED
+    """A ``.pyc`` file's header (only a ``pyc`` has one, and only when it is readable)."""
+
+    @model_validator(mode="after")
+    def _fields_fit_the_kind(self) -> EntryDocument:
+        if self.kind in FILE_KINDS:
+            if self.sha256 is None or self.size is None:
+                raise table_error(f"a {self.kind} file needs 'sha256' and 'size'")
+        elif self.sha256 is not None or self.size is not None:
+            raise table_error(f"a {self.kind} has no 'sha256' or 'size'")
+        if self.kind == SYMLINK and self.target is None:
+            raise table_error("a symlink needs a 'target'")
+        if self.kind != SYMLINK and self.target is not None:
+            raise table_error(f"a {self.kind} has no 'target'")
+        if self.kind != PYC and self.pyc is not None:
+            raise table_error(f"a {self.kind} has no 'pyc' header")
+        return self
+
+    @classmethod
+    def of(cls, entry: ManifestEntry) -> EntryDocument:
+        """The line of a manifest value's entry (built without validation: the value is the tool's own)."""
+        pyc = entry.pyc
+        return cls.model_construct(
+            path=entry.path,
+            kind=entry.kind,
+            mode=f"{entry.mode:04o}",
+            size=entry.size if entry.sha256 is not None else None,
+            sha256=entry.sha256,
+            target=entry.target,
+            pyc=None
+            if pyc is None
+            else PycHeader.model_construct(
+                magic=pyc.magic,
+                python_version=pyc.python_version,
+                invalidation=pyc.invalidation,
+                mtime=pyc.mtime,
+                source_size=pyc.source_size,
+                source_hash=pyc.source_hash,
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The line's object: every value is already JSON's (a plain dump is a third faster than a JSON-mode one)."""
+        return self.model_dump()
+
+    def entry(self) -> ManifestEntry:
+        """The entry as the manifest value holds it."""
+        return ManifestEntry(
+            self.path,
+            _INTERNED[self.kind],
+            int(self.mode, 8),
+            self.size or 0,
+            self.sha256,
+            self.target,
+            None if self.pyc is None else self.pyc.fields(),
+        )
+
+
+class ManifestHeader(StrictModel):
+    """The manifest's first line: its format and the inputs that produced the tree."""
+
+    format: Literal["cpython-verify/manifest/v1"]
+    inputs: dict[str, Any]
+    """Source digest, recipe, environment, runner, settings, variations: whatever the producer knew (a rebuild
+    writes its record's ``inputs`` here)."""
+
+
+class ManifestDocument(ManifestHeader):
+    """A whole manifest: the header's keys and one entry per path, sorted by path."""
+
+    entries: tuple[EntryDocument, ...] = Field(strict=False)
+
+
 # --------------------------------------------------------------------------- canonical JSON
 
 
@@ -403,8 +564,6 @@ def _canonical(value: Any) -> str:
 
 
 def _lines(manifest: Manifest) -> Iterator[bytes]:
-    from verify.manifest_file import EntryDocument, ManifestHeader
-
     header = ManifestHeader.model_construct(format=manifest.format, inputs=dict(manifest.inputs))
     try:
         first = _canonical(header.model_dump())
@@ -456,16 +615,14 @@ def write_manifest(manifest: Manifest, path: Path) -> str:
 def read_manifest(path: Path) -> Manifest:
     """Read and strictly validate a manifest file.
 
-    The first line (or the document's top level) is validated by :class:`verify.manifest_file.ManifestHeader`
-    and each entry by :class:`verify.manifest_file.EntryDocument`. Refuses (with :class:`ManifestError`, one
+    The first line (or the document's top level) is validated by :class:`ManifestHeader`
+    and each entry by :class:`EntryDocument`. Refuses (with :class:`ManifestError`, one
     line naming the file, the line or entry, and the key) anything else: not JSON, nested too deeply, an
     unknown ``format``, unknown or missing keys, mistyped values, unsafe paths (absolute, ``..``, ``.``,
     empty components), duplicate or unsorted paths, more than :data:`MAX_ENTRIES` entries, and a FIFO or
     directory in place of the file. The canonical layout is parsed one line at a time, so memory grows
     with the entries kept, not with the JSON document.
     """
-    from verify.common.strict import load_json  # reading validates models: pydantic is needed from here on
-
     try:
         # A regular file only: a FIFO in a peer's tree would block the read forever.
         with open_regular_file(path) as stream:
@@ -496,8 +653,6 @@ def read_manifest(path: Path) -> Manifest:
 
 
 def _read_canonical(path: Path, first: bytes, stream: IO[bytes]) -> Manifest:
-    from verify.common.strict import load_json
-
     where = f"manifest {path}: line 1"
     header = _header(path, load_json(first[: -len(',"entries":[\n')] + b"}", where=where, error=ManifestError))
 
@@ -529,9 +684,6 @@ def _read_canonical(path: Path, first: bytes, stream: IO[bytes]) -> Manifest:
 
 
 def _header(path: Path, data: Any, *, where: str = "line 1") -> ManifestHeader:
-    from verify.common.strict import parse_model
-    from verify.manifest_file import ManifestHeader
-
     named = f"manifest {path}: {where}" if where else f"manifest {path}"
     return parse_model(ManifestHeader, data, where=named, error=ManifestError, json=True)
 
@@ -561,11 +713,6 @@ def check_relative_path(text: str) -> str | None:
 
 
 def _validated_entries(path: Path, items: Iterable[tuple[int, Any]]) -> tuple[ManifestEntry, ...]:
-    from pydantic import ValidationError
-
-    from verify.common.strict import first_problem
-    from verify.manifest_file import EntryDocument
-
     entries: list[ManifestEntry] = []
     previous = ""
     for where, item in items:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from verify.attest import AttestationError
-from verify.attest.peers import MET, PeersVerdict, attestations_in, verdict_to_json
+from verify.attest.peers import PeersVerdict, attestations_in, verdict_to_json
+from verify.attest.peers_document import MET
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.common import progress

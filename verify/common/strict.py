@@ -20,9 +20,9 @@ bytes in file names (``"\\udcff"``); the model then validates the parsed data.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, ClassVar, Final, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -31,7 +31,9 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
@@ -40,6 +42,8 @@ from verify.common.jsonutil import JsonLimitError, loads_bounded
 
 Model = TypeVar("Model", bound=BaseModel)
 Value = TypeVar("Value")
+Count = Annotated[int, Field(ge=0)]
+"""How many of something: a non-negative integer."""
 _TABLE_PROBLEM = "table_problem"
 _KEY = "[key]"
 """The last part of the location pydantic gives a dict key that failed validation."""
@@ -78,9 +82,35 @@ _TYPE_NAMES = {
 
 
 class StrictModel(BaseModel):
-    """The base of every on-disk and JSON format's model: frozen, closed and strictly typed."""
+    """The base of every on-disk and JSON format's model: frozen, closed and strictly typed.
+
+    Attribute docstrings become the fields' descriptions in the generated JSON Schemas, and an
+    :data:`Omittable` field that is None is left out when the model is written."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
+    __omittable__: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.__omittable__ = frozenset(
+            name
+            for name, info in cls.model_fields.items()
+            if any(isinstance(item, _NeverNull) for item in info.metadata)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The document as JSON data (lists, objects, strings, numbers), ready for ``json.dumps``."""
+        return self.model_dump(mode="json")
+
+    @model_serializer(mode="wrap")
+    def _leave_out_omitted(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if self.__omittable__ and isinstance(data, dict):
+            for name in self.__omittable__:
+                if name in data and data[name] is None:
+                    del data[name]
+        return data
 
 
 class _NeverNull:
@@ -110,9 +140,31 @@ def _no_default(schema: dict[str, Any]) -> None:
 
 Omittable = Annotated[Value | None, _NeverNull()]
 """A key that may be left out (the value is then None) and is never ``null`` when present; the schema says
-the same. Give the field ``= OMITTED``; write the model with ``exclude_none=True``."""
+the same, and a :class:`StrictModel` leaves the key out when it writes None. Give the field ``= OMITTED``."""
 OMITTED: Final[Any] = Field(default=None, json_schema_extra=_no_default)
 """The default of an :data:`Omittable` field (None, and no ``"default": null`` in the schema)."""
+
+
+class OneOf:
+    """A string field whose value is one of a closed vocabulary (a manifest kind, a comparator category):
+    refused as ``is not WHAT: 'x'``, and an ``enum`` in the schema."""
+
+    def __init__(self, values: Iterable[str], what: str) -> None:
+        self.values = tuple(values)
+        self.what = what
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        allowed = frozenset(self.values)
+
+        def check(value: str) -> str:
+            if value not in allowed:
+                raise ValueError(f"is not {self.what}: {_shown(value)}")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return {**handler(schema), "enum": list(self.values)}
 
 
 def rule(problem: Callable[[Any], str | None]) -> AfterValidator:
@@ -230,6 +282,8 @@ def location(loc: Sequence[int | str]) -> str:
     """A pydantic error location as a reader writes it: ``packages[3].sha256``."""
     text = ""
     for part in loc:
+        if isinstance(part, bool):  # the tag of a union's member (``signed: true``): the key itself follows
+            continue
         if isinstance(part, int):
             text += f"[{part}]"
         elif not text:

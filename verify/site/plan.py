@@ -16,8 +16,9 @@ from pydantic import Field, model_validator
 
 from verify.common.errors import OperationalError
 from verify.common.limits import PLAN_MAX_BYTES
-from verify.common.strict import OMITTED, Omittable, StrictModel, read_json_model, rule, table_error
+from verify.common.strict import OMITTED, Omittable, StrictModel, read_json_model, table_error
 from verify.source import names
+from verify.source.name_fields import FileName, KnownRunner, ProfileName, SeriesName
 from verify.source.releases import Version
 
 PLAN_FORMAT: Final = "cpython-verify/plan/v1"
@@ -29,14 +30,6 @@ class PlanError(OperationalError):
     """A plan file cannot be read or is not a plan (one line, exit 2)."""
 
 
-ProfileName = Annotated[str, rule(names.profile_problem), Field(json_schema_extra={"pattern": names.PROFILE_PATTERN})]
-RunnerName = Annotated[
-    str, rule(names.known_runner_problem), Field(json_schema_extra={"enum": list(names.RUNNER_NAMES)})
-]
-JobId = Annotated[str, rule(names.file_name_problem), Field(json_schema_extra={"pattern": names.FILE_NAME_PATTERN})]
-SeriesName = Annotated[str, Field(pattern=names.SERIES_PATTERN)]
-
-
 class PlanJob(StrictModel):
     """One job: a release x profile x runner, and which of its independent rebuilds it is."""
 
@@ -44,8 +37,8 @@ class PlanJob(StrictModel):
     series: SeriesName
     """The version's series (the recipe the job builds with)."""
     profile: ProfileName
-    runner: RunnerName
-    id: JobId
+    runner: KnownRunner
+    id: FileName
     """The job's name: its attestation is published as ``ID.intoto.json`` (or ``.sigstore.json``)."""
     rebuilder: Omittable[Annotated[str, Field(pattern=f"^[{REBUILDER_LETTERS[0]}-{REBUILDER_LETTERS[-1]}]$")]] = OMITTED
     """Which of the release x profile x runner's independent rebuilds this job is (a, b, ...; ``plan
@@ -65,10 +58,6 @@ class Plan(StrictModel):
     format: Literal["cpython-verify/plan/v1"] = PLAN_FORMAT
     """Always written; absent from the matrix the workflow passes on, so not required when read."""
     include: tuple[PlanJob, ...] = Field(strict=False)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form ``plan --json`` prints (a job's ``rebuilder`` is always set by ``plan``)."""
-        return self.model_dump(mode="json", exclude_none=True)
 
 
 def read_plan(path: Path) -> Plan:

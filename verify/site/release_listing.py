@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -16,6 +16,7 @@ from verify.common.errors import OperationalError
 from verify.common.limits import PLAN_MAX_BYTES
 from verify.common.strict import StrictModel, read_json_model, table_error
 from verify.source import names
+from verify.source.name_fields import SeriesName
 from verify.source.releases import Version
 
 
@@ -38,7 +39,7 @@ class ListedRelease(StrictModel):
     """One release of the listing."""
 
     version: Version
-    series: Annotated[str, Field(pattern=names.SERIES_PATTERN)]
+    series: SeriesName
     """The version's series."""
     released_at: Annotated[str, AfterValidator(_moment), Field(json_schema_extra={"format": "date-time"})] | None
     """When python.org says it was released (``2025-06-11T21:35:00+00:00``); None when the feed has no date."""
@@ -59,10 +60,6 @@ class ReleaseListing(StrictModel):
 
     format: Literal["cpython-verify/releases/v1"]
     releases: tuple[ListedRelease, ...] = Field(strict=False)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form ``releases --json`` prints."""
-        return self.model_dump(mode="json")
 
 
 def read_release_listing(path: Path) -> ReleaseListing:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from verify.common.errors import VersionError
-from verify.source.releases import Version
+from verify.source.releases import Version, version_text_problem
 
 PROFILE_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """A recipe profile (``default``, ``pgo-lto``): lower-case letters, digits, ``-`` and ``_``, first a letter or
@@ -97,16 +96,8 @@ def release_version_problem(text: object) -> str | None:
 
     :meth:`Version.parse` decides, and the text must be what :class:`Version` prints back: ``3.13.05``,
     `` 3.13.5`` or ``3.013.5`` parse, but they are other spellings, and as a key (a site row, a peers
-    verdict) another spelling would be another release."""
-    if not isinstance(text, str):
-        return f"{_short(text)} is not a release version"
-    try:
-        canonical = str(Version.parse(text))
-    except VersionError as error:
-        return error.message
-    if canonical != text:
-        return f"{_short(text)} is not a release version as written by this tool (it would be {canonical!r})"
-    return None
+    verdict) another spelling would be another release (:func:`verify.source.releases.version_text_problem`)."""
+    return version_text_problem(text)
 
 
 def series_problem(series: str, version: Version) -> str | None:

@@ -106,16 +106,35 @@ class Version:
         return {"type": "string", "pattern": VERSION_PATTERN}
 
 
+def version_text_problem(text: object) -> str | None:
+    """Why ``text`` is not a release version exactly as :class:`Version` prints one; None when it is.
+
+    :meth:`Version.parse` decides, and the text must be what the version prints back: ``3.13.05``,
+    `` 3.13.5`` or ``3.013.5`` parse, but they are other spellings of it."""
+    if not isinstance(text, str):
+        return f"{_short(text)} is not a release version"
+    try:
+        canonical = str(Version.parse(text))
+    except VersionError as error:
+        return error.message
+    if canonical != text:
+        return f"{_short(text)} is not a release version as written by this tool (it would be {canonical!r})"
+    return None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _version_field(value: object) -> Version:
     """A format's version: a :class:`Version`, or the string it prints; anything else names what it must be."""
     if isinstance(value, Version):
         return value
-    from verify.source.names import release_version_problem  # names imports this module
-
-    problem = release_version_problem(value)
+    problem = version_text_problem(value)
     if problem is not None:
         raise ValueError(problem)
-    assert isinstance(value, str)  # release_version_problem refuses anything else
+    assert isinstance(value, str)  # version_text_problem refuses anything else
     return Version.parse(value)
 
 
