@@ -113,3 +113,34 @@ def test_releases_plan_and_cache_check_outputs_match(tmp_path: Path) -> None:
     checked = run_cli("cache", "check", "--cache", tmp_path / "cache", "--json")
     assert checked.returncode == 0, checked.stderr
     assert_matches_schema(json.loads(checked.stdout), "cpython-verify/cache-check/v1")
+
+
+def test_the_generated_schemas_and_the_models_know_the_tool_s_vocabulary(tmp_path: Path) -> None:
+    """A report read back through its model (or checked against its schema) may only use the words the tool
+    has: a comparator category, a change, a manifest kind that no comparator gives is refused."""
+    from pydantic import ValidationError
+
+    from verify.report.compare_document import ComparisonDocument
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for side, text in ((a, "one\n"), (b, "two\n")):
+        side.mkdir()
+        (side / "file.txt").write_text(text)
+    completed = run_cli("compare", a, b, "--json")
+    assert completed.returncode == 1, completed.stderr
+    document = json.loads(completed.stdout)
+    assert ComparisonDocument.model_validate(document).to_json() == document
+    difference = document["differences"][0]
+    for field, value in (("category", "harmless-trust-me"), ("comparator", 7)):
+        changed = {
+            **document,
+            "differences": [{**difference, "comparison": {**difference["comparison"], field: value}}],
+        }
+        assert schema_problems(changed), field
+        with pytest.raises(ValidationError):
+            ComparisonDocument.model_validate(changed)
+    for field, value in (("kind", "elf-executable-ish"), ("changes", ["content", "vibes"])):
+        changed = {**document, "differences": [{**difference, field: value}]}
+        assert schema_problems(changed), field
+        with pytest.raises(ValidationError):
+            ComparisonDocument.model_validate(changed)
