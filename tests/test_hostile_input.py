@@ -371,3 +371,23 @@ def test_verify_attestation_refuses_deep_json_and_a_fifo(tmp_path: Path) -> None
     _assert_one_line_exit_2(
         run_cli("verify-attestation", fifo, "--public-key", public, timeout=60), "not a regular file"
     )
+
+
+def test_an_image_whose_index_nests_100000_deep_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """An OCI image's index.json is read with the nesting budget every JSON reader has: it used to reach
+    json.loads unbounded and end in a RecursionError traceback."""
+    import io
+    import tarfile
+
+    image = tmp_path / "image.tar"
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with tarfile.open(image, "w") as archive:
+        for name, blob in (("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", deep)):
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            archive.addfile(info, io.BytesIO(blob))
+    completed = run_cli("audit", "3.11.2", image, "--offline", "--from", tmp_path)
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.strip().splitlines() == [
+        "cpython-verify: error: image.tar: index.json: JSON nested deeper than 64 levels"
+    ]
