@@ -9,6 +9,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from verify.report.schemas import document_models
 from verify.site.formats import load_schema
 
 # The commands whose --json report goes to stdout; `env run` passes its arguments to a sandboxed command.
@@ -43,9 +44,13 @@ def schema_problems(document: Any, format_id: str | None = None) -> list[str]:
 
 
 def assert_matches_schema(document: Any, format_id: str | None = None) -> None:
-    """Fail with every place ``document`` departs from its schema."""
+    """Fail with every place ``document`` departs from its schema; a format written through a model is also
+    read back through it, and written again to the same data."""
     problems = schema_problems(document, format_id)
     assert not problems, "\n".join(problems[:20])
+    model = document_models().get(document["format"])
+    if model is not None:
+        assert model.model_validate(document).to_json() == document, f"{document['format']} does not round-trip"
 
 
 def assert_file_matches_schema(path: Path, format_id: str) -> None:

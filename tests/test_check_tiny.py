@@ -107,6 +107,6 @@ def test_a_rebuild_reads_its_recipe_once_for_the_source_stage_and_the_build(
         outcome = run_rebuild(request)
     finally:
         counting[0] = False
-    assert outcome.source.verified and outcome.record.version == VERSION
+    assert outcome.source.verified and str(outcome.record.version) == VERSION
     assert (tmp_path / "out" / "rebuild.json").is_file()
     assert len(opened) == 1, f"the recipe was read {len(opened)} times for one build"

@@ -99,7 +99,7 @@ def test_manifest_entry_kind_of_the_wrong_type_is_one_line(tmp_path: Path, kind:
     entry = {"path": "a", "kind": kind, "mode": "0644", "sha256": "0" * 64, "size": 1}
     path = tmp_path / "m.json"
     path.write_text(f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n{json.dumps(entry)}\n]}}\n')
-    with pytest.raises(ManifestError, match="unknown kind") as caught:
+    with pytest.raises(ManifestError, match="entry 2: 'kind' ") as caught:
         read_manifest(path)
     assert len(caught.value.message) < 300
 
@@ -371,3 +371,23 @@ def test_verify_attestation_refuses_deep_json_and_a_fifo(tmp_path: Path) -> None
     _assert_one_line_exit_2(
         run_cli("verify-attestation", fifo, "--public-key", public, timeout=60), "not a regular file"
     )
+
+
+def test_an_image_whose_index_nests_100000_deep_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """An OCI image's index.json is read with the nesting budget every JSON reader has: it used to reach
+    json.loads unbounded and end in a RecursionError traceback."""
+    import io
+    import tarfile
+
+    image = tmp_path / "image.tar"
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with tarfile.open(image, "w") as archive:
+        for name, blob in (("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", deep)):
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            archive.addfile(info, io.BytesIO(blob))
+    completed = run_cli("audit", "3.11.2", image, "--offline", "--from", tmp_path)
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.strip().splitlines() == [
+        "cpython-verify: error: image.tar: index.json: JSON nested deeper than 64 levels"
+    ]

@@ -152,8 +152,8 @@ _HEAD = f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n'
     [
         ("{not json", "not valid JSON"),
         ('{"format":"cpython-verify/manifest/v9","inputs":{},"entries":[]}', "format"),
-        ('{"format":"cpython-verify/manifest/v1","inputs":{},"entries":[],"x":1}', "unknown keys"),
-        ("[1,2]", "not a JSON object"),
+        ('{"format":"cpython-verify/manifest/v1","inputs":{},"entries":[],"x":1}', r"unknown key\(s\): x"),
+        ("[1,2]", "must be an object, not a list"),
         (
             _HEAD + f"{_line({**GOOD, 'path': '../etc/passwd'})}\n]}}\n",
             "traversal",
@@ -186,14 +186,14 @@ _HEAD = f'{{"format":"{MANIFEST_FORMAT}","inputs":{{}},"entries":[\n'
         ),
         (
             _HEAD + f"{_line({**GOOD, 'kind': 'exe'})}\n]}}\n",
-            "unknown kind",
+            "'kind' is not a manifest kind",
         ),
         (
             _HEAD + f"{_line({**GOOD, 'evil': 1})}\n]}}\n",
-            "unknown keys",
+            r"entry 2: unknown key\(s\): evil",
         ),
         (f'{{"format":"{MANIFEST_FORMAT}","inputs":[],"entries":[\n]}}\n', "inputs"),
-        ("[" * 100_000, "not valid JSON"),
+        ("[" * 100_000, "nested deeper than 64 levels"),
     ],
 )
 def test_bad_manifests_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:
@@ -275,3 +275,32 @@ def test_entries_are_frozen() -> None:
     entry = ManifestEntry("a", "text", 0o644, 1, "0" * 64)
     with pytest.raises(AttributeError):
         entry.path = "b"  # type: ignore[misc]
+
+
+def test_canonical_bytes_are_pinned() -> None:
+    """The canonical bytes of every kind of entry, spelled out: the digest of a manifest stands for a tree in
+    signed attestations, so the bytes may not drift (a None written as null would change every digest)."""
+    from verify.manifest import DIRECTORY, PycFields
+
+    manifest = Manifest(
+        inputs={"runner": "bwrap", "variations": ("time",)},
+        entries=(
+            ManifestEntry("opt", DIRECTORY, 0o755),
+            ManifestEntry("opt/a.pyc", PYC, 0o644, 10, "a" * 64, None, PycFields(3571, "3.13", "timestamp", 7, 3)),
+            ManifestEntry("opt/b.pyc", PYC, 0o644, 11, "b" * 64, None, PycFields(3571, "3.13", "checked-hash", None,
+                                                                                None, "00ff00ff00ff00ff")),
+            ManifestEntry("opt/link", SYMLINK, 0o777, target="a.pyc"),
+            ManifestEntry("opt/name-\udcff", TEXT, 0o4755, 0, "c" * 64),
+        ),
+    )  # fmt: skip
+    assert manifest_to_json(manifest) == (
+        b'{"format":"cpython-verify/manifest/v1","inputs":{"runner":"bwrap","variations":["time"]},"entries":[\n'
+        b'{"kind":"directory","mode":"0755","path":"opt"},\n'
+        b'{"kind":"pyc","mode":"0644","path":"opt/a.pyc","pyc":{"invalidation":"timestamp","magic":3571,"mtime":7,'
+        b'"python_version":"3.13","source_size":3},"sha256":"' + b"a" * 64 + b'","size":10},\n'
+        b'{"kind":"pyc","mode":"0644","path":"opt/b.pyc","pyc":{"invalidation":"checked-hash","magic":3571,'
+        b'"python_version":"3.13","source_hash":"00ff00ff00ff00ff"},"sha256":"' + b"b" * 64 + b'","size":11},\n'
+        b'{"kind":"symlink","mode":"0777","path":"opt/link","target":"a.pyc"},\n'
+        b'{"kind":"text","mode":"4755","path":"opt/name-\\udcff","sha256":"' + b"c" * 64 + b'","size":0}\n'
+        b"]}\n"
+    )

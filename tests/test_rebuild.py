@@ -211,7 +211,7 @@ def test_rebuild_writes_the_documented_result_layout(tiny: FetchedFile, build: B
     record = ResultDir.open(result.result_dir).read_record()
     assert record == result.record
     assert json.loads(result.result.record_path.read_text())["format"] == "cpython-verify/rebuild/v2"
-    assert record.version == "3.13.0" and record.profile == "default" and record.inputs.runner == "bwrap"
+    assert record.version == TINY_VERSION and record.profile == "default" and record.inputs.runner == "bwrap"
     assert record.inputs.environment.name == "tinyproject-test"
     assert record.reproducibility is None and record.inputs.variations == ()
     # SOURCE_DATE_EPOCH comes from the release (the newest mtime in the tarball) and is recorded.

@@ -257,7 +257,7 @@ def test_empty_plan_is_exit_1_in_one_line(tmp_path: Path) -> None:
     assert completed.returncode == 1 and "plan is empty" in completed.stderr
     assert completed.stdout == "" and len(completed.stderr.strip().splitlines()) == 2  # the skip note, the verdict
     listing = tmp_path / "releases.json"
-    listing.write_text('{"releases": []}')
+    listing.write_text('{"format": "cpython-verify/releases/v1", "releases": []}')
     completed = run_cli("plan", "--releases", listing)
     assert completed.returncode == 1 and completed.stderr.strip().splitlines() == [
         "cpython-verify: error: the plan is empty: no requested release has a recipe and profile (--allow-empty "

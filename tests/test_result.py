@@ -17,6 +17,7 @@ from conftest import run_cli
 from test_attest_support import TARBALL, make_result, openssl_keypair
 
 from verify.result import ResultDir, ResultDirError
+from verify.source.releases import Version
 
 
 @pytest.fixture
@@ -103,6 +104,22 @@ def test_record_round_trips_through_the_model(result: Path) -> None:
     assert directory.record_path.read_bytes() == raw, "the record is written deterministically"
     with pytest.raises(ResultDirError, match="not a rebuild result"):
         ResultDir.open(result / "root")
+
+
+def test_the_record_s_version_is_the_version_value(result: Path) -> None:
+    directory = ResultDir.open(result)
+    record, raw = directory.read_record_with_bytes()
+    assert record.version == Version.parse("3.13.5")
+    assert json.loads(raw)["version"] == "3.13.5"  # written as the version's own spelling
+
+
+@pytest.mark.parametrize("written", ["3.13.05", "banana", " 3.13.5", "2.7.18", "3.13.5\n"])
+def test_a_record_whose_version_is_not_a_release_version_is_refused(result: Path, written: str) -> None:
+    path = result / "rebuild.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "version": written}))
+    with pytest.raises(ResultDirError, match="malformed rebuild record: version") as caught:
+        ResultDir.open(result).read_record()
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="reading as another user needs root to switch users")

@@ -14,7 +14,8 @@ from jsonschema import Draft202012Validator
 from schema_support import assert_file_matches_schema, assert_matches_schema, schema_problems
 from test_attest_support import TARBALL, make_result, openssl_keypair
 
-from verify.site.formats import SCHEMAS, generated_schemas, load_schema
+from verify.report.schemas import generated_schemas
+from verify.site.formats import SCHEMAS, load_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "verify" / "schemas"
 
@@ -34,7 +35,7 @@ def test_every_format_has_a_valid_schema_that_names_it() -> None:
 @pytest.mark.parametrize("name", sorted(generated_schemas()))
 def test_committed_schemas_are_the_ones_generated_from_the_models(name: str) -> None:
     committed = json.loads((SCHEMA_DIR / name).read_text())
-    assert committed == generated_schemas()[name], f"regenerate verify/schemas/{name} (verify.site.formats)"
+    assert committed == generated_schemas()[name], f"regenerate verify/schemas/{name} (python -m verify.report.schemas)"
 
 
 def test_a_field_the_format_does_not_have_is_refused(cpython_fixtures: Path, tmp_path: Path) -> None:
@@ -112,3 +113,34 @@ def test_releases_plan_and_cache_check_outputs_match(tmp_path: Path) -> None:
     checked = run_cli("cache", "check", "--cache", tmp_path / "cache", "--json")
     assert checked.returncode == 0, checked.stderr
     assert_matches_schema(json.loads(checked.stdout), "cpython-verify/cache-check/v1")
+
+
+def test_the_generated_schemas_and_the_models_know_the_tool_s_vocabulary(tmp_path: Path) -> None:
+    """A report read back through its model (or checked against its schema) may only use the words the tool
+    has: a comparator category, a change, a manifest kind that no comparator gives is refused."""
+    from pydantic import ValidationError
+
+    from verify.report.compare_document import ComparisonDocument
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for side, text in ((a, "one\n"), (b, "two\n")):
+        side.mkdir()
+        (side / "file.txt").write_text(text)
+    completed = run_cli("compare", a, b, "--json")
+    assert completed.returncode == 1, completed.stderr
+    document = json.loads(completed.stdout)
+    assert ComparisonDocument.model_validate(document).to_json() == document
+    difference = document["differences"][0]
+    for field, value in (("category", "harmless-trust-me"), ("comparator", 7)):
+        changed = {
+            **document,
+            "differences": [{**difference, "comparison": {**difference["comparison"], field: value}}],
+        }
+        assert schema_problems(changed), field
+        with pytest.raises(ValidationError):
+            ComparisonDocument.model_validate(changed)
+    for field, value in (("kind", "elf-executable-ish"), ("changes", ["content", "vibes"])):
+        changed = {**document, "differences": [{**difference, field: value}]}
+        assert schema_problems(changed), field
+        with pytest.raises(ValidationError):
+            ComparisonDocument.model_validate(changed)

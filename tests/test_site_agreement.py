@@ -426,9 +426,12 @@ def test_attest_refuses_a_rebuild_record_whose_names_break_the_rules(
 @pytest.mark.parametrize(
     ("job", "message"),
     [
-        ({"version": "3.13.05", "profile": "default", "runner": "bwrap"}, "not a release version as written"),
-        ({"version": "3.13.5", "profile": "../../x", "runner": "bwrap"}, "is not a profile name"),
-        ({"version": "3.13.5", "profile": "default", "runner": "bw rap"}, "is not a runner name"),
+        (
+            {"version": "3.13.05", "series": "3.13", "profile": "default", "runner": "bwrap"},
+            "not a release version as written",
+        ),
+        ({"version": "3.13.5", "series": "3.13", "profile": "../../x", "runner": "bwrap"}, "is not a profile name"),
+        ({"version": "3.13.5", "series": "3.13", "profile": "default", "runner": "bw rap"}, "is not a runner name"),
     ],
 )
 def test_merge_refuses_a_plan_whose_names_break_the_rules(

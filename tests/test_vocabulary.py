@@ -13,9 +13,9 @@ from schema_support import REPORTING_COMMANDS
 from test_attest_support import TARBALL, make_result, openssl_keypair
 
 from verify.cli import cli
-from verify.commands.options import RUNNER_NAMES
 from verify.commands.output import VERBOSE_HELP
 from verify.environments.runners import known_runners
+from verify.source.names import RUNNER_NAMES
 
 REPORTING = [*sorted((name,) for name in REPORTING_COMMANDS - {"cache"}), ("cache", "check")]
 """Every command whose report has a ``--json`` form (schema_support's list, with ``cache``'s subcommand)."""

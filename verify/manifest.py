@@ -22,19 +22,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import struct
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Annotated, Any, Final, Literal
+
+from pydantic import Field, ValidationError, model_validator
 
 from verify.common.errors import OperationalError
 from verify.common.fsutil import open_regular_file, sha256_file, write_atomic
-from verify.common.jsonutil import JsonLimitError, check_depth
-from verify.common.limits import JSON_MAX_DEPTH
+from verify.common.strict import (
+    OMITTED,
+    Count,
+    Omittable,
+    OneOf,
+    StrictModel,
+    first_problem,
+    load_json,
+    parse_model,
+    rule,
+    table_error,
+)
 from verify.pyc import PycError, parse_header
 
 MANIFEST_FORMAT: Final = "cpython-verify/manifest/v1"
@@ -393,28 +405,156 @@ def _disk_kind_of(kind: str) -> str:
     return "special file"
 
 
+# --------------------------------------------------------------------------- the JSON form's models
+#
+# The format's specification: the first line (or the document's top level) is a ManifestHeader, each entry
+# an EntryDocument; write_manifest writes every line through them and read_manifest reads every line with
+# them, and verify/schemas/manifest-v1.json is generated from ManifestDocument. In memory each entry is the
+# slotted ManifestEntry above: a model per entry would hold ten times the memory (~1 KiB against ~90 bytes),
+# and a manifest can hold millions. Paths and link targets are plain strings checked by Python rules:
+# pydantic's string constraints refuse the lone surrogates that stand for undecodable bytes in file names.
+
+_SHA256_PATTERN: Final = "^[0-9a-f]{64}$"
+"""verify.source.names.SHA256_PATTERN (the manifest sits below the source stage)."""
+_MODE: Final = re.compile(r"[0-7]{4}")
+_SHA256: Final = re.compile(_SHA256_PATTERN.removeprefix("^").removesuffix("$"))
+_INTERNED: Final = {kind: kind for kind in KINDS}
+"""Each kind as one string object: a million entries share thirteen strings instead of holding one each."""
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _path_problem(text: str) -> str | None:
+    problem = check_relative_path(text)
+    return None if problem is None else f"{problem}: {_short(text)}"
+
+
+def _mode_problem(text: str) -> str | None:
+    return None if _MODE.fullmatch(text) else f"must be four octal digits (0644), not {_short(text)}"
+
+
+def _sha256_problem(text: str) -> str | None:
+    return None if _SHA256.fullmatch(text) else f"must be 64 lower-case hex digits, not {_short(text)}"
+
+
+def _target_problem(text: str) -> str | None:
+    return None if text and "\x00" not in text else f"must be a non-empty link target without NUL, not {_short(text)}"
+
+
+class PycHeader(StrictModel):
+    """A ``.pyc`` entry's PEP 552 header (:class:`verify.manifest.PycFields`)."""
+
+    magic: int
+    python_version: str
+    invalidation: Literal["timestamp", "checked-hash", "unchecked-hash"]
+    mtime: Omittable[Count] = OMITTED
+    """A timestamp ``.pyc``'s source mtime (left out otherwise)."""
+    source_size: Omittable[Count] = OMITTED
+    """A timestamp ``.pyc``'s source size (left out otherwise)."""
+    source_hash: Omittable[Annotated[str, Field(pattern=r"^[0-9a-f]*$")]] = OMITTED
+    """Hex of the 8-byte SipHash of the source (hash-based ``.pyc`` only; left out otherwise)."""
+
+    def fields(self) -> PycFields:
+        """The header as the manifest value holds it."""
+        return PycFields(
+            self.magic, self.python_version, self.invalidation, self.mtime, self.source_size, self.source_hash
+        )
+
+
+class EntryDocument(StrictModel):
+    """One path of the install tree, as one line of the manifest."""
+
+    path: Annotated[str, rule(_path_problem)]
+    """Relative, POSIX, normalised: no ``.``/``..`` or empty components, no leading or trailing ``/``."""
+    kind: Annotated[str, OneOf(sorted(KINDS), "a manifest kind")]
+    """Detected from the bytes (``elf-executable``, ``pyc``, ``text``...), never from the name alone."""
+    mode: Annotated[str, rule(_mode_problem), Field(json_schema_extra={"pattern": "^[0-7]{4}$"})]
+    """Permission bits, setuid/setgid/sticky included, as four octal digits."""
+    size: Omittable[Count] = OMITTED
+    """A regular file's bytes (only a regular file has one)."""
+    sha256: Omittable[Annotated[str, rule(_sha256_problem), Field(json_schema_extra={"pattern": _SHA256_PATTERN})]] = (
+        OMITTED
+    )
+    """A regular file's sha256 (only a regular file has one)."""
+    target: Omittable[Annotated[str, rule(_target_problem), Field(json_schema_extra={"minLength": 1})]] = OMITTED
+    """A symlink's target, exactly as stored (only a symlink has one)."""
+    pyc: Omittable[PycHeader] = OMITTED
+    """A ``.pyc`` file's header (only a ``pyc`` has one, and only when it is readable)."""
+
+    @model_validator(mode="after")
+    def _fields_fit_the_kind(self) -> EntryDocument:
+        if self.kind in FILE_KINDS:
+            if self.sha256 is None or self.size is None:
+                raise table_error(f"a {self.kind} file needs 'sha256' and 'size'")
+        elif self.sha256 is not None or self.size is not None:
+            raise table_error(f"a {self.kind} has no 'sha256' or 'size'")
+        if self.kind == SYMLINK and self.target is None:
+            raise table_error("a symlink needs a 'target'")
+        if self.kind != SYMLINK and self.target is not None:
+            raise table_error(f"a {self.kind} has no 'target'")
+        if self.kind != PYC and self.pyc is not None:
+            raise table_error(f"a {self.kind} has no 'pyc' header")
+        return self
+
+    @classmethod
+    def of(cls, entry: ManifestEntry) -> EntryDocument:
+        """The line of a manifest value's entry (built without validation: the value is the tool's own)."""
+        pyc = entry.pyc
+        return cls.model_construct(
+            path=entry.path,
+            kind=entry.kind,
+            mode=f"{entry.mode:04o}",
+            size=entry.size if entry.sha256 is not None else None,
+            sha256=entry.sha256,
+            target=entry.target,
+            pyc=None
+            if pyc is None
+            else PycHeader.model_construct(
+                magic=pyc.magic,
+                python_version=pyc.python_version,
+                invalidation=pyc.invalidation,
+                mtime=pyc.mtime,
+                source_size=pyc.source_size,
+                source_hash=pyc.source_hash,
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The line's object: every value is already JSON's (a plain dump is a third faster than a JSON-mode one)."""
+        return self.model_dump()
+
+    def entry(self) -> ManifestEntry:
+        """The entry as the manifest value holds it."""
+        return ManifestEntry(
+            self.path,
+            _INTERNED[self.kind],
+            int(self.mode, 8),
+            self.size or 0,
+            self.sha256,
+            self.target,
+            None if self.pyc is None else self.pyc.fields(),
+        )
+
+
+class ManifestHeader(StrictModel):
+    """The manifest's first line: its format and the inputs that produced the tree."""
+
+    format: Literal["cpython-verify/manifest/v1"]
+    inputs: dict[str, Any]
+    """Source digest, recipe, environment, runner, settings, variations: whatever the producer knew (a rebuild
+    writes its record's ``inputs`` here)."""
+
+
+class ManifestDocument(ManifestHeader):
+    """A whole manifest: the header's keys and one entry per path, sorted by path."""
+
+    entries: tuple[EntryDocument, ...] = Field(strict=False)
+
+
 # --------------------------------------------------------------------------- canonical JSON
-
-
-def _entry_object(entry: ManifestEntry) -> dict[str, Any]:
-    data: dict[str, Any] = {"path": entry.path, "kind": entry.kind, "mode": f"{entry.mode:04o}"}
-    if entry.sha256 is not None:
-        data["sha256"] = entry.sha256
-        data["size"] = entry.size
-    if entry.target is not None:
-        data["target"] = entry.target
-    if entry.pyc is not None:
-        pyc: dict[str, Any] = {
-            "magic": entry.pyc.magic,
-            "python_version": entry.pyc.python_version,
-            "invalidation": entry.pyc.invalidation,
-        }
-        for key in ("mtime", "source_size", "source_hash"):
-            value = getattr(entry.pyc, key)
-            if value is not None:
-                pyc[key] = value
-        data["pyc"] = pyc
-    return data
 
 
 def _canonical(value: Any) -> str:
@@ -424,14 +564,16 @@ def _canonical(value: Any) -> str:
 
 
 def _lines(manifest: Manifest) -> Iterator[bytes]:
+    header = ManifestHeader.model_construct(format=manifest.format, inputs=dict(manifest.inputs))
     try:
-        header = '{"format":' + _canonical(manifest.format) + ',"inputs":' + _canonical(dict(manifest.inputs))
+        first = _canonical(header.model_dump())
     except (TypeError, ValueError) as error:
         raise ManifestError(f"manifest inputs are not plain JSON data: {error}") from error
-    yield (header + ',"entries":[\n').encode("ascii")
+    # The header's keys, then the entries' list opened on the same line: sorted keys put "entries" first.
+    yield (first[:-1] + ',"entries":[\n').encode("ascii")
     last = len(manifest.entries) - 1
     for index, entry in enumerate(manifest.entries):
-        yield (_canonical(_entry_object(entry)) + ("\n" if index == last else ",\n")).encode("ascii")
+        yield (_canonical(EntryDocument.of(entry).to_json()) + ("\n" if index == last else ",\n")).encode("ascii")
     yield b"]}\n"
 
 
@@ -473,10 +615,13 @@ def write_manifest(manifest: Manifest, path: Path) -> str:
 def read_manifest(path: Path) -> Manifest:
     """Read and strictly validate a manifest file.
 
-    Refuses (with :class:`ManifestError`, one line) malformed JSON, an unknown ``format``, unknown keys,
-    unsafe paths (absolute, ``..``, ``.``, empty components), duplicate or unsorted paths, and more than
-    :data:`MAX_ENTRIES` entries. The canonical layout is parsed one line at a time, so memory grows with
-    the entries kept, not with the JSON document.
+    The first line (or the document's top level) is validated by :class:`ManifestHeader`
+    and each entry by :class:`EntryDocument`. Refuses (with :class:`ManifestError`, one
+    line naming the file, the line or entry, and the key) anything else: not JSON, nested too deeply, an
+    unknown ``format``, unknown or missing keys, mistyped values, unsafe paths (absolute, ``..``, ``.``,
+    empty components), duplicate or unsorted paths, more than :data:`MAX_ENTRIES` entries, and a FIFO or
+    directory in place of the file. The canonical layout is parsed one line at a time, so memory grows
+    with the entries kept, not with the JSON document.
     """
     try:
         # A regular file only: a FIFO in a peer's tree would block the read forever.
@@ -493,34 +638,23 @@ def read_manifest(path: Path) -> Manifest:
             f"manifest {path} is larger than {MAX_WHOLE_DOCUMENT_BYTES >> 20} MiB and not in the canonical "
             "one-entry-per-line layout"
         )
-    try:
-        data = json.loads(document)
-    except (ValueError, RecursionError) as error:
-        raise ManifestError(f"manifest {path} is not valid JSON: {error}") from error
+    data = load_json(document, where=f"manifest {path}", error=ManifestError)
     if not isinstance(data, dict):
-        raise ManifestError(f"manifest {path} is not a JSON object")
-    unknown = set(data) - {"format", "inputs", "entries"}
-    if unknown:
-        raise ManifestError(f"manifest {path} has unknown keys: {', '.join(sorted(unknown))}")
-    _check_format(path, data.get("format"))
-    inputs = _check_inputs(path, data.get("inputs"))
-    raw_entries = data.get("entries")
-    if not isinstance(raw_entries, list):
-        raise ManifestError(f"manifest {path}: 'entries' must be a list")
-    if len(raw_entries) > MAX_ENTRIES:
+        raise ManifestError(f"manifest {path}: must be an object, not {_json_type(data)}")
+    if "entries" not in data:
+        raise ManifestError(f"manifest {path}: missing key 'entries'")
+    entries = data.pop("entries")
+    header = _header(path, data, where="")
+    if not isinstance(entries, list):
+        raise ManifestError(f"manifest {path}: 'entries' must be a list, not {_json_type(entries)}")
+    if len(entries) > MAX_ENTRIES:
         raise ManifestError(f"manifest {path} has more than {MAX_ENTRIES} entries")
-    return Manifest(MANIFEST_FORMAT, inputs, _validated_entries(path, enumerate(raw_entries, 1)))
+    return Manifest(MANIFEST_FORMAT, header.inputs, _validated_entries(path, enumerate(entries, 1)))
 
 
 def _read_canonical(path: Path, first: bytes, stream: IO[bytes]) -> Manifest:
-    try:
-        header = json.loads(first[: -len(',"entries":[\n')] + b"}")
-    except (ValueError, RecursionError) as error:
-        raise ManifestError(f"manifest {path}: line 1 is not valid JSON: {error}") from error
-    if not isinstance(header, dict) or set(header) != {"format", "inputs"}:
-        raise ManifestError(f"manifest {path}: line 1 must hold exactly 'format' and 'inputs'")
-    _check_format(path, header["format"])
-    inputs = _check_inputs(path, header["inputs"])
+    where = f"manifest {path}: line 1"
+    header = _header(path, load_json(first[: -len(',"entries":[\n')] + b"}", where=where, error=ManifestError))
 
     def raw_entries() -> Iterator[tuple[int, Any]]:
         line_number = 1
@@ -541,42 +675,23 @@ def _read_canonical(path: Path, first: bytes, stream: IO[bytes]) -> Manifest:
                 raise ManifestError(f"manifest {path}: line {line_number - 1} lacks the ',' between entries")
             text = raw.rstrip(b"\n")
             expect_more = text.endswith(b",")
-            try:
-                item = json.loads(text[:-1] if expect_more else text)
-            except (ValueError, RecursionError) as error:
-                raise ManifestError(f"manifest {path}: line {line_number} is not valid JSON: {error}") from error
-            yield line_number, item
+            where = f"manifest {path}: line {line_number}"
+            yield line_number, load_json(text[:-1] if expect_more else text, where=where, error=ManifestError)
         if not finished:
             raise ManifestError(f"manifest {path} is truncated: no closing ']}}' after line {line_number}")
 
-    return Manifest(MANIFEST_FORMAT, inputs, _validated_entries(path, raw_entries()))
+    return Manifest(MANIFEST_FORMAT, header.inputs, _validated_entries(path, raw_entries()))
 
 
-def _check_format(path: Path, value: Any) -> None:
-    if value != MANIFEST_FORMAT:
-        raise ManifestError(f"manifest {path} has format {_brief(value)}; this tool reads {MANIFEST_FORMAT!r}")
+def _header(path: Path, data: Any, *, where: str = "line 1") -> ManifestHeader:
+    named = f"manifest {path}: {where}" if where else f"manifest {path}"
+    return parse_model(ManifestHeader, data, where=named, error=ManifestError, json=True)
 
 
-def _check_inputs(path: Path, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ManifestError(f"manifest {path}: 'inputs' must be a JSON object")
-    try:
-        # Inputs are written back out and rendered recursively: their nesting is bounded like any JSON read.
-        check_depth(value, max_depth=JSON_MAX_DEPTH - 1)
-    except JsonLimitError as error:
-        raise ManifestError(f"manifest {path}: 'inputs': {error}") from None
-    return value
-
-
-def _brief(value: Any) -> str:
-    """A short repr of a JSON value for one-line messages."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-_ENTRY_KEYS: Final = frozenset({"path", "kind", "mode", "size", "sha256", "target", "pyc"})
-_PYC_KEYS: Final = frozenset({"magic", "python_version", "invalidation", "mtime", "source_size", "source_hash"})
-_HEX: Final = frozenset("0123456789abcdef")
+def _json_type(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer", float: "a float"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def check_relative_path(text: str) -> str | None:
@@ -600,73 +715,16 @@ def check_relative_path(text: str) -> str | None:
 def _validated_entries(path: Path, items: Iterable[tuple[int, Any]]) -> tuple[ManifestEntry, ...]:
     entries: list[ManifestEntry] = []
     previous = ""
-    kinds = {kind: sys.intern(kind) for kind in KINDS}
     for where, item in items:
         if len(entries) >= MAX_ENTRIES:
             raise ManifestError(f"manifest {path} has more than {MAX_ENTRIES} entries")
-        entry = _entry(path, where, item, kinds)
+        try:
+            entry = EntryDocument.model_validate(item).entry()
+        except ValidationError as error:
+            raise ManifestError(f"manifest {path}: entry {where}: {first_problem(error, json=True)}") from None
         if entry.path <= previous:
             problem = "duplicate path" if entry.path == previous else "paths out of order (must be sorted)"
             raise ManifestError(f"manifest {path}: entry {where}: {problem}: {entry.path!r}")
         previous = entry.path
         entries.append(entry)
     return tuple(entries)
-
-
-def _entry(path: Path, where: int, item: Any, kinds: Mapping[str, str]) -> ManifestEntry:
-    def bad(reason: str) -> ManifestError:
-        return ManifestError(f"manifest {path}: entry {where}: {reason}")
-
-    if not isinstance(item, dict):
-        raise bad("not a JSON object")
-    unknown = set(item) - _ENTRY_KEYS
-    if unknown:
-        raise bad(f"unknown keys {', '.join(sorted(unknown))}")
-    relative = item.get("path")
-    if not isinstance(relative, str):
-        raise bad("'path' must be a string")
-    problem = check_relative_path(relative)
-    if problem:
-        raise bad(f"{problem}: {relative!r}")
-    kind_value = item.get("kind")
-    # Only a string can name a kind: a list or object would be unhashable in the lookup (a TypeError).
-    kind = kinds.get(kind_value) if isinstance(kind_value, str) else None
-    if kind is None:
-        raise bad(f"unknown kind {_brief(kind_value)}")
-    mode_text = item.get("mode")
-    if not isinstance(mode_text, str) or len(mode_text) != 4 or not set(mode_text) <= set("01234567"):
-        raise bad("'mode' must be four octal digits")
-    sha256, size, target = item.get("sha256"), item.get("size"), item.get("target")
-    if kind in FILE_KINDS:
-        if not isinstance(sha256, str) or len(sha256) != 64 or not set(sha256) <= _HEX:
-            raise bad("a file needs 'sha256': 64 lowercase hex digits")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise bad("a file needs 'size': a non-negative integer")
-    elif sha256 is not None or size is not None:
-        raise bad(f"a {kind} has no 'sha256' or 'size'")
-    if kind == SYMLINK:
-        if not isinstance(target, str) or not target or "\x00" in target:
-            raise bad("a symlink needs a non-empty 'target'")
-    elif target is not None:
-        raise bad(f"a {kind} has no 'target'")
-    pyc = _pyc(item.get("pyc"), bad) if "pyc" in item else None
-    if pyc is not None and kind != PYC:
-        raise bad(f"a {kind} has no 'pyc' header")
-    return ManifestEntry(relative, kind, int(mode_text, 8), size or 0, sha256, target, pyc)
-
-
-def _pyc(value: Any, bad: Any) -> PycFields:
-    if not isinstance(value, dict) or set(value) - _PYC_KEYS:
-        raise bad("'pyc' must be an object with known header fields")
-    magic, version, invalidation = value.get("magic"), value.get("python_version"), value.get("invalidation")
-    if not isinstance(magic, int) or not isinstance(version, str):
-        raise bad("'pyc' needs an integer 'magic' and a 'python_version'")
-    if invalidation not in ("timestamp", "checked-hash", "unchecked-hash"):
-        raise bad(f"'pyc' has unknown invalidation mode {_brief(invalidation)}")
-    optional = {key: value.get(key) for key in ("mtime", "source_size")}
-    if any(v is not None and (not isinstance(v, int) or v < 0) for v in optional.values()):
-        raise bad("'pyc' mtime and source_size must be non-negative integers")
-    source_hash = value.get("source_hash")
-    if source_hash is not None and (not isinstance(source_hash, str) or not set(source_hash) <= _HEX):
-        raise bad("'pyc' source_hash must be lowercase hex")
-    return PycFields(magic, version, invalidation, optional["mtime"], optional["source_size"], source_hash)

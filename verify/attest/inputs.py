@@ -105,7 +105,7 @@ def build_content(
     manifest_sha256 = sha256_file(inputs.manifest)
 
     version = str(verdict.version)
-    if record.version != version:
+    if record.version != verdict.version:
         raise AttestationError(f"the rebuild is of {record.version} but the source verdict is about {version}")
     if not verdict.verified:
         # The rebuild stage refuses unverified source; a result claiming otherwise was not made by it.

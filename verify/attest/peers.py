@@ -22,6 +22,21 @@ from typing import Any, Final
 
 from verify.attest.errors import AttestationError
 from verify.attest.inputs import MANIFEST_SUBJECT, load_manifest, sha256_file, tree_digest
+from verify.attest.peers_document import (
+    DISAGREE,
+    MET,
+    NOT_MET,
+    PEERS_FORMAT,
+    ChangedFile,
+    CheckedCounts,
+    DissentDocument,
+    PeersDocument,
+    RebuilderDocument,
+    RejectedDocument,
+    RunDocument,
+    RunsDocument,
+    VerdictBody,
+)
 from verify.attest.verification import (
     TrustPolicy,
     VerifiedAttestation,
@@ -168,13 +183,6 @@ class RebuilderRuns:
         return f"{where} DISAGREE {who}: trees {', '.join(self.trees)}"
 
 
-MET: Final = "met"
-NOT_MET: Final = "not-met"
-DISAGREE: Final = "disagree"
-STATES: Final = (MET, NOT_MET, DISAGREE)
-"""What a verdict amounts to, for a status page and a script: see :attr:`PeersVerdict.state`."""
-
-
 @dataclass(frozen=True, slots=True)
 class PeersVerdict:
     """The k-of-n verdict over independent rebuilds of one release."""
@@ -258,16 +266,21 @@ class PeersVerdict:
         )
 
 
-PEERS_FORMAT: Final = "cpython-verify/peers/v1"
-
-
 def peers_to_json(verdict: PeersVerdict) -> dict[str, Any]:
-    """What ``peers --json`` prints: the verdict (:func:`verdict_to_json`) with its format id."""
-    return {"format": PEERS_FORMAT, **verdict_to_json(verdict)}
+    """What ``peers --json`` prints: the verdict with its format id
+    (:class:`verify.attest.peers_document.PeersDocument`)."""
+    return PeersDocument.model_construct(format=PEERS_FORMAT, **verdict_fields(verdict)).to_json()
 
 
 def verdict_to_json(verdict: PeersVerdict) -> dict[str, Any]:
-    """The verdict as data: what ``peers --json`` prints and the status site's ``status.json`` carries."""
+    """The verdict as data (:class:`verify.attest.peers_document.VerdictBody`): what ``peers --json`` prints
+    without its format id."""
+    return VerdictBody.model_construct(**verdict_fields(verdict)).to_json()
+
+
+def verdict_fields(verdict: PeersVerdict) -> dict[str, Any]:
+    """Every field of the verdict's document (:class:`verify.attest.peers_document.VerdictBody`), built from
+    ``verdict`` without validating its values again: a report is written after the work is done."""
     return {
         "version": verdict.version,
         "profile": verdict.profile,
@@ -278,50 +291,56 @@ def verdict_to_json(verdict: PeersVerdict) -> dict[str, Any]:
         "independent": verdict.independent,
         "reference": verdict.reference,
         "reference_tree_sha256": verdict.reference_sha256,
-        "checked": {
-            "attestations": verdict.considered,
-            "rejected": len(verdict.rejected),
-            "rebuilders": verdict.independent,
-            "agreeing": len(verdict.agreeing),
-            "trees": sorted({counted.tree_sha256 for counted in verdict.counted}),
-        },
-        "rebuilders": [
-            {"signer": c.signer, "tree_sha256": c.tree_sha256, "origins": list(c.origins), "agrees": c.agrees}
+        "checked": CheckedCounts.model_construct(
+            attestations=verdict.considered,
+            rejected=len(verdict.rejected),
+            rebuilders=verdict.independent,
+            agreeing=len(verdict.agreeing),
+            trees=tuple(sorted({counted.tree_sha256 for counted in verdict.counted})),
+        ),
+        "rebuilders": tuple(
+            RebuilderDocument.model_construct(
+                signer=c.signer, tree_sha256=c.tree_sha256, origins=c.origins, agrees=c.agrees
+            )
             for c in verdict.counted
-        ],
-        "agreeing": list(verdict.agreeing),
-        "dissenting": [
-            {
-                "signer": d.signer,
-                "origin": d.origin,
-                "tree_sha256": d.tree_sha256,
-                "files": None
-                if d.differences is None
-                else [{"path": f.path, "changes": list(f.changes)} for f in d.differences],
-                "note": d.note,
-            }
-            for d in verdict.dissenting
-        ],
-        "inconsistent": list(verdict.inconsistent),
-        "runs": [
-            {
-                "signer": runs.signer,
-                "signers": runs.signers,
-                "agree": runs.agree,
-                "trees": list(runs.trees),
-                "machines": list(runs.machines),
-                "runs": [
-                    {"origin": run.origin, "job": run.job, "machine": run.machine, "tree_sha256": run.tree_sha256}
-                    for run in runs.runs
-                ],
-                "summary": runs.summary(),
-            }
-            for runs in verdict.runs
-        ],
-        "rejected": [{"origin": r.origin, "reason": r.reason} for r in verdict.rejected],
-        "notes": list(verdict.notes),
+        ),
+        "agreeing": verdict.agreeing,
+        "dissenting": tuple(_dissent_document(d) for d in verdict.dissenting),
+        "inconsistent": verdict.inconsistent,
+        "runs": tuple(_runs_document(runs) for runs in verdict.runs),
+        "rejected": tuple(RejectedDocument.model_construct(origin=r.origin, reason=r.reason) for r in verdict.rejected),
+        "notes": verdict.notes,
         "summary": verdict.summary(),
     }
+
+
+def _dissent_document(dissent: Dissent) -> DissentDocument:
+    return DissentDocument.model_construct(
+        signer=dissent.signer,
+        origin=dissent.origin,
+        tree_sha256=dissent.tree_sha256,
+        files=None
+        if dissent.differences is None
+        else tuple(ChangedFile.model_construct(path=f.path, changes=f.changes) for f in dissent.differences),
+        note=dissent.note,
+    )
+
+
+def _runs_document(runs: RebuilderRuns) -> RunsDocument:
+    return RunsDocument.model_construct(
+        signer=runs.signer,
+        signers=runs.signers,
+        agree=runs.agree,
+        trees=runs.trees,
+        machines=runs.machines,
+        runs=tuple(
+            RunDocument.model_construct(
+                origin=run.origin, job=run.job, machine=run.machine, tree_sha256=run.tree_sha256
+            )
+            for run in runs.runs
+        ),
+        summary=runs.summary(),
+    )
 
 
 def decide(
@@ -642,7 +661,7 @@ def our_claim(result_dir: Path) -> Claim:
     return Claim(
         str(result_dir),
         OURS,
-        record.version,
+        str(record.version),
         record.profile,
         tree_digest(manifest),
         manifest,

@@ -7,7 +7,6 @@ its hostile-archive rules.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import re
@@ -25,6 +24,7 @@ from verify.audit.conventions import TABLES
 from verify.audit.model import AuditError, NothingToAudit
 from verify.audit.patches import MAX_PATCH_BYTES, Patch, PatchError, parse_patch, parse_series
 from verify.common.errors import UnsafeArchive
+from verify.common.jsonutil import JsonLimitError, loads_bounded
 from verify.source.unpack import (
     DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_LAYERS,
@@ -93,8 +93,10 @@ def _json_document(data: bytes, where: str) -> Any:
     if len(data) > MAX_INDEX_BYTES:
         raise InputError(f"{where}: larger than {MAX_INDEX_BYTES} bytes")
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
+        return loads_bounded(data)  # nesting-bounded: an image's index nested 100,000 deep is one line, not a crash
+    except JsonLimitError as error:
+        raise InputError(f"{where}: {error}") from None
+    except ValueError as error:  # UnicodeDecodeError is one
         raise InputError(f"{where}: not valid JSON ({error})") from None
 
 

@@ -17,7 +17,6 @@ the report's notes say that nothing recorded the release.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any, Final
 from verify.audit.model import AuditError
 from verify.common.errors import VersionError
 from verify.common.fsutil import NotARegularFile, read_regular_file
+from verify.common.jsonutil import loads_bounded
 from verify.source.releases import Version
 
 WITNESS_MAX_BYTES: Final = 64 << 10
@@ -61,11 +61,11 @@ def _read(path: Path) -> bytes | None:
 
 def _from_build_details(data: bytes) -> str | None:
     try:
-        document: Any = json.loads(data)
+        document: Any = loads_bounded(data)
         info = document["language"]["version_info"]
         major, minor, micro = (int(info[key]) for key in ("major", "minor", "micro"))
         level, serial = str(info["releaselevel"]), int(info["serial"])
-    except (ValueError, TypeError, KeyError, RecursionError):
+    except (ValueError, TypeError, KeyError):  # ValueError: not JSON, or nested past the budget
         return None
     if level == "final":
         return f"{major}.{minor}.{micro}"

@@ -13,22 +13,24 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
 from verify.attest import AttestationError
-from verify.attest.peers import MET, PeersVerdict, attestations_in, verdict_to_json
+from verify.attest.peers import PeersVerdict, attestations_in, verdict_to_json
+from verify.attest.peers_document import MET
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
 from verify.common import progress
 from verify.common.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
 from verify.common.fsutil import sha256_file, write_atomic, write_json_atomic
-from verify.common.jsonutil import read_json_file
-from verify.common.limits import PLAN_MAX_BYTES, PUBLISH_LOCK_TIMEOUT_SECONDS
+from verify.common.limits import PUBLISH_LOCK_TIMEOUT_SECONDS
 from verify.common.locking import lock_timeout, replacing
 from verify.site.status_site import SITE_MARKER
-from verify.source import names
+
+if TYPE_CHECKING:
+    from verify.site.plan import PlanJob
 
 ATTESTATION_SUFFIX = ".intoto.json"
 MERGE_FORMAT: Final = "cpython-verify/merge/v1"
@@ -104,6 +106,7 @@ def merge(
     """
     from verify.attest.verification import VerifiedAttestation, VerifiedProvenance
     from verify.attest.verification import verify_published as verify_file
+    from verify.site.plan import read_plan
     from verify.site.status_page import StatusRow, render, row_from_predicate
     from verify.site.status_site import (
         agreement,
@@ -117,7 +120,8 @@ def merge(
 
     report = Report.current()
     trust = build_trust(keys, identities, issuers)
-    planned = _planned_jobs(plan_file) if plan_file is not None else None  # a bad plan fails before any write
+    # A bad plan fails before any write.
+    planned = read_plan(plan_file).include if plan_file is not None else None
     paths: list[Path] = []
     for source in sources:
         paths.extend(attestations_in(source) if source.is_dir() else [source])
@@ -226,33 +230,7 @@ def _write_row_pages(
         write_atomic(staging / path, page.encode())
 
 
-def _planned_jobs(plan_file: Path) -> list[tuple[str, str, str, str | None]]:
-    """The (version, profile, runner, id) of every job in a ``plan`` file; one line and exit 2 if malformed."""
-    try:
-        data = read_json_file(plan_file, PLAN_MAX_BYTES)
-    except (OSError, ValueError) as error:
-        raise AttestationError(f"cannot read plan {plan_file}: {error}") from None
-    jobs = data.get("include") if isinstance(data, dict) else None
-    if not isinstance(jobs, list):
-        raise AttestationError(f"{plan_file} is not the output of `cpython-verify plan`")
-    planned = []
-    for job in jobs:
-        if not isinstance(job, dict) or not all(isinstance(job.get(k), str) for k in ("version", "profile", "runner")):
-            raise AttestationError(f"{plan_file}: a job lacks version, profile or runner")
-        # The plan's names become rows' keys beside the signed ones: the same rules (verify.source.names) hold.
-        problem = (
-            names.release_version_problem(job["version"])
-            or names.profile_problem(job["profile"])
-            or names.runner_problem(job["runner"])
-        )
-        if problem is not None:
-            raise AttestationError(f"{plan_file}: a job's {problem}")
-        job_id = job.get("id")
-        planned.append((job["version"], job["profile"], job["runner"], job_id if isinstance(job_id, str) else None))
-    return planned
-
-
-def _missing_rows(planned: Sequence[tuple[str, str, str, str | None]], rows: Sequence[Any]) -> list[Any]:
+def _missing_rows(planned: Sequence[PlanJob], rows: Sequence[Any]) -> list[Any]:
     from verify.site.status_page import StatusRow
 
     # A job is present when a row's signed job id is its id; rows that name no job (attested without
@@ -261,28 +239,22 @@ def _missing_rows(planned: Sequence[tuple[str, str, str, str | None]], rows: Seq
     by_job = {(row.version, row.profile, row.runner) for row in rows if row.job}
     unnamed = {(row.version, row.profile, row.runner) for row in rows if not row.job}
     missing = []
-    for version, profile, runner, job_id in planned:
-        key = (version, profile, runner)
-        if job_id in jobs or (key in unnamed and key not in by_job):
+    for job in planned:
+        key = (str(job.version), job.profile, job.runner)
+        if job.id in jobs or (key in unnamed and key not in by_job):
             continue
-        missing.append(
-            StatusRow(
-                version, profile, runner, "missing", detail="the job produced no verified attestation", job=job_id
-            )
-        )
+        missing.append(StatusRow(*key, "missing", detail="the job produced no verified attestation", job=job.id))
     return missing
 
 
-def _rejected_rows(
-    rejected: Sequence[tuple[Path, str]], planned: Sequence[tuple[str, str, str, str | None]]
-) -> list[Any]:
+def _rejected_rows(rejected: Sequence[tuple[Path, str]], planned: Sequence[PlanJob]) -> list[Any]:
     """A row per rejected attestation, with the reason. Nothing inside a rejected attestation is believed:
     it takes a planned job's release, profile and runner only when its file is named after the job's id
     (as the nightly workflow publishes ``ID.intoto.json``); otherwise the row names only the file."""
     from verify.site.status_page import StatusRow
     from verify.site.status_site import attestation_stem
 
-    jobs = {job_id: (version, profile, runner) for version, profile, runner, job_id in planned if job_id}
+    jobs = {job.id: (str(job.version), job.profile, job.runner) for job in planned}
     rows = []
     for path, reason in rejected:
         stem = attestation_stem(path)

@@ -18,6 +18,7 @@ import click
 from verify.commands.aliases import renamed
 from verify.common.errors import OperationalError
 from verify.rebuild.settings import VARIATIONS, parse_variations
+from verify.source.names import RUNNER_NAMES
 from verify.source.releases import Version
 
 if TYPE_CHECKING:
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 SIGNATURE_CHOICE = click.Choice(["openpgp", "sigstore"])
-
-RUNNER_NAMES = ("bwrap", "docker", "podman")
-"""The sandboxes ``--runner`` chooses from in every command (verify.environments.runners.RUNNERS, spelled
-out so that ``--help`` does not import the sandboxes; a test keeps the two equal)."""
 
 RUNNER_CHOICE = click.Choice(RUNNER_NAMES)
 

@@ -12,16 +12,10 @@ from pathlib import Path
 
 import click
 
-from verify.attest import AttestationError
 from verify.commands.aliases import renamed
 from verify.commands.options import RUNNER_CHOICE
 from verify.commands.output import Report, output_options
-from verify.common.jsonutil import read_json_file
-from verify.common.limits import PLAN_MAX_BYTES
-
-PLAN_FORMAT = "cpython-verify/plan/v1"
-REBUILDER_LETTERS = "abcdefghij"
-"""The ``rebuilder`` of each of a job's independent rebuilds, in order (``--independent-rebuilds``' bound)."""
+from verify.site.plan import REBUILDER_LETTERS
 
 
 def _independent_rebuilds(values: Sequence[str]) -> dict[str, int]:
@@ -41,16 +35,9 @@ def _independent_rebuilds(values: Sequence[str]) -> dict[str, int]:
 def _plan_versions(versions: Sequence[str], releases_file: Path | None) -> list[str]:
     chosen = list(versions)
     if releases_file is not None:
-        try:
-            data = read_json_file(releases_file, PLAN_MAX_BYTES)
-        except (OSError, ValueError) as error:
-            raise AttestationError(f"cannot read releases file {releases_file}: {error}") from None
-        items = data.get("releases") if isinstance(data, dict) else None
-        if not isinstance(items, list) or not all(
-            isinstance(i, dict) and isinstance(i.get("version"), str) for i in items
-        ):
-            raise AttestationError(f"{releases_file} is not the output of `cpython-verify releases --json`")
-        chosen += [item["version"] for item in items]
+        from verify.site.release_listing import read_release_listing
+
+        chosen += [str(release.version) for release in read_release_listing(releases_file).releases]
     return chosen
 
 
@@ -110,6 +97,7 @@ def plan(
       cpython-verify plan --releases releases.json --runner bwrap --runner podman --allow-empty --json -o plan.json
     """
     from verify.common.errors import NothingToDo, RecipeError, VersionError
+    from verify.site.plan import Plan, PlanJob
     from verify.source.recipes import available_recipes_dir, load_recipe
     from verify.source.releases import Version
 
@@ -117,7 +105,7 @@ def plan(
         raise click.UsageError("give the releases to plan: VERSION arguments or --releases FILE")
     rebuild_counts = _independent_rebuilds(independent)
     available_recipes_dir()
-    jobs: list[dict[str, str]] = []
+    jobs: list[PlanJob] = []
     seen: set[str] = set()
     for text in _plan_versions(versions, releases_file):
         try:
@@ -141,14 +129,14 @@ def plan(
                     # One job keeps the id it always had (its status page history goes on).
                     suffix = f"-{rebuilder}" if count > 1 else ""
                     jobs.append(
-                        {
-                            "version": str(version),
-                            "series": version.series,
-                            "profile": profile,
-                            "runner": runner,
-                            "rebuilder": rebuilder,
-                            "id": f"{version}-{profile}-{runner}{suffix}",
-                        }
+                        PlanJob(
+                            version=version,
+                            series=version.series,
+                            profile=profile,
+                            runner=runner,
+                            rebuilder=rebuilder,
+                            id=f"{version}-{profile}-{runner}{suffix}",
+                        )
                     )
     planned_profiles = set(profiles or ("default",))
     for profile in sorted(set(rebuild_counts) - planned_profiles):
@@ -159,9 +147,9 @@ def plan(
         )
     report = Report.current()
     if as_json:
-        report.echo(json.dumps({"format": PLAN_FORMAT, "include": jobs}, sort_keys=True))
+        report.echo(json.dumps(Plan(include=tuple(jobs)).to_json(), sort_keys=True))
     else:
         for job in jobs:
-            report.echo(f"{job['id']}\t{job['version']} {job['profile']} {job['runner']} rebuilder {job['rebuilder']}")
+            report.echo(f"{job.id}\t{job.version} {job.profile} {job.runner} rebuilder {job.rebuilder}")
         report.echo(f"{len(jobs)} job(s)")
     report.close()

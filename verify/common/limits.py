@@ -63,8 +63,8 @@ AUDIT_DIFF_MAX_LINES: Final = 5_000
 
 # -- JSON documents (verify/common/jsonutil.py) -------------------------------------------------------------------
 JSON_MAX_DEPTH: Final = 64
-"""Nesting of any JSON document read (bundles, DSSE, release metadata, manifests' inputs, plans): the
-formats read here nest under 10 levels."""
+"""Nesting of any JSON document read (bundles, DSSE, release metadata, manifests, plans, audited images'
+index and manifests): the formats read here nest under 10 levels."""
 SIGSTORE_MAX_BUNDLE_BYTES: Final = 1 << 20
 """A Sigstore bundle: real ones are 5-10 KiB."""
 PLAN_MAX_BYTES: Final = 16 << 20

@@ -512,7 +512,7 @@ class _BuildRun:
         faults.reached("manifest")
         self.timings["manifest"] = round(time.monotonic() - started, 3)
         record = RebuildRecord(
-            version=str(plan.version),
+            version=plan.version,
             inputs=inputs,
             source_date_epoch=settings.source_date_epoch,
             pip="not installed (--with-ensurepip=no)"

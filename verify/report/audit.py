@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import shlex
-from dataclasses import asdict
 from typing import Any, Final
 
 from rich.console import Console
@@ -20,13 +19,10 @@ from verify.audit import AuditReport, Finding
 from verify.audit.conventions import Convention, convention_of
 from verify.audit.coverage import PACKAGE_SET, SUBJECT_PARTS, AuditCoverage, PartCoverage
 from verify.common.lines import joined, more_line, shown, verdict_line
-from verify.report.compare import verdict_to_dict
 from verify.report.console import print_whole
 from verify.source.report import closing_line as source_closing_line
 from verify.source.report import evidence_lines
-from verify.source.report import verdict_to_dict as source_verdict_to_dict
 
-FORMAT: Final = "cpython-verify/audit/v2"
 _FLAGS_COMPARED: Final = {True: "the same arguments", False: "other arguments", None: "not compared"}
 MAX_LISTED: Final = 25
 """Findings listed per group on a terminal; JSON lists all."""
@@ -78,48 +74,6 @@ def next_steps(report: AuditReport, *, diffs_shown: bool, work_dir: str | None =
     return steps
 
 
-def _coverage_to_dict(coverage: AuditCoverage | None) -> dict[str, Any] | None:
-    if coverage is None:
-        return None
-    return {
-        "subject": coverage.subject,
-        "compared": coverage.compared,
-        "unaccounted": coverage.unaccounted,
-        "shortfalls": list(coverage.shortfalls()),
-        "parts": {
-            part.part: {
-                "installs": part.installs,
-                "present": part.present,
-                "compared": part.compared,
-                "absent": part.absent,
-                "unaccounted": part.unaccounted,
-                "how": part.how,
-            }
-            for part in coverage.parts
-        },
-    }
-
-
-def _findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
-    """Each finding's fields; ``comparison`` only where there can be one (ELF files against a rebuild)."""
-    listed = []
-    for finding in findings:
-        fields = asdict(finding)
-        # The diff is for a person (text with --diff, HTML); JSON keeps audit/v2's fields.
-        for only_shown in ("comparison", "diff", "diff_note"):
-            del fields[only_shown]
-        listed.append(fields)
-    return listed
-
-
-def _elf_findings(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
-    """ELF findings with compare's verdict in compare's JSON form (docs/compare-json.md), or null."""
-    return [
-        {**fields, "comparison": verdict_to_dict(finding.comparison)}
-        for fields, finding in zip(_findings(findings), findings, strict=True)
-    ]
-
-
 def _conventions_used(report: AuditReport) -> dict[str, dict[str, Any]]:
     """Every convention that explained something, with what it does and the paths it explained."""
     used: dict[str, list[str]] = {}
@@ -156,64 +110,13 @@ def _convention(report: AuditReport, key: str) -> Convention | None:
 
 
 def audit_to_dict(report: AuditReport) -> dict[str, Any]:
-    """The JSON-ready form of an audit report."""
-    s, p, e = report.sources, report.pyc, report.elf
+    """The JSON-ready form of an audit report (:class:`verify.report.audit_document.AuditDocument`)."""
+    from verify.report.audit_document import AuditDocument
+
     package_set = report.coverage is not None and report.coverage.subject == PACKAGE_SET
-    return {
-        "format": FORMAT,
-        "passed": report.passed,
-        "verdict": audit_verdict_line(report),
-        "coverage": _coverage_to_dict(report.coverage),
-        "source": source_verdict_to_dict(report.source) if report.source is not None else None,
-        "unexplained": list(report.unexplained),
-        "clean": report.clean,
-        "prefix": report.prefix,
-        "version": report.version,
-        "stdlib": report.stdlib,
-        "inputs": list(report.inputs),
-        "packages": list(report.packages),
-        "distribution": report.distribution,
-        "patch_series": report.patch_series,
-        "sources": {
-            "checked": s.checked,
-            "identical": s.identical,
-            "modified": _findings(s.modified),
-            "missing": _findings(s.missing),
-            "missing_by_package": s.missing_by_package(),
-            "missing_groups": [asdict(group) for group in s.missing_groups],
-            "not_in_package_set": [asdict(group) for group in s.missing_groups] if package_set else [],
-            "extra": _findings(s.extra),
-            "expected_extra": _findings(s.expected_extra),
-        },
-        "conventions": _conventions_used(report),
-        "pyc": {
-            "checked": p.checked,
-            "header_ok": p.header_ok,
-            "stale": _findings(p.stale),
-            "orphans": _findings(p.orphans),
-            "unexpected": _findings(p.unexpected),
-            "unreadable": _findings(p.unreadable),
-            "recompiled": p.recompiled,
-            "equivalent": p.equivalent,
-            "mismatched": _findings(p.mismatched),
-            "reference": p.reference,
-        },
-        "elf": {
-            "checked": e.checked,
-            "matching": e.matching,
-            "differing": _elf_findings(e.differing),
-            "not_in_rebuild": _findings(e.not_in_rebuild),
-            "note": e.note,
-            "rebuild_config_args": list(e.rebuild_config_args) if e.rebuild_config_args is not None else None,
-            "config_args_match": e.config_args_match,
-        },
-        "config_args": report.config_args,
-        "config_args_list": list(report.config_args_list),
-        "recipe_config_args": list(report.recipe_config_args),
-        "sysconfigdata": report.sysconfigdata,
-        "out_of_scope": list(report.out_of_scope),
-        "notes": list(report.notes),
-    }
+    return AuditDocument.of(
+        report, verdict=audit_verdict_line(report), conventions=_conventions_used(report), package_set=package_set
+    ).to_json()
 
 
 def audit_to_json(report: AuditReport) -> str:

@@ -8,17 +8,14 @@ with one CHECK PASSED / CHECK FAILED line. ``cpython-verify/check/v1``: fields a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from verify.common.lines import verdict_line
 from verify.report.compare import coverage_summary
 from verify.source.models import CheckStatus
-from verify.source.report import closing_line as source_closing_line
 
 if TYPE_CHECKING:
     from verify.outcomes import CheckOutcome
-
-CHECK_FORMAT: Final = "cpython-verify/check/v1"
 
 
 def _entries(outcome: CheckOutcome) -> int:
@@ -58,76 +55,12 @@ def check_verdict_line(outcome: CheckOutcome, entries: int | None = None) -> str
 
 
 def check_to_json(outcome: CheckOutcome) -> dict[str, Any]:
-    """The JSON summary; every verdict in it is read from the evidence in ``outcome``."""
-    rebuilt = outcome.rebuild
-    check = rebuilt.reproducibility
-    signed = outcome.attestation.signed
-    attestation: dict[str, Any]
-    if signed is None:
-        attestation = {"signed": False, "why": outcome.attestation.why_not}
-    else:
-        attestation = {
-            "signed": True,
-            "path": str(signed.path),
-            "verdict": signed.content.predicate.verdict,
-            "public_key": str(outcome.attestation.new_public_key) if outcome.attestation.new_public_key else None,
-            "new_key": outcome.attestation.new_public_key is not None,
-        }
-    source = rebuilt.source
+    """The JSON summary (:class:`verify.report.check_document.CheckDocument`); every verdict in it is read
+    from the evidence in ``outcome``."""
+    from verify.report.check_document import CheckDocument
+
     entries = _entries(outcome)
-    return {
-        "format": CHECK_FORMAT,
-        "version": rebuilt.record.version,
-        "result": str(rebuilt.result.path),
-        "source": {
-            "verified": outcome.source_verified,
-            "sha256": rebuilt.record.source.sha256,
-            "tarball": {"name": source.tarball.name, "sha256": source.tarball.sha256, "size": source.tarball.size},
-            "signatures": [{"kind": str(e.kind), "status": str(e.status)} for e in source.signatures],
-            "digest_claims": len(source.digests),
-            "digest_claims_agreeing": source.digests_agreeing,
-            "relaxed": list(source.relaxations()),
-            "verdict": source_closing_line(source),
-        },
-        "recipe": {"profile": rebuilt.record.inputs.recipe.profile, "measured_on": list(rebuilt.measured_on)},
-        "rebuild": {
-            "entries": entries,
-            "manifest_sha256": rebuilt.record.manifest_sha256,
-            "variations": list(check.variations) if check else [],
-            "skipped": dict(check.skipped) if check else {},
-            "reproducible": check.reproducible if check else None,
-            "explained": check.explained if check else None,
-            "differences": len(check.differences) if check else 0,
-            "pgo_training": (
-                {
-                    **check.pgo_training.model_dump(mode="json"),
-                    "counters_identical": check.pgo_training.counters_identical,
-                }
-                if check and check.pgo_training
-                else None
-            ),
-        },
-        "peers": [
-            {
-                "peer": str(peer.location),
-                "identical": peer.comparison.identical,
-                "differences": len(peer.comparison.differences),
-                "by_category": peer.comparison.counts_by_category(),
-                "report": str(peer.report),
-                "coverage": {
-                    "ours": peer.comparison.a.entries,
-                    "theirs": peer.comparison.b.entries,
-                    "in_both": peer.comparison.in_both,
-                    "same_in_both": peer.comparison.same_in_both,
-                },
-            }
-            for peer in outcome.peers
-        ],
-        "attestation": attestation,
-        "cache_notes": list(rebuilt.record.cache_notes),
-        "ok": outcome.ok,
-        "verdict": check_verdict_line(outcome, entries),
-    }
+    return CheckDocument.of(outcome, entries=entries, verdict=check_verdict_line(outcome, entries)).to_json()
 
 
 def check_text(outcome: CheckOutcome) -> str:

@@ -18,94 +18,25 @@ from rich.markup import escape
 from rich.table import Table
 
 from verify.common.lines import listed, verdict_line
-from verify.compare.model import CHANGES, Comparison, Difference, FileComparison, SideInfo
-from verify.manifest import ManifestEntry
+from verify.compare.model import CHANGES, Comparison, Difference, FileComparison
 
-FORMAT: Final = "cpython-verify/compare/v1"
 MAX_TEXT_DETAIL_LINES: Final = 12
 """Detail lines per file on a terminal; JSON and HTML carry every (already capped) line."""
 
 
-def _entry(entry: ManifestEntry | None) -> dict[str, Any] | None:
-    if entry is None:
-        return None
-    data: dict[str, Any] = {
-        "kind": entry.kind,
-        "mode": f"{entry.mode:04o}",
-        "size": entry.size,
-        "sha256": entry.sha256,
-        "target": entry.target,
-    }
-    if entry.pyc is not None:
-        data["pyc"] = entry.pyc.describe()
-    return data
-
-
 def verdict_to_dict(verdict: FileComparison | None) -> dict[str, Any] | None:
     """The JSON form of one comparator verdict (``comparison`` in docs/compare-json.md)."""
-    if verdict is None:
-        return None
-    return {
-        "comparator": verdict.comparator,
-        "category": verdict.category,
-        "explanation": verdict.explanation,
-        "details": list(verdict.details),
-        "sections": list(verdict.sections),
-        "build_paths": list(verdict.build_paths) if verdict.build_paths else None,
-        "truncated": verdict.truncated,
-    }
+    from verify.report.compare_document import VerdictDocument
 
-
-def _side(info: SideInfo) -> dict[str, Any]:
-    return {
-        "source": info.source,
-        "location": info.location,
-        "entries": info.entries,
-        "manifest_sha256": info.manifest_sha256,
-        "inputs": dict(info.inputs),
-        "contents_available": info.contents_available,
-    }
+    document = VerdictDocument.of(verdict)
+    return None if document is None else document.to_json()
 
 
 def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
-    """The JSON-ready form of a comparison."""
-    return {
-        "format": FORMAT,
-        "identical": comparison.identical,
-        "deep": comparison.deep,
-        "a": _side(comparison.a),
-        "b": _side(comparison.b),
-        "summary": {
-            "differences": len(comparison.differences),
-            "by_kind": comparison.counts_by_kind(),
-            "by_category": comparison.counts_by_category(),
-        },
-        "build_paths": list(comparison.build_paths) if comparison.build_paths else None,
-        "passed": comparison.passed,
-        "coverage": {
-            "a_entries": comparison.a.entries,
-            "b_entries": comparison.b.entries,
-            "in_both": comparison.in_both,
-            "same_in_both": comparison.same_in_both,
-            "only_in_a": comparison.only_in_a,
-            "only_in_b": comparison.only_in_b,
-            "contents_compared_by": "comparators" if comparison.deep else "digests",
-        },
-        "verdict": comparison_verdict_line(comparison),
-        "differences": [
-            {
-                "path": d.path,
-                "kind": d.kind,
-                "changes": list(d.changes),
-                "a": _entry(d.a),
-                "b": _entry(d.b),
-                "comparison": verdict_to_dict(d.comparison),
-                "diffoscope": d.diffoscope,
-            }
-            for d in comparison.differences
-        ],
-        "notes": list(comparison.notes),
-    }
+    """The JSON-ready form of a comparison (:class:`verify.report.compare_document.ComparisonDocument`)."""
+    from verify.report.compare_document import ComparisonDocument
+
+    return ComparisonDocument.of(comparison, comparison_verdict_line(comparison)).to_json()
 
 
 def coverage_summary(comparison: Comparison) -> str:

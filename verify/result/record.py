@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from verify.source import names
+from verify.source.releases import Version
 
 REBUILD_FORMAT: Final = "cpython-verify/rebuild/v2"
 """The format this cpython-verify writes and reads."""
@@ -385,9 +386,8 @@ class RebuildRecord(_Frozen):
     """What one rebuild (and, with ``--twice``, its comparison with a varied build) recorded."""
 
     format: Literal["cpython-verify/rebuild/v2"] = REBUILD_FORMAT
-    version: Text
-    """The release rebuilt, as the source verdict names it (``attest`` signs only a CPython release version;
-    the rebuild stage also builds the tests' tiny project)."""
+    version: Version
+    """The release rebuilt: the source verdict's version, the same value (written as ``str(version)``)."""
     inputs: BuildInputs
     source_date_epoch: int | None
     pip: Text

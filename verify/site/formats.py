@@ -1,10 +1,11 @@
 """Every JSON document cpython-verify writes, by its ``format`` id, and the JSON Schema (2020-12) of each.
 
-The schemas ship in the package (``verify/schemas/*.json``, package data). Those of formats that are
-pydantic models (the rebuild record, the status site's rows and history) are generated from the models
-by :func:`generated_schemas`; a test keeps the committed files equal to what it generates. The others
-are written by hand, closed (``additionalProperties: false``) wherever the format is, and tests
-validate real outputs of the CLI against them.
+The schemas ship in the package (``verify/schemas/*.json``, package data). Those of the formats written
+through pydantic models are generated from the models by :func:`verify.report.schemas.generated_schemas`
+(``python -m verify.report.schemas`` writes them; it sits in the report layer, above every stage whose
+models it reads); a test keeps the committed files equal to what it generates. The others (``merge``,
+``cache-check``) are written by hand, closed (``additionalProperties: false``) wherever the format is, and
+tests validate real outputs of the CLI against them.
 """
 
 from __future__ import annotations
@@ -47,64 +48,3 @@ def load_schema(name: str) -> dict[str, Any]:
         raise OperationalError(f"no schema for {name!r}; the formats are: {', '.join(sorted(SCHEMAS))}")
     schema: dict[str, Any] = json.loads(resources.files("verify").joinpath("schemas", filename).read_text("utf-8"))
     return schema
-
-
-def generated_schemas() -> dict[str, dict[str, Any]]:
-    """The schemas generated from the pydantic models, by file name, as they are committed."""
-    from pydantic import TypeAdapter
-
-    from verify.attest.predicate import predicate_json_schema
-    from verify.result.record import REBUILD_FORMAT, RebuildRecord
-    from verify.site.status_page import HistoryEntry, StatusRow
-
-    record = RebuildRecord.model_json_schema()
-    # The format field has a default in the model, but every rebuild.json carries it.
-    record["required"] = sorted({*record.get("required", []), "format"})
-    rows = TypeAdapter(list[StatusRow]).json_schema()
-    history = TypeAdapter(list[HistoryEntry]).json_schema()
-    definitions = {**rows.pop("$defs", {}), **history.pop("$defs", {})}
-    # status.json adds each row's page to the row (verify.site.status_site.site_json).
-    definitions["StatusRow"]["properties"]["page"] = {"type": "string"}
-    definitions["StatusRow"]["required"] = sorted({*definitions["StatusRow"].get("required", []), "page"})
-    for definition in definitions.values():
-        definition["additionalProperties"] = False
-    verdict = load_schema("peers-v1.json")
-    del verdict["properties"]["format"]
-    verdict["required"].remove("format")
-    verdict["properties"]["page"] = {"type": "string"}
-    verdict["required"] = sorted([*verdict["required"], "page"])
-    dissent = verdict["properties"]["dissenting"]["items"]
-    dissent["properties"]["comparison"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
-    dissent["required"] = sorted([*dissent["required"], "comparison"])
-    for key in ("$schema", "$id", "title", "description"):
-        verdict.pop(key, None)
-    site = {
-        "$schema": SCHEMA_DIALECT,
-        "$id": SCHEMA_BASE + "site-v1.json",
-        "title": "cpython-verify status site v1",
-        "description": "A status site's status.json, written by `merge` (docs/attestation.md).",
-        "type": "object",
-        "properties": {
-            "format": {"const": SITE_FORMAT},
-            "title": {"type": "string"},
-            "generated_at": {"type": "string"},
-            "agreement": {"type": "array", "items": verdict},
-            "rows": rows,
-            "history": history,
-            "notes": {"type": "array", "items": {"type": "string"}},
-        },
-        "required": ["agreement", "format", "generated_at", "history", "notes", "rows", "title"],
-        "additionalProperties": False,
-        "$defs": definitions,
-    }
-    return {
-        "rebuild-v2.json": {
-            "$schema": SCHEMA_DIALECT,
-            "$id": SCHEMA_BASE + "rebuild-v2.json",
-            "title": f"cpython-verify rebuild record ({REBUILD_FORMAT})",
-            "description": "A rebuild result's rebuild.json (docs/rebuild.md), generated from RebuildRecord.",
-            **record,
-        },
-        "site-v1.json": site,
-        "rebuild-verdict-v1.json": predicate_json_schema(),
-    }

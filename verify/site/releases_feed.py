@@ -42,20 +42,23 @@ class ReleaseInfo:
     pre_release: bool
     page: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form ``releases --json`` prints and ``plan --releases`` reads."""
-        return {
-            "version": str(self.version),
-            "series": self.version.series,
-            "released_at": self.released_at.isoformat() if self.released_at else None,
-            "pre_release": self.pre_release,
-            "page": self.page,
-        }
-
 
 def releases_to_json(releases: Iterable[ReleaseInfo]) -> dict[str, Any]:
-    """What ``releases --json`` prints: the releases, newest first, with the format id."""
-    return {"format": RELEASES_FORMAT, "releases": [release.to_json() for release in releases]}
+    """What ``releases --json`` prints, through the model ``plan --releases`` reads it with: the releases,
+    newest first, with the format id."""
+    from verify.site.release_listing import ListedRelease, ReleaseListing
+
+    listed = [
+        ListedRelease(
+            version=release.version,
+            series=release.version.series,
+            released_at=release.released_at.isoformat() if release.released_at else None,
+            pre_release=release.pre_release,
+            page=release.page,
+        )
+        for release in releases
+    ]
+    return ReleaseListing(format=RELEASES_FORMAT, releases=tuple(listed)).to_json()
 
 
 def default_feed_url() -> str:

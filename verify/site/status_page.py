@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from verify.attest.peers import DISAGREE, MET, NOT_MET, Counted, Dissent, PeersVerdict, verdict_to_json
+from verify.attest.peers import Counted, Dissent, PeersVerdict
+from verify.attest.peers_document import DISAGREE, MET, NOT_MET
 from verify.attest.predicate import RebuildVerdict
 
 # What a difference of each kind usually means (kinds as the rebuild stage classifies them).
@@ -501,12 +502,17 @@ def comparison_link(verdict: PeersVerdict, index: int) -> str | None:
 
 def agreement_json(verdict: PeersVerdict) -> dict[str, Any]:
     """What ``status.json`` carries for one release x profile: ``peers --json``'s verdict, with the
-    agreement page and each dissent's comparison link."""
-    data = verdict_to_json(verdict)
-    data["page"] = agreement_path(verdict.version, verdict.profile)
-    for index, dissent in enumerate(data["dissenting"]):
-        dissent["comparison"] = comparison_link(verdict, index)
-    return data
+    agreement page and each dissent's comparison link (:class:`verify.site.agreement_document.AgreementDocument`)."""
+    from verify.attest.peers import verdict_fields
+    from verify.site.agreement_document import AgreementDocument, SiteDissent
+
+    fields = verdict_fields(verdict)
+    fields["dissenting"] = tuple(
+        SiteDissent.model_construct(**dict(dissent), comparison=comparison_link(verdict, index))
+        for index, dissent in enumerate(fields["dissenting"])
+    )
+    page = agreement_path(verdict.version, verdict.profile)
+    return AgreementDocument.model_construct(page=page, **fields).to_json()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,14 +17,16 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from verify.common.errors import VersionError
-from verify.source.releases import Version
+from verify.source.releases import Version, version_text_problem
 
 PROFILE_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """A recipe profile (``default``, ``pgo-lto``): lower-case letters, digits, ``-`` and ``_``, first a letter or
 digit, at most 64 characters. It becomes part of a directory and a file name, so it is one path component."""
 RUNNER_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """A runner (``bwrap``, ``podman``, ``docker``): the same shape as a profile; a plan job's ``id`` joins both."""
+RUNNER_NAMES: Final = ("bwrap", "docker", "podman")
+"""The sandboxes this cpython-verify has (verify.environments.runners.RUNNERS, spelled out so that ``--help``
+and the formats do not import the sandboxes; a test keeps the two equal)."""
 ENVIRONMENT_PATTERN: Final = r"^[a-z0-9][a-z0-9.-]{0,63}$"
 """A build environment (``bookworm-cpython``): it names ``recipes/environments/NAME.lock`` and ``rootfs/NAME.tar``."""
 VARIATION_PATTERN: Final = r"^[a-z][a-z_]{0,39}$"
@@ -60,6 +62,21 @@ def runner_problem(text: object) -> str | None:
     return f"{_short(text)} is not a runner name (lower-case letters, digits, '-' and '_', at most 64)"
 
 
+def known_runner_problem(text: object) -> str | None:
+    """Why ``text`` is not one of :data:`RUNNER_NAMES` (a plan names only runners it can run); None when it is."""
+    problem = runner_problem(text)
+    if problem is None and text not in RUNNER_NAMES:
+        problem = f"{_short(text)} is not a runner of this cpython-verify ({', '.join(RUNNER_NAMES)})"
+    return problem
+
+
+def file_name_problem(text: object) -> str | None:
+    """Why ``text`` is not a plain file name (a plan job's ``id`` names its files); None when it is."""
+    if matches(FILE_NAME_PATTERN, text):
+        return None
+    return f"{_short(text)} is not a plain file name (letters, digits, '.', '_', '+', '~' and '-', not hidden)"
+
+
 def environment_problem(text: object) -> str | None:
     """Why ``text`` is not an environment name; None when it is."""
     if matches(ENVIRONMENT_PATTERN, text):
@@ -79,16 +96,15 @@ def release_version_problem(text: object) -> str | None:
 
     :meth:`Version.parse` decides, and the text must be what :class:`Version` prints back: ``3.13.05``,
     `` 3.13.5`` or ``3.013.5`` parse, but they are other spellings, and as a key (a site row, a peers
-    verdict) another spelling would be another release."""
-    if not isinstance(text, str):
-        return f"{_short(text)} is not a release version"
-    try:
-        canonical = str(Version.parse(text))
-    except VersionError as error:
-        return error.message
-    if canonical != text:
-        return f"{_short(text)} is not a release version as written by this tool (it would be {canonical!r})"
-    return None
+    verdict) another spelling would be another release (:func:`verify.source.releases.version_text_problem`)."""
+    return version_text_problem(text)
+
+
+def series_problem(series: str, version: Version) -> str | None:
+    """Why ``series``, written beside ``version``, is not that version's series; None when it is."""
+    if series == version.series:
+        return None
+    return f"'series' is {_short(series)}, but version {version} is of series {version.series}"
 
 
 def check_release_version(text: str) -> str:

@@ -13,8 +13,7 @@ import click
 
 from verify.common.lines import verdict_line
 from verify.source.models import CheckStatus, SourceVerdict
-
-FORMAT = "cpython-verify/source-verdict/v1"
+from verify.source.verdict_document import SourceVerdictDocument
 
 _STATUS_STYLE = {
     CheckStatus.VERIFIED: ("ok", "green"),
@@ -25,49 +24,8 @@ _STATUS_STYLE = {
 
 
 def verdict_to_dict(verdict: SourceVerdict) -> dict[str, Any]:
-    """The JSON-ready form of a verdict."""
-    return {
-        "format": FORMAT,
-        "version": str(verdict.version),
-        "verified": verdict.verified,
-        "recipe": {"series": verdict.recipe_series, "sha256": verdict.recipe_sha256},
-        "tarball": {
-            "name": verdict.tarball.name,
-            "sha256": verdict.tarball.sha256,
-            "size": verdict.tarball.size,
-            "origin": verdict.tarball.origin,
-        },
-        "signatures": [
-            {
-                "kind": str(evidence.kind),
-                "status": str(evidence.status),
-                "signer": evidence.signer,
-                "signer_name": evidence.signer_name,
-                "signed_at": evidence.signed_at.isoformat() if evidence.signed_at else None,
-                "signature_origin": evidence.signature_origin,
-                "detail": evidence.detail,
-                "notes": list(evidence.notes),
-            }
-            for evidence in verdict.signatures
-        ],
-        "digests": [
-            {"source": check.claim.source, "sha256": check.claim.sha256, "agrees": check.agrees}
-            for check in verdict.digests
-        ],
-        "patchlevel": {"found": verdict.patchlevel_version, "ok": verdict.patchlevel_ok},
-        "archive_problem": verdict.archive_problem,
-        "failures": verdict.failures(),
-        "notes": list(verdict.notes),
-        "relaxed": list(verdict.relaxations()),
-        "coverage": {
-            "signatures": len(verdict.signatures),
-            "signatures_checked": verdict.signatures_checked,
-            "signatures_verified": verdict.signatures_verified,
-            "digest_claims": len(verdict.digests),
-            "digest_claims_agreeing": verdict.digests_agreeing,
-        },
-        "verdict": closing_line(verdict),
-    }
+    """The JSON-ready form of a verdict (:class:`verify.source.verdict_document.SourceVerdictDocument`)."""
+    return SourceVerdictDocument.of(verdict, closing_line(verdict)).to_json()
 
 
 def verdict_from_json(raw: bytes) -> SourceVerdict:
