@@ -259,7 +259,7 @@ def test_container_command_lines(tiny_image: RootfsImage, tmp_path: Path) -> Non
         ["--hostname", "reprobuild"],
         ["--user", "65534:65534"],
         ["--cpuset-cpus", str(cpu_selection(1)[0])],  # type: ignore[index]
-        ["--tmpfs", "/tmp"],
+        ["--tmpfs", "/tmp:exec"],
         ["--pull=never"],
         ["--mount", f"type=bind,source={tmp_path / 'src'},target=/src,readonly"],
         ["--mount", f"type=bind,source={tmp_path / 'out'},target=/out"],

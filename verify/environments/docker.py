@@ -30,7 +30,9 @@ def docker_run_command(
         "run",
         "--pull=never",
         "--tmpfs",
-        "/tmp",  # noqa: S108 (a private tmpfs inside the container)
+        # Docker mounts a --tmpfs noexec by default; bwrap's and podman's /tmp allow exec, and the PGO
+        # trainer executes its copy of the build's interpreter from there.
+        "/tmp:exec",  # noqa: S108 (a private tmpfs inside the container)
         "--tmpfs",
         "/run",
         *container_run_options(spec, interactive=interactive, name=name),
