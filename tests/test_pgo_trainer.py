@@ -13,10 +13,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 from verify.rebuild.core import PGO_TRAINER_RECORD_PATH, pgo_trainer
 from verify.rebuild.training import FIRST_STAGE_NAME, TRAINER_RECORD_NAME, read_training_run
@@ -115,7 +118,10 @@ STARTS_THINGS = textwrap.dedent(
 
 
 PGO_TRAINER_SOURCE = Path(__file__).resolve().parent.parent / "verify" / "rebuild" / "pgo_trainer.py"
-TRAINING_COPY_FIELDS = ("directory", "files", "mount", "file_system", "device", "first_inode", "skipped")
+TRAINING_COPY_FIELDS = (
+    "directory", "files", "mount", "file_system", "device", "first_inode",
+    "listing_order", "directories_reordered", "directories_unsorted", "skipped",
+)  # fmt: skip
 NOT_A_BUILD = "not a CPython build directory (no python and pybuilddir.txt in it): trained in place"
 
 
@@ -284,6 +290,22 @@ def test_the_trainer_refuses_without_modules_and_in_a_second_stage_it_did_not_se
     assert list(build.rglob("*.gcda")), "a refused training removes nothing"
 
 
+def _make_build(build: Path) -> None:
+    """A small tree shaped like a CPython build directory, as the trainer's copy sees one."""
+    (build / "Lib" / "encodings" / "__pycache__").mkdir(parents=True)
+    (build / "Modules").mkdir()
+    (build / "build" / "lib.linux-x86_64-3.13").mkdir(parents=True)
+    (build / "python").write_bytes(b"\x7fELF interpreter")
+    (build / "pybuilddir.txt").write_text("build/lib.linux-x86_64-3.13")
+    (build / "Modules" / "Setup.local").write_text("")
+    (build / "Modules" / "_json.so").write_bytes(b"module")
+    (build / "Modules" / "_json.gcda").write_bytes(b"counts")
+    os.symlink("../../Modules/_json.so", build / "build" / "lib.linux-x86_64-3.13" / "_json.so")
+    for name in ("zzz.py", "aaa.py", "encodings/utf_8.py", "encodings/__pycache__/utf_8.cpython-313.pyc"):
+        (build / "Lib" / name).write_text(name)
+    (build / "Lib" / "stale.pyc").write_bytes(b"bytecode")
+
+
 def _trainer_module(copy_root: Path) -> ModuleType:
     """The trainer, imported as a module (as the build's interpreter runs it), copying under ``copy_root``."""
     spec = importlib.util.spec_from_file_location("pgo_trainer_under_test", PGO_TRAINER_SOURCE)
@@ -297,20 +319,10 @@ def _trainer_module(copy_root: Path) -> ModuleType:
 def test_the_training_reads_a_sorted_copy_of_the_build_without_bytecode_or_counters(tmp_path: Path) -> None:
     """What the interpreter reads of a CPython build directory is copied: links followed (build/lib.*/
     links to Modules/*.so), no __pycache__, .pyc or counters, entries made in sorted order, the trainer and an
-    empty bytecode cache beside; a part missing from the build is not made up."""
-    build = tmp_path / "cpython"
-    (build / "Lib" / "encodings" / "__pycache__").mkdir(parents=True)
-    (build / "Modules").mkdir()
-    (build / "build" / "lib.linux-x86_64-3.13").mkdir(parents=True)
-    (build / "python").write_bytes(b"\x7fELF interpreter")
-    (build / "pybuilddir.txt").write_text("build/lib.linux-x86_64-3.13")
-    (build / "Modules" / "Setup.local").write_text("")
-    (build / "Modules" / "_json.so").write_bytes(b"module")
-    (build / "Modules" / "_json.gcda").write_bytes(b"counts")
-    os.symlink("../../Modules/_json.so", build / "build" / "lib.linux-x86_64-3.13" / "_json.so")
-    for name in ("zzz.py", "aaa.py", "encodings/utf_8.py", "encodings/__pycache__/utf_8.cpython-313.pyc"):
-        (build / "Lib" / name).write_text(name)
-    (build / "Lib" / "stale.pyc").write_bytes(b"bytecode")
+    empty bytecode cache beside; a part missing from the build is not made up. The copy's name is the same
+    whatever the build directory is called (a varied build path)."""
+    build = tmp_path / "varied-build-path" / "cpython-rebuild"
+    _make_build(build)
     trainer = _trainer_module(tmp_path / "copy")
     copied = trainer.training_copy(build)
     copy = tmp_path / "copy" / "cpython"
@@ -329,3 +341,50 @@ def test_the_training_reads_a_sorted_copy_of_the_build_without_bytecode_or_count
     assert list((tmp_path / "copy" / "cpython-verify-pgo-pycache").iterdir()) == []
     # Not a CPython build directory: nothing is copied, and the record says why.
     assert trainer.training_copy(tmp_path / "copy" / "cpython" / "Lib") == {"skipped": NOT_A_BUILD}
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs a tmpfs at /dev/shm")
+def test_the_copy_on_tmpfs_lists_every_directory_in_sorted_order_whatever_the_kernel_lists_first() -> None:
+    """The training's start-up lists the copy's directories before the trainer sorts what it lists, and
+    tmpfs lists names newest first in some kernel versions and in creation order in others (measured on
+    3.13.5: the two orders give different counters). Made in sorted order, then moved where needed, every
+    directory of the copy lists its names sorted, and the record says how the file system listed."""
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as scratch:
+        _make_build(Path(scratch) / "build")
+        trainer = _trainer_module(Path(scratch) / "copy")
+        copied = trainer.training_copy(Path(scratch) / "build")
+        assert copied["file_system"] == "tmpfs" and copied["listing_order"] in ("creation order", "newest first")
+        assert copied["directories_unsorted"] == 0
+        if copied["listing_order"] == "newest first":
+            assert copied["directories_reordered"] > 0
+        listed = {
+            str(directory): os.listdir(directory)
+            for directory in (Path(scratch) / "copy", *(p for p in (Path(scratch) / "copy").rglob("*") if p.is_dir()))
+        }
+        assert all(names == sorted(names) for names in listed.values()), listed
+        # One more name in the copy's root (the first stage's file), and the root is put in order again.
+        (Path(scratch) / "copy" / "a-new-name").touch()
+        trainer.list_sorted(Path(scratch) / "copy", copied["listing_order"])
+        names = os.listdir(Path(scratch) / "copy")
+        assert names == sorted(names)
+
+
+def test_a_link_loop_in_the_build_is_refused_not_followed(tmp_path: Path) -> None:
+    """A link to a directory the copy is inside would be followed until the stack ran out: it is an
+    OSError naming the loop, which the first stage turns into a refusal."""
+    build = tmp_path / "cpython"
+    _make_build(build)
+    os.symlink("..", build / "Lib" / "encodings" / "up")
+    trainer = _trainer_module(tmp_path / "copy")
+    with pytest.raises(OSError, match="a loop"):
+        trainer.training_copy(build)
+
+
+def test_a_mount_point_with_an_escaped_space_is_read_as_the_kernel_means_it(tmp_path: Path) -> None:
+    """/proc/self/mountinfo writes a space in a mount point as \\040."""
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 8:1 / / rw - ext4 /dev/vda rw\n30 22 0:40 / /tmp/with\\040space rw,nosuid - tmpfs tmpfs rw\n"
+    )
+    trainer = _trainer_module(tmp_path / "copy")
+    assert trainer.mount_of("/tmp/with space/x", str(mountinfo)) == ("/tmp/with space", "tmpfs")

@@ -33,8 +33,12 @@ itself, whatever the build's sandbox, its variations or a future test module do:
    of the build's file system (a cached small int on tmpfs, an allocated one on ext4), a directory's
    size and the order the file system lists names in all changed the counters, so two trainings of one
    build on ext4 and on tmpfs differed in 171 of 264 files. The tmpfs's inode numbers are first moved
-   past the small ints. A tree that is not a CPython build directory (no ``pybuilddir.txt`` beside the
-   interpreter) trains in place, and the record says so.
+   past the small ints. The copy has one name (:data:`COPY_NAME`) whatever the build directory is
+   called. The training's start-up lists directories before this task can sort what it lists, and
+   tmpfs lists names newest first in some kernel versions and in creation order in others: every
+   directory of the copy is made to list its names in sorted order (3.13.5's start-up reading the
+   other order wrote other counters). A tree that is not a CPython build directory (no
+   ``pybuilddir.txt`` beside the interpreter) trains in place, and the record says so.
 5. Only the training's own counts. The instrumented build runs ``./python`` itself (sysconfig,
    setup.py, frozen modules) with ASLR on, and the first process here ran before the re-execution:
    every ``.gcda`` file under the build directory is removed (by the first stage, so that the
@@ -68,6 +72,7 @@ sys.dont_write_bytecode = True
 import contextlib  # noqa: E402 - after the line above, so that not even these imports write bytecode
 import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
 import unittest  # noqa: E402
@@ -103,11 +108,16 @@ PYCACHE_NAME = "cpython-verify-pgo-pycache"
 COPY_ROOT = "/tmp/cpython-verify-pgo-training"  # noqa: S108 - the sandbox's private tmpfs
 """Where the first stage copies what the training reads, on the sandbox's own tmpfs (every runner gives
 its sandbox a private ``/tmp``): the trainer, its bytecode cache and the copy of the build directory."""
+COPY_NAME = "cpython"
+"""The copy's directory under :data:`COPY_ROOT`, whatever the build directory is called (a varied build
+path names it otherwise, and every path the training handles is a string its counters follow)."""
 COPIED_PARTS = ("python", "pybuilddir.txt", "Modules/Setup.local", "Lib")
 """What the training reads of a CPython build directory, beside the extension modules' directory that
 ``pybuilddir.txt`` names (the interpreter finds its ``Lib/`` through ``Modules/Setup.local`` up to 3.10
 and through ``pybuilddir.txt`` from 3.11). The recipes build in the source tree (``VPATH`` is ``.``), so
 ``Lib/`` is beside the interpreter."""
+MOVING_NAME = ".cpython-verify-moving"
+"""The name an entry has for a moment while it is moved to the place the file system lists it in."""
 SMALL_INTS = 256
 """CPython's cached small ints end here: a device or inode number at or below it takes another path."""
 STAGE_NAME = RECORD_NAME + ".first-stage"
@@ -241,27 +251,86 @@ def copy_sorted(source: Path, destination: Path) -> int:
     """Copy the file or tree ``source`` to ``destination``, entries created in sorted name order (a fresh
     tmpfs numbers inodes, and lists names, in creation order), links followed (the build links its
     extension modules), bytecode caches and counters left out; return how many files were copied."""
+    return _copy_sorted(source, destination, ())
+
+
+def _copy_sorted(source: Path, destination: Path, inside: tuple[str, ...]) -> int:
+    """:func:`copy_sorted`, inside the directories ``inside`` (their real paths): a link back to one of
+    them is a loop, refused with an :class:`OSError` rather than followed until the stack runs out."""
     if not source.is_dir():
         shutil.copy2(str(source), str(destination))
         return 1
+    real = os.path.realpath(str(source))
+    if real in inside:
+        raise OSError(f"{source} links back to {real}, a directory it is inside: a loop")
     destination.mkdir()
     copied = 0
     for child in sorted(source.iterdir(), key=lambda entry: entry.name):
         if child.name == "__pycache__" or child.name.endswith((".pyc", ".gcda", ".gcno")):
             continue
-        copied += copy_sorted(child, destination / child.name)
+        copied += _copy_sorted(child, destination / child.name, (*inside, real))
     shutil.copystat(str(source), str(destination))
     return copied
 
 
-def mount_of(path: str) -> tuple[str, str]:
-    """The mount point and file system type ``path`` is on, from ``/proc/self/mountinfo``."""
+def listing_order(scratch: Path) -> str:
+    """How the file system ``scratch`` is on lists a directory: ``creation order``, ``newest first``
+    (tmpfs lists names newest first in some kernel versions and in creation order in others), or
+    ``neither`` (a hashed order, as ext4's)."""
+    scratch.mkdir()
+    for name in ("a", "b"):
+        (scratch / name).touch()
+    listed = [entry.name for entry in scratch.iterdir()]
+    for name in ("a", "b"):
+        (scratch / name).unlink()
+    scratch.rmdir()
+    if listed == ["a", "b"]:
+        return "creation order"
+    return "newest first" if listed == ["b", "a"] else "neither"
+
+
+def list_sorted(directory: Path, order: str) -> bool:
+    """Make the file system list ``directory``'s names in sorted order, by moving each entry (a rename
+    there and back puts it last on a file system that lists in ``creation order``, first on one that
+    lists ``newest first``); return whether it had to. Names and inode numbers stay as they are."""
+    names = [entry.name for entry in directory.iterdir()]
+    if names == sorted(names) or order not in ("creation order", "newest first"):
+        return False
+    moving = directory / MOVING_NAME
+    if os.path.lexists(str(moving)):
+        raise OSError(f"{moving} exists: cannot reorder {directory}")
+    for name in sorted(names, reverse=order == "newest first"):
+        (directory / name).rename(moving)
+        moving.rename(directory / name)
+    return True
+
+
+def list_tree_sorted(top: Path, order: str) -> tuple[int, int]:
+    """:func:`list_sorted` on every directory under ``top`` (links not followed); return how many were
+    reordered and how many are still listed out of sorted order."""
+    reordered = unsorted = 0
+    pending = [top]
+    while pending:
+        directory = pending.pop()
+        reordered += list_sorted(directory, order)
+        names = [entry.name for entry in directory.iterdir()]
+        unsorted += names != sorted(names)
+        pending.extend(
+            directory / name for name in names if (directory / name).is_dir() and not (directory / name).is_symlink()
+        )
+    return reordered, unsorted
+
+
+def mount_of(path: str, mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str]:
+    """The mount point and file system type ``path`` is on, from ``mountinfo``."""
     best = ("", "unknown")
     try:
-        with open("/proc/self/mountinfo") as mounts:
+        with open(mountinfo) as mounts:
             for line in mounts:
                 fields = line.split()
-                point, fstype = fields[4], fields[fields.index("-") + 1]
+                # The kernel writes a space, tab, newline or backslash in a mount point as an octal escape.
+                point = re.sub(r"\\([0-7]{3})", lambda code: chr(int(code.group(1), 8)), fields[4])
+                fstype = fields[fields.index("-") + 1]
                 inside = path == point or path.startswith(point.rstrip("/") + "/")
                 if inside and len(point) >= len(best[0]):
                     best = (point, fstype)
@@ -297,7 +366,8 @@ def training_copy(build: Path) -> dict[str, Any]:
     shutil.rmtree(str(root), ignore_errors=True)
     root.mkdir()
     last_inode = move_inode_numbers_past_small_ints(root / "inodes")
-    copy = root / build.name
+    order = listing_order(root / "listing")
+    copy = root / COPY_NAME
     copy.mkdir()
     shutil.copy2(str(Path(__file__).resolve()), str(root / Path(__file__).name))
     copied = 0
@@ -308,10 +378,12 @@ def training_copy(build: Path) -> dict[str, Any]:
         (copy / relative).parent.mkdir(parents=True, exist_ok=True)
         copied += copy_sorted(build / relative, copy / relative)
     pycache_dir(root).mkdir()
+    reordered, unsorted = list_tree_sorted(root, order)
     point, fstype = mount_of(COPY_ROOT)
     return {
         "directory": str(copy), "files": copied, "mount": point, "file_system": fstype,
         "device": os.lstat(str(root)).st_dev, "first_inode": last_inode,
+        "listing_order": order, "directories_reordered": reordered, "directories_unsorted": unsorted,
     }  # fmt: skip
 
 
@@ -420,6 +492,9 @@ def reexecute(modules: list[str], record: dict[str, Any]) -> int:
         partial = stage.with_name(stage.name + ".partial")
         partial.write_text(json.dumps(first_stage, sort_keys=True) + "\n")
         partial.replace(stage)
+    if "directory" in copied:
+        # The stage file is a new name in the copy's root, which the training lists at its start.
+        list_sorted(Path(COPY_ROOT), copied["listing_order"])
     print("pgo_trainer: removed", first_stage["counters_removed"], "earlier .gcda files; training from",
           copied.get("directory", "the build directory itself"), flush=True)  # fmt: skip
     try:

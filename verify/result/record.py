@@ -153,6 +153,14 @@ class TrainingCopy(_Frozen):
     """The copy's device number (its file system's; a cached small int up to 256, allocated above)."""
     first_inode: Count | None = None
     """The inode number the file system had reached before the copy (moved past the small ints)."""
+    listing_order: Literal["creation order", "newest first", "neither"] | None = None
+    """How the copy's file system lists a directory's names (tmpfs: by kernel version). The training's
+    start-up lists the copy's directories before the trainer can sort what it lists, and the order of
+    those names reached the counters; so the copy is made to list in sorted order either way."""
+    directories_reordered: Count | None = None
+    """Directories whose entries were moved so that the file system lists them in sorted order."""
+    directories_unsorted: Count | None = None
+    """Directories still listed out of sorted order (on a file system that lists ``neither`` way)."""
     skipped: Listed | None = None
 
 
