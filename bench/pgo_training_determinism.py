@@ -51,7 +51,7 @@ from verify.environments import get_runner, image_for
 from verify.environments.interface import Bind, RootfsImage, Runner
 from verify.rebuild.core import PGO_TRAINER_PATH, PGO_TRAINER_RECORD_PATH, pgo_trainer, sandbox_spec
 from verify.rebuild.settings import BUILD_MOUNT, DEFAULT_BUILD_DIR, BuildSettings, apply_variations
-from verify.rebuild.training import counters_digest, read_training_run
+from verify.rebuild.training import COPY_REVERSED_VARIABLE, counters_digest, read_training_run
 from verify.source.recipes import load_recipe
 from verify.source.unpack import extract_all_data
 
@@ -225,6 +225,12 @@ def main() -> int:
         default=None,
         help="put the second copy of each pair here instead (e.g. on another file system: /dev/shm for tmpfs)",
     )
+    parser.add_argument(
+        "--reverse-copy",
+        action="store_true",
+        help="the second training of each pair makes its copy of the build in reverse sorted order, as a file "
+        "system listing names the other way round (tmpfs on another kernel version) lists a sorted one",
+    )
     parser.add_argument("--build-only", action="store_true", help="make the instrumented build and stop")
     parser.add_argument("--keep-differing", action="store_true", help="keep the trees of a pair that differs")
     parser.add_argument(
@@ -269,6 +275,7 @@ def main() -> int:
         f"{'access times varied, ' if args.vary_access_times else ''}"
         f"{f'second copy in {args.second_work}, ' if args.second_work else ''}"
         f"{'second run varied: ' + ','.join(sorted(varied_names)) + ', ' if varied_names else ''}"
+        f"{'second copy made in reverse order, ' if args.reverse_copy else ''}"
         f"trainer sha256 {hashlib.sha256(trainer).hexdigest()[:12]}"
     )
     print("| training task | pair | .gcda files | differing between the two runs | counters digest | trainer records |")
@@ -286,9 +293,13 @@ def main() -> int:
                     access_times_as_unpacked(copies[0])
 
                 def train(copy: Path, name: str = name, pair: int = pair, task: Task = task) -> None:
-                    settings = varied if copy.name == "run-b" else BASELINE
+                    second = copy.name == "run-b"
+                    settings = varied if second else BASELINE
+                    command = task.command
+                    if second and args.reverse_copy:
+                        command = f"export {COPY_REVERSED_VARIABLE}=1 && {command}"
                     sandbox.run(
-                        copy, task.command, f"train-{name}-{pair}-{copy.name}.log", aslr=task.aslr, settings=settings
+                        copy, command, f"train-{name}-{pair}-{copy.name}.log", aslr=task.aslr, settings=settings
                     )
 
                 if args.concurrent:

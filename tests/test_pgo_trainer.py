@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from verify.rebuild.core import PGO_TRAINER_RECORD_PATH, pgo_trainer
-from verify.rebuild.training import FIRST_STAGE_NAME, TRAINER_RECORD_NAME, read_training_run
+from verify.rebuild.training import COPY_REVERSED_VARIABLE, FIRST_STAGE_NAME, TRAINER_RECORD_NAME, read_training_run
 
 TEST_MODULE = textwrap.dedent(
     """\
@@ -119,7 +119,7 @@ STARTS_THINGS = textwrap.dedent(
 
 PGO_TRAINER_SOURCE = Path(__file__).resolve().parent.parent / "verify" / "rebuild" / "pgo_trainer.py"
 TRAINING_COPY_FIELDS = (
-    "directory", "files", "mount", "file_system", "device", "first_inode",
+    "directory", "files", "mount", "file_system", "device", "first_inode", "made_in",
     "listing_order", "directories_reordered", "directories_unsorted", "skipped",
 )  # fmt: skip
 NOT_A_BUILD = "not a CPython build directory (no python and pybuilddir.txt in it): trained in place"
@@ -159,6 +159,7 @@ def test_the_record_is_where_the_rebuild_reads_it() -> None:
     assert f'RECORD_NAME = "{TRAINER_RECORD_NAME}"' in pgo_trainer().decode()
     assert FIRST_STAGE_NAME == TRAINER_RECORD_NAME + ".first-stage"
     assert 'STAGE_NAME = RECORD_NAME + ".first-stage"' in pgo_trainer().decode()
+    assert f'COPY_REVERSED_VARIABLE = "{COPY_REVERSED_VARIABLE}"' in pgo_trainer().decode()
 
 
 def test_a_fifo_in_place_of_a_record_is_a_problem_not_a_hang(tmp_path: Path) -> None:
@@ -354,7 +355,7 @@ def test_the_copy_on_tmpfs_lists_every_directory_in_sorted_order_whatever_the_ke
         trainer = _trainer_module(Path(scratch) / "copy")
         copied = trainer.training_copy(Path(scratch) / "build")
         assert copied["file_system"] == "tmpfs" and copied["listing_order"] in ("creation order", "newest first")
-        assert copied["directories_unsorted"] == 0
+        assert copied["directories_unsorted"] == 0 and copied["made_in"] == "sorted order"
         if copied["listing_order"] == "newest first":
             assert copied["directories_reordered"] > 0
         listed = {
@@ -367,6 +368,15 @@ def test_the_copy_on_tmpfs_lists_every_directory_in_sorted_order_whatever_the_ke
         trainer.list_sorted(Path(scratch) / "copy", copied["listing_order"])
         names = os.listdir(Path(scratch) / "copy")
         assert names == sorted(names)
+        # Made in the other order (as the bench's --reverse-copy makes it), it still lists sorted.
+        os.environ[trainer.COPY_REVERSED_VARIABLE] = "1"
+        try:
+            again = trainer.training_copy(Path(scratch) / "build")
+        finally:
+            del os.environ[trainer.COPY_REVERSED_VARIABLE]
+        assert again["made_in"] == "reverse sorted order" and again["directories_unsorted"] == 0
+        for directory in (p for p in (Path(scratch) / "copy").rglob("*") if p.is_dir()):
+            assert os.listdir(directory) == sorted(os.listdir(directory)), directory
 
 
 def test_a_link_loop_in_the_build_is_refused_not_followed(tmp_path: Path) -> None:

@@ -116,6 +116,11 @@ COPIED_PARTS = ("python", "pybuilddir.txt", "Modules/Setup.local", "Lib")
 ``pybuilddir.txt`` names (the interpreter finds its ``Lib/`` through ``Modules/Setup.local`` up to 3.10
 and through ``pybuilddir.txt`` from 3.11). The recipes build in the source tree (``VPATH`` is ``.``), so
 ``Lib/`` is beside the interpreter."""
+COPY_REVERSED_VARIABLE = "CPYTHON_VERIFY_PGO_COPY_REVERSED"
+"""Set to ``1`` in the first stage's environment (``bench/pgo_training_determinism.py --reverse-copy``), the
+copy is made in reverse sorted order, as a file system that lists names the other way round would list a
+copy made in sorted order. For measuring only; a rebuild's sandbox never sets it, and the training
+process never sees it."""
 MOVING_NAME = ".cpython-verify-moving"
 """The name an entry has for a moment while it is moved to the place the file system lists it in."""
 SMALL_INTS = 256
@@ -265,7 +270,8 @@ def _copy_sorted(source: Path, destination: Path, inside: tuple[str, ...]) -> in
         raise OSError(f"{source} links back to {real}, a directory it is inside: a loop")
     destination.mkdir()
     copied = 0
-    for child in sorted(source.iterdir(), key=lambda entry: entry.name):
+    reverse = os.environ.get(COPY_REVERSED_VARIABLE) == "1"
+    for child in sorted(source.iterdir(), key=lambda entry: entry.name, reverse=reverse):
         if child.name == "__pycache__" or child.name.endswith((".pyc", ".gcda", ".gcno")):
             continue
         copied += _copy_sorted(child, destination / child.name, (*inside, real))
@@ -383,6 +389,7 @@ def training_copy(build: Path) -> dict[str, Any]:
     return {
         "directory": str(copy), "files": copied, "mount": point, "file_system": fstype,
         "device": os.lstat(str(root)).st_dev, "first_inode": last_inode,
+        "made_in": "reverse sorted order" if os.environ.get(COPY_REVERSED_VARIABLE) == "1" else "sorted order",
         "listing_order": order, "directories_reordered": reordered, "directories_unsorted": unsorted,
     }  # fmt: skip
 

@@ -27,6 +27,9 @@ TRAINER_RECORD_NAME = "cpython-verify-pgo-training-run.json"
 FIRST_STAGE_NAME = TRAINER_RECORD_NAME + ".first-stage"
 """What the trainer's first stage saw and did (``pgo_trainer.py``'s ``STAGE_NAME``), beside the record: the
 training process never reads it, because every varying string it handled would change its counters."""
+COPY_REVERSED_VARIABLE = "CPYTHON_VERIFY_PGO_COPY_REVERSED"
+"""Set to ``1`` in the trainer's first stage, it makes its copy of the build in reverse sorted order
+(``pgo_trainer.py``'s ``COPY_REVERSED_VARIABLE``; the determinism bench's ``--reverse-copy``)."""
 FIRST_STAGE_FIELDS = (
     "stack_limit", "descriptors_closed", "access_times_pinned", "signals_reset", "environment_removed", "host",
     "counters_removed", "training_copy",

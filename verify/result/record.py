@@ -153,6 +153,8 @@ class TrainingCopy(_Frozen):
     """The copy's device number (its file system's; a cached small int up to 256, allocated above)."""
     first_inode: Count | None = None
     """The inode number the file system had reached before the copy (moved past the small ints)."""
+    made_in: Literal["sorted order", "reverse sorted order"] | None = None
+    """The order the copy's entries were created in (reverse only when measuring, by the bench)."""
     listing_order: Literal["creation order", "newest first", "neither"] | None = None
     """How the copy's file system lists a directory's names (tmpfs: by kernel version). The training's
     start-up lists the copy's directories before the trainer can sort what it lists, and the order of
