@@ -11,9 +11,11 @@ one after another on the same files:
 cpython-verify does all of that plus reading ``Include/patchlevel.h`` from the tarball and copying the
 tarball into its cache, and its own start-up counts. Both sides run from compiled bytecode, as installed
 tools do (:func:`_bench_env`). Runs are interleaved in pairs (A B, B A, ...), after one untimed run of
-each side; the ratio of each pair is ours / reference, and the median ratio of each
-release is compared with ``--max-ratio``. Every timed run must succeed: a peer that fails, or a verdict
-that does not list every signature as verified, stops the benchmark (exit 2).
+each side; the ratio of each pair is ours / reference, and the median ratio of each release is compared
+with ``--max-ratio``. The CPU time of each side (user + system of every process it ran) and its median
+ratio are printed beside it, with the load average before and after each release: on a machine whose
+cores are busy, the wall ratio follows the CPU ratio. Every timed run must succeed: a peer that fails, or
+a verdict that does not list every signature as verified, stops the benchmark (exit 2).
 
 Run: .venv/bin/python bench/source_speed.py [VERSION ...] [--from DIR] [--pairs 7] [--max-ratio 1.0]
 (default versions 3.13.5, both signatures, and 3.14.4, Sigstore only; default DIR: the fixtures' cpython/).
@@ -201,6 +203,7 @@ def main() -> int:
         scratch = Path(scratch_name)
         env = _bench_env(scratch)
         for version in args.versions:
+            load_before = os.getloadavg()[0]
             try:
                 release = _release(version, args.from_dir, scratch)
                 ours, peers = _bench(release, args.pairs, env)
@@ -208,17 +211,18 @@ def main() -> int:
                 print(f"source_speed: {error}", file=sys.stderr)
                 return 2
             ratios = [mine.wall / theirs.wall for mine, theirs in zip(ours, peers, strict=True)]
+            cpu_ratios = [mine.cpu / theirs.cpu for mine, theirs in zip(ours, peers, strict=True)]
             median = statistics.median(ratios)
             worst = max(worst, median)
             kinds = ", ".join(release.kinds)
             print(f"\n{version}: {release.tarball.name}, signatures {kinds} (+ patchlevel.h in ours)")
-            header = ("pair", "order", "ours s", "peers s", "ratio", "ours cpu", "peers cpu")
-            print("{:>4}  {:<5}  {:>7}  {:>7}  {:>6}  {:>8}  {:>9}".format(*header))
-            for index, (mine, theirs, ratio) in enumerate(zip(ours, peers, ratios, strict=True)):
+            header = ("pair", "order", "ours s", "peers s", "ratio", "ours cpu", "peers cpu", "cpu ratio")
+            print("{:>4}  {:<5}  {:>7}  {:>7}  {:>6}  {:>8}  {:>9}  {:>9}".format(*header))
+            for index, (mine, theirs, ratio, cpu_ratio) in enumerate(zip(ours, peers, ratios, cpu_ratios, strict=True)):
                 order = "A B" if index % 2 == 0 else "B A"
                 print(
                     f"{index + 1:>4}  {order:<5}  {mine.wall:7.3f}  {theirs.wall:7.3f}  {ratio:6.2f}  "
-                    f"{mine.cpu:8.3f}  {theirs.cpu:9.3f}"
+                    f"{mine.cpu:8.3f}  {theirs.cpu:9.3f}  {cpu_ratio:9.2f}"
                 )
             ours_cpu = statistics.median(sample.cpu for sample in ours)
             peers_cpu = statistics.median(sample.cpu for sample in peers)
@@ -226,7 +230,9 @@ def main() -> int:
                 f"median: ours {statistics.median(s.wall for s in ours):.3f} s, "
                 f"reference {statistics.median(s.wall for s in peers):.3f} s, "
                 f"ratio {median:.2f}x over {len(ratios)} pairs (target <= {args.max_ratio:.2f}x); "
-                f"CPU (user + system) ours {ours_cpu:.3f} s, reference {peers_cpu:.3f} s"
+                f"CPU (user + system) ours {ours_cpu:.3f} s, reference {peers_cpu:.3f} s, "
+                f"ratio {statistics.median(cpu_ratios):.2f}x; "
+                f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
             )
     verdict = "within" if worst <= args.max_ratio else "OVER"
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
