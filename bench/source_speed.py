@@ -17,7 +17,11 @@ ratio are printed beside it, with the load average before and after each release
 cores are busy, the wall ratio follows the CPU ratio. Every timed run must succeed: a peer that fails, or
 a verdict that does not list every signature as verified, stops the benchmark (exit 2).
 
-Run: .venv/bin/python bench/source_speed.py [VERSION ...] [--from DIR] [--pairs 7] [--max-ratio 1.0]
+With ``--patchlevel-peer`` it also times what a person would add to check the version inside, the read of
+``Include/patchlevel.h`` (``xz -dc TARBALL | tar -xO --occurrence=1 …``), and prints the ratio against the
+reference plus that read: informational, the target is judged against the reference alone.
+
+Run: .venv/bin/python bench/source_speed.py [VERSION ...] [--from DIR] [--pairs 7] [--max-ratio 1.0] [--patchlevel-peer]
 (default versions 3.13.5, both signatures, and 3.14.4, Sigstore only; default DIR: the fixtures' cpython/).
 Exit 0 when every median ratio is within --max-ratio, 1 when one is not, 2 when a run failed.
 """
@@ -60,6 +64,8 @@ class Release:
     ours: list[str]
     peers: list[list[str]]
     kinds: tuple[str, ...]
+    patchlevel_peer: list[str] | None = None
+    """With ``--patchlevel-peer``: the shell pipeline that reads ``Include/patchlevel.h`` as a person would."""
 
 
 def _default_from_dir() -> Path:
@@ -100,7 +106,16 @@ def _keyring(recipe: Recipe, scratch: Path) -> Path:
     return keyring
 
 
-def _release(version_text: str, from_dir: Path, scratch: Path) -> Release:
+def _patchlevel_pipeline(tarball: Path, version: Version) -> list[str]:
+    """``xz -dc | tar -xO --occurrence=1`` (or ``gzip -dc``) of the release's ``Include/patchlevel.h``: the
+    check of the version inside that cpython-verify makes and the reference does not (informational)."""
+    decompress = "gzip" if tarball.name.endswith((".tgz", ".tar.gz")) else "xz"
+    member = f"Python-{version}/Include/patchlevel.h"
+    script = f'{decompress} -dc "$1" | tar -xO --occurrence=1 -f - "$2" | grep -F "PY_VERSION" | grep -qF "\\"$3\\""'
+    return ["sh", "-c", script, "patchlevel", str(tarball), member, str(version)]
+
+
+def _release(version_text: str, from_dir: Path, scratch: Path, *, patchlevel_peer: bool = False) -> Release:
     version = Version.parse(version_text)
     recipe = load_recipe(version.series)
     names = [name for name in recipe.source.filenames_for(version) if (from_dir / name).is_file()]
@@ -123,7 +138,8 @@ def _release(version_text: str, from_dir: Path, scratch: Path) -> Release:
         peers.append(["gpgv", "--keyring", str(_keyring(recipe, scratch)), str(signature), str(tarball)])
     peers.append(["sha256sum", str(tarball)])
     ours = [*_our_cli(), "source", version_text, "--from", str(from_dir), "--offline", "--json"]
-    return Release(version_text, tarball, ours, peers, tuple(sorted(kinds)))
+    patchlevel = _patchlevel_pipeline(tarball, version) if patchlevel_peer else None
+    return Release(version_text, tarball, ours, peers, tuple(sorted(kinds)), patchlevel)
 
 
 def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
@@ -165,19 +181,44 @@ def _time_peers(release: Release, env: dict[str, str]) -> Sample:
     return Sample(time.perf_counter() - start, _children_cpu() - cpu)
 
 
-def _bench(release: Release, pairs: int, env: dict[str, str]) -> tuple[list[Sample], list[Sample]]:
+def _time_patchlevel(release: Release, env: dict[str, str]) -> Sample | None:
+    if release.patchlevel_peer is None:
+        return None
+    cpu, start = _children_cpu(), time.perf_counter()
+    _run(release.patchlevel_peer, env)
+    return Sample(time.perf_counter() - start, _children_cpu() - cpu)
+
+
+def _bench(release: Release, pairs: int, env: dict[str, str]) -> tuple[list[Sample], list[Sample], list[Sample | None]]:
     _time_ours(release, env)  # untimed: page cache, .pyc files, the tool's cache directory
     _time_peers(release, env)
+    _time_patchlevel(release, env)
     ours: list[Sample] = []
     peers: list[Sample] = []
+    patchlevel: list[Sample | None] = []
     for pair in range(pairs):
         if pair % 2 == 0:
             ours.append(_time_ours(release, env))
             peers.append(_time_peers(release, env))
+            patchlevel.append(_time_patchlevel(release, env))
         else:
             peers.append(_time_peers(release, env))
+            patchlevel.append(_time_patchlevel(release, env))
             ours.append(_time_ours(release, env))
-    return ours, peers
+    return ours, peers, patchlevel
+
+
+def _print_with_patchlevel(release: Release, ours: list[Sample], peers: list[Sample], read: list[Sample]) -> None:
+    """The informational line of ``--patchlevel-peer``: ours against the reference plus the patchlevel.h read."""
+    both = [Sample(theirs.wall + extra.wall, theirs.cpu + extra.cpu) for theirs, extra in zip(peers, read, strict=True)]
+    wall_ratio = statistics.median(mine.wall / theirs.wall for mine, theirs in zip(ours, both, strict=True))
+    cpu_ratio = statistics.median(mine.cpu / theirs.cpu for mine, theirs in zip(ours, both, strict=True))
+    command = " ".join((release.patchlevel_peer or [])[2:3])
+    print(
+        f"informational: the patchlevel.h read ({command}) took {statistics.median(s.wall for s in read):.3f} s, "
+        f"{statistics.median(s.cpu for s in read):.3f} s CPU; against the reference plus it, ratio "
+        f"{wall_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU (not judged)"
+    )
 
 
 def main() -> int:
@@ -186,10 +227,16 @@ def main() -> int:
     parser.add_argument("--from", dest="from_dir", type=Path, default=_default_from_dir())
     parser.add_argument("--pairs", type=int, default=7, help="interleaved pairs per release (default 7)")
     parser.add_argument("--max-ratio", type=float, default=1.0, help="fail above this median ratio (default 1.0)")
+    parser.add_argument(
+        "--patchlevel-peer",
+        action="store_true",
+        help="also time reading Include/patchlevel.h with xz/gzip and tar, and print the ratio against the "
+        "reference plus that read (informational: the target is judged against the reference alone)",
+    )
     args = parser.parse_args()
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
-    for tool in ("gpg", "gpgv", "sha256sum"):
+    for tool in ("gpg", "gpgv", "sha256sum", *(("xz", "gzip", "tar") if args.patchlevel_peer else ())):
         if shutil.which(tool) is None:
             print(f"source_speed: {tool} is not installed", file=sys.stderr)
             return 2
@@ -205,8 +252,8 @@ def main() -> int:
         for version in args.versions:
             load_before = os.getloadavg()[0]
             try:
-                release = _release(version, args.from_dir, scratch)
-                ours, peers = _bench(release, args.pairs, env)
+                release = _release(version, args.from_dir, scratch, patchlevel_peer=args.patchlevel_peer)
+                ours, peers, patchlevel = _bench(release, args.pairs, env)
             except (BenchError, subprocess.CalledProcessError, OSError, ValueError) as error:
                 print(f"source_speed: {error}", file=sys.stderr)
                 return 2
@@ -234,6 +281,9 @@ def main() -> int:
                 f"ratio {statistics.median(cpu_ratios):.2f}x; "
                 f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
             )
+            read = [sample for sample in patchlevel if sample is not None]
+            if read:
+                _print_with_patchlevel(release, ours, peers, read)
     verdict = "within" if worst <= args.max_ratio else "OVER"
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print(f"\nworst median ratio {worst:.2f}x: {verdict} the target {args.max_ratio:.2f}x against {REFERENCE}")
