@@ -1228,6 +1228,16 @@ UNUSABLE_PROFILES: dict[str, tuple[Callable[[dict[str, object]], Members], str]]
         lambda r: [(PGO_TRAINING_MEMBER, b"\xff not json")],
         "unreadable training record cpython-verify-pgo.json",
     ),
+    "a record whose version is no release": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "version": "3.13.0-banana"}))],
+        "unreadable training record cpython-verify-pgo.json: Value error, not a CPython release version: "
+        "'3.13.0-banana'",
+    ),
+    "a record whose version is another spelling": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "version": "3.13.00"}))],
+        "unreadable training record cpython-verify-pgo.json: Value error, '3.13.00' is not a release version as "
+        "written by this tool (it would be '3.13.0')",
+    ),
     "a record of another format": (
         lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "format": "cpython-verify/pgo-training/v0"}))],
         "unreadable training record cpython-verify-pgo.json",
