@@ -348,8 +348,8 @@ def sign_result(
     out: Path,
     run: RunIdentity | None = None,
 ) -> SignedAttestation:
-    """Read a rebuild result, build its two Statements, sign them and write them (0644): the verdict to
-    ``out``, the SLSA provenance beside it (:func:`provenance_path_for`).
+    """Build a rebuild result's two Statements from its files as read (``inputs``), sign them and write them
+    (0644): the verdict to ``out``, the SLSA provenance beside it (:func:`provenance_path_for`).
 
     The one signing sequence: ``attest`` and ``check`` both call it, so they cannot drift apart.
     """
