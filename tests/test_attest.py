@@ -522,6 +522,19 @@ def test_statement_is_what_sigstore_signs_as_dsse(result: Path) -> None:
     assert pae("application/vnd.in-toto+json", statement_bytes) == envelope.pae()
 
 
+def test_what_is_signed_is_what_the_integrity_check_read(result: Path) -> None:
+    """The result directory is read once, by its integrity check: a file replaced after the check (by a
+    second run, or by hand) is not what the attestation's digests speak for."""
+    checked = (result / "source-verdict.json").read_bytes()
+    recorded = (result / "rebuild.json").read_bytes()
+    inputs = RebuildInputs.from_result_dir(result)
+    (result / "source-verdict.json").write_bytes(checked.replace(b"{", b"{ ", 1))
+    (result / "rebuild.json").write_bytes(recorded + b"\n")
+    predicate = build_content(inputs, rebuilder_id="ci").predicate
+    assert predicate.source.verdict_sha256 == hashlib.sha256(checked).hexdigest()
+    assert predicate.build.rebuild_sha256 == hashlib.sha256(recorded).hexdigest()
+
+
 def test_sigstore_verification_path_with_a_real_bundle(cpython_fixtures: Path) -> None:
     """A real python.org Sigstore bundle goes through the real verifier: right identity, but the bundle
     signs a tarball, not an in-toto Statement, so it is rejected; a wrong identity is rejected first."""

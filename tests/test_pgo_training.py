@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_rebuild import build_in, entries, make_tarball, staging_left, tiny_recipe
 
-from verify.chain import build_twice, second_training, trained_profile
+from verify.chain import build_twice
 from verify.compare.engine import diff_manifests
 from verify.environments.interface import RootfsImage
 from verify.environments.podman import PodmanRunner, capped_ulimits, podman_run_command
@@ -33,6 +33,7 @@ from verify.rebuild.core import (
     pgo_trainer_for,
     runs_pgo_trainer,
 )
+from verify.rebuild.twice_training import second_training, trained_profile
 from verify.report.rebuild import rebuild_text, training_line
 from verify.result import PgoTraining, PgoTrainingRun
 from verify.result.record import BlockedCall

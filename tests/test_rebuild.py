@@ -744,7 +744,7 @@ def test_a_reused_profile_misses_objects_named_after_absolute_source_paths_under
     built as distutils builds them (absolute source path, object named after it), so GCC looks for its
     profile under the training's build directory and compiles it untrained elsewhere. hello (a relative
     path, as CPython's Makefile builds) keeps its profile. The training record names the directory."""
-    from verify.chain import trained_profile
+    from verify.rebuild.twice_training import trained_profile
 
     cache = RebuildCache(tmp_path / "cache")
     trained = build(tiny, cache, "--enable-optimizations")
@@ -838,7 +838,7 @@ def test_twice_pins_the_profile_its_baseline_trained_for_the_varied_build(
 ) -> None:
     """``--twice`` on a PGO profile: the second build reuses the baseline's trained profile by digest
     (two trainings would differ in their counters), and is identical to the baseline under variations."""
-    from verify.chain import trained_profile
+    from verify.rebuild.twice_training import trained_profile
 
     plain = build(tiny, RebuildCache(tmp_path / "plain"))
     assert trained_profile(plain) is None
@@ -881,7 +881,7 @@ def test_a_pgo_profile_rewritten_after_it_was_read_is_refused_as_the_build_copie
     """The profile is read (hashed, its record judged) once, before the first build step; the bytes the build
     installs are hashed again as they are copied, so bytes rewritten in between are refused like any profile
     that is not its pin: one line, exit 2, nothing cached."""
-    from verify.chain import trained_profile
+    from verify.rebuild.twice_training import trained_profile
 
     trained = trained_profile(build(tiny, RebuildCache(tmp_path / "a"), "--enable-optimizations"))
     assert trained is not None
@@ -902,7 +902,7 @@ def test_a_pgo_profile_rewritten_after_it_was_read_is_refused_as_the_build_copie
 def test_publish_assembles_the_result_and_never_replaces_an_unrelated_directory(
     tiny: FetchedFile, build: Build, tmp_path: Path
 ) -> None:
-    from verify.chain import publish
+    from verify.result.publish import publish
 
     cache = RebuildCache(tmp_path / "cache")
     spec = tiny_recipe().build
@@ -910,7 +910,7 @@ def test_publish_assembles_the_result_and_never_replaces_an_unrelated_directory(
     comparison = rebuild_twice(lambda v: build(tiny, cache, variations=v), frozenset({"build_path"}), spec)
     baseline = build(tiny, cache)
     out = tmp_path / "result"
-    publish(baseline, baseline.record.model_copy(update={"reproducibility": comparison}), out)
+    publish(baseline.result, baseline.record.model_copy(update={"reproducibility": comparison}), out)
     check = ResultDir.open(out).read_record().reproducibility
     assert check is not None and check.reproducible is False and check.explained is True
     assert [(d.path, d.kind, d.changes, d.expected_by) for d in check.differences] == [
@@ -920,14 +920,14 @@ def test_publish_assembles_the_result_and_never_replaces_an_unrelated_directory(
     assert (out / "source-verdict.json").is_file() and (out / "logs/make.log").is_file()
     # The cache entry itself still says "single build": results in the cache are immutable.
     assert ResultDir.open(baseline.result_dir).read_record().reproducibility is None
-    publish(baseline, baseline.record, out)  # an earlier result is replaced
+    publish(baseline.result, baseline.record, out)  # an earlier result is replaced
     assert ResultDir.open(out).read_record().reproducibility is None
     assert not ResultDir(out).compare_html_path.exists(), "a single build has no comparison to report"
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("do not lose me")
     with pytest.raises(OperationalError, match="not a cpython-verify result"):
-        publish(baseline, baseline.record, precious)
+        publish(baseline.result, baseline.record, precious)
     assert (precious / "thesis.tex").read_text() == "do not lose me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "precious", "result", "tiny-1.0.tar.gz"]
 
@@ -943,10 +943,10 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
 ) -> None:
     """A real --twice (build path and umask varied): the result gains compare.html, compare's own report of
     the one comparison, in the record's words, with the recipe's reason beside the explained change."""
-    from verify.chain import publish
     from verify.compare.twice import compare_builds
     from verify.report.compare import render_html
     from verify.report.rebuild import rebuild_text, reproducibility_text, twice_report_html
+    from verify.result.publish import publish
 
     cache = RebuildCache(tmp_path / "cache")
     spec = tiny_recipe().build
@@ -955,7 +955,7 @@ def test_twice_publishes_compare_html_with_the_records_verdict_and_the_recipes_r
     chosen = frozenset({"build_path", "umask"})
     twice = compare_builds(baseline, build(tiny, cache, variations=chosen), chosen, spec, "default")
     record = baseline.record.model_copy(update={"reproducibility": twice.check})
-    result = publish(baseline, record, tmp_path / "result",
+    result = publish(baseline.result, record, tmp_path / "result",
                      compare_html=twice_report_html(twice, version=TINY_VERSION, profile="default"))  # fmt: skip
 
     page = result.compare_html_path.read_text()
@@ -1052,7 +1052,7 @@ def test_every_file_of_a_published_result_is_0644_and_readable_by_another_user(t
     # The nightly workflow runs `sudo ... rebuild` and then `attest` as a normal user, which must be
     # able to read rebuild.json, source-verdict.json and manifest.json. pytest's tmp_path is 0700,
     # so the build happens in a directory of its own that another user can enter.
-    from verify.chain import publish
+    from verify.result.publish import publish
 
     with tempfile.TemporaryDirectory(prefix="cpython-verify-modes-") as scratch:
         base = Path(scratch)
@@ -1060,7 +1060,7 @@ def test_every_file_of_a_published_result_is_0644_and_readable_by_another_user(t
         cache = RebuildCache(base / "cache")
         result = build(tiny, cache, "--enable-optimizations")  # also writes pgo-profile.tar
         out = base / "result"
-        publish(result, result.record, out)
+        publish(result.result, result.record, out)
         checked = []
         for directory in (result.result_dir, out):
             assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
@@ -1227,6 +1227,16 @@ UNUSABLE_PROFILES: dict[str, tuple[Callable[[dict[str, object]], Members], str]]
     "a record that is not JSON": (
         lambda r: [(PGO_TRAINING_MEMBER, b"\xff not json")],
         "unreadable training record cpython-verify-pgo.json",
+    ),
+    "a record whose version is no release": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "version": "3.13.0-banana"}))],
+        "unreadable training record cpython-verify-pgo.json: Value error, not a CPython release version: "
+        "'3.13.0-banana'",
+    ),
+    "a record whose version is another spelling": (
+        lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "version": "3.13.00"}))],
+        "unreadable training record cpython-verify-pgo.json: Value error, '3.13.00' is not a release version as "
+        "written by this tool (it would be '3.13.0')",
     ),
     "a record of another format": (
         lambda r: [(PGO_TRAINING_MEMBER, _record_bytes({**r, "format": "cpython-verify/pgo-training/v0"}))],

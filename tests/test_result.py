@@ -126,8 +126,7 @@ def test_a_record_whose_version_is_not_a_release_version_is_refused(result: Path
 def test_a_published_result_is_readable_by_another_user(tmp_path: Path, cpython_fixtures: Path) -> None:
     """The nightly workflow rebuilds with sudo and attests as a normal user: every file of the
     published result must be readable by someone else (0644 files, 0755 directories)."""
-    from verify.chain import publish
-    from verify.rebuild.core import RebuildResult
+    from verify.result.publish import publish
 
     # pytest's own temporary root is private (0700): work where "nobody" can traverse.
     tmp_path = Path(tempfile.mkdtemp(prefix="cpython-verify-modes-", dir="/tmp"))
@@ -141,7 +140,7 @@ def test_a_published_result_is_readable_by_another_user(tmp_path: Path, cpython_
     out = tmp_path / "published" / "result"
     os.umask(0o077)  # a root shell with a private umask must still publish readable files
     try:
-        publish(RebuildResult(ResultDir(made), "0" * 64, from_cache=False, record=record), record, out)
+        publish(ResultDir(made), record, out)
     finally:
         os.umask(0o022)
     files = [path for path in out.rglob("*") if path.is_file() and not path.is_symlink()]

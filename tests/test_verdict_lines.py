@@ -11,12 +11,13 @@ from pathlib import Path
 
 from test_rebuild import NEEDS_BWRAP, Build, build, tiny, tiny_recipe  # noqa: F401 - build, tiny: fixtures
 
-from verify.chain import CheckOutcome, PeerOutcome, RebuildOutcome, publish
+from verify.chain import CheckOutcome, PeerOutcome, RebuildOutcome
 from verify.compare import compare_paths
 from verify.compare.twice import compare_builds
 from verify.rebuild.cache import RebuildCache
 from verify.report.check import check_text, check_to_json
 from verify.report.rebuild import rebuild_closing_line, reproducibility_text
+from verify.result.publish import publish
 from verify.source.assembly import SourceOptions, verify_release_source
 from verify.source.models import FetchedFile
 from verify.source.recipes import load_recipe
@@ -36,7 +37,7 @@ def test_rebuild_and_check_end_with_one_verdict_line_stating_what_was_compared(
     spec = tiny_recipe().build
     assert spec is not None
     baseline = build(tiny, cache)
-    once = publish(baseline, baseline.record, tmp_path / "once")
+    once = publish(baseline.result, baseline.record, tmp_path / "once")
     entries = len(once.read_manifest().entries)
     digest = baseline.record.manifest_sha256
     assert rebuild_closing_line(baseline.record, entries) == (
@@ -65,7 +66,7 @@ def test_rebuild_and_check_end_with_one_verdict_line_stating_what_was_compared(
         SourceOptions(from_dirs=(cpython_fixtures,), offline=True, cache_dir=tmp_path / "source-cache"),
         recipe=load_recipe("3.13"),
     )
-    result = publish(baseline, record, tmp_path / "result")
+    result = publish(baseline.result, record, tmp_path / "result")
     same = PeerOutcome(result.path, compare_paths(result.path, result.path), tmp_path / "same.json")
     outcome = CheckOutcome(RebuildOutcome(verdict, baseline, result, record), (same,))
     text = check_text(outcome).splitlines()
@@ -95,7 +96,9 @@ def test_rebuild_and_check_end_with_one_verdict_line_stating_what_was_compared(
     json.dumps(document)  # check.json is JSON
 
     varied = publish(
-        unexplained_result := build(tiny, cache, variations=both), unexplained_result.record, tmp_path / "varied"
+        (unexplained_result := build(tiny, cache, variations=both)).result,
+        unexplained_result.record,
+        tmp_path / "varied",
     )
     differs = PeerOutcome(varied.path, compare_paths(result.path, varied.path), tmp_path / "differs.json")
     failing = check_text(CheckOutcome(RebuildOutcome(verdict, baseline, result, record), (same, differs)))

@@ -11,28 +11,26 @@ Where each stage lives:
   :mod:`verify.source.locations` and :mod:`verify.source.signatures`);
 * environment and sandbox: :mod:`verify.environments`;
 * rebuild: :func:`verify.rebuild.core.rebuild`; ``--twice``/``--bisect``: :mod:`verify.rebuild.variations` chooses
-  the variations, :mod:`verify.compare.twice` compares the builds (the rebuild stage never imports compare);
-* result directory and record: :mod:`verify.result`;
+  the variations, :mod:`verify.rebuild.twice_training` how the second build gets its PGO profile,
+  :mod:`verify.compare.twice` compares the builds (the rebuild stage never imports compare);
+* result directory and record: :mod:`verify.result`; ``--out`` is judged and the result published by
+  :mod:`verify.result.publish`;
 * compare: :mod:`verify.compare.engine`;
-* attest: :func:`verify.attest.signing.sign_result`.
+* attest: :func:`verify.attest.signing.attest_published` (``check``), :func:`verify.attest.signing.sign_result`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from verify.attest.signing import OfflineKeySigner, SigstoreSigning
+from verify.attest.signing import OfflineKeySigner, SigstoreSigning, attest_published
 from verify.common.errors import OperationalError
 from verify.common.fsutil import write_json_atomic
 from verify.common.limits import PUBLISH_LOCK_TIMEOUT_SECONDS
-from verify.common.locking import TargetLock, directory_lock, lock_timeout, replacing
+from verify.common.locking import TargetLock, directory_lock, lock_timeout
 from verify.compare.model import Comparison
 
 # Re-exported: the chain's outcomes are defined below the renderer (report/), which must not import the chain.
@@ -41,8 +39,8 @@ from verify.outcomes import CheckOutcome as CheckOutcome
 from verify.outcomes import PeerOutcome as PeerOutcome
 from verify.outcomes import RebuildOutcome as RebuildOutcome
 from verify.rebuild.core import BuildFailed, PinnedPgoProfile, ProgressSink, RebuildResult, check_pgo_profile
-from verify.result import RebuildRecord, ResultDir, TwoTrainings
-from verify.result.record import TrainingMode
+from verify.rebuild.twice_training import SecondTraining, second_training, trained_profile, two_trainings
+from verify.result.publish import check_out_dir, publish
 from verify.source.assembly import SourceOptions, require_verified, verify_release_source
 from verify.source.models import FetchedFile
 from verify.source.releases import Version
@@ -250,7 +248,7 @@ def run_rebuild(
         record = record.model_copy(update={"cache_notes": tuple(cache_notes)})
     if hold_result is not None:
         hold_result.acquire()
-    published = publish(baseline, record, request.result_path, compare_html=compare_html)
+    published = publish(baseline.result, record, request.result_path, compare_html=compare_html)
     return RebuildOutcome(
         source=verdict,
         baseline=baseline,
@@ -259,16 +257,6 @@ def run_rebuild(
         measured_on=build_profile.profile.measured,
         recipe_status=build_profile.profile.status(recipe.series),
     )
-
-
-@dataclass(frozen=True)
-class SecondTraining:
-    """Where the second build of ``--twice`` gets its PGO profile: its own training (``profile`` None) or a
-    pinned profile; ``mode`` is None for a build without PGO."""
-
-    mode: TrainingMode | None
-    why: str
-    profile: PinnedPgoProfile | None
 
 
 SecondBuild = Callable[[frozenset[str], PinnedPgoProfile | None, int], RebuildResult]
@@ -307,73 +295,6 @@ def build_twice(
     return twice, tuple(second.notes)
 
 
-def second_training(
-    trained: PinnedPgoProfile | None,
-    *,
-    pinned: PinnedPgoProfile | None,
-    reuse_profile: bool,
-    deterministic: bool,
-    profile: str,
-) -> SecondTraining:
-    """Decide how the second build of ``--twice`` gets its profile (``trained``: the one the baseline trained;
-    ``pinned``: ``--pgo-profile``; ``reuse_profile``: ``--reuse-profile``).
-
-    A profile whose training is deterministic (cpython-verify's trainer) is trained again, from the second
-    build's own instrumented build: nothing is shared but the recipe, the verified tarball and the pinned
-    rootfs, which is what two rebuilders who never met have. ``--reuse-profile`` pins the baseline's
-    profile instead. Any other training (CPython's own ``--pgo`` task) is not deterministic: two trainings
-    write different counters, so the second build reuses the baseline's profile, pinned by its digest,
-    and --twice measures the build rather than the training's randomness.
-    """
-    if pinned is not None:
-        return SecondTraining("one pinned profile", "both builds used the profile given with --pgo-profile", pinned)
-    if trained is None:
-        return SecondTraining(None, "no PGO profile", None)
-    if reuse_profile:
-        why = "--reuse-profile: the second build reused the profile the baseline trained, pinned by its digest"
-        return SecondTraining("the baseline's profile reused", why, trained)
-    if deterministic:
-        why = (
-            "the profile trains with cpython-verify's deterministic trainer, so the second build trained its own "
-            "from its own instrumented build, sharing only the recipe, the verified tarball and the pinned rootfs"
-        )
-        return SecondTraining("two independent trainings", why, None)
-    why = (
-        f"profile {profile!r} trains with CPython's own task, which is not deterministic (two trainings "
-        "write different counters: docs/reproducibility.md), so the second build reused the baseline's "
-        "profile, pinned by its digest"
-    )
-    return SecondTraining("the baseline's profile reused", why, trained)
-
-
-def two_trainings(plan: SecondTraining, first: RebuildResult, second: RebuildResult) -> TwoTrainings | None:
-    """The record's account of both builds' profiles (None when either has none)."""
-    ours, theirs = first.record.pgo_profile, second.record.pgo_profile
-    if plan.mode is None or ours is None or theirs is None:
-        return None
-    return TwoTrainings(
-        mode=plan.mode,
-        why=plan.why,
-        first_sha256=ours.sha256,
-        second_sha256=theirs.sha256,
-        first_counters_sha256=ours.counters_sha256,
-        second_counters_sha256=theirs.counters_sha256,
-        counters=ours.counters,
-    )
-
-
-def trained_profile(result: RebuildResult) -> PinnedPgoProfile | None:
-    """The ``pgo-profile.tar`` a build trained, pinned by the digest its record gives and read
-    (:func:`~verify.rebuild.core.check_pgo_profile`, for the configure flags the build recorded); None when
-    the build trained none."""
-    ref = result.record.pgo_profile
-    if ref is None or ref.origin != "trained in this build":
-        return None
-    path = result.result.pgo_profile_path
-    trained = FetchedFile(path.name, path, ref.sha256, path.stat().st_size, f"trained by the baseline build ({path})")
-    return check_pgo_profile(trained, result.record.inputs.recipe.configure)
-
-
 def run_check(
     request: CheckRequest,
     observer: RebuildObserver | None = None,
@@ -403,120 +324,11 @@ def run_check(
             report = result.path / f"compare-{peer.name or 'peer'}.json"
             write_json_atomic(report, comparison_to_dict(comparison))
             peers.append(PeerOutcome(peer, comparison, report))
-        attestation = _attest(request, result)
+        attestation = attest_published(
+            result, request.signer, rebuilder_id=request.rebuilder_id, create_key=request.create_key
+        )
         outcome = CheckOutcome(rebuilt, tuple(peers), attestation)
         write_json_atomic(result.check_path, check_to_json(outcome))
     finally:
         held.release()
     return outcome
-
-
-def _attest(request: CheckRequest, result: ResultDir) -> AttestationOutcome:
-    from verify.attest.inputs import RebuildInputs
-    from verify.attest.signing import KeyExists, generate_private_key, sign_result
-
-    signer = request.signer
-    if signer is None:
-        return AttestationOutcome(None, "no --signing-key or --sigstore given: the result is not attested")
-    new_public_key = None
-    if isinstance(signer, OfflineKeySigner) and request.create_key and not signer.key_path.exists():
-        signer.key_path.parent.mkdir(parents=True, exist_ok=True)
-        # Another run (a second check beside this one) may make it first: then sign with that key.
-        with contextlib.suppress(KeyExists):
-            new_public_key = generate_private_key(signer.key_path)
-    signed = sign_result(
-        RebuildInputs.from_result_dir(result.path),
-        signer,
-        rebuilder_id=request.rebuilder_id,
-        out=result.attestation_path(sigstore=signer.sigstore),
-    )
-    return AttestationOutcome(signed, None, new_public_key)
-
-
-def check_out_dir(out_dir: Path) -> None:
-    """Refuse ``--out`` when it exists and is neither an earlier result nor an empty directory."""
-    occupied = out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir()))
-    if occupied and not ResultDir.looks_like(out_dir):
-        raise OperationalError(f"--out {out_dir} exists and is not a cpython-verify result; not replacing it")
-
-
-def publish(
-    baseline: RebuildResult, record: RebuildRecord, out_dir: Path, *, compare_html: str | None = None
-) -> ResultDir:
-    """Assemble the result directory: the baseline's files (hard links into the cache), the record and,
-    after ``--twice``, ``compare_html`` (the comparison's HTML report) as ``compare.html``.
-
-    Built beside ``out_dir``, sealed (:func:`verify.result.integrity.write_seal`) and renamed into place
-    (:func:`verify.common.locking.replacing`: two runs publishing to one directory take turns); an existing
-    directory is replaced only if it is an earlier result (has a record), never an unrelated directory.
-    """
-    from verify.common import progress
-    from verify.common.fsutil import is_write_failure, write_failure
-    from verify.result.integrity import write_seal
-
-    check_out_dir(out_dir)
-    if out_dir.exists() and not ResultDir.looks_like(out_dir):
-        out_dir.rmdir()
-    what = f"publishing the result of CPython {record.version} {record.profile}"
-    try:
-        timeout = lock_timeout(PUBLISH_LOCK_TIMEOUT_SECONDS)
-        lock_what = f"the result directory {out_dir}"
-        with replacing(out_dir, what=lock_what, timeout=timeout, on_wait=progress.note) as staging:
-            staged = ResultDir(staging)
-            for name in ResultDir.PUBLISHED:
-                source = baseline.result.path / name
-                if source.is_dir():
-                    _link_tree(source, staging / name)
-                elif source.exists():
-                    shutil.copy2(source, staging / name)
-            staged.write_record(record)
-            if compare_html is not None:
-                staged.write_compare_html(compare_html)
-            _make_readable(staged)
-            write_seal(staged)
-    except OSError as error:
-        if is_write_failure(error):
-            raise write_failure(error, error.filename or out_dir, what) from None
-        raise
-    return ResultDir(out_dir)
-
-
-def _make_readable(result: ResultDir) -> None:
-    """Logs and a trained profile are written under whatever umask the build ran with (a root shell's
-    may be 077); a result is read by the next, unprivileged step, so they are made world-readable.
-    The install tree is left as built: its modes are part of the output the manifest records."""
-    if result.pgo_profile_path.is_file():
-        result.pgo_profile_path.chmod(0o644)
-    if not result.logs.is_dir():
-        return
-    result.logs.chmod(0o755)
-    for path in result.logs.rglob("*"):
-        if not path.is_symlink():
-            path.chmod(0o755 if path.is_dir() else 0o644)
-
-
-def _link_tree(source: Path, destination: Path) -> None:
-    """Copy the tree ``source`` to ``destination``: files as hard links where the file system allows
-    (else copies), symlinks as symlinks, directory modes kept. The first error is raised as it is
-    (``shutil.copytree`` gathers them into one message that names no errno)."""
-    destination.mkdir()
-    with os.scandir(source) as listing:
-        children = sorted(listing, key=lambda child: child.name)
-    for child in children:
-        target = destination / child.name
-        if child.is_symlink():
-            target.symlink_to(os.readlink(child.path))  # noqa: PTH115 - the link's own text, not resolved
-        elif child.is_dir(follow_symlinks=False):
-            _link_tree(Path(child.path), target)
-        else:
-            _link_or_copy(child.path, str(target))
-    shutil.copystat(source, destination, follow_symlinks=False)
-
-
-def _link_or_copy(source: str, destination: str) -> None:
-    try:
-        os.link(source, destination)
-    except OSError as error:
-        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
-            raise  # a full disk is a failure, not a reason to try a copy
-        shutil.copy2(source, destination)

@@ -3,7 +3,8 @@
 :mod:`verify.chain` builds them (and re-exports them); :mod:`verify.report` renders them as text and
 JSON. They sit below both so that the renderer never imports the chain: each holds the stages' own
 values (a :class:`~verify.source.models.SourceVerdict`, a rebuild's result and record, comparisons, a
-signed attestation), never a dict.
+signed attestation), never a dict. The attestation's outcome is the attest stage's own
+(:class:`verify.attest.signing.AttestationOutcome`), re-exported here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verify.attest.signing import SignedAttestation
+from verify.attest.signing import AttestationOutcome
 from verify.compare.model import Comparison
 from verify.rebuild.core import RebuildResult
 from verify.result import RebuildRecord, ReproducibilityCheck, ResultDir
@@ -47,15 +48,6 @@ class PeerOutcome:
     location: Path
     comparison: Comparison
     report: Path
-
-
-@dataclass(frozen=True)
-class AttestationOutcome:
-    """The attestation ``check`` signed, or why it signed none."""
-
-    signed: SignedAttestation | None
-    why_not: str | None = None
-    new_public_key: Path | None = None
 
 
 @dataclass(frozen=True)

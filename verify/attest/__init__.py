@@ -7,7 +7,7 @@ Next: :mod:`verify.site` (the feed, status page and site are built from attestat
 
 ``inputs`` reads a rebuild result into subjects, a verdict and a SLSA provenance (``provenance``);
 ``signing`` builds the two Statements and signs them (offline key as a DSSE envelope, or Sigstore
-keyless); ``verification`` checks signature,
+keyless), and attests the result ``check`` published (``attest_published``); ``verification`` checks signature,
 Statement, predicate schema and subject digests; ``peers`` compares independent rebuilders.
 """
 

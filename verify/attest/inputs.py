@@ -4,6 +4,10 @@ The three files come from other stages and may be old, truncated or edited: ever
 checked for type, the files must agree with each other (same version, same tarball digest, the
 manifest's digest as ``rebuild.json`` recorded it), and anything else is refused with one line that
 names the file. Nothing is attested from a result that does not hold together.
+
+Each file is read once, into :class:`RebuildInputs`: from a result directory, the values its integrity
+check read (:func:`verify.result.integrity.read_finished`: the very bytes checked are the bytes signed);
+from files given one by one, here. :func:`build_content` then only converts typed values.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from verify.common import fsutil
 from verify.manifest import Manifest, ManifestError, manifest_digest, read_manifest
 from verify.result import RebuildRecord, ResultDirError
 from verify.result.directory import read_rebuild_record, read_source_verdict
-from verify.result.integrity import open_finished
+from verify.result.integrity import FinishedResult, read_finished
 from verify.source.models import SourceVerdict
 
 MANIFEST_SUBJECT: Final = "manifest.json"
@@ -47,18 +51,106 @@ class AttestedSubject:
 
 @dataclass(frozen=True, slots=True)
 class RebuildInputs:
-    """Where the three files of one rebuild result are."""
+    """The three files of one rebuild result, read and found to agree: where each is, its typed value and
+    the sha256 of the exact bytes it was read from."""
 
-    manifest: Path
-    source_verdict: Path
-    rebuild: Path
+    manifest_path: Path
+    manifest: Manifest
+    manifest_sha256: str
+    source_verdict_path: Path
+    verdict: SourceVerdict
+    verdict_sha256: str
+    rebuild_path: Path
+    record: RebuildRecord
+    rebuild_sha256: str
 
     @classmethod
     def from_result_dir(cls, directory: Path) -> RebuildInputs:
-        """The files of a ``cpython-verify rebuild --out DIR`` result directory, once it has passed
-        :func:`verify.result.integrity.open_finished` (finished, and its ``root/`` is its manifest's tree)."""
-        result = open_finished(directory)
-        return cls(result.manifest_path, result.source_verdict_path, result.record_path)
+        """The files of a ``cpython-verify rebuild --out DIR`` result directory, as the check that it is
+        finished and intact read them (:func:`verify.result.integrity.read_finished`)."""
+        return cls.of_finished(read_finished(directory))
+
+    @classmethod
+    def of_finished(cls, finished: FinishedResult) -> RebuildInputs:
+        """The files of a checked result directory: the values its check read, not read again."""
+        result = finished.directory
+        verdict_sha256 = hashlib.sha256(finished.source_verdict_bytes).hexdigest()
+        rebuild_sha256 = hashlib.sha256(finished.record_bytes).hexdigest()
+        # The check compared manifest.json's sha256 with the one the record gives, before it parsed it.
+        manifest_sha256 = finished.record.manifest_sha256
+        paths = (result.manifest_path, result.source_verdict_path, result.record_path)
+        _require_agreement(finished.source_verdict, finished.record, manifest_sha256, *paths)
+        return cls(
+            result.manifest_path, finished.manifest, manifest_sha256,
+            result.source_verdict_path, finished.source_verdict, verdict_sha256,
+            result.record_path, finished.record, rebuild_sha256,
+        )  # fmt: skip
+
+    @classmethod
+    def read(cls, *, manifest: Path, source_verdict: Path, rebuild: Path) -> RebuildInputs:
+        """The three files wherever they are (``attest --manifest/--source-verdict/--rebuild``): the verdict
+        and the record first, then the manifest, parsed only once its digest is the one the record gives."""
+        try:
+            # The source verdict is read as the cache's check of a result reads it, into the source stage's value.
+            verdict, verdict_bytes = read_source_verdict(source_verdict)
+            record, record_bytes = read_rebuild_record(rebuild)
+        except ResultDirError as error:
+            raise AttestationError(error.message) from None
+        manifest_sha256 = sha256_file(manifest)
+        _require_agreement(verdict, record, manifest_sha256, manifest, source_verdict, rebuild)
+        return cls(
+            manifest, load_manifest(manifest), manifest_sha256,
+            source_verdict, verdict, hashlib.sha256(verdict_bytes).hexdigest(),
+            rebuild, record, hashlib.sha256(record_bytes).hexdigest(),
+        )  # fmt: skip
+
+    @classmethod
+    def given(
+        cls,
+        finished: FinishedResult | None,
+        *,
+        manifest: Path | None = None,
+        source_verdict: Path | None = None,
+        rebuild: Path | None = None,
+    ) -> RebuildInputs:
+        """``attest``'s inputs: the checked result directory ``finished``, with any file given on its own in
+        place of the directory's (then all three are read as files). Every file must come from somewhere."""
+        if finished is not None and manifest is None and source_verdict is None and rebuild is None:
+            return cls.of_finished(finished)
+        result = finished.directory if finished is not None else None
+        manifest = manifest or (result.manifest_path if result else None)
+        source_verdict = source_verdict or (result.source_verdict_path if result else None)
+        rebuild = rebuild or (result.record_path if result else None)
+        if manifest is None or source_verdict is None or rebuild is None:
+            raise ValueError("give a result directory, or all of the manifest, source verdict and rebuild record")
+        return cls.read(manifest=manifest, source_verdict=source_verdict, rebuild=rebuild)
+
+
+def _require_agreement(
+    verdict: SourceVerdict,
+    record: RebuildRecord,
+    manifest_sha256: str,
+    manifest_path: Path,
+    source_verdict_path: Path,
+    rebuild_path: Path,
+) -> None:
+    """Refuse files that do not hold together: another release, an unverified source, another tarball, or a
+    manifest that is not the one the record names."""
+    if record.version != verdict.version:
+        raise AttestationError(f"the rebuild is of {record.version} but the source verdict is about {verdict.version}")
+    if not verdict.verified:
+        # The rebuild stage refuses unverified source; a result claiming otherwise was not made by it.
+        raise AttestationError(f"{source_verdict_path.name}: the source was not verified; refusing to attest")
+    if record.source.sha256 != verdict.tarball.sha256:
+        raise AttestationError(
+            f"the rebuild used tarball sha256 {record.source.sha256} but the source verdict is about "
+            f"{verdict.tarball.sha256}"
+        )
+    if record.manifest_sha256 != manifest_sha256:
+        raise AttestationError(
+            f"{manifest_path} has sha256 {manifest_sha256} but {rebuild_path.name} recorded "
+            f"{record.manifest_sha256}: the result directory was changed after the rebuild"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,43 +183,17 @@ class RunIdentity:
 def build_content(
     inputs: RebuildInputs, *, rebuilder_id: str, now: datetime | None = None, run: RunIdentity | None = None
 ) -> AttestationContent:
-    """Read, cross-check and convert one rebuild result into the subjects and predicate to sign.
+    """Convert one rebuild result, read and cross-checked (:class:`RebuildInputs`), into the subjects and
+    predicate to sign.
 
     ``run`` names the job and machine when the rebuild ran as one job of a plan (the nightly workflow)."""
-    try:
-        # The source verdict is read as the cache's check of a result reads it, into the source stage's value.
-        verdict, verdict_bytes = read_source_verdict(inputs.source_verdict)
-        record, record_bytes = read_rebuild_record(inputs.rebuild)
-    except ResultDirError as error:
-        raise AttestationError(error.message) from None
-    verdict_sha256 = hashlib.sha256(verdict_bytes).hexdigest()
-    rebuild_sha256 = hashlib.sha256(record_bytes).hexdigest()
-    manifest_sha256 = sha256_file(inputs.manifest)
-
-    version = str(verdict.version)
-    if record.version != verdict.version:
-        raise AttestationError(f"the rebuild is of {record.version} but the source verdict is about {version}")
-    if not verdict.verified:
-        # The rebuild stage refuses unverified source; a result claiming otherwise was not made by it.
-        raise AttestationError(f"{inputs.source_verdict.name}: the source was not verified; refusing to attest")
-    if record.source.sha256 != verdict.tarball.sha256:
-        raise AttestationError(
-            f"the rebuild used tarball sha256 {record.source.sha256} but the source verdict is about "
-            f"{verdict.tarball.sha256}"
-        )
-    if record.manifest_sha256 != manifest_sha256:
-        raise AttestationError(
-            f"{inputs.manifest} has sha256 {manifest_sha256} but {inputs.rebuild.name} recorded "
-            f"{record.manifest_sha256}: the result directory was changed after the rebuild"
-        )
-
-    manifest = load_manifest(inputs.manifest)
+    record, verdict, manifest = inputs.record, inputs.verdict, inputs.manifest
     predicate_data = {
-        "version": version,
+        "version": str(verdict.version),
         "recipe": _recipe(record),
-        "source": _source(verdict, verdict_sha256),
-        "build": _build(record, rebuild_sha256),
-        "result": _result(record, manifest_sha256, tree_digest(manifest)),
+        "source": _source(verdict, inputs.verdict_sha256),
+        "build": _build(record, inputs.rebuild_sha256),
+        "result": _result(record, inputs.manifest_sha256, tree_digest(manifest)),
         "rebuilder": {
             "id": builder_uri(rebuilder_id),
             "name": rebuilder_id.strip(),
@@ -139,7 +205,7 @@ def build_content(
     predicate = parse_predicate(json.dumps(predicate_data).encode(), error_type=AttestationError)
     # Outputs only: the source tarball is an input (a resolved dependency of the provenance).
     subjects = (AttestedSubject(INSTALL_TREE_SUBJECT, predicate.result.tree_sha256), *key_outputs(manifest))
-    provenance = build_provenance(predicate, record, source_verdict_sha256=verdict_sha256)
+    provenance = build_provenance(predicate, record, source_verdict_sha256=inputs.verdict_sha256)
     return AttestationContent(subjects=subjects, predicate=predicate, provenance=provenance)
 
 

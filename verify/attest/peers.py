@@ -35,7 +35,6 @@ from verify.attest.peers_document import (
     RejectedDocument,
     RunDocument,
     RunsDocument,
-    VerdictBody,
 )
 from verify.attest.verification import (
     TrustPolicy,
@@ -270,12 +269,6 @@ def peers_to_json(verdict: PeersVerdict) -> dict[str, Any]:
     """What ``peers --json`` prints: the verdict with its format id
     (:class:`verify.attest.peers_document.PeersDocument`)."""
     return PeersDocument.model_construct(format=PEERS_FORMAT, **verdict_fields(verdict)).to_json()
-
-
-def verdict_to_json(verdict: PeersVerdict) -> dict[str, Any]:
-    """The verdict as data (:class:`verify.attest.peers_document.VerdictBody`): what ``peers --json`` prints
-    without its format id."""
-    return VerdictBody.model_construct(**verdict_fields(verdict)).to_json()
 
 
 def verdict_fields(verdict: PeersVerdict) -> dict[str, Any]:

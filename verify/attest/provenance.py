@@ -88,7 +88,7 @@ def _trained_on(profile: PgoProfileRef | None) -> dict[str, Any]:
     trained = profile.trained_on
     return {
         "trainedOn": {
-            "version": trained.version,
+            "version": str(trained.version),
             "series": trained.series,
             "source": {"name": trained.source.name, "sha256": trained.source.sha256},
             "profile": trained.profile,

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from verify.attest.predicate import PREDICATE_TYPE, predicate_to_json
 from verify.attest.provenance import PROVENANCE_TYPE
 from verify.common import faults
 from verify.common.fsutil import write_atomic
+from verify.result.directory import ResultDir
 
 PASSPHRASE_VARIABLE: Final = "CPYTHON_VERIFY_KEY_PASSPHRASE"  # noqa: S105 (the variable's name, not a secret)
 """The environment variable that holds an encrypted offline key's passphrase (never a command-line flag)."""
@@ -346,8 +348,8 @@ def sign_result(
     out: Path,
     run: RunIdentity | None = None,
 ) -> SignedAttestation:
-    """Read a rebuild result, build its two Statements, sign them and write them (0644): the verdict to
-    ``out``, the SLSA provenance beside it (:func:`provenance_path_for`).
+    """Build a rebuild result's two Statements from its files as read (``inputs``), sign them and write them
+    (0644): the verdict to ``out``, the SLSA provenance beside it (:func:`provenance_path_for`).
 
     The one signing sequence: ``attest`` and ``check`` both call it, so they cannot drift apart.
     """
@@ -360,3 +362,40 @@ def sign_result(
     faults.reached("attest")
     write_atomic(out, verdict)
     return SignedAttestation(out, content, provenance_path)
+
+
+@dataclass(frozen=True)
+class AttestationOutcome:
+    """The attestation ``check`` signed, or why it signed none."""
+
+    signed: SignedAttestation | None
+    why_not: str | None = None
+    new_public_key: Path | None = None
+
+
+def attest_published(
+    result: ResultDir,
+    signer: OfflineKeySigner | SigstoreSigning | None,
+    *,
+    rebuilder_id: str,
+    create_key: bool = False,
+) -> AttestationOutcome:
+    """``check``'s attestation of the result it published: signed by ``signer`` (none: say why not) and
+    written into the result directory, the result read back from disk (:func:`sign_result`).
+
+    ``create_key``: an offline key file that does not exist is made first (a new Ed25519 key)."""
+    if signer is None:
+        return AttestationOutcome(None, "no --signing-key or --sigstore given: the result is not attested")
+    new_public_key = None
+    if isinstance(signer, OfflineKeySigner) and create_key and not signer.key_path.exists():
+        signer.key_path.parent.mkdir(parents=True, exist_ok=True)
+        # Another run (a second check beside this one) may make it first: then sign with that key.
+        with contextlib.suppress(KeyExists):
+            new_public_key = generate_private_key(signer.key_path)
+    signed = sign_result(
+        RebuildInputs.from_result_dir(result.path),
+        signer,
+        rebuilder_id=rebuilder_id,
+        out=result.attestation_path(sigstore=signer.sigstore),
+    )
+    return AttestationOutcome(signed, None, new_public_key)

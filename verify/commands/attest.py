@@ -20,6 +20,7 @@ from verify.commands.options import signing_options
 from verify.commands.output import Report, output_options
 from verify.report.attest import attest_text, attest_to_json
 from verify.result import ResultDir
+from verify.result.integrity import read_finished
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -97,13 +98,10 @@ def attest(
     if (job is not None and not job.strip()) or (machine is not None and not machine.strip()):
         raise click.UsageError("--job and --machine must not be empty")
     run = RunIdentity(job, machine or socket.gethostname()) if job is not None else None
-    defaults = RebuildInputs.from_result_dir(result_dir) if result_dir is not None else None
-    manifest = manifest or (defaults.manifest if defaults else None)
-    source_verdict = source_verdict or (defaults.source_verdict if defaults else None)
-    rebuild_record = rebuild_record or (defaults.rebuild if defaults else None)
-    if manifest is None or source_verdict is None or rebuild_record is None:
+    # The directory is checked (finished, intact) before anything else; what the check read is what is signed.
+    finished = read_finished(result_dir) if result_dir is not None else None
+    if finished is None and (manifest is None or source_verdict is None or rebuild_record is None):
         raise click.UsageError("give RESULT_DIR, or all of --manifest, --source-verdict and --rebuild")
-    inputs = RebuildInputs(manifest=manifest, source_verdict=source_verdict, rebuild=rebuild_record)
     signer: OfflineKeySigner | SigstoreSigning = (
         OfflineKeySigner.from_environment(signing_key)
         if signing_key is not None
@@ -116,6 +114,7 @@ def attest(
     default_name = ResultDir.SIGSTORE_ATTESTATION if signer.sigstore else ResultDir.OFFLINE_ATTESTATION
     target = out_path or (result_dir / default_name if result_dir is not None else Path(default_name))
     report = Report.current()
+    inputs = RebuildInputs.given(finished, manifest=manifest, source_verdict=source_verdict, rebuild=rebuild_record)
     signed = sign_result(inputs, signer, rebuilder_id=rebuilder_id or default_rebuilder_id(), out=target, run=run)
     with report:
         if as_json:

@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from verify.attest import AttestationError
-from verify.attest.peers import PeersVerdict, attestations_in, verdict_to_json
+from verify.attest.peers import attestations_in
 from verify.attest.peers_document import MET
 from verify.commands.output import Report, output_options
 from verify.commands.trust import build_trust, trust_options
@@ -27,27 +27,13 @@ from verify.common.errors import EXIT_FAILED, EXIT_OK, NothingToDo, VerifyError
 from verify.common.fsutil import sha256_file, write_atomic, write_json_atomic
 from verify.common.limits import PUBLISH_LOCK_TIMEOUT_SECONDS
 from verify.common.locking import lock_timeout, replacing
+from verify.site.merge_document import MergeDocument
 from verify.site.status_site import SITE_MARKER
 
 if TYPE_CHECKING:
     from verify.site.plan import PlanJob
 
 ATTESTATION_SUFFIX = ".intoto.json"
-MERGE_FORMAT: Final = "cpython-verify/merge/v1"
-
-
-def merge_to_json(
-    out_dir: Path, *, rows: int, rejected: Sequence[tuple[Path, str]], verdicts: Sequence[PeersVerdict]
-) -> dict[str, Any]:
-    """What ``merge --json`` prints: the site written, what was rejected, and each release x profile's verdict."""
-    return {
-        "format": MERGE_FORMAT,
-        "site": str(out_dir),
-        "index": str(out_dir / "index.html"),
-        "rows": rows,
-        "rejected": [{"path": str(path), "reason": reason} for path, reason in rejected],
-        "agreement": [verdict_to_json(verdict) for verdict in verdicts],
-    }
 
 
 @click.command("merge")
@@ -187,8 +173,8 @@ def merge(
         click.echo(f"cpython-verify: rejected {path}: {reason}", err=True)
     unmet = [verdict for verdict in verdicts if verdict.state != MET]
     if as_json:
-        summary = merge_to_json(out_dir, rows=len(rows), rejected=rejected, verdicts=verdicts)
-        report.echo(json.dumps(summary, indent=2, sort_keys=True))
+        summary = MergeDocument.of(out_dir, rows=len(rows), rejected=rejected, verdicts=verdicts)
+        report.echo(json.dumps(summary.to_json(), indent=2, sort_keys=True))
     else:
         for verdict in verdicts:
             report.echo(f"{verdict.version} {verdict.profile}: {verdict.summary()}")

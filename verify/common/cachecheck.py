@@ -5,14 +5,64 @@ Each cache checks its own entries (:meth:`verify.source.locations.cache.Cache.ch
 :meth:`verify.rebuild.cache.RebuildCache.check_all`) the way it checks one before use, and reports into a
 :class:`KindCheck`; this module only holds the results and judges them. An entry that fails its check is
 removed (unless the cache is read-only); a staging area no live process holds is removed as housekeeping.
+
+``cache check --json`` (``cpython-verify/cache-check/v1``) is written through :class:`CacheCheckDocument`, a
+frozen, strict pydantic model, and ``verify/schemas/cache-check-v1.json`` is generated from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
+
+from pydantic import Field
+
+from verify.common.strict import Count, StrictModel
 
 CACHE_CHECK_FORMAT: Final = "cpython-verify/cache-check/v1"
+
+
+class PathAndReason(StrictModel):
+    """A path of the cache, and why it is listed."""
+
+    path: str
+    why: str
+
+    @classmethod
+    def all_of(cls, pairs: Sequence[tuple[str, str]]) -> tuple[PathAndReason, ...]:
+        """Each ``(path, why)`` pair as a document."""
+        return tuple(cls.model_construct(path=path, why=why) for path, why in pairs)
+
+
+class KindDocument(StrictModel):
+    """One kind of cache entry in one directory, as checked (:class:`KindCheck`)."""
+
+    kind: str
+    """``downloads``, ``debs``, ``rootfs``, ``rebuilds``, ..."""
+    location: str
+    checked: Count
+    """Entries checked (hashed, or compared with their manifest) and found intact or damaged."""
+    damaged: tuple[PathAndReason, ...] = Field(strict=False)
+    """Every entry that failed its check."""
+    removed: tuple[PathAndReason, ...] = Field(strict=False)
+    """Everything removed: damaged entries, and staging areas no live process holds."""
+    in_use: tuple[str, ...] = Field(strict=False)
+    """Entries another process was building or checking at the time: left alone, not judged."""
+    kept: tuple[PathAndReason, ...] = Field(strict=False)
+    """Files that are not entries and were left alone (a rootfs kept for inspection, files of an earlier
+    version)."""
+
+
+class CacheCheckDocument(StrictModel):
+    """``cache check --json``: whether every entry was intact, and what each kind's check found and removed."""
+
+    format: Literal["cpython-verify/cache-check/v1"]
+    ok: bool
+    """True when no entry failed its check (housekeeping removals do not count)."""
+    checked: Count
+    """Entries checked, over every kind."""
+    kinds: tuple[KindDocument, ...] = Field(strict=False)
 
 
 @dataclass
@@ -61,24 +111,25 @@ class CacheCheck:
         return sum(kind.checked for kind in self.kinds)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--json`` form."""
-        return {
-            "format": CACHE_CHECK_FORMAT,
-            "ok": self.ok,
-            "checked": self.checked,
-            "kinds": [
-                {
-                    "kind": kind.kind,
-                    "location": kind.location,
-                    "checked": kind.checked,
-                    "damaged": [{"path": path, "why": why} for path, why in kind.damaged],
-                    "removed": [{"path": path, "why": why} for path, why in kind.removed],
-                    "in_use": list(kind.in_use),
-                    "kept": [{"path": path, "why": why} for path, why in kind.kept],
-                }
+        """The ``--json`` form (:class:`CacheCheckDocument`), built from the check's values without validating
+        them again: a report is written after the work is done."""
+        return CacheCheckDocument.model_construct(
+            format=CACHE_CHECK_FORMAT,
+            ok=self.ok,
+            checked=self.checked,
+            kinds=tuple(
+                KindDocument.model_construct(
+                    kind=kind.kind,
+                    location=kind.location,
+                    checked=kind.checked,
+                    damaged=PathAndReason.all_of(kind.damaged),
+                    removed=PathAndReason.all_of(kind.removed),
+                    in_use=tuple(kind.in_use),
+                    kept=PathAndReason.all_of(kind.kept),
+                )
                 for kind in self.kinds
-            ],
-        }
+            ),
+        ).to_json()
 
     def text(self) -> list[str]:
         """The lines ``cache check`` prints."""

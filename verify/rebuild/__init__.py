@@ -10,9 +10,10 @@ Next: :mod:`verify.compare` (``--twice`` compares two rebuilds there: :mod:`veri
 over, this stage never imports compare), then :mod:`verify.attest`.
 
 Public API: :func:`rebuild` (one build), :func:`~verify.rebuild.variations.choose_variations` (what a
-second build varies), :class:`BuildSettings` and :func:`apply_variations` (every reproducibility setting
-in one place), :class:`RebuildCache`; ``pgo_trainer.py`` is the deterministic PGO training task the
-sandbox runs (data, not imported).
+second build varies), :mod:`~verify.rebuild.twice_training` (how it gets its PGO profile),
+:class:`BuildSettings` and :func:`apply_variations` (every reproducibility setting in one place),
+:class:`RebuildCache`; ``pgo_trainer.py`` is the deterministic PGO training task the sandbox runs (data,
+not imported).
 """
 
 from __future__ import annotations

@@ -709,7 +709,7 @@ def pgo_training(
 ) -> PgoTraining:
     """What a build of ``tarball`` with the ``build_profile`` profile in ``image`` trains (or reuses) a profile for."""
     return PgoTraining(
-        version=str(version),
+        version=version,
         series=build_profile.recipe.series,
         source=SourceRef(name=tarball.name, sha256=tarball.sha256),
         profile=build_profile.name,
@@ -836,7 +836,7 @@ class PinnedPgoProfile:
                 f"{name}: this build profile has no --enable-optimizations, so a PGO profile cannot apply"
             )
         facts = (
-            (None if version is None else str(version), training.version, "CPython {}"),
+            (version, training.version, "CPython {}"),
             (source_sha256, training.source.sha256, "a tarball with sha256 {}"),
             (tuple(configure_flags), training.configure, "configure flags {}"),
             (environment, training.environment, "environment {}"),

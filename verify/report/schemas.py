@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 def document_models() -> dict[str, type[StrictModel]]:
     """Format id -> the model that writes (and reads) documents of that format, for those that have one."""
     from verify.attest.peers_document import PeersDocument
+    from verify.common.cachecheck import CacheCheckDocument
     from verify.manifest import ManifestDocument
     from verify.report.attest_document import AttestDocument, VerificationDocument
     from verify.report.audit_document import AuditDocument
     from verify.report.check_document import CheckDocument
     from verify.report.compare_document import ComparisonDocument
+    from verify.site.merge_document import MergeDocument
     from verify.site.plan import Plan
     from verify.site.release_listing import ReleaseListing
     from verify.source.verdict_document import SourceVerdictDocument
@@ -41,6 +43,8 @@ def document_models() -> dict[str, type[StrictModel]]:
         "cpython-verify/check/v1": CheckDocument,
         "cpython-verify/plan/v1": Plan,
         "cpython-verify/releases/v1": ReleaseListing,
+        "cpython-verify/merge/v1": MergeDocument,
+        "cpython-verify/cache-check/v1": CacheCheckDocument,
     }
 
 
@@ -50,6 +54,7 @@ def generated_schemas() -> dict[str, dict[str, Any]]:
 
     from verify.attest.peers_document import PeersDocument
     from verify.attest.predicate import predicate_json_schema
+    from verify.common.cachecheck import CacheCheckDocument
     from verify.manifest import ManifestDocument
     from verify.report.attest_document import AttestDocument, VerificationDocument
     from verify.report.audit_document import AuditDocument
@@ -57,6 +62,7 @@ def generated_schemas() -> dict[str, dict[str, Any]]:
     from verify.report.compare_document import ComparisonDocument
     from verify.result.record import REBUILD_FORMAT, RebuildRecord
     from verify.site.agreement_document import AgreementDocument
+    from verify.site.merge_document import MergeDocument
     from verify.site.plan import plan_json_schema
     from verify.site.release_listing import ReleaseListing
     from verify.site.status_page import HistoryEntry, StatusRow
@@ -170,6 +176,19 @@ def generated_schemas() -> dict[str, dict[str, Any]]:
             "`releases --json`: what `plan --releases` reads (docs/attestation.md). Generated from "
             "verify.site.release_listing.ReleaseListing.",
             ReleaseListing.model_json_schema(),
+        ),
+        "merge-v1.json": _document(
+            "merge-v1.json",
+            "cpython-verify merge v1",
+            "`merge --json` (docs/attestation.md); each `agreement` item is a peers verdict (peers-v1.json "
+            "without `format`). Generated from verify.site.merge_document.MergeDocument.",
+            MergeDocument.model_json_schema(),
+        ),
+        "cache-check-v1.json": _document(
+            "cache-check-v1.json",
+            "cpython-verify cache check v1",
+            "`cache check --json`. Generated from verify.common.cachecheck.CacheCheckDocument.",
+            CacheCheckDocument.model_json_schema(),
         ),
     }
 

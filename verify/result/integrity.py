@@ -14,8 +14,9 @@ of digests that ends in the bytes:
 * ``rebuild.json`` records the sha256 of ``manifest.json`` (and of the PGO profile it trained);
 * ``manifest.json`` records the type, mode, size, sha256 or target of every path under ``root/``.
 
-:func:`check_result` lists what does not hold; :func:`open_finished` is the door readers use (``attest``,
-``compare``, ``peers``, the rebuild cache): it raises :class:`ResultDirError` with the first problem. A
+:func:`check_result` lists what does not hold; :func:`open_finished` is the door readers use (``compare``,
+``peers``, the rebuild cache): it raises :class:`ResultDirError` with the first problem; :func:`read_finished`
+is the same door with what the check read (``attest`` signs those very bytes). A
 result without ``seal.json`` (one written before results were sealed, or made by hand) is checked
 through the rest of the chain; the rebuild cache requires the seal of its own entries.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -32,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from verify.common.fsutil import sha256_file, write_json_atomic
 from verify.common.jsonutil import validation_summary
-from verify.manifest import ManifestEntry, ManifestError, verify_tree
+from verify.manifest import Manifest, ManifestEntry, ManifestError, verify_tree
 from verify.result.directory import ResultDir, ResultDirError, read_json_object
 from verify.result.record import RebuildRecord, Sha256
+from verify.source.models import SourceVerdict
 
 SEAL_FORMAT: Final = "cpython-verify/seal/v1"
 SEAL: Final = "seal.json"
@@ -116,41 +119,63 @@ def read_seal(result: ResultDir) -> Seal | None:
         raise ResultDirError(f"{path}: malformed seal: {validation_summary(error)}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class FinishedResult:
+    """A finished, intact result as its check read it: each file's typed value and the exact bytes that were
+    checked, so that a reader who needs them (``attest``) uses these rather than reading the files again."""
+
+    directory: ResultDir
+    record: RebuildRecord
+    record_bytes: bytes
+    source_verdict: SourceVerdict
+    source_verdict_bytes: bytes
+    manifest: Manifest
+    """The manifest ``root/`` was compared with (its sha256 is the one ``rebuild.json`` records)."""
+
+
 def check_result(result: ResultDir, *, require_seal: bool = False, tree: bool = True) -> list[str]:
     """What keeps ``result`` from being a finished, intact rebuild result (empty: nothing).
 
     ``tree``: also compare every path under ``root/`` with ``manifest.json`` (hash speed). Stops at the
     first broken link of the chain: a manifest that is not the recorded one is not compared with the tree.
     """
+    return _examine(result, require_seal=require_seal, tree=tree)[0]
+
+
+def _examine(result: ResultDir, *, require_seal: bool, tree: bool) -> tuple[list[str], FinishedResult | None]:
+    """:func:`check_result`'s problems, and (with ``tree``, when there are none) what it read."""
     try:
-        record = result.read_record()
+        record, record_bytes = result.read_record_with_bytes()
     except ResultDirError as error:
-        return [error.message]
+        return [error.message], None
     problems: list[str] = []
     try:
         seal = read_seal(result)
     except ResultDirError as error:
-        return [error.message]
+        return [error.message], None
     if seal is None and require_seal:
         problems.append(f"{seal_path(result)} is missing: the result was never finished (or predates seals)")
     if seal is not None:
         problems += _check_seal(result, seal)
     problems += _check_recorded_digests(result, record)
     if problems:
-        return problems
+        return problems, None
     try:
-        result.read_source_verdict()
+        verdict, verdict_bytes = result.read_source_verdict()
     except ResultDirError as error:
-        return [error.message]
-    if tree:
-        try:
-            manifest = result.read_manifest()
-        except ManifestError as error:
-            return [error.message]
-        if not result.root.is_dir():
-            return [f"{result.root} is missing"]
-        problems += [f"root/{line}" for line in verify_tree(result.root, manifest.entries)]
-    return problems
+        return [error.message], None
+    if not tree:
+        return problems, None
+    try:
+        manifest = result.read_manifest()
+    except ManifestError as error:
+        return [error.message], None
+    if not result.root.is_dir():
+        return [f"{result.root} is missing"], None
+    problems += [f"root/{line}" for line in verify_tree(result.root, manifest.entries)]
+    if problems:
+        return problems, None
+    return problems, FinishedResult(result, record, record_bytes, verdict, verdict_bytes, manifest)
 
 
 def _check_seal(result: ResultDir, seal: Seal) -> list[str]:
@@ -237,3 +262,13 @@ def open_finished(path: Path, *, tree: bool = True) -> ResultDir:
     if problems:
         raise ResultDirError(describe(path, problems))
     return result
+
+
+def read_finished(path: Path) -> FinishedResult:
+    """The result directory at ``path`` as :func:`open_finished` checks it (the tree compared with its
+    manifest), with every file the check read; :class:`ResultDirError` otherwise."""
+    result = ResultDir.open(path)
+    problems, finished = _examine(result, require_seal=False, tree=True)
+    if finished is None:
+        raise ResultDirError(describe(path, problems))
+    return finished

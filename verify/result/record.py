@@ -271,7 +271,8 @@ class PgoTraining(_Frozen):
     """
 
     format: Literal["cpython-verify/pgo-training/v1"] = PGO_TRAINING_FORMAT
-    version: Text
+    version: Version
+    """The release the profile was trained for: read from its string, as the rebuild record's version is."""
     series: Text
     source: SourceRef
     """The verified tarball the instrumented build unpacked."""

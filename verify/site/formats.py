@@ -1,11 +1,10 @@
 """Every JSON document cpython-verify writes, by its ``format`` id, and the JSON Schema (2020-12) of each.
 
-The schemas ship in the package (``verify/schemas/*.json``, package data). Those of the formats written
-through pydantic models are generated from the models by :func:`verify.report.schemas.generated_schemas`
-(``python -m verify.report.schemas`` writes them; it sits in the report layer, above every stage whose
-models it reads); a test keeps the committed files equal to what it generates. The others (``merge``,
-``cache-check``) are written by hand, closed (``additionalProperties: false``) wherever the format is, and
-tests validate real outputs of the CLI against them.
+The schemas ship in the package (``verify/schemas/*.json``, package data). Every format is written through
+a pydantic model, and every schema is generated from the models by
+:func:`verify.report.schemas.generated_schemas` (``python -m verify.report.schemas`` writes them; it sits in
+the report layer, above every stage whose models it reads); a test keeps the committed files equal to what
+it generates, and tests validate real outputs of the CLI against them.
 """
 
 from __future__ import annotations
