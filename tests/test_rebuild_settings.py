@@ -47,3 +47,26 @@ def test_exec_path_changes_the_value_of_path_and_no_command_lookup(tiny_image: R
     assert before[0] == f"PATH={PATH}" and after[0] == f"PATH={PATH}:/i_capture_the_path"
     assert before[1:] == after[1:] and all(line.split("=", 1)[1].startswith("/") for line in after[1:]), after
     assert replace(varied, exec_path_suffix="") == baseline
+
+
+def test_the_user_base_sysconfig_records_does_not_follow_home(tmp_path: Path) -> None:
+    """From 3.14, ``make`` writes ``sysconfig``'s variables to ``_sysconfig_vars_*.json``, ``userbase`` among
+    them, which is ``$HOME/.local`` unless ``PYTHONUSERBASE`` is set (3.15.0rc1 under ``--vary all``: its only
+    unexplained difference). Asked of a real ``sysconfig``, under the build's environment with and without
+    the ``home`` variation, the answer is the same, and the same as the default ``HOME`` gives."""
+    import subprocess
+    import sys
+
+    from verify.rebuild.settings import DEFAULT_HOME, USER_BASE
+
+    query = "import sysconfig; print(sysconfig.get_config_var('userbase'))"
+    answers = []
+    for settings in (BuildSettings(), apply_variations(BuildSettings(), frozenset({"home"}))):
+        environment = replace(settings, source_date_epoch=0).environment()
+        completed = subprocess.run(
+            [sys.executable, "-I", "-c", query], env=environment, capture_output=True, text=True, check=True
+        )
+        answers.append((environment["HOME"], completed.stdout.strip()))
+    assert answers[0][0] != answers[1][0], "the home variation changes HOME"
+    assert answers[0][1] == answers[1][1] == USER_BASE == f"{DEFAULT_HOME}/.local"
+    assert BuildSettings().to_json()["python_user_base"] == USER_BASE

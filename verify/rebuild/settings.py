@@ -38,6 +38,14 @@ CLOCK_SHIFT = "+397d"
 more than a year so a year, a month and a day all change)."""
 
 
+USER_BASE = f"{DEFAULT_HOME}/.local"
+"""``PYTHONUSERBASE`` in every build command, whatever ``HOME`` is. From 3.14, ``make`` writes
+``sysconfig``'s variables to ``lib/pythonX.Y/_sysconfig_vars_*.json``, and one of them, ``userbase``, is
+``$HOME/.local`` of the builder unless ``PYTHONUSERBASE`` says otherwise (``sysconfig._getuserbase`` reads
+it even under ``-E``): measured on 3.15.0rc1 under ``--vary all``, the only unexplained difference. The
+value is the one the default ``HOME`` gives, so a build that varies nothing writes what it wrote before.
+A built interpreter works out ``userbase`` again at run time; the file only records the build's."""
+
 CONFIGURE_ANSWERS: Mapping[str, str] = {"ac_cv_broken_nice": "no"}
 """Answers configure is given, as autoconf cache variables in the environment, instead of finding them by
 probing the build's own process. CPython's "broken nice()" probe calls ``nice(1)`` then ``nice(2)`` and
@@ -139,6 +147,7 @@ class BuildSettings:
         env = {
             "PATH": f"{PATH}:{self.exec_path_suffix}" if self.exec_path_suffix else PATH,
             "HOME": self.home,
+            "PYTHONUSERBASE": USER_BASE,
             "SOURCE_DATE_EPOCH": str(self.source_date_epoch),
             "TZ": self.tz,
             "LC_ALL": self.locale,
@@ -167,6 +176,8 @@ class BuildSettings:
         # Part of the cache key: a build made before configure was given these answers (possibly at niceness
         # 18 or more) is not served as one made with them.
         record["configure_answers"] = " ".join(f"{name}={value}" for name, value in sorted(CONFIGURE_ANSWERS.items()))
+        # Part of the cache key too: a 3.14+ build made without it recorded its builder's HOME.
+        record["python_user_base"] = USER_BASE
         return record
 
 
